@@ -1,0 +1,58 @@
+"""The ``speciosa`` command: parse, call the core, print (text, or JSON with ``--json``).
+
+Subcommands live in ``speciosa.commands.*`` modules; each exposes ``register(subparsers)``
+and sets ``func`` on its parser. A function returns the process exit code. Invalid input
+exits 2 with the reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = (
+    "speciosa.commands.server",
+    "speciosa.commands.knowledge",
+    "speciosa.commands.pharmacology",
+    "speciosa.commands.safety",
+)
+
+
+class UsageError(Exception):
+    """Input a person can fix; printed on stderr, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="speciosa",
+        description="Speciosa: supervised recovery when a patient uses kratom. "
+        "Not a medical device; it never recommends a kratom dose.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a part not built yet
+            if exc.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"speciosa {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
