@@ -13,6 +13,7 @@ import sys
 
 COMMAND_MODULES = (
     "speciosa.commands.server",
+    "speciosa.commands.instruments",
     "speciosa.commands.knowledge",
     "speciosa.commands.pharmacology",
     "speciosa.commands.safety",
