@@ -1,0 +1,57 @@
+"""Who may see what: the one place access is decided.
+
+- An administrator (superuser, or a profile with role ``admin``) manages the clinic through
+  Django's admin; in the clinical pages an administrator sees no patient records.
+- A clinician sees the patients of the care teams they belong to, and nobody else.
+- A patient sees their own record, and nobody else's.
+- A researcher sees nothing identifiable (de-identified exports come later).
+
+Views and the API ask :func:`visible_patients` or :func:`patient_for`; a patient outside
+the user's reach is a 404, so ids of other people's records reveal nothing.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+
+from .models import Patient, Role
+
+
+def role_of(user) -> str | None:
+    if not user or not user.is_authenticated:
+        return None
+    if user.is_superuser:
+        return Role.ADMIN
+    profile = getattr(user, "profile", None)
+    return profile.role if profile else None
+
+
+def visible_patients(user):
+    """Patients whose identifiable record ``user`` may open."""
+    role = role_of(user)
+    if role == Role.CLINICIAN:
+        return Patient.objects.filter(care_team__members=user)
+    if role == Role.PATIENT:
+        return Patient.objects.filter(user=user)
+    return Patient.objects.none()
+
+
+def can_view_patient(user, patient: Patient) -> bool:
+    return visible_patients(user).filter(pk=patient.pk).exists()
+
+
+def can_write_clinical(user, patient: Patient) -> bool:
+    """Clinician-entered records (assessments, labs, notes, corrections)."""
+    return role_of(user) == Role.CLINICIAN and can_view_patient(user, patient)
+
+
+def can_write_diary(user, patient: Patient) -> bool:
+    return role_of(user) == Role.PATIENT and patient.user_id == user.pk
+
+
+def patient_for(user, patient_id) -> Patient:
+    """The patient with ``patient_id`` if ``user`` may see them; otherwise 404."""
+    try:
+        return visible_patients(user).select_related("site", "care_team").get(pk=patient_id)
+    except (Patient.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such patient") from None

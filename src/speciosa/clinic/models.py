@@ -1,0 +1,301 @@
+"""The supervised-recovery record.
+
+Conventions
+-----------
+- Every clinical record keeps who entered it (``entered_by``), by which route
+  (``source``: patient, clinician, import) and when (``entered_at``), and the clinical time it
+  refers to (``at`` or ``taken_at``/``collected_at``). Timestamps are time-zone aware.
+- Values keep the unit they were entered in and a canonical value.
+- Clinical records are never overwritten: a correction is a new row that ``replaces`` the old
+  one, which is marked ``superseded``; a deletion marks the row ``retracted`` with a reason.
+  Readers use ``current()``; history stays visible.
+- Writes go through :mod:`speciosa.clinic.services` (one transaction + audit entry);
+  reads through :mod:`speciosa.clinic.selectors`; access is decided in
+  :mod:`speciosa.clinic.access`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    CLINICIAN = "clinician", "Clinician"
+    PATIENT = "patient", "Patient"
+    RESEARCHER = "researcher", "Researcher"
+    ADMIN = "admin", "Administrator"
+
+
+class Source(models.TextChoices):
+    PATIENT = "patient", "Patient"
+    CLINICIAN = "clinician", "Clinician"
+    IMPORT = "import", "Import"
+
+
+class Sex(models.TextChoices):
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+
+
+class Site(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    time_zone = models.CharField(max_length=64, default="UTC")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Profile(models.Model):
+    """The role of a login. Superusers are administrators whatever their profile says."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role})"
+
+
+class CareTeam(models.Model):
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="care_teams")
+    name = models.CharField(max_length=120)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="care_teams", blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "name"], name="care_team_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.site})"
+
+
+class Patient(models.Model):
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients")
+    care_team = models.ForeignKey(CareTeam, on_delete=models.PROTECT, related_name="patients")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="patient"
+    )
+    identifier = models.CharField("medical record number", max_length=40)
+    given_name = models.CharField(max_length=80)
+    family_name = models.CharField(max_length=80)
+    birth_date = models.DateField()
+    sex = models.CharField(max_length=8, choices=Sex.choices)
+    pregnant = models.BooleanField(default=False)
+    breastfeeding = models.BooleanField(default=False)
+    in_care_since = models.DateField(default=timezone.localdate)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "identifier"], name="patient_unique_identifier")]
+        ordering = ["family_name", "given_name"]
+
+    def __str__(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    def age_on(self, day) -> int:
+        b = self.birth_date
+        return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
+
+
+class Consent(models.Model):
+    class Kind(models.TextChoices):
+        CARE = "care", "Supervised care and monitoring"
+        RESEARCH = "research", "Use of de-identified data for research"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="consents")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    given = models.BooleanField()
+    at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT)
+
+    def __str__(self) -> str:
+        return f"{self.patient}: {self.kind} {'given' if self.given else 'refused'}"
+
+
+class RecordQuerySet(models.QuerySet):
+    def current(self):
+        return self.filter(superseded=False, retracted=False)
+
+
+class ClinicalRecord(models.Model):
+    """Fields shared by every clinical record (abstract)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    entered_at = models.DateTimeField(default=timezone.now)
+    replaces = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by"
+    )
+    superseded = models.BooleanField(default=False)
+    retracted = models.BooleanField(default=False)
+    change_reason = models.CharField(max_length=500, blank=True)
+
+    objects = RecordQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class DiaryDay(models.Model):
+    """One patient's diary for one calendar day (the day in the site's time zone)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="diary_days")
+    day = models.DateField()
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["patient", "day"], name="one_diary_per_day")]
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"Diary {self.day} ({self.patient_id})"
+
+
+class DoseUnit(models.TextChoices):
+    GRAMS = "g", "grams of leaf"
+    CAPSULES = "capsule", "capsules"
+    GLASSES = "glass", "glasses of tea"
+    EXTRACT = "mg_extract", "mg of extract"
+    MITRAGYNINE = "mg_mitragynine", "mg mitragynine (labelled)"
+
+
+class Dose(ClinicalRecord):
+    diary = models.ForeignKey(DiaryDay, null=True, blank=True, on_delete=models.PROTECT, related_name="doses")
+    taken_at = models.DateTimeField()
+    amount = models.DecimalField(max_digits=9, decimal_places=3)
+    unit = models.CharField(max_length=16, choices=DoseUnit.choices)
+    product = models.CharField(max_length=120, blank=True)
+    mitragynine_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    grams_per_capsule = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True)
+    # canonical value: estimated mitragynine in mg (typical estimate); null when it cannot be converted
+    mitragynine_mg = models.FloatField(null=True, blank=True)
+    conversion_note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["patient", "taken_at"])]
+        ordering = ["taken_at"]
+
+
+class Assessment(ClinicalRecord):
+    """A completed instrument (COWS, SOWS, craving, PHQ-9, side-effect checklist, ...).
+
+    Items are stored as answered, with the instrument id and version; total, band and flags
+    come from the one scorer in :mod:`speciosa.knowledge.instruments`.
+    """
+
+    diary = models.ForeignKey(DiaryDay, null=True, blank=True, on_delete=models.PROTECT, related_name="assessments")
+    instrument = models.CharField(max_length=40)
+    instrument_version = models.CharField(max_length=20)
+    at = models.DateTimeField()
+    items = models.JSONField(default=dict)
+    total = models.IntegerField(null=True, blank=True)
+    band = models.CharField(max_length=40, blank=True)
+    complete = models.BooleanField(default=True)
+    flags = models.JSONField(default=list)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["patient", "instrument", "at"])]
+        ordering = ["at"]
+
+
+class LabResult(ClinicalRecord):
+    lab = models.CharField(max_length=40)
+    loinc = models.CharField(max_length=20, blank=True)
+    collected_at = models.DateTimeField()
+    value = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    unit = models.CharField(max_length=32, blank=True)
+    canonical_value = models.FloatField(null=True, blank=True)
+    canonical_unit = models.CharField(max_length=32, blank=True)
+    result = models.CharField(max_length=20, blank=True)  # qualitative labs (drug screens)
+    method = models.CharField(max_length=20, blank=True)  # screen / confirmation
+    reference_low = models.FloatField(null=True, blank=True)
+    reference_high = models.FloatField(null=True, blank=True)
+    flag = models.CharField(max_length=12, blank=True)
+    confirmed_unusual = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["patient", "lab", "collected_at"])]
+        ordering = ["collected_at"]
+
+
+class SubstanceUse(ClinicalRecord):
+    diary = models.ForeignKey(DiaryDay, null=True, blank=True, on_delete=models.PROTECT, related_name="substances")
+    at = models.DateTimeField()
+    name = models.CharField(max_length=40)
+    detail = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["at"]
+
+
+class Medication(ClinicalRecord):
+    name = models.CharField(max_length=120)
+    start = models.DateField()
+    end = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["start"]
+
+
+class Note(ClinicalRecord):
+    at = models.DateTimeField(default=timezone.now)
+    text = models.TextField(max_length=5000)
+
+    class Meta:
+        ordering = ["at"]
+
+
+class Submission(models.Model):
+    """An idempotency record: a form token or API key seen once, and what it created."""
+
+    token = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=40)
+    object_id = models.BigIntegerField(null=True)
+
+
+class AuditEntry(models.Model):
+    """Append-only audit trail. The model refuses updates and deletes; database triggers
+    (migration 0002) refuse them too, so nothing in the app can edit the trail."""
+
+    class Action(models.TextChoices):
+        CREATE = "create"
+        CORRECT = "correct"
+        RETRACT = "retract"
+        VIEW = "view"
+        EXPORT = "export"
+
+    id = models.BigAutoField(primary_key=True)
+    uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    model = models.CharField(max_length=40)
+    object_id = models.BigIntegerField(null=True)
+    patient = models.ForeignKey(Patient, null=True, on_delete=models.PROTECT, related_name="+")
+    before = models.JSONField(null=True)
+    after = models.JSONField(null=True)
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("audit entries are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("audit entries are append-only")

@@ -1,0 +1,184 @@
+"""Reads: what views, the API and reports show. Access is checked by the caller through
+:mod:`speciosa.clinic.access` (these functions take querysets already limited to what the
+user may see)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Max, OuterRef, Subquery
+from django.utils import timezone
+
+from speciosa.knowledge import instruments as kinstruments
+
+from .models import Assessment, DiaryDay, Dose, LabResult, Note, Patient, SubstanceUse
+
+WITHDRAWAL_INSTRUMENTS = ("cows", "sows")
+
+
+def patient_list(patients):
+    """Annotate each patient with the summary a clinician scans for."""
+    latest_withdrawal = Assessment.objects.current().filter(
+        patient=OuterRef("pk"), instrument__in=WITHDRAWAL_INSTRUMENTS).order_by("-at")
+    latest_prl = LabResult.objects.current().filter(patient=OuterRef("pk"), lab="prolactin").order_by("-collected_at")
+    return patients.select_related("care_team", "site").annotate(
+        last_diary=Max("diary_days__day"),
+        withdrawal_instrument=Subquery(latest_withdrawal.values("instrument")[:1]),
+        withdrawal_total=Subquery(latest_withdrawal.values("total")[:1]),
+        withdrawal_band=Subquery(latest_withdrawal.values("band")[:1]),
+        withdrawal_at=Subquery(latest_withdrawal.values("at")[:1]),
+        prolactin_value=Subquery(latest_prl.values("canonical_value")[:1]),
+        prolactin_unit=Subquery(latest_prl.values("canonical_unit")[:1]),
+        prolactin_flag=Subquery(latest_prl.values("flag")[:1]),
+        prolactin_at=Subquery(latest_prl.values("collected_at")[:1]),
+    )
+
+
+@dataclass
+class TimelineEvent:
+    at: dt.datetime
+    kind: str  # dose, assessment, lab, note, substance
+    title: str
+    detail: str
+    record: Any
+    abnormal: bool = False
+    history: list = field(default_factory=list)
+
+    @property
+    def record_kind(self) -> str:
+        return {"Dose": "dose", "Assessment": "assessment", "LabResult": "lab", "Note": "note"}.get(
+            type(self.record).__name__, "")
+
+
+def _fmt_num(value) -> str:
+    text = f"{value:.3f}".rstrip("0").rstrip(".") if value is not None else "?"
+    return text
+
+
+def describe_dose(d: Dose) -> tuple[str, str]:
+    unit = {"g": "g leaf", "capsule": "capsules", "glass": "glasses of tea", "mg_extract": "mg extract",
+            "mg_mitragynine": "mg mitragynine"}.get(d.unit, d.unit)
+    title = f"Kratom {_fmt_num(d.amount)} {unit}"
+    bits = []
+    if d.product:
+        bits.append(d.product)
+    if d.mitragynine_percent is not None:
+        bits.append(f"{_fmt_num(d.mitragynine_percent)} % mitragynine (label)")
+    if d.mitragynine_mg is not None:
+        bits.append(f"≈{d.mitragynine_mg:.0f} mg mitragynine (estimate)")
+    elif d.conversion_note:
+        bits.append(d.conversion_note)
+    return title, " · ".join(bits)
+
+
+def describe_assessment(a: Assessment) -> tuple[str, str, bool]:
+    try:
+        inst = kinstruments.get_instrument(a.instrument)
+        name = inst.name
+    except kinstruments.InstrumentError:
+        inst, name = None, a.instrument
+    if a.instrument == "side-effects":
+        labels = []
+        if inst:
+            labels = [i.label for i in inst.items if a.items.get(i.id)]
+        if a.note:
+            labels.append(f"other: {a.note}")
+        return "Side effects", ", ".join(labels) or "none reported", bool(labels)
+    title = f"{name}: {a.total if a.total is not None else 'incomplete'}"
+    detail = a.band or ""
+    if a.flags:
+        detail = (detail + " · " if detail else "") + ", ".join(a.flags)
+    abnormal = bool(a.flags) or (a.instrument == "cows" and (a.total or 0) >= 13)
+    return title, detail, abnormal
+
+
+def describe_lab(r: LabResult) -> tuple[str, str, bool]:
+    from speciosa.knowledge import labs as klabs
+
+    try:
+        name = klabs.get_lab(r.lab).name
+    except Exception:  # noqa: BLE001 - unknown code from an import still displays
+        name = r.lab
+    if r.result:
+        return f"{name}: {r.result}", r.method, r.result == "positive"
+    ref = ""
+    if r.reference_low is not None or r.reference_high is not None:
+        ref = f"reference {_fmt_num(r.reference_low)}–{_fmt_num(r.reference_high)} {r.canonical_unit}"
+    shown = f"{_fmt_num(r.value)} {r.unit}"
+    if r.unit != r.canonical_unit and r.canonical_value is not None:
+        shown += f" (= {_fmt_num(round(r.canonical_value, 3))} {r.canonical_unit})"
+    detail = " · ".join(x for x in (ref, r.flag) if x)
+    return f"{name}: {shown}", detail, r.flag in ("high", "low", "critical", "abnormal")
+
+
+def patient_timeline(patient: Patient, *, since: dt.datetime | None = None, limit: int | None = 200):
+    """The patient's record in date order, newest first: current versions, each with its
+    earlier versions (corrections) attached."""
+    def q(model, time_field):
+        qs = model.objects.filter(patient=patient, superseded=False).select_related("entered_by")
+        if since:
+            qs = qs.filter(**{f"{time_field}__gte": since})
+        return qs.order_by(f"-{time_field}")[:limit] if limit else qs
+
+    events: list[TimelineEvent] = []
+    for d in q(Dose, "taken_at"):
+        t, detail = describe_dose(d)
+        events.append(TimelineEvent(d.taken_at, "dose", t, detail, d))
+    for a in q(Assessment, "at"):
+        t, detail, ab = describe_assessment(a)
+        events.append(TimelineEvent(a.at, "side-effects" if a.instrument == "side-effects" else "assessment",
+                                    t, detail, a, ab))
+    for r in q(LabResult, "collected_at"):
+        t, detail, ab = describe_lab(r)
+        events.append(TimelineEvent(r.collected_at, "lab", t, detail, r, ab))
+    for n in q(Note, "at"):
+        events.append(TimelineEvent(n.at, "note", "Note", n.text, n))
+    for s in q(SubstanceUse, "at"):
+        events.append(TimelineEvent(s.at, "substance", f"Also used: {s.name}", s.detail, s))
+    events.sort(key=lambda e: (e.at, e.record.pk), reverse=True)
+    if limit:
+        events = events[:limit]
+    return events
+
+
+def record_history(record) -> list:
+    """Every version of ``record``, newest first (walks the ``replaces`` chain)."""
+    versions = [record]
+    cur = record
+    while cur.replaces_id:
+        cur = type(record).objects.get(pk=cur.replaces_id)
+        versions.append(cur)
+    nxt = record
+    while True:
+        try:
+            nxt = nxt.replaced_by
+        except type(record).DoesNotExist:
+            break
+        versions.insert(0, nxt)
+    return versions
+
+
+def diary_for(patient: Patient, day: dt.date) -> DiaryDay | None:
+    return DiaryDay.objects.filter(patient=patient, day=day).first()
+
+
+def diary_history(patient: Patient, days: int = 60):
+    since = timezone.localdate() - dt.timedelta(days=days)
+    diaries = list(DiaryDay.objects.filter(patient=patient, day__gte=since).order_by("-day"))
+    doses = Dose.objects.current().filter(diary__in=diaries)
+    assessments = Assessment.objects.current().filter(diary__in=diaries)
+    by_day: dict[int, dict] = {d.pk: {"diary": d, "doses": [], "craving": None, "sows": None,
+                                      "side_effects": None} for d in diaries}
+    for d in doses:
+        by_day[d.diary_id]["doses"].append(describe_dose(d)[0])
+    for a in assessments:
+        slot = by_day[a.diary_id]
+        if a.instrument == "craving-nrs":
+            slot["craving"] = a.total
+        elif a.instrument == "sows":
+            slot["sows"] = a.total
+        elif a.instrument == "side-effects":
+            slot["side_effects"] = describe_assessment(a)[1]
+    return [by_day[d.pk] for d in diaries]
