@@ -390,7 +390,7 @@ class _Reader:
 
     def text(self, key: str, default: Any = ...) -> Any:
         value = self.get(key, str, default)
-        if isinstance(value, str) and not value.strip():
+        if key in self.data and not value.strip():
             self.fail(self._where(key), "must not be empty")
         return value
 
