@@ -268,7 +268,9 @@ def load_registry(files: Iterable[tuple[str, str]]) -> tuple[dict[str, Citation]
 
 def _packaged_files() -> list[tuple[str, str]]:
     folder = resources.files("speciosa.knowledge").joinpath("data", "evidence")
-    entries = sorted((p for p in folder.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
+    entries = sorted(
+        (p for p in folder.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name
+    )
     return [(str(Path("data/evidence") / p.name), p.read_text(encoding="utf-8")) for p in entries]
 
 
@@ -299,7 +301,9 @@ def citation(id: str) -> Citation:
     try:
         return _registry().citations[id]
     except KeyError:
-        raise KeyError(f"unknown citation id {id!r}; see speciosa/knowledge/data/evidence/") from None
+        raise KeyError(
+            f"unknown citation id {id!r}; see speciosa/knowledge/data/evidence/"
+        ) from None
 
 
 def claim(id: str) -> Claim:
@@ -361,8 +365,18 @@ def citations_of(ids: Iterable[str]) -> list[Citation]:
     return list(out.values())
 
 
-_NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven",
-                 8: "eight", 9: "nine", 10: "ten"}
+_NUMBER_WORDS = {
+    1: "one",
+    2: "two",
+    3: "three",
+    4: "four",
+    5: "five",
+    6: "six",
+    7: "seven",
+    8: "eight",
+    9: "nine",
+    10: "ten",
+}
 _NOUNS = {
     "guideline": ("guideline", "guidelines"),
     "randomised-trial": ("randomised trial", "randomised trials"),
