@@ -1,5 +1,279 @@
-from django.http import HttpResponse
+"""Views: parse the request, ask :mod:`speciosa.clinic.access`, call a service or a selector,
+render. No view writes to the database by itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from speciosa.clinic import access, selectors, services
+from speciosa.clinic.models import Role
+from speciosa.knowledge import instruments as kinstruments
+
+from . import forms
+
+CLINICIAN_INSTRUMENTS = ("cows", "phq9", "gad7", "audit-c", "asex")
 
 
+def _role_required(*roles):
+    def deco(view):
+        @login_required
+        def wrapped(request, *args, **kwargs):
+            if access.role_of(request.user) not in roles:
+                raise PermissionDenied("This page is not part of your role.")
+            return view(request, *args, **kwargs)
+
+        wrapped.__name__ = view.__name__
+        wrapped.__doc__ = view.__doc__
+        return wrapped
+
+    return deco
+
+
+@login_required
 def home(request):
-    return HttpResponse("Speciosa")
+    role = access.role_of(request.user)
+    if role == Role.CLINICIAN:
+        return redirect("patient_list")
+    if role == Role.PATIENT:
+        return redirect("me")
+    if role == Role.ADMIN:
+        return redirect("admin:index")
+    return render(request, "web/researcher.html")
+
+
+# --------------------------------------------------------------------------- clinician
+
+@_role_required(Role.CLINICIAN)
+def patient_list(request):
+    patients = selectors.patient_list(access.visible_patients(request.user))
+    query = (request.GET.get("q") or "").strip()
+    if query:
+        from django.db.models import Q
+
+        patients = patients.filter(Q(family_name__icontains=query) | Q(given_name__icontains=query) |
+                                   Q(identifier__icontains=query))
+    today = timezone.localdate()
+    rows = []
+    for p in patients:
+        abnormal = []
+        if p.prolactin_flag in ("high", "critical"):
+            abnormal.append(f"prolactin {p.prolactin_flag}")
+        if p.withdrawal_instrument == "cows" and (p.withdrawal_total or 0) >= 13:
+            abnormal.append(f"COWS {p.withdrawal_total}")
+        if p.last_diary is None or (today - p.last_diary).days >= 7:
+            abnormal.append("no diary for 7+ days")
+        rows.append({"p": p, "age": p.age_on(today), "abnormal": abnormal})
+    rows.sort(key=lambda r: (not r["abnormal"], r["p"].family_name))
+    return render(request, "web/patient_list.html", {"rows": rows, "q": query, "today": today})
+
+
+@_role_required(Role.CLINICIAN)
+def patient_detail(request, patient_id):
+    patient = access.patient_for(request.user, patient_id)
+    services.record_view(request.user, patient)
+    events = selectors.patient_timeline(patient, limit=int(request.GET.get("limit", 150) or 150))
+    summary = selectors.patient_list(access.visible_patients(request.user).filter(pk=patient.pk)).get()
+    return render(request, "web/patient_detail.html", {
+        "patient": patient, "events": events, "summary": summary,
+        "age": patient.age_on(timezone.localdate()),
+        "instruments": [kinstruments.get_instrument(i) for i in CLINICIAN_INSTRUMENTS],
+    })
+
+
+@_role_required(Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+def assessment_new(request, patient_id, instrument_id):
+    patient = access.patient_for(request.user, patient_id)
+    if instrument_id not in CLINICIAN_INSTRUMENTS:
+        raise Http404("No such clinician-rated instrument")
+    instrument = kinstruments.get_instrument(instrument_id)
+    form = forms.AssessmentForm(request.POST or None, instrument=instrument)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.record_assessment(
+                request.user, patient, instrument.id, form.items(), at=form.cleaned_data.get("at"),
+                note=form.cleaned_data.get("note") or "", token=form.cleaned_data["token"])
+            return redirect("patient_detail", patient_id=patient.pk)
+        except ValidationError as exc:
+            forms.apply_service_errors(form, exc, prefix="")
+            for key in list(form.errors):
+                if f"item-{key}" in form.fields:
+                    form.errors[f"item-{key}"] = form.errors.pop(key)
+    return render(request, "web/assessment_form.html", {"patient": patient, "form": form, "instrument": instrument})
+
+
+@_role_required(Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+def lab_new(request, patient_id):
+    patient = access.patient_for(request.user, patient_id)
+    form = forms.LabForm(request.POST or None, initial={"lab": request.GET.get("lab", "prolactin")})
+    needs_confirmation = False
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.record_lab(request.user, patient, form.cleaned_data, token=form.cleaned_data["token"])
+            return redirect("patient_detail", patient_id=patient.pk)
+        except services.NeedsConfirmation as exc:
+            needs_confirmation = True
+            forms.apply_service_errors(form, exc)
+        except ValidationError as exc:
+            forms.apply_service_errors(form, exc)
+    return render(request, "web/lab_form.html", {"patient": patient, "form": form,
+                                                 "needs_confirmation": needs_confirmation})
+
+
+@_role_required(Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+def note_new(request, patient_id):
+    patient = access.patient_for(request.user, patient_id)
+    form = forms.NoteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.record_note(request.user, patient, form.cleaned_data["text"], token=form.cleaned_data["token"])
+            return redirect("patient_detail", patient_id=patient.pk)
+        except ValidationError as exc:
+            forms.apply_service_errors(form, exc)
+    return render(request, "web/note_form.html", {"patient": patient, "form": form})
+
+
+def _record_for(user, patient_id, kind, record_id):
+    patient = access.patient_for(user, patient_id)
+    model = services.CORRECTABLE.get(kind)
+    if model is None:
+        raise Http404("No such kind of record")
+    record = get_object_or_404(model, pk=record_id, patient=patient)
+    return patient, record
+
+
+@_role_required(Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+def record_correct(request, patient_id, kind, record_id):
+    patient, record = _record_for(request.user, patient_id, kind, record_id)
+    form = forms.CorrectionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if data.get("retract"):
+                services.retract_record(request.user, record, data["reason"])
+            else:
+                changes = {}
+                if kind == "lab":
+                    if data.get("value") is not None:
+                        changes["value"] = data["value"]
+                    if data.get("unit"):
+                        changes["unit"] = data["unit"]
+                elif kind == "dose" and data.get("amount") is not None:
+                    changes["amount"] = data["amount"]
+                elif kind == "note":
+                    changes["text"] = data.get("text") or ""
+                if not changes and kind != "note":
+                    raise ValidationError({"__all__": "Enter the corrected value, or tick 'withdraw this entry'."})
+                services.correct_record(request.user, record, changes, data["reason"], token=data["token"])
+            return redirect(reverse("record_history", args=[patient.pk, kind, record.pk]))
+        except ValidationError as exc:
+            forms.apply_service_errors(form, exc)
+    return render(request, "web/record_correct.html", {"patient": patient, "record": record, "kind": kind,
+                                                       "form": form})
+
+
+@_role_required(Role.CLINICIAN)
+def record_history(request, patient_id, kind, record_id):
+    patient, record = _record_for(request.user, patient_id, kind, record_id)
+    versions = selectors.record_history(record)
+    describe = {"dose": lambda r: selectors.describe_dose(r),
+                "assessment": lambda r: selectors.describe_assessment(r)[:2],
+                "lab": lambda r: selectors.describe_lab(r)[:2],
+                "note": lambda r: ("Note", r.text)}[kind]
+    rows = [{"v": v, "title": describe(v)[0], "detail": describe(v)[1]} for v in versions]
+    return render(request, "web/record_history.html", {"patient": patient, "rows": rows, "kind": kind})
+
+
+# --------------------------------------------------------------------------- patient
+
+def _own_patient(user):
+    patient = access.visible_patients(user).select_related("site").first()
+    if patient is None:
+        raise Http404("No patient record is linked to this login")
+    return patient
+
+
+@_role_required(Role.PATIENT)
+def me(request):
+    patient = _own_patient(request.user)
+    today = timezone.localdate()
+    return render(request, "web/me.html", {
+        "patient": patient, "today_diary": selectors.diary_for(patient, today),
+        "history": selectors.diary_history(patient, days=30),
+    })
+
+
+@_role_required(Role.PATIENT)
+@require_http_methods(["GET", "POST"])
+def diary(request, day=None):
+    patient = _own_patient(request.user)
+    today = timezone.localdate()
+    if day is None:
+        day = today
+    else:
+        try:
+            day = dt.date.fromisoformat(day)
+        except ValueError:
+            raise Http404("Not a date") from None
+    if day > today:
+        raise Http404("A diary cannot be written for a future day")
+    existing = selectors.diary_for(patient, day)
+    form = forms.DiaryForm(request.POST or None, sex=patient.sex)
+    doses = forms.DoseFormSet(request.POST or None, prefix="doses")
+    if request.method == "POST":
+        form_ok, doses_ok = form.is_valid(), doses.is_valid()
+        if form_ok and doses_ok:
+            tz = timezone.get_current_timezone()
+            dose_rows = []
+            index_map = []
+            for i, f in enumerate(doses.forms):
+                if f.is_blank():
+                    continue
+                c = f.cleaned_data
+                dose_rows.append({
+                    "taken_at": dt.datetime.combine(day, c["time"], tzinfo=tz),
+                    "amount": c["amount"], "unit": c["unit"], "product": c.get("product") or "",
+                    "mitragynine_percent": c.get("mitragynine_percent"),
+                    "grams_per_capsule": c.get("grams_per_capsule"),
+                })
+                index_map.append(i)
+            entry = services.DiaryInput(
+                day=day, doses=dose_rows, craving=form.cleaned_data.get("craving"),
+                sows=form.sows_items(), side_effects=form.cleaned_data["side_effects"],
+                side_effect_other=form.cleaned_data.get("side_effect_other") or "",
+                substances=form.cleaned_data["substances"],
+                substance_detail=form.cleaned_data.get("substance_detail") or "")
+            try:
+                services.record_diary(request.user, patient, entry, token=form.cleaned_data["token"])
+                return redirect(reverse("me") + "?saved=1")
+            except ValidationError as exc:
+                for key, messages in exc.message_dict.items():
+                    if key.startswith("doses-"):
+                        _, idx, field = key.split("-", 2)
+                        target = doses.forms[index_map[int(idx)]]
+                        for m in messages:
+                            target.add_error(field if field in target.fields else "time"
+                                             if field == "taken_at" else None, m)
+                    elif key.startswith("sows-"):
+                        for m in messages:
+                            form.add_error(key if key in form.fields else None, m)
+                    else:
+                        for m in messages:
+                            form.add_error(key if key in form.fields else None, m)
+    return render(request, "web/diary.html", {
+        "patient": patient, "form": form, "doses": doses, "day": day, "existing": existing,
+        "existing_summary": next((h for h in selectors.diary_history(patient, days=(today - day).days + 1)
+                                  if h["diary"].day == day), None) if existing else None,
+    })

@@ -1,0 +1,102 @@
+"""``speciosa migrate``, ``speciosa demo``, ``speciosa serve`` and ``speciosa manage``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "speciosa.settings")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    if "sqlite3" in settings.DATABASES["default"]["ENGINE"]:
+        os.makedirs(os.path.dirname(str(settings.DATABASES["default"]["NAME"])), exist_ok=True)
+
+
+def _migrate(args) -> int:
+    setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=1 if args.verbose else 0)
+    print("Database is up to date.")
+    return 0
+
+
+def _demo(args) -> int:
+    setup_django()
+    from django.core.management import call_command
+
+    from speciosa.clinic import demo
+    from speciosa.clinic.models import Patient
+
+    call_command("migrate", interactive=False, verbosity=0)
+    if Patient.objects.exists():
+        print("The database already holds patients; the demo clinic is not loaded again.")
+        print("(Delete var/speciosa.sqlite3 to start afresh.)")
+        summary = None
+    else:
+        today = dt.date.fromisoformat(args.today) if args.today else None
+        summary = demo.build_demo_clinic(seed=args.seed, today=today, password=args.password)
+        print(f"Loaded the synthetic demo clinic: {summary}")
+    print("\nDemo logins (password for all: %s):" % args.password)
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.select_related("profile").order_by("username")
+    shown_patients = 0
+    for user in users:
+        role = "admin" if user.is_superuser else getattr(getattr(user, "profile", None), "role", "")
+        if role == "patient":
+            shown_patients += 1
+            if shown_patients > 3:
+                continue
+        print(f"  {user.username:<16} {role}")
+    if shown_patients > 3:
+        print(f"  … and {shown_patients - 3} more patients (patient04 … patient{shown_patients:02d})")
+    return 0
+
+
+def _serve(args) -> int:
+    os.environ.setdefault("SPECIOSA_DEBUG", "1")
+    setup_django()
+    from django.core.management import call_command
+
+    print(f"Serving Speciosa at http://{args.host}:{args.port}/  (Ctrl-C stops it)")
+    call_command("runserver", f"{args.host}:{args.port}", use_reloader=False)
+    return 0
+
+
+def _manage(args) -> int:
+    setup_django()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["speciosa manage", *args.rest])
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("migrate", help="create or update the database tables")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=_migrate)
+
+    p = sub.add_parser("demo", help="load the synthetic demo clinic (seeded, reproducible)")
+    p.add_argument("--seed", type=int, default=20261125)
+    p.add_argument("--today", help="the demo's last day (YYYY-MM-DD); default today")
+    p.add_argument("--password", default="speciosa-demo")
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("serve", help="serve the web app (development server, embedded demo)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("manage", help="run a Django management command")
+    p.add_argument("rest", nargs="*")
+    p.set_defaults(func=_manage)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(0)

@@ -1,0 +1,178 @@
+"""Forms: parse what a person typed. Clinical validation (ranges, units, scoring) is not
+repeated here; it lives in :mod:`speciosa.knowledge` and is applied by
+:mod:`speciosa.clinic.services`, whose messages are put beside the fields."""
+
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from speciosa.clinic.models import DoseUnit
+from speciosa.clinic.services import SUBSTANCES
+from speciosa.knowledge import instruments as kinstruments
+from speciosa.knowledge import labs as klabs
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex
+
+
+class TokenForm(forms.Form):
+    """Carries a one-time submission token so that a double tap stores one record."""
+
+    token = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("token", new_token())
+
+
+def apply_service_errors(form: forms.Form, exc: ValidationError, prefix: str = "") -> None:
+    """Put a service's ValidationError messages beside the matching fields."""
+    for key, messages in exc.message_dict.items():
+        name = key[len(prefix):] if prefix and key.startswith(prefix) else key
+        field = name if name in form.fields else None
+        for message in messages:
+            form.add_error(field, message)
+
+
+class DoseForm(forms.Form):
+    time = forms.TimeField(label="Time", widget=forms.TimeInput(attrs={"type": "time"}), required=False)
+    amount = forms.DecimalField(label="Amount", required=False, max_digits=9, decimal_places=3,
+                                widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+    unit = forms.ChoiceField(label="Unit", choices=DoseUnit.choices, initial="g")
+    product = forms.CharField(label="Product", required=False, max_length=120)
+    mitragynine_percent = forms.DecimalField(
+        label="Mitragynine % (if on the label)", required=False, max_digits=5, decimal_places=2,
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+    grams_per_capsule = forms.DecimalField(
+        label="Grams per capsule", required=False, max_digits=6, decimal_places=3,
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+
+    def is_blank(self) -> bool:
+        data = self.cleaned_data if hasattr(self, "cleaned_data") else {}
+        return data.get("amount") in (None, "") and not data.get("time")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("amount") not in (None, "") and not data.get("time"):
+            self.add_error("time", "Give the time you took this dose.")
+        if data.get("time") and data.get("amount") in (None, ""):
+            self.add_error("amount", "Give the amount of this dose.")
+        return data
+
+
+DoseFormSet = forms.formset_factory(DoseForm, extra=3, max_num=12)
+
+
+class DiaryForm(TokenForm):
+    craving = forms.TypedChoiceField(
+        label="Craving right now (0 = none, 10 = worst)", coerce=int, required=False, empty_value=None,
+        choices=[(i, str(i)) for i in range(11)], widget=forms.RadioSelect)
+    side_effects = forms.MultipleChoiceField(label="Since yesterday, have you noticed…",
+                                             required=False, widget=forms.CheckboxSelectMultiple)
+    side_effect_other = forms.CharField(label="Anything else", required=False, max_length=500)
+    substances = forms.MultipleChoiceField(label="Other substances used today", required=False,
+                                           choices=list(SUBSTANCES.items()),
+                                           widget=forms.CheckboxSelectMultiple)
+    substance_detail = forms.CharField(label="Details (optional)", required=False, max_length=200)
+
+    def __init__(self, *args, sex: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        checklist = kinstruments.get_instrument("side-effects")
+        self.fields["side_effects"].choices = [
+            (i.id, i.label) for i in checklist.items if not (i.id == "menstrual-change" and sex == "male")]
+        sows = kinstruments.get_instrument("sows")
+        self.sows_fields = []
+        for item in sows.items:
+            name = f"sows-{item.id}"
+            self.fields[name] = forms.TypedChoiceField(
+                label=item.label, required=False, coerce=int, empty_value=None,
+                choices=[(v.value, f"{v.value}") for v in item.values], widget=forms.RadioSelect)
+            self.sows_fields.append(name)
+        self.sows_anchors = " · ".join(f"{v.value} {v.anchor}" for v in sows.items[0].values)
+
+    def sows_bound_fields(self):
+        return [self[name] for name in self.sows_fields]
+
+    def sows_items(self) -> dict[str, int | None]:
+        return {name[5:]: self.cleaned_data.get(name) for name in self.sows_fields}
+
+
+class AssessmentForm(TokenForm):
+    """Built from an instrument definition: one choice per item, labelled with its anchors."""
+
+    at = forms.DateTimeField(label="Time of assessment", required=False,
+                             widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    note = forms.CharField(label="Comment", required=False, max_length=500)
+
+    def __init__(self, *args, instrument: kinstruments.Instrument, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instrument = instrument
+        self.item_fields = []
+        for item in instrument.items:
+            name = f"item-{item.id}"
+            self.fields[name] = forms.TypedChoiceField(
+                label=item.label, required=False, coerce=int, empty_value=None,
+                choices=[(v.value, f"{v.value} — {v.anchor}") for v in item.values],
+                widget=forms.RadioSelect)
+            self.item_fields.append(name)
+        if instrument.id == "cows":
+            self.fields["pulse_bpm"] = forms.IntegerField(
+                label="…or the measured resting pulse (beats/min)", required=False, min_value=20, max_value=250)
+
+    def item_bound_fields(self):
+        return [self[n] for n in self.item_fields]
+
+    def items(self) -> dict[str, int | None]:
+        data = {n[5:]: self.cleaned_data.get(n) for n in self.item_fields}
+        bpm = self.cleaned_data.get("pulse_bpm")
+        if self.instrument.id == "cows" and bpm is not None:
+            pulse_item = next(i.id for i in self.instrument.items if "pulse" in i.id)
+            data[pulse_item] = kinstruments.cows_pulse_score(bpm)
+        return data
+
+
+def _lab_choices():
+    return [(lab.code, lab.name) for lab in klabs.all_labs()]
+
+
+def _unit_choices():
+    units = sorted({u for lab in klabs.all_labs() for u in lab.units})
+    return [("", "— unit —")] + [(u, u) for u in units]
+
+
+class LabForm(TokenForm):
+    lab = forms.ChoiceField(label="Test")
+    collected_at = forms.DateTimeField(label="Sample taken",
+                                       widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    value = forms.DecimalField(label="Value", required=False, max_digits=12, decimal_places=4,
+                               widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+    unit = forms.ChoiceField(label="Unit", required=False)
+    result = forms.ChoiceField(label="Result (drug screens)", required=False,
+                               choices=[("", "—"), ("negative", "negative"), ("positive", "positive")])
+    method = forms.ChoiceField(label="Method (drug screens)", required=False,
+                               choices=[("", "—"), ("screen", "screen"), ("confirmation", "confirmation")])
+    confirmed_unusual = forms.BooleanField(
+        label="I have checked this unusual value and unit, and it is right", required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lab"].choices = _lab_choices()
+        self.fields["unit"].choices = _unit_choices()
+
+
+class NoteForm(TokenForm):
+    text = forms.CharField(label="Note", widget=forms.Textarea(attrs={"rows": 4}), max_length=5000)
+
+
+class CorrectionForm(TokenForm):
+    reason = forms.CharField(label="Reason for the correction", max_length=500)
+    value = forms.DecimalField(label="Corrected value", required=False, max_digits=12, decimal_places=4)
+    unit = forms.CharField(label="Corrected unit", required=False, max_length=32)
+    amount = forms.DecimalField(label="Corrected amount", required=False, max_digits=9, decimal_places=3)
+    text = forms.CharField(label="Corrected text", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    retract = forms.BooleanField(label="Withdraw this entry (it was made in error)", required=False)
