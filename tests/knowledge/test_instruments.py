@@ -654,3 +654,17 @@ def test_nothing_in_the_knowledge_package_imports_django():
             offenders += [f"{path.name}: {n}" for n in names
                           if n == "django" or n.startswith("django.")]
     assert offenders == []
+
+
+def test_the_documented_definition_and_overlay_examples_load():
+    import re
+
+    doc = (Path(__file__).parents[2] / "docs" / "instruments.md").read_text(encoding="utf-8")
+    example, overlay = re.findall(r"```toml\n(.*?)```", doc, re.S)
+    defs = ins.load_definitions(
+        [("example.toml", example), ("asex-licensed.toml", overlay)],
+        base={"asex": get_instrument("asex")},
+    )
+    assert score(defs["example"], {"first": 1, "second": 3, "rating": 50,
+                                   "pulse-bpm": 90}).total == 55
+    assert defs["asex"].item("drive").text == "<licensed wording of item 1>"
