@@ -1,0 +1,80 @@
+"""Shared fixtures: a small clinic with two sites, two care teams and every role."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass
+
+import pytest
+
+_counter = itertools.count(1)
+
+
+@dataclass
+class SmallClinic:
+    site_a: object
+    site_b: object
+    team_a: object
+    team_b: object
+    clinician_a: object  # member of team_a
+    clinician_b: object  # member of team_b
+    admin: object
+    researcher: object
+    patient_a: object  # Patient in team_a, with a login
+    patient_b: object  # Patient in team_b, with a login
+    password: str = "correct-horse-battery"
+
+
+def make_user(username: str, role: str | None, password: str, **extra):
+    from django.contrib.auth import get_user_model
+
+    from speciosa.clinic.models import Profile
+
+    user = get_user_model().objects.create_user(username=username, password=password, **extra)
+    if role:
+        Profile.objects.create(user=user, role=role)
+    return user
+
+
+def make_patient(site, team, username, password, sex="male", **fields):
+    from speciosa.clinic.models import Patient
+
+    user = make_user(username, "patient", password) if username else None
+    n = next(_counter)
+    return Patient.objects.create(
+        site=site, care_team=team, user=user, identifier=fields.pop("identifier", f"T-{n:05d}"),
+        given_name=fields.pop("given_name", "Alex"), family_name=fields.pop("family_name", f"Tester{n}"),
+        birth_date=fields.pop("birth_date", dt.date(1985, 6, 15)), sex=sex, **fields)
+
+
+@pytest.fixture
+def clinic(db) -> SmallClinic:
+    from speciosa.clinic.models import CareTeam, Site
+
+    pw = SmallClinic.password
+    site_a = Site.objects.create(name="Site A")
+    site_b = Site.objects.create(name="Site B")
+    team_a = CareTeam.objects.create(site=site_a, name="Team A")
+    team_b = CareTeam.objects.create(site=site_b, name="Team B")
+    clinician_a = make_user("clin_a", "clinician", pw, first_name="Ada", last_name="Okafor")
+    clinician_b = make_user("clin_b", "clinician", pw, first_name="Ben", last_name="Haddad")
+    team_a.members.add(clinician_a)
+    team_b.members.add(clinician_b)
+    admin = make_user("root", None, pw, is_superuser=True, is_staff=True)
+    researcher = make_user("res", "researcher", pw)
+    patient_a = make_patient(site_a, team_a, "pat_a", pw, sex="female", given_name="Maya", family_name="Quinn")
+    patient_b = make_patient(site_b, team_b, "pat_b", pw, sex="male", given_name="Omar", family_name="Reyes")
+    return SmallClinic(site_a, site_b, team_a, team_b, clinician_a, clinician_b, admin, researcher,
+                       patient_a, patient_b)
+
+
+@pytest.fixture
+def login(client):
+    """``login(user)`` logs the test client in as ``user``."""
+
+    def _login(user):
+        client.force_login(user)
+        return client
+
+    return _login
