@@ -344,6 +344,10 @@ def interpret(
     def add(code: str, text: str, citations: Iterable[str]) -> None:
         out.append(Consideration(code, text, tuple(dict.fromkeys(citations))))
 
+    problem = labs.plausibility_problem("prolactin", value, ucum, iu_factor=iu_factor)
+    if problem is not None:
+        add("check-value", problem[0].upper() + problem[1:] + ".", ("ohdsi-dqd-plausibility",))
+
     if ucum == "m[IU]/L":
         factor = iu_factor if iu_factor is not None else float(labs.PROLACTIN_MIU_PER_NG)
         marker = "" if iu_factor is not None else " (assay-specific; UNCONFIRMED)"
