@@ -3,5 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("speciosa.api.urls")),
+    path("fhir/", include("speciosa.interop.urls")),
     path("", include("speciosa.web.urls")),
 ]
