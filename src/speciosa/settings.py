@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "speciosa.clinic",
     "speciosa.web",
+    "speciosa.research",
 ]
 
 REST_FRAMEWORK = {

@@ -5,5 +5,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("speciosa.api.urls")),
     path("fhir/", include("speciosa.interop.urls")),
+    path("research/", include("speciosa.research.urls")),
     path("", include("speciosa.web.urls")),
 ]
