@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "speciosa.clinic",
     "speciosa.web",
     "speciosa.research",
+    "speciosa.interop",
 ]
 
 REST_FRAMEWORK = {
