@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "speciosa.commands.knowledge",
     "speciosa.commands.pharmacology",
     "speciosa.commands.safety",
+    "speciosa.commands.safety_sweep",
     "speciosa.commands.interop",
 )
 

@@ -19,3 +19,7 @@ class ClinicConfig(AppConfig):
 
     def ready(self):
         connection_created.connect(_sqlite_pragmas, dispatch_uid="speciosa-sqlite-pragmas")
+        from . import alerts, services
+
+        if alerts.after_change not in services.AFTER_CHANGE_HOOKS:
+            services.AFTER_CHANGE_HOOKS.append(alerts.after_change)

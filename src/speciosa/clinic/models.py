@@ -299,3 +299,51 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("audit entries are append-only")
+
+
+class Alert(models.Model):
+    """A safety finding for the patient's care team: one open alert per rule and patient.
+
+    A new finding for the same rule updates the open alert; when the finding no longer holds,
+    the sweep closes it (``status=cleared``). A clinician acknowledges an alert, or resolves it
+    with a note; every step is audited.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        RESOLVED = "resolved", "Resolved"
+        CLEARED = "cleared", "No longer present"
+
+    ACTIVE = (Status.OPEN, Status.ACKNOWLEDGED)
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="alerts")
+    rule = models.CharField(max_length=60)
+    topic = models.CharField(max_length=60)
+    severity = models.CharField(max_length=10)
+    message = models.TextField()
+    next_step = models.TextField(blank=True)
+    evidence = models.JSONField(default=dict)
+    citations = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                        on_delete=models.PROTECT, related_name="+")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "rule"], condition=models.Q(status__in=["open", "acknowledged"]),
+                                    name="one_active_alert_per_rule"),
+        ]
+        indexes = [models.Index(fields=["status", "severity"])]
+
+    SEVERITY_RANK = {"urgent": 0, "warning": 1, "info": 2}
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.rule} ({self.patient_id})"

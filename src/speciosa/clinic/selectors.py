@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Max, OuterRef, Subquery
+from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from speciosa.knowledge import instruments as kinstruments
@@ -25,6 +25,8 @@ def patient_list(patients):
     latest_prl = LabResult.objects.current().filter(patient=OuterRef("pk"), lab="prolactin").order_by("-collected_at")
     return patients.select_related("care_team", "site").annotate(
         last_diary=Max("diary_days__day"),
+        active_alerts=Count("alerts", filter=Q(alerts__status__in=["open", "acknowledged"]), distinct=True),
+        urgent_alerts=Count("alerts", filter=Q(alerts__status="open", alerts__severity="urgent"), distinct=True),
         withdrawal_instrument=Subquery(latest_withdrawal.values("instrument")[:1]),
         withdrawal_total=Subquery(latest_withdrawal.values("total")[:1]),
         withdrawal_band=Subquery(latest_withdrawal.values("band")[:1]),
@@ -158,6 +160,15 @@ def record_history(record) -> list:
             break
         versions.insert(0, nxt)
     return versions
+
+
+def active_alerts(patient: Patient):
+    from .models import Alert
+
+    alerts = list(Alert.objects.filter(patient=patient, status__in=Alert.ACTIVE).select_related(
+        "patient", "acknowledged_by"))
+    alerts.sort(key=lambda a: (Alert.SEVERITY_RANK.get(a.severity, 9), a.first_seen_at))
+    return alerts
 
 
 def diary_for(patient: Patient, day: dt.date) -> DiaryDay | None:

@@ -71,8 +71,11 @@ def patient_list(request):
             abnormal.append(f"COWS {p.withdrawal_total}")
         if p.last_diary is None or (today - p.last_diary).days >= 7:
             abnormal.append("no diary for 7+ days")
+        if p.active_alerts:
+            abnormal.insert(0, f"{p.active_alerts} alert{'s' if p.active_alerts > 1 else ''}"
+                            + (f" ({p.urgent_alerts} urgent)" if p.urgent_alerts else ""))
         rows.append({"p": p, "age": p.age_on(today), "abnormal": abnormal})
-    rows.sort(key=lambda r: (not r["abnormal"], r["p"].family_name))
+    rows.sort(key=lambda r: (-r["p"].urgent_alerts, not r["abnormal"], r["p"].family_name))
     return render(request, "web/patient_list.html", {"rows": rows, "q": query, "today": today})
 
 
@@ -84,6 +87,7 @@ def patient_detail(request, patient_id):
     summary = selectors.patient_list(access.visible_patients(request.user).filter(pk=patient.pk)).get()
     return render(request, "web/patient_detail.html", {
         "patient": patient, "events": events, "summary": summary,
+        "alerts": selectors.active_alerts(patient),
         "age": patient.age_on(timezone.localdate()),
         "instruments": [kinstruments.get_instrument(i) for i in CLINICIAN_INSTRUMENTS],
     })
@@ -277,3 +281,59 @@ def diary(request, day=None):
         "existing_summary": next((h for h in selectors.diary_history(patient, days=(today - day).days + 1)
                                   if h["diary"].day == day), None) if existing else None,
     })
+
+
+# --------------------------------------------------------------------------- alerts
+
+@_role_required(Role.CLINICIAN)
+def worklist(request):
+    from speciosa.clinic import alerts as calerts
+    from speciosa.clinic.models import Alert
+
+    rank = Alert.SEVERITY_RANK
+    active = list(calerts.visible_alerts(request.user).filter(status__in=Alert.ACTIVE)
+                  .select_related("patient", "acknowledged_by"))
+    active.sort(key=lambda a: (rank.get(a.severity, 9), a.status != Alert.Status.OPEN, a.first_seen_at))
+    now = timezone.now()
+    return render(request, "web/worklist.html", {"alerts": active, "now": now})
+
+
+@_role_required(Role.CLINICIAN)
+@require_http_methods(["POST"])
+def alert_step(request, alert_id, step):
+    from speciosa.clinic import alerts as calerts
+
+    alert = get_object_or_404(calerts.visible_alerts(request.user), pk=alert_id)
+    back = request.POST.get("back") or reverse("worklist")
+    if not back.startswith("/") or back.startswith("//"):
+        back = reverse("worklist")
+    if step == "acknowledge":
+        calerts.acknowledge(request.user, alert)
+    elif step == "resolve":
+        try:
+            calerts.resolve(request.user, alert, request.POST.get("note", ""))
+        except ValidationError as exc:
+            return render(request, "web/alert_resolve.html", {"alert": alert, "back": back,
+                                                              "error": exc.message_dict["note"][0]},
+                          status=400)
+    else:
+        raise Http404("No such step")
+    return redirect(back)
+
+
+@_role_required(Role.CLINICIAN)
+def alert_resolve_form(request, alert_id):
+    from speciosa.clinic import alerts as calerts
+
+    alert = get_object_or_404(calerts.visible_alerts(request.user), pk=alert_id)
+    return render(request, "web/alert_resolve.html", {"alert": alert, "back": request.GET.get("back", "")})
+
+
+@login_required
+def evidence(request):
+    """The evidence registry: every citation and claim, with its type or verdict."""
+    from speciosa.knowledge import evidence as kevidence
+
+    citations = sorted(kevidence.all_citations().values(), key=lambda c: (c.authors or "", c.year or 0))
+    claims = list(kevidence.all_claims().values())
+    return render(request, "web/evidence.html", {"citations": citations, "claims": claims})

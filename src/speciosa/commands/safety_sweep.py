@@ -1,0 +1,42 @@
+"""``speciosa sweep``: evaluate the safety rules for every patient (time-based rules)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+
+def _sweep(args) -> int:
+    from speciosa.cli import UsageError
+    from speciosa.commands.server import setup_django
+
+    setup_django()
+    from speciosa.clinic import alerts
+
+    as_of = None
+    if args.as_of:
+        try:
+            as_of = dt.datetime.fromisoformat(args.as_of)
+        except ValueError:
+            raise UsageError(f"--as-of: {args.as_of!r} is not an ISO 8601 time") from None
+        if as_of.tzinfo is None:
+            raise UsageError("--as-of: give the time with its offset, e.g. 2026-11-25T08:00:00+00:00")
+    started = time.perf_counter()
+    result = alerts.sweep(as_of=as_of)
+    seconds = time.perf_counter() - started
+    data = {"patients": result.patients, "findings": result.findings, "created": result.created,
+            "updated": result.updated, "cleared": result.cleared, "seconds": round(seconds, 3)}
+    if args.json:
+        print(json.dumps(data))
+    else:
+        print(f"Swept {result.patients} patients in {seconds:.2f} s: {result.findings} findings; "
+              f"{result.created} alerts created, {result.updated} updated, {result.cleared} cleared.")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sweep", help="evaluate the safety rules for every patient and update alerts")
+    p.add_argument("--as-of", help="evaluate as of this time (ISO 8601 with offset); default now")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_sweep)

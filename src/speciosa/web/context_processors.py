@@ -1,0 +1,14 @@
+"""Shown on every page a clinician opens: urgent alerts not yet acknowledged."""
+
+from speciosa.clinic import access
+from speciosa.clinic.models import Alert, Role
+
+
+def urgent_alerts(request):
+    user = getattr(request, "user", None)
+    if access.role_of(user) != Role.CLINICIAN:
+        return {}
+    urgent = list(Alert.objects.filter(patient__in=access.visible_patients(user), severity="urgent",
+                                       status=Alert.Status.OPEN).select_related("patient")
+                  .order_by("first_seen_at")[:5])
+    return {"urgent_alerts": urgent}
