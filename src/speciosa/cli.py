@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "speciosa.commands.safety",
     "speciosa.commands.safety_sweep",
     "speciosa.commands.interop",
+    "speciosa.commands.research",
 )
 
 
