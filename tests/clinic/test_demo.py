@@ -26,6 +26,7 @@ from speciosa.clinic.models import (
 from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
 from speciosa.knowledge import prolactin as kprolactin
+from speciosa.pharmacology import doses as pdoses
 
 TODAY = dt.date(2026, 11, 20)
 SMALL = {"seed": 7, "n_patients": 9, "days": 60, "today": TODAY}
@@ -86,9 +87,7 @@ def test_diaries_have_missed_days_and_one_gap_of_a_week_before_today(small_clini
     assert DiaryDay.objects.count() < 9 * SMALL["days"]
 
 
-def test_every_dose_carries_the_estimate_of_to_mitragynine():
-    pdoses = pytest.importorskip("speciosa.pharmacology.doses")
-    demo.build_demo_clinic(**SMALL)
+def test_every_dose_carries_the_estimate_of_to_mitragynine(small_clinic):
     doses = list(Dose.objects.all())
     assert len(doses) > 300
     assert {d.unit for d in doses} >= {"g"}

@@ -88,6 +88,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from speciosa.knowledge import instruments as kinstruments
+from speciosa.knowledge import labs as klabs
+from speciosa.knowledge import prolactin as kprolactin
 
 from .models import (
     Assessment,
@@ -134,9 +136,9 @@ PROLACTIN_WITHIN_PATIENT_SD_LOG = 0.15
 #: Days before the draw over which recorded exposure is averaged.
 PROLACTIN_EXPOSURE_WINDOW_DAYS = 7
 #: Conversion for the laboratory that reports m[IU]/L (WHO IS 84/500; section 6.2).
-PROLACTIN_MIU_PER_NG = 21.2
+PROLACTIN_MIU_PER_NG = float(klabs.PROLACTIN_MIU_PER_NG)
 #: Bilirubin: 1 mg/dL = 17.1 umol/L.
-BILIRUBIN_UMOL_PER_MG_DL = 17.1
+BILIRUBIN_UMOL_PER_MG_DL = float(klabs.BILIRUBIN_UMOL_PER_MG_DL)
 
 # Lab codes and units as catalogued in speciosa.knowledge.labs.
 LAB_PROLACTIN = "prolactin"
@@ -203,6 +205,7 @@ SPECIAL_TRAJECTORY = {0: "stable", 1: "escalation", 2: "relapse", 3: "escalation
 SPECIAL_SEX = {1: "male", 2: "female", 3: "male", 4: "female"}
 
 SUBSTANCES = ("alcohol", "benzodiazepines", "opioids", "gabapentinoids", "cannabis")
+SUBSTANCE_SHARE = (0.4, 0.12, 0.1, 0.13, 0.25)
 OTHER_MEDICATIONS = ("sertraline 50 mg daily", "omeprazole 20 mg daily", "lisinopril 10 mg daily",
                      "ibuprofen 400 mg as needed", "loratadine 10 mg daily")
 SIDE_EFFECT_ITEMS = ("reduced-sex-drive", "sexual-dysfunction", "breast-enlargement-tenderness",
@@ -247,14 +250,11 @@ class DemoSummary:
 
 # --------------------------------------------------------------------------- helpers
 
-def _imports():
-    """The knowledge and pharmacology modules (imported late: they are pure, but optional
-    until built, and the module import stays cheap for the CLI)."""
-    from speciosa.knowledge import labs as klabs
-    from speciosa.knowledge import prolactin as kprolactin
+def _doses_module():
+    """:mod:`speciosa.pharmacology.doses` (imported when building, to keep this import cheap)."""
     from speciosa.pharmacology import doses as pdoses
 
-    return klabs, kprolactin, pdoses
+    return pdoses
 
 
 def _at(day: dt.date, minutes: float, tz: ZoneInfo) -> dt.datetime:
@@ -491,6 +491,11 @@ def _reset() -> None:
         raise DemoClinicExists(
             "Cannot reset: the append-only audit trail refers to demo users. "
             "Load the demo into a fresh database instead.")
+    from django.apps import apps
+
+    alert = next((m for m in apps.get_app_config("clinic").get_models() if m.__name__ == "Alert"), None)
+    if alert is not None:  # safety alerts computed from the old data
+        alert.objects.all().delete()
     for model in (Dose, Assessment, SubstanceUse, LabResult, Medication, Note):
         model.objects.exclude(replaces=None).update(replaces=None)
         model.objects.all().delete()
@@ -520,7 +525,7 @@ class _Builder:
         self.today = today
         self.first_day = today - dt.timedelta(days=days)  # day index 0; index days-1 = yesterday
         self.password_hash = make_password(password)
-        self.klabs, self.kprolactin, self.pdoses = _imports()
+        self.klabs, self.kprolactin, self.pdoses = klabs, kprolactin, _doses_module()
         self.inst = {i: kinstruments.get_instrument(i) for i in
                      ("craving-nrs", "sows", "side-effects", "cows", "phq9", "audit-c")}
         self.summary = DemoSummary(seed=seed, today=today)
@@ -703,10 +708,11 @@ class _Builder:
         withdrawal = np.clip(1.5 * np.maximum(0.0, (weekly - curve) / weekly)
                              + rng.normal(0.08, 0.05, days), 0.0, 1.0)
         substances = [str(x) for x in rng.choice(SUBSTANCES, size=int(rng.integers(1, 3)),
-                                                 replace=False)] if rng.random() < 0.35 else []
+                                                 replace=False, p=SUBSTANCE_SHARE)] if rng.random() < 0.35 else []
         if plan["trajectory"] == "relapse" and "opioids" not in substances and rng.random() < 0.5:
             substances.append("opioids")
-        substance_p = {name: float(rng.uniform(0.03, 0.25)) for name in substances}
+        substance_p = {name: float(rng.uniform(0.03, 0.25) if name in ("alcohol", "cannabis")
+                                   else rng.uniform(0.01, 0.06)) for name in substances}
         depression = float(rng.uniform(0.05, 0.45))
         drinking = float(rng.uniform(0.35, 0.7)) if "alcohol" in substances else float(rng.uniform(0.0, 0.2))
 
@@ -859,9 +865,9 @@ class _Builder:
         intake = self._weekday(int(rng.integers(0, 4)))
         at = self._visit_at(intake, rng, tz)
         self._note(patient, clinician, at,
-                   f"Intake into supervised care. Uses kratom daily; keeps a diary of doses. "
-                   f"Pattern so far: {plan['trajectory']}. Discussed what is and is not known about "
-                   f"kratom and prolactin, liver and withdrawal; agreed on labs every 4-8 weeks.")
+                   "Intake into supervised care. Uses kratom daily; will keep a diary of doses. "
+                   "Discussed what is and is not known about kratom and prolactin, the liver and "
+                   "withdrawal; agreed on blood tests every 4-8 weeks and regular reviews.")
         # COWS every 2-4 weeks
         d = intake
         cows_days = []
@@ -956,7 +962,7 @@ class _Builder:
         alt0 = float(rng.lognormal(math.log(26 if male else 18), 0.25))
         ast0 = float(rng.lognormal(math.log(23 if male else 20), 0.2))
         bili0 = float(rng.lognormal(math.log(0.6), 0.3))
-        testo0 = float(rng.lognormal(math.log(520), 0.3))
+        testo0 = float(rng.lognormal(math.log(520), 0.25))
         tsh0 = float(rng.lognormal(math.log(1.7), 0.4))
         crea0 = float(rng.lognormal(math.log(0.95 if male else 0.75), 0.12))
         draws = []
