@@ -100,6 +100,8 @@ else:
             "NAME": DATA_DIR / "speciosa.sqlite3",
             # WAL and foreign keys: see speciosa.clinic.apps (connection_created signal).
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            # a file, not shared-cache memory, so that tests with threads lock as production does
+            "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
         }
     }
 

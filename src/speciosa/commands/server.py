@@ -42,7 +42,7 @@ def _demo(args) -> int:
         today = dt.date.fromisoformat(args.today) if args.today else None
         summary = demo.build_demo_clinic(seed=args.seed, today=today, password=args.password)
         print(f"Loaded the synthetic demo clinic: {summary}")
-    print("\nDemo logins (password for all: %s):" % args.password)
+    print(f"\nDemo logins (password for all: {args.password}):")
     from django.contrib.auth import get_user_model
 
     users = get_user_model().objects.select_related("profile").order_by("username")
