@@ -194,7 +194,7 @@ class Assessment(ClinicalRecord):
 
     diary = models.ForeignKey(DiaryDay, null=True, blank=True, on_delete=models.PROTECT, related_name="assessments")
     instrument = models.CharField(max_length=40)
-    instrument_version = models.CharField(max_length=20)
+    instrument_version = models.CharField(max_length=40)
     at = models.DateTimeField()
     items = models.JSONField(default=dict)
     total = models.IntegerField(null=True, blank=True)

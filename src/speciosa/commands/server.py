@@ -41,7 +41,11 @@ def _demo(args) -> int:
     else:
         today = dt.date.fromisoformat(args.today) if args.today else None
         summary = demo.build_demo_clinic(seed=args.seed, today=today, password=args.password)
-        print(f"Loaded the synthetic demo clinic: {summary}")
+        print(f"Loaded the synthetic demo clinic in {summary.seconds:.1f} s.")
+        from speciosa.clinic import alerts
+
+        swept = alerts.sweep()
+        print(f"Safety rules: {swept.findings} findings, {swept.created} alerts for the care teams.")
     print(f"\nDemo logins (password for all: {args.password}):")
     from django.contrib.auth import get_user_model
 
