@@ -147,7 +147,7 @@ class Migration(migrations.Migration):
                 ('retracted', models.BooleanField(default=False)),
                 ('change_reason', models.CharField(blank=True, max_length=500)),
                 ('instrument', models.CharField(max_length=40)),
-                ('instrument_version', models.CharField(max_length=20)),
+                ('instrument_version', models.CharField(max_length=40)),
                 ('at', models.DateTimeField()),
                 ('items', models.JSONField(default=dict)),
                 ('total', models.IntegerField(blank=True, null=True)),
