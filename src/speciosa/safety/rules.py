@@ -185,7 +185,11 @@ class Context:
         """Start of the window "within the last ``days`` days": local midnight of the
         calendar day ``days`` days before as_of (so a report 30 days ago is within 30 days,
         whatever its clock time)."""
-        return self.midnight(self.today - timedelta(days=int(days)))
+        memo = self._memo
+        key = ("ago", days)
+        if key not in memo:
+            memo[key] = self.midnight(self.today - timedelta(days=int(days)))
+        return memo[key]
 
     def midnight(self, day: date) -> datetime:
         """Start of ``day`` in the patient's zone."""
@@ -224,13 +228,40 @@ class Context:
 
     def dose_days_28(self) -> int:
         """Number of local calendar days, of the last 28 (today included), with a dose."""
-        if "days28" not in self._memo:
-            tz = self.tz
+        earlier, recent = self.fortnights()
+        return len(self.days_of(earlier)) + len(self.days_of(recent))
+
+    def fortnights(self) -> tuple[tuple, tuple]:
+        """Doses of the 14 local days before the last 14, and of the last 14 (today
+        included, up to as_of)."""
+        if "fortnights" not in self._memo:
+            mid = self.midnight(self.today - timedelta(days=13))
             start = self.midnight(self.today - timedelta(days=27))
-            self._memo["days28"] = len(
-                {d.taken_at.astimezone(tz).date() for d in self.doses_between(start)}
-            )
-        return self._memo["days28"]
+            self._memo["fortnights"] = (self.doses_between(start, mid), self.doses_between(mid))
+        return self._memo["fortnights"]
+
+    def days_of(self, doses: tuple) -> list[date]:
+        """:meth:`dose_days`, remembered for the fortnight windows."""
+        key = ("days", id(doses))
+        if key not in self._memo:
+            self._memo[key] = (doses, self.dose_days(doses))  # keep doses alive with its id
+        return self._memo[key][1]
+
+    def dose_days(self, doses: tuple) -> list[date]:
+        """The distinct local calendar days of time-sorted ``doses``.
+
+        Converts one dose per day to local time (not every dose): after a dose on day D,
+        doses before the next local midnight are on D as well.
+        """
+        days: list[date] = []
+        boundary: datetime | None = None
+        tz = self.tz
+        for d in doses:
+            if boundary is None or d.taken_at >= boundary:
+                day = d.taken_at.astimezone(tz).date()
+                days.append(day)
+                boundary = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)
+        return days
 
     # -- other lists
     def labs(self, code: str) -> tuple[LabResult, ...]:
@@ -398,16 +429,38 @@ def _finding(rule: Rule | str, severity: str, message: str, evidence: dict[str, 
 _PRL_UNIT = "ng/mL"
 
 
-def _prolactin_series(ctx: Context) -> list[tuple[LabResult, float, float | None, str]]:
-    """Prolactin results up to as_of: (result, value ng/mL, ULN ng/mL, ULN source)."""
+_Point = tuple[LabResult, float, float | None, str]
+
+
+def _prolactin_point(ctx: Context, r: LabResult) -> _Point | None:
+    """(result, value ng/mL, ULN ng/mL, ULN source), or None when not convertible."""
+    value = _canonical("prolactin", r.value, r.unit)
+    if value is None:
+        return None
+    uln, source = _uln(r, ctx.sex)
+    return r, value, uln, source
+
+
+def _prolactin_ends(ctx: Context) -> tuple[_Point | None, _Point | None, int]:
+    """The first and the latest readable prolactin up to as_of, and how many there are.
+
+    Only these two are converted: the rules compare the latest with the patient's first
+    (baseline) result, so a long history costs no more than two results.
+    """
     if "prl" not in ctx._memo:
-        series = []
-        for r in ctx.labs("prolactin"):
-            value = _canonical("prolactin", r.value, r.unit)
-            if value is not None:
-                uln, source = _uln(r, ctx.sex)
-                series.append((r, value, uln, source))
-        ctx._memo["prl"] = series
+        rows = ctx.labs("prolactin")
+        first = last = None
+        first_i = len(rows)
+        for i, r in enumerate(rows):
+            if (first := _prolactin_point(ctx, r)) is not None:
+                first_i = i
+                break
+        for i in range(len(rows) - 1, first_i, -1):
+            if (last := _prolactin_point(ctx, rows[i])) is not None:
+                break
+        if last is None:  # at most one readable result
+            last = first
+        ctx._memo["prl"] = (first, last, len(rows))
     return ctx._memo["prl"]
 
 
@@ -418,10 +471,9 @@ def _physiological_prolactin(ctx: Context) -> bool:
 
 
 def _latest_prolactin(ctx: Context):
-    series = _prolactin_series(ctx)
-    if not series or _physiological_prolactin(ctx):
+    latest = _prolactin_ends(ctx)[1]
+    if latest is None or _physiological_prolactin(ctx):
         return None
-    latest = series[-1]
     if latest[0].at < ctx.ago(ctx.settings["prolactin_monitoring_interval_days"]):
         return None
     return latest
@@ -531,10 +583,10 @@ def rule_prolactin_rising(ctx: Context) -> Finding | None:
     latest = _latest_prolactin(ctx)
     if latest is None:
         return None
-    series = _prolactin_series(ctx)
-    if len(series) < 2:
-        return None
-    base_r, base, _, _ = series[0]
+    first, _, count = _prolactin_ends(ctx)
+    if first is None or first[0] is latest[0]:
+        return None  # fewer than two results
+    base_r, base, _, _ = first
     r, value, uln, _ = latest
     if base <= 0:
         return None
@@ -545,7 +597,7 @@ def rule_prolactin_rising(ctx: Context) -> Finding | None:
     ev = {
         "baseline": _lab_json(base_r, base, None, _PRL_UNIT),
         "latest": _lab_json(r, value, uln, _PRL_UNIT),
-        "results": len(series),
+        "results": count,
         "rise_percent": round(rise * 100, 1),
     }
     message = (
@@ -605,8 +657,8 @@ def rule_prolactin_test_due(ctx: Context) -> Finding | None:
     if _physiological_prolactin(ctx):
         return None
     s = ctx.settings
-    series = _prolactin_series(ctx)
-    last_at = series[-1][0].at if series else None
+    rows = ctx.labs("prolactin")
+    last_at = rows[-1].at if rows else None
     symptoms = _prolactin_symptoms(ctx)
     ev: dict[str, Any] = {"last_prolactin_at": _iso(last_at) if last_at else None}
     if symptoms and (last_at is None or last_at < ctx.ago(s["prolactin_symptom_window_days"])):
@@ -715,35 +767,43 @@ def rule_withdrawal(ctx: Context) -> Finding | None:
 
 
 def _window_summary(ctx: Context, doses: tuple, first: date, last: date) -> dict[str, Any]:
-    tz = ctx.tz
     units = {d.unit for d in doses}
     summary: dict[str, Any] = {
         "from": first.isoformat(),
         "to": last.isoformat(),
         "doses": len(doses),
-        "days_with_doses": len({d.taken_at.astimezone(tz).date() for d in doses}),
+        "days_with_doses": len(ctx.days_of(doses)),
     }
     if len(units) == 1:
         summary["unit"] = next(iter(units))
         summary["total_amount"] = round(sum(d.amount for d in doses), 3)
-    try:
-        mg = _doses.daily_mitragynine_mg(list(doses), tz) if doses else {}
-        summary["mitragynine_mg"] = round(float(sum(mg.values())), 1)
-    except _doses.DoseConversionError:
-        pass
     return summary
+
+
+def _add_mitragynine(ctx: Context, summary: dict[str, Any], doses: tuple) -> None:
+    """Add the estimated mitragynine (mg) of ``doses``, when the doses convert."""
+    try:
+        mg = _doses.daily_mitragynine_mg(list(doses), ctx.tz)
+    except _doses.DoseConversionError:
+        return
+    summary["mitragynine_mg"] = round(float(sum(mg.values())), 1)
+
+
+def _same_product(doses: tuple) -> bool:
+    """Whether every dose has the same unit and product facts (then the mitragynine
+    estimate is proportional to the amount and cannot rise differently)."""
+    first = doses[0]
+    key = (first.unit, first.mitragynine_percent, first.grams_per_capsule, first.product)
+    return all((d.unit, d.mitragynine_percent, d.grams_per_capsule, d.product) == key
+               for d in doses)
 
 
 def rule_dose_escalation(ctx: Context) -> Finding | None:
     s = ctx.settings
     mid_day = ctx.today - timedelta(days=13)
     start_day = mid_day - timedelta(days=14)
-    start, mid = ctx.midnight(start_day), ctx.midnight(mid_day)
-    earlier = ctx.doses_between(start, mid)
-    if not earlier:
-        return None
-    recent = ctx.doses_between(mid)
-    if not recent:
+    earlier, recent = ctx.fortnights()
+    if not earlier or not recent:
         return None
     before = _window_summary(ctx, earlier, start_day, mid_day - timedelta(days=1))
     if before["days_with_doses"] < s["dose_escalation_min_days"]:
@@ -754,8 +814,15 @@ def rule_dose_escalation(ctx: Context) -> Finding | None:
     if before.get("unit") is not None and before.get("unit") == after.get("unit"):
         if before["total_amount"] > 0:
             rises["amount"] = after["total_amount"] / before["total_amount"]
-    if before.get("mitragynine_mg") and "mitragynine_mg" in after:
-        rises["mitragynine"] = after["mitragynine_mg"] / before["mitragynine_mg"]
+    # The mitragynine estimate is only needed when it can differ from the amount (mixed
+    # units or products), or as evidence once the rule fires.
+    if "amount" not in rises or rises["amount"] >= threshold or not _same_product(
+        earlier + recent
+    ):
+        _add_mitragynine(ctx, before, earlier)
+        _add_mitragynine(ctx, after, recent)
+        if before.get("mitragynine_mg") and "mitragynine_mg" in after:
+            rises["mitragynine"] = after["mitragynine_mg"] / before["mitragynine_mg"]
     fired = {k: v for k, v in rises.items() if v >= threshold}
     if not fired:
         return None
@@ -965,26 +1032,33 @@ def rule_pregnancy(ctx: Context) -> Finding | None:
     return _finding("SAF-PREG", "warning", message, ev, step)
 
 
-def _phq9_item9() -> str:
-    inst = _instruments.get_instrument("phq9")
+def _item_conditions(instrument: str, flag_id: str) -> tuple[tuple[str, int], ...]:
+    """(item, at least) pairs of an item flag, read from the instrument definition."""
+    inst = _instruments.get_instrument(instrument)
     for flag in inst.flags:
-        if flag.id == "phq9-item9-positive":
-            for cond in flag.conditions:
-                if cond.item:
-                    return cond.item
-    raise LookupError("the phq9 definition has no phq9-item9-positive item condition")
+        if flag.id == flag_id:
+            found = tuple((c.item, c.threshold or 0) for c in flag.conditions
+                          if c.kind == "item" and c.item)
+            if found:
+                return found
+    raise LookupError(f"the {instrument} definition has no item flag {flag_id!r}")
 
 
 def rule_suicide_risk(ctx: Context) -> Finding | None:
     rows = ctx.assessments("phq9", ctx.settings["phq9_recent_days"])
+    if not rows:
+        return None
+    # The flag's own condition (item "self-harm" >= 1 in the PHQ-9 definition), checked
+    # directly on the responses: no full scoring pass is needed for a single item.
+    conditions = _item_conditions("phq9", "phq9-item9-positive")
     for a in reversed(rows):
         if not a.items:
             continue
-        _, flags, _ = _score(a, ctx.sex)
-        if "phq9-item9-positive" not in flags:
+        hit = next(((item, a.items[item]) for item, least in conditions
+                    if a.items.get(item, -1) >= least), None)
+        if hit is None:
             continue
-        item = _phq9_item9()
-        value = a.items[item]
+        item, value = hit
         anchor = _instruments.get_instrument("phq9").item(item).anchor(value)
         ev = {"assessment_at": _iso(a.at), "item": item, "value": value, "anchor": anchor}
         message = (
