@@ -1,18 +1,47 @@
-"""Researcher pages: de-identified cohort counts and the cohort analysis."""
+"""Researcher pages: de-identified cohort counts, the cohort analysis and its plots.
+
+Only the researcher role reaches them (anyone else: 403; anonymous: the login page). They
+show aggregates of the de-identified data of consented patients and nothing identifiable:
+no names, MRNs, dates or pseudonyms.
+"""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
+from django.utils.safestring import mark_safe
 
 from speciosa.clinic import access
-from speciosa.clinic.models import Role
+from speciosa.clinic.models import AuditEntry, Role
+
+from . import analysis
 
 
-@login_required
+def _researcher_only(view):
+    """Login required; the researcher role only (403 for every other role)."""
+
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        if access.role_of(request.user) != Role.RESEARCHER:
+            raise PermissionDenied("Research pages are for the researcher role.")
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+@_researcher_only
 def cohort(request):
-    """The cohort page (placeholder while the analysis is built)."""
-    if access.role_of(request.user) != Role.RESEARCHER:
-        raise PermissionDenied("Research pages are for the researcher role.")
-    return render(request, "web/researcher.html")
+    """Cohort counts, the analysis results table with 95% CIs, the plots and the statement."""
+    ds, result = analysis.run_cohort_analysis()
+    AuditEntry.objects.create(user=request.user, action=AuditEntry.Action.VIEW,
+                              model="ResearchAnalysis",
+                              reason="cohort analysis page, de-identified data",
+                              after={"cohort": result.cohort})
+    models = [{"fit": m, "svg": mark_safe(analysis.scatter_svg(m))}  # our own escaped SVG
+              for m in result.models]
+    return render(request, "research/cohort.html", {
+        "result": result, "models": models, "counts": ds.counts,
+    })

@@ -1,0 +1,136 @@
+"""``speciosa export research`` and ``speciosa analyze``: de-identified research data.
+
+``speciosa export research --out DIR [--purpose TEXT] [--key-env VAR]`` writes the
+de-identified tables of the consented patients (Parquet and CSV), the data dictionary, the
+42 CFR Part 2 notice and a manifest into a new directory, and records one audit entry with
+the purpose of use. The site's research secret is read from ``SPECIOSA_RESEARCH_KEY`` (or
+the variable named by ``--key-env``).
+
+``speciosa analyze [--json] [--out DIR]`` fits the cohort models (exposure and prolactin;
+prolactin and craving; prolactin and withdrawal) on the same de-identified data and prints
+effect sizes with 95% confidence intervals, the numbers of patients and observations and a
+plain statement of what the data can and cannot show; ``--out`` also writes the results as
+JSON, a text report and one SVG plot per model.
+
+Invalid input exits 2 with the reason on standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from speciosa.cli import UsageError
+
+
+def _export_subparsers(subparsers: Any) -> Any:
+    """The sub-subcommand group of ``speciosa export`` (created if no module made it yet)."""
+    export = subparsers.choices.get("export")
+    if export is None:
+        export = subparsers.add_parser(
+            "export", help="export data (research: de-identified tables)",
+            description="Export data. Every export is recorded in the audit trail.")
+        group = export.add_subparsers(dest="export_kind", metavar="KIND")
+        export.set_defaults(func=lambda args: export.print_help() or 2)
+        return group
+    for action in export._actions:  # the group another module (interop) created
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    raise RuntimeError("'speciosa export' exists without sub-commands; cannot add 'research'")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``export research`` and ``analyze``."""
+    p = _export_subparsers(subparsers).add_parser(
+        "research", help="de-identified research data set (consented patients only)",
+        description="Write the de-identified, analysis-ready tables of the patients who "
+        "consented to research (HIPAA Safe Harbor; 42 CFR Part 2 notice) and audit the export.")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="a new (or empty) directory for the export")
+    p.add_argument("--purpose", default="research", metavar="TEXT",
+                   help="purpose of use, recorded in the audit trail (default: research)")
+    p.add_argument("--key-env", default="SPECIOSA_RESEARCH_KEY", metavar="VAR",
+                   help="environment variable holding the site's research secret "
+                   "(default: SPECIOSA_RESEARCH_KEY)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.set_defaults(func=_export_research)
+
+    a = subparsers.add_parser(
+        "analyze", help="cohort analysis: exposure, prolactin, craving and withdrawal",
+        description="Mixed-effects models (patient as random effect; sex and time in care as "
+        "covariates) on the de-identified data of consented patients. Observational "
+        "associations only; never a dose recommendation.")
+    a.add_argument("--json", action="store_true", help="print the results as JSON")
+    a.add_argument("--out", metavar="DIR", help="also write analysis.json, report.txt and SVG plots")
+    a.set_defaults(func=_analyze)
+
+
+def _export_research(args: argparse.Namespace) -> int:
+    from speciosa.commands.server import setup_django
+    from speciosa.research import deid
+
+    try:
+        key = deid.load_key(args.key_env)
+    except deid.ResearchKeyError as exc:
+        raise UsageError(str(exc)) from None
+    purpose = (args.purpose or "").strip()
+    if not purpose:
+        raise UsageError("--purpose must not be empty: say what the data will be used for")
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"{out} exists and is not an empty directory; choose a new directory")
+    setup_django()
+    from speciosa.research import dataset
+
+    ds = dataset.export_research(out, purpose=purpose, key=key)
+    if args.json:
+        print(json.dumps({"out": str(out), "patients": ds.n_consented, "rows": ds.counts,
+                          "purpose": purpose}, indent=2))
+    else:
+        print(f"Wrote the de-identified research export of {ds.n_consented} consented patients "
+              f"to {out}:")
+        for name, n in ds.counts.items():
+            print(f"  {name:<15} {n:>7} rows  ({name}.parquet, {name}.csv)")
+        print("  NOTICE.txt, data_dictionary.md, data_dictionary.json, manifest.json")
+        print("The export is recorded in the audit trail with its purpose. It is subject to "
+              "42 CFR Part 2: see NOTICE.txt.")
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from speciosa.commands.server import setup_django
+    from speciosa.research import deid
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file; --out needs a directory")
+    key = None
+    if os.environ.get(deid.KEY_ENV_DEFAULT):
+        try:
+            key = deid.load_key()
+        except deid.ResearchKeyError as exc:
+            raise UsageError(str(exc)) from None
+    setup_django()
+    from speciosa.clinic.models import AuditEntry
+    from speciosa.research import analysis
+
+    _ds, result = analysis.run_cohort_analysis(key)
+    AuditEntry.objects.create(action=AuditEntry.Action.VIEW, model="ResearchAnalysis",
+                              reason="cohort analysis (speciosa analyze), de-identified data",
+                              after={"cohort": result.cohort})
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "analysis.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+        (out / "report.txt").write_text(analysis.results_text(result) + "\n", encoding="utf-8")
+        for m in result.models:
+            (out / f"{m.name}.svg").write_text(analysis.scatter_svg(m), encoding="utf-8")
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(analysis.results_text(result))
+        if out is not None:
+            print(f"\nWrote analysis.json, report.txt and {len(result.models)} SVG plots to {out}.")
+    return 0
