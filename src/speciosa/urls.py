@@ -6,5 +6,6 @@ urlpatterns = [
     path("api/", include("speciosa.api.urls")),
     path("fhir/", include("speciosa.interop.urls")),
     path("research/", include("speciosa.research.urls")),
+    path("", include("speciosa.reports.urls")),
     path("", include("speciosa.web.urls")),
 ]
