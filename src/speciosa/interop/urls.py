@@ -1,1 +1,14 @@
-urlpatterns: list = []
+"""``/fhir/``: the read-only FHIR API (see :mod:`speciosa.interop.views`)."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "fhir"
+
+urlpatterns = [
+    path("metadata", views.MetadataView.as_view(), name="metadata"),
+    path("Patient/<str:rid>/$everything", views.EverythingView.as_view(), name="everything"),
+    path("<str:rtype>/<str:rid>", views.ReadView.as_view(), name="read"),
+    path("<str:rtype>", views.SearchView.as_view(), name="search"),
+]

@@ -1,0 +1,150 @@
+"""``speciosa export fhir`` and ``speciosa import fhir``.
+
+``speciosa export fhir --out DIR [--patient IDENTIFIER] [--site NAME]`` writes FHIR Bulk Data
+NDJSON (one ``<Type>.ndjson`` file per resource type) for every patient, or one.
+
+``speciosa import fhir PATH [--site NAME]`` loads labs, questionnaire responses and
+medication statements from a Bundle (``.json``), an NDJSON file or a folder of them,
+matching patients by identifier. A file with a bad resource stores nothing; each problem is
+printed on stderr with its file, line and reason, and the command exits 2.
+
+Other modules add their own ``export``/``import`` formats with :func:`export_subparsers` /
+:func:`import_subparsers`, which create the shared ``export``/``import`` command on first use
+whatever the order of ``COMMAND_MODULES``::
+
+    from speciosa.commands.interop import export_subparsers
+
+    def register(subparsers):
+        p = export_subparsers(subparsers).add_parser("research", help="...")
+        p.set_defaults(func=_export_research)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from speciosa.cli import UsageError
+
+
+def _group(subparsers: Any, name: str, help_text: str) -> Any:
+    groups = subparsers.__dict__.setdefault("_speciosa_groups", {})
+    if name not in groups:
+        parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        parser.set_defaults(func=lambda args, _p=parser: (_p.print_help(), 2)[1])
+        groups[name] = parser.add_subparsers(dest=f"{name}_format", metavar="FORMAT")
+    return groups[name]
+
+
+def export_subparsers(subparsers: Any) -> Any:
+    """The sub-subparsers of ``speciosa export`` (created on first call)."""
+    return _group(subparsers, "export", "export data (FHIR, research datasets)")
+
+
+def import_subparsers(subparsers: Any) -> Any:
+    """The sub-subparsers of ``speciosa import`` (created on first call)."""
+    return _group(subparsers, "import", "import data from another system")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``export fhir`` and ``import fhir``."""
+    p = export_subparsers(subparsers).add_parser(
+        "fhir", help="FHIR R4 Bulk Data NDJSON, one file per resource type",
+        description="Write FHIR R4 (4.3.0/R4B models) NDJSON files, one per resource type, "
+        "for every patient or one (--patient).")
+    p.add_argument("--out", required=True, help="folder to write the .ndjson files into")
+    p.add_argument("--patient", help="only the patient with this medical record number")
+    p.add_argument("--site", help="the patient's site, when the number is used at several")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    p.set_defaults(func=cmd_export_fhir)
+
+    p = import_subparsers(subparsers).add_parser(
+        "fhir", help="labs, questionnaire responses and medication statements",
+        description="Import a FHIR Bundle, an NDJSON file or a folder of NDJSON files. "
+        "All or nothing per file; importing the same file again changes nothing.")
+    p.add_argument("path", help="Bundle .json, .ndjson file or folder")
+    p.add_argument("--site", help="match patient identifiers at this site only")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_import_fhir)
+
+
+def _site(name: str | None):
+    if not name:
+        return None
+    from speciosa.clinic.models import Site
+
+    try:
+        return Site.objects.get(name=name)
+    except Site.DoesNotExist:
+        known = ", ".join(Site.objects.order_by("name").values_list("name", flat=True))
+        raise UsageError(f"no site named {name!r}; sites: {known or 'none'}") from None
+
+
+def cmd_export_fhir(args: argparse.Namespace) -> int:
+    from speciosa.commands.server import setup_django
+
+    setup_django()
+    from speciosa.clinic.models import Patient
+    from speciosa.interop.export import Exporter, write_ndjson
+
+    patients = None
+    if args.patient:
+        qs = Patient.objects.filter(identifier=args.patient)
+        site = _site(args.site)
+        if site is not None:
+            qs = qs.filter(site=site)
+        n = qs.count()
+        if n == 0:
+            raise UsageError(f"no patient with the medical record number {args.patient!r}")
+        if n > 1:
+            raise UsageError(f"{n} patients have the number {args.patient!r}; add --site NAME")
+        patients = qs
+    elif args.site:
+        patients = Patient.objects.filter(site=_site(args.site))
+    started = time.perf_counter()
+    try:
+        counts = write_ndjson(args.out, Exporter(patients))
+    except OSError as exc:
+        raise UsageError(f"cannot write to {args.out}: {exc.strerror or exc}") from None
+    seconds = time.perf_counter() - started
+    total = sum(counts.values())
+    if args.json:
+        print(json.dumps({"out": str(args.out), "counts": counts, "total": total,
+                          "seconds": round(seconds, 3)}))
+    else:
+        for rtype, n in counts.items():
+            print(f"{rtype + '.ndjson':<28} {n:>9}")
+        print(f"{total} resources in {seconds:.1f} s -> {args.out}")
+    return 0
+
+
+def cmd_import_fhir(args: argparse.Namespace) -> int:
+    from speciosa.commands.server import setup_django
+
+    setup_django()
+    from speciosa.interop.importer import ImportError_, import_fhir
+
+    try:
+        report = import_fhir(args.path, site=_site(args.site))
+    except ImportError_ as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps({"ok": report.ok, "files": [
+            {"file": f.file, "stored": f.stored, "created": dict(f.created), "unchanged": f.unchanged,
+             "skipped": dict(f.skipped),
+             "problems": [{"line": p.line, "message": p.message} for p in f.problems]}
+            for f in report.files]}))
+    else:
+        for f in report.files:
+            if f.stored:
+                made = ", ".join(f"{n} {m}" for m, n in sorted(f.created.items())) or "nothing new"
+                print(f"{f.file}: stored {made}; {f.unchanged} already imported")
+            else:
+                print(f"{f.file}: NOT stored ({len(f.problems)} problem(s))")
+    if not report.ok:
+        lines = [str(p) for p in report.problems]
+        shown = "\n  ".join(lines[:50]) + (f"\n  ... and {len(lines) - 50} more" if len(lines) > 50 else "")
+        raise UsageError(f"files with problems were not stored:\n  {shown}")
+    return 0

@@ -1,0 +1,126 @@
+"""Code systems, identifier systems and extension URLs used in Speciosa's FHIR resources.
+
+Standard terminologies (instruments.md section 7): LOINC for labs and the instrument totals
+the reference confirms or sources, UCUM for units, SNOMED CT only where confirmed, HL7
+terminology code systems for categories and interpretations. Where no standard code was
+found (COWS and SOWS totals, kratom as a substance, Speciosa's own lab codes), a Speciosa
+code system under :data:`CODE_BASE` is used and documented in ``docs/fhir.md``.
+
+Identifier systems name *this installation*: set ``SPECIOSA_FHIR_BASE`` to a URL the
+installation owns so that two Speciosa installations never mint the same identifier.
+"""
+
+from __future__ import annotations
+
+import os
+from types import MappingProxyType
+
+from django.utils.text import slugify
+
+#: FHIR release the resources follow. fhir.resources 8.x ships R5 (default), R4B and STU3;
+#: R4B (4.3.0) is the closest to R4 it provides and is wire-compatible with R4 for every
+#: resource Speciosa exports.
+FHIR_VERSION = "4.3.0"
+
+#: Canonical base of Speciosa's own code systems, extensions and questionnaires (fixed).
+CODE_BASE = "http://speciosa.org/fhir"
+
+#: Base of this installation's identifier systems (per installation).
+INSTALLATION_BASE = os.environ.get("SPECIOSA_FHIR_BASE", "http://speciosa.org/fhir/local").rstrip("/")
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+SNOMED = "http://snomed.info/sct"
+OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+OBS_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+MS_CATEGORY = "http://terminology.hl7.org/CodeSystem/medication-statement-category"
+CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
+PROVENANCE_AGENT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+
+CS_LAB = f"{CODE_BASE}/CodeSystem/lab"
+CS_LAB_METHOD = f"{CODE_BASE}/CodeSystem/lab-method"
+CS_LAB_RESULT = f"{CODE_BASE}/CodeSystem/lab-result"
+CS_LAB_FLAG = f"{CODE_BASE}/CodeSystem/lab-flag"
+CS_SCORE = f"{CODE_BASE}/CodeSystem/instrument-score"
+CS_BAND = f"{CODE_BASE}/CodeSystem/instrument-band"
+CS_SUBSTANCE = f"{CODE_BASE}/CodeSystem/substance"
+CS_DOSE_UNIT = f"{CODE_BASE}/CodeSystem/dose-unit"
+CS_CONSENT_KIND = f"{CODE_BASE}/CodeSystem/consent-kind"
+CS_SAFETY_RULE = f"{CODE_BASE}/CodeSystem/safety-rule"
+QUESTIONNAIRE_BASE = f"{CODE_BASE}/Questionnaire"
+
+EXT = f"{CODE_BASE}/StructureDefinition"
+EXT_CARE_TEAM = f"{EXT}/care-team"
+EXT_PREGNANT = f"{EXT}/pregnant"
+EXT_BREASTFEEDING = f"{EXT}/breastfeeding"
+EXT_CONFIRMED_UNUSUAL = f"{EXT}/confirmed-unusual"
+EXT_DOSE_UNIT = f"{EXT}/dose-unit"
+EXT_PRODUCT = f"{EXT}/product"
+EXT_MITRAGYNINE_PERCENT = f"{EXT}/mitragynine-percent"
+EXT_GRAMS_PER_CAPSULE = f"{EXT}/grams-per-capsule"
+EXT_MITRAGYNINE_MG = f"{EXT}/mitragynine-mg-estimate"
+EXT_CONVERSION_NOTE = f"{EXT}/conversion-note"
+EXT_NOTE = f"{EXT}/note"
+EXT_ASSESSMENT_FLAG = f"{EXT}/assessment-flag"
+EXT_SEVERITY = f"{EXT}/alert-severity"
+EXT_ALERT_STATUS = f"{EXT}/alert-status"
+ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+
+KRATOM_CODE = "kratom"
+KRATOM_DISPLAY = "Kratom (Mitragyna speciosa)"
+
+#: LOINC codes of instrument totals (instruments.md 7.1). PHQ-9 and GAD-7 CONFIRMED;
+#: AUDIT-C SOURCED (four repos agree). No LOINC code was found for COWS or SOWS: their totals
+#: carry only the Speciosa code (72514-3 is the pain NRS and must not be used).
+SCORE_LOINC = MappingProxyType({
+    "phq9": ("44261-6", "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]"),
+    "gad7": ("70274-6", "Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]"),
+    "audit-c": ("75626-2", "Total score [AUDIT-C]"),
+})
+
+#: Lab flag -> v3-ObservationInterpretation code.
+INTERPRETATION = MappingProxyType({
+    "high": ("H", "High"),
+    "low": ("L", "Low"),
+    "normal": ("N", "Normal"),
+    "critical": ("HH", "Critical high"),
+    "abnormal": ("A", "Abnormal"),
+})
+QUALITATIVE_INTERPRETATION = MappingProxyType({
+    "negative": ("NEG", "Negative"),
+    "positive": ("POS", "Positive"),
+    "indeterminate": ("IND", "Indeterminate"),
+})
+
+#: Speciosa dose unit -> (UCUM code, unit text).
+DOSE_UNITS = MappingProxyType({
+    "g": ("g", "g"),
+    "capsule": ("{capsule}", "capsule"),
+    "glass": ("{glass}", "glass of tea"),
+    "mg_extract": ("mg", "mg of extract"),
+    "mg_mitragynine": ("mg", "mg mitragynine"),
+})
+
+#: Confidentiality of substance use disorder records (42 CFR Part 2), instruments.md 7.4.
+PART2_SECURITY = ({"system": V3_ACT_CODE, "code": "42CFRPart2",
+                   "display": "42 CFR Part2"},)
+
+SID_KINDS = ("lab", "assessment", "dose", "substance", "medication", "consent", "alert",
+             "user", "care-team")
+
+
+def sid(kind: str) -> str:
+    """Identifier system of this installation's records of ``kind`` (e.g. ``"lab"``)."""
+    return f"{INSTALLATION_BASE}/sid/{kind}"
+
+
+def mrn_system(site_name: str) -> str:
+    """Identifier system of the medical record numbers of a site."""
+    return f"{INSTALLATION_BASE}/sid/mrn/{slugify(site_name) or 'site'}"
+
+
+MRN_PREFIX = f"{INSTALLATION_BASE}/sid/mrn/"

@@ -1,0 +1,831 @@
+"""Build FHIR R4 (R4B 4.3.0) resources from the clinical record.
+
+The hot path builds plain ``dict`` resources straight from ``values()`` rows (no model
+instances, no pydantic): that is what makes a bulk export of a large clinic fast. Every
+resource type built here is validated against the ``fhir.resources.R4B`` models in the tests
+(``tests/interop``) and, for a sample, in the benchmark; :func:`validate` does it on demand.
+
+Only current versions are exported (``Model.objects.current()``); a corrected record's
+Provenance names the version it replaces and the reason.
+
+Resource ids (stable within an installation):
+
+==========================  ==========================================
+``Patient/<pk>``            patient
+``Practitioner/<pk>``       clinician login (user)
+``CareTeam/<pk>``           care team
+``Questionnaire/<id>``      instrument definition (e.g. ``phq9``)
+``QuestionnaireResponse/a<pk>``  assessment
+``Observation/lab<pk>``     lab result
+``Observation/score<pk>``   instrument total (derived from the response)
+``MedicationStatement/dose<pk>``, ``/sub<pk>``, ``/med<pk>``  kratom dose, other
+                            substance, medication
+``Consent/<pk>``, ``Flag/<pk>``  consent, safety alert
+``Provenance/<kind><pk>``   who entered a record, when, by which route
+==========================  ==========================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
+
+from speciosa.clinic import models as cm
+from speciosa.knowledge import instruments as kinstruments
+from speciosa.knowledge import labs as klabs
+
+from . import codes as c
+from .models import ImportedResource
+
+Resource = dict[str, Any]
+
+#: Resource types in bulk-export order (one NDJSON file each).
+RESOURCE_TYPES = (
+    "Patient", "Practitioner", "CareTeam", "Questionnaire", "QuestionnaireResponse",
+    "Observation", "MedicationStatement", "Condition", "Flag", "Consent", "Provenance",
+)
+
+#: ``Observation`` id prefixes and the rows behind them, etc.: used to resolve ``[type]/[id]``.
+ID_PREFIXES: dict[str, tuple[tuple[str, str], ...]] = {
+    "Observation": (("lab", "labs"), ("score", "assessments")),
+    "QuestionnaireResponse": (("a", "assessments"),),
+    "MedicationStatement": (("dose", "doses"), ("sub", "substances"), ("med", "medications")),
+    "Provenance": (("lab", "labs"), ("a", "assessments"), ("dose", "doses"),
+                   ("sub", "substances"), ("med", "medications")),
+}
+
+_CAT_LAB = [{"coding": [{"system": c.OBS_CATEGORY, "code": "laboratory", "display": "Laboratory"}]}]
+_CAT_SURVEY = [{"coding": [{"system": c.OBS_CATEGORY, "code": "survey", "display": "Survey"}]}]
+_MS_PATIENT = {"coding": [{"system": c.MS_CATEGORY, "code": "patientspecified",
+                           "display": "Patient Specified"}]}
+_MS_COMMUNITY = {"coding": [{"system": c.MS_CATEGORY, "code": "community", "display": "Community"}]}
+_META = {"security": list(c.PART2_SECURITY)}
+_KRATOM = {"system": c.CS_SUBSTANCE, "code": c.KRATOM_CODE, "display": c.KRATOM_DISPLAY}
+_AGENT_AUTHOR = {"coding": [{"system": c.PROVENANCE_AGENT, "code": "author", "display": "Author"}]}
+_AGENT_ASSEMBLER = {"coding": [{"system": c.PROVENANCE_AGENT, "code": "assembler",
+                                "display": "Assembler"}]}
+_ACT_CREATE = {"coding": [{"system": c.DATA_OPERATION, "code": "CREATE", "display": "create"}]}
+_ACT_UPDATE = {"coding": [{"system": c.DATA_OPERATION, "code": "UPDATE", "display": "revise"}]}
+_IMPORTED = {"display": "Imported from another system"}
+
+
+def _iso(value: dt.datetime | dt.date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _num(value: Decimal | float | int) -> float | int:
+    """A JSON number for a FHIR decimal: integral values as int, others as float."""
+    if isinstance(value, Decimal):
+        value = value.normalize()
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _ucum(value: float | int, unit: str) -> dict[str, Any]:
+    return {"value": value, "unit": unit, "system": c.UCUM, "code": unit}
+
+
+def parse_date_filters(params: Iterable[str]) -> list[tuple[str, dt.datetime]]:
+    """``date`` search values (``ge2026-01-01``, ``lt2026-02-01T00:00:00Z``, ``2026-01-05``)
+    as ``(lookup, aware datetime)`` pairs; raises ``ValueError`` with a readable reason."""
+    from django.utils import timezone
+
+    out: list[tuple[str, dt.datetime]] = []
+    for raw in params:
+        prefix, text = (raw[:2], raw[2:]) if raw[:2] in ("eq", "ge", "gt", "le", "lt") else ("eq", raw)
+        try:
+            if len(text) == 10:
+                day = dt.date.fromisoformat(text)
+                start = timezone.make_aware(dt.datetime.combine(day, dt.time()), dt.UTC)
+                end = start + dt.timedelta(days=1)
+            else:
+                start = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+                if timezone.is_naive(start):
+                    raise ValueError
+                end = start + dt.timedelta(seconds=1)
+        except ValueError:
+            raise ValueError(f"date={raw!r}: give a date (2026-01-31) or a date-time with a "
+                             "time zone, with an optional prefix ge, gt, le, lt or eq") from None
+        if prefix == "eq":
+            out += [("gte", start), ("lt", end)]
+        elif prefix == "ge":
+            out.append(("gte", start))
+        elif prefix == "gt":
+            out.append(("gte", end))
+        elif prefix == "le":
+            out.append(("lt", end))
+        else:
+            out.append(("lt", start))
+    return out
+
+
+def _date_q(field: str, filters: list[tuple[str, dt.datetime]], *, date_only: bool = False) -> Q:
+    q = Q()
+    for lookup, when in filters:
+        value = when.astimezone(dt.UTC).date() if date_only else when
+        if date_only and lookup == "lt" and when.astimezone(dt.UTC).time() != dt.time():
+            lookup = "lte"
+        q &= Q(**{f"{field}__{lookup}": value})
+    return q
+
+
+class Exporter:
+    """Builds the resources of a set of patients.
+
+    Parameters
+    ----------
+    patients : QuerySet of Patient, optional
+        The patients in scope (already restricted by :mod:`speciosa.clinic.access` when it
+        serves a user); ``None`` exports every patient.
+    date : list of (lookup, datetime), optional
+        From :func:`parse_date_filters`; restricts clinical records by their clinical time.
+    """
+
+    def __init__(self, patients: QuerySet | None = None, *,
+                 date: list[tuple[str, dt.datetime]] | None = None) -> None:
+        self.patients_qs = patients if patients is not None else cm.Patient.objects.all()
+        self.scoped = patients is not None
+        self.date = date or []
+        self._patient_refs: dict[int, dict[str, Any]] | None = None
+        self._user_refs: dict[int, dict[str, Any]] | None = None
+        self.referenced_users: set[int] = set()
+        self._original: dict[str, dict[int, dict[str, str]]] = {}
+
+    # ------------------------------------------------------------------ lookups
+    def _in_scope(self, qs: QuerySet) -> QuerySet:
+        return qs.filter(patient__in=self.patients_qs) if self.scoped else qs
+
+    def patient_refs(self) -> dict[int, dict[str, Any]]:
+        """Patient pk -> ``Reference`` (with the MRN identifier, so a file stands alone)."""
+        if self._patient_refs is None:
+            rows = self.patients_qs.values_list("pk", "identifier", "site__name")
+            self._patient_refs = {
+                pk: {"reference": f"Patient/{pk}",
+                     "identifier": {"system": c.mrn_system(site), "value": ident}}
+                for pk, ident, site in rows}
+        return self._patient_refs
+
+    def user_refs(self) -> dict[int, dict[str, Any]]:
+        """User pk -> Reference: a patient login points to its Patient, others to Practitioner."""
+        if self._user_refs is None:
+            patient_users = dict(cm.Patient.objects.exclude(user=None).values_list("user_id", "pk"))
+            refs: dict[int, dict[str, Any]] = {}
+            for pk, first, last, username in get_user_model().objects.values_list(
+                    "pk", "first_name", "last_name", "username"):
+                if pk in patient_users:
+                    refs[pk] = {"reference": f"Patient/{patient_users[pk]}"}
+                else:
+                    refs[pk] = {"reference": f"Practitioner/{pk}",
+                                "display": f"{first} {last}".strip() or username}
+            self._user_refs = refs
+        return self._user_refs
+
+    def _user(self, user_id: int | None) -> dict[str, Any] | None:
+        if user_id is None:
+            return None
+        ref = self.user_refs().get(user_id)
+        if ref and ref["reference"].startswith("Practitioner/"):
+            self.referenced_users.add(user_id)
+        return ref
+
+    def original_identifiers(self, model: str) -> dict[int, dict[str, str]]:
+        """object_id -> the identifier an imported row had in its source system."""
+        if model not in self._original:
+            qs = ImportedResource.objects.filter(model=model)
+            if self.scoped:
+                qs = qs.filter(patient__in=self.patients_qs)
+            self._original[model] = {oid: {"use": "secondary", "system": s, "value": v}
+                                     for oid, s, v in qs.values_list("object_id", "system", "value")}
+        return self._original[model]
+
+    def _provenance(self, kind: str, pk: int, targets: list[str], patient_ref: dict[str, Any],
+                    row: dict[str, Any], original: dict[str, str] | None) -> Resource:
+        who = self._user(row["entered_by_id"])
+        agent: dict[str, Any] = {"type": _AGENT_AUTHOR, "who": who or _IMPORTED}
+        if row["source"] == cm.Source.IMPORT:
+            agent["type"] = _AGENT_ASSEMBLER
+        prov: Resource = {
+            "resourceType": "Provenance", "id": f"{kind}{pk}", "meta": _META,
+            "target": [{"reference": t} for t in targets],
+            "recorded": row["entered_at"].isoformat(),
+            "activity": _ACT_UPDATE if row["replaces_id"] else _ACT_CREATE,
+            "agent": [agent],
+        }
+        entities = []
+        if row["replaces_id"]:
+            entities.append({"role": "revision", "what": {
+                "identifier": {"system": c.sid(kind_sid(kind)), "value": str(row["replaces_id"])}}})
+            if row["change_reason"]:
+                prov["reason"] = [{"text": row["change_reason"]}]
+        if original:
+            entities.append({"role": "source", "what": {"identifier": {
+                "system": original["system"], "value": original["value"]}}})
+        if entities:
+            prov["entity"] = entities
+        if row["source"] == cm.Source.PATIENT:
+            prov["agent"].append({"type": {"coding": [{"system": c.PROVENANCE_AGENT,
+                                                       "code": "informant", "display": "Informant"}]},
+                                  "who": patient_ref})
+        return prov
+
+    # ------------------------------------------------------------------ resources
+    def patients(self, pk: int | None = None) -> Iterator[Resource]:
+        qs = self.patients_qs if pk is None else self.patients_qs.filter(pk=pk)
+        for row in qs.values("pk", "identifier", "given_name", "family_name", "birth_date", "sex",
+                             "pregnant", "breastfeeding", "care_team_id", "site__name").order_by("pk"):
+            ext = [{"url": c.EXT_CARE_TEAM, "valueReference": {"reference": f"CareTeam/{row['care_team_id']}"}}]
+            if row["pregnant"]:
+                ext.append({"url": c.EXT_PREGNANT, "valueBoolean": True})
+            if row["breastfeeding"]:
+                ext.append({"url": c.EXT_BREASTFEEDING, "valueBoolean": True})
+            yield {
+                "resourceType": "Patient", "id": str(row["pk"]), "meta": _META, "extension": ext,
+                "identifier": [{"use": "usual", "type": {"coding": [{"system": c.V2_0203, "code": "MR",
+                                                                      "display": "Medical record number"}]},
+                                "system": c.mrn_system(row["site__name"]), "value": row["identifier"]}],
+                "active": True,
+                "name": [{"family": row["family_name"], "given": [row["given_name"]]}],
+                "gender": row["sex"],
+                "birthDate": row["birth_date"].isoformat(),
+            }
+
+    def care_teams(self, pk: int | None = None) -> Iterator[Resource]:
+        qs = cm.CareTeam.objects.all()
+        if self.scoped:
+            qs = qs.filter(pk__in=self.patients_qs.values("care_team_id"))
+        if pk is not None:
+            qs = qs.filter(pk=pk)
+        members: dict[int, list[int]] = {}
+        for team_id, user_id in cm.CareTeam.members.through.objects.filter(
+                careteam__in=qs).values_list("careteam_id", "user_id").order_by("user_id"):
+            members.setdefault(team_id, []).append(user_id)
+        for team_id, name, site in qs.values_list("pk", "name", "site__name").order_by("pk"):
+            team: Resource = {"resourceType": "CareTeam", "id": str(team_id),
+                              "identifier": [{"system": c.sid("care-team"), "value": str(team_id)}],
+                              "status": "active", "name": f"{name} ({site})"}
+            parts = [{"member": self._user(u)} for u in members.get(team_id, ())]
+            if parts:
+                team["participant"] = parts
+            yield team
+
+    def practitioners(self, pk: int | None = None, *, ids: Iterable[int] | None = None) -> Iterator[Resource]:
+        """Practitioners for ``ids`` (default: every clinician referenced so far)."""
+        wanted = {pk} if pk is not None else set(ids if ids is not None else self.referenced_users)
+        patient_users = set(cm.Patient.objects.exclude(user=None).values_list("user_id", flat=True))
+        users = get_user_model().objects.filter(pk__in=wanted - patient_users).order_by("pk")
+        for u in users.values("pk", "username", "first_name", "last_name"):
+            prac: Resource = {"resourceType": "Practitioner", "id": str(u["pk"]),
+                              "identifier": [{"system": c.sid("user"), "value": u["username"]}],
+                              "active": True}
+            name: dict[str, Any] = {}
+            if u["last_name"]:
+                name["family"] = u["last_name"]
+            if u["first_name"]:
+                name["given"] = [u["first_name"]]
+            name["text"] = f"{u['first_name']} {u['last_name']}".strip() or u["username"]
+            prac["name"] = [name]
+            yield prac
+
+    def questionnaires(self, ident: str | None = None) -> Iterator[Resource]:
+        for inst in kinstruments.all_instruments():
+            if ident is None or inst.id == ident:
+                yield questionnaire(inst)
+
+    def labs(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
+        qs = self._in_scope(cm.LabResult.objects.current()).filter(_date_q("collected_at", self.date))
+        if pk is not None:
+            qs = qs.filter(pk=pk)
+        refs = self.patient_refs()
+        original = self.original_identifiers("LabResult")
+        catalogue = {lab.code: lab for lab in klabs.all_labs()}
+        for row in qs.values("pk", "patient_id", "lab", "loinc", "collected_at", "value", "unit",
+                             "result", "method", "reference_low", "reference_high", "flag",
+                             "canonical_unit", "confirmed_unusual", "entered_by_id", "entered_at",
+                             "source", "replaces_id", "change_reason").order_by("pk").iterator(2000):
+            pk_ = row["pk"]
+            subject = refs[row["patient_id"]]
+            orig = original.get(pk_)
+            if "Observation" in want:
+                yield lab_observation(row, subject, catalogue.get(row["lab"]), orig)
+            if "Provenance" in want:
+                yield self._provenance("lab", pk_, [f"Observation/lab{pk_}"], subject, row, orig)
+
+    def assessments(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
+        qs = self._in_scope(cm.Assessment.objects.current()).filter(_date_q("at", self.date))
+        if pk is not None:
+            qs = qs.filter(pk=pk)
+        refs = self.patient_refs()
+        original = self.original_identifiers("Assessment")
+        instruments = {i.id: i for i in kinstruments.all_instruments()}
+        for row in qs.values("pk", "patient_id", "instrument", "instrument_version", "at", "items",
+                             "total", "band", "complete", "flags", "note", "entered_by_id", "entered_at",
+                             "source", "replaces_id", "change_reason").order_by("pk").iterator(2000):
+            pk_ = row["pk"]
+            subject = refs[row["patient_id"]]
+            orig = original.get(pk_)
+            inst = instruments.get(row["instrument"])
+            author = self._user(row["entered_by_id"])
+            if "QuestionnaireResponse" in want:
+                yield questionnaire_response(row, subject, inst, author, orig)
+            if "Observation" in want and row["total"] is not None:
+                yield score_observation(row, subject, inst)
+            if "Provenance" in want:
+                targets = [f"QuestionnaireResponse/a{pk_}"]
+                if row["total"] is not None:
+                    targets.append(f"Observation/score{pk_}")
+                yield self._provenance("a", pk_, targets, subject, row, orig)
+
+    def doses(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
+        qs = self._in_scope(cm.Dose.objects.current()).filter(_date_q("taken_at", self.date))
+        if pk is not None:
+            qs = qs.filter(pk=pk)
+        refs = self.patient_refs()
+        original = self.original_identifiers("Dose")
+        for row in qs.values("pk", "patient_id", "taken_at", "amount", "unit", "product",
+                             "mitragynine_percent", "grams_per_capsule", "mitragynine_mg",
+                             "conversion_note", "entered_by_id", "entered_at", "source",
+                             "replaces_id", "change_reason").order_by("pk").iterator(2000):
+            pk_ = row["pk"]
+            subject = refs[row["patient_id"]]
+            orig = original.get(pk_)
+            if "MedicationStatement" in want:
+                yield dose_statement(row, subject, self._user(row["entered_by_id"]), orig)
+            if "Provenance" in want:
+                yield self._provenance("dose", pk_, [f"MedicationStatement/dose{pk_}"], subject, row, orig)
+
+    def substances(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
+        from speciosa.clinic.services import SUBSTANCES
+
+        qs = self._in_scope(cm.SubstanceUse.objects.current()).filter(_date_q("at", self.date))
+        if pk is not None:
+            qs = qs.filter(pk=pk)
+        refs = self.patient_refs()
+        original = self.original_identifiers("SubstanceUse")
+        for row in qs.values("pk", "patient_id", "at", "name", "detail", "entered_by_id", "entered_at",
+                             "source", "replaces_id", "change_reason").order_by("pk").iterator(2000):
+            pk_ = row["pk"]
+            subject = refs[row["patient_id"]]
+            orig = original.get(pk_)
+            if "MedicationStatement" in want:
+                ms: Resource = {
+                    "resourceType": "MedicationStatement", "id": f"sub{pk_}", "meta": _META,
+                    "identifier": _identifiers("substance", pk_, orig),
+                    "status": "completed",
+                    "category": _MS_PATIENT if row["source"] == cm.Source.PATIENT else _MS_COMMUNITY,
+                    "medicationCodeableConcept": {"coding": [{
+                        "system": c.CS_SUBSTANCE, "code": row["name"],
+                        "display": SUBSTANCES.get(row["name"], row["name"])}]},
+                    "subject": subject,
+                    "effectiveDateTime": row["at"].isoformat(),
+                    "dateAsserted": row["entered_at"].isoformat(),
+                }
+                src = self._user(row["entered_by_id"])
+                if src:
+                    ms["informationSource"] = src
+                if row["detail"]:
+                    ms["note"] = [{"text": row["detail"]}]
+                yield ms
+            if "Provenance" in want:
+                yield self._provenance("sub", pk_, [f"MedicationStatement/sub{pk_}"], subject, row, orig)
+
+    def medications(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
+        qs = self._in_scope(cm.Medication.objects.current())
+        if self.date:
+            qs = qs.filter(_date_q("start", self.date, date_only=True))
+        if pk is not None:
+            qs = qs.filter(pk=pk)
+        refs = self.patient_refs()
+        original = self.original_identifiers("Medication")
+        for row in qs.values("pk", "patient_id", "name", "start", "end", "entered_by_id", "entered_at",
+                             "source", "replaces_id", "change_reason").order_by("pk").iterator(2000):
+            pk_ = row["pk"]
+            subject = refs[row["patient_id"]]
+            orig = original.get(pk_)
+            if "MedicationStatement" in want:
+                period = {"start": row["start"].isoformat()}
+                if row["end"]:
+                    period["end"] = row["end"].isoformat()
+                ms = {"resourceType": "MedicationStatement", "id": f"med{pk_}", "meta": _META,
+                      "identifier": _identifiers("medication", pk_, orig),
+                      "status": "completed" if row["end"] else "active",
+                      "category": _MS_COMMUNITY,
+                      "medicationCodeableConcept": {"text": row["name"]},
+                      "subject": subject, "effectivePeriod": period,
+                      "dateAsserted": row["entered_at"].isoformat()}
+                src = self._user(row["entered_by_id"])
+                if src:
+                    ms["informationSource"] = src
+                yield ms
+            if "Provenance" in want:
+                yield self._provenance("med", pk_, [f"MedicationStatement/med{pk_}"], subject, row, orig)
+
+    def consents(self, pk: int | None = None) -> Iterator[Resource]:
+        qs = self._in_scope(cm.Consent.objects.all()).filter(_date_q("at", self.date))
+        if pk is not None:
+            qs = qs.filter(pk=pk)
+        refs = self.patient_refs()
+        labels = dict(cm.Consent.Kind.choices)
+        for pk_, patient_id, kind, given, at, recorded_by in qs.values_list(
+                "pk", "patient_id", "kind", "given", "at", "recorded_by_id").order_by("pk").iterator(2000):
+            scope = "research" if kind == cm.Consent.Kind.RESEARCH else "treatment"
+            consent: Resource = {
+                "resourceType": "Consent", "id": str(pk_), "meta": _META,
+                "identifier": [{"system": c.sid("consent"), "value": str(pk_)}],
+                "status": "active" if given else "rejected",
+                "scope": {"coding": [{"system": c.CONSENT_SCOPE, "code": scope}]},
+                "category": [{"coding": [{"system": c.CS_CONSENT_KIND, "code": kind,
+                                          "display": labels.get(kind, kind)}],
+                              "text": labels.get(kind, kind)}],
+                "patient": refs[patient_id],
+                "dateTime": at.isoformat(),
+                "performer": [refs[patient_id]],
+                "policyRule": {"coding": [{"system": c.V3_ACT_CODE,
+                                           "code": "OPTIN" if given else "OPTOUT"}]},
+                "provision": {"type": "permit" if given else "deny"},
+            }
+            who = self._user(recorded_by)
+            if who and who["reference"].startswith("Practitioner/"):
+                consent["provision"]["actor"] = [{
+                    "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                         "code": "AUT", "display": "author"}]},
+                    "reference": who}]
+            yield consent
+
+    def alerts(self, pk: int | None = None) -> Iterator[Resource]:
+        """Safety alerts (issue 4) as ``Flag``; nothing when the model is absent."""
+        alert_model = getattr(cm, "Alert", None)
+        if alert_model is None:  # hook: alerts not built in this installation
+            return
+        qs = self._in_scope(alert_model.objects.all()).filter(_date_q("first_seen_at", self.date))
+        if pk is not None:
+            qs = qs.filter(pk=pk)
+        refs = self.patient_refs()
+        active = {str(s) for s in getattr(alert_model, "ACTIVE", ("open", "acknowledged"))}
+        for row in qs.values("pk", "patient_id", "rule", "topic", "severity", "message", "status",
+                             "first_seen_at", "last_seen_at", "resolved_at").order_by("pk").iterator(2000):
+            period: dict[str, str] = {"start": row["first_seen_at"].isoformat()}
+            is_active = row["status"] in active
+            if not is_active:
+                period["end"] = (row["resolved_at"] or row["last_seen_at"]).isoformat()
+            yield {
+                "resourceType": "Flag", "id": str(row["pk"]), "meta": _META,
+                "extension": [{"url": c.EXT_SEVERITY, "valueCode": row["severity"]},
+                              {"url": c.EXT_ALERT_STATUS, "valueCode": row["status"]}],
+                "identifier": [{"system": c.sid("alert"), "value": str(row["pk"])}],
+                "status": "active" if is_active else "inactive",
+                "category": [{"coding": [{"system": c.FLAG_CATEGORY, "code": "clinical",
+                                          "display": "Clinical"}], "text": row["topic"]}],
+                "code": {"coding": [{"system": c.CS_SAFETY_RULE, "code": row["rule"]}],
+                         "text": row["message"]},
+                "subject": refs[row["patient_id"]],
+                "period": period,
+            }
+
+    def conditions(self, pk: int | None = None) -> Iterator[Resource]:
+        """Hook: Speciosa stores no diagnoses yet, so no ``Condition`` is exported.
+
+        When a problem-list model lands, build ``Condition`` here (SNOMED CT codes from
+        instruments.md 7.3, e.g. opioid withdrawal 87132004).
+        """
+        return iter(())
+
+    # ------------------------------------------------------------------ everything
+    def resources(self, types: Iterable[str] | None = None) -> Iterator[Resource]:
+        """Every resource in scope, grouped by table (Practitioners last: they are the
+        clinicians the other resources referenced, plus care-team members)."""
+        want = frozenset(types or RESOURCE_TYPES)
+        if "Patient" in want:
+            yield from self.patients()
+        teams = list(self.care_teams()) if ("CareTeam" in want or "Practitioner" in want) else []
+        if "CareTeam" in want:
+            yield from teams
+        if "Questionnaire" in want:
+            yield from self.questionnaires()
+        if want & {"Observation", "Provenance"}:
+            yield from self.labs(want=want)
+        if want & {"QuestionnaireResponse", "Observation", "Provenance"}:
+            yield from self.assessments(want=want)
+        if want & {"MedicationStatement", "Provenance"}:
+            yield from self.doses(want=want)
+            yield from self.substances(want=want)
+            yield from self.medications(want=want)
+        if "Condition" in want:
+            yield from self.conditions()
+        if "Flag" in want:
+            yield from self.alerts()
+        if "Consent" in want:
+            yield from self.consents()
+        if "Practitioner" in want:
+            yield from self.practitioners()
+
+    def read(self, resource_type: str, ident: str) -> Resource | None:
+        """The resource ``resource_type/ident`` in scope, or ``None``."""
+        if resource_type == "Questionnaire":
+            return next(self.questionnaires(ident), None)
+        if resource_type in ("Patient", "CareTeam", "Consent", "Flag", "Practitioner", "Condition"):
+            try:
+                pk = int(ident)
+            except ValueError:
+                return None
+            if resource_type == "Practitioner":
+                members = set(cm.CareTeam.members.through.objects.filter(
+                    careteam__in=self.patients_qs.values("care_team_id")).values_list("user_id", flat=True))
+                return next(self.practitioners(ids=members & {pk}), None)
+            gen = {"Patient": self.patients, "CareTeam": self.care_teams, "Consent": self.consents,
+                   "Flag": self.alerts, "Condition": self.conditions}[resource_type]
+            return next(gen(pk), None)
+        for prefix, table in ID_PREFIXES.get(resource_type, ()):
+            rest = ident[len(prefix):]
+            if ident.startswith(prefix) and rest.isdigit():
+                gen = getattr(self, table)(int(rest), want=frozenset({resource_type}))
+                for res in gen:
+                    if res["id"] == ident:
+                        return res
+        return None
+
+
+def kind_sid(kind: str) -> str:
+    """Identifier-system kind of a Provenance/id prefix."""
+    return {"a": "assessment", "sub": "substance", "med": "medication"}.get(kind, kind)
+
+
+def _identifiers(kind: str, pk: int, original: dict[str, str] | None) -> list[dict[str, str]]:
+    ids = [{"system": c.sid(kind), "value": str(pk)}]
+    if original:
+        ids.append(original)
+    return ids
+
+
+# ---------------------------------------------------------------------- builders
+
+def lab_observation(row: dict[str, Any], subject: dict[str, Any], lab: klabs.LabTest | None,
+                    original: dict[str, str] | None = None) -> Resource:
+    """A lab result as ``Observation`` (category laboratory, LOINC, UCUM, range, flag)."""
+    name = lab.name if lab else row["lab"]
+    loinc = row["loinc"]
+    if lab is not None and lab.kind == "qualitative" and row["method"]:
+        loinc = lab.method_loinc.get(row["method"]) or loinc
+    coding = []
+    if loinc:
+        coding.append({"system": c.LOINC, "code": loinc, "display": name})
+    coding.append({"system": c.CS_LAB, "code": row["lab"], "display": name})
+    obs: Resource = {
+        "resourceType": "Observation", "id": f"lab{row['pk']}", "meta": _META,
+        "identifier": _identifiers("lab", row["pk"], original),
+        "status": "amended" if row["replaces_id"] else "final",
+        "category": _CAT_LAB,
+        "code": {"coding": coding, "text": name},
+        "subject": subject,
+        "effectiveDateTime": row["collected_at"].isoformat(),
+        "issued": row["entered_at"].isoformat(),
+    }
+    if row["result"]:
+        obs["valueCodeableConcept"] = {"coding": [{"system": c.CS_LAB_RESULT, "code": row["result"]}],
+                                       "text": row["result"]}
+        code, display = c.QUALITATIVE_INTERPRETATION.get(row["result"], (None, None))
+        if code:
+            obs["interpretation"] = [{"coding": [{"system": c.OBS_INTERPRETATION, "code": code,
+                                                  "display": display}]}]
+    elif row["value"] is not None:
+        obs["valueQuantity"] = _ucum(_num(row["value"]), row["unit"])
+        code, display = c.INTERPRETATION.get(row["flag"], (None, None))
+        if code:
+            obs["interpretation"] = [{"coding": [{"system": c.OBS_INTERPRETATION, "code": code,
+                                                  "display": display}], "text": row["flag"]}]
+        elif row["flag"]:
+            obs["interpretation"] = [{"coding": [{"system": c.CS_LAB_FLAG, "code": row["flag"]}],
+                                      "text": row["flag"]}]
+        rr: dict[str, Any] = {}
+        if row["reference_low"] is not None:
+            rr["low"] = _ucum(row["reference_low"], row["canonical_unit"])
+        if row["reference_high"] is not None:
+            rr["high"] = _ucum(row["reference_high"], row["canonical_unit"])
+        if rr:
+            obs["referenceRange"] = [rr]
+    if row["method"]:
+        obs["method"] = {"coding": [{"system": c.CS_LAB_METHOD, "code": row["method"]}],
+                         "text": row["method"]}
+    if row["confirmed_unusual"]:
+        obs["extension"] = [{"url": c.EXT_CONFIRMED_UNUSUAL, "valueBoolean": True}]
+    return obs
+
+
+def _score_code(inst_id: str, label: str) -> dict[str, Any]:
+    coding = []
+    if inst_id in c.SCORE_LOINC:
+        code, display = c.SCORE_LOINC[inst_id]
+        coding.append({"system": c.LOINC, "code": code, "display": display})
+    coding.append({"system": c.CS_SCORE, "code": inst_id, "display": f"{label} total score"})
+    return {"coding": coding, "text": f"{label} total score"}
+
+
+def score_observation(row: dict[str, Any], subject: dict[str, Any],
+                      inst: kinstruments.Instrument | None) -> Resource:
+    """An instrument total as ``Observation`` (category survey, ``{score}``), derived from
+    its QuestionnaireResponse."""
+    label = inst.label if inst else row["instrument"]
+    obs: Resource = {
+        "resourceType": "Observation", "id": f"score{row['pk']}", "meta": _META,
+        "status": "amended" if row["replaces_id"] else "final",
+        "category": _CAT_SURVEY,
+        "code": _score_code(row["instrument"], label),
+        "subject": subject,
+        "effectiveDateTime": row["at"].isoformat(),
+        "valueQuantity": _ucum(row["total"], "{score}"),
+        "derivedFrom": [{"reference": f"QuestionnaireResponse/a{row['pk']}"}],
+    }
+    if row["band"]:
+        obs["interpretation"] = [{"coding": [{"system": c.CS_BAND, "code": row["band"]}],
+                                  "text": row["band"]}]
+    return obs
+
+
+def questionnaire_response(row: dict[str, Any], subject: dict[str, Any],
+                           inst: kinstruments.Instrument | None, author: dict[str, Any] | None,
+                           original: dict[str, str] | None = None) -> Resource:
+    """An assessment as ``QuestionnaireResponse`` (answers as the Questionnaire's codings)."""
+    items = row["items"] or {}
+    answers: list[dict[str, Any]] = []
+    item_defs = {it.id: it for it in inst.items} if inst else {}
+    measurements = {it.measurement.key: it for it in inst.items if it.measurement} if inst else {}
+    order = [it.id for it in inst.items] if inst else []
+    order += [k for k in measurements if k in items]
+    order += sorted(k for k in items if k not in order)
+    for key in order:
+        if key not in items:
+            continue
+        value = items[key]
+        item = item_defs.get(key)
+        if item is not None:
+            coding = {"system": f"{c.QUESTIONNAIRE_BASE}/{inst.id}/{key}", "code": str(value)}
+            anchor = next((v.anchor for v in item.values if v.value == value), "")
+            if anchor:
+                coding["display"] = anchor
+            answers.append({"linkId": key, "text": item.label, "answer": [{"valueCoding": coding}]})
+        else:
+            answers.append({"linkId": key, "answer": [{"valueInteger": int(value)}]})
+    qr: Resource = {
+        "resourceType": "QuestionnaireResponse", "id": f"a{row['pk']}", "meta": _META,
+        "identifier": {"system": c.sid("assessment"), "value": str(row["pk"])},
+        "questionnaire": f"{c.QUESTIONNAIRE_BASE}/{row['instrument']}|{row['instrument_version']}",
+        "status": ("amended" if row["replaces_id"] else "completed") if row["complete"] else "in-progress",
+        "subject": subject,
+        "authored": row["at"].isoformat(),
+    }
+    if original:
+        qr["identifier"] = {k: v for k, v in original.items() if k != "use"}
+    if author:
+        qr["author"] = author
+    if row["source"] == cm.Source.PATIENT:
+        qr["source"] = subject
+    ext = [{"url": c.EXT_ASSESSMENT_FLAG, "valueCode": f} for f in row.get("flags") or ()]
+    if row["note"]:
+        ext.append({"url": c.EXT_NOTE, "valueString": row["note"]})
+    if ext:
+        qr["extension"] = ext
+    if answers:
+        qr["item"] = answers
+    return qr
+
+
+def questionnaire(inst: kinstruments.Instrument) -> Resource:
+    """An instrument definition as ``Questionnaire`` (generated, never a second copy)."""
+    items = []
+    for it in inst.items:
+        options = []
+        for v in it.values:
+            coding = {"system": f"{c.QUESTIONNAIRE_BASE}/{inst.id}/{it.id}", "code": str(v.value)}
+            if v.anchor:
+                coding["display"] = v.anchor
+            options.append({"extension": [{"url": c.ORDINAL_VALUE, "valueDecimal": v.value}],
+                            "valueCoding": coding})
+        entry: dict[str, Any] = {"linkId": it.id, "text": it.text or it.label, "type": "choice",
+                                 "required": it.required, "answerOption": options}
+        if not it.scored:
+            entry["extension"] = [{"url": f"{c.EXT}/not-scored", "valueBoolean": True}]
+        items.append(entry)
+        if it.measurement:
+            m = it.measurement
+            items.append({"linkId": m.key, "type": "integer", "required": False,
+                          "text": f"{it.label}: measured value ({m.unit}), scored as '{it.id}'"})
+    name = "".join(ch for ch in inst.id.title() if ch.isalnum())
+    q: Resource = {
+        "resourceType": "Questionnaire", "id": inst.id,
+        "url": f"{c.QUESTIONNAIRE_BASE}/{inst.id}",
+        "identifier": [{"system": c.CS_SCORE, "value": inst.id}],
+        "version": inst.version, "name": name or "Instrument", "title": inst.name,
+        "status": "active",
+        "subjectType": ["Patient"],
+        "item": items,
+    }
+    if inst.id in c.SCORE_LOINC:
+        code, display = c.SCORE_LOINC[inst.id]
+        q["code"] = [{"system": c.LOINC, "code": code, "display": display}]
+    if inst.description:
+        q["description"] = inst.description
+    if inst.licence:
+        q["copyright"] = inst.licence
+    return q
+
+
+def dose_statement(row: dict[str, Any], subject: dict[str, Any], source: dict[str, Any] | None,
+                   original: dict[str, str] | None = None) -> Resource:
+    """A kratom dose as ``MedicationStatement`` with amount, unit and product."""
+    ucum, unit_text = c.DOSE_UNITS.get(row["unit"], (row["unit"], row["unit"]))
+    amount = _num(row["amount"])
+    ext: list[dict[str, Any]] = [{"url": c.EXT_DOSE_UNIT, "valueCode": row["unit"]}]
+    if row["mitragynine_percent"] is not None:
+        ext.append({"url": c.EXT_MITRAGYNINE_PERCENT, "valueDecimal": _num(row["mitragynine_percent"])})
+    if row["grams_per_capsule"] is not None:
+        ext.append({"url": c.EXT_GRAMS_PER_CAPSULE, "valueDecimal": _num(row["grams_per_capsule"])})
+    if row["mitragynine_mg"] is not None:
+        ext.append({"url": c.EXT_MITRAGYNINE_MG, "valueQuantity": _ucum(round(row["mitragynine_mg"], 3), "mg")})
+    if row["conversion_note"]:
+        ext.append({"url": c.EXT_CONVERSION_NOTE, "valueString": row["conversion_note"]})
+    med: dict[str, Any] = {"coding": [_KRATOM], "text": row["product"] or c.KRATOM_DISPLAY}
+    ms: Resource = {
+        "resourceType": "MedicationStatement", "id": f"dose{row['pk']}", "meta": _META,
+        "extension": ext,
+        "identifier": _identifiers("dose", row["pk"], original),
+        "status": "completed",
+        "category": _MS_PATIENT if row["source"] == cm.Source.PATIENT else _MS_COMMUNITY,
+        "medicationCodeableConcept": med,
+        "subject": subject,
+        "effectiveDateTime": row["taken_at"].isoformat(),
+        "dateAsserted": row["entered_at"].isoformat(),
+        "dosage": [{"text": f"{amount} {unit_text}" + (f" ({row['product']})" if row["product"] else ""),
+                    "doseAndRate": [{"doseQuantity": {"value": amount, "unit": unit_text,
+                                                      "system": c.UCUM, "code": ucum}}]}],
+    }
+    if row["product"]:
+        ext.insert(1, {"url": c.EXT_PRODUCT, "valueString": row["product"]})
+    if source:
+        ms["informationSource"] = source
+    return ms
+
+
+# ---------------------------------------------------------------------- bundles, files
+
+def dumps(resource: Resource) -> str:
+    """Compact JSON, as NDJSON wants it (no whitespace, UTF-8)."""
+    return json.dumps(resource, separators=(",", ":"), ensure_ascii=False)
+
+
+def searchset(resources: Iterable[Resource], *, base: str = "") -> Resource:
+    """A ``searchset`` Bundle of ``resources``."""
+    entries = [{"fullUrl": f"{base}{r['resourceType']}/{r['id']}", "resource": r,
+                "search": {"mode": "match"}} for r in resources]
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
+
+
+def write_ndjson(out_dir: str | Path, exporter: Exporter | None = None) -> dict[str, int]:
+    """Write one ``<Type>.ndjson`` file per resource type into ``out_dir``.
+
+    Returns the number of resources written per type. Types without resources get no file
+    (Bulk Data: the manifest lists only files that exist). Files are written to a temporary
+    name and renamed when complete.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    exporter = exporter or Exporter()
+    handles: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+    encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    try:
+        for res in exporter.resources():
+            rtype = res["resourceType"]
+            fh = handles.get(rtype)
+            if fh is None:
+                fh = handles[rtype] = open(out / f"{rtype}.ndjson.part", "w", encoding="utf-8")  # noqa: SIM115
+                counts[rtype] = 0
+            fh.write(encode(res))
+            fh.write("\n")
+            counts[rtype] += 1
+    finally:
+        for fh in handles.values():
+            fh.close()
+    for rtype in handles:
+        (out / f"{rtype}.ndjson.part").replace(out / f"{rtype}.ndjson")
+    return counts
+
+
+# ---------------------------------------------------------------------- validation
+
+def model_class(resource_type: str):
+    """The ``fhir.resources.R4B`` model class of ``resource_type``."""
+    import importlib
+
+    module = importlib.import_module(f"fhir.resources.R4B.{resource_type.lower()}")
+    return getattr(module, resource_type)
+
+
+def validate(resource: Resource):
+    """Validate ``resource`` with the R4B models; returns the model, raises on error."""
+    return model_class(resource["resourceType"]).model_validate(resource)

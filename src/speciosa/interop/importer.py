@@ -1,0 +1,667 @@
+"""Import FHIR R4 labs, questionnaire responses and medication statements.
+
+``import_fhir(path)`` reads a Bundle (``.json``), one NDJSON file, or a folder of NDJSON
+files (Bulk Data output). Each resource is
+
+1. parsed and validated against the ``fhir.resources.R4B`` model of its type;
+2. matched to a patient by identifier (``subject.identifier``, or the identifiers of the
+   ``Patient`` resource its ``subject.reference`` names in the same import);
+3. validated with the clinic's own validators (:func:`speciosa.clinic.services.validate_lab`,
+   :func:`~speciosa.clinic.services.validate_items`,
+   :func:`~speciosa.clinic.services.validate_dose`) - the same checks a form or the API
+   applies; nothing is trusted because it came from another system.
+
+**All or nothing per file**: a file with any bad resource stores nothing; each problem is
+reported with its line (NDJSON) or entry number (Bundle) and the reason. A good file is
+stored in one transaction with ``source="import"`` and one audit entry per row.
+
+**Idempotent**: each stored resource is remembered by its source identifier in
+:class:`~speciosa.interop.models.ImportedResource` with a digest of its content; importing
+the same resource again changes nothing. The same identifier with different content is
+refused (a correction by import is not supported: correct the record in Speciosa).
+
+Patients are never created by an import; other resource types (Patient, Practitioner,
+Provenance, derived score Observations, ...) are read for matching or skipped and counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from speciosa.clinic import models as cm
+from speciosa.clinic import services
+from speciosa.knowledge import instruments as kinstruments
+from speciosa.knowledge import labs as klabs
+
+from . import codes as c
+from .export import model_class
+from .models import ImportedResource
+
+IMPORTED_TYPES = ("Observation", "QuestionnaireResponse", "MedicationStatement")
+
+
+class ImportError_(Exception):
+    """A path that cannot be imported at all (missing, unreadable, not FHIR)."""
+
+
+@dataclass
+class Problem:
+    """One bad resource: where it is and what to fix."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclass
+class FileReport:
+    """What happened to one file."""
+
+    file: str
+    created: Counter = field(default_factory=Counter)
+    unchanged: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    problems: list[Problem] = field(default_factory=list)
+    patient_ids: set[int] = field(default_factory=set)
+
+    @property
+    def stored(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class ImportReport:
+    files: list[FileReport] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(f.stored for f in self.files)
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [p for f in self.files for p in f.problems]
+
+    @property
+    def created(self) -> Counter:
+        total: Counter = Counter()
+        for f in self.files:
+            total.update(f.created)
+        return total
+
+    @property
+    def unchanged(self) -> int:
+        return sum(f.unchanged for f in self.files)
+
+
+class _Bad(Exception):
+    """A resource-level problem (message says what to fix)."""
+
+
+@dataclass
+class _Pending:
+    """A validated resource waiting to be stored with the rest of its file."""
+
+    line: int
+    resource_type: str
+    system: str
+    value: str
+    digest: str
+    patient: cm.Patient
+    model: type
+    fields: dict[str, Any]
+
+
+# ---------------------------------------------------------------------- reading
+
+def _read_file(path: Path) -> Iterator[tuple[int, Any]]:
+    """``(line, parsed JSON or exception)`` per resource of an NDJSON file or a Bundle."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".ndjson" or (not text.lstrip().startswith("{") or "\n{" in text.strip()):
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                yield n, json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield n, _Bad(f"not valid JSON ({exc.msg} at column {exc.colno})")
+        return
+    try:
+        bundle = json.loads(text)
+    except json.JSONDecodeError as exc:
+        yield exc.lineno, _Bad(f"not valid JSON ({exc.msg} at line {exc.lineno})")
+        return
+    if not isinstance(bundle, dict):
+        yield 1, _Bad("expected a FHIR resource (a JSON object)")
+        return
+    if bundle.get("resourceType") != "Bundle":
+        yield 1, bundle
+        return
+    for n, entry in enumerate(bundle.get("entry") or [], 1):
+        res = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(res, dict):
+            yield n, _Bad("Bundle entry without a resource")
+        else:
+            yield n, res
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in (".ndjson", ".json") and p.is_file())
+        if not files:
+            raise ImportError_(f"{path}: no .ndjson or .json files in this folder")
+        return files
+    if not path.exists():
+        raise ImportError_(f"{path}: no such file or folder")
+    return [path]
+
+
+# ---------------------------------------------------------------------- helpers
+
+def _pydantic_reason(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        parts = []
+        for err in errors()[:3]:
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+            parts.append(f"{loc or 'resource'}: {err.get('msg')}")
+        return "not a valid FHIR R4 resource: " + "; ".join(parts)
+    return f"not a valid FHIR R4 resource: {exc}"
+
+
+def _validation_reason(exc: ValidationError) -> str:
+    if hasattr(exc, "message_dict"):
+        return "; ".join(f"{k}: {' '.join(v)}" if k != "__all__" else " ".join(v)
+                         for k, v in exc.message_dict.items())
+    return " ".join(exc.messages)
+
+
+def _datetime(value: Any, what: str) -> dt.datetime:
+    if not isinstance(value, str):
+        raise _Bad(f"{what}: give a date-time with a time zone")
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _Bad(f"{what}: {value!r} is not a FHIR dateTime") from None
+    if timezone.is_naive(when):
+        raise _Bad(f"{what}: {value!r} has no time zone; give one (e.g. +00:00)")
+    return when
+
+
+def _date(value: Any, what: str) -> dt.date:
+    if not isinstance(value, str) or len(value) < 10:
+        raise _Bad(f"{what}: give a date (YYYY-MM-DD)")
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        raise _Bad(f"{what}: {value!r} is not a date") from None
+
+
+def _ext(resource: dict[str, Any], url: str) -> Any:
+    for e in resource.get("extension") or ():
+        if e.get("url") == url:
+            for k, v in e.items():
+                if k.startswith("value"):
+                    return v
+    return None
+
+
+def _codes(concept: dict[str, Any] | None, system: str) -> list[str]:
+    return [cd.get("code") for cd in (concept or {}).get("coding") or () if cd.get("system") == system]
+
+
+def _digest(resource: dict[str, Any]) -> str:
+    content = {k: v for k, v in resource.items() if k not in ("meta", "text")}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _identifier(resource: dict[str, Any]) -> tuple[str, str]:
+    ids = resource.get("identifier")
+    if isinstance(ids, dict):
+        ids = [ids]
+    ids = [i for i in ids or () if i.get("value")]
+    primary = [i for i in ids if i.get("use") != "secondary"] or ids
+    if primary:
+        return (primary[0].get("system") or f"urn:speciosa:no-system:{resource['resourceType']}",
+                str(primary[0]["value"]))
+    if resource.get("id"):
+        return f"urn:speciosa:source-id:{resource['resourceType']}", str(resource["id"])
+    raise _Bad("give the resource an identifier (or an id) so that a re-import recognises it")
+
+
+class _Patients:
+    """Resolves ``subject`` references to patients by identifier."""
+
+    def __init__(self, site: cm.Site | None) -> None:
+        self.site = site
+        self.by_ref: dict[str, list[dict[str, Any]]] = {}
+        self._cache: dict[tuple[str, str], cm.Patient] = {}
+        self._sites = {c.mrn_system(name): pk for pk, name in cm.Site.objects.values_list("pk", "name")}
+
+    def add_patient_resource(self, res: dict[str, Any], full_url: str | None = None) -> None:
+        ids = [i for i in res.get("identifier") or () if isinstance(i, dict) and i.get("value")]
+        if res.get("id"):
+            self.by_ref[f"Patient/{res['id']}"] = ids
+        if full_url:
+            self.by_ref[full_url] = ids
+
+    def _match(self, ident: dict[str, Any]) -> cm.Patient | None:
+        system, value = ident.get("system") or "", str(ident.get("value"))
+        key = (system, value)
+        if key in self._cache:
+            return self._cache[key]
+        qs = cm.Patient.objects.filter(identifier=value)
+        if self.site is not None:
+            qs = qs.filter(site=self.site)
+        elif system in self._sites:
+            qs = qs.filter(site_id=self._sites[system])
+        found = list(qs[:2])
+        if len(found) > 1:
+            raise _Bad(f"patient identifier {value!r} matches patients at several sites; "
+                       "name the site to import into (--site)")
+        patient = found[0] if found else None
+        if patient is not None:
+            self._cache[key] = patient
+        return patient
+
+    def resolve(self, ref: Any, what: str = "subject") -> cm.Patient:
+        if not isinstance(ref, dict):
+            raise _Bad(f"{what}: refer to the patient (a Reference with an identifier)")
+        candidates: list[dict[str, Any]] = []
+        if isinstance(ref.get("identifier"), dict):
+            candidates.append(ref["identifier"])
+        if ref.get("reference"):
+            candidates += self.by_ref.get(ref["reference"], [])
+        if not candidates:
+            raise _Bad(f"{what}: give the patient's identifier (subject.identifier), or include "
+                       f"the Patient resource {ref.get('reference', '')!r} in the import")
+        for ident in candidates:
+            patient = self._match(ident)
+            if patient is not None:
+                return patient
+        shown = ", ".join(f"{i.get('system', '')}|{i.get('value')}" for i in candidates)
+        raise _Bad(f"{what}: no patient with identifier {shown} in this clinic")
+
+
+# ---------------------------------------------------------------------- conversion
+
+_INSTRUMENTS_BY_URL = None
+
+
+def _lab_fields(res: dict[str, Any], patient: cm.Patient) -> dict[str, Any]:
+    code = res.get("code") or {}
+    method = None
+    own = _codes(code, c.CS_LAB)
+    lab = None
+    if own:
+        try:
+            lab = klabs.get_lab(own[0])
+        except klabs.LabValueError as exc:
+            raise _Bad(str(exc)) from None
+    else:
+        for loinc in _codes(code, c.LOINC):
+            for candidate in klabs.all_labs():
+                if candidate.loinc == loinc:
+                    lab = candidate
+                    break
+                for m, mloinc in candidate.method_loinc.items():
+                    if mloinc == loinc:
+                        lab, method = candidate, m
+                        break
+                if lab:
+                    break
+            if lab:
+                break
+    if lab is None:
+        raise _Bad("code: not a laboratory test Speciosa knows (give its LOINC code or a "
+                   f"{c.CS_LAB} code)")
+    methods = _codes(res.get("method"), c.CS_LAB_METHOD) or ([method] if method else [])
+    when = res.get("effectiveDateTime") or (res.get("effectivePeriod") or {}).get("start") \
+        or res.get("effectiveInstant")
+    data: dict[str, Any] = {"lab": lab.code, "collected_at": _datetime(when, "effectiveDateTime"),
+                            "method": methods[0] if methods else "",
+                            "confirmed_unusual": bool(_ext(res, c.EXT_CONFIRMED_UNUSUAL))}
+    if lab.kind == "qualitative":
+        concept = res.get("valueCodeableConcept")
+        result = (_codes(concept, c.CS_LAB_RESULT) or [(concept or {}).get("text") or res.get("valueString")])[0]
+        try:
+            data["result"] = klabs.normalise_result(lab.code, str(result or ""), data["method"] or None)
+        except klabs.LabValueError as exc:
+            raise _Bad(f"valueCodeableConcept: {exc}") from None
+    else:
+        q = res.get("valueQuantity")
+        if not isinstance(q, dict) or q.get("value") is None:
+            raise _Bad(f"valueQuantity: {lab.name} needs a value with its UCUM unit")
+        data["value"] = Decimal(str(q["value"]))
+        data["unit"] = q.get("code") or q.get("unit") or ""
+    try:
+        return services.validate_lab(patient, data)
+    except services.NeedsConfirmation as exc:
+        raise _Bad(f"{_validation_reason(exc)} If the value is right, mark it with the extension "
+                   f"{c.EXT_CONFIRMED_UNUSUAL} = true.") from None
+    except ValidationError as exc:
+        raise _Bad(_validation_reason(exc)) from None
+
+
+def _instrument_for(canonical: Any) -> tuple[kinstruments.Instrument, str | None]:
+    if not isinstance(canonical, str) or not canonical:
+        raise _Bad("questionnaire: name the Questionnaire (canonical URL)")
+    url, _, version = canonical.partition("|")
+    inst_id = url.rstrip("/").rsplit("/", 1)[-1]
+    try:
+        return kinstruments.get_instrument(inst_id), version or None
+    except kinstruments.InstrumentError as exc:
+        raise _Bad(f"questionnaire: {exc}") from None
+
+
+def _assessment_fields(res: dict[str, Any], patient: cm.Patient) -> dict[str, Any]:
+    inst, version = _instrument_for(res.get("questionnaire"))
+    if version and version != inst.version:
+        raise _Bad(f"questionnaire: version {version!r} of {inst.label}; this installation scores "
+                   f"version {inst.version!r}")
+    items: dict[str, Any] = {}
+    for item in res.get("item") or ():
+        link = item.get("linkId")
+        answers = item.get("answer") or []
+        if not answers:
+            continue
+        ans = answers[0]
+        if "valueCoding" in ans:
+            value = ans["valueCoding"].get("code")
+        elif "valueInteger" in ans:
+            value = ans["valueInteger"]
+        elif "valueDecimal" in ans:
+            value = ans["valueDecimal"]
+        else:
+            raise _Bad(f"item {link!r}: answer with valueCoding (the option's code) or valueInteger")
+        if link in items:
+            raise _Bad(f"item {link!r} is answered twice")
+        items[link] = value
+    status = res.get("status")
+    complete = status in ("completed", "amended")
+    if status not in ("completed", "amended", "in-progress"):
+        raise _Bad(f"status: {status!r}; import completed, amended or in-progress responses")
+    try:
+        _inst, clean, score = services.validate_items(inst.id, items, sex=patient.sex,
+                                                      require_complete=complete)
+    except ValidationError as exc:
+        raise _Bad(_validation_reason(exc)) from None
+    except (kinstruments.InstrumentError, TypeError) as exc:
+        raise _Bad(str(exc)) from None
+    return {"instrument": inst.id, "instrument_version": inst.version,
+            "at": _authored(res), "items": clean, "total": score.total, "band": score.band or "",
+            "complete": score.complete, "flags": list(score.flags),
+            "note": str(_ext(res, c.EXT_NOTE) or "")[:500]}
+
+
+def _authored(res: dict[str, Any]) -> dt.datetime:
+    at = _datetime(res.get("authored"), "authored")
+    try:
+        services._not_in_future(at, "authored")
+    except ValidationError as exc:
+        raise _Bad(_validation_reason(exc)) from None
+    return at
+
+
+def _statement(res: dict[str, Any], patient: cm.Patient) -> tuple[type, dict[str, Any]]:
+    concept = res.get("medicationCodeableConcept")
+    if not isinstance(concept, dict):
+        raise _Bad("medicationCodeableConcept: say what was taken")
+    substance = _codes(concept, c.CS_SUBSTANCE)
+    text = (concept.get("text") or "").strip()
+    if c.KRATOM_CODE in substance or (not substance and "kratom" in text.lower()):
+        dosage = (res.get("dosage") or [{}])[0]
+        qty = ((dosage.get("doseAndRate") or [{}])[0]).get("doseQuantity") or {}
+        unit = _ext(res, c.EXT_DOSE_UNIT)
+        if unit is None:
+            by_ucum = {"g": "g", "{capsule}": "capsule", "{capsules}": "capsule", "{glass}": "glass"}
+            unit = by_ucum.get(qty.get("code") or "")
+            if unit is None and qty.get("code") == "mg":
+                raise _Bad("dosage.doseQuantity: mg of what? Mark the unit with the extension "
+                           f"{c.EXT_DOSE_UNIT} (mg_extract or mg_mitragynine)")
+        product = _ext(res, c.EXT_PRODUCT)
+        if product is None and text and text != c.KRATOM_DISPLAY:
+            product = text
+        data = {"taken_at": _datetime(res.get("effectiveDateTime"), "effectiveDateTime"),
+                "amount": qty.get("value"), "unit": unit, "product": product or "",
+                "mitragynine_percent": _ext(res, c.EXT_MITRAGYNINE_PERCENT),
+                "grams_per_capsule": _ext(res, c.EXT_GRAMS_PER_CAPSULE)}
+        try:
+            return cm.Dose, services.validate_dose(data)
+        except ValidationError as exc:
+            raise _Bad(_validation_reason(exc)) from None
+    if substance:
+        name = substance[0]
+        if name not in services.SUBSTANCES:
+            raise _Bad(f"medicationCodeableConcept: unknown substance {name!r}; use one of "
+                       f"{', '.join(services.SUBSTANCES)}")
+        at = _datetime(res.get("effectiveDateTime"), "effectiveDateTime")
+        try:
+            services._not_in_future(at, "effectiveDateTime")
+        except ValidationError as exc:
+            raise _Bad(_validation_reason(exc)) from None
+        detail = " ".join(n.get("text", "") for n in res.get("note") or ()).strip()[:200]
+        return cm.SubstanceUse, {"at": at, "name": name, "detail": detail}
+    name = text or next((cd.get("display") or cd.get("code") for cd in concept.get("coding") or ()), "")
+    if not name:
+        raise _Bad("medicationCodeableConcept: give the medication's name (text or coding)")
+    period = res.get("effectivePeriod") or {}
+    start_raw = period.get("start") or res.get("effectiveDateTime")
+    start = _date(start_raw, "effectivePeriod.start")
+    end = _date(period["end"], "effectivePeriod.end") if period.get("end") else None
+    if end and end < start:
+        raise _Bad("effectivePeriod: the end is before the start")
+    if start > timezone.localdate() + dt.timedelta(days=1):
+        raise _Bad("effectivePeriod.start is in the future")
+    return cm.Medication, {"name": name[:120], "start": start, "end": end}
+
+
+def _is_lab(res: dict[str, Any]) -> bool:
+    cats = [cd.get("code") for cat in res.get("category") or () for cd in cat.get("coding") or ()]
+    if "laboratory" in cats:
+        return True
+    if cats:
+        return False
+    return bool(_codes(res.get("code"), c.CS_LAB))
+
+
+# ---------------------------------------------------------------------- the import
+
+def _convert(res: dict[str, Any], patients: _Patients) -> tuple[type, cm.Patient, dict[str, Any]] | None:
+    rtype = res["resourceType"]
+    if rtype == "Observation":
+        if not _is_lab(res):
+            return None  # derived scores and other observations are not imported
+        if res.get("status") not in ("final", "amended", "corrected", "preliminary"):
+            raise _Bad(f"status: {res.get('status')!r}; import final, amended, corrected or preliminary results")
+        patient = patients.resolve(res.get("subject"))
+        return cm.LabResult, patient, _lab_fields(res, patient)
+    if rtype == "QuestionnaireResponse":
+        patient = patients.resolve(res.get("subject"))
+        return cm.Assessment, patient, _assessment_fields(res, patient)
+    if rtype == "MedicationStatement":
+        if res.get("status") in ("entered-in-error", "not-taken", "intended"):
+            raise _Bad(f"status: {res.get('status')!r} records nothing taken; leave it out")
+        patient = patients.resolve(res.get("subject"))
+        model, fields = _statement(res, patient)
+        return model, patient, fields
+    return None
+
+
+_OWN_KIND = {cm.LabResult: "lab", cm.Assessment: "assessment", cm.Dose: "dose",
+             cm.SubstanceUse: "substance", cm.Medication: "medication"}
+
+
+def _already_native(model: type, system: str, value: str, patient: cm.Patient) -> bool:
+    """Our own export imported back into the same installation: the row is already here."""
+    if system != c.sid(_OWN_KIND[model]) or not value.isdigit():
+        return False
+    return model.objects.filter(pk=int(value), patient=patient).exists()
+
+
+def import_file(path: Path, patients: _Patients, *, user=None, validate_models: bool = True) -> FileReport:
+    """Import one file, all or nothing. See the module docstring."""
+    report = FileReport(file=path.name)
+    pending: list[_Pending] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    for line, res in _read_file(path):
+        try:
+            if isinstance(res, _Bad):
+                raise res
+            if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str):
+                raise _Bad("expected a FHIR resource with a resourceType")
+            rtype = res["resourceType"]
+            if validate_models:
+                try:
+                    model_class(rtype).model_validate(res)
+                except ModuleNotFoundError:
+                    raise _Bad(f"unknown resourceType {rtype!r}") from None
+                except ValueError as exc:  # pydantic.ValidationError is a ValueError
+                    raise _Bad(_pydantic_reason(exc)) from None
+            if rtype == "Patient":
+                patients.add_patient_resource(res)
+                report.skipped[rtype] += 1
+                continue
+            if rtype not in IMPORTED_TYPES:
+                report.skipped[rtype] += 1
+                continue
+            converted = _convert(res, patients)
+            if converted is None:
+                report.skipped[f"{rtype} (not imported)"] += 1
+                continue
+            model, patient, fields = converted
+            system, value = _identifier(res)
+            key = (rtype, system, value)
+            if key in seen:
+                raise _Bad(f"identifier {system}|{value} also on line {seen[key]} of this file")
+            seen[key] = line
+            if _already_native(model, system, value, patient):
+                report.unchanged += 1
+                continue
+            pending.append(_Pending(line, rtype, system, value, _digest(res), patient, model, fields))
+        except _Bad as exc:
+            report.problems.append(Problem(path.name, line, str(exc)))
+    if report.problems:
+        return report
+    _check_known(pending, report, path.name)
+    if report.problems:
+        return report
+    try:
+        _store(pending, report, path.name, user)
+    except IntegrityError as exc:  # a concurrent import of the same file
+        report.created.clear()
+        report.patient_ids.clear()
+        report.problems.append(Problem(path.name, 0, f"not stored: {exc}; import the file again"))
+    return report
+
+
+def _check_known(pending: list[_Pending], report: FileReport, name: str) -> None:
+    """Drop resources imported before with the same content; refuse changed ones."""
+    known: dict[tuple[str, str, str], str] = {}
+    for rtype in {p.resource_type for p in pending}:
+        values = [p.value for p in pending if p.resource_type == rtype]
+        for i in range(0, len(values), 900):
+            for system, value, digest in ImportedResource.objects.filter(
+                    resource_type=rtype, value__in=values[i:i + 900]).values_list("system", "value", "digest"):
+                known[(rtype, system, value)] = digest
+    keep = []
+    for p in pending:
+        digest = known.get((p.resource_type, p.system, p.value))
+        if digest is None:
+            keep.append(p)
+        elif digest == p.digest:
+            report.unchanged += 1
+        else:
+            report.problems.append(Problem(name, p.line, (
+                f"{p.resource_type} {p.system}|{p.value} was imported before with different "
+                "content; a correction by import is not supported - correct the record in Speciosa")))
+    pending[:] = keep
+
+
+def _store(pending: list[_Pending], report: FileReport, name: str, user) -> None:
+    if not pending:
+        return
+    now = timezone.now()
+    entered_by = user if getattr(user, "is_authenticated", False) else None
+    with transaction.atomic():
+        by_model: dict[type, list[_Pending]] = {}
+        for p in pending:
+            by_model.setdefault(p.model, []).append(p)
+        audits: list[cm.AuditEntry] = []
+        imported: list[ImportedResource] = []
+        for model, items in by_model.items():
+            rows = [model(patient=p.patient, entered_by=entered_by, source=cm.Source.IMPORT,
+                          entered_at=now, **p.fields) for p in items]
+            created = model.objects.bulk_create(rows, batch_size=500)
+            for p, row in zip(items, created, strict=True):
+                imported.append(ImportedResource(
+                    resource_type=p.resource_type, system=p.system[:255], value=p.value[:255],
+                    digest=p.digest, model=model.__name__, object_id=row.pk, patient=p.patient,
+                    file_name=name[:255], imported_at=now))
+                audits.append(cm.AuditEntry(
+                    user=entered_by, action=cm.AuditEntry.Action.CREATE, model=model.__name__,
+                    object_id=row.pk, patient=p.patient, at=now,
+                    after=services._snapshot(row),
+                    reason=f"FHIR import {name} line {p.line}: {p.resource_type} {p.system}|{p.value}"[:500]))
+            report.created[model.__name__] += len(created)
+            report.patient_ids.update(p.patient.pk for p in items)
+        ImportedResource.objects.bulk_create(imported, batch_size=500)
+        cm.AuditEntry.objects.bulk_create(audits, batch_size=500)
+
+
+def import_fhir(path: str | Path, *, user=None, site: cm.Site | None = None,
+                evaluate_safety: bool = True, validate_models: bool = True) -> ImportReport:
+    """Import a Bundle, an NDJSON file or a folder of NDJSON files; see the module docstring.
+
+    Parameters
+    ----------
+    path : str or Path
+    user : User, optional
+        Recorded as ``entered_by`` and in the audit trail (the CLI imports without a login).
+    site : Site, optional
+        Match patient identifiers only at this site, whatever their identifier system says.
+    evaluate_safety : bool
+        Re-evaluate the safety rules of every patient who got new records (the same hook
+        every other write runs).
+    validate_models : bool
+        Validate each resource with the ``fhir.resources.R4B`` model first (default).
+
+    Raises
+    ------
+    ImportError_
+        If ``path`` does not exist or holds no importable files.
+    """
+    files = _files(Path(path))
+    patients = _Patients(site)
+    # Patients first, so that references resolve whatever the file order.
+    ordered = sorted(files, key=lambda p: (not p.name.startswith("Patient"), p.name))
+    report = ImportReport()
+    touched: set[int] = set()
+    for f in ordered:
+        fr = import_file(f, patients, user=user, validate_models=validate_models)
+        report.files.append(fr)
+        if fr.stored:
+            touched |= fr.patient_ids
+    if evaluate_safety and touched:
+        for patient in cm.Patient.objects.filter(pk__in=touched):
+            services._after_change(patient)
+    return report
+
+
+def iter_problems(report: ImportReport) -> Iterable[str]:
+    for p in report.problems:
+        yield str(p)
