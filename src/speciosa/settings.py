@@ -94,6 +94,8 @@ TEMPLATES = [
 
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+    # one test database per test process, so that parallel test runs never share one
+    DATABASES["default"]["TEST"] = {"NAME": f"test_speciosa_{os.getpid()}"}
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -103,7 +105,7 @@ else:
             # WAL and foreign keys: see speciosa.clinic.apps (connection_created signal).
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
             # a file, not shared-cache memory, so that tests with threads lock as production does
-            "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
+            "TEST": {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")},
         }
     }
 
