@@ -17,6 +17,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = [
@@ -100,6 +101,7 @@ CYP3A_SENSITIVE = frozenset(
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
+@functools.lru_cache(maxsize=8192)
 def words(name: str) -> frozenset[str]:
     """The lower-case words of a medication or substance name (hyphenated words kept)."""
     lowered = name.lower()

@@ -154,6 +154,14 @@ class Rule:
 # --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _DoseStats:
+    days: int
+    total_amount: float
+    unit: str | None  # the one unit of the window, or None when mixed
+    same_product: bool  # one unit and the same product facts throughout
+
+
 class Context:
     """One evaluation: a timeline, the time it is read at, and the settings in force.
 
@@ -229,7 +237,7 @@ class Context:
     def dose_days_28(self) -> int:
         """Number of local calendar days, of the last 28 (today included), with a dose."""
         earlier, recent = self.fortnights()
-        return len(self.days_of(earlier)) + len(self.days_of(recent))
+        return self.dose_stats(earlier).days + self.dose_stats(recent).days
 
     def fortnights(self) -> tuple[tuple, tuple]:
         """Doses of the 14 local days before the last 14, and of the last 14 (today
@@ -240,28 +248,45 @@ class Context:
             self._memo["fortnights"] = (self.doses_between(start, mid), self.doses_between(mid))
         return self._memo["fortnights"]
 
-    def days_of(self, doses: tuple) -> list[date]:
-        """:meth:`dose_days`, remembered for the fortnight windows."""
-        key = ("days", id(doses))
-        if key not in self._memo:
-            self._memo[key] = (doses, self.dose_days(doses))  # keep doses alive with its id
-        return self._memo[key][1]
+    def dose_stats(self, doses: tuple) -> _DoseStats:
+        """One pass over time-sorted ``doses`` (remembered per window): days with a dose,
+        total amount, and whether all share one unit and product facts.
 
-    def dose_days(self, doses: tuple) -> list[date]:
-        """The distinct local calendar days of time-sorted ``doses``.
-
-        Converts one dose per day to local time (not every dose): after a dose on day D,
+        Converts one dose per day to local time, not every dose: after a dose on day D,
         doses before the next local midnight are on D as well.
         """
-        days: list[date] = []
+        key = ("stats", id(doses))
+        if key in self._memo:
+            return self._memo[key][1]
+        days = 0
+        total = 0.0
         boundary: datetime | None = None
         tz = self.tz
+        same = True
+        if doses:
+            f = doses[0]
+            unit, pct, gpc, product = f.unit, f.mitragynine_percent, f.grams_per_capsule, f.product
         for d in doses:
-            if boundary is None or d.taken_at >= boundary:
-                day = d.taken_at.astimezone(tz).date()
-                days.append(day)
+            t = d.taken_at
+            if boundary is None or t >= boundary:
+                day = t.astimezone(tz).date()
+                days += 1
                 boundary = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)
-        return days
+            total += d.amount
+            if same and (d.unit != unit or d.mitragynine_percent != pct
+                         or d.grams_per_capsule != gpc or d.product != product):
+                same = False
+        single_unit = same or len({d.unit for d in doses}) == 1
+        stats = _DoseStats(days, total, doses[0].unit if doses and single_unit else None, same)
+        self._memo[key] = (doses, stats)  # keep the window alive while its id is a key
+        return stats
+
+    def instrument(self, instrument_id: str):
+        """The instrument definition, looked up once per evaluation."""
+        key = ("instrument", instrument_id)
+        if key not in self._memo:
+            self._memo[key] = _instruments.get_instrument(instrument_id)
+        return self._memo[key]
 
     # -- other lists
     def labs(self, code: str) -> tuple[LabResult, ...]:
@@ -376,21 +401,21 @@ def _lab_json(result: LabResult, canonical: float | None = None, uln: float | No
     return out
 
 
-def _score(a: Assessment, sex: str | None) -> tuple[int | None, tuple[str, ...], str | None]:
+def _score(ctx: Context, a: Assessment) -> tuple[int | None, tuple[str, ...], str | None]:
     """(total, flags, band) of an assessment via the one scorer; total falls back to the
     recorded total when items are absent or incomplete."""
     if a.items is not None:
         try:
-            s = _instruments.score(a.instrument, a.items, sex=sex)
+            s = _instruments.score(ctx.instrument(a.instrument), a.items, sex=ctx.sex)
         except _instruments.InstrumentError:
             return a.total, (), None
         total = s.total if s.total is not None else a.total
         return total, s.flags, s.band
     if a.total is None:
         return None, (), None
-    inst = _instruments.get_instrument(a.instrument)
+    inst = ctx.instrument(a.instrument)
     band = inst.band_for(a.total)
-    return a.total, _total_flags(inst, a.total, sex), band.label if band else None
+    return a.total, _total_flags(inst, a.total, ctx.sex), band.label if band else None
 
 
 def _total_flags(inst, total: int, sex: str | None) -> tuple[str, ...]:
@@ -705,7 +730,7 @@ def rule_withdrawal(ctx: Context) -> Finding | None:
     cows = ctx.assessments("cows", s["withdrawal_recent_days"])
     if cows:
         a = cows[-1]
-        total, _, band = _score(a, ctx.sex)
+        total, _, band = _score(ctx, a)
         if total is not None and total >= s["withdrawal_cows_moderate"]:
             severity = "urgent" if total >= s["withdrawal_cows_urgent"] else "warning"
             ev["cows"] = {"at": _iso(a.at), "total": total, "band": band}
@@ -715,14 +740,14 @@ def rule_withdrawal(ctx: Context) -> Finding | None:
     sows = ctx.assessments("sows", s["withdrawal_recent_days"])
     if sows:
         a = sows[-1]
-        total, _, _ = _score(a, ctx.sex)
+        total, _, _ = _score(ctx, a)
         if total is not None:
             rows = ctx.timeline.assessments_by_instrument["sows"]
             i = bisect_left(rows, a.at - timedelta(days=s["sows_baseline_days"]), key=_at)
             j = bisect_left(rows, a.at, key=_at)
             base = None
             for b in rows[i:j]:
-                t, _, _ = _score(b, ctx.sex)
+                t, _, _ = _score(ctx, b)
                 if t is not None and (base is None or t < base[1]):
                     base = (b, t)
             if base is not None and total - base[1] >= s["sows_rise_points"]:
@@ -767,35 +792,32 @@ def rule_withdrawal(ctx: Context) -> Finding | None:
 
 
 def _window_summary(ctx: Context, doses: tuple, first: date, last: date) -> dict[str, Any]:
-    units = {d.unit for d in doses}
+    stats = ctx.dose_stats(doses)
     summary: dict[str, Any] = {
         "from": first.isoformat(),
         "to": last.isoformat(),
         "doses": len(doses),
-        "days_with_doses": len(ctx.days_of(doses)),
+        "days_with_doses": stats.days,
     }
-    if len(units) == 1:
-        summary["unit"] = next(iter(units))
-        summary["total_amount"] = round(sum(d.amount for d in doses), 3)
+    if stats.unit is not None:
+        summary["unit"] = stats.unit
+        summary["total_amount"] = round(stats.total_amount, 3)
     return summary
 
 
-def _add_mitragynine(ctx: Context, summary: dict[str, Any], doses: tuple) -> None:
-    """Add the estimated mitragynine (mg) of ``doses``, when the doses convert."""
-    try:
-        mg = _doses.daily_mitragynine_mg(list(doses), ctx.tz)
-    except _doses.DoseConversionError:
+def _add_mitragynine(summary: dict[str, Any], doses: tuple) -> None:
+    """Add the estimated mitragynine (mg) of ``doses`` when every dose converts.
+
+    A window with an unconvertible dose (a capsule without grams per capsule, an extract
+    without its percent) gets no estimate: a partial sum would fake a rise or a fall.
+    Leaf without a label is converted with the default content, which cancels out in the
+    ratio of two windows.
+    """
+    converted, failed = _doses.convert_all(doses)
+    if failed:
+        summary["mitragynine_unconvertible_doses"] = len(failed)
         return
-    summary["mitragynine_mg"] = round(float(sum(mg.values())), 1)
-
-
-def _same_product(doses: tuple) -> bool:
-    """Whether every dose has the same unit and product facts (then the mitragynine
-    estimate is proportional to the amount and cannot rise differently)."""
-    first = doses[0]
-    key = (first.unit, first.mitragynine_percent, first.grams_per_capsule, first.product)
-    return all((d.unit, d.mitragynine_percent, d.grams_per_capsule, d.product) == key
-               for d in doses)
+    summary["mitragynine_mg"] = round(sum(d.mg for d in converted), 1)
 
 
 def rule_dose_escalation(ctx: Context) -> Finding | None:
@@ -816,11 +838,13 @@ def rule_dose_escalation(ctx: Context) -> Finding | None:
             rises["amount"] = after["total_amount"] / before["total_amount"]
     # The mitragynine estimate is only needed when it can differ from the amount (mixed
     # units or products), or as evidence once the rule fires.
-    if "amount" not in rises or rises["amount"] >= threshold or not _same_product(
-        earlier + recent
-    ):
-        _add_mitragynine(ctx, before, earlier)
-        _add_mitragynine(ctx, after, recent)
+    a, b = earlier[0], recent[0]
+    same = (ctx.dose_stats(earlier).same_product and ctx.dose_stats(recent).same_product
+            and (a.unit, a.mitragynine_percent, a.grams_per_capsule, a.product)
+            == (b.unit, b.mitragynine_percent, b.grams_per_capsule, b.product))
+    if "amount" not in rises or rises["amount"] >= threshold or not same:
+        _add_mitragynine(before, earlier)
+        _add_mitragynine(after, recent)
         if before.get("mitragynine_mg") and "mitragynine_mg" in after:
             rises["mitragynine"] = after["mitragynine_mg"] / before["mitragynine_mg"]
     fired = {k: v for k, v in rises.items() if v >= threshold}
@@ -883,7 +907,7 @@ def rule_co_use_sedative(ctx: Context) -> Finding | None:
     audit = ctx.assessments("audit-c", s["audit_c_valid_days"])
     if audit:
         a = audit[-1]
-        total, flags, _ = _score(a, ctx.sex)
+        total, flags, _ = _score(ctx, a)
         if "audit-c-positive" in flags or "audit-c-positive-depends-on-sex" in flags:
             entry = {"class": "alcohol", "name": "AUDIT-C", "source": "screen",
                      "at": _iso(a.at), "total": total}
@@ -1032,16 +1056,15 @@ def rule_pregnancy(ctx: Context) -> Finding | None:
     return _finding("SAF-PREG", "warning", message, ev, step)
 
 
-def _item_conditions(instrument: str, flag_id: str) -> tuple[tuple[str, int], ...]:
+def _item_conditions(inst, flag_id: str) -> tuple[tuple[str, int], ...]:
     """(item, at least) pairs of an item flag, read from the instrument definition."""
-    inst = _instruments.get_instrument(instrument)
     for flag in inst.flags:
         if flag.id == flag_id:
             found = tuple((c.item, c.threshold or 0) for c in flag.conditions
                           if c.kind == "item" and c.item)
             if found:
                 return found
-    raise LookupError(f"the {instrument} definition has no item flag {flag_id!r}")
+    raise LookupError(f"the {inst.id} definition has no item flag {flag_id!r}")
 
 
 def rule_suicide_risk(ctx: Context) -> Finding | None:
@@ -1050,7 +1073,8 @@ def rule_suicide_risk(ctx: Context) -> Finding | None:
         return None
     # The flag's own condition (item "self-harm" >= 1 in the PHQ-9 definition), checked
     # directly on the responses: no full scoring pass is needed for a single item.
-    conditions = _item_conditions("phq9", "phq9-item9-positive")
+    phq9 = ctx.instrument("phq9")
+    conditions = _item_conditions(phq9, "phq9-item9-positive")
     for a in reversed(rows):
         if not a.items:
             continue
@@ -1059,7 +1083,7 @@ def rule_suicide_risk(ctx: Context) -> Finding | None:
         if hit is None:
             continue
         item, value = hit
-        anchor = _instruments.get_instrument("phq9").item(item).anchor(value)
+        anchor = phq9.item(item).anchor(value)
         ev = {"assessment_at": _iso(a.at), "item": item, "value": value, "anchor": anchor}
         message = (
             f"PHQ-9 item 9 (thoughts of being better off dead or of self-harm) answered "
