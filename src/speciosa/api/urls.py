@@ -1,1 +1,48 @@
-urlpatterns: list = []
+"""``/api/`` URLs: version 1 under ``v1/``, its OpenAPI schema at ``v1/schema/``.
+
+There is no ``v1/docs/`` page: drf-spectacular's Swagger UI and Redoc pages load their
+scripts from a CDN (or need the extra ``drf-spectacular-sidecar`` package), and Speciosa's
+pages load nothing from third parties. Open the schema in any OpenAPI viewer instead.
+"""
+
+from __future__ import annotations
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView
+
+from . import views
+
+v1 = [
+    path("auth/token/", views.TokenView.as_view(), name="token"),
+    path("me/", views.MeView.as_view(), name="me"),
+    path("me/diary/", views.MyDiaryView.as_view(), name="my_diary"),
+    path("me/diary/<str:day>/", views.MyDiaryDayView.as_view(), name="my_diary_day"),
+    path("patients/", views.PatientListView.as_view(), name="patient_list"),
+    path("patients/<str:patient_id>/", views.PatientDetailView.as_view(), name="patient_detail"),
+    path("patients/<str:patient_id>/timeline/", views.TimelineView.as_view(), name="timeline"),
+    path("patients/<str:patient_id>/assessments/", views.AssessmentCreateView.as_view(), name="assessments"),
+    path("patients/<str:patient_id>/labs/", views.LabCreateView.as_view(), name="labs"),
+    path("patients/<str:patient_id>/notes/", views.NoteCreateView.as_view(), name="notes"),
+    path("patients/<str:patient_id>/records/<str:kind>/<str:record_id>/corrections/",
+         views.CorrectionView.as_view(), name="corrections"),
+    path("patients/<str:patient_id>/records/<str:kind>/<str:record_id>/retraction/",
+         views.RetractionView.as_view(), name="retraction"),
+    path("patients/<str:patient_id>/records/<str:kind>/<str:record_id>/history/",
+         views.RecordHistoryView.as_view(), name="history"),
+    path("instruments/", views.InstrumentListView.as_view(), name="instruments"),
+    path("instruments/<str:instrument_id>/", views.InstrumentDetailView.as_view(), name="instrument"),
+    path("labs/", views.LabListView.as_view(), name="labs_catalogue"),
+]
+
+
+class _SchemaUrls:
+    """Only the v1 API goes into the schema (not the FHIR endpoints or the web)."""
+
+    urlpatterns = [path("api/v1/", include((v1, "api-v1")))]
+
+
+urlpatterns = [
+    path("v1/schema/", SpectacularAPIView.as_view(urlconf=_SchemaUrls, api_version="1"), name="api-schema"),
+    path("v1/", include((v1, "api-v1"))),
+    re_path(r"^v1/", views.NotFoundView.as_view(), name="api-not-found"),
+]

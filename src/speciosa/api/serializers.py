@@ -1,0 +1,428 @@
+"""Serializers: parse requests and shape responses. They judge JSON types only; what a value
+means is judged by :mod:`speciosa.clinic.services` (see :mod:`speciosa.api.fields`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from speciosa.clinic.models import (
+    Assessment,
+    DiaryDay,
+    Dose,
+    LabResult,
+    Note,
+    Patient,
+    SubstanceUse,
+)
+
+from .fields import StrictBooleanField, StrictCharField, StrictDecimalField, StrictIntegerField
+
+#: Clinician-rated instruments the API (like the web) records for a patient.
+CLINICIAN_INSTRUMENTS = ("cows", "phq9", "gad7", "audit-c", "asex")
+RECORD_KINDS = ("dose", "assessment", "lab", "note")
+
+
+# --------------------------------------------------------------------------- errors
+
+class ErrorSerializer(serializers.Serializer):
+    """400: messages per field (the services' own)."""
+
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    code = serializers.ChoiceField(choices=["invalid", "needs_confirmation"])
+
+
+class DetailSerializer(serializers.Serializer):
+    """401, 403, 404, 429: one message."""
+
+    detail = serializers.CharField()
+
+
+# --------------------------------------------------------------------------- records (out)
+
+def _person(user) -> str | None:
+    if user is None:
+        return None
+    return user.get_full_name() or user.get_username()
+
+
+class RecordSerializer(serializers.ModelSerializer):
+    """Fields every clinical record has."""
+
+    kind = serializers.SerializerMethodField()
+    entered_by = serializers.SerializerMethodField()
+
+    kind_name = ""
+
+    class Meta:
+        common = ["id", "kind", "patient", "entered_by", "source", "entered_at", "replaces",
+                  "superseded", "retracted", "change_reason"]
+
+    @extend_schema_field(serializers.CharField())
+    def get_kind(self, obj) -> str:
+        return self.kind_name
+
+    def get_entered_by(self, obj) -> str | None:
+        return _person(obj.entered_by)
+
+
+def _kind_field(name: str):
+    """A ``kind`` field that is a one-value enum in the schema (so record types never overlap)."""
+    return extend_schema_field(serializers.ChoiceField(choices=[name]))(
+        lambda self, obj: name)
+
+
+class DoseOut(RecordSerializer):
+    kind_name = "dose"
+    get_kind = _kind_field("dose")
+    amount = serializers.DecimalField(max_digits=9, decimal_places=3, coerce_to_string=False)
+    mitragynine_percent = serializers.DecimalField(max_digits=5, decimal_places=2, coerce_to_string=False,
+                                                   allow_null=True)
+    grams_per_capsule = serializers.DecimalField(max_digits=6, decimal_places=3, coerce_to_string=False,
+                                                 allow_null=True)
+
+    class Meta:
+        model = Dose
+        fields = RecordSerializer.Meta.common + [
+            "diary", "taken_at", "amount", "unit", "product", "mitragynine_percent", "grams_per_capsule",
+            "mitragynine_mg", "conversion_note"]
+
+
+class AssessmentOut(RecordSerializer):
+    kind_name = "assessment"
+    get_kind = _kind_field("assessment")
+    items = serializers.DictField(child=serializers.IntegerField())
+    flags = serializers.ListField(child=serializers.CharField())
+
+    class Meta:
+        model = Assessment
+        fields = RecordSerializer.Meta.common + [
+            "diary", "instrument", "instrument_version", "at", "items", "total", "band", "complete",
+            "flags", "note"]
+
+
+class LabOut(RecordSerializer):
+    kind_name = "lab"
+    get_kind = _kind_field("lab")
+    value = serializers.DecimalField(max_digits=12, decimal_places=4, coerce_to_string=False, allow_null=True)
+
+    class Meta:
+        model = LabResult
+        fields = RecordSerializer.Meta.common + [
+            "lab", "loinc", "collected_at", "value", "unit", "canonical_value", "canonical_unit",
+            "result", "method", "reference_low", "reference_high", "flag", "confirmed_unusual"]
+
+
+class NoteOut(RecordSerializer):
+    kind_name = "note"
+    get_kind = _kind_field("note")
+
+    class Meta:
+        model = Note
+        fields = RecordSerializer.Meta.common + ["at", "text"]
+
+
+class SubstanceOut(RecordSerializer):
+    kind_name = "substance"
+    get_kind = _kind_field("substance")
+
+    class Meta:
+        model = SubstanceUse
+        fields = RecordSerializer.Meta.common + ["diary", "at", "name", "detail"]
+
+
+RECORD_SERIALIZERS: dict[str, type[RecordSerializer]] = {
+    "dose": DoseOut, "assessment": AssessmentOut, "lab": LabOut, "note": NoteOut,
+}
+
+
+# --------------------------------------------------------------------------- patients
+
+class PatientSummary(serializers.ModelSerializer):
+    """A patient with the summary a clinician scans for (as on the web's patient list)."""
+
+    site = serializers.CharField(source="site.name")
+    care_team = serializers.CharField(source="care_team.name")
+    age = serializers.SerializerMethodField()
+    last_diary = serializers.DateField(allow_null=True)
+    withdrawal_instrument = serializers.CharField(allow_null=True)
+    withdrawal_total = serializers.IntegerField(allow_null=True)
+    withdrawal_band = serializers.CharField(allow_null=True)
+    withdrawal_at = serializers.DateTimeField(allow_null=True)
+    prolactin_value = serializers.FloatField(allow_null=True)
+    prolactin_unit = serializers.CharField(allow_null=True)
+    prolactin_flag = serializers.CharField(allow_null=True)
+    prolactin_at = serializers.DateTimeField(allow_null=True)
+    abnormal = serializers.ListField(child=serializers.CharField(), source="abnormal_reasons")
+
+    class Meta:
+        model = Patient
+        fields = ["id", "identifier", "given_name", "family_name", "birth_date", "age", "sex", "pregnant",
+                  "breastfeeding", "in_care_since", "site", "care_team", "last_diary",
+                  "withdrawal_instrument", "withdrawal_total", "withdrawal_band", "withdrawal_at",
+                  "prolactin_value", "prolactin_unit", "prolactin_flag", "prolactin_at", "abnormal"]
+
+    def get_age(self, obj: Patient) -> int:
+        return obj.age_on(self.context["today"])
+
+
+class OwnPatient(serializers.ModelSerializer):
+    """What a patient sees of their own record's header."""
+
+    site = serializers.CharField(source="site.name")
+
+    class Meta:
+        model = Patient
+        fields = ["id", "given_name", "family_name", "birth_date", "sex", "in_care_since", "site"]
+
+
+class MeOut(serializers.Serializer):
+    username = serializers.CharField()
+    name = serializers.CharField()
+    role = serializers.CharField(allow_null=True)
+    patient = OwnPatient(allow_null=True)
+
+
+class TimelineEventOut(serializers.Serializer):
+    """One line of the patient's timeline (current versions, newest first)."""
+
+    at = serializers.DateTimeField()
+    kind = serializers.ChoiceField(choices=["dose", "assessment", "side-effects", "lab", "note", "substance"])
+    title = serializers.CharField()
+    detail = serializers.CharField(allow_blank=True)
+    abnormal = serializers.BooleanField()
+    record_kind = serializers.CharField(allow_blank=True, help_text="dose, assessment, lab or note "
+                                        "(the kinds that can be corrected); empty otherwise.")
+    record_id = serializers.IntegerField()
+    retracted = serializers.BooleanField()
+    corrected = serializers.BooleanField(help_text="True when this is a corrected version.")
+    source = serializers.CharField()
+    entered_by = serializers.CharField(allow_null=True)
+
+
+# --------------------------------------------------------------------------- diary
+
+class DiaryDayOut(serializers.ModelSerializer):
+    """One day of the patient's diary: current entries only."""
+
+    doses = serializers.SerializerMethodField()
+    craving = serializers.SerializerMethodField()
+    sows = serializers.SerializerMethodField()
+    side_effects = serializers.SerializerMethodField()
+    side_effect_other = serializers.SerializerMethodField()
+    substances = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DiaryDay
+        fields = ["id", "day", "created_at", "updated_at", "doses", "craving", "sows", "side_effects",
+                  "side_effect_other", "substances"]
+
+    def _assessments(self, obj) -> dict[str, Assessment]:
+        cache = getattr(obj, "_api_assessments", None)
+        if cache is None:
+            cache = {}
+            for a in obj.assessments.current().order_by("at", "pk"):
+                cache[a.instrument] = a  # the latest of each instrument that day
+            obj._api_assessments = cache
+        return cache
+
+    @extend_schema_field(DoseOut(many=True))
+    def get_doses(self, obj) -> list[dict[str, Any]]:
+        return DoseOut(obj.doses.current().select_related("entered_by").order_by("taken_at", "pk"),
+                       many=True).data
+
+    def get_craving(self, obj) -> int | None:
+        a = self._assessments(obj).get("craving-nrs")
+        return a.total if a else None
+
+    def get_sows(self, obj) -> int | None:
+        a = self._assessments(obj).get("sows")
+        return a.total if a else None
+
+    def get_side_effects(self, obj) -> list[str]:
+        a = self._assessments(obj).get("side-effects")
+        return sorted(k for k, v in a.items.items() if v) if a else []
+
+    def get_side_effect_other(self, obj) -> str:
+        a = self._assessments(obj).get("side-effects")
+        return a.note if a else ""
+
+    @extend_schema_field(SubstanceOut(many=True))
+    def get_substances(self, obj) -> list[dict[str, Any]]:
+        return SubstanceOut(obj.substances.current().select_related("entered_by").order_by("at", "pk"),
+                            many=True).data
+
+
+class DoseIn(serializers.Serializer):
+    taken_at = serializers.DateTimeField(required=False, allow_null=True,
+                                         help_text="When the dose was taken, with its time zone.")
+    amount = StrictDecimalField(max_digits=9, decimal_places=3, required=False, allow_null=True)
+    unit = StrictCharField(required=False, allow_blank=True,
+                           help_text="g, capsule, glass, mg_extract or mg_mitragynine")
+    product = StrictCharField(required=False, allow_blank=True, max_length=120)
+    mitragynine_percent = StrictDecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
+    grams_per_capsule = StrictDecimalField(max_digits=6, decimal_places=3, required=False, allow_null=True)
+
+
+class DiaryIn(serializers.Serializer):
+    """Add to the diary of ``day`` (today when left out). A second entry the same day adds to it."""
+
+    day = serializers.DateField(required=False, allow_null=True)
+    doses = DoseIn(many=True, required=False, max_length=12)
+    craving = StrictIntegerField(required=False, allow_null=True, help_text="0 (none) to 10 (worst)")
+    sows = serializers.DictField(child=StrictIntegerField(allow_null=True), required=False,
+                                 help_text="SOWS item id -> answer (see /api/v1/instruments/sows/)")
+    side_effects = serializers.ListField(child=StrictCharField(), required=False,
+                                         help_text="side-effects checklist item ids")
+    side_effect_other = StrictCharField(required=False, allow_blank=True, max_length=500)
+    substances = serializers.ListField(child=StrictCharField(), required=False)
+    substance_detail = StrictCharField(required=False, allow_blank=True, max_length=200)
+
+
+# --------------------------------------------------------------------------- clinician writes
+
+class AssessmentIn(serializers.Serializer):
+    instrument = serializers.ChoiceField(choices=list(CLINICIAN_INSTRUMENTS))
+    items = serializers.DictField(
+        child=StrictIntegerField(allow_null=True),
+        help_text="item id -> answer; COWS also takes the measured pulse as \"pulse-bpm\".")
+    at = serializers.DateTimeField(required=False, allow_null=True)
+    note = StrictCharField(required=False, allow_blank=True, max_length=500)
+
+
+class LabIn(serializers.Serializer):
+    lab = StrictCharField(help_text="a code from /api/v1/labs/")
+    collected_at = serializers.DateTimeField(required=False, allow_null=True)
+    value = StrictDecimalField(max_digits=12, decimal_places=4, required=False, allow_null=True)
+    unit = StrictCharField(required=False, allow_blank=True, max_length=32)
+    result = StrictCharField(required=False, allow_blank=True, help_text="qualitative tests")
+    method = StrictCharField(required=False, allow_blank=True, max_length=20)
+    confirmed_unusual = StrictBooleanField(required=False, default=False)
+
+
+class NoteIn(serializers.Serializer):
+    text = StrictCharField(allow_blank=True, trim_whitespace=False)
+
+
+class CorrectionIn(serializers.Serializer):
+    """The reason and the changed fields; fields that do not belong to the record's kind are refused."""
+
+    FIELDS_BY_KIND = {
+        "dose": ("taken_at", "amount", "unit", "product", "mitragynine_percent", "grams_per_capsule"),
+        "assessment": ("items", "at", "note"),
+        "lab": ("collected_at", "value", "unit", "result", "method", "confirmed_unusual"),
+        "note": ("text",),
+    }
+
+    reason = StrictCharField(allow_blank=True, max_length=500)
+    taken_at = serializers.DateTimeField(required=False)
+    amount = StrictDecimalField(max_digits=9, decimal_places=3, required=False)
+    unit = StrictCharField(required=False, allow_blank=True, max_length=32)
+    product = StrictCharField(required=False, allow_blank=True, max_length=120)
+    mitragynine_percent = StrictDecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
+    grams_per_capsule = StrictDecimalField(max_digits=6, decimal_places=3, required=False, allow_null=True)
+    items = serializers.DictField(child=StrictIntegerField(allow_null=True), required=False)
+    at = serializers.DateTimeField(required=False)
+    note = StrictCharField(required=False, allow_blank=True, max_length=500)
+    collected_at = serializers.DateTimeField(required=False)
+    value = StrictDecimalField(max_digits=12, decimal_places=4, required=False, allow_null=True)
+    result = StrictCharField(required=False, allow_blank=True)
+    method = StrictCharField(required=False, allow_blank=True, max_length=20)
+    confirmed_unusual = StrictBooleanField(required=False)
+    text = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
+
+    def changes_for(self, kind: str) -> dict[str, Any]:
+        """The changed fields, refusing any the record's kind does not have."""
+        data = dict(self.validated_data)
+        data.pop("reason", None)
+        allowed = self.FIELDS_BY_KIND[kind]
+        wrong = {k: [f"A {kind} has no field '{k}' to correct."] for k in data if k not in allowed}
+        if wrong:
+            raise serializers.ValidationError(wrong)
+        return data
+
+
+class RetractionIn(serializers.Serializer):
+    reason = StrictCharField(allow_blank=True, max_length=500)
+
+
+# --------------------------------------------------------------------------- catalogues
+
+class AllowedValueOut(serializers.Serializer):
+    value = serializers.IntegerField()
+    anchor = serializers.CharField(allow_blank=True)
+
+
+class MeasurementOut(serializers.Serializer):
+    key = serializers.CharField()
+    unit = serializers.CharField()
+    minimum = serializers.FloatField()
+    maximum = serializers.FloatField()
+
+
+class ItemOut(serializers.Serializer):
+    id = serializers.CharField()
+    label = serializers.CharField()
+    values = AllowedValueOut(many=True)
+    scored = serializers.BooleanField()
+    required = serializers.BooleanField()
+    measurement = MeasurementOut(allow_null=True)
+
+
+class BandOut(serializers.Serializer):
+    label = serializers.CharField()
+    min = serializers.IntegerField()
+    max = serializers.IntegerField()
+
+
+class InstrumentOut(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    short_name = serializers.CharField(source="label")
+    version = serializers.CharField()
+    completed_by = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    items = ItemOut(many=True)
+    bands = BandOut(many=True)
+    band_note = serializers.CharField(allow_null=True)
+    min_total = serializers.IntegerField()
+    max_total = serializers.IntegerField()
+    citations = serializers.ListField(child=serializers.CharField())
+    licence = serializers.CharField(allow_blank=True)
+
+
+class ReferenceRangeOut(serializers.Serializer):
+    sex = serializers.CharField()
+    low = serializers.FloatField(allow_null=True)
+    high = serializers.FloatField(allow_null=True)
+
+
+class LabTestOut(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    loinc = serializers.CharField(allow_null=True)
+    kind = serializers.ChoiceField(choices=["quantity", "qualitative"])
+    canonical_unit = serializers.CharField(allow_null=True)
+    units = serializers.SerializerMethodField()
+    reference_ranges = serializers.SerializerMethodField()
+    results = serializers.ListField(child=serializers.CharField())
+    methods = serializers.ListField(child=serializers.CharField())
+    note = serializers.CharField(allow_blank=True)
+
+    def get_units(self, obj) -> list[str]:
+        return list(obj.units)
+
+    @extend_schema_field(ReferenceRangeOut(many=True))
+    def get_reference_ranges(self, obj) -> list[dict[str, Any]]:
+        return [{"sex": sex, "low": low, "high": high} for sex, (low, high) in obj.reference.items()]
+
+
+class TokenIn(serializers.Serializer):
+    username = StrictCharField()
+    password = StrictCharField(trim_whitespace=False, style={"input_type": "password"})
+
+
+class TokenOut(serializers.Serializer):
+    token = serializers.CharField()

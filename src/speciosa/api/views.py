@@ -1,0 +1,463 @@
+"""API views: parse, ask :mod:`speciosa.clinic.access`, call a service or a selector, shape.
+
+No view writes to the database by itself: creates go through :mod:`speciosa.clinic.services`
+(the idempotency lookup in :mod:`speciosa.api.idempotency` only reads). Roles and patients
+are decided by :mod:`speciosa.clinic.access` exactly as for the web: a patient outside the
+caller's reach is a 404; an endpoint outside the caller's role is a 403.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
+from rest_framework import generics, permissions, serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from speciosa.clinic import access, selectors, services
+from speciosa.clinic.models import Assessment, DiaryDay, LabResult, Note, Role
+from speciosa.knowledge import instruments as kinstruments
+from speciosa.knowledge import labs as klabs
+
+from . import idempotency
+from . import selectors as api_selectors
+from . import serializers as s
+from .errors import api_exception_handler
+from .parsers import SafeJSONParser
+
+# --------------------------------------------------------------------------- plumbing
+
+
+class Page(PageNumberPagination):
+    """``?page=N`` (from 1) and ``?page_size=N`` (default 50, at most 200)."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class RoleRequired(permissions.BasePermission):
+    """The endpoint belongs to one role (decided by :func:`access.role_of`)."""
+
+    role: str = ""
+    message = "This endpoint is not part of your role."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return access.role_of(request.user) == self.role
+
+
+class IsClinician(RoleRequired):
+    role = Role.CLINICIAN
+
+
+class IsPatient(RoleRequired):
+    role = Role.PATIENT
+
+
+ERRORS = {
+    401: OpenApiResponse(s.DetailSerializer, description="Not logged in, or a bad token."),
+    403: OpenApiResponse(s.DetailSerializer, description="Not part of your role."),
+    404: OpenApiResponse(s.DetailSerializer, description="No such object, or not yours to see."),
+}
+BAD_REQUEST = {400: OpenApiResponse(s.ErrorSerializer, description="What to fix, per field.")}
+PATIENT_ID = OpenApiParameter("patient_id", int, OpenApiParameter.PATH, description="Patient id")
+RECORD_KIND = OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=list(s.RECORD_KINDS))
+RECORD_ID = OpenApiParameter("record_id", int, OpenApiParameter.PATH)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    idempotency.HEADER, {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_LENGTH},
+    OpenApiParameter.HEADER, required=True,
+    description="A new unique value (e.g. a UUID) per create; resend it on retries.")
+ANY_RECORD = PolymorphicProxySerializer(
+    component_name="Record", serializers=list(s.RECORD_SERIALIZERS.values()), resource_type_field_name="kind")
+
+
+def _int(value: Any) -> int:
+    """A path id; anything but a plain number is a 404, like an unknown id."""
+    text = str(value)
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise Http404
+    return int(text)
+
+
+class ApiView(APIView):
+    """JSON in, JSON out; errors in the shape of :mod:`speciosa.api.errors`."""
+
+    parser_classes = [SafeJSONParser]
+
+    def get_exception_handler(self):
+        return api_exception_handler
+
+    def patient(self) -> Any:
+        return access.patient_for(self.request.user, _int(self.kwargs["patient_id"]))
+
+
+class ListView(ApiView, generics.ListAPIView):
+    """A paged list: ``{"count", "next", "previous", "results"}``."""
+
+    pagination_class = Page
+
+
+def _parse(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> dict[str, Any]:
+    ser = serializer_class(data=data, **kwargs)
+    ser.is_valid(raise_exception=True)
+    return ser.validated_data
+
+
+def _created(request: Request, model, out: type[serializers.Serializer], call) -> Response:
+    """Run a create once per ``Idempotency-Key``: 201 the first time, 200 with the same
+    object (and ``Idempotent-Replayed: true``) when the key was seen before."""
+    token = idempotency.token_for(request)
+    earlier = idempotency.replayed(request, token, model)
+    if earlier is not None:
+        return Response(out(earlier).data, status=status.HTTP_200_OK, headers={"Idempotent-Replayed": "true"})
+    obj = call(token)
+    return Response(out(obj).data, status=status.HTTP_201_CREATED)
+
+
+def _create_responses(out) -> dict:
+    return {201: out, 200: OpenApiResponse(out, description="A retry: the object the first request made."),
+            **BAD_REQUEST, **ERRORS}
+
+
+# --------------------------------------------------------------------------- auth
+
+
+class TokenThrottle(AnonRateThrottle):
+    """Guessing passwords through the token endpoint is slowed down per client address."""
+
+    scope = "api-token"
+    rate = "30/minute"
+
+
+class TokenView(ApiView):
+    """Exchange a username and password for an API token (the same token on every call)."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [TokenThrottle]
+
+    @extend_schema(request=s.TokenIn, responses={
+        200: s.TokenOut, **BAD_REQUEST,
+        429: OpenApiResponse(s.DetailSerializer, description="Too many attempts; wait and retry.")},
+        auth=[], tags=["auth"])
+    def post(self, request: Request) -> Response:
+        data = _parse(s.TokenIn, request.data)
+        user = authenticate(request._request, username=data["username"], password=data["password"])
+        if user is None or not user.is_active:
+            raise serializers.ValidationError(
+                {"__all__": ["Unable to log in with the username and password given."]})
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+# --------------------------------------------------------------------------- clinician
+
+
+@extend_schema(tags=["patients"], parameters=[
+    OpenApiParameter("q", {"type": "string", "maxLength": 100}, description="Search name or record number")],
+    responses={200: s.PatientSummary(many=True), **BAD_REQUEST, 401: ERRORS[401], 403: ERRORS[403],
+               404: OpenApiResponse(s.DetailSerializer, description="No such page.")})
+class PatientListView(ListView):
+    """The patients of the clinician's care teams, those needing attention first."""
+
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+    serializer_class = s.PatientSummary
+
+    class Query(serializers.Serializer):
+        q = s.StrictCharField(required=False, allow_blank=True, max_length=100)
+
+    def get_queryset(self):
+        query = _parse(self.Query, self.request.query_params.dict())
+        return api_selectors.patient_rows(self.request.user, query.get("q", ""))
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "today": timezone.localdate()}
+
+
+class PatientDetailView(ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+
+    @extend_schema(tags=["patients"], parameters=[PATIENT_ID], responses={200: s.PatientSummary, **ERRORS})
+    def get(self, request: Request, patient_id: str) -> Response:
+        """One patient with the summary. Opening a record is audited."""
+        patient = self.patient()
+        services.record_view(request.user, patient)
+        summary = api_selectors.patient_summary(request.user, patient)
+        return Response(s.PatientSummary(summary, context={"today": timezone.localdate()}).data)
+
+
+@extend_schema(tags=["patients"], parameters=[PATIENT_ID],
+               responses={200: s.TimelineEventOut(many=True), **ERRORS})
+class TimelineView(ListView):
+    """The patient's record, newest first: current versions, withdrawn ones marked."""
+
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+    serializer_class = s.TimelineEventOut
+
+    def get_queryset(self):
+        patient = self.patient()
+        services.record_view(self.request.user, patient, "timeline")
+        return api_selectors.timeline_rows(patient)
+
+
+class AssessmentCreateView(ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+
+    @extend_schema(tags=["records"], parameters=[PATIENT_ID, IDEMPOTENCY_KEY], request=s.AssessmentIn,
+                   responses=_create_responses(s.AssessmentOut))
+    def post(self, request: Request, patient_id: str) -> Response:
+        """Record a clinician-rated instrument (COWS, PHQ-9, GAD-7, AUDIT-C, ASEX)."""
+        patient = self.patient()
+
+        def call(token: str):
+            data = _parse(s.AssessmentIn, request.data)
+            return services.record_assessment(
+                request.user, patient, data["instrument"], data["items"], at=data.get("at"),
+                note=data.get("note") or "", token=token)
+
+        return _created(request, Assessment, s.AssessmentOut, call)
+
+
+class LabCreateView(ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+
+    @extend_schema(tags=["records"], parameters=[PATIENT_ID, IDEMPOTENCY_KEY], request=s.LabIn,
+                   responses=_create_responses(s.LabOut))
+    def post(self, request: Request, patient_id: str) -> Response:
+        """Record a lab result. An implausible value answers 400 with
+        ``"code": "needs_confirmation"``: check it and resend with ``confirmed_unusual: true``."""
+        patient = self.patient()
+
+        def call(token: str):
+            data = _parse(s.LabIn, request.data)
+            return services.record_lab(request.user, patient, data, token=token)
+
+        return _created(request, LabResult, s.LabOut, call)
+
+
+class NoteCreateView(ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+
+    @extend_schema(tags=["records"], parameters=[PATIENT_ID, IDEMPOTENCY_KEY], request=s.NoteIn,
+                   responses=_create_responses(s.NoteOut))
+    def post(self, request: Request, patient_id: str) -> Response:
+        """Write a clinical note."""
+        patient = self.patient()
+
+        def call(token: str):
+            data = _parse(s.NoteIn, request.data)
+            return services.record_note(request.user, patient, data["text"], token=token)
+
+        return _created(request, Note, s.NoteOut, call)
+
+
+class RecordMixin:
+    """The record ``kind``/``record_id`` of a patient the user may see (else 404)."""
+
+    def record(self):
+        patient = self.patient()
+        model = services.CORRECTABLE.get(self.kwargs["kind"])
+        if model is None:
+            raise Http404("No such kind of record")
+        return patient, model, get_object_or_404(model, pk=_int(self.kwargs["record_id"]), patient=patient)
+
+
+class CorrectionView(RecordMixin, ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+
+    @extend_schema(tags=["records"], parameters=[PATIENT_ID, RECORD_KIND, RECORD_ID, IDEMPOTENCY_KEY],
+                   request=s.CorrectionIn, responses=_create_responses(ANY_RECORD))
+    def post(self, request: Request, patient_id: str, kind: str, record_id: str) -> Response:
+        """Correct a record: a new version replaces it; the earlier one stays in its history.
+        Send the reason and only the fields that change."""
+        patient, model, record = self.record()
+        out = s.RECORD_SERIALIZERS[kind]
+
+        def call(token: str):
+            ser = s.CorrectionIn(data=request.data)
+            ser.is_valid(raise_exception=True)
+            changes = ser.changes_for(kind)
+            if not changes and kind != "note":
+                raise serializers.ValidationError(
+                    {"__all__": ["Enter the corrected value, or withdraw the entry instead."]})
+            return services.correct_record(request.user, record, changes, ser.validated_data["reason"],
+                                           token=token)
+
+        return _created(request, model, out, call)
+
+
+class RetractionView(RecordMixin, ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+
+    @extend_schema(tags=["records"], parameters=[PATIENT_ID, RECORD_KIND, RECORD_ID], request=s.RetractionIn,
+                   responses={200: ANY_RECORD, **BAD_REQUEST, **ERRORS})
+    def post(self, request: Request, patient_id: str, kind: str, record_id: str) -> Response:
+        """Withdraw a record entered in error; it stays in the history, marked retracted.
+        Withdrawing an already withdrawn record changes nothing (safe to retry)."""
+        patient, model, record = self.record()
+        data = _parse(s.RetractionIn, request.data)
+        if not record.retracted:
+            if record.superseded:
+                raise serializers.ValidationError(
+                    {"__all__": ["This entry was already corrected; withdraw the current version."]})
+            record = services.retract_record(request.user, record, data["reason"])
+        return Response(s.RECORD_SERIALIZERS[self.kwargs["kind"]](record).data)
+
+
+@extend_schema(tags=["records"], parameters=[PATIENT_ID, RECORD_KIND, RECORD_ID],
+               responses={200: ANY_RECORD, **ERRORS})
+class RecordHistoryView(RecordMixin, ListView):
+    """Every version of a record, newest first."""
+
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+
+    def get_serializer_class(self):
+        return s.RECORD_SERIALIZERS.get(self.kwargs.get("kind"), s.NoteOut)
+
+    def get_queryset(self):
+        _, _, record = self.record()
+        return selectors.record_history(record)
+
+
+# --------------------------------------------------------------------------- everyone
+
+
+class MeView(ApiView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(tags=["me"], responses={200: s.MeOut, 401: ERRORS[401]})
+    def get(self, request: Request) -> Response:
+        """Who is calling, their role, and (for a patient) their own record's header."""
+        user = request.user
+        patient = access.visible_patients(user).select_related("site").first() \
+            if access.role_of(user) == Role.PATIENT else None
+        return Response(s.MeOut({"username": user.get_username(), "name": user.get_full_name(),
+                                 "role": access.role_of(user), "patient": patient}).data)
+
+
+# --------------------------------------------------------------------------- patient
+
+
+def _own_patient(user):
+    patient = access.visible_patients(user).select_related("site").first()
+    if patient is None:
+        raise Http404("No patient record is linked to this login")
+    return patient
+
+
+@extend_schema(tags=["me"])
+class MyDiaryView(ListView):
+    """The patient's own diary: list the days (newest first), or add to a day."""
+
+    permission_classes = [permissions.IsAuthenticated, IsPatient]
+    serializer_class = s.DiaryDayOut
+
+    def get_queryset(self):
+        return DiaryDay.objects.filter(patient=_own_patient(self.request.user)).order_by("-day")
+
+    @extend_schema(responses={200: s.DiaryDayOut(many=True), **ERRORS})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(parameters=[IDEMPOTENCY_KEY], request=s.DiaryIn, responses=_create_responses(s.DiaryDayOut))
+    def post(self, request: Request) -> Response:
+        """Add doses, craving, SOWS, side effects or other substances to today's diary (or an
+        earlier day's). A second entry for the same day adds to it."""
+        patient = _own_patient(request.user)
+
+        def call(token: str):
+            data = _parse(s.DiaryIn, request.data)
+            entry = services.DiaryInput(
+                day=data.get("day") or timezone.localdate(),
+                doses=[dict(d) for d in data.get("doses", [])],
+                craving=data.get("craving"), sows=data.get("sows") or None,
+                side_effects=data.get("side_effects", []),
+                side_effect_other=data.get("side_effect_other", ""),
+                substances=data.get("substances", []),
+                substance_detail=data.get("substance_detail", ""))
+            return services.record_diary(request.user, patient, entry, token=token)
+
+        return _created(request, DiaryDay, s.DiaryDayOut, call)
+
+
+class MyDiaryDayView(ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsPatient]
+
+    @extend_schema(tags=["me"], parameters=[OpenApiParameter("day", OpenApiTypes.DATE, OpenApiParameter.PATH)],
+                   responses={200: s.DiaryDayOut, **ERRORS})
+    def get(self, request: Request, day: str) -> Response:
+        """One day of the patient's own diary."""
+        try:
+            when = dt.date.fromisoformat(day)
+        except ValueError:
+            raise Http404("Not a date") from None
+        diary = selectors.diary_for(_own_patient(request.user), when)
+        if diary is None:
+            raise Http404("No diary for this day")
+        return Response(s.DiaryDayOut(diary).data)
+
+
+# --------------------------------------------------------------------------- catalogues
+
+
+@extend_schema(tags=["catalogue"], responses={200: s.InstrumentOut(many=True), 401: ERRORS[401],
+                                              404: ERRORS[404]})
+class InstrumentListView(ListView):
+    """Every instrument definition (items, allowed values with anchors, bands, citations)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = s.InstrumentOut
+
+    def get_queryset(self):
+        return kinstruments.all_instruments()
+
+
+class InstrumentDetailView(ApiView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(tags=["catalogue"], responses={200: s.InstrumentOut, 401: ERRORS[401], 404: ERRORS[404]})
+    def get(self, request: Request, instrument_id: str) -> Response:
+        """One instrument definition."""
+        try:
+            instrument = kinstruments.get_instrument(instrument_id)
+        except kinstruments.InstrumentError:
+            raise Http404("No such instrument") from None
+        return Response(s.InstrumentOut(instrument).data)
+
+
+@extend_schema(tags=["catalogue"], responses={200: s.LabTestOut(many=True), 401: ERRORS[401],
+                                              404: ERRORS[404]})
+class LabListView(ListView):
+    """The lab catalogue: codes, LOINC, accepted units, adult reference ranges."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = s.LabTestOut
+
+    def get_queryset(self):
+        return klabs.all_labs()
+
+
+class NotFoundView(ApiView):
+    """Anything else under ``/api/v1/`` is a JSON 404 (never the HTML page)."""
+
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list = []
+    schema = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        raise Http404

@@ -1,0 +1,79 @@
+"""API fixtures: clients for each role, a few records in both care teams."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """The shared ``clinic`` fixture makes six logins; a slow hasher would dominate these tests."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle():
+    """The token endpoint's throttle counts in the cache; each test starts from zero."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api():
+    """``api(user)``: an APIClient authenticated as ``user`` (None: anonymous)."""
+
+    def _api(user=None) -> APIClient:
+        client = APIClient(HTTP_HOST="localhost")
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return _api
+
+
+def new_key() -> dict[str, str]:
+    """Headers with a fresh Idempotency-Key."""
+    return {"Idempotency-Key": str(uuid.uuid4())}
+
+
+@pytest.fixture
+def key():
+    """``key()``: headers with a fresh Idempotency-Key."""
+    return new_key
+
+
+def seed_records(clinic) -> dict[str, dict[str, object]]:
+    """A dose, an assessment, a lab and a note for each of the two patients."""
+    from speciosa.clinic.models import Assessment, Dose, LabResult, Note
+
+    now = timezone.now() - dt.timedelta(hours=1)
+    records = {}
+    for k, patient, clinician in (("a", clinic.patient_a, clinic.clinician_a),
+                                  ("b", clinic.patient_b, clinic.clinician_b)):
+        records[k] = {
+            "dose": Dose.objects.create(patient=patient, entered_by=patient.user, source="patient",
+                                        taken_at=now, amount=2, unit="g"),
+            "assessment": Assessment.objects.create(
+                patient=patient, entered_by=clinician, source="clinician", instrument="gad7",
+                instrument_version="1", at=now, items={}, total=None, complete=False),
+            "lab": LabResult.objects.create(patient=patient, entered_by=clinician, source="clinician",
+                                            lab="prolactin", collected_at=now, value=10, unit="ng/mL",
+                                            canonical_value=10, canonical_unit="ng/mL"),
+            "note": Note.objects.create(patient=patient, entered_by=clinician, source="clinician",
+                                        text=f"secret about {patient.family_name}"),
+        }
+        records[f"{k}_spare_note"] = Note.objects.create(patient=patient, entered_by=clinician,
+                                                         source="clinician", text="to withdraw")
+    return records
+
+
+@pytest.fixture
+def records(clinic):
+    return seed_records(clinic)
