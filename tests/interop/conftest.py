@@ -31,3 +31,9 @@ def read_ndjson(folder: Path) -> dict[str, list[dict]]:
     for f in sorted(folder.glob("*.ndjson")):
         out[f.stem] = [json.loads(line) for line in f.read_text(encoding="utf-8").splitlines()]
     return out
+
+
+@pytest.fixture
+def ndjson():
+    """``ndjson(folder)`` reads a Bulk Data folder (see :func:`read_ndjson`)."""
+    return read_ndjson

@@ -1,0 +1,152 @@
+"""Every exported resource validates against the FHIR R4B models (fhir.resources), and carries
+the codes the reference confirms."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from speciosa.clinic import models as cm
+from speciosa.clinic import services
+from speciosa.interop import codes as c
+from speciosa.interop.export import RESOURCE_TYPES, Exporter, questionnaire, validate, write_ndjson
+from speciosa.knowledge import instruments as kinstruments
+
+pytestmark = pytest.mark.django_db
+
+
+def _lowest_response(inst: kinstruments.Instrument) -> dict[str, int]:
+    return {it.id: it.values[0].value for it in inst.items}
+
+
+@pytest.fixture
+def full_record(clinic):
+    """patient_a with one response to every instrument, labs (quantity, qualitative,
+    corrected), doses, a substance, a medication, consent and an alert."""
+    p, clin = clinic.patient_a, clinic.clinician_a
+    at = timezone.now() - dt.timedelta(days=2)
+    for inst in kinstruments.all_instruments():
+        services.record_assessment(clin, p, inst.id, _lowest_response(inst), at=at)
+    services.record_assessment(clin, p, "cows", {**_lowest_response(kinstruments.get_instrument("cows")),
+                                                 "pulse": None} | {"pulse-bpm": 96}, at=at)
+    lab = services.record_lab(clin, p, {"lab": "prolactin", "collected_at": at, "value": "31.5",
+                                        "unit": "ng/mL"})
+    services.correct_record(clin, lab, {"value": "30.5"}, "transcription error")
+    services.record_lab(clin, p, {"lab": "prolactin", "collected_at": at, "value": "400",
+                                  "unit": "m[IU]/L"})
+    qualitative = [lab for lab in __import__("speciosa.knowledge.labs", fromlist=["x"]).all_labs()
+                   if lab.kind == "qualitative"][0]
+    services.record_lab(clin, p, {"lab": qualitative.code, "collected_at": at, "result": "positive",
+                                  "method": "screen"})
+    services.record_diary(clinic.patient_a.user, p, services.DiaryInput(
+        day=timezone.localdate() - dt.timedelta(days=1),
+        doses=[{"taken_at": at, "amount": "3", "unit": "g", "product": "Red Bali",
+                "mitragynine_percent": "1.5"},
+               {"taken_at": at, "amount": "2", "unit": "capsule", "grams_per_capsule": "0.5"}],
+        craving=4, substances=["alcohol"], substance_detail="two beers"))
+    cm.Medication.objects.create(patient=p, entered_by=clin, source="clinician", name="Buprenorphine 8 mg",
+                                 start=dt.date(2026, 1, 5))
+    cm.Consent.objects.create(patient=p, kind="care", given=True, recorded_by=clin)
+    cm.Consent.objects.create(patient=p, kind="research", given=False)
+    if hasattr(cm, "Alert"):
+        cm.Alert.objects.create(patient=p, rule="prolactin-high", topic="prolactin", severity="warning",
+                                message="Prolactin above the range")
+    return clinic
+
+
+def test_every_resource_type_of_a_full_record_validates_against_the_r4b_models(full_record, tmp_path, ndjson):
+    counts = write_ndjson(tmp_path, Exporter(cm.Patient.objects.filter(pk=full_record.patient_a.pk)))
+    data = ndjson(tmp_path)
+    expected = set(RESOURCE_TYPES) - {"Condition"} - ({"Flag"} if not hasattr(cm, "Alert") else set())
+    assert expected <= set(data), f"missing: {expected - set(data)}"
+    n = 0
+    for rtype, resources in data.items():
+        assert counts[rtype] == len(resources)
+        for resource in resources:
+            model = validate(resource)
+            assert model.get_resource_type() == rtype
+            n += 1
+    assert n == sum(counts.values())
+
+
+def test_every_resource_of_the_demo_clinic_validates(demo_clinic, tmp_path, ndjson):
+    write_ndjson(tmp_path)
+    data = ndjson(tmp_path)
+    for resources in data.values():
+        for resource in resources:
+            validate(resource)
+    assert len(data["Patient"]) == 6
+
+
+def test_questionnaires_are_generated_from_every_instrument_definition():
+    for inst in kinstruments.all_instruments():
+        q = questionnaire(inst)
+        validate(q)
+        assert q["version"] == inst.version
+        link_ids = [i["linkId"] for i in q["item"]]
+        assert [it.id for it in inst.items] == [x for x in link_ids if x in {it.id for it in inst.items}]
+        first = q["item"][0]["answerOption"]
+        assert [int(o["valueCoding"]["code"]) for o in first] == list(inst.items[0].allowed)
+
+
+def test_totals_carry_loinc_where_confirmed_and_no_loinc_for_cows(full_record):
+    obs = [r for r in Exporter().assessments(want=frozenset({"Observation"}))]
+    by_inst = {o["code"]["coding"][-1]["code"]: o for o in obs}
+    phq9 = by_inst["phq9"]["code"]["coding"]
+    assert phq9[0] == {"system": c.LOINC, "code": "44261-6", "display": c.SCORE_LOINC["phq9"][1]}
+    assert by_inst["gad7"]["code"]["coding"][0]["code"] == "70274-6"
+    for inst_id in ("cows", "sows"):
+        systems = {cd["system"] for cd in by_inst[inst_id]["code"]["coding"]}
+        assert systems == {c.CS_SCORE}
+        assert "72514-3" not in str(by_inst[inst_id])
+    assert by_inst["phq9"]["valueQuantity"]["code"] == "{score}"
+    assert by_inst["phq9"]["derivedFrom"][0]["reference"].startswith("QuestionnaireResponse/a")
+
+
+def test_a_lab_carries_loinc_ucum_range_and_interpretation(full_record):
+    labs = list(Exporter().labs(want=frozenset({"Observation"})))
+    prolactin = [o for o in labs if o["code"]["coding"][0]["code"] == "2842-3"]
+    iu = [o for o in prolactin if o["valueQuantity"]["code"] == "m[IU]/L"][0]
+    assert iu["valueQuantity"] == {"value": 400, "unit": "m[IU]/L", "system": c.UCUM, "code": "m[IU]/L"}
+    # female range 4.8-23.3 ng/mL (the canonical unit); 400 mIU/L = 18.9 ng/mL: normal
+    assert iu["referenceRange"][0]["low"]["value"] == 4.8
+    assert iu["referenceRange"][0]["high"]["code"] == "ng/mL"
+    corrected = [o for o in prolactin if o["valueQuantity"]["value"] == 30.5][0]
+    assert corrected["status"] == "amended"
+    assert corrected["interpretation"][0]["coding"][0]["code"] == "H"
+    assert not [o for o in prolactin if o["valueQuantity"]["value"] == 31.5], "superseded version exported"
+    screen = [o for o in labs if "valueCodeableConcept" in o][0]
+    assert screen["interpretation"][0]["coding"][0] == {"system": c.OBS_INTERPRETATION, "code": "POS",
+                                                       "display": "Positive"}
+
+
+def test_a_correction_has_provenance_naming_the_replaced_version_and_reason(full_record):
+    provs = list(Exporter().labs(want=frozenset({"Provenance"})))
+    revised = [p for p in provs if p["activity"]["coding"][0]["code"] == "UPDATE"]
+    assert len(revised) == 1
+    assert revised[0]["reason"] == [{"text": "transcription error"}]
+    assert revised[0]["entity"][0]["role"] == "revision"
+    assert revised[0]["agent"][0]["who"]["reference"] == f"Practitioner/{full_record.clinician_a.pk}"
+
+
+def test_a_dose_statement_keeps_amount_unit_and_product(full_record):
+    statements = list(Exporter().doses(want=frozenset({"MedicationStatement"})))
+    leaf = [s for s in statements if s["medicationCodeableConcept"]["text"] == "Red Bali"][0]
+    assert leaf["dosage"][0]["doseAndRate"][0]["doseQuantity"] == {
+        "value": 3, "unit": "g", "system": c.UCUM, "code": "g"}
+    assert leaf["medicationCodeableConcept"]["coding"][0]["code"] == "kratom"
+    assert {"url": c.EXT_MITRAGYNINE_PERCENT, "valueDecimal": 1.5} in leaf["extension"]
+    assert leaf["informationSource"] == {"reference": f"Patient/{full_record.patient_a.pk}"}
+    capsules = [s for s in statements if s is not leaf][0]
+    assert capsules["dosage"][0]["doseAndRate"][0]["doseQuantity"]["code"] == "{capsule}"
+
+
+def test_the_cows_pulse_measurement_is_an_answer_of_its_own(full_record):
+    qrs = [q for q in Exporter().assessments(want=frozenset({"QuestionnaireResponse"}))
+           if q["questionnaire"].startswith(f"{c.QUESTIONNAIRE_BASE}/cows|")]
+    with_pulse = [q for q in qrs if any(i["linkId"] == "pulse-bpm" for i in q["item"])]
+    assert len(with_pulse) == 1
+    item = [i for i in with_pulse[0]["item"] if i["linkId"] == "pulse-bpm"][0]
+    assert item["answer"] == [{"valueInteger": 96}]
