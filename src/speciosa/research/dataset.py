@@ -380,22 +380,12 @@ def build_dataset(deidentifier: deid.Deidentifier) -> ResearchDataset:
 
 
 def _daily_mg(pdoses: Any, doses: list[Any], tz: ZoneInfo) -> dict[dt.date, float]:
-    """Typical mitragynine mg per local day from the one implementation; an unconvertible
-    dose counts 0 mg (it is counted in ``n_doses_not_converted``)."""
+    """Typical mitragynine mg per local day from the one implementation
+    (:func:`speciosa.pharmacology.doses.daily_mitragynine_mg`); it skips a dose it cannot
+    convert, which the table counts in ``n_doses_not_converted``."""
     if not doses:
         return {}
-    try:
-        return {day: float(mg or 0.0) for day, mg in pdoses.daily_mitragynine_mg(doses, tz).items()}
-    except pdoses.DoseConversionError:
-        out: dict[dt.date, float] = {}
-        for dose in doses:
-            try:
-                part = pdoses.daily_mitragynine_mg([dose], tz)
-            except pdoses.DoseConversionError:
-                part = {dose.taken_at.astimezone(tz).date(): 0.0}
-            for day, mg in part.items():
-                out[day] = out.get(day, 0.0) + float(mg or 0.0)
-        return out
+    return {day: float(mg) for day, mg in pdoses.daily_mitragynine_mg(doses, tz).items()}
 
 
 # --------------------------------------------------------------------------- writing
