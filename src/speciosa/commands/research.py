@@ -26,25 +26,11 @@ from typing import Any
 from speciosa.cli import UsageError
 
 
-def _export_subparsers(subparsers: Any) -> Any:
-    """The sub-subcommand group of ``speciosa export`` (created if no module made it yet)."""
-    export = subparsers.choices.get("export")
-    if export is None:
-        export = subparsers.add_parser(
-            "export", help="export data (research: de-identified tables)",
-            description="Export data. Every export is recorded in the audit trail.")
-        group = export.add_subparsers(dest="export_kind", metavar="KIND")
-        export.set_defaults(func=lambda args: export.print_help() or 2)
-        return group
-    for action in export._actions:  # the group another module (interop) created
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    raise RuntimeError("'speciosa export' exists without sub-commands; cannot add 'research'")
-
-
 def register(subparsers: Any) -> None:
     """Add ``export research`` and ``analyze``."""
-    p = _export_subparsers(subparsers).add_parser(
+    from speciosa.commands.interop import export_subparsers
+
+    p = export_subparsers(subparsers).add_parser(
         "research", help="de-identified research data set (consented patients only)",
         description="Write the de-identified, analysis-ready tables of the patients who "
         "consented to research (HIPAA Safe Harbor; 42 CFR Part 2 notice) and audit the export.")
