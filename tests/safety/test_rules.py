@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
-from safety_builders import (
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the builders next to this file,
+# whatever pytest's import mode
+
+from safety_builders import (  # noqa: E402
     AS_OF,
     ago,
     audit_c,

@@ -7,10 +7,15 @@ stay well under 0.3 ms for a typical patient-year.
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
-from safety_builders import (
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the builders next to this file,
+# whatever pytest's import mode
+
+from safety_builders import (  # noqa: E402
     AS_OF,
     TODAY,
     ago,

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from functools import cached_property
-from operator import attrgetter
+from operator import attrgetter, eq
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -210,7 +210,10 @@ class Timeline:
         put(self, "side_effects", tuple(sorted(self.side_effects, key=_by_at)))
         put(self, "medications", tuple(sorted(self.medications, key=_by_start)))
         put(self, "substances", tuple(sorted(self.substances, key=_by_at)))
-        put(self, "diary_days", tuple(sorted(set(self.diary_days))))
+        days = sorted(self.diary_days)
+        if any(map(eq, days, days[1:])):  # C-level check; dedupe only when needed
+            days = list(dict.fromkeys(days))
+        put(self, "diary_days", tuple(days))
 
     @cached_property
     def labs_by_code(self) -> dict[str, tuple[LabResult, ...]]:
