@@ -462,7 +462,7 @@ def _run_steps(t_out, inj, shared, rates, cm, co, mg_rows, oh_rows) -> None:
     tmp = np.empty(n)
     lamT = np.ascontiguousarray(rates.T)
     dts = np.diff(t_out)
-    uniform = dts.size > 0 and np.allclose(dts, dts[0], rtol=1e-12, atol=0.0)
+    uniform = dts.size > 0 and np.allclose(dts, dts[0], rtol=1e-9, atol=0.0)
     decay = np.exp(-lamT * dts[0]) if uniform else None
     max_step = float(dts.max()) if dts.size else 0.0
     # flush states below 1e-200 often enough that none becomes subnormal (slow arithmetic)
@@ -514,8 +514,7 @@ def _run_segments(t_out, inj, rates, cm, co, mg_rows, oh_rows) -> None:  # noqa:
     for k in range(2, lm + 1):
         np.multiply(powers[:, k - 1], powers[:, 1], out=powers[:, k])
     powers[powers < 1e-200] = 0.0  # keeps states away from slow subnormal numbers
-    events = sorted(inj)
-    bounds = [0, *events, n_out]
+    bounds = sorted({0, *inj, n_out})  # an event at index 0 must not be added twice
     S = np.zeros((4, n))
     t1 = np.empty((lm, n))
     t2 = np.empty((lm, n))
@@ -547,7 +546,7 @@ def _run_chunk(t_out, times, amounts, m: Modes, mg_out, oh_out, cols: slice) -> 
     mg_rows = mg_out[:, cols]
     oh_rows = None if oh_out is None else oh_out[:, cols]
     dts = np.diff(t_out)
-    uniform = dts.size > 0 and dts[0] > 0 and np.allclose(dts, dts[0], rtol=1e-12, atol=0.0)
+    uniform = dts.size > 0 and dts[0] > 0 and np.allclose(dts, dts[0], rtol=1e-9, atol=0.0)
     if shared and uniform:
         _run_segments(t_out, inj, rates, cm, co, mg_rows, oh_rows)
     else:
