@@ -48,6 +48,44 @@ def make_patient(site, team, username, password, sex="male", **fields):
         birth_date=fields.pop("birth_date", dt.date(1985, 6, 15)), sex=sex, **fields)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Tests create many logins; a slow password hash only slows them down."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _audit_trail_stays_append_only(request):
+    """Every test sees the database triggers that make the audit trail append-only.
+
+    A test that commits (``transaction=True``, the live server) is cleaned up by Django
+    emptying every table; on SQLite that is a ``DELETE`` the trigger refuses (PostgreSQL
+    uses ``TRUNCATE``, which row triggers do not see). So the SQLite delete trigger is
+    lifted for that clean-up only, and put back before the next test.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    uses_db = marker is not None or "db" in request.fixturenames or "transactional_db" in request.fixturenames
+    if not uses_db:
+        yield
+        return
+    transactional = bool(marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))) \
+        or "transactional_db" in request.fixturenames or "live_server" in request.fixturenames
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    import importlib
+
+    from django.db import connection
+
+    triggers = importlib.import_module("speciosa.clinic.migrations.0002_audit_append_only")
+
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(triggers.SQLITE_NO_DELETE)
+    yield
+    if transactional and connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER IF EXISTS audit_no_delete")
+
+
 @pytest.fixture
 def clinic(db) -> SmallClinic:
     from speciosa.clinic.models import CareTeam, Site

@@ -44,8 +44,14 @@ def desktop(browser):
     context.close()
 
 
-def log_in(page, base_url, username, password):
+def _log_in(page, base_url, username, password):
     page.goto(f"{base_url}/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
+
+
+@pytest.fixture
+def log_in():
+    """``log_in(page, base_url, username, password)`` through the login form."""
+    return _log_in

@@ -9,13 +9,11 @@ import pytest
 
 from speciosa.clinic.models import Dose
 
-from .conftest import log_in
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = os.environ.get("SPECIOSA_SCREENSHOTS")
 
 
-def test_a_patient_writes_a_diary_on_a_phone_and_the_clinician_sees_it(live_server, clinic, phone, desktop):
+def test_a_patient_writes_a_diary_on_a_phone_and_the_clinician_sees_it(live_server, clinic, phone, desktop, log_in):
     base = live_server.url
     log_in(phone, base, "pat_a", clinic.password)
     phone.wait_for_url(f"{base}/me/")
@@ -50,7 +48,7 @@ def test_a_patient_writes_a_diary_on_a_phone_and_the_clinician_sees_it(live_serv
         desktop.screenshot(path=os.path.join(SHOTS, "patient-1280.png"), full_page=True)
 
 
-def test_a_bad_diary_entry_shows_the_message_beside_the_field_and_keeps_the_input(live_server, clinic, phone):
+def test_a_bad_diary_entry_shows_the_message_beside_the_field_and_keeps_the_input(live_server, clinic, phone, log_in):
     base = live_server.url
     log_in(phone, base, "pat_a", clinic.password)
     phone.wait_for_url(f"{base}/me/")

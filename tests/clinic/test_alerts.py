@@ -64,7 +64,7 @@ def test_phq9_item_9_opens_an_urgent_alert_shown_on_every_clinician_page(clinic,
     # the other care team's clinician is not shown it
     assert "urgent-banner" not in login(clinic.clinician_b).get(reverse("patient_list")).content.decode()
     client = login(clinic.clinician_a)
-    client.post(reverse("alert_step", args=[alert.pk, "acknowledge"]), {"back": "/worklist/"})
+    client.post(reverse("alert_acknowledge", args=[alert.pk]), {"back": "/worklist/"})
     alert.refresh_from_db()
     assert alert.status == "acknowledged" and alert.acknowledged_by == clinic.clinician_a
     assert "urgent-banner" not in client.get(reverse("patient_list")).content.decode()
@@ -76,9 +76,9 @@ def test_resolving_needs_a_note_and_is_audited(clinic, login):
     _prolactin(clinic, 60)
     alert = Alert.objects.get(topic="prolactin-high")
     client = login(clinic.clinician_a)
-    r = client.post(reverse("alert_step", args=[alert.pk, "resolve"]), {"note": ""})
+    r = client.post(reverse("alert_resolve", args=[alert.pk]), {"note": ""})
     assert r.status_code == 400 and "Say how" in r.content.decode()
-    client.post(reverse("alert_step", args=[alert.pk, "resolve"]), {"note": "repeat test booked"})
+    client.post(reverse("alert_resolve", args=[alert.pk]), {"note": "repeat test booked"})
     alert.refresh_from_db()
     assert alert.status == "resolved" and alert.resolution_note == "repeat test booked"
     assert AuditEntry.objects.filter(model="Alert", reason="repeat test booked").count() == 1
@@ -92,7 +92,7 @@ def test_another_teams_clinician_cannot_act_on_an_alert(clinic, login):
     _prolactin(clinic, 60)
     alert = Alert.objects.get(topic="prolactin-high")
     client = login(clinic.clinician_b)
-    assert client.post(reverse("alert_step", args=[alert.pk, "acknowledge"])).status_code == 404
+    assert client.post(reverse("alert_acknowledge", args=[alert.pk])).status_code == 404
     assert client.get(reverse("alert_resolve", args=[alert.pk])).status_code == 404
     assert "Quinn" not in client.get(reverse("worklist")).content.decode()
 

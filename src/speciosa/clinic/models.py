@@ -265,6 +265,17 @@ class Submission(models.Model):
     object_id = models.BigIntegerField(null=True)
 
 
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("audit entries are append-only")
+
+    def delete(self):
+        raise PermissionError("audit entries are append-only")
+
+    def bulk_update(self, *args, **kwargs):
+        raise PermissionError("audit entries are append-only")
+
+
 class AuditEntry(models.Model):
     """Append-only audit trail. The model refuses updates and deletes; database triggers
     (migration 0002) refuse them too, so nothing in the app can edit the trail."""
@@ -287,6 +298,8 @@ class AuditEntry(models.Model):
     before = models.JSONField(null=True)
     after = models.JSONField(null=True)
     reason = models.CharField(max_length=500, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-id"]

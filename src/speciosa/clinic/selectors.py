@@ -12,10 +12,14 @@ from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from speciosa.knowledge import instruments as kinstruments
+from speciosa.safety.rules import PROLACTIN_SYMPTOMS
 
 from .models import Assessment, DiaryDay, Dose, LabResult, Note, Patient, SubstanceUse
 
 WITHDRAWAL_INSTRUMENTS = ("cows", "sows")
+# Side effects highlighted for the clinician: those linked to high prolactin (the rules' own
+# list) plus the checklist's flags (seizure, dark urine or yellow eyes).
+PROLACTIN_LINKED_SIDE_EFFECTS = PROLACTIN_SYMPTOMS
 
 
 def patient_list(patients):
@@ -87,7 +91,8 @@ def describe_assessment(a: Assessment) -> tuple[str, str, bool]:
             labels = [i.label for i in inst.items if a.items.get(i.id)]
         if a.note:
             labels.append(f"other: {a.note}")
-        return "Side effects", ", ".join(labels) or "none reported", bool(labels)
+        flagged = bool(a.flags) or any(a.items.get(code) for code in PROLACTIN_LINKED_SIDE_EFFECTS)
+        return "Side effects", ", ".join(labels) or "none reported", flagged
     title = f"{name}: {a.total if a.total is not None else 'incomplete'}"
     detail = a.band or ""
     if a.flags:

@@ -68,7 +68,7 @@ def _snapshot(obj) -> dict[str, Any]:
         if isinstance(value, dt.datetime | dt.date):
             out[key] = value.isoformat()
         elif isinstance(value, Decimal):
-            out[key] = str(value)
+            out[key] = format(value.normalize(), "f")
         elif hasattr(value, "pk"):
             out[key] = value.pk
         else:

@@ -297,35 +297,40 @@ def worklist(request):
     return render(request, "web/worklist.html", {"alerts": active, "now": now})
 
 
+def _back(request) -> str:
+    back = request.POST.get("back") or request.GET.get("back") or ""
+    # only a path on this site: never an open redirect
+    if not back.startswith("/") or back.startswith("//") or "\\" in back:
+        back = reverse("worklist")
+    return back
+
+
 @_role_required(Role.CLINICIAN)
 @require_http_methods(["POST"])
-def alert_step(request, alert_id, step):
+def alert_acknowledge(request, alert_id):
     from speciosa.clinic import alerts as calerts
 
     alert = get_object_or_404(calerts.visible_alerts(request.user), pk=alert_id)
-    back = request.POST.get("back") or reverse("worklist")
-    if not back.startswith("/") or back.startswith("//"):
-        back = reverse("worklist")
-    if step == "acknowledge":
-        calerts.acknowledge(request.user, alert)
-    elif step == "resolve":
+    calerts.acknowledge(request.user, alert)
+    return redirect(_back(request))
+
+
+@_role_required(Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+def alert_resolve(request, alert_id):
+    from speciosa.clinic import alerts as calerts
+
+    alert = get_object_or_404(calerts.visible_alerts(request.user).select_related("patient"), pk=alert_id)
+    back = _back(request)
+    if request.method == "POST":
         try:
             calerts.resolve(request.user, alert, request.POST.get("note", ""))
+            return redirect(back)
         except ValidationError as exc:
             return render(request, "web/alert_resolve.html", {"alert": alert, "back": back,
                                                               "error": exc.message_dict["note"][0]},
                           status=400)
-    else:
-        raise Http404("No such step")
-    return redirect(back)
-
-
-@_role_required(Role.CLINICIAN)
-def alert_resolve_form(request, alert_id):
-    from speciosa.clinic import alerts as calerts
-
-    alert = get_object_or_404(calerts.visible_alerts(request.user), pk=alert_id)
-    return render(request, "web/alert_resolve.html", {"alert": alert, "back": request.GET.get("back", "")})
+    return render(request, "web/alert_resolve.html", {"alert": alert, "back": back})
 
 
 @login_required

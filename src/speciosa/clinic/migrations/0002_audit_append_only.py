@@ -2,12 +2,11 @@
 
 from django.db import migrations
 
-SQLITE = [
-    """CREATE TRIGGER audit_no_update BEFORE UPDATE ON clinic_auditentry
-       BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;""",
-    """CREATE TRIGGER audit_no_delete BEFORE DELETE ON clinic_auditentry
-       BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;""",
-]
+SQLITE_NO_UPDATE = """CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON clinic_auditentry
+       BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;"""
+SQLITE_NO_DELETE = """CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON clinic_auditentry
+       BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;"""
+SQLITE = [SQLITE_NO_UPDATE, SQLITE_NO_DELETE]
 SQLITE_REVERSE = ["DROP TRIGGER IF EXISTS audit_no_update;", "DROP TRIGGER IF EXISTS audit_no_delete;"]
 
 POSTGRES = [
