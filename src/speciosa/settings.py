@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "speciosa.web",
     "speciosa.research",
     "speciosa.interop",
+    "speciosa.education",
     "speciosa.reports",
 ]
 

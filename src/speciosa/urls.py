@@ -7,5 +7,6 @@ urlpatterns = [
     path("fhir/", include("speciosa.interop.urls")),
     path("research/", include("speciosa.research.urls")),
     path("", include("speciosa.reports.urls")),
+    path("", include("speciosa.education.urls")),
     path("", include("speciosa.web.urls")),
 ]

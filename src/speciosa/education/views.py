@@ -1,0 +1,122 @@
+"""Views: education pages for patients and clinicians, reading assignments, the decision aid.
+
+Access is decided in :mod:`speciosa.clinic.access` (another team's patient is a 404);
+writes go through :mod:`.services`."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from speciosa.clinic import access
+from speciosa.clinic.models import Role
+from speciosa.web.forms import apply_service_errors
+
+from . import content, services
+from .forms import AssignForm, DecisionForm
+
+
+def _role_required(*roles):
+    def deco(view):
+        @login_required
+        def wrapped(request, *args, **kwargs):
+            if access.role_of(request.user) not in roles:
+                raise PermissionDenied("This page is not part of your role.")
+            return view(request, *args, **kwargs)
+
+        wrapped.__name__ = view.__name__
+        wrapped.__doc__ = view.__doc__
+        return wrapped
+
+    return deco
+
+
+def _own_patient(user):
+    patient = access.visible_patients(user).first()
+    if patient is None:
+        raise Http404("No patient record is linked to this login")
+    return patient
+
+
+@_role_required(Role.PATIENT, Role.CLINICIAN)
+def learn_index(request):
+    """The list of pages; for a patient, assigned pages first and read ones marked."""
+    role = access.role_of(request.user)
+    if role == Role.PATIENT:
+        rows = services.reading_list(_own_patient(request.user))
+    else:
+        rows = [{"page": p, "assigned": False, "read": False} for p in content.all_pages()]
+    return render(request, "education/learn_index.html", {"rows": rows, "is_patient": role == Role.PATIENT})
+
+
+@_role_required(Role.PATIENT, Role.CLINICIAN)
+def learn_page(request, page_id):
+    """One page. Opened by the patient, it records reading of an open assignment."""
+    try:
+        page = content.get_page(page_id)
+    except KeyError:
+        raise Http404("No such page") from None
+    role = access.role_of(request.user)
+    just_read = []
+    if role == Role.PATIENT:
+        just_read = services.mark_read(request.user, _own_patient(request.user), page.id)
+    return render(request, "education/learn_page.html", {
+        "page": page, "is_patient": role == Role.PATIENT, "just_read": bool(just_read),
+    })
+
+
+@_role_required(Role.CLINICIAN)
+@require_POST
+def assign(request, patient_id):
+    """Assign a page to the patient (POST from the patient page)."""
+    patient = access.patient_for(request.user, patient_id)
+    form = AssignForm(request.POST)
+    back = reverse("patient_detail", args=[patient.pk]) + "#education"
+    if not form.is_valid():
+        return render(request, "education/assign_error.html",
+                      {"patient": patient, "form": form, "back": back}, status=400)
+    try:
+        services.assign_page(request.user, patient, form.cleaned_data["page_id"],
+                             token=form.cleaned_data["token"])
+    except PermissionError as exc:
+        raise PermissionDenied(str(exc)) from None
+    return redirect(back)
+
+
+@_role_required(Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+def decision_new(request, patient_id):
+    """The option grid: options, evidence strength, monitoring, side effects; record the choice."""
+    patient = access.patient_for(request.user, patient_id)
+    form = DecisionForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.record_decision(request.user, patient, form.service_data(),
+                                         token=form.cleaned_data["token"])
+                return redirect(reverse("decision_list", args=[patient.pk]) + "?saved=1")
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            except PermissionError as exc:
+                raise PermissionDenied(str(exc)) from None
+        status = 400
+    return render(request, "education/decision_form.html", {
+        "patient": patient, "form": form, "options": content.all_options(),
+        "priorities": services.PRIORITIES,
+        "considered": set(form["options_considered"].value() or []),
+        "chosen": form["choice"].value() or "",
+        "chosen_priorities": set(form["priorities"].value() or []),
+    }, status=status)
+
+
+@_role_required(Role.CLINICIAN)
+def decision_list(request, patient_id):
+    """Every decision recorded for the patient, newest first."""
+    patient = access.patient_for(request.user, patient_id)
+    decisions = patient.decisions.select_related("clinician").all()
+    return render(request, "education/decision_list.html", {"patient": patient, "decisions": decisions})
