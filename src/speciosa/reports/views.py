@@ -1,20 +1,72 @@
-"""Views of the charts and the visit report (placeholders until the builders land)."""
+"""Views of the charts and the visit report.
+
+- ``GET /patients/<id>/charts.json``: the clinician's charts (specs, table view, exposure caption);
+- ``GET /me/charts.json``: the patient's own simpler charts;
+- ``GET /patients/<id>/report.pdf``: the visit report, audited as a view of the record.
+
+Access is decided by :mod:`speciosa.clinic.access` (a patient out of reach is a 404).
+"""
 
 from __future__ import annotations
 
-from django.http import Http404
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET
+
+from speciosa.clinic import access, services
+from speciosa.clinic.models import Patient, Role
+
+from . import charts, data
 
 
-def patient_charts(request, patient_id):
-    """Placeholder."""
-    raise Http404
+def _require_role(request, role: str) -> None:
+    if access.role_of(request.user) != role:
+        raise PermissionDenied("This page is not part of your role.")
 
 
-def my_charts(request):
-    """Placeholder."""
-    raise Http404
+def _json(payload: dict) -> JsonResponse:
+    response = JsonResponse(payload)
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
-def visit_report(request, patient_id):
-    """Placeholder."""
-    raise Http404
+@login_required
+@require_GET
+def patient_charts(request, patient_id: int) -> JsonResponse:
+    """The clinician's charts of one patient of their care teams."""
+    _require_role(request, Role.CLINICIAN)
+    patient = access.patient_for(request.user, patient_id)
+    return _json(charts.payload(data.chart_data(patient)))
+
+
+@login_required
+@require_GET
+def my_charts(request) -> JsonResponse:
+    """The patient's own charts (use, craving, withdrawal); nobody else's."""
+    _require_role(request, Role.PATIENT)
+    try:
+        patient = Patient.objects.select_related("site").get(user=request.user)
+    except Patient.DoesNotExist:
+        raise Http404("No patient record for this login") from None
+    return _json(charts.payload(data.chart_data(patient, with_exposure=False), simple=True))
+
+
+@login_required
+@require_GET
+def visit_report(request, patient_id: int) -> HttpResponse:
+    """The visit report as a PDF (``?days=30|90|all``, default 90)."""
+    from . import pdf
+
+    _require_role(request, Role.CLINICIAN)
+    patient = access.patient_for(request.user, patient_id)
+    period = request.GET.get("days", "90")
+    if period not in ("30", "90", "all"):
+        period = "90"
+    body = pdf.visit_report(patient, period=period, author=request.user)
+    services.record_view(request.user, patient, "visit-report")
+    response = HttpResponse(body, content_type="application/pdf")
+    response["Content-Disposition"] = (
+        f'inline; filename="visit-report-{patient.identifier}-{pdf.today_for(patient).isoformat()}.pdf"')
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,364 @@
+"""One patient's chartable record, gathered with a handful of bulk queries.
+
+:func:`chart_data` is the one selector the charts, the table view and the visit report read.
+It takes a patient the caller may already see (access is decided in
+:mod:`speciosa.clinic.access`) and returns plain values: no model instances leave this module
+except the alerts, so the spec builders in :mod:`speciosa.reports.charts` stay pure.
+
+Times
+-----
+Charts show the *site's* wall-clock time whatever the viewer's browser thinks. Every instant is
+converted to the site's local time and written as milliseconds since 1970-01-01 of that wall
+time read as UTC (``wall_ms``); the specs use UTC scales and UTC formats, so a dose at 08:30 in
+New York sits at 08:30 on the axis in a browser anywhere, and in the PDF.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from speciosa.clinic.models import Alert, Assessment, Dose, LabResult, Medication, Patient
+from speciosa.knowledge import labs as klabs
+from speciosa.pharmacology import doses as pdoses
+
+#: Instruments charted as scores over time (others show in the visit report's table only).
+SCORE_INSTRUMENTS = ("cows", "sows", "craving-nrs")
+#: Assessments the charts and the report read.
+CHART_INSTRUMENTS = (*SCORE_INSTRUMENTS, "side-effects")
+#: Exposure grid of the charts: 2-hourly points over the whole record, a population of 300
+#: simulated subjects for the 5-95 % band (seeded, so the band is the same on every load).
+EXPOSURE_STEP_MINUTES = 120
+EXPOSURE_SUBJECTS = 300
+
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def wall_ms(when: dt.datetime | dt.date, tz: dt.tzinfo) -> int:
+    """Milliseconds of ``when``'s wall-clock time in ``tz``, read as UTC (see module docstring).
+
+    A :class:`datetime.date` stands for noon of that day, so a daily bar centres on its day.
+    """
+    if isinstance(when, dt.datetime):
+        local = when.astimezone(tz).replace(tzinfo=None) if when.tzinfo else when
+    else:
+        local = dt.datetime.combine(when, dt.time(12, 0))
+    return int((local - _EPOCH).total_seconds() * 1000)
+
+
+@dataclass(frozen=True)
+class ScorePoint:
+    """One instrument score (COWS, SOWS, craving)."""
+
+    instrument: str
+    at: dt.datetime
+    total: int | None
+    band: str
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LabPoint:
+    """One quantitative laboratory result in its canonical unit."""
+
+    lab: str
+    name: str
+    at: dt.datetime
+    value: float
+    unit: str
+    shown: str  # as reported, e.g. "450 m[IU]/L"
+    reference_low: float | None
+    reference_high: float | None
+    flag: str
+
+
+@dataclass(frozen=True)
+class SideEffectReport:
+    """A side-effect checklist with at least one symptom ticked."""
+
+    at: dt.datetime
+    symptoms: tuple[str, ...]
+
+
+@dataclass
+class ExposureSeries:
+    """What the pharmacology engine estimated, reduced to what the charts draw."""
+
+    times: list[dt.datetime]
+    typical_ng_per_ml: list[float]
+    p05_ng_per_ml: list[float]
+    p95_ng_per_ml: list[float]
+    last_dose_at: dt.datetime | None
+    hours_to_50_percent: float | None
+    hours_to_10_percent: float | None
+    time_to_steady_state_h: float | None
+    assumptions: list[str]
+    unconverted: list[str]
+    hours_to_50_percent_range: tuple[float, float] | None = None
+    hours_to_10_percent_range: tuple[float, float] | None = None
+    label: str = "Model estimate, not a measurement"
+
+
+@dataclass
+class PatientChartData:
+    """Everything :mod:`speciosa.reports.charts` and the visit report need for one patient."""
+
+    patient: Patient
+    tz: dt.tzinfo
+    now: dt.datetime
+    first: dt.datetime
+    daily_mg: dict[dt.date, float]
+    doses_per_day: dict[dt.date, int]
+    unconverted_doses: int
+    scores: list[ScorePoint]
+    labs: list[LabPoint]
+    side_effects: list[SideEffectReport]
+    alerts: list[Alert]
+    medications: list[str]
+    exposure: ExposureSeries | None
+    exposure_problem: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def active_alerts(self) -> list[Alert]:
+        """Open and acknowledged alerts, most severe first."""
+        act = [a for a in self.alerts if a.status in Alert.ACTIVE]
+        act.sort(key=lambda a: (Alert.SEVERITY_RANK.get(a.severity, 9), a.first_seen_at))
+        return act
+
+    def labs_of(self, code: str) -> list[LabPoint]:
+        """This patient's results of one lab, oldest first."""
+        return [p for p in self.labs if p.lab == code]
+
+    def lab_codes(self) -> list[str]:
+        """Codes of the quantitative labs on record, in catalogue order of first appearance."""
+        return list(dict.fromkeys(p.lab for p in self.labs))
+
+
+def _tz_of(patient: Patient) -> dt.tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(patient.site.time_zone or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
+def _f(x) -> float | None:
+    return float(x) if x is not None else None
+
+
+def _num(x) -> str:
+    return f"{float(x):.3f}".rstrip("0").rstrip(".") if x is not None else "?"
+
+
+def chart_data(patient: Patient, *, now: dt.datetime | None = None, with_exposure: bool = True,
+               exposure_subjects: int = EXPOSURE_SUBJECTS) -> PatientChartData:
+    """Gather ``patient``'s doses, scores, labs, side effects, alerts and estimated exposure.
+
+    One query per record type (doses, assessments, labs, alerts, medications), whatever the
+    length of the record; the exposure comes from :mod:`speciosa.pharmacology.exposure`.
+
+    Parameters
+    ----------
+    patient : Patient
+        A patient the caller may see (with ``site`` loaded or loadable).
+    now : datetime, optional
+        The end of the charts' time axis (default: now).
+    with_exposure : bool
+        Run the exposure model (the patient's own simpler view does not show it).
+    exposure_subjects : int
+        Simulated subjects for the 5-95 % band.
+    """
+    tz = _tz_of(patient)
+    now = now or timezone.now()
+
+    engine_doses: list[pdoses.Dose] = []
+    for taken_at, amount, unit, pct, gpc, product in (
+            Dose.objects.current().filter(patient=patient).order_by("taken_at")
+            .values_list("taken_at", "amount", "unit", "mitragynine_percent", "grams_per_capsule",
+                         "product")):
+        engine_doses.append(pdoses.Dose(taken_at=taken_at, amount=float(amount), unit=unit,
+                                        mitragynine_percent=_f(pct), grams_per_capsule=_f(gpc),
+                                        product=product or None))
+    converted, unconverted = pdoses.convert_all(engine_doses)
+    daily_mg = pdoses.daily_mitragynine_mg(engine_doses, tz)
+    doses_per_day: dict[dt.date, int] = defaultdict(int)
+    for d in engine_doses:
+        doses_per_day[d.taken_at.astimezone(tz).date()] += 1
+
+    scores: list[ScorePoint] = []
+    side_effects: list[SideEffectReport] = []
+    se_labels = _side_effect_labels()
+    for instrument, at, total, band, flags, items, note in (
+            Assessment.objects.current().filter(patient=patient, instrument__in=CHART_INSTRUMENTS)
+            .order_by("at").values_list("instrument", "at", "total", "band", "flags", "items", "note")):
+        if instrument == "side-effects":
+            ticked = [se_labels.get(k, k) for k, v in (items or {}).items() if v]
+            if note:
+                ticked.append(f"other: {note}")
+            if ticked:
+                side_effects.append(SideEffectReport(at=at, symptoms=tuple(ticked)))
+        else:
+            scores.append(ScorePoint(instrument=instrument, at=at, total=total, band=band or "",
+                                     flags=tuple(flags or ())))
+
+    labs: list[LabPoint] = []
+    names: dict[str, str] = {}
+    for code, at, value, unit, cval, cunit, low, high, flag in (
+            LabResult.objects.current().filter(patient=patient, canonical_value__isnull=False)
+            .order_by("collected_at").values_list(
+                "lab", "collected_at", "value", "unit", "canonical_value", "canonical_unit",
+                "reference_low", "reference_high", "flag")):
+        if code not in names:
+            try:
+                names[code] = klabs.get_lab(code).name
+            except Exception:  # noqa: BLE001 - an imported code the catalogue lacks still charts
+                names[code] = code
+        labs.append(LabPoint(lab=code, name=names[code], at=at, value=float(cval), unit=cunit,
+                             shown=f"{_num(value)} {unit}".strip(), reference_low=low,
+                             reference_high=high, flag=flag or ""))
+
+    alerts = list(Alert.objects.filter(patient=patient).order_by("first_seen_at"))
+    today = now.astimezone(tz).date()
+    medications = [name for name, start, end in Medication.objects.current().filter(patient=patient)
+                   .values_list("name", "start", "end") if start <= today and (end is None or end >= today)]
+
+    firsts = [x for x in (
+        engine_doses[0].taken_at if engine_doses else None,
+        scores[0].at if scores else None,
+        labs[0].at if labs else None,
+        side_effects[0].at if side_effects else None,
+    ) if x is not None]
+    first = min(firsts) if firsts else now - dt.timedelta(days=30)
+
+    exposure, problem = None, ""
+    if with_exposure and converted:
+        exposure, problem = _exposure(engine_doses, now, subjects=exposure_subjects)
+    elif with_exposure:
+        problem = "No dose on record that can be converted to mitragynine."
+    if exposure is not None:
+        exposure.unconverted = [reason for _i, reason in unconverted]
+
+    return PatientChartData(
+        patient=patient, tz=tz, now=now, first=first, daily_mg=daily_mg,
+        doses_per_day=dict(doses_per_day), unconverted_doses=len(unconverted), scores=scores,
+        labs=labs, side_effects=side_effects, alerts=alerts, medications=medications,
+        exposure=exposure, exposure_problem=problem)
+
+
+def _side_effect_labels() -> dict[str, str]:
+    from speciosa.knowledge import instruments as kinstruments
+
+    try:
+        return {i.id: i.label for i in kinstruments.get_instrument("side-effects").items}
+    except kinstruments.InstrumentError:
+        return {}
+
+
+def _as_datetimes(times, start: dt.datetime) -> list[dt.datetime]:
+    """The engine's time grid as aware datetimes (it may give datetimes, numpy datetime64 or
+    hours since ``start``)."""
+    out: list[dt.datetime] = []
+    for t in times:
+        if isinstance(t, dt.datetime):
+            out.append(t if t.tzinfo else t.replace(tzinfo=dt.UTC))
+        elif hasattr(t, "dtype") and str(t.dtype).startswith("datetime64"):
+            ms = int(t.astype("datetime64[ms]").astype("int64"))
+            out.append(dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=ms))
+        else:
+            out.append(start + dt.timedelta(hours=float(t)))
+    return out
+
+
+def _exposure(engine_doses: list[pdoses.Dose], now: dt.datetime, *,
+              subjects: int) -> tuple[ExposureSeries | None, str]:
+    """Run :func:`speciosa.pharmacology.exposure.patient_exposure` over the record."""
+    try:
+        from speciosa.pharmacology import exposure as pexposure
+    except ImportError:  # the engine's exposure module is not installed in this build
+        return None, "The exposure model is not available in this installation."
+    start = min(d.taken_at for d in engine_doses).replace(minute=0, second=0, microsecond=0)
+    last = max(d.taken_at for d in engine_doses)
+    end = max(now, last + dt.timedelta(hours=1))
+    try:
+        result = pexposure.patient_exposure(engine_doses, start, end,
+                                            step_minutes=EXPOSURE_STEP_MINUTES,
+                                            subjects=subjects, seed=0)
+    except ValueError as exc:  # e.g. no convertible dose in the window
+        return None, str(exc)
+    s = result.summary
+
+    def pair(lo, hi) -> tuple[float, float] | None:
+        return (float(lo), float(hi)) if lo is not None and hi is not None else None
+
+    return ExposureSeries(
+        times=_as_datetimes(result.times, start),
+        typical_ng_per_ml=[float(x) for x in result.mitragynine_ng_per_ml],
+        p05_ng_per_ml=[float(x) for x in result.p05],
+        p95_ng_per_ml=[float(x) for x in result.p95],
+        last_dose_at=s.last_dose_at or last,
+        hours_to_50_percent=_f(s.hours_to_50_percent_after_last_dose),
+        hours_to_10_percent=_f(s.hours_to_10_percent_after_last_dose),
+        time_to_steady_state_h=_f(s.time_to_steady_state_h),
+        assumptions=[str(a) for a in result.assumptions],
+        unconverted=[],
+        hours_to_50_percent_range=pair(s.hours_to_50_percent_p05, s.hours_to_50_percent_p95),
+        hours_to_10_percent_range=pair(s.hours_to_10_percent_p05, s.hours_to_10_percent_p95),
+        label=getattr(result, "label", "Model estimate, not a measurement"),
+    ), ""
+
+
+@dataclass(frozen=True)
+class InstrumentScore:
+    """The latest score of one instrument, for the visit report."""
+
+    instrument: str
+    name: str
+    at: dt.datetime
+    total: int | None
+    band: str
+    flags: tuple[str, ...]
+    count_in_period: int
+
+
+def latest_scores(patient: Patient, since: dt.datetime) -> list[InstrumentScore]:
+    """Latest total of every scored instrument on record (one query), with how many were
+    completed since ``since``; the side-effect checklist is reported separately."""
+    from speciosa.knowledge import instruments as kinstruments
+
+    latest: dict[str, tuple] = {}
+    counts: dict[str, int] = defaultdict(int)
+    for instrument, at, total, band, flags in (
+            Assessment.objects.current().filter(patient=patient).exclude(instrument="side-effects")
+            .order_by("at").values_list("instrument", "at", "total", "band", "flags")):
+        latest[instrument] = (at, total, band, flags)
+        if at >= since:
+            counts[instrument] += 1
+    out = []
+    for instrument, (at, total, band, flags) in latest.items():
+        try:
+            name = kinstruments.get_instrument(instrument).name
+        except kinstruments.InstrumentError:
+            name = instrument
+        out.append(InstrumentScore(instrument=instrument, name=name, at=at, total=total, band=band or "",
+                                   flags=tuple(flags or ()), count_in_period=counts[instrument]))
+    out.sort(key=lambda s: s.name)
+    return out
+
+
+def decisions(patient: Patient) -> list[Any] | None:
+    """Shared decisions recorded for ``patient``, newest first; ``None`` when the decision
+    record (``speciosa.education``) is not installed."""
+    from django.apps import apps
+
+    if not apps.is_installed("speciosa.education"):
+        return None
+    try:
+        model = apps.get_model("education", "Decision")
+    except LookupError:
+        return None
+    return list(model.objects.filter(patient=patient).select_related("clinician").order_by("-decided_at"))

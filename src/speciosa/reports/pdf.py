@@ -1,0 +1,300 @@
+"""The visit report: one PDF for the chart, made with pip-installed libraries only.
+
+``fpdf2`` lays out the document (core Helvetica font, so no font files are needed) and
+``vl-convert-python`` renders the same Vega-Lite specs the web page shows to PNG with its
+bundled engine: no browser, and no network (``allowed_base_urls=[]`` refuses any URL; the specs
+carry their data inline).
+
+Contents: patient and period; current alerts; the exposure estimate (labelled as a model
+estimate); the charts; the latest laboratory results with reference ranges and flags (and the
+prolactin considerations); instrument scores; side effects; the decisions recorded; the
+citations used. Every page's footer says the report is not from a medical device and that
+exposure is a model estimate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from django.utils import timezone
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+
+from speciosa.clinic.models import Patient
+from speciosa.knowledge import evidence
+
+from . import charts
+from .data import PatientChartData, chart_data, decisions, latest_scores, wall_ms
+
+log = logging.getLogger(__name__)
+
+DISCLAIMER = ("Speciosa supports clinical decisions; it is not a medical device. Exposure values are "
+              "model estimates, not measurements, and never a dose recommendation.")
+PERIOD_DAYS = {"30": 30, "90": 90}
+CHART_WIDTH_PX = 760
+
+_LATIN1 = str.maketrans({"–": "-", "—": "-", "≈": "~", "≥": ">=", "≤": "<=", "µ": "u", "μ": "u",
+                         "·": "-", "’": "'", "‘": "'", "“": '"', "”": '"', "×": "x", "…": "...",
+                         "→": "->", "−": "-", " ": " "})
+
+
+def _t(text: Any) -> str:
+    """Text in the core fonts' Latin-1 (typographic characters replaced, others dropped)."""
+    return str(text).translate(_LATIN1).encode("latin-1", "replace").decode("latin-1")
+
+
+def today_for(patient: Patient) -> dt.date:
+    """Today's date in the patient's site time zone."""
+    from .data import _tz_of
+
+    return timezone.now().astimezone(_tz_of(patient)).date()
+
+
+class _Report(FPDF):
+    title_text = "Visit report"
+
+    def header(self) -> None:
+        self.set_font("Helvetica", "B", 9)
+        self.set_text_color(90)
+        self.cell(0, 5, _t(self.title_text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.set_text_color(0)
+        self.ln(1)
+
+    def footer(self) -> None:
+        self.set_y(-14)
+        self.set_font("Helvetica", "", 7)
+        self.set_text_color(90)
+        self.multi_cell(0, 3.2, _t(f"{DISCLAIMER}  Page {self.page_no()}/{{nb}}"), align="C")
+        self.set_text_color(0)
+
+    # -- building blocks
+    def h2(self, text: str) -> None:
+        if self.get_y() > self.h - 40:
+            self.add_page()
+        self.ln(2)
+        self.set_font("Helvetica", "B", 12)
+        self.cell(0, 7, _t(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.set_draw_color(180)
+        self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
+        self.ln(1.5)
+
+    def para(self, text: str, size: float = 9, style: str = "") -> None:
+        self.set_font("Helvetica", style, size)
+        self.multi_cell(0, size * 0.48, _t(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    def table(self, headings: list[str], rows: list[list[Any]], widths: tuple[int, ...] | None = None) -> None:
+        if not rows:
+            self.para("None recorded.", style="I")
+            return
+        self.set_font("Helvetica", "", 8)
+        with super().table(col_widths=widths, text_align="LEFT", line_height=4.2,
+                           headings_style=_heading_style(), first_row_as_headings=True) as tbl:
+            tbl.row([_t(h) for h in headings])
+            for r in rows:
+                tbl.row(["" if c is None else _t(c) for c in r])
+        self.ln(1)
+
+
+def _heading_style():
+    from fpdf.fonts import FontFace
+
+    return FontFace(emphasis="BOLD", fill_color=(235, 238, 242))
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+def chart_png(spec: dict[str, Any]) -> bytes:
+    """Render a Vega-Lite spec to PNG offline (no URL may be fetched)."""
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_png(spec, vl_version=charts.VEGA_LITE_VERSION, scale=2, allowed_base_urls=[])
+
+
+def _prolactin_considerations(d: PatientChartData) -> tuple[str, list[tuple[str, tuple[str, ...]]]]:
+    """The interpretation of the latest prolactin (considerations with their citations)."""
+    from speciosa.knowledge import prolactin
+
+    points = d.labs_of("prolactin")
+    if not points:
+        return "", []
+    p = points[-1]
+    recent = {code: (d.labs_of(code)[-1].value, d.labs_of(code)[-1].unit)
+              for code in ("tsh", "creatinine") if d.labs_of(code)}
+    meds = list(d.medications)
+    if d.daily_mg and max(d.daily_mg) >= (p.at.astimezone(d.tz).date() - dt.timedelta(days=30)):
+        meds.append("kratom")
+    reference = ((p.reference_low, p.reference_high)
+                 if p.reference_low is not None and p.reference_high is not None else None)
+    try:
+        result = prolactin.interpret(p.value, p.unit, sex=d.patient.sex, pregnant=d.patient.pregnant,
+                                     breastfeeding=d.patient.breastfeeding, medications=meds,
+                                     recent_labs=recent, reference=reference)
+    except ValueError as exc:  # e.g. a unit the interpreter does not take
+        return f"Latest prolactin could not be interpreted: {exc}", []
+    head = f"Latest prolactin {p.shown} ({p.at.astimezone(d.tz):%d %b %Y}): {result.flag}."
+    return head, [(c.text, tuple(c.citations)) for c in result.considerations]
+
+
+def visit_report(patient: Patient, *, period: str = "90", author=None,
+                 now: dt.datetime | None = None) -> bytes:
+    """The visit report of ``patient`` as PDF bytes.
+
+    Parameters
+    ----------
+    patient : Patient
+        A patient the caller may see (access is the caller's job).
+    period : {"30", "90", "all"}
+        The period the charts, scores and side effects cover.
+    author : User, optional
+        Who asked for it (named on the first page).
+    now : datetime, optional
+        The report's "now" (default: now).
+    """
+    d = chart_data(patient, now=now)
+    now = d.now
+    start = now - dt.timedelta(days=PERIOD_DAYS[period]) if period in PERIOD_DAYS else d.first
+    local_now = now.astimezone(d.tz)
+    cited: list[str] = []
+
+    pdf = _Report(orientation="P", unit="mm", format="A4")
+    pdf.title_text = f"Speciosa visit report - {patient.name} - {local_now:%d %b %Y}"
+    pdf.set_title(_t(f"Visit report: {patient.name}"))
+    pdf.set_author("Speciosa")
+    pdf.set_creator("Speciosa (fpdf2, vl-convert)")
+    pdf.alias_nb_pages()
+    pdf.set_auto_page_break(auto=True, margin=18)
+    pdf.set_margins(14, 12, 14)
+    pdf.add_page()
+
+    # -- patient and period
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(0, 9, _t(f"{patient.name}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    age = patient.age_on(local_now.date())
+    pdf.para(f"MRN {patient.identifier} - born {patient.birth_date:%d %b %Y} ({age} years) - "
+             f"{patient.get_sex_display().lower()}"
+             + (" - pregnant" if patient.pregnant else "") + (" - breastfeeding" if patient.breastfeeding else "")
+             + f" - {patient.site.name}, {patient.care_team.name} - in care since {patient.in_care_since:%d %b %Y}")
+    by = f" by {author.get_full_name() or author.get_username()}" if author is not None else ""
+    pdf.para(f"Period: {start.astimezone(d.tz):%d %b %Y} - {local_now:%d %b %Y} "
+             f"({'all records' if period == 'all' else f'last {period} days'}). "
+             f"Generated {local_now:%d %b %Y %H:%M} ({d.tz}){by}.")
+
+    # -- current alerts
+    pdf.h2("Current alerts")
+    active = d.active_alerts
+    if not active:
+        pdf.para("No open or acknowledged alerts.", style="I")
+    for a in active:
+        cited.extend(a.citations or [])
+        pdf.para(f"{a.severity.upper()} - {a.topic} ({a.get_status_display().lower()}, since "
+                 f"{a.first_seen_at.astimezone(d.tz):%d %b %Y})", style="B")
+        pdf.para(a.message)
+        if a.next_step:
+            pdf.para(f"Next step to consider: {a.next_step}")
+        if a.citations:
+            pdf.para(f"Evidence: {', '.join(a.citations)}", size=8)
+        pdf.ln(1)
+
+    # -- charts
+    pdf.h2("Charts")
+    override = (wall_ms(start, d.tz) - charts.DAY_MS // 2, wall_ms(now, d.tz) + charts.DAY_MS // 2)
+    specs = charts.clinician_specs(d, width=CHART_WIDTH_PX, range_override=override)
+    for key in ("main", "labs"):
+        if key not in specs:
+            continue
+        try:
+            png = chart_png(specs[key])
+        except Exception as exc:  # noqa: BLE001 - the rest of the report still matters
+            log.exception("chart rendering failed")
+            pdf.para(f"The {key} chart could not be drawn ({exc.__class__.__name__}); see the tables.", style="I")
+            continue
+        import io
+
+        from PIL import Image
+
+        w_px, h_px = Image.open(io.BytesIO(png)).size
+        w_mm = pdf.epw
+        h_mm = w_mm * h_px / w_px
+        room = pdf.h - 20 - pdf.get_y()
+        if h_mm > room:
+            if room < 0.7 * h_mm:
+                pdf.add_page()
+                room = pdf.h - 20 - pdf.get_y()
+            if h_mm > room:  # shrink to fit, keeping the aspect ratio
+                w_mm, h_mm = w_mm * room / h_mm, room
+        pdf.image(io.BytesIO(png), x=pdf.l_margin + (pdf.epw - w_mm) / 2, w=w_mm, h=h_mm)
+        pdf.ln(2)
+
+    # -- exposure estimate
+    pdf.h2("Estimated mitragynine exposure (model estimate)")
+    summary = charts.exposure_summary(d)
+    if summary["available"]:
+        pdf.para(summary["label"], size=8.5)
+        for line in summary["lines"]:
+            pdf.para(line, size=8.5)
+        if summary["assumptions"]:
+            pdf.para("Assumptions: " + " ".join(summary["assumptions"]), size=7.5)
+    else:
+        pdf.para(f"Not available: {summary['problem']}", style="I")
+
+    # -- latest results
+    pdf.h2("Latest laboratory results")
+    latest: dict[str, Any] = {}
+    for p in d.labs:
+        latest[p.lab] = p
+    rows = [[p.name, p.shown, f"{_fmt(p.value)} {p.unit}", f"{_fmt(p.reference_low)}-{_fmt(p.reference_high)} {p.unit}",
+             (p.flag or "").upper() if p.flag in charts.FLAGGED else (p.flag or ""),
+             f"{p.at.astimezone(d.tz):%d %b %Y}"] for p in latest.values()]
+    pdf.table(["Test", "Result", "Canonical", "Reference range", "Flag", "Collected"], rows,
+              widths=(40, 28, 28, 36, 18, 26))
+    head, considerations = _prolactin_considerations(d)
+    if head:
+        pdf.para(head, style="B", size=8.5)
+        for text, cites in considerations:
+            cited.extend(cites)
+            pdf.para(f"- {text}" + (f" [{', '.join(cites)}]" if cites else ""), size=8)
+
+    # -- instrument scores
+    pdf.h2("Instrument scores")
+    scores = latest_scores(patient, start)
+    pdf.table(["Instrument", "Latest", "Band / flags", "When", "In period"],
+              [[s.name, "incomplete" if s.total is None else s.total,
+                " - ".join(x for x in (s.band, ", ".join(s.flags)) if x),
+                f"{s.at.astimezone(d.tz):%d %b %Y}", s.count_in_period] for s in scores],
+              widths=(56, 18, 56, 26, 20))
+
+    # -- side effects
+    pdf.h2("Side effects reported in the period")
+    pdf.table(["When", "Symptoms"],
+              [[f"{s.at.astimezone(d.tz):%d %b %Y}", ", ".join(s.symptoms)]
+               for s in reversed(d.side_effects) if s.at >= start],
+              widths=(30, 152))
+
+    # -- decisions
+    pdf.h2("Decisions recorded")
+    recorded = decisions(patient)
+    if recorded is None:
+        pdf.para("The shared decision record is not installed in this deployment "
+                 "(speciosa.education); no decisions can be shown.", style="I")
+    else:
+        pdf.table(["Decided", "Choice", "Reason", "Recorded by", "Agreed by"],
+                  [[f"{x.decided_at.astimezone(d.tz):%d %b %Y}", x.choice_label, x.reason,
+                    x.clinician_name, x.patient_agreed_name] for x in recorded],
+                  widths=(24, 40, 68, 26, 24))
+
+    # -- citations
+    pdf.h2("Citations used")
+    ids = list(dict.fromkeys(cited))
+    if not ids:
+        pdf.para("No citation was used in this report.", style="I")
+    known = [i for i in ids if not evidence.missing_references([i])]
+    for c in evidence.citations_of(known):
+        pdf.para(f"[{c.id}] {c.formatted()} ({c.type.replace('-', ' ')})", size=8)
+    for missing in evidence.missing_references(ids):
+        pdf.para(f"[{missing}] not found in the evidence registry.", size=8, style="I")
+
+    return bytes(pdf.output())
