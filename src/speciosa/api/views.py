@@ -50,6 +50,25 @@ class Page(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def get_page_size(self, request: Request) -> int:
+        """The page size asked for; anything but a whole number from 1 to 200 is a 400."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= self.max_page_size):
+            raise serializers.ValidationError(
+                {self.page_size_query_param: [f"Send a whole number from 1 to {self.max_page_size}."]})
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        params = super().get_schema_operation_parameters(view)
+        for p in params:
+            if p["name"] == self.page_query_param:
+                p["schema"]["minimum"] = 1
+            if p["name"] == self.page_size_query_param:
+                p["schema"].update(minimum=1, maximum=self.max_page_size)
+        return params
+
 
 class RoleRequired(permissions.BasePermission):
     """The endpoint belongs to one role (decided by :func:`access.role_of`)."""
@@ -202,7 +221,7 @@ class PatientDetailView(ApiView):
 
 
 @extend_schema(tags=["patients"], parameters=[PATIENT_ID],
-               responses={200: s.TimelineEventOut(many=True), **ERRORS})
+               responses={200: s.TimelineEventOut(many=True), **BAD_REQUEST, **ERRORS})
 class TimelineView(ListView):
     """The patient's record, newest first: current versions, withdrawn ones marked."""
 
@@ -320,7 +339,7 @@ class RetractionView(RecordMixin, ApiView):
 
 
 @extend_schema(tags=["records"], parameters=[PATIENT_ID, RECORD_KIND, RECORD_ID],
-               responses={200: ANY_RECORD, **ERRORS})
+               responses={200: ANY_RECORD, **BAD_REQUEST, **ERRORS})
 class RecordHistoryView(RecordMixin, ListView):
     """Every version of a record, newest first."""
 
@@ -370,7 +389,7 @@ class MyDiaryView(ListView):
     def get_queryset(self):
         return DiaryDay.objects.filter(patient=_own_patient(self.request.user)).order_by("-day")
 
-    @extend_schema(responses={200: s.DiaryDayOut(many=True), **ERRORS})
+    @extend_schema(responses={200: s.DiaryDayOut(many=True), **BAD_REQUEST, **ERRORS})
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -415,8 +434,8 @@ class MyDiaryDayView(ApiView):
 # --------------------------------------------------------------------------- catalogues
 
 
-@extend_schema(tags=["catalogue"], responses={200: s.InstrumentOut(many=True), 401: ERRORS[401],
-                                              404: ERRORS[404]})
+@extend_schema(tags=["catalogue"], responses={200: s.InstrumentOut(many=True), **BAD_REQUEST,
+                                              401: ERRORS[401], 404: ERRORS[404]})
 class InstrumentListView(ListView):
     """Every instrument definition (items, allowed values with anchors, bands, citations)."""
 
@@ -440,8 +459,8 @@ class InstrumentDetailView(ApiView):
         return Response(s.InstrumentOut(instrument).data)
 
 
-@extend_schema(tags=["catalogue"], responses={200: s.LabTestOut(many=True), 401: ERRORS[401],
-                                              404: ERRORS[404]})
+@extend_schema(tags=["catalogue"], responses={200: s.LabTestOut(many=True), **BAD_REQUEST,
+                                              401: ERRORS[401], 404: ERRORS[404]})
 class LabListView(ListView):
     """The lab catalogue: codes, LOINC, accepted units, adult reference ranges."""
 
