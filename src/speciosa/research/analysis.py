@@ -42,6 +42,8 @@ SYMPTOM_WINDOW_DAYS = 7
 #: Prolactin above this (ng/mL) is excluded: not typical of a drug effect.
 PROLACTIN_EXCLUDE_ABOVE_NG_PER_ML = 100.0
 CONFIDENCE = 0.95
+#: statsmodels optimisers tried in turn until one converges.
+OPTIMIZERS = ("lbfgs", "bfgs", "powell", "nm")
 
 PLAIN_STATEMENT = (
     "What these numbers can show: whether, within the same patients over time, weeks with "
@@ -208,6 +210,8 @@ def draws_frame(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, dict[str
             "sows": _window_mean(scores.get((pid, "sows"), {}), r.day, SYMPTOM_WINDOW_DAYS),
         })
     df = pd.DataFrame(rows)
+    for col in ("craving", "sows"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
     df["ln_prolactin"] = np.log(df["prolactin_ng_per_ml"])
     df["log2_prolactin"] = np.log2(df["prolactin_ng_per_ml"])
     df["exposure_per_100mg"] = df["exposure_mg_per_day"] / 100.0
@@ -279,15 +283,25 @@ def fit_model(draws: pd.DataFrame, spec: _Spec) -> ModelFit:
     df = _split(df, spec.predictor).reset_index(drop=True)
     if float(df[f"{spec.predictor}_within"].std()) == 0.0:
         return empty("not estimable: the predictor does not vary within patients")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            model = smf.mixedlm(formula, df, groups=df["patient_id"])
-            res = model.fit(reml=True, method=["lbfgs", "powell"])
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            return empty(f"not estimable: {exc}")
+    model = smf.mixedlm(formula, df, groups=df["patient_id"])
+    res, errors = None, []
+    for method in OPTIMIZERS:  # L-BFGS fails when the patient variance is near 0; go on
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                res = model.fit(reml=True, method=method)
+            except (ValueError, np.linalg.LinAlgError) as exc:
+                errors.append(f"{method}: {exc}")
+                continue
+        if res.converged:
+            break
+    if res is None:
+        return empty("not estimable: " + "; ".join(errors))
     fit.warnings = sorted({str(w.message).splitlines()[0] for w in caught
-                           if issubclass(w.category, (ConvergenceWarning, RuntimeWarning))})
+                           if issubclass(w.category, (ConvergenceWarning, RuntimeWarning))
+                           or "singular" in str(w.message).lower()})
+    if not res.converged:
+        fit.warnings.append("the optimiser did not converge; treat the estimates with caution")
     ci = res.conf_int(alpha=1 - CONFIDENCE)
     for term, col in (("within", terms[0]), ("between", terms[1])):
         est, lo, hi = float(res.params[col]), float(ci.loc[col, 0]), float(ci.loc[col, 1])
