@@ -1,0 +1,75 @@
+"""The researcher page: researchers only (others 403), counts, results, plots, the
+statement, and nothing identifiable."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+URL = "/research/"
+
+
+@pytest.fixture
+def consented(clinic):
+    """Both fixture patients consented, with doses and two prolactin draws each."""
+    from speciosa.clinic.models import Consent, DiaryDay, Dose, LabResult
+
+    tz = ZoneInfo("UTC")
+    for p, prl in ((clinic.patient_a, (11.0, 13.5)), (clinic.patient_b, (7.0, 8.1))):
+        Consent.objects.create(patient=p, kind="research", given=True)
+        for n, day in enumerate((dt.date(2026, 3, 2), dt.date(2026, 4, 13))):
+            for k in range(1, 8):
+                d = day - dt.timedelta(days=k)
+                diary = DiaryDay.objects.create(patient=p, day=d)
+                Dose.objects.create(patient=p, source="patient", diary=diary, unit="g",
+                                    taken_at=dt.datetime(d.year, d.month, d.day, 9, tzinfo=tz),
+                                    amount=Decimal("2.0") * (n + 1), mitragynine_percent=Decimal("1.5"),
+                                    product=f"{p.family_name}'s tin", mitragynine_mg=30.0 * (n + 1))
+            LabResult.objects.create(patient=p, source="clinician", lab="prolactin", loinc="2842-3",
+                                     collected_at=dt.datetime(day.year, day.month, day.day, 9, tzinfo=tz),
+                                     value=Decimal(str(prl[n])), unit="ng/mL",
+                                     canonical_value=prl[n], canonical_unit="ng/mL")
+    return clinic
+
+
+def test_the_research_url_is_mounted():
+    assert reverse("research:cohort") == URL
+
+
+def test_an_anonymous_visitor_is_sent_to_the_login_page(client):
+    response = client.get(URL)
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("who", ["clinician_a", "patient_a", "admin"])
+def test_everyone_but_a_researcher_gets_403(consented, login, who):
+    user = getattr(consented, who)
+    user = user.user if who.startswith("patient") else user
+    assert login(user).get(URL).status_code == 403
+
+
+def test_a_researcher_sees_counts_results_statement_and_plots_but_no_names(consented, login):
+    from speciosa.clinic.models import AuditEntry, Patient
+
+    response = login(consented.researcher).get(URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Consented to research" in html and "Prolactin draws analysed" in html
+    assert "Recorded kratom exposure and prolactin" in html
+    assert "What these numbers can show" in html and "cannot show" in html
+    assert html.count("<svg") == 3 and "<script src=\"http" not in html
+    for p in Patient.objects.all():
+        for needle in (p.given_name, p.family_name, p.identifier, p.user.username,
+                       p.birth_date.isoformat()):
+            assert needle not in html
+    for day in ("2026-03-02", "2026-04-13", "Mar. 2, 2026", "April 13, 2026"):
+        assert day not in html
+    assert "P-" not in html  # not even pseudonyms
+    assert AuditEntry.objects.filter(user=consented.researcher, action="view",
+                                     model="ResearchAnalysis").count() == 1
