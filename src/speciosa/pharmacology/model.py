@@ -45,10 +45,9 @@ internally inconsistent and is *not* used.
 
 1. ``CL/F = dose / AUC = 39 000 ug / 167 ug.h/L = 233.5 L/h`` (the table's CL/F is 233).
 2. ``beta = ln 2 / 45.3 h`` (terminal half-life).
-3. ``ka`` is not reported (UNCONFIRMED). For ``ka`` in the 1-3 /h range the reference gives as
-   guidance, Cmax 32.6 ng/mL, tmax 1 h, t1/2 45.3 h and AUC 167 ng.h/mL can be met
-   simultaneously only near ``ka = 1 /h`` (at 1.5-3 /h tmax falls below 1 h or Cmax short);
-   ``ka = 1.0 /h`` is taken.
+3. ``ka`` is not reported (UNCONFIRMED); the reference suggests 1-3 /h. Cmax 32.6 ng/mL,
+   tmax 1 h, t1/2 45.3 h and AUC 167 ng.h/mL are met exactly for ka of about 0.9-1.2 /h;
+   from 1.5 /h up they can no longer all be met (residuals grow). ``ka = 1.0 /h`` is taken.
 4. With ``CL`` and ``ka`` fixed, ``Vc/F``, ``Q/F``, ``Vp/F`` are solved (least squares, exact
    to < 0.1 %) from Cmax = 32.6 ng/mL, tmax = 1.0 h and t1/2 = 45.3 h:
    ``Vc/F = 436 L``, ``Q/F = 213 L/h``, ``Vp/F = 7180 L``. ``Vz/F = CL/beta = 15 300 L``,
@@ -174,8 +173,8 @@ TYPICAL: Mapping[str, Parameter] = MappingProxyType(
     dict(
         [
             _p("ka_per_h", 1.0, "1/h", "tanna-2022",
-               "DERIVED: the only value in the 1-3 /h guidance range at which Table A "
-               "Cmax, tmax, t1/2 and AUC are met together (human ka UNCONFIRMED)."),
+               "DERIVED: Table A Cmax, tmax, t1/2 and AUC are met together only for ka "
+               "about 0.9-1.2 /h (1-3 /h guidance; human ka UNCONFIRMED)."),
             _p("cl_l_per_h", round(_CL, 1), "L/h", "tanna-2022; dmd-2023-kratom-pk-review",
                "DERIVED: CL/F = 39 mg / 167 ng.h/mL = 233.5 L/h (Table A lists 233)."),
             _p("vc_l", 436.0, "L", "tanna-2022",
