@@ -1,0 +1,154 @@
+"""Idempotency keys: a retried create returns the first result and stores nothing twice,
+also when the same request races itself from two threads (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from speciosa.clinic.models import AuditEntry, DiaryDay, Dose, LabResult, Note
+
+
+def _note_url(clinic) -> str:
+    return f"/api/v1/patients/{clinic.patient_a.pk}/notes/"
+
+
+@pytest.mark.django_db
+def test_the_same_key_twice_stores_one_note_and_returns_it_again(clinic, api):
+    client = api(clinic.clinician_a)
+    headers = {"Idempotency-Key": "retry-1"}
+    first = client.post(_note_url(clinic), {"text": "Seen today."}, format="json", headers=headers)
+    again = client.post(_note_url(clinic), {"text": "Seen today."}, format="json", headers=headers)
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert Note.objects.count() == 1
+    assert AuditEntry.objects.filter(action="create", model="Note").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_new_key_stores_a_new_note(clinic, api, key):
+    client = api(clinic.clinician_a)
+    for _ in range(2):
+        assert client.post(_note_url(clinic), {"text": "x"}, format="json", headers=key()).status_code == 201
+    assert Note.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_key_belongs_to_one_user_and_one_endpoint(clinic, api):
+    headers = {"Idempotency-Key": "shared"}
+    clinic.team_a.members.add(clinic.clinician_b)
+    a, b = api(clinic.clinician_a), api(clinic.clinician_b)
+    assert a.post(_note_url(clinic), {"text": "from A"}, format="json", headers=headers).status_code == 201
+    assert b.post(_note_url(clinic), {"text": "from B"}, format="json", headers=headers).status_code == 201
+    lab = {"lab": "prolactin", "value": 12, "unit": "ng/mL",
+           "collected_at": (timezone.now() - dt.timedelta(hours=1)).isoformat()}
+    response = a.post(f"/api/v1/patients/{clinic.patient_a.pk}/labs/", lab, format="json", headers=headers)
+    assert response.status_code == 201 and response.json()["kind"] == "lab"
+    assert Note.objects.count() == 2 and LabResult.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_key_whose_request_failed_validation_may_be_sent_again_with_corrected_data(clinic, api):
+    client = api(clinic.clinician_a)
+    headers = {"Idempotency-Key": "fix-and-retry"}
+    assert client.post(_note_url(clinic), {"text": ""}, format="json", headers=headers).status_code == 400
+    assert client.post(_note_url(clinic), {"text": "now"}, format="json", headers=headers).status_code == 201
+
+
+@pytest.mark.django_db
+def test_a_retried_diary_entry_stores_its_dose_once(clinic, api):
+    client = api(clinic.patient_a.user)
+    body = {"doses": [{"taken_at": (timezone.now() - dt.timedelta(hours=1)).isoformat(), "amount": 2.5,
+                       "unit": "g"}], "craving": 4}
+    headers = {"Idempotency-Key": "phone-1"}
+    first = client.post("/api/v1/me/diary/", body, format="json", headers=headers)
+    again = client.post("/api/v1/me/diary/", body, format="json", headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    assert Dose.objects.count() == 1 and DiaryDay.objects.count() == 1
+    assert first.json()["craving"] == 4 and first.json()["doses"][0]["amount"] == 2.5
+
+
+@pytest.mark.django_db
+def test_a_retried_correction_returns_the_new_version_instead_of_already_corrected(clinic, api, records):
+    note = records["a"]["note"]
+    url = f"/api/v1/patients/{clinic.patient_a.pk}/records/note/{note.pk}/corrections/"
+    client = api(clinic.clinician_a)
+    headers = {"Idempotency-Key": "fix-typo"}
+    first = client.post(url, {"reason": "typo", "text": "fixed"}, format="json", headers=headers)
+    again = client.post(url, {"reason": "typo", "text": "fixed"}, format="json", headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"] and first.json()["replaces"] == note.pk
+    assert Note.objects.filter(replaces=note).count() == 1
+
+
+@pytest.mark.django_db
+def test_withdrawing_twice_changes_nothing_the_second_time(clinic, api, records):
+    note = records["a"]["note"]
+    url = f"/api/v1/patients/{clinic.patient_a.pk}/records/note/{note.pk}/retraction/"
+    client = api(clinic.clinician_a)
+    for _ in range(2):
+        response = client.post(url, {"reason": "wrong patient"}, format="json")
+        assert response.status_code == 200 and response.json()["retracted"] is True
+    assert AuditEntry.objects.filter(action="retract").count() == 1
+
+
+def _race(n_threads: int, send) -> list:
+    """Run ``send()`` in ``n_threads`` threads released at the same moment."""
+    barrier = threading.Barrier(n_threads)
+    results: list = [None] * n_threads
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = send()
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_request_sent_concurrently_from_two_threads_stores_one_note(clinic):
+    url = _note_url(clinic)
+
+    def send():
+        client = APIClient(HTTP_HOST="localhost")
+        client.force_authenticate(clinic.clinician_a)
+        return client.post(url, {"text": "double tap"}, format="json", headers={"Idempotency-Key": "race-1"})
+
+    results = _race(2, send)
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert sorted(r.status_code for r in results) in ([200, 201], [201, 201]), [r.content for r in results]
+    assert len({r.json()["id"] for r in results}) == 1
+    assert Note.objects.count() == 1
+    assert AuditEntry.objects.filter(action="create", model="Note").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_diary_entry_sent_concurrently_stores_one_dose(clinic):
+    body = {"doses": [{"taken_at": (timezone.now() - dt.timedelta(hours=1)).isoformat(), "amount": 1,
+                       "unit": "g"}]}
+
+    def send():
+        client = APIClient(HTTP_HOST="localhost")
+        client.force_authenticate(clinic.patient_a.user)
+        return client.post("/api/v1/me/diary/", body, format="json", headers={"Idempotency-Key": "race-2"})
+
+    results = _race(2, send)
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert {r.status_code for r in results} <= {200, 201}, [r.content for r in results]
+    assert Dose.objects.count() == 1 and DiaryDay.objects.count() == 1
