@@ -242,7 +242,7 @@ def scores_panel(data: PatientChartData, instruments: tuple[str, ...], title: st
     return {
         "title": {"text": title}, "height": height, "data": {"values": rows},
         "mark": {"type": "line", "clip": True, "point": {"filled": True, "size": 28}, "strokeWidth": 1.2,
-                 "interpolate": "monotone"},
+                 "interpolate": "linear"},
         "encoding": {"x": _x(), "y": y, "color": color,
                      "tooltip": [{"field": "instrument", "title": "Instrument"},
                                  {"field": "score", "title": "Score"},
@@ -266,7 +266,9 @@ def lab_panel(data: PatientChartData, code: str, *, height: int = 100) -> dict[s
         return None
     latest = points[-1]
     rows = lab_rows(points, data)
-    y = {"field": "value", "type": "quantitative", "title": latest.unit}
+    top = max([p.value for p in points] + [latest.reference_high or 0.0])
+    y = {"field": "value", "type": "quantitative", "title": latest.unit,
+         "scale": {"domain": [0, round(top * 1.15, 3) or 1], "nice": False}}
     layers: list[dict[str, Any]] = []
     if latest.reference_low is not None or latest.reference_high is not None:
         band = {"low": latest.reference_low or 0.0,
@@ -276,7 +278,7 @@ def lab_panel(data: PatientChartData, code: str, *, height: int = 100) -> dict[s
             "data": {"values": [band]},
             "mark": {"type": "rect", "color": COLOURS["range"], "opacity": 0.13},
             "encoding": {"x": {"value": 0}, "x2": {"value": "width"},
-                         "y": {"field": "low", "type": "quantitative"}, "y2": {"field": "high"},
+                         "y": {"field": "low", "type": "quantitative", "scale": y["scale"]}, "y2": {"field": "high"},
                          "tooltip": [{"field": "text", "title": "Reference range"}]},
         })
     layers.append({"mark": {"type": "line", "clip": True, "color": COLOURS["lab"], "strokeWidth": 1.2},
