@@ -73,3 +73,19 @@ def test_a_researcher_sees_counts_results_statement_and_plots_but_no_names(conse
     assert "P-" not in html  # not even pseudonyms
     assert AuditEntry.objects.filter(user=consented.researcher, action="view",
                                      model="ResearchAnalysis").count() == 1
+
+
+def test_the_page_reuses_its_analysis_until_the_data_change(consented, login, monkeypatch):
+    from speciosa.clinic.models import Consent
+    from speciosa.research import analysis
+
+    calls = []
+    real = analysis.run_cohort_analysis
+    monkeypatch.setattr(analysis, "run_cohort_analysis", lambda *a: calls.append(1) or real(*a))
+    client = login(consented.researcher)
+    client.get(URL)
+    client.get(URL)
+    assert len(calls) == 1
+    Consent.objects.create(patient=consented.patient_b, kind="research", given=False)
+    assert "Consented to research</div><div class=\"v\">1<" in client.get(URL).content.decode()
+    assert len(calls) == 2
