@@ -506,11 +506,26 @@ _OWN_KIND = {cm.LabResult: "lab", cm.Assessment: "assessment", cm.Dose: "dose",
              cm.SubstanceUse: "substance", cm.Medication: "medication"}
 
 
-def _already_native(model: type, system: str, value: str, patient: cm.Patient) -> bool:
-    """Our own export imported back into the same installation: the row is already here."""
-    if system != c.sid(_OWN_KIND[model]) or not value.isdigit():
-        return False
-    return model.objects.filter(pk=int(value), patient=patient).exists()
+def _drop_native(pending: list[_Pending], report: FileReport) -> None:
+    """Our own export imported back into the same installation: those rows are already here
+    (same id, same patient), so they are left out."""
+    here: set[tuple[type, int, int]] = set()
+    for model, kind in _OWN_KIND.items():
+        pks = [int(p.value) for p in pending if p.model is model and p.system == c.sid(kind)
+               and p.value.isdigit()]
+        for i in range(0, len(pks), 900):
+            here.update((model, pk, patient_id) for pk, patient_id in model.objects.filter(
+                pk__in=pks[i:i + 900]).values_list("pk", "patient_id"))
+    if not here:
+        return
+    keep = []
+    for p in pending:
+        if p.value.isdigit() and (p.model, int(p.value), p.patient.pk) in here \
+                and p.system == c.sid(_OWN_KIND[p.model]):
+            report.unchanged += 1
+        else:
+            keep.append(p)
+    pending[:] = keep
 
 
 def import_file(path: Path, patients: _Patients, *, user=None, validate_models: bool = True) -> FileReport:
@@ -518,6 +533,7 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
     report = FileReport(file=path.name)
     pending: list[_Pending] = []
     seen: dict[tuple[str, str, str], int] = {}
+    known: dict[str, dict[tuple[str, str], str]] = {}
     for line, res in _read_file(path):
         try:
             if isinstance(res, _Bad):
@@ -525,6 +541,21 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
             if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str):
                 raise _Bad("expected a FHIR resource with a resourceType")
             rtype = res["resourceType"]
+            if rtype not in IMPORTED_TYPES and rtype != "Patient":
+                report.skipped[rtype] += 1  # read for nothing: not validated either
+                continue
+            if rtype in IMPORTED_TYPES:
+                if rtype not in known:
+                    known[rtype] = {(s_, v_): d_ for s_, v_, d_ in ImportedResource.objects.filter(
+                        resource_type=rtype).values_list("system", "value", "digest").iterator(5000)}
+                system, value = _identifier(res)
+                if known[rtype].get((system, value)) == _digest(res):
+                    key = (rtype, system, value)
+                    if key in seen:
+                        raise _Bad(f"identifier {system}|{value} also on line {seen[key]} of this file")
+                    seen[key] = line
+                    report.unchanged += 1  # imported before, same content: nothing to do
+                    continue
             if validate_models:
                 try:
                     model_class(rtype).model_validate(res)
@@ -534,9 +565,6 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
                     raise _Bad(_pydantic_reason(exc)) from None
             if rtype == "Patient":
                 patients.add_patient_resource(res)
-                report.skipped[rtype] += 1
-                continue
-            if rtype not in IMPORTED_TYPES:
                 report.skipped[rtype] += 1
                 continue
             converted = _convert(res, patients)
@@ -549,14 +577,12 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
             if key in seen:
                 raise _Bad(f"identifier {system}|{value} also on line {seen[key]} of this file")
             seen[key] = line
-            if _already_native(model, system, value, patient):
-                report.unchanged += 1
-                continue
             pending.append(_Pending(line, rtype, system, value, _digest(res), patient, model, fields))
         except _Bad as exc:
             report.problems.append(Problem(path.name, line, str(exc)))
     if report.problems:
         return report
+    _drop_native(pending, report)
     _check_known(pending, report, path.name)
     if report.problems:
         return report
