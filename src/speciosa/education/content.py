@@ -51,6 +51,7 @@ __all__ = [
     "load_option_file",
     "load_page_file",
     "page_text",
+    "unresolved_ids",
 ]
 
 

@@ -10,7 +10,7 @@ carry a one-time token, so a double tap or a retry stores one record
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -264,7 +264,3 @@ def reading_list(patient: Patient) -> list[dict[str, Any]]:
     rows.sort(key=lambda r: (not r["assigned"], r["read"]))  # stable: keeps page order within groups
     return rows
 
-
-def page_ids(pages: Iterable[content.Page]) -> list[str]:
-    """Ids of ``pages`` (helper for forms)."""
-    return [p.id for p in pages]
