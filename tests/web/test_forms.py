@@ -165,3 +165,16 @@ def test_state_changing_requests_need_the_csrf_token(clinic):
     client.force_login(clinic.clinician_a)
     r = client.post(reverse("note_new", args=[clinic.patient_a.pk]), {"token": "n3", "text": "x"})
     assert r.status_code == 403 and Note.objects.count() == 0
+
+
+def test_the_diary_day_is_the_day_at_the_patients_clinic(clinic, login):
+    import zoneinfo
+
+    site = clinic.patient_a.site
+    site.time_zone = "Pacific/Kiritimati"  # UTC+14: often a day ahead of the server
+    site.save()
+    client = login(clinic.patient_a.user)
+    r = client.post(reverse("diary_today"), _diary_post(craving="3", **{"doses-0-amount": "", "doses-0-time": ""}))
+    assert r.status_code == 302
+    expected = timezone.now().astimezone(zoneinfo.ZoneInfo("Pacific/Kiritimati")).date()
+    assert DiaryDay.objects.get().day == expected
