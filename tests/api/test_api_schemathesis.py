@@ -17,7 +17,7 @@ from rest_framework.authtoken.models import Token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-EXAMPLES = 8
+EXAMPLES = 6
 
 
 def _schema(clinic, user, extra: dict | None = None):
