@@ -54,6 +54,15 @@ def register(subparsers: Any) -> None:
     a.set_defaults(func=_analyze)
 
 
+def _require_tables() -> None:
+    """Refuse, with the fix, a database that has not been migrated."""
+    from django.db import connection
+
+    if "clinic_patient" not in connection.introspection.table_names():
+        raise UsageError("the database has no Speciosa tables yet: run 'speciosa migrate' "
+                         "(and 'speciosa demo' for the synthetic demo clinic)")
+
+
 def _export_research(args: argparse.Namespace) -> int:
     from speciosa.commands.server import setup_django
     from speciosa.research import deid
@@ -69,6 +78,7 @@ def _export_research(args: argparse.Namespace) -> int:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} exists and is not an empty directory; choose a new directory")
     setup_django()
+    _require_tables()
     from speciosa.research import dataset
 
     ds = dataset.export_research(out, purpose=purpose, key=key)
@@ -100,6 +110,7 @@ def _analyze(args: argparse.Namespace) -> int:
         except deid.ResearchKeyError as exc:
             raise UsageError(str(exc)) from None
     setup_django()
+    _require_tables()
     from speciosa.clinic.models import AuditEntry
     from speciosa.research import analysis
 
