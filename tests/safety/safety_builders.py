@@ -6,7 +6,6 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from speciosa.pharmacology.doses import Dose
-
 from speciosa.safety import (
     Assessment,
     Finding,
