@@ -32,11 +32,11 @@ demo: install
 	$(BIN)/speciosa serve --port $(PORT)
 
 test: install browser
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check --no-cache src tests benchmarks
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check --no-cache src tests benchmarks
 
 clean:
 	rm -rf $(VENV) var build *.egg-info src/*.egg-info
