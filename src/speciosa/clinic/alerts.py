@@ -7,29 +7,58 @@ per-patient ORM queries), evaluated, and reconciled with the active alerts:
 - a finding with no active alert for its rule creates one (``INSERT`` that ignores a
   conflict with the partial unique index ``one_active_alert_per_rule``, so two sweeps running
   at once cannot duplicate an alert);
-- a finding with an active alert updates its message, evidence and ``last_seen_at``;
+- a finding with an active alert updates its message, evidence and ``last_seen_at`` (only
+  ``last_seen_at`` is written when nothing else changed);
 - an active alert whose rule no longer fires is closed as ``cleared``.
 
 :func:`evaluate_patients` runs after every change to a patient's data (``services`` hook)
 and for all patients in :func:`sweep` (``speciosa sweep``), which time-based rules (overdue
-tests, missed diaries) need.
+tests, missed diaries) need. ``sweep(workers=2)`` splits the chunks between processes.
+
+Lookback
+--------
+The rules read bounded windows before ``as_of``, so evaluation loads only the rows inside
+them for the big tables (see :func:`lookback`, derived from the resolved safety settings, so
+a site that widens a window widens the load; ``docs/sweep.md``):
+
+- doses: the two fortnights of dose escalation / regular use (28 days) or
+  ``kratom_current_use_days`` if longer, plus each patient's last dose before the window when
+  there is none inside it (the evidence of several rules names the last dose, however old);
+- diary days: ``diary_gap_days`` + 28 days; a patient whose last diary day is older than the
+  window allows gets the 28 days before that last day loaded too (so ``diary-missed`` is exact
+  for any gap);
+- substance use: ``co_use_lookback_days``;
+- assessments, by instrument: COWS ``withdrawal_recent_days``; SOWS
+  ``withdrawal_recent_days`` + ``sows_baseline_days``; PHQ-9 ``phq9_recent_days``; AUDIT-C
+  ``audit_c_valid_days``; side-effect checklists the longest of
+  ``prolactin_symptom_window_days``, ``symptom_recent_days`` and ``seizure_recent_days``.
+  Instruments no rule reads (craving scores...) are not loaded;
+- labs and medications: full history (the prolactin baseline is the patient's first result).
+
+Every window gets :data:`MARGIN_DAYS` more, for time zones (windows start at local midnight).
+:func:`load_timelines` without ``as_of`` loads the full history, as before.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
+import multiprocessing.util
 import os
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connections, transaction
+from django.db.models import FloatField, OuterRef, Subquery
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from speciosa import safety
 from speciosa.pharmacology.doses import Dose as PDose
+from speciosa.safety.settings import resolve_settings
 
 from . import access
 from .models import (
@@ -45,6 +74,15 @@ from .models import (
 )
 
 CHUNK = 1000
+#: Rows fetched per round trip (server-side cursor on PostgreSQL).
+FETCH = 10_000
+#: Days added to every window: windows start at local midnight in the patient's zone.
+MARGIN_DAYS = 2
+#: The dose windows the rules read regardless of settings: the two fortnights of
+#: ``dose-escalation`` and of "days with kratom in the last 28" (``Context.fortnights``).
+DOSE_FORTNIGHTS_DAYS = 28
+#: Days before a diary gap that ``diary-missed`` counts ("wrote it on N of the 28 days before").
+DIARY_USUAL_WINDOW_DAYS = 28
 
 
 def site_safety_settings() -> dict:
@@ -58,62 +96,193 @@ def _f(x):
     return float(x) if x is not None else None
 
 
-def load_timelines(patient_ids: Sequence[int]) -> dict[int, safety.Timeline]:
-    """Build the safety timeline of each patient in ``patient_ids`` with bulk queries."""
+@dataclass(frozen=True)
+class Lookback:
+    """How many days before ``as_of`` each table is loaded (``None``: full history)."""
+
+    doses: int
+    diary_days: int
+    substances: int
+    assessments: Mapping[str, int] = field(default_factory=dict)  # instrument -> days; others skipped
+
+
+def lookback(settings: Mapping[str, float | int] | None = None) -> Lookback:
+    """The windows the rules read, from the settings in force (margin included)."""
+    s = resolve_settings(settings or None)
+
+    def days(*values: float) -> int:
+        return int(max(values)) + 1 + MARGIN_DAYS
+
+    side_effects = days(s["prolactin_symptom_window_days"], s["symptom_recent_days"], s["seizure_recent_days"])
+    return Lookback(
+        doses=days(DOSE_FORTNIGHTS_DAYS, s["kratom_current_use_days"]),
+        diary_days=days(s["diary_gap_days"] + DIARY_USUAL_WINDOW_DAYS),
+        substances=days(s["co_use_lookback_days"]),
+        assessments={
+            "cows": days(s["withdrawal_recent_days"]),
+            "sows": days(s["withdrawal_recent_days"] + s["sows_baseline_days"]),
+            "phq9": days(s["phq9_recent_days"]),
+            "audit-c": days(s["audit_c_valid_days"]),
+            "side-effects": side_effects,
+        },
+    )
+
+
+def _tz(name: str | None) -> dt.tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(name or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
+_FLOAT = FloatField()
+
+
+def load_timelines(patient_ids: Sequence[int], *, as_of: dt.datetime | None = None,
+                   settings: Mapping | None = None) -> dict[int, safety.Timeline]:
+    """Build the safety timeline of each patient in ``patient_ids`` with bulk queries.
+
+    With ``as_of``, only the rows the rules can read as of that time are loaded (the
+    module's *Lookback*, from ``settings``); without it, the full history.
+    """
     ids = list(patient_ids)
     if not ids:
         return {}
-    doses = defaultdict(list)
-    for pid, taken_at, amount, unit, pct, gpc, product in (
-            Dose.objects.current().filter(patient_id__in=ids)
-            .values_list("patient_id", "taken_at", "amount", "unit", "mitragynine_percent",
-                         "grams_per_capsule", "product").iterator(chunk_size=5000)):
-        doses[pid].append(PDose(taken_at=taken_at, amount=float(amount), unit=unit,
-                                mitragynine_percent=_f(pct), grams_per_capsule=_f(gpc), product=product or None))
-    assessments = defaultdict(list)
-    side_effects = defaultdict(list)
-    for pid, instrument, at, items, total in (
-            Assessment.objects.current().filter(patient_id__in=ids)
-            .values_list("patient_id", "instrument", "at", "items", "total").iterator(chunk_size=5000)):
-        if instrument == "side-effects":
-            for code, value in (items or {}).items():
-                if value:
-                    side_effects[pid].append(safety.SideEffect(at=at, code=code))
-        else:
-            assessments[pid].append(safety.Assessment(instrument=instrument, at=at, items=items or None,
-                                                      total=total))
-    labs = defaultdict(list)
+    patients = {}
+    for pid, sex, birth, pregnant, breastfeeding, tzname in (
+            Patient.objects.filter(pk__in=ids).order_by()
+            .values_list("pk", "sex", "birth_date", "pregnant", "breastfeeding", "site__time_zone")):
+        patients[pid] = (safety.Patient(sex=sex, birth_date=birth, pregnant=pregnant, breastfeeding=breastfeeding),
+                         _tz(tzname))
+    ids = list(patients)
+    window = lookback(settings) if as_of is not None else None
+
+    def since(days: int) -> dt.datetime:
+        return as_of - dt.timedelta(days=days)
+
+    # -- doses
+    doses: dict[int, list] = defaultdict(list)
+    dose_fields = ("patient_id", "taken_at", Cast("amount", _FLOAT), "unit", Cast("mitragynine_percent", _FLOAT),
+                   Cast("grams_per_capsule", _FLOAT), "product")
+    qs = Dose.objects.current().filter(patient_id__in=ids).order_by()
+    if window is not None:
+        qs = qs.filter(taken_at__gte=since(window.doses))
+    seen_dose = set()
+    for pid, taken_at, amount, unit, pct, gpc, product in qs.values_list(*dose_fields).iterator(chunk_size=FETCH):
+        doses[pid].append(PDose(taken_at, amount, unit, pct, gpc, product or None))
+        if window is not None and taken_at <= as_of:
+            seen_dose.add(pid)
+    if window is not None and len(seen_dose) < len(ids):
+        # the last dose before the window (rules name it in their evidence, however old)
+        last = (Dose.objects.current().filter(patient_id=OuterRef("pk"), taken_at__lte=as_of)
+                .order_by("-taken_at", "-pk").values("pk")[:1])
+        pks = [pk for pk in Patient.objects.filter(pk__in=[p for p in ids if p not in seen_dose]).order_by()
+               .annotate(last=Subquery(last)).values_list("last", flat=True) if pk is not None]
+        if pks:
+            for pid, taken_at, amount, unit, pct, gpc, product in (
+                    Dose.objects.filter(pk__in=pks).order_by().values_list(*dose_fields)):
+                doses[pid].append(PDose(taken_at, amount, unit, pct, gpc, product or None))
+
+    # -- assessments and side effects
+    assessments: dict[int, list] = defaultdict(list)
+    side_effects: dict[int, list] = defaultdict(list)
+    if window is None:
+        groups = [Assessment.objects.current().filter(patient_id__in=ids)]
+    else:
+        by_days: dict[int, list[str]] = defaultdict(list)
+        for instrument, days in window.assessments.items():
+            by_days[days].append(instrument)
+        groups = [Assessment.objects.current().filter(patient_id__in=ids, instrument__in=instruments,
+                                                      at__gte=since(days))
+                  for days, instruments in sorted(by_days.items())]
+    for qs in groups:
+        for pid, instrument, at, items, total in (
+                qs.order_by().values_list("patient_id", "instrument", "at", "items", "total")
+                .iterator(chunk_size=FETCH)):
+            if instrument == "side-effects":
+                out = side_effects[pid]
+                for code, value in (items or {}).items():
+                    if value:
+                        out.append(safety.SideEffect(at=at, code=code))
+            else:
+                assessments[pid].append(safety.Assessment(instrument=instrument, at=at, items=items or None,
+                                                          total=total))
+
+    # -- labs (full history: the prolactin baseline is the first result)
+    labs: dict[int, list] = defaultdict(list)
     for pid, lab, at, value, unit, low, high, result in (
-            LabResult.objects.current().filter(patient_id__in=ids)
-            .values_list("patient_id", "lab", "collected_at", "value", "unit", "reference_low",
-                         "reference_high", "result").iterator(chunk_size=5000)):
-        labs[pid].append(safety.LabResult(lab=lab, at=at, value=_f(value), unit=unit or None,
+            LabResult.objects.current().filter(patient_id__in=ids).order_by()
+            .values_list("patient_id", "lab", "collected_at", Cast("value", _FLOAT), "unit", "reference_low",
+                         "reference_high", "result").iterator(chunk_size=FETCH)):
+        labs[pid].append(safety.LabResult(lab=lab, at=at, value=value, unit=unit or None,
                                           reference_low=low, reference_high=high, result=result or None))
-    meds = defaultdict(list)
-    for pid, name, start, end in (Medication.objects.current().filter(patient_id__in=ids)
+
+    # -- medications (full history) and substance use
+    meds: dict[int, list] = defaultdict(list)
+    for pid, name, start, end in (Medication.objects.current().filter(patient_id__in=ids).order_by()
                                   .values_list("patient_id", "name", "start", "end")):
         meds[pid].append(safety.Medication(name=name, start=start, end=end))
-    substances = defaultdict(list)
-    for pid, name, at in (SubstanceUse.objects.current().filter(patient_id__in=ids)
-                          .values_list("patient_id", "name", "at")):
+    substances: dict[int, list] = defaultdict(list)
+    qs = SubstanceUse.objects.current().filter(patient_id__in=ids).order_by()
+    if window is not None:
+        qs = qs.filter(at__gte=since(window.substances))
+    for pid, name, at in qs.values_list("patient_id", "name", "at").iterator(chunk_size=FETCH):
         substances[pid].append(safety.Substance(name=name, at=at))
-    diary = defaultdict(list)
-    for pid, day in DiaryDay.objects.filter(patient_id__in=ids).values_list("patient_id", "day").iterator(
-            chunk_size=5000):
-        diary[pid].append(day)
+
+    # -- diary days
+    diary = _load_diary_days(ids, patients, as_of, window)
+
     timelines = {}
-    for pid, sex, birth, pregnant, breastfeeding, tzname in Patient.objects.filter(pk__in=ids).values_list(
-            "pk", "sex", "birth_date", "pregnant", "breastfeeding", "site__time_zone"):
-        try:
-            tz = zoneinfo.ZoneInfo(tzname or "UTC")
-        except zoneinfo.ZoneInfoNotFoundError:
-            tz = dt.UTC
+    for pid, (patient, tz) in patients.items():
         timelines[pid] = safety.Timeline(
-            patient=safety.Patient(sex=sex, birth_date=birth, pregnant=pregnant, breastfeeding=breastfeeding),
-            doses=tuple(doses[pid]), assessments=tuple(assessments[pid]), labs=tuple(labs[pid]),
-            side_effects=tuple(side_effects[pid]), medications=tuple(meds[pid]),
-            substances=tuple(substances[pid]), diary_days=tuple(diary[pid]), tz=tz)
+            patient=patient, doses=tuple(doses.get(pid, ())), assessments=tuple(assessments.get(pid, ())),
+            labs=tuple(labs.get(pid, ())), side_effects=tuple(side_effects.get(pid, ())),
+            medications=tuple(meds.get(pid, ())), substances=tuple(substances.get(pid, ())),
+            diary_days=tuple(diary.get(pid, ())), tz=tz)
     return timelines
+
+
+def _load_diary_days(ids: list[int], patients: dict, as_of: dt.datetime | None,
+                     window: Lookback | None) -> dict[int, list[dt.date]]:
+    """Diary days of these patients: all of them without a window; with one, the days in the
+    window, plus the 28 days before the last diary day of any patient whose last day is too
+    old for the window to hold them (``diary-missed`` counts those days)."""
+    diary: dict[int, list[dt.date]] = defaultdict(list)
+    qs = DiaryDay.objects.filter(patient_id__in=ids).order_by()
+    if window is None:
+        for pid, day in qs.values_list("patient_id", "day").iterator(chunk_size=FETCH):
+            diary[pid].append(day)
+        return diary
+    first_day = as_of.astimezone(dt.UTC).date() - dt.timedelta(days=window.diary_days)
+    for pid, day in qs.filter(day__gte=first_day).values_list("patient_id", "day").iterator(chunk_size=FETCH):
+        diary[pid].append(day)
+    # patients whose [last - 27, last] is not inside the loaded days, by their local "today"
+    short: dict[dt.date, list[int]] = defaultdict(list)
+    enough = first_day + dt.timedelta(days=DIARY_USUAL_WINDOW_DAYS - 1)
+    for pid in ids:
+        today = as_of.astimezone(patients[pid][1]).date()
+        last = max((d for d in diary.get(pid, ()) if d <= today), default=None)
+        if last is None or last < enough:
+            short[today].append(pid)
+    for today, group in short.items():
+        newest = (DiaryDay.objects.filter(patient_id=OuterRef("pk"), day__lte=today)
+                  .order_by("-day").values("day")[:1])
+        lasts = {pid: last for pid, last in Patient.objects.filter(pk__in=group).order_by()
+                 .annotate(last=Subquery(newest)).values_list("pk", "last") if last is not None}
+        # one query per 64-day band of last days: bounded by the length of history, not patients
+        bands: dict[int, list[int]] = defaultdict(list)
+        for pid, last in lasts.items():
+            bands[last.toordinal() // 64].append(pid)
+        for band, members in bands.items():
+            lo = dt.date.fromordinal(band * 64) - dt.timedelta(days=DIARY_USUAL_WINDOW_DAYS)
+            hi = min(dt.date.fromordinal(band * 64 + 63), first_day - dt.timedelta(days=1))
+            if hi < lo:
+                continue
+            for pid, day in (DiaryDay.objects.filter(patient_id__in=members, day__gte=lo, day__lte=hi)
+                             .order_by().values_list("patient_id", "day")):
+                if lasts[pid] - dt.timedelta(days=DIARY_USUAL_WINDOW_DAYS) <= day:
+                    diary[pid].append(day)
+    return diary
 
 
 @dataclass
@@ -124,17 +293,29 @@ class SweepResult:
     updated: int = 0
     cleared: int = 0
 
+    def add(self, other: SweepResult) -> None:
+        """Add another result's counts to this one."""
+        self.patients += other.patients
+        self.findings += other.findings
+        self.created += other.created
+        self.updated += other.updated
+        self.cleared += other.cleared
+
+
+_ALERT_FIELDS = ("severity", "message", "next_step", "evidence", "citations", "last_seen_at", "status")
+
 
 def _reconcile(findings_by_patient: dict[int, list], now: dt.datetime, result: SweepResult) -> None:
     ids = list(findings_by_patient)
     active = {(a.patient_id, a.rule): a for a in
-              Alert.objects.filter(patient_id__in=ids, status__in=Alert.ACTIVE)}
+              Alert.objects.filter(patient_id__in=ids, status__in=Alert.ACTIVE).order_by()
+              .only("id", "patient_id", "rule", *_ALERT_FIELDS)}
     # A clinician's resolution stands while the finding's evidence is unchanged.
     resolved = {}
-    for a in (Alert.objects.filter(patient_id__in=ids, status=Alert.Status.RESOLVED)
-              .order_by("resolved_at").only("patient_id", "rule", "evidence")):
-        resolved[(a.patient_id, a.rule)] = a.evidence
-    to_create, to_update = [], []
+    for pid, rule, evidence in (Alert.objects.filter(patient_id__in=ids, status=Alert.Status.RESOLVED)
+                                .order_by("resolved_at").values_list("patient_id", "rule", "evidence")):
+        resolved[(pid, rule)] = evidence
+    to_create, to_update, seen = [], [], []
     fired = set()
     for pid, findings in findings_by_patient.items():
         for f in findings:
@@ -142,32 +323,48 @@ def _reconcile(findings_by_patient: dict[int, list], now: dt.datetime, result: S
             fired.add(key)
             evidence = json.loads(json.dumps(f.evidence, default=str))
             existing = active.get(key)
+            citations = list(f.citations)
             if existing is None:
                 if resolved.get(key) == evidence:
                     continue
                 to_create.append(Alert(patient_id=pid, rule=f.rule, topic=f.topic, severity=f.severity,
                                        message=f.message, next_step=f.next_step, evidence=evidence,
-                                       citations=list(f.citations), first_seen_at=now, last_seen_at=now))
-            else:
-                changed = (existing.severity != f.severity or existing.message != f.message
-                           or existing.evidence != evidence)
-                existing.severity, existing.message, existing.next_step = f.severity, f.message, f.next_step
-                existing.evidence, existing.citations, existing.last_seen_at = evidence, list(f.citations), now
-                if changed and existing.status == Alert.Status.ACKNOWLEDGED and f.severity == "urgent":
-                    existing.status = Alert.Status.OPEN  # a new urgent finding needs a new look
-                to_update.append(existing)
+                                       citations=citations, first_seen_at=now, last_seen_at=now))
+                continue
+            changed = (existing.severity != f.severity or existing.message != f.message
+                       or existing.evidence != evidence)
+            if not changed and existing.next_step == f.next_step and existing.citations == citations:
+                seen.append(existing.pk)  # only last_seen_at moves
+                continue
+            existing.severity, existing.message, existing.next_step = f.severity, f.message, f.next_step
+            existing.evidence, existing.citations, existing.last_seen_at = evidence, citations, now
+            if changed and existing.status == Alert.Status.ACKNOWLEDGED and f.severity == "urgent":
+                existing.status = Alert.Status.OPEN  # a new urgent finding needs a new look
+            to_update.append(existing)
     if to_create:
         Alert.objects.bulk_create(to_create, ignore_conflicts=True, batch_size=500)
         result.created += len(to_create)
     if to_update:
-        Alert.objects.bulk_update(to_update, ["severity", "message", "next_step", "evidence", "citations",
-                                              "last_seen_at", "status"], batch_size=500)
-        result.updated += len(to_update)
+        Alert.objects.bulk_update(to_update, list(_ALERT_FIELDS), batch_size=500)
+    for start in range(0, len(seen), 5000):
+        Alert.objects.filter(pk__in=seen[start:start + 5000]).update(last_seen_at=now)
+    result.updated += len(to_update) + len(seen)
     stale = [a.pk for key, a in active.items() if key not in fired]
     if stale:
         result.cleared += Alert.objects.filter(pk__in=stale, status__in=Alert.ACTIVE).update(
             status=Alert.Status.CLEARED, resolved_at=now,
             resolution_note="No longer present when the rules were re-evaluated.")
+
+
+def _evaluate_chunk(chunk: Sequence[int], as_of: dt.datetime, settings: Mapping) -> SweepResult:
+    result = SweepResult()
+    timelines = load_timelines(chunk, as_of=as_of, settings=settings)
+    findings = {pid: safety.evaluate(tl, as_of, settings) for pid, tl in timelines.items()}
+    result.patients += len(timelines)
+    result.findings += sum(len(v) for v in findings.values())
+    with transaction.atomic():
+        _reconcile(findings, timezone.now(), result)
+    return result
 
 
 def evaluate_patients(patient_ids: Iterable[int], *, as_of: dt.datetime | None = None,
@@ -178,13 +375,7 @@ def evaluate_patients(patient_ids: Iterable[int], *, as_of: dt.datetime | None =
     result = SweepResult()
     ids = list(patient_ids)
     for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
-        timelines = load_timelines(chunk)
-        findings = {pid: safety.evaluate(tl, as_of, settings) for pid, tl in timelines.items()}
-        result.patients += len(timelines)
-        result.findings += sum(len(v) for v in findings.values())
-        with transaction.atomic():
-            _reconcile(findings, timezone.now(), result)
+        result.add(_evaluate_chunk(ids[start:start + CHUNK], as_of, settings))
     return result
 
 
@@ -192,9 +383,46 @@ def _all_patient_ids() -> Iterator[int]:
     return Patient.objects.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=CHUNK)
 
 
-def sweep(*, as_of: dt.datetime | None = None) -> SweepResult:
-    """Evaluate every patient (time-based rules). Safe to run often and concurrently."""
-    return evaluate_patients(list(_all_patient_ids()), as_of=as_of)
+def _worker_start() -> None:
+    # A forked worker never uses (or closes) the parent's database connections: it opens its
+    # own, and closes them when it exits.
+    for conn in connections.all(initialized_only=True):
+        conn.connection = None
+    multiprocessing.util.Finalize(None, connections.close_all, exitpriority=10)
+
+
+def _worker_chunk(task: tuple[list[int], dt.datetime, Mapping]) -> SweepResult:
+    chunk, as_of, settings = task
+    return _evaluate_chunk(chunk, as_of, settings)
+
+
+def sweep(*, as_of: dt.datetime | None = None, workers: int = 1) -> SweepResult:
+    """Evaluate every patient (time-based rules). Safe to run often and concurrently.
+
+    ``workers`` > 1 evaluates chunks of patients in that many processes (``fork``; each has
+    its own database connection). Chunks never share a patient, and the partial unique index
+    keeps one active alert per rule even against another sweep running at the same time.
+    """
+    as_of = as_of or timezone.now()
+    settings = site_safety_settings()
+    ids = list(_all_patient_ids())
+    chunks = [ids[start:start + CHUNK] for start in range(0, len(ids), CHUNK)]
+    workers = min(workers, len(chunks))
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return evaluate_patients(ids, as_of=as_of, settings=settings)
+    result = SweepResult()
+    connections.close_all()
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start)
+    try:
+        for part in pool.imap_unordered(_worker_chunk, [(c, as_of, settings) for c in chunks]):
+            result.add(part)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    return result
 
 
 def after_change(patient: Patient) -> None:

@@ -1,0 +1,469 @@
+"""Benchmark: the safety sweep over a generated clinic, against the naive per-patient way
+measured in the same run (issue 4).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_sweep.py [--patients 10000 100000] [--db sqlite|postgres|both]
+        [--profile auto|full|light] [--naive-sample 200] [--workers 1 2]
+
+``--db`` defaults to ``postgres`` when ``DATABASE_URL`` is set and ``sqlite`` otherwise; ``both``
+runs each database in its own process (Django's settings are per process). Every run uses a
+throw-away database: a SQLite file in a temporary folder under ``/tmp`` (deleted at the end), or
+a PostgreSQL database ``speciosa_bench`` on the server of ``DATABASE_URL`` (default
+``postgres://postgres@127.0.0.1:5432/``), created, migrated with Django's ``migrate`` and
+dropped at the end. No other database is touched.
+
+Generated clinic
+----------------
+N patients on three sites (UTC, America/New_York, Asia/Bangkok), each with a year of daily
+diaries up to today. Profile ``full``: 1-4 doses a day (grams of leaf, ``mitragynine_mg``
+filled), a craving score on most days, a side-effect checklist weekly, a COWS every two weeks
+or so, prolactin/ALT/AST every six weeks, occasional substance use, 0-2 medications; some
+patients escalate, stop writing, rise in prolactin or report symptoms, so that every rule has
+work. Profile ``light`` (for 100,000 patients, where the full profile's ~170 M rows do not fit
+the time of a benchmark run on this machine): the same year of diaries with one dose a day, a
+craving score once a week, the same checklists, COWS, labs, substances and medications.
+``auto``: ``full`` up to 20,000 patients, ``light`` above. The rows written are printed.
+
+Loading: PostgreSQL ``COPY`` (psycopg 3 ``cursor.copy``); SQLite ``executemany`` in large
+transactions with ``PRAGMA synchronous=OFF, journal_mode=WAL, foreign_keys=OFF`` for the load
+only.
+
+What is timed
+-------------
+- **naive**: on a random sample of patients, one at a time: the patient and each of its
+  records as ORM objects (full history), a :class:`speciosa.safety.Timeline`, ``evaluate``,
+  then each alert looked up and saved one by one, stale ones cleared one by one.
+- **sweep**: :func:`speciosa.clinic.alerts.sweep` on every patient: first run (creates the
+  alerts) and a second run (steady state: alerts updated or cleared), for each ``--workers``.
+
+The target (issue 4): a full sweep of 100,000 patients in under 60 s on this 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_PATIENTS = 100_000
+TARGET_SECONDS = 60.0
+BENCH_DB = "speciosa_bench"
+BATCH = 500  # patients per load batch
+
+SITES = (("Bench UTC", "UTC"), ("Bench New York", "America/New_York"), ("Bench Bangkok", "Asia/Bangkok"))
+MEDICATIONS = ("sertraline", "alprazolam", "midazolam", "metoclopramide", "gabapentin", "ibuprofen",
+               "oxycodone", "omeprazole")
+SUBSTANCES = ("alcohol", "cannabis", "alprazolam", "heroin", "tobacco")
+
+
+# --------------------------------------------------------------------------------------------- set-up
+
+def _pg_base_url() -> str:
+    url = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/"
+    if not url.startswith(("postgres://", "postgresql://")):
+        url = "postgres://postgres@127.0.0.1:5432/"
+    return url.rsplit("/", 1)[0] + "/"
+
+
+def _pg_admin(sql: str) -> None:
+    """Run ``sql`` (CREATE/DROP DATABASE speciosa_bench) on the server's ``postgres`` database."""
+    import psycopg
+
+    with psycopg.connect(_pg_base_url() + "postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def _setup_django(db: str) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    if db == "postgres":
+        os.environ["DATABASE_URL"] = _pg_base_url() + BENCH_DB
+    else:
+        os.environ.pop("DATABASE_URL", None)
+        os.environ["SPECIOSA_DATA_DIR"] = tempfile.mkdtemp(prefix="speciosa-bench-sweep-", dir="/tmp")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "speciosa.settings")
+    import django
+
+    django.setup()
+
+
+def _fresh_database(db: str) -> None:
+    """An empty, migrated benchmark database."""
+    from django.core.management import call_command
+    from django.db import connections
+
+    connections.close_all()
+    if db == "postgres":
+        _pg_admin(f"DROP DATABASE IF EXISTS {BENCH_DB}")
+        _pg_admin(f"CREATE DATABASE {BENCH_DB}")
+    else:
+        from django.conf import settings
+
+        name = Path(settings.DATABASES["default"]["NAME"])
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(name) + suffix).unlink(missing_ok=True)
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def _drop_database(db: str) -> None:
+    from django.db import connections
+
+    connections.close_all()
+    if db == "postgres":
+        _pg_admin(f"DROP DATABASE IF EXISTS {BENCH_DB}")
+    else:
+        shutil.rmtree(os.environ["SPECIOSA_DATA_DIR"], ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------- generator
+
+COLUMNS = {
+    "clinic_diaryday": ("id", "patient_id", "day", "created_at", "updated_at"),
+    "clinic_dose": ("id", "patient_id", "source", "entered_at", "superseded", "retracted", "change_reason",
+                    "diary_id", "taken_at", "amount", "unit", "product", "mitragynine_percent",
+                    "mitragynine_mg", "conversion_note"),
+    "clinic_assessment": ("id", "patient_id", "source", "entered_at", "superseded", "retracted",
+                          "change_reason", "diary_id", "instrument", "instrument_version", "at", "items",
+                          "total", "band", "complete", "flags", "note"),
+    "clinic_labresult": ("id", "patient_id", "source", "entered_at", "superseded", "retracted",
+                         "change_reason", "lab", "loinc", "collected_at", "value", "unit", "canonical_value",
+                         "canonical_unit", "result", "method", "reference_low", "reference_high", "flag",
+                         "confirmed_unusual"),
+    "clinic_substanceuse": ("id", "patient_id", "source", "entered_at", "superseded", "retracted",
+                            "change_reason", "diary_id", "at", "name", "detail"),
+    "clinic_medication": ("id", "patient_id", "source", "entered_at", "superseded", "retracted",
+                          "change_reason", "name", "start", "end"),
+}
+
+
+class Generator:
+    """Rows for a synthetic clinic, as tuples of plain values (strings for times, in UTC), so
+    that the same rows feed PostgreSQL ``COPY`` and SQLite ``executemany``."""
+
+    def __init__(self, profile: str, today: dt.date, days: int = 365, seed: int = 4) -> None:
+        from speciosa.knowledge import instruments
+
+        self.profile = profile
+        self.seed = seed
+        self.days = [(today - dt.timedelta(days=days - 1 - d)).isoformat() for d in range(days)]
+        self.ids = dict.fromkeys(COLUMNS, 0)
+        cows = instruments.get_instrument("cows")
+        self.cows_low, self.cows_high = [], []
+        rng = random.Random(seed)
+        while len(self.cows_low) < 20 or len(self.cows_high) < 20:
+            level = rng.random()
+            items = {it.id: rng.choice([v.value for v in it.values][: 2 + int(3 * level)]) for it in cows.items}
+            s = instruments.score(cows, items)
+            (self.cows_high if s.total >= 13 else self.cows_low).append(
+                (json.dumps(items), s.total, s.band or "", cows.version))
+        craving = instruments.get_instrument("craving-nrs")
+        self.craving = [(json.dumps({"craving": n}), n, instruments.score(craving, {"craving": n}).band or "")
+                        for n in range(11)]
+        self.craving_version = craving.version
+        se = instruments.get_instrument("side-effects")
+        self.se_codes = [it.id for it in se.items]
+        self.se_version = se.version
+
+    def _next(self, table: str) -> int:
+        self.ids[table] += 1
+        return self.ids[table]
+
+    def patient_rows(self, pid: int, rows: dict[str, list]) -> None:
+        """Append one patient's year of records to ``rows`` (table -> list of tuples)."""
+        rng = random.Random(self.seed * 1_000_003 + pid)
+        r = rng.random
+        full = self.profile == "full"
+        n_days = len(self.days)
+        diary_rows, dose_rows = rows["clinic_diaryday"], rows["clinic_dose"]
+        assess_rows, lab_rows = rows["clinic_assessment"], rows["clinic_labresult"]
+        sub_rows = rows["clinic_substanceuse"]
+        grams = 2.0 + 4.0 * r()
+        pct = (None, 1.2, 1.5, 1.9)[int(r() * 4)]
+        escalates = r() < 0.15
+        stops_writing = n_days - 10 if r() < 0.05 else n_days
+        symptomatic = r() < 0.1
+        prl0 = 6.0 + 10.0 * r()
+        prl_rises = r() < 0.1
+        cows_every = 10 + int(r() * 10)
+        cows_offset = int(r() * cows_every)
+        lab_offset = int(r() * 42)
+        withdrawal_now = r() < 0.05
+        did = dose_id = aid = None
+        for d in range(stops_writing):
+            day = self.days[d]
+            created = f"{day} 21:00:00"
+            did = self.ids["clinic_diaryday"] = self.ids["clinic_diaryday"] + 1
+            diary_rows.append((did, pid, day, created, created))
+            late = d >= n_days - 14
+            n_doses = 1 + int(r() * 4) if full else 1
+            amount = grams * (1.8 if escalates and late else 1.0)
+            for k in range(n_doses):
+                a = round(amount * (0.8 + 0.4 * r()), 3)
+                t = f"{day} {7 + 4 * k:02d}:{int(r() * 60):02d}:00"
+                dose_id = self.ids["clinic_dose"] = self.ids["clinic_dose"] + 1
+                mg = round(a * (pct or 1.5) * 10, 1)
+                dose_rows.append((dose_id, pid, "patient", created, False, False, "", did, t, a, "g", "",
+                                  pct, mg, ""))
+            if (r() < 0.85) if full else (d % 7 == 0):
+                items, total, band = self.craving[min(10, int(r() * 8) + (2 if late else 0))]
+                aid = self.ids["clinic_assessment"] = self.ids["clinic_assessment"] + 1
+                assess_rows.append((aid, pid, "patient", created, False, False, "", did, "craving-nrs",
+                                    self.craving_version, f"{day} 20:00:00", items, total, band, True, "[]", ""))
+            if d % 7 == 3:
+                items = {c: int(r() < 0.04) for c in self.se_codes}
+                items["seizure"] = 0
+                if symptomatic and late:
+                    items["reduced-sex-drive"] = 1
+                aid = self.ids["clinic_assessment"] = self.ids["clinic_assessment"] + 1
+                assess_rows.append((aid, pid, "patient", created, False, False, "", did, "side-effects",
+                                    self.se_version, f"{day} 20:30:00", json.dumps(items), sum(items.values()),
+                                    "", True, "[]", ""))
+            if d % cows_every == cows_offset or (withdrawal_now and d == n_days - 2):
+                pool = self.cows_high if (withdrawal_now and d == n_days - 2) or r() < 0.1 else self.cows_low
+                items, total, band, version = pool[int(r() * len(pool))]
+                aid = self.ids["clinic_assessment"] = self.ids["clinic_assessment"] + 1
+                assess_rows.append((aid, pid, "clinician", created, False, False, "", None, "cows", version,
+                                    f"{day} 10:00:00", items, total, band, True, "[]", ""))
+            if d % 42 == lab_offset:
+                at = f"{day} 09:00:00"
+                prl = round(prl0 * (1 + (d / n_days) if prl_rises else 1) * (0.85 + 0.3 * r()), 1)
+                for lab, loinc, value, unit, low, high in (
+                        ("prolactin", "2842-3", prl, "ng/mL", 4.0, 15.2),
+                        ("alt", "1742-6", round(15 + 25 * r(), 1), "U/L", 7.0, 55.0),
+                        ("ast", "1920-8", round(12 + 20 * r(), 1), "U/L", 8.0, 48.0)):
+                    lid = self.ids["clinic_labresult"] = self.ids["clinic_labresult"] + 1
+                    flag = "high" if value > high else ""
+                    lab_rows.append((lid, pid, "clinician", at, False, False, "", lab, loinc, at, value, unit,
+                                     value, unit, "", "", low, high, flag, False))
+            if r() < 0.1:
+                sid = self.ids["clinic_substanceuse"] = self.ids["clinic_substanceuse"] + 1
+                sub_rows.append((sid, pid, "patient", created, False, False, "", did, f"{day} 19:00:00",
+                                 SUBSTANCES[int(r() * len(SUBSTANCES))], ""))
+        for _ in range(int(r() * 3)):
+            mid = self._next("clinic_medication")
+            start = self.days[int(r() * n_days)]
+            rows["clinic_medication"].append((mid, pid, "clinician", f"{start} 12:00:00", False, False, "",
+                                              MEDICATIONS[int(r() * len(MEDICATIONS))], start, None))
+
+
+def generate(n_patients: int, profile: str, *, seed: int = 4) -> dict[str, int]:
+    """Write the clinic; returns rows written per table."""
+    from django.db import connection, transaction
+
+    from speciosa.clinic.models import CareTeam, Patient, Site
+
+    today = dt.datetime.now(dt.UTC).date()
+    sites = [Site.objects.create(name=name, time_zone=tz) for name, tz in SITES]
+    teams = [CareTeam.objects.create(site=s, name="Team") for s in sites]
+    rng = random.Random(seed)
+    patients = [Patient(site=sites[i % 3], care_team=teams[i % 3], identifier=f"B-{i:07d}", given_name="Bench",
+                        family_name=f"Patient{i}", birth_date=dt.date(1960 + int(rng.random() * 40), 1, 1),
+                        sex="male" if rng.random() < 0.6 else "female", in_care_since=today - dt.timedelta(days=365))
+                for i in range(n_patients)]
+    with transaction.atomic():
+        Patient.objects.bulk_create(patients, batch_size=5000)
+    pids = list(Patient.objects.order_by("pk").values_list("pk", flat=True))
+    gen = Generator(profile, today, seed=seed)
+    counts = {"clinic_patient": n_patients, **dict.fromkeys(COLUMNS, 0)}
+    connection.ensure_connection()
+    raw = connection.connection
+    if connection.vendor == "sqlite":
+        raw.execute("PRAGMA synchronous=OFF")
+        raw.execute("PRAGMA journal_mode=WAL")
+        raw.execute("PRAGMA foreign_keys=OFF")
+    for start in range(0, len(pids), BATCH):
+        rows: dict[str, list] = {t: [] for t in COLUMNS}
+        for pid in pids[start:start + BATCH]:
+            gen.patient_rows(pid, rows)
+        for table, data in rows.items():
+            if not data:
+                continue
+            counts[table] += len(data)
+            cols = ", ".join(f'"{c}"' for c in COLUMNS[table])
+            if connection.vendor == "postgresql":
+                with raw.cursor() as cur:
+                    cur.execute("SET TIME ZONE 'UTC'")
+                    with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+                        for row in data:
+                            copy.write_row(row)
+                raw.commit() if not raw.autocommit else None
+            else:
+                marks = ", ".join("?" * len(COLUMNS[table]))
+                raw.execute("BEGIN")
+                raw.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", data)
+                raw.execute("COMMIT")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            for table in COLUMNS:
+                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                            f"(SELECT COALESCE(MAX(id), 1) FROM {table}))")
+            cur.execute("ANALYZE")
+    else:
+        raw.execute("PRAGMA foreign_keys=ON")
+        raw.execute("PRAGMA synchronous=NORMAL")
+        raw.execute("ANALYZE")
+    connection.close()
+    return counts
+
+
+# --------------------------------------------------------------------------------------------- naive
+
+def naive(patient_ids: list[int]) -> float:
+    """Seconds for the naive way on these patients: ORM objects, evaluate, save one by one."""
+    import zoneinfo
+
+    from django.utils import timezone
+
+    from speciosa import safety
+    from speciosa.clinic.models import (
+        Alert,
+        Assessment,
+        DiaryDay,
+        Dose,
+        LabResult,
+        Medication,
+        Patient,
+        SubstanceUse,
+    )
+    from speciosa.pharmacology.doses import Dose as PDose
+
+    def f(x):
+        return float(x) if x is not None else None
+
+    started = time.perf_counter()
+    for pid in patient_ids:
+        p = Patient.objects.select_related("site").get(pk=pid)
+        doses = [PDose(taken_at=d.taken_at, amount=float(d.amount), unit=d.unit, mitragynine_percent=f(d.mitragynine_percent),
+                       grams_per_capsule=f(d.grams_per_capsule), product=d.product or None)
+                 for d in Dose.objects.current().filter(patient=p)]
+        assessments, side_effects = [], []
+        for a in Assessment.objects.current().filter(patient=p):
+            if a.instrument == "side-effects":
+                side_effects += [safety.SideEffect(at=a.at, code=c) for c, v in (a.items or {}).items() if v]
+            else:
+                assessments.append(safety.Assessment(instrument=a.instrument, at=a.at, items=a.items or None,
+                                                     total=a.total))
+        labs = [safety.LabResult(lab=x.lab, at=x.collected_at, value=f(x.value), unit=x.unit or None,
+                                 reference_low=x.reference_low, reference_high=x.reference_high,
+                                 result=x.result or None) for x in LabResult.objects.current().filter(patient=p)]
+        meds = [safety.Medication(name=m.name, start=m.start, end=m.end)
+                for m in Medication.objects.current().filter(patient=p)]
+        subs = [safety.Substance(name=s.name, at=s.at) for s in SubstanceUse.objects.current().filter(patient=p)]
+        days = [d.day for d in DiaryDay.objects.filter(patient=p)]
+        tl = safety.Timeline(
+            patient=safety.Patient(sex=p.sex, birth_date=p.birth_date, pregnant=p.pregnant,
+                                   breastfeeding=p.breastfeeding),
+            doses=tuple(doses), assessments=tuple(assessments), labs=tuple(labs), side_effects=tuple(side_effects),
+            medications=tuple(meds), substances=tuple(subs), diary_days=tuple(days),
+            tz=zoneinfo.ZoneInfo(p.site.time_zone))
+        now = timezone.now()
+        findings = safety.evaluate(tl, now)
+        fired = set()
+        for fd in findings:
+            fired.add(fd.rule)
+            evidence = json.loads(json.dumps(fd.evidence, default=str))
+            alert = Alert.objects.filter(patient=p, rule=fd.rule, status__in=Alert.ACTIVE).first()
+            if alert is None:
+                alert = Alert(patient=p, rule=fd.rule, topic=fd.topic, first_seen_at=now)
+            alert.severity, alert.message, alert.next_step = fd.severity, fd.message, fd.next_step
+            alert.evidence, alert.citations, alert.last_seen_at = evidence, list(fd.citations), now
+            alert.save()
+        for alert in Alert.objects.filter(patient=p, status__in=Alert.ACTIVE).exclude(rule__in=fired):
+            alert.status, alert.resolved_at = Alert.Status.CLEARED, now
+            alert.save()
+    return time.perf_counter() - started
+
+
+# --------------------------------------------------------------------------------------------- driver
+
+def _timed_sweep(workers: int):
+    from django.db import connections
+
+    from speciosa.clinic import alerts
+
+    connections.close_all()
+    started = time.perf_counter()
+    result = alerts.sweep(workers=workers) if workers > 1 else alerts.sweep()
+    return result, time.perf_counter() - started
+
+
+def run_one(db: str, sizes: list[int], profile: str, sample: int, workers: list[int]) -> list[dict]:
+    _setup_django(db)
+    from django.db import connection
+
+    out = []
+    try:
+        for n in sizes:
+            prof = profile if profile != "auto" else ("full" if n <= 20_000 else "light")
+            _fresh_database(db)
+            started = time.perf_counter()
+            counts = generate(n, prof)
+            gen_s = time.perf_counter() - started
+            total_rows = sum(counts.values())
+            print(f"[{db}] {n:,} patients, profile {prof}: generated {total_rows:,} rows in {gen_s:.0f} s "
+                  f"({total_rows / gen_s:,.0f} rows/s):", flush=True)
+            for table, c in counts.items():
+                print(f"    {table:22s} {c:>13,}", flush=True)
+            from speciosa.clinic.models import Patient
+
+            pids = list(Patient.objects.values_list("pk", flat=True))
+            chosen = random.Random(1).sample(pids, min(sample, len(pids)))
+            naive_s = naive(chosen)
+            naive_rate = len(chosen) / naive_s
+            print(f"[{db}] naive, {len(chosen)} patients: {naive_s:.2f} s, {naive_rate:,.0f} patients/s", flush=True)
+            connection.close()
+            for w in workers:
+                for run in ("first", "second"):
+                    result, secs = _timed_sweep(w)
+                    rate = result.patients / secs
+                    projected = TARGET_PATIENTS / rate
+                    verdict = "MET" if projected < TARGET_SECONDS else "MISSED"
+                    print(f"[{db}] sweep ({run} run, {w} worker{'s' if w > 1 else ''}), {result.patients:,} patients: "
+                          f"{secs:.1f} s, {rate:,.0f} patients/s, {rate / naive_rate:.1f} x naive; "
+                          f"{result.findings:,} findings, created {result.created:,}, updated {result.updated:,}, "
+                          f"cleared {result.cleared:,}; 100k target (< {TARGET_SECONDS:.0f} s): {verdict} "
+                          f"({'measured' if n == TARGET_PATIENTS else 'projected'} {projected:.1f} s)", flush=True)
+                    out.append({"db": db, "patients": n, "profile": prof, "rows": total_rows, "generation_s": gen_s,
+                                "naive_per_s": naive_rate, "workers": w, "run": run, "sweep_s": secs,
+                                "sweep_per_s": rate, "findings": result.findings})
+    finally:
+        _drop_database(db)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--patients", type=int, nargs="+", default=[10_000, 100_000])
+    p.add_argument("--db", choices=("sqlite", "postgres", "both"),
+                   default="postgres" if os.environ.get("DATABASE_URL") else "sqlite")
+    p.add_argument("--profile", choices=("auto", "full", "light"), default="auto")
+    p.add_argument("--naive-sample", type=int, default=200)
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    args = p.parse_args(argv)
+    if args.db == "both":
+        code = 0
+        for db in ("sqlite", "postgres"):
+            cmd = [sys.executable, __file__, "--db", db, "--profile", args.profile, "--naive-sample",
+                   str(args.naive_sample), "--patients", *map(str, args.patients), "--workers",
+                   *map(str, args.workers)]
+            if args.json:
+                cmd += ["--json", f"{args.json}.{db}"]
+            code |= subprocess.call(cmd)
+        return code
+    figures = run_one(args.db, args.patients, args.profile, args.naive_sample, args.workers)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
