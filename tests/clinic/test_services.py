@@ -239,3 +239,44 @@ def test_the_audit_trail_cannot_be_edited_or_deleted(clinic):
         with transaction.atomic():
             cursor.execute("DELETE FROM clinic_auditentry")
     assert AuditEntry.objects.get().reason == ""
+
+
+@pytest.mark.django_db
+def test_two_users_may_use_the_same_token_without_clashing(clinic):
+    a = services.record_note(clinic.clinician_a, clinic.patient_a, "from a", token="same")
+    clinic.team_a.members.add(clinic.clinician_b)
+    b = services.record_note(clinic.clinician_b, clinic.patient_a, "from b", token="same")
+    assert a.pk != b.pk and Note.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_retried_correction_returns_the_first_result(clinic):
+    note = services.record_note(clinic.clinician_a, clinic.patient_a, "first")
+    new = services.correct_record(clinic.clinician_a, note, {"text": "second"}, "typo", token="c")
+    note.refresh_from_db()
+    again = services.correct_record(clinic.clinician_a, note, {"text": "second"}, "typo", token="c")
+    assert again.pk == new.pk and Note.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_withdrawing_twice_writes_one_audit_entry(clinic):
+    note = services.record_note(clinic.clinician_a, clinic.patient_a, "oops")
+    services.retract_record(clinic.clinician_a, note, "wrong patient")
+    services.retract_record(clinic.clinician_a, note, "wrong patient")
+    assert AuditEntry.objects.filter(action="retract").count() == 1
+    note.refresh_from_db()
+    assert note.retracted
+
+
+@pytest.mark.django_db
+def test_an_unknown_instrument_is_a_validation_error(clinic):
+    with pytest.raises(ValidationError) as exc:
+        services.record_assessment(clinic.clinician_a, clinic.patient_a, "kds", {"x": 1})
+    assert "instrument" in exc.value.message_dict
+
+
+@pytest.mark.django_db
+def test_a_lab_value_with_too_many_digits_is_refused(clinic):
+    with pytest.raises(ValidationError) as exc:
+        _lab(clinic, value=Decimal("12.123456"))
+    assert "4 after the decimal point" in exc.value.message_dict["value"][0]

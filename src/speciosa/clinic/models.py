@@ -258,11 +258,14 @@ class Note(ClinicalRecord):
 class Submission(models.Model):
     """An idempotency record: a form token or API key seen once, and what it created."""
 
-    token = models.CharField(max_length=64, unique=True)
+    token = models.CharField(max_length=64)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     created_at = models.DateTimeField(default=timezone.now)
     kind = models.CharField(max_length=40)
     object_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "token"], name="one_submission_per_token")]
 
 
 class AppendOnlyQuerySet(models.QuerySet):

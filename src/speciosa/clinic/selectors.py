@@ -42,6 +42,38 @@ def patient_list(patients):
     )
 
 
+def attention_reasons(p: Patient, today: dt.date) -> list[str]:
+    """Why a patient from :func:`patient_list` needs attention, most pressing first."""
+    reasons = []
+    active = getattr(p, "active_alerts", 0) or 0
+    if active:
+        urgent = getattr(p, "urgent_alerts", 0) or 0
+        reasons.append(f"{active} alert{'s' if active > 1 else ''}" + (f" ({urgent} urgent)" if urgent else ""))
+    if p.prolactin_flag in ("high", "critical"):
+        reasons.append(f"prolactin {p.prolactin_flag}")
+    if p.withdrawal_instrument == "cows" and (p.withdrawal_total or 0) >= 13:
+        reasons.append(f"COWS {p.withdrawal_total}")
+    if p.last_diary is None or (today - p.last_diary).days >= 7:
+        reasons.append("no diary for 7+ days")
+    return reasons
+
+
+def patient_rows(patients, query: str = "", today: dt.date | None = None) -> list[Patient]:
+    """Patients with their summary and ``attention`` reasons: urgent first, then those needing
+    attention, then by name."""
+    qs = patient_list(patients)
+    query = (query or "").strip()
+    if query:
+        qs = qs.filter(Q(family_name__icontains=query) | Q(given_name__icontains=query) |
+                       Q(identifier__icontains=query))
+    today = today or timezone.localdate()
+    rows = list(qs)
+    for p in rows:
+        p.attention = attention_reasons(p, today)
+    rows.sort(key=lambda p: (-(p.urgent_alerts or 0), not p.attention, p.family_name, p.given_name, p.pk))
+    return rows
+
+
 @dataclass
 class TimelineEvent:
     at: dt.datetime

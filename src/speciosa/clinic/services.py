@@ -99,6 +99,9 @@ def _once(user, token: str | None, kind: str, create: Callable[[], Any]):
     if not token:
         with transaction.atomic():
             return create(), True
+    seen = Submission.objects.filter(token=token[:64], user=user).first()
+    if seen is not None:  # a retry of a submission that already went through
+        return seen, False
     try:
         with transaction.atomic():
             submission = Submission.objects.create(token=token[:64], user=user, kind=kind)
@@ -264,6 +267,8 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidOperation
     except InvalidOperation:
         raise ValidationError({"value": "Enter the result as a number, for example 12.5."}) from None
+    if abs(value) >= Decimal("1e8") or value != value.quantize(Decimal("0.0001")):
+        raise ValidationError({"value": "Enter the value with at most 8 digits before and 4 after the decimal point."})
     try:
         canonical = klabs.to_canonical(lab.code, float(value), unit)
     except klabs.LabValueError as exc:
@@ -395,7 +400,10 @@ def record_diary(user, patient: Patient, entry: DiaryInput, *, token: str | None
 def record_assessment(user, patient: Patient, instrument_id: str, items: Mapping[str, Any], *,
                       at: dt.datetime | None = None, note: str = "", token: str | None = None,
                       source: str = Source.CLINICIAN) -> Assessment:
-    instrument = kinstruments.get_instrument(instrument_id)
+    try:
+        instrument = kinstruments.get_instrument(instrument_id)
+    except kinstruments.InstrumentError as exc:
+        raise ValidationError({"instrument": str(exc)}) from None
     if instrument.completed_by == "clinician" or source == Source.CLINICIAN:
         _require(access.can_write_clinical(user, patient))
     else:
@@ -460,6 +468,10 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
     """Replace ``record`` with a corrected copy; the earlier version stays in its history."""
     patient = record.patient
     _require(access.can_write_clinical(user, patient))
+    if token:
+        seen = Submission.objects.filter(token=token[:64], user=user).first()
+        if seen is not None and seen.object_id:
+            return type(record).objects.get(pk=seen.object_id)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why this entry is being corrected."})
@@ -513,18 +525,34 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
     return new
 
 
-def retract_record(user, record, reason: str):
-    """Withdraw an entry made in error; it stays in the history, marked retracted."""
+def retract_record(user, record, reason: str, *, token: str | None = None):
+    """Withdraw an entry made in error; it stays in the history, marked retracted.
+
+    Withdrawing an entry that is already withdrawn changes nothing; a version that was
+    replaced by a correction cannot be withdrawn (withdraw the current version)."""
     patient = record.patient
     _require(access.can_write_clinical(user, patient))
     if not (reason or "").strip():
         raise ValidationError({"reason": "Say why this entry is being withdrawn."})
-    with transaction.atomic():
-        before = _snapshot(record)
-        type(record).objects.filter(pk=record.pk).update(retracted=True, change_reason=reason[:500])
-        record.refresh_from_db()
-        audit(user, AuditEntry.Action.RETRACT, record, patient=patient, before=before,
-              after=_snapshot(record), reason=reason)
+    model = type(record)
+
+    def create():
+        locked = model.objects.select_for_update().get(pk=record.pk)
+        if locked.superseded:
+            raise ValidationError({"__all__": "This version was replaced by a correction; withdraw the current version."})
+        if locked.retracted:
+            return locked
+        before = _snapshot(locked)
+        model.objects.filter(pk=locked.pk).update(retracted=True, change_reason=reason[:500])
+        locked.refresh_from_db()
+        audit(user, AuditEntry.Action.RETRACT, locked, patient=patient, before=before,
+              after=_snapshot(locked), reason=reason)
+        return locked
+
+    obj, created = _once(user, token, "retraction", create)
+    if not created:
+        return model.objects.get(pk=obj.object_id)
+    record.refresh_from_db()
     _after_change(patient)
     return record
 

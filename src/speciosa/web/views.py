@@ -46,6 +46,8 @@ def home(request):
         return redirect("me")
     if role == Role.ADMIN:
         return redirect("admin:index")
+    if role == Role.RESEARCHER:
+        return redirect("research:cohort")
     return render(request, "web/researcher.html")
 
 
@@ -53,28 +55,10 @@ def home(request):
 
 @_role_required(Role.CLINICIAN)
 def patient_list(request):
-    patients = selectors.patient_list(access.visible_patients(request.user))
     query = (request.GET.get("q") or "").strip()
-    if query:
-        from django.db.models import Q
-
-        patients = patients.filter(Q(family_name__icontains=query) | Q(given_name__icontains=query) |
-                                   Q(identifier__icontains=query))
     today = timezone.localdate()
-    rows = []
-    for p in patients:
-        abnormal = []
-        if p.prolactin_flag in ("high", "critical"):
-            abnormal.append(f"prolactin {p.prolactin_flag}")
-        if p.withdrawal_instrument == "cows" and (p.withdrawal_total or 0) >= 13:
-            abnormal.append(f"COWS {p.withdrawal_total}")
-        if p.last_diary is None or (today - p.last_diary).days >= 7:
-            abnormal.append("no diary for 7+ days")
-        if p.active_alerts:
-            abnormal.insert(0, f"{p.active_alerts} alert{'s' if p.active_alerts > 1 else ''}"
-                            + (f" ({p.urgent_alerts} urgent)" if p.urgent_alerts else ""))
-        rows.append({"p": p, "age": p.age_on(today), "abnormal": abnormal})
-    rows.sort(key=lambda r: (-r["p"].urgent_alerts, not r["abnormal"], r["p"].family_name))
+    rows = [{"p": p, "age": p.age_on(today), "abnormal": p.attention}
+            for p in selectors.patient_rows(access.visible_patients(request.user), query, today)]
     return render(request, "web/patient_list.html", {"rows": rows, "q": query, "today": today})
 
 
