@@ -22,8 +22,10 @@ def _sweep(args) -> int:
             raise UsageError(f"--as-of: {args.as_of!r} is not an ISO 8601 time") from None
         if as_of.tzinfo is None:
             raise UsageError("--as-of: give the time with its offset, e.g. 2026-11-25T08:00:00+00:00")
+    if args.workers < 1:
+        raise UsageError("--workers: give 1 or more processes")
     started = time.perf_counter()
-    result = alerts.sweep(as_of=as_of)
+    result = alerts.sweep(as_of=as_of, workers=args.workers)
     seconds = time.perf_counter() - started
     data = {"patients": result.patients, "findings": result.findings, "created": result.created,
             "updated": result.updated, "cleared": result.cleared, "seconds": round(seconds, 3)}
@@ -38,5 +40,7 @@ def _sweep(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("sweep", help="evaluate the safety rules for every patient and update alerts")
     p.add_argument("--as-of", help="evaluate as of this time (ISO 8601 with offset); default now")
+    p.add_argument("--workers", type=int, default=1,
+                   help="evaluate in this many processes (default 1; e.g. the number of cores)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_sweep)
