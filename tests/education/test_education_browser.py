@@ -3,23 +3,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-from pathlib import Path
 
 import pytest
 
 from speciosa.education import services
 from speciosa.education.models import EducationAssignment
-
-# The shared browser fixtures live in tests/browser/conftest.py; load them here by path.
-_spec = importlib.util.spec_from_file_location(
-    "_speciosa_browser_fixtures", Path(__file__).resolve().parents[1] / "browser" / "conftest.py")
-_fixtures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_fixtures)
-browser = _fixtures.browser
-phone = _fixtures.phone
-log_in = _fixtures.log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = os.environ.get("SPECIOSA_SCREENSHOTS")

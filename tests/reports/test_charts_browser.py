@@ -8,8 +8,6 @@ import os
 
 import pytest
 
-from .browser_fixtures import browser, desktop, log_in, phone  # noqa: F401 - fixtures
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = os.environ.get("SPECIOSA_SCREENSHOTS")
 PASSWORD = "speciosa-demo"
@@ -38,7 +36,7 @@ def _x_domain(page, key: str = "main") -> list[float]:
                       return [v.signal('x_start'), v.signal('x_end')]; }""", key)
 
 
-def test_the_clinician_sees_charts_with_data_zooms_and_reads_the_table(live_server, demo, desktop, log_in):  # noqa: F811
+def test_the_clinician_sees_charts_with_data_zooms_and_reads_the_table(live_server, demo, desktop, log_in):
     _summary, patient, clinician = demo
     base = live_server.url
     log_in(desktop, base, clinician.username, PASSWORD)
@@ -101,7 +99,7 @@ def test_the_clinician_sees_charts_with_data_zooms_and_reads_the_table(live_serv
     assert link == f"/patients/{patient.pk}/report.pdf"
 
 
-def test_the_patient_sees_their_own_charts_on_a_phone(live_server, demo, phone, log_in):  # noqa: F811
+def test_the_patient_sees_their_own_charts_on_a_phone(live_server, demo, phone, log_in):
     _summary, patient, _clinician = demo
     base = live_server.url
     log_in(phone, base, patient.user.username, PASSWORD)

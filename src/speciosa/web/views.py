@@ -66,10 +66,15 @@ def patient_list(request):
 def patient_detail(request, patient_id):
     patient = access.patient_for(request.user, patient_id)
     services.record_view(request.user, patient)
-    events = selectors.patient_timeline(patient, limit=int(request.GET.get("limit", 150) or 150))
+    try:
+        limit = max(10, min(int(request.GET.get("limit", 40)), 2000))
+    except ValueError:
+        limit = 40
+    events = selectors.patient_timeline(patient, limit=limit + 1)
     summary = selectors.patient_list(access.visible_patients(request.user).filter(pk=patient.pk)).get()
     return render(request, "web/patient_detail.html", {
-        "patient": patient, "events": events, "summary": summary,
+        "patient": patient, "events": events[:limit], "more": len(events) > limit, "next_limit": limit * 4,
+        "summary": summary,
         "alerts": selectors.active_alerts(patient),
         "age": patient.age_on(timezone.localdate()),
         "instruments": [kinstruments.get_instrument(i) for i in CLINICIAN_INSTRUMENTS],
