@@ -31,7 +31,7 @@ class ImportedResource(models.Model):
             models.UniqueConstraint(fields=["resource_type", "system", "value"],
                                     name="imported_resource_unique_identifier"),
         ]
-        indexes = [models.Index(fields=["model", "object_id"])]
+        indexes = [models.Index(fields=["model", "object_id"], name="interop_imp_model_4b1f0e_idx")]
 
     def __str__(self) -> str:
         return f"{self.resource_type} {self.system}|{self.value} -> {self.model} {self.object_id}"
