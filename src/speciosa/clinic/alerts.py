@@ -135,6 +135,33 @@ def _tz(name: str | None) -> dt.tzinfo:
         return dt.UTC
 
 
+def _rows(qs, *, times: tuple[int, ...] = (), json_columns: tuple[int, ...] = ()) -> Iterator[tuple]:
+    """The rows of a ``values_list`` queryset straight from the database cursor, in batches
+    of :data:`FETCH` (a server-side cursor on PostgreSQL), without Django's per-value
+    converters: only the columns at ``times`` (made aware on SQLite, which stores UTC without
+    an offset) and ``json_columns`` (decoded) are touched."""
+    conn = connections[qs.db]
+    sql, params = qs.query.sql_with_params()
+    naive = conn.vendor == "sqlite"
+    tz = conn.timezone
+    with conn.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while batch := cursor.fetchmany(FETCH):
+            if not (naive and times) and not json_columns:
+                yield from batch
+                continue
+            for row in batch:
+                row = list(row)
+                if naive:
+                    for i in times:
+                        if row[i] is not None and row[i].tzinfo is None:
+                            row[i] = row[i].replace(tzinfo=tz)
+                for i in json_columns:
+                    if isinstance(row[i], str | bytes):
+                        row[i] = json.loads(row[i])
+                yield row
+
+
 _FLOAT = FloatField()
 
 
@@ -168,7 +195,7 @@ def load_timelines(patient_ids: Sequence[int], *, as_of: dt.datetime | None = No
     if window is not None:
         qs = qs.filter(taken_at__gte=since(window.doses))
     seen_dose = set()
-    for pid, taken_at, amount, unit, pct, gpc, product in qs.values_list(*dose_fields).iterator(chunk_size=FETCH):
+    for pid, taken_at, amount, unit, pct, gpc, product in _rows(qs.values_list(*dose_fields), times=(1,)):
         doses[pid].append(PDose(taken_at, amount, unit, pct, gpc, product or None))
         if window is not None and taken_at <= as_of:
             seen_dose.add(pid)
@@ -196,9 +223,9 @@ def load_timelines(patient_ids: Sequence[int], *, as_of: dt.datetime | None = No
                                                       at__gte=since(days))
                   for days, instruments in sorted(by_days.items())]
     for qs in groups:
-        for pid, instrument, at, items, total in (
-                qs.order_by().values_list("patient_id", "instrument", "at", "items", "total")
-                .iterator(chunk_size=FETCH)):
+        for pid, instrument, at, items, total in _rows(
+                qs.order_by().values_list("patient_id", "instrument", "at", "items", "total"),
+                times=(2,), json_columns=(3,)):
             if instrument == "side-effects":
                 out = side_effects[pid]
                 for code, value in (items or {}).items():
@@ -210,10 +237,10 @@ def load_timelines(patient_ids: Sequence[int], *, as_of: dt.datetime | None = No
 
     # -- labs (full history: the prolactin baseline is the first result)
     labs: dict[int, list] = defaultdict(list)
-    for pid, lab, at, value, unit, low, high, result in (
+    for pid, lab, at, value, unit, low, high, result in _rows(
             LabResult.objects.current().filter(patient_id__in=ids).order_by()
             .values_list("patient_id", "lab", "collected_at", Cast("value", _FLOAT), "unit", "reference_low",
-                         "reference_high", "result").iterator(chunk_size=FETCH)):
+                         "reference_high", "result"), times=(2,)):
         labs[pid].append(safety.LabResult(lab=lab, at=at, value=value, unit=unit or None,
                                           reference_low=low, reference_high=high, result=result or None))
 
@@ -226,7 +253,7 @@ def load_timelines(patient_ids: Sequence[int], *, as_of: dt.datetime | None = No
     qs = SubstanceUse.objects.current().filter(patient_id__in=ids).order_by()
     if window is not None:
         qs = qs.filter(at__gte=since(window.substances))
-    for pid, name, at in qs.values_list("patient_id", "name", "at").iterator(chunk_size=FETCH):
+    for pid, name, at in _rows(qs.values_list("patient_id", "name", "at"), times=(2,)):
         substances[pid].append(safety.Substance(name=name, at=at))
 
     # -- diary days
@@ -254,7 +281,7 @@ def _load_diary_days(ids: list[int], patients: dict, as_of: dt.datetime | None,
             diary[pid].append(day)
         return diary
     first_day = as_of.astimezone(dt.UTC).date() - dt.timedelta(days=window.diary_days)
-    for pid, day in qs.filter(day__gte=first_day).values_list("patient_id", "day").iterator(chunk_size=FETCH):
+    for pid, day in _rows(qs.filter(day__gte=first_day).values_list("patient_id", "day")):
         diary[pid].append(day)
     # patients whose [last - 27, last] is not inside the loaded days, by their local "today"
     short: dict[dt.date, list[int]] = defaultdict(list)
