@@ -48,6 +48,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -390,9 +391,13 @@ def _timed_sweep(workers: int):
     from speciosa.clinic import alerts
 
     connections.close_all()
+    cpu = os.times()
     started = time.perf_counter()
     result = alerts.sweep(workers=workers) if workers > 1 else alerts.sweep()
-    return result, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    after = os.times()
+    cpu_s = sum(after[:4]) - sum(cpu[:4])  # this process and its workers (not the database server)
+    return result, seconds, cpu_s
 
 
 def run_one(db: str, sizes: list[int], profile: str, sample: int, workers: list[int]) -> list[dict]:
@@ -422,18 +427,19 @@ def run_one(db: str, sizes: list[int], profile: str, sample: int, workers: list[
             connection.close()
             for w in workers:
                 for run in ("first", "second"):
-                    result, secs = _timed_sweep(w)
+                    result, secs, cpu_s = _timed_sweep(w)
                     rate = result.patients / secs
                     projected = TARGET_PATIENTS / rate
                     verdict = "MET" if projected < TARGET_SECONDS else "MISSED"
                     print(f"[{db}] sweep ({run} run, {w} worker{'s' if w > 1 else ''}), {result.patients:,} patients: "
-                          f"{secs:.1f} s, {rate:,.0f} patients/s, {rate / naive_rate:.1f} x naive; "
+                          f"{secs:.1f} s (Python CPU {cpu_s:.1f} s, load average {os.getloadavg()[0]:.1f}), "
+                          f"{rate:,.0f} patients/s, {rate / naive_rate:.1f} x naive; "
                           f"{result.findings:,} findings, created {result.created:,}, updated {result.updated:,}, "
                           f"cleared {result.cleared:,}; 100k target (< {TARGET_SECONDS:.0f} s): {verdict} "
                           f"({'measured' if n == TARGET_PATIENTS else 'projected'} {projected:.1f} s)", flush=True)
                     out.append({"db": db, "patients": n, "profile": prof, "rows": total_rows, "generation_s": gen_s,
                                 "naive_per_s": naive_rate, "workers": w, "run": run, "sweep_s": secs,
-                                "sweep_per_s": rate, "findings": result.findings})
+                                "sweep_per_s": rate, "sweep_cpu_s": cpu_s, "findings": result.findings})
     finally:
         _drop_database(db)
     return out
@@ -449,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--json", help="also write the figures to this JSON file")
     args = p.parse_args(argv)
+    # a terminated run still drops its database and deletes its files (``finally`` in run_one)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.db == "both":
         code = 0
         for db in ("sqlite", "postgres"):
