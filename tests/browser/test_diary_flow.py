@@ -40,6 +40,9 @@ def test_a_patient_writes_a_diary_on_a_phone_and_the_clinician_sees_it(live_serv
     log_in(desktop, base, "clin_a", clinic.password)
     desktop.wait_for_url(f"{base}/patients/")
     desktop.click("text=Quinn, Maya")
+    desktop.wait_for_url(f"{base}/patients/{clinic.patient_a.pk}/")
+    desktop.wait_for_load_state("load")
+    desktop.locator("ol.timeline").wait_for()
     body = desktop.inner_text("main")
     assert "Kratom 3.5 g leaf" in body
     assert "Craving" in body and ": 6" in body
