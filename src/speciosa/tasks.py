@@ -1,0 +1,145 @@
+"""Background work: safety sweeps, per-patient re-evaluation, urgent-alert e-mail, exports.
+
+Every task is idempotent, so that ``acks_late`` redelivery (a worker killed mid-task) and
+automatic retries (``autoretry_for`` with exponential backoff) never do the work twice in
+effect: a sweep reconciles alerts to the current findings, a notice row makes each urgent
+alert's e-mail go out once, and an export overwrites its own output folder.
+
+Without a broker (``CELERY_BROKER_URL`` unset) the tasks run eagerly, in the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+
+from speciosa.celery import app
+
+log = logging.getLogger(__name__)
+
+# Transient failures worth a retry: the database or the mail server briefly away.
+TRANSIENT = (OperationalError, InterfaceError, DatabaseError, ConnectionError, TimeoutError, OSError)
+RETRY: dict[str, Any] = {
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": 2,  # 2, 4, 8, ... seconds (with jitter)
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 5,
+    "acks_late": True,
+}
+
+
+def _setup() -> None:
+    import django
+    from django.apps import apps
+
+    if not apps.ready:
+        django.setup()
+
+
+@app.task(name="speciosa.tasks.sweep_all", **RETRY)
+def sweep_all() -> dict[str, int]:
+    """Evaluate every patient's safety rules (time-based rules need a regular sweep),
+    then e-mail the care teams about new urgent alerts."""
+    _setup()
+    from speciosa.clinic import alerts
+
+    result = alerts.sweep()
+    log.info("sweep done", extra={"count": result.patients, "task": "sweep_all"})
+    notify_new_urgent_alerts.delay()
+    return {"patients": result.patients, "findings": result.findings, "created": result.created,
+            "updated": result.updated, "cleared": result.cleared}
+
+
+@app.task(name="speciosa.tasks.evaluate_patient", **RETRY)
+def evaluate_patient(patient_id: int) -> int:
+    """Re-evaluate one patient after a change; e-mail about any new urgent alert.
+
+    Returns the number of urgent alerts e-mailed about."""
+    _setup()
+    from speciosa.clinic import alerts
+    from speciosa.clinic.models import Patient
+    from speciosa.ops import notify
+
+    patient = Patient.objects.filter(pk=patient_id).first()
+    if patient is None:  # removed since: nothing to do
+        return 0
+    alerts.after_change(patient)
+    sent = 0
+    for alert_id in notify.unnotified_urgent(patient_id).values_list("pk", flat=True):
+        notify_urgent_alert.delay(alert_id)
+        sent += 1
+    return sent
+
+
+@app.task(name="speciosa.tasks.notify_urgent_alert", **RETRY)
+def notify_urgent_alert(alert_id: int) -> int:
+    """E-mail the care team about one urgent alert (once; no patient data in the message)."""
+    _setup()
+    from speciosa.ops import notify
+
+    return notify.notify(alert_id)
+
+
+@app.task(name="speciosa.tasks.notify_new_urgent_alerts", **RETRY)
+def notify_new_urgent_alerts() -> int:
+    """Periodic: e-mail about every open urgent alert not e-mailed yet (e.g. from a sweep)."""
+    _setup()
+    from speciosa.ops import notify
+
+    ids = list(notify.unnotified_urgent().values_list("pk", flat=True)[:1000])
+    for alert_id in ids:
+        notify_urgent_alert.delay(alert_id)
+    return len(ids)
+
+
+@app.task(name="speciosa.tasks.export_fhir", **RETRY)
+def export_fhir(out: str, patient_ids: list[int] | None = None) -> dict[str, int]:
+    """Write FHIR Bulk Data NDJSON into ``out`` (rewritten whole: a retry is harmless)."""
+    _setup()
+    from speciosa.clinic.models import Patient
+    from speciosa.interop.export import Exporter, write_ndjson
+
+    patients = Patient.objects.filter(pk__in=patient_ids) if patient_ids is not None else None
+    return dict(write_ndjson(out, Exporter(patients)))
+
+
+@app.task(name="speciosa.tasks.export_research", **RETRY)
+def export_research(out: str, purpose: str = "research") -> int:
+    """Write the de-identified research dataset into ``out`` (as ``speciosa export research``).
+
+    A redelivered task finds the finished export (its ``manifest.json``) and does nothing."""
+    _setup()
+    from pathlib import Path
+
+    from speciosa.cli import main
+
+    if (Path(out) / "manifest.json").exists():
+        return 0
+    return main(["export", "research", "--out", out, "--purpose", purpose])
+
+
+def after_change(patient) -> None:
+    """The hook :mod:`speciosa.clinic.services` runs after every write.
+
+    Eager (no broker): re-evaluate now, in the caller, so that the page that follows shows
+    the alert; a failed e-mail is logged, never turned into a failed save. With a broker:
+    enqueue :func:`evaluate_patient` once the write has committed.
+    """
+    from django.conf import settings
+    from django.db import transaction
+
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        transaction.on_commit(lambda pk=patient.pk: evaluate_patient.delay(pk))
+        return
+    from speciosa.clinic import alerts
+    from speciosa.ops import notify
+
+    alerts.after_change(patient)
+    try:
+        for alert_id in notify.unnotified_urgent(patient.pk).values_list("pk", flat=True):
+            notify.notify(alert_id)
+    except Exception:
+        log.exception("urgent-alert e-mail failed", extra={"patient_id": patient.pk})
