@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "speciosa.interop",
     "speciosa.education",
     "speciosa.reports",
+    "speciosa.ops",
 ]
 
 REST_FRAMEWORK = {
@@ -65,6 +66,7 @@ SPECTACULAR_SETTINGS = {
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "speciosa.ops.middleware.RequestLogMiddleware",  # one JSON line per request, no query string
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -144,3 +146,6 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# Operations: task queue, e-mail, structured logs (environment variables: docs/configuration.md)
+from speciosa.ops.conf import *  # noqa: E402,F403
