@@ -19,7 +19,10 @@ class ClinicConfig(AppConfig):
 
     def ready(self):
         connection_created.connect(_sqlite_pragmas, dispatch_uid="speciosa-sqlite-pragmas")
-        from . import alerts, services
+        from speciosa import tasks
 
-        if alerts.after_change not in services.AFTER_CHANGE_HOOKS:
-            services.AFTER_CHANGE_HOOKS.append(alerts.after_change)
+        from . import services
+
+        # re-evaluate the safety rules: now (eager, no broker) or on a worker (speciosa.tasks)
+        if tasks.after_change not in services.AFTER_CHANGE_HOOKS:
+            services.AFTER_CHANGE_HOOKS.append(tasks.after_change)
