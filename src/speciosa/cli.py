@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "speciosa.commands.safety_sweep",
     "speciosa.commands.interop",
     "speciosa.commands.research",
+    "speciosa.commands.ops",
 )
 
 
