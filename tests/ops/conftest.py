@@ -68,7 +68,7 @@ class Database:
     def counts(self) -> dict[str, int]:
         """Row counts read straight from the database (no Django, no child process)."""
         queries = {name: f"SELECT count(*) FROM {table}" for name, table in COUNTED.items()}
-        for model in ("Dose", "LabResult"):
+        for model in ("Dose", "LabResult", "Note"):
             queries[f"AuditEntry{model}"] = f"SELECT count(*) FROM clinic_auditentry WHERE model = '{model}'"
         if self.vendor == "sqlite":
             conn = sqlite3.connect(self.name, timeout=20)
