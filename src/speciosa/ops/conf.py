@@ -73,3 +73,7 @@ LOGGING = {
         "celery": {"level": _LEVEL},
     },
 }
+
+# --------------------------------------------------------------------------- health
+# A load balancer probes /health/ over plain HTTP on the private network: no HTTPS redirect.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
