@@ -8,7 +8,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from speciosa.knowledge import instruments as kinstruments
@@ -22,15 +23,30 @@ WITHDRAWAL_INSTRUMENTS = ("cows", "sows")
 PROLACTIN_LINKED_SIDE_EFFECTS = PROLACTIN_SYMPTOMS
 
 
+def _count(qs):
+    """The number of rows of ``qs`` (filtered on ``patient=OuterRef("pk")``) as a subquery."""
+    counted = qs.order_by().values("patient").annotate(n=Count("pk")).values("n")[:1]
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
 def patient_list(patients):
-    """Annotate each patient with the summary a clinician scans for."""
+    """Annotate each patient with the summary a clinician scans for.
+
+    Every value is a correlated subquery on an indexed column: no join and no GROUP BY, so the
+    cost grows with the number of patients, not with the length of their records (joining the
+    diary days and alerts and grouping made PostgreSQL evaluate the other subqueries once per
+    joined row: 2.5 s for a panel of 200 patients with 60 days each).
+    """
+    from .models import Alert
+
     latest_withdrawal = Assessment.objects.current().filter(
         patient=OuterRef("pk"), instrument__in=WITHDRAWAL_INSTRUMENTS).order_by("-at")
     latest_prl = LabResult.objects.current().filter(patient=OuterRef("pk"), lab="prolactin").order_by("-collected_at")
+    alerts = Alert.objects.filter(patient=OuterRef("pk"))
     return patients.select_related("care_team", "site").annotate(
-        last_diary=Max("diary_days__day"),
-        active_alerts=Count("alerts", filter=Q(alerts__status__in=["open", "acknowledged"]), distinct=True),
-        urgent_alerts=Count("alerts", filter=Q(alerts__status="open", alerts__severity="urgent"), distinct=True),
+        last_diary=Subquery(DiaryDay.objects.filter(patient=OuterRef("pk")).order_by("-day").values("day")[:1]),
+        active_alerts=_count(alerts.filter(status__in=["open", "acknowledged"])),
+        urgent_alerts=_count(alerts.filter(status="open", severity="urgent")),
         withdrawal_instrument=Subquery(latest_withdrawal.values("instrument")[:1]),
         withdrawal_total=Subquery(latest_withdrawal.values("total")[:1]),
         withdrawal_band=Subquery(latest_withdrawal.values("band")[:1]),
