@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "speciosa.commands.interop",
     "speciosa.commands.research",
     "speciosa.commands.ops",
+    "speciosa.commands.security",
 )
 
 
