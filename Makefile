@@ -27,9 +27,9 @@ browser:
 	fi
 
 demo: install
-	$(BIN)/speciosa migrate
-	$(BIN)/speciosa demo
-	$(BIN)/speciosa serve --port $(PORT)
+	SPECIOSA_DEBUG=1 $(BIN)/speciosa migrate
+	SPECIOSA_DEBUG=1 $(BIN)/speciosa demo
+	SPECIOSA_DEBUG=1 $(BIN)/speciosa serve --port $(PORT)
 
 test: install browser
 	$(BIN)/ruff check --no-cache src tests benchmarks

@@ -110,13 +110,64 @@ def clinic(db) -> SmallClinic:
                        patient_a, patient_b)
 
 
+def totp_device(user):
+    """The user's confirmed authenticator (TOTP) device, made when missing."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="test authenticator", confirmed=True)
+
+
+def totp_code(device) -> str:
+    """The device's current 6-digit code (django_otp.oath.totp)."""
+    from django_otp.oath import totp
+
+    return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
+
+
+def verified_login(client, user):
+    """Log ``client`` in as ``user`` with the second factor done when the user needs it.
+
+    ``force_login`` skips the password; the session key django-otp reads
+    (``django_otp.DEVICE_ID_SESSION_KEY``) is then set to the user's device, exactly what
+    ``django_otp.login`` stores after a verified code.
+    """
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from speciosa.web import security
+
+    client.force_login(user)
+    if security.needs_second_factor(user):
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = totp_device(user).persistent_id
+        session.save()
+    return client
+
+
+@pytest.fixture
+def otp_code():
+    """``otp_code(user)``: the current code of the user's authenticator (made when missing)."""
+
+    def _code(user) -> str:
+        device = totp_device(user)
+        type(device).objects.filter(pk=device.pk).update(last_t=-1)  # a code may be used again
+        return totp_code(device)
+
+    return _code
+
+
+@pytest.fixture
+def verified_login_of():
+    """``verified_login_of(client, user)``: :func:`verified_login` for a client of your own."""
+    return verified_login
+
+
 @pytest.fixture
 def login(client):
-    """``login(user)`` logs the test client in as ``user``."""
+    """``login(user)`` logs the test client in as ``user`` (second factor done for staff)."""
 
     def _login(user):
-        client.force_login(user)
-        return client
+        return verified_login(client, user)
 
     return _login
 
@@ -161,10 +212,23 @@ def desktop(browser):
 
 
 def _log_in(page, base_url, username, password):
+    """Log in through the form; staff then enter their authenticator's current code."""
+    from django.contrib.auth import get_user_model
+
+    from speciosa.web import security
+
+    user = get_user_model().objects.get(username=username)
+    device = totp_device(user) if security.needs_second_factor(user) else None
     page.goto(f"{base_url}/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
+    if device is not None:
+        page.wait_for_url("**/account/second-factor/**")
+        type(device).objects.filter(pk=device.pk).update(last_t=-1)  # the same code twice in a test
+        page.fill("#id_code", totp_code(device))
+        page.click("main button[type=submit]")
+        page.wait_for_load_state()
 
 
 @pytest.fixture

@@ -7,10 +7,14 @@
 - ``SPECIOSA_ALLOWED_HOSTS``: comma-separated host names.
 - ``SPECIOSA_DATA_DIR``: where the embedded database lives (default ``./var``).
 - ``SPECIOSA_TIME_ZONE``: the clinic's time zone for display (default ``UTC``).
+- Security (see docs/security.md): ``SPECIOSA_SSL_REDIRECT``, ``SPECIOSA_HSTS_SECONDS``,
+  ``SPECIOSA_HSTS_PRELOAD``, ``SPECIOSA_BEHIND_PROXY``, ``SPECIOSA_STAFF_SESSION_MINUTES``,
+  ``SPECIOSA_PATIENT_SESSION_MINUTES``, ``SPECIOSA_LOCKOUT_FAILURES``, ``SPECIOSA_LOCKOUT_MINUTES``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -20,13 +24,20 @@ BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("SPECIOSA_DATA_DIR", Path.cwd() / "var"))
 
 DEBUG = os.environ.get("SPECIOSA_DEBUG", "0") == "1"
-SECRET_KEY = os.environ.get("SPECIOSA_SECRET_KEY") or (
-    "insecure-development-key-do-not-use-in-production" if DEBUG or os.environ.get("CI") or
-    os.environ.get("PYTEST_VERSION") else ""
-)
+# Under pytest (which sets PYTEST_VERSION) the production-only transport settings stay off,
+# because the test client and the live test server speak plain HTTP.
+TESTING = "PYTEST_VERSION" in os.environ
+DEVELOPMENT_SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+SECRET_KEY = os.environ.get("SPECIOSA_SECRET_KEY", "")
 if not SECRET_KEY:
-    # Tests and the demo run with DEBUG or under pytest; production must set a key.
-    SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+    if not (DEBUG or TESTING):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "SPECIOSA_SECRET_KEY is not set. Production needs a long random secret key, e.g. "
+            "SPECIOSA_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))'); "
+            "for development set SPECIOSA_DEBUG=1 instead (see docs/configuration.md).")
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
 ALLOWED_HOSTS = [h for h in os.environ.get("SPECIOSA_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 
 INSTALLED_APPS = [
@@ -38,6 +49,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "drf_spectacular",
     "speciosa.clinic",
     "speciosa.web",
@@ -72,9 +87,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "speciosa.web.security.SessionPolicyMiddleware",
+    "speciosa.web.security.SecondFactorMiddleware",
     "speciosa.web.middleware.SiteTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
 
 ROOT_URLCONF = "speciosa.urls"
@@ -114,11 +134,24 @@ else:
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# NIST SP 800-63B-4: at least 15 characters (a patient's password may be their only factor),
+# a check against a list of commonly used and breached passwords, no composition rules, no
+# forced rotation. See docs/security.md.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 15}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    # older hashes still verify, and are upgraded to Argon2 at the next login
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out username
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -146,6 +179,61 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# --------------------------------------------------------------------------- security
+# (docs/security.md) Transport settings are on in production (SPECIOSA_DEBUG off, not
+# under pytest) and can be switched off one by one.
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+PRODUCTION = not DEBUG and not TESTING
+SECURE_SSL_REDIRECT = _env_flag("SPECIOSA_SSL_REDIRECT", PRODUCTION)
+# HSTS is only ever sent on HTTPS responses (Django's SecurityMiddleware); one year by default.
+SECURE_HSTS_SECONDS = int(os.environ.get("SPECIOSA_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = _env_flag("SPECIOSA_HSTS_PRELOAD", True)
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+if _env_flag("SPECIOSA_BEHIND_PROXY", False):
+    # only behind a proxy that sets this header itself (and strips it from clients)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Sessions end after inactivity (speciosa.web.security.SessionPolicyMiddleware).
+STAFF_SESSION_MINUTES = int(os.environ.get("SPECIOSA_STAFF_SESSION_MINUTES", "30"))
+PATIENT_SESSION_MINUTES = int(os.environ.get("SPECIOSA_PATIENT_SESSION_MINUTES", str(12 * 60)))
+SESSION_COOKIE_AGE = PATIENT_SESSION_MINUTES * 60
+
+# django-axes: 5 failed logins for one username lock it for 30 minutes (audited).
+AXES_FAILURE_LIMIT = int(os.environ.get("SPECIOSA_LOCKOUT_FAILURES", "5"))
+AXES_COOLOFF_TIME = dt.timedelta(minutes=int(os.environ.get("SPECIOSA_LOCKOUT_MINUTES", "30")))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes.W006 asks for the IP address too; clinics share one address behind NAT, so an IP lockout
+# would lock a whole clinic out after five typos. The lockout is per username by design.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "web/locked_out.html"
+AXES_VERBOSE = False
+
+# django-otp: the issuer shown in authenticator apps.
+OTP_TOTP_ISSUER = "Speciosa"
+
+# django-csp 4: no inline scripts or styles, nothing from other origins.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
 
 # Operations: task queue, e-mail, structured logs (environment variables: docs/configuration.md)
 from speciosa.ops.conf import *  # noqa: E402,F403

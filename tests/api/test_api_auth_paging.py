@@ -11,15 +11,32 @@ from speciosa.clinic.models import Note
 pytestmark = pytest.mark.django_db
 
 
-def test_a_program_gets_a_token_with_username_and_password_and_uses_it(clinic):
+def test_a_program_gets_a_token_with_username_password_and_a_code_and_uses_it(clinic, otp_code):
     client = APIClient(HTTP_HOST="localhost")
-    response = client.post("/api/v1/auth/token/", {"username": "clin_a", "password": clinic.password},
-                           format="json")
+    code = otp_code(clinic.clinician_a)
+    response = client.post("/api/v1/auth/token/", {"username": "clin_a", "password": clinic.password,
+                                                   "otp": code}, format="json")
     assert response.status_code == 200
     token = response.json()["token"]
     assert token == Token.objects.get(user=clinic.clinician_a).key
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert client.get("/api/v1/me/").json()["role"] == "clinician"
+
+
+def test_staff_get_no_token_without_the_second_factor(clinic, otp_code):
+    otp_code(clinic.clinician_a)  # the clinician has an authenticator
+    client = APIClient(HTTP_HOST="localhost")
+    for extra in ({}, {"otp": "000000"}):
+        response = client.post("/api/v1/auth/token/", {"username": "clin_a", "password": clinic.password,
+                                                       **extra}, format="json")
+        assert response.status_code == 400 and "otp" in response.json()["errors"]
+    assert not Token.objects.exists()
+
+
+def test_a_patient_without_a_second_factor_gets_a_token_with_the_password(clinic):
+    response = APIClient(HTTP_HOST="localhost").post(
+        "/api/v1/auth/token/", {"username": "pat_a", "password": clinic.password}, format="json")
+    assert response.status_code == 200
 
 
 def test_a_wrong_password_gets_no_token(clinic):
@@ -31,10 +48,20 @@ def test_a_wrong_password_gets_no_token(clinic):
 
 
 def test_guessing_passwords_is_slowed_down(clinic):
+    """The token endpoint's own throttle counts every guess from one client, whatever the username."""
     client = APIClient(HTTP_HOST="localhost")
-    codes = [client.post("/api/v1/auth/token/", {"username": "clin_a", "password": f"guess{i}"},
+    codes = [client.post("/api/v1/auth/token/", {"username": f"nobody{i}", "password": f"guess{i}"},
                          format="json").status_code for i in range(31)]
     assert codes[:30] == [400] * 30 and codes[30] == 429
+
+
+def test_five_wrong_passwords_lock_the_account_even_for_the_right_one(clinic):
+    client = APIClient(HTTP_HOST="localhost")
+    codes = [client.post("/api/v1/auth/token/", {"username": "pat_a", "password": f"guess{i}"},
+                         format="json").status_code for i in range(5)]
+    assert codes == [400, 400, 400, 400, 429]
+    right = client.post("/api/v1/auth/token/", {"username": "pat_a", "password": clinic.password}, format="json")
+    assert right.status_code == 429 and not Token.objects.exists()
 
 
 @pytest.mark.parametrize("header", ["Token not-a-real-token", "Token ", "Bearer abc", "Token a b"])
@@ -59,9 +86,8 @@ def test_token_clients_need_no_csrf_token(clinic):
     assert response.status_code == 201
 
 
-def test_session_clients_need_a_csrf_token_for_unsafe_methods(clinic):
-    client = APIClient(HTTP_HOST="localhost", enforce_csrf_checks=True)
-    client.force_login(clinic.clinician_a)
+def test_session_clients_need_a_csrf_token_for_unsafe_methods(clinic, verified_login_of):
+    client = verified_login_of(APIClient(HTTP_HOST="localhost", enforce_csrf_checks=True), clinic.clinician_a)
     url = f"/api/v1/patients/{clinic.patient_a.pk}/notes/"
     assert client.get("/api/v1/patients/").status_code == 200  # safe methods need none
     refused = client.post(url, {"text": "x"}, format="json", headers={"Idempotency-Key": "k2"})

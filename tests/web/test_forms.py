@@ -158,11 +158,10 @@ def test_opening_a_patient_record_is_audited(clinic, login):
     assert entry.patient == clinic.patient_a and entry.user == clinic.clinician_a
 
 
-def test_state_changing_requests_need_the_csrf_token(clinic):
+def test_state_changing_requests_need_the_csrf_token(clinic, verified_login_of):
     from django.test import Client
 
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(clinic.clinician_a)
+    client = verified_login_of(Client(enforce_csrf_checks=True), clinic.clinician_a)
     r = client.post(reverse("note_new", args=[clinic.patient_a.pk]), {"token": "n3", "text": "x"})
     assert r.status_code == 403 and Note.objects.count() == 0
 

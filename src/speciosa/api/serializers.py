@@ -422,6 +422,9 @@ class LabTestOut(serializers.Serializer):
 class TokenIn(serializers.Serializer):
     username = StrictCharField()
     password = StrictCharField(trim_whitespace=False, style={"input_type": "password"})
+    otp = StrictCharField(required=False, max_length=64, help_text=(
+        "The current code of the user's authenticator app (or a recovery code). Required for "
+        "clinicians, administrators and researchers, and for patients who turned on a second factor."))
 
 
 class TokenOut(serializers.Serializer):

@@ -34,6 +34,7 @@ from speciosa.clinic import access, selectors, services
 from speciosa.clinic.models import Assessment, DiaryDay, LabResult, Note, Role
 from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
+from speciosa.web import security
 
 from . import idempotency
 from . import selectors as api_selectors
@@ -164,7 +165,12 @@ class TokenThrottle(AnonRateThrottle):
 
 
 class TokenView(ApiView):
-    """Exchange a username and password for an API token (the same token on every call)."""
+    """Exchange a username and password for an API token (the same token on every call).
+
+    A user who needs a second factor (staff; patients who opted in) also sends ``otp``: the
+    current authenticator code or a recovery code. Without it no token is issued, so a token
+    never carries less assurance than a verified session (docs/security.md).
+    """
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
@@ -180,6 +186,13 @@ class TokenView(ApiView):
         if user is None or not user.is_active:
             raise serializers.ValidationError(
                 {"__all__": ["Unable to log in with the username and password given."]})
+        if security.needs_second_factor(user):
+            if not data.get("otp"):
+                raise serializers.ValidationError(
+                    {"otp": ["This login needs a second factor: send the authenticator code as otp."]})
+            if security.verify_code(user, data["otp"]) is None:
+                raise serializers.ValidationError(
+                    {"otp": ["That code did not match (or too many tries: wait a little and retry)."]})
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
 

@@ -289,6 +289,11 @@ class AuditEntry(models.Model):
         RETRACT = "retract"
         VIEW = "view"
         EXPORT = "export"
+        LOGIN = "login"
+        LOGIN_FAILED = "login-failed"
+        LOCKOUT = "lockout"
+        SECOND_FACTOR = "second-factor"
+        LOGOUT_ALL = "logout-all"
 
     id = models.BigAutoField(primary_key=True)
     uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)

@@ -27,6 +27,7 @@ def _migrate(args) -> int:
 
 
 def _demo(args) -> int:
+    os.environ.setdefault("SPECIOSA_DEBUG", "1")  # the demo is a development setup
     setup_django()
     from django.core.management import call_command
 
@@ -46,6 +47,9 @@ def _demo(args) -> int:
 
         swept = alerts.sweep()
         print(f"Safety rules: {swept.findings} findings, {swept.created} alerts for the care teams.")
+    from speciosa.commands import security as security_cmd
+
+    staff = security_cmd.give_demo_staff_authenticators()
     print(f"\nDemo logins (password for all: {args.password}):")
     from django.contrib.auth import get_user_model
 
@@ -60,6 +64,8 @@ def _demo(args) -> int:
         print(f"  {user.username:<16} {role}")
     if shown_patients > 3:
         print(f"  … and {shown_patients - 3} more patients (patient04 … patient{shown_patients:02d})")
+    if staff:
+        print(security_cmd.demo_second_factor_hint())
     return 0
 
 

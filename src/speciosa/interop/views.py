@@ -54,6 +54,7 @@ def outcome(code: str, message: str, severity: str = "error") -> dict:
 
 class FHIRView(APIView):
     renderer_classes = [FHIRRenderer, PlainJSONRenderer]
+    schema = None  # not in the OpenAPI document: FHIR describes itself at /fhir/metadata
 
     def handle_exception(self, exc):
         if isinstance(exc, Http404):

@@ -8,6 +8,8 @@ def urgent_alerts(request):
     user = getattr(request, "user", None)
     if access.role_of(user) != Role.CLINICIAN:
         return {}
+    if hasattr(user, "is_verified") and not user.is_verified():
+        return {}  # nothing about patients before the second factor
     urgent = list(Alert.objects.filter(patient__in=access.visible_patients(user), severity="urgent",
                                        status=Alert.Status.OPEN).select_related("patient")
                   .order_by("first_seen_at")[:5])

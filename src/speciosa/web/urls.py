@@ -1,12 +1,20 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import account_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/second-factor/", account_views.otp_verify, name="otp_verify"),
+    path("account/second-factor/setup/", account_views.otp_setup, name="otp_setup"),
+    path("account/security/", account_views.account_security, name="account_security"),
+    path("account/security/recovery-codes/", account_views.recovery_codes_new, name="recovery_codes_new"),
+    path("account/security/second-factor-off/", account_views.otp_disable, name="otp_disable"),
+    path("account/security/logout-everywhere/", account_views.logout_everywhere, name="logout_everywhere"),
+    path("account/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("account/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("patients/", views.patient_list, name="patient_list"),
     path("patients/<int:patient_id>/", views.patient_detail, name="patient_detail"),
     path("patients/<int:patient_id>/assessments/<slug:instrument_id>/new/", views.assessment_new,

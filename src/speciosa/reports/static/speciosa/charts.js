@@ -93,7 +93,9 @@
       if (p.name === "x_end") { p.value = r[1]; }
     });
     if (this.views[key]) { this.views[key].finalize(); }
-    return window.vegaEmbed(node, spec, { actions: false, renderer: "svg" }).then(function (result) {
+    return window.vegaEmbed(node, spec, {
+      // CSP without 'unsafe-eval' or inline styles: Vega's expression interpreter, no injected <style>
+      actions: false, renderer: "svg", ast: true, expr: window.vega.expressionInterpreter, defaultStyle: false }).then(function (result) {
       self.views[key] = result.view;
       var svg = node.querySelector("svg");
       var actual = svg ? parseFloat(svg.getAttribute("width")) : width + gutter;

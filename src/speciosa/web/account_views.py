@@ -1,0 +1,160 @@
+"""The second factor (enrol, verify, recovery codes) and the Security page.
+
+Built on django-otp: a :class:`TOTPDevice` (authenticator app) and a :class:`StaticDevice`
+holding single-use recovery codes. See :mod:`speciosa.web.security` for who needs which.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from django import forms
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+from django_otp import login as otp_login
+from django_otp import user_has_device
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from speciosa.clinic.models import AuditEntry
+
+from . import security
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(label="Code", max_length=64, strip=True,
+                           widget=forms.TextInput(attrs={"autocomplete": "one-time-code",
+                                                         "inputmode": "text", "autocapitalize": "none"}))
+
+
+def _next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return reverse("home")
+
+
+def _audit(request, what: str) -> None:
+    AuditEntry.objects.create(user=request.user, action=AuditEntry.Action.SECOND_FACTOR,
+                              model="Login", after={"what": what})
+
+
+def qr_data_uri(text: str) -> str:
+    """``text`` as a QR code, an SVG data URI made on the server (no third party sees it)."""
+    import qrcode
+    import qrcode.image.svg
+
+    image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def new_recovery_codes(user) -> list[str]:
+    """Replace the user's recovery codes with ten new single-use ones (shown once)."""
+    StaticDevice.objects.filter(user=user).delete()
+    device = StaticDevice.objects.create(user=user, name="recovery codes", confirmed=True)
+    codes = [StaticToken.random_token() for _ in range(security.RECOVERY_CODES)]
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=c) for c in codes])
+    return codes
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def otp_setup(request: HttpRequest) -> HttpResponse:
+    """Enrol an authenticator app: show the secret and its QR code, confirm one code, then show
+    the recovery codes once."""
+    if user_has_device(request.user, confirmed=True) and not request.user.is_verified():
+        return redirect(reverse("otp_verify") + "?" + request.GET.urlencode())
+    device = TOTPDevice.objects.filter(user=request.user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=request.user, name="authenticator", confirmed=False)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token("".join(form.cleaned_data["code"].split())):
+            TOTPDevice.objects.filter(user=request.user, confirmed=True).delete()
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            otp_login(request, device)
+            codes = new_recovery_codes(request.user)
+            _audit(request, "enrolled")
+            return render(request, "web/otp_recovery_codes.html", {"codes": codes, "next": _next(request)})
+        form.add_error("code", "That code did not match. Check the time on your phone and try the newest code.")
+    secret = base64.b32encode(device.bin_key).decode("ascii")
+    return render(request, "web/otp_setup.html", {
+        "form": form, "secret": secret, "qr": qr_data_uri(device.config_url),
+        "next": request.GET.get("next", ""), "required": security.is_staff_login(request.user)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def otp_verify(request: HttpRequest) -> HttpResponse:
+    """The second step of logging in: a code from the authenticator app, or a recovery code."""
+    if not user_has_device(request.user, confirmed=True):
+        return redirect(reverse("otp_setup") + "?" + request.GET.urlencode())
+    if request.user.is_verified():
+        return redirect(_next(request))
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        device = security.verify_code(request.user, form.cleaned_data["code"])
+        if device is not None:
+            otp_login(request, device)
+            _audit(request, "recovery code used" if isinstance(device, StaticDevice) else "verified")
+            return redirect(_next(request))
+        _audit(request, "wrong code")
+        form.add_error("code", "That code did not match (or too many tries: wait a little and retry).")
+    return render(request, "web/otp_verify.html", {"form": form, "next": request.GET.get("next", "")})
+
+
+@login_required
+def account_security(request: HttpRequest) -> HttpResponse:
+    """The Security page: second factor, recovery codes, log out everywhere."""
+    has_device = user_has_device(request.user, confirmed=True)
+    remaining = StaticToken.objects.filter(device__user=request.user).count()
+    return render(request, "web/account_security.html", {
+        "has_device": has_device, "remaining": remaining,
+        "required": security.is_staff_login(request.user),
+        "sessions": sum(1 for _ in security.sessions_of(request.user)),
+    })
+
+
+@login_required
+@require_POST
+def recovery_codes_new(request: HttpRequest) -> HttpResponse:
+    """New recovery codes (the old ones stop working); only in a verified session."""
+    if not request.user.is_verified():
+        return redirect("otp_verify")
+    codes = new_recovery_codes(request.user)
+    _audit(request, "new recovery codes")
+    return render(request, "web/otp_recovery_codes.html", {"codes": codes, "next": reverse("account_security")})
+
+
+@login_required
+@require_POST
+def otp_disable(request: HttpRequest) -> HttpResponse:
+    """A patient who opted in may opt out again (staff may not)."""
+    if security.is_staff_login(request.user) or not request.user.is_verified():
+        return redirect("account_security")
+    TOTPDevice.objects.filter(user=request.user).delete()
+    StaticDevice.objects.filter(user=request.user).delete()
+    _audit(request, "disabled")
+    return redirect("account_security")
+
+
+@login_required
+@require_POST
+def logout_everywhere(request: HttpRequest) -> HttpResponse:
+    """End every session of this user (on every device) and delete their API token."""
+    user = request.user
+    ended = security.log_out_everywhere(user)
+    AuditEntry.objects.create(user=user, action=AuditEntry.Action.LOGOUT_ALL, model="Login",
+                              after={"sessions": ended})
+    logout(request)
+    return redirect("login")

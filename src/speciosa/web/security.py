@@ -1,0 +1,188 @@
+"""Who needs a second factor, session lifetimes, and the audit of logins.
+
+Policy (docs/security.md):
+
+- Staff (clinicians, administrators, researchers, and any superuser or ``is_staff`` login)
+  always need a second factor: a TOTP device (django-otp) or one of their recovery codes.
+  Until the session is verified, every page except the login, logout and second-factor pages
+  redirects to the second-factor step, and ``/api/`` and ``/fhir/`` answer 403 to the session.
+- A patient may opt in from the Security page; once they have a confirmed device, they need
+  it too.
+- Sessions end after inactivity: ``SPECIOSA_STAFF_SESSION_MINUTES`` (default 30) for staff,
+  ``SPECIOSA_PATIENT_SESSION_MINUTES`` (default 12 h) for patients.
+- Every login, failed login and lockout (django-axes) writes an :class:`AuditEntry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django_otp import devices_for_user, user_has_device
+from django_otp.models import Device
+
+from speciosa.clinic.models import Role
+
+STAFF_ROLES = (Role.CLINICIAN, Role.ADMIN, Role.RESEARCHER)
+RECOVERY_CODES = 10
+
+
+def role(user) -> str | None:
+    from speciosa.clinic.access import role_of
+
+    return role_of(user)
+
+
+def is_staff_login(user) -> bool:
+    """Clinicians, administrators and researchers (and any Django staff or superuser)."""
+    return bool(user.is_staff or user.is_superuser or role(user) in STAFF_ROLES)
+
+
+def needs_second_factor(user) -> bool:
+    """Staff always; a patient once they have opted in (a confirmed device)."""
+    if not user.is_authenticated:
+        return False
+    return is_staff_login(user) or user_has_device(user, confirmed=True)
+
+
+def verify_code(user, code: str) -> Device | None:
+    """The confirmed device (authenticator or recovery code) that accepts ``code``, if any.
+
+    django-otp throttles each device after failures (growing delays) and refuses a TOTP
+    code that was already used.
+    """
+    code = "".join((code or "").split())
+    if not code or len(code) > 64:
+        return None
+    with transaction.atomic():
+        for device in devices_for_user(user, confirmed=True, for_verify=True):
+            if device.verify_token(code):
+                return device
+    return None
+
+
+def session_minutes(user) -> int:
+    return (settings.PATIENT_SESSION_MINUTES if role(user) == Role.PATIENT and not is_staff_login(user)
+            else settings.STAFF_SESSION_MINUTES)
+
+
+class SessionPolicyMiddleware:
+    """Each request of a logged-in user renews the session for that user's inactivity window."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and hasattr(request, "session"):
+            request.session.set_expiry(session_minutes(user) * 60)
+        return self.get_response(request)
+
+
+def _open_paths() -> tuple[str, ...]:
+    return (reverse("login"), reverse("logout"), reverse("otp_verify"), reverse("otp_setup"),
+            "/" + settings.STATIC_URL.lstrip("/"))
+
+
+class SecondFactorMiddleware:
+    """A session whose user needs a second factor and has not given it reaches nothing else.
+
+    HTML pages redirect to the second-factor step (enrolment when the user has no device yet);
+    ``/api/`` and ``/fhir/`` answer 403 with JSON. A request that carries an ``Authorization``
+    header is left to the API's token authentication (tokens are issued only after the second
+    factor, see :class:`speciosa.api.views.TokenView`).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or user.is_verified():
+            return self.get_response(request)
+        path = request.path
+        is_api = path.startswith("/api/") or path.startswith("/fhir/")
+        if is_api and request.META.get("HTTP_AUTHORIZATION"):
+            return self.get_response(request)
+        if path.startswith(_open_paths()) or not needs_second_factor(user):
+            return self.get_response(request)
+        if is_api:
+            return JsonResponse({"detail": "Complete the second factor (authenticator code) first."},
+                                status=403)
+        target = "otp_verify" if user_has_device(user, confirmed=True) else "otp_setup"
+        query = urlencode({"next": request.get_full_path()}) if request.method == "GET" else ""
+        return redirect(reverse(target) + (f"?{query}" if query else ""))
+
+
+def sessions_of(user) -> Iterator:
+    """Every stored (database) session that belongs to ``user``."""
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    uid = str(user.pk)
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if str(session.get_decoded().get("_auth_user_id")) == uid:
+            yield session
+
+
+def log_out_everywhere(user) -> int:
+    """End every session of ``user`` and delete their API token; the number of sessions ended."""
+    from rest_framework.authtoken.models import Token
+
+    ended = 0
+    for session in list(sessions_of(user)):
+        session.delete()
+        ended += 1
+    Token.objects.filter(user=user).delete()
+    return ended
+
+
+# --------------------------------------------------------------------------- audit of logins
+
+def _client_ip(request) -> str:
+    return (request.META.get("REMOTE_ADDR") or "")[:45] if request is not None else ""
+
+
+def _audit(action: str, user, request, **after) -> None:
+    from speciosa.clinic.models import AuditEntry
+
+    AuditEntry.objects.create(user=user, action=action, model="Login",
+                              after={"ip": _client_ip(request), **after})
+
+
+def on_logged_in(sender, request, user, **kwargs) -> None:
+    from speciosa.clinic.models import AuditEntry
+
+    _audit(AuditEntry.Action.LOGIN, user, request)
+
+
+def on_login_failed(sender, credentials, request=None, **kwargs) -> None:
+    from speciosa.clinic.models import AuditEntry
+
+    username = str((credentials or {}).get("username") or "")[:150]
+    user = get_user_model().objects.filter(username=username).first()
+    _audit(AuditEntry.Action.LOGIN_FAILED, user, request, username=username)
+
+
+def on_locked_out(sender, request=None, username=None, ip_address=None, **kwargs) -> None:
+    from speciosa.clinic.models import AuditEntry
+
+    username = str(username or "")[:150]
+    user = get_user_model().objects.filter(username=username).first()
+    _audit(AuditEntry.Action.LOCKOUT, user, request, username=username,
+           minutes=int(settings.AXES_COOLOFF_TIME.total_seconds() // 60))
+
+
+def connect_signals() -> None:
+    from axes.signals import user_locked_out
+    from django.contrib.auth.signals import user_logged_in, user_login_failed
+
+    user_logged_in.connect(on_logged_in, dispatch_uid="speciosa-audit-login")
+    user_login_failed.connect(on_login_failed, dispatch_uid="speciosa-audit-login-failed")
+    user_locked_out.connect(on_locked_out, dispatch_uid="speciosa-audit-lockout")
