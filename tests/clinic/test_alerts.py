@@ -149,3 +149,17 @@ def test_two_sweeps_at_once_never_duplicate_an_alert(clinic):
     assert not errors
     for p in (clinic.patient_a, clinic.patient_b):
         assert Alert.objects.filter(patient=p, topic="prolactin-high", status__in=Alert.ACTIVE).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_resolved_missed_diary_alert_stays_resolved_as_days_pass(clinic):
+    from speciosa.clinic.models import DiaryDay
+
+    today = timezone.localdate()
+    for n in range(10, 40):
+        DiaryDay.objects.create(patient=clinic.patient_a, day=today - dt.timedelta(days=n))
+    alerts.sweep(as_of=timezone.now() - dt.timedelta(days=1))
+    alert = Alert.objects.get(topic="diary-missed", status="open")
+    alerts.resolve(clinic.clinician_a, alert, "phoned; on holiday")
+    alerts.sweep()  # a day later, same episode
+    assert not Alert.objects.filter(topic="diary-missed", status__in=Alert.ACTIVE).exists()

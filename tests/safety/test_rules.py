@@ -513,7 +513,10 @@ def _diary(first_days_ago: int, last_days_ago: int, every: int = 1):
 def test_seven_days_without_diary_from_a_daily_writer_is_flagged():
     f = by_topic(run(timeline(diary_days=_diary(60, 7))), "diary-missed")
     assert f.severity == "info"
-    assert f.evidence["days_without_diary"] == 7
+    from safety_builders import day_ago
+
+    assert f.evidence["last_diary_day"] == day_ago(7).isoformat()
+    assert "No diary for 7 days" in f.message
     assert f.evidence["entries_in_28_days_before"] == 28
 
 

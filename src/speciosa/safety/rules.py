@@ -1130,8 +1130,9 @@ def rule_diary_missed(ctx: Context) -> Finding | None:
     usual = j - bisect_left(days, last - timedelta(days=27))
     if usual < s["diary_usual_days_per_28"]:
         return None
-    ev = {"last_diary_day": last.isoformat(), "days_without_diary": gap,
-          "entries_in_28_days_before": usual}
+    # Evidence names the data that triggered the rule, not the time since (which changes every
+    # day and would undo a clinician's resolution of the same episode at the next sweep).
+    ev = {"last_diary_day": last.isoformat(), "entries_in_28_days_before": usual}
     message = (
         f"No diary for {gap} days (last entry {last}) from a patient who wrote it on {usual} "
         "of the 28 days before. A break in self-report can mean disengagement from care; "
