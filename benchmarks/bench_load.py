@@ -394,8 +394,9 @@ class Load:
         if started - self.t0 >= self.warmup:
             self.stats.latencies[page].append(ms)
             self.stats.requests[page] += 1
-        if not 200 <= resp.status_code < 400:
-            self._error(page, f"{method} {url}: HTTP {resp.status_code}")
+        # a page must be served (a GET redirected to the login or second-factor step is an error)
+        if not 200 <= resp.status_code < (300 if method == "GET" else 400):
+            self._error(page, f"{method} {url}: HTTP {resp.status_code} {resp.headers.get('location', '')}")
             return None
         return resp
 
