@@ -163,3 +163,24 @@ def test_a_resolved_missed_diary_alert_stays_resolved_as_days_pass(clinic):
     alerts.resolve(clinic.clinician_a, alert, "phoned; on holiday")
     alerts.sweep()  # a day later, same episode
     assert not Alert.objects.filter(topic="diary-missed", status__in=Alert.ACTIVE).exists()
+
+
+@pytest.mark.django_db
+def test_the_worklist_shows_fifty_alerts_a_page_most_severe_first(clinic, login):
+    from speciosa.clinic.models import Patient
+
+    now = timezone.now()
+    patients = [Patient.objects.create(site=clinic.site_a, care_team=clinic.team_a, identifier=f"W{i}",
+                                       given_name="W", family_name=f"P{i:03d}", birth_date=dt.date(1990, 1, 1),
+                                       sex="male") for i in range(60)]
+    Alert.objects.bulk_create([Alert(patient=p, rule="SAF-X", topic="prolactin-high", severity="warning",
+                                     message="m", first_seen_at=now) for p in patients])
+    Alert.objects.create(patient=patients[-1], rule="SAF-Y", topic="suicide-risk", severity="urgent", message="u",
+                         first_seen_at=now)
+    client = login(clinic.clinician_a)
+    first = client.get(reverse("worklist")).content.decode()
+    assert "(61 open)" in first and "Page 1 of 2" in first
+    assert first.count('class="alert sev-') == 50
+    assert first.index("suicide-risk") < first.index("prolactin-high")
+    second = client.get(reverse("worklist") + "?page=2").content.decode()
+    assert second.count('class="alert sev-') == 11 and 'class="alert sev-urgent' not in second

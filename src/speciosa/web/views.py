@@ -20,6 +20,7 @@ from speciosa.knowledge import instruments as kinstruments
 from . import forms
 
 CLINICIAN_INSTRUMENTS = ("cows", "phq9", "gad7", "audit-c", "asex")
+WORKLIST_PAGE_SIZE = 50
 
 
 def _role_required(*roles):
@@ -275,15 +276,22 @@ def diary(request, day=None):
 
 @_role_required(Role.CLINICIAN)
 def worklist(request):
+    from django.core.paginator import Paginator
+    from django.db.models import Case, IntegerField, Value, When
+
     from speciosa.clinic import alerts as calerts
     from speciosa.clinic.models import Alert
 
-    rank = Alert.SEVERITY_RANK
-    active = list(calerts.visible_alerts(request.user).filter(status__in=Alert.ACTIVE)
-                  .select_related("patient", "acknowledged_by"))
-    active.sort(key=lambda a: (rank.get(a.severity, 9), a.status != Alert.Status.OPEN, a.first_seen_at))
-    now = timezone.now()
-    return render(request, "web/worklist.html", {"alerts": active, "now": now})
+    severity_order = Case(*[When(severity=s, then=Value(r)) for s, r in Alert.SEVERITY_RANK.items()],
+                          default=Value(9), output_field=IntegerField())
+    open_first = Case(When(status=Alert.Status.OPEN, then=Value(0)), default=Value(1),
+                      output_field=IntegerField())
+    active = (calerts.visible_alerts(request.user).filter(status__in=Alert.ACTIVE)
+              .select_related("patient", "acknowledged_by")
+              .order_by(severity_order, open_first, "first_seen_at", "pk"))
+    page = Paginator(active, WORKLIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "web/worklist.html", {"alerts": page.object_list, "page": page,
+                                                 "total": page.paginator.count})
 
 
 def _back(request) -> str:
