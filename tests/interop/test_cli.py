@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=False)
 
 
 def test_export_fhir_writes_one_ndjson_file_per_type(demo_clinic, tmp_path, capsys, ndjson):
-    assert main(["export", "fhir", "--out", str(tmp_path), "--json"]) == 0
+    assert main(["export", "fhir", "--purpose", "treatment", "--out", str(tmp_path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     files = {p.name for p in tmp_path.iterdir()}
     assert files == {f"{t}.ndjson" for t in out["counts"]}
@@ -22,14 +22,14 @@ def test_export_fhir_writes_one_ndjson_file_per_type(demo_clinic, tmp_path, caps
 
 def test_export_of_one_patient_by_record_number(demo_clinic, tmp_path, capsys, ndjson):
     patient = cm.Patient.objects.order_by("pk").first()
-    assert main(["export", "fhir", "--out", str(tmp_path), "--patient", patient.identifier]) == 0
+    assert main(["export", "fhir", "--purpose", "treatment", "--out", str(tmp_path), "--patient", patient.identifier]) == 0
     data = ndjson(tmp_path)
     assert [p["id"] for p in data["Patient"]] == [str(patient.pk)]
     assert {o["subject"]["reference"] for o in data["Observation"]} == {f"Patient/{patient.pk}"}
 
 
 def test_export_of_an_unknown_patient_exits_2(db, tmp_path, capsys):
-    assert main(["export", "fhir", "--out", str(tmp_path), "--patient", "NOPE"]) == 2
+    assert main(["export", "fhir", "--purpose", "treatment", "--out", str(tmp_path), "--patient", "NOPE"]) == 2
     assert "NOPE" in capsys.readouterr().err
 
 
@@ -46,7 +46,7 @@ def test_import_of_a_missing_path_exits_2(db, tmp_path, capsys):
 
 
 def test_export_then_import_into_another_site(demo_clinic, tmp_path, capsys):
-    assert main(["export", "fhir", "--out", str(tmp_path)]) == 0
+    assert main(["export", "fhir", "--purpose", "treatment", "--out", str(tmp_path)]) == 0
     assert main(["import", "fhir", str(tmp_path)]) == 0  # our own export: nothing new
     out = capsys.readouterr().out
     assert "nothing new" in out
@@ -64,5 +64,19 @@ def test_other_modules_can_add_an_export_format(capsys):
     register(sub)
     args = parser.parse_args(["export", "research"])
     assert args.func(args) == 0
-    args = parser.parse_args(["export", "fhir", "--out", "x"])
+    args = parser.parse_args(["export", "fhir", "--purpose", "treatment", "--out", "x"])
     assert args.func.__name__ == "cmd_export_fhir"
+
+
+def test_an_export_is_audited_with_its_purpose_and_needs_one(demo_clinic, tmp_path, capsys):
+    from speciosa.clinic.models import AuditEntry, Patient
+
+    patient = Patient.objects.order_by("pk").first()
+    assert main(["export", "fhir", "--purpose", "transfer of care", "--out", str(tmp_path),
+                 "--patient", patient.identifier]) == 0
+    entry = AuditEntry.objects.get(action="export", model="fhir-bulk")
+    assert entry.patient == patient and entry.reason == "purpose of use: transfer of care"
+    assert entry.after["counts"]["Patient"] == 1
+    assert main(["export", "fhir", "--purpose", "  ", "--out", str(tmp_path / "b")]) == 2
+    with pytest.raises(SystemExit):
+        main(["export", "fhir", "--out", str(tmp_path / "c")])

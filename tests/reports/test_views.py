@@ -52,7 +52,7 @@ def test_a_patient_sees_only_their_own_charts(charted, clinic, login):
 
 def test_the_visit_report_is_a_pdf_with_the_record_and_is_audited(charted, clinic, login):
     client = login(clinic.clinician_a)
-    response = client.get(f"/patients/{charted.patient.pk}/report.pdf?days=all")
+    response = client.get(f"/patients/{charted.patient.pk}/report.pdf?days=all&purpose=treatment")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
     reader = PdfReader(io.BytesIO(response.content))
@@ -67,8 +67,21 @@ def test_the_visit_report_is_a_pdf_with_the_record_and_is_audited(charted, clini
     assert "Clinical Opiate" in flat and "Constipation" in flat
     assert "Decisions recorded" in flat
     assert len(reader.pages[0].images) >= 1 or any(p.images for p in reader.pages)  # the charts
-    entry = AuditEntry.objects.filter(patient=charted.patient, action="view", model="visit-report").get()
-    assert entry.user == clinic.clinician_a
+    entry = AuditEntry.objects.filter(patient=charted.patient, action="export", model="visit-report").get()
+    assert entry.user == clinic.clinician_a and entry.reason == "purpose of use: Treatment (this clinic's care)"
+
+
+def test_the_visit_report_asks_for_a_purpose_of_use_first(charted, clinic, login):
+    client = login(clinic.clinician_a)
+    url = f"/patients/{charted.patient.pk}/report.pdf"
+    form = client.get(url)
+    assert form.status_code == 200 and form["Content-Type"].startswith("text/html")
+    assert 'name="purpose"' in form.content.decode()
+    assert client.get(url + "?purpose=other&detail=").status_code == 400  # "other" needs words
+    pdf = client.get(url + "?purpose=other&detail=insurer+asked")
+    assert pdf["Content-Type"] == "application/pdf"
+    assert AuditEntry.objects.get(action="export", model="visit-report").reason == \
+        "purpose of use: Other: insurer asked"
 
 
 def test_the_patient_page_links_the_report_and_the_chart_sources(charted, clinic, login):

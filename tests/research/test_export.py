@@ -311,12 +311,12 @@ def test_without_a_key_it_exits_2_naming_the_variable_and_writes_nothing(cohort,
 
     monkeypatch.delenv("SPECIOSA_RESEARCH_KEY", raising=False)
     out = tmp_path / "export"
-    assert main(["export", "research", "--out", str(out)]) == 2
+    assert main(["export", "research", "--out", str(out), "--purpose", "study"]) == 2
     assert "SPECIOSA_RESEARCH_KEY" in capsys.readouterr().err
     assert not out.exists()
     assert not AuditEntry.objects.filter(action="export").exists()
     monkeypatch.setenv("SITE_SECRET", KEY)
-    assert main(["export", "research", "--out", str(out), "--key-env", "SITE_SECRET"]) == 0
+    assert main(["export", "research", "--out", str(out), "--key-env", "SITE_SECRET", "--purpose", "study"]) == 0
 
 
 def test_it_refuses_a_directory_that_already_holds_files(cohort, tmp_path, monkeypatch, capsys):
@@ -324,6 +324,6 @@ def test_it_refuses_a_directory_that_already_holds_files(cohort, tmp_path, monke
     out = tmp_path / "export"
     out.mkdir()
     (out / "old.csv").write_text("x\n")
-    assert main(["export", "research", "--out", str(out)]) == 2
+    assert main(["export", "research", "--out", str(out), "--purpose", "study"]) == 2
     assert "not an empty directory" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["old.csv"]

@@ -1,7 +1,8 @@
 """``speciosa export fhir`` and ``speciosa import fhir``.
 
-``speciosa export fhir --out DIR [--patient IDENTIFIER] [--site NAME]`` writes FHIR Bulk Data
-NDJSON (one ``<Type>.ndjson`` file per resource type) for every patient, or one.
+``speciosa export fhir --out DIR --purpose TEXT [--patient IDENTIFIER] [--site NAME]`` writes
+FHIR Bulk Data NDJSON (one ``<Type>.ndjson`` file per resource type) for every patient, or one,
+and records the export with its purpose of use in the audit trail.
 
 ``speciosa import fhir PATH [--site NAME]`` loads labs, questionnaire responses and
 medication statements from a Bundle (``.json``), an NDJSON file or a folder of them,
@@ -55,6 +56,8 @@ def register(subparsers: Any) -> None:
         description="Write FHIR R4 (4.3.0/R4B models) NDJSON files, one per resource type, "
         "for every patient or one (--patient).")
     p.add_argument("--out", required=True, help="folder to write the .ndjson files into")
+    p.add_argument("--purpose", required=True, metavar="TEXT",
+                   help="purpose of use (e.g. 'transfer of care to Dr X'), recorded in the audit trail")
     p.add_argument("--patient", help="only the patient with this medical record number")
     p.add_argument("--site", help="the patient's site, when the number is used at several")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
@@ -82,6 +85,21 @@ def _site(name: str | None):
         raise UsageError(f"no site named {name!r}; sites: {known or 'none'}") from None
 
 
+def _audit_export(args: argparse.Namespace, patients, counts: dict) -> None:
+    """One audit entry per export: who (the operating-system account), when, why, what."""
+    import getpass
+
+    from speciosa.clinic.models import AuditEntry
+
+    purpose = args.purpose.strip()
+    one = patients.first() if args.patient else None
+    AuditEntry.objects.create(
+        user=None, action=AuditEntry.Action.EXPORT, model="fhir-bulk", patient=one,
+        reason=f"purpose of use: {purpose}"[:500],
+        after={"kind": "fhir", "purpose": purpose[:300], "os_user": getpass.getuser(),
+               "site": args.site or "", "patient": args.patient or "", "counts": counts})
+
+
 def cmd_export_fhir(args: argparse.Namespace) -> int:
     from speciosa.commands.server import setup_django
 
@@ -89,6 +107,8 @@ def cmd_export_fhir(args: argparse.Namespace) -> int:
     from speciosa.clinic.models import Patient
     from speciosa.interop.export import Exporter, write_ndjson
 
+    if not (args.purpose or "").strip():
+        raise UsageError("--purpose must not be empty: say what the export is for")
     patients = None
     if args.patient:
         qs = Patient.objects.filter(identifier=args.patient)
@@ -110,6 +130,7 @@ def cmd_export_fhir(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write to {args.out}: {exc.strerror or exc}") from None
     seconds = time.perf_counter() - started
     total = sum(counts.values())
+    _audit_export(args, patients, counts)
     if args.json:
         print(json.dumps({"out": str(args.out), "counts": counts, "total": total,
                           "seconds": round(seconds, 3)}))

@@ -1,6 +1,6 @@
 """``speciosa export research`` and ``speciosa analyze``: de-identified research data.
 
-``speciosa export research --out DIR [--purpose TEXT] [--key-env VAR]`` writes the
+``speciosa export research --out DIR --purpose TEXT [--key-env VAR]`` writes the
 de-identified tables of the consented patients (Parquet and CSV), the data dictionary, the
 42 CFR Part 2 notice and a manifest into a new directory, and records one audit entry with
 the purpose of use. The site's research secret is read from ``SPECIOSA_RESEARCH_KEY`` (or
@@ -36,8 +36,8 @@ def register(subparsers: Any) -> None:
         "consented to research (HIPAA Safe Harbor; 42 CFR Part 2 notice) and audit the export.")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="a new (or empty) directory for the export")
-    p.add_argument("--purpose", default="research", metavar="TEXT",
-                   help="purpose of use, recorded in the audit trail (default: research)")
+    p.add_argument("--purpose", required=True, metavar="TEXT",
+                   help="purpose of use (e.g. the approved study), recorded in the audit trail")
     p.add_argument("--key-env", default="SPECIOSA_RESEARCH_KEY", metavar="VAR",
                    help="environment variable holding the site's research secret "
                    "(default: SPECIOSA_RESEARCH_KEY)")

@@ -130,7 +130,12 @@ class EverythingView(FHIRView):
         patient = access.patient_for(request.user, rid)
         exporter = Exporter(access.visible_patients(request.user).filter(pk=patient.pk))
         bundle = searchset(exporter.resources(), base=self._base(request))
-        services.record_view(request.user, patient, "fhir:$everything")
+        # an export of the whole record: audited with its purpose of use (HL7 PurposeOfUse code,
+        # from ``_purpose`` or the ``X-Purpose-Of-Use`` header; TREAT when not given)
+        purpose = (request.query_params.get("_purpose") or request.headers.get("X-Purpose-Of-Use")
+                   or "TREAT").strip()[:100]
+        services.audit(request.user, "export", patient=patient, model="fhir:$everything",
+                       reason=f"purpose of use: {purpose}", after={"purpose": purpose})
         return Response(bundle)
 
 

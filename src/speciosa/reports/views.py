@@ -2,7 +2,7 @@
 
 - ``GET /patients/<id>/charts.json``: the clinician's charts (specs, table view, exposure caption);
 - ``GET /me/charts.json``: the patient's own simpler charts;
-- ``GET /patients/<id>/report.pdf``: the visit report, audited as a view of the record.
+- ``GET /patients/<id>/report.pdf``: the visit report, after a purpose of use; audited as an export.
 
 Access is decided by :mod:`speciosa.clinic.access` (a patient out of reach is a 404).
 """
@@ -52,10 +52,26 @@ def my_charts(request) -> JsonResponse:
     return _json(charts.payload(data.chart_data(patient, with_exposure=False), simple=True))
 
 
+PURPOSES = {
+    "treatment": "Treatment (this clinic's care)",
+    "coordination": "Care coordination or referral",
+    "patient-request": "The patient's own request",
+    "other": "Other (say what)",
+}
+
+
 @login_required
 @require_GET
 def visit_report(request, patient_id: int) -> HttpResponse:
-    """The visit report as a PDF (``?days=30|90|all``, default 90)."""
+    """The visit report as a PDF (``?days=30|90|all``, default 90, and ``?purpose=``).
+
+    Without a purpose of use the clinician first gets a small form asking for one; the PDF
+    is then audited as an export with that purpose.
+    """
+    from django.shortcuts import render
+
+    from speciosa.clinic.models import AuditEntry
+
     from . import pdf
 
     _require_role(request, Role.CLINICIAN)
@@ -63,8 +79,17 @@ def visit_report(request, patient_id: int) -> HttpResponse:
     period = request.GET.get("days", "90")
     if period not in ("30", "90", "all"):
         period = "90"
+    purpose = request.GET.get("purpose", "")
+    detail = (request.GET.get("detail") or "").strip()[:200]
+    if purpose not in PURPOSES or (purpose == "other" and not detail):
+        error = "Say what the report is for." if "purpose" in request.GET else ""
+        return render(request, "reports/report_purpose.html", {
+            "patient": patient, "purposes": PURPOSES, "period": period, "purpose": purpose,
+            "detail": detail, "error": error}, status=400 if error else 200)
     body = pdf.visit_report(patient, period=period, author=request.user)
-    services.record_view(request.user, patient, "visit-report")
+    stated = PURPOSES[purpose] if purpose != "other" else f"Other: {detail}"
+    services.audit(request.user, AuditEntry.Action.EXPORT, patient=patient, model="visit-report",
+                   reason=f"purpose of use: {stated}", after={"period": period, "purpose": purpose})
     response = HttpResponse(body, content_type="application/pdf")
     response["Content-Disposition"] = (
         f'inline; filename="visit-report-{patient.identifier}-{pdf.today_for(patient).isoformat()}.pdf"')

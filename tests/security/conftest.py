@@ -1,0 +1,68 @@
+"""Security-suite fixtures: every URL pattern of the site, with ids filled in from a record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+ID_PARAMS = {"patient_id", "record_id", "alert_id", "rid"}
+
+
+def url_patterns() -> list[str]:
+    """Every route of the site as a template like ``patients/<int:patient_id>/`` (from the
+    resolver, so a new URL is covered without editing the tests)."""
+
+    def walk(patterns, prefix: str):
+        for p in patterns:
+            route = prefix + str(p.pattern)
+            if isinstance(p, URLResolver):
+                yield from walk(p.url_patterns, route)
+            elif isinstance(p, URLPattern):
+                yield route
+
+    routes = []
+    for route in walk(get_resolver().url_patterns, ""):
+        route = route.lstrip("^").rstrip("$").replace("\\Z", "")
+        if route.startswith("admin/") or "(?P" in route or route.startswith("v1/"):
+            continue  # the admin is Django's; regex catch-alls have no ids
+        routes.append(route)
+    return sorted(set(routes))
+
+
+def fill(route: str, values: dict[str, object]) -> str | None:
+    """``route`` with each ``<conv:name>`` replaced by ``values[name]``; None when a name is missing."""
+    missing = []
+
+    def sub(m):
+        name = m.group(2)
+        if name not in values:
+            missing.append(name)
+            return ""
+        return str(values[name])
+
+    url = "/" + re.sub(r"<(?:(\w+):)?(\w+)>", sub, route)
+    return None if missing else url
+
+
+def params_of(route: str) -> set[str]:
+    return {m.group(2) for m in re.finditer(r"<(?:(\w+):)?(\w+)>", route)}
+
+
+@pytest.fixture
+def team_b_records(clinic):
+    """A note, a dose, an alert and a diary day of ``patient_b`` (care team B)."""
+    from speciosa.clinic.models import Alert, DiaryDay, Dose, Note
+
+    p = clinic.patient_b
+    now = timezone.now() - dt.timedelta(hours=1)
+    note = Note.objects.create(patient=p, entered_by=clinic.clinician_b, source="clinician", text="team B only")
+    diary = DiaryDay.objects.create(patient=p, day=timezone.localdate())
+    dose = Dose.objects.create(patient=p, entered_by=p.user, source="patient", taken_at=now, amount=2,
+                               unit="g", diary=diary)
+    alert = Alert.objects.create(patient=p, rule="x", topic="prolactin", severity="urgent", message="m",
+                                 first_seen_at=now)
+    return {"note": note, "dose": dose, "alert": alert}

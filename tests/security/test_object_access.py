@@ -1,0 +1,49 @@
+"""Another care team's object ids, requested by every role, give 404 or 403 and never data.
+
+Every route with an id in it is taken from the URL resolver, filled with ``patient_b``'s ids
+(care team B), and fetched (GET and POST) as team A's patient, team A's clinician, the
+researcher and the administrator.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import ID_PARAMS, fill, params_of, url_patterns
+
+ROLES = ["patient_a", "clinician_a", "researcher", "admin"]
+ROUTES = [r for r in url_patterns() if params_of(r) & ID_PARAMS]
+
+
+def test_the_resolver_finds_the_routes_with_ids():
+    assert "patients/<int:patient_id>/" in ROUTES
+    assert any(r.startswith("fhir/") for r in ROUTES) and any(r.startswith("api/") for r in ROUTES)
+
+
+def _values(clinic, rec, kind):
+    return {"patient_id": clinic.patient_b.pk, "rid": clinic.patient_b.pk, "rtype": "Patient",
+            "record_id": rec[kind].pk, "kind": kind, "alert_id": rec["alert"].pk,
+            "instrument_id": "cows", "page_id": "prolactin", "day": "2026-01-01"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("route", ROUTES)
+def test_other_teams_ids_give_no_data(route, role, clinic, team_b_records, login):
+    from speciosa.clinic.models import AuditEntry, Note
+
+    user = getattr(clinic, role)
+    client = login(getattr(user, "user", user))  # a Patient's login is its user
+    secrets = [clinic.patient_b.family_name, clinic.patient_b.identifier, "team B only"]
+    for kind in ("note", "dose"):
+        url = fill(route, _values(clinic, team_b_records, kind))
+        assert url is not None, f"no value for a parameter of {route}"
+        notes, views = Note.objects.count(), AuditEntry.objects.filter(patient=clinic.patient_b).count()
+        for method in ("get", "post"):
+            response = getattr(client, method)(url, HTTP_HOST="localhost")
+            assert response.status_code in (403, 404, 405), (method, url, role, response.status_code)
+            body = response.content.decode(errors="replace")
+            for secret in secrets:
+                assert secret not in body, (method, url, role)
+        assert Note.objects.count() == notes
+        assert AuditEntry.objects.filter(patient=clinic.patient_b).count() == views  # nothing opened
