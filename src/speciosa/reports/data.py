@@ -16,11 +16,13 @@ New York sits at 08:30 on the axis in a browser anywhere, and in the PDF.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from speciosa.clinic.models import Alert, Assessment, Dose, LabResult, Medication, Patient
@@ -35,6 +37,9 @@ CHART_INSTRUMENTS = (*SCORE_INSTRUMENTS, "side-effects")
 #: simulated subjects for the 5-95 % band (seeded, so the band is the same on every load).
 EXPOSURE_STEP_MINUTES = 120
 EXPOSURE_SUBJECTS = 300
+# The exposure series of a record is cached for this long (it changes when doses change,
+# which changes the key, and with the hour)
+EXPOSURE_CACHE_SECONDS = 3600
 
 _EPOCH = dt.datetime(1970, 1, 1)
 
@@ -284,6 +289,29 @@ def _exposure(engine_doses: list[pdoses.Dose], now: dt.datetime, *,
     start = min(d.taken_at for d in engine_doses).replace(minute=0, second=0, microsecond=0)
     last = max(d.taken_at for d in engine_doses)
     end = max(now, last + dt.timedelta(hours=1))
+    # The model is deterministic (seed 0): the same doses and the same hour give the same
+    # series, so it is cached until the record or the hour changes.
+    end = end.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+    key = _exposure_cache_key(engine_doses, end, subjects)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    series = _run_exposure(pexposure, engine_doses, start, end, last, subjects)
+    if series[0] is not None:
+        cache.set(key, series, EXPOSURE_CACHE_SECONDS)
+    return series
+
+
+def _exposure_cache_key(engine_doses: list[pdoses.Dose], end: dt.datetime, subjects: int) -> str:
+    h = hashlib.sha256()
+    for d in engine_doses:
+        h.update(f"{d.taken_at.isoformat()}|{d.amount}|{d.unit}|{d.mitragynine_percent}|"
+                 f"{d.grams_per_capsule}\n".encode())
+    h.update(f"{end.isoformat()}|{subjects}|{EXPOSURE_STEP_MINUTES}".encode())
+    return f"speciosa:exposure:{h.hexdigest()}"
+
+
+def _run_exposure(pexposure, engine_doses, start, end, last, subjects) -> tuple[ExposureSeries | None, str]:
     try:
         result = pexposure.patient_exposure(engine_doses, start, end,
                                             step_minutes=EXPOSURE_STEP_MINUTES,
