@@ -12,6 +12,10 @@ the user's reach is a 404, so ids of other people's records reveal nothing.
 
 from __future__ import annotations
 
+import functools
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from .models import Patient, Role
@@ -55,3 +59,19 @@ def patient_for(user, patient_id) -> Patient:
         return visible_patients(user).select_related("site", "care_team").get(pk=patient_id)
     except (Patient.DoesNotExist, ValueError, TypeError):
         raise Http404("No such patient") from None
+
+
+def role_required(*roles):
+    """View decorator: log in first, then only these roles (others get 403)."""
+
+    def deco(view):
+        @login_required
+        @functools.wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if role_of(request.user) not in roles:
+                raise PermissionDenied("This page is not part of your role.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return deco

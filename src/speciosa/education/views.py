@@ -5,7 +5,6 @@ writes go through :mod:`.services`."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -19,20 +18,7 @@ from speciosa.web.forms import apply_service_errors
 from . import content, services
 from .forms import AssignForm, DecisionForm
 
-
-def _role_required(*roles):
-    def deco(view):
-        @login_required
-        def wrapped(request, *args, **kwargs):
-            if access.role_of(request.user) not in roles:
-                raise PermissionDenied("This page is not part of your role.")
-            return view(request, *args, **kwargs)
-
-        wrapped.__name__ = view.__name__
-        wrapped.__doc__ = view.__doc__
-        return wrapped
-
-    return deco
+_role_required = access.role_required
 
 
 def _own_patient(user):

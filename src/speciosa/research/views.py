@@ -7,9 +7,7 @@ no names, MRNs, dates or pseudonyms.
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
@@ -19,19 +17,7 @@ from speciosa.clinic.models import Assessment, AuditEntry, Consent, Dose, LabRes
 
 from . import analysis
 
-
-def _researcher_only(view):
-    """Login required; the researcher role only (403 for every other role)."""
-
-    @login_required
-    def wrapped(request, *args, **kwargs):
-        if access.role_of(request.user) != Role.RESEARCHER:
-            raise PermissionDenied("Research pages are for the researcher role.")
-        return view(request, *args, **kwargs)
-
-    wrapped.__name__ = view.__name__
-    wrapped.__doc__ = view.__doc__
-    return wrapped
+_researcher_only = access.role_required(Role.RESEARCHER)
 
 
 #: Seconds an analysis is reused while the data it was computed from are unchanged.

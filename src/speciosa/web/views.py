@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,19 +23,7 @@ CLINICIAN_INSTRUMENTS = ("cows", "phq9", "gad7", "audit-c", "asex")
 WORKLIST_PAGE_SIZE = 50
 
 
-def _role_required(*roles):
-    def deco(view):
-        @login_required
-        def wrapped(request, *args, **kwargs):
-            if access.role_of(request.user) not in roles:
-                raise PermissionDenied("This page is not part of your role.")
-            return view(request, *args, **kwargs)
-
-        wrapped.__name__ = view.__name__
-        wrapped.__doc__ = view.__doc__
-        return wrapped
-
-    return deco
+_role_required = access.role_required
 
 
 @login_required
