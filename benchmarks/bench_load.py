@@ -420,8 +420,12 @@ class Load:
             from django_otp.oath import TOTP
 
             code = f"{TOTP(bytes.fromhex(user.totp_key)).token():06d}"
-            action = form.actions[0] if form.actions and form.actions[0] else str(resp.url.path)
-            resp = await client.post(action, data={**form.values, otp: code}, follow_redirects=True)
+            # the code form posts to its own page (the page's first form is the header's log-out)
+            resp = await client.post(str(resp.url), data={"csrfmiddlewaretoken": form.values.get(
+                "csrfmiddlewaretoken", ""), "next": form.values.get("next", "/"), otp: code},
+                follow_redirects=True)
+            if "second-factor" in str(resp.url.path):
+                raise RuntimeError(f"second factor of {user.username} was not accepted")
             if resp.status_code != 200:
                 raise RuntimeError(f"second factor of {user.username} failed: {resp.status_code}")
 
