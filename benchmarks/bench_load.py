@@ -95,19 +95,7 @@ CSRF_COOKIE_SECURE = False
 
 # --------------------------------------------------------------------------------------------- database
 
-def _pg_base_url() -> str:
-    url = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/"
-    if not url.startswith(("postgres://", "postgresql://")):
-        url = "postgres://postgres@127.0.0.1:5432/"
-    return url.rsplit("/", 1)[0] + "/"
-
-
-def _pg_admin(sql: str) -> None:
-    """Run ``sql`` (CREATE/DROP DATABASE speciosa_load) on the server's ``postgres`` database."""
-    import psycopg
-
-    with psycopg.connect(_pg_base_url() + "postgres", autocommit=True) as conn:
-        conn.execute(sql)
+from bench_sweep import _pg_admin, _pg_base_url  # noqa: E402 - same folder; one copy of the helpers
 
 
 def _setup_django() -> None:

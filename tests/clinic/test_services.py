@@ -280,3 +280,14 @@ def test_a_lab_value_with_too_many_digits_is_refused(clinic):
     with pytest.raises(ValidationError) as exc:
         _lab(clinic, value=Decimal("12.123456"))
     assert "4 after the decimal point" in exc.value.message_dict["value"][0]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field, value, message", [
+    ("mitragynine_percent", "150", "between 0 and 100"), ("mitragynine_percent", "abc", "as a number"),
+    ("grams_per_capsule", "0", "between 0 and 5"), ("grams_per_capsule", "nan", "as a number")])
+def test_label_values_out_of_range_or_not_numbers_are_refused(clinic, field, value, message):
+    with pytest.raises(ValidationError) as exc:
+        _diary(clinic, doses=[_dose(unit="capsule", **{field: value})])
+    assert message in exc.value.message_dict[f"doses-0-{field}"][0]
+    assert Dose.objects.count() == 0

@@ -139,6 +139,23 @@ def _not_in_future(at: dt.datetime, field: str) -> None:
 
 # --------------------------------------------------------------------------- validation
 
+def _optional_decimal(raw, low: int, high: int, errors: dict[str, str], field: str,
+                      out_of_range: str, not_a_number: str) -> Decimal | None:
+    """An optional number in ``(low, high]``; problems are added to ``errors``."""
+    if raw in (None, ""):
+        return None
+    try:
+        value = Decimal(str(raw))
+        if not value.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        errors[field] = not_a_number
+        return None
+    if not (low < value <= high):
+        errors[field] = out_of_range
+    return value
+
+
 def validate_dose(data: Mapping[str, Any]) -> dict[str, Any]:
     """Check one dose; returns the cleaned values including the mitragynine estimate."""
     errors: dict[str, str] = {}
@@ -155,26 +172,12 @@ def validate_dose(data: Mapping[str, Any]) -> dict[str, Any]:
         amount = None
     if amount is not None and amount <= 0:
         errors["amount"] = "The amount must be more than 0."
-    pct = data.get("mitragynine_percent")
-    if pct not in (None, ""):
-        try:
-            pct = Decimal(str(pct))
-            if not (0 < pct <= 100):
-                errors["mitragynine_percent"] = "Mitragynine % must be between 0 and 100 (as on the label)."
-        except InvalidOperation:
-            errors["mitragynine_percent"] = "Enter the mitragynine % as a number, for example 1.5."
-    else:
-        pct = None
-    gpc = data.get("grams_per_capsule")
-    if gpc not in (None, ""):
-        try:
-            gpc = Decimal(str(gpc))
-            if not (0 < gpc <= 5):
-                errors["grams_per_capsule"] = "Grams per capsule must be between 0 and 5."
-        except InvalidOperation:
-            errors["grams_per_capsule"] = "Enter grams per capsule as a number, for example 0.5."
-    else:
-        gpc = None
+    pct = _optional_decimal(data.get("mitragynine_percent"), 0, 100, errors, "mitragynine_percent",
+                            "Mitragynine % must be between 0 and 100 (as on the label).",
+                            "Enter the mitragynine % as a number, for example 1.5.")
+    gpc = _optional_decimal(data.get("grams_per_capsule"), 0, 5, errors, "grams_per_capsule",
+                            "Grams per capsule must be between 0 and 5.",
+                            "Enter grams per capsule as a number, for example 0.5.")
     taken_at = data.get("taken_at")
     if not isinstance(taken_at, dt.datetime):
         errors["taken_at"] = "Give the time the dose was taken."
