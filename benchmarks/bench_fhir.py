@@ -47,6 +47,8 @@ def _setup() -> None:
     if "DATABASE_URL" not in os.environ:
         os.environ["SPECIOSA_DATA_DIR"] = tempfile.mkdtemp(prefix="speciosa-bench-")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "speciosa.settings")
+    # a throw-away key for the benchmark's own database (production requires a real one)
+    os.environ.setdefault("SPECIOSA_SECRET_KEY", "benchmark-only-" + "x" * 40)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     import django
 

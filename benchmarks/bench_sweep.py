@@ -91,6 +91,8 @@ def _setup_django(db: str) -> None:
         os.environ.pop("DATABASE_URL", None)
         os.environ["SPECIOSA_DATA_DIR"] = tempfile.mkdtemp(prefix="speciosa-bench-sweep-", dir="/tmp")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "speciosa.settings")
+    # a throw-away key for the benchmark's own database (production requires a real one)
+    os.environ.setdefault("SPECIOSA_SECRET_KEY", "benchmark-only-" + "x" * 40)
     import django
 
     django.setup()
