@@ -177,3 +177,17 @@ def test_the_diary_day_is_the_day_at_the_patients_clinic(clinic, login):
     assert r.status_code == 302
     expected = timezone.now().astimezone(zoneinfo.ZoneInfo("Pacific/Kiritimati")).date()
     assert DiaryDay.objects.get().day == expected
+
+
+def test_ticked_boxes_and_chosen_scores_stay_chosen_when_the_diary_is_refused(clinic, login):
+    client = login(clinic.patient_a.user)
+    r = client.post(reverse("diary_today"), _diary_post(**{
+        "craving": "4", "side_effects": ["constipation", "itching"], "substances": ["alcohol"],
+        "sows-yawning": "3", "doses-0-amount": "-1"}))
+    html = r.content.decode()
+    assert r.status_code == 200 and "more than 0" in html
+    assert 'name="craving" value="4" id="id_craving_4" checked' in html
+    assert 'value="constipation" id="id_side_effects_' in html
+    assert html.count('name="side_effects"') > 2 and html.count(" checked>") >= 5
+    assert 'name="sows-yawning" value="3" id="id_sows-yawning_3" checked' in html
+    assert 'name="craving" value="5" id="id_craving_5">' in html  # the others are not

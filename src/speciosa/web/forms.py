@@ -98,6 +98,32 @@ class DiaryForm(TokenForm):
     def sows_bound_fields(self):
         return [self[name] for name in self.sows_fields]
 
+    # The diary has ~130 radio buttons and check boxes. Rendering each through Django's widget
+    # templates took most of the page's time, so the template writes the inputs itself from
+    # these plain option lists (same names, values and ids as the widgets would produce).
+    def options(self, name: str) -> list[dict]:
+        bound = self[name]
+        value = bound.value()
+        chosen = {str(v) for v in value} if isinstance(value, list | tuple) else {str(value)}
+        return [{"value": v, "label": label, "id": f"{bound.auto_id}_{i}", "checked": str(v) in chosen}
+                for i, (v, label) in enumerate(bound.field.choices)]
+
+    @property
+    def craving_options(self):
+        return self.options("craving")
+
+    @property
+    def side_effect_options(self):
+        return self.options("side_effects")
+
+    @property
+    def substance_options(self):
+        return self.options("substances")
+
+    @property
+    def sows_rows(self):
+        return [(self[name], self.options(name)) for name in self.sows_fields]
+
     def sows_items(self) -> dict[str, int | None]:
         return {name[5:]: self.cleaned_data.get(name) for name in self.sows_fields}
 
