@@ -116,6 +116,24 @@ def _once(user, token: str | None, kind: str, create: Callable[[], Any]):
         return existing, False
 
 
+def _create_one(user, token: str | None, kind: str, model, patient: Patient, fields: dict[str, Any], *,
+                reevaluate: bool = True):
+    """Create one clinical record with its audit entry, once per submission token; a retry
+    returns the first record. The patient's rules are re-evaluated after a new record."""
+
+    def create():
+        obj = model.objects.create(patient=patient, entered_by=user, **fields)
+        audit(user, AuditEntry.Action.CREATE, obj, patient=patient, after=_snapshot(obj))
+        return obj
+
+    obj, created = _once(user, token, kind, create)
+    if not created:
+        return model.objects.get(pk=obj.object_id)
+    if reevaluate:
+        _after_change(patient)
+    return obj
+
+
 def _after_change(patient: Patient) -> None:
     """Re-evaluate the patient's safety rules (installed by ``speciosa.clinic.alerts``)."""
     for hook in AFTER_CHANGE_HOOKS:
@@ -415,19 +433,10 @@ def record_assessment(user, patient: Patient, instrument_id: str, items: Mapping
     _not_in_future(at, "at")
     inst, clean, score = validate_items(instrument_id, items, sex=patient.sex)
 
-    def create() -> Assessment:
-        obj = Assessment.objects.create(
-            patient=patient, entered_by=user, source=source, instrument=inst.id,
-            instrument_version=inst.version, at=at, items=clean, total=score.total,
-            band=score.band or "", complete=score.complete, flags=list(score.flags), note=note[:500])
-        audit(user, AuditEntry.Action.CREATE, obj, patient=patient, after=_snapshot(obj))
-        return obj
-
-    obj, created = _once(user, token, "assessment", create)
-    if not created:
-        return Assessment.objects.get(pk=obj.object_id)
-    _after_change(patient)
-    return obj
+    return _create_one(user, token, "assessment", Assessment, patient, {
+        "source": source, "instrument": inst.id, "instrument_version": inst.version, "at": at,
+        "items": clean, "total": score.total, "band": score.band or "", "complete": score.complete,
+        "flags": list(score.flags), "note": note[:500]})
 
 
 def record_lab(user, patient: Patient, data: Mapping[str, Any], *, token: str | None = None,
@@ -435,16 +444,7 @@ def record_lab(user, patient: Patient, data: Mapping[str, Any], *, token: str | 
     _require(access.can_write_clinical(user, patient))
     clean = validate_lab(patient, data)
 
-    def create() -> LabResult:
-        obj = LabResult.objects.create(patient=patient, entered_by=user, source=source, **clean)
-        audit(user, AuditEntry.Action.CREATE, obj, patient=patient, after=_snapshot(obj))
-        return obj
-
-    obj, created = _once(user, token, "lab", create)
-    if not created:
-        return LabResult.objects.get(pk=obj.object_id)
-    _after_change(patient)
-    return obj
+    return _create_one(user, token, "lab", LabResult, patient, {"source": source, **clean})
 
 
 def record_note(user, patient: Patient, text: str, *, token: str | None = None) -> Note:
@@ -455,13 +455,9 @@ def record_note(user, patient: Patient, text: str, *, token: str | None = None) 
     if len(text) > 5000:
         raise ValidationError({"text": "A note can be at most 5,000 characters."})
 
-    def create() -> Note:
-        obj = Note.objects.create(patient=patient, entered_by=user, source=Source.CLINICIAN, text=text)
-        audit(user, AuditEntry.Action.CREATE, obj, patient=patient, after=_snapshot(obj))
-        return obj
-
-    obj, created = _once(user, token, "note", create)
-    return obj if created else Note.objects.get(pk=obj.object_id)
+    # a note changes no safety finding, so the rules are not re-evaluated
+    return _create_one(user, token, "note", Note, patient, {"source": Source.CLINICIAN, "text": text},
+                       reevaluate=False)
 
 
 CORRECTABLE = {"dose": Dose, "assessment": Assessment, "lab": LabResult, "note": Note}
