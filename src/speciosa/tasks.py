@@ -11,16 +11,27 @@ Without a broker (``CELERY_BROKER_URL`` unset) the tasks run eagerly, in the cal
 from __future__ import annotations
 
 import logging
+import smtplib
 from typing import Any
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError
 
 from speciosa.celery import app
 
 log = logging.getLogger(__name__)
 
-# Transient failures worth a retry: the database or the mail server briefly away.
-TRANSIENT = (OperationalError, InterfaceError, DatabaseError, ConnectionError, TimeoutError, OSError)
+# Transient failures worth a retry: the database or the mail server briefly away. Only these:
+# an error that the same call will meet again (an IntegrityError or a ProgrammingError, a
+# missing file, a refused recipient) fails the task at once instead of retrying it five times
+# over ten minutes and hiding the cause behind the retries.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OperationalError,  # the database went away, a lock timed out, a serialisation failure
+    InterfaceError,  # the connection to the database was closed under us
+    ConnectionError,  # refused, reset or aborted (the mail server, the broker)
+    TimeoutError,
+    smtplib.SMTPConnectError,
+    smtplib.SMTPServerDisconnected,
+)
 RETRY: dict[str, Any] = {
     "autoretry_for": TRANSIENT,
     "retry_backoff": 2,  # 2, 4, 8, ... seconds (with jitter)

@@ -71,3 +71,47 @@ def test_without_a_broker_tasks_run_eagerly_with_retries_and_late_acks_configure
     for task in (tasks.sweep_all, tasks.evaluate_patient, tasks.notify_urgent_alert,
                  tasks.notify_new_urgent_alerts, tasks.export_fhir, tasks.export_research):
         assert task.acks_late and task.max_retries == 5 and task.autoretry_for
+
+
+
+def _run_failing(monkeypatch, exc: Exception, calls: list[int]) -> None:
+    """Run ``notify_urgent_alert`` eagerly with its e-mail step raising ``exc``; each call of
+    that step is appended to ``calls`` (eager tasks propagate what they raise)."""
+    from speciosa import tasks
+
+    def fail(alert_id: int) -> int:
+        calls.append(alert_id)
+        raise exc
+
+    monkeypatch.setattr("speciosa.ops.notify.notify", fail)
+    tasks.notify_urgent_alert.apply(args=[7])
+
+
+def test_it_does_not_retry_an_integrity_error(monkeypatch):
+    # The same insert meets the same constraint again: a retry only hides the cause.
+    from django.db import IntegrityError
+
+    calls: list[int] = []
+    with pytest.raises(IntegrityError, match="UNIQUE"):
+        _run_failing(monkeypatch, IntegrityError("UNIQUE constraint failed"), calls)
+    assert calls == [7]
+
+
+def test_it_retries_when_the_database_is_briefly_away(monkeypatch):
+    from celery.exceptions import Retry
+    from django.db import OperationalError
+
+    calls: list[int] = []
+    with pytest.raises(Retry):  # eagerly, Celery raises Retry where a worker would wait
+        _run_failing(monkeypatch, OperationalError("server closed the connection"), calls)
+    assert calls == [7]
+
+
+@pytest.mark.parametrize("exc", [FileNotFoundError("no such file"), PermissionError("denied"),
+                                 ValueError("bad alert id")],
+                         ids=["missing file", "permission", "bug"])
+def test_it_does_not_retry_an_error_that_would_come_again(monkeypatch, exc):
+    calls: list[int] = []
+    with pytest.raises(type(exc)):
+        _run_failing(monkeypatch, exc, calls)
+    assert calls == [7]
