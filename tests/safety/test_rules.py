@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the builders next to this file,
-# whatever pytest's import mode
+from speciosa.knowledge.evidence import missing_references
+from speciosa.pharmacology.doses import Dose
+from speciosa.safety import DEFAULT_SETTINGS, RULES, Assessment, LabResult, evaluate
+from speciosa.safety.settings import SETTINGS
 
-from safety_builders import (  # noqa: E402
+from .safety_builders import (
     AS_OF,
     ago,
     audit_c,
@@ -28,11 +29,6 @@ from safety_builders import (  # noqa: E402
     timeline,
     topics,
 )
-
-from speciosa.knowledge.evidence import missing_references
-from speciosa.pharmacology.doses import Dose
-from speciosa.safety import DEFAULT_SETTINGS, RULES, Assessment, LabResult, evaluate
-from speciosa.safety.settings import SETTINGS
 
 ISSUE_TOPICS = {
     "prolactin-high", "prolactin-very-high", "prolactin-rising", "prolactin-symptoms",
@@ -505,7 +501,7 @@ def test_a_recent_seizure_is_urgent_and_an_old_one_is_not():
 
 
 def _diary(first_days_ago: int, last_days_ago: int, every: int = 1):
-    from safety_builders import day_ago
+    from .safety_builders import day_ago
 
     return [day_ago(d) for d in range(first_days_ago, last_days_ago - 1, -every)]
 
@@ -513,7 +509,7 @@ def _diary(first_days_ago: int, last_days_ago: int, every: int = 1):
 def test_seven_days_without_diary_from_a_daily_writer_is_flagged():
     f = by_topic(run(timeline(diary_days=_diary(60, 7))), "diary-missed")
     assert f.severity == "info"
-    from safety_builders import day_ago
+    from .safety_builders import day_ago
 
     assert f.evidence["last_diary_day"] == day_ago(7).isoformat()
     assert "No diary for 7 days" in f.message
@@ -603,7 +599,6 @@ def test_dose_objects_come_from_the_pharmacology_module():
 
 def test_the_rules_import_nothing_from_django():
     import subprocess
-    import sys
 
     code = "import sys, speciosa.safety; print(sorted(m for m in sys.modules if m.startswith('django')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

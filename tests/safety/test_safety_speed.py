@@ -7,15 +7,12 @@ stay well under 0.3 ms for a typical patient-year.
 
 from __future__ import annotations
 
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the builders next to this file,
-# whatever pytest's import mode
+from speciosa.safety import Assessment, evaluate
 
-from safety_builders import (  # noqa: E402
+from .safety_builders import (
     AS_OF,
     TODAY,
     ago,
@@ -30,8 +27,6 @@ from safety_builders import (  # noqa: E402
     substance,
     timeline,
 )
-
-from speciosa.safety import Assessment, evaluate
 
 
 def patient_year():
