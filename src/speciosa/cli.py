@@ -1,8 +1,11 @@
 """The ``speciosa`` command: parse, call the core, print (text, or JSON with ``--json``).
 
-Subcommands live in ``speciosa.commands.*`` modules; each exposes ``register(subparsers)``
-and sets ``func`` on its parser. A function returns the process exit code. Invalid input
-exits 2 with the reason on stderr.
+Subcommands live in ``speciosa.commands.*`` modules, one module per area. Each module has
+``register(subparsers)``, which adds its subcommands, and one handler per subcommand named
+``cmd_<subcommand>`` (``speciosa export fhir`` -> ``cmd_export_fhir``, ``speciosa
+check-deploy`` -> ``cmd_check_deploy``), set as ``func`` on its parser. A handler takes the
+parsed ``argparse.Namespace`` and returns the process exit code. Invalid input raises
+:class:`UsageError`: exit 2 with the reason on stderr.
 """
 
 from __future__ import annotations
@@ -37,13 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # a part not built yet
-            if exc.name == name:
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -17,7 +17,7 @@ whatever the order of ``COMMAND_MODULES``::
 
     def register(subparsers):
         p = export_subparsers(subparsers).add_parser("research", help="...")
-        p.set_defaults(func=_export_research)
+        p.set_defaults(func=cmd_export_research)
 """
 
 from __future__ import annotations

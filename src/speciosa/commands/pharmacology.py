@@ -47,7 +47,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--out", help="output file: .csv or .parquet (or .json with --json)")
     p.add_argument("--json", action="store_true", help="JSON with model and summaries")
-    p.set_defaults(func=run)
+    p.set_defaults(func=cmd_exposure)
 
 
 def _time(text: str, what: str) -> datetime:
@@ -132,7 +132,7 @@ def _model_json() -> dict[str, Any]:
     return {"name": MODEL_NAME, "structure": MODEL_STRUCTURE, "parameters": params}
 
 
-def run(args: argparse.Namespace) -> int:
+def cmd_exposure(args: argparse.Namespace) -> int:
     """Run ``speciosa exposure``; returns the exit code."""
     from speciosa.cli import UsageError
 

@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
                    help="environment variable holding the site's research secret "
                    "(default: SPECIOSA_RESEARCH_KEY)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
-    p.set_defaults(func=_export_research)
+    p.set_defaults(func=cmd_export_research)
 
     a = subparsers.add_parser(
         "analyze", help="cohort analysis: exposure, prolactin, craving and withdrawal",
@@ -51,7 +51,7 @@ def register(subparsers: Any) -> None:
         "associations only; never a dose recommendation.")
     a.add_argument("--json", action="store_true", help="print the results as JSON")
     a.add_argument("--out", metavar="DIR", help="also write analysis.json, report.txt and SVG plots")
-    a.set_defaults(func=_analyze)
+    a.set_defaults(func=cmd_analyze)
 
 
 def _require_tables() -> None:
@@ -63,7 +63,7 @@ def _require_tables() -> None:
                          "(and 'speciosa demo' for the synthetic demo clinic)")
 
 
-def _export_research(args: argparse.Namespace) -> int:
+def cmd_export_research(args: argparse.Namespace) -> int:
     from speciosa.commands.server import setup_django
     from speciosa.research import deid
 
@@ -96,7 +96,7 @@ def _export_research(args: argparse.Namespace) -> int:
     return 0
 
 
-def _analyze(args: argparse.Namespace) -> int:
+def cmd_analyze(args: argparse.Namespace) -> int:
     from speciosa.commands.server import setup_django
     from speciosa.research import deid
 

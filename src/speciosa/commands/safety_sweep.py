@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import time
+from typing import Any
 
 
-def _sweep(args) -> int:
+def cmd_sweep(args: argparse.Namespace) -> int:
     from speciosa.cli import UsageError
     from speciosa.commands.server import setup_django
 
@@ -37,10 +39,10 @@ def _sweep(args) -> int:
     return 0
 
 
-def register(sub) -> None:
-    p = sub.add_parser("sweep", help="evaluate the safety rules for every patient and update alerts")
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("sweep", help="evaluate the safety rules for every patient and update alerts")
     p.add_argument("--as-of", help="evaluate as of this time (ISO 8601 with offset); default now")
     p.add_argument("--workers", type=int, default=1,
                    help="evaluate in this many processes (default 1; e.g. the number of cores)")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_sweep)
+    p.set_defaults(func=cmd_sweep)

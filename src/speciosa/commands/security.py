@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 import binascii
+from typing import Any
 
 DEMO_TOTP_SECRET = "SPECIOSADEMOTOTP"  # base32, published in the README: demo only
 
@@ -47,12 +49,12 @@ def demo_second_factor_hint() -> str:
             f"`speciosa demo-code` for the current code (now: {demo_code()}).")
 
 
-def _demo_code(args) -> int:
+def cmd_demo_code(args: argparse.Namespace) -> int:
     print(demo_code())
     return 0
 
 
-def _check_deploy(args) -> int:
+def cmd_check_deploy(args: argparse.Namespace) -> int:
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
 
@@ -69,8 +71,8 @@ def _check_deploy(args) -> int:
     return 0
 
 
-def register(sub) -> None:
-    p = sub.add_parser("check-deploy", help="Django's deployment checks (warnings fail) with these settings")
-    p.set_defaults(func=_check_deploy)
-    p = sub.add_parser("demo-code", help="the current authenticator code of the public demo secret")
-    p.set_defaults(func=_demo_code)
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("check-deploy", help="Django's deployment checks (warnings fail) with these settings")
+    p.set_defaults(func=cmd_check_deploy)
+    p = subparsers.add_parser("demo-code", help="the current authenticator code of the public demo secret")
+    p.set_defaults(func=cmd_demo_code)

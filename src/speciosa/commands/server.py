@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
-import sys
+from typing import Any
 
 
 def setup_django() -> None:
@@ -17,7 +18,7 @@ def setup_django() -> None:
         os.makedirs(os.path.dirname(str(settings.DATABASES["default"]["NAME"])), exist_ok=True)
 
 
-def _migrate(args) -> int:
+def cmd_migrate(args: argparse.Namespace) -> int:
     setup_django()
     from django.core.management import call_command
 
@@ -26,7 +27,7 @@ def _migrate(args) -> int:
     return 0
 
 
-def _demo(args) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("SPECIOSA_DEBUG", "1")  # the demo is a development setup
     setup_django()
     from django.core.management import call_command
@@ -47,9 +48,9 @@ def _demo(args) -> int:
 
         swept = alerts.sweep()
         print(f"Safety rules: {swept.findings} findings, {swept.created} alerts for the care teams.")
-    from speciosa.commands import security as security_cmd
+    from speciosa.commands import security
 
-    staff = security_cmd.give_demo_staff_authenticators()
+    staff = security.give_demo_staff_authenticators()
     print(f"\nDemo logins (password for all: {args.password}):")
     from django.contrib.auth import get_user_model
 
@@ -65,11 +66,11 @@ def _demo(args) -> int:
     if shown_patients > 3:
         print(f"  … and {shown_patients - 3} more patients (patient04 … patient{shown_patients:02d})")
     if staff:
-        print(security_cmd.demo_second_factor_hint())
+        print(security.demo_second_factor_hint())
     return 0
 
 
-def _serve(args) -> int:
+def cmd_serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("SPECIOSA_DEBUG", "1")
     setup_django()
     from django.core.management import call_command
@@ -79,7 +80,7 @@ def _serve(args) -> int:
     return 0
 
 
-def _manage(args) -> int:
+def cmd_manage(args: argparse.Namespace) -> int:
     setup_django()
     from django.core.management import execute_from_command_line
 
@@ -87,26 +88,23 @@ def _manage(args) -> int:
     return 0
 
 
-def register(sub) -> None:
-    p = sub.add_parser("migrate", help="create or update the database tables")
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("migrate", help="create or update the database tables")
     p.add_argument("-v", "--verbose", action="store_true")
-    p.set_defaults(func=_migrate)
+    p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("demo", help="load the synthetic demo clinic (seeded, reproducible)")
+    p = subparsers.add_parser("demo", help="load the synthetic demo clinic (seeded, reproducible)")
     p.add_argument("--seed", type=int, default=20261125)
     p.add_argument("--today", help="the demo's last day (YYYY-MM-DD); default today")
     p.add_argument("--password", default="speciosa-demo")
-    p.set_defaults(func=_demo)
+    p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("serve", help="serve the web app (development server, embedded demo)")
+    p = subparsers.add_parser("serve", help="serve the web app (development server, embedded demo)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.set_defaults(func=_serve)
+    p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("manage", help="run a Django management command")
+    p = subparsers.add_parser("manage", help="run a Django management command")
     p.add_argument("rest", nargs="*")
-    p.set_defaults(func=_manage)
+    p.set_defaults(func=cmd_manage)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(0)
