@@ -15,7 +15,10 @@ exposure is a model estimate.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import timezone
@@ -139,6 +142,21 @@ def _prolactin_considerations(d: PatientChartData) -> tuple[str, list[tuple[str,
     return head, [(c.text, tuple(c.citations)) for c in result.considerations]
 
 
+@dataclass
+class _Visit:
+    """What every section of one report reads: the document, the patient's chart data, the
+    period's start, and the citations the sections have used so far (listed at the end)."""
+
+    pdf: _Report
+    data: PatientChartData
+    start: dt.datetime
+    cited: list[str] = field(default_factory=list)
+
+    def day(self, at: dt.datetime) -> str:
+        """``at`` as a date at the patient's site (e.g. ``01 Mar 2026``)."""
+        return f"{at.astimezone(self.data.tz):%d %b %Y}"
+
+
 def visit_report(patient: Patient, *, period: str = "90", author=None,
                  now: dt.datetime | None = None) -> bytes:
     """The visit report of ``patient`` as PDF bytes.
@@ -155,11 +173,16 @@ def visit_report(patient: Patient, *, period: str = "90", author=None,
         The report's "now" (default: now).
     """
     d = chart_data(patient, now=now)
-    now = d.now
-    start = now - dt.timedelta(days=PERIOD_DAYS[period]) if period in PERIOD_DAYS else d.first
-    local_now = now.astimezone(d.tz)
-    cited: list[str] = []
+    start = d.now - dt.timedelta(days=PERIOD_DAYS[period]) if period in PERIOD_DAYS else d.first
+    visit = _Visit(pdf=_new_document(patient, d.now.astimezone(d.tz)), data=d, start=start)
+    _patient_and_period(visit, period, author)
+    for heading, section in SECTIONS:
+        visit.pdf.h2(heading)
+        section(visit)
+    return bytes(visit.pdf.output())
 
+
+def _new_document(patient: Patient, local_now: dt.datetime) -> _Report:
     pdf = _Report(orientation="P", unit="mm", format="A4")
     pdf.title_text = f"Speciosa visit report - {patient.name} - {local_now:%d %b %Y}"
     pdf.set_title(_t(f"Visit report: {patient.name}"))
@@ -169,29 +192,36 @@ def visit_report(patient: Patient, *, period: str = "90", author=None,
     pdf.set_auto_page_break(auto=True, margin=18)
     pdf.set_margins(14, 12, 14)
     pdf.add_page()
+    return pdf
 
-    # -- patient and period
+
+def _patient_and_period(visit: _Visit, period: str, author) -> None:
+    pdf, d = visit.pdf, visit.data
+    patient, local_now = d.patient, d.now.astimezone(d.tz)
     pdf.set_font("Helvetica", "B", 16)
     pdf.cell(0, 9, _t(f"{patient.name}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     age = patient.age_on(local_now.date())
     pdf.para(f"MRN {patient.identifier} - born {patient.birth_date:%d %b %Y} ({age} years) - "
              f"{patient.get_sex_display().lower()}"
-             + (" - pregnant" if patient.pregnant else "") + (" - breastfeeding" if patient.breastfeeding else "")
-             + f" - {patient.site.name}, {patient.care_team.name} - in care since {patient.in_care_since:%d %b %Y}")
+             + (" - pregnant" if patient.pregnant else "")
+             + (" - breastfeeding" if patient.breastfeeding else "")
+             + f" - {patient.site.name}, {patient.care_team.name}"
+             f" - in care since {patient.in_care_since:%d %b %Y}")
     by = f" by {author.get_full_name() or author.get_username()}" if author is not None else ""
-    pdf.para(f"Period: {start.astimezone(d.tz):%d %b %Y} - {local_now:%d %b %Y} "
+    pdf.para(f"Period: {visit.day(visit.start)} - {local_now:%d %b %Y} "
              f"({'all records' if period == 'all' else f'last {period} days'}). "
              f"Generated {local_now:%d %b %Y %H:%M} ({d.tz}){by}.")
 
-    # -- current alerts
-    pdf.h2("Current alerts")
-    active = d.active_alerts
+
+def _current_alerts(visit: _Visit) -> None:
+    pdf = visit.pdf
+    active = visit.data.active_alerts
     if not active:
         pdf.para("No open or acknowledged alerts.", style="I")
     for a in active:
-        cited.extend(a.citations or [])
+        visit.cited.extend(a.citations or [])
         pdf.para(f"{a.severity.upper()} - {a.topic} ({a.get_status_display().lower()}, since "
-                 f"{a.first_seen_at.astimezone(d.tz):%d %b %Y})", style="B")
+                 f"{visit.day(a.first_seen_at)})", style="B")
         pdf.para(a.message)
         if a.next_step:
             pdf.para(f"Next step to consider: {a.next_step}")
@@ -199,9 +229,12 @@ def visit_report(patient: Patient, *, period: str = "90", author=None,
             pdf.para(f"Evidence: {', '.join(a.citations)}", size=8)
         pdf.ln(1)
 
-    # -- charts
-    pdf.h2("Charts")
-    override = (wall_ms(start, d.tz) - charts.DAY_MS // 2, wall_ms(now, d.tz) + charts.DAY_MS // 2)
+
+def _charts(visit: _Visit) -> None:
+    """The web page's main and lab charts, drawn over the report's period."""
+    pdf, d = visit.pdf, visit.data
+    override = (wall_ms(visit.start, d.tz) - charts.DAY_MS // 2,
+                wall_ms(d.now, d.tz) + charts.DAY_MS // 2)
     specs = charts.clinician_specs(d, width=CHART_WIDTH_PX, range_override=override)
     for key in ("main", "labs"):
         if key not in specs:
@@ -210,85 +243,94 @@ def visit_report(patient: Patient, *, period: str = "90", author=None,
             png = chart_png(specs[key])
         except Exception as exc:  # noqa: BLE001 - the rest of the report still matters
             log.exception("chart rendering failed")
-            pdf.para(f"The {key} chart could not be drawn ({exc.__class__.__name__}); see the tables.", style="I")
+            pdf.para(f"The {key} chart could not be drawn ({exc.__class__.__name__}); "
+                     "see the tables.", style="I")
             continue
-        import io
+        _place_image(pdf, png)
 
-        from PIL import Image
 
-        w_px, h_px = Image.open(io.BytesIO(png)).size
-        w_mm = pdf.epw
-        h_mm = w_mm * h_px / w_px
-        room = pdf.h - 20 - pdf.get_y()
+def _place_image(pdf: _Report, png: bytes) -> None:
+    """The PNG across the page width; on a new page when less than 70% of it fits on this
+    one, and shrunk (keeping its aspect ratio) when it fits on no page."""
+    from PIL import Image
+
+    w_px, h_px = Image.open(io.BytesIO(png)).size
+    w_mm = pdf.epw
+    h_mm = w_mm * h_px / w_px
+    room = pdf.h - 20 - pdf.get_y()
+    if h_mm > room:
+        if room < 0.7 * h_mm:
+            pdf.add_page()
+            room = pdf.h - 20 - pdf.get_y()
         if h_mm > room:
-            if room < 0.7 * h_mm:
-                pdf.add_page()
-                room = pdf.h - 20 - pdf.get_y()
-            if h_mm > room:  # shrink to fit, keeping the aspect ratio
-                w_mm, h_mm = w_mm * room / h_mm, room
-        pdf.image(io.BytesIO(png), x=pdf.l_margin + (pdf.epw - w_mm) / 2, w=w_mm, h=h_mm)
-        pdf.ln(2)
+            w_mm, h_mm = w_mm * room / h_mm, room
+    pdf.image(io.BytesIO(png), x=pdf.l_margin + (pdf.epw - w_mm) / 2, w=w_mm, h=h_mm)
+    pdf.ln(2)
 
-    # -- exposure estimate
-    pdf.h2("Estimated mitragynine exposure (model estimate)")
-    summary = charts.exposure_summary(d)
-    if summary["available"]:
-        pdf.para(summary["label"], size=8.5)
-        for line in summary["lines"]:
-            pdf.para(line, size=8.5)
-        if summary["assumptions"]:
-            pdf.para("Assumptions: " + " ".join(summary["assumptions"]), size=7.5)
-    else:
+
+def _exposure_estimate(visit: _Visit) -> None:
+    pdf = visit.pdf
+    summary = charts.exposure_summary(visit.data)
+    if not summary["available"]:
         pdf.para(f"Not available: {summary['problem']}", style="I")
+        return
+    pdf.para(summary["label"], size=8.5)
+    for line in summary["lines"]:
+        pdf.para(line, size=8.5)
+    if summary["assumptions"]:
+        pdf.para("Assumptions: " + " ".join(summary["assumptions"]), size=7.5)
 
-    # -- latest results
-    pdf.h2("Latest laboratory results")
-    latest: dict[str, Any] = {}
-    for p in d.labs:
-        latest[p.lab] = p
-    rows = [[p.name, p.shown, f"{_fmt(p.value)} {p.unit}", f"{_fmt(p.reference_low)}-{_fmt(p.reference_high)} {p.unit}",
+
+def _latest_labs(visit: _Visit) -> None:
+    """The latest result of each test, then what the latest prolactin may mean."""
+    pdf = visit.pdf
+    latest = {p.lab: p for p in visit.data.labs}  # in time order: the last one stays
+    rows = [[p.name, p.shown, f"{_fmt(p.value)} {p.unit}",
+             f"{_fmt(p.reference_low)}-{_fmt(p.reference_high)} {p.unit}",
              (p.flag or "").upper() if p.flag in charts.FLAGGED else (p.flag or ""),
-             f"{p.at.astimezone(d.tz):%d %b %Y}"] for p in latest.values()]
+             visit.day(p.at)] for p in latest.values()]
     pdf.table(["Test", "Result", "Canonical", "Reference range", "Flag", "Collected"], rows,
               widths=(40, 28, 28, 36, 18, 26))
-    head, considerations = _prolactin_considerations(d)
+    head, considerations = _prolactin_considerations(visit.data)
     if head:
         pdf.para(head, style="B", size=8.5)
         for text, cites in considerations:
-            cited.extend(cites)
+            visit.cited.extend(cites)
             pdf.para(f"- {text}" + (f" [{', '.join(cites)}]" if cites else ""), size=8)
 
-    # -- instrument scores
-    pdf.h2("Instrument scores")
-    scores = latest_scores(patient, start)
-    pdf.table(["Instrument", "Latest", "Band / flags", "When", "In period"],
-              [[s.name, "incomplete" if s.total is None else s.total,
-                " - ".join(x for x in (s.band, ", ".join(s.flags)) if x),
-                f"{s.at.astimezone(d.tz):%d %b %Y}", s.count_in_period] for s in scores],
-              widths=(56, 18, 56, 26, 20))
 
-    # -- side effects
-    pdf.h2("Side effects reported in the period")
-    pdf.table(["When", "Symptoms"],
-              [[f"{s.at.astimezone(d.tz):%d %b %Y}", ", ".join(s.symptoms)]
-               for s in reversed(d.side_effects) if s.at >= start],
-              widths=(30, 152))
+def _instrument_scores(visit: _Visit) -> None:
+    scores = latest_scores(visit.data.patient, visit.start)
+    visit.pdf.table(["Instrument", "Latest", "Band / flags", "When", "In period"],
+                    [[s.name, "incomplete" if s.total is None else s.total,
+                      " - ".join(x for x in (s.band, ", ".join(s.flags)) if x),
+                      visit.day(s.at), s.count_in_period] for s in scores],
+                    widths=(56, 18, 56, 26, 20))
 
-    # -- decisions
-    pdf.h2("Decisions recorded")
-    recorded = decisions(patient)
+
+def _side_effects(visit: _Visit) -> None:
+    visit.pdf.table(["When", "Symptoms"],
+                    [[visit.day(s.at), ", ".join(s.symptoms)]
+                     for s in reversed(visit.data.side_effects) if s.at >= visit.start],
+                    widths=(30, 152))
+
+
+def _decisions(visit: _Visit) -> None:
+    recorded = decisions(visit.data.patient)
     if recorded is None:
-        pdf.para("The shared decision record is not installed in this deployment "
-                 "(speciosa.education); no decisions can be shown.", style="I")
-    else:
-        pdf.table(["Decided", "Choice", "Reason", "Recorded by", "Agreed by"],
-                  [[f"{x.decided_at.astimezone(d.tz):%d %b %Y}", x.choice_label, x.reason,
-                    x.clinician_name, x.patient_agreed_name] for x in recorded],
-                  widths=(24, 40, 68, 26, 24))
+        visit.pdf.para("The shared decision record is not installed in this deployment "
+                       "(speciosa.education); no decisions can be shown.", style="I")
+        return
+    visit.pdf.table(["Decided", "Choice", "Reason", "Recorded by", "Agreed by"],
+                    [[visit.day(x.decided_at), x.choice_label, x.reason,
+                      x.clinician_name, x.patient_agreed_name] for x in recorded],
+                    widths=(24, 40, 68, 26, 24))
 
-    # -- citations
-    pdf.h2("Citations used")
-    ids = list(dict.fromkeys(cited))
+
+def _citations_used(visit: _Visit) -> None:
+    """Every citation the sections above used, in order of first use, formatted in full."""
+    pdf = visit.pdf
+    ids = list(dict.fromkeys(visit.cited))
     if not ids:
         pdf.para("No citation was used in this report.", style="I")
     known = [i for i in ids if not evidence.missing_references([i])]
@@ -297,4 +339,16 @@ def visit_report(patient: Patient, *, period: str = "90", author=None,
     for missing in evidence.missing_references(ids):
         pdf.para(f"[{missing}] not found in the evidence registry.", size=8, style="I")
 
-    return bytes(pdf.output())
+
+#: The report's sections in order, each under its heading. The citations come last: they
+#: list what the sections before them cited.
+SECTIONS: tuple[tuple[str, Callable[[_Visit], None]], ...] = (
+    ("Current alerts", _current_alerts),
+    ("Charts", _charts),
+    ("Estimated mitragynine exposure (model estimate)", _exposure_estimate),
+    ("Latest laboratory results", _latest_labs),
+    ("Instrument scores", _instrument_scores),
+    ("Side effects reported in the period", _side_effects),
+    ("Decisions recorded", _decisions),
+    ("Citations used", _citations_used),
+)
