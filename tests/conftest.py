@@ -144,6 +144,37 @@ def verified_login(client, user):
     return client
 
 
+def issue_token(user) -> str:
+    """A new API token of ``user``, as the token endpoint would hand it out."""
+    from rest_framework.authtoken.models import Token
+
+    token, _ = Token.objects.get_or_create(user=user)
+    return token.key
+
+
+def client_as(user, path: str):
+    """A test client that reaches the site as ``user`` by one authentication path.
+
+    ``session``: a verified web session (second factor done when needed); ``token``: an API
+    token header and no session; ``session+bearer`` / ``session+junk``: the verified session
+    plus a header that authenticates nothing (``Bearer x``, ``junk``).
+    """
+    from django.test import Client
+
+    client = Client(HTTP_HOST="localhost")
+    if path == "token":
+        client.defaults["HTTP_AUTHORIZATION"] = f"Token {issue_token(user)}"
+        return client
+    verified_login(client, user)
+    extra = {"session": None, "session+bearer": "Bearer x", "session+junk": "junk"}[path]
+    if extra:
+        client.defaults["HTTP_AUTHORIZATION"] = extra
+    return client
+
+
+AUTH_PATHS = ["session", "token", "session+bearer", "session+junk"]
+
+
 @pytest.fixture
 def otp_code():
     """``otp_code(user)``: the current code of the user's authenticator (made when missing)."""

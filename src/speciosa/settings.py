@@ -65,8 +65,10 @@ INSTALLED_APPS = [
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        # bearer credentials first; the session last, refused until its second factor is done
+        # (speciosa.api.authentication: the hook for a later OAuth/SMART backend)
+        "speciosa.api.authentication.ApiTokenAuthentication",
+        "speciosa.api.authentication.VerifiedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",

@@ -38,6 +38,38 @@ def api():
     return _api
 
 
+API_AUTH_PATHS = ["force", "token", "session", "session+bearer", "session+junk"]
+
+
+@pytest.fixture
+def api_as(api, verified_login_of):
+    """``api_as(user, path)``: an APIClient that reaches the API as ``user`` by ``path``.
+
+    ``force``: DRF's force_authenticate (the access rules alone); ``token``: a real API token
+    header; ``session``: a verified web session; ``session+bearer`` / ``session+junk``: that
+    session with ``Authorization: Bearer x`` / ``junk`` beside it. For ``user=None``
+    (anonymous) the headers come without any session.
+    """
+    from tests.conftest import issue_token
+
+    headers = {"session+bearer": "Bearer x", "session+junk": "junk"}
+
+    def _api_as(user, path: str) -> APIClient:
+        if path == "force" or (user is None and path not in headers):
+            return api(user)
+        client = APIClient(HTTP_HOST="localhost")
+        if path == "token":
+            client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(user)}")
+            return client
+        if user is not None:
+            verified_login_of(client, user)
+        if path in headers:
+            client.credentials(HTTP_AUTHORIZATION=headers[path])
+        return client
+
+    return _api_as
+
+
 def new_key() -> dict[str, str]:
     """Headers with a fresh Idempotency-Key."""
     return {"Idempotency-Key": str(uuid.uuid4())}

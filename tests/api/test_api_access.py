@@ -1,6 +1,8 @@
 """The access matrix of the API: every role against every endpoint and every patient (own,
-other care team's). The rules are the web's (``speciosa.clinic.access``): another team's
-patient is a 404, an endpoint outside one's role a 403, no login a 401, and never data."""
+other care team's), by every authentication path (``api_as``: forced, token, verified session,
+session with a ``Bearer`` or junk header). The rules are the web's (``speciosa.clinic.access``):
+another team's patient is a 404, an endpoint outside one's role a 403, no login a 401, and
+never data."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import pytest
 from django.utils import timezone
 
 from speciosa.knowledge import instruments as kinstruments
+
+from .conftest import API_AUTH_PATHS
 
 pytestmark = pytest.mark.django_db
 
@@ -56,22 +60,24 @@ def _call(client, method, url, body, key):
     return client.post(url, body, format="json", headers=key())
 
 
-def test_a_clinician_uses_every_endpoint_for_their_own_teams_patient(clinic, api, records, key):
-    client = api(clinic.clinician_a)
+@pytest.mark.parametrize("path", API_AUTH_PATHS)
+def test_a_clinician_uses_every_endpoint_for_their_own_teams_patient(clinic, api_as, records, key, path):
+    client = api_as(clinic.clinician_a, path)
     for method, url, body in clinician_requests(clinic.patient_a, records["a"], records["a_spare_note"]):
         response = _call(client, method, url, body, key)
         assert response.status_code in (200, 201), (url, response.status_code, response.content)
 
 
+@pytest.mark.parametrize("path", API_AUTH_PATHS)
 @pytest.mark.parametrize("who, expected", [
     ("clinician_b", 404), ("patient_user_a", 403), ("patient_user_b", 403), ("researcher", 403),
     ("admin", 403), ("anonymous", 401)])
-def test_nobody_else_reaches_a_patient_through_the_clinician_endpoints(clinic, api, records, who, expected,
-                                                                         key):
-    client = api(_user(clinic, who))
+def test_nobody_else_reaches_a_patient_through_the_clinician_endpoints(clinic, api_as, records, who, expected,
+                                                                         key, path):
+    client = api_as(_user(clinic, who), path)
     for method, url, body in clinician_requests(clinic.patient_a, records["a"], records["a_spare_note"]):
         response = _call(client, method, url, body, key)
-        assert response.status_code == expected, (who, url, response.status_code)
+        assert response.status_code == expected, (who, path, url, response.status_code)
         assert b"Quinn" not in response.content and b"secret" not in response.content
     from speciosa.clinic.models import Note
 
@@ -106,11 +112,12 @@ def test_an_unknown_address_under_the_api_is_a_json_404(clinic, api):
     assert response.status_code == 404 and response.json() == {"detail": "Not found."}
 
 
+@pytest.mark.parametrize("path", API_AUTH_PATHS)
 @pytest.mark.parametrize("who, expected", [
     ("clinician_a", 200), ("clinician_b", 200), ("patient_user_a", 403), ("researcher", 403),
     ("admin", 403), ("anonymous", 401)])
-def test_only_clinicians_list_patients(clinic, api, who, expected):
-    assert api(_user(clinic, who)).get("/api/v1/patients/").status_code == expected
+def test_only_clinicians_list_patients(clinic, api_as, who, expected, path):
+    assert api_as(_user(clinic, who), path).get("/api/v1/patients/").status_code == expected
 
 
 def test_the_patient_list_holds_only_the_clinicians_care_team(clinic, api):
@@ -118,11 +125,12 @@ def test_the_patient_list_holds_only_the_clinicians_care_team(clinic, api):
     assert names == ["Quinn"]
 
 
+@pytest.mark.parametrize("path", API_AUTH_PATHS)
 @pytest.mark.parametrize("who, expected", [
     ("patient_user_a", (200, 201)), ("clinician_a", (403, 403)), ("researcher", (403, 403)),
     ("admin", (403, 403)), ("anonymous", (401, 401))])
-def test_only_patients_read_and_write_a_diary(clinic, api, who, expected, key):
-    client = api(_user(clinic, who))
+def test_only_patients_read_and_write_a_diary(clinic, api_as, who, expected, key, path):
+    client = api_as(_user(clinic, who), path)
     assert client.get("/api/v1/me/diary/").status_code == expected[0]
     response = client.post("/api/v1/me/diary/", {"craving": 3}, format="json", headers=key())
     assert response.status_code == expected[1]

@@ -2,13 +2,16 @@
 
 Every route with an id in it is taken from the URL resolver, filled with ``patient_b``'s ids
 (care team B), and fetched (GET and POST) as team A's patient, team A's clinician, the
-researcher and the administrator.
+researcher and the administrator, by every authentication path: a verified session, an API
+token, and the session with a ``Bearer`` or a junk ``Authorization`` header beside it.
+(The same routes without the second factor: ``test_second_factor_bypass.py``.)
 """
 
 from __future__ import annotations
 
 import pytest
 
+from ..conftest import AUTH_PATHS, client_as
 from .conftest import ID_PARAMS, fill, params_of, url_patterns
 
 ROLES = ["patient_a", "clinician_a", "researcher", "admin"]
@@ -29,21 +32,28 @@ def _values(clinic, rec, kind):
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("route", ROUTES)
-def test_other_teams_ids_give_no_data(route, role, clinic, team_b_records, login):
+def test_other_teams_ids_give_no_data(route, role, clinic, team_b_records):
     from speciosa.clinic.models import AuditEntry, Note
 
     user = getattr(clinic, role)
-    client = login(getattr(user, "user", user))  # a Patient's login is its user
+    user = getattr(user, "user", user)  # a Patient's login is its user
     secrets = [clinic.patient_b.family_name, clinic.patient_b.identifier, "team B only"]
-    for kind in ("note", "dose"):
-        url = fill(route, _values(clinic, team_b_records, kind))
-        assert url is not None, f"no value for a parameter of {route}"
-        notes, views = Note.objects.count(), AuditEntry.objects.filter(patient=clinic.patient_b).count()
-        for method in ("get", "post"):
-            response = getattr(client, method)(url, HTTP_HOST="localhost")
-            assert response.status_code in (403, 404, 405), (method, url, role, response.status_code)
-            body = response.content.decode(errors="replace")
-            for secret in secrets:
-                assert secret not in body, (method, url, role)
-        assert Note.objects.count() == notes
-        assert AuditEntry.objects.filter(patient=clinic.patient_b).count() == views  # nothing opened
+    api = route.startswith(("api/", "fhir/"))
+    for path in AUTH_PATHS if api else ["session", "token"]:  # pages ignore the header
+        client = client_as(user, path)
+        for kind in ("note", "dose"):
+            url = fill(route, _values(clinic, team_b_records, kind))
+            assert url is not None, f"no value for a parameter of {route}"
+            notes, views = Note.objects.count(), AuditEntry.objects.filter(patient=clinic.patient_b).count()
+            for method in ("get", "post"):
+                response = getattr(client, method)(url)
+                where = (path, method, url, role, response.status_code)
+                if path == "token" and response.status_code == 302:
+                    assert response.url.startswith("/login/"), where  # a token is no web login
+                else:
+                    assert response.status_code in (403, 404, 405), where
+                body = response.content.decode(errors="replace")
+                for secret in secrets:
+                    assert secret not in body, where
+            assert Note.objects.count() == notes
+            assert AuditEntry.objects.filter(patient=clinic.patient_b).count() == views  # nothing opened

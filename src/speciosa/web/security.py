@@ -94,9 +94,13 @@ class SecondFactorMiddleware:
     """A session whose user needs a second factor and has not given it reaches nothing else.
 
     HTML pages redirect to the second-factor step (enrolment when the user has no device yet);
-    ``/api/`` and ``/fhir/`` answer 403 with JSON. A request that carries an ``Authorization``
-    header is left to the API's token authentication (tokens are issued only after the second
-    factor, see :class:`speciosa.api.views.TokenView`).
+    ``/api/`` and ``/fhir/`` answer 403 with JSON. The one exception is an API or FHIR request
+    that a bearer credential *actually authenticated* (an API token, issued only after the
+    second factor; see :func:`speciosa.api.authentication.token_user`): merely sending an
+    ``Authorization`` header (``Bearer x``, ``Basic …``, junk) changes nothing. DRF's session
+    authentication refuses such a session too
+    (:class:`speciosa.api.authentication.VerifiedSessionAuthentication`), so neither layer
+    alone lets an unverified session through.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
@@ -108,13 +112,14 @@ class SecondFactorMiddleware:
             return self.get_response(request)
         path = request.path
         is_api = path.startswith("/api/") or path.startswith("/fhir/")
-        if is_api and request.META.get("HTTP_AUTHORIZATION"):
-            return self.get_response(request)
         if path.startswith(_open_paths()) or not needs_second_factor(user):
             return self.get_response(request)
         if is_api:
-            return JsonResponse({"detail": "Complete the second factor (authenticator code) first."},
-                                status=403)
+            from speciosa.api.authentication import SECOND_FACTOR_MESSAGE, token_user
+
+            if token_user(request) is not None:
+                return self.get_response(request)
+            return JsonResponse({"detail": SECOND_FACTOR_MESSAGE}, status=403)
         target = "otp_verify" if user_has_device(user, confirmed=True) else "otp_setup"
         query = urlencode({"next": request.get_full_path()}) if request.method == "GET" else ""
         return redirect(reverse(target) + (f"?{query}" if query else ""))
