@@ -133,7 +133,8 @@ def export_research(out: str, purpose: str = "research") -> int:
 
 
 def after_change(patient) -> None:
-    """The hook :mod:`speciosa.clinic.services` runs after every write.
+    """The after-change hook of the write kernel (:func:`speciosa.clinic.writes.after_change`),
+    installed by ``speciosa.clinic.apps.ClinicConfig.ready``; it runs after every write.
 
     Eager (no broker): re-evaluate now, in the caller, so that the page that follows shows
     the alert; a failed e-mail is logged, never turned into a failed save. With a broker:

@@ -5,7 +5,9 @@
   the services' spelling: ``doses-0-amount``, ``sows-nausea``; ``__all__`` holds messages
   about the request as a whole. A lab value beyond the plausibility limits answers with
   ``"code": "needs_confirmation"``: check it, then resend with ``confirmed_unusual: true``.
-- ``401``, ``403``, ``404``, ``405``, ``415``, ``429``: ``{"detail": message}``.
+- ``401``, ``403``, ``404``, ``405``, ``415``, ``429``: ``{"detail": message}``. A service's
+  refusal (:class:`speciosa.clinic.writes.AccessDenied`, a Django ``PermissionDenied``) is a
+  403 with its message.
 """
 
 from __future__ import annotations
@@ -59,11 +61,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     """Turn service and framework exceptions into the API's error shape."""
     if isinstance(exc, DjangoValidationError):
         return validation_response(exc)
-    if isinstance(exc, PermissionError):
-        exc = exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
-    if isinstance(exc, DjangoPermissionDenied):
+    if isinstance(exc, DjangoPermissionDenied):  # AccessDenied from the services included
         exc = exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, exceptions.ValidationError | exceptions.ParseError):
         errors = flatten(exc.detail)

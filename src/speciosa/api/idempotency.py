@@ -22,7 +22,7 @@ import hashlib
 from django.db import models
 from rest_framework import exceptions
 
-from speciosa.clinic.models import Submission
+from speciosa.clinic import writes
 
 HEADER = "Idempotency-Key"
 MAX_LENGTH = 255
@@ -44,7 +44,4 @@ def token_for(request) -> str:
 
 def replayed(request, token: str, model: type[models.Model]):
     """The object a previous request with this token created, or None."""
-    submission = Submission.objects.filter(token=token, user=request.user).first()
-    if submission is None or submission.object_id is None:
-        return None
-    return model.objects.filter(pk=submission.object_id).first()
+    return writes.replayed(request.user, token, model=model)

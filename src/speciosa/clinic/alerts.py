@@ -11,7 +11,8 @@ per-patient ORM queries), evaluated, and reconciled with the active alerts:
   ``last_seen_at`` is written when nothing else changed);
 - an active alert whose rule no longer fires is closed as ``cleared``.
 
-:func:`evaluate_patients` runs after every change to a patient's data (``services`` hook)
+:func:`evaluate_patients` runs after every change to a patient's data (the after-change hook
+of :mod:`speciosa.clinic.writes`, through :func:`speciosa.tasks.after_change`)
 and for all patients in :func:`sweep` (``speciosa sweep``), which time-based rules (overdue
 tests, missed diaries) need. ``sweep(workers=2)`` splits the chunks between processes.
 
@@ -60,11 +61,10 @@ from speciosa import safety
 from speciosa.pharmacology.doses import Dose as PDose
 from speciosa.safety.settings import resolve_settings
 
-from . import access
+from . import access, writes
 from .models import (
     Alert,
     Assessment,
-    AuditEntry,
     DiaryDay,
     Dose,
     LabResult,
@@ -463,8 +463,9 @@ def visible_alerts(user):
 
 
 def acknowledge(user, alert: Alert) -> Alert:
-    if not access.can_write_clinical(user, alert.patient):
-        raise PermissionError("Only the patient's care team acknowledges their alerts.")
+    """Mark an open alert as seen (audited as ``acknowledge``); any other status is left as it is."""
+    writes.require(access.can_write_clinical(user, alert.patient),
+                   "Only the patient's care team acknowledges their alerts.")
     with transaction.atomic():
         locked = Alert.objects.select_for_update().get(pk=alert.pk)
         if locked.status != Alert.Status.OPEN:
@@ -472,17 +473,17 @@ def acknowledge(user, alert: Alert) -> Alert:
         locked.status, locked.acknowledged_by, locked.acknowledged_at = (
             Alert.Status.ACKNOWLEDGED, user, timezone.now())
         locked.save(update_fields=["status", "acknowledged_by", "acknowledged_at"])
-        AuditEntry.objects.create(user=user, action="correct", model="Alert", object_id=locked.pk,
-                                  patient=locked.patient, before={"status": "open"},
-                                  after={"status": "acknowledged"}, reason="acknowledged")
+        writes.audit(user, writes.Action.ACKNOWLEDGE, locked, patient=locked.patient,
+                     before={"status": "open"}, after={"status": "acknowledged"}, reason="acknowledged")
     return locked
 
 
 def resolve(user, alert: Alert, note: str) -> Alert:
+    """Close an active alert with the clinician's note (audited as ``resolve``)."""
     from django.core.exceptions import ValidationError
 
-    if not access.can_write_clinical(user, alert.patient):
-        raise PermissionError("Only the patient's care team resolves their alerts.")
+    writes.require(access.can_write_clinical(user, alert.patient),
+                   "Only the patient's care team resolves their alerts.")
     note = (note or "").strip()
     if not note:
         raise ValidationError({"note": "Say how this alert was dealt with."})
@@ -494,7 +495,6 @@ def resolve(user, alert: Alert, note: str) -> Alert:
         locked.status, locked.resolved_by, locked.resolved_at = Alert.Status.RESOLVED, user, timezone.now()
         locked.resolution_note = note[:500]
         locked.save(update_fields=["status", "resolved_by", "resolved_at", "resolution_note"])
-        AuditEntry.objects.create(user=user, action="correct", model="Alert", object_id=locked.pk,
-                                  patient=locked.patient, before={"status": before},
-                                  after={"status": "resolved"}, reason=note[:500])
+        writes.audit(user, writes.Action.RESOLVE, locked, patient=locked.patient,
+                     before={"status": before}, after={"status": "resolved"}, reason=note)
     return locked

@@ -21,8 +21,8 @@ class ClinicConfig(AppConfig):
         connection_created.connect(_sqlite_pragmas, dispatch_uid="speciosa-sqlite-pragmas")
         from speciosa import tasks
 
-        from . import services
+        from . import writes
 
-        # re-evaluate the safety rules: now (eager, no broker) or on a worker (speciosa.tasks)
-        if tasks.after_change not in services.AFTER_CHANGE_HOOKS:
-            services.AFTER_CHANGE_HOOKS.append(tasks.after_change)
+        # The write kernel's after-change hook is installed here, and only here: re-evaluate
+        # the safety rules now (eager, no broker) or on a worker (speciosa.tasks).
+        writes.install_after_change_hook(tasks.after_change)

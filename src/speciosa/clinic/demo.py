@@ -66,7 +66,9 @@ mu-opioid class effect (section 4-5); the slope here is a modelling choice, not 
 
 The demo is a bulk import: it writes with ``bulk_create`` inside one transaction and adds
 one :class:`~speciosa.clinic.models.AuditEntry` (action "create", model "DemoClinic"), not
-one per row. The record runs through *yesterday*, so no time lies in the future at any hour.
+one per row, through the write kernel (:mod:`speciosa.clinic.writes`), which also maps each
+scored response to its stored fields (:func:`~speciosa.clinic.writes.assessment_fields`); lab
+flags come from :func:`speciosa.clinic.services.lab_flag`, as for a lab typed in. The record runs through *yesterday*, so no time lies in the future at any hour.
 """
 
 from __future__ import annotations
@@ -89,8 +91,8 @@ from django.utils import timezone
 
 from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
-from speciosa.knowledge import prolactin as kprolactin
 
+from . import services, writes
 from .models import (
     Assessment,
     AuditEntry,
@@ -525,7 +527,7 @@ class _Builder:
         self.today = today
         self.first_day = today - dt.timedelta(days=days)  # day index 0; index days-1 = yesterday
         self.password_hash = make_password(password)
-        self.klabs, self.kprolactin, self.pdoses = klabs, kprolactin, _doses_module()
+        self.klabs, self.pdoses = klabs, _doses_module()
         self.inst = {i: kinstruments.get_instrument(i) for i in
                      ("craving-nrs", "sows", "side-effects", "cows", "phq9", "audit-c")}
         self.summary = DemoSummary(seed=seed, today=today)
@@ -631,8 +633,8 @@ class _Builder:
                         f"{PROLACTIN_EXPOSURE_WINDOW_DAYS} days before the draw (else 28 days)",
             "synthetic": True,
         }
-        AuditEntry.objects.create(
-            user=None, action=AuditEntry.Action.CREATE, model="DemoClinic",
+        writes.audit(
+            None, writes.Action.CREATE, model="DemoClinic",
             reason="synthetic demo clinic loaded",
             after={"bulk_import": True, "seed": self.seed, "today": self.today.isoformat(),
                    "days": self.days, "patients": s.patients, "diary_days": s.diary_days,
@@ -814,11 +816,9 @@ class _Builder:
                 items: dict[str, int], at: dt.datetime, sex: str, diary: DiaryDay | None = None,
                 note: str = "") -> Assessment:
         inst = self.inst[instrument_id]
-        result = kinstruments.score(inst, items, sex=sex)
-        row = Assessment(patient=patient, entered_by=user, source=source, entered_at=at,
-                         diary=diary, instrument=inst.id, instrument_version=inst.version, at=at,
-                         items=dict(items), total=result.total, band=result.band or "",
-                         complete=result.complete, flags=list(result.flags), note=note)
+        row = Assessment(patient=patient, entered_by=user, source=source, entered_at=at, diary=diary,
+                         at=at, note=note,
+                         **writes.assessment_fields(inst, items, kinstruments.score(inst, items, sex=sex)))
         self.rows[Assessment].append(row)
         return row
 
@@ -938,12 +938,8 @@ class _Builder:
         stored = _d(value, places)
         canonical = klabs.to_canonical(code, float(stored), unit)
         low, high = klabs.reference_range(code, plan["sex"]) or (None, None)
-        if code == LAB_PROLACTIN:
-            flag = self.kprolactin.interpret(float(stored), unit, sex=plan["sex"],
-                                             pregnant=plan["pregnant"], breastfeeding=False).flag
-        else:
-            flag = klabs.flag_against(canonical, (low, high) if (low, high) != (None, None)
-                                      else None) or ""
+        flag = services.lab_flag(code, float(stored), unit, canonical, (low, high), sex=plan["sex"],
+                                 pregnant=plan["pregnant"], breastfeeding=False)
         row = LabResult(patient=patient, entered_by=clinician, source=Source.CLINICIAN,
                         entered_at=at + dt.timedelta(days=1, hours=2), lab=code, loinc=lab.loinc,
                         collected_at=at, value=stored, unit=unit, canonical_value=canonical,

@@ -9,7 +9,8 @@ Conventions
 - Clinical records are never overwritten: a correction is a new row that ``replaces`` the old
   one, which is marked ``superseded``; a deletion marks the row ``retracted`` with a reason.
   Readers use ``current()``; history stays visible.
-- Writes go through :mod:`speciosa.clinic.services` (one transaction + audit entry);
+- Writes go through :mod:`speciosa.clinic.services` and the write kernel
+  :mod:`speciosa.clinic.writes` (one transaction + audit entry);
   reads through :mod:`speciosa.clinic.selectors`; access is decided in
   :mod:`speciosa.clinic.access`.
 """
@@ -287,6 +288,8 @@ class AuditEntry(models.Model):
         CREATE = "create"
         CORRECT = "correct"
         RETRACT = "retract"
+        ACKNOWLEDGE = "acknowledge"
+        RESOLVE = "resolve"
         VIEW = "view"
         EXPORT = "export"
         LOGIN = "login"

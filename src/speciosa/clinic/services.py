@@ -1,32 +1,33 @@
 """Writes: every change to clinical data goes through here.
 
-Each public function validates with :mod:`speciosa.knowledge` / :mod:`speciosa.pharmacology`,
-writes in one transaction together with its audit entry, and is idempotent for a given
-submission token (a double tap or a network retry stores one record). After a change the
-patient's safety rules are re-evaluated (see :func:`_after_change`).
+Each public function checks access with :mod:`speciosa.clinic.access` (refusal:
+:class:`~speciosa.clinic.writes.AccessDenied`), validates with :mod:`speciosa.knowledge` /
+:mod:`speciosa.pharmacology`, and stores through the write kernel :mod:`speciosa.clinic.writes`:
+one transaction together with its audit entry, idempotent for a given submission token (a
+double tap or a network retry stores one record), then the after-change hooks (the patient's
+safety rules are re-evaluated; see :func:`speciosa.clinic.writes.after_change`).
 
 Validation problems raise :class:`django.core.exceptions.ValidationError` with a message per
-field that says what to fix; nothing is saved then.
+field that says what to fix (an :class:`~speciosa.clinic.writes.Invalid` with structured
+locations when the submission has parts, like a diary's doses); nothing is saved then.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
 from speciosa.pharmacology import doses as pdoses
 
-from . import access
+from . import access, writes
 from .models import (
     Assessment,
     AuditEntry,
@@ -36,12 +37,9 @@ from .models import (
     Note,
     Patient,
     Source,
-    Submission,
     SubstanceUse,
 )
-
-# A phone's clock may run a little ahead of the server's.
-CLOCK_SKEW = dt.timedelta(minutes=5)
+from .writes import CLOCK_SKEW, audit  # noqa: F401 - part of this module's public interface
 
 SUBSTANCES = {
     "alcohol": "Alcohol",
@@ -56,103 +54,6 @@ SUBSTANCES = {
 
 class NeedsConfirmation(ValidationError):
     """A value beyond the plausibility limits: correct it, or confirm it is right."""
-
-
-# --------------------------------------------------------------------------- helpers
-
-def _snapshot(obj) -> dict[str, Any]:
-    data = model_to_dict(obj)
-    data["id"] = obj.pk
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dt.datetime | dt.date):
-            out[key] = value.isoformat()
-        elif isinstance(value, Decimal):
-            out[key] = format(value.normalize(), "f")
-        elif hasattr(value, "pk"):
-            out[key] = value.pk
-        else:
-            out[key] = value
-    return out
-
-
-def audit(user, action: str, obj=None, *, patient: Patient | None = None, before=None, after=None,
-          reason: str = "", model: str | None = None) -> AuditEntry:
-    return AuditEntry.objects.create(
-        user=user if getattr(user, "is_authenticated", False) else None,
-        action=action,
-        model=model or (type(obj).__name__ if obj is not None else ""),
-        object_id=getattr(obj, "pk", None),
-        patient=patient,
-        before=before,
-        after=after,
-        reason=reason[:500],
-    )
-
-
-def _once(user, token: str | None, kind: str, create: Callable[[], Any]):
-    """Run ``create`` in one transaction unless ``token`` was already used.
-
-    Returns ``(object, created)``. A second submission with the same token (double tap,
-    retry, or the same request racing itself) returns the first one's object.
-    """
-    if not token:
-        with transaction.atomic():
-            return create(), True
-    seen = Submission.objects.filter(token=token[:64], user=user).first()
-    if seen is not None:  # a retry of a submission that already went through
-        return seen, False
-    try:
-        with transaction.atomic():
-            submission = Submission.objects.create(token=token[:64], user=user, kind=kind)
-            obj = create()
-            submission.object_id = obj.pk
-            submission.save(update_fields=["object_id"])
-            return obj, True
-    except IntegrityError:
-        existing = Submission.objects.filter(token=token[:64], user=user).first()
-        if existing is None:
-            raise
-        return existing, False
-
-
-def _create_one(user, token: str | None, kind: str, model, patient: Patient, fields: dict[str, Any], *,
-                reevaluate: bool = True):
-    """Create one clinical record with its audit entry, once per submission token; a retry
-    returns the first record. The patient's rules are re-evaluated after a new record."""
-
-    def create():
-        obj = model.objects.create(patient=patient, entered_by=user, **fields)
-        audit(user, AuditEntry.Action.CREATE, obj, patient=patient, after=_snapshot(obj))
-        return obj
-
-    obj, created = _once(user, token, kind, create)
-    if not created:
-        return model.objects.get(pk=obj.object_id)
-    if reevaluate:
-        _after_change(patient)
-    return obj
-
-
-def _after_change(patient: Patient) -> None:
-    """Re-evaluate the patient's safety rules (installed by ``speciosa.clinic.alerts``)."""
-    for hook in AFTER_CHANGE_HOOKS:
-        hook(patient)
-
-
-AFTER_CHANGE_HOOKS: list[Callable[[Patient], None]] = []
-
-
-def _require(cond: bool, message: str = "You may not change this record.") -> None:
-    if not cond:
-        raise PermissionError(message)
-
-
-def _not_in_future(at: dt.datetime, field: str) -> None:
-    if timezone.is_naive(at):
-        raise ValidationError({field: "Give the time with its time zone."})
-    if at > timezone.now() + CLOCK_SKEW:
-        raise ValidationError({field: "This time is in the future; give the time it happened."})
 
 
 # --------------------------------------------------------------------------- validation
@@ -201,7 +102,7 @@ def validate_dose(data: Mapping[str, Any]) -> dict[str, Any]:
         errors["taken_at"] = "Give the time the dose was taken."
     else:
         try:
-            _not_in_future(taken_at, "taken_at")
+            writes.not_in_future(taken_at, "taken_at")
         except ValidationError as exc:
             errors.update({k: v[0] for k, v in exc.message_dict.items()})
     if errors:
@@ -267,7 +168,7 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
     collected_at = data.get("collected_at")
     if not isinstance(collected_at, dt.datetime):
         raise ValidationError({"collected_at": "Give the date and time the sample was taken."})
-    _not_in_future(collected_at, "collected_at")
+    writes.not_in_future(collected_at, "collected_at")
     out: dict[str, Any] = {"lab": lab.code, "loinc": lab.loinc, "collected_at": collected_at,
                            "method": (data.get("method") or "")[:20]}
     if lab.kind == "qualitative":
@@ -297,24 +198,28 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
     problem = klabs.plausibility_problem(lab.code, float(value), unit)
     if problem and not data.get("confirmed_unusual"):
         raise NeedsConfirmation({"value": problem})
-    low_high = klabs.reference_range(lab.code, patient.sex) or (None, None)
-    low, high = low_high
-    flag = ""
-    if high is not None and canonical > high:
-        flag = "high"
-    elif low is not None and canonical < low:
-        flag = "low"
-    elif low is not None or high is not None:
-        flag = "normal"
-    if lab.code == "prolactin":
-        from speciosa.knowledge import prolactin as kprolactin
-
-        flag = kprolactin.interpret(float(value), unit, sex=patient.sex, pregnant=patient.pregnant,
-                                    breastfeeding=patient.breastfeeding).flag
+    low, high = klabs.reference_range(lab.code, patient.sex) or (None, None)
+    flag = lab_flag(lab.code, float(value), unit, canonical, (low, high), sex=patient.sex,
+                    pregnant=patient.pregnant, breastfeeding=patient.breastfeeding)
     out.update(value=value, unit=unit, canonical_value=canonical, canonical_unit=lab.canonical_unit,
                reference_low=low, reference_high=high, flag=flag, result="",
                confirmed_unusual=bool(problem))
     return out
+
+
+def lab_flag(code: str, value: float, unit: str, canonical_value: float,
+             reference: tuple[float | None, float | None], *, sex: str, pregnant: bool = False,
+             breastfeeding: bool = False) -> str:
+    """The stored flag of a quantitative result: prolactin's from its interpretation
+    (:func:`speciosa.knowledge.prolactin.interpret`: pregnancy, breastfeeding and the size of
+    the rise matter), any other test's from its reference range
+    (:func:`speciosa.knowledge.labs.flag_against`); ``""`` without a range."""
+    if code == "prolactin":
+        from speciosa.knowledge import prolactin as kprolactin
+
+        return kprolactin.interpret(value, unit, sex=sex, pregnant=pregnant, breastfeeding=breastfeeding).flag
+    has_range = reference != (None, None)
+    return klabs.flag_against(canonical_value, reference if has_range else None) or ""
 
 
 # --------------------------------------------------------------------------- writes
@@ -333,39 +238,40 @@ class DiaryInput:
 
 def record_diary(user, patient: Patient, entry: DiaryInput, *, token: str | None = None) -> DiaryDay:
     """Add to the patient's diary for ``entry.day`` (one diary a day; a second one adds to it)."""
-    _require(access.can_write_diary(user, patient), "Only the patient writes their diary.")
+    writes.require(access.can_write_diary(user, patient), "Only the patient writes their diary.")
     today = timezone.localdate()
     if entry.day > today:
         raise ValidationError({"day": "You can only write a diary for today or an earlier day."})
-    errors: dict[str, Any] = {}
+    # Each message is placed where it belongs: ("doses", 2, "amount"), ("sows", "nausea"), ...
+    errors: dict[writes.Location, Any] = {}
     clean_doses = []
     for i, dose in enumerate(entry.doses):
         try:
             clean_doses.append(validate_dose(dose))
         except ValidationError as exc:
-            errors.update({f"doses-{i}-{k}": v for k, v in exc.message_dict.items()})
+            errors.update(writes.Invalid.under(("doses", i), exc))
     craving = None
     if entry.craving not in (None, ""):
         try:
             craving = validate_items("craving-nrs", {"craving": entry.craving})
         except ValidationError as exc:
-            errors["craving"] = " ".join(sum(exc.message_dict.values(), []))
+            errors[("craving",)] = " ".join(sum(exc.message_dict.values(), []))
     sows = None
     if entry.sows and any(v not in (None, "") for v in entry.sows.values()):
         try:
             sows = validate_items("sows", entry.sows)
         except ValidationError as exc:
-            errors.update({f"sows-{k}": v for k, v in exc.message_dict.items()})
+            errors.update(writes.Invalid.under(("sows",), exc))
     checklist = kinstruments.get_instrument("side-effects")
     codes = {i.id for i in checklist.items}
     unknown = [c for c in entry.side_effects if c not in codes]
     if unknown:
-        errors["side_effects"] = f"Unknown side effect: {', '.join(unknown)}."
+        errors[("side_effects",)] = f"Unknown side effect: {', '.join(unknown)}."
     bad_subst = [s for s in entry.substances if s not in SUBSTANCES]
     if bad_subst:
-        errors["substances"] = f"Unknown substance: {', '.join(bad_subst)}."
+        errors[("substances",)] = f"Unknown substance: {', '.join(bad_subst)}."
     if errors:
-        raise ValidationError(errors)
+        raise writes.Invalid(errors)
     side_effects = list(entry.side_effects)
     other = entry.side_effect_other.strip()[:500]
     if not (clean_doses or craving or sows or side_effects or other or list(entry.substances)):
@@ -386,35 +292,24 @@ def record_diary(user, patient: Patient, entry: DiaryInput, *, token: str | None
         made: list = []
         for d in clean_doses:
             made.append(Dose.objects.create(**common, **d))
-        if craving:
-            inst, items, score = craving
-            made.append(Assessment.objects.create(
-                **common, instrument=inst.id, instrument_version=inst.version, at=at, items=items,
-                total=score.total, band=score.band or "", complete=score.complete, flags=list(score.flags)))
-        if sows:
-            inst, items, score = sows
-            made.append(Assessment.objects.create(
-                **common, instrument=inst.id, instrument_version=inst.version, at=at, items=items,
-                total=score.total, band=score.band or "", complete=score.complete, flags=list(score.flags)))
+        for scored in (craving, sows):
+            if scored:
+                made.append(Assessment.objects.create(**common, at=at, **writes.assessment_fields(*scored)))
         if side_effects or other:
             items = {c: (1 if c in side_effects else 0) for c in sorted(codes)}
-            score = kinstruments.score(checklist, items)
             made.append(Assessment.objects.create(
-                **common, instrument=checklist.id, instrument_version=checklist.version, at=at,
-                items=items, total=score.total, band=score.band or "", complete=score.complete,
-                flags=list(score.flags), note=other))
+                **common, at=at, note=other,
+                **writes.assessment_fields(checklist, items, kinstruments.score(checklist, items))))
         for name in entry.substances:
             made.append(SubstanceUse.objects.create(
                 **common, at=at, name=name, detail=entry.substance_detail.strip()[:200]))
         for obj in made:
-            audit(user, AuditEntry.Action.CREATE, obj, patient=patient, after=_snapshot(obj))
+            audit(user, AuditEntry.Action.CREATE, obj, patient=patient, after=writes.snapshot(obj))
         return diary
 
-    diary, created = _once(user, token, "diary", create)
-    if not created:
-        diary = DiaryDay.objects.get(pk=diary.object_id)
-    else:
-        _after_change(patient)
+    diary, created = writes.once(user, token, "diary", create, model=DiaryDay, patient=patient)
+    if created:
+        writes.after_change(patient)
     return diary
 
 
@@ -426,29 +321,27 @@ def record_assessment(user, patient: Patient, instrument_id: str, items: Mapping
     except kinstruments.InstrumentError as exc:
         raise ValidationError({"instrument": str(exc)}) from None
     if instrument.completed_by == "clinician" or source == Source.CLINICIAN:
-        _require(access.can_write_clinical(user, patient))
+        writes.require(access.can_write_clinical(user, patient))
     else:
-        _require(access.can_write_diary(user, patient))
+        writes.require(access.can_write_diary(user, patient))
     at = at or timezone.now()
-    _not_in_future(at, "at")
-    inst, clean, score = validate_items(instrument_id, items, sex=patient.sex)
+    writes.not_in_future(at, "at")
+    scored = validate_items(instrument_id, items, sex=patient.sex)
 
-    return _create_one(user, token, "assessment", Assessment, patient, {
-        "source": source, "instrument": inst.id, "instrument_version": inst.version, "at": at,
-        "items": clean, "total": score.total, "band": score.band or "", "complete": score.complete,
-        "flags": list(score.flags), "note": note[:500]})
+    return writes.create_record(user, token, "assessment", Assessment, patient, {
+        "source": source, "at": at, "note": note[:500], **writes.assessment_fields(*scored)})
 
 
 def record_lab(user, patient: Patient, data: Mapping[str, Any], *, token: str | None = None,
                source: str = Source.CLINICIAN) -> LabResult:
-    _require(access.can_write_clinical(user, patient))
+    writes.require(access.can_write_clinical(user, patient))
     clean = validate_lab(patient, data)
 
-    return _create_one(user, token, "lab", LabResult, patient, {"source": source, **clean})
+    return writes.create_record(user, token, "lab", LabResult, patient, {"source": source, **clean})
 
 
 def record_note(user, patient: Patient, text: str, *, token: str | None = None) -> Note:
-    _require(access.can_write_clinical(user, patient))
+    writes.require(access.can_write_clinical(user, patient))
     text = (text or "").strip()
     if not text:
         raise ValidationError({"text": "Write the note before saving."})
@@ -456,8 +349,8 @@ def record_note(user, patient: Patient, text: str, *, token: str | None = None) 
         raise ValidationError({"text": "A note can be at most 5,000 characters."})
 
     # a note changes no safety finding, so the rules are not re-evaluated
-    return _create_one(user, token, "note", Note, patient, {"source": Source.CLINICIAN, "text": text},
-                       reevaluate=False)
+    return writes.create_record(user, token, "note", Note, patient, {"source": Source.CLINICIAN, "text": text},
+                                reevaluate=False)
 
 
 CORRECTABLE = {"dose": Dose, "assessment": Assessment, "lab": LabResult, "note": Note}
@@ -466,17 +359,16 @@ CORRECTABLE = {"dose": Dose, "assessment": Assessment, "lab": LabResult, "note":
 def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, token: str | None = None):
     """Replace ``record`` with a corrected copy; the earlier version stays in its history."""
     patient = record.patient
-    _require(access.can_write_clinical(user, patient))
-    if token:
-        seen = Submission.objects.filter(token=token[:64], user=user).first()
-        if seen is not None and seen.object_id:
-            return type(record).objects.get(pk=seen.object_id)
+    writes.require(access.can_write_clinical(user, patient))
+    earlier = writes.replayed(user, token, model=type(record))
+    if earlier is not None:  # a retry: answered before validating again (the record is superseded now)
+        return earlier
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why this entry is being corrected."})
     if record.superseded or record.retracted:
         raise ValidationError({"__all__": "This entry was already corrected; correct the current version."})
-    before = _snapshot(record)
+    before = writes.snapshot(record)
     if isinstance(record, Dose):
         merged = {k: getattr(record, k) for k in
                   ("taken_at", "amount", "unit", "product", "mitragynine_percent", "grams_per_capsule")}
@@ -485,10 +377,9 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
     elif isinstance(record, Assessment):
         items = dict(record.items)
         items.update(changes.get("items", {}))
-        inst, clean, score = validate_items(record.instrument, items, sex=patient.sex)
-        fields = {"instrument": inst.id, "instrument_version": inst.version, "at": changes.get("at", record.at),
-                  "items": clean, "total": score.total, "band": score.band or "", "complete": score.complete,
-                  "flags": list(score.flags), "note": changes.get("note", record.note), "diary": record.diary}
+        scored = validate_items(record.instrument, items, sex=patient.sex)
+        fields = {"at": changes.get("at", record.at), "note": changes.get("note", record.note),
+                  "diary": record.diary, **writes.assessment_fields(*scored)}
     elif isinstance(record, LabResult):
         merged = {"lab": record.lab, "collected_at": record.collected_at, "value": record.value,
                   "unit": record.unit, "result": record.result, "method": record.method,
@@ -514,13 +405,12 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
         new = model.objects.create(patient=patient, entered_by=user, source=Source.CLINICIAN,
                                    replaces=locked, change_reason=reason[:500], **fields, **extra)
         audit(user, AuditEntry.Action.CORRECT, new, patient=patient, before=before,
-              after=_snapshot(new), reason=reason)
+              after=writes.snapshot(new), reason=reason)
         return new
 
-    new, created = _once(user, token, "correction", create)
-    if not created:
-        return model.objects.get(pk=new.object_id)
-    _after_change(patient)
+    new, created = writes.once(user, token, "correction", create, model=model, patient=patient)
+    if created:
+        writes.after_change(patient)
     return new
 
 
@@ -530,7 +420,7 @@ def retract_record(user, record, reason: str, *, token: str | None = None):
     Withdrawing an entry that is already withdrawn changes nothing; a version that was
     replaced by a correction cannot be withdrawn (withdraw the current version)."""
     patient = record.patient
-    _require(access.can_write_clinical(user, patient))
+    writes.require(access.can_write_clinical(user, patient))
     if not (reason or "").strip():
         raise ValidationError({"reason": "Say why this entry is being withdrawn."})
     model = type(record)
@@ -541,18 +431,18 @@ def retract_record(user, record, reason: str, *, token: str | None = None):
             raise ValidationError({"__all__": "This version was replaced by a correction; withdraw the current version."})
         if locked.retracted:
             return locked
-        before = _snapshot(locked)
+        before = writes.snapshot(locked)
         model.objects.filter(pk=locked.pk).update(retracted=True, change_reason=reason[:500])
         locked.refresh_from_db()
         audit(user, AuditEntry.Action.RETRACT, locked, patient=patient, before=before,
-              after=_snapshot(locked), reason=reason)
+              after=writes.snapshot(locked), reason=reason)
         return locked
 
-    obj, created = _once(user, token, "retraction", create)
+    obj, created = writes.once(user, token, "retraction", create, model=model, patient=patient)
     if not created:
-        return model.objects.get(pk=obj.object_id)
+        return obj
     record.refresh_from_db()
-    _after_change(patient)
+    writes.after_change(patient)
     return record
 
 

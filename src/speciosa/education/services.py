@@ -1,9 +1,10 @@
 """Writes for education and shared decisions.
 
-Each function checks access with :mod:`speciosa.clinic.access`, validates, and writes in one
-transaction together with its :class:`~speciosa.clinic.models.AuditEntry`. Form submissions
+Each function checks access with :mod:`speciosa.clinic.access` (refusal:
+:class:`~speciosa.clinic.writes.AccessDenied`), validates, and writes through the write kernel
+:mod:`speciosa.clinic.writes`: one transaction together with its audit entry. Form submissions
 carry a one-time token, so a double tap or a retry stores one record
-(:func:`speciosa.clinic.services._once`). Problems a person can fix raise
+(:func:`speciosa.clinic.writes.once`). Problems a person can fix raise
 :class:`django.core.exceptions.ValidationError` with a message per field; nothing is saved then.
 """
 
@@ -17,9 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from speciosa.clinic import access
-from speciosa.clinic import services as clinic_services
-from speciosa.clinic.models import AuditEntry, Patient, Role
+from speciosa.clinic import access, writes
+from speciosa.clinic.models import Patient, Role
 
 from . import content
 from .models import Decision, EducationAssignment
@@ -49,10 +49,6 @@ MAX_REASON = 2000
 MAX_NOTE = 1000
 
 
-def _snapshot(obj) -> dict[str, Any]:
-    return clinic_services._snapshot(obj)
-
-
 def _normalise_name(name: str) -> str:
     return " ".join((name or "").split()).casefold()
 
@@ -67,13 +63,13 @@ def assign_page(user, patient: Patient, page_id: str, *, token: str | None = Non
 
     Raises
     ------
-    PermissionError
+    AccessDenied
         When ``user`` may not write to this patient's record.
     ValidationError
         When there is no such page.
     """
-    if not access.can_write_clinical(user, patient):
-        raise PermissionError("Only a clinician of this patient's care team can assign reading.")
+    writes.require(access.can_write_clinical(user, patient),
+                   "Only a clinician of this patient's care team can assign reading.")
     try:
         content.get_page(page_id)
     except KeyError:
@@ -85,16 +81,15 @@ def assign_page(user, patient: Patient, page_id: str, *, token: str | None = Non
         if open_one is not None:
             return open_one
         obj = EducationAssignment.objects.create(patient=patient, page_id=page_id, assigned_by=user)
-        clinic_services.audit(user, AuditEntry.Action.CREATE, obj, patient=patient, after=_snapshot(obj))
+        writes.audit(user, writes.Action.CREATE, obj, patient=patient, after=writes.snapshot(obj))
         return obj
 
     try:
-        obj, created = clinic_services._once(user, token, "education-assign", create)
+        obj, _created = writes.once(user, token, "education-assign", create, model=EducationAssignment,
+                                    patient=patient)
     except IntegrityError:
         # Two clinicians assigned the same page at the same moment: the other one won.
         return EducationAssignment.objects.get(patient=patient, page_id=page_id, read_at__isnull=True)
-    if not created:
-        return EducationAssignment.objects.get(pk=obj.object_id)
     return obj
 
 
@@ -112,12 +107,12 @@ def mark_read(user, patient: Patient, page_id: str) -> list[EducationAssignment]
     with transaction.atomic():
         for obj in (EducationAssignment.objects.select_for_update()
                     .filter(patient=patient, page_id=page_id, read_at__isnull=True)):
-            before = _snapshot(obj)
+            before = writes.snapshot(obj)
             # Conditional update: a second tab opening the page at the same time changes nothing.
             if EducationAssignment.objects.filter(pk=obj.pk, read_at__isnull=True).update(read_at=now):
                 obj.read_at = now
-                clinic_services.audit(user, AuditEntry.Action.VIEW, obj, patient=patient, before=before,
-                                      after=_snapshot(obj), reason="education page read")
+                writes.audit(user, writes.Action.VIEW, obj, patient=patient, before=before,
+                             after=writes.snapshot(obj), reason="education page read")
                 marked.append(obj)
     return marked
 
@@ -184,8 +179,12 @@ def validate_decision(patient: Patient, data: Mapping[str, Any]) -> dict[str, An
     decided_at = data.get("decided_at") or timezone.now()
     if not isinstance(decided_at, dt.datetime) or timezone.is_naive(decided_at):
         errors["decided_at"] = "Give the date and time of the decision."
-    elif decided_at > timezone.now() + clinic_services.CLOCK_SKEW:
-        errors["decided_at"] = "This is in the future; give the date the decision was made."
+    else:
+        try:
+            writes.not_in_future(decided_at, "decided_at",
+                                 "This is in the future; give the date the decision was made.")
+        except ValidationError as exc:
+            errors.update({key: messages[0] for key, messages in exc.message_dict.items()})
 
     if errors:
         raise ValidationError(errors)
@@ -212,22 +211,22 @@ def record_decision(user, patient: Patient, data: Mapping[str, Any], *, token: s
 
     Raises
     ------
-    PermissionError
+    AccessDenied
         When ``user`` may not write to this patient's record.
     ValidationError
         See :func:`validate_decision`.
     """
-    if not access.can_write_clinical(user, patient):
-        raise PermissionError("Only a clinician of this patient's care team can record a decision.")
+    writes.require(access.can_write_clinical(user, patient),
+                   "Only a clinician of this patient's care team can record a decision.")
     clean = validate_decision(patient, data)
 
     def create() -> Decision:
         obj = Decision.objects.create(patient=patient, clinician=user, **clean)
-        clinic_services.audit(user, AuditEntry.Action.CREATE, obj, patient=patient, after=_snapshot(obj))
+        writes.audit(user, writes.Action.CREATE, obj, patient=patient, after=writes.snapshot(obj))
         return obj
 
-    obj, created = clinic_services._once(user, token, "decision", create)
-    return obj if created else Decision.objects.get(pk=obj.object_id)
+    obj, _created = writes.once(user, token, "decision", create, model=Decision, patient=patient)
+    return obj
 
 
 # --------------------------------------------------------------------------- reads

@@ -1,11 +1,12 @@
 """Views: education pages for patients and clinicians, reading assignments, the decision aid.
 
 Access is decided in :mod:`speciosa.clinic.access` (another team's patient is a 404);
-writes go through :mod:`.services`."""
+writes go through :mod:`.services`, whose refusal (:class:`speciosa.clinic.writes.AccessDenied`,
+a Django ``PermissionDenied``) Django answers with 403."""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -65,11 +66,7 @@ def assign(request, patient_id):
     if not form.is_valid():
         return render(request, "education/assign_error.html",
                       {"patient": patient, "form": form, "back": back}, status=400)
-    try:
-        services.assign_page(request.user, patient, form.cleaned_data["page_id"],
-                             token=form.cleaned_data["token"])
-    except PermissionError as exc:
-        raise PermissionDenied(str(exc)) from None
+    services.assign_page(request.user, patient, form.cleaned_data["page_id"], token=form.cleaned_data["token"])
     return redirect(back)
 
 
@@ -88,8 +85,6 @@ def decision_new(request, patient_id):
                 return redirect(reverse("decision_list", args=[patient.pk]) + "?saved=1")
             except ValidationError as exc:
                 apply_service_errors(form, exc)
-            except PermissionError as exc:
-                raise PermissionDenied(str(exc)) from None
         status = 400
     return render(request, "education/decision_form.html", {
         "patient": patient, "form": form, "options": content.all_options(),

@@ -30,7 +30,7 @@ import datetime as dt
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -41,7 +41,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from speciosa.clinic import models as cm
-from speciosa.clinic import services
+from speciosa.clinic import services, writes
 from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
 
@@ -299,9 +299,6 @@ class _Patients:
 
 # ---------------------------------------------------------------------- conversion
 
-_INSTRUMENTS_BY_URL = None
-
-
 def _lab_fields(res: dict[str, Any], patient: cm.Patient) -> dict[str, Any]:
     code = res.get("code") or {}
     method = None
@@ -402,16 +399,14 @@ def _assessment_fields(res: dict[str, Any], patient: cm.Patient) -> dict[str, An
         raise _Bad(_validation_reason(exc)) from None
     except (kinstruments.InstrumentError, TypeError) as exc:
         raise _Bad(str(exc)) from None
-    return {"instrument": inst.id, "instrument_version": inst.version,
-            "at": _authored(res), "items": clean, "total": score.total, "band": score.band or "",
-            "complete": score.complete, "flags": list(score.flags),
-            "note": str(_ext(res, c.EXT_NOTE) or "")[:500]}
+    return {"at": _authored(res), "note": str(_ext(res, c.EXT_NOTE) or "")[:500],
+            **writes.assessment_fields(inst, clean, score)}
 
 
 def _authored(res: dict[str, Any]) -> dt.datetime:
     at = _datetime(res.get("authored"), "authored")
     try:
-        services._not_in_future(at, "authored")
+        writes.not_in_future(at, "authored")
     except ValidationError as exc:
         raise _Bad(_validation_reason(exc)) from None
     return at
@@ -451,7 +446,7 @@ def _statement(res: dict[str, Any], patient: cm.Patient) -> tuple[type, dict[str
                        f"{', '.join(services.SUBSTANCES)}")
         at = _datetime(res.get("effectiveDateTime"), "effectiveDateTime")
         try:
-            services._not_in_future(at, "effectiveDateTime")
+            writes.not_in_future(at, "effectiveDateTime")
         except ValidationError as exc:
             raise _Bad(_validation_reason(exc)) from None
         detail = " ".join(n.get("text", "") for n in res.get("note") or ()).strip()[:200]
@@ -638,15 +633,14 @@ def _store(pending: list[_Pending], report: FileReport, name: str, user) -> None
                     resource_type=p.resource_type, system=p.system[:255], value=p.value[:255],
                     digest=p.digest, model=model.__name__, object_id=row.pk, patient=p.patient,
                     file_name=name[:255], imported_at=now))
-                audits.append(cm.AuditEntry(
-                    user=entered_by, action=cm.AuditEntry.Action.CREATE, model=model.__name__,
-                    object_id=row.pk, patient=p.patient, at=now,
-                    after=services._snapshot(row),
-                    reason=f"FHIR import {name} line {p.line}: {p.resource_type} {p.system}|{p.value}"[:500]))
+                audits.append(writes.audit_entry(
+                    entered_by, writes.Action.CREATE, row, patient=p.patient, at=now,
+                    after=writes.snapshot(row),
+                    reason=f"FHIR import {name} line {p.line}: {p.resource_type} {p.system}|{p.value}"))
             report.created[model.__name__] += len(created)
             report.patient_ids.update(p.patient.pk for p in items)
         ImportedResource.objects.bulk_create(imported, batch_size=500)
-        cm.AuditEntry.objects.bulk_create(audits, batch_size=500)
+        writes.append_audit(audits)
 
 
 def import_fhir(path: str | Path, *, user=None, site: cm.Site | None = None,
@@ -684,10 +678,6 @@ def import_fhir(path: str | Path, *, user=None, site: cm.Site | None = None,
             touched |= fr.patient_ids
     if evaluate_safety and touched:
         for patient in cm.Patient.objects.filter(pk__in=touched):
-            services._after_change(patient)
+            writes.after_change(patient)
     return report
 
-
-def iter_problems(report: ImportReport) -> Iterable[str]:
-    for p in report.problems:
-        yield str(p)

@@ -24,7 +24,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from speciosa.clinic import access, services
+from speciosa.clinic import access, services, writes
 from speciosa.clinic.models import Patient
 
 from . import codes as c
@@ -134,8 +134,8 @@ class EverythingView(FHIRView):
         # from ``_purpose`` or the ``X-Purpose-Of-Use`` header; TREAT when not given)
         purpose = (request.query_params.get("_purpose") or request.headers.get("X-Purpose-Of-Use")
                    or "TREAT").strip()[:100]
-        services.audit(request.user, "export", patient=patient, model="fhir:$everything",
-                       reason=f"purpose of use: {purpose}", after={"purpose": purpose})
+        writes.audit(request.user, writes.Action.EXPORT, patient=patient, model="fhir:$everything",
+                     reason=f"purpose of use: {purpose}", after={"purpose": purpose})
         return Response(bundle)
 
 

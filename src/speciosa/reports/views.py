@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from speciosa.clinic import access, services
+from speciosa.clinic import access, writes
 from speciosa.clinic.models import Patient, Role
 
 from . import charts, data
@@ -70,8 +70,6 @@ def visit_report(request, patient_id: int) -> HttpResponse:
     """
     from django.shortcuts import render
 
-    from speciosa.clinic.models import AuditEntry
-
     from . import pdf
 
     _require_role(request, Role.CLINICIAN)
@@ -88,8 +86,8 @@ def visit_report(request, patient_id: int) -> HttpResponse:
             "detail": detail, "error": error}, status=400 if error else 200)
     body = pdf.visit_report(patient, period=period, author=request.user)
     stated = PURPOSES[purpose] if purpose != "other" else f"Other: {detail}"
-    services.audit(request.user, AuditEntry.Action.EXPORT, patient=patient, model="visit-report",
-                   reason=f"purpose of use: {stated}", after={"period": period, "purpose": purpose})
+    writes.audit(request.user, writes.Action.EXPORT, patient=patient, model="visit-report",
+                 reason=f"purpose of use: {stated}", after={"period": period, "purpose": purpose})
     response = HttpResponse(body, content_type="application/pdf")
     response["Content-Disposition"] = (
         f'inline; filename="visit-report-{patient.identifier}-{pdf.today_for(patient).isoformat()}.pdf"')

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from speciosa.clinic import access, selectors, services
+from speciosa.clinic import access, selectors, services, writes
 from speciosa.clinic.models import Role
 from speciosa.knowledge import instruments as kinstruments
 
@@ -240,24 +240,29 @@ def diary(request, day=None):
                 services.record_diary(request.user, patient, entry, token=form.cleaned_data["token"])
                 return redirect(reverse("me") + "?saved=1")
             except ValidationError as exc:
-                for key, messages in exc.message_dict.items():
-                    if key.startswith("doses-"):
-                        _, idx, field = key.split("-", 2)
-                        target = doses.forms[index_map[int(idx)]]
-                        for m in messages:
-                            target.add_error(field if field in target.fields else "time"
-                                             if field == "taken_at" else None, m)
-                    elif key.startswith("sows-"):
-                        for m in messages:
-                            form.add_error(key if key in form.fields else None, m)
-                    else:
-                        for m in messages:
-                            form.add_error(key if key in form.fields else None, m)
+                _diary_errors(exc, form, doses, index_map)
     return render(request, "web/diary.html", {
         "patient": patient, "form": form, "doses": doses, "day": day, "existing": existing,
         "existing_summary": next((h for h in selectors.diary_history(patient, days=(today - day).days + 1)
                                   if h["diary"].day == day), None) if existing else None,
     })
+
+
+def _diary_errors(exc: ValidationError, form, doses, index_map: list[int]) -> None:
+    """Put the service's messages beside their fields, by their structured locations:
+    ``("doses", i, field)`` on the i-th dose sent (a dose's ``taken_at`` is its time field),
+    ``("sows", item)`` on that SOWS item, ``(field,)`` on the diary form."""
+    for location, messages in writes.error_locations(exc):
+        if location[:1] == ("doses",) and len(location) == 3:
+            target = doses.forms[index_map[location[1]]]
+            field = {"taken_at": "time"}.get(location[2], location[2])
+            name = field if field in target.fields else None
+        else:
+            target = form
+            name = writes.location_key(location)
+            name = name if name in form.fields else None
+        for message in messages:
+            target.add_error(name, message)
 
 
 # --------------------------------------------------------------------------- alerts
