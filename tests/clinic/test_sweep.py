@@ -4,6 +4,7 @@ processes give the same alerts as one process."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import inspect
 import json
 import random
@@ -141,9 +142,10 @@ def test_the_lookback_keeps_a_prolactin_baseline_older_than_a_year(clinic):
 
 
 def test_every_instrument_the_rules_read_has_a_window():
-    source = inspect.getsource(rules)
+    source = "".join(inspect.getsource(importlib.import_module(f"{rules.__name__}.{area}"))
+                     for area in rules.AREAS)
     read = set(re.findall(r'ctx\.assessments\("([^"]+)"', source))
-    read |= set(re.findall(r'assessments_by_instrument\["([^"]+)"\]', source))
+    read |= set(re.findall(r'ctx\.assessments_before\("([^"]+)"', source))
     assert read and read <= set(alerts.lookback().assessments)
     assert "side-effects" in alerts.lookback().assessments
 

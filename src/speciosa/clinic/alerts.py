@@ -19,21 +19,20 @@ tests, missed diaries) need. ``sweep(workers=2)`` splits the chunks between proc
 Lookback
 --------
 The rules read bounded windows before ``as_of``, so evaluation loads only the rows inside
-them for the big tables (see :func:`lookback`, derived from the resolved safety settings, so
-a site that widens a window widens the load; ``docs/sweep.md``):
+them for the big tables. :func:`lookback` takes the windows from the rules' own declarations
+(:func:`speciosa.safety.data_windows`, with the resolved safety settings, so a site that
+widens a window widens the load; ``docs/rules.md`` lists each rule's windows,
+``docs/sweep.md`` the figures):
 
-- doses: the two fortnights of dose escalation / regular use (28 days) or
-  ``kratom_current_use_days`` if longer, plus each patient's last dose before the window when
-  there is none inside it (the evidence of several rules names the last dose, however old);
-- diary days: ``diary_gap_days`` + 28 days; a patient whose last diary day is older than the
-  window allows gets the 28 days before that last day loaded too (so ``diary-missed`` is exact
-  for any gap);
-- substance use: ``co_use_lookback_days``;
-- assessments, by instrument: COWS ``withdrawal_recent_days``; SOWS
-  ``withdrawal_recent_days`` + ``sows_baseline_days``; PHQ-9 ``phq9_recent_days``; AUDIT-C
-  ``audit_c_valid_days``; side-effect checklists the longest of
-  ``prolactin_symptom_window_days``, ``symptom_recent_days`` and ``seizure_recent_days``.
-  Instruments no rule reads (craving scores...) are not loaded;
+- doses: the longest dose window of any rule (the two fortnights of dose escalation and
+  regular use, ``kratom_current_use_days``), plus each patient's last dose before the window
+  when there is none inside it (rules that name the last dose, however old, declare it);
+- diary days: the diary window plus the days before the last entry that ``diary-missed``
+  reads; a patient whose last diary day is older than the window allows gets those days
+  before that last day loaded too (so ``diary-missed`` is exact for any gap);
+- substance use: the longest substance window;
+- assessments, by instrument: each instrument's longest window; side-effect checklists the
+  longest side-effect window. Instruments no rule reads (craving scores...) are not loaded;
 - labs and medications: full history (the prolactin baseline is the patient's first result).
 
 Every window gets :data:`MARGIN_DAYS` more, for time zones (windows start at local midnight).
@@ -59,7 +58,6 @@ from django.utils import timezone
 
 from speciosa import safety
 from speciosa.pharmacology.doses import Dose as PDose
-from speciosa.safety.settings import resolve_settings
 
 from . import access, writes
 from .models import (
@@ -78,11 +76,8 @@ CHUNK = 1000
 FETCH = 10_000
 #: Days added to every window: windows start at local midnight in the patient's zone.
 MARGIN_DAYS = 2
-#: The dose windows the rules read regardless of settings: the two fortnights of
-#: ``dose-escalation`` and of "days with kratom in the last 28" (``Context.fortnights``).
-DOSE_FORTNIGHTS_DAYS = 28
-#: Days before a diary gap that ``diary-missed`` counts ("wrote it on N of the 28 days before").
-DIARY_USUAL_WINDOW_DAYS = 28
+#: The instrument the side-effect checklist is stored as (its items are the side effects).
+SIDE_EFFECTS_INSTRUMENT = "side-effects"
 
 
 def site_safety_settings() -> dict:
@@ -104,27 +99,30 @@ class Lookback:
     diary_days: int
     substances: int
     assessments: Mapping[str, int] = field(default_factory=dict)  # instrument -> days; others skipped
+    last_dose: bool = True  # also each patient's last dose, however old
+    diary_before_last: int = 0  # days before the last diary day, however old, that are read
 
 
 def lookback(settings: Mapping[str, float | int] | None = None) -> Lookback:
-    """The windows the rules read, from the settings in force (margin included)."""
-    s = resolve_settings(settings or None)
+    """The windows the rules declare, with the settings in force (margin included)."""
+    w = safety.data_windows(settings or None)
 
-    def days(*values: float) -> int:
-        return int(max(values)) + 1 + MARGIN_DAYS
+    def days(value: float) -> int:
+        return int(value) + 1 + MARGIN_DAYS
 
-    side_effects = days(s["prolactin_symptom_window_days"], s["symptom_recent_days"], s["seizure_recent_days"])
+    assessments = {instrument: days(n) for instrument, n in w.instruments().items()}
+    if "side_effects" in w.days:
+        assessments[SIDE_EFFECTS_INSTRUMENT] = days(w.days["side_effects"])
+    before_last = int(w.before_last.get("diary_days", 0))
     return Lookback(
-        doses=days(DOSE_FORTNIGHTS_DAYS, s["kratom_current_use_days"]),
-        diary_days=days(s["diary_gap_days"] + DIARY_USUAL_WINDOW_DAYS),
-        substances=days(s["co_use_lookback_days"]),
-        assessments={
-            "cows": days(s["withdrawal_recent_days"]),
-            "sows": days(s["withdrawal_recent_days"] + s["sows_baseline_days"]),
-            "phq9": days(s["phq9_recent_days"]),
-            "audit-c": days(s["audit_c_valid_days"]),
-            "side-effects": side_effects,
-        },
+        doses=days(w.days.get("doses", 0)),
+        # [last - before_last, as_of] lies inside this window whenever the last diary day is
+        # inside the diary window itself; older last days are loaded separately
+        diary_days=days(w.days.get("diary_days", 0) + before_last),
+        substances=days(w.days.get("substances", 0)),
+        assessments=assessments,
+        last_dose="doses" in w.before_last,
+        diary_before_last=before_last,
     )
 
 
@@ -199,7 +197,7 @@ def load_timelines(patient_ids: Sequence[int], *, as_of: dt.datetime | None = No
         doses[pid].append(PDose(taken_at, amount, unit, pct, gpc, product or None))
         if window is not None and taken_at <= as_of:
             seen_dose.add(pid)
-    if window is not None and len(seen_dose) < len(ids):
+    if window is not None and window.last_dose and len(seen_dose) < len(ids):
         # the last dose before the window (rules name it in their evidence, however old)
         last = (Dose.objects.current().filter(patient_id=OuterRef("pk"), taken_at__lte=as_of)
                 .order_by("-taken_at", "-pk").values("pk")[:1])
@@ -226,7 +224,7 @@ def load_timelines(patient_ids: Sequence[int], *, as_of: dt.datetime | None = No
         for pid, instrument, at, items, total in _rows(
                 qs.order_by().values_list("patient_id", "instrument", "at", "items", "total"),
                 times=(2,), json_columns=(3,)):
-            if instrument == "side-effects":
+            if instrument == SIDE_EFFECTS_INSTRUMENT:
                 out = side_effects[pid]
                 for code, value in (items or {}).items():
                     if value:
@@ -272,8 +270,9 @@ def load_timelines(patient_ids: Sequence[int], *, as_of: dt.datetime | None = No
 def _load_diary_days(ids: list[int], patients: dict, as_of: dt.datetime | None,
                      window: Lookback | None) -> dict[int, list[dt.date]]:
     """Diary days of these patients: all of them without a window; with one, the days in the
-    window, plus the 28 days before the last diary day of any patient whose last day is too
-    old for the window to hold them (``diary-missed`` counts those days)."""
+    window, plus the days before the last diary day (``Lookback.diary_before_last``) of any
+    patient whose last day is too old for the window to hold them (``diary-missed`` counts
+    those days)."""
     diary: dict[int, list[dt.date]] = defaultdict(list)
     qs = DiaryDay.objects.filter(patient_id__in=ids).order_by()
     if window is None:
@@ -283,9 +282,11 @@ def _load_diary_days(ids: list[int], patients: dict, as_of: dt.datetime | None,
     first_day = as_of.astimezone(dt.UTC).date() - dt.timedelta(days=window.diary_days)
     for pid, day in _rows(qs.filter(day__gte=first_day).values_list("patient_id", "day")):
         diary[pid].append(day)
-    # patients whose [last - 27, last] is not inside the loaded days, by their local "today"
+    # patients whose [last - before_last + 1, last] is not inside the loaded days, by their
+    # local "today"
     short: dict[dt.date, list[int]] = defaultdict(list)
-    enough = first_day + dt.timedelta(days=DIARY_USUAL_WINDOW_DAYS - 1)
+    before_last = window.diary_before_last
+    enough = first_day + dt.timedelta(days=before_last - 1)
     for pid in ids:
         today = as_of.astimezone(patients[pid][1]).date()
         last = max((d for d in diary.get(pid, ()) if d <= today), default=None)
@@ -301,13 +302,13 @@ def _load_diary_days(ids: list[int], patients: dict, as_of: dt.datetime | None,
         for pid, last in lasts.items():
             bands[last.toordinal() // 64].append(pid)
         for band, members in bands.items():
-            lo = dt.date.fromordinal(band * 64) - dt.timedelta(days=DIARY_USUAL_WINDOW_DAYS)
+            lo = dt.date.fromordinal(band * 64) - dt.timedelta(days=before_last)
             hi = min(dt.date.fromordinal(band * 64 + 63), first_day - dt.timedelta(days=1))
             if hi < lo:
                 continue
             for pid, day in (DiaryDay.objects.filter(patient_id__in=members, day__gte=lo, day__lte=hi)
                              .order_by().values_list("patient_id", "day")):
-                if lasts[pid] - dt.timedelta(days=DIARY_USUAL_WINDOW_DAYS) <= day:
+                if lasts[pid] - dt.timedelta(days=before_last) <= day:
                     diary[pid].append(day)
     return diary
 

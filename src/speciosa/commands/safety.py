@@ -1,7 +1,8 @@
 """``speciosa rules`` and ``speciosa evaluate``: list the safety rules, evaluate a timeline.
 
-``speciosa rules [--json]`` prints every rule with its id, topic, severity, description,
-settings (with defaults) and citations.
+``speciosa rules [--json | --markdown]`` prints every rule with its id, topic, severity,
+description, settings (with defaults) and citations; ``--markdown`` prints ``docs/rules.md``
+(``speciosa rules --markdown > docs/rules.md`` after changing a rule).
 
 ``speciosa evaluate TIMELINE.json [--as-of TIME] [--set NAME=VALUE ...] [--json]`` reads a
 timeline (format: ``docs/timeline.md``; ``-`` reads standard input) and prints the findings,
@@ -30,7 +31,10 @@ def register(subparsers: Any) -> None:
         description="Every safety rule with its topic, highest severity, description, "
         "settings with their defaults, and evidence citations.",
     )
-    p.add_argument("--json", action="store_true", help="print JSON for programs")
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print JSON for programs")
+    shape.add_argument("--markdown", action="store_true",
+                       help="print docs/rules.md (generated from the rule registry)")
     p.set_defaults(func=cmd_rules)
 
     e = subparsers.add_parser(
@@ -59,8 +63,11 @@ def register(subparsers: Any) -> None:
 
 def cmd_rules(args: argparse.Namespace) -> int:
     """Print every rule."""
-    from speciosa.safety.rules import DEFAULT_SETTINGS, RULES, SETTINGS
+    from speciosa.safety.rules import DEFAULT_SETTINGS, RULES, SETTINGS, markdown
 
+    if args.markdown:
+        sys.stdout.write(markdown())
+        return 0
     if args.json:
         out = {
             "rules": [r.as_json() for r in RULES],

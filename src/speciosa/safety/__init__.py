@@ -2,7 +2,9 @@
 
 No Django, no I/O. The Django app builds :class:`Timeline` objects from bulk queries and
 calls :func:`evaluate`; the command line builds them from JSON (``docs/timeline.md``).
-Rules, their settings and their evidence are documented in ``docs/rules.md``.
+Rules are declared in a registry (:mod:`speciosa.safety.rules`, one module per clinical
+area); their settings, windows and evidence are documented in ``docs/rules.md``, generated
+from it.
 """
 
 from speciosa.safety.rules import (
@@ -10,9 +12,11 @@ from speciosa.safety.rules import (
     RULES,
     SETTINGS,
     SEVERITIES,
+    DataWindows,
     Finding,
     Rule,
     Setting,
+    data_windows,
     evaluate,
     get_rule,
 )
@@ -34,6 +38,7 @@ __all__ = [
     "SETTINGS",
     "SEVERITIES",
     "Assessment",
+    "DataWindows",
     "Finding",
     "LabResult",
     "Medication",
@@ -44,6 +49,7 @@ __all__ = [
     "Substance",
     "Timeline",
     "TimelineError",
+    "data_windows",
     "evaluate",
     "get_rule",
     "timeline_from_json",

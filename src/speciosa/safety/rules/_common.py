@@ -1,0 +1,136 @@
+"""Helpers the rules of several areas share: numbers in messages, lab values in canonical
+units and against an upper limit, lab evidence, and scores from the one scorer."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from speciosa.knowledge import instruments as _instruments
+from speciosa.knowledge import labs as _labs
+from speciosa.safety.timeline import Assessment, LabResult
+
+if TYPE_CHECKING:
+    from speciosa.safety.rules._context import Context
+
+_POSITIVE = frozenset({"positive", "pos", "detected", "det", "screen positive", "reactive"})
+
+
+def iso(moment: datetime | date) -> str:
+    """A time or a day for evidence."""
+    return moment.isoformat()
+
+
+def fmt(x: float) -> str:
+    """A number for a message: up to 3 significant figures, no trailing zeros."""
+    return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
+
+
+def canonical(code: str, value: float | None, unit: str | None) -> float | None:
+    """``value`` in the lab's canonical unit, or None when it cannot be converted."""
+    if value is None:
+        return None
+    lab = _labs.get_lab(code)
+    if unit == lab.canonical_unit:
+        return float(value)
+    try:
+        return _labs.to_canonical(code, value, unit)
+    except _labs.LabValueError:
+        return None
+
+
+def uln(result: LabResult, sex: str | None) -> tuple[float | None, str]:
+    """Upper reference limit (canonical unit) and where it came from.
+
+    The reporting laboratory's limit is preferred (pharmacology.md §6.1); otherwise the
+    catalogue's adult range for the patient's sex; with the sex unknown, the higher of the
+    two sexes' limits (so that no result is called high that is normal for either sex).
+    """
+    if result.reference_high is not None:
+        return canonical(result.lab, result.reference_high, result.unit), "reporting laboratory"
+    if sex is not None:
+        rng = _labs.reference_range(result.lab, sex)
+        high = rng[1] if rng else None
+        return high, f"catalogue range for {sex}s"
+    highs = [
+        rng[1]
+        for s in _labs.SEXES
+        if (rng := _labs.reference_range(result.lab, s)) is not None and rng[1] is not None
+    ]
+    return (max(highs) if highs else None), "catalogue range (sex not recorded: higher limit)"
+
+
+def qualitative_positive(result: LabResult) -> bool:
+    """A positive qualitative result, or a value above the laboratory's upper limit."""
+    if result.result is not None:
+        return result.result.strip().lower() in _POSITIVE
+    if result.value is not None and result.reference_high is not None:
+        return result.value > result.reference_high
+    return False
+
+
+def lab_json(result: LabResult, canonical: float | None = None, uln: float | None = None,
+             unit: str | None = None) -> dict[str, Any]:
+    """A lab result for evidence: as reported, and in the canonical unit when given."""
+    out: dict[str, Any] = {"lab": result.lab, "at": iso(result.at)}
+    if result.value is not None:
+        out["value"] = result.value
+        out["unit"] = result.unit
+    if result.result is not None:
+        out["result"] = result.result
+    if canonical is not None and unit is not None:
+        out["value_canonical"] = round(canonical, 4)
+        out["canonical_unit"] = unit
+    if uln is not None:
+        out["upper_reference_limit"] = round(uln, 4)
+    return out
+
+
+def score(ctx: Context, a: Assessment) -> tuple[int | None, tuple[str, ...], str | None]:
+    """(total, flags, band) of an assessment via the one scorer; total falls back to the
+    recorded total when items are absent or incomplete."""
+    if a.items is not None:
+        try:
+            s = _instruments.score(ctx.instrument(a.instrument), a.items, sex=ctx.sex)
+        except _instruments.InstrumentError:
+            return a.total, (), None
+        total = s.total if s.total is not None else a.total
+        return total, s.flags, s.band
+    if a.total is None:
+        return None, (), None
+    inst = ctx.instrument(a.instrument)
+    band = inst.band_for(a.total)
+    return a.total, _total_flags(inst, a.total, ctx.sex), band.label if band else None
+
+
+def _total_flags(inst, total: int, sex: str | None) -> tuple[str, ...]:
+    """Flags that depend on the total only, read from the instrument's own definition
+    (for assessments recorded as a total without items)."""
+    raised = []
+    for flag in inst.flags:
+        for cond in flag.conditions:
+            if cond.kind == "total" and total >= (cond.threshold or 0):
+                raised.append(flag.id)
+                break
+            if cond.kind == "total-by-sex":
+                cutoffs = dict(cond.by_sex)
+                if sex is not None and total >= cutoffs[sex]:
+                    raised.append(flag.id)
+                    break
+                if sex is None and total >= min(cutoffs.values()):
+                    raised.append(
+                        flag.id if total >= max(cutoffs.values()) else f"{flag.id}-depends-on-sex"
+                    )
+                    break
+    return tuple(raised)
+
+
+def item_conditions(inst, flag_id: str) -> tuple[tuple[str, int], ...]:
+    """(item, at least) pairs of an item flag, read from the instrument definition."""
+    for flag in inst.flags:
+        if flag.id == flag_id:
+            found = tuple((c.item, c.threshold or 0) for c in flag.conditions
+                          if c.kind == "item" and c.item)
+            if found:
+                return found
+    raise LookupError(f"the {inst.id} definition has no item flag {flag_id!r}")

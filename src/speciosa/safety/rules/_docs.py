@@ -1,0 +1,187 @@
+"""``docs/rules.md``, written from the registry (``speciosa rules --markdown``).
+
+The rules' sections come from their declarations and docstrings, the settings table from
+:mod:`speciosa.safety.settings`; only the framing prose is kept here. A test fails when the
+checked-in ``docs/rules.md`` differs from :func:`markdown`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from speciosa.knowledge import evidence as _evidence
+from speciosa.safety.rules._registry import Rule, unit_of
+from speciosa.safety.settings import DEFAULT_SETTINGS, SETTINGS
+
+_HEAD = """\
+# Safety rules (`speciosa.safety`)
+
+<!-- Generated from the rule registry by `speciosa rules --markdown > docs/rules.md`; edit the
+rules' declarations and docstrings (src/speciosa/safety/rules/), not this file. -->
+
+Pure functions from a patient's [timeline](timeline.md) and an "as of" time to
+**findings** for the supervising clinician. Each rule has a stable id, a topic, a severity
+(`info`, `warning`, `urgent`), a message that says how strong the evidence is, the data that
+triggered it (`evidence`), a next step phrased as a consideration (never a kratom dose) and
+citations from the evidence registry (`speciosa claims`; every id resolves, checked by
+`tests/safety`). Thresholds are named settings with defaults a site can change. Speciosa is
+not a medical device: the findings support a clinician's decisions.
+
+```
+speciosa rules [--json | --markdown]            # every rule, its settings, windows and citations
+speciosa evaluate TIMELINE.json [--as-of TIME] [--set NAME=VALUE] [--json]
+```
+
+```python
+from speciosa.safety import evaluate, RULES, DEFAULT_SETTINGS
+findings = evaluate(timeline, as_of, settings={"prolactin_very_high_ng_per_ml": 80})
+```
+
+`evaluate` returns findings urgent first (then warning, info; rule order within a
+severity). An unknown setting name or a value that is not a positive number raises
+`ValueError`. Only data at or before `as_of` is read. "Within N days" means from local
+midnight of the calendar day N days before `as_of`, in the timeline's zone.
+
+## Science first
+
+- **Kratom and prolactin.** The direction is *up*, but the kratom-specific evidence is one
+  de-challenge case report (LaBryer 2018: 24 ng/mL with a ULN of 12 during use, 6 ng/mL two
+  months after stopping) plus opioid class pharmacology (mu agonists suppress
+  tuberoinfundibular dopamine: JCEM 1978, Delitala 1983, Bowen 2002). No controlled study
+  exists. Prolactin messages say exactly this, list the common other causes and name any
+  current prolactin-raising medicine (`speciosa.knowledge.prolactin`). No rule claims kratom
+  *lowers* prolactin or that prolactin drives craving (pharmacology.md, claims 1-2).
+- **Pregnancy and breastfeeding** raise prolactin physiologically and the guideline advises
+  against routine measurement in pregnancy (Melmed 2011), so the prolactin rules are not
+  applied then.
+- **Reference ranges**: the reporting laboratory's upper limit when the result carries one
+  (pharmacology.md §6.1), else the catalogue's adult range for the patient's sex
+  (`speciosa.knowledge.labs`, Mayo Clinic Laboratories); with the sex unknown, the higher
+  of the two limits, so nothing is called high that is normal for either sex.
+- **Instruments** are scored by the one scorer (`speciosa.knowledge.instruments`); bands and
+  flags (COWS bands, AUDIT-C sex-specific cut-off, PHQ-9 item 9) are read from the
+  definitions, not copied.
+- **Defaults that are Speciosa's own design choices** (windows, the 50 % rises) say so
+  in the settings table; they are settings precisely because the literature does not fix
+  them.
+
+## Declaring a rule
+
+A rule is one function in the module of its clinical area (`src/speciosa/safety/rules/`),
+declared once with everything known about it:
+
+```python
+from speciosa.safety.rules._context import Context
+from speciosa.safety.rules._registry import Found, assessments, last_dose, rule
+
+@rule(
+    "SAF-EXAMPLE",                       # stable id: alerts are keyed on it
+    topic="example-topic",               # one rule per topic
+    severity="warning",                  # the highest severity it can find
+    settings=("phq9_recent_days",),      # every setting it reads (speciosa.safety.settings)
+    windows=(assessments("phq9", "phq9_recent_days"), last_dose()),  # all it reads
+    citations=("kroenke-2001-phq9",),    # evidence-registry ids
+)
+def example(ctx: Context) -> Found | None:
+    \"\"\"One paragraph for `speciosa rules`; {phq9_recent_days} is filled in.
+
+    Further paragraphs: when it fires and on what evidence, for this file.
+    \"\"\"
+    rows = ctx.assessments("phq9", ctx.settings["phq9_recent_days"])
+    ...
+    return Found("warning", message, evidence, next_step)   # id, topic, citations added
+```
+
+The sweep loads only the union of the declared windows (`speciosa.safety.data_windows`,
+used by `speciosa.clinic.alerts.lookback`), so a rule reads the timeline only through the
+`Context` methods, inside its windows; `tests/safety/test_registry.py` replays every rule
+through a recording context on generated timelines to check it. A new area module is added
+to `speciosa.safety.rules.AREAS`, which also orders rules of the same severity.
+"""
+
+_TAIL = """\
+## Drug lists
+
+The co-use and CYP3A rules recognise medications and substances by name through
+`speciosa.safety.drugs` (word by word, case-insensitive: `"Oxycodone 5 mg"` matches
+`oxycodone`; class names such as `benzodiazepine` or `opioid` match substances reported by
+class). The CYP3A lists follow the FDA table of sensitive index substrates; midazolam,
+fentanyl and oxycodone are the ones named in pharmacology.md §8.5.
+
+## Cost
+
+Rules never scan the whole history: lists are sorted once when the timeline is built, each
+rule bisects to its window, and only the first and latest prolactin are converted. A
+year-long daily timeline (1,095 doses, 157 assessments, 48 labs, 365 diary days) evaluates
+in about 0.14-0.2 ms, and building the `Timeline` (sorting, indexes) adds about 0.1 ms, on
+the 2-core development machine (best of repeated runs; `tests/safety/test_safety_speed.py`,
+run with `-s` to see the number). The mitragynine estimate is computed only when it can
+differ from the amount (mixed units or products) or when the escalation rule fires.
+"""
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _cites(ids: Iterable[str]) -> str:
+    out = []
+    for i in ids:
+        try:
+            ref = _evidence.resolve(i)
+        except KeyError:
+            out.append(f"`{i}`")
+            continue
+        label = ref.short() if isinstance(ref, _evidence.Citation) else f"claim: {ref.statement}"
+        out.append(f"`{i}` ({_cell(label)})")
+    return "; ".join(out) if out else "—"
+
+
+def _rule_section(r: Rule) -> str:
+    lines = [f"### `{r.id}` — `{r.topic}` ({r.severity})", "", r.description, ""]
+    details = r.details()
+    if details:
+        lines += [" ".join(p.split()) + "\n" for p in details.split("\n\n")]
+    lines.append(f"- **Area**: `speciosa.safety.rules.{r.area}`")
+    lines.append("- **Reads**:")
+    lines += [f"  - {w.describe()}" for w in r.windows]
+    if r.settings:
+        shown = ", ".join(f"`{n}` = {DEFAULT_SETTINGS[n]:g} {unit_of(n)}" for n in r.settings)
+        lines.append(f"- **Settings**: {shown}")
+    lines.append(f"- **Evidence**: {_cites(r.citations)}")
+    return "\n".join(lines) + "\n"
+
+
+def markdown(rules: Iterable[Rule]) -> str:
+    """``docs/rules.md`` for these rules (normally :data:`speciosa.safety.rules.RULES`)."""
+    rules = tuple(rules)
+    parts = [_HEAD, "## Rules\n",
+             "| id | topic | highest severity | area | description |",
+             "|---|---|---|---|---|"]
+    for r in rules:
+        parts.append(f"| [`{r.id}`](#{_anchor(r)}) | `{r.topic}` | {r.severity} | "
+                     f"`{r.area}` | {_cell(r.description)} |")
+    parts.append("\nSeverity of a rule (`speciosa rules`) is the highest its findings can have; "
+                 "each rule's text gives the lower levels.\n")
+    for r in rules:
+        parts.append(_rule_section(r))
+    parts += [
+        "## Settings\n",
+        "Each is a name a site can change (`evaluate(..., settings=...)`, `--set NAME=VALUE`, "
+        "the\nDjango site settings). `speciosa rules --json` lists them with the same text.\n",
+        "| setting | default | unit | what it does | why this default | evidence |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in SETTINGS:
+        cites = ", ".join(s.citations) if s.citations else "—"
+        parts.append(f"| `{s.name}` | {s.default:g} | {s.unit} | {_cell(s.description)} | "
+                     f"{_cell(s.source)} | {cites} |")
+    parts.append("")
+    parts.append(_TAIL)
+    return "\n".join(parts)
+
+
+def _anchor(r: Rule) -> str:
+    """The GitHub anchor of a rule's heading."""
+    text = f"{r.id} — {r.topic} ({r.severity})".lower()
+    return "".join(c for c in text.replace(" ", "-") if c.isalnum() or c in "-_")

@@ -1,0 +1,123 @@
+"""Kratom use: escalation of the amount or of the estimated mitragynine.
+
+References
+----------
+.. [1] pharmacology.md §8.3: tolerance and dependence in regular users (Singh 2014, 2019).
+.. [2] pharmacology.md §8.1: kratom liver injury weeks after starting or increasing use
+   (Schimmel & Dart 2020).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from speciosa.pharmacology import doses as _doses
+from speciosa.safety.rules._common import fmt
+from speciosa.safety.rules._context import FORTNIGHTS_DAYS, Context
+from speciosa.safety.rules._registry import Found, doses, rule
+
+
+def _window_summary(ctx: Context, rows: tuple, first: date, last: date) -> dict[str, Any]:
+    stats = ctx.dose_stats(rows)
+    summary: dict[str, Any] = {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "doses": len(rows),
+        "days_with_doses": stats.days,
+    }
+    if stats.unit is not None:
+        summary["unit"] = stats.unit
+        summary["total_amount"] = round(stats.total_amount, 3)
+    return summary
+
+
+def _add_mitragynine(summary: dict[str, Any], rows: tuple) -> None:
+    """Add the estimated mitragynine (mg) of ``rows`` when every dose converts.
+
+    A window with an unconvertible dose (a capsule without grams per capsule, an extract
+    without its percent) gets no estimate: a partial sum would fake a rise or a fall.
+    Leaf without a label is converted with the default content, which cancels out in the
+    ratio of two windows.
+    """
+    converted, failed = _doses.convert_all(rows)
+    if failed:
+        summary["mitragynine_unconvertible_doses"] = len(failed)
+        return
+    summary["mitragynine_mg"] = round(sum(d.mg for d in converted), 1)
+
+
+@rule(
+    "SAF-DOSE-ESC",
+    topic="dose-escalation",
+    severity="warning",
+    settings=("dose_escalation_fraction", "dose_escalation_min_days"),
+    windows=(doses(FORTNIGHTS_DAYS, why="the last 14 local days and the 14 before"),),
+    citations=("singh-2014", "singh-2019-kratom-dependence", "schimmel-dart-2020"),
+)
+def dose_escalation(ctx: Context) -> Found | None:
+    """Kratom amount (same unit) or estimated mitragynine over the last 14 days up by
+    {dose_escalation_fraction:%} or more on the 14 days before.
+
+    Compares the total kratom amount over the last 14 local days (same unit throughout) or
+    the estimated mitragynine (``speciosa.pharmacology.doses``) with the 14 days before,
+    when the earlier fortnight has doses on at least {dose_escalation_min_days} days (so that
+    starting or resuming use is not read as escalation). The mitragynine estimate is
+    computed only when it can differ from the amount (mixed units or products) or when the
+    rule fires. Evidence: singh-2014, singh-2019-kratom-dependence (tolerance, dependence),
+    schimmel-dart-2020 (liver injury weeks after starting or increasing use).
+    """
+    s = ctx.settings
+    mid_day = ctx.today - timedelta(days=13)
+    start_day = mid_day - timedelta(days=14)
+    earlier, recent = ctx.fortnights()
+    if not earlier or not recent:
+        return None
+    before = _window_summary(ctx, earlier, start_day, mid_day - timedelta(days=1))
+    if before["days_with_doses"] < s["dose_escalation_min_days"]:
+        return None
+    after = _window_summary(ctx, recent, mid_day, ctx.today)
+    threshold = 1 + s["dose_escalation_fraction"]
+    rises: dict[str, float] = {}
+    if before.get("unit") is not None and before.get("unit") == after.get("unit"):
+        if before["total_amount"] > 0:
+            rises["amount"] = after["total_amount"] / before["total_amount"]
+    # The mitragynine estimate is only needed when it can differ from the amount (mixed
+    # units or products), or as evidence once the rule fires.
+    a, b = earlier[0], recent[0]
+    same = (ctx.dose_stats(earlier).same_product and ctx.dose_stats(recent).same_product
+            and (a.unit, a.mitragynine_percent, a.grams_per_capsule, a.product)
+            == (b.unit, b.mitragynine_percent, b.grams_per_capsule, b.product))
+    if "amount" not in rises or rises["amount"] >= threshold or not same:
+        _add_mitragynine(before, earlier)
+        _add_mitragynine(after, recent)
+        if before.get("mitragynine_mg") and "mitragynine_mg" in after:
+            rises["mitragynine"] = after["mitragynine_mg"] / before["mitragynine_mg"]
+    fired = {k: v for k, v in rises.items() if v >= threshold}
+    if not fired:
+        return None
+    ev = {
+        "earlier_14_days": before,
+        "last_14_days": after,
+        "rise_percent": {k: round((v - 1) * 100, 1) for k, v in rises.items()},
+    }
+    if "amount" in fired:
+        what = f"{fmt(before['total_amount'])} to {fmt(after['total_amount'])} {after['unit']}"
+        pct = fired["amount"]
+    else:
+        what = (
+            f"an estimated {fmt(before['mitragynine_mg'])} to "
+            f"{fmt(after['mitragynine_mg'])} mg mitragynine"
+        )
+        pct = fired["mitragynine"]
+    message = (
+        f"Kratom intake over the last 14 days rose by {(pct - 1) * 100:.0f} % against the 14 "
+        f"days before ({what}). Tolerance and dependence are common in regular users, and "
+        "kratom-associated liver injury has appeared weeks after starting or increasing use "
+        "(case reports and case series)."
+    )
+    step = (
+        "Consider asking what lies behind the increase (withdrawal, craving, pain, a new "
+        "product), about other substances, and about jaundice, dark urine or itching."
+    )
+    return Found("warning", message, ev, step)
