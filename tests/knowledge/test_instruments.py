@@ -17,6 +17,7 @@ from speciosa.knowledge.instruments import (
     InstrumentError,
     all_instruments,
     cows_pulse_score,
+    flags_for_total,
     get_instrument,
     score,
 )
@@ -406,6 +407,105 @@ def test_audit_c_without_sex_says_when_the_result_depends_on_it(total, flags):
 
 def test_audit_c_incomplete_raises_no_cut_off_flag():
     assert score("audit-c", {"frequency": 4}, sex="female").flags == ()
+
+
+def _items_for(inst, total):
+    """Answers to every item of ``inst`` whose scored values sum to ``total`` (or None)."""
+    answers, left = {}, total
+    for it in inst.items:
+        if not it.scored:
+            answers[it.id] = min(it.allowed)
+            continue
+        fits = [v for v in it.allowed if v <= left] or [min(it.allowed)]
+        answers[it.id] = max(fits)
+        left -= answers[it.id]
+    return answers if left == 0 else None
+
+
+def _total_only_flag_ids(inst):
+    return {f.id for f in inst.flags if all(c.kind in ("total", "total-by-sex")
+                                            for c in f.conditions)}
+
+
+@pytest.mark.parametrize("instrument", [i.id for i in all_instruments()])
+def test_flags_from_a_total_equal_the_scorers_flags_for_the_same_total(instrument):
+    inst = get_instrument(instrument)
+    only_total = _total_only_flag_ids(inst)
+    checked = 0
+    for total in range(inst.min_total, inst.max_total + 1):
+        items = _items_for(inst, total)
+        if items is None:
+            continue
+        for sex in (None, "female", "male"):
+            scored = score(inst, items, sex=sex).flags
+            found = flags_for_total(inst, total, sex=sex)
+
+            def total_only(flags):
+                return tuple(f for f in flags if f.removesuffix("-depends-on-sex") in only_total)
+
+            assert total_only(found) == total_only(scored), (total, sex)
+            # a flag with item conditions too (ASEX) is raised from the total alone only
+            # when its total condition holds, and then the scorer raises it as well
+            assert set(found) <= set(scored), (total, sex)
+            checked += 1
+    assert checked
+
+
+def test_flags_from_a_total_let_a_condition_that_holds_win_over_one_that_depends_on_sex():
+    """Regression: the safety rules' own copy stopped at the first condition that depended
+    on the sex (raising ...-depends-on-sex) although a later condition held."""
+    inst = ins.load_definitions([("site.toml", SITE_SCREEN)])["site-screen"]
+    assert flags_for_total(inst, 4) == ("site-positive",)  # total >= 4 holds for everyone
+    assert score(inst, {"a": 2, "b": 2}).flags == ("site-positive",)
+    assert flags_for_total(inst, 3) == ("site-positive-depends-on-sex",)
+    assert flags_for_total(inst, 3, sex="female") == ("site-positive",)
+    assert flags_for_total(inst, 2) == ()
+
+
+def test_flags_from_a_total_refuse_a_total_outside_the_range_or_not_an_integer():
+    with pytest.raises(InstrumentError, match="AUDIT-C totals run from 0 to 12, not 13"):
+        flags_for_total("audit-c", 13)
+    with pytest.raises(InstrumentError, match="must be an integer"):
+        flags_for_total("audit-c", 3.0)
+    with pytest.raises(InstrumentError, match="must be an integer"):
+        flags_for_total("audit-c", True)
+    with pytest.raises(InstrumentError, match="sex must be one of"):
+        flags_for_total("audit-c", 3, sex="unknown")
+
+
+def test_flags_from_a_total_raise_no_item_flag():
+    assert flags_for_total("phq9", 27) == ()  # item 9 cannot be read from a total
+
+
+SITE_SCREEN = """
+id = "site-screen"
+name = "Site screen"
+version = "1"
+completed_by = "patient"
+citations = []
+licence = "test"
+
+[scoring]
+kind = "sum"
+
+[scales.s]
+values = [{ value = 0, anchor = "no" }, { value = 1, anchor = "some" }, { value = 2, anchor = "yes" }]
+
+[[items]]
+id = "a"
+label = "A"
+scale = "s"
+
+[[items]]
+id = "b"
+label = "B"
+scale = "s"
+
+[[flags]]
+id = "site-positive"
+description = "Positive: >= 3 for women, >= 5 for men, or >= 4 for anyone."
+when_any = [{ total_at_least_by_sex = { female = 3, male = 5 } }, { total_at_least = 4 }]
+"""
 
 
 def test_an_unknown_sex_is_rejected():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -360,6 +361,30 @@ def test_audit_c_cut_off_depends_on_sex():
     assert by_topic(run(male_4), "co-use-sedative").evidence["classes"] == ["alcohol"]
     assert by_topic(run(male_3), "co-use-sedative") is None
     assert by_topic(run(female_3), "co-use-sedative") is not None
+
+
+def test_a_total_only_audit_c_is_flagged_as_the_scorer_flags_the_same_total(tmp_path, monkeypatch):
+    """Regression: the rules' own total-only flag logic stopped at the first condition that
+    depended on the sex, although a later condition of the same flag held for everyone;
+    the scorer lets a condition that holds win. A site definition of AUDIT-C with a second
+    condition shows it: a total of 4 with the sex not recorded."""
+    from speciosa.knowledge import instruments
+
+    packaged = Path(instruments.__file__).parent / "data" / "instruments" / "audit-c.toml"
+    text = packaged.read_text("utf-8").replace(
+        "when_any = [{ total_at_least_by_sex = { female = 3, male = 4 } }]",
+        "when_any = [{ total_at_least_by_sex = { female = 3, male = 5 } }, { total_at_least = 4 }]")
+    assert "male = 5" in text
+    (tmp_path / "audit-c.toml").write_text(text, "utf-8")
+    monkeypatch.setenv(instruments.SITE_DIR_ENV, str(tmp_path))
+    by_items = timeline(sex=None, doses=KRATOM_NOW, assessments=[audit_c(2, 1, 1)])
+    by_total = timeline(sex=None, doses=KRATOM_NOW,
+                        assessments=[Assessment("audit-c", ago(30), None, 4)])
+    entry_items = by_topic(run(by_items), "co-use-sedative").evidence["co_use"]
+    entry_total = by_topic(run(by_total), "co-use-sedative").evidence["co_use"]
+    assert entry_items == entry_total == [{"class": "alcohol", "name": "AUDIT-C",
+                                           "source": "screen", "at": ago(30).isoformat(),
+                                           "total": 4}]
 
 
 def test_a_positive_urine_benzodiazepine_screen_is_co_use():

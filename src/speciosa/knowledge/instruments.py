@@ -56,6 +56,7 @@ __all__ = [
     "Score",
     "all_instruments",
     "cows_pulse_score",
+    "flags_for_total",
     "get_instrument",
     "load_definitions",
     "score",
@@ -889,6 +890,49 @@ def score(
         flags=_flags(inst, values, total, sex),
         missing=missing,
     )
+
+
+def flags_for_total(
+    instrument: Instrument | str, total: int, *, sex: str | None = None
+) -> tuple[str, ...]:
+    """The flags of a response recorded as a total only (an import, a paper form).
+
+    The same conditions, with the same precedence, as :func:`score`: a flag is raised when
+    any of its total conditions holds, and ``<flag id>-depends-on-sex`` only when none holds
+    and a sex-specific cut-off is reached for some sexes but not others (sex not given).
+    Conditions on items cannot be checked without the items and raise nothing here: a
+    caller that needs them (PHQ-9 item 9) must say that they are unknown.
+
+    Parameters
+    ----------
+    instrument : Instrument or str
+        The instrument, or its id.
+    total : int
+        Within the instrument's range of totals.
+    sex : {"female", "male"}, optional
+        Needed by sex-specific cut-offs (AUDIT-C).
+
+    Raises
+    ------
+    InstrumentError
+        For an unknown instrument, a total that is not an integer or is outside the
+        instrument's range (the message gives the range), or an unknown ``sex``.
+
+    Examples
+    --------
+    >>> flags_for_total("audit-c", 4, sex="male")
+    ('audit-c-positive',)
+    >>> flags_for_total("audit-c", 3)
+    ('audit-c-positive-depends-on-sex',)
+    """
+    inst = instrument if isinstance(instrument, Instrument) else get_instrument(instrument)
+    _check_sex(sex)
+    if isinstance(total, bool) or not isinstance(total, int):
+        raise InstrumentError(f"{inst.label}: a total must be an integer, got {total!r}")
+    if not inst.min_total <= total <= inst.max_total:
+        raise InstrumentError(
+            f"{inst.label} totals run from {inst.min_total} to {inst.max_total}, not {total}")
+    return _flags(inst, {}, total, sex)
 
 
 def cows_pulse_score(bpm: float) -> int:

@@ -87,8 +87,9 @@ def lab_json(result: LabResult, canonical: float | None = None, uln: float | Non
 
 
 def score(ctx: Context, a: Assessment) -> tuple[int | None, tuple[str, ...], str | None]:
-    """(total, flags, band) of an assessment via the one scorer; total falls back to the
-    recorded total when items are absent or incomplete."""
+    """(total, flags, band) of an assessment via the one scorer (``flags_for_total`` for a
+    total recorded without items); total falls back to the recorded total when items are
+    absent or incomplete."""
     if a.items is not None:
         try:
             s = _instruments.score(ctx.instrument(a.instrument), a.items, sex=ctx.sex)
@@ -100,29 +101,11 @@ def score(ctx: Context, a: Assessment) -> tuple[int | None, tuple[str, ...], str
         return None, (), None
     inst = ctx.instrument(a.instrument)
     band = inst.band_for(a.total)
-    return a.total, _total_flags(inst, a.total, ctx.sex), band.label if band else None
-
-
-def _total_flags(inst, total: int, sex: str | None) -> tuple[str, ...]:
-    """Flags that depend on the total only, read from the instrument's own definition
-    (for assessments recorded as a total without items)."""
-    raised = []
-    for flag in inst.flags:
-        for cond in flag.conditions:
-            if cond.kind == "total" and total >= (cond.threshold or 0):
-                raised.append(flag.id)
-                break
-            if cond.kind == "total-by-sex":
-                cutoffs = dict(cond.by_sex)
-                if sex is not None and total >= cutoffs[sex]:
-                    raised.append(flag.id)
-                    break
-                if sex is None and total >= min(cutoffs.values()):
-                    raised.append(
-                        flag.id if total >= max(cutoffs.values()) else f"{flag.id}-depends-on-sex"
-                    )
-                    break
-    return tuple(raised)
+    try:
+        flags = _instruments.flags_for_total(inst, a.total, sex=ctx.sex)
+    except _instruments.InstrumentError:  # a total outside the range: no flag can be read
+        flags = ()
+    return a.total, flags, band.label if band else None
 
 
 def item_conditions(inst, flag_id: str) -> tuple[tuple[str, int], ...]:
