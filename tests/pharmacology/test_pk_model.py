@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.integrate import solve_ivp
 
 from speciosa.pharmacology.model import (
     MW_HYDROXYMITRAGYNINE_G_PER_MOL,
@@ -18,44 +17,6 @@ from speciosa.pharmacology.model import (
     time_to_steady_state_h,
 )
 
-R = MW_HYDROXYMITRAGYNINE_G_PER_MOL / MW_MITRAGYNINE_G_PER_MOL
-
-
-def ode_reference(times, amounts, t_out, p):
-    """Tight-tolerance ODE solution, restarted at each dose (the way general tools do it)."""
-    ka, cl, vc, q, vp = (p["ka_per_h"], p["cl_l_per_h"], p["vc_l"], p["q_l_per_h"], p["vp_l"])
-    km, clm = p["km_per_h"], p["clm_l_per_h"]
-    vm_over_fm = clm / km
-
-    def rhs(_t, x):
-        g, c, per, m = x
-        return [-ka * g, ka * g - (cl + q) / vc * c + q / vp * per,
-                q / vc * c - q / vp * per, cl / vc * c - km * m]
-
-    order = np.argsort(times)
-    times, amounts = np.asarray(times)[order], np.asarray(amounts)[order]
-    x = np.zeros(4)
-    t = min(t_out[0], times[0]) - 1.0
-    mg = np.zeros_like(t_out)
-    oh = np.zeros_like(t_out)
-    events = list(times) + [t_out[-1] + 1.0]
-    di = 0
-    for ev in events:
-        sel = (t_out >= t) & (t_out < ev)
-        if ev > t:
-            sol = solve_ivp(rhs, (t, ev), x, method="LSODA", rtol=1e-12, atol=1e-15,
-                            dense_output=True)
-            if np.any(sel):
-                xs = sol.sol(t_out[sel])
-                mg[sel] = 1000 * xs[1] / vc
-                oh[sel] = 1000 * R * xs[3] / vm_over_fm
-            x = sol.y[:, -1].copy()
-        t = ev
-        if di < len(times):
-            x[0] += amounts[di]
-            di += 1
-    return mg, oh
-
 
 def random_log(rng, n_doses=12, span_h=96.0):
     times = np.sort(rng.uniform(0, span_h, n_doses))
@@ -66,7 +27,7 @@ def random_log(rng, n_doses=12, span_h=96.0):
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_closed_form_matches_a_tight_ode_solution_for_random_irregular_logs(seed):
+def test_closed_form_matches_a_tight_ode_solution_for_random_irregular_logs(seed, ode_reference):
     rng = np.random.default_rng(seed)
     times, amounts = random_log(rng)
     pop = sample_population(1, rng)
@@ -79,7 +40,7 @@ def test_closed_form_matches_a_tight_ode_solution_for_random_irregular_logs(seed
         np.testing.assert_allclose(oh[0], ref_oh, rtol=1e-10, atol=1e-10 * scale_oh)
 
 
-def test_per_subject_dose_times_match_the_ode_for_each_subject():
+def test_per_subject_dose_times_match_the_ode_for_each_subject(ode_reference):
     rng = np.random.default_rng(7)
     logs = [random_log(rng, 6, 48.0) for _ in range(3)]
     times = np.stack([t for t, _ in logs])
@@ -94,7 +55,7 @@ def test_per_subject_dose_times_match_the_ode_for_each_subject():
         np.testing.assert_allclose(oh[s], ref_oh, rtol=1e-10, atol=1e-10 * ref_oh.max())
 
 
-def test_coinciding_rates_stay_accurate():
+def test_coinciding_rates_stay_accurate(ode_reference):
     p = {k: v.value for k, v in TYPICAL.items()}
     p["km_per_h"] = p["ka_per_h"]  # singular closed form unless separated
     t_out = np.arange(0.0, 48.0, 0.25)

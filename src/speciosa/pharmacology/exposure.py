@@ -165,7 +165,17 @@ def washout_hours(
     -------
     reference_ng_per_ml : ndarray (n_subjects,)
     hours : list of ndarray (n_subjects,), NaN where the reference is zero.
+
+    Notes
+    -----
+    The crossing is found by the same compiled search as the cohort path
+    (:func:`speciosa.pharmacology.cohort.cohort_exposure`): the last point of
+    :func:`~speciosa.pharmacology.cohort.washout_grid` above the level, then Newton steps
+    inside a bracket to 1e-12 relative.
     """
+    from speciosa.pharmacology import _kernels
+    from speciosa.pharmacology.cohort import washout_grid
+
     t_last = float(td.max())
     a = t_last - 24.0
     lam, c = m.rates_per_h[:, :3], m.mg_coef[:, :3]
@@ -179,24 +189,13 @@ def washout_hours(
     s_last = s_a * e24 + (e_w * mg[:, None, win]).sum(axis=2)
     integ = s_a * (1.0 - e24) / lam + ((1.0 - e_w) * mg[:, None, win]).sum(axis=2) / lam
     ref = (c * integ).sum(axis=1) / 24.0
-    w = c * s_last  # (n, 3)
-    grid = np.concatenate([np.arange(0.0, 6.0, 0.25), np.geomspace(6.0, 20_000.0, 120)])
-    cg = (w[:, :, None] * np.exp(-lam[:, :, None] * grid)).sum(axis=1)
+    w = np.ascontiguousarray(c * s_last)  # (n, 3): the MG course after the last dose
+    lam = np.ascontiguousarray(lam)
     out = []
     for f in fractions:
-        target = f * ref
-        above = cg > target[:, None]
-        any_above = above.any(axis=1)
-        last = np.where(any_above, grid.size - 1 - np.argmax(above[:, ::-1], axis=1), 0)
-        lo = grid[last]
-        hi = grid[np.minimum(last + 1, grid.size - 1)]
-        for _ in range(45):
-            mid = 0.5 * (lo + hi)
-            up = (w * np.exp(-lam * mid[:, None])).sum(axis=1) > target
-            lo = np.where(up, mid, lo)
-            hi = np.where(up, hi, mid)
-        hours = np.where(any_above, hi, 0.0)
-        out.append(np.where(ref > 1e-12, hours, np.nan))
+        hours = np.empty(w.shape[0])
+        _kernels.washout(lam, w, np.where(ref > 1e-12, f * ref, np.nan), washout_grid(), hours)
+        out.append(hours)
     return ref, out
 
 

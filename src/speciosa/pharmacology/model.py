@@ -406,44 +406,21 @@ def time_to_steady_state_h(
 # --------------------------------------------------------------------------- engine
 
 def _injections(t_out: NDArray, times: NDArray, amounts: NDArray, rates: NDArray):
-    """Per output index, the mode-state increments of the doses falling just before it.
-
-    Returns (steps, increments) where increments[k] has shape (4, n) for shared dose times
-    (``times`` 1-D) or is a tuple (subject index, (4, m) values) for per-subject times.
-    """
+    """Per output index, the mode-state increments (4, n) of the shared doses just before it."""
     g = np.searchsorted(t_out, times, side="left")
     n_out = t_out.shape[0]
-    if times.ndim == 1:
-        keep = np.nonzero(g < n_out)[0]
-        if keep.size == 0:
-            return {}
-        keep = keep[np.argsort(g[keep], kind="stable")]
-        gk = g[keep]
-        dt = t_out[gk] - times[keep]  # >= 0
-        inc_all = np.exp(-rates.T[:, :, None] * dt[None, None, :])  # (4, n, m)
-        inc_all *= amounts[:, keep][None, :, :]
-        starts = np.r_[0, np.flatnonzero(np.diff(gk)) + 1]
-        if starts.size != gk.size:
-            inc_all = np.add.reduceat(inc_all, starts, axis=2)
-        return {int(gk[s0]): inc_all[:, :, i] for i, s0 in enumerate(starts)}
-    n = times.shape[0]
-    subj = np.broadcast_to(np.arange(n)[:, None], times.shape)
-    keep = (g < n_out) & (amounts != 0)
-    g, s, tt, aa = g[keep], subj[keep], times[keep], amounts[keep]
-    order = np.lexsort((s, g))
-    g, s, tt, aa = g[order], s[order], tt[order], aa[order]
-    inc = np.exp(-rates[s].T * (t_out[g] - tt)[None, :]) * aa[None, :]  # (4, m)
-    key = g.astype(np.int64) * n + s
-    uniq, start = np.unique(key, return_index=True)
-    if uniq.size != key.size:
-        inc = np.add.reduceat(inc, start, axis=1)
-    g, s = g[start], s[start]
-    out2: dict[int, tuple[NDArray, NDArray]] = {}
-    bounds = np.flatnonzero(np.diff(g)) + 1
-    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, g.size], strict=True):
-        if hi > lo:
-            out2[int(g[lo])] = (s[lo:hi], inc[:, lo:hi])
-    return out2
+    keep = np.nonzero(g < n_out)[0]
+    if keep.size == 0:
+        return {}
+    keep = keep[np.argsort(g[keep], kind="stable")]
+    gk = g[keep]
+    dt = t_out[gk] - times[keep]  # >= 0
+    inc_all = np.exp(-rates.T[:, :, None] * dt[None, None, :])  # (4, n, m)
+    inc_all *= amounts[:, keep][None, :, :]
+    starts = np.r_[0, np.flatnonzero(np.diff(gk)) + 1]
+    if starts.size != gk.size:
+        inc_all = np.add.reduceat(inc_all, starts, axis=2)
+    return {int(gk[s0]): inc_all[:, :, i] for i, s0 in enumerate(starts)}
 
 
 def _combine(rows: NDArray, coef: NDArray, states: NDArray, tmp: NDArray) -> None:
@@ -454,8 +431,8 @@ def _combine(rows: NDArray, coef: NDArray, states: NDArray, tmp: NDArray) -> Non
         np.add(rows, tmp, out=rows)
 
 
-def _run_steps(t_out, inj, shared, rates, cm, co, mg_rows, oh_rows) -> None:
-    """General path: propagate the mode states from output time to output time."""
+def _run_steps(t_out, inj, rates, cm, co, mg_rows, oh_rows) -> None:
+    """Shared dose times, irregular output grid: propagate from output time to output time."""
     n = rates.shape[0]
     S = np.zeros((4, n))
     tmp = np.empty(n)
@@ -473,11 +450,7 @@ def _run_steps(t_out, inj, shared, rates, cm, co, mg_rows, oh_rows) -> None:
                 S *= S > 1e-200
         add = inj.get(k)
         if add is not None:
-            if shared:
-                S += add
-            else:
-                idx, val = add
-                S[:, idx] += val
+            S += add
         _combine(mg_rows[k], cm, S, tmp)
         if oh_rows is not None:
             _combine(oh_rows[k], co, S, tmp)
@@ -539,17 +512,37 @@ def _run_chunk(t_out, times, amounts, m: Modes, mg_out, oh_out, cols: slice) -> 
     rates = m.rates_per_h[cols]
     cm = np.ascontiguousarray(m.mg_coef[cols, :3].T)  # (3, n)
     co = np.ascontiguousarray(m.oh_coef[cols].T)  # (4, n)
-    shared = times.ndim == 1
-    tms = times if shared else times[cols]
-    inj = _injections(t_out, tms, amounts[cols], rates)
+    inj = _injections(t_out, times, amounts[cols], rates)
     mg_rows = mg_out[:, cols]
     oh_rows = None if oh_out is None else oh_out[:, cols]
     dts = np.diff(t_out)
     uniform = dts.size > 0 and dts[0] > 0 and np.allclose(dts, dts[0], rtol=1e-9, atol=0.0)
-    if shared and uniform:
+    if uniform:
         _run_segments(t_out, inj, rates, cm, co, mg_rows, oh_rows)
     else:
-        _run_steps(t_out, inj, shared, rates, cm, co, mg_rows, oh_rows)
+        _run_steps(t_out, inj, rates, cm, co, mg_rows, oh_rows)
+
+
+def _simulate_per_subject(t_out, times, amounts, m: Modes, hydroxy, workers):
+    """Per-subject dose times: the compiled cross-subject loop (see :mod:`._kernels`)."""
+    from speciosa.pharmacology import _kernels
+
+    n, n_out = times.shape[0], t_out.shape[0]
+    order = np.argsort(times, axis=1, kind="stable")
+    t_sorted = np.take_along_axis(times, order, axis=1)
+    a_sorted = np.take_along_axis(amounts, order, axis=1)
+    keep = a_sorted != 0  # padding
+    counts = keep.sum(axis=1)
+    off = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=off[1:])
+    out_off = np.arange(n + 1, dtype=np.int64) * n_out
+    r = _kernels.run_propagate(
+        off, np.ascontiguousarray(t_sorted[keep]), np.ascontiguousarray(a_sorted[keep]),
+        out_off, t_out, np.ascontiguousarray(m.rates_per_h),
+        np.ascontiguousarray(m.mg_coef[:, :3]), np.ascontiguousarray(m.oh_coef),
+        hydroxy=hydroxy, workers=workers)
+    oh = r["oh"]
+    return r["mg"].reshape(n, n_out), (None if oh is None else oh.reshape(n, n_out))
 
 
 def simulate(
@@ -587,8 +580,10 @@ def simulate(
     Returns
     -------
     mg_ng_per_ml, oh_ng_per_ml : ndarray, shape (n_subjects, n_out)
-        Mitragynine and 7-hydroxymitragynine concentrations (ng/mL). They are transposed
-        views of time-major arrays (Fortran order).
+        Mitragynine and 7-hydroxymitragynine concentrations (ng/mL). With shared dose
+        times they are transposed views of time-major arrays (Fortran order, the layout the
+        band's percentiles read); with per-subject dose times they are C-ordered, written
+        subject by subject by the compiled cross-subject loop (:mod:`._kernels`).
 
     Notes
     -----
@@ -621,6 +616,8 @@ def simulate(
     if not np.all(np.isfinite(times)) or not np.all(np.isfinite(amounts)) or np.any(amounts < 0):
         raise ValueError("dose times and amounts must be finite and amounts >= 0")
     m = modes(params, n_subj)
+    if times.ndim == 2:
+        return _simulate_per_subject(t_out, times, amounts, m, hydroxy, workers)
     mg_out = np.empty((t_out.shape[0], n_subj))
     oh_out = np.empty((t_out.shape[0], n_subj)) if hydroxy else None
     chunks = [slice(i, min(i + chunk_size, n_subj)) for i in range(0, n_subj, chunk_size)]
