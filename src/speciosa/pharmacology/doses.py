@@ -35,6 +35,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
 from speciosa.pharmacology.model import Parameter
 
 __all__ = [
@@ -43,13 +46,17 @@ __all__ = [
     "DEFAULT_LEAF_PERCENT_LOW",
     "DOSE_PARAMETERS",
     "MG_PER_GLASS",
+    "PROBLEMS",
     "UNITS",
     "Dose",
+    "DoseArrays",
     "DoseConversionError",
     "MitragynineDose",
     "convert_all",
+    "convert_arrays",
     "daily_mitragynine_mg",
     "to_mitragynine",
+    "unit_codes",
 ]
 
 UNITS: tuple[str, ...] = ("g", "capsule", "glass", "mg_extract", "mg_mitragynine")
@@ -138,28 +145,169 @@ def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
-def _positive_optional(value: float | None, what: str) -> float | None:
+#: Why a dose could not be converted, by problem code (0: converted). The unknown-unit text
+#: is formatted with the unit as given.
+PROBLEMS: tuple[str, ...] = (
+    "",
+    "unknown unit {unit!r}; use one of " + ", ".join(UNITS),
+    "amount must be a finite number",
+    "amount must not be negative",
+    "mitragynine percent must be greater than 0",
+    "grams per capsule must be greater than 0",
+    "capsule dose needs grams per capsule",
+    "extract dose needs the labelled mitragynine percent",
+    "mitragynine percent must be at most 100",
+)
+_G, _CAPSULE, _GLASS, _EXTRACT, _MG = range(len(UNITS))
+
+
+@dataclass(frozen=True)
+class DoseArrays:
+    """Doses converted in arrays by :func:`convert_arrays` (one element per dose).
+
+    Attributes
+    ----------
+    mg, mg_low, mg_high : ndarray of float
+        Best estimate and range, mg mitragynine; NaN where not converted.
+    assumed_potency : ndarray of bool
+    problem : ndarray of int8
+        0 if converted, else an index into :data:`PROBLEMS`.
+    """
+
+    mg: NDArray
+    mg_low: NDArray
+    mg_high: NDArray
+    assumed_potency: NDArray
+    problem: NDArray
+
+    def reason(self, i: int, unit: object = "") -> str:
+        """The message for dose ``i`` (empty if it was converted)."""
+        return PROBLEMS[int(self.problem[i])].format(unit=unit)
+
+
+def unit_codes(units: ArrayLike) -> NDArray:
+    """Index of each unit in :data:`UNITS` (int8), -1 for anything else."""
+    u = np.asarray(units)
+    out = np.full(u.shape, -1, dtype=np.int8)
+    for code, name in enumerate(UNITS):
+        out[u == name] = code
+    return out
+
+
+def convert_arrays(
+    amount: ArrayLike,
+    unit: ArrayLike,
+    mitragynine_percent: ArrayLike | None = None,
+    grams_per_capsule: ArrayLike | None = None,
+) -> DoseArrays:
+    """Convert many doses to mg mitragynine at once, by the rules of the module docstring.
+
+    The one implementation of the rules: :func:`to_mitragynine` and :func:`convert_all` call
+    it too. A dose it cannot convert gets a problem code (the first that applies, in the
+    order :func:`to_mitragynine` checks) and NaN values; nothing is guessed.
+
+    Parameters
+    ----------
+    amount : array_like of float
+        Number of ``unit``.
+    unit : array_like of str, or of int codes from :func:`unit_codes`
+    mitragynine_percent, grams_per_capsule : array_like of float, optional
+        NaN (or None) where not given.
+
+    Returns
+    -------
+    DoseArrays
+    """
+    amt = np.asarray(amount, dtype=np.float64)
+    u = np.asarray(unit)
+    code = u.astype(np.int64) if u.dtype.kind in "iu" else unit_codes(u).astype(np.int64)
+    code = np.broadcast_to(code, amt.shape)
+
+    def optional(x: ArrayLike | None) -> NDArray:
+        if x is None:
+            return np.full(amt.shape, np.nan)
+        return np.broadcast_to(np.asarray(x, dtype=np.float64), amt.shape)
+
+    pct, gpc = optional(mitragynine_percent), optional(grams_per_capsule)
+    pct_given, gpc_given = ~np.isnan(pct), ~np.isnan(gpc)
+    with np.errstate(invalid="ignore"):
+        problem = np.select(
+            [(code < 0) | (code >= len(UNITS)),
+             ~np.isfinite(amt),
+             amt < 0,
+             pct_given & ~(np.isfinite(pct) & (pct > 0)),
+             gpc_given & ~(np.isfinite(gpc) & (gpc > 0)),
+             (code == _CAPSULE) & ~gpc_given,
+             (code == _EXTRACT) & ~pct_given,
+             pct_given & (pct > 100) & ((code == _G) | (code == _CAPSULE) | (code == _EXTRACT))],
+            np.arange(1, 9, dtype=np.int8), 0).astype(np.int8)
+        grams = np.where(code == _CAPSULE, amt * gpc, amt)
+        leaf = (code == _G) | (code == _CAPSULE)
+        labelled = (leaf & pct_given) | (code == _EXTRACT)
+        p, plo, phi = (DEFAULT_LEAF_PERCENT.value, DEFAULT_LEAF_PERCENT_LOW.value,
+                       DEFAULT_LEAF_PERCENT_HIGH.value)
+        g = MG_PER_GLASS.value
+        mg = np.select([leaf & pct_given, leaf, code == _GLASS, code == _EXTRACT],
+                       [grams * 1000.0 * pct / 100.0, grams * 10.0 * p, amt * g,
+                        amt * pct / 100.0], amt)
+        lo = np.select([leaf & ~pct_given, code == _GLASS], [grams * 10.0 * plo, amt * g * (plo / p)],
+                       mg)
+        hi = np.select([leaf & ~pct_given, code == _GLASS], [grams * 10.0 * phi, amt * g * (phi / p)],
+                       mg)
+    bad = problem != 0
+    nan = np.float64(np.nan)
+    assumed = ((leaf & ~labelled) | (code == _GLASS)) & ~bad
+    return DoseArrays(np.where(bad, nan, mg), np.where(bad, nan, lo), np.where(bad, nan, hi),
+                      assumed, problem)
+
+
+def _optional_number(value: float | None, what: str) -> float:
+    """A given optional number as float (NaN when not given); a given NaN is invalid."""
     if value is None:
-        return None
+        return math.nan
     try:
         v = float(value)
     except (TypeError, ValueError):
         raise DoseConversionError(f"{what} must be a number") from None
-    if not math.isfinite(v) or v <= 0:
+    if math.isnan(v):  # NaN stands for "not given" in the arrays
         raise DoseConversionError(f"{what} must be greater than 0")
     return v
 
 
-def _leaf(grams: float, percent: float | None, what: str) -> tuple[float, float, float, bool, str]:
-    if percent is not None:
-        if percent > 100:
-            raise DoseConversionError("mitragynine percent must be at most 100")
-        mg = grams * 1000.0 * percent / 100.0
-        return mg, mg, mg, False, f"{what} × {_fmt(percent)} % (label or entry)"
-    p, lo, hi = (DEFAULT_LEAF_PERCENT.value, DEFAULT_LEAF_PERCENT_LOW.value,
-                 DEFAULT_LEAF_PERCENT_HIGH.value)
-    return (grams * 10.0 * p, grams * 10.0 * lo, grams * 10.0 * hi, True,
-            f"{what} × {_fmt(p)} % (default, range {lo:.1f}–{hi:.1f} %)")
+def _checked(dose: Dose) -> tuple[datetime, float, float, float]:
+    """Time and numbers of one dose, or the reason they cannot be read."""
+    t = dose.taken_at
+    if not isinstance(t, datetime):
+        raise DoseConversionError("dose time must be a date and time")
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise DoseConversionError("dose time needs a timezone offset")
+    if dose.unit not in UNITS:
+        raise DoseConversionError(PROBLEMS[1].format(unit=dose.unit))
+    try:
+        amount = float(dose.amount)
+    except (TypeError, ValueError):
+        raise DoseConversionError("amount must be a number") from None
+    return (t, amount, _optional_number(dose.mitragynine_percent, "mitragynine percent"),
+            _optional_number(dose.grams_per_capsule, "grams per capsule"))
+
+
+def _basis(unit: str, amount: float, percent: float, gpc: float) -> str:
+    """Human-readable derivation of a converted dose."""
+    a = _fmt(amount)
+    if unit in ("g", "capsule"):
+        what = f"{a} g leaf" if unit == "g" else f"{a} capsule × {_fmt(gpc)} g"
+        if not math.isnan(percent):
+            return f"{what} × {_fmt(percent)} % (label or entry)"
+        return (f"{what} × {_fmt(DEFAULT_LEAF_PERCENT.value)} % (default, range "
+                f"{DEFAULT_LEAF_PERCENT_LOW.value:.1f}–{DEFAULT_LEAF_PERCENT_HIGH.value:.1f} %)")
+    if unit == "glass":
+        g = MG_PER_GLASS.value
+        r_lo = DEFAULT_LEAF_PERCENT_LOW.value / DEFAULT_LEAF_PERCENT.value
+        r_hi = DEFAULT_LEAF_PERCENT_HIGH.value / DEFAULT_LEAF_PERCENT.value
+        return f"{a} glass × {_fmt(g)} mg (Singh 2014, range {g * r_lo:.1f}–{g * r_hi:.1f} mg)"
+    if unit == "mg_extract":
+        return f"{a} mg extract × {_fmt(percent)} % (label)"
+    return f"{a} mg mitragynine"
 
 
 def to_mitragynine(dose: Dose) -> MitragynineDose:
@@ -171,65 +319,41 @@ def to_mitragynine(dose: Dose) -> MitragynineDose:
         Naive or missing time, unknown unit, negative or non-numeric amount, missing
         grams per capsule or extract percent, percent outside (0, 100].
     """
-    t = dose.taken_at
-    if not isinstance(t, datetime):
-        raise DoseConversionError("dose time must be a date and time")
-    if t.tzinfo is None or t.utcoffset() is None:
-        raise DoseConversionError("dose time needs a timezone offset")
-    if dose.unit not in UNITS:
-        raise DoseConversionError(
-            f"unknown unit {dose.unit!r}; use one of {', '.join(UNITS)}")
-    try:
-        amount = float(dose.amount)
-    except (TypeError, ValueError):
-        raise DoseConversionError("amount must be a number") from None
-    if not math.isfinite(amount):
-        raise DoseConversionError("amount must be a finite number")
-    if amount < 0:
-        raise DoseConversionError("amount must not be negative")
-    percent = _positive_optional(dose.mitragynine_percent, "mitragynine percent")
-    gpc = _positive_optional(dose.grams_per_capsule, "grams per capsule")
-    a = _fmt(amount)
-    if dose.unit == "g":
-        mg, lo, hi, assumed, basis = _leaf(amount, percent, f"{a} g leaf")
-    elif dose.unit == "capsule":
-        if gpc is None:
-            raise DoseConversionError("capsule dose needs grams per capsule")
-        mg, lo, hi, assumed, basis = _leaf(
-            amount * gpc, percent, f"{a} capsule × {_fmt(gpc)} g")
-    elif dose.unit == "glass":
-        g = MG_PER_GLASS.value
-        r_lo = DEFAULT_LEAF_PERCENT_LOW.value / DEFAULT_LEAF_PERCENT.value
-        r_hi = DEFAULT_LEAF_PERCENT_HIGH.value / DEFAULT_LEAF_PERCENT.value
-        mg, lo, hi, assumed = amount * g, amount * g * r_lo, amount * g * r_hi, True
-        basis = (f"{a} glass × {_fmt(g)} mg (Singh 2014, range "
-                 f"{g * r_lo:.1f}–{g * r_hi:.1f} mg)")
-    elif dose.unit == "mg_extract":
-        if percent is None:
-            raise DoseConversionError("extract dose needs the labelled mitragynine percent")
-        if percent > 100:
-            raise DoseConversionError("mitragynine percent must be at most 100")
-        mg = amount * percent / 100.0
-        lo, hi, assumed = mg, mg, False
-        basis = f"{a} mg extract × {_fmt(percent)} % (label)"
-    else:  # mg_mitragynine
-        mg = lo = hi = amount
-        assumed = False
-        basis = f"{a} mg mitragynine"
-    return MitragynineDose(t, mg, lo, hi, assumed, basis)
+    ok, bad = convert_all([dose])
+    if bad:
+        raise DoseConversionError(bad[0][1])
+    return ok[0]
 
 
 def convert_all(
     doses: Iterable[Dose],
 ) -> tuple[list[MitragynineDose], list[tuple[int, str]]]:
-    """Convert every dose; return the converted ones and ``(index, reason)`` for the rest."""
-    ok: list[MitragynineDose] = []
+    """Convert every dose; return the converted ones and ``(index, reason)`` for the rest.
+
+    The numbers come from one :func:`convert_arrays` call over all doses.
+    """
+    doses = list(doses)
     bad: list[tuple[int, str]] = []
+    rows: list[tuple[int, datetime, float, float, float]] = []
     for i, d in enumerate(doses):
         try:
-            ok.append(to_mitragynine(d))
+            rows.append((i, *_checked(d)))
         except DoseConversionError as exc:
             bad.append((i, str(exc)))
+    ok: list[MitragynineDose] = []
+    if rows:
+        idx = [r[0] for r in rows]
+        arr = convert_arrays([r[2] for r in rows], [doses[i].unit for i in idx],
+                             [r[3] for r in rows], [r[4] for r in rows])
+        mg, lo, hi = arr.mg.tolist(), arr.mg_low.tolist(), arr.mg_high.tolist()
+        assumed, problem = arr.assumed_potency.tolist(), arr.problem.tolist()
+        for k, (i, t, amount, pct, gpc) in enumerate(rows):
+            if problem[k]:
+                bad.append((i, arr.reason(k, doses[i].unit)))
+            else:
+                ok.append(MitragynineDose(t, mg[k], lo[k], hi[k], assumed[k],
+                                          _basis(doses[i].unit, amount, pct, gpc)))
+        bad.sort()
     return ok, bad
 
 

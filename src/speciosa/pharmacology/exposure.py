@@ -55,10 +55,13 @@ from speciosa.pharmacology.model import (
 )
 
 __all__ = [
+    "Band",
     "DailyExposure",
     "ExposureSummary",
     "PatientExposure",
+    "assumption_notes",
     "patient_exposure",
+    "population_band",
     "taper_preview",
     "washout_hours",
 ]
@@ -210,6 +213,17 @@ def _none_if_nan(x: float) -> float | None:
 
 def _assumptions(converted: list[MitragynineDose], unconverted, subjects: int, seed: int,
                  typical_only: bool) -> list[str]:
+    return assumption_notes(len(converted), sum(d.assumed_potency for d in converted),
+                            unconverted, subjects, seed, typical_only)
+
+
+def assumption_notes(n_doses: int, n_assumed: int, unconverted: Sequence[tuple[int, str]],
+                     subjects: int, seed: int, typical_only: bool) -> list[str]:
+    """The text shown one click away from an exposure estimate: model, limits, defaults.
+
+    ``n_assumed`` of ``n_doses`` converted doses had no labelled content; ``unconverted``
+    lists ``(index, reason)`` of the doses left out.
+    """
     out = [
         f"{MODEL_LABEL}. It never suggests a dose.",
         "Linear two-compartment model of mitragynine with 7-hydroxymitragynine, calibrated "
@@ -222,10 +236,9 @@ def _assumptions(converted: list[MitragynineDose], unconverted, subjects: int, s
         "Washout: hours after the last dose until mitragynine stays below 50 % (10 %) of "
         "its average over the 24 h before the last dose.",
     ]
-    n_assumed = sum(d.assumed_potency for d in converted)
     if n_assumed:
         out.append(
-            f"{n_assumed} of {len(converted)} doses had no labelled mitragynine content: leaf "
+            f"{n_assumed} of {n_doses} doses had no labelled mitragynine content: leaf "
             f"{DEFAULT_LEAF_PERCENT.value} % (range {DEFAULT_LEAF_PERCENT_LOW.value}–"
             f"{DEFAULT_LEAF_PERCENT_HIGH.value} %) or {MG_PER_GLASS.value:g} mg per glass of "
             "tea (Singh 2014) was assumed, which widens the band.")
@@ -276,6 +289,46 @@ def _percentiles(x_time_major: NDArray, qs: tuple[float, float]) -> tuple[NDArra
         frac = pos - lo
         res.append(ordered[:, lo] * (1.0 - frac) + ordered[:, hi] * frac)
     return res[0], res[1]
+
+
+class Band(NamedTuple):
+    """The 90 % band of one patient over virtual patients (see :func:`population_band`)."""
+
+    p05: NDArray
+    p95: NDArray
+    washout_range: NDArray  # (4,): 50 % hours p05, p95; 10 % hours p05, p95 (NaN if none)
+
+
+def population_band(td: NDArray, mg_low: NDArray, mg_high: NDArray, times_h: NDArray, *,
+                    subjects: int = 1000, seed: int = 0) -> Band:
+    """MG 5th/95th percentiles and washout ranges of one patient over virtual patients.
+
+    Each virtual patient draws parameters (:func:`~.model.sample_population`) and one
+    position in every dose's potency range (the same for all of that patient's doses);
+    the same seed gives the same band.
+
+    Parameters
+    ----------
+    td, mg_low, mg_high : ndarray, shape (n_doses,)
+        Dose times (hours, the origin of ``times_h``) and potency range, mg.
+    times_h : ndarray
+        Output times, hours.
+    """
+    rng = np.random.default_rng(seed)
+    pop = sample_population(subjects, rng)
+    u = rng.random(subjects)
+    dose_mat = mg_low[None, :] + u[:, None] * (mg_high - mg_low)[None, :]
+    mg_pop, _ = simulate(td, dose_mat, times_h, pop, hydroxy=False)
+    p05, p95 = _percentiles(mg_pop.T, (5.0, 95.0))
+    _, (h50, h10) = washout_hours(td, dose_mat, modes(pop))
+
+    def q(x: NDArray) -> tuple[float, float]:
+        if not np.all(np.isfinite(x)):
+            return np.nan, np.nan
+        lo, hi = np.percentile(x, [5, 95])
+        return float(lo), float(hi)
+
+    return Band(p05, p95, np.array([*q(h50), *q(h10)]))
 
 
 def patient_exposure(
@@ -343,22 +396,11 @@ def patient_exposure(
     mg_typ, oh_typ = simulate(td, mg, times_h, TYPICAL)
     mg_typ, oh_typ = np.ascontiguousarray(mg_typ[0]), np.ascontiguousarray(oh_typ[0])
     p05 = p95 = None
-    h50 = h10 = None
+    wr = np.full(4, np.nan)
     if not typical_only:
-        rng = np.random.default_rng(seed)
-        pop = sample_population(subjects, rng)
-        u = rng.random(subjects)
-        dose_mat = lo[None, :] + u[:, None] * (hi - lo)[None, :]
-        mg_pop, _ = simulate(td, dose_mat, times_h, pop, hydroxy=False)
-        p05, p95 = _percentiles(mg_pop.T, (5.0, 95.0))
-        _, (h50, h10) = washout_hours(td, dose_mat, modes(pop))
+        p05, p95, wr = population_band(td, lo, hi, times_h, subjects=subjects, seed=seed)
     ref, (w50, w10) = washout_hours(td, mg[None, :], m_typ)
     i_max = int(np.argmax(mg_typ))
-
-    def q(x: NDArray | None, p: float) -> float | None:
-        if x is None or not np.all(np.isfinite(x)):
-            return None
-        return float(np.percentile(x, p))
 
     summary = ExposureSummary(
         cmax_ng_per_ml=float(mg_typ[i_max]),
@@ -369,8 +411,8 @@ def patient_exposure(
         hours_to_10_percent_after_last_dose=_none_if_nan(float(w10[0])),
         reference_ng_per_ml=_none_if_nan(float(ref[0])) if ref[0] > 1e-12 else None,
         last_dose_at=converted[-1].taken_at,
-        hours_to_50_percent_p05=q(h50, 5), hours_to_50_percent_p95=q(h50, 95),
-        hours_to_10_percent_p05=q(h10, 5), hours_to_10_percent_p95=q(h10, 95),
+        hours_to_50_percent_p05=_none_if_nan(wr[0]), hours_to_50_percent_p95=_none_if_nan(wr[1]),
+        hours_to_10_percent_p05=_none_if_nan(wr[2]), hours_to_10_percent_p95=_none_if_nan(wr[3]),
     )
     return PatientExposure(
         start, times_h, mg_typ, oh_typ, p05, p95, summary, _daily(start, times_h, mg_typ),
