@@ -165,12 +165,13 @@ def _parse_numbers(texts, optional: bool) -> tuple[np.ndarray, np.ndarray]:
     fast_np = fast.to_numpy(zero_copy_only=False)
     if fast_np.any():
         values[fast_np] = pc.cast(texts.filter(fast), pa.float64()).to_numpy()
-    rest = np.flatnonzero(~fast_np)
+    rest = ~fast_np
+    if optional:  # empty (texts are trimmed already): not given
+        rest &= ~pc.fill_null(pc.equal(texts, ""), True).to_numpy(zero_copy_only=False)
+    rest = np.flatnonzero(rest)
     if rest.size:
-        for i in rest:  # empty, unusual forms (" 2", "1_000", "inf") and bad values
+        for i in rest:  # unusual forms (" 2", "1_000", "inf") and bad values
             text = texts[int(i)].as_py()
-            if optional and (text is None or text.strip() == ""):
-                continue
             try:
                 values[i] = float(text)
             except (TypeError, ValueError):
@@ -236,7 +237,7 @@ def read_doses(path: Path) -> tuple[DoseLog, list[tuple[int, str]]]:
 
     def col(name: str):
         if name not in present:
-            return pa.array([""] * n, pa.string())
+            return pa.nulls(n, pa.string()).fill_null("")
         return pc.utf8_trim_whitespace(table[name].combine_chunks())
 
     taken, amount_txt, unit_txt = col("taken_at"), col("amount"), col("unit")
@@ -272,7 +273,13 @@ def read_doses(path: Path) -> tuple[DoseLog, list[tuple[int, str]]]:
     subject = pc.if_else(pc.equal(subject, ""), "1", subject)
     enc = pc.dictionary_encode(subject)
     codes = enc.indices.to_numpy().astype(np.int64)
-    order = np.lexsort((utc, codes))  # by subject (first appearance), then time; stable
+    # by subject (first appearance), then time (stable); a file already in that order, as
+    # an export usually is, is taken as it is
+    dc = np.diff(codes)
+    if np.all(dc >= 0) and np.all((np.diff(utc) >= 0) | (dc > 0)):
+        order = np.arange(n)
+    else:
+        order = np.lexsort((utc, codes))
     counts = np.bincount(codes, minlength=len(enc.dictionary))
     offsets = np.zeros(counts.size + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])

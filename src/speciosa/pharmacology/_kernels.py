@@ -341,6 +341,21 @@ def washout(lam, w, target, grid, out):
         out[s] = x
 
 
+@nb.njit(nogil=True, cache=True)
+def steady_state_doses(c, q, target, n_max, out):
+    """Smallest ``n`` in ``1..n_max`` whose trough ``sum_i c_i q_i (1 - q_i^n) / (1 - q_i)``
+    reaches ``target`` (1 if none does), per subject (see ``time_to_steady_state_h``)."""
+    for s in range(c.shape[0]):
+        out[s] = 1
+        for n in range(1, n_max + 1):
+            trough = 0.0
+            for i in range(c.shape[1]):
+                trough += c[s, i] * q[s, i] * (1.0 - q[s, i] ** n) / (1.0 - q[s, i])
+            if trough >= target[s]:
+                out[s] = n
+                break
+
+
 def run_propagate(dose_off, dose_t, dose_mg, out_off, t_grid, lam, cm, co, *, hydroxy=True,
                   probe=None, day_start_s=None, day_off=None, workers=None):
     """Run :func:`propagate` over all subjects in blocks on ``workers`` threads.

@@ -143,12 +143,7 @@ def _per_subject(params: Mapping[str, object], n: int):
         tss = np.full(n, float(time_to_steady_state_h(params)[0]))
         return lam, cm, co, tss
     m = modes(params, n)
-    tss = np.empty(n)
-    for lo in range(0, n, 4096):  # the steady-state search holds (chunk, days, 3) arrays
-        sub = {k: np.broadcast_to(np.asarray(v.value if isinstance(v, Parameter) else v,
-                                             dtype=np.float64), (n,))[lo:lo + 4096]
-               for k, v in ((k, params[k]) for k in PARAMETER_NAMES)}
-        tss[lo:lo + 4096] = time_to_steady_state_h(sub)
+    tss = time_to_steady_state_h(params)
     return (np.ascontiguousarray(m.rates_per_h), np.ascontiguousarray(m.mg_coef[:, :3]),
             np.ascontiguousarray(m.oh_coef), tss)
 

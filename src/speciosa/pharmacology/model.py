@@ -395,12 +395,12 @@ def time_to_steady_state_h(
     q = np.exp(-lam * tau)
     ss = (c * q / (1.0 - q)).sum(axis=1)
     n_max = int(np.ceil(60.0 * np.log(2.0) / lam[:, 2].min() / tau)) + 2
-    n = np.arange(1, n_max + 1, dtype=np.float64)
-    trough = (c[:, None, :] * q[:, None, :] * (1.0 - q[:, None, :] ** n[None, :, None])
-              / (1.0 - q[:, None, :])).sum(axis=2)
-    ok = trough >= fraction * ss[:, None]
-    first = np.argmax(ok, axis=1)
-    return (first + 1) * tau
+    from speciosa.pharmacology import _kernels  # the search, per subject, stops at its answer
+
+    first = np.empty(lam.shape[0], dtype=np.int64)
+    _kernels.steady_state_doses(np.ascontiguousarray(c), np.ascontiguousarray(q),
+                                fraction * ss, n_max, first)
+    return first * tau
 
 
 # --------------------------------------------------------------------------- engine
