@@ -62,6 +62,31 @@ def entry_points(lo, hi, dose_off, dose_t, out_off, t_grid, lam, g, x):
             x[j, 3] = -lam[s, 3] * dt
 
 
+@nb.njit(nogil=True, cache=True, fastmath=True)
+def _seg_max(x, lo, hi):
+    """Largest of ``x[lo:hi]`` (``fastmath`` lets the compiler vectorise the reduction;
+    the values are finite)."""
+    best = -np.inf
+    for i in range(lo, hi):
+        best = max(best, x[i])
+    return best
+
+
+@nb.njit(nogil=True, cache=True, fastmath=True)
+def _seg_stats(x, lo, hi):
+    """Sum, largest and smallest of ``x[lo:hi]`` (vectorised: the sum's rounding order may
+    differ from a plain loop's by an ulp or so)."""
+    acc = 0.0
+    peak = -np.inf
+    trough = np.inf
+    for i in range(lo, hi):
+        v = x[i]
+        acc += v
+        peak = max(peak, v)
+        trough = min(trough, v)
+    return acc, peak, trough
+
+
 @nb.njit(nogil=True, cache=True)
 def _first_at_or_after(t_grid, n, t):
     """First index ``k < n`` with ``t_grid[k] >= t`` (``n`` if none), by bisection."""
@@ -107,6 +132,7 @@ def propagate(  # noqa: C901 - one pass per subject on purpose (registers, one w
     time, before, on or after the grid).
     """
     n_probe = probe.shape[1]
+    pw = np.empty((4, max(1, t_grid.shape[0])))  # a_i^m, per subject
     st = np.empty(4)
     rates = np.empty(4)
     tmp = np.empty(4)
@@ -125,15 +151,14 @@ def propagate(  # noqa: C901 - one pass per subject on purpose (registers, one w
         d2 = co[s, 2]
         d3 = co[s, 3]
         a0 = a1 = a2 = a3 = 1.0
-        flush_every = 1
         if uniform and t_grid.shape[0] > 1:
             h = t_grid[1] - t_grid[0]
             a0 = math.exp(-l0 * h)
             a1 = math.exp(-l1 * h)
             a2 = math.exp(-l2 * h)
             a3 = math.exp(-l3 * h)
-            # from TINY to subnormal (2.2e-308) takes more than 240 / (lam h) steps
-            flush_every = max(1, int(240.0 / (max(l0, l1, l2, l3) * h)))
+        pw[0, 0] = pw[1, 0] = pw[2, 0] = pw[3, 0] = 1.0
+        have = 1  # powers a^m known for m < have (this subject's)
         j0 = dose_off[s]
         je = dose_off[s + 1]
         j = j0
@@ -145,13 +170,12 @@ def propagate(  # noqa: C901 - one pass per subject on purpose (registers, one w
         kp = _first_at_or_after(t_grid, n, probe[s, 0]) if n_probe else n
         kd = g[j] if j < je else n
         nxt = min(kp, kd)  # the next output index where something happens
-        countdown = 1
-        best = -np.inf
-        ibest = -1
-        for k in range(n):
-            if k == nxt:
+        k = 0
+        while k < n:
+            if k == nxt or (not uniform and k > 0):
+                # states are those of t_{k-1}: probes in (t_{k-1}, t_k] first
+                p_before = p
                 while p < n_probe and probe[s, p] <= t_grid[k]:
-                    # a probe in (t_{k-1}, t_k], or at or before t_0: from the states at t_{k-1}
                     st[0] = s0
                     st[1] = s1
                     st[2] = s2
@@ -161,19 +185,20 @@ def propagate(  # noqa: C901 - one pass per subject on purpose (registers, one w
                     for i in range(4):
                         probe_state[s, p, i] = tmp[i]
                     p += 1
-                kp = _first_at_or_after(t_grid, n, probe[s, p]) if p < n_probe else n
-            if uniform:
-                s0 *= a0
-                s1 *= a1
-                s2 *= a2
-                s3 *= a3
-            elif k > 0:
-                dk = t_grid[k] - t_grid[k - 1]
-                s0 *= math.exp(-l0 * dk)
-                s1 *= math.exp(-l1 * dk)
-                s2 *= math.exp(-l2 * dk)
-                s3 *= math.exp(-l3 * dk)
-            if k == nxt:
+                if p != p_before:
+                    kp = _first_at_or_after(t_grid, n, probe[s, p]) if p < n_probe else n
+                if k > 0:
+                    if uniform:
+                        s0 *= a0
+                        s1 *= a1
+                        s2 *= a2
+                        s3 *= a3
+                    else:
+                        dk = t_grid[k] - t_grid[k - 1]
+                        s0 *= math.exp(-l0 * dk)
+                        s1 *= math.exp(-l1 * dk)
+                        s2 *= math.exp(-l2 * dk)
+                        s3 *= math.exp(-l3 * dk)
                 while j < je and g[j] == k:
                     dm = dose_mg[j]
                     s0 += dm * ex[j, 0]
@@ -183,9 +208,6 @@ def propagate(  # noqa: C901 - one pass per subject on purpose (registers, one w
                     j += 1
                 kd = g[j] if j < je else n
                 nxt = min(kp, kd)
-            countdown -= 1
-            if countdown == 0:  # (a counter: an integer modulo here cost a division a step)
-                countdown = flush_every
                 s0 = s0 if s0 >= TINY else 0.0
                 s1 = s1 if s1 >= TINY else 0.0
                 s2 = s2 if s2 >= TINY else 0.0
@@ -194,13 +216,43 @@ def propagate(  # noqa: C901 - one pass per subject on purpose (registers, one w
                 e0 = s0
                 e1 = s1
                 e2 = s2
-            v = c0 * s0 + c1 * s1 + c2 * s2
-            mg[base + k] = v
-            if v > best:
-                best = v
-                ibest = k
+            # until the next event the states are geometric: S a^m, written from a table of
+            # powers without a loop-carried dependency (vectorised by the compiler)
+            end = min(nxt, n) if uniform else k + 1
+            seg = end - k
+            while have < seg:
+                for i in range(4):
+                    v = pw[i, have - 1] * (a0 if i == 0 else a1 if i == 1 else a2 if i == 2
+                                           else a3)
+                    pw[i, have] = v if v >= TINY else 0.0
+                have += 1
+            w0 = c0 * s0
+            w1 = c1 * s1
+            w2 = c2 * s2
             if want_oh:
-                oh[base + k] = d0 * s0 + d1 * s1 + d2 * s2 + d3 * s3
+                u0 = d0 * s0
+                u1 = d1 * s1
+                u2 = d2 * s2
+                u3 = d3 * s3
+                for m in range(seg):
+                    p0 = pw[0, m]
+                    p1 = pw[1, m]
+                    p2 = pw[2, m]
+                    mg[base + k + m] = w0 * p0 + w1 * p1 + w2 * p2
+                    oh[base + k + m] = u0 * p0 + u1 * p1 + u2 * p2 + u3 * pw[3, m]
+            else:
+                for m in range(seg):
+                    mg[base + k + m] = w0 * pw[0, m] + w1 * pw[1, m] + w2 * pw[2, m]
+            # states at the last output of the segment
+            s0 *= pw[0, seg - 1]
+            s1 *= pw[1, seg - 1]
+            s2 *= pw[2, seg - 1]
+            s3 *= pw[3, seg - 1]
+            s0 = s0 if s0 >= TINY else 0.0
+            s1 = s1 if s1 >= TINY else 0.0
+            s2 = s2 if s2 >= TINY else 0.0
+            s3 = s3 if s3 >= TINY else 0.0
+            k = end
         # doses that entered after the first output (for the integral)
         dose_sum = 0.0
         for jj in range(j0, j):
@@ -221,46 +273,33 @@ def propagate(  # noqa: C901 - one pass per subject on purpose (registers, one w
         # dS/dt = -lam S between doses, +D at each: integral = (S(t0) + doses - S(tn)) / lam
         auc[s] = (c0 * (e0 + dose_sum - s0) / l0 + c1 * (e1 + dose_sum - s1) / l1
                   + c2 * (e2 + dose_sum - s2) / l2) if n > 0 else 0.0
+        # from the row just written (still in cache): maximum, then the days
+        best = _seg_max(mg, base, base + n)
+        ibest = 0
+        while ibest < n - 1 and mg[base + ibest] != best:  # its first time
+            ibest += 1
         cmax[s] = best if n > 0 else 0.0
-        imax[s] = ibest
-        if want_daily:  # from the row just written (still in cache)
+        imax[s] = ibest if n > 0 else -1
+        if want_daily:  # the grid starts at 0 here (cohort_exposure)
             dbase = day_off[s]
             dcap = day_off[s + 1] - dbase
             nd = 0
             day = 0
-            next_b = (86400.0 - day_start_s[s]) / 3600.0
-            acc = 0.0
-            cnt = 0
-            peak = -np.inf
-            trough = np.inf
-            t0 = t_grid[0] if n > 0 else 0.0
-            for k in range(n):
-                rel = t_grid[k] - t0
-                if rel >= next_b:
-                    if cnt > 0 and nd < dcap:
-                        day_idx[dbase + nd] = day
-                        day_mean[dbase + nd] = acc / cnt
-                        day_peak[dbase + nd] = peak
-                        day_trough[dbase + nd] = trough
-                        nd += 1
-                    acc = 0.0
-                    cnt = 0
-                    peak = -np.inf
-                    trough = np.inf
-                    while rel >= next_b:
-                        day += 1
-                        next_b = (86400.0 * (day + 1) - day_start_s[s]) / 3600.0
-                v = mg[base + k]
-                acc += v
-                cnt += 1
-                peak = max(peak, v)
-                trough = min(trough, v)
-            if cnt > 0 and nd < dcap:
-                day_idx[dbase + nd] = day
-                day_mean[dbase + nd] = acc / cnt
-                day_peak[dbase + nd] = peak
-                day_trough[dbase + nd] = trough
-                nd += 1
+            k = 0
+            while k < n:
+                next_b = (86400.0 * (day + 1) - day_start_s[s]) / 3600.0
+                while t_grid[k] >= next_b:
+                    day += 1
+                    next_b = (86400.0 * (day + 1) - day_start_s[s]) / 3600.0
+                k2 = _first_at_or_after(t_grid, n, next_b)  # first output of a later day
+                acc, peak, trough = _seg_stats(mg, base + k, base + k2)
+                if nd < dcap:
+                    day_idx[dbase + nd] = day
+                    day_mean[dbase + nd] = acc / (k2 - k)
+                    day_peak[dbase + nd] = peak
+                    day_trough[dbase + nd] = trough
+                    nd += 1
+                k = k2
             n_days[s] = nd
 
 
