@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -163,3 +163,37 @@ def test_it_rejects_inconsistent_input(bad):
 def test_it_refuses_a_day_start_outside_the_day():
     with pytest.raises(ValueError, match="day_start_s"):
         cohort_exposure([0, 1], [0.0], [1.0], 3, day_start_s=[86400.0])
+
+
+def test_daily_totals_of_many_subjects_equal_each_patients_daily_totals():
+    from zoneinfo import ZoneInfo
+
+    from speciosa.pharmacology.cohort import daily_mitragynine_totals
+    from speciosa.pharmacology.doses import daily_mitragynine_mg
+
+    rng = np.random.default_rng(4)
+    zones = [ZoneInfo("America/New_York"), ZoneInfo("Europe/Berlin"), ZoneInfo("Asia/Kolkata")]
+    units = ["g", "capsule", "glass", "mg_extract", "mg_mitragynine", "spoon"]
+    subj, day, amount, unit, pct, gpc, want = [], [], [], [], [], [], {}
+    for s, tz in enumerate(zones):
+        doses = []
+        for t in np.sort(rng.uniform(0, 24 * 40, 90)):  # crosses the March DST change
+            u = str(rng.choice(units))
+            doses.append(Dose(datetime(2025, 3, 1, tzinfo=UTC) + timedelta(hours=t),
+                              float(rng.uniform(-0.5, 6)), u,
+                              float(rng.uniform(1, 20)) if rng.random() < 0.5 else None,
+                              0.5 if rng.random() < 0.7 else None))
+        want[s] = daily_mitragynine_mg(doses, tz)
+        for d in doses:
+            subj.append(s)
+            day.append(d.taken_at.astimezone(tz).date().toordinal())
+            amount.append(d.amount)
+            unit.append(d.unit)
+            pct.append(np.nan if d.mitragynine_percent is None else d.mitragynine_percent)
+            gpc.append(np.nan if d.grams_per_capsule is None else d.grams_per_capsule)
+    s_, d_, mg = daily_mitragynine_totals(subj, day, amount, unit, pct, gpc)
+    got = {s: {} for s in range(len(zones))}
+    for a, b, c in zip(s_, d_, mg, strict=True):
+        got[int(a)][date.fromordinal(int(b))] = float(c)
+    assert got == want
+    assert all(len(v) > 10 for v in want.values())  # many days, some with bad doses only

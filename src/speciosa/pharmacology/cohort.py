@@ -32,7 +32,8 @@ from speciosa.pharmacology.model import (
     time_to_steady_state_h,
 )
 
-__all__ = ["CohortExposure", "cohort_exposure", "offsets_from_counts", "washout_grid"]
+__all__ = ["CohortExposure", "cohort_exposure", "daily_mitragynine_totals", "offsets_from_counts",
+           "washout_grid"]
 
 #: Where the washout search looks, hours after the last dose (up to about 2.3 years).
 _WASHOUT_GRID = np.concatenate([np.arange(0.0, 6.0, 0.25), np.geomspace(6.0, 20_000.0, 120)])
@@ -282,3 +283,47 @@ def cohort_exposure(
         day_offsets=offsets_from_counts(n_days), day=r["day_idx"][keep],
         daily_mean_ng_per_ml=r["day_mean"][keep], daily_peak_ng_per_ml=r["day_peak"][keep],
         daily_trough_ng_per_ml=r["day_trough"][keep])
+
+
+def daily_mitragynine_totals(
+    subject: ArrayLike,
+    day: ArrayLike,
+    amount: ArrayLike,
+    unit: ArrayLike,
+    mitragynine_percent: ArrayLike | None = None,
+    grams_per_capsule: ArrayLike | None = None,
+) -> tuple[NDArray, NDArray, NDArray]:
+    """Typical mitragynine mg per subject and local calendar day, for many subjects at once.
+
+    The doses are converted in arrays (:func:`~speciosa.pharmacology.doses.convert_arrays`);
+    a dose that cannot be converted counts 0 mg (callers report it; see
+    :func:`~speciosa.pharmacology.doses.daily_mitragynine_mg`). Doses are summed in the
+    order given (pass them in time order for the per-patient path's exact sums).
+
+    Parameters
+    ----------
+    subject, day : array_like of int, shape (n_doses,)
+        Subject code and local day (any integer day number, e.g. days since 1970 in the
+        subject's time zone) of each dose.
+    amount, unit, mitragynine_percent, grams_per_capsule : array_like
+        As for ``convert_arrays``.
+
+    Returns
+    -------
+    subject, day, mg : ndarray
+        One element per (subject, day) with at least one converted dose, sorted by subject
+        then day.
+    """
+    from speciosa.pharmacology.doses import convert_arrays
+
+    subj = np.asarray(subject, dtype=np.int64)
+    d = np.asarray(day, dtype=np.int64)
+    conv = convert_arrays(amount, unit, mitragynine_percent, grams_per_capsule)
+    ok = conv.problem == 0
+    subj, d, mg = subj[ok], d[ok], conv.mg[ok]
+    if subj.size == 0:
+        return subj, d, mg
+    pairs = np.stack([subj, d], axis=1)
+    keys, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    totals = np.bincount(inverse.reshape(-1), weights=mg, minlength=keys.shape[0])
+    return keys[:, 0], keys[:, 1], totals

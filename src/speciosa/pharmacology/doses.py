@@ -360,12 +360,29 @@ def convert_all(
 def daily_mitragynine_mg(doses: Sequence[Dose], tz: tzinfo) -> dict[date, float]:
     """Typical mitragynine (mg) per calendar day in ``tz``; unconvertible doses are skipped.
 
+    One patient through the cross-subject path
+    (:func:`speciosa.pharmacology.cohort.daily_mitragynine_totals`), which many-patient
+    uses (the research dataset) call for all patients at once.
+
     Callers that must not skip doses silently should use :func:`convert_all` and show its
     second result. Days are in ascending order.
     """
-    ok, _ = convert_all(doses)
-    out: dict[date, float] = {}
-    for d in sorted(ok, key=lambda x: x.taken_at):
-        day = d.taken_at.astimezone(tz).date()
-        out[day] = out.get(day, 0.0) + d.mg
-    return out
+    from speciosa.pharmacology.cohort import daily_mitragynine_totals
+
+    ok = sorted((d for d in doses if isinstance(d.taken_at, datetime)
+                 and d.taken_at.utcoffset() is not None), key=lambda x: x.taken_at)
+    days = [d.taken_at.astimezone(tz).date() for d in ok]
+    rows = []  # numbers as convert_all reads them; an unreadable one is not converted
+    for d in ok:
+        try:
+            _t, amount, pct, gpc = _checked(d)
+        except DoseConversionError:
+            amount, pct, gpc = math.nan, math.nan, math.nan
+        rows.append((amount, pct, gpc))
+    if not ok:
+        return {}
+    _s, day_no, mg = daily_mitragynine_totals(
+        np.zeros(len(ok), dtype=np.int64), [x.toordinal() for x in days], [r[0] for r in rows],
+        [d.unit if d.unit in UNITS else "" for d in ok], [r[1] for r in rows],
+        [r[2] for r in rows])
+    return {date.fromordinal(int(k)): float(v) for k, v in zip(day_no, mg, strict=True)}
