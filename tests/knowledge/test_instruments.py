@@ -125,10 +125,10 @@ def test_each_instrument_lists_its_items_in_reference_order(instrument_id):
 
 @pytest.mark.parametrize(
     ("instrument_id", "completed_by", "min_total", "max_total"),
-    [("cows", "clinician", 0, 48), ("sows", "patient", 0, 64), ("phq9", "patient", 0, 27),
+    [("cows", "clinician", 0, 48), ("sows", "patient-diary", 0, 64), ("phq9", "patient", 0, 27),
      ("gad7", "patient", 0, 21), ("audit-c", "patient", 0, 12), ("asex", "patient", 5, 30),
-     ("craving-nrs", "patient", 0, 10), ("craving-vas", "patient", 0, 100),
-     ("side-effects", "patient", 0, 11)],
+     ("craving-nrs", "patient-diary", 0, 10), ("craving-vas", "patient-diary", 0, 100),
+     ("side-effects", "patient-diary", 0, 11)],
 )
 def test_each_instrument_has_the_reference_range_and_rater(
     instrument_id, completed_by, min_total, max_total
@@ -693,7 +693,7 @@ def test_a_site_can_add_an_instrument_that_prorates(site_dir):
     ("change", "message"),
     [
         (('completed_by = "patient"', 'completed_by = "nurse"'),
-         r"site-mood\.toml: completed_by: must be one of clinician, patient"),
+         r"site-mood\.toml: completed_by: must be one of clinician, patient, patient-diary"),
         (('min = 2\nmax = 3', 'min = 1\nmax = 3'),
          r"bands\[1\]\.min: bands must be in increasing order and must not overlap"),
         (('min = 2\nmax = 3', 'min = 2\nmax = 4'),
@@ -768,3 +768,21 @@ def test_the_documented_definition_and_overlay_examples_load():
     assert score(defs["example"], {"first": 1, "second": 3, "rating": 50,
                                    "pulse-bpm": 90}).total == 55
     assert defs["asex"].item("drive").text == "<licensed wording of item 1>"
+
+
+def test_the_instruments_a_clinician_records_follow_who_completes_them():
+    recorded = {i.id: i.completed_by for i in ins.clinician_recorded()}
+    assert recorded == {"cows": "clinician", "asex": "patient", "audit-c": "patient",
+                        "gad7": "patient", "phq9": "patient"}
+    assert list(recorded)[0] == "cows"  # the clinician-rated ones first
+    diary = {i.id for i in all_instruments() if i.completed_by == "patient-diary"}
+    assert diary == {"sows", "craving-nrs", "craving-vas", "side-effects"}
+
+
+def test_a_site_questionnaire_answered_at_a_visit_is_one_a_clinician_records(site_dir):
+    (site_dir / "site-mood.toml").write_text(SITE_INSTRUMENT)
+    assert "site-mood" in [i.id for i in ins.clinician_recorded()]
+    (site_dir / "site-mood.toml").write_text(
+        SITE_INSTRUMENT.replace('completed_by = "patient"', 'completed_by = "patient-diary"'))
+    ins._registry.cache_clear()
+    assert "site-mood" not in [i.id for i in ins.clinician_recorded()]

@@ -67,3 +67,16 @@ def test_another_care_teams_patient_is_not_found_and_nothing_is_stored(clinic, l
     assert client.get(_url(clinic.patient_b)).status_code == 404
     assert client.post(_url(clinic.patient_b), instrument_post("cows", "t-b")).status_code == 404
     assert Assessment.objects.count() == 0
+
+
+def test_the_patient_page_offers_every_instrument_a_clinician_records(clinic, login):
+    from speciosa.knowledge import instruments
+
+    client = login(clinic.clinician_a)
+    page = client.get(reverse("patient_detail", args=[clinic.patient_a.pk])).content.decode()
+    offered = [i.id for i in instruments.clinician_recorded()]
+    assert set(offered) == {"cows", "phq9", "gad7", "audit-c", "asex"}
+    for instrument_id in offered:
+        assert _url(clinic.patient_a, instrument_id) in page
+        assert client.get(_url(clinic.patient_a, instrument_id)).status_code == 200
+    assert _url(clinic.patient_a, "sows") not in page

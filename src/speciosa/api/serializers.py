@@ -17,11 +17,10 @@ from speciosa.clinic.models import (
     Patient,
     SubstanceUse,
 )
+from speciosa.knowledge import instruments as kinstruments
 
 from .fields import StrictBooleanField, StrictCharField, StrictDecimalField, StrictIntegerField
 
-#: Clinician-rated instruments the API (like the web) records for a patient.
-CLINICIAN_INSTRUMENTS = ("cows", "phq9", "gad7", "audit-c", "asex")
 RECORD_KINDS = ("dose", "assessment", "lab", "note")
 
 
@@ -284,7 +283,10 @@ class DiaryIn(serializers.Serializer):
 # --------------------------------------------------------------------------- clinician writes
 
 class AssessmentIn(serializers.Serializer):
-    instrument = serializers.ChoiceField(choices=list(CLINICIAN_INSTRUMENTS))
+    instrument = serializers.ChoiceField(
+        choices=[i.id for i in kinstruments.clinician_recorded()],
+        help_text="an instrument a clinician records (see /api/v1/instruments/: completed_by "
+        "\"clinician\" or \"patient\")")
     items = serializers.DictField(
         child=StrictIntegerField(allow_null=True),
         help_text="item id -> answer; COWS also takes the measured pulse as \"pulse-bpm\".")

@@ -78,7 +78,7 @@ class RoleRequired(permissions.BasePermission):
     message = "This endpoint is not part of your role."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return access.role_of(request.user) == self.role
+        return access.has_role(request.user, self.role)
 
 
 class IsClinician(RoleRequired):
@@ -376,20 +376,13 @@ class MeView(ApiView):
     def get(self, request: Request) -> Response:
         """Who is calling, their role, and (for a patient) their own record's header."""
         user = request.user
-        patient = access.visible_patients(user).select_related("site").first() \
-            if access.role_of(user) == Role.PATIENT else None
+        patient = access.own_patient(user) if access.has_role(user, Role.PATIENT) else None
         return Response(s.MeOut({"username": user.get_username(), "name": user.get_full_name(),
                                  "role": access.role_of(user), "patient": patient}).data)
 
 
 # --------------------------------------------------------------------------- patient
 
-
-def _own_patient(user):
-    patient = access.visible_patients(user).select_related("site").first()
-    if patient is None:
-        raise Http404("No patient record is linked to this login")
-    return patient
 
 
 @extend_schema(tags=["me"])
@@ -400,7 +393,7 @@ class MyDiaryView(ListView):
     serializer_class = s.DiaryDayOut
 
     def get_queryset(self):
-        return DiaryDay.objects.filter(patient=_own_patient(self.request.user)).order_by("-day")
+        return DiaryDay.objects.filter(patient=access.own_patient(self.request.user)).order_by("-day")
 
     @extend_schema(responses={200: s.DiaryDayOut(many=True), **BAD_REQUEST, **ERRORS})
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -410,7 +403,7 @@ class MyDiaryView(ListView):
     def post(self, request: Request) -> Response:
         """Add doses, craving, SOWS, side effects or other substances to today's diary (or an
         earlier day's). A second entry for the same day adds to it."""
-        patient = _own_patient(request.user)
+        patient = access.own_patient(request.user)
 
         def call(token: str):
             data = _parse(s.DiaryIn, request.data)
@@ -438,7 +431,7 @@ class MyDiaryDayView(ApiView):
             when = dt.date.fromisoformat(day)
         except ValueError:
             raise Http404("Not a date") from None
-        diary = selectors.diary_for(_own_patient(request.user), when)
+        diary = selectors.diary_for(access.own_patient(request.user), when)
         if diary is None:
             raise Http404("No diary for this day")
         return Response(s.DiaryDayOut(diary).data)

@@ -31,6 +31,31 @@ def role_of(user) -> str | None:
     return profile.role if profile else None
 
 
+def has_role(user, *roles: str) -> bool:
+    """Whether ``user`` acts in one of ``roles``: the one role check behind
+    :func:`role_required` (web, education, research pages), :func:`require_role` (the
+    reports) and the API's permission classes."""
+    return role_of(user) in roles
+
+
+def require_role(user, *roles: str) -> None:
+    """Raise ``PermissionDenied`` (a 403) unless ``user`` acts in one of ``roles``."""
+    if not has_role(user, *roles):
+        raise PermissionDenied("This page is not part of your role.")
+
+
+def own_patient(user) -> Patient:
+    """The patient record of a patient's own login (with its site), for the pages and
+    endpoints that name no patient (``/me/...``). Any other login, and a patient login with
+    no record linked to it, is a 404: a clinician has no "own" patient."""
+    if not has_role(user, Role.PATIENT):
+        raise Http404("No patient record is linked to this login")
+    try:
+        return Patient.objects.select_related("site", "care_team").get(user=user)
+    except Patient.DoesNotExist:
+        raise Http404("No patient record is linked to this login") from None
+
+
 def visible_patients(user):
     """Patients whose identifiable record ``user`` may open."""
     role = role_of(user)
@@ -69,8 +94,7 @@ def role_required(*roles):
         @login_required
         @functools.wraps(view)
         def wrapped(request, *args, **kwargs):
-            if role_of(request.user) not in roles:
-                raise PermissionDenied("This page is not part of your role.")
+            require_role(request.user, *roles)
             return view(request, *args, **kwargs)
 
         return wrapped

@@ -22,19 +22,13 @@ from .forms import AssignForm, DecisionForm
 _role_required = access.role_required
 
 
-def _own_patient(user):
-    patient = access.visible_patients(user).first()
-    if patient is None:
-        raise Http404("No patient record is linked to this login")
-    return patient
-
 
 @_role_required(Role.PATIENT, Role.CLINICIAN)
 def learn_index(request):
     """The list of pages; for a patient, assigned pages first and read ones marked."""
     role = access.role_of(request.user)
     if role == Role.PATIENT:
-        rows = services.reading_list(_own_patient(request.user))
+        rows = services.reading_list(access.own_patient(request.user))
     else:
         rows = [{"page": p, "assigned": False, "read": False} for p in content.all_pages()]
     return render(request, "education/learn_index.html", {"rows": rows, "is_patient": role == Role.PATIENT})
@@ -50,7 +44,7 @@ def learn_page(request, page_id):
     role = access.role_of(request.user)
     just_read = []
     if role == Role.PATIENT:
-        just_read = services.mark_read(request.user, _own_patient(request.user), page.id)
+        just_read = services.mark_read(request.user, access.own_patient(request.user), page.id)
     return render(request, "education/learn_page.html", {
         "page": page, "is_patient": role == Role.PATIENT, "just_read": bool(just_read),
     })

@@ -55,6 +55,7 @@ __all__ = [
     "Measurement",
     "Score",
     "all_instruments",
+    "clinician_recorded",
     "cows_pulse_score",
     "flags_for_total",
     "get_instrument",
@@ -68,7 +69,12 @@ SITE_DIR_ENV = "SPECIOSA_INSTRUMENT_DIR"
 #: Values accepted for ``sex`` by :func:`score` (used by sex-specific cut-offs).
 SEXES = ("female", "male")
 
-COMPLETED_BY = ("clinician", "patient")
+#: Who fills an instrument in, in Speciosa: ``"clinician"``, the clinician rates what they
+#: observe (COWS); ``"patient"``, the patient answers at a visit and the clinician records
+#: the answers (PHQ-9); ``"patient-diary"``, the patient answers in their own diary (SOWS).
+COMPLETED_BY = ("clinician", "patient", "patient-diary")
+#: The ``completed_by`` values whose responses a clinician records.
+CLINICIAN_RECORDS = ("clinician", "patient")
 SCORING_KINDS = ("sum", "sum-prorated")
 
 
@@ -240,7 +246,7 @@ class Instrument:
     id, name, version : str
         Stable id, display name, definition version (stored with every response).
     completed_by : str
-        ``"clinician"`` or ``"patient"``.
+        ``"clinician"``, ``"patient"`` or ``"patient-diary"`` (see :data:`COMPLETED_BY`).
     items : tuple of Item
         In the order they are asked.
     bands : tuple of Band
@@ -736,6 +742,14 @@ def _instruments() -> dict[str, Instrument]:
 def all_instruments() -> list[Instrument]:
     """Every instrument: packaged ones (by file name), then a site's additions."""
     return list(_instruments().values())
+
+
+def clinician_recorded() -> list[Instrument]:
+    """The instruments a clinician records for a patient (``completed_by`` "clinician" or
+    "patient"): the clinician-rated ones first, then the questionnaires, each by id. The web
+    page and the API both offer these; the diary instruments are the patient's own."""
+    chosen = [i for i in all_instruments() if i.completed_by in CLINICIAN_RECORDS]
+    return sorted(chosen, key=lambda i: (CLINICIAN_RECORDS.index(i.completed_by), i.id))
 
 
 def get_instrument(instrument_id: str) -> Instrument:

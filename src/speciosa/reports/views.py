@@ -10,19 +10,13 @@ Access is decided by :mod:`speciosa.clinic.access` (a patient out of reach is a 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
 from speciosa.clinic import access, writes
-from speciosa.clinic.models import Patient, Role
+from speciosa.clinic.models import Role
 
 from . import charts, data
-
-
-def _require_role(request, role: str) -> None:
-    if access.role_of(request.user) != role:
-        raise PermissionDenied("This page is not part of your role.")
 
 
 def _json(payload: dict) -> JsonResponse:
@@ -35,7 +29,7 @@ def _json(payload: dict) -> JsonResponse:
 @require_GET
 def patient_charts(request, patient_id: int) -> JsonResponse:
     """The clinician's charts of one patient of their care teams."""
-    _require_role(request, Role.CLINICIAN)
+    access.require_role(request.user, Role.CLINICIAN)
     patient = access.patient_for(request.user, patient_id)
     return _json(charts.payload(data.chart_data(patient)))
 
@@ -44,11 +38,8 @@ def patient_charts(request, patient_id: int) -> JsonResponse:
 @require_GET
 def my_charts(request) -> JsonResponse:
     """The patient's own charts (use, craving, withdrawal); nobody else's."""
-    _require_role(request, Role.PATIENT)
-    try:
-        patient = Patient.objects.select_related("site").get(user=request.user)
-    except Patient.DoesNotExist:
-        raise Http404("No patient record for this login") from None
+    access.require_role(request.user, Role.PATIENT)
+    patient = access.own_patient(request.user)
     return _json(charts.payload(data.chart_data(patient, with_exposure=False), simple=True))
 
 
@@ -72,7 +63,7 @@ def visit_report(request, patient_id: int) -> HttpResponse:
 
     from . import pdf
 
-    _require_role(request, Role.CLINICIAN)
+    access.require_role(request.user, Role.CLINICIAN)
     patient = access.patient_for(request.user, patient_id)
     period = request.GET.get("days", "90")
     if period not in ("30", "90", "all"):

@@ -6,7 +6,7 @@ from speciosa.clinic.models import Alert, Role
 
 def urgent_alerts(request):
     user = getattr(request, "user", None)
-    if access.role_of(user) != Role.CLINICIAN:
+    if not access.has_role(user, Role.CLINICIAN):
         return {}
     if hasattr(user, "is_verified") and not user.is_verified():
         return {}  # nothing about patients before the second factor

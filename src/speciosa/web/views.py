@@ -19,7 +19,6 @@ from speciosa.knowledge import instruments as kinstruments
 
 from . import forms
 
-CLINICIAN_INSTRUMENTS = ("cows", "phq9", "gad7", "audit-c", "asex")
 WORKLIST_PAGE_SIZE = 50
 
 
@@ -66,7 +65,7 @@ def patient_detail(request, patient_id):
         "summary": summary,
         "alerts": selectors.active_alerts(patient),
         "age": patient.age_on(timezone.localdate()),
-        "instruments": [kinstruments.get_instrument(i) for i in CLINICIAN_INSTRUMENTS],
+        "instruments": kinstruments.clinician_recorded(),
     })
 
 
@@ -74,9 +73,9 @@ def patient_detail(request, patient_id):
 @require_http_methods(["GET", "POST"])
 def assessment_new(request, patient_id, instrument_id):
     patient = access.patient_for(request.user, patient_id)
-    if instrument_id not in CLINICIAN_INSTRUMENTS:
-        raise Http404("No such clinician-rated instrument")
-    instrument = kinstruments.get_instrument(instrument_id)
+    instrument = next((i for i in kinstruments.clinician_recorded() if i.id == instrument_id), None)
+    if instrument is None:
+        raise Http404("No such instrument for a clinician to record")
     form = forms.AssessmentForm(request.POST or None, instrument=instrument)
     if request.method == "POST" and form.is_valid():
         try:
@@ -179,16 +178,10 @@ def record_history(request, patient_id, kind, record_id):
 
 # --------------------------------------------------------------------------- patient
 
-def _own_patient(user):
-    patient = access.visible_patients(user).select_related("site").first()
-    if patient is None:
-        raise Http404("No patient record is linked to this login")
-    return patient
-
 
 @_role_required(Role.PATIENT)
 def me(request):
-    patient = _own_patient(request.user)
+    patient = access.own_patient(request.user)
     today = timezone.localdate()
     return render(request, "web/me.html", {
         "patient": patient, "today_diary": selectors.diary_for(patient, today),
@@ -199,7 +192,7 @@ def me(request):
 @_role_required(Role.PATIENT)
 @require_http_methods(["GET", "POST"])
 def diary(request, day=None):
-    patient = _own_patient(request.user)
+    patient = access.own_patient(request.user)
     today = timezone.localdate()
     if day is None:
         day = today
