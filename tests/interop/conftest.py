@@ -20,7 +20,7 @@ def fast_password_hashing(settings):
 @pytest.fixture
 def demo_clinic(db):
     """The synthetic demo clinic, 6 patients x 30 days."""
-    from speciosa.clinic import demo
+    from speciosa import demo
 
     return demo.build_demo_clinic(**SMALL)
 

@@ -120,7 +120,8 @@ def main(argv: list[str]) -> int:
         elif args.command == "setup-patient":
             setup_patient()
         elif args.command == "demo":
-            from speciosa.clinic import alerts, demo
+            from speciosa import demo
+            from speciosa.clinic import alerts
 
             demo.build_demo_clinic(seed=7, n_patients=6, days=40, today=dt.date(2026, 3, 1))
             alerts.sweep(as_of=dt.datetime(2026, 3, 1, 18, tzinfo=dt.UTC))

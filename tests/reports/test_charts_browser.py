@@ -16,8 +16,8 @@ PASSWORD = "speciosa-demo"
 @pytest.fixture
 def demo(db):
     """Three demo patients, 120 days (patient 0: prolactin 40-60 ng/mL, on Team A of site 1)."""
-    from speciosa.clinic.demo import build_demo_clinic
     from speciosa.clinic.models import Patient
+    from speciosa.demo import build_demo_clinic
 
     summary = build_demo_clinic(seed=7, n_patients=3, days=120, today=dt.date.today())
     patient = Patient.objects.select_related("user", "care_team").order_by("pk").first()

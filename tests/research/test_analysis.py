@@ -26,7 +26,7 @@ FAST_HASHER = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 @pytest.fixture(scope="module")
 def demo_run(django_db_setup, django_db_blocker):
     """Build the demo clinic once, analyse it, collect what the tests compare, roll back."""
-    from speciosa.clinic import demo
+    from speciosa import demo
     from speciosa.clinic.models import Dose, LabResult, Patient
 
     with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHER):

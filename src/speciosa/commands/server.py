@@ -32,7 +32,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     setup_django()
     from django.core.management import call_command
 
-    from speciosa.clinic import demo
+    from speciosa import demo
     from speciosa.clinic.models import Patient
 
     call_command("migrate", interactive=False, verbosity=0)

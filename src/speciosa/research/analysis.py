@@ -353,15 +353,20 @@ def run_cohort_analysis(key: bytes | None = None) -> tuple[Any, AnalysisResult]:
 
 
 def planted_model() -> dict[str, Any] | None:
-    """The demo's planted relationship, when the database holds the synthetic demo clinic."""
+    """The planted relationship of the synthetic demo clinic, when the database holds it.
+
+    The demo records what it planted with the clinic it loads (the ``planted_model`` of its
+    ``DemoClinic`` audit entry): that is the dataset's own metadata, read here as data, so the
+    analysis shows the answer a synthetic clinic should give without importing the demo."""
     from speciosa.clinic.models import AuditEntry
 
-    if not AuditEntry.objects.filter(model="DemoClinic").exists():
+    entry = AuditEntry.objects.filter(model="DemoClinic").order_by("-pk").first()
+    planted = (entry.after or {}).get("planted_model") if entry is not None else None
+    if not planted or "beta_per_100mg" not in planted:
         return None
-    from speciosa.clinic import demo
-
-    return {"model": "exposure_prolactin", "term": "within",
-            "beta_per_100mg": demo.PLANTED_PROLACTIN_LOG_SLOPE_PER_100MG,
+    return {"model": planted.get("model", "exposure_prolactin"),
+            "term": planted.get("term", "within"),
+            "beta_per_100mg": planted["beta_per_100mg"],
             "note": "This database holds the synthetic demo clinic; its prolactin values were "
                     "generated with this slope. Recovering it checks the software; it is not "
                     "evidence about kratom."}

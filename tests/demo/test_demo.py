@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth import get_user_model
 
-from speciosa.clinic import demo
+from speciosa import demo
 from speciosa.clinic.models import (
     Assessment,
     AuditEntry,
@@ -187,3 +187,24 @@ def test_building_twice_without_reset_refuses_and_changes_nothing(small_clinic):
 def test_it_rejects_a_history_too_short_for_labs():
     with pytest.raises(ValueError, match="days must be at least 28"):
         demo.build_demo_clinic(days=10)
+
+
+def test_the_production_app_does_not_import_the_demo():
+    # Only the ``speciosa demo`` command loads it; research reads the planted model from the
+    # data the demo stored, never from the demo's code.
+    import ast
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[2] / "src" / "speciosa"
+    allowed = {src / "commands" / "server.py"}
+    importers = []
+    for path in src.rglob("*.py"):
+        if src / "demo" in path.parents or path in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [f"{node.module}.{a.name}" for a in node.names]
+                     if isinstance(node, ast.ImportFrom) and node.module else [])
+            if any(n.startswith(("speciosa.demo", "speciosa.clinic.demo")) for n in names):
+                importers.append(str(path.relative_to(src)))
+    assert importers == []
