@@ -8,6 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from speciosa.clinic import records
 from speciosa.clinic.models import (
     Assessment,
     DiaryDay,
@@ -309,14 +310,8 @@ class NoteIn(serializers.Serializer):
 
 
 class CorrectionIn(serializers.Serializer):
-    """The reason and the changed fields; fields that do not belong to the record's kind are refused."""
-
-    FIELDS_BY_KIND = {
-        "dose": ("taken_at", "amount", "unit", "product", "mitragynine_percent", "grams_per_capsule"),
-        "assessment": ("items", "at", "note"),
-        "lab": ("collected_at", "value", "unit", "result", "method", "confirmed_unusual"),
-        "note": ("text",),
-    }
+    """The reason and the changed fields; a field the record's kind does not let a correction
+    change (:data:`speciosa.clinic.records.KINDS`) is refused."""
 
     reason = StrictCharField(allow_blank=True, max_length=500)
     taken_at = serializers.DateTimeField(required=False)
@@ -336,13 +331,10 @@ class CorrectionIn(serializers.Serializer):
     text = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
 
     def changes_for(self, kind: str) -> dict[str, Any]:
-        """The changed fields, refusing any the record's kind does not have."""
+        """The changed fields, refusing any the record's kind does not let a correction change."""
         data = dict(self.validated_data)
         data.pop("reason", None)
-        allowed = self.FIELDS_BY_KIND[kind]
-        wrong = {k: [f"A {kind} has no field '{k}' to correct."] for k in data if k not in allowed}
-        if wrong:
-            raise serializers.ValidationError(wrong)
+        records.check_changes(records.KINDS[kind], data)
         return data
 
 

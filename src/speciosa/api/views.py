@@ -30,7 +30,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from speciosa.clinic import access, selectors, services
+from speciosa.clinic import access, records, selectors, services
 from speciosa.clinic.models import Assessment, DiaryDay, LabResult, Note, Role
 from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
@@ -303,9 +303,10 @@ class RecordMixin:
 
     def record(self):
         patient = self.patient()
-        model = services.CORRECTABLE.get(self.kwargs["kind"])
-        if model is None:
+        kind = records.kind_of(self.kwargs["kind"])
+        if kind is None:
             raise Http404("No such kind of record")
+        model = kind.model
         return patient, model, get_object_or_404(model, pk=_int(self.kwargs["record_id"]), patient=patient)
 
 

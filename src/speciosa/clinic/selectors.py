@@ -15,6 +15,7 @@ from django.utils import timezone
 from speciosa.knowledge import instruments as kinstruments
 from speciosa.safety.rules import PROLACTIN_SYMPTOMS
 
+from . import records
 from .models import Assessment, DiaryDay, Dose, LabResult, Note, Patient, SubstanceUse
 
 WITHDRAWAL_INSTRUMENTS = ("cows", "sows")
@@ -102,8 +103,8 @@ class TimelineEvent:
 
     @property
     def record_kind(self) -> str:
-        return {"Dose": "dose", "Assessment": "assessment", "LabResult": "lab", "Note": "note"}.get(
-            type(self.record).__name__, "")
+        kind = records.kind_of(self.record)
+        return kind.name if kind else ""
 
 
 def _fmt_num(value) -> str:

@@ -27,7 +27,7 @@ from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
 from speciosa.pharmacology import doses as pdoses
 
-from . import access, writes
+from . import access, records, writes
 from .models import (
     Assessment,
     AuditEntry,
@@ -353,7 +353,8 @@ def record_note(user, patient: Patient, text: str, *, token: str | None = None) 
                                 reevaluate=False)
 
 
-CORRECTABLE = {"dose": Dose, "assessment": Assessment, "lab": LabResult, "note": Note}
+#: The kinds of record that can be corrected, by name (see :mod:`speciosa.clinic.records`).
+CORRECTABLE = {name: kind.model for name, kind in records.KINDS.items()}
 
 
 def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, token: str | None = None):
@@ -368,10 +369,13 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
         raise ValidationError({"reason": "Say why this entry is being corrected."})
     if record.superseded or record.retracted:
         raise ValidationError({"__all__": "This entry was already corrected; correct the current version."})
+    kind = records.kind_of(record)
+    if kind is None:
+        raise TypeError(f"a {type(record).__name__} cannot be corrected")
+    records.check_changes(kind, changes)
     before = writes.snapshot(record)
     if isinstance(record, Dose):
-        merged = {k: getattr(record, k) for k in
-                  ("taken_at", "amount", "unit", "product", "mitragynine_percent", "grams_per_capsule")}
+        merged = {k: getattr(record, k) for k in kind.correctable}
         merged.update(changes)
         fields = validate_dose(merged)
     elif isinstance(record, Assessment):
@@ -381,9 +385,7 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
         fields = {"at": changes.get("at", record.at), "note": changes.get("note", record.note),
                   "diary": record.diary, **writes.assessment_fields(*scored)}
     elif isinstance(record, LabResult):
-        merged = {"lab": record.lab, "collected_at": record.collected_at, "value": record.value,
-                  "unit": record.unit, "result": record.result, "method": record.method,
-                  "confirmed_unusual": record.confirmed_unusual}
+        merged = {"lab": record.lab, **{k: getattr(record, k) for k in kind.correctable}}
         merged.update(changes)
         fields = validate_lab(patient, merged)
     elif isinstance(record, Note):
@@ -391,7 +393,7 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
         if not text:
             raise ValidationError({"text": "Write the corrected note."})
         fields = {"text": text, "at": record.at}
-    else:  # pragma: no cover - guarded by CORRECTABLE
+    else:  # pragma: no cover - every kind in records.KINDS is handled above
         raise TypeError(type(record))
     model = type(record)
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from speciosa.clinic import access, selectors, services, writes
+from speciosa.clinic import access, records, selectors, services, writes
 from speciosa.clinic.models import Role
 from speciosa.knowledge import instruments as kinstruments
 
@@ -126,10 +126,10 @@ def note_new(request, patient_id):
 
 def _record_for(user, patient_id, kind, record_id):
     patient = access.patient_for(user, patient_id)
-    model = services.CORRECTABLE.get(kind)
-    if model is None:
+    record_kind = records.kind_of(kind)
+    if record_kind is None:
         raise Http404("No such kind of record")
-    record = get_object_or_404(model, pk=record_id, patient=patient)
+    record = get_object_or_404(record_kind.model, pk=record_id, patient=patient)
     return patient, record
 
 
@@ -144,17 +144,10 @@ def record_correct(request, patient_id, kind, record_id):
             if data.get("retract"):
                 services.retract_record(request.user, record, data["reason"])
             else:
-                changes = {}
-                if kind == "lab":
-                    if data.get("value") is not None:
-                        changes["value"] = data["value"]
-                    if data.get("unit"):
-                        changes["unit"] = data["unit"]
-                elif kind == "dose" and data.get("amount") is not None:
-                    changes["amount"] = data["amount"]
-                elif kind == "note":
-                    changes["text"] = data.get("text") or ""
-                if not changes and kind != "note":
+                # the fields this kind's correction page offers, as far as they were filled in
+                changes = {name: data[name] for name in records.KINDS[kind].on_page
+                           if data.get(name) not in (None, "")}
+                if not changes:
                     raise ValidationError({"__all__": "Enter the corrected value, or tick 'withdraw this entry'."})
                 services.correct_record(request.user, record, changes, data["reason"], token=data["token"])
             return redirect(reverse("record_history", args=[patient.pk, kind, record.pk]))
