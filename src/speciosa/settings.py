@@ -237,5 +237,13 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# Research exports (docs/research.md): every exported patient shares site, sex, age band,
+# entry year and pregnancy status with at least K - 1 others; at most MAX_SUPPRESSED of the
+# consented patients may be left out instead of generalising further; each patient's most
+# recent 0..WITHHELD_DAYS days (keyed) are not exported.
+RESEARCH_K_ANONYMITY = int(os.environ.get("SPECIOSA_RESEARCH_K", "5"))
+RESEARCH_MAX_SUPPRESSED = float(os.environ.get("SPECIOSA_RESEARCH_MAX_SUPPRESSED", "0.1"))
+RESEARCH_WITHHELD_DAYS = int(os.environ.get("SPECIOSA_RESEARCH_WITHHELD_DAYS", "28"))
+
 # Operations: task queue, e-mail, structured logs (environment variables: docs/configuration.md)
 from speciosa.ops.conf import *  # noqa: E402,F403

@@ -118,8 +118,9 @@ def export_fhir(out: str, patient_ids: list[int] | None = None) -> dict[str, int
 
 
 @app.task(name="speciosa.tasks.export_research", **RETRY)
-def export_research(out: str, purpose: str = "research") -> int:
-    """Write the de-identified research dataset into ``out`` (as ``speciosa export research``).
+def export_research(out: str, researcher: str, purpose: str = "research") -> int:
+    """Write the de-identified research dataset for the researcher with the username
+    ``researcher`` into ``out`` (as ``speciosa export research``; audited with them).
 
     A redelivered task finds the finished export (its ``manifest.json``) and does nothing."""
     _setup()
@@ -129,7 +130,8 @@ def export_research(out: str, purpose: str = "research") -> int:
 
     if (Path(out) / "manifest.json").exists():
         return 0
-    return main(["export", "research", "--out", out, "--purpose", purpose])
+    return main(["export", "research", "--out", out, "--purpose", purpose,
+                 "--researcher", researcher])
 
 
 def after_change(patient) -> None:

@@ -1,9 +1,12 @@
 """``speciosa export research``: consented patients only, none of the 18 Safe Harbor
-identifiers in any file, intervals kept, keyed pseudonyms, the 42 CFR Part 2 notice, audit."""
+identifiers and no calendar date in any file, time as days in care, keyed pseudonyms, the
+42 CFR Part 2 notice, implausible dates skipped and reported, the export audited with its
+recipient, who ran it and why."""
 
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import re
 from decimal import Decimal
@@ -22,8 +25,7 @@ pytestmark = pytest.mark.django_db
 KEY = "test-research-key-0123456789"
 OTHER_KEY = "speciosa-test-research-key-2"
 PURPOSE = "Study 7: exposure and prolactin"
-#: Every real date of the fixture's records lies in this span; with the test keys every
-#: patient's offset is at least 12 days, so no shifted date can equal a real one.
+#: Every real date of the fixture's records lies in this span.
 ENTRY = dt.date(2026, 1, 26)
 EVENT_DAYS = [dt.date(2026, 2, 2), dt.date(2026, 2, 3), dt.date(2026, 2, 4)]
 LAB_DAY = dt.date(2026, 2, 6)
@@ -132,17 +134,24 @@ def cohort(clinic):
     Consent.objects.create(patient=c.patient_c, kind="research", given=False,
                            at=t0 + dt.timedelta(days=3))
     Consent.objects.create(patient=c.patient_d, kind="research", given=True, at=t0)
-    d = deid.Deidentifier(KEY.encode())
-    for p in c.patients:
-        offset = d.date_offset_days(p.site.name, p.identifier)
-        assert abs(offset) >= 12, "the test key must shift every fixture patient by >= 12 days"
     return c
 
 
-def _export(tmp_path: Path, monkeypatch, name: str = "export", key: str = KEY) -> Path:
+@pytest.fixture(autouse=True)
+def _k_of_1(settings):
+    """The fixture cohort has two consented patients; with the default k of 5 both would be
+    suppressed. These tests check what an exported row holds, so k is 1 here; k-anonymity is
+    tested in test_anonymity.py, on the demo clinic in test_reidentification.py, and at the
+    default k in test_a_cohort_smaller_than_k_exports_nobody_and_says_so."""
+    settings.RESEARCH_K_ANONYMITY = 1
+
+
+def _export(tmp_path: Path, monkeypatch, name: str = "export", key: str = KEY,
+            researcher: str = "res") -> Path:
     monkeypatch.setenv("SPECIOSA_RESEARCH_KEY", key)
     out = tmp_path / name
-    assert main(["export", "research", "--out", str(out), "--purpose", PURPOSE]) == 0
+    assert main(["export", "research", "--out", str(out), "--purpose", PURPOSE,
+                 "--researcher", researcher]) == 0
     return out
 
 
@@ -175,7 +184,8 @@ IDENTIFIER_PATTERNS = {
 }
 
 
-def test_no_safe_harbor_identifier_appears_in_any_exported_file(cohort, tmp_path, monkeypatch):
+def test_no_safe_harbor_identifier_or_calendar_date_appears_in_any_exported_file(
+        cohort, tmp_path, monkeypatch):
     from django.contrib.auth import get_user_model
 
     out = _export(tmp_path, monkeypatch)
@@ -203,6 +213,9 @@ def test_no_safe_harbor_identifier_appears_in_any_exported_file(cohort, tmp_path
             assert not found, f"{kind} {needle!r} found in {name}"
         for kind, pattern in IDENTIFIER_PATTERNS.items():
             assert not pattern.search(text), f"{kind} pattern found in {name}: {pattern.search(text)}"
+        # no date of any kind, shifted or not, and no clock time
+        for pattern in (r"\b(1[89]|20)\d\d-\d\d-\d\d", r"\bT?\d\d:\d\d(:\d\d)?\b"):
+            assert not re.search(pattern, text), f"{re.search(pattern, text)} in {name}"
 
 
 def test_only_patients_whose_latest_research_consent_is_given_are_exported(cohort, tmp_path,
@@ -240,29 +253,51 @@ def test_every_table_has_the_expected_rows_without_retracted_or_free_text(cohort
     assert set(labs["result"]) == {""} and set(labs["method"]) == {""}
     patients = pd.read_parquet(out / "patients.parquet").set_index("patient_id")
     assert not any("birth" in col for col in patients.columns)
-    assert sorted(patients["age_at_entry"]) == ["40", "90+"]
+    assert sorted(patients["age_band"]) == ["40-44", "90+"]
+    assert set(patients["entry_year"]) == {"2026"}
     for name in ("notes.csv", "substance_use.csv", "medications.csv"):
         assert not (out / name).exists()
 
 
-def test_intervals_between_a_patients_events_are_kept(cohort, tmp_path, monkeypatch):
+def test_events_are_exported_as_days_in_care_and_periods_of_the_day(cohort, tmp_path,
+                                                                    monkeypatch):
     out = _export(tmp_path, monkeypatch)
-    d = deid.Deidentifier(KEY.encode())
     p = cohort.patient_a
-    pid = d.patient_pseudonym(p.site.name, p.identifier)
-    offset = d.date_offset_days(p.site.name, p.identifier)
+    pid = deid.Deidentifier(KEY.encode()).patient_pseudonym(p.site.name, p.identifier)
     doses = pd.read_parquet(out / "doses.parquet")
-    mine = doses[doses["patient_id"] == pid].sort_values("taken_at")
-    real = [_at(day, hour, 15) .replace(tzinfo=None) for day in EVENT_DAYS for hour in (8, 20)]
-    assert list(mine["taken_at"].diff().dropna()) == list(pd.Series(real).diff().dropna())
-    assert [t.to_pydatetime() for t in mine["taken_at"]] == [r + dt.timedelta(days=offset)
-                                                             for r in real]
+    mine = doses[doses["patient_id"] == pid]
+    assert list(mine["day_in_care"]) == [(day - ENTRY).days for day in EVENT_DAYS for _ in (8, 20)]
+    assert list(mine["time_of_day"]) == ["morning", "evening"] * len(EVENT_DAYS)
+    assert not {"taken_at", "day"} & set(doses.columns)
     labs = pd.read_parquet(out / "labs.parquet")
     lab = labs[labs["patient_id"] == pid].iloc[0]
-    assert (lab["day"] - mine["day"].iloc[0]).days == (LAB_DAY - EVENT_DAYS[0]).days
-    assert lab["day_in_care"] == (LAB_DAY - ENTRY).days
-    patients = pd.read_parquet(out / "patients.parquet").set_index("patient_id")
-    assert (lab["day"] - patients.at[pid, "in_care_since"]).days == (LAB_DAY - ENTRY).days
+    assert (lab["day_in_care"], lab["time_of_day"]) == ((LAB_DAY - ENTRY).days, "morning")
+    exposure = pd.read_parquet(out / "daily_exposure.parquet")
+    assert list(exposure[exposure["patient_id"] == pid]["day_in_care"]) == [7, 8, 9]
+    side = pd.read_parquet(out / "side_effects.parquet")
+    assert set(side["time_of_day"]) == {"evening"}
+
+
+def test_a_patients_most_recent_days_are_withheld_by_their_keyed_number(cohort, tmp_path,
+                                                                        monkeypatch):
+    from django.utils import timezone
+
+    from speciosa.clinic.models import DiaryDay
+
+    p = cohort.patient_a
+    today = timezone.now().date()  # the fixture's sites are in UTC
+    p.in_care_since = today - dt.timedelta(days=100)
+    p.save()
+    for back in range(0, 40):
+        DiaryDay.objects.create(patient=p, day=today - dt.timedelta(days=back))
+    out = _export(tmp_path, monkeypatch)
+    d = deid.Deidentifier(KEY.encode())
+    withheld = d.withheld_days(p.site.name, p.identifier, 28)
+    exposure = pd.read_parquet(out / "daily_exposure.parquet")
+    mine = exposure[exposure["patient_id"] == d.patient_pseudonym(p.site.name, p.identifier)]
+    assert mine["day_in_care"].max() == 100 - 1 - withheld
+    report = json.loads((out / "deid_report.json").read_text())
+    assert report["records_left_out"]["withheld recent day"]["diary days"] == 1 + withheld
 
 
 def test_the_same_key_gives_the_same_pseudonyms_and_another_key_different_ones(
@@ -271,7 +306,7 @@ def test_the_same_key_gives_the_same_pseudonyms_and_another_key_different_ones(
     second = pd.read_csv(_export(tmp_path, monkeypatch, "two") / "patients.csv")
     third = pd.read_csv(_export(tmp_path, monkeypatch, "three", OTHER_KEY) / "patients.csv")
     assert sorted(first["patient_id"]) == sorted(second["patient_id"])
-    assert sorted(first["in_care_since"]) == sorted(second["in_care_since"])
+    assert first.equals(second)
     assert not set(first["patient_id"]) & set(third["patient_id"])
 
 
@@ -295,14 +330,101 @@ def test_the_data_dictionary_describes_every_column_of_every_table(cohort, tmp_p
         assert all(c["description"] for c in spec["columns"])
 
 
-def test_the_export_is_audited_with_its_purpose(cohort, tmp_path, monkeypatch):
+def test_the_export_is_audited_with_its_researcher_who_ran_it_what_and_why(cohort, tmp_path,
+                                                                           monkeypatch):
     from speciosa.clinic.models import AuditEntry
 
     _export(tmp_path, monkeypatch)
     entry = AuditEntry.objects.get(action="export")
+    assert entry.user == cohort.researcher and entry.at is not None
     assert entry.model == "ResearchExport" and PURPOSE in entry.reason
-    assert entry.after["patients"] == 2 and entry.after["purpose"] == PURPOSE
-    assert entry.after["rows"]["doses"] == 12
+    after = entry.after
+    assert after["purpose"] == PURPOSE and after["recipient"] == "res"
+    assert after["os_user"] == getpass.getuser()
+    assert after["patients"] == 2 and after["rows"]["doses"] == 12
+    assert after["patient_ids"] == sorted([cohort.patient_a.pk, cohort.patient_d.pk])
+    assert after["deidentification"]["k"] >= 1 and after["deidentification"]["withheld_days"] == 28
+    assert "deid_report.json" in after["files"]
+
+
+@pytest.mark.parametrize("who,message", [
+    ("clin_a", "not an active account with the researcher role"),
+    ("root", "not an active account with the researcher role"),
+    ("pat_a", "not an active account with the researcher role"),
+    ("nobody", "no account named 'nobody'"),
+])
+def test_an_export_for_anyone_but_an_active_researcher_is_refused(cohort, tmp_path, monkeypatch,
+                                                                  capsys, who, message):
+    from speciosa.clinic.models import AuditEntry
+
+    monkeypatch.setenv("SPECIOSA_RESEARCH_KEY", KEY)
+    out = tmp_path / "export"
+    assert main(["export", "research", "--out", str(out), "--purpose", PURPOSE,
+                 "--researcher", who]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() and not AuditEntry.objects.filter(action="export").exists()
+
+
+def test_an_inactive_researcher_or_none_at_all_is_refused(cohort, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SPECIOSA_RESEARCH_KEY", KEY)
+    out = tmp_path / "export"
+    with pytest.raises(SystemExit):  # argparse: --researcher is required
+        main(["export", "research", "--out", str(out), "--purpose", PURPOSE])
+    cohort.researcher.is_active = False
+    cohort.researcher.save()
+    assert main(["export", "research", "--out", str(out), "--purpose", PURPOSE,
+                 "--researcher", "res"]) == 2
+    assert not out.exists()
+
+
+def test_implausible_dates_are_skipped_and_reported_not_a_crash_for_the_whole_clinic(
+        cohort, tmp_path, monkeypatch):
+    """Issue #11 item 8: a diary day of 0001-01-01 made the export fail with an
+    OverflowError for everyone."""
+    from speciosa.clinic.models import Consent, DiaryDay, Dose, LabResult
+
+    p = cohort.patient_a
+    tz = ZoneInfo("America/New_York")
+    p.site.time_zone = "America/New_York"
+    p.site.save()
+    ancient = DiaryDay.objects.create(patient=p, day=dt.date(1, 1, 1))
+    DiaryDay.objects.create(patient=p, day=dt.date(9999, 12, 31))
+    Dose.objects.create(patient=p, source="patient", diary=ancient, unit="g", amount=Decimal("2"),
+                        taken_at=dt.datetime(1, 1, 1, 0, 30, tzinfo=dt.UTC), mitragynine_mg=30.0)
+    Dose.objects.create(patient=p, source="patient", unit="g", amount=Decimal("2"),
+                        taken_at=dt.datetime(1900, 6, 1, 9, 0, tzinfo=tz), mitragynine_mg=30.0)
+    LabResult.objects.create(patient=p, source="clinician", lab="prolactin", loinc="2842-3",
+                             collected_at=dt.datetime(9999, 12, 31, 23, 0, tzinfo=dt.UTC),
+                             value=Decimal("9"), unit="ng/mL", canonical_value=9.0,
+                             canonical_unit="ng/mL")
+    # a consented patient whose entry into care is in year 1 is left out, not a crash
+    c = cohort.patient_c
+    Consent.objects.create(patient=c, kind="research", given=True)
+    c.in_care_since = dt.date(1, 1, 1)
+    c.save()
+    out = _export(tmp_path, monkeypatch)
+    report = json.loads((out / "deid_report.json").read_text())
+    assert report["records_left_out"]["implausible date"] == {"diary days": 2, "doses": 2,
+                                                               "labs": 1}
+    assert report["patients"]["implausible_entry_or_birth_date"] == 1
+    assert report["patients"]["exported"] == 2
+    doses = pd.read_parquet(out / "doses.parquet")
+    assert len(doses) == 12 and doses["day_in_care"].between(0, 20).all()
+    assert len(pd.read_parquet(out / "daily_exposure.parquet")) == 6
+
+
+def test_a_cohort_smaller_than_k_exports_nobody_and_says_so(cohort, tmp_path, monkeypatch,
+                                                            settings, capsys):
+    settings.RESEARCH_K_ANONYMITY = 5
+    out = _export(tmp_path, monkeypatch)
+    report = json.loads((out / "deid_report.json").read_text())
+    assert report["patients"] == {"consented": 2, "implausible_entry_or_birth_date": 0,
+                                  "suppressed": 2, "generalised": 0, "exported": 0}
+    assert report["k_anonymity"]["k"] == 0
+    for table in ("patients", "doses", "labs"):
+        assert pd.read_parquet(out / f"{table}.parquet").empty
+    assert report["records_left_out"]["suppressed patient"]["doses"] == 12
+    assert "2 patients suppressed" in capsys.readouterr().out
 
 
 def test_without_a_key_it_exits_2_naming_the_variable_and_writes_nothing(cohort, tmp_path,
@@ -311,12 +433,14 @@ def test_without_a_key_it_exits_2_naming_the_variable_and_writes_nothing(cohort,
 
     monkeypatch.delenv("SPECIOSA_RESEARCH_KEY", raising=False)
     out = tmp_path / "export"
-    assert main(["export", "research", "--out", str(out), "--purpose", "study"]) == 2
+    assert main(["export", "research", "--out", str(out), "--purpose", "study",
+                 "--researcher", "res"]) == 2
     assert "SPECIOSA_RESEARCH_KEY" in capsys.readouterr().err
     assert not out.exists()
     assert not AuditEntry.objects.filter(action="export").exists()
     monkeypatch.setenv("SITE_SECRET", KEY)
-    assert main(["export", "research", "--out", str(out), "--key-env", "SITE_SECRET", "--purpose", "study"]) == 0
+    assert main(["export", "research", "--out", str(out), "--key-env", "SITE_SECRET", "--purpose",
+                 "study", "--researcher", "res"]) == 0
 
 
 def test_it_refuses_a_directory_that_already_holds_files(cohort, tmp_path, monkeypatch, capsys):
@@ -324,6 +448,7 @@ def test_it_refuses_a_directory_that_already_holds_files(cohort, tmp_path, monke
     out = tmp_path / "export"
     out.mkdir()
     (out / "old.csv").write_text("x\n")
-    assert main(["export", "research", "--out", str(out), "--purpose", "study"]) == 2
+    assert main(["export", "research", "--out", str(out), "--purpose", "study",
+                 "--researcher", "res"]) == 2
     assert "not an empty directory" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["old.csv"]

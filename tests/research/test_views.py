@@ -89,3 +89,38 @@ def test_the_page_reuses_its_analysis_until_the_data_change(consented, login, mo
     Consent.objects.create(patient=consented.patient_b, kind="research", given=False)
     assert "Consented to research</div><div class=\"v\">1<" in client.get(URL).content.decode()
     assert len(calls) == 2
+
+
+def test_the_page_says_k_and_that_the_method_is_not_safe_harbor(consented, login, settings):
+    settings.RESEARCH_K_ANONYMITY = 1  # two consented patients: with k=5 both are suppressed
+    html = login(consented.researcher).get(URL).content.decode()
+    assert "k = 1 (required 1)" in html  # one woman at one site, one man at the other
+    assert "not HIPAA Safe Harbor" in html
+    assert "In the de-identified data</div><div class=\"v\">2<" in html
+
+
+def test_a_diary_day_in_year_1_does_not_break_the_page_for_the_whole_clinic(consented, login):
+    """Issue #11 item 8: the research page failed with an OverflowError for everyone."""
+    from speciosa.clinic.models import DiaryDay, Dose
+
+    p = consented.patient_a
+    p.site.time_zone = "America/New_York"
+    p.site.save()
+    diary = DiaryDay.objects.create(patient=p, day=dt.date(1, 1, 1))
+    Dose.objects.create(patient=p, source="patient", diary=diary, unit="g", amount=Decimal("2"),
+                        taken_at=dt.datetime(1, 1, 1, 0, 30, tzinfo=ZoneInfo("UTC")),
+                        mitragynine_mg=30.0)
+    response = login(consented.researcher).get(URL)
+    assert response.status_code == 200
+    assert "Records left out: implausible date 2" in response.content.decode()
+
+
+def test_the_page_view_is_audited_with_who_what_and_why(consented, login):
+    from speciosa.clinic.models import AuditEntry
+
+    login(consented.researcher).get(URL)
+    entry = AuditEntry.objects.get(model="ResearchAnalysis")
+    assert entry.user == consented.researcher and entry.action == "view"
+    assert entry.after["purpose"] == "research: cohort analysis"
+    assert entry.after["cohort"]["patients_consented"] == 2 and "k" in entry.after
+    assert "purpose of use" in entry.reason

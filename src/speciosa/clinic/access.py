@@ -79,6 +79,13 @@ def can_write_diary(user, patient: Patient) -> bool:
     return role_of(user) == Role.PATIENT and patient.user_id == user.pk
 
 
+def can_receive_research_export(user) -> bool:
+    """A de-identified research export is made for an active account with the researcher
+    role, which the audit trail names (a clinician or an administrator is not a recipient:
+    the export would then sit outside any researcher's data use agreement)."""
+    return bool(user and user.is_active and role_of(user) == Role.RESEARCHER)
+
+
 def patient_for(user, patient_id) -> Patient:
     """The patient with ``patient_id`` if ``user`` may see them; otherwise 404."""
     try:

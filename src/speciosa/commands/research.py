@@ -1,10 +1,13 @@
 """``speciosa export research`` and ``speciosa analyze``: de-identified research data.
 
-``speciosa export research --out DIR --purpose TEXT [--key-env VAR]`` writes the
-de-identified tables of the consented patients (Parquet and CSV), the data dictionary, the
-42 CFR Part 2 notice and a manifest into a new directory, and records one audit entry with
-the purpose of use. The site's research secret is read from ``SPECIOSA_RESEARCH_KEY`` (or
-the variable named by ``--key-env``).
+``speciosa export research --out DIR --purpose TEXT --researcher USERNAME [--key-env VAR]``
+writes the de-identified tables of the consented patients (Parquet and CSV), the data
+dictionary, the 42 CFR Part 2 notice, the de-identification report (k achieved, patients
+suppressed or generalised, records left out) and a manifest into a new directory, and
+records one audit entry naming the researcher who receives it (the entry's user), the
+operating-system account that ran the command, what was exported and the purpose of use.
+The site's research secret is read from ``SPECIOSA_RESEARCH_KEY`` (or the variable named
+by ``--key-env``).
 
 ``speciosa analyze [--json] [--out DIR]`` fits the cohort models (exposure and prolactin;
 prolactin and craving; prolactin and withdrawal) on the same de-identified data and prints
@@ -33,11 +36,15 @@ def register(subparsers: Any) -> None:
     p = export_subparsers(subparsers).add_parser(
         "research", help="de-identified research data set (consented patients only)",
         description="Write the de-identified, analysis-ready tables of the patients who "
-        "consented to research (HIPAA Safe Harbor; 42 CFR Part 2 notice) and audit the export.")
+        "consented to research (measured de-identification, k-anonymous; 42 CFR Part 2 "
+        "notice) and audit the export with its recipient and purpose.")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="a new (or empty) directory for the export")
     p.add_argument("--purpose", required=True, metavar="TEXT",
                    help="purpose of use (e.g. the approved study), recorded in the audit trail")
+    p.add_argument("--researcher", required=True, metavar="USERNAME",
+                   help="the Speciosa account (researcher role) that receives the export; "
+                   "recorded in the audit trail as the export's user")
     p.add_argument("--key-env", default="SPECIOSA_RESEARCH_KEY", metavar="VAR",
                    help="environment variable holding the site's research secret "
                    "(default: SPECIOSA_RESEARCH_KEY)")
@@ -63,7 +70,34 @@ def _require_tables() -> None:
                          "(and 'speciosa demo' for the synthetic demo clinic)")
 
 
+def _recipient(username: str):
+    """The active researcher account named ``username``, or a usage error saying why not."""
+    from django.contrib.auth import get_user_model
+
+    from speciosa.clinic import access
+
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise UsageError(f"--researcher: no account named {username!r}; give the username of "
+                         "the researcher who receives the export")
+    if not access.can_receive_research_export(user):
+        raise UsageError(f"--researcher: {username!r} is not an active account with the "
+                         "researcher role; research exports are made for researchers only")
+    return user
+
+
+def _deid_options():
+    from speciosa.research import dataset
+
+    try:
+        return dataset.options_from_settings()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_export_research(args: argparse.Namespace) -> int:
+    import getpass
+
     from speciosa.commands.server import setup_django
     from speciosa.research import deid
 
@@ -81,19 +115,41 @@ def cmd_export_research(args: argparse.Namespace) -> int:
     _require_tables()
     from speciosa.research import dataset
 
-    ds = dataset.export_research(out, purpose=purpose, key=key)
+    user = _recipient(args.researcher)
+    ds = dataset.export_research(out, purpose=purpose, key=key, user=user,
+                                 os_user=getpass.getuser(), options=_deid_options())
     if args.json:
-        print(json.dumps({"out": str(out), "patients": ds.n_consented, "rows": ds.counts,
-                          "purpose": purpose}, indent=2))
+        print(json.dumps({"out": str(out), "patients": ds.n_exported,
+                          "patients_consented": ds.n_consented, "rows": ds.counts,
+                          "purpose": purpose, "researcher": user.username,
+                          "deidentification": ds.report}, indent=2))
     else:
-        print(f"Wrote the de-identified research export of {ds.n_consented} consented patients "
-              f"to {out}:")
+        print(f"Wrote the de-identified research export of {ds.n_exported} of "
+              f"{ds.n_consented} consented patients to {out}, for {user.username}:")
         for name, n in ds.counts.items():
             print(f"  {name:<15} {n:>7} rows  ({name}.parquet, {name}.csv)")
-        print("  NOTICE.txt, data_dictionary.md, data_dictionary.json, manifest.json")
-        print("The export is recorded in the audit trail with its purpose. It is subject to "
-              "42 CFR Part 2: see NOTICE.txt.")
+        print("  NOTICE.txt, data_dictionary.md, data_dictionary.json, deid_report.json, "
+              "manifest.json")
+        print(_deid_summary(ds.report))
+        print("The export is recorded in the audit trail with its recipient and purpose. It "
+              "is subject to 42 CFR Part 2: see NOTICE.txt.")
     return 0
+
+
+def _deid_summary(report: dict[str, Any]) -> str:
+    """Two lines on what de-identification did: k, generalisation, suppressed, left out."""
+    k = report["k_anonymity"]
+    patients = report["patients"]
+    left = report["records_left_out"]
+    generalised = ", ".join(f"{col}: {level}" for col, level in k["generalisation"].items()
+                            if level != "kept")
+    left_text = "; ".join(f"{reason}: " + ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+                          for reason, kinds in left.items() if kinds) or "none"
+    return (f"k-anonymity: k = {k['k']} (required {k['k_required']}) on "
+            f"{', '.join(k['quasi_identifiers'])}; {generalised}; "
+            f"{patients['suppressed']} patients suppressed, "
+            f"{patients['implausible_entry_or_birth_date']} with an implausible entry or birth "
+            f"date left out.\nRecords left out: {left_text}.")
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -111,13 +167,17 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
     setup_django()
     _require_tables()
+    import getpass
+
+    from speciosa.clinic import services
     from speciosa.clinic.models import AuditEntry
     from speciosa.research import analysis
 
-    _ds, result = analysis.run_cohort_analysis(key)
-    AuditEntry.objects.create(action=AuditEntry.Action.VIEW, model="ResearchAnalysis",
-                              reason="cohort analysis (speciosa analyze), de-identified data",
-                              after={"cohort": result.cohort})
+    ds, result = analysis.run_cohort_analysis(key, options=_deid_options())
+    services.audit(None, AuditEntry.Action.VIEW, None, model="ResearchAnalysis",
+                   reason="cohort analysis (speciosa analyze), de-identified data",
+                   after={"purpose": "research: cohort analysis", "os_user": getpass.getuser(),
+                          "cohort": result.cohort, "k": ds.report["k_anonymity"]["k"]})
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "analysis.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")

@@ -25,10 +25,10 @@ show; it is part of every result.
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -143,38 +143,35 @@ class AnalysisResult:
 
 # --------------------------------------------------------------------------- data preparation
 
-def recent_exposure(day_mg: dict[dt.date, float], draw_day: dt.date) -> float:
-    """Mean recorded mitragynine mg/day before ``draw_day``.
+def recent_exposure(day_mg: Mapping[int, float], draw_day: int) -> float:
+    """Mean recorded mitragynine mg/day before the draw on day in care ``draw_day``.
 
     The mean over the recorded days (diary or dose) among the 7 days before the draw day;
     if none, among the 28 days before; 0.0 if none at all. Days without a record are
-    missing, not zero. (This is the exposure :math:`E_{ij}` of the demo's planted model.)
+    missing, not zero. (This is the exposure :math:`E_{ij}` of the demo's planted model;
+    days in care are whole days, so the windows are the same as on calendar days.)
     """
     for window in EXPOSURE_WINDOWS_DAYS:
-        vals = [day_mg[draw_day - dt.timedelta(days=k)] for k in range(1, window + 1)
-                if draw_day - dt.timedelta(days=k) in day_mg]
+        vals = [day_mg[draw_day - k] for k in range(1, window + 1) if draw_day - k in day_mg]
         if vals:
             return float(sum(vals) / len(vals))
     return 0.0
 
 
-def _window_mean(scores: dict[dt.date, list[float]], day: dt.date, days: int) -> float | None:
-    vals = [v for k in range(days) for v in scores.get(day - dt.timedelta(days=k), [])]
+def _window_mean(scores: Mapping[int, list[float]], day: int, days: int) -> float | None:
+    vals = [v for k in range(days) for v in scores.get(day - k, [])]
     return float(np.mean(vals)) if vals else None
 
 
-def draws_frame(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, dict[str, int]]:
-    """One row per prolactin draw with exposure, craving, withdrawal and covariates.
-
-    Returns the frame and the number of draws excluded for each reason.
-    """
+def _prolactin_draws(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The analysable prolactin draws (ng/mL) and the number excluded for each reason."""
     labs = tables["labs"]
     patients = tables["patients"].set_index("patient_id")
     prl = labs[(labs["lab"] == "prolactin") & labs["canonical_value"].notna()
                & (labs["canonical_unit"] == "ng/mL")].copy()
     excluded = {"pregnant_or_breastfeeding": 0, "above_100_ng_per_ml": 0, "not_positive": 0}
     if prl.empty:
-        return pd.DataFrame(), excluded
+        return prl, excluded
     status = patients.loc[prl["patient_id"], ["pregnant", "breastfeeding"]].fillna(False)
     pregnant = (status["pregnant"].to_numpy(dtype=bool) | status["breastfeeding"].to_numpy(dtype=bool))
     excluded["pregnant_or_breastfeeding"] = int(pregnant.sum())
@@ -182,32 +179,51 @@ def draws_frame(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, dict[str
     value = prl["canonical_value"].astype(float)
     excluded["not_positive"] = int((value <= 0).sum())
     excluded["above_100_ng_per_ml"] = int((value > PROLACTIN_EXCLUDE_ABOVE_NG_PER_ML).sum())
-    prl = prl[(value > 0) & (value <= PROLACTIN_EXCLUDE_ABOVE_NG_PER_ML)]
+    return prl[(value > 0) & (value <= PROLACTIN_EXCLUDE_ABOVE_NG_PER_ML)], excluded
 
-    exposure = tables["daily_exposure"]
-    day_mg: dict[str, dict[dt.date, float]] = {}
-    for pid, grp in exposure.groupby("patient_id", sort=False):
-        day_mg[str(pid)] = dict(zip(grp["day"], grp["mitragynine_mg"].astype(float), strict=True))
-    assessments = tables["assessments"]
-    scores: dict[tuple[str, str], dict[dt.date, list[float]]] = {}
+
+def _exposure_by_day(exposure: pd.DataFrame) -> dict[str, dict[int, float]]:
+    """patient -> day in care -> recorded mg/day."""
+    return {str(pid): dict(zip(grp["day_in_care"].astype(int),
+                               grp["mitragynine_mg"].astype(float), strict=True))
+            for pid, grp in exposure.groupby("patient_id", sort=False)}
+
+
+def _scores_by_day(assessments: pd.DataFrame) -> dict[tuple[str, str], dict[int, list[float]]]:
+    """(patient, instrument) -> day in care -> the complete totals of that day."""
+    scores: dict[tuple[str, str], dict[int, list[float]]] = {}
     complete = assessments[assessments["total"].notna()]
     for (pid, inst), grp in complete.groupby(["patient_id", "instrument"], sort=False):
-        per_day: dict[dt.date, list[float]] = {}
-        for day, total in zip(grp["day"], grp["total"].astype(float), strict=True):
+        per_day: dict[int, list[float]] = {}
+        for day, total in zip(grp["day_in_care"].astype(int), grp["total"].astype(float),
+                              strict=True):
             per_day.setdefault(day, []).append(total)
         scores[(str(pid), str(inst))] = per_day
+    return scores
 
+
+def draws_frame(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, dict[str, int]]:
+    """One row per prolactin draw with exposure, craving, withdrawal and covariates.
+
+    Returns the frame and the number of draws excluded for each reason.
+    """
+    prl, excluded = _prolactin_draws(tables)
+    if prl.empty:
+        return pd.DataFrame(), excluded
+    sex = tables["patients"].set_index("patient_id")["sex"]
+    day_mg = _exposure_by_day(tables["daily_exposure"])
+    scores = _scores_by_day(tables["assessments"])
     rows = []
     for r in prl.itertuples(index=False):
-        pid = str(r.patient_id)
+        pid, day = str(r.patient_id), int(r.day_in_care)
         rows.append({
             "patient_id": pid,
-            "sex": str(patients.at[pid, "sex"]),
-            "years_in_care": float(r.day_in_care) / 365.25,
+            "sex": str(sex.at[pid]),
+            "years_in_care": day / 365.25,
             "prolactin_ng_per_ml": float(r.canonical_value),
-            "exposure_mg_per_day": recent_exposure(day_mg.get(pid, {}), r.day),
-            "craving": _window_mean(scores.get((pid, "craving-nrs"), {}), r.day, SYMPTOM_WINDOW_DAYS),
-            "sows": _window_mean(scores.get((pid, "sows"), {}), r.day, SYMPTOM_WINDOW_DAYS),
+            "exposure_mg_per_day": recent_exposure(day_mg.get(pid, {}), day),
+            "craving": _window_mean(scores.get((pid, "craving-nrs"), {}), day, SYMPTOM_WINDOW_DAYS),
+            "sows": _window_mean(scores.get((pid, "sows"), {}), day, SYMPTOM_WINDOW_DAYS),
         })
     df = pd.DataFrame(rows)
     for col in ("craving", "sows"):
@@ -253,39 +269,41 @@ SPECS = (
 )
 
 
-def fit_model(draws: pd.DataFrame, spec: _Spec) -> ModelFit:
-    """Fit one mixed model (random intercept per patient) and return its effects."""
-    import statsmodels.formula.api as smf
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning
-
-    df = draws.dropna(subset=[spec.outcome, spec.predictor]) if len(draws) else draws
-    n_pat = int(df["patient_id"].nunique()) if len(df) else 0
-    n_obs = int(len(df))
+def _formula(df: pd.DataFrame, spec: _Spec) -> tuple[str, list[str]]:
+    """The model formula and its two predictor terms (within, between). Sex is a covariate
+    only when both sexes are present (otherwise the design would be singular)."""
     terms = [f"{spec.predictor}_within", f"{spec.predictor}_mean"]
     covariates = ["years_in_care"]
-    if n_obs and df["sex"].nunique() > 1:
+    if len(df) and df["sex"].nunique() > 1:
         covariates.insert(0, "C(sex)")
-    formula = f"{spec.outcome} ~ " + " + ".join(terms + covariates)
-    fit = ModelFit(spec.name, spec.title, formula + " + (1 | patient)", n_pat, n_obs, [],
-                   x_label=f"{spec.predictor_label}, deviation from the patient's mean",
-                   y_label=f"{spec.outcome_label}, deviation from the patient's mean")
+    return f"{spec.outcome} ~ " + " + ".join(terms + covariates), terms
 
-    def empty(note: str) -> ModelFit:
-        for term in ("within", "between"):
-            fit.effects.append(Effect(spec.name, spec.outcome, term, spec.predictor, spec.unit,
-                                      None, None, None, None, n_pat, n_obs, note=note))
-        return fit
 
-    within_patients = int((df.groupby("patient_id").size() >= 2).sum()) if n_obs else 0
-    if n_pat < 3 or n_obs < 8 or within_patients < 2:
-        return empty(f"not estimable: {n_pat} patients, {n_obs} observations, "
-                     f"{within_patients} patients with two or more")
-    df = _split(df, spec.predictor).reset_index(drop=True)
-    if float(df[f"{spec.predictor}_within"].std()) == 0.0:
-        return empty("not estimable: the predictor does not vary within patients")
-    model = smf.mixedlm(formula, df, groups=df["patient_id"])
-    res, errors = None, []
-    for method in OPTIMIZERS:  # L-BFGS fails when the patient variance is near 0; go on
+def _not_estimable(fit: ModelFit, spec: _Spec, note: str) -> ModelFit:
+    for term in ("within", "between"):
+        fit.effects.append(Effect(spec.name, spec.outcome, term, spec.predictor, spec.unit,
+                                  None, None, None, None, fit.n_patients, fit.n_observations,
+                                  note=note))
+    return fit
+
+
+def _too_little_data(df: pd.DataFrame, n_pat: int) -> str | None:
+    """Why the data cannot support the model, or ``None``."""
+    within_patients = int((df.groupby("patient_id").size() >= 2).sum()) if len(df) else 0
+    if n_pat < 3 or len(df) < 8 or within_patients < 2:
+        return (f"not estimable: {n_pat} patients, {len(df)} observations, "
+                f"{within_patients} patients with two or more")
+    return None
+
+
+def _fit_mixed(model: Any) -> tuple[Any, list[str], list[str]]:
+    """Fit with each optimiser in turn until one converges (L-BFGS fails when the patient
+    variance is near 0). Returns the result (``None`` if all failed), the warnings of the
+    fit that was kept, and the errors of the optimisers that failed."""
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    res, errors, kept = None, [], []
+    for method in OPTIMIZERS:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -293,29 +311,62 @@ def fit_model(draws: pd.DataFrame, spec: _Spec) -> ModelFit:
             except (ValueError, np.linalg.LinAlgError) as exc:
                 errors.append(f"{method}: {exc}")
                 continue
+        kept = caught
         if res.converged:
             break
-    if res is None:
-        return empty("not estimable: " + "; ".join(errors))
-    fit.warnings = sorted({str(w.message).splitlines()[0] for w in caught
-                           if issubclass(w.category, (ConvergenceWarning, RuntimeWarning))
-                           or "singular" in str(w.message).lower()})
-    if not res.converged:
-        fit.warnings.append("the optimiser did not converge; treat the estimates with caution")
+    found = sorted({str(w.message).splitlines()[0] for w in kept
+                    if issubclass(w.category, (ConvergenceWarning, RuntimeWarning))
+                    or "singular" in str(w.message).lower()})
+    if res is not None and not res.converged:
+        found.append("the optimiser did not converge; treat the estimates with caution")
+    return res, found, errors
+
+
+def _effects(res: Any, spec: _Spec, terms: list[str], n_pat: int, n_obs: int) -> list[Effect]:
+    """The within and between effects with their Wald CIs (and ratios for a log outcome)."""
     ci = res.conf_int(alpha=1 - CONFIDENCE)
+    effects = []
     for term, col in (("within", terms[0]), ("between", terms[1])):
         est, lo, hi = float(res.params[col]), float(ci.loc[col, 0]), float(ci.loc[col, 1])
         eff = Effect(spec.name, spec.outcome, term, spec.predictor, spec.unit, est, lo, hi,
                      float(res.pvalues[col]), n_pat, n_obs)
         if spec.log_outcome:
             eff.ratio, eff.ratio_ci_low, eff.ratio_ci_high = math.exp(est), math.exp(lo), math.exp(hi)
-        fit.effects.append(eff)
+        effects.append(eff)
+    return effects
+
+
+def _plot_points(df: pd.DataFrame, spec: _Spec) -> tuple[list[float], list[float]]:
+    """Within-patient deviations of predictor and outcome (patient means removed)."""
+    y_within = df[spec.outcome] - df.groupby("patient_id")[spec.outcome].transform("mean")
+    return ([round(float(x), 4) for x in df[f"{spec.predictor}_within"]],
+            [round(float(y), 4) for y in y_within])
+
+
+def fit_model(draws: pd.DataFrame, spec: _Spec) -> ModelFit:
+    """Fit one mixed model (random intercept per patient) and return its effects."""
+    import statsmodels.formula.api as smf
+
+    df = draws.dropna(subset=[spec.outcome, spec.predictor]) if len(draws) else draws
+    n_pat = int(df["patient_id"].nunique()) if len(df) else 0
+    formula, terms = _formula(df, spec)
+    fit = ModelFit(spec.name, spec.title, formula + " + (1 | patient)", n_pat, int(len(df)), [],
+                   x_label=f"{spec.predictor_label}, deviation from the patient's mean",
+                   y_label=f"{spec.outcome_label}, deviation from the patient's mean")
+    problem = _too_little_data(df, n_pat)
+    if problem:
+        return _not_estimable(fit, spec, problem)
+    df = _split(df, spec.predictor).reset_index(drop=True)
+    if float(df[f"{spec.predictor}_within"].std()) == 0.0:
+        return _not_estimable(fit, spec, "not estimable: the predictor does not vary within "
+                                         "patients")
+    res, fit.warnings, errors = _fit_mixed(smf.mixedlm(formula, df, groups=df["patient_id"]))
+    if res is None:
+        return _not_estimable(fit, spec, "not estimable: " + "; ".join(errors))
+    fit.effects = _effects(res, spec, terms, n_pat, fit.n_observations)
     fit.group_sd = float(math.sqrt(max(float(res.cov_re.iloc[0, 0]), 0.0)))
     fit.residual_sd = float(math.sqrt(float(res.scale)))
-    # the plot: within-patient deviations of outcome and predictor (patient means removed)
-    y_within = df[spec.outcome] - df.groupby("patient_id")[spec.outcome].transform("mean")
-    fit.plot_x = [round(float(x), 4) for x in df[f"{spec.predictor}_within"]]
-    fit.plot_y = [round(float(y), 4) for y in y_within]
+    fit.plot_x, fit.plot_y = _plot_points(df, spec)
     return fit
 
 
@@ -336,19 +387,35 @@ def analyze(tables: dict[str, pd.DataFrame], *, cohort: dict[str, int] | None = 
             "speciosa.pharmacology.doses.daily_mitragynine_mg"))
 
 
-def run_cohort_analysis(key: bytes | None = None) -> tuple[Any, AnalysisResult]:
+def analysis_key() -> bytes:
+    """The key the analysis pseudonymises and withholds days with when no research secret
+    is configured: derived from Django's secret key, so every process and every page view of
+    one deployment withholds the same days (results do not change from view to view), and
+    nothing keyed ever leaves the process."""
+    from django.utils.crypto import salted_hmac
+
+    return salted_hmac("speciosa.research.analysis", "withheld-days").digest()
+
+
+def run_cohort_analysis(key: bytes | None = None, *, options: Any = None,
+                        ) -> tuple[Any, AnalysisResult]:
     """Build the de-identified data set from the database and analyse it.
 
-    Without ``key`` an ephemeral random key is used: nothing keyed leaves the process, and
-    the results do not depend on the key (date shifts keep every interval).
+    The same data set a research export would hold (the same time axis, withheld days and
+    k-anonymity step). Without ``key`` the site's research secret is used when it is set,
+    else :func:`analysis_key`.
     """
-    import secrets
-
     from . import dataset as rdataset
     from . import deid
 
-    ds = rdataset.build_dataset(deid.Deidentifier(key or secrets.token_bytes(32)))
-    cohort = {"patients_in_clinic": ds.n_patients_in_clinic, "patients_consented": ds.n_consented}
+    if key is None:
+        try:
+            key = deid.load_key()
+        except deid.ResearchKeyError:
+            key = analysis_key()
+    ds = rdataset.build_dataset(deid.Deidentifier(key), options=options)
+    cohort = {"patients_in_clinic": ds.n_patients_in_clinic, "patients_consented": ds.n_consented,
+              "patients_exported": ds.n_exported}
     return ds, analyze(ds.tables, cohort=cohort, planted=planted_model())
 
 

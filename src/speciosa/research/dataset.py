@@ -2,16 +2,22 @@
 
 Only patients whose most recent research consent is *given* are included. Every table is
 tidy (one row per observation, one column per variable) and keyed by the pseudonymous
-``patient_id``; see :mod:`speciosa.research.deid` for the method and :data:`DICTIONARY` for
-every column. Tables:
+``patient_id``; time is the day in care and a time of day, never a calendar date. See
+:mod:`speciosa.research.deid` for the method, :mod:`speciosa.research.anonymity` for the
+k-anonymity step and :data:`DICTIONARY` for every column. Tables:
 
-``patients``        one row per patient: sex, age at entry ("90+" above 89), site code
+``patients``        one row per patient: site code, sex, age band, year of entry (each of
+                    them possibly generalised, see ``deid_report.json``)
 ``doses``           one row per recorded dose (no product names: a category instead)
 ``daily_exposure``  one row per patient-day with a diary or a dose: estimated mitragynine
                     mg/day from :func:`speciosa.pharmacology.doses.daily_mitragynine_mg`
 ``assessments``     one row per completed instrument (totals, bands, flags, item answers)
 ``labs``            one row per laboratory result (as reported and canonical)
 ``side_effects``    one row per side-effect checklist item answered
+
+:func:`build_dataset` reads the records in one pass per kind, places each event on the
+patient's time axis (skipping and counting implausible dates and the withheld recent days),
+then makes the patients table k-anonymous and drops the suppressed patients everywhere.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from . import deid
+from . import anonymity, deid
 
 #: Order of the tables in an export.
 TABLES = ("patients", "doses", "daily_exposure", "assessments", "labs", "side_effects")
@@ -53,6 +59,16 @@ EXPOSURE_MEASURE = (
     "without doses"
 )
 
+#: One line on the method, for the dictionary, the manifest and the audit trail.
+METHOD = (
+    "Measured de-identification (not HIPAA Safe Harbor): keyed pseudonyms; time as days in "
+    "care and 6-hour time of day, no calendar dates, year of entry only; each patient's most "
+    "recent days withheld (a keyed 0..N days); ages in bands top-coded at 90; free text never "
+    "exported; the patients table k-anonymous on site, sex, age band, entry year, pregnancy "
+    "and breastfeeding (generalised or suppressed as deid_report.json says). See "
+    "docs/research.md."
+)
+
 _UNIT_RE = re.compile(r"^[A-Za-z0-9\[\]/%.*^{}()_-]{0,32}$")
 _CODE_RE = re.compile(r"^[a-z0-9_-]{0,24}$")
 _METHODS = ("screen", "confirmation")
@@ -61,33 +77,36 @@ _METHODS = ("screen", "confirmation")
 _Col = tuple[str, str, str, str]
 _PATIENT_ID: _Col = ("patient_id", "string", "", "pseudonymous patient id: P- and 16 "
                      "characters of HMAC-SHA256 of site and MRN under the site's research key")
-_DAY: _Col = ("day", "date", "", "date of the event in the site's local time, shifted by the "
-              "patient's date offset (-180..+180 days, never 0; intervals kept)")
-_DAY_IN_CARE: _Col = ("day_in_care", "integer", "d", "days from entry into care to the event "
-                      "(the same with real or shifted dates)")
+_DAY_IN_CARE: _Col = ("day_in_care", "integer", "d", "days from the day of entry into care to "
+                      "the event's local calendar day at the site (0 = day of entry, negative "
+                      "= before); no calendar dates are exported")
+_TIME_OF_DAY: _Col = ("time_of_day", "string", "", "local time of day as a period: night "
+                      "(00-06), morning (06-12), afternoon (12-18), evening (18-24); clock "
+                      "times are not exported")
 _SOURCE: _Col = ("source", "string", "", "who entered it: patient, clinician or import")
 
 DICTIONARY: dict[str, dict[str, Any]] = {
     "patients": {
-        "description": "One row per consented patient.",
+        "description": "One row per exported patient (consented, not suppressed by the "
+        "k-anonymity step). Site, sex, age band, entry year, pregnancy and breastfeeding are "
+        "the quasi-identifiers; '*' means generalised away for every patient.",
         "columns": [
             _PATIENT_ID,
-            ("site_id", "string", "", "pseudonymous site code (S- and 8 characters)"),
+            ("site_id", "string", "", "pseudonymous site code (S- and 8 characters), or '*' "
+             "when sites are generalised together"),
             ("sex", "string", "", "female or male"),
-            ("age_at_entry", "string", "a", "whole years of age at entry into care; '90+' "
-             "above 89 (HIPAA Safe Harbor); birth dates and years are not exported"),
+            ("age_band", "string", "a", "age at entry into care in whole years, as a band "
+             "('30-34', '30-39' or '20-39', as deid_report.json says), '90+' from 90, or '*'; "
+             "birth dates and years are not exported"),
+            ("entry_year", "string", "", "calendar year of entry into care, or '*'"),
             ("pregnant", "boolean", "", "recorded as pregnant (current record)"),
             ("breastfeeding", "boolean", "", "recorded as breastfeeding (current record)"),
-            ("in_care_since", "date", "", "date of entry into care, shifted like every date"),
         ],
     },
     "doses": {
         "description": "One row per recorded kratom dose (current records only).",
         "columns": [
-            _PATIENT_ID,
-            ("taken_at", "datetime", "", "local date and time taken; date shifted, clock time "
-             "kept, no time-zone offset"),
-            _DAY, _DAY_IN_CARE,
+            _PATIENT_ID, _DAY_IN_CARE, _TIME_OF_DAY,
             ("amount", "number", "", "amount as recorded, in `unit`"),
             ("unit", "string", "", "g (leaf), capsule, glass (tea), mg_extract, mg_mitragynine"),
             ("product_category", "string", "", "category from the unit; product names are free "
@@ -103,7 +122,7 @@ DICTIONARY: dict[str, dict[str, Any]] = {
         "description": "One row per patient-day with a diary entry or a dose. Exposure measure: "
         + EXPOSURE_MEASURE + ".",
         "columns": [
-            _PATIENT_ID, _DAY, _DAY_IN_CARE,
+            _PATIENT_ID, _DAY_IN_CARE,
             ("mitragynine_mg", "number", "mg/d", "estimated mitragynine that day (typical "
              "estimate)"),
             ("n_doses", "integer", "", "doses recorded that day"),
@@ -119,8 +138,7 @@ DICTIONARY: dict[str, dict[str, Any]] = {
             _PATIENT_ID,
             ("instrument", "string", "", "instrument id (cows, sows, craving-nrs, phq9, ...)"),
             ("instrument_version", "string", "", "definition version"),
-            ("at", "datetime", "", "local date and time, date shifted"),
-            _DAY, _DAY_IN_CARE,
+            _DAY_IN_CARE, _TIME_OF_DAY,
             ("total", "integer", "{score}", "total score from the one scorer; empty if "
              "incomplete"),
             ("band", "string", "", "severity band of the total"),
@@ -136,8 +154,7 @@ DICTIONARY: dict[str, dict[str, Any]] = {
             _PATIENT_ID,
             ("lab", "string", "", "Speciosa lab code (prolactin, alt, ...)"),
             ("loinc", "string", "", "LOINC code"),
-            ("collected_at", "datetime", "", "local date and time of collection, date shifted"),
-            _DAY, _DAY_IN_CARE,
+            _DAY_IN_CARE, _TIME_OF_DAY,
             ("value", "number", "", "value as reported, in `unit`"),
             ("unit", "string", "", "UCUM unit as reported"),
             ("canonical_value", "number", "", "value in `canonical_unit` "
@@ -154,9 +171,7 @@ DICTIONARY: dict[str, dict[str, Any]] = {
     "side_effects": {
         "description": "One row per item of each side-effect checklist.",
         "columns": [
-            _PATIENT_ID,
-            ("at", "datetime", "", "local date and time, date shifted"),
-            _DAY, _DAY_IN_CARE,
+            _PATIENT_ID, _DAY_IN_CARE, _TIME_OF_DAY,
             ("item", "string", "", "side-effect item id (reduced-sex-drive, nausea, ...)"),
             ("present", "integer", "", "1 = reported, 0 = not reported"),
             _SOURCE,
@@ -167,16 +182,32 @@ DICTIONARY: dict[str, dict[str, Any]] = {
 
 @dataclass
 class ResearchDataset:
-    """The de-identified tables and cohort counts."""
+    """The de-identified tables, cohort counts and the de-identification report."""
 
     tables: dict[str, pd.DataFrame]
     n_patients_in_clinic: int
     n_consented: int
     exposure_measure: str = EXPOSURE_MEASURE
     counts: dict[str, int] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+    #: Database ids of the exported patients, for the audit trail; never written to a file.
+    patient_pks: list[int] = field(default_factory=list, repr=False)
+
+    @property
+    def n_exported(self) -> int:
+        return len(self.tables["patients"])
 
 
-# --------------------------------------------------------------------------- building
+def options_from_settings() -> deid.Options:
+    """The site's :class:`~speciosa.research.deid.Options` from Django settings."""
+    from django.conf import settings
+
+    return deid.Options(k=settings.RESEARCH_K_ANONYMITY,
+                        max_suppressed=settings.RESEARCH_MAX_SUPPRESSED,
+                        withheld_days=settings.RESEARCH_WITHHELD_DAYS)
+
+
+# --------------------------------------------------------------------------- the cohort
 
 def consented_patient_ids() -> list[int]:
     """Database ids of patients whose most recent research consent is given."""
@@ -190,15 +221,165 @@ def consented_patient_ids() -> list[int]:
 
 
 @dataclass(frozen=True)
-class _Who:
+class _Person:
     pseudonym: str
-    offset: int
     tz: ZoneInfo
-    entry: dt.date  # real date of entry into care (never exported)
+    timeline: deid.Timeline
 
+
+@dataclass
+class _Cohort:
+    """The consented patients being exported, keyed by database id, with their time axes
+    and the tally of records left out (record kind, reason) -> count."""
+
+    people: dict[int, _Person]
+    raw_patients: list[dict[str, Any]]
+    implausible_patients: int
+    left_out: Counter = field(default_factory=Counter)
+
+    @property
+    def ids(self) -> list[int]:
+        return list(self.people)
+
+    def event(self, kind: str, pid: int, moment: dt.datetime) -> dict[str, Any] | None:
+        """The exported time columns of an event at ``moment``, or ``None`` (and counted)
+        when its date is implausible or among the withheld recent days."""
+        person = self.people[pid]
+        local = deid.local_time(moment, person.tz)
+        day = self.day(kind, pid, local.date() if local else None)
+        if day is None:
+            return None
+        return {"patient_id": person.pseudonym, "day_in_care": day,
+                "time_of_day": deid.time_of_day(local)}
+
+    def day(self, kind: str, pid: int, day: dt.date | None) -> int | None:
+        """Day in care of local ``day``, or ``None`` (and counted) when it is left out."""
+        timeline = self.people[pid].timeline
+        placement = timeline.place(day)
+        if placement is not deid.Placement.EXPORTED:
+            self.left_out[(kind, placement.value)] += 1
+            return None
+        return timeline.day_in_care(day)
+
+
+def _cohort(deidentifier: deid.Deidentifier, now: dt.datetime, options: deid.Options) -> _Cohort:
+    """The consented patients: pseudonyms, time axes and raw quasi-identifiers."""
+    from speciosa.clinic.models import Patient
+
+    people: dict[int, _Person] = {}
+    raw, implausible = [], 0
+    for p in Patient.objects.filter(pk__in=consented_patient_ids()).select_related("site"):
+        tz = ZoneInfo(p.site.time_zone)
+        export_day = now.astimezone(tz).date()
+        if not deid.plausible_patient(p.birth_date, p.in_care_since, export_day):
+            implausible += 1
+            continue
+        withheld = deidentifier.withheld_days(p.site.name, p.identifier, options.withheld_days)
+        person = _Person(deidentifier.patient_pseudonym(p.site.name, p.identifier), tz,
+                         deid.Timeline(p.in_care_since, export_day, withheld))
+        people[p.pk] = person
+        raw.append({"patient_id": person.pseudonym,
+                    "site_id": deidentifier.site_pseudonym(p.site.name), "sex": p.sex,
+                    "age_years": deid.age_years(p.birth_date, p.in_care_since),
+                    "entry_year": str(p.in_care_since.year),
+                    "pregnant": p.pregnant, "breastfeeding": p.breastfeeding})
+    if len({w.pseudonym for w in people.values()}) != len(people):  # pragma: no cover - 80 bits
+        raise RuntimeError("pseudonym collision; use another research key")
+    return _Cohort(people, raw, implausible)
+
+
+# --------------------------------------------------------------------------- the rows
 
 def _num(x: Any) -> float | None:
     return None if x is None else float(x)
+
+
+def _safe_unit(unit: str) -> str:
+    return unit if _UNIT_RE.match(unit or "") else ""
+
+
+def _safe_code(code: str) -> str:
+    return code if _CODE_RE.match(code or "") else ""
+
+
+@dataclass
+class _Doses:
+    """The exported dose rows, and what the daily exposure needs from them."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    inputs: dict[int, list[Any]] = field(default_factory=lambda: defaultdict(list))
+    per_day: dict[tuple[int, int], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0]))  # (pid, day) -> [n, not converted]
+
+
+def _dose_rows(cohort: _Cohort) -> _Doses:
+    from speciosa.clinic.models import Dose
+    from speciosa.pharmacology import doses as pdoses
+
+    out = _Doses()
+    for d in (Dose.objects.current().filter(patient_id__in=cohort.ids)
+              .order_by("patient_id", "taken_at", "id")
+              .values("patient_id", "taken_at", "amount", "unit", "product", "mitragynine_percent",
+                      "grams_per_capsule", "mitragynine_mg", "source")):
+        pid = d["patient_id"]
+        base = cohort.event("doses", pid, d["taken_at"])
+        if base is None:
+            continue
+        out.rows.append({
+            **base, "amount": _num(d["amount"]),
+            "unit": d["unit"] if d["unit"] in PRODUCT_CATEGORY else "",
+            "product_category": PRODUCT_CATEGORY.get(d["unit"], "other"),
+            "mitragynine_percent": _num(d["mitragynine_percent"]),
+            "grams_per_capsule": _num(d["grams_per_capsule"]),
+            "mitragynine_mg": d["mitragynine_mg"], "source": d["source"]})
+        out.inputs[pid].append(pdoses.Dose(
+            taken_at=d["taken_at"], amount=float(d["amount"]), unit=d["unit"],
+            mitragynine_percent=_num(d["mitragynine_percent"]),
+            grams_per_capsule=_num(d["grams_per_capsule"]), product=d["product"] or None))
+        counts = out.per_day[(pid, base["day_in_care"])]
+        counts[0] += 1
+        counts[1] += d["mitragynine_mg"] is None
+    return out
+
+
+def _diary_days(cohort: _Cohort) -> dict[int, set[int]]:
+    """Days in care on which each patient wrote a diary (implausible ones left out)."""
+    from speciosa.clinic.models import DiaryDay
+
+    days: dict[int, set[int]] = defaultdict(set)
+    for pid, day in (DiaryDay.objects.filter(patient_id__in=cohort.ids)
+                     .values_list("patient_id", "day")):
+        index = cohort.day("diary days", pid, day)
+        if index is not None:
+            days[pid].add(index)
+    return days
+
+
+def _daily_mg(doses: list[Any], tz: ZoneInfo) -> dict[dt.date, float]:
+    """Typical mitragynine mg per local day: the one place the daily exposure is computed.
+
+    It calls :func:`speciosa.pharmacology.doses.daily_mitragynine_mg` (which skips a dose it
+    cannot convert; the table counts those in ``n_doses_not_converted``). Swap this body to
+    move the export to another exposure computation; nothing else needs to change.
+    """
+    from speciosa.pharmacology import doses as pdoses
+
+    if not doses:
+        return {}
+    return {day: float(mg) for day, mg in pdoses.daily_mitragynine_mg(doses, tz).items()}
+
+
+def _exposure_rows(cohort: _Cohort, doses: _Doses, diary: dict[int, set[int]]) -> list[dict]:
+    rows = []
+    for pid, person in cohort.people.items():
+        mg = {person.timeline.day_in_care(day): value
+              for day, value in _daily_mg(doses.inputs.get(pid, []), person.tz).items()}
+        for day in sorted(set(mg) | diary.get(pid, set())):
+            n, not_converted = doses.per_day.get((pid, day), (0, 0))
+            rows.append({"patient_id": person.pseudonym, "day_in_care": day,
+                         "mitragynine_mg": float(mg.get(day, 0.0)), "n_doses": n,
+                         "n_doses_not_converted": not_converted, "diary": day in diary.get(pid, ())})
+    return rows
 
 
 def _known_instruments() -> dict[str, Any]:
@@ -213,141 +394,67 @@ def _known_labs() -> dict[str, Any]:
     return {lab.code: lab for lab in klabs.all_labs()}
 
 
-def _safe_unit(unit: str) -> str:
-    return unit if _UNIT_RE.match(unit or "") else ""
+def _numeric_answers(inst: Any, items: dict[str, Any] | None) -> dict[str, int | float]:
+    """The answers to the instrument's own items that are numbers (anything else could be
+    free text)."""
+    item_ids = {it.id for it in inst.items}
+    return {k: v for k, v in (items or {}).items()
+            if k in item_ids and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def _safe_code(code: str) -> str:
-    return code if _CODE_RE.match(code or "") else ""
+def _known_flags(inst: Any, flags: list[Any] | None) -> list[str]:
+    flag_ids = {f.id for f in inst.flags}
+    return [f for f in (flags or []) if isinstance(f, str)
+            and (f in flag_ids or f.removesuffix("-depends-on-sex") in flag_ids)]
 
 
-def _frame(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """A table with the dictionary's columns, in order, with pandas dtypes for the types."""
-    columns = [c[0] for c in DICTIONARY[name]["columns"]]
-    df = pd.DataFrame(rows, columns=columns)
-    for col, kind, _unit, _desc in DICTIONARY[name]["columns"]:
-        if kind == "date":
-            df[col] = pd.to_datetime(df[col]).dt.date if len(df) else pd.Series([], dtype="object")
-        elif kind == "datetime":
-            df[col] = pd.to_datetime(df[col]).astype("datetime64[s]")
-        elif kind == "integer":
-            df[col] = df[col].astype("Int64")
-        elif kind == "number":
-            df[col] = df[col].astype("Float64")
-        elif kind == "boolean":
-            df[col] = df[col].astype("boolean")
-        else:
-            df[col] = df[col].astype("string")
-    return df
+def _assessment_row(inst: Any, a: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    bands = {b.label for b in inst.bands}
+    return {**base, "instrument": inst.id,
+            "instrument_version": _safe_code(str(a["instrument_version"]).lower()) or "",
+            "total": a["total"], "band": a["band"] if a["band"] in bands else "",
+            "complete": a["complete"], "flags": json.dumps(_known_flags(inst, a["flags"])),
+            "items": json.dumps(_numeric_answers(inst, a["items"]), sort_keys=True),
+            "source": a["source"]}
 
 
-def build_dataset(deidentifier: deid.Deidentifier) -> ResearchDataset:
-    """Read the consented patients' current records and return the de-identified tables."""
-    from speciosa.clinic.models import Assessment, DiaryDay, Dose, LabResult, Patient
-    from speciosa.pharmacology import doses as pdoses
+def _side_effect_rows(inst: Any, a: dict[str, Any], base: dict[str, Any]) -> list[dict]:
+    answers = _numeric_answers(inst, a["items"])
+    return [{**base, "item": item, "present": int(answers[item] > 0), "source": a["source"]}
+            for item in sorted(answers)]
 
-    ids = consented_patient_ids()
-    patients = Patient.objects.filter(pk__in=ids).select_related("site").order_by("pk")
-    who: dict[int, _Who] = {}
-    patient_rows = []
-    for p in patients:
-        offset = deidentifier.date_offset_days(p.site.name, p.identifier)
-        who[p.pk] = _Who(deidentifier.patient_pseudonym(p.site.name, p.identifier), offset,
-                         ZoneInfo(p.site.time_zone), p.in_care_since)
-        patient_rows.append({
-            "patient_id": who[p.pk].pseudonym,
-            "site_id": deidentifier.site_pseudonym(p.site.name),
-            "sex": p.sex,
-            "age_at_entry": deid.age_category(p.birth_date, p.in_care_since),
-            "pregnant": p.pregnant,
-            "breastfeeding": p.breastfeeding,
-            "in_care_since": deid.shift_date(p.in_care_since, offset),
-        })
-    if len({w.pseudonym for w in who.values()}) != len(who):  # pragma: no cover - 80 bits
-        raise RuntimeError("pseudonym collision; use another research key")
 
-    def when(pid: int, moment: dt.datetime) -> tuple[dict[str, Any], dt.datetime]:
-        """The patient columns of an event at ``moment``, and its shifted local time."""
-        w = who[pid]
-        local = moment.astimezone(w.tz)
-        shifted = deid.shift_local(moment, w.tz, w.offset)
-        return {"patient_id": w.pseudonym, "day": shifted.date(),
-                "day_in_care": (local.date() - w.entry).days}, shifted
+def _assessment_rows(cohort: _Cohort) -> tuple[list[dict], list[dict]]:
+    """Assessment rows and side-effect rows (instruments this software does not know are
+    left out: nothing about them is known to be safe to export)."""
+    from speciosa.clinic.models import Assessment
 
-    # doses and daily exposure
-    dose_rows = []
-    per_patient: dict[int, list[Any]] = defaultdict(list)
-    per_day_counts: dict[tuple[int, dt.date], list[int]] = defaultdict(lambda: [0, 0])
-    for d in (Dose.objects.current().filter(patient_id__in=ids).order_by("patient_id", "taken_at", "id")
-              .values("patient_id", "taken_at", "amount", "unit", "product", "mitragynine_percent",
-                      "grams_per_capsule", "mitragynine_mg", "source")):
-        pid = d["patient_id"]
-        base, shifted = when(pid, d["taken_at"])
-        dose_rows.append({
-            **base, "taken_at": shifted, "amount": _num(d["amount"]),
-            "unit": d["unit"] if d["unit"] in PRODUCT_CATEGORY else "",
-            "product_category": PRODUCT_CATEGORY.get(d["unit"], "other"),
-            "mitragynine_percent": _num(d["mitragynine_percent"]),
-            "grams_per_capsule": _num(d["grams_per_capsule"]),
-            "mitragynine_mg": d["mitragynine_mg"], "source": d["source"]})
-        per_patient[pid].append(pdoses.Dose(
-            taken_at=d["taken_at"], amount=float(d["amount"]), unit=d["unit"],
-            mitragynine_percent=_num(d["mitragynine_percent"]),
-            grams_per_capsule=_num(d["grams_per_capsule"]), product=d["product"] or None))
-        local_day = d["taken_at"].astimezone(who[pid].tz).date()
-        counts = per_day_counts[(pid, local_day)]
-        counts[0] += 1
-        counts[1] += d["mitragynine_mg"] is None
-    diary_days: dict[int, set[dt.date]] = defaultdict(set)
-    for pid, day in DiaryDay.objects.filter(patient_id__in=ids).values_list("patient_id", "day"):
-        diary_days[pid].add(day)
-
-    exposure_rows = []
-    for pid in who:
-        w = who[pid]
-        mg_by_day = _daily_mg(pdoses, per_patient.get(pid, []), w.tz)
-        for day in sorted(set(mg_by_day) | diary_days[pid]):
-            n, not_converted = per_day_counts.get((pid, day), (0, 0))
-            exposure_rows.append({
-                "patient_id": w.pseudonym, "day": deid.shift_date(day, w.offset),
-                "day_in_care": (day - w.entry).days,
-                "mitragynine_mg": float(mg_by_day.get(day, 0.0)), "n_doses": n,
-                "n_doses_not_converted": not_converted, "diary": day in diary_days[pid]})
-
-    # assessments and side effects
     instruments = _known_instruments()
-    assessment_rows, side_rows = [], []
-    for a in (Assessment.objects.current().filter(patient_id__in=ids)
+    assessments: list[dict] = []
+    side_effects: list[dict] = []
+    for a in (Assessment.objects.current().filter(patient_id__in=cohort.ids)
               .order_by("patient_id", "at", "id")
               .values("patient_id", "instrument", "instrument_version", "at", "items", "total",
                       "band", "complete", "flags", "source")):
         inst = instruments.get(a["instrument"])
         if inst is None:
-            continue  # an instrument this software does not know: nothing safe to say
-        base, at = when(a["patient_id"], a["at"])
-        item_ids = {it.id for it in inst.items}
-        answers = {k: v for k, v in (a["items"] or {}).items()
-                   if k in item_ids and isinstance(v, (int, float)) and not isinstance(v, bool)}
-        if inst.id == SIDE_EFFECTS_INSTRUMENT:
-            for item in sorted(answers):
-                side_rows.append({**base, "at": at, "item": item, "present": int(answers[item] > 0),
-                                  "source": a["source"]})
             continue
-        flag_ids = {f.id for f in inst.flags}
-        flags = [f for f in (a["flags"] or []) if isinstance(f, str)
-                 and (f in flag_ids or f.removesuffix("-depends-on-sex") in flag_ids)]
-        bands = {b.label for b in inst.bands}
-        assessment_rows.append({
-            **base, "at": at, "instrument": inst.id,
-            "instrument_version": _safe_code(str(a["instrument_version"]).lower()) or "",
-            "total": a["total"], "band": a["band"] if a["band"] in bands else "",
-            "complete": a["complete"], "flags": json.dumps(flags),
-            "items": json.dumps(answers, sort_keys=True), "source": a["source"]})
+        base = cohort.event("assessments", a["patient_id"], a["at"])
+        if base is None:
+            continue
+        if inst.id == SIDE_EFFECTS_INSTRUMENT:
+            side_effects += _side_effect_rows(inst, a, base)
+        else:
+            assessments.append(_assessment_row(inst, a, base))
+    return assessments, side_effects
 
-    # labs
+
+def _lab_rows(cohort: _Cohort) -> list[dict]:
+    from speciosa.clinic.models import LabResult
+
     labs = _known_labs()
-    lab_rows = []
-    for r in (LabResult.objects.current().filter(patient_id__in=ids)
+    rows = []
+    for r in (LabResult.objects.current().filter(patient_id__in=cohort.ids)
               .order_by("patient_id", "collected_at", "id")
               .values("patient_id", "lab", "loinc", "collected_at", "value", "unit",
                       "canonical_value", "canonical_unit", "result", "method", "reference_low",
@@ -355,49 +462,126 @@ def build_dataset(deidentifier: deid.Deidentifier) -> ResearchDataset:
         lab = labs.get(r["lab"])
         if lab is None:
             continue
-        base, shifted = when(r["patient_id"], r["collected_at"])
-        lab_rows.append({
-            **base, "collected_at": shifted, "lab": lab.code,
-            "loinc": lab.loinc or "", "value": _num(r["value"]), "unit": _safe_unit(r["unit"]),
-            "canonical_value": r["canonical_value"],
+        base = cohort.event("labs", r["patient_id"], r["collected_at"])
+        if base is None:
+            continue
+        rows.append({
+            **base, "lab": lab.code, "loinc": lab.loinc or "", "value": _num(r["value"]),
+            "unit": _safe_unit(r["unit"]), "canonical_value": r["canonical_value"],
             "canonical_unit": _safe_unit(r["canonical_unit"]),
             "result": r["result"] if r["result"] in getattr(lab, "results", ()) else "",
             "method": r["method"] if r["method"] in _METHODS else "",
             "reference_low": r["reference_low"], "reference_high": r["reference_high"],
             "flag": _safe_code(r["flag"]), "source": r["source"]})
+    return rows
 
-    tables = {
-        "patients": _frame("patients", patient_rows),
-        "doses": _frame("doses", dose_rows),
-        "daily_exposure": _frame("daily_exposure", exposure_rows),
-        "assessments": _frame("assessments", assessment_rows),
-        "labs": _frame("labs", lab_rows),
-        "side_effects": _frame("side_effects", side_rows),
+
+# --------------------------------------------------------------------------- the tables
+
+def _frame(name: str, rows: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+    """A table with the dictionary's columns, in order, with pandas dtypes for the types,
+    sorted by pseudonym and day (so row order says nothing about database order)."""
+    spec = DICTIONARY[name]["columns"]
+    df = pd.DataFrame(rows, columns=[c[0] for c in spec])
+    for col, kind, _unit, _desc in spec:
+        if kind == "integer":
+            df[col] = df[col].astype("Int64")
+        elif kind == "number":
+            df[col] = df[col].astype("Float64")
+        elif kind == "boolean":
+            df[col] = df[col].astype("boolean")
+        else:
+            df[col] = df[col].astype("string")
+    order = [c for c in ("patient_id", "day_in_care") if c in df.columns]
+    return df.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def _without_suppressed(tables: dict[str, pd.DataFrame], keep: set[str],
+                        ) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    """Every table restricted to the exported patients, and the rows dropped per table."""
+    out, dropped = {}, {}
+    for name, df in tables.items():
+        mask = df["patient_id"].isin(keep)
+        out[name] = df[mask].reset_index(drop=True)
+        dropped[name] = int((~mask).sum())
+    return out, dropped
+
+
+def _left_out_report(cohort: _Cohort, suppressed_rows: dict[str, int]) -> dict[str, Any]:
+    by_reason: dict[str, dict[str, int]] = defaultdict(dict)
+    for (kind, reason), n in sorted(cohort.left_out.items()):
+        by_reason[reason][kind] = n
+    by_reason["suppressed patient"] = {k: v for k, v in suppressed_rows.items() if v}
+    return dict(by_reason)
+
+
+def _report(options: deid.Options, cohort: _Cohort, n_consented: int,
+            k_report: anonymity.AnonymityReport, suppressed_rows: dict[str, int]) -> dict:
+    return {
+        "method": METHOD,
+        "settings": {"k": options.k, "max_suppressed": options.max_suppressed,
+                     "withheld_days": options.withheld_days},
+        "patients": {"consented": n_consented,
+                     "implausible_entry_or_birth_date": cohort.implausible_patients,
+                     "suppressed": k_report.patients_suppressed,
+                     "generalised": k_report.patients_generalised,
+                     "exported": k_report.patients_in - k_report.patients_suppressed},
+        "k_anonymity": k_report.to_dict(),
+        "records_left_out": _left_out_report(cohort, suppressed_rows),
     }
-    return ResearchDataset(tables=tables, n_patients_in_clinic=Patient.objects.count(),
-                           n_consented=len(ids),
-                           counts={name: len(df) for name, df in tables.items()})
 
 
-def _daily_mg(pdoses: Any, doses: list[Any], tz: ZoneInfo) -> dict[dt.date, float]:
-    """Typical mitragynine mg per local day from the one implementation
-    (:func:`speciosa.pharmacology.doses.daily_mitragynine_mg`); it skips a dose it cannot
-    convert, which the table counts in ``n_doses_not_converted``."""
-    if not doses:
-        return {}
-    return {day: float(mg) for day, mg in pdoses.daily_mitragynine_mg(doses, tz).items()}
+def build_dataset(deidentifier: deid.Deidentifier, *, options: deid.Options | None = None,
+                  now: dt.datetime | None = None) -> ResearchDataset:
+    """Read the consented patients' current records and return the de-identified tables.
+
+    Parameters
+    ----------
+    deidentifier : Deidentifier
+        The site's keyed pseudonyms and withheld days.
+    options : Options, optional
+        k, the suppression limit and the withheld days (default: the site's settings).
+    now : datetime, optional
+        The moment of the export (default: now); events after it are implausible.
+    """
+    from django.utils import timezone
+
+    from speciosa.clinic.models import Patient
+
+    options = options or options_from_settings()
+    n_consented = len(consented_patient_ids())
+    cohort = _cohort(deidentifier, now or timezone.now(), options)
+    doses = _dose_rows(cohort)
+    assessments, side_effects = _assessment_rows(cohort)
+    rows = {"doses": doses.rows,
+            "daily_exposure": _exposure_rows(cohort, doses, _diary_days(cohort)),
+            "assessments": assessments, "labs": _lab_rows(cohort), "side_effects": side_effects}
+    raw = pd.DataFrame(cohort.raw_patients, columns=list(anonymity.RAW_COLUMNS))
+    patients, k_report = anonymity.anonymise(raw, k=options.k,
+                                             max_suppressed=options.max_suppressed)
+    tables = {"patients": _frame("patients", patients)}
+    events, suppressed_rows = _without_suppressed(
+        {name: _frame(name, rows[name]) for name in TABLES[1:]}, set(patients["patient_id"]))
+    tables.update(events)
+    exported = set(patients["patient_id"])
+    return ResearchDataset(
+        tables=tables, n_patients_in_clinic=Patient.objects.count(), n_consented=n_consented,
+        counts={name: len(df) for name, df in tables.items()},
+        report=_report(options, cohort, n_consented, k_report, suppressed_rows),
+        patient_pks=sorted(pk for pk, p in cohort.people.items() if p.pseudonym in exported))
 
 
 # --------------------------------------------------------------------------- writing
 
 def dictionary_markdown(dataset: ResearchDataset) -> str:
     """The data dictionary as Markdown, opening with the 42 CFR Part 2 notice."""
+    k = dataset.report.get("k_anonymity", {})
     lines = ["# Speciosa research export: data dictionary", "", "> " + deid.PART2_NOTICE, "",
-             "De-identified under HIPAA Safe Harbor (45 CFR 164.514(b)(2)): pseudonymous "
-             "patient ids from a keyed hash, every date shifted by a per-patient offset of "
-             "-180..+180 days (intervals within a patient are kept), ages above 89 as '90+', "
-             "no birth dates, no free text. Only patients whose latest research consent is "
-             "given are included. See docs/research.md.", "",
+             METHOD, "",
+             f"k-anonymity: k = {k.get('k')} (required {k.get('k_required')}); "
+             f"generalisation: " + ", ".join(f"{c} {lvl}" for c, lvl in
+                                             k.get("generalisation", {}).items())
+             + ". Only patients whose latest research consent is given are included.", "",
              f"Exposure measure: {dataset.exposure_measure}.", ""]
     for name in TABLES:
         spec = DICTIONARY[name]
@@ -412,7 +596,7 @@ def dictionary_json(dataset: ResearchDataset) -> dict[str, Any]:
     """The data dictionary as a JSON-ready object (with the notice)."""
     return {
         "notice": deid.PART2_NOTICE,
-        "deidentification": "HIPAA Safe Harbor, 45 CFR 164.514(b)(2); see docs/research.md",
+        "deidentification": METHOD,
         "exposure_measure": dataset.exposure_measure,
         "tables": {name: {"description": DICTIONARY[name]["description"],
                           "rows": dataset.counts.get(name, 0),
@@ -423,42 +607,54 @@ def dictionary_json(dataset: ResearchDataset) -> dict[str, Any]:
     }
 
 
+def _write_table(df: pd.DataFrame, name: str, into: Path) -> list[str]:
+    """``<name>.parquet`` (with the notice in its metadata) and ``<name>.csv``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta.pop(b"pandas", None)
+    meta[b"speciosa.notice"] = deid.PART2_NOTICE.encode()
+    meta[b"speciosa.table"] = name.encode()
+    pq.write_table(table.replace_schema_metadata(meta), into / f"{name}.parquet")
+    df.to_csv(into / f"{name}.csv", index=False)
+    return [f"{name}.parquet", f"{name}.csv"]
+
+
+def _write_documents(dataset: ResearchDataset, into: Path) -> list[str]:
+    """NOTICE, the data dictionary, the de-identification report and the manifest."""
+    docs = {
+        "NOTICE.txt": deid.PART2_NOTICE + "\n",
+        "data_dictionary.md": dictionary_markdown(dataset),
+        "data_dictionary.json": json.dumps(dictionary_json(dataset), indent=2),
+        "deid_report.json": json.dumps(dataset.report, indent=2),
+        "manifest.json": json.dumps({
+            "notice": deid.PART2_NOTICE, "software": "speciosa",
+            "patients": dataset.n_exported, "rows": dataset.counts,
+            "deidentification": METHOD, "k": dataset.report["k_anonymity"]["k"]}, indent=2),
+    }
+    for name, text in docs.items():
+        (into / name).write_text(text, encoding="utf-8")
+    return list(docs)
+
+
 def write_dataset(dataset: ResearchDataset, out: Path) -> list[str]:
-    """Write every table as Parquet and CSV, the data dictionary, NOTICE and a manifest into
-    ``out`` (which must not exist or be empty). Returns the file names written.
+    """Write every table as Parquet and CSV, the data dictionary, NOTICE, the
+    de-identification report and a manifest into ``out`` (which must not exist or be
+    empty). Returns the file names written.
 
     Files are written to a temporary directory beside ``out`` first and moved into place
     at the end, so a failure leaves no half-written export.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} exists and is not an empty directory; choose a new one")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".speciosa-research-", dir=out.parent))
     try:
-        names = []
-        for name in TABLES:
-            df = dataset.tables[name]
-            table = pa.Table.from_pandas(df, preserve_index=False)
-            meta = dict(table.schema.metadata or {})
-            meta.pop(b"pandas", None)
-            meta[b"speciosa.notice"] = deid.PART2_NOTICE.encode()
-            meta[b"speciosa.table"] = name.encode()
-            pq.write_table(table.replace_schema_metadata(meta), tmp / f"{name}.parquet")
-            df.to_csv(tmp / f"{name}.csv", index=False, date_format="%Y-%m-%dT%H:%M:%S")
-            names += [f"{name}.parquet", f"{name}.csv"]
-        (tmp / "NOTICE.txt").write_text(deid.PART2_NOTICE + "\n", encoding="utf-8")
-        (tmp / "data_dictionary.md").write_text(dictionary_markdown(dataset), encoding="utf-8")
-        (tmp / "data_dictionary.json").write_text(
-            json.dumps(dictionary_json(dataset), indent=2), encoding="utf-8")
-        manifest = {"notice": deid.PART2_NOTICE, "software": "speciosa",
-                    "patients": dataset.n_consented, "rows": dataset.counts,
-                    "deidentification": "HIPAA Safe Harbor (45 CFR 164.514(b)(2))"}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        names += ["NOTICE.txt", "data_dictionary.md", "data_dictionary.json", "manifest.json"]
+        names = [f for name in TABLES for f in _write_table(dataset.tables[name], name, tmp)]
+        names += _write_documents(dataset, tmp)
         if out.exists():
             for name in names:
                 os.replace(tmp / name, out / name)
@@ -471,20 +667,31 @@ def write_dataset(dataset: ResearchDataset, out: Path) -> list[str]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def export_research(out: Path, *, purpose: str, key: bytes, user=None) -> ResearchDataset:
-    """Build, write and audit a research export (one ``AuditEntry`` with action ``export``).
+def export_research(out: Path, *, purpose: str, key: bytes, user: Any, os_user: str = "",
+                    options: deid.Options | None = None) -> ResearchDataset:
+    """Build, write and audit a research export (one audit entry with action ``export``).
 
-    The audit entry records the purpose of use, the row counts and the number of patients;
-    it is written only once the files are in place.
+    ``user`` is the researcher who receives the export (the audit entry's user);
+    ``os_user`` the operating-system account that ran it. The entry records the purpose of
+    use, what was exported (tables, rows, files, k and the de-identification settings) and
+    the database ids of the exported patients (so a later withdrawal of consent can be
+    traced to the exports that held the patient); it is written only once the files are in
+    place.
     """
+    from speciosa.clinic import services
     from speciosa.clinic.models import AuditEntry
 
-    dataset = build_dataset(deid.Deidentifier(key))
+    dataset = build_dataset(deid.Deidentifier(key), options=options)
     files = write_dataset(dataset, out)
-    AuditEntry.objects.create(
-        user=user, action=AuditEntry.Action.EXPORT, model="ResearchExport",
-        reason=f"purpose of use: {purpose}"[:500],
-        after={"kind": "research", "purpose": purpose[:300], "patients": dataset.n_consented,
-               "rows": dataset.counts, "files": files, "deidentification": "safe-harbor",
+    services.audit(
+        user, AuditEntry.Action.EXPORT, None, model="ResearchExport",
+        reason=f"purpose of use: {purpose}",
+        after={"kind": "research", "purpose": purpose[:300], "os_user": os_user[:100],
+               "recipient": getattr(user, "username", ""), "patients": dataset.n_exported,
+               "patients_consented": dataset.n_consented, "patient_ids": dataset.patient_pks,
+               "rows": dataset.counts, "files": files,
+               "deidentification": {"k": dataset.report["k_anonymity"]["k"],
+                                    **dataset.report["settings"],
+                                    "patients": dataset.report["patients"]},
                "notice": "42 CFR 2.32"})
     return dataset

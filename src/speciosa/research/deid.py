@@ -1,33 +1,38 @@
-"""De-identification for research exports: HIPAA Safe Harbor, 45 CFR 164.514(b)(2).
+"""De-identification primitives for research exports: pseudonyms, time in care, age bands.
 
-What this module does, and why
-------------------------------
-- **Pseudonyms** (identifier R, "any other unique identifying number"): a patient is
-  exported as ``P-`` plus 16 base32 characters of HMAC-SHA256(site key, "patient|<site
-  name>|<MRN>"). The key is the site's research secret (``SPECIOSA_RESEARCH_KEY``); without
-  it the pseudonym cannot be recomputed from an MRN, so it is a permitted re-identification
-  code held only by the covered entity (164.514(c)). The same key gives the same pseudonym
-  in every export (longitudinal linkage); a different key gives unrelated pseudonyms.
-  Sites become ``S-`` codes the same way (a clinic's name is not exported).
-- **Dates** (identifier C): every date and date-time of a patient is moved by that
-  patient's own offset of -180..-1 or +1..+180 days, derived from the same keyed hash. One
-  offset per patient keeps every interval within the patient (days between doses, labs,
-  time in care) exactly; the offset is never 0, so no real date is exported. Times of day
-  are kept, as local clock times without a time-zone offset (the offset would hint at the
-  site's location).
-- **Ages** (identifier C): age at entry into care in whole years; above 89 it is the
-  category ``"90+"``. Birth dates and birth years are not exported.
-- **Free text** (names, phone numbers and the rest can hide in it): clinical notes, the
-  note on an assessment, product names, dose conversion notes and substance details are
-  never exported. Products are reduced to a category taken from the dose unit; anything
-  coded is exported only when it is one of the known codes (instruments, labs, results).
-- Not stored by Speciosa and therefore not exported: addresses, ZIP codes, telephone and
-  fax numbers, e-mail addresses, SSNs, health-plan, account, certificate, vehicle and
-  device numbers, URLs, IP addresses, biometrics, photographs. The export tests scan every
-  file for them anyway.
+This is **not** the HIPAA Safe Harbor method (45 CFR 164.514(b)(2)): the export keeps
+intervals in days between a patient's events, and Safe Harbor allows no element of a date
+but the year. It is a statistical method in the spirit of expert determination
+(164.514(b)(1)) whose risk is *measured* on every export (k-anonymity, see
+:mod:`speciosa.research.anonymity`); only a qualified expert's documented review makes it an
+expert determination. docs/research.md says what it protects against and what it does not.
 
-Every export carries the 42 CFR Part 2 redisclosure notice (section 2.32): in a ``NOTICE``
-file, in the data dictionary and in the metadata of every Parquet file.
+What this module decides, and why
+---------------------------------
+- **Pseudonyms**: a patient is exported as ``P-`` plus 16 base32 characters of
+  HMAC-SHA256(site key, "patient|<site name>|<MRN>"). Without the site's research secret
+  (``SPECIOSA_RESEARCH_KEY``) the pseudonym cannot be recomputed from an MRN; the same key
+  gives the same pseudonym in every export (longitudinal linkage). Sites become ``S-`` codes
+  the same way.
+- **Time**: no calendar date leaves the clinic. An event is exported as its *day in care*
+  (local calendar day at the site minus the day of entry into care) and a coarse *time of
+  day* (four 6-hour periods). The year of entry into care is the only date element, and it
+  is a quasi-identifier that may be generalised away.
+- **The end of the record**: an active patient's records run up to the day before the
+  export, so the length of their record *is* their date of entry into care, counted back
+  from the export date (the attack of issue #11). Each patient's most recent 0 to
+  ``withheld_days`` days (a keyed number, the same in every export made with the same key
+  and setting) are withheld, so the day of entry can only be placed within a window of
+  ``withheld_days + 1`` days. The export day itself, incomplete, is never exported.
+- **Implausible dates** (a diary day of 0001-01-01, a dose in 9999): an event outside
+  [entry into care - :data:`PLAUSIBLE_DAYS_BEFORE_ENTRY` days, export day] is skipped and
+  counted in the export's report, never allowed to stop the export of everyone else.
+- **Ages**: whole years at entry into care, exported in bands (5, 10 or 20 years, or not at
+  all, whichever the k-anonymity step chooses); top-coded at 90 (``"90+"``), as Safe Harbor
+  asks for ages over 89. Birth dates and birth years are never exported.
+- **Free text** (names, phone numbers and the rest can hide in it) is never exported.
+
+Every export carries the 42 CFR Part 2 redisclosure notice (section 2.32).
 """
 
 from __future__ import annotations
@@ -38,16 +43,26 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
+from enum import Enum
 
 #: Environment variable holding the site's research secret.
 KEY_ENV_DEFAULT = "SPECIOSA_RESEARCH_KEY"
 #: The shortest secret accepted (characters).
 MIN_KEY_LENGTH = 16
-#: Largest date shift in days (either direction).
-MAX_SHIFT_DAYS = 180
-#: Ages above this are exported as :data:`AGE_TOP_CATEGORY`.
-MAX_EXPORTED_AGE = 89
+#: Ages from this value up are exported as :data:`AGE_TOP_CATEGORY` (Safe Harbor: over 89).
+AGE_TOP_CODE = 90
 AGE_TOP_CATEGORY = "90+"
+#: The value of a quasi-identifier generalised away entirely.
+GENERALISED = "*"
+#: Events this many days before entry into care are still plausible (a dose diary started
+#: before the first visit); anything earlier is treated as a wrong date.
+PLAUSIBLE_DAYS_BEFORE_ENTRY = 365
+#: The earliest plausible date of entry into care or of birth.
+EARLIEST_PLAUSIBLE_DATE = dt.date(1900, 1, 1)
+#: Oldest plausible age at entry into care (years).
+MAX_PLAUSIBLE_AGE = 120
+#: Time-of-day periods: (label, first local hour).
+TIME_OF_DAY = (("night", 0), ("morning", 6), ("afternoon", 12), ("evening", 18))
 
 #: The 42 CFR 2.32 notice (the pre-2024 long form; the full text of the 2024 revision of
 #: Statement 1 is not yet confirmed, see shared/reference/instruments.md section 9.2).
@@ -63,8 +78,9 @@ PART2_NOTICE = (
     "NOT sufficient for this purpose (see 42 CFR 2.31). The federal rules restrict any use of "
     "the information to investigate or prosecute with regard to a crime any patient with a "
     "substance use disorder, except as provided at 42 CFR 2.12(c)(5) and 2.65. "
-    "This data set is de-identified under the HIPAA Safe Harbor method (45 CFR "
-    "164.514(b)(2)); do not attempt to re-identify any person in it."
+    "This data set has been de-identified by the measured method described in its "
+    "deid_report.json (it is not a HIPAA Safe Harbor data set); do not attempt to "
+    "re-identify any person in it or to link it with other data about the same people."
 )
 
 
@@ -95,8 +111,39 @@ def load_key(env_var: str = KEY_ENV_DEFAULT, environ: dict[str, str] | None = No
 
 
 @dataclass(frozen=True)
+class Options:
+    """The site's de-identification settings (``SPECIOSA_RESEARCH_*``, docs/configuration.md).
+
+    Parameters
+    ----------
+    k : int
+        Every exported patient shares their quasi-identifiers with at least ``k - 1`` others.
+    max_suppressed : float
+        The largest share of patients (0..1) the k-anonymity step may leave out rather than
+        generalise further.
+    withheld_days : int
+        Each patient's most recent 0..``withheld_days`` days are withheld (keyed per patient).
+    """
+
+    k: int = 5
+    max_suppressed: float = 0.1
+    withheld_days: int = 28
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"SPECIOSA_RESEARCH_K must be a whole number of at least 1, not "
+                             f"{self.k!r}")
+        if not 0.0 <= self.max_suppressed <= 1.0:
+            raise ValueError(f"SPECIOSA_RESEARCH_MAX_SUPPRESSED must lie between 0 and 1 (a "
+                             f"share of the patients), not {self.max_suppressed!r}")
+        if not isinstance(self.withheld_days, int) or not 0 <= self.withheld_days <= 366:
+            raise ValueError(f"SPECIOSA_RESEARCH_WITHHELD_DAYS must be a whole number of days "
+                             f"from 0 to 366, not {self.withheld_days!r}")
+
+
+@dataclass(frozen=True)
 class Deidentifier:
-    """Keyed pseudonyms and date shifts for one export.
+    """Keyed pseudonyms and keyed per-patient numbers for one export.
 
     Parameters
     ----------
@@ -119,29 +166,119 @@ class Deidentifier:
         """``S-`` and 8 base32 characters of the keyed hash of the site's name."""
         return "S-" + base64.b32encode(self._digest("site", site_name.strip())[:5]).decode().lower()
 
-    def date_offset_days(self, site_name: str, identifier: str) -> int:
-        """The patient's date shift: an integer in -180..-1 or +1..+180 (never 0)."""
-        digest = self._digest("date-offset", site_name.strip(), identifier.strip().upper())
-        n = int.from_bytes(digest[:8], "big") % (2 * MAX_SHIFT_DAYS)
-        return n - MAX_SHIFT_DAYS if n < MAX_SHIFT_DAYS else n - MAX_SHIFT_DAYS + 1
+    def withheld_days(self, site_name: str, identifier: str, max_days: int) -> int:
+        """How many of the patient's most recent days are withheld: 0..``max_days``.
+
+        Keyed, so the researcher cannot compute it, and fixed for a patient, so two exports
+        made on different dates do not narrow the window the day of entry lies in.
+        """
+        digest = self._digest("withheld-days", site_name.strip(), identifier.strip().upper())
+        return int.from_bytes(digest[:8], "big") % (max_days + 1)
 
 
-def shift_date(day: dt.date, offset_days: int) -> dt.date:
-    """``day`` moved by ``offset_days``."""
-    return day + dt.timedelta(days=offset_days)
+class Placement(Enum):
+    """Where an event's day falls on a patient's exported time axis."""
+
+    EXPORTED = "exported"
+    IMPLAUSIBLE = "implausible date"
+    WITHHELD = "withheld recent day"
 
 
-def shift_local(moment: dt.datetime, tz: dt.tzinfo, offset_days: int) -> dt.datetime:
-    """``moment`` as a naive local date-time in ``tz``, its date moved by ``offset_days``.
+@dataclass(frozen=True)
+class Timeline:
+    """One patient's exported time axis.
 
-    The local clock time is kept; the shift is done on the naive local value so a
-    daylight-saving change between the real and the shifted date does not move it.
+    Parameters
+    ----------
+    entry : datetime.date
+        Real day of entry into care (never exported).
+    export_day : datetime.date
+        The export's date at the patient's site.
+    withheld_days : int
+        The patient's keyed number of withheld recent days.
     """
-    local = moment.astimezone(tz).replace(tzinfo=None)
-    return local + dt.timedelta(days=offset_days)
+
+    entry: dt.date
+    export_day: dt.date
+    withheld_days: int
+
+    @property
+    def last_exported_day(self) -> dt.date:
+        """The last local day exported: the day before the export, less the withheld days."""
+        return self.export_day - dt.timedelta(days=1 + self.withheld_days)
+
+    @property
+    def first_plausible_day(self) -> dt.date:
+        return self.entry - dt.timedelta(days=PLAUSIBLE_DAYS_BEFORE_ENTRY)
+
+    def day_in_care(self, day: dt.date) -> int:
+        """Days from entry into care to ``day`` (0 on the day of entry; negative before)."""
+        return (day - self.entry).days
+
+    def place(self, day: dt.date | None) -> Placement:
+        """Whether an event on local ``day`` is exported, implausible or withheld.
+
+        ``None`` (a moment that has no local date, such as 0001-01-01 00:30 UTC in New York)
+        is implausible.
+        """
+        if day is None or day < self.first_plausible_day or day > self.export_day:
+            return Placement.IMPLAUSIBLE
+        if day > self.last_exported_day:
+            return Placement.WITHHELD
+        return Placement.EXPORTED
 
 
-def age_category(birth_date: dt.date, on: dt.date) -> str:
-    """Whole years of age on ``on`` as text, or ``"90+"`` above 89 (Safe Harbor)."""
+def plausible_patient(birth_date: dt.date, entry: dt.date, export_day: dt.date) -> bool:
+    """Whether a patient's entry into care and birth date can be right.
+
+    Entry from 1900 to the export day; birth on or before entry, at most
+    :data:`MAX_PLAUSIBLE_AGE` years before it. Such a patient is exported; any other is left
+    out and counted (their time axis and age would be nonsense).
+    """
+    if not EARLIEST_PLAUSIBLE_DATE <= entry <= export_day:
+        return False
+    return birth_date <= entry and age_years(birth_date, entry) <= MAX_PLAUSIBLE_AGE
+
+
+def local_time(moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime | None:
+    """``moment`` as local time in ``tz``; ``None`` if that falls outside the calendar
+    (year 1 or 9999 near the edge), which :meth:`Timeline.place` treats as implausible."""
+    try:
+        return moment.astimezone(tz)
+    except (OverflowError, ValueError):
+        return None
+
+
+def time_of_day(local: dt.datetime) -> str:
+    """The 6-hour period of a local time: night (00-06), morning, afternoon, evening (18-24).
+
+    Exact clock times are not exported: with them a dose at 03:12 or a draw at 07:41 is a
+    fingerprint; a period keeps what matters for analysis (prolactin's daily rhythm, doses
+    taken at night).
+    """
+    label = TIME_OF_DAY[0][0]
+    for name, first_hour in TIME_OF_DAY:
+        if local.hour >= first_hour:
+            label = name
+    return label
+
+
+def age_years(birth_date: dt.date, on: dt.date) -> int:
+    """Whole years of age on ``on`` (0 if ``on`` is before the birth date)."""
     years = on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
-    return AGE_TOP_CATEGORY if years > MAX_EXPORTED_AGE else str(max(years, 0))
+    return max(years, 0)
+
+
+def age_band(years: int, width: int | None) -> str:
+    """``years`` as a band of ``width`` years (``"30-39"``), ``"90+"`` from 90, or
+    :data:`GENERALISED` when ``width`` is ``None``.
+
+    Bands start at multiples of ``width``; the band below 90 ends at 89 (``"80-89"`` for
+    20-year bands), so the top code never merges with a band.
+    """
+    if width is None:
+        return GENERALISED
+    if years >= AGE_TOP_CODE:
+        return AGE_TOP_CATEGORY
+    low = (years // width) * width
+    return f"{low}-{min(low + width - 1, AGE_TOP_CODE - 1)}"

@@ -12,8 +12,17 @@ from django.db.models import Count, Max
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
-from speciosa.clinic import access
-from speciosa.clinic.models import Assessment, AuditEntry, Consent, Dose, LabResult, Patient, Role
+from speciosa.clinic import access, services
+from speciosa.clinic.models import (
+    Assessment,
+    AuditEntry,
+    Consent,
+    DiaryDay,
+    Dose,
+    LabResult,
+    Patient,
+    Role,
+)
 
 from . import analysis
 
@@ -25,10 +34,13 @@ CACHE_SECONDS = 600
 
 
 def _data_fingerprint() -> str:
-    """Changes whenever a patient, consent, dose, assessment or lab is added, corrected (a
-    correction is a new row) or retracted."""
-    parts = []
-    for model in (Patient, Consent, Dose, Assessment, LabResult):
+    """Changes whenever a patient, consent, diary day, dose, assessment or lab is added,
+    corrected (a correction is a new row) or retracted, and every day (the withheld recent
+    days are counted back from today)."""
+    from django.utils import timezone
+
+    parts = [timezone.now().date().isoformat()]
+    for model in (Patient, Consent, DiaryDay, Dose, Assessment, LabResult):
         agg = model.objects.aggregate(n=Count("pk"), last=Max("pk"))
         parts.append(f"{agg['n']}:{agg['last']}")
     parts += [str(model.objects.filter(retracted=True).count())  # a retraction adds no row
@@ -36,27 +48,38 @@ def _data_fingerprint() -> str:
     return "research-analysis:" + "|".join(parts)
 
 
-def _cached_analysis() -> tuple[analysis.AnalysisResult, dict[str, int]]:
-    """The cohort analysis and table counts (no per-patient data), cached per data version."""
+def _cached_analysis() -> tuple[analysis.AnalysisResult, dict[str, int], dict]:
+    """The cohort analysis, table counts and de-identification report (no per-patient
+    data), cached per data version."""
     key = _data_fingerprint()
     hit = cache.get(key)
     if hit is None:
         ds, result = analysis.run_cohort_analysis()
-        hit = (result, dict(ds.counts))
+        hit = (result, dict(ds.counts), ds.report)
         cache.set(key, hit, CACHE_SECONDS)
     return hit
 
 
+def _left_out(report: dict) -> list[tuple[str, int]]:
+    """(reason, records) for every reason records were left out, e.g. implausible dates."""
+    return [(reason, sum(kinds.values())) for reason, kinds in report["records_left_out"].items()
+            if sum(kinds.values())]
+
+
 @_researcher_only
 def cohort(request):
-    """Cohort counts, the analysis results table with 95% CIs, the plots and the statement."""
-    result, counts = _cached_analysis()
-    AuditEntry.objects.create(user=request.user, action=AuditEntry.Action.VIEW,
-                              model="ResearchAnalysis",
-                              reason="cohort analysis page, de-identified data",
-                              after={"cohort": result.cohort})
+    """Cohort counts, the analysis results table with 95% CIs, the plots and the statement.
+
+    Audited as a view with who (the researcher), what (the cohort counts and the k of the
+    data analysed) and why (the research role's one purpose: cohort analysis)."""
+    result, counts, report = _cached_analysis()
+    services.audit(request.user, AuditEntry.Action.VIEW, None, model="ResearchAnalysis",
+                   reason="purpose of use: research (cohort analysis page, de-identified data)",
+                   after={"purpose": "research: cohort analysis", "cohort": result.cohort,
+                          "k": report["k_anonymity"]["k"], "rows": counts})
     models = [{"fit": m, "svg": mark_safe(analysis.scatter_svg(m))}  # our own escaped SVG
               for m in result.models]
     return render(request, "research/cohort.html", {
-        "result": result, "models": models, "counts": counts,
+        "result": result, "models": models, "counts": counts, "report": report,
+        "left_out": _left_out(report),
     })
