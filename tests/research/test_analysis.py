@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import time
 from collections import defaultdict
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from speciosa.cli import main
 from speciosa.research import analysis, deid
 
 TODAY = dt.date(2026, 11, 20)
+NOON_TODAY = dt.datetime(2026, 11, 20, 17, 0, tzinfo=dt.UTC)
 DEMO = {"seed": 20261125, "n_patients": 40, "days": 120, "today": TODAY}
 KEY = b"analysis-test-research-key-000001"
 FAST_HASHER = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -33,7 +35,9 @@ def demo_run(django_db_setup, django_db_blocker):
         with transaction.atomic():
             demo.build_demo_clinic(**DEMO)
             started = time.perf_counter()
-            ds, result = analysis.run_cohort_analysis(KEY)
+            # analysed on the demo's "today" (the withheld recent days count back from it)
+            with mock.patch("django.utils.timezone.now", return_value=NOON_TODAY):
+                ds, result = analysis.run_cohort_analysis(KEY)
             seconds = time.perf_counter() - started
             draws, _ = analysis.draws_frame(ds.tables)
             # the demo's own exposure E_ij for every prolactin draw, from the stored doses
