@@ -4,8 +4,9 @@
   Django's admin; in the clinical pages an administrator sees no patient records.
 - A clinician sees the patients of the care teams they belong to, and nobody else.
 - A patient sees their own record, and nobody else's.
-- A researcher sees no identifiable record: only the de-identified data of the patients who
-  consented to research (``speciosa.research``), never a patient's page.
+- A researcher sees no identifiable record: only the de-identified, k-anonymous data of the
+  patients who consented to research (``speciosa.research``), on the research page and in
+  exports made for them (:func:`can_receive_research_export`), never a patient's page.
 
 Views and the API ask :func:`visible_patients` or :func:`patient_for`; a patient outside
 the user's reach is a 404, so ids of other people's records reveal nothing.

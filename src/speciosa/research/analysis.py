@@ -450,6 +450,63 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [round(start + i * step, 10) for i in range(int((hi - start) / step) + 1)]
 
 
+@dataclass(frozen=True)
+class _Plot:
+    """The plot area of a scatter: data ranges (padded) mapped onto pixels."""
+
+    xlo: float
+    xhi: float
+    ylo: float
+    yhi: float
+    left: int = 56
+    top: int = 28
+    width: float = 0.0   # of the plot area
+    height: float = 0.0
+
+    @classmethod
+    def around(cls, xs: np.ndarray, ys: np.ndarray, width: int, height: int) -> _Plot:
+        xlo, xhi, ylo, yhi = float(xs.min()), float(xs.max()), float(ys.min()), float(ys.max())
+        pad_x, pad_y = (xhi - xlo or 1) * 0.05, (yhi - ylo or 1) * 0.05
+        right, bottom = 14, 46
+        return cls(xlo - pad_x, xhi + pad_x, ylo - pad_y, yhi + pad_y,
+                   width=width - cls.left - right, height=height - cls.top - bottom)
+
+    def px(self, x: float) -> float:
+        return self.left + (x - self.xlo) / (self.xhi - self.xlo) * self.width
+
+    def py(self, y: float) -> float:
+        return self.top + (self.yhi - y) / (self.yhi - self.ylo) * self.height
+
+
+def _svg_axes(p: _Plot, fit: ModelFit, height: int) -> list[str]:
+    """Ticks, tick labels and axis titles."""
+    esc, left, top, pw, ph = html.escape, p.left, p.top, p.width, p.height
+    parts = []
+    for t in _ticks(p.xlo, p.xhi):
+        parts.append(f'<line x1="{p.px(t):.1f}" x2="{p.px(t):.1f}" y1="{top + ph}" '
+                     f'y2="{top + ph + 4}" stroke="#5b6575"/><text x="{p.px(t):.1f}" '
+                     f'y="{top + ph + 16}" text-anchor="middle" fill="#5b6575">{t:g}</text>')
+    for t in _ticks(p.ylo, p.yhi):
+        parts.append(f'<line x1="{left - 4}" x2="{left}" y1="{p.py(t):.1f}" y2="{p.py(t):.1f}" '
+                     f'stroke="#5b6575"/><text x="{left - 6}" y="{p.py(t) + 4:.1f}" '
+                     f'text-anchor="end" fill="#5b6575">{t:g}</text>')
+    parts.append(f'<text x="{left + pw / 2}" y="{height - 8}" text-anchor="middle">'
+                 f'{esc(fit.x_label)}</text>')
+    parts.append(f'<text transform="translate(12 {top + ph / 2}) rotate(-90)" text-anchor="middle">'
+                 f'{esc(fit.y_label.split(",")[0])} (within)</text>')
+    return parts
+
+
+def _svg_slope(p: _Plot, fit: ModelFit, within: Effect) -> list[str]:
+    """The within-patient slope through the origin of the deviations, and its label."""
+    b = float(within.estimate)
+    return [f'<line x1="{p.px(p.xlo):.1f}" y1="{p.py(b * p.xlo):.1f}" x2="{p.px(p.xhi):.1f}" '
+            f'y2="{p.py(b * p.xhi):.1f}" stroke="#a4460b" stroke-width="2"/>',
+            f'<text x="{p.left + p.width - 4}" y="{p.top + 14}" text-anchor="end" '
+            f'fill="#a4460b">within slope {b:.3f} ({within.ci_low:.3f} to {within.ci_high:.3f}); '
+            f'{fit.n_patients} patients, {fit.n_observations} draws</text>']
+
+
 def scatter_svg(fit: ModelFit, *, width: int = 520, height: int = 340) -> str:
     """An inline SVG: within-patient deviations (one dot per draw) and the within slope.
 
@@ -462,48 +519,19 @@ def scatter_svg(fit: ModelFit, *, width: int = 520, height: int = 340) -> str:
         return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="60" role="img" '
                 f'aria-label="{esc(title)}"><text x="8" y="30" font-size="13">{esc(title)}: '
                 f'not estimable</text></svg>')
-    left, right, top, bottom = 56, 14, 28, 46
     xs, ys = np.asarray(fit.plot_x), np.asarray(fit.plot_y)
-    xlo, xhi = float(xs.min()), float(xs.max())
-    ylo, yhi = float(ys.min()), float(ys.max())
-    pad_x, pad_y = (xhi - xlo or 1) * 0.05, (yhi - ylo or 1) * 0.05
-    xlo, xhi, ylo, yhi = xlo - pad_x, xhi + pad_x, ylo - pad_y, yhi + pad_y
-    pw, ph = width - left - right, height - top - bottom
-
-    def px(x: float) -> float:
-        return left + (x - xlo) / (xhi - xlo) * pw
-
-    def py(y: float) -> float:
-        return top + (yhi - y) / (yhi - ylo) * ph
-
+    p = _Plot.around(xs, ys, width, height)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
              f'width="100%" style="max-width:{width}px" role="img" aria-label="{esc(title)}" '
              f'font-family="system-ui, sans-serif" font-size="11">',
              f'<title>{esc(title)}</title>',
-             f'<text x="{left}" y="16" font-size="13" font-weight="600">{esc(fit.title)}</text>',
-             f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fff" stroke="#d9dee6"/>']
-    for t in _ticks(xlo, xhi):
-        parts.append(f'<line x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{top + ph}" y2="{top + ph + 4}" '
-                     f'stroke="#5b6575"/><text x="{px(t):.1f}" y="{top + ph + 16}" '
-                     f'text-anchor="middle" fill="#5b6575">{t:g}</text>')
-    for t in _ticks(ylo, yhi):
-        parts.append(f'<line x1="{left - 4}" x2="{left}" y1="{py(t):.1f}" y2="{py(t):.1f}" '
-                     f'stroke="#5b6575"/><text x="{left - 6}" y="{py(t) + 4:.1f}" '
-                     f'text-anchor="end" fill="#5b6575">{t:g}</text>')
-    parts.append(f'<text x="{left + pw / 2}" y="{height - 8}" text-anchor="middle">'
-                 f'{esc(fit.x_label)}</text>')
-    parts.append(f'<text transform="translate(12 {top + ph / 2}) rotate(-90)" text-anchor="middle">'
-                 f'{esc(fit.y_label.split(",")[0])} (within)</text>')
-    for x, y in zip(xs, ys, strict=True):
-        parts.append(f'<circle cx="{px(float(x)):.1f}" cy="{py(float(y)):.1f}" r="2.6" '
-                     f'fill="#1f6f5c" fill-opacity="0.45"/>')
-    b = float(within.estimate)
-    x0, x1 = xlo, xhi
-    parts.append(f'<line x1="{px(x0):.1f}" y1="{py(b * x0):.1f}" x2="{px(x1):.1f}" '
-                 f'y2="{py(b * x1):.1f}" stroke="#a4460b" stroke-width="2"/>')
-    parts.append(f'<text x="{left + pw - 4}" y="{top + 14}" text-anchor="end" fill="#a4460b">'
-                 f'within slope {b:.3f} ({within.ci_low:.3f} to {within.ci_high:.3f}); '
-                 f'{fit.n_patients} patients, {fit.n_observations} draws</text>')
+             f'<text x="{p.left}" y="16" font-size="13" font-weight="600">{esc(fit.title)}</text>',
+             f'<rect x="{p.left}" y="{p.top}" width="{p.width}" height="{p.height}" fill="#fff" '
+             f'stroke="#d9dee6"/>']
+    parts += _svg_axes(p, fit, height)
+    parts += [f'<circle cx="{p.px(float(x)):.1f}" cy="{p.py(float(y)):.1f}" r="2.6" '
+              f'fill="#1f6f5c" fill-opacity="0.45"/>' for x, y in zip(xs, ys, strict=True)]
+    parts += _svg_slope(p, fit, within)
     parts.append("</svg>")
     return "".join(parts)
 
