@@ -8,7 +8,8 @@ import pytest
 from speciosa.research import anonymity
 
 
-def _raw(rows: list[tuple[str, str, int, str]], *, pregnant: set[int] = frozenset()) -> pd.DataFrame:
+def _raw(rows: list[tuple[str, str, int, str]], *,
+         pregnant: set[int] = frozenset()) -> pd.DataFrame:
     """Patients as (site, sex, age at entry, entry year)."""
     return pd.DataFrame([{"patient_id": f"P-{i:03d}", "site_id": site, "sex": sex,
                           "age_years": age, "entry_year": year, "pregnant": i in pregnant,

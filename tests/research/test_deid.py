@@ -111,7 +111,8 @@ def test_a_patient_with_an_impossible_entry_or_birth_date_is_implausible(birth, 
 
 
 @pytest.mark.parametrize("options,variable", [
-    ({"k": 0}, "SPECIOSA_RESEARCH_K"), ({"max_suppressed": 1.5}, "SPECIOSA_RESEARCH_MAX_SUPPRESSED"),
+    ({"k": 0}, "SPECIOSA_RESEARCH_K"),
+    ({"max_suppressed": 1.5}, "SPECIOSA_RESEARCH_MAX_SUPPRESSED"),
     ({"withheld_days": -1}, "SPECIOSA_RESEARCH_WITHHELD_DAYS"),
 ])
 def test_bad_settings_are_refused_naming_the_variable(options, variable):

@@ -69,7 +69,8 @@ def demo(django_db_setup, django_db_blocker, tmp_path_factory):
                 _export(base / "k10", RESEARCH_K_ANONYMITY=10)
             d = deid.Deidentifier(KEY.encode())
             truth = {}
-            for p in Patient.objects.filter(pk__in=dataset.consented_patient_ids()).select_related("site"):
+            consented = Patient.objects.filter(pk__in=dataset.consented_patient_ids())
+            for p in consented.select_related("site"):
                 truth[d.patient_pseudonym(p.site.name, p.identifier)] = {
                     "entry": p.in_care_since, "site_id": d.site_pseudonym(p.site.name),
                     "sex": p.sex, "age": p.age_on(p.in_care_since)}

@@ -169,12 +169,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     _require_tables()
     import getpass
 
-    from speciosa.clinic import services
+    from speciosa.clinic import writes
     from speciosa.clinic.models import AuditEntry
     from speciosa.research import analysis
 
     ds, result = analysis.run_cohort_analysis(key, options=_deid_options())
-    services.audit(None, AuditEntry.Action.VIEW, None, model="ResearchAnalysis",
+    writes.audit(None, AuditEntry.Action.VIEW, None, model="ResearchAnalysis",
                    reason="cohort analysis (speciosa analyze), de-identified data",
                    after={"purpose": "research: cohort analysis", "os_user": getpass.getuser(),
                           "cohort": result.cohort, "k": ds.report["k_anonymity"]["k"]})

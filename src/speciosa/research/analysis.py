@@ -173,7 +173,8 @@ def _prolactin_draws(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, dic
     if prl.empty:
         return prl, excluded
     status = patients.loc[prl["patient_id"], ["pregnant", "breastfeeding"]].fillna(False)
-    pregnant = (status["pregnant"].to_numpy(dtype=bool) | status["breastfeeding"].to_numpy(dtype=bool))
+    pregnant = (status["pregnant"].to_numpy(dtype=bool)
+                | status["breastfeeding"].to_numpy(dtype=bool))
     excluded["pregnant_or_breastfeeding"] = int(pregnant.sum())
     prl = prl[~pregnant]
     value = prl["canonical_value"].astype(float)
@@ -331,7 +332,8 @@ def _effects(res: Any, spec: _Spec, terms: list[str], n_pat: int, n_obs: int) ->
         eff = Effect(spec.name, spec.outcome, term, spec.predictor, spec.unit, est, lo, hi,
                      float(res.pvalues[col]), n_pat, n_obs)
         if spec.log_outcome:
-            eff.ratio, eff.ratio_ci_low, eff.ratio_ci_high = math.exp(est), math.exp(lo), math.exp(hi)
+            eff.ratio, eff.ratio_ci_low, eff.ratio_ci_high = (math.exp(est), math.exp(lo),
+                                                              math.exp(hi))
         effects.append(eff)
     return effects
 

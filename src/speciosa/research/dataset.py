@@ -378,7 +378,8 @@ def _exposure_rows(cohort: _Cohort, doses: _Doses, diary: dict[int, set[int]]) -
             n, not_converted = doses.per_day.get((pid, day), (0, 0))
             rows.append({"patient_id": person.pseudonym, "day_in_care": day,
                          "mitragynine_mg": float(mg.get(day, 0.0)), "n_doses": n,
-                         "n_doses_not_converted": not_converted, "diary": day in diary.get(pid, ())})
+                         "n_doses_not_converted": not_converted,
+                         "diary": day in diary.get(pid, ())})
     return rows
 
 
@@ -669,7 +670,8 @@ def write_dataset(dataset: ResearchDataset, out: Path) -> list[str]:
 
 def export_research(out: Path, *, purpose: str, key: bytes, user: Any, os_user: str = "",
                     options: deid.Options | None = None) -> ResearchDataset:
-    """Build, write and audit a research export (one audit entry with action ``export``).
+    """Build, write and audit a research export: one audit entry with action ``export``,
+    through the write kernel (:func:`speciosa.clinic.writes.audit`).
 
     ``user`` is the researcher who receives the export (the audit entry's user);
     ``os_user`` the operating-system account that ran it. The entry records the purpose of
@@ -678,12 +680,12 @@ def export_research(out: Path, *, purpose: str, key: bytes, user: Any, os_user: 
     traced to the exports that held the patient); it is written only once the files are in
     place.
     """
-    from speciosa.clinic import services
+    from speciosa.clinic import writes
     from speciosa.clinic.models import AuditEntry
 
     dataset = build_dataset(deid.Deidentifier(key), options=options)
     files = write_dataset(dataset, out)
-    services.audit(
+    writes.audit(
         user, AuditEntry.Action.EXPORT, None, model="ResearchExport",
         reason=f"purpose of use: {purpose}",
         after={"kind": "research", "purpose": purpose[:300], "os_user": os_user[:100],

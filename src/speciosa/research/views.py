@@ -12,7 +12,7 @@ from django.db.models import Count, Max
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
-from speciosa.clinic import access, services
+from speciosa.clinic import access, writes
 from speciosa.clinic.models import (
     Assessment,
     AuditEntry,
@@ -73,7 +73,7 @@ def cohort(request):
     Audited as a view with who (the researcher), what (the cohort counts and the k of the
     data analysed) and why (the research role's one purpose: cohort analysis)."""
     result, counts, report = _cached_analysis()
-    services.audit(request.user, AuditEntry.Action.VIEW, None, model="ResearchAnalysis",
+    writes.audit(request.user, AuditEntry.Action.VIEW, None, model="ResearchAnalysis",
                    reason="purpose of use: research (cohort analysis page, de-identified data)",
                    after={"purpose": "research: cohort analysis", "cohort": result.cohort,
                           "k": report["k_anonymity"]["k"], "rows": counts})
