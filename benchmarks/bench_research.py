@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
-    from speciosa.clinic import demo
+    from speciosa import demo
     from speciosa.clinic.models import Consent
     from speciosa.research import dataset, deid
 

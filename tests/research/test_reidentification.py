@@ -55,7 +55,7 @@ def _export(out: Path, **settings) -> None:
 def demo(django_db_setup, django_db_blocker, tmp_path_factory):
     """Build the demo clinic, export it (default settings and k=10), record the truth the
     attacker wants (real entry dates, site, sex and exact age by pseudonym), roll back."""
-    from speciosa.clinic import demo as demo_clinic
+    from speciosa import demo as demo_clinic
     from speciosa.clinic.models import Patient
     from speciosa.research import dataset
 
