@@ -437,7 +437,7 @@ def run_one(db: str, sizes: list[int], profile: str, sample: int, workers: list[
                           f"{secs:.1f} s (Python CPU {cpu_s:.1f} s, load average {os.getloadavg()[0]:.1f}), "
                           f"{rate:,.0f} patients/s, {rate / naive_rate:.1f} x naive; "
                           f"{result.findings:,} findings, created {result.created:,}, updated {result.updated:,}, "
-                          f"cleared {result.cleared:,}; 100k target (< {TARGET_SECONDS:.0f} s): {verdict} "
+                          f"stopped firing {result.stopped:,}; 100k target (< {TARGET_SECONDS:.0f} s): {verdict} "
                           f"({'measured' if n == TARGET_PATIENTS else 'projected'} {projected:.1f} s)", flush=True)
                     out.append({"db": db, "patients": n, "profile": prof, "rows": total_rows, "generation_s": gen_s,
                                 "naive_per_s": naive_rate, "workers": w, "run": run, "sweep_s": secs,

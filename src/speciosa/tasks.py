@@ -61,7 +61,7 @@ def sweep_all() -> dict[str, int]:
     log.info("sweep done", extra={"count": result.patients, "task": "sweep_all"})
     notify_new_urgent_alerts.delay()
     return {"patients": result.patients, "findings": result.findings, "created": result.created,
-            "updated": result.updated, "cleared": result.cleared}
+            "updated": result.updated, "stopped": result.stopped}
 
 
 @app.task(name="speciosa.tasks.evaluate_patient", **RETRY)

@@ -41,11 +41,13 @@ def test_a_normal_prolactin_opens_no_prolactin_alert(clinic):
 
 
 @pytest.mark.django_db
-def test_a_corrected_value_clears_the_alert(clinic):
+def test_a_corrected_value_leaves_the_alert_open_as_no_longer_firing(clinic):
     lab = _prolactin(clinic, 60)
     services.correct_record(clinic.clinician_a, lab, {"value": Decimal("12")}, "transcription error")
     alert = Alert.objects.get(patient=clinic.patient_a, topic="prolactin-high")
-    assert alert.status == "cleared"
+    # only a clinician closes an alert: the correction is shown, the alert waits
+    assert alert.status == "open" and alert.stopped_firing_at is not None
+    assert alert.resolved_at is None
 
 
 @pytest.mark.django_db

@@ -175,7 +175,7 @@ def test_two_workers_give_the_same_alerts_as_one(clinic, monkeypatch):
     assert first.patients == len(patients) and first.created == first.findings > 0
     snapshot = sorted(Alert.objects.filter(status__in=Alert.ACTIVE).values_list("patient_id", "rule", "message"))
     again = alerts.sweep(as_of=now, workers=2)
-    assert again.created == 0 and again.updated == first.findings and again.cleared == 0
+    assert again.created == 0 and again.updated == first.findings and again.stopped == 0
     one = alerts.sweep(as_of=now)
     assert (one.findings, one.created) == (first.findings, 0)
     assert sorted(Alert.objects.filter(status__in=Alert.ACTIVE).values_list("patient_id", "rule", "message")) \

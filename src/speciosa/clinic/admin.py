@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import AuditEntry, CareTeam, Consent, Patient, Profile, Site
+from .models import AuditEntry, CareTeam, Consent, Patient, Profile, RuleSetting, Site
 
 
 @admin.register(Site)
@@ -48,6 +48,23 @@ class AuditEntryAdmin(admin.ModelAdmin):
     list_filter = ("action", "model")
     search_fields = ("user__username", "reason")
     date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RuleSetting)
+class RuleSettingAdmin(admin.ModelAdmin):
+    """Read here; changed on Speciosa's own page (/safety-settings/), which asks for a reason
+    and audits the change."""
+
+    list_display = ("name", "value", "changed_at", "changed_by", "reason")
 
     def has_add_permission(self, request):
         return False

@@ -9,7 +9,11 @@ per-patient ORM queries), evaluated, and reconciled with the active alerts:
   at once cannot duplicate an alert);
 - a finding with an active alert updates its message, evidence and ``last_seen_at`` (only
   ``last_seen_at`` is written when nothing else changed);
-- an active alert whose rule no longer fires is closed as ``cleared``.
+- an active alert whose rule no longer fires stays active and records when it stopped firing
+  (``stopped_firing_at``): only a clinician closes an alert, with a reason;
+- every event (raised, updated, stopped firing; acknowledged and resolved by a clinician) is
+  an audit entry with its own action, and each alert stores the rule's version and the values
+  of the settings the rule read.
 
 :func:`evaluate_patients` runs after every change to a patient's data (the after-change hook
 of :mod:`speciosa.clinic.writes`, through :func:`speciosa.tasks.after_change`)
@@ -45,7 +49,6 @@ import datetime as dt
 import json
 import multiprocessing
 import multiprocessing.util
-import os
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -58,6 +61,7 @@ from django.utils import timezone
 
 from speciosa import safety
 from speciosa.pharmacology.doses import Dose as PDose
+from speciosa.safety.settings import resolve_settings
 
 from . import access, writes
 from .models import (
@@ -81,10 +85,12 @@ SIDE_EFFECTS_INSTRUMENT = "side-effects"
 
 
 def site_safety_settings() -> dict:
-    """A site's overrides of the rules' named thresholds, from ``SPECIOSA_SAFETY_SETTINGS``
-    (JSON object, e.g. ``{"prolactin_rise_fraction": 0.75}``)."""
-    raw = os.environ.get("SPECIOSA_SAFETY_SETTINGS", "").strip()
-    return json.loads(raw) if raw else {}
+    """The site's overrides of the rules' named thresholds: the deployment's
+    ``SPECIOSA_SAFETY_SETTINGS`` (JSON object) and the values an administrator stored
+    (:mod:`speciosa.clinic.rule_settings`)."""
+    from . import rule_settings
+
+    return rule_settings.overrides()
 
 
 def _f(x):
@@ -319,7 +325,7 @@ class SweepResult:
     findings: int = 0
     created: int = 0
     updated: int = 0
-    cleared: int = 0
+    stopped: int = 0  # active alerts whose rule stopped firing in this run (they stay open)
 
     def add(self, other: SweepResult) -> None:
         """Add another result's counts to this one."""
@@ -327,23 +333,53 @@ class SweepResult:
         self.findings += other.findings
         self.created += other.created
         self.updated += other.updated
-        self.cleared += other.cleared
+        self.stopped += other.stopped
 
 
-_ALERT_FIELDS = ("severity", "message", "next_step", "evidence", "citations", "last_seen_at", "status")
+_ALERT_FIELDS = ("severity", "message", "next_step", "evidence", "citations", "last_seen_at",
+                 "status", "stopped_firing_at", "rule_version", "settings")
+#: What an alert's audit entries hold of it (``before`` / ``after``).
+_AUDITED = ("status", "severity", "message", "evidence", "rule_version", "settings",
+            "stopped_firing_at")
 
 
-def _reconcile(findings_by_patient: dict[int, list], now: dt.datetime, result: SweepResult) -> None:
+def _audited(alert: Alert) -> dict:
+    out = {name: getattr(alert, name) for name in _AUDITED}
+    if out["stopped_firing_at"] is not None:
+        out["stopped_firing_at"] = out["stopped_firing_at"].isoformat()
+    return out
+
+
+def _rule_settings(rule_id: str, settings: Mapping) -> tuple[int | None, dict]:
+    """The version of a rule and the values of the settings it reads."""
+    try:
+        r = safety.get_rule(rule_id)
+    except KeyError:
+        return None, {}
+    return r.version, {name: settings[name] for name in r.settings}
+
+
+def _reconcile(findings_by_patient: dict[int, list], now: dt.datetime, result: SweepResult,
+               settings: Mapping | None = None) -> None:
+    """Bring the alerts of these patients in line with their findings.
+
+    A finding without an active alert raises one (audited ``alert-raised``); a changed
+    finding updates its alert (``alert-updated``; an alert that had stopped firing fires
+    again); an active alert whose rule no longer fires stays active and records when it
+    stopped (``alert-stopped``, once). Only a clinician closes an alert (:func:`resolve`).
+    """
+    settings = resolve_settings(settings or None)
     ids = list(findings_by_patient)
     active = {(a.patient_id, a.rule): a for a in
               Alert.objects.filter(patient_id__in=ids, status__in=Alert.ACTIVE).order_by()
-              .only("id", "patient_id", "rule", *_ALERT_FIELDS)}
+              .only("id", "patient_id", "rule", "topic", *_ALERT_FIELDS)}
     # A clinician's resolution stands while the finding's evidence is unchanged.
     resolved = {}
     for pid, rule, evidence in (Alert.objects.filter(patient_id__in=ids, status=Alert.Status.RESOLVED)
                                 .order_by("resolved_at").values_list("patient_id", "rule", "evidence")):
         resolved[(pid, rule)] = evidence
     to_create, to_update, seen = [], [], []
+    trail: list = []
     fired = set()
     for pid, findings in findings_by_patient.items():
         for f in findings:
@@ -352,36 +388,67 @@ def _reconcile(findings_by_patient: dict[int, list], now: dt.datetime, result: S
             evidence = json.loads(json.dumps(f.evidence, default=str))
             existing = active.get(key)
             citations = list(f.citations)
+            version, used = _rule_settings(f.rule, settings)
             if existing is None:
                 if resolved.get(key) == evidence:
                     continue
-                to_create.append(Alert(patient_id=pid, rule=f.rule, topic=f.topic, severity=f.severity,
-                                       message=f.message, next_step=f.next_step, evidence=evidence,
-                                       citations=citations, first_seen_at=now, last_seen_at=now))
+                to_create.append(Alert(
+                    patient_id=pid, rule=f.rule, topic=f.topic, severity=f.severity,
+                    message=f.message, next_step=f.next_step, evidence=evidence,
+                    citations=citations, first_seen_at=now, last_seen_at=now,
+                    rule_version=version, settings=used))
                 continue
             changed = (existing.severity != f.severity or existing.message != f.message
-                       or existing.evidence != evidence)
+                       or existing.evidence != evidence or existing.stopped_firing_at is not None
+                       or existing.rule_version != version or existing.settings != used)
             if not changed and existing.next_step == f.next_step and existing.citations == citations:
                 seen.append(existing.pk)  # only last_seen_at moves
                 continue
-            existing.severity, existing.message, existing.next_step = f.severity, f.message, f.next_step
-            existing.evidence, existing.citations, existing.last_seen_at = evidence, citations, now
+            before = _audited(existing)
+            existing.severity, existing.message = f.severity, f.message
+            existing.next_step, existing.evidence = f.next_step, evidence
+            existing.citations, existing.last_seen_at = citations, now
+            existing.rule_version, existing.settings = version, used
+            existing.stopped_firing_at = None  # firing (again)
             if changed and existing.status == Alert.Status.ACKNOWLEDGED and f.severity == "urgent":
                 existing.status = Alert.Status.OPEN  # a new urgent finding needs a new look
             to_update.append(existing)
+            trail.append(writes.audit_entry(
+                None, writes.Action.ALERT_UPDATED, existing, patient=Patient(pk=pid),
+                before=before, after=_audited(existing), at=now,
+                reason="the finding changed when the rules were re-evaluated"))
     if to_create:
         Alert.objects.bulk_create(to_create, ignore_conflicts=True, batch_size=500)
-        result.created += len(to_create)
+        # the rows this run inserted (a concurrent sweep's insert of the same alert was ignored)
+        keys = {(a.patient_id, a.rule) for a in to_create}
+        created = [a for a in Alert.objects.filter(patient_id__in={k[0] for k in keys},
+                                                   status__in=Alert.ACTIVE, first_seen_at=now)
+                   .order_by("pk") if (a.patient_id, a.rule) in keys]
+        result.created += len(created)
+        trail += [writes.audit_entry(None, writes.Action.ALERT_RAISED, a,
+                                     patient=Patient(pk=a.patient_id), after=_audited(a), at=now,
+                                     reason="raised by the safety rules")
+                  for a in created]
     if to_update:
         Alert.objects.bulk_update(to_update, list(_ALERT_FIELDS), batch_size=500)
     for start in range(0, len(seen), 5000):
         Alert.objects.filter(pk__in=seen[start:start + 5000]).update(last_seen_at=now)
     result.updated += len(to_update) + len(seen)
-    stale = [a.pk for key, a in active.items() if key not in fired]
-    if stale:
-        result.cleared += Alert.objects.filter(pk__in=stale, status__in=Alert.ACTIVE).update(
-            status=Alert.Status.CLEARED, resolved_at=now,
-            resolution_note="No longer present when the rules were re-evaluated.")
+    stopping = [a for key, a in active.items() if key not in fired and a.stopped_firing_at is None]
+    if stopping:
+        pks = [a.pk for a in stopping]
+        result.stopped += Alert.objects.filter(
+            pk__in=pks, status__in=Alert.ACTIVE, stopped_firing_at__isnull=True,
+        ).update(stopped_firing_at=now)
+        for a in stopping:
+            before = _audited(a)
+            a.stopped_firing_at = now
+            trail.append(writes.audit_entry(
+                None, writes.Action.ALERT_STOPPED, a, patient=Patient(pk=a.patient_id),
+                before=before, after=_audited(a), at=now,
+                reason="the rule no longer fires; the alert stays open until a clinician resolves it"))
+    if trail:
+        writes.append_audit(trail)
 
 
 def _evaluate_chunk(chunk: Sequence[int], as_of: dt.datetime, settings: Mapping) -> SweepResult:
@@ -391,7 +458,7 @@ def _evaluate_chunk(chunk: Sequence[int], as_of: dt.datetime, settings: Mapping)
     result.patients += len(timelines)
     result.findings += sum(len(v) for v in findings.values())
     with transaction.atomic():
-        _reconcile(findings, timezone.now(), result)
+        _reconcile(findings, timezone.now(), result, settings)
     return result
 
 

@@ -297,6 +297,10 @@ class AuditEntry(models.Model):
         LOCKOUT = "lockout"
         SECOND_FACTOR = "second-factor"
         LOGOUT_ALL = "logout-all"
+        ALERT_RAISED = "alert-raised"
+        ALERT_UPDATED = "alert-updated"
+        ALERT_STOPPED = "alert-stopped"
+        SETTING_CHANGE = "setting-change"
 
     id = models.BigAutoField(primary_key=True)
     uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
@@ -329,8 +333,12 @@ class Alert(models.Model):
     """A safety finding for the patient's care team: one open alert per rule and patient.
 
     A new finding for the same rule updates the open alert; when the finding no longer holds,
-    the sweep closes it (``status=cleared``). A clinician acknowledges an alert, or resolves it
-    with a note; every step is audited.
+    the alert stays active and records when it stopped firing (``stopped_firing_at``): only a
+    clinician closes an alert, by resolving it with a note. Every event (raised, updated,
+    stopped firing, acknowledged, resolved) is an audit entry. ``rule_version`` and
+    ``settings`` are the rule's version and the values of the settings it read when the
+    finding was last stored. ``cleared`` is the status older versions gave an alert whose rule
+    stopped firing; nothing sets it now.
     """
 
     class Status(models.TextChoices):
@@ -359,6 +367,9 @@ class Alert(models.Model):
                                     on_delete=models.PROTECT, related_name="+")
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution_note = models.CharField(max_length=500, blank=True)
+    stopped_firing_at = models.DateTimeField(null=True, blank=True)
+    rule_version = models.PositiveIntegerField(null=True, blank=True)
+    settings = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -371,3 +382,24 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.severity}: {self.rule} ({self.patient_id})"
+
+
+class RuleSetting(models.Model):
+    """A site's value for one named threshold of the safety rules
+    (:mod:`speciosa.safety.settings`); a setting without a row has its default from the code.
+
+    Written only through :func:`speciosa.clinic.rule_settings.change` (an administrator, with
+    a reason; audited as ``setting-change`` with the old and new values)."""
+
+    name = models.CharField(max_length=80, unique=True)
+    value = models.FloatField()
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    changed_at = models.DateTimeField(default=timezone.now)
+    reason = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value:g}"

@@ -30,12 +30,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     result = alerts.sweep(as_of=as_of, workers=args.workers)
     seconds = time.perf_counter() - started
     data = {"patients": result.patients, "findings": result.findings, "created": result.created,
-            "updated": result.updated, "cleared": result.cleared, "seconds": round(seconds, 3)}
+            "updated": result.updated, "stopped": result.stopped, "seconds": round(seconds, 3)}
     if args.json:
         print(json.dumps(data))
     else:
         print(f"Swept {result.patients} patients in {seconds:.2f} s: {result.findings} findings; "
-              f"{result.created} alerts created, {result.updated} updated, {result.cleared} cleared.")
+              f"{result.created} alerts created, {result.updated} updated, {result.stopped} stopped firing (left open).")
     return 0
 
 

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import account_views, views
+from . import account_views, settings_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -29,6 +29,9 @@ urlpatterns = [
     path("worklist/", views.worklist, name="worklist"),
     path("alerts/<int:alert_id>/resolve/", views.alert_resolve, name="alert_resolve"),
     path("alerts/<int:alert_id>/acknowledge/", views.alert_acknowledge, name="alert_acknowledge"),
+    path("safety-settings/", settings_views.safety_settings, name="safety_settings"),
+    path("safety-settings/<str:name>/change/", settings_views.safety_setting_change,
+         name="safety_setting_change"),
     path("me/", views.me, name="me"),
     path("me/diary/", views.diary, name="diary_today"),
     path("me/diary/<str:day>/", views.diary, name="diary_day"),

@@ -142,7 +142,7 @@ def _rule_section(r: Rule) -> str:
     details = r.details()
     if details:
         lines += [" ".join(p.split()) + "\n" for p in details.split("\n\n")]
-    lines.append(f"- **Area**: `speciosa.safety.rules.{r.area}`")
+    lines.append(f"- **Area**: `speciosa.safety.rules.{r.area}`; **version** {r.version}")
     lines.append("- **Reads**:")
     lines += [f"  - {w.describe()}" for w in r.windows]
     if r.settings:

@@ -243,6 +243,9 @@ class Rule:
         Evidence ids behind the rule (each finding cites a subset or all of them).
     function : callable
         ``function(context) -> Found | None``; its docstring documents the rule.
+    version : int
+        Raised whenever what the rule finds changes (condition, severity, message); each
+        alert stores the version that raised it.
     area : str
         The clinical area (the module of ``speciosa.safety.rules`` it is declared in).
     """
@@ -254,6 +257,7 @@ class Rule:
     windows: tuple[Window, ...]
     citations: tuple[str, ...]
     function: Callable[[Context], Found | None] = field(repr=False)
+    version: int = 1
     area: str = ""
     order: int = field(default=0, repr=False, compare=False)
 
@@ -294,6 +298,7 @@ class Rule:
         """The rule as listed by ``speciosa rules --json``."""
         return {
             "id": self.id,
+            "version": self.version,
             "topic": self.topic,
             "severity": self.severity,
             "description": self.description,
@@ -322,7 +327,7 @@ class Registry:
         self._rules: dict[str, Rule] = {}
 
     def rule(self, id: str, *, topic: str, severity: str, settings: tuple[str, ...] = (),
-             windows: tuple[Window, ...], citations: tuple[str, ...]):
+             windows: tuple[Window, ...], citations: tuple[str, ...], version: int = 1):
         """Declare a safety rule: decorate its function with everything known about it.
 
         Parameters
@@ -339,6 +344,8 @@ class Registry:
             Every slice of the timeline it reads (see the constructors in this module).
         citations : tuple of str
             Evidence-registry ids (``tests/safety`` checks that each resolves).
+        version : int
+            1 for a new rule; raise it with every change to what the rule finds.
 
         Raises
         ------
@@ -374,6 +381,8 @@ class Registry:
                         fail(f"window {w.describe()!r} depends on {name!r}: declare it in settings")
             if not citations:
                 fail("a rule cites its evidence: give citations")
+            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+                fail("the version is a whole number from 1")
             doc = inspect.cleandoc(function.__doc__ or "")
             if not doc:
                 fail("the docstring documents the rule: write one")
@@ -382,7 +391,7 @@ class Registry:
                     fail(f"the docstring names {{{m.group(1)}}}: declare it in settings")
             area = function.__module__.rsplit(".", 1)[-1]
             self._rules[id] = Rule(id, topic, severity, tuple(settings), tuple(windows),
-                                   tuple(citations), function, area, len(self._rules))
+                                   tuple(citations), function, version, area, len(self._rules))
             return function
 
         return register
