@@ -1,6 +1,6 @@
 """``/fhir/``: the read-only FHIR API (see :mod:`speciosa.interop.views`)."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
 
@@ -11,4 +11,5 @@ urlpatterns = [
     path("Patient/<str:rid>/$everything", views.EverythingView.as_view(), name="everything"),
     path("<str:rtype>/<str:rid>", views.ReadView.as_view(), name="read"),
     path("<str:rtype>", views.SearchView.as_view(), name="search"),
+    re_path(r"^.*$", views.UnknownView.as_view(), name="unknown"),
 ]

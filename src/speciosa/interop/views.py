@@ -1,9 +1,9 @@
 """The read-only FHIR REST API at ``/fhir/``.
 
 - ``GET /fhir/[type]/[id]`` reads one resource;
-- ``GET /fhir/[type]?patient=[id]&date=ge2026-01-01`` searches (``subject`` is accepted for
-  ``patient``; ``date`` repeats; ``_count`` and ``_offset`` page), returning a ``searchset``
-  Bundle;
+- ``GET /fhir/[type]?patient=[id]&code=...&date=ge2026-01-01`` searches with the parameters
+  of :data:`speciosa.interop.search.PARAMS` (``_count``, ``_sort``, ``_summary=count``; the
+  ``next`` link pages with ``_offset``), returning a ``searchset`` Bundle;
 - ``GET /fhir/Patient/[id]/$everything`` returns everything about one patient;
 - ``GET /fhir/metadata`` describes what is served.
 
@@ -11,12 +11,13 @@ Authentication is the REST API's (token or session). Access is decided only by
 :func:`speciosa.clinic.access.visible_patients` / :func:`~speciosa.clinic.access.patient_for`:
 a clinician sees their care teams' patients, a patient only themselves, researchers and
 administrators nothing identifiable. Anything unknown or out of reach is a 404 with an
-``OperationOutcome``; reads of a patient's record are audited.
+``OperationOutcome``, as is every other error; reads of a patient's record are audited.
 """
 
 from __future__ import annotations
 
 import itertools
+from urllib.parse import urlencode
 
 from django.http import Http404
 from rest_framework import exceptions
@@ -28,7 +29,8 @@ from speciosa.clinic import access, services, writes
 from speciosa.clinic.models import Patient
 
 from . import codes as c
-from .export import RESOURCE_TYPES, Exporter, parse_date_filters, searchset
+from . import search
+from .export import RESOURCE_TYPES, Exporter, searchset
 
 MAX_COUNT = 1000
 DEFAULT_COUNT = 100
@@ -46,29 +48,55 @@ class PlainJSONRenderer(JSONRenderer):
     media_type = "application/json"
 
 
-def outcome(code: str, message: str, severity: str = "error") -> dict:
-    """An ``OperationOutcome`` with one issue."""
-    return {"resourceType": "OperationOutcome",
-            "issue": [{"severity": severity, "code": code, "diagnostics": message}]}
+def outcome(code: str, message: str, severity: str = "error", *,
+            expression: str | None = None) -> dict:
+    """An ``OperationOutcome`` with one issue (``expression``: the search parameter)."""
+    issue = {"severity": severity, "code": code, "diagnostics": message}
+    if expression:
+        issue["expression"] = [expression]
+    return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+#: DRF errors -> (OperationOutcome issue code, message); anything else keeps DRF's message.
+_ISSUE_CODES = {
+    exceptions.NotAuthenticated: ("login", "Log in, or send an API token."),
+    exceptions.AuthenticationFailed: ("login", "Log in, or send an API token."),
+    exceptions.PermissionDenied: ("forbidden", None),
+    exceptions.NotAcceptable: ("not-supported", "Ask for application/fhir+json."),
+    exceptions.MethodNotAllowed: ("not-supported", None),
+    exceptions.UnsupportedMediaType: ("not-supported", None),
+    exceptions.Throttled: ("throttled", None),
+    exceptions.NotFound: ("not-found", None),
+    exceptions.ParseError: ("invalid", None),
+}
 
 
 class FHIRView(APIView):
+    """Every answer, errors included, is FHIR JSON: an error is an ``OperationOutcome``."""
+
     renderer_classes = [FHIRRenderer, PlainJSONRenderer]
     schema = None  # not in the OpenAPI document: FHIR describes itself at /fhir/metadata
 
     def handle_exception(self, exc):
         if isinstance(exc, Http404):
             return Response(outcome("not-found", str(exc) or "Not found"), status=404)
-        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-            resp = Response(outcome("login", "Log in, or send an API token."), status=401)
-            resp["WWW-Authenticate"] = 'Token realm="fhir"'
-            return resp
-        if isinstance(exc, exceptions.PermissionDenied):
-            return Response(outcome("forbidden", str(exc.detail)), status=403)
-        if isinstance(exc, exceptions.NotAcceptable):
-            return Response(outcome("not-supported", "Ask for application/fhir+json."), status=406)
+        if isinstance(exc, search.SearchError):
+            return Response(outcome(exc.code, str(exc), expression=exc.param), status=400)
         if isinstance(exc, ValueError):
             return Response(outcome("invalid", str(exc)), status=400)
+        if isinstance(exc, exceptions.APIException):
+            code, message = next(((c_, m) for cls, (c_, m) in _ISSUE_CODES.items()
+                                  if isinstance(exc, cls)), ("exception", None))
+            detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+            resp = Response(outcome(code, message or detail), status=exc.status_code)
+            if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+                resp.status_code = 401
+                resp["WWW-Authenticate"] = 'Token realm="fhir"'
+            if isinstance(exc, exceptions.MethodNotAllowed):
+                resp["Allow"] = ", ".join(self.allowed_methods)
+            if getattr(exc, "wait", None):
+                resp["Retry-After"] = str(int(exc.wait))
+            return resp
         return super().handle_exception(exc)
 
     def _type(self, rtype: str) -> str:
@@ -94,33 +122,81 @@ class ReadView(FHIRView):
 
 
 class SearchView(FHIRView):
+    """``GET /fhir/[type]?...``: the parameters of :data:`speciosa.interop.search.PARAMS`.
+
+    An unsupported parameter, modifier or value is a 400 naming it, unless the request says
+    ``Prefer: handling=lenient``: then it is left out, and the ``self`` link shows only what
+    was applied. ``patient``/``subject`` narrow the patients in scope through
+    :mod:`speciosa.clinic.access` (a patient out of reach is a 404, as a read is).
+    """
+
     def get(self, request, rtype: str):
         rtype = self._type(rtype)
-        params = request.query_params
+        lenient = _prefers_lenient(request)
         visible = access.visible_patients(request.user)
-        patient_param = params.get("patient") or params.get("subject") or (
-            params.get("_id") if rtype == "Patient" else None)
         scope = visible
-        patient = None
-        if patient_param:
-            patient = access.patient_for(request.user, patient_param.removeprefix("Patient/"))
-            scope = visible.filter(pk=patient.pk)
-        date = parse_date_filters(params.getlist("date"))
-        count = _int(params.get("_count"), DEFAULT_COUNT, "_count", 0, MAX_COUNT)
-        offset = _int(params.get("_offset"), 0, "_offset", 0, None)
-        exporter = Exporter(scope, date=date)
-        matches = (r for r in exporter.resources([rtype]) if r["resourceType"] == rtype)
-        page = list(itertools.islice(matches, offset, offset + count + 1))
-        bundle = searchset(page[:count], base=self._base(request))
-        del bundle["total"]
-        links = [{"relation": "self", "url": request.build_absolute_uri()}]
-        if len(page) > count:
-            nxt = params.copy()
-            nxt["_offset"] = str(offset + count)
-            links.append({"relation": "next",
-                          "url": f"{self._base(request)}{rtype}?{nxt.urlencode()}"})
+        patients: list[Patient] = []
+        criteria: list[search.Criterion] = []
+        applied: list[tuple[str, str]] = []
+        count, offset, summary, sort = DEFAULT_COUNT, 0, None, None
+        for key, values in request.query_params.lists():
+            for raw in values:
+                try:
+                    if key == "_count":
+                        count = _int(raw, DEFAULT_COUNT, "_count", 0, MAX_COUNT)
+                    elif key == "_offset":
+                        offset = _int(raw, 0, "_offset", 0, None)
+                        continue  # the links set their own offset
+                    elif key == "_summary":
+                        if raw != "count":
+                            raise search.SearchError(key, f"_summary={raw} is not supported; "
+                                                          "_summary=count is.", "not-supported")
+                        summary = raw
+                    elif key == "_sort":
+                        sort = search.sort_key(rtype, raw)
+                    elif key in search.PATIENT_PARAMS and key in search.PARAMS[rtype]:
+                        found = _patients(request.user, key, raw)
+                        patients += found
+                        scope = scope.filter(pk__in=[p.pk for p in found])
+                    else:
+                        crit = search.criterion(rtype, key, raw)
+                        if rtype == "Patient" and crit.param.name == "_id":
+                            scope = scope.filter(pk__in=[i for _, i in crit.alternatives
+                                                         if str(i).isdigit()])
+                        criteria.append(crit)
+                except search.SearchError as exc:
+                    if lenient and exc.code == "not-supported":
+                        continue
+                    raise
+                applied.append((key, raw))
+        exporter = Exporter(scope)
+        stream = (r for r in exporter.resources([rtype]) if r["resourceType"] == rtype)
+        matches = search.matching(stream, criteria)
+        total: int | None = None
+        if sort is not None or summary or count == 0:
+            found = sorted(matches, key=sort) if sort is not None else list(matches)
+            total = len(found)
+            page = [] if summary else found[offset:offset + count]
+            more = not summary and offset + count < total and count > 0
+        else:
+            page = list(itertools.islice(matches, offset, offset + count + 1))
+            more = len(page) > count
+            page = page[:count]
+        bundle = searchset(page, base=self._base(request))
+        if total is None:
+            del bundle["total"]
+        else:
+            bundle["total"] = total
+        if summary or count == 0:
+            del bundle["entry"]
+        query = urlencode(applied)
+        links = [{"relation": "self", "url": f"{self._base(request)}{rtype}"
+                                             + (f"?{query}" if query else "")}]
+        if more:
+            nxt = urlencode([*applied, ("_offset", str(offset + count))])
+            links.append({"relation": "next", "url": f"{self._base(request)}{rtype}?{nxt}"})
         bundle["link"] = links
-        if patient is not None:
+        for patient in {p.pk: p for p in patients}.values():
             services.record_view(request.user, patient, f"fhir:search:{rtype}")
         return Response(bundle)
 
@@ -139,21 +215,63 @@ class EverythingView(FHIRView):
         return Response(bundle)
 
 
+class UnknownView(FHIRView):
+    """Any other path under ``/fhir/``: a 404 OperationOutcome, whatever the method."""
+
+    def _not_found(self, request, *args, **kwargs):
+        raise Http404(f"Nothing is served at {request.path}; see /fhir/metadata.")
+
+    get = post = put = patch = delete = head = _not_found
+
+
 class MetadataView(FHIRView):
     def get(self, request):
-        search = [{"name": "patient", "type": "reference"}, {"name": "date", "type": "date"},
-                  {"name": "_count", "type": "number"}]
+        resources = []
+        for t in RESOURCE_TYPES:
+            params = [{"name": p.name, "definition": p.definition, "type": p.type,
+                       "documentation": p.documentation}
+                      for p in search.PARAMS[t].values()]
+            resources.append({"type": t, "interaction": [{"code": "read"}, {"code": "search-type"}],
+                              "searchParam": params})
         return Response({
             "resourceType": "CapabilityStatement", "status": "active", "date": "2026-01-01",
             "kind": "instance", "fhirVersion": c.FHIR_VERSION, "format": ["json"],
             "implementation": {"description": "Speciosa read-only FHIR API",
                                "url": self._base(request)},
-            "rest": [{"mode": "server", "resource": [
-                {"type": t, "interaction": [{"code": "read"}, {"code": "search-type"}],
-                 "searchParam": search} for t in RESOURCE_TYPES],
-                "operation": [{"name": "everything",
-                               "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]}],
+            "rest": [{
+                "mode": "server",
+                "documentation": RESULT_PARAMETERS_DOC,
+                "resource": resources,
+                "operation": [{"name": "everything", "definition":
+                               "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]}],
         })
+
+
+#: What every search accepts besides its parameters (rest.documentation).
+RESULT_PARAMETERS_DOC = (
+    "Every search takes _count (0-1000, default 100; 0 gives only Bundle.total), _sort (a date "
+    "parameter of the type, '-' first for newest first), _summary=count (Bundle.total only) and "
+    "pages with the next link. A parameter repeated is AND, commas within a value are OR. An "
+    "unsupported parameter is a 400 OperationOutcome naming it; with 'Prefer: handling=lenient' "
+    "it is ignored and the self link shows only what was applied.")
+
+
+def _prefers_lenient(request) -> bool:
+    prefer = request.headers.get("Prefer", "")
+    return any(part.strip().replace(" ", "") == "handling=lenient" for part in prefer.split(","))
+
+
+def _patients(user, key: str, raw: str) -> list[Patient]:
+    """The patients a ``patient``/``subject`` value names (commas are OR), each through the
+    one access decision (404 when out of reach)."""
+    out = []
+    for part in search._split(raw):
+        ref = search.parse_reference(part, "Patient")
+        rtype, _, rid = ref.partition("/")
+        if rtype != "Patient" or not rid:
+            raise search.SearchError(key, f"{key}={raw}: name a patient (Patient/[id] or [id]).")
+        out.append(access.patient_for(user, rid))
+    return out
 
 
 def _int(raw: str | None, default: int, name: str, low: int, high: int | None) -> int:
