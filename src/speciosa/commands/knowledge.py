@@ -1,4 +1,5 @@
-"""``speciosa interpret`` and ``speciosa claims``: lab interpretation and the evidence registry.
+"""``speciosa interpret``, ``claims`` and ``drugs``: lab interpretation, the evidence registry
+and the drug table.
 
 ``speciosa interpret LAB VALUE UNIT --sex {female,male} [--pregnant] [--breastfeeding]
 [--medication NAME]... [--symptom NAME]... [--recent-lab LAB VALUE UNIT]...
@@ -7,6 +8,10 @@ flags it against the reference range and, for prolactin, lists the cited conside
 
 ``speciosa claims [--source {article,speciosa}] [--json]`` prints the evidence registry:
 claims with verdicts, and the citations they rest on.
+
+``speciosa drugs NAME... [--json]`` shows what the drug knowledge table makes of each
+medication or substance name (ingredients, classes, or "not classified");
+``speciosa drugs --markdown`` prints ``docs/drugs.md``.
 
 Invalid input exits 2 with the reason on standard error.
 """
@@ -19,11 +24,11 @@ import sys
 from typing import Any
 
 from speciosa.cli import UsageError
-from speciosa.knowledge import evidence, labs, prolactin
+from speciosa.knowledge import drugs, evidence, labs, prolactin
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``interpret`` and ``claims`` subcommands."""
+    """Add the ``interpret``, ``claims`` and ``drugs`` subcommands."""
     p = subparsers.add_parser(
         "interpret",
         help="interpret a lab value (prolactin in full; other labs: range and flag)",
@@ -82,6 +87,18 @@ def register(subparsers: Any) -> None:
     c.add_argument("--source", choices=("article", "speciosa"), help="only claims from here")
     c.add_argument("--json", action="store_true", help="print JSON for programs")
     c.set_defaults(func=cmd_claims)
+
+    d = subparsers.add_parser(
+        "drugs",
+        help="classify medication or substance names with the drug table",
+        description="Look names up in the drug knowledge table (generic names, brands, "
+        "strengths ignored) and print their ingredients and classes; a name the table does "
+        "not know is reported as not classified.",
+    )
+    d.add_argument("names", nargs="*", metavar="NAME", help='e.g. "Xanax 1 mg" methadone')
+    d.add_argument("--json", action="store_true", help="print JSON for programs")
+    d.add_argument("--markdown", action="store_true", help="print docs/drugs.md")
+    d.set_defaults(func=cmd_drugs)
 
 
 def _float(text: str | None, what: str) -> float | None:
@@ -310,4 +327,27 @@ def cmd_claims(args: argparse.Namespace) -> int:
         item = evidence.citation(cid)
         lines.append(f"  [{cid}] ({item.type}) {item.formatted()}")
     print("\n".join(lines))
+    return 0
+
+
+def cmd_drugs(args: argparse.Namespace) -> int:
+    """Run ``speciosa drugs``."""
+    if args.markdown:
+        sys.stdout.write(drugs.markdown())
+        return 0
+    if not args.names:
+        raise UsageError("give at least one medication or substance name, or --markdown")
+    found = [drugs.classify(name) for name in args.names]
+    if args.json:
+        json.dump([c.as_json() for c in found], sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    labels = drugs.classes()
+    for c in found:
+        if c.unknown:
+            print(f"{c.name}: not classified (the drug table does not know this name)")
+            continue
+        what = ", ".join(c.ingredients) or ", ".join(d.name for d in c.drugs)
+        classes = ", ".join(labels[k].label for k in c.classes) or "none of the classes"
+        print(f"{c.name}: {what}; {classes}")
     return 0

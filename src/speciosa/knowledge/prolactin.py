@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from speciosa.knowledge import evidence, labs
+from speciosa.knowledge import drugs, evidence, labs
 
 __all__ = [
     "CRITICAL_NG_PER_ML",
@@ -119,126 +119,41 @@ class MedicationEffect:
     note: str = ""
 
 
-_MEDS_CLAIM = ("medications-raise-prolactin",)
-_OPIOID = ("opioids-raise-prolactin",)
-_KRATOM = ("kratom-may-raise-prolactin", "labryer-2018")
+def _effect(drug: drugs.Drug) -> MedicationEffect:
+    assignment = drug.assignments["prolactin-raising"]
+    group = drugs.prolactin_groups()[assignment.group]
+    return MedicationEffect(drug.name, group.label, assignment.citations, group.note)
 
 
 def _build_medications() -> Mapping[str, MedicationEffect]:
     table: dict[str, MedicationEffect] = {}
-
-    def add(names: Iterable[str], drug_class: str, citations: tuple[str, ...], note: str = ""):
-        for n in names:
-            table[n] = MedicationEffect(n, drug_class, citations, note)
-
-    add(
-        (
-            "antipsychotic",
-            "risperidone",
-            "paliperidone",
-            "haloperidol",
-            "amisulpride",
-            "sulpiride",
-            "chlorpromazine",
-            "fluphenazine",
-        ),
-        "antipsychotic (dopamine D2 antagonist)",
-        _MEDS_CLAIM + ("ruljancic-2021",),
-        "raises prolactin in up to 70% of patients with schizophrenia; risperidone can "
-        "exceed 200 ng/mL (secondary source, UNCONFIRMED)",
-    )
-    add(("metoclopramide",), "antiemetic (dopamine antagonist)", _MEDS_CLAIM)
-    add(("domperidone",), "antiemetic (dopamine antagonist)", _MEDS_CLAIM)
-    add(("prochlorperazine",), "antiemetic (dopamine antagonist)", _MEDS_CLAIM)
-    add(
-        (
-            "opioid",
-            "morphine",
-            "methadone",
-            "heroin",
-            "diamorphine",
-            "oxycodone",
-            "hydrocodone",
-            "hydromorphone",
-            "fentanyl",
-            "codeine",
-            "tramadol",
-            "pethidine",
-            "meperidine",
-        ),
-        "opioid (mu agonist)",
-        _OPIOID + _MEDS_CLAIM,
-        "tolerance develops; on stable methadone prolactin is often near the upper limit",
-    )
-    add(
-        ("kratom", "mitragynine", "7-hydroxymitragynine", "mitragyna speciosa"),
-        "kratom (opioid-like partial mu agonist)",
-        _KRATOM,
-        "evidence: one case report plus opioid class pharmacology; no controlled study",
-    )
-    add(
-        ("tricyclic", "amitriptyline", "clomipramine", "imipramine", "nortriptyline"),
-        "tricyclic antidepressant",
-        _MEDS_CLAIM,
-    )
-    add(
-        (
-            "ssri",
-            "fluoxetine",
-            "sertraline",
-            "paroxetine",
-            "citalopram",
-            "escitalopram",
-            "fluvoxamine",
-        ),
-        "SSRI antidepressant",
-        _MEDS_CLAIM,
-    )
-    add(("h2 blocker", "cimetidine", "ranitidine", "famotidine"), "H2 blocker", _MEDS_CLAIM)
-    add(("verapamil",), "calcium-channel blocker", _MEDS_CLAIM)
-    add(("methyldopa",), "antihypertensive", _MEDS_CLAIM)
-    add(("reserpine",), "antihypertensive", _MEDS_CLAIM)
-    add(
-        ("oestrogen", "estrogen", "estradiol", "oestradiol", "ethinylestradiol"),
-        "oestrogen",
-        _MEDS_CLAIM,
-    )
-    add(
-        ("amphetamine", "dexamfetamine", "dextroamphetamine", "methamphetamine"),
-        "amphetamine",
-        _MEDS_CLAIM,
-    )
-    add(
-        ("cannabis",),
-        "cannabis",
-        ("rizvi-2006-cannabis",),
-        "evidence: one case report",
-    )
+    for drug in drugs.all_drugs():
+        if "prolactin-raising" in drug.assignments:
+            effect = _effect(drug)
+            for name in drug.names:
+                table.setdefault(_normalise_name(name), effect)
     return MappingProxyType(table)
-
-
-#: Normalised drug name -> :class:`MedicationEffect`. Drugs that lower or barely change
-#: prolactin (e.g. aripiprazole) are deliberately absent.
-PROLACTIN_RAISING_MEDICATIONS: Mapping[str, MedicationEffect] = _build_medications()
 
 
 def _normalise_name(name: str) -> str:
     return " ".join(str(name).lower().replace("_", " ").split())
 
 
+#: Normalised name (generic, synonym or brand) -> :class:`MedicationEffect`, derived from
+#: the drug table (:mod:`speciosa.knowledge.drugs`, class ``prolactin-raising``). Drugs that
+#: lower or barely change prolactin (e.g. aripiprazole) are deliberately absent.
+PROLACTIN_RAISING_MEDICATIONS: Mapping[str, MedicationEffect] = _build_medications()
+
+
 def prolactin_raising_medication(name: str) -> MedicationEffect | None:
     """Return the effect entry for a medication name as entered, or None.
 
-    Matching is case-insensitive; a dose after the name (``"risperidone 2 mg"``) is ignored.
+    The name is looked up in the drug table (:func:`speciosa.knowledge.drugs.classify`):
+    case-insensitive, word by word, so a dose or form (``"risperidone 2 mg"``) and brand
+    names (``"Risperdal"``) are handled; the first prolactin-raising entry named wins.
     """
-    text = _normalise_name(name)
-    if text in PROLACTIN_RAISING_MEDICATIONS:
-        return PROLACTIN_RAISING_MEDICATIONS[text]
-    words = text.split(" ")
-    for n in range(len(words) - 1, 0, -1):
-        head = " ".join(words[:n])
-        if head in PROLACTIN_RAISING_MEDICATIONS:
-            return PROLACTIN_RAISING_MEDICATIONS[head]
+    for drug, _ in drugs.classify(str(name)).assignments("prolactin-raising"):
+        return _effect(drug)
     return None
 
 

@@ -102,11 +102,30 @@ to `speciosa.safety.rules.AREAS`, which also orders rules of the same severity.
 _TAIL = """\
 ## Drug lists
 
-The co-use and CYP3A rules recognise medications and substances by name through
-`speciosa.safety.drugs` (word by word, case-insensitive: `"Oxycodone 5 mg"` matches
-`oxycodone`; class names such as `benzodiazepine` or `opioid` match substances reported by
-class). The CYP3A lists follow the FDA table of sensitive index substrates; midazolam,
-fentanyl and oxycodone are the ones named in pharmacology.md §8.5.
+The co-use and CYP3A rules, and the prolactin rules' list of prolactin-raising medicines,
+look medication and substance names up in the one drug knowledge table,
+`speciosa.knowledge.drugs` (documented in `docs/drugs.md`): word by word,
+case-insensitively, with strengths and forms ignored (`"Xanax 1 mg"` is alprazolam,
+`"Oxycodone 5 mg"` is oxycodone); class names such as `benzodiazepine` or `opioid` match
+substances reported by class. Until the table, `speciosa.safety.drugs` and the prolactin
+interpretation kept two opioid lists 17 names apart. What changed with the table:
+
+- Brand names are recognised (Xanax, Klonopin, Subutex, Suboxone, Dolophine, OxyContin,
+  Percocet, Neurontin, Lyrica...); a combination brand gives each ingredient.
+- 7-hydroxymitragynine (7-OH) is an opioid: a reported 7-OH product with current kratom
+  use raises the co-use finding. Naltrexone and naloxone are antagonists, not opioids.
+- CYP3A: the FDA lists midazolam and triazolam as sensitive index substrates, not as
+  narrow-therapeutic-range substrates; they still raise a warning (the index substrates,
+  and midazolam is the drug kratom was shown to raise). Everolimus, which the old
+  narrow-margin list held, is an FDA sensitive substrate without a narrow-range listing:
+  it now gives info, not warning. Oxycodone keeps its warning through its label's boxed
+  warning on CYP3A4 inhibitors. Methadone and buprenorphine are CYP3A substrates in the
+  table; this rule does not consider them yet.
+- Prolactin: every full mu-opioid agonist of the opioid list (tapentadol, oxymorphone,
+  levorphanol, sufentanil...) is prolactin-raising, as the claim `opioids-raise-prolactin`
+  states for mu agonists; buprenorphine (partial agonist) and the antagonists are not.
+- A name the table does not know is reported as not classified by
+  `speciosa.knowledge.drugs.classify` (`unknown`).
 
 ## Cost
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from speciosa.safety import drugs
+from speciosa.knowledge import drugs
 from speciosa.safety.rules._common import iso, qualitative_positive, score
 from speciosa.safety.rules._context import Context
 from speciosa.safety.rules._registry import (
@@ -26,6 +26,32 @@ from speciosa.safety.rules._registry import (
     rule,
     substances,
 )
+
+#: Drug-table classes that count as sedating co-use, in the order findings list them.
+SEDATIVE_CLASSES = ("opioid", "benzodiazepine", "gabapentinoid", "other-sedative", "alcohol")
+
+
+def sedative_labels(name: str) -> list[str]:
+    """The labels (``"opioid"``, ``"other sedative-hypnotic"``...) of the sedating classes
+    the drug table gives ``name``; empty for a name it does not know or does not class so."""
+    found = drugs.classify(name)
+    return [drugs.classes()[c].label for c in SEDATIVE_CLASSES if found.has(c)]
+
+
+def cyp3a_margin(name: str) -> str | None:
+    """How the CYP3A rule weighs ``name``: ``"narrow"`` for a substrate on the FDA's
+    narrow-therapeutic-range list, an FDA sensitive index substrate (midazolam, triazolam)
+    or one whose US label has a boxed warning on CYP3A4 inhibitors (oxycodone);
+    ``"sensitive"`` for another FDA sensitive substrate; None otherwise (moderate-sensitive
+    and other substrates, or not a CYP3A substrate in the table)."""
+    margin = None
+    for _, a in drugs.classify(name).assignments("cyp3a-substrate"):
+        if a.narrow_range or a.boxed_warning or a.sensitivity == "sensitive-index":
+            return "narrow"
+        if a.sensitivity == "sensitive":
+            margin = "sensitive"
+    return margin
+
 
 #: Positive urine screens that count as co-use, by drug class.
 UDS_CLASSES = {
@@ -56,7 +82,8 @@ def co_use_sedative(ctx: Context) -> Found | None:
 
     Fires with a kratom dose in the last {kratom_current_use_days} days **and** any of: a
     current medication that is an opioid, benzodiazepine, gabapentinoid or other
-    sedative-hypnotic (the drug table); such a substance or alcohol reported in the last
+    sedative-hypnotic (the drug table, docs/drugs.md: brand names count, 7-hydroxymitragynine
+    is an opioid, the antagonists naltrexone and naloxone are not); such a substance or alcohol reported in the last
     {co_use_lookback_days} days; a positive urine screen for opioids, fentanyl, methadone,
     buprenorphine, benzodiazepines or alcohol in the last {co_use_lookback_days} days
     (presumptive); a positive AUDIT-C (the definition's sex-specific cut-off) in the last
@@ -71,11 +98,11 @@ def co_use_sedative(ctx: Context) -> Found | None:
     s = ctx.settings
     items: list[dict[str, Any]] = []
     for med in ctx.current_medications():
-        for label in drugs.classes_of(med.name, drugs.SEDATIVE_CLASSES):
+        for label in sedative_labels(med.name):
             items.append({"class": label, "name": med.name, "source": "medication",
                           "since": med.start.isoformat()})
     for sub in ctx.substances(s["co_use_lookback_days"]):
-        for label in drugs.classes_of(sub.name, drugs.SEDATIVE_CLASSES):
+        for label in sedative_labels(sub.name):
             items.append({"class": label, "name": sub.name, "source": "reported use",
                           "at": iso(sub.at)})
     for code, label in UDS_CLASSES.items():
@@ -123,7 +150,7 @@ def co_use_sedative(ctx: Context) -> Found | None:
     severity="warning",
     settings=("kratom_current_use_days",),
     windows=(doses("kratom_current_use_days"), medications()),
-    citations=("tanna-2023", "tanna-2021", "kong-2011", "fda-ddi-table"),
+    citations=("tanna-2023", "tanna-2021", "kong-2011", "fda-ddi-table", "fda-oxycontin-label"),
 )
 def interaction_cyp3a(ctx: Context) -> Found | None:
     """A current medication sensitive to CYP3A inhibition while kratom is in current use
@@ -131,22 +158,27 @@ def interaction_cyp3a(ctx: Context) -> Found | None:
     (midazolam, fentanyl, oxycodone, tacrolimus...), info for other sensitive ones.
 
     Fires with a kratom dose in the last {kratom_current_use_days} days and a current
-    medication that is a sensitive CYP3A substrate: warning for narrow-margin ones
-    (midazolam, triazolam, fentanyl, alfentanil, oxycodone, tacrolimus, sirolimus,
-    everolimus, ciclosporin, pimozide, quinidine, ergotamine), info for other sensitive
-    substrates (simvastatin, lovastatin, quetiapine, sildenafil, ...). Evidence: tanna-2023
-    (2 g kratom tea raised midazolam AUC 1.39-fold, 90 % CI 1.23-1.57, n = 12; higher or
-    repeated doses untested), tanna-2021 and kong-2011 (in vitro CYP3A inhibition),
-    fda-ddi-table (substrate list).
+    medication that the drug table (docs/drugs.md) gives as a sensitive CYP3A substrate:
+    warning for narrow-margin ones (the FDA's narrow-therapeutic-range substrates such as
+    fentanyl, alfentanil, tacrolimus, sirolimus, ciclosporin, pimozide, quinidine,
+    ergotamine; the FDA's sensitive index substrates midazolam and triazolam; oxycodone,
+    whose label has a boxed warning on CYP3A4 inhibitors), info for other FDA sensitive
+    substrates (simvastatin, lovastatin, quetiapine, sildenafil, everolimus, ...); brand
+    names count. Moderate-sensitive and other substrates (alprazolam, methadone,
+    buprenorphine) do not fire. Evidence: tanna-2023 (2 g kratom tea raised midazolam AUC
+    1.39-fold, 90 % CI 1.23-1.57, n = 12; higher or repeated doses untested), tanna-2021
+    and kong-2011 (in vitro CYP3A inhibition), fda-ddi-table (substrate categories),
+    fda-oxycontin-label (boxed warning).
     """
     last = ctx.current_kratom()
     if last is None:
         return None
     narrow, sensitive = [], []
     for med in ctx.current_medications():
-        if drugs.matching(med.name, drugs.CYP3A_NARROW_MARGIN):
+        margin = cyp3a_margin(med.name)
+        if margin == "narrow":
             narrow.append(med.name)
-        elif drugs.matching(med.name, drugs.CYP3A_SENSITIVE):
+        elif margin == "sensitive":
             sensitive.append(med.name)
     if not narrow and not sensitive:
         return None

@@ -1,0 +1,560 @@
+"""The drug knowledge table: which medication or substance a name is, and its classes.
+
+One table (``data/drugs.toml``) holds generic names, synonyms, common brand names, RxNorm
+ingredient codes where the references give them, and each drug's classes with the
+evidence ids that support the assignment: opioid (treatments of opioid use disorder
+marked), opioid antagonist, benzodiazepine, gabapentinoid, other sedative-hypnotic,
+alcohol, kratom, CYP3A substrate (with the FDA sensitivity category), QT-prolonging
+(known risk) and prolactin-raising. The safety rules and the prolactin interpretation read
+it; ``docs/drugs.md`` is generated from it (:func:`markdown`).
+
+Names are matched word by word, case-insensitively, anywhere in the text: ``"Xanax 1 mg"``
+is alprazolam, ``"oxycodone 10mg tablet"`` is oxycodone, ``"Suboxone film"`` is
+buprenorphine and naloxone. A name the table does not know gives a
+:class:`Classification` with ``unknown=True``: callers report it as not classified rather
+than passing over it.
+
+The module imports nothing from Django and does no I/O after the table is loaded.
+
+References
+----------
+.. [1] shared/reference/care.md section 7 (RxNorm ingredient codes, US and UK brands).
+.. [2] US FDA. Drug Development and Drug Interactions: Table of Substrates, Inhibitors and
+   Inducers (evidence id ``fda-ddi-table``).
+.. [3] shared/reference/pharmacology.md sections 8.4-8.5 (QT, interactions).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from types import MappingProxyType
+from typing import Any
+
+__all__ = [
+    "CLASS_IDS",
+    "CYP3A_SENSITIVITIES",
+    "Assignment",
+    "Classification",
+    "Drug",
+    "DrugClass",
+    "DrugTableError",
+    "ProlactinGroup",
+    "all_drugs",
+    "classes",
+    "classify",
+    "cited_ids",
+    "load_table",
+    "markdown",
+    "prolactin_groups",
+    "words",
+]
+
+#: The classes, in the order findings and documents list them.
+CLASS_IDS: tuple[str, ...] = (
+    "opioid",
+    "opioid-antagonist",
+    "benzodiazepine",
+    "gabapentinoid",
+    "other-sedative",
+    "alcohol",
+    "kratom",
+    "cyp3a-substrate",
+    "qt-prolonging",
+    "prolactin-raising",
+)
+
+#: FDA categories of CYP3A substrates, most sensitive first; ``substrate`` is a drug known
+#: to be metabolised by CYP3A that the FDA table does not list as sensitive.
+CYP3A_SENSITIVITIES: tuple[str, ...] = (
+    "sensitive-index",
+    "sensitive",
+    "moderate-sensitive",
+    "substrate",
+)
+
+KINDS: tuple[str, ...] = ("ingredient", "group", "substance")
+OPIOID_ROLES: tuple[str, ...] = (
+    "agonist",
+    "partial agonist",
+    "mixed agonist-antagonist",
+    "antagonist",
+)
+QT_RISKS: tuple[str, ...] = ("known",)
+
+# The fields an assignment of each class may carry besides ``cite``.
+_CLASS_FIELDS: dict[str, frozenset[str]] = {
+    "opioid": frozenset({"role", "oud"}),
+    "opioid-antagonist": frozenset({"role", "oud"}),
+    "cyp3a-substrate": frozenset({"sensitivity", "narrow_range", "boxed_warning"}),
+    "qt-prolonging": frozenset({"risk"}),
+    "prolactin-raising": frozenset({"group"}),
+}
+_DRUG_FIELDS = frozenset({"name", "kind", "synonyms", "brands", "rxnorm", "rxnorm_confirmed"})
+
+
+class DrugTableError(ValueError):
+    """The drug table is malformed (unknown class or field, missing citation, name twice)."""
+
+
+@dataclass(frozen=True)
+class DrugClass:
+    """A class the rules use.
+
+    Attributes
+    ----------
+    id : str
+        One of :data:`CLASS_IDS`.
+    label : str
+        As findings show it (``"other sedative-hypnotic"``).
+    description : str
+    citations : tuple of str
+        Evidence ids an assignment carries when it names none of its own.
+    """
+
+    id: str
+    label: str
+    description: str
+    citations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProlactinGroup:
+    """How the prolactin interpretation names a family of prolactin-raising drugs."""
+
+    id: str
+    label: str
+    note: str
+    citations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A drug's membership of one class, with the evidence for it.
+
+    Attributes
+    ----------
+    drug_class : str
+        One of :data:`CLASS_IDS`.
+    citations : tuple of str
+        Evidence ids (citations or claims); never empty.
+    role : str or None
+        Opioid classes: ``agonist``, ``partial agonist``, ``mixed agonist-antagonist``,
+        ``antagonist``.
+    oud_treatment : bool
+        A treatment of opioid use disorder (methadone, buprenorphine, naltrexone).
+    sensitivity : str or None
+        CYP3A: one of :data:`CYP3A_SENSITIVITIES`.
+    narrow_range : bool
+        CYP3A: on the FDA's list of substrates with a narrow therapeutic range.
+    boxed_warning : bool
+        CYP3A: the US label's boxed warning names CYP3A4 inhibitors.
+    risk : str or None
+        QT: ``known`` (CredibleMeds Known Risk of TdP).
+    group : str or None
+        Prolactin: the :class:`ProlactinGroup` id.
+    """
+
+    drug_class: str
+    citations: tuple[str, ...]
+    role: str | None = None
+    oud_treatment: bool = False
+    sensitivity: str | None = None
+    narrow_range: bool = False
+    boxed_warning: bool = False
+    risk: str | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class Drug:
+    """One entry of the table.
+
+    Attributes
+    ----------
+    name : str
+        Generic name, lower case (for a group, the family's name).
+    kind : str
+        ``ingredient``, ``group`` (a family named as such: ``"benzodiazepine"``) or
+        ``substance``.
+    synonyms, brands : tuple of str
+        Other names; a combination product's brand is listed under each ingredient.
+    rxnorm : str or None
+        Ingredient RxCUI where shared/reference/care.md gives one.
+    rxnorm_confirmed : bool
+        False where care.md found the code only in agreeing code files (its "S").
+    assignments : Mapping[str, Assignment]
+        Class id -> assignment, in :data:`CLASS_IDS` order.
+    """
+
+    name: str
+    kind: str
+    synonyms: tuple[str, ...]
+    brands: tuple[str, ...]
+    rxnorm: str | None
+    rxnorm_confirmed: bool
+    assignments: Mapping[str, Assignment] = field(default_factory=dict)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The name, the synonyms and the brands."""
+        return (self.name, *self.synonyms, *self.brands)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What the table knows about one medication or substance name as entered.
+
+    Attributes
+    ----------
+    name : str
+        As entered.
+    drugs : tuple of Drug
+        The entries matched, in the order their names occur in ``name``.
+    matched : tuple of str
+        The words of ``name`` that matched (lower case), e.g. ``("xanax",)``.
+    ingredients : tuple of str
+        Generic names of the matched ingredients and substances (groups left out).
+    classes : tuple of str
+        Class ids of the matched entries, in :data:`CLASS_IDS` order.
+    unknown : bool
+        True when the table knows no word of ``name``: report it as not classified.
+    """
+
+    name: str
+    drugs: tuple[Drug, ...]
+    matched: tuple[str, ...]
+    ingredients: tuple[str, ...]
+    classes: tuple[str, ...]
+    unknown: bool
+
+    @property
+    def ingredient(self) -> str | None:
+        """The first matched ingredient, or None."""
+        return self.ingredients[0] if self.ingredients else None
+
+    def has(self, class_id: str) -> bool:
+        """True when a matched entry belongs to ``class_id``."""
+        return class_id in self.classes
+
+    def assignments(self, class_id: str) -> tuple[tuple[Drug, Assignment], ...]:
+        """(drug, assignment) of every matched entry in ``class_id``, in name order."""
+        return tuple(
+            (d, d.assignments[class_id]) for d in self.drugs if class_id in d.assignments
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """A plain dict for programs and findings."""
+        return {
+            "name": self.name,
+            "ingredients": list(self.ingredients),
+            "groups": [d.name for d in self.drugs if d.kind == "group"],
+            "classes": list(self.classes),
+            "matched": list(self.matched),
+            "unknown": self.unknown,
+        }
+
+
+_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+@functools.lru_cache(maxsize=8192)
+def words(name: str) -> tuple[str, ...]:
+    """The lower-case words of a name in order (hyphenated words kept whole)."""
+    return tuple(_WORD.findall(str(name).lower()))
+
+
+def _strings(value: Any, where: str, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise DrugTableError(f"{where}: {key} must be a list of names")
+    return tuple(value)
+
+
+def _assignment(
+    class_id: str,
+    entry: Any,
+    drug_classes: Mapping[str, DrugClass],
+    groups: Mapping[str, ProlactinGroup],
+    where: str,
+) -> Assignment:
+    if not isinstance(entry, dict):
+        raise DrugTableError(f"{where}: {class_id} must be a table, e.g. {class_id} = {{}}")
+    allowed = _CLASS_FIELDS.get(class_id, frozenset()) | {"cite"}
+    unknown = set(entry) - allowed
+    if unknown:
+        raise DrugTableError(f"{where}: {class_id} has unknown fields {sorted(unknown)}")
+    citations = _strings(entry.get("cite"), where, f"{class_id}.cite")
+    if class_id == "prolactin-raising":
+        group = entry.get("group")
+        if group not in groups:
+            raise DrugTableError(f"{where}: prolactin-raising needs a known group, not {group!r}")
+        citations = citations or groups[group].citations
+    citations = citations or drug_classes[class_id].citations
+    if not citations:
+        raise DrugTableError(f"{where}: {class_id} cites no evidence")
+    role = entry.get("role")
+    if role is not None and role not in OPIOID_ROLES:
+        raise DrugTableError(f"{where}: role {role!r} is not one of {', '.join(OPIOID_ROLES)}")
+    if (role == "antagonist") != (class_id == "opioid-antagonist") and role is not None:
+        raise DrugTableError(f"{where}: an antagonist belongs to opioid-antagonist only")
+    sensitivity = entry.get("sensitivity")
+    if class_id == "cyp3a-substrate" and sensitivity not in CYP3A_SENSITIVITIES:
+        raise DrugTableError(
+            f"{where}: sensitivity {sensitivity!r} is not one of {', '.join(CYP3A_SENSITIVITIES)}"
+        )
+    risk = entry.get("risk")
+    if class_id == "qt-prolonging" and risk not in QT_RISKS:
+        raise DrugTableError(f"{where}: QT risk {risk!r} is not one of {', '.join(QT_RISKS)}")
+    return Assignment(
+        drug_class=class_id,
+        citations=citations,
+        role=role,
+        oud_treatment=bool(entry.get("oud", False)),
+        sensitivity=sensitivity,
+        narrow_range=bool(entry.get("narrow_range", False)),
+        boxed_warning=bool(entry.get("boxed_warning", False)),
+        risk=risk,
+        group=entry.get("group"),
+    )
+
+
+@dataclass(frozen=True)
+class _Table:
+    classes: Mapping[str, DrugClass]
+    groups: Mapping[str, ProlactinGroup]
+    drugs: tuple[Drug, ...]
+    index: Mapping[tuple[str, ...], tuple[Drug, ...]]
+    longest: int
+
+
+def load_table(text: str, where: str = "drugs.toml") -> _Table:
+    """Parse and check a drug table.
+
+    Raises
+    ------
+    DrugTableError
+        On malformed TOML, an unknown class, field, kind, role or category, an assignment
+        without citations, or a name given twice within one entry.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DrugTableError(f"{where}: {exc}") from exc
+    unknown = set(data) - {"class", "prolactin-group", "drug"}
+    if unknown:
+        raise DrugTableError(f"{where}: unknown top-level keys {sorted(unknown)}")
+    raw_classes = data.get("class", {})
+    if set(raw_classes) != set(CLASS_IDS):
+        raise DrugTableError(f"{where}: classes must be exactly {', '.join(CLASS_IDS)}")
+    drug_classes = {
+        cid: DrugClass(cid, str(raw_classes[cid]["label"]),
+                       str(raw_classes[cid].get("description", "")),
+                       _strings(raw_classes[cid].get("cite"), where, f"class {cid} cite"))
+        for cid in CLASS_IDS
+    }
+    groups = {
+        gid: ProlactinGroup(gid, str(g["label"]), str(g.get("note", "")),
+                            _strings(g.get("cite"), where, f"group {gid} cite"))
+        for gid, g in data.get("prolactin-group", {}).items()
+    }
+    drugs: list[Drug] = []
+    index: dict[tuple[str, ...], list[Drug]] = {}
+    for n, entry in enumerate(data.get("drug", ()), start=1):
+        name = entry.get("name")
+        at = f"{where}: drug {n} ({name!r})"
+        if not isinstance(name, str) or not name or name != name.lower():
+            raise DrugTableError(f"{at}: name must be a lower-case generic name")
+        kind = entry.get("kind", "ingredient")
+        if kind not in KINDS:
+            raise DrugTableError(f"{at}: kind {kind!r} is not one of {', '.join(KINDS)}")
+        extra = set(entry) - _DRUG_FIELDS - set(CLASS_IDS)
+        if extra:
+            raise DrugTableError(f"{at}: unknown fields or classes {sorted(extra)}")
+        assignments = {
+            cid: _assignment(cid, entry[cid], drug_classes, groups, at)
+            for cid in CLASS_IDS
+            if cid in entry
+        }
+        drug = Drug(
+            name=name,
+            kind=kind,
+            synonyms=_strings(entry.get("synonyms"), at, "synonyms"),
+            brands=_strings(entry.get("brands"), at, "brands"),
+            rxnorm=str(entry["rxnorm"]) if entry.get("rxnorm") else None,
+            rxnorm_confirmed=bool(entry.get("rxnorm_confirmed", True)),
+            assignments=MappingProxyType(assignments),
+        )
+        keys = [words(x) for x in drug.names]
+        if len(set(keys)) != len(keys) or not all(keys):
+            raise DrugTableError(f"{at}: a name is given twice or has no letters")
+        for key in keys:
+            index.setdefault(key, []).append(drug)
+        drugs.append(drug)
+    return _Table(
+        classes=MappingProxyType(drug_classes),
+        groups=MappingProxyType(groups),
+        drugs=tuple(drugs),
+        index=MappingProxyType({k: tuple(v) for k, v in index.items()}),
+        longest=max((len(k) for k in index), default=1),
+    )
+
+
+@functools.cache
+def _table() -> _Table:
+    path = resources.files("speciosa.knowledge").joinpath("data", "drugs.toml")
+    return load_table(path.read_text("utf-8"), "knowledge/data/drugs.toml")
+
+
+def all_drugs() -> tuple[Drug, ...]:
+    """Every entry, in table order."""
+    return _table().drugs
+
+
+def classes() -> Mapping[str, DrugClass]:
+    """Class id -> :class:`DrugClass`, in :data:`CLASS_IDS` order."""
+    return _table().classes
+
+
+def prolactin_groups() -> Mapping[str, ProlactinGroup]:
+    """Group id -> :class:`ProlactinGroup`."""
+    return _table().groups
+
+
+@functools.lru_cache(maxsize=8192)
+def classify(name: str) -> Classification:
+    """Classify a medication or substance name as entered.
+
+    Every run of up to a few consecutive words is looked up (``"h2 blocker"``,
+    ``"mitragyna speciosa"``), and so is each part of a hyphenated word
+    (``"buprenorphine-naloxone"``); numbers, units and forms match nothing.
+
+    Returns
+    -------
+    Classification
+        ``unknown`` is True when nothing matched.
+    """
+    table = _table()
+    tokens = words(name)
+    found: dict[str, Drug] = {}
+    matched: list[str] = []
+
+    def look(key: tuple[str, ...]) -> None:
+        for drug in table.index.get(key, ()):
+            found.setdefault(drug.name, drug)
+            text = " ".join(key)
+            if text not in matched:
+                matched.append(text)
+
+    for i, token in enumerate(tokens):
+        for n in range(1, table.longest + 1):
+            if i + n <= len(tokens):
+                look(tokens[i : i + n])
+        if "-" in token:
+            for part in token.split("-"):
+                look((part,))
+    drugs = tuple(found.values())
+    present = {cid for d in drugs for cid in d.assignments}
+    return Classification(
+        name=str(name),
+        drugs=drugs,
+        matched=tuple(matched),
+        ingredients=tuple(d.name for d in drugs if d.kind != "group"),
+        classes=tuple(cid for cid in CLASS_IDS if cid in present),
+        unknown=not drugs,
+    )
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _detail(a: Assignment) -> str:
+    bits = []
+    if a.role:
+        bits.append(a.role)
+    if a.oud_treatment:
+        bits.append("treatment of opioid use disorder")
+    if a.sensitivity:
+        bits.append(a.sensitivity)
+    if a.narrow_range:
+        bits.append("narrow therapeutic range")
+    if a.boxed_warning:
+        bits.append("boxed warning")
+    if a.risk:
+        bits.append(f"{a.risk} risk")
+    if a.group:
+        bits.append(prolactin_groups()[a.group].label)
+    return ", ".join(bits)
+
+
+_HEAD = """\
+# Drug knowledge table
+
+Generated from `src/speciosa/knowledge/data/drugs.toml` by `speciosa drugs --markdown`;
+`tests/knowledge/test_drugs.py` fails when this file is out of date. Do not edit by hand.
+
+The safety rules (co-use with sedatives, CYP3A interactions) and the prolactin
+interpretation look medication and substance names up in this one table
+(`speciosa.knowledge.drugs.classify`). Names are matched word by word, case-insensitively,
+anywhere in the text, so strengths and forms are ignored (`"Xanax 1 mg"` is alprazolam,
+`"oxycodone 10mg tablet"` is oxycodone); a combination brand (`Suboxone`, `Percocet`)
+gives each of its ingredients. A name the table does not know is reported as **not
+classified** (`unknown`), never passed over as if it were harmless:
+`speciosa drugs NAME...` shows what the table makes of a name.
+
+RxNorm ingredient codes are those of `shared/reference/care.md` section 7; a code marked
+(S) was found only in agreeing public code files, not in a value set. Each class
+assignment lists the evidence ids that support it (`speciosa claims` prints them).
+"""
+
+
+def markdown() -> str:
+    """``docs/drugs.md``: the classes, then every entry with its names and assignments."""
+    table = _table()
+    out = [_HEAD, "## Classes", "", "| Class | Meaning | Default evidence |", "|---|---|---|"]
+    for c in table.classes.values():
+        out.append(f"| `{c.id}` ({c.label}) | {_cell(c.description)} | "
+                   f"{', '.join(c.citations)} |")
+    out += ["", "## Prolactin groups", "", "| Group | Shown as | Note | Evidence |",
+            "|---|---|---|---|"]
+    for g in table.groups.values():
+        out.append(f"| `{g.id}` | {_cell(g.label)} | {_cell(g.note)} | "
+                   f"{', '.join(g.citations)} |")
+    for cid in CLASS_IDS:
+        members = [d for d in table.drugs if cid in d.assignments]
+        c = table.classes[cid]
+        out += ["", f"## {c.label[0].upper() + c.label[1:]} (`{cid}`)", "",
+                "| Name | Other names and brands | RxNorm | Detail | Evidence |",
+                "|---|---|---|---|---|"]
+        for d in members:
+            a = d.assignments[cid]
+            rx = (d.rxnorm + ("" if d.rxnorm_confirmed else " (S)")) if d.rxnorm else ""
+            label = d.name + (f" ({d.kind})" if d.kind != "ingredient" else "")
+            out.append(f"| {label} | {_cell(', '.join((*d.synonyms, *d.brands)))} | {rx} | "
+                       f"{_cell(_detail(a))} | {', '.join(a.citations)} |")
+    rest = [d for d in table.drugs if not d.assignments]
+    if rest:
+        out += ["", "## Known, in none of the classes", "",
+                "| Name | Other names and brands |", "|---|---|"]
+        out += [f"| {d.name} | {_cell(', '.join((*d.synonyms, *d.brands)))} |" for d in rest]
+    return "\n".join(out) + "\n"
+
+
+def cited_ids(drugs: Iterable[Drug] | None = None) -> list[str]:
+    """Every evidence id the table cites (classes, groups, assignments), without repeats."""
+    table = _table()
+    ids: list[str] = []
+    for c in table.classes.values():
+        ids.extend(c.citations)
+    for g in table.groups.values():
+        ids.extend(g.citations)
+    for d in drugs if drugs is not None else table.drugs:
+        for a in d.assignments.values():
+            ids.extend(a.citations)
+    return list(dict.fromkeys(ids))
