@@ -354,8 +354,11 @@ def naive(patient_ids: list[int]) -> float:
             else:
                 assessments.append(safety.Assessment(instrument=a.instrument, at=a.at, items=a.items or None,
                                                      total=a.total))
+        own = LabResult.RangeSource.LABORATORY
         labs = [safety.LabResult(lab=x.lab, at=x.collected_at, value=f(x.value), unit=x.unit or None,
-                                 reference_low=x.reference_low, reference_high=x.reference_high,
+                                 canonical_value=x.canonical_value, reference_unit=x.canonical_unit or None,
+                                 reference_low=x.reference_low if x.reference_source == own else None,
+                                 reference_high=x.reference_high if x.reference_source == own else None,
                                  result=x.result or None) for x in LabResult.objects.current().filter(patient=p)]
         meds = [safety.Medication(name=m.name, start=m.start, end=m.end)
                 for m in Medication.objects.current().filter(patient=p)]

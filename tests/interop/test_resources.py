@@ -108,11 +108,17 @@ def test_totals_carry_loinc_where_confirmed_and_no_loinc_for_cows(full_record):
 def test_a_lab_carries_loinc_ucum_range_and_interpretation(full_record):
     labs = list(Exporter().labs(want=frozenset({"Observation"})))
     prolactin = [o for o in labs if o["code"]["coding"][0]["code"] == "2842-3"]
-    iu = [o for o in prolactin if o["valueQuantity"]["code"] == "m[IU]/L"][0]
-    assert iu["valueQuantity"] == {"value": 400, "unit": "m[IU]/L", "system": c.UCUM, "code": "m[IU]/L"}
-    # female range 4.8-23.3 ng/mL (the canonical unit); 400 mIU/L = 18.9 ng/mL: normal
-    assert iu["referenceRange"][0]["low"]["value"] == 4.8
-    assert iu["referenceRange"][0]["high"]["code"] == "ng/mL"
+    # prolactin in mIU/L is a units/volume result: LOINC 15081-3, not the mass code 2842-3
+    assert not [o for o in prolactin if o["valueQuantity"]["code"] == "m[IU]/L"]
+    iu = [o for o in labs if o["code"]["coding"][0]["code"] == "15081-3"][0]
+    assert iu["valueQuantity"] == {"value": 400, "unit": "mIU/L", "system": c.UCUM, "code": "m[IU]/L"}
+    # female range 4.8-23.3 ng/mL, exported in the value's unit: 101.76-493.96 mIU/L
+    # (400 mIU/L = 18.9 ng/mL: normal); the catalogue's range is labelled the fallback
+    rr = iu["referenceRange"][0]
+    assert rr["low"] == {"value": 101.76, "unit": "mIU/L", "system": c.UCUM, "code": "m[IU]/L"}
+    assert rr["high"]["value"] == 493.96 and rr["high"]["code"] == "m[IU]/L"
+    assert rr["text"] == "catalogue range (fallback)"
+    assert iu["interpretation"][0]["coding"][0]["code"] == "N"
     corrected = [o for o in prolactin if o["valueQuantity"]["value"] == 30.5][0]
     assert corrected["status"] == "amended"
     assert corrected["interpretation"][0]["coding"][0]["code"] == "H"
@@ -120,6 +126,23 @@ def test_a_lab_carries_loinc_ucum_range_and_interpretation(full_record):
     screen = [o for o in labs if "valueCodeableConcept" in o][0]
     assert screen["interpretation"][0]["coding"][0] == {"system": c.OBS_INTERPRETATION, "code": "POS",
                                                        "display": "Positive"}
+
+
+def test_a_bilirubin_in_umol_per_litre_goes_out_under_the_molar_loinc_with_its_range(clinic):
+    at = timezone.now() - dt.timedelta(days=1)
+    services.record_lab(clinic.clinician_a, clinic.patient_a, {
+        "lab": "bilirubin", "collected_at": at, "value": "34.2", "unit": "µmol/L"})
+    [obs] = [o for o in Exporter().labs(want=frozenset({"Observation"}))]
+    assert obs["code"]["coding"][0]["code"] == "14631-6"
+    assert "1975-2" not in str(obs)
+    assert obs["valueQuantity"] == {"value": 34.2, "unit": "µmol/L", "system": c.UCUM,
+                                    "code": "umol/L"}
+    # 0-1.2 mg/dL in the value's unit: 0-20.52 umol/L; 2 mg/dL is high
+    rr = obs["referenceRange"][0]
+    assert (rr["low"]["value"], rr["high"]["value"]) == (0.0, 20.52)
+    assert rr["high"]["code"] == "umol/L"
+    assert obs["interpretation"][0]["coding"][0]["code"] == "H"
+    validate(obs)
 
 
 def test_a_correction_has_provenance_naming_the_replaced_version_and_reason(full_record):

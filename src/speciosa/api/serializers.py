@@ -112,7 +112,8 @@ class LabOut(RecordSerializer):
         model = LabResult
         fields = RecordSerializer.Meta.common + [
             "lab", "loinc", "collected_at", "value", "unit", "canonical_value", "canonical_unit",
-            "result", "method", "reference_low", "reference_high", "flag", "confirmed_unusual"]
+            "result", "method", "reference_low", "reference_high", "reference_source", "flag",
+            "confirmed_unusual"]
 
 
 class NoteOut(RecordSerializer):

@@ -210,6 +210,20 @@ class Assessment(ClinicalRecord):
 
 
 class LabResult(ClinicalRecord):
+    """A laboratory result, as reported and in the lab's canonical unit.
+
+    ``value`` and ``unit`` are as the laboratory reported them; ``canonical_value`` is the
+    same result in ``canonical_unit`` (:func:`speciosa.knowledge.labs.to_canonical`).
+    ``reference_low``/``reference_high`` are the range the flag was read against, **in the
+    canonical unit** (the same unit as ``canonical_value``); ``reference_source`` says whose
+    range it is: the reporting laboratory's, or the catalogue's adult range for the
+    patient's sex (the fallback, labelled so wherever it is shown).
+    """
+
+    class RangeSource(models.TextChoices):
+        LABORATORY = "laboratory", "laboratory range"
+        CATALOGUE = "catalogue", "catalogue range (fallback)"
+
     lab = models.CharField(max_length=40)
     loinc = models.CharField(max_length=20, blank=True)
     collected_at = models.DateTimeField()
@@ -221,6 +235,7 @@ class LabResult(ClinicalRecord):
     method = models.CharField(max_length=20, blank=True)  # screen / confirmation
     reference_low = models.FloatField(null=True, blank=True)
     reference_high = models.FloatField(null=True, blank=True)
+    reference_source = models.CharField(max_length=12, choices=RangeSource.choices, blank=True)
     flag = models.CharField(max_length=12, blank=True)
     confirmed_unusual = models.BooleanField(default=False)
 

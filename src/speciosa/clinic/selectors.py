@@ -161,10 +161,14 @@ def describe_lab(r: LabResult) -> tuple[str, str, bool]:
         return f"{name}: {r.result}", r.method, r.result == "positive"
     ref = ""
     if r.reference_low is not None or r.reference_high is not None:
-        ref = f"reference {_fmt_num(r.reference_low)}–{_fmt_num(r.reference_high)} {r.canonical_unit}"
-    shown = f"{_fmt_num(r.value)} {r.unit}"
+        label = (LabResult.RangeSource(r.reference_source).label if r.reference_source
+                 else "reference range")
+        ref = (f"{label} {_fmt_num(r.reference_low)}–{_fmt_num(r.reference_high)} "
+               f"{klabs.unit_display(r.canonical_unit)}")
+    shown = f"{_fmt_num(r.value)} {klabs.unit_display(r.unit)}"
     if r.unit != r.canonical_unit and r.canonical_value is not None:
-        shown += f" (= {_fmt_num(round(r.canonical_value, 3))} {r.canonical_unit})"
+        shown += (f" (= {_fmt_num(round(r.canonical_value, 3))} "
+                  f"{klabs.unit_display(r.canonical_unit)})")
     detail = " · ".join(x for x in (ref, r.flag) if x)
     return f"{name}: {shown}", detail, r.flag in ("high", "low", "critical", "abnormal")
 

@@ -199,11 +199,14 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
     if problem and not data.get("confirmed_unusual"):
         raise NeedsConfirmation({"value": problem})
     low, high = klabs.reference_range(lab.code, patient.sex) or (None, None)
+    source = LabResult.RangeSource.CATALOGUE if (low, high) != (None, None) else ""
     flag = lab_flag(lab.code, float(value), unit, canonical, (low, high), sex=patient.sex,
                     pregnant=patient.pregnant, breastfeeding=patient.breastfeeding)
+    unit = klabs.normalise_unit(lab.code, unit)
     out.update(value=value, unit=unit, canonical_value=canonical, canonical_unit=lab.canonical_unit,
-               reference_low=low, reference_high=high, flag=flag, result="",
-               confirmed_unusual=bool(problem))
+               loinc=klabs.loinc_for(lab.code, unit) or "",
+               reference_low=low, reference_high=high, reference_source=source, flag=flag,
+               result="", confirmed_unusual=bool(problem))
     return out
 
 

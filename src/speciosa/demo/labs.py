@@ -72,10 +72,12 @@ def lab(b: Builder, patient: Patient, plan: dict[str, Any], clinician, at: dt.da
     flag = services.lab_flag(code, float(stored), unit, canonical, (low, high), sex=plan["sex"],
                              pregnant=plan["pregnant"], breastfeeding=False)
     row = LabResult(patient=patient, entered_by=clinician, source=Source.CLINICIAN,
-                    entered_at=at + dt.timedelta(days=1, hours=2), lab=code, loinc=meta.loinc,
+                    entered_at=at + dt.timedelta(days=1, hours=2), lab=code,
+                    loinc=klabs.loinc_for(code, unit) or "",
                     collected_at=at, value=stored, unit=unit, canonical_value=canonical,
                     canonical_unit=meta.canonical_unit, reference_low=low, reference_high=high,
-                    flag=flag)
+                    reference_source=LabResult.RangeSource.CATALOGUE if (low, high) != (None, None)
+                    else "", flag=flag)
     b.rows[LabResult].append(row)
     return row
 

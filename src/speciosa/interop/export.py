@@ -306,9 +306,9 @@ class Exporter:
         original = self.original_identifiers("LabResult")
         catalogue = {lab.code: lab for lab in klabs.all_labs()}
         for row in qs.values("pk", "patient_id", "lab", "loinc", "collected_at", "value", "unit",
-                             "result", "method", "reference_low", "reference_high", "flag",
-                             "canonical_unit", "confirmed_unusual", "entered_by_id", "entered_at",
-                             "source", "replaces_id", "change_reason").order_by("pk").iterator(2000):
+                             "result", "method", "reference_low", "reference_high",
+                             "reference_source", "flag", "canonical_unit", "confirmed_unusual",
+                             "entered_by_id", "entered_at", "source", "replaces_id", "change_reason").order_by("pk").iterator(2000):
             pk_ = row["pk"]
             subject = refs[row["patient_id"]]
             orig = original.get(pk_)
@@ -565,13 +565,42 @@ def _identifiers(kind: str, pk: int, original: dict[str, str] | None) -> list[di
 
 # ---------------------------------------------------------------------- builders
 
+def _lab_quantity(value: float | int, unit: str) -> dict[str, Any]:
+    """A lab Quantity: ``unit`` as people write it (mIU/L), ``code`` the UCUM (m[IU]/L)."""
+    return {"value": value, "unit": klabs.unit_display(unit) or unit, "system": c.UCUM, "code": unit}
+
+
+def _in_unit(lab: klabs.LabTest | None, canonical: float | None, unit: str,
+             iu_factor: float | None = None) -> float | None:
+    """A canonical value (a stored range limit) in the result's own ``unit``, to 6
+    significant figures; None when it cannot be converted."""
+    if canonical is None or lab is None:
+        return None
+    if unit == lab.canonical_unit:
+        return canonical
+    try:
+        return float(f"{klabs.from_canonical(lab.code, canonical, unit, iu_factor=iu_factor):.6g}")
+    except klabs.LabValueError:
+        return None
+
+
+_RANGE_TEXT = {"laboratory": "laboratory range", "catalogue": "catalogue range (fallback)"}
+
+
 def lab_observation(row: dict[str, Any], subject: dict[str, Any], lab: klabs.LabTest | None,
                     original: dict[str, str] | None = None) -> Resource:
-    """A lab result as ``Observation`` (category laboratory, LOINC, UCUM, range, flag)."""
+    """A lab result as ``Observation`` (category laboratory, LOINC, UCUM, range, flag).
+
+    The LOINC code follows the unit the value is reported in (prolactin in m[IU]/L is
+    15081-3, bilirubin in umol/L 14631-6: :func:`speciosa.knowledge.labs.loinc_for`), and
+    the reference range is given in that same unit (it is stored in the canonical unit).
+    """
     name = lab.name if lab else row["lab"]
     loinc = row["loinc"]
     if lab is not None and lab.kind == "qualitative" and row["method"]:
         loinc = lab.method_loinc.get(row["method"]) or loinc
+    elif lab is not None and lab.kind == "quantity" and row["unit"]:
+        loinc = klabs.loinc_for(lab.code, row["unit"]) or loinc
     coding = []
     if loinc:
         coding.append({"system": c.LOINC, "code": loinc, "display": name})
@@ -594,7 +623,8 @@ def lab_observation(row: dict[str, Any], subject: dict[str, Any], lab: klabs.Lab
             obs["interpretation"] = [{"coding": [{"system": c.OBS_INTERPRETATION, "code": code,
                                                   "display": display}]}]
     elif row["value"] is not None:
-        obs["valueQuantity"] = _ucum(_num(row["value"]), row["unit"])
+        unit = row["unit"]
+        obs["valueQuantity"] = _lab_quantity(_num(row["value"]), unit)
         code, display = c.INTERPRETATION.get(row["flag"], (None, None))
         if code:
             obs["interpretation"] = [{"coding": [{"system": c.OBS_INTERPRETATION, "code": code,
@@ -603,11 +633,16 @@ def lab_observation(row: dict[str, Any], subject: dict[str, Any], lab: klabs.Lab
             obs["interpretation"] = [{"coding": [{"system": c.CS_LAB_FLAG, "code": row["flag"]}],
                                       "text": row["flag"]}]
         rr: dict[str, Any] = {}
-        if row["reference_low"] is not None:
-            rr["low"] = _ucum(row["reference_low"], row["canonical_unit"])
-        if row["reference_high"] is not None:
-            rr["high"] = _ucum(row["reference_high"], row["canonical_unit"])
+        low = _in_unit(lab, row["reference_low"], unit)
+        high = _in_unit(lab, row["reference_high"], unit)
+        if low is not None:
+            rr["low"] = _lab_quantity(low, unit)
+        if high is not None:
+            rr["high"] = _lab_quantity(high, unit)
         if rr:
+            text = _RANGE_TEXT.get(row.get("reference_source") or "")
+            if text:
+                rr["text"] = text
             obs["referenceRange"] = [rr]
     if row["method"]:
         obs["method"] = {"coding": [{"system": c.CS_LAB_METHOD, "code": row["method"]}],

@@ -45,11 +45,13 @@ __all__ = [
     "flag_against",
     "from_canonical",
     "get_lab",
+    "loinc_for",
     "normalise_result",
     "normalise_unit",
     "plausibility_problem",
     "reference_range",
     "to_canonical",
+    "unit_display",
 ]
 
 SEXES = ("female", "male")
@@ -122,6 +124,10 @@ class LabTest:
         Published cut-off per method, as text with its unit.
     unit_notes : Mapping[str, str]
         Caveats per unit (e.g. assay-specific factors).
+    loinc_by_unit : Mapping[str, str]
+        LOINC for results reported in a unit of another property than the canonical one
+        (prolactin in m[IU]/L: 15081-3; bilirubin in umol/L: 14631-6). A unit not listed
+        uses ``loinc`` (see :func:`loinc_for`).
     unconfirmed : tuple of str
         Items marked UNCONFIRMED in the references, e.g. ``"units.m[IU]/L"``.
     plausibility_citations : tuple of str
@@ -144,6 +150,7 @@ class LabTest:
     method_loinc: Mapping[str, str | None] = field(default_factory=_frozen)
     cutoffs: Mapping[str, str] = field(default_factory=_frozen)
     unit_notes: Mapping[str, str] = field(default_factory=_frozen)
+    loinc_by_unit: Mapping[str, str] = field(default_factory=_frozen)
     unconfirmed: tuple[str, ...] = ()
     plausibility_citations: tuple[str, ...] = ()
     note: str = ""
@@ -196,6 +203,7 @@ def _quantity(
     plausible: tuple[float | None, float | None] = (None, None),
     plausibility_citations: tuple[str, ...] = (),
     unit_notes: Mapping[str, str] | None = None,
+    loinc_by_unit: Mapping[str, str] | None = None,
     unconfirmed: tuple[str, ...] = (),
     note: str = "",
 ) -> LabTest:
@@ -214,6 +222,7 @@ def _quantity(
         plausible_high=plausible[1],
         loinc_status=loinc_status,
         unit_notes=_frozen(unit_notes),
+        loinc_by_unit=_frozen(loinc_by_unit),
         unconfirmed=unconfirmed,
         plausibility_citations=plausibility_citations,
         note=note,
@@ -300,6 +309,7 @@ _LABS: tuple[LabTest, ...] = (
                 "LOINC for prolactin in units/volume: 15081-3 (SOURCED)."
             )
         },
+        loinc_by_unit={"m[IU]/L": "15081-3"},
         unconfirmed=("units.m[IU]/L",),
         note="Ranges are Mayo Clinic Laboratories (ECLIA), adults 18 and over, non-pregnant.",
     ),
@@ -446,8 +456,11 @@ _LABS: tuple[LabTest, ...] = (
         plausible=(0.0, 100.0),
         plausibility_citations=_OHDSI,
         unit_notes={
-            "umol/L": "Conventional factor 17.1 umol/L per mg/dL (molar mass 584.66 g/mol)."
+            "umol/L": "Conventional factor 17.1 umol/L per mg/dL (molar mass 584.66 g/mol). "
+            "LOINC for bilirubin in moles/volume: 14631-6 (Bilirubin.total [Moles/volume] "
+            "in Serum or Plasma; not in Speciosa's references, UNCONFIRMED)."
         },
+        loinc_by_unit={"umol/L": "14631-6"},
         note="OHDSI's mg/dL bounds are used; its umol/L row (up to 530) is narrower and inconsistent.",
     ),
     _quantity(
@@ -573,6 +586,45 @@ def get_lab(code: str) -> LabTest:
         raise LabValueError(
             "lab", f"unknown lab {code!r}; use one of: {', '.join(_BY_CODE)}"
         ) from None
+
+
+#: Human-readable spelling of a UCUM unit (FHIR ``Quantity.unit``; ``code`` keeps the UCUM).
+_DISPLAY: dict[str, str] = {
+    "ug/L": "µg/L",
+    "m[IU]/L": "mIU/L",
+    "m[IU]/mL": "mIU/mL",
+    "[IU]/L": "IU/L",
+    "u[IU]/mL": "µIU/mL",
+    "umol/L": "µmol/L",
+    "ukat/L": "µkat/L",
+    "mL/min/{1.73_m2}": "mL/min/1.73 m²",
+    "{INR}": "INR",
+}
+
+
+def unit_display(unit: str | None) -> str:
+    """The unit as people write it (``m[IU]/L`` -> ``mIU/L``); other units unchanged."""
+    if not unit:
+        return ""
+    return _DISPLAY.get(unit, unit)
+
+
+def loinc_for(code: str, unit: str | None) -> str | None:
+    """The LOINC code of a result of lab ``code`` reported in ``unit``.
+
+    LOINC codes name a property: prolactin in m[IU]/L is units/volume (15081-3), not
+    mass/volume (2842-3); bilirubin in umol/L is moles/volume (14631-6), not mass/volume
+    (1975-2). Units of the same property (U/L and ukat/L, both catalytic activity) share a
+    code. A unit that cannot be read gives the lab's canonical code.
+    """
+    lab = get_lab(code)
+    if unit is None or lab.kind != "quantity":
+        return lab.loinc
+    try:
+        ucum = normalise_unit(code, unit)
+    except LabValueError:
+        return lab.loinc
+    return lab.loinc_by_unit.get(ucum, lab.loinc)
 
 
 def all_labs() -> list[LabTest]:

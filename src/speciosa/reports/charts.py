@@ -255,7 +255,8 @@ def lab_rows(points: list[LabPoint], data: PatientChartData) -> list[dict[str, A
     """Results of one lab with their flags, oldest first."""
     return [{"t": wall_ms(p.at, data.tz), "value": _num(p.value, 2), "shown": p.shown,
              "flag": p.flag or "normal", "flagged": p.flag in FLAGGED,
-             "range": f"{_fmt(p.reference_low)}–{_fmt(p.reference_high)} {p.unit}",
+             "range": f"{p.reference_label} {_fmt(p.reference_low)}–{_fmt(p.reference_high)} "
+                      f"{p.unit}",
              "when": _when(p.at, data)} for p in points]
 
 
@@ -273,7 +274,8 @@ def lab_panel(data: PatientChartData, code: str, *, height: int = 100) -> dict[s
     if latest.reference_low is not None or latest.reference_high is not None:
         band = {"low": latest.reference_low or 0.0,
                 "high": latest.reference_high if latest.reference_high is not None else max(p.value for p in points),
-                "text": f"reference {_fmt(latest.reference_low)}–{_fmt(latest.reference_high)} {latest.unit}"}
+                "text": f"{latest.reference_label} {_fmt(latest.reference_low)}–"
+                        f"{_fmt(latest.reference_high)} {latest.unit}"}
         layers.append({
             "data": {"values": [band]},
             "mark": {"type": "rect", "color": COLOURS["range"], "opacity": 0.13},
@@ -403,7 +405,8 @@ def tables(data: PatientChartData, *, simple: bool = False) -> list[dict[str, An
     out.append(_table("labs", "Laboratory results", ["Collected", "Test", "Result", "Canonical", "Reference", "Flag"],
                       [[p.at.astimezone(data.tz).strftime(WHEN_FORMAT), p.name, p.shown,
                         f"{_fmt(p.value)} {p.unit}",
-                        f"{_fmt(p.reference_low)}–{_fmt(p.reference_high)} {p.unit}", p.flag or ""]
+                        f"{p.reference_label} {_fmt(p.reference_low)}–{_fmt(p.reference_high)} "
+                        f"{p.unit}", p.flag or ""]
                        for p in reversed(data.labs)]))
     out.append(_table("events", "Side effects and alerts", ["When", "Kind", "What"],
                       [[r["when"], "Side effects" if r["kind"] == "side-effects" else "Alert", r["text"]]

@@ -80,6 +80,13 @@ class LabPoint:
     reference_low: float | None
     reference_high: float | None
     flag: str
+    reference_source: str = ""  # "laboratory", "catalogue" (the fallback) or "" (unknown)
+
+    @property
+    def reference_label(self) -> str:
+        """Whose range it is, as shown beside it."""
+        return {"laboratory": "laboratory range",
+                "catalogue": "catalogue range (fallback)"}.get(self.reference_source, "reference")
 
 
 @dataclass(frozen=True)
@@ -213,19 +220,20 @@ def chart_data(patient: Patient, *, now: dt.datetime | None = None, with_exposur
 
     labs: list[LabPoint] = []
     names: dict[str, str] = {}
-    for code, at, value, unit, cval, cunit, low, high, flag in (
+    for code, at, value, unit, cval, cunit, low, high, source, flag in (
             LabResult.objects.current().filter(patient=patient, canonical_value__isnull=False)
             .order_by("collected_at").values_list(
                 "lab", "collected_at", "value", "unit", "canonical_value", "canonical_unit",
-                "reference_low", "reference_high", "flag")):
+                "reference_low", "reference_high", "reference_source", "flag")):
         if code not in names:
             try:
                 names[code] = klabs.get_lab(code).name
             except Exception:  # noqa: BLE001 - an imported code the catalogue lacks still charts
                 names[code] = code
         labs.append(LabPoint(lab=code, name=names[code], at=at, value=float(cval), unit=cunit,
-                             shown=f"{_num(value)} {unit}".strip(), reference_low=low,
-                             reference_high=high, flag=flag or ""))
+                             shown=f"{_num(value)} {klabs.unit_display(unit)}".strip(),
+                             reference_low=low, reference_high=high, flag=flag or "",
+                             reference_source=source or ""))
 
     alerts = list(Alert.objects.filter(patient=patient).order_by("first_seen_at"))
     today = now.astimezone(tz).date()

@@ -131,7 +131,8 @@ def _prolactin_considerations(d: PatientChartData) -> tuple[str, list[tuple[str,
     if d.daily_mg and max(d.daily_mg) >= (p.at.astimezone(d.tz).date() - dt.timedelta(days=30)):
         meds.append("kratom")
     reference = ((p.reference_low, p.reference_high)
-                 if p.reference_low is not None and p.reference_high is not None else None)
+                 if p.reference_source == "laboratory" and p.reference_low is not None
+                 and p.reference_high is not None else None)
     try:
         result = prolactin.interpret(p.value, p.unit, sex=d.patient.sex, pregnant=d.patient.pregnant,
                                      breastfeeding=d.patient.breastfeeding, medications=meds,
@@ -286,7 +287,7 @@ def _latest_labs(visit: _Visit) -> None:
     pdf = visit.pdf
     latest = {p.lab: p for p in visit.data.labs}  # in time order: the last one stays
     rows = [[p.name, p.shown, f"{_fmt(p.value)} {p.unit}",
-             f"{_fmt(p.reference_low)}-{_fmt(p.reference_high)} {p.unit}",
+             f"{_fmt(p.reference_low)}-{_fmt(p.reference_high)} {p.unit} ({p.reference_label})",
              (p.flag or "").upper() if p.flag in charts.FLAGGED else (p.flag or ""),
              visit.day(p.at)] for p in latest.values()]
     pdf.table(["Test", "Result", "Canonical", "Reference range", "Flag", "Collected"], rows,

@@ -21,9 +21,11 @@ from operator import attrgetter, eq
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from speciosa.knowledge import labs as _labs
 from speciosa.pharmacology.doses import Dose
 
 __all__ = [
+    "COMPARATORS",
     "SEXES",
     "Assessment",
     "LabResult",
@@ -104,9 +106,18 @@ class Assessment:
     total: int | None = None
 
 
+COMPARATORS = ("<", "<=", ">=", ">")
+
+
 @dataclass(frozen=True, slots=True)
 class LabResult:
-    """One laboratory result, stored as reported.
+    """One laboratory result: as reported, and in the lab's canonical unit.
+
+    The rules read only the canonical attributes (``canonical_value``, ``canonical_low``,
+    ``canonical_high``): one value and one range in the same unit, whatever unit the result
+    was entered in. They are worked out here, once, with the lab catalogue's conversions
+    (:func:`speciosa.knowledge.labs.to_canonical`); a value that cannot be converted (an
+    imported unit the catalogue lacks) has ``canonical_value`` None and is not read.
 
     Parameters
     ----------
@@ -119,10 +130,19 @@ class LabResult:
     unit : str or None
         Unit as reported (UCUM-style string).
     reference_low, reference_high : float or None
-        The reporting laboratory's range, in ``unit``. When given it is preferred over the
-        catalogue range (pharmacology.md §6.1: use the reporting laboratory's range).
+        The reporting laboratory's range, in ``reference_unit``. When given it is preferred
+        over the catalogue range (pharmacology.md §6.1: use the reporting laboratory's range).
     result : str or None
         Qualitative result (``positive``/``negative``...) for labs such as ``hcg`` or ``uds-*``.
+    comparator : {"<", "<=", ">=", ">"} or None
+        The value is a bound, as reported (``<5 U/L``): below or above ``value``.
+    iu_factor : float or None
+        Prolactin in m[IU]/L: the assay's mIU/L per ng/mL factor (default: the catalogue's).
+    reference_unit : str or None
+        Unit of ``reference_low``/``reference_high`` when it differs from ``unit``.
+    canonical_value : float or None
+        ``value`` in the canonical unit; worked out when not given (the database passes the
+        value it stored, converted by the same function when the result was entered).
     """
 
     lab: str
@@ -132,6 +152,44 @@ class LabResult:
     reference_low: float | None = None
     reference_high: float | None = None
     result: str | None = None
+    comparator: str | None = None
+    iu_factor: float | None = None
+    reference_unit: str | None = None
+    canonical_value: float | None = None
+    canonical_low: float | None = field(init=False, default=None)
+    canonical_high: float | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__
+        if self.canonical_value is None and self.value is not None:
+            put(self, "canonical_value", _canonical(self.lab, self.value, self.unit, self.iu_factor))
+        if self.reference_low is not None or self.reference_high is not None:
+            unit = self.reference_unit or self.unit
+            put(self, "canonical_low", _canonical(self.lab, self.reference_low, unit, self.iu_factor))
+            put(self, "canonical_high",
+                _canonical(self.lab, self.reference_high, unit, self.iu_factor))
+
+    def below(self) -> bool:
+        """The value is reported as an upper bound (``<5``): the true value is lower."""
+        return self.comparator in ("<", "<=")
+
+    def above(self) -> bool:
+        """The value is reported as a lower bound (``>2000``): the true value is higher."""
+        return self.comparator in (">", ">=")
+
+
+def _canonical(code: str, value: float | None, unit: str | None,
+               iu_factor: float | None) -> float | None:
+    """``value`` in the canonical unit of lab ``code``; None when it cannot be converted."""
+    if value is None or unit is None:
+        return None
+    try:
+        lab = _labs.get_lab(code)
+        if unit == lab.canonical_unit:
+            return float(value)
+        return _labs.to_canonical(code, value, unit, iu_factor=iu_factor)
+    except _labs.LabValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,28 +26,21 @@ def fmt(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
 
 
-def canonical(code: str, value: float | None, unit: str | None) -> float | None:
-    """``value`` in the lab's canonical unit, or None when it cannot be converted."""
-    if value is None:
-        return None
-    lab = _labs.get_lab(code)
-    if unit == lab.canonical_unit:
-        return float(value)
-    try:
-        return _labs.to_canonical(code, value, unit)
-    except _labs.LabValueError:
-        return None
+def canonical(result: LabResult) -> float | None:
+    """The result's value in the lab's canonical unit (worked out once, when the timeline
+    was made), or None when it cannot be converted."""
+    return result.canonical_value
 
 
 def uln(result: LabResult, sex: str | None) -> tuple[float | None, str]:
-    """Upper reference limit (canonical unit) and where it came from.
+    """Upper reference limit (canonical unit, like :func:`canonical`) and where it came from.
 
     The reporting laboratory's limit is preferred (pharmacology.md §6.1); otherwise the
     catalogue's adult range for the patient's sex; with the sex unknown, the higher of the
     two sexes' limits (so that no result is called high that is normal for either sex).
     """
     if result.reference_high is not None:
-        return canonical(result.lab, result.reference_high, result.unit), "reporting laboratory"
+        return result.canonical_high, "reporting laboratory"
     if sex is not None:
         rng = _labs.reference_range(result.lab, sex)
         high = rng[1] if rng else None
@@ -64,8 +57,8 @@ def qualitative_positive(result: LabResult) -> bool:
     """A positive qualitative result, or a value above the laboratory's upper limit."""
     if result.result is not None:
         return result.result.strip().lower() in _POSITIVE
-    if result.value is not None and result.reference_high is not None:
-        return result.value > result.reference_high
+    if result.canonical_value is not None and result.canonical_high is not None:
+        return result.canonical_value > result.canonical_high and not result.below()
     return False
 
 
@@ -76,6 +69,8 @@ def lab_json(result: LabResult, canonical: float | None = None, uln: float | Non
     if result.value is not None:
         out["value"] = result.value
         out["unit"] = result.unit
+        if result.comparator:
+            out["comparator"] = result.comparator
     if result.result is not None:
         out["result"] = result.result
     if canonical is not None and unit is not None:

@@ -58,7 +58,7 @@ def liver_injury(ctx: Context) -> Found | None:
         if not rows:
             continue
         r = rows[-1]
-        value = canonical(code, r.value, r.unit)
+        value = canonical(r)
         limit, _ = uln(r, ctx.sex)
         if value is None or limit is None or limit <= 0 or value <= multiple * limit:
             continue

@@ -57,7 +57,7 @@ _Point = tuple[LabResult, float, float | None, str]
 
 def _point(ctx: Context, r: LabResult) -> _Point | None:
     """(result, value ng/mL, ULN ng/mL, ULN source), or None when not convertible."""
-    value = canonical("prolactin", r.value, r.unit)
+    value = canonical(r)
     if value is None:
         return None
     limit, source = uln(r, ctx.sex)
