@@ -122,7 +122,8 @@ def _findings_of_the_sweep(patient):
 
     alerts.evaluate_patients([patient.pk], as_of=timezone.now())
     return sorted((a.rule, a.severity, a.message, a.next_step)
-                  for a in Alert.objects.filter(patient=patient, status__in=Alert.ACTIVE))
+                  for a in Alert.objects.filter(patient=patient, status__in=Alert.ACTIVE,
+                                                stopped_firing_at__isnull=True))
 
 
 def _findings_of_evaluate(patient, now):

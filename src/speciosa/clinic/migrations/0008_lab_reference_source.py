@@ -18,7 +18,7 @@ def mark_catalogue(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("clinic", "0006_audit_alert_actions"),
+        ("clinic", "0007_alerts_wait_for_a_clinician"),
     ]
 
     operations = [
