@@ -6,6 +6,11 @@ evidence suggests (one case report plus opioid class pharmacology): it may *rais
 prolactin. The source article's claim that kratom lowers prolactin is contradicted
 (claim ``article-1``).
 
+:func:`interpret` computes the result and its context once (``_Case``) and runs the table
+``CONSIDERATIONS``: one small function per point to weigh, in the order they are listed, each
+marked as applying to a raised value only or to any value. A new consideration is a function
+and a row of that table.
+
 References
 ----------
 .. [1] Melmed S et al. Diagnosis and treatment of hyperprolactinemia: an Endocrine Society
@@ -16,7 +21,7 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -181,6 +186,285 @@ def _recent(
     return labs.to_canonical(code, value, unit), float(value), labs.normalise_unit(code, unit)
 
 
+@dataclass(frozen=True)
+class _Case:
+    """One result and its context, as every consideration reads it (computed once)."""
+
+    value: float
+    ucum: str
+    iu_factor: float | None
+    canonical: float
+    high: float | None
+    raised: bool
+    sex: str
+    pregnant: bool
+    breastfeeding: bool
+    effects: tuple[tuple[str, MedicationEffect], ...]
+    symptoms: frozenset[str]
+    tsh: tuple[float, float, str] | None
+    creatinine: tuple[float, float, str] | None
+    egfr: tuple[float, float, str] | None
+
+
+def _one(code: str, text: str, citations: Iterable[str]) -> list[Consideration]:
+    return [Consideration(code, text, tuple(dict.fromkeys(citations)))]
+
+
+def _check_value(c: _Case) -> list[Consideration]:
+    problem = labs.plausibility_problem("prolactin", c.value, c.ucum, iu_factor=c.iu_factor)
+    if problem is None:
+        return []
+    return _one("check-value", problem[0].upper() + problem[1:] + ".", ("ohdsi-dqd-plausibility",))
+
+
+def _unit_conversion(c: _Case) -> list[Consideration]:
+    if c.ucum != "m[IU]/L":
+        return []
+    factor = c.iu_factor if c.iu_factor is not None else float(labs.PROLACTIN_MIU_PER_NG)
+    marker = "" if c.iu_factor is not None else " (assay-specific; UNCONFIRMED)"
+    return _one(
+        "unit-conversion",
+        f"Converted from mIU/L at {factor:g} mIU/L per ng/mL{marker}. Check the "
+        "laboratory's stated factor; the catalogue's 21.2 assumes the WHO 3rd IS 84/500.",
+        ("prolactin-unit-conversion-who-84-500",),
+    )
+
+
+def _pregnancy(c: _Case) -> list[Consideration]:
+    if not c.pregnant:
+        return []
+    return _one(
+        "pregnancy",
+        "Pregnancy raises prolactin physiologically, so the non-pregnant reference range "
+        "does not apply; routine prolactin measurement is not advised in pregnancy.",
+        ("pregnancy-raises-prolactin",),
+    )
+
+
+def _breastfeeding(c: _Case) -> list[Consideration]:
+    if not c.breastfeeding:
+        return []
+    return _one(
+        "breastfeeding",
+        "Breastfeeding (lactation and nipple stimulation) raises prolactin "
+        "physiologically; interpret the value with that in mind.",
+        ("pregnancy-raises-prolactin",),
+    )
+
+
+def _single_value_confirms(c: _Case) -> list[Consideration]:
+    return _one(
+        "single-value-confirms",
+        "One value above the upper limit"
+        + (f" ({_fmt(c.high)} ng/mL)" if c.high is not None else "")
+        + ", drawn at rest without "
+        "excessive venipuncture stress, is enough to confirm hyperprolactinaemia; dynamic "
+        "testing is not recommended. Avoid repeated testing once sampling conditions "
+        "are known to be good, and turn to the cause.",
+        ("single-high-prolactin-confirms", "melmed-2011-endocrine-society"),
+    )
+
+
+def _sampling_conditions(c: _Case) -> list[Consideration]:
+    if c.high is None or c.canonical >= MILD_ELEVATION_MAX_FACTOR * c.high:
+        return []
+    return _one(
+        "sampling-conditions",
+        f"The value is less than {MILD_ELEVATION_MAX_FACTOR:g} times the upper limit. "
+        "Prolactin rises during sleep, in pulses and with stress, including a "
+        "difficult venipuncture: check the time of sampling (some hours after waking) "
+        "and how the draw went; if they were not good, one repeat at rest is "
+        "reasonable before attributing the value.",
+        MILD_ELEVATION_CITATIONS,
+    )
+
+
+def _exclude_pregnancy(c: _Case) -> list[Consideration]:
+    if c.sex != "female" or c.pregnant or c.breastfeeding:
+        return []
+    return _one(
+        "exclude-pregnancy",
+        "Exclude pregnancy (hCG) before looking for other causes.",
+        ("pregnancy-raises-prolactin", "melmed-2011-endocrine-society"),
+    )
+
+
+def _medications(c: _Case) -> list[Consideration]:
+    if not c.effects:
+        return _one(
+            "medication-history",
+            "No listed medication is known to raise prolactin. Ask specifically about "
+            "antipsychotics, metoclopramide, domperidone, opioids (including kratom, "
+            "which patients may not think of as a drug), antidepressants and oestrogens.",
+            ("medications-raise-prolactin", "kratom-may-raise-prolactin"),
+        )
+    listed = "; ".join(
+        f"{m} [{e.drug_class}{'; ' + e.note if e.note else ''}]" for m, e in c.effects
+    )
+    out = _one(
+        "medications",
+        f"Listed medications or substances known to raise prolactin: {listed}. If a "
+        "drug is the suspected cause, stop or replace it when that is safe and "
+        "re-measure (about 3 days after stopping; interval UNCONFIRMED); if it cannot "
+        "be stopped and the cause is unclear, pituitary MRI is the guideline's "
+        "next step.",
+        [cite for _, e in c.effects for cite in e.citations]
+        + ["remeasure-after-stopping-drug", "melmed-2011-endocrine-society"],
+    )
+    if c.canonical > DRUG_INDUCED_USUAL_MAX_NG_PER_ML:
+        out += _one(
+            "above-drug-induced-range",
+            f"Drug-induced levels are usually below about "
+            f"{DRUG_INDUCED_USUAL_MAX_NG_PER_ML:g} ng/mL; at {_fmt(c.canonical)} ng/mL "
+            "the listed medication alone may not explain the value.",
+            DRUG_INDUCED_USUAL_MAX_CITATIONS,
+        )
+    else:
+        out += _one(
+            "within-drug-induced-range",
+            f"The value is within the range usually seen with drug-induced "
+            f"hyperprolactinaemia (below about {DRUG_INDUCED_USUAL_MAX_NG_PER_ML:g} "
+            "ng/mL), but a microprolactinoma or a systemic cause can also give values "
+            "in this range.",
+            DRUG_INDUCED_USUAL_MAX_CITATIONS,
+        )
+    return out
+
+
+def _kratom(c: _Case) -> list[Consideration]:
+    if not any(e.drug_class.startswith("kratom") for _, e in c.effects):
+        return []
+    strength = evidence.strength_in_words(["labryer-2018"])
+    return _one(
+        "kratom",
+        "Kratom may raise prolactin, as mu-opioid agonists do; it is not known to "
+        f"lower it. Evidence: {strength} (raised during use, normal two months after "
+        "stopping) plus opioid class pharmacology; the size of the effect is unknown.",
+        ("kratom-may-raise-prolactin", "labryer-2018", "article-1"),
+    )
+
+
+def _thyroid(c: _Case) -> list[Consideration]:
+    if c.tsh is None:
+        return _one(
+            "check-tsh",
+            "No recent TSH: primary hypothyroidism can raise prolactin; check TSH.",
+            ("hypothyroidism-raises-prolactin",),
+        )
+    tsh_rng = labs.reference_range("tsh", c.sex)
+    if labs.flag_against(c.tsh[0], tsh_rng) != "high":
+        return []
+    return _one(
+        "hypothyroidism",
+        f"TSH {_fmt(c.tsh[1])} {c.tsh[2]} is above the upper limit "
+        f"({_fmt(tsh_rng[1])} m[IU]/L): primary hypothyroidism can raise "
+        "prolactin; assess thyroid function before other causes.",
+        ("hypothyroidism-raises-prolactin", "mayo-clinic-laboratories-tsh"),
+    )
+
+
+def _kidney(c: _Case) -> list[Consideration]:
+    if c.creatinine is None and c.egfr is None:
+        return _one(
+            "check-kidney-function",
+            "No recent creatinine or eGFR: chronic kidney failure can raise prolactin; "
+            "check kidney function.",
+            ("kidney-failure-raises-prolactin",),
+        )
+    reasons = []
+    if c.creatinine is not None:
+        c_rng = labs.reference_range("creatinine", c.sex)
+        if labs.flag_against(c.creatinine[0], c_rng) == "high":
+            reasons.append(
+                f"creatinine {_fmt(c.creatinine[1])} {c.creatinine[2]} is above the upper "
+                f"limit ({_fmt(c_rng[1])} mg/dL)"
+            )
+    if c.egfr is not None:
+        e_rng = labs.reference_range("egfr", c.sex)
+        if labs.flag_against(c.egfr[0], e_rng) == "low":
+            reasons.append(f"eGFR {_fmt(c.egfr[1])} {c.egfr[2]} is below {_fmt(e_rng[0])}")
+    if not reasons:
+        return []
+    return _one(
+        "kidney-function",
+        f"Reduced kidney function ({'; '.join(reasons)}): the kidney clears about "
+        "a quarter of prolactin and chronic kidney failure can raise it.",
+        ("kidney-failure-raises-prolactin", "mayo-clinic-laboratories-creatinine"),
+    )
+
+
+def _prolactinoma_or_macroprolactin(c: _Case) -> list[Consideration]:
+    if c.canonical > PROLACTINOMA_SUGGESTIVE_NG_PER_ML:
+        return _one(
+            "prolactinoma-suggested",
+            f"A level above about {PROLACTINOMA_SUGGESTIVE_NG_PER_ML:g} ng/mL is highly "
+            "suggestive of a prolactinoma; pituitary MRI and endocrinology review are the "
+            "usual next steps.",
+            PROLACTINOMA_SUGGESTIVE_CITATIONS,
+        )
+    if c.symptoms:
+        return []
+    return _one(
+        "macroprolactin",
+        "No symptoms are recorded. In asymptomatic hyperprolactinaemia, screen for "
+        "macroprolactin (PEG precipitation) before imaging.",
+        ("macroprolactin-screen-when-asymptomatic",),
+    )
+
+
+def _symptoms(c: _Case) -> list[Consideration]:
+    return _one(
+        "symptoms",
+        "Ask about symptoms of hyperprolactinaemia: "
+        + (_SYMPTOMS_FEMALE if c.sex == "female" else _SYMPTOMS_MALE)
+        + "; headache or visual change can point to a large pituitary tumour.",
+        ("hyperprolactinemia-symptoms", "article-6"),
+    )
+
+
+def _hypogonadism(c: _Case) -> list[Consideration]:
+    return _one(
+        "hypogonadism",
+        "Hyperprolactinaemia can cause hypogonadotropic hypogonadism ("
+        + ("low oestradiol, menstrual change" if c.sex == "female" else "low testosterone")
+        + "); when it lasts, bone density can fall.",
+        ("hyperprolactinemia-causes-hypogonadism", "hyperprolactinemia-bone-loss"),
+    )
+
+
+def _hook_effect(c: _Case) -> list[Consideration]:
+    if not c.symptoms & _MASS_SYMPTOMS or c.canonical > PROLACTINOMA_SUGGESTIVE_NG_PER_ML:
+        return []
+    return _one(
+        "hook-effect",
+        "Headache or visual symptoms are recorded. If imaging shows a large pituitary "
+        "tumour with a normal or only mildly raised prolactin, ask the laboratory to "
+        "re-assay after 1:100 dilution (hook effect).",
+        ("hook-effect", "vilar-2014"),
+    )
+
+
+#: The considerations in the order they are listed: (function, applies only to a raised
+#: value). Each function reads the :class:`_Case` and returns zero or more considerations.
+CONSIDERATIONS: tuple[tuple[Callable[[_Case], list[Consideration]], bool], ...] = (
+    (_check_value, False),
+    (_unit_conversion, False),
+    (_pregnancy, False),
+    (_breastfeeding, False),
+    (_single_value_confirms, True),
+    (_sampling_conditions, True),
+    (_exclude_pregnancy, True),
+    (_medications, True),
+    (_kratom, True),
+    (_thyroid, True),
+    (_kidney, True),
+    (_prolactinoma_or_macroprolactin, True),
+    (_symptoms, True),
+    (_hypogonadism, True),
+    (_hook_effect, False),
+)
+
+
 def interpret(
     value: float,
     unit: str,
@@ -240,217 +524,33 @@ def interpret(
     low, high = rng if rng is not None else (None, None)
     basic = labs.flag_against(canonical, rng) or "normal"
     flag = "critical" if canonical > CRITICAL_NG_PER_ML else basic
-    raised = flag in ("high", "critical")
 
     meds = [m for m in (str(x).strip() for x in medications) if m]
-    effects: list[tuple[str, MedicationEffect]] = []
-    for m in meds:
-        eff = prolactin_raising_medication(m)
-        if eff is not None:
-            effects.append((m, eff))
-    kratom_listed = any(e.drug_class.startswith("kratom") for _, e in effects)
-    symptom_set = {_normalise_name(s) for s in symptoms if str(s).strip()}
-    tsh = _recent(recent_labs, "tsh")
-    creat = _recent(recent_labs, "creatinine")
-    egfr = _recent(recent_labs, "egfr")
-
-    out: list[Consideration] = []
-
-    def add(code: str, text: str, citations: Iterable[str]) -> None:
-        out.append(Consideration(code, text, tuple(dict.fromkeys(citations))))
-
-    problem = labs.plausibility_problem("prolactin", value, ucum, iu_factor=iu_factor)
-    if problem is not None:
-        add("check-value", problem[0].upper() + problem[1:] + ".", ("ohdsi-dqd-plausibility",))
-
-    if ucum == "m[IU]/L":
-        factor = iu_factor if iu_factor is not None else float(labs.PROLACTIN_MIU_PER_NG)
-        marker = "" if iu_factor is not None else " (assay-specific; UNCONFIRMED)"
-        add(
-            "unit-conversion",
-            f"Converted from mIU/L at {factor:g} mIU/L per ng/mL{marker}. Check the "
-            "laboratory's stated factor; the catalogue's 21.2 assumes the WHO 3rd IS 84/500.",
-            ("prolactin-unit-conversion-who-84-500",),
-        )
-
-    if pregnant:
-        add(
-            "pregnancy",
-            "Pregnancy raises prolactin physiologically, so the non-pregnant reference range "
-            "does not apply; routine prolactin measurement is not advised in pregnancy.",
-            ("pregnancy-raises-prolactin",),
-        )
-    if breastfeeding:
-        add(
-            "breastfeeding",
-            "Breastfeeding (lactation and nipple stimulation) raises prolactin "
-            "physiologically; interpret the value with that in mind.",
-            ("pregnancy-raises-prolactin",),
-        )
-
-    if raised:
-        add(
-            "single-value-confirms",
-            "One value above the upper limit"
-            + (f" ({_fmt(high)} ng/mL)" if high is not None else "")
-            + ", drawn at rest without "
-            "excessive venipuncture stress, is enough to confirm hyperprolactinaemia; dynamic "
-            "testing is not recommended. Avoid repeated testing once sampling conditions "
-            "are known to be good, and turn to the cause.",
-            ("single-high-prolactin-confirms", "melmed-2011-endocrine-society"),
-        )
-        if high is not None and canonical < MILD_ELEVATION_MAX_FACTOR * high:
-            add(
-                "sampling-conditions",
-                f"The value is less than {MILD_ELEVATION_MAX_FACTOR:g} times the upper limit. "
-                "Prolactin rises during sleep, in pulses and with stress, including a "
-                "difficult venipuncture: check the time of sampling (some hours after waking) "
-                "and how the draw went; if they were not good, one repeat at rest is "
-                "reasonable before attributing the value.",
-                MILD_ELEVATION_CITATIONS,
-            )
-        if sex == "female" and not pregnant and not breastfeeding:
-            add(
-                "exclude-pregnancy",
-                "Exclude pregnancy (hCG) before looking for other causes.",
-                ("pregnancy-raises-prolactin", "melmed-2011-endocrine-society"),
-            )
-
-        if effects:
-            listed = "; ".join(
-                f"{m} [{e.drug_class}{'; ' + e.note if e.note else ''}]" for m, e in effects
-            )
-            add(
-                "medications",
-                f"Listed medications or substances known to raise prolactin: {listed}. If a "
-                "drug is the suspected cause, stop or replace it when that is safe and "
-                "re-measure (about 3 days after stopping; interval UNCONFIRMED); if it cannot "
-                "be stopped and the cause is unclear, pituitary MRI is the guideline's "
-                "next step.",
-                [c for _, e in effects for c in e.citations]
-                + ["remeasure-after-stopping-drug", "melmed-2011-endocrine-society"],
-            )
-            if canonical > DRUG_INDUCED_USUAL_MAX_NG_PER_ML:
-                add(
-                    "above-drug-induced-range",
-                    f"Drug-induced levels are usually below about "
-                    f"{DRUG_INDUCED_USUAL_MAX_NG_PER_ML:g} ng/mL; at {_fmt(canonical)} ng/mL "
-                    "the listed medication alone may not explain the value.",
-                    DRUG_INDUCED_USUAL_MAX_CITATIONS,
-                )
-            else:
-                add(
-                    "within-drug-induced-range",
-                    f"The value is within the range usually seen with drug-induced "
-                    f"hyperprolactinaemia (below about {DRUG_INDUCED_USUAL_MAX_NG_PER_ML:g} "
-                    "ng/mL), but a microprolactinoma or a systemic cause can also give values "
-                    "in this range.",
-                    DRUG_INDUCED_USUAL_MAX_CITATIONS,
-                )
-        else:
-            add(
-                "medication-history",
-                "No listed medication is known to raise prolactin. Ask specifically about "
-                "antipsychotics, metoclopramide, domperidone, opioids (including kratom, "
-                "which patients may not think of as a drug), antidepressants and oestrogens.",
-                ("medications-raise-prolactin", "kratom-may-raise-prolactin"),
-            )
-        if kratom_listed:
-            strength = evidence.strength_in_words(["labryer-2018"])
-            add(
-                "kratom",
-                "Kratom may raise prolactin, as mu-opioid agonists do; it is not known to "
-                f"lower it. Evidence: {strength} (raised during use, normal two months after "
-                "stopping) plus opioid class pharmacology; the size of the effect is unknown.",
-                ("kratom-may-raise-prolactin", "labryer-2018", "article-1"),
-            )
-
-        if tsh is None:
-            add(
-                "check-tsh",
-                "No recent TSH: primary hypothyroidism can raise prolactin; check TSH.",
-                ("hypothyroidism-raises-prolactin",),
-            )
-        else:
-            tsh_rng = labs.reference_range("tsh", sex)
-            if labs.flag_against(tsh[0], tsh_rng) == "high":
-                add(
-                    "hypothyroidism",
-                    f"TSH {_fmt(tsh[1])} {tsh[2]} is above the upper limit "
-                    f"({_fmt(tsh_rng[1])} m[IU]/L): primary hypothyroidism can raise "
-                    "prolactin; assess thyroid function before other causes.",
-                    ("hypothyroidism-raises-prolactin", "mayo-clinic-laboratories-tsh"),
-                )
-
-        if creat is None and egfr is None:
-            add(
-                "check-kidney-function",
-                "No recent creatinine or eGFR: chronic kidney failure can raise prolactin; "
-                "check kidney function.",
-                ("kidney-failure-raises-prolactin",),
-            )
-        else:
-            reasons = []
-            if creat is not None:
-                c_rng = labs.reference_range("creatinine", sex)
-                if labs.flag_against(creat[0], c_rng) == "high":
-                    reasons.append(
-                        f"creatinine {_fmt(creat[1])} {creat[2]} is above the upper limit "
-                        f"({_fmt(c_rng[1])} mg/dL)"
-                    )
-            if egfr is not None:
-                e_rng = labs.reference_range("egfr", sex)
-                if labs.flag_against(egfr[0], e_rng) == "low":
-                    reasons.append(f"eGFR {_fmt(egfr[1])} {egfr[2]} is below {_fmt(e_rng[0])}")
-            if reasons:
-                add(
-                    "kidney-function",
-                    f"Reduced kidney function ({'; '.join(reasons)}): the kidney clears about "
-                    "a quarter of prolactin and chronic kidney failure can raise it.",
-                    ("kidney-failure-raises-prolactin", "mayo-clinic-laboratories-creatinine"),
-                )
-
-        if canonical > PROLACTINOMA_SUGGESTIVE_NG_PER_ML:
-            add(
-                "prolactinoma-suggested",
-                f"A level above about {PROLACTINOMA_SUGGESTIVE_NG_PER_ML:g} ng/mL is highly "
-                "suggestive of a prolactinoma; pituitary MRI and endocrinology review are the "
-                "usual next steps.",
-                PROLACTINOMA_SUGGESTIVE_CITATIONS,
-            )
-        elif not symptom_set:
-            add(
-                "macroprolactin",
-                "No symptoms are recorded. In asymptomatic hyperprolactinaemia, screen for "
-                "macroprolactin (PEG precipitation) before imaging.",
-                ("macroprolactin-screen-when-asymptomatic",),
-            )
-
-        add(
-            "symptoms",
-            "Ask about symptoms of hyperprolactinaemia: "
-            + (_SYMPTOMS_FEMALE if sex == "female" else _SYMPTOMS_MALE)
-            + "; headache or visual change can point to a large pituitary tumour.",
-            ("hyperprolactinemia-symptoms", "article-6"),
-        )
-        add(
-            "hypogonadism",
-            "Hyperprolactinaemia can cause hypogonadotropic hypogonadism ("
-            + ("low oestradiol, menstrual change" if sex == "female" else "low testosterone")
-            + "); when it lasts, bone density can fall.",
-            ("hyperprolactinemia-causes-hypogonadism", "hyperprolactinemia-bone-loss"),
-        )
-
-    if symptom_set & _MASS_SYMPTOMS and canonical <= PROLACTINOMA_SUGGESTIVE_NG_PER_ML:
-        add(
-            "hook-effect",
-            "Headache or visual symptoms are recorded. If imaging shows a large pituitary "
-            "tumour with a normal or only mildly raised prolactin, ask the laboratory to "
-            "re-assay after 1:100 dilution (hook effect).",
-            ("hook-effect", "vilar-2014"),
-        )
-
-    considerations = tuple(out)
+    effects = tuple(
+        (m, eff) for m in meds if (eff := prolactin_raising_medication(m)) is not None
+    )
+    case = _Case(
+        value=value,
+        ucum=ucum,
+        iu_factor=iu_factor,
+        canonical=canonical,
+        high=high,
+        raised=flag in ("high", "critical"),
+        sex=sex,
+        pregnant=pregnant,
+        breastfeeding=breastfeeding,
+        effects=effects,
+        symptoms=frozenset(_normalise_name(s) for s in symptoms if str(s).strip()),
+        tsh=_recent(recent_labs, "tsh"),
+        creatinine=_recent(recent_labs, "creatinine"),
+        egfr=_recent(recent_labs, "egfr"),
+    )
+    considerations = tuple(
+        item
+        for consider, raised_only in CONSIDERATIONS
+        if case.raised or not raised_only
+        for item in consider(case)
+    )
     cites = list(lab.reference_citations if reference is None else ())
     for c in considerations:
         cites.extend(c.citations)
