@@ -162,3 +162,17 @@ def test_the_settings_page_is_read_only_for_clinicians_and_asks_admins_a_reason(
     page = clinician.get(reverse("safety_settings")).content.decode()
     assert "our cohort&#x27;s SD is 8" in page
     assert admin.get(reverse("safety_setting_change", args=["nope"])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_an_imported_total_only_phq9_raises_an_info_alert_asking_for_item_9(clinic):
+    from speciosa.clinic.models import Assessment
+
+    Assessment.objects.create(patient=clinic.patient_a, source="import", instrument="phq9",
+                              instrument_version="import", at=timezone.now(), items={}, total=21)
+    alerts.sweep()
+    suicide = Alert.objects.get(patient=clinic.patient_a, topic="suicide-risk")
+    assert suicide.severity == "info" and "no answer to item 9" in suicide.message
+    severe = Alert.objects.get(patient=clinic.patient_a, topic="depression-severe")
+    assert severe.severity == "warning" and severe.evidence["total"] == 21
+    assert severe.rule_version == 1 and suicide.rule_version == 2

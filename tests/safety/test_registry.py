@@ -49,8 +49,8 @@ def test_speciosa_rules_markdown_prints_the_generated_file(capsys):
 
 def test_rules_keep_their_order_most_severe_first_then_by_area():
     assert [r.id for r in RULES] == [
-        "SAF-SUICIDE", "SAF-SEIZURE", "SAF-WD-MOD", "SAF-LIVER", "SAF-PRL-VHIGH", "SAF-PREG",
-        "SAF-COUSE-SED", "SAF-DDI-CYP3A", "SAF-DOSE-ESC", "SAF-PRL-SYMPT", "SAF-PRL-HIGH",
+        "SAF-SUICIDE", "SAF-SEIZURE", "SAF-WD-MOD", "SAF-LIVER", "SAF-PRL-VHIGH",
+        "SAF-DEPRESSION-SEVERE", "SAF-ANXIETY-SEVERE", "SAF-PREG", "SAF-COUSE-SED", "SAF-DDI-CYP3A", "SAF-DOSE-ESC", "SAF-PRL-SYMPT", "SAF-PRL-HIGH",
         "SAF-PRL-RISE", "SAF-PRL-DUE", "SAF-DIARY-GAP"]
     assert {r.area for r in RULES} == set(AREAS)
 
@@ -69,7 +69,7 @@ def test_a_description_follows_the_settings_in_force():
 
 def test_the_data_windows_are_the_union_of_the_declarations_and_follow_the_settings():
     w = data_windows()
-    assert w.instruments() == {"phq9": 14, "cows": 3, "sows": 31, "audit-c": 365}
+    assert w.instruments() == {"phq9": 14, "cows": 3, "sows": 31, "audit-c": 365, "gad7": 14}
     assert w.days["doses"] == 28 and w.before_last == {"doses": 0, "diary_days": 28}
     assert w.days["side_effects"] == 90 and w.days["substances"] == 30
     assert w.full_history == {"labs", "medications"}

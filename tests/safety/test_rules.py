@@ -36,6 +36,8 @@ ISSUE_TOPICS = {
     "prolactin-test-due", "withdrawal-moderate", "dose-escalation", "co-use-sedative",
     "interaction-cyp3a", "liver-injury", "pregnancy", "suicide-risk", "seizure",
     "diary-missed",
+    # issue 13
+    "depression-severe", "anxiety-severe",
 }  # fmt: skip
 
 KRATOM_NOW = daily_doses(3, 0, 2.0)  # a few recent doses: current use, not regular use
@@ -287,6 +289,23 @@ def test_a_sows_baseline_older_than_the_window_is_not_used():
                     "withdrawal-moderate") is None
 
 
+def test_a_first_sows_at_the_absolute_level_is_withdrawal_moderate_and_31_is_not():
+    """Issue 13: version 1 needed a baseline, so a first SOWS of 40 raised nothing."""
+    f = by_topic(run(timeline(assessments=[sows(32, 1)])), "withdrawal-moderate")
+    assert f.severity == "warning" and "sows" not in f.evidence
+    assert f.evidence["sows_level"] == {"at": ago(1).isoformat(), "total": 32, "threshold": 32}
+    assert "site convention, not a validated band" in f.message
+    assert by_topic(run(timeline(assessments=[sows(31, 1)])), "withdrawal-moderate") is None
+    # the setting decides, and the rise rule still works beside it
+    assert by_topic(run(timeline(assessments=[sows(31, 1)]), {"sows_moderate_points": 30}),
+                    "withdrawal-moderate") is not None
+    f = by_topic(run(timeline(assessments=[sows(20, 10), sows(40, 1)])), "withdrawal-moderate")
+    assert f.evidence["sows"]["rise"] == 20 and f.evidence["sows_level"]["total"] == 40
+    # an urgent COWS keeps the finding urgent
+    f = by_topic(run(timeline(assessments=[sows(40, 1), cows(30)])), "withdrawal-moderate")
+    assert f.severity == "urgent"
+
+
 # ------------------------------------------------------------------ dose-escalation
 
 
@@ -509,8 +528,72 @@ def test_a_phq9_older_than_two_weeks_is_not_read():
     assert run(timeline(assessments=[phq9(2, days=15)])) == []
 
 
-def test_a_phq9_recorded_as_a_total_only_cannot_raise_item_9():
-    assert run(timeline(assessments=[Assessment("phq9", ago(1), None, 20)])) == []
+def test_a_phq9_recorded_as_a_total_only_says_item_9_is_unknown_and_should_be_asked():
+    """Issue 13: version 1 stayed silent on a total-only PHQ-9 (an import)."""
+    found = run(timeline(assessments=[Assessment("phq9", ago(1), None, 8)]))
+    f = by_topic(found, "suicide-risk")
+    assert f.severity == "info" and f.rule == "SAF-SUICIDE"
+    assert "no answer to item 9" in f.message and "unknown, not absent" in f.message
+    assert "total 8" in f.message and f.evidence["value"] is None and f.evidence["total"] == 8
+    assert "asking item 9" in f.next_step
+    assert [x.topic for x in found] == ["suicide-risk"]  # 8 is not severe
+
+
+def test_a_positive_item_9_in_the_window_outranks_a_later_total_only_phq9():
+    f = by_topic(run(timeline(assessments=[phq9(2, days=5), Assessment("phq9", ago(1), None, 8)])),
+                 "suicide-risk")
+    assert f.severity == "urgent" and f.evidence["value"] == 2
+
+
+def test_a_latest_phq9_that_answers_item_9_with_0_is_not_flagged_after_a_total_only_one():
+    assert run(timeline(assessments=[Assessment("phq9", ago(5), None, 8), phq9(0, days=1)])) == []
+
+
+# ------------------------------------------------------------------ severe depression, anxiety
+
+PHQ9_SEVERE = {"interest": 3, "mood": 3, "sleep": 3, "energy": 3, "appetite": 3,
+               "self-worth": 3, "concentration": 2, "psychomotor": 0, "self-harm": 0}  # 20
+
+
+def phq9_items(items, days=2):
+    return Assessment("phq9", ago(days), items, None)
+
+
+
+def test_phq9_of_20_is_severe_depression_whatever_item_9_says():
+    items = {**PHQ9_SEVERE, "self-harm": 0}
+    f = by_topic(run(timeline(assessments=[Assessment("phq9", ago(2), items, None)])),
+                 "depression-severe")
+    assert f.severity == "warning" and f.evidence["total"] == 20 and f.evidence["band"] == "severe"
+    assert "PHQ-9 total 20" in f.message and f.citations == ("kroenke-2001-phq9",)
+    # with item 9 positive both fire
+    found = run(timeline(assessments=[phq9_items({**PHQ9_SEVERE, "self-harm": 1, "mood": 2})]))
+    assert {"suicide-risk", "depression-severe"} <= {x.topic for x in found}
+
+
+def test_phq9_of_19_is_not_severe_and_a_total_only_20_is():
+    items = {**PHQ9_SEVERE, "interest": 2}  # 19
+    found = run(timeline(assessments=[Assessment("phq9", ago(2), items, None)]))
+    assert "depression-severe" not in {x.topic for x in found}
+    found = run(timeline(assessments=[Assessment("phq9", ago(2), None, 20)]))
+    assert by_topic(found, "depression-severe").evidence["total"] == 20
+    assert by_topic(found, "suicide-risk").severity == "info"
+
+
+def test_gad7_of_15_is_severe_anxiety_and_14_or_an_old_one_is_not():
+    def gad7(total, days=2):
+        return Assessment("gad7", ago(days), None, total)
+
+    f = by_topic(run(timeline(assessments=[gad7(15)])), "anxiety-severe")
+    assert f.severity == "warning" and f.evidence["total"] == 15
+    assert f.citations == ("spitzer-2006-gad7",) and "GAD-7 total 15" in f.message
+    assert run(timeline(assessments=[gad7(14)])) == []
+    assert run(timeline(assessments=[gad7(21, days=15)])) == []
+    items = {"nervous": 3, "uncontrolled-worry": 3, "excessive-worry": 3, "trouble-relaxing": 3,
+             "restless": 3, "irritable": 0, "afraid": 0}
+    f = by_topic(run(timeline(assessments=[Assessment("gad7", ago(1), items, None)])),
+                 "anxiety-severe")
+    assert f.evidence["total"] == 15
 
 
 # ------------------------------------------------------------------ seizure

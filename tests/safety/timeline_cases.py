@@ -188,9 +188,16 @@ def case(seed: int) -> dict:
     density = rng.choice((0.5, 0.75, 0.95))
     diary = sorted({(END - timedelta(days=d)).isoformat() for d in range(gap, gap + 60)
                     if rng.random() < density})
-    return {"tz": rng.choice(ZONES), "patient": patient, "doses": _doses(rng),
-            "assessments": _assessments(rng), "labs": _labs(rng), "side_effects": side_effects,
-            "medications": meds, "substances": substances, "diary_days": diary}
+    out = {"tz": rng.choice(ZONES), "patient": patient, "doses": _doses(rng),
+           "assessments": _assessments(rng), "labs": _labs(rng), "side_effects": side_effects,
+           "medications": meds, "substances": substances, "diary_days": diary}
+    # inputs added by issue 13, from their own generator so the earlier draws stay the same
+    extra = random.Random(f"issue-13-{seed}")
+    for _ in range(extra.randrange(3)):  # GAD-7 totals on both sides of the severe band
+        out["assessments"].append({"instrument": "gad7",
+                                   "at": _at(extra, extra.choice((0, 3, 13, 14, 20))),
+                                   "total": extra.choice((4, 10, 14, 15, 21))})
+    return out
 
 
 def as_ofs(timeline_json: dict) -> list[datetime]:

@@ -159,6 +159,18 @@ SETTINGS: tuple[Setting, ...] = (
         ("handelsman-1987-sows", "rogers-2024-kratom-cohort"),
     ),
     Setting(
+        "sows_moderate_points",
+        32,
+        "SOWS points",
+        "A SOWS total at or above this raises withdrawal-moderate (warning), the patient's "
+        "first SOWS included.",
+        "Site convention, not a validated band: half the scale's maximum (16 items x 4 = 64). "
+        "The SOWS has no validated severity bands (Handelsman 1987; instruments.md §2.1); in a "
+        "US kratom cohort SOWS was 13.5 (SD 11.9) (Rogers 2024), so 32 is about 1.6 SD above "
+        "that mean.",
+        ("handelsman-1987-sows", "rogers-2024-kratom-cohort"),
+    ),
+    Setting(
         "sows_baseline_days",
         28,
         "days",
@@ -251,6 +263,14 @@ SETTINGS: tuple[Setting, ...] = (
         "A PHQ-9 completed within this many days is read.",
         "The PHQ-9 asks about the last 2 weeks (Kroenke 2001).",
         ("kroenke-2001-phq9",),
+    ),
+    Setting(
+        "gad7_recent_days",
+        14,
+        "days",
+        "A GAD-7 completed within this many days is read.",
+        "The GAD-7 asks about the last 2 weeks (Spitzer 2006).",
+        ("spitzer-2006-gad7",),
     ),
     Setting(
         "seizure_recent_days",

@@ -5,9 +5,9 @@ severity, the settings and data windows it reads, its citations; the docstring d
 it), in the module of its clinical area:
 
 =============  ==========================================================================
-``mood``       suicide risk (PHQ-9 item 9)
+``mood``       suicide risk (PHQ-9 item 9), severe depression (PHQ-9), severe anxiety (GAD-7)
 ``acute``      acute harms on the side-effect checklist (seizure)
-``withdrawal`` COWS bands, SOWS rise
+``withdrawal`` COWS bands, SOWS level and rise
 ``liver``      aminotransferases, bilirubin, jaundice symptoms
 ``pregnancy``  kratom in current use while pregnant
 ``co_use``     sedating drugs and alcohol with kratom; CYP3A substrates

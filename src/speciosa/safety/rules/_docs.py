@@ -100,6 +100,25 @@ to `speciosa.safety.rules.AREAS`, which also orders rules of the same severity.
 """
 
 _TAIL = """\
+## Changes
+
+Each rule has a **version** (above), raised when what it finds changes; every alert stores
+the version and the values of the settings that produced it, and the settings in force are
+on the page `/safety-settings/` (administrators change them there, with a reason, audited).
+
+Issue 13:
+
+- Alerts no longer close themselves when a rule stops firing: the alert stays open, shows
+  "no longer firing since ...", and only a clinician resolves it, with a reason.
+- `SAF-SUICIDE` version 2: the latest PHQ-9 stored as a total only (or without item 9)
+  raises an **info** finding that item 9 is unknown and should be asked (version 1 was
+  silent).
+- New `SAF-DEPRESSION-SEVERE` (PHQ-9 total 20-27) and `SAF-ANXIETY-SEVERE` (GAD-7 total
+  15-21), bands read from the instrument definitions, whatever item 9 says.
+- `SAF-WD-MOD` version 2: a SOWS at or above `sows_moderate_points` (default 32, half the
+  scale's maximum: a site convention, not a validated band) raises the finding, the first
+  SOWS included, besides the existing rise rule.
+
 ## Drug lists
 
 The co-use and CYP3A rules, and the prolactin rules' list of prolactin-raising medicines,

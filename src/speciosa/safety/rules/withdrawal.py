@@ -25,7 +25,7 @@ from speciosa.safety.rules._registry import Found, assessments, last_dose, rule
     topic="withdrawal-moderate",
     severity="urgent",
     settings=("withdrawal_cows_moderate", "withdrawal_cows_urgent", "withdrawal_recent_days",
-              "sows_rise_points", "sows_baseline_days"),
+              "sows_rise_points", "sows_baseline_days", "sows_moderate_points"),
     windows=(
         assessments("cows", "withdrawal_recent_days"),
         assessments("sows", "withdrawal_recent_days", "sows_baseline_days",
@@ -33,18 +33,24 @@ from speciosa.safety.rules._registry import Found, assessments, last_dose, rule
         last_dose(),
     ),
     citations=("wesson-2003-cows", "handelsman-1987-sows", "singh-2014",
-               "singh-2019-kratom-dependence", "weiss-douglas-2021"),
+               "singh-2019-kratom-dependence", "weiss-douglas-2021",
+               "rogers-2024-kratom-cohort"),
+    version=2,
 )
 def withdrawal(ctx: Context) -> Found | None:
     """Latest COWS of the last days at or above the moderate band (warning) or the
-    moderately severe band (urgent), or a marked rise of SOWS above the patient's recent
-    lowest (warning).
+    moderately severe band (urgent), or a latest SOWS at or above {sows_moderate_points}
+    (a site convention; warning), or a marked rise of SOWS above the patient's recent lowest
+    (warning).
 
     Fires when the latest COWS of the last {withdrawal_recent_days} days is at least
     {withdrawal_cows_moderate} (the moderate band; warning) or at least
     {withdrawal_cows_urgent} (moderately severe or severe; urgent); or when the latest SOWS
     of the last {withdrawal_recent_days} days is at least {sows_rise_points} points above the
-    lowest SOWS in the {sows_baseline_days} days before it (warning). COWS bands:
+    lowest SOWS in the {sows_baseline_days} days before it (warning), or when that SOWS is at
+    least {sows_moderate_points} points, the first SOWS included (warning; version 2). The
+    absolute level is a site convention (half the scale's maximum of 64), not a validated
+    band. COWS bands:
     wesson-2003-cows (13-24, 25-36, > 36); SOWS has no validated bands
     (handelsman-1987-sows; in a US kratom cohort SOWS was 13.5 +/- 11.9,
     rogers-2024-kratom-cohort). Kratom withdrawal: singh-2014,
@@ -74,6 +80,15 @@ def withdrawal(ctx: Context) -> Found | None:
                 t, _, _ = score(ctx, b)
                 if t is not None and (base is None or t < base[1]):
                     base = (b, t)
+            high = total >= s["sows_moderate_points"]
+            if high:
+                severity = severity or "warning"
+                ev["sows_level"] = {"at": iso(a.at), "total": total,
+                                    "threshold": s["sows_moderate_points"]}
+                parts.append(
+                    f"SOWS {total} on {a.at.date()}, at or above {s['sows_moderate_points']:g} "
+                    "(half the scale's maximum: a site convention, not a validated band)."
+                )
             if base is not None and total - base[1] >= s["sows_rise_points"]:
                 severity = severity or "warning"
                 ev["sows"] = {
