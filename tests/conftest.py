@@ -146,10 +146,33 @@ def verified_login(client, user):
 
 def issue_token(user) -> str:
     """A new API token of ``user``, as the token endpoint would hand it out."""
-    from rest_framework.authtoken.models import Token
+    from speciosa.api import tokens
 
-    token, _ = Token.objects.get_or_create(user=user)
-    return token.key
+    return tokens.issue(user)[1]
+
+
+STALE_TOKENS = ["token-expired", "token-revoked", "token-old-password"]
+
+
+def stale_token(user, how: str) -> str:
+    """A token of ``user`` that must no longer work: ``token-expired`` (its end passed),
+    ``token-revoked`` (revoked by its owner), ``token-old-password`` (issued before a
+    password change)."""
+    from knox.models import AuthToken
+
+    from speciosa.api import tokens
+
+    row, key = tokens.issue(user)
+    if how == "token-expired":
+        AuthToken.objects.filter(pk=row.pk).update(expiry=row.created - dt.timedelta(seconds=1))
+    elif how == "token-revoked":
+        tokens.revoke(user, row.digest)
+    elif how == "token-old-password":
+        user.set_password("a new passphrase after the token")
+        user.save()
+    else:
+        raise ValueError(how)
+    return key
 
 
 def client_as(user, path: str):

@@ -9,7 +9,8 @@
 - ``SPECIOSA_TIME_ZONE``: the clinic's time zone for display (default ``UTC``).
 - Security (see docs/security.md): ``SPECIOSA_SSL_REDIRECT``, ``SPECIOSA_HSTS_SECONDS``,
   ``SPECIOSA_HSTS_PRELOAD``, ``SPECIOSA_BEHIND_PROXY``, ``SPECIOSA_STAFF_SESSION_MINUTES``,
-  ``SPECIOSA_PATIENT_SESSION_MINUTES``, ``SPECIOSA_LOCKOUT_FAILURES``, ``SPECIOSA_LOCKOUT_MINUTES``.
+  ``SPECIOSA_PATIENT_SESSION_MINUTES``, ``SPECIOSA_LOCKOUT_FAILURES``, ``SPECIOSA_LOCKOUT_MINUTES``,
+  ``SPECIOSA_STAFF_TOKEN_HOURS``, ``SPECIOSA_PATIENT_TOKEN_DAYS``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens hashed at rest, with expiry (speciosa.api.tokens)
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -113,6 +114,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "speciosa.web.context_processors.urgent_alerts",
+                "speciosa.web.context_processors.credential_notices",
             ],
         },
     }
@@ -143,6 +145,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 15}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    # not a rule: Django calls its password_changed() after any password change (the password
+    # page, the admin, `manage changepassword`), which revokes the user's API tokens
+    {"NAME": "speciosa.api.tokens.RevokeTokensOnPasswordChange"},
 ]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
@@ -208,6 +213,18 @@ if _env_flag("SPECIOSA_BEHIND_PROXY", False):
 STAFF_SESSION_MINUTES = int(os.environ.get("SPECIOSA_STAFF_SESSION_MINUTES", "30"))
 PATIENT_SESSION_MINUTES = int(os.environ.get("SPECIOSA_PATIENT_SESSION_MINUTES", str(12 * 60)))
 SESSION_COOKIE_AGE = PATIENT_SESSION_MINUTES * 60
+
+# API tokens (django-rest-knox, speciosa.api.tokens): hashed at rest, one per login of a program,
+# expiring. Staff tokens live a working shift (a token on a shared clinic machine carries a
+# clinician's reach over many patients); a patient's phone app keeps its token a month (it
+# reaches one record, and logging in again on a phone is where patients give up).
+STAFF_TOKEN_HOURS = float(os.environ.get("SPECIOSA_STAFF_TOKEN_HOURS", "8"))
+PATIENT_TOKEN_DAYS = float(os.environ.get("SPECIOSA_PATIENT_TOKEN_DAYS", "30"))
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Token",  # the header stays ``Authorization: Token <key>``
+    "TOKEN_TTL": dt.timedelta(hours=STAFF_TOKEN_HOURS),  # each token gets its own (tokens.py)
+    "AUTO_REFRESH": False,  # a token ends when it was issued to end, however busy
+}
 
 # django-axes: 5 failed logins for one username lock it for 30 minutes (audited).
 AXES_FAILURE_LIMIT = int(os.environ.get("SPECIOSA_LOCKOUT_FAILURES", "5"))

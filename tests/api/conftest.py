@@ -39,6 +39,8 @@ def api():
 
 
 API_AUTH_PATHS = ["force", "token", "session", "session+bearer", "session+junk"]
+# tokens of the right user that must not work any more (tests.conftest.stale_token)
+from tests.conftest import STALE_TOKENS  # noqa: E402
 
 
 @pytest.fixture
@@ -46,11 +48,12 @@ def api_as(api, verified_login_of):
     """``api_as(user, path)``: an APIClient that reaches the API as ``user`` by ``path``.
 
     ``force``: DRF's force_authenticate (the access rules alone); ``token``: a real API token
-    header; ``session``: a verified web session; ``session+bearer`` / ``session+junk``: that
+    header; ``token-expired`` / ``token-revoked`` / ``token-old-password``: the user's own
+    token that must not work any more; ``session``: a verified web session; ``session+bearer`` / ``session+junk``: that
     session with ``Authorization: Bearer x`` / ``junk`` beside it. For ``user=None``
     (anonymous) the headers come without any session.
     """
-    from tests.conftest import issue_token
+    from tests.conftest import issue_token, stale_token
 
     headers = {"session+bearer": "Bearer x", "session+junk": "junk"}
 
@@ -60,6 +63,9 @@ def api_as(api, verified_login_of):
         client = APIClient(HTTP_HOST="localhost")
         if path == "token":
             client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(user)}")
+            return client
+        if path in STALE_TOKENS:
+            client.credentials(HTTP_AUTHORIZATION=f"Token {stale_token(user, path)}")
             return client
         if user is not None:
             verified_login_of(client, user)

@@ -1,6 +1,7 @@
 """The access matrix of the API: every role against every endpoint and every patient (own,
 other care team's), by every authentication path (``api_as``: forced, token, verified session,
-session with a ``Bearer`` or junk header). The rules are the web's (``speciosa.clinic.access``):
+session with a ``Bearer`` or junk header; and the user's own expired, revoked or
+pre-password-change token, which reaches nothing). The rules are the web's (``speciosa.clinic.access``):
 another team's patient is a 404, an endpoint outside one's role a 403, no login a 401, and
 never data."""
 
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from speciosa.knowledge import instruments as kinstruments
 
-from .conftest import API_AUTH_PATHS
+from .conftest import API_AUTH_PATHS, STALE_TOKENS
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +83,41 @@ def test_nobody_else_reaches_a_patient_through_the_clinician_endpoints(clinic, a
     from speciosa.clinic.models import Note
 
     assert Note.objects.filter(patient=clinic.patient_a).count() == 2  # nothing stored
+
+
+@pytest.mark.parametrize("path", STALE_TOKENS)
+@pytest.mark.parametrize("who", ["clinician_a", "patient_user_a", "researcher", "admin"])
+def test_a_dead_token_of_the_right_user_reaches_no_endpoint(clinic, api_as, records, key, path, who):
+    """The clinician's own patient, the patient's own diary: with a token that expired, was
+    revoked or predates a password change, every endpoint is a 401 and nothing is stored."""
+    from speciosa.clinic.models import AuditEntry, DiaryDay, Note
+
+    client = api_as(_user(clinic, who), path)
+    requests = [*clinician_requests(clinic.patient_a, records["a"], records["a_spare_note"]),
+                ("get", "/api/v1/me/", None), ("get", "/api/v1/me/diary/", None),
+                ("post", "/api/v1/me/diary/", {"craving": 3}), ("get", "/api/v1/instruments/", None)]
+    audited = AuditEntry.objects.exclude(action="credentials").count()
+    for method, url, body in requests:
+        response = _call(client, method, url, body, key)
+        assert response.status_code == 401, (who, path, url, response.status_code)
+        assert b"Quinn" not in response.content and b"secret" not in response.content
+    assert Note.objects.filter(patient=clinic.patient_a).count() == 2 and not DiaryDay.objects.exists()
+    assert AuditEntry.objects.exclude(action="credentials").count() == audited  # nothing opened
+
+
+def test_another_users_token_acts_as_that_user_only(clinic, records):
+    """Team B's clinician's token on team A's patient: a 404, and the audit names B."""
+    from rest_framework.test import APIClient
+    from tests.conftest import issue_token
+
+    from speciosa.clinic.models import AuditEntry
+
+    client = APIClient(HTTP_HOST="localhost")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(clinic.clinician_b)}")
+    assert client.get(f"/api/v1/patients/{clinic.patient_a.pk}/").status_code == 404
+    assert client.get(f"/api/v1/patients/{clinic.patient_b.pk}/").status_code == 200
+    assert set(AuditEntry.objects.filter(action="view").values_list("user", "patient")) == {
+        (clinic.clinician_b.pk, clinic.patient_b.pk)}
 
 
 def test_a_record_id_of_another_patient_under_my_patients_url_is_not_found(clinic, api, records, key):

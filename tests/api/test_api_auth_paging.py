@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
+from tests.conftest import issue_token
 
 from speciosa.clinic.models import Note
 
@@ -18,7 +21,8 @@ def test_a_program_gets_a_token_with_username_password_and_a_code_and_uses_it(cl
                                                    "otp": code}, format="json")
     assert response.status_code == 200
     token = response.json()["token"]
-    assert token == Token.objects.get(user=clinic.clinician_a).key
+    row = AuthToken.objects.get(user=clinic.clinician_a)  # a digest, not the key
+    assert row.digest == hashlib.sha512(token.encode()).hexdigest() and token not in row.digest
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert client.get("/api/v1/me/").json()["role"] == "clinician"
 
@@ -30,7 +34,7 @@ def test_staff_get_no_token_without_the_second_factor(clinic, otp_code):
         response = client.post("/api/v1/auth/token/", {"username": "clin_a", "password": clinic.password,
                                                        **extra}, format="json")
         assert response.status_code == 400 and "otp" in response.json()["errors"]
-    assert not Token.objects.exists()
+    assert not AuthToken.objects.exists()
 
 
 def test_a_patient_without_a_second_factor_gets_a_token_with_the_password(clinic):
@@ -44,7 +48,7 @@ def test_a_wrong_password_gets_no_token(clinic):
         "/api/v1/auth/token/", {"username": "clin_a", "password": "nope"}, format="json")
     assert response.status_code == 400
     assert response.json()["errors"] == {"__all__": ["Unable to log in with the username and password given."]}
-    assert not Token.objects.exists()
+    assert not AuthToken.objects.exists()
 
 
 def test_guessing_passwords_is_slowed_down(clinic):
@@ -61,7 +65,7 @@ def test_five_wrong_passwords_lock_the_account_even_for_the_right_one(clinic):
                          format="json").status_code for i in range(5)]
     assert codes == [400, 400, 400, 400, 429]
     right = client.post("/api/v1/auth/token/", {"username": "pat_a", "password": clinic.password}, format="json")
-    assert right.status_code == 429 and not Token.objects.exists()
+    assert right.status_code == 429 and not AuthToken.objects.exists()
 
 
 @pytest.mark.parametrize("header", ["Token not-a-real-token", "Token ", "Bearer abc", "Token a b"])
@@ -78,9 +82,9 @@ def test_no_credentials_is_401(clinic):
 
 
 def test_token_clients_need_no_csrf_token(clinic):
-    token = Token.objects.create(user=clinic.clinician_a)
+    token = issue_token(clinic.clinician_a)
     client = APIClient(HTTP_HOST="localhost", enforce_csrf_checks=True)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     response = client.post(f"/api/v1/patients/{clinic.patient_a.pk}/notes/", {"text": "ok"}, format="json",
                            headers={"Idempotency-Key": "k1"})
     assert response.status_code == 201

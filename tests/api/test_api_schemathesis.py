@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
+from tests.conftest import issue_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,11 +23,11 @@ EXAMPLES = 6
 def _schema(clinic, user, extra: dict | None = None):
     from speciosa.wsgi import application
 
-    token = Token.objects.create(user=user)
+    token = issue_token(user)
     config = schemathesis.Config.from_dict({
         # the schema's own security scheme, so that schemathesis knows which credential is
         # real and can check that requests without it (or with a made-up one) are refused
-        "auth": {"openapi": {"tokenAuth": {"api_key": f"Token {token.key}"}}},
+        "auth": {"openapi": {"tokenAuth": {"api_key": f"Token {token}"}}},
         "parameters": extra or {},
         "checks": {
             # A request can fit the schema and still fail clinical validation (a craving of

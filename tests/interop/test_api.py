@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from tests.conftest import issue_token
 
 from speciosa.clinic import models as cm
 from speciosa.clinic import services
@@ -117,8 +117,8 @@ def test_everything_returns_a_searchset_of_the_patients_record(records, login):
 
 def test_a_token_authenticates_and_no_credentials_is_401(records, client):
     assert client.get(f"/fhir/Patient/{records.patient_a.pk}").status_code == 401
-    token = Token.objects.create(user=records.clinician_a)
-    resp = client.get(f"/fhir/Patient/{records.patient_a.pk}", HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = issue_token(records.clinician_a)
+    resp = client.get(f"/fhir/Patient/{records.patient_a.pk}", HTTP_AUTHORIZATION=f"Token {token}")
     assert resp.status_code == 200
 
 

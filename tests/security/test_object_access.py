@@ -3,15 +3,18 @@
 Every route with an id in it is taken from the URL resolver, filled with ``patient_b``'s ids
 (care team B), and fetched (GET and POST) as team A's patient, team A's clinician, the
 researcher and the administrator, by every authentication path: a verified session, an API
-token, and the session with a ``Bearer`` or a junk ``Authorization`` header beside it.
+token, and the session with a ``Bearer`` or a junk ``Authorization`` header beside it; and
+every API/FHIR route with one's *own* patient's ids by the same user's dead token (expired,
+revoked, issued before a password change).
 (The same routes without the second factor: ``test_second_factor_bypass.py``.)
 """
 
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
-from ..conftest import AUTH_PATHS, client_as
+from ..conftest import AUTH_PATHS, STALE_TOKENS, client_as, stale_token
 from .conftest import ID_PARAMS, fill, params_of, url_patterns
 
 ROLES = ["patient_a", "clinician_a", "researcher", "admin"]
@@ -57,3 +60,43 @@ def test_other_teams_ids_give_no_data(route, role, clinic, team_b_records):
                     assert secret not in body, where
             assert Note.objects.count() == notes
             assert AuditEntry.objects.filter(patient=clinic.patient_b).count() == views  # nothing opened
+
+
+API_ROUTES = [r for r in ROUTES if r.startswith(("api/", "fhir/"))]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("route", API_ROUTES)
+def test_a_dead_token_opens_none_of_ones_own_records(route, clinic):
+    """Team A's clinician's own patient, by every API and FHIR route with an id: their token
+    works, and the same user's expired, revoked or pre-password-change token is a 401 with
+    no data and nothing audited as opened."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from speciosa.clinic.models import AuditEntry, DiaryDay, Dose, Note
+
+    p = clinic.patient_a
+    note = Note.objects.create(patient=p, entered_by=clinic.clinician_a, source="clinician",
+                               text="team A only")
+    dose = Dose.objects.create(patient=p, entered_by=p.user, source="patient", amount=2, unit="g",
+                               taken_at=timezone.now() - dt.timedelta(hours=1),
+                               diary=DiaryDay.objects.create(patient=p, day=timezone.localdate()))
+    values = {"patient_id": p.pk, "rid": p.pk, "rtype": "Patient", "kind": "note", "record_id": note.pk,
+              "alert_id": 0, "instrument_id": "cows", "page_id": "prolactin", "day": "2026-01-01"}
+    url = fill(route, values)
+    assert url is not None, route
+    alive = client_as(clinic.clinician_a, "token").get(url).status_code
+    assert alive in (200, 404, 405), (url, alive)  # a live token is let in (404: not this kind)
+    secrets = [p.family_name, p.identifier, "team A only"]
+    for how in STALE_TOKENS:
+        client = Client(HTTP_HOST="localhost",
+                        HTTP_AUTHORIZATION=f"Token {stale_token(clinic.clinician_a, how)}")
+        opened = AuditEntry.objects.filter(patient=p).count()
+        for method in ("get", "post"):
+            response = getattr(client, method)(url)
+            assert response.status_code == 401, (how, method, url, response.status_code)
+            assert not any(s in response.content.decode(errors="replace") for s in secrets)
+        assert AuditEntry.objects.filter(patient=p).count() == opened
+        assert Note.objects.count() == 1 and Dose.objects.get(pk=dose.pk).amount == 2

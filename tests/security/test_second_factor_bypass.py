@@ -146,13 +146,13 @@ def test_the_same_requests_work_once_the_second_factor_is_given(clinic, otp_code
 
 def test_a_real_token_works_beside_a_password_only_session_and_acts_as_its_owner(clinic, otp_code,
                                                                                   note_a):
-    from rest_framework.authtoken.models import Token
+    from tests.conftest import issue_token
 
     from speciosa.clinic.models import AuditEntry
 
     client = password_only(clinic, "admin", otp_code)  # someone else's unverified session
-    token = Token.objects.create(user=clinic.clinician_a)
-    response = client.get(f"/api/v1/patients/{clinic.patient_a.pk}/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = issue_token(clinic.clinician_a)
+    response = client.get(f"/api/v1/patients/{clinic.patient_a.pk}/", HTTP_AUTHORIZATION=f"Token {token}")
     assert response.status_code == 200 and response.json()["family_name"] == "Quinn"
     assert AuditEntry.objects.filter(action="view", patient=clinic.patient_a).get().user == clinic.clinician_a
 

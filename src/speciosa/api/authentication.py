@@ -3,7 +3,8 @@
 Two kinds of credential reach the API (docs/security.md, "Second factor"):
 
 - **A bearer credential** that was issued only after the whole login, second factor included:
-  today the API token (:class:`ApiTokenAuthentication`, ``Authorization: Token …``). Such a
+  today the API token (:class:`ApiTokenAuthentication`, ``Authorization: Token …``; hashed
+  at rest and expiring, :mod:`speciosa.api.tokens`). Such a
   class says so with ``satisfies_second_factor = True``. A request that one of these classes
   *actually authenticated* needs no second-factor step in its session.
 - **The session cookie** of the web login (:class:`VerifiedSessionAuthentication`): refused
@@ -25,18 +26,21 @@ from typing import Any
 
 from django.http import HttpRequest
 from drf_spectacular.authentication import SessionScheme
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.authentication import TokenAuthentication as DRFTokenAuthentication
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
 SECOND_FACTOR_MESSAGE = "Complete the second factor (authenticator code) first."
 
 
-class ApiTokenAuthentication(DRFTokenAuthentication):
-    """``Authorization: Token <key>``. Tokens are issued only after the second factor
-    (:class:`speciosa.api.views.TokenView`), so a token-authenticated request needs none."""
+class ApiTokenAuthentication(KnoxTokenAuthentication):
+    """``Authorization: Token <key>`` (django-rest-knox: the key is compared with a stored
+    digest; an expired token is deleted and refused). Tokens are issued only after the second
+    factor (:class:`speciosa.api.views.TokenView`), so a token-authenticated request needs none."""
 
     satisfies_second_factor = True
 
@@ -96,6 +100,16 @@ def token_user(request: HttpRequest) -> Any | None:
             user = result[0]
             break
     return user
+
+
+class _ApiTokenScheme(OpenApiAuthenticationExtension):
+    """In the OpenAPI document the token stays ``tokenAuth`` (``Authorization: Token …``)."""
+
+    target_class = ApiTokenAuthentication
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Token")
 
 
 class _VerifiedSessionScheme(SessionScheme):

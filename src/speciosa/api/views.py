@@ -23,7 +23,6 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import generics, permissions, serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -36,7 +35,7 @@ from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
 from speciosa.web import security
 
-from . import idempotency
+from . import idempotency, tokens
 from . import selectors as api_selectors
 from . import serializers as s
 from .errors import api_exception_handler
@@ -165,7 +164,8 @@ class TokenThrottle(AnonRateThrottle):
 
 
 class TokenView(ApiView):
-    """Exchange a username and password for an API token (the same token on every call).
+    """Exchange a username and password for a new API token, which expires (8 hours for
+    staff, 30 days for patients by default; ``expiry`` in the answer).
 
     A user who needs a second factor (staff; patients who opted in) also sends ``otp``: the
     current authenticator code or a recovery code. Without it no token is issued, so a token
@@ -193,8 +193,9 @@ class TokenView(ApiView):
             if security.verify_code(user, data["otp"]) is None:
                 raise serializers.ValidationError(
                     {"otp": ["That code did not match (or too many tries: wait a little and retry)."]})
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        row, key = tokens.issue(user)
+        security.audit_login(user, request._request, via="api-token", expiry=row.expiry.isoformat())
+        return Response({"token": key, "expiry": row.expiry})
 
 
 # --------------------------------------------------------------------------- clinician

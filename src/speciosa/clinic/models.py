@@ -316,6 +316,7 @@ class AuditEntry(models.Model):
         ALERT_UPDATED = "alert-updated"
         ALERT_STOPPED = "alert-stopped"
         SETTING_CHANGE = "setting-change"
+        CREDENTIALS = "credentials"  # a login's tokens, second factor or lockout changed
 
     id = models.BigAutoField(primary_key=True)
     uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)

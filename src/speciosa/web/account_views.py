@@ -24,7 +24,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from speciosa.clinic.models import AuditEntry
 
-from . import security
+from . import credentials, security
 
 
 class CodeForm(forms.Form):
@@ -115,14 +115,39 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def account_security(request: HttpRequest) -> HttpResponse:
-    """The Security page: second factor, recovery codes, log out everywhere."""
+    """The Security page: second factor, recovery codes, API tokens, log out everywhere, and
+    what an administrator changed."""
+    from speciosa.api import tokens
+
     has_device = user_has_device(request.user, confirmed=True)
     remaining = StaticToken.objects.filter(device__user=request.user).count()
     return render(request, "web/account_security.html", {
         "has_device": has_device, "remaining": remaining,
         "required": security.is_staff_login(request.user),
         "sessions": sum(1 for _ in security.sessions_of(request.user)),
+        "tokens": list(tokens.tokens_of(request.user)),
+        "notices": list(request.user.credential_notices.all()[:10]),
     })
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest) -> HttpResponse:
+    """Revoke one of the user's own API tokens (by its digest; anyone else's is not found)."""
+    from speciosa.api import tokens
+
+    revoked = tokens.revoke(request.user, request.POST.get("token", ""))
+    if revoked:
+        credentials.owner_revoked_token(request.user, revoked)
+    return redirect("account_security")
+
+
+@login_required
+@require_POST
+def notices_seen(request: HttpRequest) -> HttpResponse:
+    """Dismiss the notices about changes an administrator made to this login."""
+    credentials.dismiss_notices(request.user)
+    return redirect(_next(request))
 
 
 @login_required
@@ -151,10 +176,10 @@ def otp_disable(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def logout_everywhere(request: HttpRequest) -> HttpResponse:
-    """End every session of this user (on every device) and delete their API token."""
+    """End every session of this user (on every device) and revoke their API tokens."""
     user = request.user
-    ended = security.log_out_everywhere(user)
+    ended, revoked = security.log_out_everywhere(user)
     AuditEntry.objects.create(user=user, action=AuditEntry.Action.LOGOUT_ALL, model="Login",
-                              after={"sessions": ended})
+                              after={"sessions": ended, "tokens": revoked})
     logout(request)
     return redirect("login")

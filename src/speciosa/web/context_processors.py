@@ -1,4 +1,5 @@
-"""Shown on every page a clinician opens: urgent alerts not yet acknowledged."""
+"""Shown on every page: urgent alerts not yet acknowledged (clinicians), and what an
+administrator changed about the user's login (everyone, until dismissed)."""
 
 from speciosa.clinic import access
 from speciosa.clinic.models import Alert, Role
@@ -14,3 +15,12 @@ def urgent_alerts(request):
                                        status=Alert.Status.OPEN).select_related("patient")
                   .order_by("first_seen_at")[:5])
     return {"urgent_alerts": urgent}
+
+
+def credential_notices(request):
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    from .credentials import unseen_notices
+
+    return {"credential_notices": unseen_notices(user)}

@@ -86,8 +86,9 @@ class SessionPolicyMiddleware:
 
 
 def _open_paths() -> tuple[str, ...]:
+    # (dismissing a notice about one's own login reads and shows nothing else)
     return (reverse("login"), reverse("logout"), reverse("otp_verify"), reverse("otp_setup"),
-            "/" + settings.STATIC_URL.lstrip("/"))
+            reverse("notices_seen"), "/" + settings.STATIC_URL.lstrip("/"))
 
 
 class SecondFactorMiddleware:
@@ -136,16 +137,15 @@ def sessions_of(user) -> Iterator:
             yield session
 
 
-def log_out_everywhere(user) -> int:
-    """End every session of ``user`` and delete their API token; the number of sessions ended."""
-    from rest_framework.authtoken.models import Token
+def log_out_everywhere(user) -> tuple[int, int]:
+    """End every session of ``user`` and revoke every API token of theirs: how many of each."""
+    from speciosa.api import tokens
 
     ended = 0
     for session in list(sessions_of(user)):
         session.delete()
         ended += 1
-    Token.objects.filter(user=user).delete()
-    return ended
+    return ended, tokens.revoke_all(user)
 
 
 # --------------------------------------------------------------------------- audit of logins
@@ -159,6 +159,13 @@ def _audit(action: str, user, request, **after) -> None:
 
     AuditEntry.objects.create(user=user, action=action, model="Login",
                               after={"ip": _client_ip(request), **after})
+
+
+def audit_login(user, request, **after) -> None:
+    """A login that is not a web session's (an API token issued: ``via="api-token"``)."""
+    from speciosa.clinic.models import AuditEntry
+
+    _audit(AuditEntry.Action.LOGIN, user, request, **after)
 
 
 def on_logged_in(sender, request, user, **kwargs) -> None:
