@@ -111,7 +111,8 @@ def test_passwords_are_hashed_with_argon2_and_follow_nist_800_63b():
 
     assert production_settings.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
     names = [v["NAME"].rsplit(".", 1)[1] for v in production_settings.AUTH_PASSWORD_VALIDATORS]
-    assert names == ["UserAttributeSimilarityValidator", "MinimumLengthValidator", "CommonPasswordValidator"]
+    assert names == ["UserAttributeSimilarityValidator", "MinimumLengthValidator", "CommonPasswordValidator",
+                     "RevokeTokensOnPasswordChange"]  # (not a rule: revokes API tokens)
     with pytest.raises(ValidationError):
         validate_password("short-pass-1")  # under 15 characters
     with pytest.raises(ValidationError):
