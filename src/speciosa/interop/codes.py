@@ -17,10 +17,11 @@ from types import MappingProxyType
 
 from django.utils.text import slugify
 
-#: FHIR release the resources follow. fhir.resources 8.x ships R5 (default), R4B and STU3;
-#: R4B (4.3.0) is the closest to R4 it provides and is wire-compatible with R4 for every
-#: resource Speciosa exports.
-FHIR_VERSION = "4.3.0"
+#: FHIR release the resources follow: R4. They are built as R4 and the tests parse every
+#: exported resource type with fhirclient's R4 (4.0.1) models as well as with
+#: fhir.resources' R4B models (fhir.resources 8.x ships R5, R4B and STU3, not R4; R4B
+#: differs from R4 only in resources Speciosa does not use).
+FHIR_VERSION = "4.0.1"
 
 #: Canonical base of Speciosa's own code systems, extensions and questionnaires (fixed).
 CODE_BASE = "http://speciosa.org/fhir"

@@ -28,6 +28,7 @@ Resource ids (stable within an installation):
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
@@ -146,13 +147,24 @@ class Exporter:
         serves a user); ``None`` exports every patient.
     date : list of (lookup, datetime), optional
         From :func:`parse_date_filters`; restricts clinical records by their clinical time.
+    history : bool
+        Render superseded and retracted rows too (for vread and ``_history``, with ``pk``).
+
+    Versions: a corrected record keeps its **logical id** (``lab<pk of the first version>``)
+    and its identifier; ``meta.versionId`` counts the versions (1 for the first) and
+    ``meta.lastUpdated`` is when the current version was entered. Resources without a
+    version history (Patient, Flag, Consent, CareTeam, Practitioner, Questionnaire) carry a
+    ``versionId`` derived from their content (it changes whenever they do) and, where the
+    record keeps one, the time of the last change.
     """
 
     def __init__(self, patients: QuerySet | None = None, *,
-                 date: list[tuple[str, dt.datetime]] | None = None) -> None:
+                 date: list[tuple[str, dt.datetime]] | None = None, history: bool = False) -> None:
         self.patients_qs = patients if patients is not None else cm.Patient.objects.all()
         self.scoped = patients is not None
         self.date = date or []
+        self.history = history
+        self._parents: dict[type, dict[int, int]] = {}
         self._patient_refs: dict[int, dict[str, Any]] | None = None
         self._user_refs: dict[int, dict[str, Any]] | None = None
         self.referenced_users: set[int] = set()
@@ -205,15 +217,55 @@ class Exporter:
                                      for oid, s, v in qs.values_list("object_id", "system", "value")}
         return self._original[model]
 
+    # ------------------------------------------------------------------ versions
+    def _rows(self, model) -> QuerySet:
+        """The rows exported: current versions (every version in history mode)."""
+        return self._in_scope(model.objects.all() if self.history else model.objects.current())
+
+    def parents(self, model) -> dict[int, int]:
+        """pk -> the pk it replaces, for every correction in scope."""
+        if model not in self._parents:
+            self._parents[model] = dict(self._in_scope(model.objects.filter(
+                replaces__isnull=False)).values_list("pk", "replaces_id"))
+        return self._parents[model]
+
+    def logical(self, model, pk: int) -> tuple[int, int]:
+        """``(pk of the first version, version number)`` of row ``pk``."""
+        parents = self.parents(model)
+        root, n = pk, 1
+        while root in parents:
+            root, n = parents[root], n + 1
+        return root, n
+
+    def chain(self, model, root: int) -> list[int]:
+        """The rows of the record whose first version is ``root``, oldest first; empty when
+        ``root`` is not a first version in scope."""
+        if not self._in_scope(model.objects.filter(pk=root, replaces__isnull=True)).exists():
+            return []
+        children = {old: new for new, old in self.parents(model).items()}
+        rows = [root]
+        while rows[-1] in children:
+            rows.append(children[rows[-1]])
+        return rows
+
+    def _versioned(self, model, row: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Put the logical pk into ``row["pk"]``; returns the row's own pk and its meta."""
+        own = row["pk"]
+        row["pk"], version = self.logical(model, own)
+        row["version"] = version
+        return own, record_meta(version, row["entered_at"])
+
     def _provenance(self, kind: str, pk: int, targets: list[str], patient_ref: dict[str, Any],
                     row: dict[str, Any], original: dict[str, str] | None) -> Resource:
         who = self._user(row["entered_by_id"])
         agent: dict[str, Any] = {"type": _AGENT_AUTHOR, "who": who or _IMPORTED}
         if row["source"] == cm.Source.IMPORT:
             agent["type"] = _AGENT_ASSEMBLER
+        version = row.get("version", 1)
         prov: Resource = {
-            "resourceType": "Provenance", "id": f"{kind}{pk}", "meta": _META,
-            "target": [{"reference": t} for t in targets],
+            "resourceType": "Provenance", "id": f"{kind}{pk}",
+            "meta": record_meta(version, row["entered_at"]),
+            "target": [{"reference": f"{t}/_history/{version}"} for t in targets],
             "recorded": row["entered_at"].isoformat(),
             "activity": _ACT_UPDATE if row["replaces_id"] else _ACT_CREATE,
             "agent": [agent],
@@ -221,7 +273,7 @@ class Exporter:
         entities = []
         if row["replaces_id"]:
             entities.append({"role": "revision", "what": {
-                "identifier": {"system": c.sid(kind_sid(kind)), "value": str(row["replaces_id"])}}})
+                "reference": f"{targets[0]}/_history/{version - 1}"}})
             if row["change_reason"]:
                 prov["reason"] = [{"text": row["change_reason"]}]
         if original:
@@ -239,13 +291,14 @@ class Exporter:
     def patients(self, pk: int | None = None) -> Iterator[Resource]:
         qs = self.patients_qs if pk is None else self.patients_qs.filter(pk=pk)
         for row in qs.values("pk", "identifier", "given_name", "family_name", "birth_date", "sex",
-                             "pregnant", "breastfeeding", "care_team_id", "site__name").order_by("pk"):
+                             "pregnant", "breastfeeding", "care_team_id", "site__name",
+                             "created_at").order_by("pk"):
             ext = [{"url": c.EXT_CARE_TEAM, "valueReference": {"reference": f"CareTeam/{row['care_team_id']}"}}]
             if row["pregnant"]:
                 ext.append({"url": c.EXT_PREGNANT, "valueBoolean": True})
             if row["breastfeeding"]:
                 ext.append({"url": c.EXT_BREASTFEEDING, "valueBoolean": True})
-            yield {
+            yield with_content_meta({
                 "resourceType": "Patient", "id": str(row["pk"]), "meta": _META, "extension": ext,
                 "identifier": [{"use": "usual", "type": {"coding": [{"system": c.V2_0203, "code": "MR",
                                                                       "display": "Medical record number"}]},
@@ -254,7 +307,7 @@ class Exporter:
                 "name": [{"family": row["family_name"], "given": [row["given_name"]]}],
                 "gender": row["sex"],
                 "birthDate": row["birth_date"].isoformat(),
-            }
+            }, row["created_at"])
 
     def care_teams(self, pk: int | None = None) -> Iterator[Resource]:
         qs = cm.CareTeam.objects.all()
@@ -273,7 +326,7 @@ class Exporter:
             parts = [{"member": self._user(u)} for u in members.get(team_id, ())]
             if parts:
                 team["participant"] = parts
-            yield team
+            yield with_content_meta(team)
 
     def practitioners(self, pk: int | None = None, *, ids: Iterable[int] | None = None) -> Iterator[Resource]:
         """Practitioners for ``ids`` (default: every clinician referenced so far)."""
@@ -291,15 +344,15 @@ class Exporter:
                 name["given"] = [u["first_name"]]
             name["text"] = f"{u['first_name']} {u['last_name']}".strip() or u["username"]
             prac["name"] = [name]
-            yield prac
+            yield with_content_meta(prac)
 
     def questionnaires(self, ident: str | None = None) -> Iterator[Resource]:
         for inst in kinstruments.all_instruments():
             if ident is None or inst.id == ident:
-                yield questionnaire(inst)
+                yield with_content_meta(questionnaire(inst))
 
     def labs(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
-        qs = self._in_scope(cm.LabResult.objects.current()).filter(_date_q("collected_at", self.date))
+        qs = self._rows(cm.LabResult).filter(_date_q("collected_at", self.date))
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
@@ -309,16 +362,19 @@ class Exporter:
                              "result", "method", "reference_low", "reference_high",
                              "reference_source", "flag", "canonical_unit", "confirmed_unusual",
                              "entered_by_id", "entered_at", "source", "replaces_id", "change_reason").order_by("pk").iterator(2000):
+            own, meta = self._versioned(cm.LabResult, row)
             pk_ = row["pk"]
             subject = refs[row["patient_id"]]
-            orig = original.get(pk_)
+            orig = original.get(own)
             if "Observation" in want:
-                yield lab_observation(row, subject, catalogue.get(row["lab"]), orig)
+                obs = lab_observation(row, subject, catalogue.get(row["lab"]), orig)
+                obs["meta"] = meta
+                yield obs
             if "Provenance" in want:
                 yield self._provenance("lab", pk_, [f"Observation/lab{pk_}"], subject, row, orig)
 
     def assessments(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
-        qs = self._in_scope(cm.Assessment.objects.current()).filter(_date_q("at", self.date))
+        qs = self._rows(cm.Assessment).filter(_date_q("at", self.date))
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
@@ -327,15 +383,20 @@ class Exporter:
         for row in qs.values("pk", "patient_id", "instrument", "instrument_version", "at", "items",
                              "total", "band", "complete", "flags", "note", "entered_by_id", "entered_at",
                              "source", "replaces_id", "change_reason").order_by("pk").iterator(2000):
+            own, meta = self._versioned(cm.Assessment, row)
             pk_ = row["pk"]
             subject = refs[row["patient_id"]]
-            orig = original.get(pk_)
+            orig = original.get(own)
             inst = instruments.get(row["instrument"])
             author = self._user(row["entered_by_id"])
             if "QuestionnaireResponse" in want:
-                yield questionnaire_response(row, subject, inst, author, orig)
+                qr = questionnaire_response(row, subject, inst, author, orig)
+                qr["meta"] = meta
+                yield qr
             if "Observation" in want and row["total"] is not None:
-                yield score_observation(row, subject, inst)
+                score = score_observation(row, subject, inst)
+                score["meta"] = meta
+                yield score
             if "Provenance" in want:
                 targets = [f"QuestionnaireResponse/a{pk_}"]
                 if row["total"] is not None:
@@ -343,7 +404,7 @@ class Exporter:
                 yield self._provenance("a", pk_, targets, subject, row, orig)
 
     def doses(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
-        qs = self._in_scope(cm.Dose.objects.current()).filter(_date_q("taken_at", self.date))
+        qs = self._rows(cm.Dose).filter(_date_q("taken_at", self.date))
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
@@ -352,30 +413,34 @@ class Exporter:
                              "mitragynine_percent", "grams_per_capsule", "mitragynine_mg",
                              "conversion_note", "entered_by_id", "entered_at", "source",
                              "replaces_id", "change_reason").order_by("pk").iterator(2000):
+            own, meta = self._versioned(cm.Dose, row)
             pk_ = row["pk"]
             subject = refs[row["patient_id"]]
-            orig = original.get(pk_)
+            orig = original.get(own)
             if "MedicationStatement" in want:
-                yield dose_statement(row, subject, self._user(row["entered_by_id"]), orig)
+                ms = dose_statement(row, subject, self._user(row["entered_by_id"]), orig)
+                ms["meta"] = meta
+                yield ms
             if "Provenance" in want:
                 yield self._provenance("dose", pk_, [f"MedicationStatement/dose{pk_}"], subject, row, orig)
 
     def substances(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
         from speciosa.clinic.services import SUBSTANCES
 
-        qs = self._in_scope(cm.SubstanceUse.objects.current()).filter(_date_q("at", self.date))
+        qs = self._rows(cm.SubstanceUse).filter(_date_q("at", self.date))
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
         original = self.original_identifiers("SubstanceUse")
         for row in qs.values("pk", "patient_id", "at", "name", "detail", "entered_by_id", "entered_at",
                              "source", "replaces_id", "change_reason").order_by("pk").iterator(2000):
+            own, meta = self._versioned(cm.SubstanceUse, row)
             pk_ = row["pk"]
             subject = refs[row["patient_id"]]
-            orig = original.get(pk_)
+            orig = original.get(own)
             if "MedicationStatement" in want:
                 ms: Resource = {
-                    "resourceType": "MedicationStatement", "id": f"sub{pk_}", "meta": _META,
+                    "resourceType": "MedicationStatement", "id": f"sub{pk_}", "meta": meta,
                     "identifier": _identifiers("substance", pk_, orig),
                     "status": "completed",
                     "category": _MS_PATIENT if row["source"] == cm.Source.PATIENT else _MS_COMMUNITY,
@@ -396,7 +461,7 @@ class Exporter:
                 yield self._provenance("sub", pk_, [f"MedicationStatement/sub{pk_}"], subject, row, orig)
 
     def medications(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
-        qs = self._in_scope(cm.Medication.objects.current())
+        qs = self._rows(cm.Medication)
         if self.date:
             qs = qs.filter(_date_q("start", self.date, date_only=True))
         if pk is not None:
@@ -405,14 +470,15 @@ class Exporter:
         original = self.original_identifiers("Medication")
         for row in qs.values("pk", "patient_id", "name", "start", "end", "entered_by_id", "entered_at",
                              "source", "replaces_id", "change_reason").order_by("pk").iterator(2000):
+            own, meta = self._versioned(cm.Medication, row)
             pk_ = row["pk"]
             subject = refs[row["patient_id"]]
-            orig = original.get(pk_)
+            orig = original.get(own)
             if "MedicationStatement" in want:
                 period = {"start": row["start"].isoformat()}
                 if row["end"]:
                     period["end"] = row["end"].isoformat()
-                ms = {"resourceType": "MedicationStatement", "id": f"med{pk_}", "meta": _META,
+                ms = {"resourceType": "MedicationStatement", "id": f"med{pk_}", "meta": meta,
                       "identifier": _identifiers("medication", pk_, orig),
                       "status": "completed" if row["end"] else "active",
                       "category": _MS_COMMUNITY,
@@ -456,7 +522,7 @@ class Exporter:
                     "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
                                          "code": "AUT", "display": "author"}]},
                     "reference": who}]
-            yield consent
+            yield with_content_meta(consent, at)
 
     def alerts(self, pk: int | None = None) -> Iterator[Resource]:
         """Safety alerts (issue 4) as ``Flag``; nothing when the model is absent."""
@@ -469,12 +535,15 @@ class Exporter:
         refs = self.patient_refs()
         active = {str(s) for s in getattr(alert_model, "ACTIVE", ("open", "acknowledged"))}
         for row in qs.values("pk", "patient_id", "rule", "topic", "severity", "message", "status",
-                             "first_seen_at", "last_seen_at", "resolved_at").order_by("pk").iterator(2000):
+                             "first_seen_at", "last_seen_at", "acknowledged_at",
+                             "resolved_at").order_by("pk").iterator(2000):
             period: dict[str, str] = {"start": row["first_seen_at"].isoformat()}
             is_active = row["status"] in active
             if not is_active:
                 period["end"] = (row["resolved_at"] or row["last_seen_at"]).isoformat()
-            yield {
+            changed = max(t for t in (row["first_seen_at"], row["last_seen_at"],
+                                      row["acknowledged_at"], row["resolved_at"]) if t)
+            yield with_content_meta({
                 "resourceType": "Flag", "id": str(row["pk"]), "meta": _META,
                 "extension": [{"url": c.EXT_SEVERITY, "valueCode": row["severity"]},
                               {"url": c.EXT_ALERT_STATUS, "valueCode": row["status"]}],
@@ -486,7 +555,7 @@ class Exporter:
                          "text": row["message"]},
                 "subject": refs[row["patient_id"]],
                 "period": period,
-            }
+            }, changed)
 
     def conditions(self, pk: int | None = None) -> Iterator[Resource]:
         """Hook: Speciosa stores no diagnoses yet, so no ``Condition`` is exported.
@@ -541,14 +610,73 @@ class Exporter:
             gen = {"Patient": self.patients, "CareTeam": self.care_teams, "Consent": self.consents,
                    "Flag": self.alerts, "Condition": self.conditions}[resource_type]
             return next(gen(pk), None)
+        found = self._record(resource_type, ident)
+        if found is None:
+            return None
+        table, model, rows = found
+        if model.objects.filter(pk=rows[-1], retracted=True).exists():
+            raise Gone(f"{resource_type}/{ident} was withdrawn as entered in error.")
+        return next((r for r in getattr(self, table)(rows[-1], want=frozenset({resource_type}))
+                     if r["id"] == ident), None)
+
+    def _record(self, resource_type: str, ident: str):
+        """``(table, model, rows oldest first)`` of a versioned ``resource_type/ident``."""
         for prefix, table in ID_PREFIXES.get(resource_type, ()):
             rest = ident[len(prefix):]
             if ident.startswith(prefix) and rest.isdigit():
-                gen = getattr(self, table)(int(rest), want=frozenset({resource_type}))
-                for res in gen:
-                    if res["id"] == ident:
-                        return res
+                rows = self.chain(TABLE_MODELS[table], int(rest))
+                if rows:
+                    return table, TABLE_MODELS[table], rows
         return None
+
+    def versions(self, resource_type: str, ident: str) -> list[tuple[str, Resource | None]] | None:
+        """Every version of ``resource_type/ident``, newest first, as ``(versionId, resource)``;
+        a withdrawn record's last entry is ``(versionId, None)`` (a deletion). Resources
+        without a history give their current version only. ``None``: no such resource."""
+        found = self._record(resource_type, ident)
+        if found is None:
+            current = self.read(resource_type, ident)
+            return None if current is None else [(current["meta"]["versionId"], current)]
+        table, model, rows = found
+        past = Exporter(self.patients_qs if self.scoped else None, history=True)
+        out: list[tuple[str, Resource | None]] = []
+        for pk in rows:
+            res = next((r for r in getattr(past, table)(pk, want=frozenset({resource_type}))
+                        if r["id"] == ident), None)
+            if res is not None:
+                out.append((res["meta"]["versionId"], res))
+        if model.objects.filter(pk=rows[-1], retracted=True).exists():
+            out.append((str(len(rows) + 1), None))
+        return out[::-1]
+
+
+class Gone(Exception):
+    """The record was withdrawn (retracted): a read answers 410."""
+
+
+#: Exporter table method -> the model behind it.
+TABLE_MODELS = {"labs": cm.LabResult, "assessments": cm.Assessment, "doses": cm.Dose,
+                "substances": cm.SubstanceUse, "medications": cm.Medication}
+
+
+def record_meta(version: int, updated: dt.datetime) -> dict[str, Any]:
+    """``meta`` of a version of a clinical record (with the 42 CFR Part 2 label)."""
+    return {"versionId": str(version), "lastUpdated": updated.isoformat(), **_META}
+
+
+def with_content_meta(resource: Resource, updated: dt.datetime | None = None) -> Resource:
+    """``resource`` with ``meta.versionId`` derived from its content (16 hex digits of a
+    SHA-256: it changes whenever the resource does) and ``meta.lastUpdated`` when known;
+    for resources whose past versions are not kept."""
+    body = {k: v for k, v in resource.items() if k != "meta"}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"),
+                                       ensure_ascii=False).encode()).hexdigest()[:16]
+    meta: dict[str, Any] = {"versionId": digest}
+    if updated is not None:
+        meta["lastUpdated"] = updated.isoformat()
+    meta.update(resource.get("meta") or {})
+    return {"resourceType": resource["resourceType"], "id": resource["id"], "meta": meta,
+            **{k: v for k, v in body.items() if k not in ("resourceType", "id")}}
 
 
 def kind_sid(kind: str) -> str:

@@ -194,7 +194,9 @@ def _p(rtype: str, name: str, ptype: str, values, doc: str) -> Param:
 
 
 def _common(rtype: str) -> list[Param]:
-    return [_p(rtype, "_id", "token", _ids, "The logical id of the resource.")]
+    return [_p(rtype, "_id", "token", _ids, "The logical id of the resource."),
+            _p(rtype, "_lastUpdated", "date", _dates("meta.lastUpdated"),
+               "When the resource last changed (meta.lastUpdated).")]
 
 
 def _patient_params(rtype: str, *paths: str) -> list[Param]:

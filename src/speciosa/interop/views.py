@@ -16,11 +16,14 @@ administrators nothing identifiable. Anything unknown or out of reach is a 404 w
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from urllib.parse import urlencode
 
 from django.http import Http404
+from django.utils.http import http_date
 from rest_framework import exceptions
+from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,7 +33,7 @@ from speciosa.clinic.models import Patient
 
 from . import codes as c
 from . import search
-from .export import RESOURCE_TYPES, Exporter, searchset
+from .export import ID_PREFIXES, RESOURCE_TYPES, TABLE_MODELS, Exporter, Gone, searchset
 
 MAX_COUNT = 1000
 DEFAULT_COUNT = 100
@@ -80,6 +83,8 @@ class FHIRView(APIView):
     def handle_exception(self, exc):
         if isinstance(exc, Http404):
             return Response(outcome("not-found", str(exc) or "Not found"), status=404)
+        if isinstance(exc, Gone):
+            return Response(outcome("deleted", str(exc)), status=410)
         if isinstance(exc, search.SearchError):
             return Response(outcome(exc.code, str(exc), expression=exc.param), status=400)
         if isinstance(exc, ValueError):
@@ -108,6 +113,17 @@ class FHIRView(APIView):
         return request.build_absolute_uri("/fhir/")
 
 
+def _version_headers(resp: Response, resource: dict) -> Response:
+    """``ETag: W/"<versionId>"`` and ``Last-Modified`` (when the resource has a time)."""
+    meta = resource.get("meta") or {}
+    if meta.get("versionId"):
+        resp["ETag"] = f'W/"{meta["versionId"]}"'
+    if meta.get("lastUpdated"):
+        when = dt.datetime.fromisoformat(meta["lastUpdated"])
+        resp["Last-Modified"] = http_date(when.timestamp())
+    return resp
+
+
 class ReadView(FHIRView):
     def get(self, request, rtype: str, rid: str):
         rtype = self._type(rtype)
@@ -118,7 +134,63 @@ class ReadView(FHIRView):
         patient_id = _patient_of(resource)
         if patient_id is not None:
             services.record_view(request.user, Patient.objects.get(pk=patient_id), f"fhir:{rtype}")
-        return Response(resource)
+        etag = f'W/"{resource["meta"]["versionId"]}"'
+        if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+            return _version_headers(Response(status=304), resource)
+        return _version_headers(Response(resource), resource)
+
+
+class HistoryView(FHIRView):
+    """``GET /fhir/[type]/[id]/_history``: every version, newest first (a ``history``
+    Bundle); records that keep no past versions give their current one."""
+
+    def get(self, request, rtype: str, rid: str):
+        rtype = self._type(rtype)
+        versions = Exporter(access.visible_patients(request.user)).versions(rtype, rid)
+        if not versions:
+            raise Http404(f"No {rtype}/{rid} here.")
+        base = self._base(request)
+        entries = []
+        for i, (vid, res) in enumerate(versions):
+            url = f"{rtype}/{rid}/_history/{vid}"
+            if res is None:
+                entries.append({"fullUrl": f"{base}{rtype}/{rid}",
+                                "request": {"method": "DELETE", "url": f"{rtype}/{rid}"},
+                                "response": {"status": "410 Gone"}})
+                continue
+            first = i == len(versions) - 1
+            entries.append({"fullUrl": f"{base}{rtype}/{rid}", "resource": res,
+                            "request": {"method": "POST" if first else "PUT",
+                                        "url": rtype if first else f"{rtype}/{rid}"},
+                            "response": {"status": "201 Created" if first else "200 OK",
+                                         "location": url,
+                                         "lastModified": res["meta"].get("lastUpdated")}})
+            if entries[-1]["response"]["lastModified"] is None:
+                del entries[-1]["response"]["lastModified"]
+        patient_id = next((_patient_of(r) for _, r in versions if r is not None), None)
+        if patient_id is not None:
+            services.record_view(request.user, Patient.objects.get(pk=patient_id),
+                                 f"fhir:history:{rtype}")
+        return Response({"resourceType": "Bundle", "type": "history", "total": len(entries),
+                         "link": [{"relation": "self", "url": f"{base}{rtype}/{rid}/_history"}],
+                         "entry": entries})
+
+
+class VReadView(FHIRView):
+    """``GET /fhir/[type]/[id]/_history/[vid]``: one version (410 for a withdrawal)."""
+
+    def get(self, request, rtype: str, rid: str, vid: str):
+        rtype = self._type(rtype)
+        versions = Exporter(access.visible_patients(request.user)).versions(rtype, rid) or []
+        found = next(((v, r) for v, r in versions if v == vid), None)
+        if found is None:
+            raise Http404(f"No version {vid} of {rtype}/{rid} here.")
+        if found[1] is None:
+            raise Gone(f"{rtype}/{rid} was withdrawn as entered in error in version {vid}.")
+        patient_id = _patient_of(found[1])
+        if patient_id is not None:
+            services.record_view(request.user, Patient.objects.get(pk=patient_id), f"fhir:{rtype}")
+        return _version_headers(Response(found[1]), found[1])
 
 
 class SearchView(FHIRView):
@@ -225,26 +297,62 @@ class UnknownView(FHIRView):
 
 
 class MetadataView(FHIRView):
+    """``GET /fhir/metadata``: readable without credentials (a client discovers the server,
+    its FHIR release and how to authenticate before it logs in)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
     def get(self, request):
         resources = []
         for t in RESOURCE_TYPES:
             params = [{"name": p.name, "definition": p.definition, "type": p.type,
                        "documentation": p.documentation}
                       for p in search.PARAMS[t].values()]
-            resources.append({"type": t, "interaction": [{"code": "read"}, {"code": "search-type"}],
-                              "searchParam": params})
+            kept = t in VERSIONED_TYPES
+            interactions = [{"code": "read"}, {"code": "vread"}, {"code": "history-instance"},
+                            {"code": "search-type"}]
+            resources.append({
+                "type": t, "interaction": interactions, "versioning": "versioned",
+                "readHistory": kept, "searchParam": params,
+                "documentation": ("Corrections are versions: _history and vread return every "
+                                  "version." if kept else "Past versions are not kept: "
+                                  "_history returns the current version; meta.versionId is "
+                                  "derived from the content.")})
         return Response({
             "resourceType": "CapabilityStatement", "status": "active", "date": "2026-01-01",
-            "kind": "instance", "fhirVersion": c.FHIR_VERSION, "format": ["json"],
+            "kind": "instance", "fhirVersion": c.FHIR_VERSION,
+            "format": ["json", "application/fhir+json"],
             "implementation": {"description": "Speciosa read-only FHIR API",
                                "url": self._base(request)},
             "rest": [{
                 "mode": "server",
                 "documentation": RESULT_PARAMETERS_DOC,
+                "security": SECURITY,
                 "resource": resources,
                 "operation": [{"name": "everything", "definition":
                                "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]}],
         })
+
+
+#: Types whose past versions are kept (corrections), from the exporter's tables.
+VERSIONED_TYPES = frozenset(t for t, tables in ID_PREFIXES.items()
+                            if any(table in TABLE_MODELS for _, table in tables))
+
+#: How to authenticate (CapabilityStatement.rest.security). The restful-security-service
+#: codes (OAuth, SMART-on-FHIR, Basic, ...) name none of the schemes accepted today, so the
+#: service is described in text.
+SECURITY = {
+    "cors": False,
+    "service": [{"text": "API token: Authorization: Token <key>"},
+                {"text": "Web session (cookie) of Speciosa's login, second factor included"}],
+    "description": (
+        "Every request except /fhir/metadata needs credentials; without them the answer is 401 "
+        "with WWW-Authenticate: Token. An API token is issued by POST /api/auth/token/ only "
+        "after the whole login, second factor included, and is sent as 'Authorization: Token "
+        "<key>'. A web session works too once its second factor is done. What a user sees "
+        "follows their role: a clinician their care teams' patients, a patient themselves."),
+}
 
 
 #: What every search accepts besides its parameters (rest.documentation).
