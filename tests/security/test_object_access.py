@@ -29,7 +29,7 @@ def test_the_resolver_finds_the_routes_with_ids():
 def _values(clinic, rec, kind):
     return {"patient_id": clinic.patient_b.pk, "rid": clinic.patient_b.pk, "rtype": "Patient",
             "record_id": rec[kind].pk, "kind": kind, "alert_id": rec["alert"].pk,
-            "instrument_id": "cows", "page_id": "prolactin", "day": "2026-01-01"}
+            "instrument_id": "cows", "page_id": "prolactin", "day": "2026-01-01", "vid": "1"}
 
 
 @pytest.mark.django_db
