@@ -9,7 +9,6 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 from django.utils.http import parse_http_date
-from rest_framework.authtoken.models import Token
 
 from speciosa.clinic import models as cm
 from speciosa.clinic import services
@@ -172,11 +171,13 @@ def test_fhirclient_searches_and_reads_against_the_live_server(live_server):
                                        "unit": "ng/mL"})
     services.record_lab(clin, decoy, {"lab": "prolactin", "collected_at": AT, "value": "99",
                                       "unit": "ng/mL"})
-    token = Token.objects.create(user=clin)
+    from speciosa.api import tokens
+
+    key = tokens.issue(clin)[1]
 
     smart = fc.FHIRClient(settings={"app_id": "speciosa-test",
                                     "api_base": f"{live_server.url}/fhir/"})
-    smart.server.session.headers["Authorization"] = f"Token {token.key}"
+    smart.server.session.headers["Authorization"] = f"Token {key}"
     capability = smart.server.capabilityStatement
     assert capability.fhirVersion == "4.0.1"
     mrn = f"{c.mrn_system('Live Site')}|L-2"

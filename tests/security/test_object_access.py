@@ -85,6 +85,9 @@ def test_a_dead_token_opens_none_of_ones_own_records(route, clinic):
                                diary=DiaryDay.objects.create(patient=p, day=timezone.localdate()))
     values = {"patient_id": p.pk, "rid": p.pk, "rtype": "Patient", "kind": "note", "record_id": note.pk,
               "alert_id": 0, "instrument_id": "cows", "page_id": "prolactin", "day": "2026-01-01"}
+    from speciosa.interop.export import Exporter
+
+    values["vid"] = next(Exporter().patients(p.pk))["meta"]["versionId"]  # the Patient's version
     url = fill(route, values)
     assert url is not None, route
     alive = client_as(clinic.clinician_a, "token").get(url).status_code

@@ -349,9 +349,9 @@ SECURITY = {
     "description": (
         "Every request except /fhir/metadata needs credentials; without them the answer is 401 "
         "with WWW-Authenticate: Token. An API token is issued by POST /api/auth/token/ only "
-        "after the whole login, second factor included, and is sent as 'Authorization: Token "
-        "<key>'. A web session works too once its second factor is done. What a user sees "
-        "follows their role: a clinician their care teams' patients, a patient themselves."),
+        "after the whole login, second factor included; it expires (hours for staff, days for "
+        "patients) and is sent as 'Authorization: Token <key>'. A web session works too once "
+        "its second factor is done. What a user sees follows their role: a clinician their care teams' patients, a patient themselves."),
 }
 
 
