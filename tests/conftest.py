@@ -144,6 +144,14 @@ def verified_login(client, user):
     return client
 
 
+def form_token(value: str) -> str:
+    """A web form's one-time token for ``value``, signed as the server signs the tokens it puts
+    in its forms (the same ``value`` gives the same token: a double tap)."""
+    from speciosa.web.forms import TOKEN_SIGNER
+
+    return TOKEN_SIGNER.sign(value)
+
+
 def issue_token(user) -> str:
     """A new API token of ``user``, as the token endpoint would hand it out."""
     from speciosa.api import tokens

@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
+from tests.conftest import form_token
 
 from speciosa.clinic.models import AuditEntry
 from speciosa.education import content, services
@@ -19,12 +20,12 @@ pytestmark = pytest.mark.django_db
 
 def _assign(client, patient, page_id="prolactin", token="tok-assign-1"):
     return client.post(reverse("education_assign", args=[patient.pk]),
-                       {"page_id": page_id, "token": token})
+                       {"page_id": page_id, "token": form_token(token)})
 
 
 def _decision_post(patient, **overrides):
     data = {
-        "token": "tok-decision-1",
+        "token": form_token("tok-decision-1"),
         "options_considered": ["kratom-monitored", "supervised-taper", "buprenorphine"],
         "choice": "buprenorphine",
         "priorities": ["avoid-withdrawal", "sexual-health"],

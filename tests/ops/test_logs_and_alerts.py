@@ -15,6 +15,7 @@ from django.db import IntegrityError, connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from tests.conftest import form_token
 
 from speciosa.clinic.models import Alert, AuditEntry, DiaryDay, Dose
 from speciosa.ops.logs import JsonFormatter, RedactFilter
@@ -41,7 +42,7 @@ def _identifiers(patient) -> list[str]:
 
 
 def _diary_post(token: str = "t-log") -> dict[str, str]:
-    return {"token": token, "doses-TOTAL_FORMS": "1", "doses-INITIAL_FORMS": "0",
+    return {"token": form_token(token), "doses-TOTAL_FORMS": "1", "doses-INITIAL_FORMS": "0",
             "doses-MIN_NUM_FORMS": "0", "doses-MAX_NUM_FORMS": "12",
             "doses-0-time": "00:01", "doses-0-amount": "2", "doses-0-unit": "g", "craving": "4"}
 

@@ -13,6 +13,7 @@ import json
 import pytest
 from django.test import Client
 from django.utils import timezone
+from tests.conftest import form_token
 
 from .conftest import fill, url_patterns
 
@@ -72,7 +73,7 @@ def test_sql_like_input_is_stored_verbatim_and_the_tables_stay(clinic, login):
     from speciosa.clinic.models import Note, Patient
 
     client = login(clinic.clinician_a)
-    response = client.post(f"/patients/{clinic.patient_a.pk}/notes/new/", {"token": "s1", "text": SQL})
+    response = client.post(f"/patients/{clinic.patient_a.pk}/notes/new/", {"token": form_token("s1"), "text": SQL})
     assert response.status_code == 302
     assert Note.objects.get().text == SQL
     assert client.get("/patients/", {"q": SQL}).status_code == 200
@@ -117,7 +118,7 @@ def test_every_state_changing_request_without_the_csrf_token_is_refused(who, cli
             continue
         api = url.startswith(("/api/", "/fhir/"))
         for method in ("post", "put", "patch", "delete"):
-            data = {"text": "x", "token": "t", "note": "x"}
+            data = {"text": "x", "token": form_token("t"), "note": "x"}
             if api:
                 response = getattr(client, method)(url, json.dumps(data), content_type="application/json",
                                                    HTTP_HOST="localhost", HTTP_IDEMPOTENCY_KEY="k")

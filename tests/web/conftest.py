@@ -10,6 +10,7 @@ import datetime as dt
 
 import pytest
 from django.utils import timezone
+from tests.conftest import form_token
 
 
 def local_minute(days_ago: int = 0, hours_ago: int = 1) -> str:
@@ -20,7 +21,7 @@ def local_minute(days_ago: int = 0, hours_ago: int = 1) -> str:
 
 def diary_post(**over) -> dict:
     """The diary form with one 2 g dose at 00:01 and two blank dose rows; ``over`` replaces."""
-    data = {"token": over.pop("token", "t-diary"), "doses-TOTAL_FORMS": "3",
+    data = {"token": form_token(over.pop("token", "t-diary")), "doses-TOTAL_FORMS": "3",
             "doses-INITIAL_FORMS": "0", "doses-MIN_NUM_FORMS": "0", "doses-MAX_NUM_FORMS": "12",
             "doses-0-time": "00:01", "doses-0-amount": "2", "doses-0-unit": "g",
             "doses-1-unit": "g", "doses-2-unit": "g"}
@@ -30,7 +31,7 @@ def diary_post(**over) -> dict:
 
 def lab_post(**over) -> dict:
     """The lab form: a prolactin of 18 ng/mL collected yesterday; ``over`` replaces."""
-    data = {"token": over.pop("token", "t-lab"), "lab": "prolactin", "collected_at": local_minute(1),
+    data = {"token": form_token(over.pop("token", "t-lab")), "lab": "prolactin", "collected_at": local_minute(1),
             "value": "18", "unit": "ng/mL"}
     data.update(over)
     return data
@@ -42,7 +43,7 @@ def instrument_post(instrument_id: str, token: str, **items: str) -> dict:
     from speciosa.knowledge import instruments
 
     inst = instruments.get_instrument(instrument_id)
-    data = {"token": token} | {f"item-{i.id}": str(i.allowed[0]) for i in inst.items}
+    data = {"token": form_token(token)} | {f"item-{i.id}": str(i.allowed[0]) for i in inst.items}
     data.update({f"item-{k}": v for k, v in items.items()})
     return data
 

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from tests.conftest import form_token
 
 from speciosa.clinic.models import AuditEntry, Note
 
@@ -25,7 +26,7 @@ def _notes(patient, user, n):
 def test_it_shows_the_patient_their_alerts_and_their_record(clinic, login, open_alert):
     open_alert(clinic.patient_a)
     client = login(clinic.clinician_a)
-    client.post(reverse("note_new", args=[clinic.patient_a.pk]), {"token": "n1", "text": "Seen today."})
+    client.post(reverse("note_new", args=[clinic.patient_a.pk]), {"token": form_token("n1"), "text": "Seen today."})
     page = client.get(reverse("patient_detail", args=[clinic.patient_a.pk])).content.decode()
     assert "Maya" in page and "Quinn" in page
     assert "Prolactin 41.7 ng/mL is above the reference range." in page

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from tests.conftest import form_token
 
 from speciosa.clinic.models import AuditEntry, Dose, LabResult, Note
 
@@ -30,9 +31,9 @@ def test_correcting_a_lab_through_the_page_keeps_the_history(clinic, login):
     client.post(reverse("lab_new", args=[clinic.patient_a.pk]), lab_post(value="40"))
     lab = LabResult.objects.get()
     url = _correct_url(clinic.patient_a, "lab", lab)
-    r = client.post(url, {"token": "c1", "value": "14", "reason": ""})
+    r = client.post(url, {"token": form_token("c1"), "value": "14", "reason": ""})
     assert r.status_code == 200 and LabResult.objects.count() == 1
-    r = client.post(url, {"token": "c1", "value": "14", "reason": "wrong sample"})
+    r = client.post(url, {"token": form_token("c1"), "value": "14", "reason": "wrong sample"})
     assert r.status_code == 302
     history = client.get(r["Location"]).content.decode()
     assert "40 ng/mL" in history and "14 ng/mL" in history and "wrong sample" in history
@@ -42,7 +43,7 @@ def test_correcting_a_lab_through_the_page_keeps_the_history(clinic, login):
 def test_correcting_a_dose_stores_a_new_version_once(clinic, login):
     dose = _dose(clinic.patient_a)
     client = login(clinic.clinician_a)
-    data = {"token": "c2", "amount": "3.5", "reason": "patient said 3.5 g"}
+    data = {"token": form_token("c2"), "amount": "3.5", "reason": "patient said 3.5 g"}
     first = client.post(_correct_url(clinic.patient_a, "dose", dose), data)
     again = client.post(_correct_url(clinic.patient_a, "dose", dose), data)  # a double tap
     assert first.status_code == again.status_code == 302
@@ -54,7 +55,7 @@ def test_withdrawing_a_note_keeps_it_marked_withdrawn(clinic, login):
     note = Note.objects.create(patient=clinic.patient_a, entered_by=clinic.clinician_a,
                                source="clinician", text="wrong patient")
     r = login(clinic.clinician_a).post(_correct_url(clinic.patient_a, "note", note),
-                                       {"token": "c3", "retract": "on", "reason": "entered in error"})
+                                       {"token": form_token("c3"), "retract": "on", "reason": "entered in error"})
     assert r.status_code == 302
     note.refresh_from_db()
     assert note.retracted and note.change_reason == "entered in error"
@@ -63,7 +64,7 @@ def test_withdrawing_a_note_keeps_it_marked_withdrawn(clinic, login):
 def test_a_correction_without_a_new_value_says_what_to_enter(clinic, login):
     dose = _dose(clinic.patient_a)
     r = login(clinic.clinician_a).post(_correct_url(clinic.patient_a, "dose", dose),
-                                       {"token": "c4", "reason": "typo"})
+                                       {"token": form_token("c4"), "reason": "typo"})
     assert r.status_code == 200
     assert "Enter the corrected value, or tick &#x27;withdraw this entry&#x27;." in r.content.decode()
     assert Dose.objects.count() == 1
@@ -72,7 +73,7 @@ def test_a_correction_without_a_new_value_says_what_to_enter(clinic, login):
 def test_a_correction_to_an_impossible_amount_is_refused_and_nothing_changes(clinic, login):
     dose = _dose(clinic.patient_a)
     r = login(clinic.clinician_a).post(_correct_url(clinic.patient_a, "dose", dose),
-                                       {"token": "c5", "amount": "-2", "reason": "typo"})
+                                       {"token": form_token("c5"), "amount": "-2", "reason": "typo"})
     assert r.status_code == 200 and "more than 0" in r.content.decode()
     dose.refresh_from_db()
     assert not dose.superseded and Dose.objects.count() == 1
@@ -88,7 +89,7 @@ def test_a_kind_of_record_that_cannot_be_corrected_is_not_found(clinic, login, k
 def test_another_care_teams_record_is_not_found_under_either_patient(clinic, login):
     theirs = _dose(clinic.patient_b)
     client = login(clinic.clinician_a)
-    data = {"token": "c6", "amount": "9", "reason": "x"}
+    data = {"token": form_token("c6"), "amount": "9", "reason": "x"}
     assert client.post(_correct_url(clinic.patient_b, "dose", theirs), data).status_code == 404
     assert client.post(_correct_url(clinic.patient_a, "dose", theirs), data).status_code == 404
     assert client.get(reverse("record_history", args=[clinic.patient_a.pk, "dose", theirs.pk])
@@ -101,7 +102,7 @@ def test_the_history_lists_every_version_of_a_note(clinic, login):
                                source="clinician", text="first words")
     client = login(clinic.clinician_a)
     client.post(_correct_url(clinic.patient_a, "note", note),
-                {"token": "c7", "text": "better words", "reason": "clearer"})
+                {"token": form_token("c7"), "text": "better words", "reason": "clearer"})
     page = client.get(reverse("record_history", args=[clinic.patient_a.pk, "note", note.pk]))
     assert page.status_code == 200
     assert "first words" in page.content.decode() and "better words" in page.content.decode()

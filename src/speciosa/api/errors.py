@@ -5,6 +5,9 @@
   the services' spelling: ``doses-0-amount``, ``sows-nausea``; ``__all__`` holds messages
   about the request as a whole. A lab value beyond the plausibility limits answers with
   ``"code": "needs_confirmation"``: check it, then resend with ``confirmed_unusual: true``.
+- ``409``: ``{"errors": {"Idempotency-Key": [message]}, "code": "key_reused"}``: the key
+  was used before for a different request (endpoint, kind of record, patient); nothing is
+  stored and the earlier object is not returned.
 - ``401``, ``403``, ``404``, ``405``, ``415``, ``429``: ``{"detail": message}``. A service's
   refusal (:class:`speciosa.clinic.writes.AccessDenied`, a Django ``PermissionDenied``) is a
   403 with its message.
@@ -24,6 +27,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from speciosa.clinic.services import NeedsConfirmation
+from speciosa.clinic.writes import SubmissionConflict
 
 
 def flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -59,6 +63,9 @@ def validation_response(exc: DjangoValidationError) -> Response:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Turn service and framework exceptions into the API's error shape."""
+    if isinstance(exc, SubmissionConflict):
+        return Response({"errors": {"Idempotency-Key": [SubmissionConflict.MESSAGE]}, "code": "key_reused"},
+                        status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):
         return validation_response(exc)
     if isinstance(exc, Http404):

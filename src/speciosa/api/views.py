@@ -137,11 +137,13 @@ def _parse(serializer_class: type[serializers.Serializer], data: Any, **kwargs: 
     return ser.validated_data
 
 
-def _created(request: Request, model, out: type[serializers.Serializer], call) -> Response:
+def _created(request: Request, model, out: type[serializers.Serializer], call, *, kind: str,
+             patient) -> Response:
     """Run a create once per ``Idempotency-Key``: 201 the first time, 200 with the same
-    object (and ``Idempotent-Replayed: true``) when the key was seen before."""
+    object (and ``Idempotent-Replayed: true``) when the key was seen before for the same
+    endpoint, ``kind`` of record and ``patient`` (anything else: 409)."""
     token = idempotency.token_for(request)
-    earlier = idempotency.replayed(request, token, model)
+    earlier = idempotency.replayed(request, token, model, kind=kind, patient=patient)
     if earlier is not None:
         return Response(out(earlier).data, status=status.HTTP_200_OK, headers={"Idempotent-Replayed": "true"})
     obj = call(token)
@@ -150,6 +152,7 @@ def _created(request: Request, model, out: type[serializers.Serializer], call) -
 
 def _create_responses(out) -> dict:
     return {201: out, 200: OpenApiResponse(out, description="A retry: the object the first request made."),
+            409: OpenApiResponse(s.ErrorSerializer, description="The key was used for a different request."),
             **BAD_REQUEST, **ERRORS}
 
 
@@ -263,7 +266,7 @@ class AssessmentCreateView(ApiView):
                 request.user, patient, data["instrument"], data["items"], at=data.get("at"),
                 note=data.get("note") or "", token=token)
 
-        return _created(request, Assessment, s.AssessmentOut, call)
+        return _created(request, Assessment, s.AssessmentOut, call, kind="assessment", patient=patient)
 
 
 class LabCreateView(ApiView):
@@ -280,7 +283,7 @@ class LabCreateView(ApiView):
             data = _parse(s.LabIn, request.data)
             return services.record_lab(request.user, patient, data, token=token)
 
-        return _created(request, LabResult, s.LabOut, call)
+        return _created(request, LabResult, s.LabOut, call, kind="lab", patient=patient)
 
 
 class NoteCreateView(ApiView):
@@ -296,7 +299,7 @@ class NoteCreateView(ApiView):
             data = _parse(s.NoteIn, request.data)
             return services.record_note(request.user, patient, data["text"], token=token)
 
-        return _created(request, Note, s.NoteOut, call)
+        return _created(request, Note, s.NoteOut, call, kind="note", patient=patient)
 
 
 class RecordMixin:
@@ -332,7 +335,7 @@ class CorrectionView(RecordMixin, ApiView):
             return services.correct_record(request.user, record, changes, ser.validated_data["reason"],
                                            token=token)
 
-        return _created(request, model, out, call)
+        return _created(request, model, out, call, kind="correction", patient=patient)
 
 
 class RetractionView(RecordMixin, ApiView):
@@ -419,7 +422,7 @@ class MyDiaryView(ListView):
                 substance_detail=data.get("substance_detail", ""))
             return services.record_diary(request.user, patient, entry, token=token)
 
-        return _created(request, DiaryDay, s.DiaryDayOut, call)
+        return _created(request, DiaryDay, s.DiaryDayOut, call, kind="diary", patient=patient)
 
 
 class MyDiaryDayView(ApiView):

@@ -272,13 +272,22 @@ class Note(ClinicalRecord):
 
 
 class Submission(models.Model):
-    """An idempotency record: a form token or API key seen once, and what it created."""
+    """An idempotency record: a form token or API key seen once, and what it created.
 
-    token = models.CharField(max_length=64)
+    The record is bound to everything a replay must match (:func:`speciosa.clinic.writes.once`):
+    the user, the namespace (``web``, ``api``, ``app``; the token starts with it), the
+    endpoint, the kind of submission, the record type and the patient. Records from before
+    the bindings existed have an empty namespace and can never be replayed (409)."""
+
+    token = models.CharField(max_length=100)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     created_at = models.DateTimeField(default=timezone.now)
     kind = models.CharField(max_length=40)
     object_id = models.BigIntegerField(null=True)
+    namespace = models.CharField(max_length=8, blank=True)
+    endpoint = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=60, blank=True)
+    patient = models.ForeignKey(Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "token"], name="one_submission_per_token")]

@@ -239,7 +239,7 @@ class DiaryInput:
     substance_detail: str = ""
 
 
-def record_diary(user, patient: Patient, entry: DiaryInput, *, token: str | None = None) -> DiaryDay:
+def record_diary(user, patient: Patient, entry: DiaryInput, *, token: writes.SubmissionKey | str | None = None) -> DiaryDay:
     """Add to the patient's diary for ``entry.day`` (one diary a day; a second one adds to it)."""
     writes.require(access.can_write_diary(user, patient), "Only the patient writes their diary.")
     today = timezone.localdate()
@@ -364,7 +364,7 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
     """Replace ``record`` with a corrected copy; the earlier version stays in its history."""
     patient = record.patient
     writes.require(access.can_write_clinical(user, patient))
-    earlier = writes.replayed(user, token, model=type(record))
+    earlier = writes.replayed(user, token, model=type(record), kind="correction", patient=patient)
     if earlier is not None:  # a retry: answered before validating again (the record is superseded now)
         return earlier
     reason = (reason or "").strip()

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -47,6 +48,9 @@ __all__ = [
     "Action",
     "Invalid",
     "Location",
+    "NAMESPACES",
+    "SubmissionConflict",
+    "SubmissionKey",
     "after_change",
     "append_audit",
     "assessment_fields",
@@ -61,6 +65,7 @@ __all__ = [
     "replayed",
     "require",
     "snapshot",
+    "submission_key",
 ]
 
 #: A phone's clock may run a little ahead of the server's.
@@ -245,21 +250,108 @@ def after_change(patient: Patient) -> None:
 
 # --------------------------------------------------------------------------- create once
 
-def once(user, token: str | None, kind: str, create: Callable[[], T], *, model: type,
-         patient: Patient | None = None) -> tuple[T, bool]:
+#: Where a submission token came from. A token of one namespace never matches one of another:
+#: the stored token carries its namespace (``web:...``, ``api:...``, ``app:...``).
+NAMESPACES = ("web", "api", "app")
+
+
+@dataclass(frozen=True)
+class SubmissionKey:
+    """A submission token with what it is bound to.
+
+    ``namespace`` is ``"web"`` (a form's one-time token, generated and signed by the server:
+    :func:`speciosa.web.forms.submission_key`), ``"api"`` (an ``Idempotency-Key``, hashed with
+    the user, method and path: :func:`speciosa.api.idempotency.token_for`) or ``"app"`` (a
+    plain string from Python: the command line, an import, a test). ``endpoint`` is the path
+    the request was sent to (empty for ``app``).
+    """
+
+    namespace: str
+    value: str
+    endpoint: str = ""
+
+    def __post_init__(self):
+        if self.namespace not in NAMESPACES:
+            raise ValueError(f"unknown submission namespace {self.namespace!r}")
+
+    @property
+    def stored(self) -> str:
+        """The token as stored: the namespace, then the value (at most 100 characters)."""
+        return f"{self.namespace}:{self.value}"[:100]
+
+
+def submission_key(token: SubmissionKey | str | None) -> SubmissionKey | None:
+    """``token`` as a :class:`SubmissionKey` (a plain string is an ``app`` token)."""
+    if not token:
+        return None
+    if isinstance(token, SubmissionKey):
+        return token
+    return SubmissionKey("app", str(token))
+
+
+class SubmissionConflict(ValidationError):
+    """A token seen before, but for another kind of record, endpoint, patient or namespace
+    (or a record that is gone): refused, never answered with the stored object.
+
+    The API answers 409 (:func:`speciosa.api.errors.api_exception_handler`); a web form shows
+    the message (under ``token``)."""
+
+    MESSAGE = ("This submission token was already used for a different request. "
+               "Send a new token (a new Idempotency-Key, or reload the form) for a new submission.")
+
+    def __init__(self, detail: str = ""):
+        super().__init__({"token": self.MESSAGE + (f" ({detail})" if detail else "")},
+                         code="submission_conflict")
+
+
+def _label(model: type) -> str:
+    return model._meta.label
+
+
+def _check(seen: Submission, key: SubmissionKey, kind: str | None, model: type,
+           patient: Patient | None):
+    """The object ``seen`` created, if the replay matches every binding; else
+    :class:`SubmissionConflict`."""
+    mismatches = []
+    if seen.namespace != key.namespace:
+        mismatches.append("namespace")
+    if seen.endpoint != key.endpoint:
+        mismatches.append("endpoint")
+    if kind is not None and seen.kind != kind:
+        mismatches.append("kind")
+    if seen.model != _label(model):
+        mismatches.append("record type")
+    if patient is not None and seen.patient_id != patient.pk:
+        mismatches.append("patient")
+    if mismatches:
+        raise SubmissionConflict("different " + ", ".join(mismatches))
+    if seen.object_id is None:
+        raise SubmissionConflict("its first request did not finish")
+    obj = model.objects.filter(pk=seen.object_id).first()
+    owner = getattr(obj, "patient_id", None)
+    if obj is None or (seen.patient_id is not None and owner is not None and owner != seen.patient_id):
+        raise SubmissionConflict("the record it made is not this patient's")
+    return obj
+
+
+def once(user, token: SubmissionKey | str | None, kind: str, create: Callable[[], T], *,
+         model: type, patient: Patient | None = None) -> tuple[T, bool]:
     """Run ``create`` in one transaction unless ``token`` was already used.
 
     Returns ``(object, created)``. A second submission with the same token (double tap,
     retry, or the same request racing itself: the unique submission row decides) returns
-    the first one's object, read again as ``model``, with ``created`` False.
+    the first one's object, read again as ``model``, with ``created`` False, but only if the
+    replay matches everything the first submission was bound to: the user (tokens are the
+    user's own), the namespace, the endpoint, ``kind``, ``model`` and ``patient``; anything
+    else raises :class:`SubmissionConflict` and returns nothing.
 
     Parameters
     ----------
     user : User
         Tokens are the user's own: another user's equal token is another submission.
-    token : str or None
-        The submission token (a form's one-time token, or the API's key); None runs
-        ``create`` without a record of it.
+    token : SubmissionKey, str or None
+        The submission token (see :class:`SubmissionKey`; a plain string is an ``app``
+        token); None runs ``create`` without a record of it.
     kind : str
         What is created (``"note"``, ``"diary"``, ``"correction"``...).
     create : callable
@@ -269,41 +361,46 @@ def once(user, token: str | None, kind: str, create: Callable[[], T], *, model: 
     patient : Patient, optional
         Whose record the submission writes to.
     """
-    if not token:
+    key = submission_key(token)
+    if key is None:
         with transaction.atomic():
             return create(), True
-    token = token[:64]
-    seen = Submission.objects.filter(token=token, user=user).first()
+    seen = Submission.objects.filter(token=key.stored, user=user).first()
     if seen is not None:  # a retry of a submission that already went through
-        return model.objects.get(pk=seen.object_id), False
+        return _check(seen, key, kind, model, patient), False
     try:
         with transaction.atomic():
-            submission = Submission.objects.create(token=token, user=user, kind=kind)
+            submission = Submission.objects.create(
+                token=key.stored, user=user, kind=kind, namespace=key.namespace,
+                endpoint=key.endpoint[:200], model=_label(model), patient=patient)
             obj = create()
             submission.object_id = obj.pk
             submission.save(update_fields=["object_id"])
             return obj, True
     except IntegrityError:
-        existing = Submission.objects.filter(token=token, user=user).first()
+        existing = Submission.objects.filter(token=key.stored, user=user).first()
         if existing is None:
             raise
-        return model.objects.get(pk=existing.object_id), False
+        return _check(existing, key, kind, model, patient), False
 
 
-def replayed(user, token: str | None, *, model: type[T]) -> T | None:
+def replayed(user, token: SubmissionKey | str | None, *, model: type[T], kind: str | None = None,
+             patient: Patient | None = None) -> T | None:
     """The object an earlier submission with ``token`` created, or None (a first submission).
 
     For callers that must answer a retry before validating it again (a correction whose
-    record has since been superseded by that very correction)."""
-    if not token:
+    record has since been superseded by that very correction, the API's replays). The
+    bindings are checked as in :func:`once`: a mismatch raises :class:`SubmissionConflict`."""
+    key = submission_key(token)
+    if key is None:
         return None
-    seen = Submission.objects.filter(token=token[:64], user=user).first()
-    if seen is None or seen.object_id is None:
+    seen = Submission.objects.filter(token=key.stored, user=user).first()
+    if seen is None:
         return None
-    return model.objects.filter(pk=seen.object_id).first()
+    return _check(seen, key, kind, model, patient)
 
 
-def create_record(user, token: str | None, kind: str, model: type[T], patient: Patient,
+def create_record(user, token: SubmissionKey | str | None, kind: str, model: type[T], patient: Patient,
                   fields: Mapping[str, Any], *, reevaluate: bool = True) -> T:
     """Create one clinical record with its audit entry, once per submission token.
 

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from speciosa.clinic import access
 from speciosa.clinic.models import Role
-from speciosa.web.forms import apply_service_errors
+from speciosa.web.forms import apply_service_errors, submission_key
 
 from . import content, services
 from .forms import AssignForm, DecisionForm
@@ -60,7 +60,8 @@ def assign(request, patient_id):
     if not form.is_valid():
         return render(request, "education/assign_error.html",
                       {"patient": patient, "form": form, "back": back}, status=400)
-    services.assign_page(request.user, patient, form.cleaned_data["page_id"], token=form.cleaned_data["token"])
+    services.assign_page(request.user, patient, form.cleaned_data["page_id"],
+                         token=submission_key(request, form))
     return redirect(back)
 
 
@@ -75,7 +76,7 @@ def decision_new(request, patient_id):
         if form.is_valid():
             try:
                 services.record_decision(request.user, patient, form.service_data(),
-                                         token=form.cleaned_data["token"])
+                                         token=submission_key(request, form))
                 return redirect(reverse("decision_list", args=[patient.pk]) + "?saved=1")
             except ValidationError as exc:
                 apply_service_errors(form, exc)

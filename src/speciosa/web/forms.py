@@ -7,34 +7,66 @@ from __future__ import annotations
 import uuid
 
 from django import forms
+from django.core import signing
 from django.core.exceptions import ValidationError
 
+from speciosa.clinic import writes
 from speciosa.clinic.models import DoseUnit
 from speciosa.clinic.services import SUBSTANCES
 from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
 
+#: The signer of the forms' one-time submission tokens (its own salt: a signature made for
+#: anything else does not verify here).
+TOKEN_SIGNER = signing.Signer(salt="speciosa.web.form-token")
+BAD_TOKEN = ("This form was not made by this server, or it has been changed. "
+             "Reload the page and submit it again.")
+
 
 def new_token() -> str:
-    return uuid.uuid4().hex
+    """A one-time submission token for a form: a random value, signed by the server."""
+    return TOKEN_SIGNER.sign(uuid.uuid4().hex)
 
 
 class TokenForm(forms.Form):
-    """Carries a one-time submission token so that a double tap stores one record."""
+    """Carries a one-time submission token so that a double tap stores one record.
 
-    token = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    The token is generated and signed by the server (:func:`new_token`); a token the client
+    made up (or one of the API's keys) does not verify and the form is refused. Views pass
+    :func:`submission_key` to the services, which binds the submission to the web namespace
+    and the form's address."""
+
+    token = forms.CharField(widget=forms.HiddenInput, max_length=100)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not self.is_bound:
             self.initial.setdefault("token", new_token())
 
+    def clean_token(self) -> str:
+        try:
+            return TOKEN_SIGNER.unsign(self.cleaned_data["token"])
+        except signing.BadSignature:
+            raise ValidationError(BAD_TOKEN, code="bad_token") from None
+
+    def clean(self):
+        data = super().clean()
+        if "token" in self.errors:  # the field is hidden: say it above the form
+            self.add_error(None, list(self.errors.pop("token")))
+        return data
+
+
+def submission_key(request, form: TokenForm) -> writes.SubmissionKey:
+    """The verified token of a valid ``form`` as the services' submission key: the web
+    namespace, bound to the address the form was posted to."""
+    return writes.SubmissionKey("web", form.cleaned_data["token"], request.path)
+
 
 def apply_service_errors(form: forms.Form, exc: ValidationError, prefix: str = "") -> None:
     """Put a service's ValidationError messages beside the matching fields."""
     for key, messages in exc.message_dict.items():
         name = key[len(prefix):] if prefix and key.startswith(prefix) else key
-        field = name if name in form.fields else None
+        field = name if name in form.fields and name != "token" else None
         for message in messages:
             form.add_error(field, message)
 

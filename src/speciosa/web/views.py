@@ -81,7 +81,7 @@ def assessment_new(request, patient_id, instrument_id):
         try:
             services.record_assessment(
                 request.user, patient, instrument.id, form.items(), at=form.cleaned_data.get("at"),
-                note=form.cleaned_data.get("note") or "", token=form.cleaned_data["token"])
+                note=form.cleaned_data.get("note") or "", token=forms.submission_key(request, form))
             return redirect("patient_detail", patient_id=patient.pk)
         except ValidationError as exc:
             forms.apply_service_errors(form, exc, prefix="")
@@ -99,7 +99,8 @@ def lab_new(request, patient_id):
     needs_confirmation = False
     if request.method == "POST" and form.is_valid():
         try:
-            services.record_lab(request.user, patient, form.cleaned_data, token=form.cleaned_data["token"])
+            services.record_lab(request.user, patient, form.cleaned_data,
+                                token=forms.submission_key(request, form))
             return redirect("patient_detail", patient_id=patient.pk)
         except services.NeedsConfirmation as exc:
             needs_confirmation = True
@@ -117,7 +118,8 @@ def note_new(request, patient_id):
     form = forms.NoteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.record_note(request.user, patient, form.cleaned_data["text"], token=form.cleaned_data["token"])
+            services.record_note(request.user, patient, form.cleaned_data["text"],
+                                 token=forms.submission_key(request, form))
             return redirect("patient_detail", patient_id=patient.pk)
         except ValidationError as exc:
             forms.apply_service_errors(form, exc)
@@ -149,7 +151,8 @@ def record_correct(request, patient_id, kind, record_id):
                            if data.get(name) not in (None, "")}
                 if not changes:
                     raise ValidationError({"__all__": "Enter the corrected value, or tick 'withdraw this entry'."})
-                services.correct_record(request.user, record, changes, data["reason"], token=data["token"])
+                services.correct_record(request.user, record, changes, data["reason"],
+                                        token=forms.submission_key(request, form))
             return redirect(reverse("record_history", args=[patient.pk, kind, record.pk]))
         except ValidationError as exc:
             forms.apply_service_errors(form, exc)
@@ -223,7 +226,7 @@ def diary(request, day=None):
                 substances=form.cleaned_data["substances"],
                 substance_detail=form.cleaned_data.get("substance_detail") or "")
             try:
-                services.record_diary(request.user, patient, entry, token=form.cleaned_data["token"])
+                services.record_diary(request.user, patient, entry, token=forms.submission_key(request, form))
                 return redirect(reverse("me") + "?saved=1")
             except ValidationError as exc:
                 _diary_errors(exc, form, doses, index_map)
