@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "speciosa.commands.research",
     "speciosa.commands.ops",
     "speciosa.commands.security",
+    "speciosa.commands.audit",
 )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 
@@ -294,6 +294,15 @@ class Submission(models.Model):
 
 
 class AppendOnlyQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        """Store many entries at the head of the hash chain (one transaction holds the head)."""
+        from . import auditchain
+
+        objs = list(objs)
+        with transaction.atomic(using=self.db):
+            auditchain.link(objs, AuditChainHead)
+            return super().bulk_create(objs, *args, **kwargs)
+
     def update(self, **kwargs):
         raise PermissionError("audit entries are append-only")
 
@@ -304,9 +313,20 @@ class AppendOnlyQuerySet(models.QuerySet):
         raise PermissionError("audit entries are append-only")
 
 
+class AuditChainHead(models.Model):
+    """The head of the audit trail's hash chain (one row): the last entry's position and hash.
+    Appending holds this row for the transaction (:mod:`speciosa.clinic.auditchain`)."""
+
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+
+
 class AuditEntry(models.Model):
     """Append-only audit trail. The model refuses updates and deletes; database triggers
-    (migration 0002) refuse them too, so nothing in the app can edit the trail."""
+    (migrations 0002 and 0008) refuse them too, and on PostgreSQL the application's role may
+    only insert and read (docs/deployment.md). Each entry carries a hash chained to the one
+    before (``seq``, ``prev_hash``, ``hash``: :mod:`speciosa.clinic.auditchain`), so a change
+    made around all of that is found by ``speciosa audit verify``."""
 
     class Action(models.TextChoices):
         CREATE = "create"
@@ -338,6 +358,9 @@ class AuditEntry(models.Model):
     before = models.JSONField(null=True)
     after = models.JSONField(null=True)
     reason = models.CharField(max_length=500, blank=True)
+    seq = models.BigIntegerField(null=True, unique=True, editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    hash = models.CharField(max_length=64, blank=True, editable=False)
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -348,7 +371,11 @@ class AuditEntry(models.Model):
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise PermissionError("audit entries are append-only")
-        super().save(*args, **kwargs)
+        from . import auditchain
+
+        with transaction.atomic(using=kwargs.get("using")):
+            auditchain.link([self], AuditChainHead)
+            super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         raise PermissionError("audit entries are append-only")
