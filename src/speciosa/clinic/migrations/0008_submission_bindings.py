@@ -7,7 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clinic', '0006_audit_alert_actions'),
+        ('clinic', '0007_alerts_wait_for_a_clinician'),
+        ('clinic', '0007_lab_reference_source'),
     ]
 
     operations = [
