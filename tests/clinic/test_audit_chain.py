@@ -253,7 +253,7 @@ def test_the_migration_chains_entries_stored_before_the_chain(clinic):
         cursor.execute("UPDATE clinic_auditentry SET seq = NULL, prev_hash = '', hash = ''")
         cursor.execute("DELETE FROM clinic_auditchainhead")
     assert not auditchain.verify().ok
-    apps = MigrationLoader(connection).project_state(("clinic", "0009_audit_hash_chain")).apps
+    apps = MigrationLoader(connection).project_state(("clinic", "0011_audit_hash_chain")).apps
     assert auditchain.backfill(apps.get_model("clinic", "AuditEntry"),
                                apps.get_model("clinic", "AuditChainHead")) == 5
     ids = list(AuditEntry.objects.order_by("seq").values_list("id", flat=True))

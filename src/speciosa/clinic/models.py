@@ -323,7 +323,7 @@ class AuditChainHead(models.Model):
 
 class AuditEntry(models.Model):
     """Append-only audit trail. The model refuses updates and deletes; database triggers
-    (migrations 0002 and 0009) refuse them too, and on PostgreSQL the application's role may
+    (migrations 0002 and 0011) refuse them too, and on PostgreSQL the application's role may
     only insert and read (docs/deployment.md). Each entry carries a hash chained to the one
     before (``seq``, ``prev_hash``, ``hash``: :mod:`speciosa.clinic.auditchain`), so a change
     made around all of that is found by ``speciosa audit verify``."""

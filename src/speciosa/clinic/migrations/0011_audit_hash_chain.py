@@ -56,7 +56,7 @@ def backwards(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clinic', '0008_submission_bindings'),
+        ('clinic', '0010_submission_bindings'),
     ]
 
     operations = [

@@ -7,8 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clinic', '0007_alerts_wait_for_a_clinician'),
-        ('clinic', '0007_lab_reference_source'),
+        ('clinic', '0009_audit_credentials_action'),
     ]
 
     operations = [
