@@ -21,7 +21,7 @@ CLINICAL = ("Observation", "QuestionnaireResponse", "MedicationStatement")
 # Who entered a record, how and when, and server ids differ by design after an import: the
 # clinical content is everything else.
 NOT_CONTENT = ("id", "meta", "identifier", "subject", "issued", "dateAsserted", "informationSource",
-               "author", "source", "category", "derivedFrom")
+               "author", "source", "category", "derivedFrom", "performer")
 
 
 def _content(resource: dict) -> str:

@@ -50,6 +50,7 @@ def full_record(clinic):
         craving=4, substances=["alcohol"], substance_detail="two beers"))
     cm.Medication.objects.create(patient=p, entered_by=clin, source="clinician", name="Buprenorphine 8 mg",
                                  start=dt.date(2026, 1, 5))
+    services.record_note(clin, p, "Discussed taper plan.")
     cm.Consent.objects.create(patient=p, kind="care", given=True, recorded_by=clin)
     cm.Consent.objects.create(patient=p, kind="research", given=False)
     if hasattr(cm, "Alert"):
@@ -107,7 +108,8 @@ def test_questionnaires_are_generated_from_every_instrument_definition():
         link_ids = [i["linkId"] for i in q["item"]]
         assert [it.id for it in inst.items] == [x for x in link_ids if x in {it.id for it in inst.items}]
         first = q["item"][0]["answerOption"]
-        assert [int(o["valueCoding"]["code"]) for o in first] == list(inst.items[0].allowed)
+        assert [o["extension"][0] for o in first] == [
+            {"url": c.ORDINAL_VALUE, "valueDecimal": v} for v in inst.items[0].allowed]
 
 
 def test_totals_carry_loinc_where_confirmed_and_no_loinc_for_cows(full_record):

@@ -49,6 +49,8 @@ CS_LAB_FLAG = f"{CODE_BASE}/CodeSystem/lab-flag"
 CS_SCORE = f"{CODE_BASE}/CodeSystem/instrument-score"
 CS_BAND = f"{CODE_BASE}/CodeSystem/instrument-band"
 CS_SUBSTANCE = f"{CODE_BASE}/CodeSystem/substance"
+CS_SUBSTANCE_USE = f"{CODE_BASE}/CodeSystem/substance-use"
+CS_NOTE_TYPE = f"{CODE_BASE}/CodeSystem/note-type"
 CS_DOSE_UNIT = f"{CODE_BASE}/CodeSystem/dose-unit"
 CS_CONSENT_KIND = f"{CODE_BASE}/CodeSystem/consent-kind"
 CS_SAFETY_RULE = f"{CODE_BASE}/CodeSystem/safety-rule"
@@ -83,6 +85,43 @@ SCORE_LOINC = MappingProxyType({
     "audit-c": ("75626-2", "Total score [AUDIT-C]"),
 })
 
+#: LOINC panel codes of instruments (instruments.md 7.1): PHQ-9 44249-1 and GAD-7 69737-5
+#: CONFIRMED, AUDIT-C 72109-2 SOURCED (no long name given, so no display). Every other
+#: instrument has none and is named by Speciosa's own canonical URL and identifier.
+PANEL_LOINC = MappingProxyType({
+    "phq9": ("44249-1", "PHQ-9 quick depression assessment panel"),
+    "gad7": ("69737-5", "Generalized anxiety disorder 7 item (GAD-7)"),
+    "audit-c": ("72109-2", None),
+})
+
+#: LOINC item codes (instruments.md 7.1): PHQ-9 items 1-9 in item order, the first seven
+#: CONFIRMED (US Core example), items 8 and 9 SOURCED. Item 10 (difficulty), GAD-7 and AUDIT-C
+#: items: none in the reference, so only Speciosa's item code.
+ITEM_LOINC = MappingProxyType({"phq9": MappingProxyType({
+    "interest": "44250-9", "mood": "44255-8", "sleep": "44259-0", "energy": "44254-1",
+    "appetite": "44251-7", "self-worth": "44258-2", "concentration": "44252-5",
+    "psychomotor": "44253-3", "self-harm": "44260-8"})})
+
+#: LOINC answer codes of the PHQ/GAD frequency anchors (instruments.md 7.1), by anchor. The
+#: first three CONFIRMED; "nearly every day" (LA6571-9) is UNCONFIRMED and not used: that
+#: answer keeps Speciosa's code.
+ANSWER_LOINC_INSTRUMENTS = ("phq9", "gad7")
+ANSWER_LOINC = MappingProxyType({
+    "not at all": "LA6568-5", "several days": "LA6569-3", "more than half the days": "LA6570-1"})
+
+
+def answer_loinc(instrument_id: str, anchor: str) -> str | None:
+    """The LOINC answer code of an option of ``instrument_id`` with ``anchor``, if any."""
+    if instrument_id not in ANSWER_LOINC_INSTRUMENTS:
+        return None
+    return ANSWER_LOINC.get((anchor or "").strip().lower())
+
+
+def item_system(instrument_id: str) -> str:
+    """Speciosa's code system of the items of an instrument (item code = the linkId)."""
+    return f"{QUESTIONNAIRE_BASE}/{instrument_id}"
+
+
 #: Lab flag -> v3-ObservationInterpretation code.
 INTERPRETATION = MappingProxyType({
     "high": ("H", "High"),
@@ -110,7 +149,7 @@ DOSE_UNITS = MappingProxyType({
 PART2_SECURITY = ({"system": V3_ACT_CODE, "code": "42CFRPart2",
                    "display": "42 CFR Part2"},)
 
-SID_KINDS = ("lab", "assessment", "dose", "substance", "medication", "consent", "alert",
+SID_KINDS = ("lab", "assessment", "dose", "substance", "medication", "note", "consent", "alert",
              "user", "care-team")
 
 

@@ -1,9 +1,10 @@
-"""Build FHIR R4 (R4B 4.3.0) resources from the clinical record.
+"""Build FHIR R4 (4.0.1) resources from the clinical record.
 
 The hot path builds plain ``dict`` resources straight from ``values()`` rows (no model
 instances, no pydantic): that is what makes a bulk export of a large clinic fast. Every
-resource type built here is validated against the ``fhir.resources.R4B`` models in the tests
-(``tests/interop``) and, for a sample, in the benchmark; :func:`validate` does it on demand.
+resource type built here is parsed with fhirclient's R4 models and validated against the
+``fhir.resources.R4B`` models in the tests (``tests/interop``) and, for a sample, in the
+benchmark; :func:`validate` does the latter on demand.
 
 Only current versions are exported (``Model.objects.current()``); a corrected record's
 Provenance names the version it replaces and the reason.
@@ -18,15 +19,19 @@ Resource ids (stable within an installation):
 ``QuestionnaireResponse/a<pk>``  assessment
 ``Observation/lab<pk>``     lab result
 ``Observation/score<pk>``   instrument total (derived from the response)
-``MedicationStatement/dose<pk>``, ``/sub<pk>``, ``/med<pk>``  kratom dose, other
-                            substance, medication
+``Observation/sub<pk>``     substance use (social history)
+``MedicationStatement/dose<pk>``, ``/med<pk>``  kratom dose, medication
+``DocumentReference/note<pk>``  clinical note
 ``Consent/<pk>``, ``Flag/<pk>``  consent, safety alert
 ``Provenance/<kind><pk>``   who entered a record, when, by which route
 ==========================  ==========================================
+
+A corrected record keeps the id of its first version (``<pk>`` above is that row's).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -50,19 +55,23 @@ Resource = dict[str, Any]
 #: Resource types in bulk-export order (one NDJSON file each).
 RESOURCE_TYPES = (
     "Patient", "Practitioner", "CareTeam", "Questionnaire", "QuestionnaireResponse",
-    "Observation", "MedicationStatement", "Condition", "Flag", "Consent", "Provenance",
+    "Observation", "MedicationStatement", "DocumentReference", "Condition", "Flag", "Consent",
+    "Provenance",
 )
 
 #: ``Observation`` id prefixes and the rows behind them, etc.: used to resolve ``[type]/[id]``.
 ID_PREFIXES: dict[str, tuple[tuple[str, str], ...]] = {
-    "Observation": (("lab", "labs"), ("score", "assessments")),
+    "Observation": (("lab", "labs"), ("score", "assessments"), ("sub", "substances")),
     "QuestionnaireResponse": (("a", "assessments"),),
-    "MedicationStatement": (("dose", "doses"), ("sub", "substances"), ("med", "medications")),
+    "MedicationStatement": (("dose", "doses"), ("med", "medications")),
+    "DocumentReference": (("note", "notes"),),
     "Provenance": (("lab", "labs"), ("a", "assessments"), ("dose", "doses"),
-                   ("sub", "substances"), ("med", "medications")),
+                   ("sub", "substances"), ("med", "medications"), ("note", "notes")),
 }
 
 _CAT_LAB = [{"coding": [{"system": c.OBS_CATEGORY, "code": "laboratory", "display": "Laboratory"}]}]
+_CAT_SOCIAL = [{"coding": [{"system": c.OBS_CATEGORY, "code": "social-history",
+                         "display": "Social History"}]}]
 _CAT_SURVEY = [{"coding": [{"system": c.OBS_CATEGORY, "code": "survey", "display": "Survey"}]}]
 _MS_PATIENT = {"coding": [{"system": c.MS_CATEGORY, "code": "patientspecified",
                            "display": "Patient Specified"}]}
@@ -70,6 +79,8 @@ _MS_COMMUNITY = {"coding": [{"system": c.MS_CATEGORY, "code": "community", "disp
 _META = {"security": list(c.PART2_SECURITY)}
 _KRATOM = {"system": c.CS_SUBSTANCE, "code": c.KRATOM_CODE, "display": c.KRATOM_DISPLAY}
 _AGENT_AUTHOR = {"coding": [{"system": c.PROVENANCE_AGENT, "code": "author", "display": "Author"}]}
+_AGENT_PERFORMER = {"coding": [{"system": c.PROVENANCE_AGENT, "code": "performer",
+                                "display": "Performer"}]}
 _AGENT_ASSEMBLER = {"coding": [{"system": c.PROVENANCE_AGENT, "code": "assembler",
                                 "display": "Assembler"}]}
 _ACT_CREATE = {"coding": [{"system": c.DATA_OPERATION, "code": "CREATE", "display": "create"}]}
@@ -149,6 +160,9 @@ class Exporter:
         From :func:`parse_date_filters`; restricts clinical records by their clinical time.
     history : bool
         Render superseded and retracted rows too (for vread and ``_history``, with ``pk``).
+    notes : bool
+        Export clinical notes (``DocumentReference``); the API leaves them out for a patient's
+        own login, as the web does (notes are the care team's).
 
     Versions: a corrected record keeps its **logical id** (``lab<pk of the first version>``)
     and its identifier; ``meta.versionId`` counts the versions (1 for the first) and
@@ -159,12 +173,15 @@ class Exporter:
     """
 
     def __init__(self, patients: QuerySet | None = None, *,
-                 date: list[tuple[str, dt.datetime]] | None = None, history: bool = False) -> None:
+                 date: list[tuple[str, dt.datetime]] | None = None, history: bool = False,
+                 notes: bool = True) -> None:
         self.patients_qs = patients if patients is not None else cm.Patient.objects.all()
         self.scoped = patients is not None
         self.date = date or []
         self.history = history
         self._parents: dict[type, dict[int, int]] = {}
+        self._first_rows: dict[type, dict[int, tuple[dt.datetime, int | None, str]]] = {}
+        self.include_notes = notes
         self._patient_refs: dict[int, dict[str, Any]] | None = None
         self._user_refs: dict[int, dict[str, Any]] | None = None
         self.referenced_users: set[int] = set()
@@ -248,24 +265,49 @@ class Exporter:
             rows.append(children[rows[-1]])
         return rows
 
+    def _firsts(self, model) -> dict[int, tuple[dt.datetime, int | None, str]]:
+        """First version pk -> (entered_at, entered_by_id, source), for corrected records."""
+        if model not in self._first_rows:
+            roots = {self.logical(model, pk)[0] for pk in self.parents(model)}
+            self._first_rows[model] = {
+                pk: (at, by, src) for pk, at, by, src in model.objects.filter(pk__in=roots)
+                .values_list("pk", "entered_at", "entered_by_id", "source")}
+        return self._first_rows[model]
+
     def _versioned(self, model, row: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """Put the logical pk into ``row["pk"]``; returns the row's own pk and its meta."""
+        """Put the logical pk into ``row["pk"]`` and the first version's authorship into
+        ``row["first_*"]``; returns the row's own pk and its meta."""
         own = row["pk"]
         row["pk"], version = self.logical(model, own)
         row["version"] = version
+        if version > 1:
+            first = self._firsts(model)[row["pk"]]
+        else:
+            first = (row["entered_at"], row["entered_by_id"], row["source"])
+        row["first_entered_at"], row["first_entered_by_id"], row["first_source"] = first
         return own, record_meta(version, row["entered_at"])
+
+    @staticmethod
+    def _as_first(row: dict[str, Any]) -> dict[str, Any]:
+        """``row`` with the authorship of its first version (who reported it, by which route,
+        when): a correction does not turn a patient's report into a clinician's."""
+        return dict(row, entered_at=row["first_entered_at"],
+                    entered_by_id=row["first_entered_by_id"], source=row["first_source"])
 
     def _provenance(self, kind: str, pk: int, targets: list[str], patient_ref: dict[str, Any],
                     row: dict[str, Any], original: dict[str, str] | None) -> Resource:
-        who = self._user(row["entered_by_id"])
+        first_source = row.get("first_source", row["source"])
+        who = self._user(row.get("first_entered_by_id", row["entered_by_id"]))
         agent: dict[str, Any] = {"type": _AGENT_AUTHOR, "who": who or _IMPORTED}
-        if row["source"] == cm.Source.IMPORT:
+        if first_source == cm.Source.IMPORT:
             agent["type"] = _AGENT_ASSEMBLER
         version = row.get("version", 1)
         prov: Resource = {
             "resourceType": "Provenance", "id": f"{kind}{pk}",
             "meta": record_meta(version, row["entered_at"]),
             "target": [{"reference": f"{t}/_history/{version}"} for t in targets],
+            # first recorded (occurred) and this version (recorded)
+            "occurredDateTime": row.get("first_entered_at", row["entered_at"]).isoformat(),
             "recorded": row["entered_at"].isoformat(),
             "activity": _ACT_UPDATE if row["replaces_id"] else _ACT_CREATE,
             "agent": [agent],
@@ -281,10 +323,13 @@ class Exporter:
                 "system": original["system"], "value": original["value"]}}})
         if entities:
             prov["entity"] = entities
-        if row["source"] == cm.Source.PATIENT:
+        if first_source == cm.Source.PATIENT:
             prov["agent"].append({"type": {"coding": [{"system": c.PROVENANCE_AGENT,
                                                        "code": "informant", "display": "Informant"}]},
                                   "who": patient_ref})
+        if row["replaces_id"]:  # who made this version (the correction)
+            prov["agent"].append({"type": _AGENT_PERFORMER,
+                                  "who": self._user(row["entered_by_id"]) or _IMPORTED})
         return prov
 
     # ------------------------------------------------------------------ resources
@@ -388,9 +433,10 @@ class Exporter:
             subject = refs[row["patient_id"]]
             orig = original.get(own)
             inst = instruments.get(row["instrument"])
-            author = self._user(row["entered_by_id"])
+            first = self._as_first(row)
+            author = self._user(first["entered_by_id"])
             if "QuestionnaireResponse" in want:
-                qr = questionnaire_response(row, subject, inst, author, orig)
+                qr = questionnaire_response(first, subject, inst, author, orig)
                 qr["meta"] = meta
                 yield qr
             if "Observation" in want and row["total"] is not None:
@@ -418,7 +464,8 @@ class Exporter:
             subject = refs[row["patient_id"]]
             orig = original.get(own)
             if "MedicationStatement" in want:
-                ms = dose_statement(row, subject, self._user(row["entered_by_id"]), orig)
+                first = self._as_first(row)
+                ms = dose_statement(first, subject, self._user(first["entered_by_id"]), orig)
                 ms["meta"] = meta
                 yield ms
             if "Provenance" in want:
@@ -438,27 +485,54 @@ class Exporter:
             pk_ = row["pk"]
             subject = refs[row["patient_id"]]
             orig = original.get(own)
-            if "MedicationStatement" in want:
-                ms: Resource = {
-                    "resourceType": "MedicationStatement", "id": f"sub{pk_}", "meta": meta,
+            first = self._as_first(row)
+            if "Observation" in want:
+                label = SUBSTANCES.get(row["name"], row["name"])
+                obs: Resource = {
+                    "resourceType": "Observation", "id": f"sub{pk_}", "meta": meta,
                     "identifier": _identifiers("substance", pk_, orig),
-                    "status": "completed",
-                    "category": _MS_PATIENT if row["source"] == cm.Source.PATIENT else _MS_COMMUNITY,
-                    "medicationCodeableConcept": {"coding": [{
-                        "system": c.CS_SUBSTANCE, "code": row["name"],
-                        "display": SUBSTANCES.get(row["name"], row["name"])}]},
+                    "status": "amended" if row["replaces_id"] else "final",
+                    "category": _CAT_SOCIAL,
+                    "code": {"coding": [{"system": c.CS_SUBSTANCE_USE, "code": row["name"],
+                                         "display": f"{label}: used"}],
+                             "text": f"{label}: used"},
                     "subject": subject,
                     "effectiveDateTime": row["at"].isoformat(),
-                    "dateAsserted": row["entered_at"].isoformat(),
+                    "issued": row["entered_at"].isoformat(),
+                    "valueBoolean": True,
                 }
-                src = self._user(row["entered_by_id"])
-                if src:
-                    ms["informationSource"] = src
+                who = self._user(first["entered_by_id"])
+                if first["source"] == cm.Source.PATIENT:
+                    obs["performer"] = [subject]  # patient-reported
+                elif who:
+                    obs["performer"] = [who]
                 if row["detail"]:
-                    ms["note"] = [{"text": row["detail"]}]
-                yield ms
+                    obs["note"] = [{"text": row["detail"]}]
+                yield obs
             if "Provenance" in want:
-                yield self._provenance("sub", pk_, [f"MedicationStatement/sub{pk_}"], subject, row, orig)
+                yield self._provenance("sub", pk_, [f"Observation/sub{pk_}"], subject, row, orig)
+
+    def notes(self, pk: int | None = None,
+              want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
+        """Clinical notes as ``DocumentReference`` (plain text, base64), for readers that may
+        see them (:attr:`include_notes`)."""
+        if not self.include_notes:
+            return
+        qs = self._rows(cm.Note).filter(_date_q("at", self.date))
+        if pk is not None:
+            qs = qs.filter(pk=pk)
+        refs = self.patient_refs()
+        for row in qs.values("pk", "patient_id", "at", "text", "entered_by_id", "entered_at",
+                             "source", "replaces_id", "change_reason").order_by("pk").iterator(2000):
+            _own, meta = self._versioned(cm.Note, row)
+            pk_ = row["pk"]
+            subject = refs[row["patient_id"]]
+            if "DocumentReference" in want:
+                yield note_document(row, subject, self._user(self._as_first(row)["entered_by_id"]),
+                                    meta)
+            if "Provenance" in want:
+                yield self._provenance("note", pk_, [f"DocumentReference/note{pk_}"], subject, row,
+                                       None)
 
     def medications(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
         qs = self._rows(cm.Medication)
@@ -484,8 +558,8 @@ class Exporter:
                       "category": _MS_COMMUNITY,
                       "medicationCodeableConcept": {"text": row["name"]},
                       "subject": subject, "effectivePeriod": period,
-                      "dateAsserted": row["entered_at"].isoformat()}
-                src = self._user(row["entered_by_id"])
+                      "dateAsserted": row["first_entered_at"].isoformat()}
+                src = self._user(row["first_entered_by_id"])
                 if src:
                     ms["informationSource"] = src
                 yield ms
@@ -581,10 +655,13 @@ class Exporter:
             yield from self.labs(want=want)
         if want & {"QuestionnaireResponse", "Observation", "Provenance"}:
             yield from self.assessments(want=want)
+        if want & {"Observation", "Provenance"}:
+            yield from self.substances(want=want)
         if want & {"MedicationStatement", "Provenance"}:
             yield from self.doses(want=want)
-            yield from self.substances(want=want)
             yield from self.medications(want=want)
+        if want & {"DocumentReference", "Provenance"}:
+            yield from self.notes(want=want)
         if "Condition" in want:
             yield from self.conditions()
         if "Flag" in want:
@@ -621,6 +698,8 @@ class Exporter:
 
     def _record(self, resource_type: str, ident: str):
         """``(table, model, rows oldest first)`` of a versioned ``resource_type/ident``."""
+        if resource_type == "DocumentReference" and not self.include_notes:
+            return None
         for prefix, table in ID_PREFIXES.get(resource_type, ()):
             rest = ident[len(prefix):]
             if ident.startswith(prefix) and rest.isdigit():
@@ -638,7 +717,8 @@ class Exporter:
             current = self.read(resource_type, ident)
             return None if current is None else [(current["meta"]["versionId"], current)]
         table, model, rows = found
-        past = Exporter(self.patients_qs if self.scoped else None, history=True)
+        past = Exporter(self.patients_qs if self.scoped else None, history=True,
+                        notes=self.include_notes)
         out: list[tuple[str, Resource | None]] = []
         for pk in rows:
             res = next((r for r in getattr(past, table)(pk, want=frozenset({resource_type}))
@@ -656,7 +736,7 @@ class Gone(Exception):
 
 #: Exporter table method -> the model behind it.
 TABLE_MODELS = {"labs": cm.LabResult, "assessments": cm.Assessment, "doses": cm.Dose,
-                "substances": cm.SubstanceUse, "medications": cm.Medication}
+                "substances": cm.SubstanceUse, "medications": cm.Medication, "notes": cm.Note}
 
 
 def record_meta(version: int, updated: dt.datetime) -> dict[str, Any]:
@@ -677,11 +757,6 @@ def with_content_meta(resource: Resource, updated: dt.datetime | None = None) ->
     meta.update(resource.get("meta") or {})
     return {"resourceType": resource["resourceType"], "id": resource["id"], "meta": meta,
             **{k: v for k, v in body.items() if k not in ("resourceType", "id")}}
-
-
-def kind_sid(kind: str) -> str:
-    """Identifier-system kind of a Provenance/id prefix."""
-    return {"a": "assessment", "sub": "substance", "med": "medication"}.get(kind, kind)
 
 
 def _identifiers(kind: str, pk: int, original: dict[str, str] | None) -> list[dict[str, str]]:
@@ -827,10 +902,8 @@ def questionnaire_response(row: dict[str, Any], subject: dict[str, Any],
         value = items[key]
         item = item_defs.get(key)
         if item is not None:
-            coding = {"system": f"{c.QUESTIONNAIRE_BASE}/{inst.id}/{key}", "code": str(value)}
             anchor = next((v.anchor for v in item.values if v.value == value), "")
-            if anchor:
-                coding["display"] = anchor
+            coding = answer_coding(inst.id, key, value, anchor)
             answers.append({"linkId": key, "text": item.label, "answer": [{"valueCoding": coding}]})
         else:
             answers.append({"linkId": key, "answer": [{"valueInteger": int(value)}]})
@@ -858,19 +931,33 @@ def questionnaire_response(row: dict[str, Any], subject: dict[str, Any],
     return qr
 
 
+def answer_coding(inst_id: str, item_id: str, value: int, anchor: str) -> dict[str, Any]:
+    """The coding of an answer option: the LOINC answer code where one is confirmed for the
+    anchor (PHQ-9, GAD-7), otherwise Speciosa's (code = the item value)."""
+    loinc = c.answer_loinc(inst_id, anchor)
+    if loinc:
+        return {"system": c.LOINC, "code": loinc, "display": anchor}
+    coding = {"system": f"{c.QUESTIONNAIRE_BASE}/{inst_id}/{item_id}", "code": str(value)}
+    if anchor:
+        coding["display"] = anchor
+    return coding
+
+
 def questionnaire(inst: kinstruments.Instrument) -> Resource:
     """An instrument definition as ``Questionnaire`` (generated, never a second copy)."""
     items = []
+    item_loinc = c.ITEM_LOINC.get(inst.id, {})
     for it in inst.items:
-        options = []
-        for v in it.values:
-            coding = {"system": f"{c.QUESTIONNAIRE_BASE}/{inst.id}/{it.id}", "code": str(v.value)}
-            if v.anchor:
-                coding["display"] = v.anchor
-            options.append({"extension": [{"url": c.ORDINAL_VALUE, "valueDecimal": v.value}],
-                            "valueCoding": coding})
-        entry: dict[str, Any] = {"linkId": it.id, "text": it.text or it.label, "type": "choice",
-                                 "required": it.required, "answerOption": options}
+        options = [{"extension": [{"url": c.ORDINAL_VALUE, "valueDecimal": v.value}],
+                    "valueCoding": answer_coding(inst.id, it.id, v.value, v.anchor)}
+                   for v in it.values]
+        codes = [{"system": c.item_system(inst.id), "code": it.id, "display": it.label}]
+        if it.id in item_loinc:
+            codes.insert(0, {"system": c.LOINC, "code": item_loinc[it.id]})
+        # the neutral label, never licensed wording (a site may load that for its own use)
+        entry: dict[str, Any] = {"linkId": it.id, "code": codes, "text": it.label,
+                                 "type": "choice", "required": it.required,
+                                 "answerOption": options}
         if not it.scored:
             entry["extension"] = [{"url": f"{c.EXT}/not-scored", "valueBoolean": True}]
         items.append(entry)
@@ -888,14 +975,38 @@ def questionnaire(inst: kinstruments.Instrument) -> Resource:
         "subjectType": ["Patient"],
         "item": items,
     }
-    if inst.id in c.SCORE_LOINC:
-        code, display = c.SCORE_LOINC[inst.id]
-        q["code"] = [{"system": c.LOINC, "code": code, "display": display}]
+    if inst.id in c.PANEL_LOINC:
+        code, display = c.PANEL_LOINC[inst.id]
+        q["code"] = [{"system": c.LOINC, "code": code, **({"display": display} if display else {})}]
     if inst.description:
         q["description"] = inst.description
     if inst.licence:
         q["copyright"] = inst.licence
     return q
+
+
+def note_document(row: dict[str, Any], subject: dict[str, Any], author: dict[str, Any] | None,
+                  meta: dict[str, Any]) -> Resource:
+    """A clinical note as ``DocumentReference``: the text as a ``text/plain`` attachment,
+    ``date`` when it was first written, ``context.period.start`` the time it is about."""
+    doc: Resource = {
+        "resourceType": "DocumentReference", "id": f"note{row['pk']}", "meta": meta,
+        "identifier": [{"system": c.sid("note"), "value": str(row["pk"])}],
+        "status": "current",
+        "docStatus": "amended" if row["replaces_id"] else "final",
+        "type": {"coding": [{"system": c.CS_NOTE_TYPE, "code": "clinical-note",
+                             "display": "Clinical note"}], "text": "Clinical note"},
+        "subject": subject,
+        "date": row["first_entered_at"].isoformat(),
+        "content": [{"attachment": {
+            "contentType": "text/plain; charset=utf-8",
+            "data": base64.b64encode(row["text"].encode("utf-8")).decode("ascii"),
+            "title": "Clinical note", "creation": row["first_entered_at"].isoformat()}}],
+        "context": {"period": {"start": row["at"].isoformat()}},
+    }
+    if author:
+        doc["author"] = [author]
+    return doc
 
 
 def dose_statement(row: dict[str, Any], subject: dict[str, Any], source: dict[str, Any] | None,

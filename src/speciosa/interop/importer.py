@@ -365,6 +365,16 @@ def _instrument_for(canonical: Any) -> tuple[kinstruments.Instrument, str | None
         raise _Bad(f"questionnaire: {exc}") from None
 
 
+def _loinc_answer(inst: kinstruments.Instrument, link: Any, code: Any) -> int:
+    """The item value a LOINC answer code stands for (PHQ-9, GAD-7 anchors)."""
+    item = next((it for it in inst.items if it.id == link), None)
+    value = next((v.value for v in (item.values if item else ())
+                  if c.answer_loinc(inst.id, v.anchor) == code), None)
+    if value is None:
+        raise _Bad(f"item {link!r}: LOINC answer {code!r} is not an answer of this item")
+    return value
+
+
 def _assessment_fields(res: dict[str, Any], patient: cm.Patient) -> dict[str, Any]:
     inst, version = _instrument_for(res.get("questionnaire"))
     if version and version != inst.version:
@@ -377,7 +387,9 @@ def _assessment_fields(res: dict[str, Any], patient: cm.Patient) -> dict[str, An
         if not answers:
             continue
         ans = answers[0]
-        if "valueCoding" in ans:
+        if "valueCoding" in ans and ans["valueCoding"].get("system") == c.LOINC:
+            value = _loinc_answer(inst, link, ans["valueCoding"].get("code"))
+        elif "valueCoding" in ans:
             value = ans["valueCoding"].get("code")
         elif "valueInteger" in ans:
             value = ans["valueInteger"]
@@ -412,6 +424,19 @@ def _authored(res: dict[str, Any]) -> dt.datetime:
     return at
 
 
+def _substance_fields(name: str, when: Any, field: str, res: dict[str, Any]) -> dict[str, Any]:
+    """A substance use (from a MedicationStatement or a social-history Observation)."""
+    if name not in services.SUBSTANCES:
+        raise _Bad(f"unknown substance {name!r}; use one of {', '.join(services.SUBSTANCES)}")
+    at = _datetime(when, field)
+    try:
+        writes.not_in_future(at, field)
+    except ValidationError as exc:
+        raise _Bad(_validation_reason(exc)) from None
+    detail = " ".join(n.get("text", "") for n in res.get("note") or ()).strip()[:200]
+    return {"at": at, "name": name, "detail": detail}
+
+
 def _statement(res: dict[str, Any], patient: cm.Patient) -> tuple[type, dict[str, Any]]:
     concept = res.get("medicationCodeableConcept")
     if not isinstance(concept, dict):
@@ -440,17 +465,8 @@ def _statement(res: dict[str, Any], patient: cm.Patient) -> tuple[type, dict[str
         except ValidationError as exc:
             raise _Bad(_validation_reason(exc)) from None
     if substance:
-        name = substance[0]
-        if name not in services.SUBSTANCES:
-            raise _Bad(f"medicationCodeableConcept: unknown substance {name!r}; use one of "
-                       f"{', '.join(services.SUBSTANCES)}")
-        at = _datetime(res.get("effectiveDateTime"), "effectiveDateTime")
-        try:
-            writes.not_in_future(at, "effectiveDateTime")
-        except ValidationError as exc:
-            raise _Bad(_validation_reason(exc)) from None
-        detail = " ".join(n.get("text", "") for n in res.get("note") or ()).strip()[:200]
-        return cm.SubstanceUse, {"at": at, "name": name, "detail": detail}
+        return cm.SubstanceUse, _substance_fields(substance[0], res.get("effectiveDateTime"),
+                                                  "effectiveDateTime", res)
     name = text or next((cd.get("display") or cd.get("code") for cd in concept.get("coding") or ()), "")
     if not name:
         raise _Bad("medicationCodeableConcept: give the medication's name (text or coding)")
@@ -479,6 +495,11 @@ def _is_lab(res: dict[str, Any]) -> bool:
 def _convert(res: dict[str, Any], patients: _Patients) -> tuple[type, cm.Patient, dict[str, Any]] | None:
     rtype = res["resourceType"]
     if rtype == "Observation":
+        used = _codes(res.get("code"), c.CS_SUBSTANCE_USE)
+        if used:  # substance use, exported as a social-history Observation
+            patient = patients.resolve(res.get("subject"))
+            return cm.SubstanceUse, patient, _substance_fields(
+                used[0], res.get("effectiveDateTime"), "effectiveDateTime", res)
         if not _is_lab(res):
             return None  # derived scores and other observations are not imported
         if res.get("status") not in ("final", "amended", "corrected", "preliminary"):

@@ -266,6 +266,15 @@ def _build() -> dict[str, dict[str, Param]]:
                "patientspecified or community."),
             _p("MedicationStatement", "identifier", "token", _identifiers, "The identifier."),
         ],
+        "DocumentReference": [
+            *_patient_params("DocumentReference", "subject"),
+            _p("DocumentReference", "date", "date", _dates("date"), "When the note was written."),
+            _p("DocumentReference", "period", "date", _dates("context.period"),
+               "The time the note is about."),
+            _p("DocumentReference", "type", "token", _codings("type"), "clinical-note."),
+            _p("DocumentReference", "status", "token", _code("status"), "current."),
+            _p("DocumentReference", "identifier", "token", _identifiers, "The identifier."),
+        ],
         "Condition": [
             *_patient_params("Condition", "subject"),
             _p("Condition", "code", "token", _codings("code"), "The condition's code."),

@@ -29,7 +29,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from speciosa.clinic import access, services, writes
-from speciosa.clinic.models import Patient
+from speciosa.clinic.models import Patient, Role
 
 from . import codes as c
 from . import search
@@ -128,7 +128,7 @@ class ReadView(FHIRView):
     def get(self, request, rtype: str, rid: str):
         rtype = self._type(rtype)
         visible = access.visible_patients(request.user)
-        resource = Exporter(visible).read(rtype, rid)
+        resource = Exporter(visible, notes=_sees_notes(request.user)).read(rtype, rid)
         if resource is None:
             raise Http404(f"No {rtype}/{rid} here.")
         patient_id = _patient_of(resource)
@@ -146,7 +146,8 @@ class HistoryView(FHIRView):
 
     def get(self, request, rtype: str, rid: str):
         rtype = self._type(rtype)
-        versions = Exporter(access.visible_patients(request.user)).versions(rtype, rid)
+        exporter = Exporter(access.visible_patients(request.user), notes=_sees_notes(request.user))
+        versions = exporter.versions(rtype, rid)
         if not versions:
             raise Http404(f"No {rtype}/{rid} here.")
         base = self._base(request)
@@ -181,7 +182,8 @@ class VReadView(FHIRView):
 
     def get(self, request, rtype: str, rid: str, vid: str):
         rtype = self._type(rtype)
-        versions = Exporter(access.visible_patients(request.user)).versions(rtype, rid) or []
+        exporter = Exporter(access.visible_patients(request.user), notes=_sees_notes(request.user))
+        versions = exporter.versions(rtype, rid) or []
         found = next(((v, r) for v, r in versions if v == vid), None)
         if found is None:
             raise Http404(f"No version {vid} of {rtype}/{rid} here.")
@@ -241,7 +243,7 @@ class SearchView(FHIRView):
                         continue
                     raise
                 applied.append((key, raw))
-        exporter = Exporter(scope)
+        exporter = Exporter(scope, notes=_sees_notes(request.user))
         stream = (r for r in exporter.resources([rtype]) if r["resourceType"] == rtype)
         matches = search.matching(stream, criteria)
         total: int | None = None
@@ -276,7 +278,8 @@ class SearchView(FHIRView):
 class EverythingView(FHIRView):
     def get(self, request, rid: str):
         patient = access.patient_for(request.user, rid)
-        exporter = Exporter(access.visible_patients(request.user).filter(pk=patient.pk))
+        exporter = Exporter(access.visible_patients(request.user).filter(pk=patient.pk),
+                            notes=_sees_notes(request.user))
         bundle = searchset(exporter.resources(), base=self._base(request))
         # an export of the whole record: audited with its purpose of use (HL7 PurposeOfUse code,
         # from ``_purpose`` or the ``X-Purpose-Of-Use`` header; TREAT when not given)
@@ -362,6 +365,12 @@ RESULT_PARAMETERS_DOC = (
     "pages with the next link. A parameter repeated is AND, commas within a value are OR. An "
     "unsupported parameter is a 400 OperationOutcome naming it; with 'Prefer: handling=lenient' "
     "it is ignored and the self link shows only what was applied.")
+
+
+def _sees_notes(user) -> bool:
+    """Clinical notes are the care team's: a patient's own login does not get them (as on
+    the web, where the timeline with notes is a clinician's page)."""
+    return not access.has_role(user, Role.PATIENT)
 
 
 def _prefers_lenient(request) -> bool:
