@@ -3,7 +3,7 @@
 Values entered through the service layer (the path of the web form, the API and the FHIR
 import) reach the rules as one canonical value with one range in the same unit: the
 findings and the numbers in their messages equal those of ``speciosa evaluate`` on the
-same values written in canonical units.
+same values written in canonical units (the laboratory's range and a comparator included).
 """
 
 from __future__ import annotations
@@ -114,7 +114,20 @@ def lab_entry(draw, labs=QUANTITY_LABS):
     if typed <= 0:
         typed = Decimal("0.0001")
     days = draw(st.integers(min_value=0, max_value=45))
-    return lab.code, typed, unit, days
+    extra = {}
+    if draw(st.booleans()):  # the laboratory's own range, in any accepted unit
+        ref_unit = draw(st.sampled_from(sorted(lab.units)))
+        high = _upper(lab) * 10 ** draw(st.floats(min_value=-0.5, max_value=0.5))
+        low = high * draw(st.floats(min_value=0.0, max_value=0.5))
+        extra = {"reference_unit": ref_unit,
+                 "reference_low": round(klabs.from_canonical(lab.code, low, ref_unit), 4),
+                 "reference_high": round(klabs.from_canonical(lab.code, high, ref_unit), 4)}
+        if extra["reference_low"] > extra["reference_high"]:
+            extra["reference_low"] = extra["reference_high"]
+    comparator = draw(st.sampled_from(["", "", "", "<", ">"]))
+    if comparator:
+        extra["comparator"] = comparator
+    return lab.code, typed, unit, days, extra
 
 
 def _findings_of_the_sweep(patient):
@@ -126,6 +139,19 @@ def _findings_of_the_sweep(patient):
                                                 stopped_firing_at__isnull=True))
 
 
+def _canonical_row(r):
+    """The stored result as a timeline row in canonical units: its canonical value, and the
+    laboratory's range (stored in the canonical unit) when it has one."""
+    row = {"lab": r.lab, "at": r.collected_at.isoformat(),
+           "value": klabs.to_canonical(r.lab, float(r.value), r.unit),
+           "unit": klabs.get_lab(r.lab).canonical_unit}
+    if r.comparator:
+        row["comparator"] = r.comparator
+    if r.reference_source == LabResult.RangeSource.LABORATORY:
+        row["reference_low"], row["reference_high"] = r.reference_low, r.reference_high
+    return row
+
+
 def _findings_of_evaluate(patient, now):
     """``speciosa evaluate``'s function on the same results written in canonical units."""
     from speciosa.safety import evaluate, timeline_from_json
@@ -133,9 +159,7 @@ def _findings_of_evaluate(patient, now):
     rows = LabResult.objects.current().filter(patient=patient)
     doc = {"tz": patient.site.time_zone or "UTC",
            "patient": {"sex": patient.sex, "birth_date": patient.birth_date.isoformat()},
-           "labs": [{"lab": r.lab, "at": r.collected_at.isoformat(),
-                     "value": klabs.to_canonical(r.lab, float(r.value), r.unit),
-                     "unit": klabs.get_lab(r.lab).canonical_unit} for r in rows]}
+           "labs": [_canonical_row(r) for r in rows]}
     return sorted((f.rule, f.severity, f.message, f.next_step)
                   for f in evaluate(timeline_from_json(doc), now))
 
@@ -151,9 +175,9 @@ def test_any_value_in_any_unit_gives_the_findings_evaluate_gives_in_canonical_un
 
     patient = make_patient(clinic.site_a, clinic.team_a, None, "", sex=sex)
     now = timezone.now()
-    for code, typed, unit, days in entries:
+    for code, typed, unit, days, extra in entries:
         services.record_lab(clinic.clinician_a, patient, {
             "lab": code, "collected_at": now - dt.timedelta(days=days, minutes=1),
-            "value": typed, "unit": unit, "confirmed_unusual": True})
+            "value": typed, "unit": unit, "confirmed_unusual": True, **extra})
     swept = _findings_of_the_sweep(patient)
     assert swept == _findings_of_evaluate(patient, timezone.now())

@@ -112,8 +112,8 @@ class LabOut(RecordSerializer):
         model = LabResult
         fields = RecordSerializer.Meta.common + [
             "lab", "loinc", "collected_at", "value", "unit", "canonical_value", "canonical_unit",
-            "result", "method", "reference_low", "reference_high", "reference_source", "flag",
-            "confirmed_unusual"]
+            "comparator", "iu_factor", "result", "method", "reference_low", "reference_high",
+            "reference_source", "reported_interpretation", "flag", "confirmed_unusual"]
 
 
 class NoteOut(RecordSerializer):
@@ -301,6 +301,17 @@ class LabIn(serializers.Serializer):
     collected_at = serializers.DateTimeField(required=False, allow_null=True)
     value = StrictDecimalField(max_digits=12, decimal_places=4, required=False, allow_null=True)
     unit = StrictCharField(required=False, allow_blank=True, max_length=32)
+    comparator = serializers.ChoiceField(
+        choices=["<", "<=", ">=", ">"], required=False, allow_blank=True,
+        help_text="the value is a bound as reported, e.g. '<' for '<5 U/L'")
+    reference_low = StrictDecimalField(max_digits=12, decimal_places=4, required=False,
+                                       allow_null=True, help_text="the laboratory's range")
+    reference_high = StrictDecimalField(max_digits=12, decimal_places=4, required=False,
+                                        allow_null=True, help_text="the laboratory's range")
+    reference_unit = StrictCharField(required=False, allow_blank=True, max_length=32,
+                                     help_text="unit of the range when not the value's")
+    iu_factor = StrictDecimalField(max_digits=6, decimal_places=3, required=False, allow_null=True,
+                                   help_text="prolactin: the assay's mIU/L per ng/mL factor")
     result = StrictCharField(required=False, allow_blank=True, help_text="qualitative tests")
     method = StrictCharField(required=False, allow_blank=True, max_length=20)
     confirmed_unusual = StrictBooleanField(required=False, default=False)
@@ -326,6 +337,8 @@ class CorrectionIn(serializers.Serializer):
     note = StrictCharField(required=False, allow_blank=True, max_length=500)
     collected_at = serializers.DateTimeField(required=False)
     value = StrictDecimalField(max_digits=12, decimal_places=4, required=False, allow_null=True)
+    comparator = serializers.ChoiceField(choices=["<", "<=", ">=", ">"], required=False,
+                                         allow_blank=True)
     result = StrictCharField(required=False, allow_blank=True)
     method = StrictCharField(required=False, allow_blank=True, max_length=20)
     confirmed_unusual = StrictBooleanField(required=False)

@@ -218,7 +218,18 @@ class LabResult(ClinicalRecord):
     canonical unit** (the same unit as ``canonical_value``); ``reference_source`` says whose
     range it is: the reporting laboratory's, or the catalogue's adult range for the
     patient's sex (the fallback, labelled so wherever it is shown).
+
+    ``comparator`` keeps a value reported as a bound (``<5 U/L``: ``value`` 5, comparator
+    ``<``); ``iu_factor`` the prolactin assay's mIU/L per ng/mL factor the laboratory stated;
+    ``reported_interpretation`` the laboratory's own interpretation as received on import
+    (FHIR ``Observation.interpretation``, kept verbatim and exported again).
     """
+
+    class Comparator(models.TextChoices):
+        LT = "<", "below (<)"
+        LE = "<=", "at or below (<=)"
+        GE = ">=", "at or above (>=)"
+        GT = ">", "above (>)"
 
     class RangeSource(models.TextChoices):
         LABORATORY = "laboratory", "laboratory range"
@@ -236,6 +247,9 @@ class LabResult(ClinicalRecord):
     reference_low = models.FloatField(null=True, blank=True)
     reference_high = models.FloatField(null=True, blank=True)
     reference_source = models.CharField(max_length=12, choices=RangeSource.choices, blank=True)
+    comparator = models.CharField(max_length=2, choices=Comparator.choices, blank=True)
+    iu_factor = models.FloatField("mIU/L per ng/mL (prolactin assay)", null=True, blank=True)
+    reported_interpretation = models.JSONField(default=list, blank=True)
     flag = models.CharField(max_length=12, blank=True)
     confirmed_unusual = models.BooleanField(default=False)
 

@@ -44,8 +44,8 @@ KINDS: dict[str, RecordKind] = {k.name: k for k in (
     RecordKind("dose", Dose, ("taken_at", "amount", "unit", "product", "mitragynine_percent",
                               "grams_per_capsule"), on_page=("amount",)),
     RecordKind("assessment", Assessment, ("items", "at", "note"), on_page=()),
-    RecordKind("lab", LabResult, ("collected_at", "value", "unit", "result", "method",
-                                  "confirmed_unusual"), on_page=("value", "unit")),
+    RecordKind("lab", LabResult, ("collected_at", "value", "unit", "comparator", "result",
+                                  "method", "confirmed_unusual"), on_page=("value", "unit")),
     RecordKind("note", Note, ("text",), on_page=("text",)),
 )}
 

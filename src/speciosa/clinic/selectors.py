@@ -165,11 +165,16 @@ def describe_lab(r: LabResult) -> tuple[str, str, bool]:
                  else "reference range")
         ref = (f"{label} {_fmt_num(r.reference_low)}–{_fmt_num(r.reference_high)} "
                f"{klabs.unit_display(r.canonical_unit)}")
-    shown = f"{_fmt_num(r.value)} {klabs.unit_display(r.unit)}"
+    shown = f"{r.comparator}{_fmt_num(r.value)} {klabs.unit_display(r.unit)}"
     if r.unit != r.canonical_unit and r.canonical_value is not None:
         shown += (f" (= {_fmt_num(round(r.canonical_value, 3))} "
                   f"{klabs.unit_display(r.canonical_unit)})")
-    detail = " · ".join(x for x in (ref, r.flag) if x)
+    assay = f"assay {_fmt_num(r.iu_factor)} mIU/L per ng/mL" if r.iu_factor else ""
+    reported = ", ".join(cd.get("code", "") for concept in r.reported_interpretation or ()
+                         if isinstance(concept, dict) for cd in concept.get("coding") or ()
+                         if isinstance(cd, dict))
+    reported = f"laboratory's interpretation {reported}" if reported else ""
+    detail = " · ".join(x for x in (ref, assay, r.flag, reported) if x)
     return f"{name}: {shown}", detail, r.flag in ("high", "low", "critical", "abnormal")
 
 

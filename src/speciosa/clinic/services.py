@@ -191,38 +191,122 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
         raise ValidationError({"value": "Enter the result as a number, for example 12.5."}) from None
     if abs(value) >= Decimal("1e8") or value != value.quantize(Decimal("0.0001")):
         raise ValidationError({"value": "Enter the value with at most 8 digits before and 4 after the decimal point."})
+    comparator = str(data.get("comparator") or "").strip()
+    if comparator and comparator not in klabs.COMPARATORS:
+        raise ValidationError({"comparator": "Choose <, <=, >= or >, or leave it empty."})
+    iu_factor = _iu_factor(lab, data.get("iu_factor"))
     try:
-        canonical = klabs.to_canonical(lab.code, float(value), unit)
+        unit = klabs.normalise_unit(lab.code, unit)
+        canonical = klabs.to_canonical(lab.code, float(value), unit, iu_factor=iu_factor)
     except klabs.LabValueError as exc:
         raise ValidationError({getattr(exc, "field", "value") or "value": str(exc)}) from None
-    problem = klabs.plausibility_problem(lab.code, float(value), unit)
+    problem = klabs.plausibility_problem(lab.code, float(value), unit, iu_factor=iu_factor)
     if problem and not data.get("confirmed_unusual"):
         raise NeedsConfirmation({"value": problem})
-    low, high = klabs.reference_range(lab.code, patient.sex) or (None, None)
-    source = LabResult.RangeSource.CATALOGUE if (low, high) != (None, None) else ""
+    laboratory = _laboratory_range(lab, data, unit, iu_factor)
+    if laboratory is not None:
+        (low, high), source = laboratory, LabResult.RangeSource.LABORATORY
+    else:
+        low, high = klabs.reference_range(lab.code, patient.sex) or (None, None)
+        source = LabResult.RangeSource.CATALOGUE if (low, high) != (None, None) else ""
     flag = lab_flag(lab.code, float(value), unit, canonical, (low, high), sex=patient.sex,
-                    pregnant=patient.pregnant, breastfeeding=patient.breastfeeding)
-    unit = klabs.normalise_unit(lab.code, unit)
+                    pregnant=patient.pregnant, breastfeeding=patient.breastfeeding,
+                    comparator=comparator, iu_factor=iu_factor,
+                    laboratory_range=laboratory is not None)
+    reported = data.get("reported_interpretation") or []
+    if not isinstance(reported, list):
+        raise ValidationError({"reported_interpretation": "Give the laboratory's interpretation "
+                                                          "as a list of coded concepts."})
     out.update(value=value, unit=unit, canonical_value=canonical, canonical_unit=lab.canonical_unit,
-               loinc=klabs.loinc_for(lab.code, unit) or "",
-               reference_low=low, reference_high=high, reference_source=source, flag=flag,
+               loinc=klabs.loinc_for(lab.code, unit) or "", comparator=comparator,
+               iu_factor=iu_factor, reference_low=low, reference_high=high,
+               reference_source=source, reported_interpretation=reported, flag=flag,
                result="", confirmed_unusual=bool(problem))
     return out
 
 
+#: Accepted prolactin assay factors (mIU/L per ng/mL): a check against typing errors only,
+#: not a clinical range. The catalogue's default, 21.2 (WHO 3rd IS 84/500), is UNCONFIRMED
+#: and assay-specific (instruments.md 7.2, pharmacology.md 6.2).
+IU_FACTOR_ACCEPTED = (10.0, 60.0)
+
+
+def _iu_factor(lab: klabs.LabTest, raw: Any) -> float | None:
+    """The laboratory's stated mIU/L per ng/mL factor (prolactin only), or None."""
+    if raw in (None, ""):
+        return None
+    if lab.code != "prolactin":
+        raise ValidationError({"iu_factor": "Only a prolactin result takes an assay factor "
+                                            "(mIU/L per ng/mL); leave it empty."})
+    try:
+        factor = float(Decimal(str(raw)))
+    except (InvalidOperation, ValueError):
+        raise ValidationError({"iu_factor": "Enter the factor as a number, e.g. 21.2."}) from None
+    lo, hi = IU_FACTOR_ACCEPTED
+    if not lo <= factor <= hi:
+        raise ValidationError({"iu_factor": (
+            f"Enter the mIU/L per ng/mL factor the laboratory states, between {lo:g} and "
+            f"{hi:g} (the catalogue uses 21.2, the WHO 3rd IS 84/500 factor)."
+        )})
+    return factor
+
+
+def _laboratory_range(lab: klabs.LabTest, data: Mapping[str, Any], unit: str,
+                      iu_factor: float | None) -> tuple[float | None, float | None] | None:
+    """The reporting laboratory's range in the canonical unit, or None when none was given.
+
+    The range may be in another accepted unit than the value (``reference_unit``; default
+    the value's unit): it is converted with the same factor as the value.
+    """
+    raw = {k: data.get(k) for k in ("reference_low", "reference_high")}
+    if all(v in (None, "") for v in raw.values()):
+        return None
+    ref_unit = str(data.get("reference_unit") or "").strip() or unit
+    try:
+        ref_unit = klabs.normalise_unit(lab.code, ref_unit)
+    except klabs.LabValueError as exc:
+        raise ValidationError({"reference_unit": str(exc)}) from None
+    out: dict[str, float | None] = {}
+    for key, value in raw.items():
+        if value in (None, ""):
+            out[key] = None
+            continue
+        try:
+            number = Decimal(str(value))
+            if not number.is_finite():
+                raise InvalidOperation
+        except InvalidOperation:
+            raise ValidationError({key: "Enter the limit as a number, for example 45."}) from None
+        if number < 0:
+            raise ValidationError({key: "A reference limit cannot be negative; check the range."})
+        out[key] = klabs.to_canonical(lab.code, float(number), ref_unit, iu_factor=iu_factor)
+    low, high = out["reference_low"], out["reference_high"]
+    if low is not None and high is not None and low > high:
+        raise ValidationError({"reference_high": "The upper limit is below the lower limit; "
+                                                 "check the laboratory's range."})
+    return low, high
+
+
 def lab_flag(code: str, value: float, unit: str, canonical_value: float,
              reference: tuple[float | None, float | None], *, sex: str, pregnant: bool = False,
-             breastfeeding: bool = False) -> str:
+             breastfeeding: bool = False, comparator: str = "", iu_factor: float | None = None,
+             laboratory_range: bool = False) -> str:
     """The stored flag of a quantitative result: prolactin's from its interpretation
     (:func:`speciosa.knowledge.prolactin.interpret`: pregnancy, breastfeeding and the size of
-    the rise matter), any other test's from its reference range
-    (:func:`speciosa.knowledge.labs.flag_against`); ``""`` without a range."""
-    if code == "prolactin":
+    the rise matter; the laboratory's range when there is one), any other test's from its
+    reference range (:func:`speciosa.knowledge.labs.flag_against`); a value reported as a
+    bound (``<5``) only when the bound settles it; ``""`` without a range or when undetermined.
+    """
+    has_range = reference != (None, None)
+    if code == "prolactin" and not comparator:
         from speciosa.knowledge import prolactin as kprolactin
 
-        return kprolactin.interpret(value, unit, sex=sex, pregnant=pregnant, breastfeeding=breastfeeding).flag
-    has_range = reference != (None, None)
-    return klabs.flag_against(canonical_value, reference if has_range else None) or ""
+        own = reference if laboratory_range else None
+        return kprolactin.interpret(value, unit, sex=sex, pregnant=pregnant,
+                                    breastfeeding=breastfeeding, reference=own,
+                                    iu_factor=iu_factor).flag
+    return klabs.flag_against(canonical_value, reference if has_range else None,
+                              comparator or None) or ""
 
 
 # --------------------------------------------------------------------------- writes
@@ -388,7 +472,13 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
         fields = {"at": changes.get("at", record.at), "note": changes.get("note", record.note),
                   "diary": record.diary, **writes.assessment_fields(*scored)}
     elif isinstance(record, LabResult):
-        merged = {"lab": record.lab, **{k: getattr(record, k) for k in kind.correctable}}
+        merged = {"lab": record.lab, **{k: getattr(record, k) for k in kind.correctable},
+                  "iu_factor": record.iu_factor,
+                  "reported_interpretation": record.reported_interpretation}
+        if record.reference_source == LabResult.RangeSource.LABORATORY:
+            # the laboratory's range stays with the result (stored in the canonical unit)
+            merged.update(reference_low=record.reference_low, reference_high=record.reference_high,
+                          reference_unit=record.canonical_unit)
         merged.update(changes)
         fields = validate_lab(patient, merged)
     elif isinstance(record, Note):

@@ -61,6 +61,12 @@ EXT_CARE_TEAM = f"{EXT}/care-team"
 EXT_PREGNANT = f"{EXT}/pregnant"
 EXT_BREASTFEEDING = f"{EXT}/breastfeeding"
 EXT_CONFIRMED_UNUSUAL = f"{EXT}/confirmed-unusual"
+#: ``referenceRange.text`` of a range that is the catalogue's fallback, not the laboratory's:
+#: an import does not take such a range as the laboratory's own.
+CATALOGUE_RANGE_TEXT = "catalogue range (fallback)"
+LABORATORY_RANGE_TEXT = "laboratory range"
+#: Prolactin: the assay's mIU/L per ng/mL factor the laboratory stated (valueDecimal).
+EXT_IU_FACTOR = f"{EXT}/prolactin-miu-per-ng"
 EXT_DOSE_UNIT = f"{EXT}/dose-unit"
 EXT_PRODUCT = f"{EXT}/product"
 EXT_MITRAGYNINE_PERCENT = f"{EXT}/mitragynine-percent"

@@ -405,7 +405,8 @@ class Exporter:
         catalogue = {lab.code: lab for lab in klabs.all_labs()}
         for row in qs.values("pk", "patient_id", "lab", "loinc", "collected_at", "value", "unit",
                              "result", "method", "reference_low", "reference_high",
-                             "reference_source", "flag", "canonical_unit", "confirmed_unusual",
+                             "reference_source", "comparator", "iu_factor",
+                             "reported_interpretation", "flag", "canonical_unit", "confirmed_unusual",
                              "entered_by_id", "entered_at", "source", "replaces_id", "change_reason").order_by("pk").iterator(2000):
             own, meta = self._versioned(cm.LabResult, row)
             pk_ = row["pk"]
@@ -787,7 +788,7 @@ def _in_unit(lab: klabs.LabTest | None, canonical: float | None, unit: str,
         return None
 
 
-_RANGE_TEXT = {"laboratory": "laboratory range", "catalogue": "catalogue range (fallback)"}
+_RANGE_TEXT = {"laboratory": c.LABORATORY_RANGE_TEXT, "catalogue": c.CATALOGUE_RANGE_TEXT}
 
 
 def lab_observation(row: dict[str, Any], subject: dict[str, Any], lab: klabs.LabTest | None,
@@ -828,16 +829,21 @@ def lab_observation(row: dict[str, Any], subject: dict[str, Any], lab: klabs.Lab
     elif row["value"] is not None:
         unit = row["unit"]
         obs["valueQuantity"] = _lab_quantity(_num(row["value"]), unit)
+        if row.get("comparator"):
+            obs["valueQuantity"]["comparator"] = row["comparator"]
         code, display = c.INTERPRETATION.get(row["flag"], (None, None))
-        if code:
+        if row.get("reported_interpretation"):  # the laboratory's own, as received
+            obs["interpretation"] = row["reported_interpretation"]
+        elif code:
             obs["interpretation"] = [{"coding": [{"system": c.OBS_INTERPRETATION, "code": code,
                                                   "display": display}], "text": row["flag"]}]
         elif row["flag"]:
             obs["interpretation"] = [{"coding": [{"system": c.CS_LAB_FLAG, "code": row["flag"]}],
                                       "text": row["flag"]}]
         rr: dict[str, Any] = {}
-        low = _in_unit(lab, row["reference_low"], unit)
-        high = _in_unit(lab, row["reference_high"], unit)
+        factor = row.get("iu_factor")
+        low = _in_unit(lab, row["reference_low"], unit, factor)
+        high = _in_unit(lab, row["reference_high"], unit, factor)
         if low is not None:
             rr["low"] = _lab_quantity(low, unit)
         if high is not None:
@@ -850,8 +856,13 @@ def lab_observation(row: dict[str, Any], subject: dict[str, Any], lab: klabs.Lab
     if row["method"]:
         obs["method"] = {"coding": [{"system": c.CS_LAB_METHOD, "code": row["method"]}],
                          "text": row["method"]}
+    extensions = []
     if row["confirmed_unusual"]:
-        obs["extension"] = [{"url": c.EXT_CONFIRMED_UNUSUAL, "valueBoolean": True}]
+        extensions.append({"url": c.EXT_CONFIRMED_UNUSUAL, "valueBoolean": True})
+    if row.get("iu_factor") is not None:
+        extensions.append({"url": c.EXT_IU_FACTOR, "valueDecimal": row["iu_factor"]})
+    if extensions:
+        obs["extension"] = extensions
     return obs
 
 

@@ -312,7 +312,7 @@ def _lab_fields(res: dict[str, Any], patient: cm.Patient) -> dict[str, Any]:
     else:
         for loinc in _codes(code, c.LOINC):
             for candidate in klabs.all_labs():
-                if candidate.loinc == loinc:
+                if candidate.loinc == loinc or loinc in candidate.loinc_by_unit.values():
                     lab = candidate
                     break
                 for m, mloinc in candidate.method_loinc.items():
@@ -345,6 +345,16 @@ def _lab_fields(res: dict[str, Any], patient: cm.Patient) -> dict[str, Any]:
             raise _Bad(f"valueQuantity: {lab.name} needs a value with its UCUM unit")
         data["value"] = Decimal(str(q["value"]))
         data["unit"] = q.get("code") or q.get("unit") or ""
+        data["comparator"] = q.get("comparator") or ""
+        data.update(_laboratory_range(res, data["unit"]))
+        factor = _ext(res, c.EXT_IU_FACTOR)
+        if factor is not None:
+            data["iu_factor"] = factor
+        interpretation = res.get("interpretation")
+        if interpretation:
+            if not isinstance(interpretation, list):
+                raise _Bad("interpretation: a list of coded concepts")
+            data["reported_interpretation"] = interpretation
     try:
         return services.validate_lab(patient, data)
     except services.NeedsConfirmation as exc:
@@ -352,6 +362,30 @@ def _lab_fields(res: dict[str, Any], patient: cm.Patient) -> dict[str, Any]:
                    f"{c.EXT_CONFIRMED_UNUSUAL} = true.") from None
     except ValidationError as exc:
         raise _Bad(_validation_reason(exc)) from None
+
+
+def _laboratory_range(res: dict[str, Any], value_unit: str) -> dict[str, Any]:
+    """The reporting laboratory's range (the first ``referenceRange`` with a limit that is
+    not marked as a catalogue's fallback) as ``reference_low``/``reference_high`` with its
+    unit; ``{}`` when there is none."""
+    for rr in res.get("referenceRange") or ():
+        if not isinstance(rr, dict):
+            raise _Bad("referenceRange: each range is an object with low and/or high")
+        limits = {k: rr.get(k) for k in ("low", "high") if isinstance(rr.get(k), dict)}
+        if not limits or rr.get("text") == c.CATALOGUE_RANGE_TEXT:
+            # a range given only as text cannot be read against; a catalogue's fallback
+            # range (Speciosa's own export) is not the laboratory's: this catalogue's is used
+            continue
+        units = {q.get("code") or q.get("unit") or value_unit for q in limits.values()}
+        if len(units) > 1:
+            raise _Bad(f"referenceRange: low and high are in different units ({', '.join(units)})")
+        out: dict[str, Any] = {"reference_unit": units.pop()}
+        for key, q in limits.items():
+            if q.get("value") is None:
+                raise _Bad(f"referenceRange.{key}: give the limit's value")
+            out[f"reference_{key}"] = Decimal(str(q["value"]))
+        return out
+    return {}
 
 
 def _instrument_for(canonical: Any) -> tuple[kinstruments.Instrument, str | None]:

@@ -38,6 +38,7 @@ from fractions import Fraction
 from types import MappingProxyType
 
 __all__ = [
+    "COMPARATORS",
     "PROLACTIN_MIU_PER_NG",
     "LabTest",
     "LabValueError",
@@ -55,6 +56,9 @@ __all__ = [
 ]
 
 SEXES = ("female", "male")
+
+#: Comparators a result may carry (FHIR ``Quantity.comparator``): ``<5 U/L``, ``>2000 U/L``.
+COMPARATORS = ("<", "<=", ">=", ">")
 
 #: mIU/L of prolactin per ng/mL for assays calibrated to WHO 3rd IS 84/500. Assay-specific;
 #: the references mark the 21.2 figure UNCONFIRMED (instruments.md 7.2) and say to use the
@@ -798,20 +802,40 @@ def reference_range(
 
 
 def flag_against(
-    canonical_value: float, reference: tuple[float | None, float | None] | None
+    canonical_value: float,
+    reference: tuple[float | None, float | None] | None,
+    comparator: str | None = None,
 ) -> str | None:
     """Return ``"low"``, ``"normal"`` or ``"high"`` against a range; None without a range.
 
-    The limits themselves are normal (a value equal to the upper limit is not high).
+    The limits themselves are normal (a value equal to the upper limit is not high). A value
+    reported as a bound (``comparator`` ``<``, ``<=``, ``>=``, ``>``) is flagged only when
+    every value it allows falls in one class (``<5`` with a range from 7 is low; ``<5`` with
+    a range 0-45 is normal; ``<50`` with an upper limit of 45 is undetermined: None).
     """
     if reference is None:
         return None
     low, high = reference
-    if high is not None and canonical_value > high:
-        return "high"
-    if low is not None and canonical_value < low:
-        return "low"
-    return "normal"
+    if not comparator:
+        if high is not None and canonical_value > high:
+            return "high"
+        if low is not None and canonical_value < low:
+            return "low"
+        return "normal"
+    x = canonical_value
+    if comparator in ("<", "<="):  # the true value lies in [0, x) or [0, x]
+        if low is not None and (x <= low if comparator == "<" else x < low):
+            return "low"
+        if (low is None or low <= 0) and (high is None or x <= high):
+            return "normal"
+        return None
+    if comparator in (">", ">="):  # the true value lies above x (or at it)
+        if high is not None and (x >= high if comparator == ">" else x > high):
+            return "high"
+        if high is None and low is not None and x >= low:
+            return "normal"
+        return None
+    raise LabValueError("value", f"unknown comparator {comparator!r}; use <, <=, >= or >")
 
 
 def plausibility_problem(

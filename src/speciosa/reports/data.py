@@ -220,18 +220,18 @@ def chart_data(patient: Patient, *, now: dt.datetime | None = None, with_exposur
 
     labs: list[LabPoint] = []
     names: dict[str, str] = {}
-    for code, at, value, unit, cval, cunit, low, high, source, flag in (
+    for code, at, value, unit, cval, cunit, low, high, source, flag, cmp in (
             LabResult.objects.current().filter(patient=patient, canonical_value__isnull=False)
             .order_by("collected_at").values_list(
                 "lab", "collected_at", "value", "unit", "canonical_value", "canonical_unit",
-                "reference_low", "reference_high", "reference_source", "flag")):
+                "reference_low", "reference_high", "reference_source", "flag", "comparator")):
         if code not in names:
             try:
                 names[code] = klabs.get_lab(code).name
             except Exception:  # noqa: BLE001 - an imported code the catalogue lacks still charts
                 names[code] = code
         labs.append(LabPoint(lab=code, name=names[code], at=at, value=float(cval), unit=cunit,
-                             shown=f"{_num(value)} {klabs.unit_display(unit)}".strip(),
+                             shown=f"{cmp}{_num(value)} {klabs.unit_display(unit)}".strip(),
                              reference_low=low, reference_high=high, flag=flag or "",
                              reference_source=source or ""))
 

@@ -88,7 +88,7 @@ def read_lab(where: str, row: Mapping[str, Any], tz: tzinfo) -> LabResult:
     """A lab result: ``lab`` code, ``at``, and ``value`` with ``unit`` (quantitative) or
     ``result`` (qualitative; also accepted for ``hcg``, e.g. a urine pregnancy test)."""
     check_fields(where, row, {"lab", "at", "value", "unit", "reference_low", "reference_high",
-                              "result"})
+                              "reference_unit", "comparator", "iu_factor", "result"})
     code = read_name(f"{where}.lab", row.get("lab"))
     try:
         lab = _labs.get_lab(code)
@@ -118,18 +118,35 @@ def read_lab(where: str, row: Mapping[str, Any], tz: tzinfo) -> LabResult:
             raise TimelineError(f"{where}.value", f"{lab.name} is qualitative: give a result only")
         return LabResult(lab=code, at=at, value=None, unit=None, result=result)
     number = read_number(f"{where}.value", value)
+    comparator = row.get("comparator")
+    if comparator is not None and comparator not in _labs.COMPARATORS:
+        raise TimelineError(f"{where}.comparator",
+                            f"must be one of {list(_labs.COMPARATORS)} or null, not {comparator!r}")
+    factor = row.get("iu_factor")
+    if factor is not None:
+        factor = read_number(f"{where}.iu_factor", factor, positive=True)
+        if code != "prolactin":
+            raise TimelineError(f"{where}.iu_factor", "only a prolactin result takes an assay "
+                                                      "factor (mIU/L per ng/mL)")
     try:
         unit = _labs.normalise_unit(code, unit)
-        _labs.to_canonical(code, number, unit)
+        _labs.to_canonical(code, number, unit, iu_factor=factor)
     except _labs.LabValueError as exc:
         raise TimelineError(f"{where}.{exc.field}", exc.message) from None
     ref: dict[str, float | None] = {}
     for key in ("reference_low", "reference_high"):
         ref[key] = None if row.get(key) is None else read_number(f"{where}.{key}", row[key])
+    ref_unit = row.get("reference_unit")
+    if ref_unit is not None:
+        try:
+            ref_unit = _labs.normalise_unit(code, ref_unit)
+        except _labs.LabValueError as exc:
+            raise TimelineError(f"{where}.reference_unit", exc.message) from None
     if (ref["reference_low"] is not None and ref["reference_high"] is not None
             and ref["reference_low"] > ref["reference_high"]):
         raise TimelineError(f"{where}.reference_high", "is below reference_low")
-    return LabResult(lab=code, at=at, value=number, unit=unit, result=result, **ref)
+    return LabResult(lab=code, at=at, value=number, unit=unit, result=result,
+                     comparator=comparator, iu_factor=factor, reference_unit=ref_unit, **ref)
 
 
 def read_side_effect(where: str, row: Mapping[str, Any], tz: tzinfo) -> SideEffect:

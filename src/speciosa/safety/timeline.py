@@ -106,7 +106,7 @@ class Assessment:
     total: int | None = None
 
 
-COMPARATORS = ("<", "<=", ">=", ">")
+COMPARATORS = _labs.COMPARATORS
 
 
 @dataclass(frozen=True, slots=True)

@@ -210,6 +210,21 @@ class LabForm(TokenForm):
     value = forms.DecimalField(label="Value", required=False, max_digits=12, decimal_places=4,
                                widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
     unit = forms.ChoiceField(label="Unit", required=False)
+    comparator = forms.ChoiceField(
+        label="Reported as", required=False,
+        choices=[("", "the value"), ("<", "below (<)"), ("<=", "at or below (<=)"),
+                 (">=", "at or above (>=)"), (">", "above (>)")])
+    reference_low = forms.DecimalField(
+        label="Laboratory range: low", required=False, max_digits=12, decimal_places=4,
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+    reference_high = forms.DecimalField(
+        label="Laboratory range: high", required=False, max_digits=12, decimal_places=4,
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+    reference_unit = forms.ChoiceField(label="Range unit (if not the value's)", required=False)
+    iu_factor = forms.DecimalField(
+        label="Prolactin assay: mIU/L per ng/mL (as the laboratory states)", required=False,
+        max_digits=6, decimal_places=3,
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
     result = forms.ChoiceField(label="Result (drug screens)", required=False,
                                choices=[("", "—"), ("negative", "negative"), ("positive", "positive")])
     method = forms.ChoiceField(label="Method (drug screens)", required=False,
@@ -221,6 +236,7 @@ class LabForm(TokenForm):
         super().__init__(*args, **kwargs)
         self.fields["lab"].choices = _lab_choices()
         self.fields["unit"].choices = _unit_choices()
+        self.fields["reference_unit"].choices = _unit_choices()
 
 
 class NoteForm(TokenForm):

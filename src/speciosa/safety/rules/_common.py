@@ -26,6 +26,19 @@ def fmt(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
 
 
+def shown(result: LabResult, value: float) -> str:
+    """A result's canonical value for a message, with its comparator (``<5``, ``>2000``)."""
+    return f"{result.comparator or ''}{fmt(value)}"
+
+
+def over(result: LabResult, value: float | None, threshold: float | None) -> bool:
+    """Whether the result is surely above ``threshold`` (both canonical): a value reported as
+    an upper bound (``<5``) never is; a lower bound (``>2000``) is when the bound is."""
+    if value is None or threshold is None or result.below():
+        return False
+    return value > threshold
+
+
 def canonical(result: LabResult) -> float | None:
     """The result's value in the lab's canonical unit (worked out once, when the timeline
     was made), or None when it cannot be converted."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from speciosa.safety.rules._common import canonical, fmt, iso, lab_json, uln
+from speciosa.safety.rules._common import canonical, iso, lab_json, over, shown, uln
 from speciosa.safety.rules._context import Context
 from speciosa.safety.rules._registry import Found, labs, last_dose, rule, side_effects
 
@@ -60,13 +60,13 @@ def liver_injury(ctx: Context) -> Found | None:
         r = rows[-1]
         value = canonical(r)
         limit, _ = uln(r, ctx.sex)
-        if value is None or limit is None or limit <= 0 or value <= multiple * limit:
+        if value is None or limit is None or limit <= 0 or not over(r, value, multiple * limit):
             continue
         ev = lab_json(r, value, limit, _UNITS[code])
         ev["times_uln"] = round(value / limit, 2)
         labs_over[code] = ev
         parts.append(
-            f"{code.upper() if code != 'bilirubin' else 'Bilirubin'} {fmt(value)} "
+            f"{code.upper() if code != 'bilirubin' else 'Bilirubin'} {shown(r, value)} "
             f"{_UNITS[code]} on {r.at.date()} ({value / limit:.1f} x ULN)"
         )
     symptoms = ctx.side_effects("dark-urine-yellow-eyes", s["symptom_recent_days"])

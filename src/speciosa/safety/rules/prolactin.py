@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from speciosa.knowledge import prolactin as _prolactin
-from speciosa.safety.rules._common import canonical, fmt, iso, lab_json, uln
+from speciosa.safety.rules._common import canonical, fmt, iso, lab_json, over, shown, uln
 from speciosa.safety.rules._context import FORTNIGHTS_DAYS, Context, at_key
 from speciosa.safety.rules._registry import Found, doses, labs, medications, rule, side_effects
 from speciosa.safety.timeline import LabResult
@@ -163,13 +163,13 @@ def prolactin_very_high(ctx: Context) -> Found | None:
     r, value, _, _ = latest
     very_high = ctx.settings["prolactin_very_high_ng_per_ml"]
     prolactinoma = ctx.settings["prolactin_prolactinoma_ng_per_ml"]
-    if value <= very_high:
+    if not over(r, value, very_high):
         return None
     ev = _evidence(ctx, latest)
     ev["thresholds_ng_per_ml"] = {"very_high": very_high, "prolactinoma": prolactinoma}
-    if value > prolactinoma:
+    if over(r, value, prolactinoma):
         message = (
-            f"Prolactin {fmt(value)} ng/mL on {r.at.date()} is above {fmt(prolactinoma)} "
+            f"Prolactin {shown(r, value)} ng/mL on {r.at.date()} is above {fmt(prolactinoma)} "
             "ng/mL, a level highly suggestive of a prolactinoma; drug-induced (including "
             "opioid) hyperprolactinaemia is usually below 100 ng/mL." + _meds_sentence(ev)
         )
@@ -179,7 +179,7 @@ def prolactin_very_high(ctx: Context) -> Found | None:
         )
         return Found("urgent", message, ev, step)
     message = (
-        f"Prolactin {fmt(value)} ng/mL on {r.at.date()} is above {fmt(very_high)} ng/mL. "
+        f"Prolactin {shown(r, value)} ng/mL on {r.at.date()} is above {fmt(very_high)} ng/mL. "
         "Drug-induced (including opioid) hyperprolactinaemia is usually below this level, "
         "so kratom is an unlikely sole explanation and other causes, including a pituitary "
         "tumour, need to be considered." + _meds_sentence(ev)
@@ -215,7 +215,7 @@ def prolactin_symptoms(ctx: Context) -> Found | None:
     if latest is None:
         return None
     r, value, limit, _ = latest
-    if limit is None or value <= limit:
+    if not over(r, value, limit):
         return None
     symptoms = _symptoms(ctx)
     if not symptoms:
@@ -225,7 +225,7 @@ def prolactin_symptoms(ctx: Context) -> Found | None:
     names = ", ".join(s.code.replace("-", " ") for s in symptoms)
     message = (
         f"Symptoms that can come from high prolactin ({names}) were reported, and prolactin "
-        f"was {fmt(value)} ng/mL on {r.at.date()} (upper limit {fmt(limit)} ng/mL). "
+        f"was {shown(r, value)} ng/mL on {r.at.date()} (upper limit {fmt(limit)} ng/mL). "
         "Hyperprolactinaemia causes these through hypogonadism, but they have other causes "
         "too; kratom is linked to them only through one case report." + _meds_sentence(ev)
     )
@@ -269,14 +269,14 @@ def prolactin_high(ctx: Context) -> Found | None:
         return None
     r, value, limit, _ = latest
     very_high = ctx.settings["prolactin_very_high_ng_per_ml"]
-    if limit is None or not limit < value <= very_high:
+    if not over(r, value, limit) or value > very_high:
         return None
     ratio = value / limit
     mild = ratio < ctx.settings["prolactin_mild_uln_multiple"]
     ev = _evidence(ctx, latest)
     ev["times_uln"] = round(ratio, 2)
     message = (
-        f"Prolactin {fmt(value)} ng/mL on {r.at.date()} is above the upper reference limit "
+        f"Prolactin {shown(r, value)} ng/mL on {r.at.date()} is above the upper reference limit "
         f"({fmt(limit)} ng/mL), {ratio:.1f} x ULN. {_KRATOM} {_CAUSES}"
         + _meds_sentence(ev)
     )
@@ -321,7 +321,7 @@ def prolactin_rising(ctx: Context) -> Found | None:
         return None  # fewer than two results
     base_r, base, _, _ = first
     r, value, limit, _ = latest
-    if base <= 0:
+    if base <= 0 or r.below() or base_r.above():
         return None
     rise = (value - base) / base
     if rise < ctx.settings["prolactin_rise_fraction"]:
