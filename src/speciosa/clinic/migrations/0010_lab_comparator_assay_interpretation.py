@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("clinic", "0008_lab_reference_source"),
+        ("clinic", "0009_audit_credentials_action"),
     ]
 
     operations = [
