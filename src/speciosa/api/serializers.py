@@ -301,9 +301,9 @@ class LabIn(serializers.Serializer):
     collected_at = serializers.DateTimeField(required=False, allow_null=True)
     value = StrictDecimalField(max_digits=12, decimal_places=4, required=False, allow_null=True)
     unit = StrictCharField(required=False, allow_blank=True, max_length=32)
-    comparator = serializers.ChoiceField(
-        choices=["<", "<=", ">=", ">"], required=False, allow_blank=True,
-        help_text="the value is a bound as reported, e.g. '<' for '<5 U/L'")
+    comparator = StrictCharField(
+        required=False, allow_blank=True, max_length=2,
+        help_text="<, <=, >= or >: the value is a bound as reported, e.g. '<' for '<5 U/L'")
     reference_low = StrictDecimalField(max_digits=12, decimal_places=4, required=False,
                                        allow_null=True, help_text="the laboratory's range")
     reference_high = StrictDecimalField(max_digits=12, decimal_places=4, required=False,
@@ -337,8 +337,8 @@ class CorrectionIn(serializers.Serializer):
     note = StrictCharField(required=False, allow_blank=True, max_length=500)
     collected_at = serializers.DateTimeField(required=False)
     value = StrictDecimalField(max_digits=12, decimal_places=4, required=False, allow_null=True)
-    comparator = serializers.ChoiceField(choices=["<", "<=", ">=", ">"], required=False,
-                                         allow_blank=True)
+    comparator = StrictCharField(required=False, allow_blank=True, max_length=2,
+                                 help_text="<, <=, >= or >")
     result = StrictCharField(required=False, allow_blank=True)
     method = StrictCharField(required=False, allow_blank=True, max_length=20)
     confirmed_unusual = StrictBooleanField(required=False)
