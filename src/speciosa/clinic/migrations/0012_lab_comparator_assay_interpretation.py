@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("clinic", "0009_audit_credentials_action"),
+        ("clinic", "0011_audit_hash_chain"),
     ]
 
     operations = [
