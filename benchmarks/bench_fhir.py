@@ -204,7 +204,7 @@ def import_baseline(folder: Path, site, limit: int) -> tuple[int, float]:
     from django.utils import timezone
 
     from speciosa.clinic import models as cm
-    from speciosa.clinic import services
+    from speciosa.clinic import writes
     from speciosa.interop import importer as imp
     from speciosa.interop.export import model_class
     from speciosa.interop.models import ImportedResource
@@ -232,7 +232,7 @@ def import_baseline(folder: Path, site, limit: int) -> tuple[int, float]:
                                             value=value, digest=imp._digest(res), model=model.__name__,
                                             object_id=row.pk, patient=patient)
             cm.AuditEntry.objects.create(action="create", model=model.__name__, object_id=row.pk,
-                                         patient=patient, after=services._snapshot(row))
+                                         patient=patient, after=writes.snapshot(row))
         n += 1
     return n, time.perf_counter() - started
 
