@@ -35,7 +35,7 @@ def test_it_audits_an_acknowledgement_and_a_resolution_with_their_own_actions(cl
 
 @pytest.mark.django_db
 def test_every_service_refuses_with_the_one_permission_error(clinic):
-    from speciosa.education import services as education
+    from speciosa.education import services as eservices
 
     other_team = clinic.clinician_b
     calls = [
@@ -43,8 +43,8 @@ def test_every_service_refuses_with_the_one_permission_error(clinic):
         lambda: services.record_diary(clinic.clinician_a, clinic.patient_a, services.DiaryInput(
             day=timezone.localdate(), doses=[])),
         lambda: alerts.acknowledge(other_team, _alert(clinic.patient_a)),
-        lambda: education.assign_page(other_team, clinic.patient_a, "prolactin"),
-        lambda: education.record_decision(other_team, clinic.patient_a, {}),
+        lambda: eservices.assign_page(other_team, clinic.patient_a, "prolactin"),
+        lambda: eservices.record_decision(other_team, clinic.patient_a, {}),
     ]
     for call in calls:
         with pytest.raises(writes.AccessDenied) as exc:
@@ -56,14 +56,14 @@ def test_every_service_refuses_with_the_one_permission_error(clinic):
 
 @pytest.mark.django_db
 def test_the_web_answers_a_service_refusal_with_403_without_a_handler_of_its_own(clinic, login, monkeypatch):
-    from speciosa.education import services as education
+    from speciosa.education import services as eservices
 
     def refuse(*args, **kwargs):
         raise writes.AccessDenied("Only a clinician of this patient's care team can assign reading.")
 
     from speciosa.web.forms import new_token
 
-    monkeypatch.setattr(education, "assign_page", refuse)
+    monkeypatch.setattr(eservices, "assign_page", refuse)
     response = login(clinic.clinician_a).post(f"/patients/{clinic.patient_a.pk}/education/assign/",
                                               {"page_id": "prolactin", "token": new_token()})
     assert response.status_code == 403

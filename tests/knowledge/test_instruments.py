@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from speciosa.knowledge import instruments as ins
+from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge.instruments import (
     DefinitionError,
     InstrumentError,
@@ -454,7 +454,7 @@ def test_flags_from_a_total_equal_the_scorers_flags_for_the_same_total(instrumen
 def test_flags_from_a_total_let_a_condition_that_holds_win_over_one_that_depends_on_sex():
     """Regression: the safety rules' own copy stopped at the first condition that depended
     on the sex (raising ...-depends-on-sex) although a later condition held."""
-    inst = ins.load_definitions([("site.toml", SITE_SCREEN)])["site-screen"]
+    inst = kinstruments.load_definitions([("site.toml", SITE_SCREEN)])["site-screen"]
     assert flags_for_total(inst, 4) == ("site-positive",)  # total >= 4 holds for everyone
     assert score(inst, {"a": 2, "b": 2}).flags == ("site-positive",)
     assert flags_for_total(inst, 3) == ("site-positive-depends-on-sex",)
@@ -596,9 +596,9 @@ text = "Licensed wording of item five."
 
 @pytest.fixture
 def site_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv(ins.SITE_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(kinstruments.SITE_DIR_ENV, str(tmp_path))
     yield tmp_path
-    ins._registry.cache_clear()
+    kinstruments._registry.cache_clear()
 
 
 def test_a_site_directory_loads_licensed_asex_wording(site_dir):
@@ -618,7 +618,7 @@ def test_a_site_directory_loads_licensed_asex_wording(site_dir):
 def test_without_the_site_directory_the_packaged_wording_is_back(site_dir, monkeypatch):
     (site_dir / "asex-licensed.toml").write_text(ASEX_OVERLAY)
     assert get_instrument("asex").item("drive").text is not None
-    monkeypatch.delenv(ins.SITE_DIR_ENV)
+    monkeypatch.delenv(kinstruments.SITE_DIR_ENV)
     assert get_instrument("asex").item("drive").text is None
 
 
@@ -724,12 +724,12 @@ def test_a_site_definition_with_the_packaged_id_replaces_it(site_dir):
 
 
 def test_a_missing_site_directory_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setenv(ins.SITE_DIR_ENV, str(tmp_path / "nowhere"))
+    monkeypatch.setenv(kinstruments.SITE_DIR_ENV, str(tmp_path / "nowhere"))
     try:
         with pytest.raises(DefinitionError, match="not a directory"):
             all_instruments()
     finally:
-        ins._registry.cache_clear()
+        kinstruments._registry.cache_clear()
 
 
 def test_the_packaged_definitions_are_loaded_once():
@@ -740,7 +740,7 @@ def test_the_packaged_definitions_are_loaded_once():
 
 
 def test_nothing_in_the_knowledge_package_imports_django():
-    package = Path(ins.__file__).parent
+    package = Path(kinstruments.__file__).parent
     offenders = []
     for path in sorted(package.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
@@ -761,7 +761,7 @@ def test_the_documented_definition_and_overlay_examples_load():
 
     doc = (Path(__file__).parents[2] / "docs" / "instruments.md").read_text(encoding="utf-8")
     example, overlay = re.findall(r"```toml\n(.*?)```", doc, re.S)
-    defs = ins.load_definitions(
+    defs = kinstruments.load_definitions(
         [("example.toml", example), ("asex-licensed.toml", overlay)],
         base={"asex": get_instrument("asex")},
     )
@@ -771,7 +771,7 @@ def test_the_documented_definition_and_overlay_examples_load():
 
 
 def test_the_instruments_a_clinician_records_follow_who_completes_them():
-    recorded = {i.id: i.completed_by for i in ins.clinician_recorded()}
+    recorded = {i.id: i.completed_by for i in kinstruments.clinician_recorded()}
     assert recorded == {"cows": "clinician", "asex": "patient", "audit-c": "patient",
                         "gad7": "patient", "phq9": "patient"}
     assert list(recorded)[0] == "cows"  # the clinician-rated ones first
@@ -781,8 +781,8 @@ def test_the_instruments_a_clinician_records_follow_who_completes_them():
 
 def test_a_site_questionnaire_answered_at_a_visit_is_one_a_clinician_records(site_dir):
     (site_dir / "site-mood.toml").write_text(SITE_INSTRUMENT)
-    assert "site-mood" in [i.id for i in ins.clinician_recorded()]
+    assert "site-mood" in [i.id for i in kinstruments.clinician_recorded()]
     (site_dir / "site-mood.toml").write_text(
         SITE_INSTRUMENT.replace('completed_by = "patient"', 'completed_by = "patient-diary"'))
-    ins._registry.cache_clear()
-    assert "site-mood" not in [i.id for i in ins.clinician_recorded()]
+    kinstruments._registry.cache_clear()
+    assert "site-mood" not in [i.id for i in kinstruments.clinician_recorded()]

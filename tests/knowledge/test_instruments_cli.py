@@ -8,7 +8,7 @@ import json
 import pytest
 
 from speciosa.cli import main
-from speciosa.knowledge import instruments as ins
+from speciosa.knowledge import instruments as kinstruments
 
 COWS_ZERO = {
     "pulse": 0, "sweating": 0, "restlessness": 0, "pupil": 0, "bone-joint-aches": 0,
@@ -152,10 +152,10 @@ def test_score_with_an_unknown_sex_is_a_usage_error(capsys, monkeypatch):
 
 def test_a_broken_site_definition_exits_2_naming_the_file(capsys, monkeypatch, tmp_path):
     (tmp_path / "broken.toml").write_text('overlay = "nothing"\n')
-    monkeypatch.setenv(ins.SITE_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(kinstruments.SITE_DIR_ENV, str(tmp_path))
     try:
         code, out, err = run(capsys, monkeypatch, ["instruments"])
     finally:
-        ins._registry.cache_clear()
+        kinstruments._registry.cache_clear()
     assert code == 2
     assert "broken.toml: overlay: no instrument 'nothing'" in err

@@ -49,14 +49,14 @@ def _pause_after(k: int | None):
 
 
 def counts() -> dict[str, int]:
-    from speciosa.clinic import models as cm
+    from speciosa.clinic import models as cmodels
     from speciosa.interop.models import ImportedResource
 
     out = {m.__name__: m._base_manager.count() for m in (
-        cm.Patient, cm.DiaryDay, cm.Dose, cm.Assessment, cm.LabResult, cm.Note, cm.AuditEntry,
-        cm.Submission, cm.Alert, ImportedResource)}
-    out["AuditEntryDose"] = cm.AuditEntry.objects.filter(model="Dose").count()
-    out["AuditEntryLabResult"] = cm.AuditEntry.objects.filter(model="LabResult").count()
+        cmodels.Patient, cmodels.DiaryDay, cmodels.Dose, cmodels.Assessment, cmodels.LabResult, cmodels.Note, cmodels.AuditEntry,
+        cmodels.Submission, cmodels.Alert, ImportedResource)}
+    out["AuditEntryDose"] = cmodels.AuditEntry.objects.filter(model="Dose").count()
+    out["AuditEntryLabResult"] = cmodels.AuditEntry.objects.filter(model="LabResult").count()
     return out
 
 

@@ -55,7 +55,7 @@ def _export(out: Path, **settings) -> None:
 def demo(django_db_setup, django_db_blocker, tmp_path_factory):
     """Build the demo clinic, export it (default settings and k=10), record the truth the
     attacker wants (real entry dates, site, sex and exact age by pseudonym), roll back."""
-    from speciosa import demo as demo_clinic
+    from speciosa import demo as sdemo
     from speciosa.clinic.models import Patient
     from speciosa.research import dataset
 
@@ -63,7 +63,7 @@ def demo(django_db_setup, django_db_blocker, tmp_path_factory):
     with (django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHER),
           mock.patch.dict("os.environ", {"SPECIOSA_RESEARCH_KEY": KEY})):
         with transaction.atomic():
-            demo_clinic.build_demo_clinic(**DEMO)
+            sdemo.build_demo_clinic(**DEMO)
             with mock.patch("django.utils.timezone.now", return_value=EXPORT_MOMENT):
                 _export(base / "default")
                 _export(base / "k10", RESEARCH_K_ANONYMITY=10)

@@ -107,10 +107,10 @@ def test_passwords_are_hashed_with_argon2_and_follow_nist_800_63b():
     from django.contrib.auth.password_validation import validate_password
     from django.core.exceptions import ValidationError
 
-    from speciosa import settings as production_settings
+    from speciosa import settings as ssettings
 
-    assert production_settings.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
-    names = [v["NAME"].rsplit(".", 1)[1] for v in production_settings.AUTH_PASSWORD_VALIDATORS]
+    assert ssettings.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
+    names = [v["NAME"].rsplit(".", 1)[1] for v in ssettings.AUTH_PASSWORD_VALIDATORS]
     assert names == ["UserAttributeSimilarityValidator", "MinimumLengthValidator", "CommonPasswordValidator",
                      "RevokeTokensOnPasswordChange"]  # (not a rule: revokes API tokens)
     with pytest.raises(ValidationError):
