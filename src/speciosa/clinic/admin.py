@@ -3,6 +3,19 @@ from django.contrib import admin
 from .models import AuditEntry, CareTeam, Consent, Patient, Profile, RuleSetting, Site
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """An admin page that lists and shows rows but never adds, changes or deletes them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
     list_display = ("name", "time_zone")
@@ -41,7 +54,7 @@ class ConsentAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     """Administrators read the trail; nobody edits or deletes it."""
 
     list_display = ("at", "user", "action", "model", "object_id", "patient", "reason")
@@ -49,28 +62,10 @@ class AuditEntryAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "reason")
     date_hierarchy = "at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(RuleSetting)
-class RuleSettingAdmin(admin.ModelAdmin):
+class RuleSettingAdmin(ReadOnlyAdmin):
     """Read here; changed on Speciosa's own page (/safety-settings/), which asks for a reason
     and audits the change."""
 
     list_display = ("name", "value", "changed_at", "changed_by", "reason")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
