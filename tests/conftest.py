@@ -58,6 +58,17 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Login throttles count per address in the cache, and every test client is 127.0.0.1:
+    each test starts from zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _audit_trail_stays_append_only(request):
     """Every test sees the database triggers that make the audit trail append-only.
 

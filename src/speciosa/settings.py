@@ -10,7 +10,9 @@
 - Security (see docs/security.md): ``SPECIOSA_SSL_REDIRECT``, ``SPECIOSA_HSTS_SECONDS``,
   ``SPECIOSA_HSTS_PRELOAD``, ``SPECIOSA_BEHIND_PROXY``, ``SPECIOSA_STAFF_SESSION_MINUTES``,
   ``SPECIOSA_PATIENT_SESSION_MINUTES``, ``SPECIOSA_LOCKOUT_FAILURES``, ``SPECIOSA_LOCKOUT_MINUTES``,
-  ``SPECIOSA_STAFF_TOKEN_HOURS``, ``SPECIOSA_PATIENT_TOKEN_DAYS``.
+  ``SPECIOSA_STAFF_TOKEN_HOURS``, ``SPECIOSA_PATIENT_TOKEN_DAYS``, ``SPECIOSA_LOCKOUT_MAX_MINUTES``,
+  ``SPECIOSA_LOCKOUT_MEMORY_HOURS``, ``SPECIOSA_TRUSTED_PROXIES``, ``SPECIOSA_CACHE_URL``,
+  ``SPECIOSA_LOGIN_ADDRESS_RATE``.
 """
 
 from __future__ import annotations
@@ -157,7 +159,8 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out username
+    # first: django-axes refuses a username + address that must wait (speciosa.web.security)
+    "speciosa.web.security.LoginAttemptBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 
@@ -226,15 +229,49 @@ REST_KNOX = {
     "AUTO_REFRESH": False,  # a token ends when it was issued to end, however busy
 }
 
-# django-axes: 5 failed logins for one username lock it for 30 minutes (audited).
+# The client's address (speciosa.web.security.client_ip): REMOTE_ADDR, unless the request came
+# from one of these reverse proxies (addresses or networks, comma-separated; default none), whose
+# X-Forwarded-For is then read from the right, past the trusted proxies. A client elsewhere
+# cannot choose its address by sending the header.
+TRUSTED_PROXIES = [p.strip() for p in os.environ.get("SPECIOSA_TRUSTED_PROXIES", "").split(",")
+                   if p.strip()]
+
+# Throttle counts live in the cache: one shared Redis in production (SPECIOSA_CACHE_URL=
+# redis://host:6379/1), so that every worker process counts the same guesses; the embedded
+# default is this process's memory.
+CACHE_URL = os.environ.get("SPECIOSA_CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": CACHE_URL}}
+elif CACHE_URL in ("", "locmem://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"SPECIOSA_CACHE_URL must be redis://…, rediss://… or locmem://, "
+                               f"not {CACHE_URL!r} (see docs/configuration.md).")
+# Logins (web form and token endpoint) per client address, whatever the username.
+LOGIN_ADDRESS_RATE = os.environ.get("SPECIOSA_LOGIN_ADDRESS_RATE", "30/minute")
+
+# django-axes: failed logins count per username *and* address together, so nobody can lock
+# another person out from elsewhere. After SPECIOSA_LOCKOUT_FAILURES failures that pair waits
+# SPECIOSA_LOCKOUT_MINUTES, and each further failure within SPECIOSA_LOCKOUT_MEMORY_HOURS
+# doubles the wait, up to SPECIOSA_LOCKOUT_MAX_MINUTES (speciosa.web.security.lockout_wait).
 AXES_FAILURE_LIMIT = int(os.environ.get("SPECIOSA_LOCKOUT_FAILURES", "5"))
-AXES_COOLOFF_TIME = dt.timedelta(minutes=int(os.environ.get("SPECIOSA_LOCKOUT_MINUTES", "30")))
-AXES_LOCKOUT_PARAMETERS = ["username"]
-# axes.W006 asks for the IP address too; clinics share one address behind NAT, so an IP lockout
-# would lock a whole clinic out after five typos. The lockout is per username by design.
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+LOCKOUT_MINUTES = float(os.environ.get("SPECIOSA_LOCKOUT_MINUTES", "1"))
+LOCKOUT_MAX_MINUTES = float(os.environ.get("SPECIOSA_LOCKOUT_MAX_MINUTES", str(24 * 60)))
+LOCKOUT_MEMORY_HOURS = float(os.environ.get("SPECIOSA_LOCKOUT_MEMORY_HOURS", "24"))
+AXES_COOLOFF_TIME = "speciosa.web.security.lockout_wait"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "speciosa.web.security.client_ip"
+# each attempt record expires on its own (speciosa.web.security.on_login_failed keeps it as
+# long as its wait), not when some other login's shorter wait ends
+AXES_USE_ATTEMPT_EXPIRATION = True
+# a try while waiting is refused and not counted: the wait does not grow by itself
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "web/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "speciosa.web.security.lockout_response"
+AXES_ENABLE_ADMIN = False  # a read-only list instead (speciosa.web.admin)
 AXES_VERBOSE = False
 
 # django-otp: the issuer shown in authenticator apps.

@@ -35,7 +35,6 @@ def timeline_rows(patient: Patient) -> list[dict[str, Any]]:
             "at": e.at, "kind": e.kind, "title": e.title, "detail": e.detail or "",
             "abnormal": bool(e.abnormal), "record_kind": e.record_kind, "record_id": r.pk,
             "retracted": r.retracted, "corrected": r.replaces_id is not None, "source": r.source,
-            "entered_by": (r.entered_by.get_full_name() or r.entered_by.get_username())
-            if r.entered_by else None,
+            "entered_by": access.display_name(r.entered_by) if r.entered_by else None,
         })
     return rows

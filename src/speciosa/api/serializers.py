@@ -45,7 +45,9 @@ class DetailSerializer(serializers.Serializer):
 def _person(user) -> str | None:
     if user is None:
         return None
-    return user.get_full_name() or user.get_username()
+    from speciosa.clinic.access import display_name
+
+    return display_name(user)
 
 
 class RecordSerializer(serializers.ModelSerializer):

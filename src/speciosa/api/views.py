@@ -26,7 +26,6 @@ from rest_framework import generics, permissions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from speciosa.clinic import access, records, selectors, services
@@ -159,13 +158,6 @@ def _create_responses(out) -> dict:
 # --------------------------------------------------------------------------- auth
 
 
-class TokenThrottle(AnonRateThrottle):
-    """Guessing passwords through the token endpoint is slowed down per client address."""
-
-    scope = "api-token"
-    rate = "30/minute"
-
-
 class TokenView(ApiView):
     """Exchange a username and password for a new API token, which expires (8 hours for
     staff, 30 days for patients by default; ``expiry`` in the answer).
@@ -177,7 +169,8 @@ class TokenView(ApiView):
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
-    throttle_classes = [TokenThrottle]
+    # per client address (trusted proxies only), shared with the web login form
+    throttle_classes = [security.AddressThrottle]
 
     @extend_schema(request=s.TokenIn, responses={
         200: s.TokenOut, **BAD_REQUEST,

@@ -108,3 +108,9 @@ def role_required(*roles):
         return wrapped
 
     return deco
+
+
+def display_name(user) -> str:
+    """How a user is named to anyone else (API, FHIR): the full name, or ``Staff member <id>``
+    when there is none; never the login name, which is half of a credential (issue #11, item 9)."""
+    return user.get_full_name() or f"Staff member {user.pk}"

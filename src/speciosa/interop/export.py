@@ -206,13 +206,13 @@ class Exporter:
         if self._user_refs is None:
             patient_users = dict(cm.Patient.objects.exclude(user=None).values_list("user_id", "pk"))
             refs: dict[int, dict[str, Any]] = {}
-            for pk, first, last, username in get_user_model().objects.values_list(
-                    "pk", "first_name", "last_name", "username"):
+            for pk, first, last in get_user_model().objects.values_list(
+                    "pk", "first_name", "last_name"):
                 if pk in patient_users:
                     refs[pk] = {"reference": f"Patient/{patient_users[pk]}"}
                 else:
                     refs[pk] = {"reference": f"Practitioner/{pk}",
-                                "display": f"{first} {last}".strip() or username}
+                                "display": f"{first} {last}".strip() or f"Staff member {pk}"}
             self._user_refs = refs
         return self._user_refs
 
@@ -378,16 +378,17 @@ class Exporter:
         wanted = {pk} if pk is not None else set(ids if ids is not None else self.referenced_users)
         patient_users = set(cm.Patient.objects.exclude(user=None).values_list("user_id", flat=True))
         users = get_user_model().objects.filter(pk__in=wanted - patient_users).order_by("pk")
-        for u in users.values("pk", "username", "first_name", "last_name"):
+        for u in users.values("pk", "first_name", "last_name"):
+            # the installation's staff id, never the login name (half of a credential)
             prac: Resource = {"resourceType": "Practitioner", "id": str(u["pk"]),
-                              "identifier": [{"system": c.sid("user"), "value": u["username"]}],
+                              "identifier": [{"system": c.sid("user"), "value": str(u["pk"])}],
                               "active": True}
             name: dict[str, Any] = {}
             if u["last_name"]:
                 name["family"] = u["last_name"]
             if u["first_name"]:
                 name["given"] = [u["first_name"]]
-            name["text"] = f"{u['first_name']} {u['last_name']}".strip() or u["username"]
+            name["text"] = f"{u['first_name']} {u['last_name']}".strip() or f"Staff member {u['pk']}"
             prac["name"] = [name]
             yield with_content_meta(prac)
 

@@ -11,21 +11,33 @@ Policy (docs/security.md):
 - Sessions end after inactivity: ``SPECIOSA_STAFF_SESSION_MINUTES`` (default 30) for staff,
   ``SPECIOSA_PATIENT_SESSION_MINUTES`` (default 12 h) for patients.
 - Every login, failed login and lockout (django-axes) writes an :class:`AuditEntry`.
+- Failed logins count per username *and* client address (:func:`client_ip`: forwarded
+  headers only from ``SPECIOSA_TRUSTED_PROXIES``): after ``SPECIOSA_LOCKOUT_FAILURES`` the
+  pair waits :func:`lockout_wait`, doubling with each further failure; logins are also
+  limited per address (:class:`AddressThrottle`), on the web form and the token endpoint.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import ipaddress
+import math
 from collections.abc import Callable, Iterator
 from urllib.parse import urlencode
 
+from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth import views as auth_views
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django_otp import devices_for_user, user_has_device
 from django_otp.models import Device
+from rest_framework.throttling import SimpleRateThrottle
 
 from speciosa.clinic.models import Role
 
@@ -148,10 +160,157 @@ def log_out_everywhere(user) -> tuple[int, int]:
     return ended, tokens.revoke_all(user)
 
 
+# --------------------------------------------------------------------------- client address
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(proxies: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def _trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in _networks(tuple(settings.TRUSTED_PROXIES)))
+
+
+def client_ip(request) -> str:
+    """The address the request came from, for lockouts, throttles and the audit.
+
+    ``REMOTE_ADDR`` (the peer of the TCP connection), unless that peer is one of
+    ``SPECIOSA_TRUSTED_PROXIES``: then ``X-Forwarded-For`` is read from the right (each proxy
+    appends the address it saw) and the first hop that is not a trusted proxy is the client.
+    A hop to the left of that was written by the client and is never believed, and a client
+    that is not a trusted proxy cannot change its address by sending the header.
+    """
+    if request is None:
+        return ""
+    remote = (request.META.get("REMOTE_ADDR") or "").strip()[:45]
+    if not settings.TRUSTED_PROXIES or not _trusted(remote):
+        return remote
+    hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+    nearest = remote
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return nearest  # garbage: the proxy nearest the client is all we know
+        if not _trusted(hop):
+            return hop[:45]
+        nearest = hop
+    return nearest
+
+
+class AddressThrottle(SimpleRateThrottle):
+    """Login attempts per client address (:func:`client_ip`), whatever the username:
+    ``SPECIOSA_LOGIN_ADDRESS_RATE`` (default 30 a minute), one budget shared by the web login
+    form and the token endpoint, counted in the shared cache (``SPECIOSA_CACHE_URL``)."""
+
+    scope = "login-address"
+
+    def get_rate(self) -> str:
+        return settings.LOGIN_ADDRESS_RATE
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": client_ip(request)}
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login form, limited per client address (:class:`AddressThrottle`) before the
+    password is checked (each Argon2 check costs about half a second of CPU)."""
+
+    template_name = "web/login.html"
+
+    def post(self, request, *args, **kwargs):
+        throttle = AddressThrottle()
+        if not throttle.allow_request(request, self):
+            seconds = max(1, math.ceil(throttle.wait() or 1))
+            response = render(request, "web/locked_out.html",
+                              {"address_limited": True, "seconds": seconds}, status=429)
+            response["Retry-After"] = str(seconds)
+            return response
+        return super().post(request, *args, **kwargs)
+
+
+# --------------------------------------------------------------------------- lockout
+
+
+class LoginAttemptBackend(AxesStandaloneBackend):
+    """django-axes' backend (refuses a username + address that must wait), keeping the
+    username on the request for :func:`lockout_wait`, which axes calls with the request only."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is not None:
+            request.speciosa_login_username = None if username is None else str(username)[:150]
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+def _failures(request) -> int:
+    """Failed logins on record for the request's username and address (reset by a login)."""
+    from axes.models import AccessAttempt
+    from django.db.models import Sum
+
+    username = getattr(request, "speciosa_login_username", None)
+    if username is None:
+        return 0
+    total = AccessAttempt.objects.filter(
+        username=username, ip_address=getattr(request, "axes_ip_address", None)).aggregate(
+        n=Sum("failures_since_start"))["n"]
+    return total or 0
+
+
+def lockout_wait(request=None) -> dt.timedelta:
+    """``AXES_COOLOFF_TIME``: how long a username + address waits after failed logins.
+
+    ``SPECIOSA_LOCKOUT_MINUTES`` (default 1) at ``SPECIOSA_LOCKOUT_FAILURES`` failures, doubled
+    by each further one (2, 4, 8 … minutes), at most ``SPECIOSA_LOCKOUT_MAX_MINUTES`` (a day).
+    """
+    base = dt.timedelta(minutes=settings.LOCKOUT_MINUTES)
+    if request is None:
+        return base
+    extra = min(40, max(0, _failures(request) - settings.AXES_FAILURE_LIMIT))
+    return min(base * 2 ** extra, dt.timedelta(minutes=settings.LOCKOUT_MAX_MINUTES))
+
+
+def _keep_failures(request) -> None:
+    """After a failed login: its attempt record lives ``SPECIOSA_LOCKOUT_MEMORY_HOURS`` (axes
+    would end it with the current wait, and the next wait would start from nothing)."""
+    from axes.models import AccessAttemptExpiration
+
+    username = getattr(request, "speciosa_login_username", None)
+    if username is None or getattr(request, "axes_ip_address", None) is None:
+        return
+    AccessAttemptExpiration.objects.filter(
+        access_attempt__username=username, access_attempt__ip_address=request.axes_ip_address).update(
+        expires_at=timezone.now() + dt.timedelta(hours=settings.LOCKOUT_MEMORY_HOURS))
+
+
+def wait_message(wait: dt.timedelta) -> str:
+    minutes = max(1, math.ceil(wait.total_seconds() / 60))
+    return (f"Too many failed logins for this username from your network address. Wait "
+            f"{minutes} minute{'s' if minutes != 1 else ''}, then try again; each further wrong "
+            "password doubles the wait. Logins from other places are not affected, and your "
+            "clinic's administrator can clear the wait.")
+
+
+def lockout_response(request, original_response=None, credentials=None) -> HttpResponse:
+    """``AXES_LOCKOUT_CALLABLE``: 429 saying how long to wait (JSON for the API)."""
+    wait = lockout_wait(request)
+    seconds = str(max(1, math.ceil(wait.total_seconds())))
+    if request.path.startswith(("/api/", "/fhir/")):
+        response = JsonResponse({"detail": wait_message(wait)}, status=429)
+    else:
+        response = render(request, "web/locked_out.html", {"message": wait_message(wait)}, status=429)
+    response["Retry-After"] = seconds
+    return response
+
+
 # --------------------------------------------------------------------------- audit of logins
 
 def _client_ip(request) -> str:
-    return (request.META.get("REMOTE_ADDR") or "")[:45] if request is not None else ""
+    return client_ip(request)
 
 
 def _audit(action: str, user, request, **after) -> None:
@@ -180,6 +339,8 @@ def on_login_failed(sender, credentials, request=None, **kwargs) -> None:
     username = str((credentials or {}).get("username") or "")[:150]
     user = get_user_model().objects.filter(username=username).first()
     _audit(AuditEntry.Action.LOGIN_FAILED, user, request, username=username)
+    if request is not None:
+        _keep_failures(request)
 
 
 def on_locked_out(sender, request=None, username=None, ip_address=None, **kwargs) -> None:
@@ -188,7 +349,7 @@ def on_locked_out(sender, request=None, username=None, ip_address=None, **kwargs
     username = str(username or "")[:150]
     user = get_user_model().objects.filter(username=username).first()
     _audit(AuditEntry.Action.LOCKOUT, user, request, username=username,
-           minutes=int(settings.AXES_COOLOFF_TIME.total_seconds() // 60))
+           minutes=math.ceil(lockout_wait(request).total_seconds() / 60))
 
 
 def connect_signals() -> None:

@@ -1,11 +1,11 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import account_views, settings_views, views
+from . import account_views, security, settings_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
+    path("login/", security.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/second-factor/", account_views.otp_verify, name="otp_verify"),
     path("account/second-factor/setup/", account_views.otp_setup, name="otp_setup"),
