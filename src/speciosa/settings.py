@@ -74,6 +74,8 @@ REST_FRAMEWORK = {
         "speciosa.api.authentication.VerifiedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON only, nesting capped (speciosa.api.parsers): a deep document is a 400, not a 500
+    "DEFAULT_PARSER_CLASSES": ["speciosa.api.parsers.SafeJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -92,6 +94,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "speciosa.web.middleware.NoStoreMiddleware",  # Cache-Control: no-store for patient data
+    "speciosa.web.middleware.PlainNotFoundMiddleware",  # no URL list on a debug 404 (the demo)
     "django_otp.middleware.OTPMiddleware",
     "speciosa.web.security.SessionPolicyMiddleware",
     "speciosa.web.security.SecondFactorMiddleware",

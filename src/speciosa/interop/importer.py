@@ -39,7 +39,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework.exceptions import ParseError
 
+from speciosa.api import parsers
 from speciosa.clinic import models as cm
 from speciosa.clinic import services, writes
 from speciosa.knowledge import instruments as kinstruments
@@ -136,14 +138,19 @@ def _read_file(path: Path) -> Iterator[tuple[int, Any]]:
             if not line.strip():
                 continue
             try:
-                yield n, json.loads(line)
+                yield n, parsers.loads(line)
             except json.JSONDecodeError as exc:
                 yield n, _Bad(f"not valid JSON ({exc.msg} at column {exc.colno})")
+            except ParseError as exc:  # nested too deeply, or text no database can hold
+                yield n, _Bad(str(exc.detail))
         return
     try:
-        bundle = json.loads(text)
+        bundle = parsers.loads(text)
     except json.JSONDecodeError as exc:
         yield exc.lineno, _Bad(f"not valid JSON ({exc.msg} at line {exc.lineno})")
+        return
+    except ParseError as exc:
+        yield 1, _Bad(str(exc.detail))
         return
     if not isinstance(bundle, dict):
         yield 1, _Bad("expected a FHIR resource (a JSON object)")

@@ -28,6 +28,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from speciosa.api.parsers import FHIRJSONParser, SafeJSONParser
 from speciosa.clinic import access, services, writes
 from speciosa.clinic.models import Patient, Role
 
@@ -78,6 +79,8 @@ class FHIRView(APIView):
     """Every answer, errors included, is FHIR JSON: an error is an ``OperationOutcome``."""
 
     renderer_classes = [FHIRRenderer, PlainJSONRenderer]
+    # a body is only ever read through these (nesting capped, bad text refused)
+    parser_classes = [FHIRJSONParser, SafeJSONParser]
     schema = None  # not in the OpenAPI document: FHIR describes itself at /fhir/metadata
 
     def handle_exception(self, exc):

@@ -185,8 +185,10 @@ def visit_report(patient: Patient, *, period: str = "90", author=None,
 
 def _new_document(patient: Patient, local_now: dt.datetime) -> _Report:
     pdf = _Report(orientation="P", unit="mm", format="A4")
-    pdf.title_text = f"Speciosa visit report - {patient.name} - {local_now:%d %b %Y}"
-    pdf.set_title(_t(f"Visit report: {patient.name}"))
+    # the document's title and running header name the record id, not the patient: the title
+    # shows in browser tabs, window lists and file dialogs (the name and MRN are on page one)
+    pdf.title_text = f"Speciosa visit report - record {patient.pk} - {local_now:%d %b %Y}"
+    pdf.set_title(_t(f"Visit report: record {patient.pk}"))
     pdf.set_author("Speciosa")
     pdf.set_creator("Speciosa (fpdf2, vl-convert)")
     pdf.alias_nb_pages()

@@ -81,6 +81,6 @@ def visit_report(request, patient_id: int) -> HttpResponse:
                  reason=f"purpose of use: {stated}", after={"period": period, "purpose": purpose})
     response = HttpResponse(body, content_type="application/pdf")
     response["Content-Disposition"] = (
-        f'inline; filename="visit-report-{patient.identifier}-{pdf.today_for(patient).isoformat()}.pdf"')
+        f'inline; filename="visit-report-{patient.pk}-{pdf.today_for(patient).isoformat()}.pdf"')
     response["Cache-Control"] = "private, no-store"
     return response

@@ -97,7 +97,23 @@ class DoseForm(forms.Form):
         return data
 
 
-DoseFormSet = forms.formset_factory(DoseForm, extra=3, max_num=12)
+#: The most doses one diary day takes (the API's limit too: ``DiaryIn.doses``).
+MAX_DOSES = 12
+
+
+class _DoseFormSetBase(forms.BaseFormSet):
+    default_error_messages = {
+        "too_many_forms": f"One diary day takes at most {MAX_DOSES} doses; nothing was saved. "
+                          "Remove some rows (or add the rest to another day's diary).",
+        "missing_management_form": "The form was incomplete; nothing was saved. Reload the page "
+                                   "and try again.",
+    }
+
+
+# validate_max: more than MAX_DOSES rows is an error; absolute_max: however many rows the
+# post claims (TOTAL_FORMS=100000), Django builds at most MAX_DOSES forms and refuses the rest
+DoseFormSet = forms.formset_factory(DoseForm, formset=_DoseFormSetBase, extra=3, max_num=MAX_DOSES,
+                                    validate_max=True, absolute_max=MAX_DOSES)
 
 
 class DiaryForm(TokenForm):

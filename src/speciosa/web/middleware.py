@@ -39,3 +39,52 @@ class SiteTimezoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class NoStoreMiddleware:
+    """``Cache-Control: no-store`` (and ``private``) on every response to a logged-in user and
+    on every ``/api/`` and ``/fhir/`` response: pages and data about patients are kept by no
+    browser cache, proxy or back button (issue #11, item 12). The login page, health check
+    and static files (served before this) stay cacheable."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.utils.cache import patch_cache_control
+
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if request.path.startswith(("/api/", "/fhir/")) or (user is not None and user.is_authenticated):
+            patch_cache_control(response, no_store=True, private=True)
+        return response
+
+
+class PlainNotFoundMiddleware:
+    """With ``SPECIOSA_DEBUG`` on (the demo), a 404 is the site's own page, as in production,
+    not Django's debug page that lists every URL pattern to anyone (issue #11, item 12).
+    Without debug Django already does this; then this middleware does nothing."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.conf import settings
+
+        response = self.get_response(request)
+        if settings.DEBUG and response.status_code == 404 and getattr(request, "resolver_match", None) is None:
+            from django.urls import Resolver404
+            from django.views.defaults import page_not_found
+
+            return page_not_found(request, Resolver404())  # no URL matched
+        return response
+
+    def process_exception(self, request, exception):
+        from django.conf import settings
+        from django.http import Http404
+
+        if settings.DEBUG and isinstance(exception, Http404):
+            from django.views.defaults import page_not_found
+
+            return page_not_found(request, exception)
+        return None
