@@ -39,27 +39,43 @@ def _deep_object(levels: int) -> str:
 
 def test_deep_json_is_a_400_that_says_why_on_every_api_endpoint(clinic):
     base = f"/api/v1/patients/{clinic.patient_a.pk}"
-    clinician = Client(HTTP_HOST="localhost",
-                       HTTP_AUTHORIZATION=f"Token {issue_token(clinic.clinician_a)}")
-    patient = Client(HTTP_HOST="localhost",
-                     HTTP_AUTHORIZATION=f"Token {issue_token(clinic.patient_a.user)}")
+    clinician = Client(
+        HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Token {issue_token(clinic.clinician_a)}"
+    )
+    patient = Client(
+        HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Token {issue_token(clinic.patient_a.user)}"
+    )
     anonymous = Client(HTTP_HOST="localhost")
-    calls = [(anonymous, "/api/v1/auth/token/"), (clinician, f"{base}/notes/"),
-             (clinician, f"{base}/labs/"), (clinician, f"{base}/assessments/"),
-             (patient, "/api/v1/me/diary/")]
+    calls = [
+        (anonymous, "/api/v1/auth/token/"),
+        (clinician, f"{base}/notes/"),
+        (clinician, f"{base}/labs/"),
+        (clinician, f"{base}/assessments/"),
+        (patient, "/api/v1/me/diary/"),
+    ]
     for client, url in calls:
         for body in (_deep(3000), _deep_object(3000), _deep(65)):
-            response = client.post(url, body, content_type="application/json",
-                                   headers={"Idempotency-Key": f"k{len(body)}{url}"})
+            response = client.post(
+                url,
+                body,
+                content_type="application/json",
+                headers={"Idempotency-Key": f"k{len(body)}{url}"},
+            )
             assert response.status_code == 400, (url, response.status_code)
             assert "nested too deeply: at most 64 levels" in json.dumps(response.json()), url
     assert not Note.objects.exists() and not DiaryDay.objects.exists()
 
 
 def test_json_within_the_cap_is_judged_on_its_content(clinic):
-    client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Token {issue_token(clinic.clinician_a)}")
-    response = client.post(f"/api/v1/patients/{clinic.patient_a.pk}/notes/", {"text": [[["x"]]]},
-                           content_type="application/json", headers={"Idempotency-Key": "k"})
+    client = Client(
+        HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Token {issue_token(clinic.clinician_a)}"
+    )
+    response = client.post(
+        f"/api/v1/patients/{clinic.patient_a.pk}/notes/",
+        {"text": [[["x"]]]},
+        content_type="application/json",
+        headers={"Idempotency-Key": "k"},
+    )
     assert response.status_code == 400 and "nested too deeply" not in response.content.decode()
 
 
@@ -125,14 +141,23 @@ def test_a_huge_total_forms_builds_no_forms_and_saves_nothing(clinic):
 def test_answers_with_patient_data_are_not_stored_by_any_cache(clinic):
     p = clinic.patient_a
     clinician = verified_login(Client(HTTP_HOST="localhost"), clinic.clinician_a)
-    token = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Token {issue_token(clinic.clinician_a)}")
+    token = Client(
+        HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Token {issue_token(clinic.clinician_a)}"
+    )
     patient = verified_login(Client(HTTP_HOST="localhost"), p.user)
-    for client, url in ((clinician, f"/patients/{p.pk}/"), (clinician, "/patients/"),
-                        (clinician, "/worklist/"), (patient, "/me/"), (patient, "/api/v1/me/"),
-                        (token, f"/api/v1/patients/{p.pk}/"), (token, f"/fhir/Patient/{p.pk}"),
-                        (token, f"/fhir/Patient/{p.pk}/$everything"), (token, "/fhir/Observation"),
-                        (clinician, f"/api/v1/patients/{p.pk}/timeline/"),
-                        (Client(HTTP_HOST="localhost"), f"/fhir/Patient/{p.pk}")):
+    for client, url in (
+        (clinician, f"/patients/{p.pk}/"),
+        (clinician, "/patients/"),
+        (clinician, "/worklist/"),
+        (patient, "/me/"),
+        (patient, "/api/v1/me/"),
+        (token, f"/api/v1/patients/{p.pk}/"),
+        (token, f"/fhir/Patient/{p.pk}"),
+        (token, f"/fhir/Patient/{p.pk}/$everything"),
+        (token, "/fhir/Observation"),
+        (clinician, f"/api/v1/patients/{p.pk}/timeline/"),
+        (Client(HTTP_HOST="localhost"), f"/fhir/Patient/{p.pk}"),
+    ):
         response = client.get(url)
         assert response.status_code in (200, 401), (url, response.status_code)
         assert "no-store" in response.get("Cache-Control", ""), url
@@ -146,8 +171,9 @@ def test_the_visit_report_title_and_file_name_carry_the_record_id_not_name_or_mr
     from pypdf import PdfReader
 
     p = clinic.patient_a
-    Dose.objects.create(patient=p, entered_by=p.user, source="patient", amount=2, unit="g",
-                        taken_at=timezone.now())
+    Dose.objects.create(
+        patient=p, entered_by=p.user, source="patient", amount=2, unit="g", taken_at=timezone.now()
+    )
     client = verified_login(Client(), clinic.clinician_a)
     response = client.get(f"/patients/{p.pk}/report.pdf?days=all&purpose=treatment")
     assert response.status_code == 200
@@ -166,7 +192,9 @@ def test_the_visit_report_title_and_file_name_carry_the_record_id_not_name_or_mr
 @pytest.mark.parametrize("url", ["/no/such/page/", "/patients/999999/", "/me/diary/not-a-date/"])
 def test_the_demos_404_lists_no_url_patterns(clinic, settings, url):
     settings.DEBUG = True
-    client = verified_login(Client(), clinic.clinician_a if url.startswith("/p") else clinic.patient_a.user)
+    client = verified_login(
+        Client(), clinic.clinician_a if url.startswith("/p") else clinic.patient_a.user
+    )
     response = client.get(url)
     body = response.content.decode()
     assert response.status_code == 404

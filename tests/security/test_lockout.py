@@ -31,13 +31,16 @@ A, B = "198.51.100.7", "203.0.113.9"
 
 def _login(username: str, password: str, address: str = A, **headers):
     return Client(REMOTE_ADDR=address, **headers).post(
-        "/login/", {"username": username, "password": password})
+        "/login/", {"username": username, "password": password}
+    )
 
 
 def _token(username: str, password: str, address: str = A, **headers):
     return Client(REMOTE_ADDR=address, HTTP_HOST="localhost", **headers).post(
-        "/api/v1/auth/token/", {"username": username, "password": password},
-        content_type="application/json")
+        "/api/v1/auth/token/",
+        {"username": username, "password": password},
+        content_type="application/json",
+    )
 
 
 def _age_failures(seconds: float) -> None:
@@ -46,7 +49,8 @@ def _age_failures(seconds: float) -> None:
 
     for attempt in AccessAttempt.objects.all():
         AccessAttempt.objects.filter(pk=attempt.pk).update(
-            attempt_time=attempt.attempt_time - dt.timedelta(seconds=seconds))
+            attempt_time=attempt.attempt_time - dt.timedelta(seconds=seconds)
+        )
 
 
 # --------------------------------------------------------------------------- lockout
@@ -107,8 +111,10 @@ def test_an_administrator_clears_the_wait_and_it_is_audited(clinic):
     for i in range(5):
         _login("clin_a", f"wrong-{i}", A)
     admin = verified_login(Client(HTTP_HOST="localhost"), clinic.admin)
-    admin.post("/admin/auth/user/", {"action": "clear_failed_logins",
-                                     "_selected_action": [clinic.clinician_a.pk]})
+    admin.post(
+        "/admin/auth/user/",
+        {"action": "clear_failed_logins", "_selected_action": [clinic.clinician_a.pk]},
+    )
     assert _login("clin_a", clinic.password, A).status_code == 302
     entry = AuditEntry.objects.get(action="credentials")
     assert entry.user == clinic.admin and entry.object_id == clinic.clinician_a.pk
@@ -117,7 +123,9 @@ def test_an_administrator_clears_the_wait_and_it_is_audited(clinic):
 def test_a_spoofed_forwarded_header_does_not_move_the_lockout_to_another_address(clinic):
     for i in range(5):
         _login("clin_a", f"wrong-{i}", A, HTTP_X_FORWARDED_FOR=f"192.0.2.{i}")
-    assert _login("clin_a", clinic.password, A, HTTP_X_FORWARDED_FOR="192.0.2.99").status_code == 429
+    assert (
+        _login("clin_a", clinic.password, A, HTTP_X_FORWARDED_FOR="192.0.2.99").status_code == 429
+    )
     entry = AuditEntry.objects.filter(action="login-failed").first()
     assert entry.after["ip"] == A
 
@@ -136,11 +144,15 @@ def test_the_login_form_is_limited_per_address_whatever_the_username(clinic):
 
 def test_a_new_x_forwarded_for_per_request_does_not_reset_the_limit(clinic):
     """No proxy is configured: the header is the client's own words."""
-    codes = [_login(f"nobody{i}", "guess", A, HTTP_X_FORWARDED_FOR=f"10.9.{i}.1").status_code
-             for i in range(31)]
+    codes = [
+        _login(f"nobody{i}", "guess", A, HTTP_X_FORWARDED_FOR=f"10.9.{i}.1").status_code
+        for i in range(31)
+    ]
     assert codes[30] == 429
-    tokens = [_token(f"nobody{i}", "guess", B, HTTP_X_FORWARDED_FOR=f"10.8.{i}.1").status_code
-              for i in range(31)]
+    tokens = [
+        _token(f"nobody{i}", "guess", B, HTTP_X_FORWARDED_FOR=f"10.8.{i}.1").status_code
+        for i in range(31)
+    ]
     assert tokens[:30] == [400] * 30 and tokens[30] == 429
 
 
@@ -159,18 +171,22 @@ def test_behind_a_configured_proxy_each_client_has_its_own_budget(clinic, settin
     assert _login("pat_a", clinic.password, "10.0.0.2", HTTP_X_FORWARDED_FOR=B).status_code == 302
 
 
-@pytest.mark.parametrize("remote, forwarded, expected", [
-    (A, "", A),
-    (A, B, A),  # not a proxy: the header is ignored
-    ("10.0.0.2", B, B),
-    ("10.0.0.2", f"1.1.1.1, {B}", B),  # the client's own left part is not believed
-    ("10.0.0.2", f"{B}, 10.0.0.3", B),  # two trusted proxies
-    ("10.0.0.2", "not-an-address", "10.0.0.2"),
-    ("10.0.0.2", "", "10.0.0.2"),
-    ("2001:db8::1", B, "2001:db8::1"),
-])
+@pytest.mark.parametrize(
+    "remote, forwarded, expected",
+    [
+        (A, "", A),
+        (A, B, A),  # not a proxy: the header is ignored
+        ("10.0.0.2", B, B),
+        ("10.0.0.2", f"1.1.1.1, {B}", B),  # the client's own left part is not believed
+        ("10.0.0.2", f"{B}, 10.0.0.3", B),  # two trusted proxies
+        ("10.0.0.2", "not-an-address", "10.0.0.2"),
+        ("10.0.0.2", "", "10.0.0.2"),
+        ("2001:db8::1", B, "2001:db8::1"),
+    ],
+)
 def test_the_client_address_trusts_forwarded_headers_only_from_configured_proxies(
-        settings, remote, forwarded, expected):
+    settings, remote, forwarded, expected
+):
     settings.TRUSTED_PROXIES = ["10.0.0.0/24"]
     extra = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded else {}
     request = RequestFactory().get("/", REMOTE_ADDR=remote, **extra)
@@ -186,22 +202,31 @@ def test_by_default_no_proxy_is_trusted(settings):
 
 
 def _settings_in_subprocess(env: dict[str, str], code: str) -> subprocess.CompletedProcess:
-    full = {**{k: v for k, v in os.environ.items() if not k.startswith("SPECIOSA_")},
-            "SPECIOSA_DEBUG": "1", "DJANGO_SETTINGS_MODULE": "speciosa.settings", **env}
+    full = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SPECIOSA_")},
+        "SPECIOSA_DEBUG": "1",
+        "DJANGO_SETTINGS_MODULE": "speciosa.settings",
+        **env,
+    }
     full.pop("PYTEST_VERSION", None)
-    return subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_throttle_counts_go_to_redis_when_a_cache_url_is_set():
     run = _settings_in_subprocess(
         {"SPECIOSA_CACHE_URL": "redis://cache.internal:6379/1"},
         "import django; django.setup(); from django.conf import settings; "
-        "print(settings.CACHES['default']['BACKEND'], settings.CACHES['default']['LOCATION'])")
-    assert run.stdout.split() == ["django.core.cache.backends.redis.RedisCache",
-                                  "redis://cache.internal:6379/1"], run.stderr
-    bad = _settings_in_subprocess({"SPECIOSA_CACHE_URL": "memcached://x"},
-                                  "import django; django.setup()")
+        "print(settings.CACHES['default']['BACKEND'], settings.CACHES['default']['LOCATION'])",
+    )
+    assert run.stdout.split() == [
+        "django.core.cache.backends.redis.RedisCache",
+        "redis://cache.internal:6379/1",
+    ], run.stderr
+    bad = _settings_in_subprocess(
+        {"SPECIOSA_CACHE_URL": "memcached://x"}, "import django; django.setup()"
+    )
     assert bad.returncode != 0 and "SPECIOSA_CACHE_URL must be" in bad.stderr
 
 
@@ -211,19 +236,27 @@ def test_throttle_counts_go_to_redis_when_a_cache_url_is_set():
 def test_fhir_practitioners_carry_no_login_name(clinic, otp_code):
     from speciosa.clinic.models import Note
 
-    Note.objects.create(patient=clinic.patient_a, entered_by=clinic.clinician_a, source="clinician",
-                        text="seen")
+    Note.objects.create(
+        patient=clinic.patient_a, entered_by=clinic.clinician_a, source="clinician", text="seen"
+    )
     nameless = clinic.clinician_b
     nameless.first_name = nameless.last_name = ""
     nameless.save()
     clinic.team_a.members.add(nameless)
-    Note.objects.create(patient=clinic.patient_a, entered_by=nameless, source="clinician", text="seen")
+    Note.objects.create(
+        patient=clinic.patient_a, entered_by=nameless, source="clinician", text="seen"
+    )
     from ..conftest import issue_token
 
-    client = Client(HTTP_HOST="localhost",
-                    HTTP_AUTHORIZATION=f"Token {issue_token(clinic.patient_a.user)}")
-    for url in ("/fhir/Practitioner", f"/fhir/Patient/{clinic.patient_a.pk}/$everything",
-                f"/fhir/Practitioner/{clinic.clinician_a.pk}", f"/fhir/Practitioner/{nameless.pk}"):
+    client = Client(
+        HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Token {issue_token(clinic.patient_a.user)}"
+    )
+    for url in (
+        "/fhir/Practitioner",
+        f"/fhir/Patient/{clinic.patient_a.pk}/$everything",
+        f"/fhir/Practitioner/{clinic.clinician_a.pk}",
+        f"/fhir/Practitioner/{nameless.pk}",
+    ):
         response = client.get(url)
         assert response.status_code == 200, url
         body = response.content.decode()

@@ -83,8 +83,9 @@ def test_a_dead_token_opens_none_of_ones_own_records(route, clinic):
     dose = Dose.objects.create(patient=p, entered_by=p.user, source="patient", amount=2, unit="g",
                                taken_at=timezone.now() - dt.timedelta(hours=1),
                                diary=DiaryDay.objects.create(patient=p, day=timezone.localdate()))
-    values = {"patient_id": p.pk, "rid": p.pk, "rtype": "Patient", "kind": "note", "record_id": note.pk,
-              "alert_id": 0, "instrument_id": "cows", "page_id": "prolactin", "day": "2026-01-01"}
+    values = {"patient_id": p.pk, "rid": p.pk, "rtype": "Patient", "kind": "note",
+              "record_id": note.pk, "alert_id": 0, "instrument_id": "cows", "page_id": "prolactin",
+              "day": "2026-01-01"}
     from speciosa.interop.export import Exporter
 
     values["vid"] = next(Exporter().patients(p.pk))["meta"]["versionId"]  # the Patient's version

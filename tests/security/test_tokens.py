@@ -44,9 +44,11 @@ def _admin(clinic) -> Client:
 
 
 def test_the_database_holds_no_token_only_its_sha512_digest(clinic, otp_code):
-    response = Client(HTTP_HOST="localhost").post("/api/v1/auth/token/", {
-        "username": "clin_a", "password": clinic.password, "otp": otp_code(clinic.clinician_a)},
-        content_type="application/json")
+    response = Client(HTTP_HOST="localhost").post(
+        "/api/v1/auth/token/",
+        {"username": "clin_a", "password": clinic.password, "otp": otp_code(clinic.clinician_a)},
+        content_type="application/json",
+    )
     key = response.json()["token"]
     assert len(key) == 64
     row = AuthToken.objects.get(user=clinic.clinician_a)
@@ -68,9 +70,13 @@ def test_the_clear_text_drf_tokens_are_revoked_and_their_table_dropped(clinic):
     """Migration web 0002 on a database that still has REST framework's ``authtoken_token``."""
     migration = importlib.import_module("speciosa.web.migrations.0002_revoke_drf_tokens")
     with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE authtoken_token (key varchar(40) PRIMARY KEY, user_id integer)")
-        cursor.execute("INSERT INTO authtoken_token VALUES ('0123456789abcdef0123456789abcdef01234567', %s)",
-                       [clinic.clinician_a.pk])
+        cursor.execute(
+            "CREATE TABLE authtoken_token (key varchar(40) PRIMARY KEY, user_id integer)"
+        )
+        cursor.execute(
+            "INSERT INTO authtoken_token VALUES ('0123456789abcdef0123456789abcdef01234567', %s)",
+            [clinic.clinician_a.pk],
+        )
 
     class Editor:  # what the migration uses of a schema editor (SQLite's refuses to open here)
         def __init__(self):
@@ -91,21 +97,27 @@ def test_the_clear_text_drf_tokens_are_revoked_and_their_table_dropped(clinic):
 
 def test_staff_tokens_last_8_hours_and_patients_30_days(clinic, settings):
     now = timezone.now()
-    for user, life in ((clinic.clinician_a, dt.timedelta(hours=8)), (clinic.admin, dt.timedelta(hours=8)),
-                       (clinic.researcher, dt.timedelta(hours=8)),
-                       (clinic.patient_a.user, dt.timedelta(days=30))):
+    for user, life in (
+        (clinic.clinician_a, dt.timedelta(hours=8)),
+        (clinic.admin, dt.timedelta(hours=8)),
+        (clinic.researcher, dt.timedelta(hours=8)),
+        (clinic.patient_a.user, dt.timedelta(days=30)),
+    ):
         issue_token(user)
         expiry = AuthToken.objects.get(user=user).expiry
         assert abs((expiry - now) - life) < dt.timedelta(minutes=1), user.username
     settings.STAFF_TOKEN_HOURS = 2
     issue_token(clinic.clinician_b)
-    assert abs(AuthToken.objects.get(user=clinic.clinician_b).expiry - now - dt.timedelta(hours=2)) \
-        < dt.timedelta(minutes=1)
+    assert abs(
+        AuthToken.objects.get(user=clinic.clinician_b).expiry - now - dt.timedelta(hours=2)
+    ) < dt.timedelta(minutes=1)
 
 
 def test_an_expired_token_is_refused_and_deleted(clinic):
     key = issue_token(clinic.clinician_a)
-    AuthToken.objects.filter(user=clinic.clinician_a).update(expiry=timezone.now() - dt.timedelta(seconds=1))
+    AuthToken.objects.filter(user=clinic.clinician_a).update(
+        expiry=timezone.now() - dt.timedelta(seconds=1)
+    )
     response = _token_client(key).get(f"/api/v1/patients/{clinic.patient_a.pk}/")
     assert response.status_code == 401 and b"Quinn" not in response.content
     assert not AuthToken.objects.filter(user=clinic.clinician_a).exists()
@@ -114,8 +126,10 @@ def test_an_expired_token_is_refused_and_deleted(clinic):
 
 def test_the_token_endpoint_says_when_the_token_ends(clinic):
     response = Client(HTTP_HOST="localhost").post(
-        "/api/v1/auth/token/", {"username": "pat_a", "password": clinic.password},
-        content_type="application/json")
+        "/api/v1/auth/token/",
+        {"username": "pat_a", "password": clinic.password},
+        content_type="application/json",
+    )
     body = response.json()
     ends = dt.datetime.fromisoformat(body["expiry"])
     assert abs(ends - timezone.now() - dt.timedelta(days=30)) < dt.timedelta(minutes=1)
@@ -130,9 +144,14 @@ def test_a_password_change_on_the_password_page_revokes_every_token(clinic):
     keys = [issue_token(clinic.patient_a.user) for _ in range(2)]
     other = issue_token(clinic.patient_b.user)
     client = verified_login(Client(HTTP_HOST="localhost"), clinic.patient_a.user)
-    response = client.post("/account/password/", {
-        "old_password": clinic.password, "new_password1": "a whole new passphrase here",
-        "new_password2": "a whole new passphrase here"})
+    response = client.post(
+        "/account/password/",
+        {
+            "old_password": clinic.password,
+            "new_password1": "a whole new passphrase here",
+            "new_password2": "a whole new passphrase here",
+        },
+    )
     assert response.status_code == 302
     for key in keys:
         assert _token_client(key).get("/api/v1/me/").status_code == 401
@@ -148,9 +167,14 @@ def test_a_new_password_set_any_other_way_revokes_the_tokens_too(clinic):
 
 def test_a_password_hash_upgrade_at_login_keeps_the_tokens(clinic, settings):
     key = issue_token(clinic.patient_a.user)
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher",
-                                 "django.contrib.auth.hashers.MD5PasswordHasher"]
-    assert Client().post("/login/", {"username": "pat_a", "password": clinic.password}).status_code == 302
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+    ]
+    assert (
+        Client().post("/login/", {"username": "pat_a", "password": clinic.password}).status_code
+        == 302
+    )
     clinic.patient_a.user.refresh_from_db()
     assert clinic.patient_a.user.password.startswith("pbkdf2_")  # upgraded, not changed
     assert _token_client(key).get("/api/v1/me/").status_code == 200
@@ -173,13 +197,17 @@ def test_the_owner_sees_their_tokens_and_revokes_one(clinic):
     client = verified_login(Client(HTTP_HOST="localhost"), clinic.patient_a.user)
     page = client.get("/account/security/").content.decode()
     digests = {t.user_id: t.digest for t in AuthToken.objects.all()}
-    mine = list(AuthToken.objects.filter(user=clinic.patient_a.user).values_list("digest", flat=True))
+    mine = list(
+        AuthToken.objects.filter(user=clinic.patient_a.user).values_list("digest", flat=True)
+    )
     assert all(d in page for d in mine) and page.count('name="token"') == 2
     assert digests[clinic.patient_b.user.pk] not in page
     for key in (keep, drop, theirs):
         assert key not in page
     drop_digest = hashlib.sha512(drop.encode()).hexdigest()
-    assert client.post("/account/security/tokens/revoke/", {"token": drop_digest}).status_code == 302
+    assert (
+        client.post("/account/security/tokens/revoke/", {"token": drop_digest}).status_code == 302
+    )
     assert _token_client(drop).get("/api/v1/me/").status_code == 401
     assert _token_client(keep).get("/api/v1/me/").status_code == 200
     entry = AuditEntry.objects.filter(action="credentials").get()
@@ -198,10 +226,19 @@ def test_nobody_revokes_another_users_token_from_their_own_security_page(clinic)
 # --------------------------------------------------------------------------- the admin
 
 
-@pytest.mark.parametrize("url", [
-    "/admin/knox/authtoken/", "/admin/knox/authtoken/add/", "/admin/authtoken/tokenproxy/",
-    "/admin/authtoken/token/add/", "/admin/otp_totp/totpdevice/", "/admin/otp_totp/totpdevice/add/",
-    "/admin/otp_static/staticdevice/", "/admin/otp_static/staticdevice/add/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/knox/authtoken/",
+        "/admin/knox/authtoken/add/",
+        "/admin/authtoken/tokenproxy/",
+        "/admin/authtoken/token/add/",
+        "/admin/otp_totp/totpdevice/",
+        "/admin/otp_totp/totpdevice/add/",
+        "/admin/otp_static/staticdevice/",
+        "/admin/otp_static/staticdevice/add/",
+    ],
+)
 def test_the_admin_has_no_page_that_lists_or_mints_a_credential(clinic, url):
     totp_device(clinic.clinician_a)
     issue_token(clinic.clinician_a)
@@ -217,8 +254,12 @@ def test_no_secret_of_another_user_appears_anywhere_in_the_admin(clinic):
     admin = _admin(clinic)
     index = admin.get("/admin/").content.decode()
     assert "otp_totp" not in index and "otp_static" not in index and "knox" not in index
-    for url in ("/admin/", "/admin/auth/user/", f"/admin/auth/user/{clinic.clinician_a.pk}/change/",
-                "/admin/axes/accessattempt/"):
+    for url in (
+        "/admin/",
+        "/admin/auth/user/",
+        f"/admin/auth/user/{clinic.clinician_a.pk}/change/",
+        "/admin/axes/accessattempt/",
+    ):
         body = admin.get(url).content.decode()
         assert admin.get(url).status_code == 200, url
         assert device.key not in body and key not in body and key[:15] not in body, url
@@ -251,7 +292,11 @@ def test_an_admin_resets_a_clinicians_second_factor_audited_and_the_clinician_is
     assert not TOTPDevice.objects.filter(user=clinic.clinician_a).exists()
     assert not StaticDevice.objects.filter(user=clinic.clinician_a).exists()
     entry = AuditEntry.objects.filter(action="credentials").get()
-    assert (entry.user, entry.model, entry.object_id) == (clinic.admin, "User", clinic.clinician_a.pk)
+    assert (entry.user, entry.model, entry.object_id) == (
+        clinic.admin,
+        "User",
+        clinic.clinician_a.pk,
+    )
     assert entry.after["what"] == "second-factor-reset" and entry.after["devices"] == 2
     # the clinician is told at their next login (before the second factor: they must enrol)
     client = Client(HTTP_HOST="localhost")
@@ -272,15 +317,25 @@ def test_an_admin_revokes_a_clinicians_tokens_audited_and_told(clinic):
     entry = AuditEntry.objects.filter(action="credentials").get()
     assert entry.after == {"what": "tokens-revoked", "user": clinic.clinician_a.pk, "tokens": 1}
     assert "revoked your API tokens" in _told(clinic.clinician_a, clinic)
-    assert 'class="credential-notice"' not in verified_login(Client(), clinic.clinician_b) \
-        .get("/account/security/").content.decode()  # only the user concerned is told
+    assert (
+        'class="credential-notice"'
+        not in verified_login(Client(), clinic.clinician_b)
+        .get("/account/security/")
+        .content.decode()
+    )  # only the user concerned is told
 
 
 def test_an_admin_setting_a_password_revokes_the_tokens_audited_and_told(clinic):
     key = issue_token(clinic.patient_a.user)
     url = f"/admin/auth/user/{clinic.patient_a.user.pk}/password/"
-    response = _admin(clinic).post(url, {"password1": "a passphrase the admin set", "set_usable_password": "true",
-                                         "password2": "a passphrase the admin set"})
+    response = _admin(clinic).post(
+        url,
+        {
+            "password1": "a passphrase the admin set",
+            "set_usable_password": "true",
+            "password2": "a passphrase the admin set",
+        },
+    )
     assert response.status_code == 302
     assert _token_client(key).get("/api/v1/me/").status_code == 401
     entry = AuditEntry.objects.filter(action="credentials").get()
@@ -295,10 +350,17 @@ def test_an_admin_cannot_unlock_a_login_by_deleting_its_failed_attempts(clinic):
         Client().post("/login/", {"username": "clin_a", "password": f"wrong-{i}"})
     attempt = AccessAttempt.objects.get(username="clin_a")
     admin = _admin(clinic)
-    assert admin.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert (
+        admin.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
     assert AccessAttempt.objects.filter(username="clin_a").exists()
     _run_action(admin, "clear_failed_logins", clinic.clinician_a)
     assert not AccessAttempt.objects.filter(username="clin_a").exists()
     entry = AuditEntry.objects.filter(action="credentials").get()
-    assert entry.user == clinic.admin and entry.after["what"] == "unlocked" and entry.after["attempts"] == 1
+    assert (
+        entry.user == clinic.admin
+        and entry.after["what"] == "unlocked"
+        and entry.after["attempts"] == 1
+    )
     assert "cleared the failed logins" in _told(clinic.clinician_a, clinic)

@@ -109,7 +109,8 @@ class _ApiTokenScheme(OpenApiAuthenticationExtension):
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema):
-        return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Token")
+        return build_bearer_security_scheme_object(header_name="Authorization",
+                                                   token_prefix="Token")
 
 
 class _VerifiedSessionScheme(SessionScheme):

@@ -25,7 +25,15 @@ from . import credentials
 
 User = get_user_model()
 
-for _model in (AuthToken, TOTPDevice, StaticDevice, AccessAttempt, AccessLog, AccessFailureLog, User):
+for _model in (
+    AuthToken,
+    TOTPDevice,
+    StaticDevice,
+    AccessAttempt,
+    AccessLog,
+    AccessFailureLog,
+    User,
+):
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
 
@@ -57,8 +65,9 @@ class CredentialsUserAdmin(UserAdmin):
         for user in queryset:
             change(request.user, user)
             count += 1
-        self.message_user(request, f"{done} for {count} login(s); each is audited and told.",
-                          messages.SUCCESS)
+        self.message_user(
+            request, f"{done} for {count} login(s); each is audited and told.", messages.SUCCESS
+        )
 
     @admin.action(description="Reset second factor (they enrol again; audited, user told)")
     def reset_second_factor(self, request, queryset):

@@ -27,18 +27,25 @@ WHAT = {
     "unlocked": "cleared the failed logins that were slowing down your login",
     "password-set": "set a new password for your login (your API tokens were revoked)",
     "password-disabled": "turned off password login for your account (your API tokens were "
-                         "revoked)",
+    "revoked)",
 }
 
 
 def _record(admin, user, what: str, **after) -> None:
     when = timezone.localtime()
-    writes.audit(admin, writes.Action.CREDENTIALS, user, model="User",
-                 after={"what": what, "user": user.pk, **after})
+    writes.audit(
+        admin,
+        writes.Action.CREDENTIALS,
+        user,
+        model="User",
+        after={"what": what, "user": user.pk, **after},
+    )
     CredentialNotice.objects.create(
-        user=user, at=when,
+        user=user,
+        at=when,
         text=f"On {when:%Y-%m-%d at %H:%M} an administrator {WHAT[what]}. "
-             "If you did not ask for this, tell your clinic.")
+        "If you did not ask for this, tell your clinic.",
+    )
 
 
 def reset_second_factor(admin, user) -> int:
@@ -94,8 +101,13 @@ def password_set(admin, user) -> None:
 
 def owner_revoked_token(user, count: int) -> None:
     """The owner revoked one of their own tokens on the Security page (audited, no notice)."""
-    writes.audit(user, writes.Action.CREDENTIALS, user, model="User",
-                 after={"what": "token-revoked-by-owner", "user": user.pk, "tokens": count})
+    writes.audit(
+        user,
+        writes.Action.CREDENTIALS,
+        user,
+        model="User",
+        after={"what": "token-revoked-by-owner", "user": user.pk, "tokens": count},
+    )
 
 
 def unseen_notices(user) -> list[CredentialNotice]:

@@ -55,7 +55,8 @@ class NoStoreMiddleware:
 
         response = self.get_response(request)
         user = getattr(request, "user", None)
-        if request.path.startswith(("/api/", "/fhir/")) or (user is not None and user.is_authenticated):
+        logged_in = user is not None and user.is_authenticated
+        if logged_in or request.path.startswith(("/api/", "/fhir/")):
             patch_cache_control(response, no_store=True, private=True)
         return response
 
@@ -72,7 +73,8 @@ class PlainNotFoundMiddleware:
         from django.conf import settings
 
         response = self.get_response(request)
-        if settings.DEBUG and response.status_code == 404 and getattr(request, "resolver_match", None) is None:
+        unmatched = getattr(request, "resolver_match", None) is None
+        if settings.DEBUG and response.status_code == 404 and unmatched:
             from django.urls import Resolver404
             from django.views.defaults import page_not_found
 

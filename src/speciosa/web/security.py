@@ -283,8 +283,8 @@ def _keep_failures(request) -> None:
     if username is None or getattr(request, "axes_ip_address", None) is None:
         return
     AccessAttemptExpiration.objects.filter(
-        access_attempt__username=username, access_attempt__ip_address=request.axes_ip_address).update(
-        expires_at=timezone.now() + dt.timedelta(hours=settings.LOCKOUT_MEMORY_HOURS))
+        access_attempt__username=username, access_attempt__ip_address=request.axes_ip_address,
+    ).update(expires_at=timezone.now() + dt.timedelta(hours=settings.LOCKOUT_MEMORY_HOURS))
 
 
 def wait_message(wait: dt.timedelta) -> str:
@@ -302,7 +302,8 @@ def lockout_response(request, original_response=None, credentials=None) -> HttpR
     if request.path.startswith(("/api/", "/fhir/")):
         response = JsonResponse({"detail": wait_message(wait)}, status=429)
     else:
-        response = render(request, "web/locked_out.html", {"message": wait_message(wait)}, status=429)
+        response = render(request, "web/locked_out.html", {"message": wait_message(wait)},
+                          status=429)
     response["Retry-After"] = seconds
     return response
 
