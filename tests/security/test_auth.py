@@ -130,7 +130,9 @@ def test_every_page_sends_the_security_headers(clinic, login):
     assert response["Referrer-Policy"] == "same-origin"
 
 
-PRODUCTION_ENV = {"SPECIOSA_ALLOWED_HOSTS": "speciosa.example.org"}
+PRODUCTION_ENV = {"SPECIOSA_ALLOWED_HOSTS": "speciosa.example.org",
+                  "SPECIOSA_TRUSTED_PROXIES": "10.0.0.5",
+                  "SPECIOSA_CACHE_URL": "redis://redis.internal:6379/1"}
 
 
 def test_check_deploy_passes_with_the_documented_production_settings(tmp_path):
