@@ -194,9 +194,9 @@ def test_the_client_address_trusts_forwarded_headers_only_from_configured_proxie
 
 
 def test_by_default_no_proxy_is_trusted(settings):
-    from speciosa import settings as production_settings
+    from speciosa import settings as ssettings
 
-    assert production_settings.TRUSTED_PROXIES == []
+    assert ssettings.TRUSTED_PROXIES == []
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=B)
     assert security.client_ip(request) == "10.0.0.2"
 
