@@ -268,3 +268,41 @@ def test_verify_prints_json_on_request(clinic):
         assert cli.main(["audit", "verify", "--json"]) == 0
     data = json.loads(out.getvalue())
     assert data["ok"] is True and data["entries"] == 5 and data["broken_id"] is None
+
+
+# An attacker who rewrites a stored value into something the application cannot read (a
+# time that is no time, a uid that is no uid, a position that is text) must not make
+# ``verify`` crash with a traceback instead of naming the entry. SQLite only: PostgreSQL's
+# typed columns refuse such values.
+@pytest.mark.skipif(bool(os.environ.get("DATABASE_URL")), reason="SQLite only: untyped columns")
+@pytest.mark.django_db
+@pytest.mark.parametrize("column, value", [("at", "garbage"), ("uid", "not-a-uid"),
+                                           ("seq", "three"), ("after", "{bad json")])
+def test_an_entry_rewritten_into_unreadable_values_is_reported_not_a_crash(clinic, column, value):
+    entries = _five_entries(clinic)
+    _lift_triggers()
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA ignore_check_constraints = ON")
+        cursor.execute(f"UPDATE clinic_auditentry SET {column} = %s WHERE id = %s",
+                       [value, entries[2].pk])
+        cursor.execute("PRAGMA ignore_check_constraints = OFF")
+    # a position that is text sorts after every number: the walk stops where it went missing
+    # (JSON that does not parse reads back as its text: a changed entry)
+    broken, why = {"seq": (entries[3], "position 3 is missing"),
+                   "after": (entries[2], "does not match its hash")}.get(
+                       column, (entries[2], "cannot be read"))
+    result = auditchain.verify()
+    assert (result.ok, result.broken_id, result.entries) == (False, broken.pk, 2)
+    assert why in result.reason
+    code, out = _verify()
+    assert code == 1 and f"entry id {broken.pk}" in out and why in out
+
+
+@pytest.mark.django_db
+def test_a_head_whose_hash_alone_was_changed_is_reported_as_such(clinic):
+    _five_entries(clinic)
+    AuditChainHead.objects.filter(pk=auditchain.HEAD_ID).update(hash="f" * 64)
+    result = auditchain.verify()
+    assert not result.ok and result.entries == 5
+    assert "hash of the chain head does not match the last entry" in result.reason
+    assert "at position 5 but the last entry is at 5" not in result.reason

@@ -24,10 +24,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 GENESIS = "0" * 64
@@ -108,34 +109,78 @@ class Result:
                 "broken_seq": self.broken_seq, "reason": self.reason}
 
 
+#: What loading or hashing an entry raises when a stored value was rewritten into something
+#: the application cannot read (SQLite's untyped columns take any text).
+_UNREADABLE = (ValueError, TypeError, AttributeError, OverflowError, ValidationError)
+_CHUNK = 2000
+
+
+def _entries(entry_model) -> Iterator[tuple[int, Any]]:
+    """``(id, entry)`` in chain order; ``entry`` is None for a row that cannot be read. Ids are
+    read first (an integer primary key always reads), then the rows a chunk at a time, and a
+    chunk that fails row by row, so one unreadable row is named instead of ending the walk."""
+    ids = entry_model.objects.order_by("seq", "pk").values_list("pk", flat=True)
+    chunk: list[int] = []
+    for pk in [*ids.iterator(chunk_size=_CHUNK), None]:
+        if pk is not None:
+            chunk.append(pk)
+            if len(chunk) < _CHUNK:
+                continue
+        try:
+            loaded = entry_model.objects.in_bulk(chunk)
+        except _UNREADABLE:
+            loaded = {}
+            for one in chunk:
+                try:
+                    loaded[one] = entry_model.objects.get(pk=one)
+                except _UNREADABLE:
+                    pass
+        yield from ((one, loaded.get(one)) for one in chunk)
+        chunk = []
+
+
 def verify() -> Result:
-    """Check the whole chain, in order; stop at the first broken entry."""
+    """Check the whole chain, in order; stop at the first broken entry (an entry whose stored
+    values cannot be read is broken too: it is named, never a crash)."""
     from .models import AuditChainHead, AuditEntry
 
-    unchained = AuditEntry.objects.filter(seq__isnull=True).order_by("id").first()
+    unchained = AuditEntry.objects.filter(seq__isnull=True).order_by("id").values_list(
+        "pk", flat=True).first()
     if unchained is not None:
-        return Result(False, 0, "", unchained.pk, None,
+        return Result(False, 0, "", unchained, None,
                       "an entry without a chain position (stored around the application)")
     prev, expected, count = GENESIS, 1, 0
-    rows: Iterable = AuditEntry.objects.order_by("seq").iterator(chunk_size=2000)
-    for entry in rows:
-        if entry.seq != expected:
-            what = "missing" if entry.seq > expected else "repeated"
-            return Result(False, count, prev, entry.pk, entry.seq,
+    for pk, entry in _entries(AuditEntry):
+        seq = getattr(entry, "seq", None)
+        try:
+            computed = _hash_of(entry, prev) if isinstance(seq, int) else None
+        except _UNREADABLE:
+            computed = None
+        if computed is None:
+            return Result(False, count, prev, pk, seq if isinstance(seq, int) else None,
+                          "its stored values cannot be read (the entry was changed around the "
+                          "application)")
+        if seq != expected:
+            what = "missing" if seq > expected else "repeated"
+            return Result(False, count, prev, pk, seq,
                           f"position {expected} is {what} (an entry was removed or inserted)")
         if entry.prev_hash != prev:
-            return Result(False, count, prev, entry.pk, entry.seq,
+            return Result(False, count, prev, pk, seq,
                           "its link to the previous entry does not match")
-        if _hash_of(entry, prev) != entry.hash:
-            return Result(False, count, prev, entry.pk, entry.seq,
+        if computed != entry.hash:
+            return Result(False, count, prev, pk, seq,
                           "its content does not match its hash (the entry was changed)")
         prev, expected, count = entry.hash, expected + 1, count + 1
     head = AuditChainHead.objects.filter(pk=HEAD_ID).first()
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
-    if (head_seq, head_hash) != (count, prev):
+    if head_seq != count:
         return Result(False, count, prev, None, head_seq,
                       f"the chain head is at position {head_seq} but the last entry is at {count} "
                       "(entries at the end were removed, or the head was changed)")
+    if head_hash != prev:
+        return Result(False, count, prev, None, head_seq,
+                      f"the hash of the chain head does not match the last entry (position "
+                      f"{count}): the head was changed, or the last entry was replaced")
     return Result(True, count, prev)
 
 
