@@ -18,7 +18,7 @@ from speciosa.knowledge.labs import (
 
 QUANTITY_CODES = [
     "prolactin", "macroprolactin", "testosterone", "lh", "fsh", "tsh", "free-t4", "alt",
-    "ast", "alp", "ggt", "bilirubin", "creatinine", "egfr", "hcg",
+    "ast", "alp", "ggt", "inr", "qtc", "bilirubin", "creatinine", "egfr", "hcg",
 ]
 UDS_CODES = [
     "uds-mitragynine", "uds-opioids", "uds-fentanyl", "uds-buprenorphine", "uds-methadone",
@@ -54,6 +54,10 @@ CONVERSIONS = [
     ("ggt", 1, "ukat/L", 60),
     ("ggt", 30, "[IU]/L", 30),
     ("ggt", 30, "U/L", 30),
+    ("inr", 1.2, "{INR}", 1.2),
+    ("inr", 1.2, "1", 1.2),
+    ("qtc", 450, "ms", 450),
+    ("qtc", 0.45, "s", 450),
     ("bilirubin", 17.1, "umol/L", 1),
     ("bilirubin", 1.1, "mg/dL", 1.1),
     ("creatinine", 88.4, "umol/L", 1),
@@ -191,7 +195,7 @@ def test_liver_ranges_give_the_upper_limits_the_safety_rules_need():
     assert reference_range("bilirubin", "female")[1] == 1.2
 
 
-@pytest.mark.parametrize("code", ["lh", "fsh", "free-t4", "alp", "ggt", "hcg", "macroprolactin"])
+@pytest.mark.parametrize("code", ["lh", "fsh", "free-t4", "inr", "hcg", "macroprolactin"])
 def test_a_lab_without_a_sourced_range_says_so_instead_of_inventing_one(code):
     assert reference_range(code, "female") is None
     assert reference_range(code, "male") is None
@@ -313,8 +317,28 @@ def test_the_cows_pain_code_is_not_used_for_any_lab():
     assert all(lab.loinc != "72514-3" for lab in all_labs())
 
 
+def test_liver_panel_ranges_are_mayos_by_sex_with_their_sources():
+    # care.md section 1 (Mayo Clinic Laboratories)
+    assert reference_range("alp", "female") == (35.0, 104.0)
+    assert reference_range("alp", "male") == (40.0, 129.0)
+    assert reference_range("ggt", "female") == (5.0, 36.0)
+    assert reference_range("ggt", "male") == (8.0, 61.0)
+    assert get_lab("alp").reference_citations == ("mayo-clinic-laboratories-alp",)
+    assert (get_lab("alp").loinc, get_lab("alp").loinc_status) == ("6768-6", "confirmed")
+    # INR and QTc: codes from public code repositories, no invented range
+    assert (get_lab("inr").loinc, get_lab("qtc").loinc) == ("6301-6", "8636-3")
+    assert reference_range("inr", "male") is None and reference_range("qtc", "female") is None
+
+
+def test_loinc_follows_the_unit_of_the_result():
+    assert labs.loinc_for("prolactin", "mIU/L") == "15081-3"
+    assert labs.loinc_for("prolactin", "ng/mL") == "2842-3"
+    assert labs.loinc_for("bilirubin", "µmol/L") == "14631-6"
+    assert labs.loinc_for("bilirubin", "mg/dL") == "1975-2"
+    assert labs.loinc_for("alt", "ukat/L") == "1742-6"  # the same property as U/L
+
+
 def test_a_loinc_code_not_in_the_references_is_marked_unconfirmed():
-    assert get_lab("alp").loinc_status == "unconfirmed"
     assert get_lab("uds-alcohol").loinc is None
     assert "loinc" in get_lab("uds-fentanyl").unconfirmed
 

@@ -447,8 +447,8 @@ def test_alt_just_above_three_times_the_upper_limit_is_liver_injury():
     assert f.evidence["labs"]["alt"]["times_uln"] == 3.02
 
 
-def test_alt_at_three_times_the_upper_limit_is_not():
-    assert run(timeline(labs=[lab("alt", 165.0, "U/L")])) == []
+def test_alt_below_three_times_the_upper_limit_is_not():
+    assert run(timeline(labs=[lab("alt", 164.0, "U/L")])) == []
 
 
 def test_bilirubin_above_twice_the_upper_limit_is_liver_injury_and_at_it_is_not():
@@ -461,11 +461,12 @@ def test_bilirubin_in_micromoles_is_converted():
     assert by_topic(run(timeline(labs=[lab("bilirubin", 43.0, "umol/L")])), "liver-injury")
 
 
-def test_aminotransferase_and_bilirubin_together_are_urgent():
-    tl = timeline(labs=[lab("ast", 200.0, "U/L"), lab("bilirubin", 3.0, "mg/dL")])
+def test_aminotransferase_and_bilirubin_together_with_a_normal_alp_are_urgent():
+    tl = timeline(labs=[lab("ast", 200.0, "U/L"), lab("bilirubin", 3.0, "mg/dL"),
+                        lab("alp", 90.0, "U/L")])
     f = by_topic(run(tl), "liver-injury")
     assert f.severity == "urgent"
-    assert "Hy's law" in f.message
+    assert "Hy's law, the pattern of severe" in f.message and f.evidence["hys_law"] is True
 
 
 def test_reported_dark_urine_is_liver_injury_and_an_old_report_is_not():

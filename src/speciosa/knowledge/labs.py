@@ -188,6 +188,8 @@ _ALIASES: dict[str, str] = {
     "mL/min/1.73m²": "mL/min/{1.73_m2}",
     "mL/min/1.73 m²": "mL/min/{1.73_m2}",
     "percent": "%",
+    "INR": "{INR}",
+    "msec": "ms",
 }
 
 # Per lab: accepted unit -> amount of that unit in one canonical unit (exact).
@@ -431,22 +433,58 @@ _LABS: tuple[LabTest, ...] = (
     _quantity(
         "alp",
         loinc="6768-6",
-        loinc_status="unconfirmed",
+        loinc_status="confirmed",
         name="Alkaline phosphatase (ALP)",
         canonical_unit="U/L",
         per_canonical={"[IU]/L": Fraction(1), "ukat/L": Fraction(1, 60)},
-        unconfirmed=("loinc",),
-        note="LOINC not given in Speciosa's references (UNCONFIRMED). " + _NO_RANGE,
+        reference={"female": (35.0, 104.0), "male": (40.0, 129.0)},
+        reference_citations=("mayo-clinic-laboratories-alp",),
+        unit_notes={"ukat/L": "1 ukat/L = 60 U/L (1 U = 1 umol/min; DERIVED)."},
+        note=(
+            "Ranges: Mayo Clinic Laboratories, men 19 years and over, women 17 and over "
+            "(care.md section 1). No published plausibility limit in Speciosa's references."
+        ),
     ),
     _quantity(
         "ggt",
         loinc="2324-2",
-        loinc_status="sourced",
+        loinc_status="confirmed",
         name="Gamma-glutamyl transferase (GGT)",
         canonical_unit="U/L",
         per_canonical={"[IU]/L": Fraction(1), "ukat/L": Fraction(1, 60)},
-        note="LOINC from a public FHIR laboratory profile (not in Speciosa's references). "
-        + _NO_RANGE,
+        reference={"female": (5.0, 36.0), "male": (8.0, 61.0)},
+        reference_citations=("mayo-clinic-laboratories-ggt",),
+        unit_notes={"ukat/L": "1 ukat/L = 60 U/L (1 U = 1 umol/min; DERIVED)."},
+        note=(
+            "Ranges: Mayo Clinic Laboratories, 18 years and over (care.md section 1). No "
+            "published plausibility limit in Speciosa's references."
+        ),
+    ),
+    _quantity(
+        "inr",
+        loinc="6301-6",
+        loinc_status="sourced",
+        name="International normalised ratio (INR)",
+        canonical_unit="{INR}",
+        per_canonical={"1": Fraction(1)},
+        note=(
+            "LOINC 6301-6 (INR in platelet-poor plasma by coagulation assay) from public code "
+            "repositories, not in Speciosa's references. A ratio without unit. " + _NO_RANGE
+        ),
+    ),
+    _quantity(
+        "qtc",
+        loinc="8636-3",
+        loinc_status="sourced",
+        name="QTc interval (corrected QT, ECG)",
+        canonical_unit="ms",
+        per_canonical={"s": Fraction(1, 1000)},
+        note=(
+            "LOINC 8636-3 (Q-T interval corrected) from public code repositories, not in "
+            "Speciosa's references. An ECG measurement kept with the labs; the thresholds "
+            "that matter with methadone (above 450 and above 500 ms, Krantz 2009) are rule "
+            "settings, not a reference range."
+        ),
     ),
     _quantity(
         "bilirubin",

@@ -218,10 +218,55 @@ SETTINGS: tuple[Setting, ...] = (
         "liver_aminotransferase_uln_multiple",
         3.0,
         "x ULN",
-        "ALT or AST above this multiple of the upper reference limit.",
-        "Drug-induced liver injury thresholds: ALT > 3 x ULN (with bilirubin > 2 x ULN: "
-        "'Hy's law'; FDA 2009; Aithal 2011).",
+        "ALT or AST at or above this multiple of the upper reference limit: raised, and with "
+        "bilirubin above liver_bilirubin_uln_multiple a drug-induced liver injury criterion "
+        "and the first half of Hy's law.",
+        "Hy's law: ALT or AST >= 3 x ULN (FDA 2009); Aithal 2011's third criterion, ALT >= 3 "
+        "x ULN with bilirubin > 2 x ULN (read from a secondary summary, care.md section 1).",
         ("fda-2009-dili-guidance", "aithal-2011-dili-criteria"),
+    ),
+    Setting(
+        "liver_alt_dili_uln_multiple",
+        5.0,
+        "x ULN",
+        "ALT (AST when no ALT was measured) at or above this multiple of the upper limit "
+        "meets the drug-induced liver injury criteria on its own.",
+        "Aithal 2011 case criteria: ALT >= 5 x ULN.",
+        ("aithal-2011-dili-criteria",),
+    ),
+    Setting(
+        "liver_alp_dili_uln_multiple",
+        2.0,
+        "x ULN",
+        "ALP at or above this multiple of the upper limit meets the drug-induced liver injury "
+        "criteria (kratom injury is mostly cholestatic or mixed); below it, Hy's law can apply.",
+        "Aithal 2011 case criteria: ALP >= 2 x ULN; Hy's law excludes raised ALP (FDA 2009).",
+        ("aithal-2011-dili-criteria", "fda-2009-dili-guidance", "schimmel-dart-2020"),
+    ),
+    Setting(
+        "liver_samples_max_days_apart",
+        7,
+        "days",
+        "Aminotransferase, bilirubin and ALP count as one picture (Hy's law, the R ratio, the "
+        "third criterion) only from samples at most this many days apart.",
+        "Site convention (issue 13), not a published window: Hy's law means the values are "
+        "raised together.",
+    ),
+    Setting(
+        "liver_aminotransferase_urgent_uln_multiple",
+        20.0,
+        "x ULN",
+        "ALT or AST at or above this multiple of the upper limit is urgent.",
+        "Site convention (issue 13), not a published Speciosa reference.",
+    ),
+    Setting(
+        "liver_inr_urgent",
+        1.5,
+        "ratio",
+        "INR above this with liver injury is urgent.",
+        "INR 1.5 is the cut of the DILIN and Expert Working Group severity scales "
+        "(care.md section 1).",
+        ("dili-severity-inr",),
     ),
     Setting(
         "liver_bilirubin_uln_multiple",
@@ -244,7 +289,7 @@ SETTINGS: tuple[Setting, ...] = (
         "symptom_recent_days",
         30,
         "days",
-        "Reported jaundice or dark urine counts within this many days.",
+        "Reported dark urine, yellow eyes or skin, or itching counts within this many days.",
         "Speciosa design default.",
     ),
     # ---------------------------------------------------------------- others

@@ -118,6 +118,19 @@ Issue 13:
 - `SAF-WD-MOD` version 2: a SOWS at or above `sows_moderate_points` (default 32, half the
   scale's maximum: a site convention, not a validated band) raises the finding, the first
   SOWS included, besides the existing rise rule.
+- Lab values reach every rule as one canonical value with one range in the same unit
+  (a result entered in umol/L, ukat/L or mIU/L used to be read against the catalogue range as
+  if that range were in the entered unit); the reporting laboratory's range, a prolactin
+  assay factor and comparators (`<5`) are read when given.
+- `SAF-LIVER` version 2: the drug-induced liver injury criteria of Aithal 2011 (ALT at least
+  5 x ULN; **ALP at least 2 x ULN**, so a cholestatic injury such as ALP 5 x ULN is found;
+  ALT or AST at least 3 x ULN with bilirubin above 2 x ULN, sampled at most
+  `liver_samples_max_days_apart` days apart), the R ratio pattern (hepatocellular, mixed,
+  cholestatic), **Hy's law only from concurrent samples with ALP below 2 x ULN** (version 1
+  called any raised aminotransferase with any raised bilirubin of the last 90 days Hy's law,
+  without ALP); urgent also for ALT or AST at least 20 x ULN and INR above 1.5 with liver
+  injury; itching joins dark urine and yellow eyes (itching alone: info). Thresholds are now
+  "at least" (version 1: "above") for aminotransferases and ALP.
 
 ## Drug lists
 
