@@ -52,7 +52,8 @@ ASEX_ITEMS = ("drive", "arousal", "lubrication-erection", "orgasm-ability",
 SIDE_EFFECT_ITEMS = (
     "reduced-sex-drive", "sexual-dysfunction", "breast-enlargement-tenderness",
     "nipple-discharge", "menstrual-change", "constipation", "nausea", "itching", "insomnia",
-    "dark-urine-yellow-eyes", "seizure",
+    "dark-urine-yellow-eyes", "seizure", "oversedation-slow-breathing", "confusion",
+    "palpitations-chest-pain",
 )
 
 EXPECTED_ALLOWED: dict[str, dict[str, tuple[int, ...]]] = {
@@ -128,7 +129,7 @@ def test_each_instrument_lists_its_items_in_reference_order(instrument_id):
     [("cows", "clinician", 0, 48), ("sows", "patient-diary", 0, 64), ("phq9", "patient", 0, 27),
      ("gad7", "patient", 0, 21), ("audit-c", "patient", 0, 12), ("asex", "patient", 5, 30),
      ("craving-nrs", "patient-diary", 0, 10), ("craving-vas", "patient-diary", 0, 100),
-     ("side-effects", "patient-diary", 0, 11)],
+     ("side-effects", "patient-diary", 0, 14)],
 )
 def test_each_instrument_has_the_reference_range_and_rater(
     instrument_id, completed_by, min_total, max_total

@@ -18,7 +18,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
-    list_display = ("name", "time_zone")
+    list_display = ("name", "time_zone", "country", "emergency_number", "crisis_line",
+                    "clinic_phone")
 
 
 @admin.register(Profile)

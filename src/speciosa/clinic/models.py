@@ -43,8 +43,22 @@ class Sex(models.TextChoices):
 
 
 class Site(models.Model):
+    """A clinic. The help numbers a patient is shown at once after reporting an urgent symptom
+    (:mod:`speciosa.clinic.crisis`): a blank number takes the value for ``country``
+    (``crisis.COUNTRIES``; default United States: 911 and 988)."""
+
     name = models.CharField(max_length=120, unique=True)
     time_zone = models.CharField(max_length=64, default="UTC")
+    country = models.CharField(max_length=2, default="US",
+                               help_text="ISO 3166 code; sets the default help numbers")
+    emergency_number = models.CharField(max_length=40, blank=True,
+                                        help_text="blank: the country's (US: 911)")
+    crisis_line = models.CharField(max_length=80, blank=True,
+                                   help_text="blank: the country's (US: 988)")
+    crisis_line_name = models.CharField(max_length=120, blank=True)
+    clinic_phone = models.CharField(max_length=40, blank=True)
+    clinic_hours = models.CharField(max_length=200, blank=True,
+                                    help_text="when the clinic answers, e.g. Mon-Fri 8-18")
 
     def __str__(self) -> str:
         return self.name

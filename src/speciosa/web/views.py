@@ -13,13 +13,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from speciosa.clinic import access, records, selectors, services, writes
+from speciosa.clinic import access, crisis, records, selectors, services, writes
 from speciosa.clinic.models import Role
 from speciosa.knowledge import instruments as kinstruments
 
 from . import forms
 
 WORKLIST_PAGE_SIZE = 50
+#: Session key: the reasons to show help at once on the page after a diary is saved.
+URGENT_HELP_KEY = "speciosa-urgent-help"
 
 
 _role_required = access.role_required
@@ -179,9 +181,12 @@ def record_history(request, patient_id, kind, record_id):
 def me(request):
     patient = access.own_patient(request.user)
     today = timezone.localdate()
+    reasons = request.session.pop(URGENT_HELP_KEY, None)
     return render(request, "web/me.html", {
         "patient": patient, "today_diary": selectors.diary_for(patient, today),
         "history": selectors.diary_history(patient, days=30),
+        "urgent_help": crisis.describe(reasons) if reasons else None,
+        "numbers": crisis.numbers_for(patient.site),
     })
 
 
@@ -227,6 +232,10 @@ def diary(request, day=None):
                 substance_detail=form.cleaned_data.get("substance_detail") or "")
             try:
                 services.record_diary(request.user, patient, entry, token=forms.submission_key(request, form))
+                # help at once on the next page (kept in the session: nothing clinical in the URL)
+                reasons = crisis.urgent_reasons(entry.side_effects)
+                if reasons:
+                    request.session[URGENT_HELP_KEY] = reasons
                 return redirect(reverse("me") + "?saved=1")
             except ValidationError as exc:
                 _diary_errors(exc, form, doses, index_map)
