@@ -14,7 +14,7 @@ from speciosa.knowledge import evidence
 PAGES = content.all_pages()
 MAX_GRADE = 8.0
 EXPECTED_PAGES = {"kratom-basics", "prolactin", "kratom-risks", "pregnancy", "mixing",
-                  "oud-treatment", "urgent-help"}
+                  "oud-treatment", "urgent-help", "naloxone"}
 
 
 def _sentences(text: str) -> list[str]:
@@ -140,3 +140,65 @@ def test_unconfirmed_numbers_are_not_on_the_pages():
     texts = " ".join(content.page_text(p) for p in PAGES)
     for number in ("43%", "40%", "10-40", "500", "65%"):
         assert number not in texts
+
+
+# ------------------------------------------------------------------ issue 13
+
+
+def _text(page_id: str) -> str:
+    return content.page_text(content.get_page(page_id)).lower()
+
+
+def _option_text(option_id: str) -> str:
+    option = next(o for o in content.all_options() if o.id == option_id)
+    return " ".join(st.text for st in option.involves + option.monitoring + option.side_effects).lower()
+
+
+def test_the_naloxone_page_says_what_it_is_when_to_use_it_and_where_to_get_it():
+    page = content.get_page("naloxone")
+    headings = [s.heading for s in page.sections]
+    assert {"What naloxone is", "When to use it", "Where to get it"} <= set(headings)
+    text = _text("naloxone")
+    assert "wears off" in text and "prescription" in text
+    assert "cannot be woken" in text and "911" in text
+    cites = {c for st in page.statements() for c in st.cite}
+    assert {"naloxone-reverses-opioid-overdose", "fda-2023-otc-naloxone",
+            "surgeon-general-2018-naloxone"} <= cites
+
+
+def test_lost_tolerance_is_on_the_naloxone_page_and_in_the_taper_and_naltrexone_options():
+    assert "loses its tolerance" in _text("naloxone")
+    for option_id in ("supervised-taper", "xr-naltrexone"):
+        assert "tolerance" in _option_text(option_id) and "overdose" in _option_text(option_id)
+        option = next(o for o in content.all_options() if o.id == option_id)
+        assert any("lost-tolerance-overdose" in st.cite for st in option.side_effects)
+
+
+def test_starting_buprenorphine_or_naltrexone_after_kratom_warns_of_precipitated_withdrawal():
+    assert "precipitated withdrawal" in _text("oud-treatment")
+    assert "kratom stays in the body for days" in _text("oud-treatment")
+    for option_id in ("buprenorphine", "xr-naltrexone"):
+        assert "sudden" in _option_text(option_id) and "withdrawal" in _option_text(option_id)
+
+
+def test_qt_with_methadone_7oh_pregnancy_and_breastfeeding_are_covered():
+    assert "ecg" in _text("oud-treatment") and "ecg" in _option_text("methadone")
+    risks = _text("kratom-risks")
+    assert "7-oh" in risks and "2025" in risks and "ecg" in risks
+    pregnancy = _text("pregnancy")
+    assert "do not stop all at once" in pregnancy and "breastfeed" in pregnancy
+    assert "breast milk" in pregnancy
+
+
+def test_the_urgent_help_page_names_the_crisis_line_and_naloxone():
+    text = _text("urgent-help")
+    assert "988" in text and "crisis lifeline" in text and "naloxone" in text
+
+
+def test_blocking_drugs_and_prolactin_is_said_no_more_strongly_than_its_verdict():
+    """The claim is partly supported (one animal study): no page states it as fact."""
+    assert evidence.resolve("mu-antagonists-do-not-raise-prolactin").verdict == "partly-supported"
+    texts = [st.text for p in PAGES for st in p.statements()]
+    texts += [st.text for o in content.all_options() for st in o.side_effects]
+    for text in texts:
+        assert "do not raise prolactin" not in text, text
