@@ -254,3 +254,44 @@ def test_the_knowledge_package_imports_nothing_from_django():
             if any(n == "django" or n.startswith("django.") for n in names):
                 offenders.append(f"{path.name}:{node.lineno}")
     assert offenders == []
+
+
+# ------------------------------------------------------------------ issue 13
+
+
+def test_systematic_reviews_of_trials_rank_above_single_trials_and_narrative_reviews_low():
+    order = list(CITATION_TYPES)
+    assert order.index("systematic-review") < order.index("randomised-trial")
+    assert order.index("review") > order.index("case-report")
+    assert evidence.citation("mattick-2014-buprenorphine-cochrane").type == "systematic-review"
+    words = evidence.strength_in_words(["lee-2018-xbot", "mattick-2014-buprenorphine-cochrane"])
+    assert words == "one systematic review of trials; one randomised trial"
+    assert evidence.strength_in_words(["schimmel-dart-2020", "labryer-2018"]) == \
+        "one case report; one review"
+
+
+def test_a_claim_supported_by_other_opioids_only_says_so_in_words():
+    words = evidence.strength_in_words(["lost-tolerance-overdose"])
+    assert words.endswith("; evidence from other opioids, not kratom")
+    # a kratom source beside it: no longer "only" other opioids
+    mixed = evidence.strength_in_words(["lost-tolerance-overdose", "labryer-2018"])
+    assert "other opioids" not in mixed
+    assert "other opioids" not in evidence.strength_in_words(["kratom-may-raise-prolactin"])
+
+
+def test_the_mismatched_citations_are_fixed():
+    from speciosa.education import content
+    from speciosa.safety.settings import SETTINGS
+
+    regular = next(s for s in SETTINGS if s.name == "regular_use_days_per_28")
+    assert "more than amount" in regular.source
+    assert regular.citations == ("rogers-2024-kratom-cohort",)
+    assert "more than amount" in evidence.citation("rogers-2024-kratom-cohort").note
+    how = [st for p in content.all_pages() for st in p.statements()
+           if "partly turns on" in st.text or "blocks opioids" in st.text]
+    how += [st for o in content.all_options() for st in o.involves
+            if "partial opioid" in st.text or "blocks opioids" in st.text]
+    assert len(how) >= 3
+    for st in how:  # X:BOT compared outcomes; it is not a source for how the drugs work
+        assert "lee-2018-xbot" not in st.cite or len(st.cite) > 1, st.text
+        assert set(st.cite) & {"asam-2020-oud-guideline", "naltrexone-is-an-opioid-antagonist"}

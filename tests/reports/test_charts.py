@@ -31,6 +31,10 @@ def test_the_use_panel_has_one_bar_per_day_and_the_exposure_band(charted):
     assert all(r["lo"] <= r["typ"] <= r["hi"] for r in rows if r["typ"] > 0.5)
     washout = [layer for layer in exposure["layer"] if layer["mark"]["type"] == "rule"]
     assert [m["label"] for m in washout[0]["data"]["values"]] == ["50 %", "10 %"]
+    # issue 13: the reference level is named for what it is, and nothing speaks of withdrawal
+    text = washout[0]["data"]["values"][0]["text"]
+    assert "50 % of the 24-hour average before the last dose" in text
+    assert "steady state" not in text and "withdrawal" not in text
 
 
 def test_the_prolactin_panel_shades_the_reference_range_and_flags_the_high_value(charted):

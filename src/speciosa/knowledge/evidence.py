@@ -43,11 +43,15 @@ __all__ = [
     "strength_in_words",
 ]
 
-#: Citation types, strongest design first. ``clinical-study`` is an interventional human
-#: study that is not randomised (e.g. a single-arm pharmacokinetic study); ``reference``
-#: is a laboratory catalogue, database, regulator notice or data-quality rule set.
+#: Citation types, strongest design first. ``systematic-review`` is a systematic review or
+#: meta-analysis of trials (a Cochrane review): it ranks above a single trial. ``review`` is a
+#: narrative review, or a systematic review that found no trials: it ranks low, below case
+#: reports. ``clinical-study`` is an interventional human study that is not randomised (e.g.
+#: a single-arm pharmacokinetic study); ``reference`` is a laboratory catalogue, database,
+#: regulator notice or data-quality rule set.
 CITATION_TYPES: tuple[str, ...] = (
     "guideline",
+    "systematic-review",
     "randomised-trial",
     "clinical-study",
     "observational",
@@ -149,6 +153,9 @@ class Claim:
         ``"article"`` (the source article) or ``"speciosa"``.
     explanation : str
         Why the verdict, in words a clinician can check.
+    other_opioids : bool
+        Its support comes from other opioids, not kratom (``other_opioids = true``):
+        :func:`strength_in_words` says so in words.
     """
 
     id: str
@@ -157,6 +164,7 @@ class Claim:
     citations: tuple[str, ...]
     source: str
     explanation: str
+    other_opioids: bool = False
 
 
 @dataclass(frozen=True)
@@ -218,6 +226,7 @@ def _claim_from(entry: Mapping[str, Any], where: str) -> Claim:
         citations=tuple(str(c) for c in entry.get("citations", ())),
         source=str(entry["source"]),
         explanation=str(entry.get("explanation", "")),
+        other_opioids=bool(entry.get("other_opioids", False)),
     )
 
 
@@ -383,6 +392,7 @@ _NOUNS = {
     "clinical-study": ("non-randomised clinical study", "non-randomised clinical studies"),
     "observational": ("observational study", "observational studies"),
     "case-report": ("case report", "case reports"),
+    "systematic-review": ("systematic review of trials", "systematic reviews of trials"),
     "review": ("review", "reviews"),
     "animal": ("animal study", "animal studies"),
     "in-vitro": ("laboratory (in-vitro) study", "laboratory (in-vitro) studies"),
@@ -402,9 +412,18 @@ def strength_in_words(ids: Iterable[str]) -> str:
     KeyError
         When an id points nowhere.
     """
+    ids = list(ids)
     cites = citations_of(ids)
     if not cites:
         return "no cited evidence"
+    words = _kinds_in_words(cites)
+    refs = [resolve(i) for i in ids]
+    if refs and all(isinstance(r, Claim) and r.other_opioids for r in refs):
+        words += "; evidence from other opioids, not kratom"
+    return words
+
+
+def _kinds_in_words(cites: list[Citation]) -> str:
     counts = Counter(c.type for c in cites)
     kinds = [t for t in CITATION_TYPES if counts[t]]
     if set(kinds) <= {"animal", "in-vitro"}:

@@ -15,9 +15,11 @@ Definitions
   for linear kinetics a property of the drug and patient, not of the dose amounts.
 * Washout: the reference level is the average MG concentration over the 24 h before the
   last dose (the exposure the patient was at). ``hours_to_50_percent_after_last_dose`` is
-  the time from the last dose after which MG stays below 50 % of it (10 % likewise): the
-  window in which withdrawal can be expected. ``None`` when there is no exposure in the
-  24 h before the last dose (for example a single dose).
+  the time from the last dose after which the *estimated* MG concentration stays below
+  50 % of it (10 % likewise): how fast the model's exposure falls once dosing stops. It
+  does not predict withdrawal: nothing in the references links a concentration to the
+  onset of withdrawal. ``None`` when there is no exposure in the 24 h before the last dose
+  (for example a single dose).
 
 References
 ----------

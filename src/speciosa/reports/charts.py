@@ -144,7 +144,8 @@ def exposure_rows(data: PatientChartData) -> list[dict[str, Any]]:
 
 
 def washout_marks(data: PatientChartData) -> list[dict[str, Any]]:
-    """Predicted times after the last dose to 50 % and 10 % of the prior steady state."""
+    """Predicted times after the last dose to 50 % and 10 % of the 24-hour average before the
+    last dose (the model's estimate; it does not predict withdrawal)."""
     ex = data.exposure
     if ex is None or ex.last_dose_at is None:
         return []
@@ -154,13 +155,15 @@ def washout_marks(data: PatientChartData) -> list[dict[str, Any]]:
             continue
         at = ex.last_dose_at + dt.timedelta(hours=hours)
         out.append({"t": wall_ms(at, data.tz), "label": f"{pct} %",
-                    "text": f"Model estimate: {pct} % of prior steady state about {hours:.0f} h after the last dose",
+                    "text": (f"Model estimate: {pct} % of the 24-hour average before the last "
+                             f"dose about {hours:.0f} h after the last dose"),
                     "when": _when(at, data)})
     return out
 
 
 def washout_end(data: PatientChartData) -> dt.datetime | None:
-    """When the model predicts 10 % of prior steady state (for the axis end), if known."""
+    """When the model predicts 10 % of the 24-hour average before the last dose (for the axis
+    end), if known."""
     ex = data.exposure
     if ex is None or ex.last_dose_at is None or ex.hours_to_10_percent is None:
         return None

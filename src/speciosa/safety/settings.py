@@ -111,7 +111,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Kratom taken on at least this many of the last 28 days is 'regular use'.",
         "Speciosa design default (every other day). Frequency of use, more than amount, "
         "predicted withdrawal and kratom use disorder in a US cohort (instruments.md §4.3).",
-        ("garcia-romeu-2020",),
+        ("rogers-2024-kratom-cohort",),
     ),
     Setting(
         "kratom_current_use_days",
