@@ -37,7 +37,7 @@ ISSUE_TOPICS = {
     "interaction-cyp3a", "liver-injury", "pregnancy", "suicide-risk", "seizure",
     "diary-missed",
     # issue 13
-    "depression-severe", "anxiety-severe",
+    "depression-severe", "anxiety-severe", "qt-risk", "potent-7oh-product",
 }  # fmt: skip
 
 KRATOM_NOW = daily_doses(3, 0, 2.0)  # a few recent doses: current use, not regular use

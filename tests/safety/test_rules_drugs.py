@@ -64,6 +64,14 @@ def test_oxycontin_warns_through_its_boxed_warning_and_cites_it():
 
 
 def test_moderate_sensitive_and_other_substrates_do_not_fire_the_cyp3a_rule():
-    for name in ("alprazolam", "methadone", "buprenorphine"):
+    tl = timeline(doses=KRATOM_NOW, medications=[medication("alprazolam")])
+    assert by_topic(run(tl), "interaction-cyp3a") is None
+
+
+def test_methadone_and_buprenorphine_fire_the_cyp3a_rule_as_opioid_substrates():
+    """Issue 13: version 1 of SAF-DDI-CYP3A left the two OUD opioids out."""
+    for name in ("methadone", "buprenorphine"):
         tl = timeline(doses=KRATOM_NOW, medications=[medication(name)])
-        assert by_topic(run(tl), "interaction-cyp3a") is None, name
+        f = by_topic(run(tl), "interaction-cyp3a")
+        assert f.severity == "info" and f.evidence["opioid_substrates"] == [name], name
+        assert "sensitive CYP3A substrate" not in f.message

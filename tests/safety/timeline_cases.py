@@ -197,6 +197,9 @@ def case(seed: int) -> dict:
         out["assessments"].append({"instrument": "gad7",
                                    "at": _at(extra, extra.choice((0, 3, 13, 14, 20))),
                                    "total": extra.choice((4, 10, 14, 15, 21))})
+    if extra.random() < 0.3:  # a 7-OH product reported, inside or outside the window
+        out["substances"].append({"name": extra.choice(("7-OH", "7oh tablets", "kratom")),
+                                  "at": _at(extra, extra.choice((1, 20, 45)))})
     return out
 
 

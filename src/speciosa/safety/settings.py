@@ -294,6 +294,32 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # ---------------------------------------------------------------- others
     Setting(
+        "qtc_warning_ms",
+        450,
+        "ms",
+        "A recorded QTc at or above this raises qt-risk (warning).",
+        "Krantz 2009 (methadone QTc screening): QTc over 450 to under 500 ms, discuss risks "
+        "and benefits and monitor more often (care.md §5).",
+        ("krantz-2009-methadone-qtc",),
+    ),
+    Setting(
+        "qtc_urgent_ms",
+        500,
+        "ms",
+        "A recorded QTc at or above this makes qt-risk urgent.",
+        "Krantz 2009: QTc over 500 ms, consider reducing or stopping methadone, removing "
+        "contributors or changing drug (care.md §5).",
+        ("krantz-2009-methadone-qtc",),
+    ),
+    Setting(
+        "qtc_recent_days",
+        365,
+        "days",
+        "A QTc older than this is not read.",
+        "Speciosa design default: Krantz 2009 advises a yearly ECG in methadone treatment.",
+        ("krantz-2009-methadone-qtc",),
+    ),
+    Setting(
         "hcg_positive_valid_days",
         280,
         "days",

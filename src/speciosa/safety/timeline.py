@@ -358,7 +358,8 @@ def timeline_from_json(obj: Any) -> Timeline:
             for i, row in _rows(obj, "side_effects")
         ),
         medications=tuple(
-            _read_medication(f"medications[{i}]", row) for i, row in _rows(obj, "medications")
+            _read_medication(f"medications[{i}]", row, tz)
+            for i, row in _rows(obj, "medications")
         ),
         substances=tuple(
             _read_substance(f"substances[{i}]", row, tz) for i, row in _rows(obj, "substances")
@@ -407,11 +408,27 @@ def _read_patient(value: Any) -> Patient:
     )
 
 
-def _read_medication(where: str, row: Mapping[str, Any]) -> Medication:
+def read_day(where: str, value: Any, tz: tzinfo) -> date:
+    """A calendar date ``YYYY-MM-DD``, or a date-time (ISO 8601) read as its day in ``tz``
+    (a medication list exported with times: ``2025-03-01T08:30:00+01:00``)."""
+    if isinstance(value, str) and len(value) > 10 and value[:10].count("-") == 2 \
+            and value[10] in "Tt ":
+        return read_time(where, value, tz).astimezone(tz).date()
+    if not isinstance(value, str):
+        raise TimelineError(where, "required: a date as YYYY-MM-DD or a date-time")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise TimelineError(
+            where, f"not a date (YYYY-MM-DD) or a date-time (YYYY-MM-DDTHH:MM): {value!r}"
+        ) from None
+
+
+def _read_medication(where: str, row: Mapping[str, Any], tz: tzinfo) -> Medication:
     check_fields(where, row, {"name", "start", "end"})
-    start = read_date(f"{where}.start", row.get("start"))
+    start = read_day(f"{where}.start", row.get("start"), tz)
     end = row.get("end")
-    end_day = None if end is None else read_date(f"{where}.end", end)
+    end_day = None if end is None else read_day(f"{where}.end", end, tz)
     if end_day is not None and end_day < start:
         raise TimelineError(f"{where}.end", "is before start")
     return Medication(name=read_name(f"{where}.name", row.get("name")), start=start, end=end_day)

@@ -131,6 +131,15 @@ Issue 13:
   without ALP); urgent also for ALT or AST at least 20 x ULN and INR above 1.5 with liver
   injury; itching joins dark urine and yellow eyes (itching alone: info). Thresholds are now
   "at least" (version 1: "above") for aminotransferases and ALP.
+- `SAF-DDI-CYP3A` version 2: methadone and buprenorphine (CYP3A substrates in the FDA table
+  that are opioids) are considered (info), brand names and strengths included.
+- New `SAF-QT` (`qt-risk`): current kratom use with a QT-prolonging medication (known risk;
+  methadone first), or a recorded QTc at or above `qtc_warning_ms` (450; urgent from
+  `qtc_urgent_ms`, 500; Krantz 2009), with the references' ECG advice. The QTc is the lab
+  code `qtc` (ms).
+- New `SAF-7OH-PRODUCT` (`potent-7oh-product`): a 7-OH product in a dose's product name, the
+  medication list or reported use (FDA 2025 recommendation); the exposure model does not
+  cover direct 7-OH intake.
 
 ## Drug lists
 

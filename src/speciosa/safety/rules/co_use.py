@@ -42,14 +42,19 @@ def cyp3a_margin(name: str) -> str | None:
     """How the CYP3A rule weighs ``name``: ``"narrow"`` for a substrate on the FDA's
     narrow-therapeutic-range list, an FDA sensitive index substrate (midazolam, triazolam)
     or one whose US label has a boxed warning on CYP3A4 inhibitors (oxycodone);
-    ``"sensitive"`` for another FDA sensitive substrate; None otherwise (moderate-sensitive
-    and other substrates, or not a CYP3A substrate in the table)."""
+    ``"sensitive"`` for another FDA sensitive substrate; ``"opioid"`` for another opioid
+    that is a CYP3A substrate (methadone, buprenorphine: the treatments of opioid use
+    disorder); None otherwise (other moderate-sensitive and other substrates, or not a CYP3A
+    substrate in the table)."""
     margin = None
-    for _, a in drugs.classify(name).assignments("cyp3a-substrate"):
+    found = drugs.classify(name)
+    for _, a in found.assignments("cyp3a-substrate"):
         if a.narrow_range or a.boxed_warning or a.sensitivity == "sensitive-index":
             return "narrow"
         if a.sensitivity == "sensitive":
             margin = "sensitive"
+    if margin is None and found.has("cyp3a-substrate") and found.has("opioid"):
+        return "opioid"
     return margin
 
 
@@ -150,12 +155,15 @@ def co_use_sedative(ctx: Context) -> Found | None:
     severity="warning",
     settings=("kratom_current_use_days",),
     windows=(doses("kratom_current_use_days"), medications()),
-    citations=("tanna-2023", "tanna-2021", "kong-2011", "fda-ddi-table", "fda-oxycontin-label"),
+    citations=("tanna-2023", "tanna-2021", "kong-2011", "fda-ddi-table", "fda-oxycontin-label",
+               "fda-dolophine-label"),
+    version=2,
 )
 def interaction_cyp3a(ctx: Context) -> Found | None:
     """A current medication sensitive to CYP3A inhibition while kratom is in current use
     (kratom raised midazolam exposure 1.4-fold): warning for narrow-margin substrates
-    (midazolam, fentanyl, oxycodone, tacrolimus...), info for other sensitive ones.
+    (midazolam, fentanyl, oxycodone, tacrolimus...), info for other sensitive ones and for
+    the opioids methadone and buprenorphine.
 
     Fires with a kratom dose in the last {kratom_current_use_days} days and a current
     medication that the drug table (docs/drugs.md) gives as a sensitive CYP3A substrate:
@@ -163,37 +171,143 @@ def interaction_cyp3a(ctx: Context) -> Found | None:
     fentanyl, alfentanil, tacrolimus, sirolimus, ciclosporin, pimozide, quinidine,
     ergotamine; the FDA's sensitive index substrates midazolam and triazolam; oxycodone,
     whose label has a boxed warning on CYP3A4 inhibitors), info for other FDA sensitive
-    substrates (simvastatin, lovastatin, quetiapine, sildenafil, everolimus, ...); brand
-    names count. Moderate-sensitive and other substrates (alprazolam, methadone,
-    buprenorphine) do not fire. Evidence: tanna-2023 (2 g kratom tea raised midazolam AUC
+    substrates (simvastatin, lovastatin, quetiapine, sildenafil, everolimus, ...) and for the
+    opioids that are CYP3A substrates, methadone and buprenorphine (version 2; version 1
+    left them out; their levels rising adds to sedation and, for methadone, to QT
+    prolongation); brand names and strengths count ("Dolophine 10 mg"). Other
+    moderate-sensitive and other substrates (alprazolam) do not fire. Evidence:
+    tanna-2023 (2 g kratom tea raised midazolam AUC
     1.39-fold, 90 % CI 1.23-1.57, n = 12; higher or repeated doses untested), tanna-2021
     and kong-2011 (in vitro CYP3A inhibition), fda-ddi-table (substrate categories),
-    fda-oxycontin-label (boxed warning).
+    fda-oxycontin-label (boxed warning), fda-dolophine-label (methadone).
     """
     last = ctx.current_kratom()
     if last is None:
         return None
-    narrow, sensitive = [], []
+    narrow, sensitive, opioid = [], [], []
     for med in ctx.current_medications():
         margin = cyp3a_margin(med.name)
         if margin == "narrow":
             narrow.append(med.name)
         elif margin == "sensitive":
             sensitive.append(med.name)
-    if not narrow and not sensitive:
+        elif margin == "opioid":
+            opioid.append(med.name)
+    if not narrow and not sensitive and not opioid:
         return None
-    names = narrow + sensitive
+    names = narrow + sensitive + opioid
     ev = {"kratom_last_dose_at": iso(last.taken_at), "narrow_margin": narrow,
-          "sensitive": sensitive}
+          "sensitive": sensitive, "opioid_substrates": opioid}
+    sens = narrow + sensitive
+    what = []
+    if sens:
+        what.append(f"{', '.join(sens)}: sensitive CYP3A substrate{'s' if len(sens) > 1 else ''}")
+    if opioid:
+        what.append(f"{', '.join(opioid)}: opioid{'s' if len(opioid) > 1 else ''} metabolised "
+                    "by CYP3A")
     message = (
-        f"{', '.join(names)}: sensitive CYP3A substrate{'s' if len(names) > 1 else ''} "
-        f"taken with kratom (last dose {last.taken_at.date()}). In 12 healthy adults one 2 g "
+        f"{'; '.join(what)}; taken with kratom "
+        f"(last dose {last.taken_at.date()}). In 12 healthy adults one 2 g "
         "dose of kratom tea raised midazolam exposure 1.4-fold (AUC ratio 1.39, 90 % CI "
         "1.23-1.57), consistent with intestinal CYP3A inhibition by mitragynine; larger or "
         "repeated kratom doses were not tested and could have a larger effect."
     )
+    if opioid:
+        message += (
+            f" For {', '.join(opioid)} (FDA table: CYP3A substrate) no study has measured "
+            "levels with kratom; higher levels would add to sedation and, for methadone, to "
+            "QT prolongation."
+        )
     step = (
         f"Consider monitoring for increased effects of {', '.join(names)} (and drug levels "
         "where they are measured), especially when kratom use changes."
     )
     return Found("warning" if narrow else "info", message, ev, step)
+
+
+#: The QTc lab code (ms); read only when the lab catalogue or the timeline holds it.
+QTC = "qtc"
+
+
+def _qtc_ms(result) -> float | None:
+    """A QTc result in milliseconds (the catalogue's conversion when it knows ``qtc``)."""
+    if result.value is None:
+        return None
+    try:
+        from speciosa.knowledge import labs as _labs
+
+        return _labs.to_canonical(QTC, result.value, result.unit or "ms")
+    except (KeyError, LookupError, ValueError):
+        return float(result.value) if (result.unit or "ms") == "ms" else None
+
+
+def qt_drug_names(names) -> list[str]:
+    """The names among ``names`` that the drug table classes as QT-prolonging (known risk),
+    methadone first."""
+    hits = [n for n in names if drugs.classify(n).has("qt-prolonging")]
+    return sorted(hits, key=lambda n: "methadone" not in drugs.classify(n).ingredients)
+
+
+@rule(
+    "SAF-QT",
+    topic="qt-risk",
+    severity="urgent",
+    settings=("kratom_current_use_days", "qtc_warning_ms", "qtc_urgent_ms", "qtc_recent_days"),
+    windows=(doses("kratom_current_use_days"), medications(),
+             labs((QTC,), "qtc_recent_days")),
+    citations=("krantz-2009-methadone-qtc", "fda-dolophine-label", "methadone-prolongs-qt",
+               "crediblemeds-qtdrugs", "leong-abdullah-2021-ecg",
+               "leong-abdullah-singh-2021-qt-review"),
+)
+def qt_risk(ctx: Context) -> Found | None:
+    """Current kratom use together with a QT-prolonging medication (known risk; methadone
+    first), or a recorded QTc of at least {qtc_warning_ms} ms (warning; at least
+    {qtc_urgent_ms} ms: urgent), with the ECG advice of the references.
+
+    Fires with a kratom dose in the last {kratom_current_use_days} days **and** a current
+    medication the drug table classes as QT-prolonging with a known risk of torsades
+    (CredibleMeds; methadone listed first: FDA boxed warning, Krantz 2009); or, whatever the
+    kratom use, when the latest QTc of the last {qtc_recent_days} days is at least
+    {qtc_warning_ms} ms (Krantz 2009: QTc over 450 to under 500 ms, discuss and monitor more
+    often; urgent from {qtc_urgent_ms} ms: consider reducing or stopping methadone). Kratom:
+    regular users had sinus tachycardia and borderline QTc more often than controls, prolonged
+    QTc not (leong-abdullah-2021-ecg); a review of kratom cardiotoxicity
+    (leong-abdullah-singh-2021-qt-review). The 450 and 500 ms cut-offs are Krantz 2009's.
+    """
+    s = ctx.settings
+    last = ctx.current_kratom()
+    meds = qt_drug_names([m.name for m in ctx.current_medications()]) if last else []
+    qtc = None
+    rows = ctx.labs(QTC, s["qtc_recent_days"])
+    if rows:
+        ms = _qtc_ms(rows[-1])
+        if ms is not None and ms >= s["qtc_warning_ms"]:
+            qtc = (rows[-1], ms)
+    if not meds and qtc is None:
+        return None
+    ev: dict[str, Any] = {}
+    parts = []
+    severity = "warning"
+    if meds:
+        ev["kratom_last_dose_at"] = iso(last.taken_at)
+        ev["qt_medications"] = meds
+        parts.append(
+            f"{', '.join(meds)}: QT-prolonging (known risk of torsades) taken with kratom (last "
+            f"dose {last.taken_at.date()}). Kratom users had borderline QTc and a fast heart "
+            "rate more often than controls in one study; the combination has not been studied."
+        )
+    if qtc is not None:
+        result, ms = qtc
+        ev["qtc"] = {"at": iso(result.at), "ms": round(ms, 1), "threshold": s["qtc_warning_ms"]}
+        if ms >= s["qtc_urgent_ms"]:
+            severity = "urgent"
+        limit = s["qtc_urgent_ms"] if severity == "urgent" else s["qtc_warning_ms"]
+        parts.append(f"QTc {ms:g} ms on {result.at.date()} (at or above {limit:g} ms).")
+    step = (
+        "Consider an ECG (Krantz 2009: before methadone, within 30 days, then yearly, and with "
+        "unexplained syncope or seizures); asking about heart disease, arrhythmia and fainting; "
+        "checking potassium and other QT-prolonging drugs. QTc over 450 to under 500 ms: "
+        "discuss risks and benefits and monitor more often; over 500 ms: consider reducing or "
+        "stopping methadone or another QT drug, or changing treatment."
+    )
+    return Found(severity, " ".join(parts), ev, step)

@@ -15,7 +15,7 @@ from typing import Any
 from speciosa.pharmacology import doses as _doses
 from speciosa.safety.rules._common import fmt
 from speciosa.safety.rules._context import FORTNIGHTS_DAYS, Context
-from speciosa.safety.rules._registry import Found, doses, rule
+from speciosa.safety.rules._registry import Found, doses, medications, rule, substances
 
 
 def _window_summary(ctx: Context, rows: tuple, first: date, last: date) -> dict[str, Any]:
@@ -121,3 +121,54 @@ def dose_escalation(ctx: Context) -> Found | None:
         "product), about other substances, and about jaundice, dark urine or itching."
     )
     return Found("warning", message, ev, step)
+
+
+def _is_7oh(name: str | None) -> bool:
+    from speciosa.knowledge import drugs as _drugs
+
+    return bool(name) and "7-hydroxymitragynine" in _drugs.classify(name).ingredients
+
+
+@rule(
+    "SAF-7OH-PRODUCT",
+    topic="potent-7oh-product",
+    severity="warning",
+    settings=("kratom_current_use_days", "co_use_lookback_days"),
+    windows=(doses("kratom_current_use_days"), medications(),
+             substances("co_use_lookback_days")),
+    citations=("fda-7oh-scheduling-2025", "7oh-is-an-opioid"),
+)
+def potent_7oh_product(ctx: Context) -> Found | None:
+    """A 7-hydroxymitragynine (7-OH) product in use: a dose of the last
+    {kratom_current_use_days} days whose product names 7-OH, a current medication or a
+    substance reported in the last {co_use_lookback_days} days that is 7-OH (warning).
+
+    7-OH is a potent partial mu-opioid agonist; concentrated or synthetic 7-OH products are
+    what the FDA recommended in July 2025 be placed in Schedule I (fda-7oh-scheduling-2025),
+    not natural leaf. Names are read with the drug table ("7-OH", "7OH",
+    "7-hydroxymitragynine", brand names it lists). Speciosa's exposure model covers
+    mitragynine from leaf and labelled products; it does not model direct 7-OH intake.
+    """
+    s = ctx.settings
+    seen: list[dict[str, Any]] = []
+    for d in ctx.doses_between(ctx.ago(s["kratom_current_use_days"])):
+        if _is_7oh(d.product):
+            seen.append({"source": "dose", "product": d.product, "at": d.taken_at.isoformat()})
+    for m in ctx.current_medications():
+        if _is_7oh(m.name):
+            seen.append({"source": "medication", "name": m.name, "since": m.start.isoformat()})
+    for sub in ctx.substances(s["co_use_lookback_days"]):
+        if _is_7oh(sub.name):
+            seen.append({"source": "reported use", "name": sub.name, "at": sub.at.isoformat()})
+    if not seen:
+        return None
+    names = sorted({e.get("product") or e.get("name") for e in seen})
+    message = (
+        f"7-hydroxymitragynine (7-OH) product in use ({', '.join(names)}). 7-OH is a potent "
+        "opioid (partial mu agonist); concentrated or synthetic 7-OH products carry a higher "
+        "risk of opioid overdose than leaf, and in July 2025 the FDA recommended placing "
+        "them in Schedule I. Speciosa's exposure estimate does not cover direct 7-OH intake."
+    )
+    step = ("Consider discussing overdose risk and naloxone, what the product and its label "
+            "say, and treatment options for opioid use disorder.")
+    return Found("warning", message, {"7oh": seen}, step)
