@@ -307,7 +307,7 @@ def _build() -> dict[str, dict[str, Param]]:
 PARAMS: dict[str, dict[str, Param]] = _build()
 
 #: Result parameters (not matched against resources).
-RESULT_PARAMS = ("_count", "_offset", "_sort", "_summary")
+RESULT_PARAMS = ("_count", "_offset", "_sort", "_summary", "_format")
 
 #: Parameters naming the patient: applied by narrowing the patients in scope (through
 #: :mod:`speciosa.clinic.access`) rather than by matching.

@@ -38,6 +38,9 @@ from .export import ID_PREFIXES, RESOURCE_TYPES, TABLE_MODELS, Exporter, Gone, s
 
 MAX_COUNT = 1000
 DEFAULT_COUNT = 100
+MAX_OFFSET = 10**9
+#: The ``_format`` values of FHIR JSON (the spec's short form and the media types).
+JSON_FORMATS = frozenset({"json", "application/json", "application/fhir+json"})
 
 
 class FHIRRenderer(JSONRenderer):
@@ -61,11 +64,16 @@ def outcome(code: str, message: str, severity: str = "error", *,
     return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 
+class FormatNotServed(exceptions.NotAcceptable):
+    """A ``_format`` other than JSON (406, naming it)."""
+
+
 #: DRF errors -> (OperationOutcome issue code, message); anything else keeps DRF's message.
 _ISSUE_CODES = {
     exceptions.NotAuthenticated: ("login", "Log in, or send an API token."),
     exceptions.AuthenticationFailed: ("login", "Log in, or send an API token."),
     exceptions.PermissionDenied: ("forbidden", None),
+    FormatNotServed: ("not-supported", None),
     exceptions.NotAcceptable: ("not-supported", "Ask for application/fhir+json."),
     exceptions.MethodNotAllowed: ("not-supported", None),
     exceptions.UnsupportedMediaType: ("not-supported", None),
@@ -107,6 +115,14 @@ class FHIRView(APIView):
             return resp
         return super().handle_exception(exc)
 
+    def initial(self, request, *args, **kwargs):
+        # FHIR's _format overrides Accept on every interaction: only JSON is served
+        fmt = request.query_params.get("_format")
+        if fmt is not None and fmt.split(";")[0].strip() not in JSON_FORMATS:
+            raise FormatNotServed(
+                f"_format={fmt} is not served; use _format=json (application/fhir+json).")
+        super().initial(request, *args, **kwargs)
+
     def _type(self, rtype: str) -> str:
         if rtype not in RESOURCE_TYPES:
             raise Http404(f"Resource type {rtype!r} is not served here; served: {', '.join(RESOURCE_TYPES)}")
@@ -127,6 +143,13 @@ def _version_headers(resp: Response, resource: dict) -> Response:
     return resp
 
 
+def _none_match(header: str, version_id: str) -> bool:
+    """``If-None-Match`` by the weak comparison RFC 9110 (13.1.2) prescribes: ``W/"v"`` and
+    ``"v"`` are the same tag, ``*`` matches any current representation."""
+    tags = [t.strip() for t in header.split(",") if t.strip()]
+    return "*" in tags or any(t.removeprefix("W/") == f'"{version_id}"' for t in tags)
+
+
 class ReadView(FHIRView):
     def get(self, request, rtype: str, rid: str):
         rtype = self._type(rtype)
@@ -137,8 +160,7 @@ class ReadView(FHIRView):
         patient_id = _patient_of(resource)
         if patient_id is not None:
             services.record_view(request.user, Patient.objects.get(pk=patient_id), f"fhir:{rtype}")
-        etag = f'W/"{resource["meta"]["versionId"]}"'
-        if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        if _none_match(request.headers.get("If-None-Match", ""), resource["meta"]["versionId"]):
             return _version_headers(Response(status=304), resource)
         return _version_headers(Response(resource), resource)
 
@@ -222,8 +244,10 @@ class SearchView(FHIRView):
                     if key == "_count":
                         count = _int(raw, DEFAULT_COUNT, "_count", 0, MAX_COUNT)
                     elif key == "_offset":
-                        offset = _int(raw, 0, "_offset", 0, None)
+                        offset = _int(raw, 0, "_offset", 0, MAX_OFFSET)
                         continue  # the links set their own offset
+                    elif key == "_format":
+                        pass  # JSON, checked for every interaction in FHIRView.initial
                     elif key == "_summary":
                         if raw != "count":
                             raise search.SearchError(key, f"_summary={raw} is not supported; "
@@ -266,14 +290,23 @@ class SearchView(FHIRView):
             bundle["total"] = total
         if summary or count == 0:
             del bundle["entry"]
-        query = urlencode(applied)
-        links = [{"relation": "self", "url": f"{self._base(request)}{rtype}"
-                                             + (f"?{query}" if query else "")}]
+        here = f"{self._base(request)}{rtype}"
+
+        def page_url(at: int) -> str:
+            query = urlencode([*applied, ("_offset", str(at))] if at else applied)
+            return f"{here}?{query}" if query else here
+
+        # the self link names this page (its _offset too), so following it gives this page
+        links = [{"relation": "self", "url": page_url(offset)}]
+        if offset and count and not summary:
+            links.append({"relation": "previous", "url": page_url(max(offset - count, 0))})
         if more:
-            nxt = urlencode([*applied, ("_offset", str(offset + count))])
-            links.append({"relation": "next", "url": f"{self._base(request)}{rtype}?{nxt}"})
+            links.append({"relation": "next", "url": page_url(offset + count)})
         bundle["link"] = links
-        for patient in {p.pk: p for p in patients}.values():
+        # every patient whose record the answer shows is audited, named in the query or not
+        # (a search by code or name across patients opens their records as a read does)
+        shown = {p.pk for p in patients} | {pid for pid in map(_patient_of, page) if pid}
+        for patient in Patient.objects.filter(pk__in=shown):
             services.record_view(request.user, patient, f"fhir:search:{rtype}")
         return Response(bundle)
 
@@ -354,10 +387,11 @@ SECURITY = {
                 {"text": "Web session (cookie) of Speciosa's login, second factor included"}],
     "description": (
         "Every request except /fhir/metadata needs credentials; without them the answer is 401 "
-        "with WWW-Authenticate: Token. An API token is issued by POST /api/auth/token/ only "
-        "after the whole login, second factor included; it expires (hours for staff, days for "
-        "patients) and is sent as 'Authorization: Token <key>'. A web session works too once "
-        "its second factor is done. What a user sees follows their role: a clinician their care teams' patients, a patient themselves."),
+        "with WWW-Authenticate: Token. An API token is issued by POST /api/v1/auth/token/ "
+        "only after the whole login, second factor included; it expires (hours for staff, days "
+        "for patients) and is sent as 'Authorization: Token <key>'. A web session works too "
+        "once its second factor is done. What a user sees follows their role: a clinician "
+        "their care teams' patients, a patient themselves."),
 }
 
 
@@ -365,8 +399,9 @@ SECURITY = {
 RESULT_PARAMETERS_DOC = (
     "Every search takes _count (0-1000, default 100; 0 gives only Bundle.total), _sort (a date "
     "parameter of the type, '-' first for newest first), _summary=count (Bundle.total only) and "
-    "pages with the next link. A parameter repeated is AND, commas within a value are OR. An "
-    "unsupported parameter is a 400 OperationOutcome naming it; with 'Prefer: handling=lenient' "
+    "pages with the next and previous links (_offset; the self link names the page); "
+    "_format may be json (nothing else is served: 406). A parameter repeated is AND, commas "
+    "within a value are OR. An unsupported parameter is a 400 OperationOutcome naming it; with 'Prefer: handling=lenient' "
     "it is ignored and the self link shows only what was applied.")
 
 
