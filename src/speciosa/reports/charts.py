@@ -259,7 +259,7 @@ def lab_rows(points: list[LabPoint], data: PatientChartData) -> list[dict[str, A
     return [{"t": wall_ms(p.at, data.tz), "value": _num(p.value, 2), "shown": p.shown,
              "flag": p.flag or "normal", "flagged": p.flag in FLAGGED,
              "range": f"{p.reference_label} {_fmt(p.reference_low)}–{_fmt(p.reference_high)} "
-                      f"{p.unit}",
+                      f"{p.unit_shown}",
              "when": _when(p.at, data)} for p in points]
 
 
@@ -271,14 +271,14 @@ def lab_panel(data: PatientChartData, code: str, *, height: int = 100) -> dict[s
     latest = points[-1]
     rows = lab_rows(points, data)
     top = max([p.value for p in points] + [latest.reference_high or 0.0])
-    y = {"field": "value", "type": "quantitative", "title": latest.unit,
+    y = {"field": "value", "type": "quantitative", "title": latest.unit_shown,
          "scale": {"domain": [0, round(top * 1.15, 3) or 1], "nice": False}}
     layers: list[dict[str, Any]] = []
     if latest.reference_low is not None or latest.reference_high is not None:
         band = {"low": latest.reference_low or 0.0,
                 "high": latest.reference_high if latest.reference_high is not None else max(p.value for p in points),
                 "text": f"{latest.reference_label} {_fmt(latest.reference_low)}–"
-                        f"{_fmt(latest.reference_high)} {latest.unit}"}
+                        f"{_fmt(latest.reference_high)} {latest.unit_shown}"}
         layers.append({
             "data": {"values": [band]},
             "mark": {"type": "rect", "color": COLOURS["range"], "opacity": 0.13},
@@ -299,7 +299,7 @@ def lab_panel(data: PatientChartData, code: str, *, height: int = 100) -> dict[s
                         {"field": "range", "title": "Reference"}, {"field": "when", "title": "Collected"}],
         },
     })
-    return {"title": {"text": f"{latest.name} ({latest.unit}), reference range shaded, flagged points red"},
+    return {"title": {"text": f"{latest.name} ({latest.unit_shown}), reference range shaded, flagged points red"},
             "height": height, "data": {"values": rows}, "layer": layers}
 
 
@@ -407,9 +407,9 @@ def tables(data: PatientChartData, *, simple: bool = False) -> list[dict[str, An
         return out
     out.append(_table("labs", "Laboratory results", ["Collected", "Test", "Result", "Canonical", "Reference", "Flag"],
                       [[p.at.astimezone(data.tz).strftime(WHEN_FORMAT), p.name, p.shown,
-                        f"{_fmt(p.value)} {p.unit}",
+                        f"{_fmt(p.value)} {p.unit_shown}",
                         f"{p.reference_label} {_fmt(p.reference_low)}–{_fmt(p.reference_high)} "
-                        f"{p.unit}", p.flag or ""]
+                        f"{p.unit_shown}", p.flag or ""]
                        for p in reversed(data.labs)]))
     out.append(_table("events", "Side effects and alerts", ["When", "Kind", "What"],
                       [[r["when"], "Side effects" if r["kind"] == "side-effects" else "Alert", r["text"]]

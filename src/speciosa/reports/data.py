@@ -83,6 +83,12 @@ class LabPoint:
     reference_source: str = ""  # "laboratory", "catalogue" (the fallback) or "" (unknown)
 
     @property
+    def unit_shown(self) -> str:
+        """The canonical unit as people write it (``m[IU]/L`` -> ``mIU/L``, ``umol/L`` ->
+        ``µmol/L``), for every place a person reads it; ``unit`` stays UCUM for code."""
+        return klabs.unit_display(self.unit)
+
+    @property
     def reference_label(self) -> str:
         """Whose range it is, as shown beside it."""
         return {"laboratory": "laboratory range",

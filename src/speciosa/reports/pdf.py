@@ -288,8 +288,9 @@ def _latest_labs(visit: _Visit) -> None:
     """The latest result of each test, then what the latest prolactin may mean."""
     pdf = visit.pdf
     latest = {p.lab: p for p in visit.data.labs}  # in time order: the last one stays
-    rows = [[p.name, p.shown, f"{_fmt(p.value)} {p.unit}",
-             f"{_fmt(p.reference_low)}-{_fmt(p.reference_high)} {p.unit} ({p.reference_label})",
+    rows = [[p.name, p.shown, f"{_fmt(p.value)} {p.unit_shown}",
+             f"{_fmt(p.reference_low)}-{_fmt(p.reference_high)} {p.unit_shown} "
+             f"({p.reference_label})",
              (p.flag or "").upper() if p.flag in charts.FLAGGED else (p.flag or ""),
              visit.day(p.at)] for p in latest.values()]
     pdf.table(["Test", "Result", "Canonical", "Reference range", "Flag", "Collected"], rows,
