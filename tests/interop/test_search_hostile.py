@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from speciosa.clinic import models as cm
+from speciosa.clinic import models as cmodels
 from speciosa.interop.export import validate
 
 from .test_search import _get, _ids, chart  # noqa: F401  (the fixture)
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _views(patient):
-    return cm.AuditEntry.objects.filter(action="view", patient=patient).count()
+    return cmodels.AuditEntry.objects.filter(action="view", patient=patient).count()
 
 
 def _link(bundle, relation):
