@@ -234,9 +234,9 @@ def _qtc_ms(result) -> float | None:
     if result.value is None:
         return None
     try:
-        from speciosa.knowledge import labs as _labs
+        from speciosa.knowledge import labs as klabs
 
-        return _labs.to_canonical(QTC, result.value, result.unit or "ms")
+        return klabs.to_canonical(QTC, result.value, result.unit or "ms")
     except (KeyError, LookupError, ValueError):
         return float(result.value) if (result.unit or "ms") == "ms" else None
 

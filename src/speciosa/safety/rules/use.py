@@ -124,9 +124,9 @@ def dose_escalation(ctx: Context) -> Found | None:
 
 
 def _is_7oh(name: str | None) -> bool:
-    from speciosa.knowledge import drugs as _drugs
+    from speciosa.knowledge import drugs as kdrugs
 
-    return bool(name) and "7-hydroxymitragynine" in _drugs.classify(name).ingredients
+    return bool(name) and "7-hydroxymitragynine" in kdrugs.classify(name).ingredients
 
 
 @rule(
