@@ -1,5 +1,13 @@
+"""Django's admin for the clinic's tables.
+
+Every write made here is in the audit trail with the row before and after
+(:class:`AuditedAdmin`, in the admin's own transaction); patients are never deleted (their
+records are kept); consents are added through :func:`speciosa.clinic.services.record_consent`
+(append-only: a new consent supersedes the current one) and never changed or deleted."""
+
 from django.contrib import admin
 
+from . import services, writes
 from .models import AuditEntry, CareTeam, Consent, Patient, Profile, RuleSetting, Site
 
 
@@ -16,42 +24,107 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class AuditedAdmin(admin.ModelAdmin):
+    """An add, change or delete in the admin is an audit entry (``create``, ``correct``,
+    ``retract``) with the row before and after it (many-to-many relations as sorted ids) and
+    the changed fields as the reason."""
+
+    def audit_patient(self, obj):
+        """Whose record the row belongs to (None: not a patient's)."""
+        return None
+
+    def save_model(self, request, obj, form, change):
+        obj.admin_before = writes.snapshot(type(obj).objects.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        obj = form.instance
+        fields = ", ".join(form.changed_data) or "nothing"
+        writes.audit(request.user, writes.Action.CORRECT if change else writes.Action.CREATE, obj,
+                     patient=self.audit_patient(obj), before=getattr(obj, "admin_before", None),
+                     after=writes.snapshot(obj),
+                     reason=f"{'changed' if change else 'added'} in the admin: {fields}")
+
+    def delete_model(self, request, obj):
+        before, patient = writes.snapshot(obj), self.audit_patient(obj)
+        model, pk = type(obj).__name__, obj.pk
+        super().delete_model(request, obj)
+        writes.audit(request.user, writes.Action.RETRACT, None, patient=patient, before=before,
+                     model=model, reason=f"deleted in the admin: {model} {pk}")
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
 @admin.register(Site)
-class SiteAdmin(admin.ModelAdmin):
+class SiteAdmin(AuditedAdmin):
     list_display = ("name", "time_zone", "country", "emergency_number", "crisis_line",
                     "clinic_phone")
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(AuditedAdmin):
     list_display = ("user", "role", "site")
     list_filter = ("role", "site")
     search_fields = ("user__username",)
 
 
 @admin.register(CareTeam)
-class CareTeamAdmin(admin.ModelAdmin):
+class CareTeamAdmin(AuditedAdmin):
     list_display = ("name", "site")
     filter_horizontal = ("members",)
 
 
 class ConsentInline(admin.TabularInline):
+    """The patient's consent history, read-only (add a consent on the Consent page)."""
+
     model = Consent
     extra = 0
+    fields = readonly_fields = ("kind", "given", "at", "recorded_by", "supersedes")
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(AuditedAdmin):
     list_display = ("identifier", "family_name", "given_name", "sex", "site", "care_team")
     list_filter = ("site", "care_team", "sex")
     search_fields = ("identifier", "family_name", "given_name")
     inlines = [ConsentInline]
 
+    def audit_patient(self, obj):
+        return obj if obj.pk else None
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(Consent)
 class ConsentAdmin(admin.ModelAdmin):
-    list_display = ("patient", "kind", "given", "at", "recorded_by")
+    """Add a consent (it supersedes the patient's current one of that kind); the history is
+    read here, never changed or deleted."""
+
+    list_display = ("patient", "kind", "given", "at", "recorded_by", "supersedes")
     list_filter = ("kind", "given")
+    fields = ("patient", "kind", "given", "at")
+
+    def save_model(self, request, obj, form, change):
+        new = services.record_consent(request.user, obj.patient, obj.kind, obj.given, at=obj.at)
+        obj.pk, obj.supersedes, obj.recorded_by = new.pk, new.supersedes, new.recorded_by
+        obj._state.adding = False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(AuditEntry)

@@ -119,7 +119,25 @@ class Patient(models.Model):
         return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
 
 
+class ConsentQuerySet(models.QuerySet):
+    def current(self):
+        """Each patient's current answer per kind: the consents no later one supersedes."""
+        return self.filter(superseded_by__isnull=True)
+
+    def update(self, **kwargs):
+        raise PermissionError("consents are append-only: record a new consent instead")
+
+    def delete(self):
+        raise PermissionError("consents are append-only: record a new consent instead")
+
+
 class Consent(models.Model):
+    """A patient's answer (given or refused) for one kind of consent, at a time.
+
+    Append-only: a change of mind is a new consent that ``supersedes`` the current one
+    (:func:`speciosa.clinic.services.record_consent`); the history stays, and the current
+    consent is the one nothing supersedes (``Consent.objects.current()``)."""
+
     class Kind(models.TextChoices):
         CARE = "care", "Supervised care and monitoring"
         RESEARCH = "research", "Use of de-identified data for research"
@@ -129,9 +147,25 @@ class Consent(models.Model):
     given = models.BooleanField()
     at = models.DateTimeField(default=timezone.now)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT)
+    supersedes = models.OneToOneField("self", null=True, blank=True,
+                                      on_delete=models.PROTECT, related_name="superseded_by")
+
+    objects = ConsentQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.patient}: {self.kind} {'given' if self.given else 'refused'}"
+
+    def save(self, *args, **kwargs):
+        """Store a new consent; it supersedes the patient's current one of its kind."""
+        if not self._state.adding:
+            raise PermissionError("consents are append-only: record a new consent instead")
+        if self.supersedes_id is None and self.patient_id is not None:
+            self.supersedes = (Consent.objects.current().filter(patient_id=self.patient_id, kind=self.kind)
+                               .order_by("-id").first())
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("consents are append-only: record a new consent instead")
 
 
 class RecordQuerySet(models.QuerySet):

@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from speciosa.knowledge import instruments as kinstruments
@@ -31,11 +32,13 @@ from . import access, records, writes
 from .models import (
     Assessment,
     AuditEntry,
+    Consent,
     DiaryDay,
     Dose,
     LabResult,
     Note,
     Patient,
+    Role,
     Source,
     SubstanceUse,
 )
@@ -541,6 +544,51 @@ def retract_record(user, record, reason: str, *, token: str | None = None):
     return record
 
 
-def record_view(user, patient: Patient, what: str = "record") -> None:
-    """Opening a patient's record is audited."""
-    audit(user, AuditEntry.Action.VIEW, None, patient=patient, model=what)
+#: Why a clinician reads a record in the clinic's own pages and API (HL7 PurposeOfUse).
+CARE_PURPOSE = "purpose of use: TREAT"
+
+
+def record_view(user, patient: Patient, what: str = "record", obj=None, *,
+                reason: str = CARE_PURPOSE) -> None:
+    """Opening a patient's record (or a part of it: ``what``, with the row ``obj``) is
+    audited: who (``user``), when, what, and why (``reason``)."""
+    audit(user, AuditEntry.Action.VIEW, obj, patient=patient, model=what, reason=reason)
+
+
+def record_list_view(user, what: str, patient_ids: Iterable[int], *, resources: Iterable[str] = (),
+                     query: str = "", reason: str = CARE_PURPOSE) -> None:
+    """One audit entry for a read that shows many patients at once (a list, a search across
+    patients): the patients' ids and the resources shown are listed in the entry."""
+    after: dict[str, Any] = {"patients": sorted(set(patient_ids))}
+    resources = list(resources)
+    if resources:
+        after["resources"] = resources
+    if query:
+        after["query"] = query[:500]
+    audit(user, AuditEntry.Action.VIEW, None, model=what, after=after, reason=reason)
+
+
+def record_consent(user, patient: Patient, kind: str, given: bool, *,
+                   at: dt.datetime | None = None) -> Consent:
+    """Record the patient's answer for one kind of consent: a new consent that supersedes the
+    current one (consents are append-only), with an audit entry holding both.
+
+    An administrator or a clinician of the patient's care team may record it."""
+    writes.require(access.has_role(user, Role.ADMIN) or access.can_write_clinical(user, patient),
+                   "Only an administrator or the patient's care team can record a consent.")
+    if kind not in Consent.Kind.values:
+        raise ValidationError({"kind": "Choose care or research."})
+    at = at or timezone.now()
+    writes.not_in_future(at, "at")
+
+    with transaction.atomic():
+        Patient.objects.select_for_update().filter(pk=patient.pk).first()  # one change at a time
+        current = Consent.objects.current().filter(patient=patient, kind=kind).order_by("-id").first()
+        new = Consent.objects.create(patient=patient, kind=kind, given=bool(given), at=at,
+                                     recorded_by=user if user.is_authenticated else None,
+                                     supersedes=current)  # as Consent.save would link it
+        audit(user, AuditEntry.Action.CREATE, new, patient=patient,
+              before=writes.snapshot(current) if current else None, after=writes.snapshot(new),
+              reason=f"{kind} consent {'given' if given else 'refused'}"
+                     + (f", superseding consent {current.pk}" if current else ""))
+    return new

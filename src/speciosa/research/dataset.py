@@ -210,14 +210,12 @@ def options_from_settings() -> deid.Options:
 # --------------------------------------------------------------------------- the cohort
 
 def consented_patient_ids() -> list[int]:
-    """Database ids of patients whose most recent research consent is given."""
+    """Database ids of patients whose current research consent is given (the consent no
+    later one supersedes: consents are append-only)."""
     from speciosa.clinic.models import Consent
 
-    latest: dict[int, bool] = {}
-    rows = Consent.objects.filter(kind=Consent.Kind.RESEARCH).order_by("patient_id", "at", "id")
-    for patient_id, given in rows.values_list("patient_id", "given"):
-        latest[patient_id] = bool(given)
-    return sorted(pid for pid, given in latest.items() if given)
+    rows = Consent.objects.current().filter(kind=Consent.Kind.RESEARCH, given=True)
+    return sorted(set(rows.values_list("patient_id", flat=True)))
 
 
 @dataclass(frozen=True)
