@@ -217,6 +217,14 @@ class PatientListView(ListView):
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "today": timezone.localdate()}
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The page, and one audit entry naming the patients on it."""
+        response = super().list(request, *args, **kwargs)
+        services.record_list_view(request.user, "api:patient-list",
+                                  [row["id"] for row in response.data["results"]],
+                                  query=request.query_params.get("q", ""))
+        return response
+
 
 class PatientDetailView(ApiView):
     permission_classes = [permissions.IsAuthenticated, IsClinician]
@@ -360,7 +368,8 @@ class RecordHistoryView(RecordMixin, ListView):
         return s.RECORD_SERIALIZERS.get(self.kwargs.get("kind"), s.NoteOut)
 
     def get_queryset(self):
-        _, _, record = self.record()
+        patient, _, record = self.record()
+        services.record_view(self.request.user, patient, f"history:{self.kwargs['kind']}", record)
         return selectors.record_history(record)
 
 

@@ -308,6 +308,11 @@ class SearchView(FHIRView):
         shown = {p.pk for p in patients} | {pid for pid in map(_patient_of, page) if pid}
         for patient in Patient.objects.filter(pk__in=shown):
             services.record_view(request.user, patient, f"fhir:search:{rtype}")
+        if not patients:  # a search across patients: one more entry naming what it showed
+            services.record_list_view(
+                request.user, f"fhir:search:{rtype}", sorted(shown),
+                resources=[f"{r['resourceType']}/{r['id']}" for r in page],
+                query=urlencode(applied))
         return Response(bundle)
 
 

@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from speciosa.clinic import access, writes
+from speciosa.clinic import access, services, writes
 from speciosa.clinic.models import Role
 
 from . import charts, data
@@ -31,6 +31,7 @@ def patient_charts(request, patient_id: int) -> JsonResponse:
     """The clinician's charts of one patient of their care teams."""
     access.require_role(request.user, Role.CLINICIAN)
     patient = access.patient_for(request.user, patient_id)
+    services.record_view(request.user, patient, "charts")
     return _json(charts.payload(data.chart_data(patient)))
 
 

@@ -49,6 +49,7 @@ def patient_list(request):
     today = timezone.localdate()
     rows = [{"p": p, "age": p.age_on(today), "abnormal": p.attention}
             for p in selectors.patient_rows(access.visible_patients(request.user), query, today)]
+    services.record_list_view(request.user, "patient-list", [r["p"].pk for r in rows], query=query)
     return render(request, "web/patient_list.html", {"rows": rows, "q": query, "today": today})
 
 
@@ -165,6 +166,7 @@ def record_correct(request, patient_id, kind, record_id):
 @_role_required(Role.CLINICIAN)
 def record_history(request, patient_id, kind, record_id):
     patient, record = _record_for(request.user, patient_id, kind, record_id)
+    services.record_view(request.user, patient, f"history:{kind}", record)
     versions = selectors.record_history(record)
     describe = {"dose": lambda r: selectors.describe_dose(r),
                 "assessment": lambda r: selectors.describe_assessment(r)[:2],
