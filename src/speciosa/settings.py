@@ -302,6 +302,10 @@ CONTENT_SECURITY_POLICY = {
 RESEARCH_K_ANONYMITY = int(os.environ.get("SPECIOSA_RESEARCH_K", "5"))
 RESEARCH_MAX_SUPPRESSED = float(os.environ.get("SPECIOSA_RESEARCH_MAX_SUPPRESSED", "0.1"))
 RESEARCH_WITHHELD_DAYS = int(os.environ.get("SPECIOSA_RESEARCH_WITHHELD_DAYS", "28"))
+# Clinical dates are accepted from this many days before the patient's entry into care up to
+# now (speciosa.clinic.writes.in_window): a dose dated 1900 or a diary day of 0001-01-01 is
+# refused with a message instead of slowing every chart or breaking the research export.
+DAYS_BEFORE_CARE = int(os.environ.get("SPECIOSA_DAYS_BEFORE_CARE", "365"))
 
 # Operations: task queue, e-mail, structured logs (environment variables: docs/configuration.md)
 from speciosa.ops.conf import *  # noqa: E402,F403

@@ -78,8 +78,11 @@ def _optional_decimal(raw, low: int, high: int, errors: dict[str, str], field: s
     return value
 
 
-def validate_dose(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Check one dose; returns the cleaned values including the mitragynine estimate."""
+def validate_dose(data: Mapping[str, Any], patient: Patient | None = None) -> dict[str, Any]:
+    """Check one dose; returns the cleaned values including the mitragynine estimate.
+
+    With ``patient``, the time must be within the patient's plausible window
+    (:func:`speciosa.clinic.writes.in_window`); without, only not in the future."""
     errors: dict[str, str] = {}
     unit = data.get("unit")
     if unit not in pdoses.UNITS:
@@ -105,7 +108,10 @@ def validate_dose(data: Mapping[str, Any]) -> dict[str, Any]:
         errors["taken_at"] = "Give the time the dose was taken."
     else:
         try:
-            writes.not_in_future(taken_at, "taken_at")
+            if patient is not None:
+                writes.in_window(patient, taken_at, "taken_at")
+            else:
+                writes.not_in_future(taken_at, "taken_at")
         except ValidationError as exc:
             errors.update({k: v[0] for k, v in exc.message_dict.items()})
     if errors:
@@ -171,7 +177,7 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
     collected_at = data.get("collected_at")
     if not isinstance(collected_at, dt.datetime):
         raise ValidationError({"collected_at": "Give the date and time the sample was taken."})
-    writes.not_in_future(collected_at, "collected_at")
+    writes.in_window(patient, collected_at, "collected_at")
     out: dict[str, Any] = {"lab": lab.code, "loinc": lab.loinc, "collected_at": collected_at,
                            "method": (data.get("method") or "")[:20]}
     if lab.kind == "qualitative":
@@ -332,12 +338,13 @@ def record_diary(user, patient: Patient, entry: DiaryInput, *, token: writes.Sub
     today = timezone.localdate()
     if entry.day > today:
         raise ValidationError({"day": "You can only write a diary for today or an earlier day."})
+    writes.in_window(patient, entry.day, "day")
     # Each message is placed where it belongs: ("doses", 2, "amount"), ("sows", "nausea"), ...
     errors: dict[writes.Location, Any] = {}
     clean_doses = []
     for i, dose in enumerate(entry.doses):
         try:
-            clean_doses.append(validate_dose(dose))
+            clean_doses.append(validate_dose(dose, patient))
         except ValidationError as exc:
             errors.update(writes.Invalid.under(("doses", i), exc))
     craving = None
@@ -415,7 +422,7 @@ def record_assessment(user, patient: Patient, instrument_id: str, items: Mapping
     else:
         writes.require(access.can_write_diary(user, patient))
     at = at or timezone.now()
-    writes.not_in_future(at, "at")
+    writes.in_window(patient, at, "at")
     scored = validate_items(instrument_id, items, sex=patient.sex)
 
     return writes.create_record(user, token, "assessment", Assessment, patient, {
@@ -467,11 +474,13 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
     if isinstance(record, Dose):
         merged = {k: getattr(record, k) for k in kind.correctable}
         merged.update(changes)
-        fields = validate_dose(merged)
+        fields = validate_dose(merged, patient)
     elif isinstance(record, Assessment):
         items = dict(record.items)
         items.update(changes.get("items", {}))
         scored = validate_items(record.instrument, items, sex=patient.sex)
+        if "at" in changes:
+            writes.in_window(patient, changes["at"], "at")
         fields = {"at": changes.get("at", record.at), "note": changes.get("note", record.note),
                   "diary": record.diary, **writes.assessment_fields(*scored)}
     elif isinstance(record, LabResult):

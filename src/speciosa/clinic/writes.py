@@ -57,7 +57,9 @@ __all__ = [
     "audit",
     "audit_entry",
     "create_record",
+    "earliest_date",
     "error_locations",
+    "in_window",
     "install_after_change_hook",
     "location_key",
     "not_in_future",
@@ -436,6 +438,48 @@ def not_in_future(at: dt.datetime, field: str,
         raise ValidationError({field: "Give the time with its time zone."})
     if at > timezone.now() + CLOCK_SKEW:
         raise ValidationError({field: message})
+
+
+def earliest_date(patient: Patient) -> dt.date:
+    """The earliest plausible date of ``patient``'s clinical records: ``DAYS_BEFORE_CARE``
+    (a setting, default 365) days before entry into care."""
+    from django.conf import settings
+
+    try:
+        return patient.in_care_since - dt.timedelta(days=settings.DAYS_BEFORE_CARE)
+    except OverflowError:
+        return dt.date.min
+
+
+def in_window(patient: Patient, when: dt.date | dt.datetime, field: str) -> None:
+    """Refuse a clinical date (or time) outside the plausible window: from
+    :func:`earliest_date` to now (a time may be :data:`CLOCK_SKEW` ahead).
+
+    Raises
+    ------
+    ValidationError
+        Under ``field``, saying which dates are accepted.
+    """
+    from django.conf import settings
+
+    earliest = earliest_date(patient)
+    if isinstance(when, dt.datetime):
+        if timezone.is_naive(when):
+            raise ValidationError({field: "Give the time with its time zone."})
+        try:
+            day = timezone.localdate(when)
+        except OverflowError:  # year 1 or 9999 moved across midnight by the time zone
+            day = when.date()
+        late = when > timezone.now() + CLOCK_SKEW
+    else:
+        day, late = when, when > timezone.localdate()
+    if day < earliest or late:
+        raise ValidationError({field: (
+            f"{day.isoformat()} is outside the dates this record accepts: from "
+            f"{earliest.isoformat()} ({settings.DAYS_BEFORE_CARE} days before entry into care on "
+            f"{patient.in_care_since.isoformat()}) to today. Check the year.")
+            if day < earliest else
+            "This time is in the future; give the time it happened."})
 
 
 # --------------------------------------------------------------------------- scored responses

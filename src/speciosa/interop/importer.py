@@ -452,26 +452,27 @@ def _assessment_fields(res: dict[str, Any], patient: cm.Patient) -> dict[str, An
         raise _Bad(_validation_reason(exc)) from None
     except (kinstruments.InstrumentError, TypeError) as exc:
         raise _Bad(str(exc)) from None
-    return {"at": _authored(res), "note": str(_ext(res, c.EXT_NOTE) or "")[:500],
+    return {"at": _authored(res, patient), "note": str(_ext(res, c.EXT_NOTE) or "")[:500],
             **writes.assessment_fields(inst, clean, score)}
 
 
-def _authored(res: dict[str, Any]) -> dt.datetime:
+def _authored(res: dict[str, Any], patient: cm.Patient) -> dt.datetime:
     at = _datetime(res.get("authored"), "authored")
     try:
-        writes.not_in_future(at, "authored")
+        writes.in_window(patient, at, "authored")
     except ValidationError as exc:
         raise _Bad(_validation_reason(exc)) from None
     return at
 
 
-def _substance_fields(name: str, when: Any, field: str, res: dict[str, Any]) -> dict[str, Any]:
+def _substance_fields(name: str, when: Any, field: str, res: dict[str, Any],
+                      patient: cm.Patient) -> dict[str, Any]:
     """A substance use (from a MedicationStatement or a social-history Observation)."""
     if name not in services.SUBSTANCES:
         raise _Bad(f"unknown substance {name!r}; use one of {', '.join(services.SUBSTANCES)}")
     at = _datetime(when, field)
     try:
-        writes.not_in_future(at, field)
+        writes.in_window(patient, at, field)
     except ValidationError as exc:
         raise _Bad(_validation_reason(exc)) from None
     detail = " ".join(n.get("text", "") for n in res.get("note") or ()).strip()[:200]
@@ -502,12 +503,12 @@ def _statement(res: dict[str, Any], patient: cm.Patient) -> tuple[type, dict[str
                 "mitragynine_percent": _ext(res, c.EXT_MITRAGYNINE_PERCENT),
                 "grams_per_capsule": _ext(res, c.EXT_GRAMS_PER_CAPSULE)}
         try:
-            return cm.Dose, services.validate_dose(data)
+            return cm.Dose, services.validate_dose(data, patient)
         except ValidationError as exc:
             raise _Bad(_validation_reason(exc)) from None
     if substance:
         return cm.SubstanceUse, _substance_fields(substance[0], res.get("effectiveDateTime"),
-                                                  "effectiveDateTime", res)
+                                                  "effectiveDateTime", res, patient)
     name = text or next((cd.get("display") or cd.get("code") for cd in concept.get("coding") or ()), "")
     if not name:
         raise _Bad("medicationCodeableConcept: give the medication's name (text or coding)")
@@ -540,7 +541,7 @@ def _convert(res: dict[str, Any], patients: _Patients) -> tuple[type, cm.Patient
         if used:  # substance use, exported as a social-history Observation
             patient = patients.resolve(res.get("subject"))
             return cm.SubstanceUse, patient, _substance_fields(
-                used[0], res.get("effectiveDateTime"), "effectiveDateTime", res)
+                used[0], res.get("effectiveDateTime"), "effectiveDateTime", res, patient)
         if not _is_lab(res):
             return None  # derived scores and other observations are not imported
         if res.get("status") not in ("final", "amended", "corrected", "preliminary"):

@@ -206,6 +206,8 @@ def diary(request, day=None):
             raise Http404("Not a date") from None
     if day > today:
         raise Http404("A diary cannot be written for a future day")
+    if day < writes.earliest_date(patient):  # 0001-01-01 and the like: outside the record's window
+        raise Http404("A diary cannot be written for a day that long before your care began")
     existing = selectors.diary_for(patient, day)
     form = forms.DiaryForm(request.POST or None, sex=patient.sex)
     doses = forms.DoseFormSet(request.POST or None, prefix="doses")
