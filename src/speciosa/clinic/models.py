@@ -130,6 +130,10 @@ class ConsentQuerySet(models.QuerySet):
     def delete(self):
         raise PermissionError("consents are append-only: record a new consent instead")
 
+    def delete_for_demo_reset(self):
+        """Delete these consents: only the synthetic demo's reset (``speciosa demo``) does."""
+        return models.QuerySet.delete(self)
+
 
 class Consent(models.Model):
     """A patient's answer (given or refused) for one kind of consent, at a time.

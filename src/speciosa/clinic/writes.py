@@ -177,8 +177,8 @@ def snapshot(obj) -> dict[str, Any]:
             out[key] = format(value.normalize(), "f")
         elif hasattr(value, "pk"):
             out[key] = value.pk
-        elif isinstance(value, list | tuple):  # a many-to-many relation: the ids, sorted
-            out[key] = sorted(getattr(v, "pk", v) for v in value)
+        elif isinstance(value, list | tuple) and value and all(hasattr(v, "pk") for v in value):
+            out[key] = sorted(v.pk for v in value)  # a many-to-many relation: the ids, sorted
         else:
             out[key] = value
     return out

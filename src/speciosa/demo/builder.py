@@ -163,7 +163,7 @@ def _reset() -> None:
         model.objects.exclude(replaces=None).update(replaces=None)
         model.objects.all().delete()
     DiaryDay.objects.all().delete()
-    Consent._base_manager.all().delete()  # the synthetic clinic's reset (consents are append-only)
+    Consent.objects.all().delete_for_demo_reset()  # consents are append-only, except here
     Patient.objects.all().delete()
     CareTeam.objects.all().delete()
     Profile.objects.filter(user__username__in=usernames).delete()
