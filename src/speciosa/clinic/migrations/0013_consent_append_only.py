@@ -22,7 +22,7 @@ def link_history(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clinic', '0011_audit_hash_chain'),
+        ('clinic', '0012_lab_comparator_assay_interpretation'),
     ]
 
     operations = [
