@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from speciosa.clinic import services
 from speciosa.clinic.models import Assessment, AuditEntry, DiaryDay, Dose, LabResult
-from speciosa.interop import codes as c
+from speciosa.interop import codes as icodes
 from speciosa.interop.importer import import_fhir
 
 UTC = dt.UTC
@@ -129,11 +129,11 @@ def test_the_web_lab_form_refuses_a_sample_dated_1900(clinic, login):
 def _observation(patient, when: str) -> dict:
     return {"resourceType": "Observation", "id": "o1",
             "identifier": [{"system": "urn:example:lab", "value": "L1900"}], "status": "final",
-            "category": [{"coding": [{"system": c.OBS_CATEGORY, "code": "laboratory"}]}],
-            "code": {"coding": [{"system": c.LOINC, "code": "2842-3"}]},
+            "category": [{"coding": [{"system": icodes.OBS_CATEGORY, "code": "laboratory"}]}],
+            "code": {"coding": [{"system": icodes.LOINC, "code": "2842-3"}]},
             "subject": {"identifier": {"system": "urn:example:mrn", "value": patient.identifier}},
             "effectiveDateTime": when,
-            "valueQuantity": {"value": 12.5, "unit": "ng/mL", "system": c.UCUM, "code": "ng/mL"}}
+            "valueQuantity": {"value": 12.5, "unit": "ng/mL", "system": icodes.UCUM, "code": "ng/mL"}}
 
 
 @pytest.mark.parametrize("when", ["1900-01-01T09:00:00+00:00", "0001-01-01T00:00:00+00:00",

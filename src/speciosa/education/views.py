@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from speciosa.clinic import access
-from speciosa.clinic import services as clinic_services
+from speciosa.clinic import services as cservices
 from speciosa.clinic.models import Role
 from speciosa.web.forms import apply_service_errors, submission_key
 
@@ -95,6 +95,6 @@ def decision_new(request, patient_id):
 def decision_list(request, patient_id):
     """Every decision recorded for the patient, newest first."""
     patient = access.patient_for(request.user, patient_id)
-    clinic_services.record_view(request.user, patient, "decisions")
+    cservices.record_view(request.user, patient, "decisions")
     decisions = patient.decisions.select_related("clinician").all()
     return render(request, "education/decision_list.html", {"patient": patient, "decisions": decisions})
