@@ -150,14 +150,14 @@ def test_the_migration_links_existing_consents_in_the_order_research_read_them(c
     from django.db import connection
     from django.db.migrations.loader import MigrationLoader
 
-    migration = importlib.import_module("speciosa.clinic.migrations.0013_consent_append_only")
+    migration = importlib.import_module("speciosa.clinic.migrations.0014_consent_append_only")
     t0 = timezone.now() - dt.timedelta(days=10)
     base = Consent._base_manager
     late = base.create(patient=clinic.patient_a, kind="research", given=False, at=t0 + dt.timedelta(days=2))
     early = base.create(patient=clinic.patient_a, kind="research", given=True, at=t0)
     care = base.create(patient=clinic.patient_a, kind="care", given=True, at=t0)
     base.filter(pk__in=[late.pk, early.pk, care.pk]).update(supersedes=None)
-    apps = MigrationLoader(connection).project_state(("clinic", "0013_consent_append_only")).apps
+    apps = MigrationLoader(connection).project_state(("clinic", "0014_consent_append_only")).apps
     migration.link_history(apps, None)
     late.refresh_from_db()
     assert late.supersedes_id == early.pk

@@ -22,7 +22,7 @@ def link_history(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clinic', '0012_lab_comparator_assay_interpretation'),
+        ('clinic', '0013_site_help_numbers'),
     ]
 
     operations = [
