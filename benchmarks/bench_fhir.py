@@ -126,7 +126,8 @@ def generate(n_patients: int, *, seed: int = 7, today: dt.date | None = None) ->
                                                 "grams_per_capsule": "0.5" if unit == "capsule" else None})
                 rows[cm.Dose].append(cm.Dose(**base, entered_by=None, source="patient", **clean))
             rows[cm.SubstanceUse].append(cm.SubstanceUse(
-                **base, source="patient", at=timezone.make_aware(dt.datetime.combine(today - dt.timedelta(days=3), dt.time(20))),
+                **base, source="patient",
+                at=timezone.make_aware(dt.datetime.combine(today - dt.timedelta(days=3), dt.time(20))),
                 name="alcohol", detail="two beers"))
             rows[cm.Medication].append(cm.Medication(**base, entered_by=clin, source="clinician",
                                                      name="Buprenorphine 8 mg", start=today - dt.timedelta(days=60)))

@@ -344,7 +344,8 @@ def naive(patient_ids: list[int]) -> float:
     started = time.perf_counter()
     for pid in patient_ids:
         p = Patient.objects.select_related("site").get(pk=pid)
-        doses = [PDose(taken_at=d.taken_at, amount=float(d.amount), unit=d.unit, mitragynine_percent=f(d.mitragynine_percent),
+        doses = [PDose(taken_at=d.taken_at, amount=float(d.amount), unit=d.unit,
+                       mitragynine_percent=f(d.mitragynine_percent),
                        grams_per_capsule=f(d.grams_per_capsule), product=d.product or None)
                  for d in Dose.objects.current().filter(patient=p)]
         assessments, side_effects = [], []

@@ -129,7 +129,8 @@ def test_a_statement_without_evidence_is_a_load_error():
 
 
 def test_a_page_id_must_match_its_file_name():
-    text = 'id = "y"\ntitle = "X"\nsummary = "s"\n[[section]]\nheading = "H"\n[[section.statement]]\ntext = "A."\ncite = ["labryer-2018"]\n'
+    text = ('id = "y"\ntitle = "X"\nsummary = "s"\n[[section]]\nheading = "H"\n'
+            '[[section.statement]]\ntext = "A."\ncite = ["labryer-2018"]\n')
     with pytest.raises(content.ContentError, match="must equal the file name"):
         content.load_page_file("content/pages/x.toml", text)
 

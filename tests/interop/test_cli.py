@@ -22,7 +22,8 @@ def test_export_fhir_writes_one_ndjson_file_per_type(demo_clinic, tmp_path, caps
 
 def test_export_of_one_patient_by_record_number(demo_clinic, tmp_path, capsys, ndjson):
     patient = cm.Patient.objects.order_by("pk").first()
-    assert main(["export", "fhir", "--purpose", "treatment", "--out", str(tmp_path), "--patient", patient.identifier]) == 0
+    assert main(["export", "fhir", "--purpose", "treatment", "--out", str(tmp_path),
+                 "--patient", patient.identifier]) == 0
     data = ndjson(tmp_path)
     assert [p["id"] for p in data["Patient"]] == [str(patient.pk)]
     assert {o["subject"]["reference"] for o in data["Observation"]} == {f"Patient/{patient.pk}"}

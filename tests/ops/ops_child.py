@@ -53,8 +53,8 @@ def counts() -> dict[str, int]:
     from speciosa.interop.models import ImportedResource
 
     out = {m.__name__: m._base_manager.count() for m in (
-        cmodels.Patient, cmodels.DiaryDay, cmodels.Dose, cmodels.Assessment, cmodels.LabResult, cmodels.Note, cmodels.AuditEntry,
-        cmodels.Submission, cmodels.Alert, ImportedResource)}
+        cmodels.Patient, cmodels.DiaryDay, cmodels.Dose, cmodels.Assessment, cmodels.LabResult,
+        cmodels.Note, cmodels.AuditEntry, cmodels.Submission, cmodels.Alert, ImportedResource)}
     out["AuditEntryDose"] = cmodels.AuditEntry.objects.filter(model="Dose").count()
     out["AuditEntryLabResult"] = cmodels.AuditEntry.objects.filter(model="LabResult").count()
     return out

@@ -28,7 +28,8 @@ def test_a_backup_restores_into_an_empty_database_with_every_table_identical(dem
     backup = tmp_path / "clinic.backup"
     summary = json.loads(demo_db.run("backup", str(backup), "--json").stdout)
     with tarfile.open(backup) as tar:
-        assert sorted(tar.getnames()) == sorted(["manifest.json", f"database.{'sqlite3' if demo_db.vendor == 'sqlite' else 'pgdump'}"])
+        database = f"database.{'sqlite3' if demo_db.vendor == 'sqlite' else 'pgdump'}"
+        assert sorted(tar.getnames()) == sorted(["manifest.json", database])
         manifest = json.loads(tar.extractfile("manifest.json").read())
     tables = manifest["tables"]
     assert summary["rows"] == sum(t["rows"] for t in tables.values())

@@ -332,7 +332,8 @@ class DiaryInput:
     substance_detail: str = ""
 
 
-def record_diary(user, patient: Patient, entry: DiaryInput, *, token: writes.SubmissionKey | str | None = None) -> DiaryDay:
+def record_diary(user, patient: Patient, entry: DiaryInput, *,
+                 token: writes.SubmissionKey | str | None = None) -> DiaryDay:
     """Add to the patient's diary for ``entry.day`` (one diary a day; a second one adds to it)."""
     writes.require(access.can_write_diary(user, patient), "Only the patient writes their diary.")
     today = timezone.localdate()
@@ -535,7 +536,8 @@ def retract_record(user, record, reason: str, *, token: str | None = None):
     def create():
         locked = model.objects.select_for_update().get(pk=record.pk)
         if locked.superseded:
-            raise ValidationError({"__all__": "This version was replaced by a correction; withdraw the current version."})
+            raise ValidationError(
+                {"__all__": "This version was replaced by a correction; withdraw the current version."})
         if locked.retracted:
             return locked
         before = writes.snapshot(locked)

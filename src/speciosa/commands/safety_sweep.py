@@ -35,7 +35,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(json.dumps(data))
     else:
         print(f"Swept {result.patients} patients in {seconds:.2f} s: {result.findings} findings; "
-              f"{result.created} alerts created, {result.updated} updated, {result.stopped} stopped firing (left open).")
+              f"{result.created} alerts created, {result.updated} updated, "
+              f"{result.stopped} stopped firing (left open).")
     return 0
 
 

@@ -408,7 +408,8 @@ class Exporter:
                              "result", "method", "reference_low", "reference_high",
                              "reference_source", "comparator", "iu_factor",
                              "reported_interpretation", "flag", "canonical_unit", "confirmed_unusual",
-                             "entered_by_id", "entered_at", "source", "replaces_id", "change_reason").order_by("pk").iterator(2000):
+                             "entered_by_id", "entered_at", "source", "replaces_id",
+                             "change_reason").order_by("pk").iterator(2000):
             own, meta = self._versioned(cm.LabResult, row)
             pk_ = row["pk"]
             subject = refs[row["patient_id"]]
@@ -420,7 +421,8 @@ class Exporter:
             if "Provenance" in want:
                 yield self._provenance("lab", pk_, [f"Observation/lab{pk_}"], subject, row, orig)
 
-    def assessments(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
+    def assessments(self, pk: int | None = None,
+                    want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
         qs = self._rows(cm.Assessment).filter(_date_q("at", self.date))
         if pk is not None:
             qs = qs.filter(pk=pk)
@@ -536,7 +538,8 @@ class Exporter:
                 yield self._provenance("note", pk_, [f"DocumentReference/note{pk_}"], subject, row,
                                        None)
 
-    def medications(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
+    def medications(self, pk: int | None = None,
+                    want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
         qs = self._rows(cm.Medication)
         if self.date:
             qs = qs.filter(_date_q("start", self.date, date_only=True))

@@ -330,7 +330,9 @@ def events_panel(data: PatientChartData) -> dict[str, Any] | None:
                       "scale": {"domain": ["Side effects", "Alerts"], "range": ["circle", "diamond"]}},
             "color": {"field": "kind", "type": "nominal", "title": None,
                       "scale": {"domain": kinds, "range": [COLOURS[k] for k in kinds]},
-                      "legend": {"orient": "top", "labelExpr": "datum.label == 'side-effects' ? 'side effect' : datum.label + ' alert'"}},
+                      "legend": {"orient": "top",
+                                 "labelExpr": "datum.label == 'side-effects' ? 'side effect' "
+                                              ": datum.label + ' alert'"}},
             "tooltip": [{"field": "text", "title": "What"}, {"field": "when", "title": "When"}],
         },
     }

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from datetime import tzinfo
 from typing import Any
 
-from speciosa.knowledge import instruments as _instruments
-from speciosa.knowledge import labs as _labs
-from speciosa.pharmacology import doses as _doses
+from speciosa.knowledge import instruments as kinstruments
+from speciosa.knowledge import labs as klabs
+from speciosa.pharmacology import doses as pdoses
 from speciosa.safety.timeline import (
     Assessment,
     LabResult,
@@ -29,14 +29,14 @@ _DOSE_FIELDS = {"taken_at", "amount", "unit", "mitragynine_percent", "grams_per_
                 "product"}
 
 
-def read_dose(where: str, row: Mapping[str, Any], tz: tzinfo) -> _doses.Dose:
+def read_dose(where: str, row: Mapping[str, Any], tz: tzinfo) -> pdoses.Dose:
     """A dose: ``taken_at``, ``amount`` > 0, ``unit`` and optional product facts."""
     check_fields(where, row, _DOSE_FIELDS)
     taken_at = read_time(f"{where}.taken_at", row.get("taken_at"), tz)
     amount = read_number(f"{where}.amount", row.get("amount"), positive=True)
     unit = row.get("unit")
-    if unit not in _doses.UNITS:
-        raise TimelineError(f"{where}.unit", f"must be one of {list(_doses.UNITS)}, not {unit!r}")
+    if unit not in pdoses.UNITS:
+        raise TimelineError(f"{where}.unit", f"must be one of {list(pdoses.UNITS)}, not {unit!r}")
     optional: dict[str, Any] = {}
     for key in ("mitragynine_percent", "grams_per_capsule"):
         if row.get(key) is not None:
@@ -44,8 +44,8 @@ def read_dose(where: str, row: Mapping[str, Any], tz: tzinfo) -> _doses.Dose:
     if row.get("product") is not None:
         optional["product"] = read_name(f"{where}.product", row["product"])
     try:
-        dose = _doses.Dose(taken_at=taken_at, amount=amount, unit=unit, **optional)
-    except (_doses.DoseConversionError, ValueError, TypeError) as exc:
+        dose = pdoses.Dose(taken_at=taken_at, amount=amount, unit=unit, **optional)
+    except (pdoses.DoseConversionError, ValueError, TypeError) as exc:
         raise TimelineError(where, str(exc)) from None
     return dose
 
@@ -56,8 +56,8 @@ def read_assessment(where: str, row: Mapping[str, Any], tz: tzinfo, sex: str | N
     check_fields(where, row, {"instrument", "at", "items", "total"})
     name = read_name(f"{where}.instrument", row.get("instrument"))
     try:
-        inst = _instruments.get_instrument(name)
-    except _instruments.InstrumentError as exc:
+        inst = kinstruments.get_instrument(name)
+    except kinstruments.InstrumentError as exc:
         raise TimelineError(f"{where}.instrument", str(exc)) from None
     at = read_time(f"{where}.at", row.get("at"), tz)
     items = row.get("items")
@@ -68,8 +68,8 @@ def read_assessment(where: str, row: Mapping[str, Any], tz: tzinfo, sex: str | N
         if not isinstance(items, Mapping):
             raise TimelineError(f"{where}.items", "must be an object {item_id: value}")
         try:
-            _instruments.score(inst, items, sex=sex)
-        except _instruments.InstrumentError as exc:
+            kinstruments.score(inst, items, sex=sex)
+        except kinstruments.InstrumentError as exc:
             field = f"{where}.items.{exc.item}" if exc.item else f"{where}.items"
             raise TimelineError(field, str(exc)) from None
         items = dict(items)
@@ -91,8 +91,8 @@ def read_lab(where: str, row: Mapping[str, Any], tz: tzinfo) -> LabResult:
                               "reference_unit", "comparator", "iu_factor", "result"})
     code = read_name(f"{where}.lab", row.get("lab"))
     try:
-        lab = _labs.get_lab(code)
-    except _labs.LabValueError as exc:
+        lab = klabs.get_lab(code)
+    except klabs.LabValueError as exc:
         raise TimelineError(f"{where}.lab", exc.message) from None
     at = read_time(f"{where}.at", row.get("at"), tz)
     value, unit, result = row.get("value"), row.get("unit"), row.get("result")
@@ -101,8 +101,8 @@ def read_lab(where: str, row: Mapping[str, Any], tz: tzinfo) -> LabResult:
             raise TimelineError(f"{where}.result", "must be a string such as 'positive'")
         if lab.kind == "qualitative":
             try:
-                result = _labs.normalise_result(code, result)
-            except _labs.LabValueError as exc:
+                result = klabs.normalise_result(code, result)
+            except klabs.LabValueError as exc:
                 raise TimelineError(f"{where}.{exc.field}", exc.message) from None
         elif code == "hcg":
             text = result.strip().lower()
@@ -119,9 +119,9 @@ def read_lab(where: str, row: Mapping[str, Any], tz: tzinfo) -> LabResult:
         return LabResult(lab=code, at=at, value=None, unit=None, result=result)
     number = read_number(f"{where}.value", value)
     comparator = row.get("comparator")
-    if comparator is not None and comparator not in _labs.COMPARATORS:
+    if comparator is not None and comparator not in klabs.COMPARATORS:
         raise TimelineError(f"{where}.comparator",
-                            f"must be one of {list(_labs.COMPARATORS)} or null, not {comparator!r}")
+                            f"must be one of {list(klabs.COMPARATORS)} or null, not {comparator!r}")
     factor = row.get("iu_factor")
     if factor is not None:
         factor = read_number(f"{where}.iu_factor", factor, positive=True)
@@ -129,9 +129,9 @@ def read_lab(where: str, row: Mapping[str, Any], tz: tzinfo) -> LabResult:
             raise TimelineError(f"{where}.iu_factor", "only a prolactin result takes an assay "
                                                       "factor (mIU/L per ng/mL)")
     try:
-        unit = _labs.normalise_unit(code, unit)
-        _labs.to_canonical(code, number, unit, iu_factor=factor)
-    except _labs.LabValueError as exc:
+        unit = klabs.normalise_unit(code, unit)
+        klabs.to_canonical(code, number, unit, iu_factor=factor)
+    except klabs.LabValueError as exc:
         raise TimelineError(f"{where}.{exc.field}", exc.message) from None
     ref: dict[str, float | None] = {}
     for key in ("reference_low", "reference_high"):
@@ -139,8 +139,8 @@ def read_lab(where: str, row: Mapping[str, Any], tz: tzinfo) -> LabResult:
     ref_unit = row.get("reference_unit")
     if ref_unit is not None:
         try:
-            ref_unit = _labs.normalise_unit(code, ref_unit)
-        except _labs.LabValueError as exc:
+            ref_unit = klabs.normalise_unit(code, ref_unit)
+        except klabs.LabValueError as exc:
             raise TimelineError(f"{where}.reference_unit", exc.message) from None
     if (ref["reference_low"] is not None and ref["reference_high"] is not None
             and ref["reference_low"] > ref["reference_high"]):
@@ -153,7 +153,7 @@ def read_side_effect(where: str, row: Mapping[str, Any], tz: tzinfo) -> SideEffe
     """A side effect: ``at`` and ``code`` (an item id of the ``side-effects`` checklist)."""
     check_fields(where, row, {"at", "code"})
     code = read_name(f"{where}.code", row.get("code"))
-    checklist = _instruments.get_instrument("side-effects")
+    checklist = kinstruments.get_instrument("side-effects")
     known = [it.id for it in checklist.items]
     if code not in known:
         raise TimelineError(f"{where}.code", f"unknown side effect {code!r}; use one of {known}")

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from speciosa.knowledge import prolactin as _prolactin
+from speciosa.knowledge import prolactin as kprolactin
 
 __all__ = ["DEFAULT_SETTINGS", "SETTINGS", "Setting", "resolve_settings"]
 
@@ -46,7 +46,7 @@ SETTINGS: tuple[Setting, ...] = (
     # ---------------------------------------------------------------- prolactin
     Setting(
         "prolactin_very_high_ng_per_ml",
-        _prolactin.DRUG_INDUCED_USUAL_MAX_NG_PER_ML,
+        kprolactin.DRUG_INDUCED_USUAL_MAX_NG_PER_ML,
         "ng/mL",
         "Prolactin above this is 'very high': drug-induced (including opioid) "
         "hyperprolactinaemia is usually below it.",
@@ -56,7 +56,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "prolactin_prolactinoma_ng_per_ml",
-        _prolactin.PROLACTINOMA_SUGGESTIVE_NG_PER_ML,
+        kprolactin.PROLACTINOMA_SUGGESTIVE_NG_PER_ML,
         "ng/mL",
         "Prolactin above this makes prolactin-very-high urgent (work-up for prolactinoma).",
         "Vilar 2014: > 200-250 ng/mL is highly suggestive of prolactinoma; JCEM 2023 work-up "
@@ -66,7 +66,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "prolactin_mild_uln_multiple",
-        _prolactin.MILD_ELEVATION_MAX_FACTOR,
+        kprolactin.MILD_ELEVATION_MAX_FACTOR,
         "x ULN",
         "prolactin-high is 'info' below this multiple of the upper reference limit "
         "(repeat before labelling) and 'warning' at or above it.",

@@ -21,7 +21,7 @@ from operator import attrgetter, eq
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from speciosa.knowledge import labs as _labs
+from speciosa.knowledge import labs as klabs
 from speciosa.pharmacology.doses import Dose
 
 __all__ = [
@@ -106,7 +106,7 @@ class Assessment:
     total: int | None = None
 
 
-COMPARATORS = _labs.COMPARATORS
+COMPARATORS = klabs.COMPARATORS
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +184,11 @@ def _canonical(code: str, value: float | None, unit: str | None,
     if value is None or unit is None:
         return None
     try:
-        lab = _labs.get_lab(code)
+        lab = klabs.get_lab(code)
         if unit == lab.canonical_unit:
             return float(value)
-        return _labs.to_canonical(code, value, unit, iu_factor=iu_factor)
-    except _labs.LabValueError:
+        return klabs.to_canonical(code, value, unit, iu_factor=iu_factor)
+    except klabs.LabValueError:
         return None
 
 
@@ -336,7 +336,7 @@ def timeline_from_json(obj: Any) -> Timeline:
     TimelineError
         For the first bad value; ``field`` names it (e.g. ``labs[2].unit``).
     """
-    from speciosa.safety import _validate as v
+    from speciosa.safety import _validate
 
     if not isinstance(obj, Mapping):
         raise TimelineError("$", "a timeline is a JSON object")
@@ -347,14 +347,14 @@ def timeline_from_json(obj: Any) -> Timeline:
     patient = _read_patient(obj.get("patient"))
     return Timeline(
         patient=patient,
-        doses=tuple(v.read_dose(f"doses[{i}]", row, tz) for i, row in _rows(obj, "doses")),
+        doses=tuple(_validate.read_dose(f"doses[{i}]", row, tz) for i, row in _rows(obj, "doses")),
         assessments=tuple(
-            v.read_assessment(f"assessments[{i}]", row, tz, patient.sex)
+            _validate.read_assessment(f"assessments[{i}]", row, tz, patient.sex)
             for i, row in _rows(obj, "assessments")
         ),
-        labs=tuple(v.read_lab(f"labs[{i}]", row, tz) for i, row in _rows(obj, "labs")),
+        labs=tuple(_validate.read_lab(f"labs[{i}]", row, tz) for i, row in _rows(obj, "labs")),
         side_effects=tuple(
-            v.read_side_effect(f"side_effects[{i}]", row, tz)
+            _validate.read_side_effect(f"side_effects[{i}]", row, tz)
             for i, row in _rows(obj, "side_effects")
         ),
         medications=tuple(

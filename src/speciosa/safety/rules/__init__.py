@@ -25,9 +25,9 @@ which is also the order of findings of the same severity. A new area module is a
 :data:`AREAS`.
 
 To add a rule: write the function in its area's module (or a new module imported below),
-decorate it with :func:`rule` (a new module goes into :data:`AREAS`), cite its evidence, and read the timeline only through the
-:class:`Context` methods, each inside a window the rule declares (a test replays every rule
-through a recording context to check this). Then regenerate ``docs/rules.md``
+decorate it with :func:`rule` (a new module goes into :data:`AREAS`), cite its evidence, and
+read the timeline only through the :class:`Context` methods, each inside a window the rule
+declares (a test replays every rule through a recording context to check this). Then regenerate ``docs/rules.md``
 (``speciosa rules --markdown > docs/rules.md``).
 
 Messages are written for the supervising clinician; next steps are considerations, never

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from speciosa.knowledge import instruments as _instruments
-from speciosa.knowledge import labs as _labs
+from speciosa.knowledge import instruments as kinstruments
+from speciosa.knowledge import labs as klabs
 from speciosa.safety.timeline import Assessment, LabResult
 
 if TYPE_CHECKING:
@@ -55,13 +55,13 @@ def uln(result: LabResult, sex: str | None) -> tuple[float | None, str]:
     if result.reference_high is not None:
         return result.canonical_high, "reporting laboratory"
     if sex is not None:
-        rng = _labs.reference_range(result.lab, sex)
+        rng = klabs.reference_range(result.lab, sex)
         high = rng[1] if rng else None
         return high, f"catalogue range for {sex}s"
     highs = [
         rng[1]
-        for s in _labs.SEXES
-        if (rng := _labs.reference_range(result.lab, s)) is not None and rng[1] is not None
+        for s in klabs.SEXES
+        if (rng := klabs.reference_range(result.lab, s)) is not None and rng[1] is not None
     ]
     return (max(highs) if highs else None), "catalogue range (sex not recorded: higher limit)"
 
@@ -100,8 +100,8 @@ def score(ctx: Context, a: Assessment) -> tuple[int | None, tuple[str, ...], str
     absent or incomplete."""
     if a.items is not None:
         try:
-            s = _instruments.score(ctx.instrument(a.instrument), a.items, sex=ctx.sex)
-        except _instruments.InstrumentError:
+            s = kinstruments.score(ctx.instrument(a.instrument), a.items, sex=ctx.sex)
+        except kinstruments.InstrumentError:
             return a.total, (), None
         total = s.total if s.total is not None else a.total
         return total, s.flags, s.band
@@ -110,8 +110,8 @@ def score(ctx: Context, a: Assessment) -> tuple[int | None, tuple[str, ...], str
     inst = ctx.instrument(a.instrument)
     band = inst.band_for(a.total)
     try:
-        flags = _instruments.flags_for_total(inst, a.total, sex=ctx.sex)
-    except _instruments.InstrumentError:  # a total outside the range: no flag can be read
+        flags = kinstruments.flags_for_total(inst, a.total, sex=ctx.sex)
+    except kinstruments.InstrumentError:  # a total outside the range: no flag can be read
         flags = ()
     return a.total, flags, band.label if band else None
 

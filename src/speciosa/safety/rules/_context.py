@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta
 from operator import attrgetter
 from typing import Any
 
-from speciosa.knowledge import instruments as _instruments
+from speciosa.knowledge import instruments as kinstruments
 from speciosa.safety.rules._common import lab_json, qualitative_positive
 from speciosa.safety.timeline import Assessment, LabResult, Timeline
 
@@ -164,7 +164,7 @@ class Context:
         """The instrument definition, looked up once per evaluation."""
         key = ("instrument", instrument_id)
         if key not in self.memo:
-            self.memo[key] = _instruments.get_instrument(instrument_id)
+            self.memo[key] = kinstruments.get_instrument(instrument_id)
         return self.memo[key]
 
     # -- other tables

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from speciosa.knowledge import evidence as _evidence
+from speciosa.knowledge import evidence as kevidence
 from speciosa.safety.rules._registry import Rule, unit_of
 from speciosa.safety.settings import DEFAULT_SETTINGS, SETTINGS
 
@@ -188,11 +188,11 @@ def _cites(ids: Iterable[str]) -> str:
     out = []
     for i in ids:
         try:
-            ref = _evidence.resolve(i)
+            ref = kevidence.resolve(i)
         except KeyError:
             out.append(f"`{i}`")
             continue
-        label = ref.short() if isinstance(ref, _evidence.Citation) else f"claim: {ref.statement}"
+        label = ref.short() if isinstance(ref, kevidence.Citation) else f"claim: {ref.statement}"
         out.append(f"`{i}` ({_cell(label)})")
     return "; ".join(out) if out else "—"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from speciosa.knowledge import prolactin as _prolactin
+from speciosa.knowledge import prolactin as kprolactin
 from speciosa.safety.rules._common import canonical, fmt, iso, lab_json, over, shown, uln
 from speciosa.safety.rules._context import FORTNIGHTS_DAYS, Context, at_key
 from speciosa.safety.rules._registry import Found, doses, labs, medications, rule, side_effects
@@ -106,7 +106,7 @@ def _raising_medications(ctx: Context) -> list[str]:
     return [
         med.name
         for med in ctx.current_medications()
-        if _prolactin.prolactin_raising_medication(med.name) is not None
+        if kprolactin.prolactin_raising_medication(med.name) is not None
     ]
 
 

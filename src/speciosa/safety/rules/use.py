@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from speciosa.pharmacology import doses as _doses
+from speciosa.pharmacology import doses as pdoses
 from speciosa.safety.rules._common import fmt
 from speciosa.safety.rules._context import FORTNIGHTS_DAYS, Context
 from speciosa.safety.rules._registry import Found, doses, medications, rule, substances
@@ -40,7 +40,7 @@ def _add_mitragynine(summary: dict[str, Any], rows: tuple) -> None:
     Leaf without a label is converted with the default content, which cancels out in the
     ratio of two windows.
     """
-    converted, failed = _doses.convert_all(rows)
+    converted, failed = pdoses.convert_all(rows)
     if failed:
         summary["mitragynine_unconvertible_doses"] = len(failed)
         return
