@@ -406,8 +406,8 @@ RESULT_PARAMETERS_DOC = (
     "parameter of the type, '-' first for newest first), _summary=count (Bundle.total only) and "
     "pages with the next and previous links (_offset; the self link names the page); "
     "_format may be json (nothing else is served: 406). A parameter repeated is AND, commas "
-    "within a value are OR. An unsupported parameter is a 400 OperationOutcome naming it; with 'Prefer: handling=lenient' "
-    "it is ignored and the self link shows only what was applied.")
+    "within a value are OR. An unsupported parameter is a 400 OperationOutcome naming it; "
+    "with 'Prefer: handling=lenient' it is ignored and the self link shows only what was applied.")
 
 
 def _sees_notes(user) -> bool:
