@@ -11,8 +11,8 @@ from . import services, writes
 from .models import AuditEntry, CareTeam, Consent, Patient, Profile, RuleSetting, Site
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """An admin page that lists and shows rows but never adds, changes or deletes them."""
+class ReadOnlyMixin:
+    """For an admin page that lists and shows rows but never adds, changes or deletes them."""
 
     def has_add_permission(self, request):
         return False
@@ -22,6 +22,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """An admin page that lists and shows rows but never adds, changes or deletes them."""
 
 
 class AuditedAdmin(admin.ModelAdmin):

@@ -21,6 +21,8 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
+from speciosa.clinic.admin import ReadOnlyMixin
+
 from . import credentials
 
 User = get_user_model()
@@ -39,19 +41,10 @@ for _model in (
 
 
 @admin.register(AccessAttempt)
-class ReadOnlyAccessAttemptAdmin(AccessAttemptAdmin):
+class ReadOnlyAccessAttemptAdmin(ReadOnlyMixin, AccessAttemptAdmin):
     """Failed logins by username and address; clear them with the user list's action."""
 
     actions = None
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(User)
