@@ -116,3 +116,27 @@ def test_a_read_refused_to_another_care_team_writes_no_view_of_that_patient(clin
     url = f"/api/v1/patients/{clinic.patient_a.pk}/records/note/{note.pk}/history/"
     assert api(clinic.clinician_b).get(url).status_code == 404
     assert not AuditEntry.objects.filter(action="view", patient=clinic.patient_a).exists()
+
+
+@pytest.mark.django_db
+def test_the_correction_page_which_shows_the_current_value_is_an_audited_read(clinic, login, note):
+    url = f"/patients/{clinic.patient_a.pk}/note/{note.pk}/correct/"
+    response = login(clinic.clinician_a).get(url)
+    assert response.status_code == 200 and "Seen today." in response.content.decode()
+    _assert_one_entry(clinic, "correct:note", clinic.patient_a, note)
+
+
+@pytest.mark.django_db
+def test_the_worklist_which_shows_alerts_of_patients_is_an_audited_read(clinic, login):
+    from speciosa.clinic.models import Alert
+
+    Alert.objects.create(patient=clinic.patient_a, rule="prolactin-raised", topic="prolactin",
+                         severity="warning", message="Prolactin 41.7 ng/mL is above the range.",
+                         next_step="Repeat.", citations=["kruegel-2019"], first_seen_at=timezone.now())
+    Alert.objects.create(patient=clinic.patient_b, rule="prolactin-raised", topic="prolactin",
+                         severity="warning", message="Other site's alert.", next_step="Repeat.",
+                         citations=["kruegel-2019"], first_seen_at=timezone.now())
+    response = login(clinic.clinician_a).get("/worklist/")
+    assert response.status_code == 200 and "41.7" in response.content.decode()
+    entry = _assert_one_entry(clinic, "worklist", None)
+    assert entry.after["patients"] == [clinic.patient_a.pk]  # not the other site's patient

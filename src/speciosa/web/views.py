@@ -159,6 +159,7 @@ def record_correct(request, patient_id, kind, record_id):
             return redirect(reverse("record_history", args=[patient.pk, kind, record.pk]))
         except ValidationError as exc:
             forms.apply_service_errors(form, exc)
+    services.record_view(request.user, patient, f"correct:{kind}", record)  # shows current value
     return render(request, "web/record_correct.html", {"patient": patient, "record": record, "kind": kind,
                                                        "form": form})
 
@@ -285,6 +286,8 @@ def worklist(request):
               .select_related("patient", "acknowledged_by")
               .order_by(severity_order, open_first, "first_seen_at", "pk"))
     page = Paginator(active, WORKLIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    # the page shows each alert's patient and its detail: one entry naming the patients
+    services.record_list_view(request.user, "worklist", [a.patient_id for a in page.object_list])
     return render(request, "web/worklist.html", {"alerts": page.object_list, "page": page,
                                                  "total": page.paginator.count})
 
