@@ -163,3 +163,23 @@ def test_the_migration_links_existing_consents_in_the_order_research_read_them(c
     assert late.supersedes_id == early.pk
     assert set(Consent.objects.current().values_list("pk", flat=True)) == {late.pk, care.pk}
     assert clinic.patient_a.pk not in consented_patient_ids()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field,value", [("in_care_since", "0001-01-01"), ("in_care_since", "9999-12-31"),
+                                         ("birth_date", "0001-01-01"), ("birth_date", "9999-12-31")])
+def test_an_implausible_entry_into_care_or_birth_date_is_refused_in_the_admin(clinic, login, field,
+                                                                             value):
+    """Issue 11 item 8: the clinical window opens a year before entry into care, so a year-1
+    entry into care let year-1 diary days in again (and the alert scan then raised a 500)."""
+    patient = clinic.patient_a
+    client = login(clinic.admin)
+    url = f"/admin/clinic/patient/{patient.pk}/change/"
+    data = _form_data(client.get(url).content.decode())
+    data[field] = value
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert "check the year" in response.content.decode()
+    patient.refresh_from_db()
+    assert getattr(patient, field).year not in (1, 9999)
+    assert not AuditEntry.objects.filter(model="Patient", action="correct").exists()

@@ -114,6 +114,28 @@ class Patient(models.Model):
     def name(self) -> str:
         return f"{self.given_name} {self.family_name}"
 
+    OLDEST_YEARS = 130  # a birth date further back than this is a typing error
+
+    def clean(self) -> None:
+        """Plausible dates (issue 11 item 8): the clinical window opens
+        ``DAYS_BEFORE_CARE`` days before ``in_care_since``, so a year-1 entry into care
+        would let year-1 records in again (and break the alert scan)."""
+        from django.core.exceptions import ValidationError
+
+        today = timezone.localdate()
+        oldest = today.replace(year=today.year - self.OLDEST_YEARS, day=min(today.day, 28))
+        errors = {}
+        if self.birth_date is not None and not oldest <= self.birth_date <= today:
+            errors["birth_date"] = (f"Give a birth date from {oldest.isoformat()} to today; "
+                                    "check the year.")
+        if self.in_care_since is not None:
+            first = self.birth_date if "birth_date" not in errors and self.birth_date else oldest
+            if not first <= self.in_care_since <= today:
+                errors["in_care_since"] = (f"Give a date from {first.isoformat()} (birth) to "
+                                           "today; check the year.")
+        if errors:
+            raise ValidationError(errors)
+
     def age_on(self, day) -> int:
         b = self.birth_date
         return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
