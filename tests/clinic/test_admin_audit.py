@@ -183,3 +183,15 @@ def test_an_implausible_entry_into_care_or_birth_date_is_refused_in_the_admin(cl
     patient.refresh_from_db()
     assert getattr(patient, field).year not in (1, 9999)
     assert not AuditEntry.objects.filter(model="Patient", action="correct").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", [
+    "/admin/clinic/auditentry/?at__year=9999&at__month=12&at__day=31",
+    "/admin/clinic/auditentry/?at__year=99999999999999999999",
+    "/admin/clinic/patient/?birth_date__year=0",
+    "/admin/clinic/consent/?at__year=0",
+])
+def test_a_date_filter_outside_the_calendar_in_the_admin_is_a_notice_not_a_500(clinic, login, url):
+    response = login(clinic.admin).get(url)
+    assert response.status_code == 302 and response["Location"].endswith("?e=1")

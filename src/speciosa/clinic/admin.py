@@ -11,6 +11,20 @@ from . import services, writes
 from .models import AuditEntry, CareTeam, Consent, Patient, Profile, RuleSetting, Site
 
 
+class BadLookupMixin:
+    """A filter or date drill-down in the query string outside the calendar
+    (``?at__year=9999&at__month=12&at__day=31``, ``?birth_date__year=0``, a 20-digit year) is
+    the admin's own "bad lookup" notice instead of a 500 (issue 11 item 8)."""
+
+    def get_changelist_instance(self, request):
+        from django.contrib.admin.options import IncorrectLookupParameters
+
+        try:
+            return super().get_changelist_instance(request)
+        except (ValueError, OverflowError) as exc:
+            raise IncorrectLookupParameters(str(exc)) from exc
+
+
 class ReadOnlyMixin:
     """For an admin page that lists and shows rows but never adds, changes or deletes them."""
 
@@ -24,11 +38,11 @@ class ReadOnlyMixin:
         return False
 
 
-class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ReadOnlyAdmin(BadLookupMixin, ReadOnlyMixin, admin.ModelAdmin):
     """An admin page that lists and shows rows but never adds, changes or deletes them."""
 
 
-class AuditedAdmin(admin.ModelAdmin):
+class AuditedAdmin(BadLookupMixin, admin.ModelAdmin):
     """An add, change or delete in the admin is an audit entry (``create``, ``correct``,
     ``retract``) with the row before and after it (many-to-many relations as sorted ids) and
     the changed fields as the reason."""
@@ -111,7 +125,7 @@ class PatientAdmin(AuditedAdmin):
 
 
 @admin.register(Consent)
-class ConsentAdmin(admin.ModelAdmin):
+class ConsentAdmin(BadLookupMixin, admin.ModelAdmin):
     """Add a consent (it supersedes the patient's current one of that kind); the history is
     read here, never changed or deleted."""
 

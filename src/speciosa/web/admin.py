@@ -21,7 +21,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
-from speciosa.clinic.admin import ReadOnlyMixin
+from speciosa.clinic.admin import BadLookupMixin, ReadOnlyMixin
 
 from . import credentials
 
@@ -41,14 +41,14 @@ for _model in (
 
 
 @admin.register(AccessAttempt)
-class ReadOnlyAccessAttemptAdmin(ReadOnlyMixin, AccessAttemptAdmin):
+class ReadOnlyAccessAttemptAdmin(BadLookupMixin, ReadOnlyMixin, AccessAttemptAdmin):
     """Failed logins by username and address; clear them with the user list's action."""
 
     actions = None
 
 
 @admin.register(User)
-class CredentialsUserAdmin(UserAdmin):
+class CredentialsUserAdmin(BadLookupMixin, UserAdmin):
     """Django's user admin with audited, notified actions on credentials."""
 
     actions = ["reset_second_factor", "revoke_api_tokens", "clear_failed_logins"]
