@@ -202,7 +202,8 @@ def test_every_lab_citation_resolves():
 
 def test_every_prolactin_constant_and_medication_citation_resolves():
     ids = list(prolactin.DRUG_INDUCED_USUAL_MAX_CITATIONS)
-    ids += prolactin.PROLACTINOMA_SUGGESTIVE_CITATIONS + prolactin.CRITICAL_CITATIONS
+    ids += prolactin.PROLACTINOMA_SUGGESTIVE_CITATIONS + prolactin.REFERRAL_CITATIONS
+    ids += prolactin.KRATOM_REMEASURE_CITATIONS
     ids += prolactin.MILD_ELEVATION_CITATIONS
     ids += _citation_ids_in(dict(prolactin.PROLACTIN_RAISING_MEDICATIONS))
     assert missing_references(ids) == []

@@ -42,21 +42,41 @@ def test_interpret_converts_miu_per_l(capsys):
     assert (data["unit"], data["canonical_value"], data["flag"]) == ("m[IU]/L", 15.0, "normal")
 
 
-def test_interpret_passes_pregnancy_medications_and_recent_labs(capsys):
+def test_interpret_passes_medications_and_recent_labs(capsys):
     code, out, _ = run(
-        capsys, "interpret", "prolactin", "60", "ng/mL", "--sex", "female", "--pregnant",
+        capsys, "interpret", "prolactin", "60", "ng/mL", "--sex", "female",
         "--medication", "metoclopramide", "--recent-lab", "tsh", "6", "mIU/L", "--json",
     )
     codes = [c["code"] for c in json.loads(out)["considerations"]]
     assert code == 0
-    assert {"pregnancy", "medications", "hypothyroidism"} <= set(codes)
+    assert {"exclude-pregnancy", "medications", "hypothyroidism"} <= set(codes)
+
+
+@pytest.mark.parametrize(("flag", "code_"), [("--pregnant", "pregnancy"),
+                                             ("--breastfeeding", "breastfeeding")])
+def test_interpret_in_pregnancy_or_breastfeeding_says_the_range_does_not_apply_and_stops(
+        capsys, flag, code_):
+    code, out, _ = run(
+        capsys, "interpret", "prolactin", "300", "ng/mL", "--sex", "female", flag,
+        "--medication", "kratom", "--recent-lab", "tsh", "6", "mIU/L", "--json",
+    )
+    data = json.loads(out)
+    assert code == 0
+    assert [c["code"] for c in data["considerations"]] == [code_]
+    assert data["flag"] == "" and "does not apply" in data["flag_note"]
+    code, text, _ = run(capsys, "interpret", "prolactin", "300", "ng/mL", "--sex", "female", flag)
+    assert "Flag: not flagged: the non-pregnant reference range does not apply" in text
+    assert "(non-pregnant; does not apply)" in text
+    for word in ("CRITICAL", "HIGH", "prolactinoma", "macroprolactin", "MRI",
+                 "confirm hyperprolactinaemia"):
+        assert word not in text, word
 
 
 def test_interpret_prints_text_for_people(capsys):
     code, out, _ = run(capsys, "interpret", "prolactin", "300", "ng/mL", "--sex", "male")
     assert code == 0
-    assert "Flag: CRITICAL" in out
-    assert "prolactinoma" in out
+    assert "Flag: HIGH" in out and "CRITICAL" not in out
+    assert "prolactinoma" in out and "refer promptly to endocrinology" in out
     assert "[melmed-2011-endocrine-society]" in out or "melmed-2011-endocrine-society" in out
     assert "not a medical device" in out
 

@@ -7,7 +7,6 @@ import pytest
 from speciosa.knowledge import evidence
 from speciosa.knowledge.labs import LabValueError
 from speciosa.knowledge.prolactin import (
-    CRITICAL_NG_PER_ML,
     DRUG_INDUCED_USUAL_MAX_NG_PER_ML,
     PROLACTIN_RAISING_MEDICATIONS,
     PROLACTINOMA_SUGGESTIVE_NG_PER_ML,
@@ -41,17 +40,31 @@ def test_it_returns_the_canonical_value_range_and_loinc():
         (23.3, "female", "normal"),
         (23.4, "female", "high"),
         (4.7, "female", "low"),
-        (CRITICAL_NG_PER_ML, "male", "high"),
-        (CRITICAL_NG_PER_ML + 0.1, "male", "critical"),
+        (250.0, "male", "high"),
+        (250.1, "male", "high"),
+        (6000.0, "female", "high"),
     ],
 )
 def test_flags_on_both_sides_of_each_limit(value, sex, flag):
     assert interpret(value, "ng/mL", sex=sex).flag == flag
 
 
-def test_the_critical_threshold_is_the_prolactinoma_threshold_of_about_250():
-    assert CRITICAL_NG_PER_ML == PROLACTINOMA_SUGGESTIVE_NG_PER_ML == 250.0
+def test_the_thresholds_are_about_100_and_250():
+    assert PROLACTINOMA_SUGGESTIVE_NG_PER_ML == 250.0
     assert DRUG_INDUCED_USUAL_MAX_NG_PER_ML == 100.0
+
+
+@pytest.mark.parametrize("value", [250.1, 300.0, 1000.0, 6000.0])
+def test_prolactin_has_no_critical_flag_above_250_it_asks_for_a_prompt_referral(value):
+    r = interpret(value, "ng/mL", sex="male", recent_labs=NORMAL_LABS)
+    assert r.flag == "high"
+    c = next(c for c in r.considerations if c.code == "prolactinoma-suggested")
+    assert "refer promptly to endocrinology" in c.text
+    assert "not same-day emergency care" in c.text
+    assert c.citations[0] == "prolactin-above-250-prompt-referral"
+    assert {"vilar-2014", "jcem-2023-prolactin-workup"} <= set(c.citations)
+    claim = evidence.claim("prolactin-above-250-prompt-referral")
+    assert claim.verdict == "partly-supported"
 
 
 def test_the_laboratorys_own_range_is_used_when_given():
@@ -159,9 +172,73 @@ def test_pregnancy_consideration_is_present_even_with_a_normal_value():
     assert "pregnancy" in codes(interpret(20, "ng/mL", sex="female", pregnant=True))
 
 
+@pytest.mark.parametrize(
+    ("state", "code"),
+    [({"pregnant": True}, "pregnancy"), ({"breastfeeding": True}, "breastfeeding")],
+)
+@pytest.mark.parametrize("unit,amount", [("ng/mL", 300.0), ("mIU/L", 6360.0)])
+def test_a_pregnant_or_breastfeeding_patient_at_300_gets_no_flag_and_nothing_further(
+        state, code, unit, amount):
+    r = interpret(amount, unit, sex="female", medications=["kratom", "risperidone"],
+                  symptoms=["headache"], recent_labs=NORMAL_LABS, **state)
+    assert r.canonical_value == pytest.approx(300.0)
+    assert r.flag == ""
+    assert "does not apply" in r.flag_note
+    assert set(r.codes()) <= {code, "unit-conversion"}
+    assert code in r.codes()
+    text = " ".join(c.text for c in r.considerations).lower()
+    for word in ("confirms", "enough to confirm", "hyperprolactinaemia", "macroprolactin",
+                 "prolactinoma", "mri", "re-measure", "imaging", "endocrinology"):
+        assert word not in text, word
+    assert "does not apply" in text
+
+
+def test_pregnant_and_breastfeeding_both_stop_the_interpretation():
+    r = interpret(40, "ng/mL", sex="female", pregnant=True, breastfeeding=True)
+    assert r.codes() == ("pregnancy", "breastfeeding") and r.flag == ""
+
+
 def test_breastfeeding_is_considered():
     r = interpret(40, "ng/mL", sex="female", breastfeeding=True)
     assert "breastfeeding" in codes(r) and "exclude-pregnancy" not in codes(r)
+
+
+def test_kratom_re_measurement_follows_its_repeated_dose_half_life_never_3_days():
+    from speciosa.knowledge import prolactin as kprolactin
+    from speciosa.pharmacology import model as pmodel
+
+    r = interpret(60, "ng/mL", sex="male", medications=["kratom"], recent_labs=NORMAL_LABS)
+    assert pmodel.REPEATED_DOSE_HALF_LIFE.value == 67.9
+    assert pmodel.REPEATED_DOSE_HALF_LIFE.source_ids == ("huestis-2024",)
+    assert kprolactin.kratom_remeasure_after_h() == pytest.approx(5 * 67.9)
+    c = next(c for c in r.considerations if c.code == "kratom-remeasure")
+    assert "5 x 68 h is about 14 days" in c.text
+    assert "two weeks or more" in c.text and "supervised taper" in c.text
+    assert "withdrawal" in c.text
+    assert {"huestis-2024", "remeasure-after-stopping-kratom"} <= set(c.citations)
+    everything = " ".join(x.text for x in r.considerations)
+    assert "3 days" not in everything
+    assert "remeasure-after-stopping-drug" not in r.citations
+
+
+def test_kratom_re_measurement_moves_with_the_model_parameter(monkeypatch):
+    from speciosa.pharmacology import model as pmodel
+
+    slower = pmodel.Parameter("mg_half_life_repeated_dose_h", 96.0, "h", "huestis-2024", "")
+    monkeypatch.setattr(pmodel, "REPEATED_DOSE_HALF_LIFE", slower)
+    r = interpret(60, "ng/mL", sex="male", medications=["kratom"])
+    c = next(c for c in r.considerations if c.code == "kratom-remeasure")
+    assert "5 x 96 h is about 20 days" in c.text
+
+
+def test_another_drug_keeps_the_short_interval_and_kratom_beside_it_its_own():
+    r = interpret(60, "ng/mL", sex="male", medications=["risperidone", "kratom"])
+    meds = next(c for c in r.considerations if c.code == "medications")
+    assert "about 3 days after stopping for most drugs" in meds.text
+    assert "remeasure-after-stopping-drug" in meds.citations
+    assert "kratom-remeasure" in codes(r)
+    assert "kratom-remeasure" not in codes(interpret(60, "ng/mL", sex="male",
+                                                     medications=["risperidone"]))
 
 
 def test_a_woman_who_is_not_pregnant_is_asked_to_exclude_pregnancy_a_man_is_not():

@@ -5,7 +5,9 @@ A grid of inputs (values on both sides of every threshold in every unit, both se
 pregnancy and breastfeeding, medication lists, recent TSH and kidney results, symptoms, the
 laboratory's own range and IU factor) is interpreted; the SHA-256 of each interpretation
 (every field, considerations in order) is compared with ``data/prolactin-golden.json``,
-written by the code before the split (commit b88d6ea).
+written by the code before the split (commit b88d6ea) and re-blessed for issue 13 (no
+critical flag; pregnancy and breastfeeding stop the interpretation; kratom's re-measurement
+interval; the prompt referral above 250 ng/mL).
 
 A change that is meant changes digests: check the new output, then bless it with::
 
@@ -79,7 +81,7 @@ def test_the_grid_reaches_every_consideration():
     assert seen == {
         "check-value", "unit-conversion", "pregnancy", "breastfeeding", "single-value-confirms",
         "sampling-conditions", "exclude-pregnancy", "medications", "above-drug-induced-range",
-        "within-drug-induced-range", "medication-history", "kratom", "check-tsh",
+        "within-drug-induced-range", "medication-history", "kratom", "kratom-remeasure", "check-tsh",
         "hypothyroidism", "check-kidney-function", "kidney-function", "prolactinoma-suggested",
         "macroprolactin", "symptoms", "hypogonadism", "hook-effect"}
 

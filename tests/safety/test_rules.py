@@ -162,12 +162,16 @@ def test_prolactin_just_above_100_is_very_high_and_not_reported_twice():
     assert by_topic(found, "prolactin-high") is None
 
 
-def test_prolactin_of_250_is_a_warning_and_above_250_is_urgent():
-    assert by_topic(run(timeline(labs=[prolactin(250.0)])), "prolactin-very-high").severity == "warning"
-    f = by_topic(run(timeline(labs=[prolactin(251.0)])), "prolactin-very-high")
-    assert f.severity == "urgent"
-    assert "prolactinoma" in f.message
-    assert "MRI" in f.next_step
+def test_prolactin_above_250_is_a_prompt_referral_warning_never_urgent():
+    at_250 = by_topic(run(timeline(labs=[prolactin(250.0)])), "prolactin-very-high")
+    assert at_250.severity == "warning" and "prolactinoma" not in at_250.message
+    for value in (251.0, 600.0, 6000.0):
+        f = by_topic(run(timeline(labs=[prolactin(value)])), "prolactin-very-high")
+        assert f.severity == "warning", value
+        assert "prolactinoma" in f.message
+        assert "prompt endocrinology referral" in f.next_step and "MRI" in f.next_step
+        assert "not same-day emergency care" in f.next_step
+        assert "prolactin-above-250-prompt-referral" in f.citations
 
 
 # ------------------------------------------------------------------ prolactin-rising

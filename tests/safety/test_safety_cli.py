@@ -46,7 +46,7 @@ def test_rules_json_lists_every_rule_with_settings_and_citations(capsys):
     listed = {r["id"]: r for r in out["rules"]}
     assert set(listed) == {r.id for r in RULES}
     high = listed["SAF-PRL-VHIGH"]
-    assert high["topic"] == "prolactin-very-high" and high["severity"] == "urgent"
+    assert high["topic"] == "prolactin-very-high" and high["severity"] == "warning"
     assert high["settings"]["prolactin_very_high_ng_per_ml"] == 100.0
     assert high["settings"]["prolactin_prolactinoma_ng_per_ml"] == 250.0
     assert {s["name"] for s in out["settings"]} == set(DEFAULT_SETTINGS)

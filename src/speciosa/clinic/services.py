@@ -304,9 +304,13 @@ def lab_flag(code: str, value: float, unit: str, canonical_value: float,
     (:func:`speciosa.knowledge.prolactin.interpret`: pregnancy, breastfeeding and the size of
     the rise matter; the laboratory's range when there is one), any other test's from its
     reference range (:func:`speciosa.knowledge.labs.flag_against`); a value reported as a
-    bound (``<5``) only when the bound settles it; ``""`` without a range or when undetermined.
+    bound (``<5``) only when the bound settles it; ``""`` without a range or when undetermined,
+    and for a prolactin in pregnancy or breastfeeding (the non-pregnant range does not apply;
+    prolactin has no critical flag).
     """
     has_range = reference != (None, None)
+    if code == "prolactin" and (pregnant or breastfeeding):
+        return ""
     if code == "prolactin" and not comparator:
         from speciosa.knowledge import prolactin as kprolactin
 

@@ -4,7 +4,9 @@ and the drug table.
 ``speciosa interpret LAB VALUE UNIT --sex {female,male} [--pregnant] [--breastfeeding]
 [--medication NAME]... [--symptom NAME]... [--recent-lab LAB VALUE UNIT]...
 [--reference LOW HIGH] [--iu-factor F] [--json]`` converts the value to the canonical unit,
-flags it against the reference range and, for prolactin, lists the cited considerations.
+flags it against the reference range and, for prolactin, lists the cited considerations. With
+``--pregnant`` or ``--breastfeeding`` a prolactin is not flagged (the non-pregnant range does
+not apply) and the interpretation stops after saying so.
 
 ``speciosa claims [--source {article,speciosa}] [--json]`` prints the evidence registry:
 claims with verdicts, and the citations they rest on.
@@ -40,8 +42,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("value", help="the value as reported")
     p.add_argument("unit", help="UCUM unit, e.g. ng/mL, m[IU]/L (mIU/L), nmol/L")
     p.add_argument("--sex", required=True, choices=labs.SEXES)
-    p.add_argument("--pregnant", action="store_true")
-    p.add_argument("--breastfeeding", action="store_true")
+    p.add_argument(
+        "--pregnant",
+        action="store_true",
+        help="prolactin: the patient is pregnant (the non-pregnant range does not apply)",
+    )
+    p.add_argument(
+        "--breastfeeding",
+        action="store_true",
+        help="prolactin: the patient is breastfeeding (the non-pregnant range does not apply)",
+    )
     p.add_argument(
         "--medication",
         action="append",
@@ -221,6 +231,7 @@ def _interpret_prolactin(args: argparse.Namespace, reference: tuple[float, float
         "reference_low": result.reference_low,
         "reference_high": result.reference_high,
         "flag": result.flag,
+        "flag_note": result.flag_note,
         "considerations": [
             {"code": c.code, "text": c.text, "citations": list(c.citations)}
             for c in result.considerations
@@ -265,8 +276,12 @@ def cmd_interpret(args: argparse.Namespace) -> int:
         lines.append(
             f"Reference range ({args.sex}{', laboratory' if reference else ''}): "
             f"{_num(out['reference_low'])} to {_num(out['reference_high'])} {out['canonical_unit']}"
+            + (" (non-pregnant; does not apply)" if out.get("flag_note") else "")
         )
-    lines.append(f"Flag: {(out['flag'] or 'not flagged (no range)').upper()}")
+    if out["flag"]:
+        lines.append(f"Flag: {out['flag'].upper()}")
+    else:
+        lines.append(f"Flag: {out.get('flag_note') or 'not flagged (no range)'}")
     if out["considerations"]:
         lines.append("Considerations:")
         for i, c in enumerate(out["considerations"], 1):

@@ -8,8 +8,12 @@ prolactin. The source article's claim that kratom lowers prolactin is contradict
 
 :func:`interpret` computes the result and its context once (``_Case``) and runs the table
 ``CONSIDERATIONS``: one small function per point to weigh, in the order they are listed, each
-marked as applying to a raised value only or to any value. A new consideration is a function
-and a row of that table.
+marked as applying to a raised value only or to any value, and as applying in pregnancy or
+breastfeeding or not. A new consideration is a function and a row of that table.
+
+In pregnancy or breastfeeding the non-pregnant range does not apply: the interpretation says
+so and stops there (no flag, nothing about hyperprolactinaemia, macroprolactin or imaging).
+Prolactin has no critical value: above about 250 ng/mL is a prompt endocrinology referral.
 
 References
 ----------
@@ -26,22 +30,25 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from speciosa.knowledge import drugs, evidence, labs
+from speciosa.pharmacology import model
 
 __all__ = [
-    "CRITICAL_NG_PER_ML",
-    "CRITICAL_CITATIONS",
     "DISCLAIMER",
     "DRUG_INDUCED_USUAL_MAX_CITATIONS",
     "DRUG_INDUCED_USUAL_MAX_NG_PER_ML",
+    "KRATOM_REMEASURE_HALF_LIVES",
     "MILD_ELEVATION_MAX_FACTOR",
     "MILD_ELEVATION_CITATIONS",
     "PROLACTINOMA_SUGGESTIVE_CITATIONS",
     "PROLACTINOMA_SUGGESTIVE_NG_PER_ML",
     "PROLACTIN_RAISING_MEDICATIONS",
+    "REFERRAL_CITATIONS",
     "Consideration",
     "Interpretation",
     "MedicationEffect",
+    "PHYSIOLOGICAL_FLAG_NOTE",
     "interpret",
+    "kratom_remeasure_after_h",
     "prolactin_raising_medication",
 ]
 
@@ -57,9 +64,19 @@ PROLACTINOMA_SUGGESTIVE_CITATIONS = (
     "jcem-2023-prolactin-workup",
 )
 
-#: The ``critical`` flag: above the level that suggests a prolactinoma (ng/mL).
-CRITICAL_NG_PER_ML = PROLACTINOMA_SUGGESTIVE_NG_PER_ML
-CRITICAL_CITATIONS = PROLACTINOMA_SUGGESTIVE_CITATIONS
+#: Prolactin has no critical (same-day) value: above the level that suggests a prolactinoma
+#: the step is a prompt endocrinology referral with pituitary MRI (a warning), so the flag is
+#: "high" however high the value.
+REFERRAL_CITATIONS = ("prolactin-above-250-prompt-referral", *PROLACTINOMA_SUGGESTIVE_CITATIONS)
+
+#: After kratom, re-measure no sooner than this many mitragynine half-lives after the last
+#: dose (about 97 % eliminated), with the half-life after repeated doses of the
+#: pharmacology model (:data:`speciosa.pharmacology.model.REPEATED_DOSE_HALF_LIFE`).
+KRATOM_REMEASURE_HALF_LIVES = 5
+KRATOM_REMEASURE_CITATIONS = (
+    "remeasure-after-stopping-kratom", "huestis-2024", "gibaldi-perrier-1982",
+    "kratom-causes-dependence",
+)
 
 #: A raised value below this multiple of the upper limit is "mild": check sampling
 #: conditions before attributing it (pharmacology.md 6.6, software implication).
@@ -83,7 +100,11 @@ class Consideration:
 
 @dataclass(frozen=True)
 class Interpretation:
-    """Result of :func:`interpret`. Values are in ``unit`` as entered and in ng/mL."""
+    """Result of :func:`interpret`. Values are in ``unit`` as entered and in ng/mL.
+
+    ``flag`` is ``"low"``, ``"normal"`` or ``"high"``, or ``""`` in pregnancy or
+    breastfeeding, when the non-pregnant range does not apply (``flag_note`` says why).
+    """
 
     lab: str
     loinc: str | None
@@ -97,6 +118,7 @@ class Interpretation:
     considerations: tuple[Consideration, ...]
     citations: tuple[str, ...]
     disclaimer: str
+    flag_note: str = ""
 
     def codes(self) -> tuple[str, ...]:
         """Codes of the considerations, in order."""
@@ -164,6 +186,25 @@ def prolactin_raising_medication(name: str) -> MedicationEffect | None:
 
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
+
+
+def kratom_remeasure_after_h() -> float:
+    """Hours after the last kratom dose before prolactin is re-measured: five half-lives of
+    mitragynine after repeated doses (5 x 67.9 h = 339.5 h, about 14 days).
+
+    References
+    ----------
+    .. [1] Huestis MA et al. Molecules 2024;29(5):984 (``huestis-2024``), through
+       :data:`speciosa.pharmacology.model.REPEATED_DOSE_HALF_LIFE`.
+    """
+    return KRATOM_REMEASURE_HALF_LIVES * model.REPEATED_DOSE_HALF_LIFE.value
+
+
+#: Why a prolactin in pregnancy or breastfeeding carries no flag.
+PHYSIOLOGICAL_FLAG_NOTE = (
+    "not flagged: the non-pregnant reference range does not apply in pregnancy or "
+    "breastfeeding"
+)
 
 
 _SYMPTOMS_FEMALE = (
@@ -236,7 +277,8 @@ def _pregnancy(c: _Case) -> list[Consideration]:
     return _one(
         "pregnancy",
         "Pregnancy raises prolactin physiologically, so the non-pregnant reference range "
-        "does not apply; routine prolactin measurement is not advised in pregnancy.",
+        "does not apply and the value is not flagged; routine prolactin measurement is not "
+        "advised in pregnancy. Speciosa does not interpret the value further.",
         ("pregnancy-raises-prolactin",),
     )
 
@@ -247,7 +289,8 @@ def _breastfeeding(c: _Case) -> list[Consideration]:
     return _one(
         "breastfeeding",
         "Breastfeeding (lactation and nipple stimulation) raises prolactin "
-        "physiologically; interpret the value with that in mind.",
+        "physiologically, so the non-pregnant reference range does not apply and the value "
+        "is not flagged. Speciosa does not interpret the value further.",
         ("pregnancy-raises-prolactin",),
     )
 
@@ -301,15 +344,22 @@ def _medications(c: _Case) -> list[Consideration]:
     listed = "; ".join(
         f"{m} [{e.drug_class}{'; ' + e.note if e.note else ''}]" for m, e in c.effects
     )
+    others = [m for m, e in c.effects if not _is_kratom(e)]
+    remeasure = (
+        " If a drug is the suspected cause, stop or replace it when that is safe and "
+        "re-measure once it has left the body: about 3 days after stopping for most drugs "
+        "(interval UNCONFIRMED), longer for a drug eliminated slowly (about five of its "
+        "half-lives)."
+        if others else ""
+    )
     out = _one(
         "medications",
-        f"Listed medications or substances known to raise prolactin: {listed}. If a "
-        "drug is the suspected cause, stop or replace it when that is safe and "
-        "re-measure (about 3 days after stopping; interval UNCONFIRMED); if it cannot "
-        "be stopped and the cause is unclear, pituitary MRI is the guideline's "
-        "next step.",
+        f"Listed medications or substances known to raise prolactin: {listed}.{remeasure} "
+        "If the suspected drug cannot be stopped and the cause is unclear, pituitary MRI is "
+        "the guideline's next step.",
         [cite for _, e in c.effects for cite in e.citations]
-        + ["remeasure-after-stopping-drug", "melmed-2011-endocrine-society"],
+        + (["remeasure-after-stopping-drug", "gibaldi-perrier-1982"] if others else [])
+        + ["melmed-2011-endocrine-society"],
     )
     if c.canonical > DRUG_INDUCED_USUAL_MAX_NG_PER_ML:
         out += _one(
@@ -331,16 +381,31 @@ def _medications(c: _Case) -> list[Consideration]:
     return out
 
 
+def _is_kratom(e: MedicationEffect) -> bool:
+    return e.drug_class.startswith("kratom")
+
+
 def _kratom(c: _Case) -> list[Consideration]:
-    if not any(e.drug_class.startswith("kratom") for _, e in c.effects):
+    if not any(_is_kratom(e) for _, e in c.effects):
         return []
     strength = evidence.strength_in_words(["labryer-2018"])
+    half_life = model.REPEATED_DOSE_HALF_LIFE.value
+    after_h = kratom_remeasure_after_h()
     return _one(
         "kratom",
         "Kratom may raise prolactin, as mu-opioid agonists do; it is not known to "
         f"lower it. Evidence: {strength} (raised during use, normal two months after "
         "stopping) plus opioid class pharmacology; the size of the effect is unknown.",
         ("kratom-may-raise-prolactin", "labryer-2018", "article-1"),
+    ) + _one(
+        "kratom-remeasure",
+        "To see whether kratom explains the value, re-measure no sooner than about "
+        f"{KRATOM_REMEASURE_HALF_LIVES} half-lives of mitragynine after the last dose: with "
+        f"its half-life after repeated daily doses ({half_life:.0f} h), "
+        f"{KRATOM_REMEASURE_HALF_LIVES} x {half_life:.0f} h is about {after_h / 24:.0f} "
+        "days, so two weeks or more; a few days after stopping is too soon. Only within a "
+        "supervised taper: stopping kratom brings withdrawal.",
+        KRATOM_REMEASURE_CITATIONS,
     )
 
 
@@ -398,9 +463,10 @@ def _prolactinoma_or_macroprolactin(c: _Case) -> list[Consideration]:
         return _one(
             "prolactinoma-suggested",
             f"A level above about {PROLACTINOMA_SUGGESTIVE_NG_PER_ML:g} ng/mL is highly "
-            "suggestive of a prolactinoma; pituitary MRI and endocrinology review are the "
-            "usual next steps.",
-            PROLACTINOMA_SUGGESTIVE_CITATIONS,
+            "suggestive of a prolactinoma: refer promptly to endocrinology; pituitary MRI is "
+            "the usual next step. Prolactin has no critical value: this is a prompt "
+            "referral, not same-day emergency care.",
+            REFERRAL_CITATIONS,
         )
     if c.symptoms:
         return []
@@ -445,23 +511,26 @@ def _hook_effect(c: _Case) -> list[Consideration]:
 
 
 #: The considerations in the order they are listed: (function, applies only to a raised
-#: value). Each function reads the :class:`_Case` and returns zero or more considerations.
-CONSIDERATIONS: tuple[tuple[Callable[[_Case], list[Consideration]], bool], ...] = (
-    (_check_value, False),
-    (_unit_conversion, False),
-    (_pregnancy, False),
-    (_breastfeeding, False),
-    (_single_value_confirms, True),
-    (_sampling_conditions, True),
-    (_exclude_pregnancy, True),
-    (_medications, True),
-    (_kratom, True),
-    (_thyroid, True),
-    (_kidney, True),
-    (_prolactinoma_or_macroprolactin, True),
-    (_symptoms, True),
-    (_hypogonadism, True),
-    (_hook_effect, False),
+#: value, applies in pregnancy or breastfeeding). Each function reads the :class:`_Case` and
+#: returns zero or more considerations. In pregnancy or breastfeeding only the rows marked
+#: for it run: the non-pregnant range does not apply, so nothing that reads the value against
+#: it (hyperprolactinaemia confirmed, macroprolactin, prolactinoma, imaging) is said.
+CONSIDERATIONS: tuple[tuple[Callable[[_Case], list[Consideration]], bool, bool], ...] = (
+    (_check_value, False, True),
+    (_unit_conversion, False, True),
+    (_pregnancy, False, True),
+    (_breastfeeding, False, True),
+    (_single_value_confirms, True, False),
+    (_sampling_conditions, True, False),
+    (_exclude_pregnancy, True, False),
+    (_medications, True, False),
+    (_kratom, True, False),
+    (_thyroid, True, False),
+    (_kidney, True, False),
+    (_prolactinoma_or_macroprolactin, True, False),
+    (_symptoms, True, False),
+    (_hypogonadism, True, False),
+    (_hook_effect, False, False),
 )
 
 
@@ -522,8 +591,8 @@ def interpret(
     overrides = {sex: reference} if reference is not None else None
     rng = labs.reference_range("prolactin", sex, overrides)
     low, high = rng if rng is not None else (None, None)
-    basic = labs.flag_against(canonical, rng) or "normal"
-    flag = "critical" if canonical > CRITICAL_NG_PER_ML else basic
+    physiological = bool(pregnant or breastfeeding)
+    flag = "" if physiological else (labs.flag_against(canonical, rng) or "normal")
 
     meds = [m for m in (str(x).strip() for x in medications) if m]
     effects = tuple(
@@ -535,7 +604,7 @@ def interpret(
         iu_factor=iu_factor,
         canonical=canonical,
         high=high,
-        raised=flag in ("high", "critical"),
+        raised=flag == "high",
         sex=sex,
         pregnant=pregnant,
         breastfeeding=breastfeeding,
@@ -547,8 +616,8 @@ def interpret(
     )
     considerations = tuple(
         item
-        for consider, raised_only in CONSIDERATIONS
-        if case.raised or not raised_only
+        for consider, raised_only, in_pregnancy in CONSIDERATIONS
+        if (case.raised or not raised_only) and (in_pregnancy or not physiological)
         for item in consider(case)
     )
     cites = list(lab.reference_citations if reference is None else ())
@@ -567,4 +636,5 @@ def interpret(
         considerations=considerations,
         citations=tuple(dict.fromkeys(cites)),
         disclaimer=DISCLAIMER,
+        flag_note=PHYSIOLOGICAL_FLAG_NOTE if physiological else "",
     )

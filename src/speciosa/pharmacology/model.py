@@ -106,6 +106,7 @@ __all__ = [
     "MODEL_NAME",
     "MODEL_STRUCTURE",
     "PARAMETER_NAMES",
+    "REPEATED_DOSE_HALF_LIFE",
     "TYPICAL",
     "VARIABILITY",
     "Modes",
@@ -213,6 +214,18 @@ VARIABILITY: Mapping[str, Parameter] = MappingProxyType(
         ]
     )
 )
+
+#: Mitragynine half-life after repeated daily doses: the highest mean terminal half-life
+#: after 15 daily doses of leaf powder, 67.9 h (43.4 h after one dose) [5]_. The model's own
+#: terminal half-life (45.3 h, :func:`terminal_half_life_h`) is calibrated to a single dose,
+#: so what needs the elimination of a *regular* user (when a drug has left the body after
+#: the last dose, how long a dose still counts as current use) reads this parameter instead.
+REPEATED_DOSE_HALF_LIFE = Parameter(
+    "mg_half_life_repeated_dose_h", 67.9, "h", "huestis-2024",
+    "REPORTED: highest mean mitragynine t1/2 after 15 daily doses (Huestis 2024, Table C of "
+    "the pharmacology reference); not used by simulate, which is single-dose calibrated.",
+)
+
 
 _OMEGA_TARGETS = {
     "omega_cl": ("cl_l_per_h",),

@@ -257,7 +257,7 @@ def scores_panel(data: PatientChartData, instruments: tuple[str, ...], title: st
 def lab_rows(points: list[LabPoint], data: PatientChartData) -> list[dict[str, Any]]:
     """Results of one lab with their flags, oldest first."""
     return [{"t": wall_ms(p.at, data.tz), "value": _num(p.value, 2), "shown": p.shown,
-             "flag": p.flag or "normal", "flagged": p.flag in FLAGGED,
+             "flag": p.flag or "not flagged", "flagged": p.flag in FLAGGED,
              "range": f"{p.reference_label} {_fmt(p.reference_low)}–{_fmt(p.reference_high)} "
                       f"{p.unit_shown}",
              "when": _when(p.at, data)} for p in points]

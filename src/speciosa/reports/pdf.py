@@ -139,7 +139,8 @@ def _prolactin_considerations(d: PatientChartData) -> tuple[str, list[tuple[str,
                                      recent_labs=recent, reference=reference)
     except ValueError as exc:  # e.g. a unit the interpreter does not take
         return f"Latest prolactin could not be interpreted: {exc}", []
-    head = f"Latest prolactin {p.shown} ({p.at.astimezone(d.tz):%d %b %Y}): {result.flag}."
+    flag = result.flag or result.flag_note or "not flagged"
+    head = f"Latest prolactin {p.shown} ({p.at.astimezone(d.tz):%d %b %Y}): {flag}."
     return head, [(c.text, tuple(c.citations)) for c in result.considerations]
 
 

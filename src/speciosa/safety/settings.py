@@ -58,7 +58,8 @@ SETTINGS: tuple[Setting, ...] = (
         "prolactin_prolactinoma_ng_per_ml",
         kprolactin.PROLACTINOMA_SUGGESTIVE_NG_PER_ML,
         "ng/mL",
-        "Prolactin above this makes prolactin-very-high urgent (work-up for prolactinoma).",
+        "Prolactin above this: prolactin-very-high asks for a prompt endocrinology referral "
+        "and pituitary MRI (still a warning: prolactin has no critical value).",
         "Vilar 2014: > 200-250 ng/mL is highly suggestive of prolactinoma; JCEM 2023 work-up "
         "figure: > 250 ug/L with an overt syndrome -> prolactinoma, MRI (pharmacology.md §6.4); "
         "value from speciosa.knowledge.prolactin.",

@@ -140,6 +140,19 @@ Issue 13:
 - New `SAF-7OH-PRODUCT` (`potent-7oh-product`): a 7-OH product in a dose's product name, the
   medication list or reported use (FDA 2025 recommendation); the exposure model does not
   cover direct 7-OH intake.
+- `SAF-PRL-VHIGH` version 2: a prolactin above `prolactin_prolactinoma_ng_per_ml` (250
+  ng/mL) is a **warning** asking for a prompt endocrinology referral and pituitary MRI, not
+  urgent same-day care (version 1 was urgent). Prolactin has no critical value anywhere: the
+  flag stored with a result is at most `high` (it used to be `critical` above 250 ng/mL).
+- Prolactin in pregnancy or breastfeeding: the stored flag is empty ("not flagged: the
+  non-pregnant reference range does not apply") and the interpretation (`speciosa
+  interpret --pregnant/--breastfeeding`, the PDF report) says so and stops: nothing about
+  confirming hyperprolactinaemia, macroprolactin, prolactinoma or MRI. The prolactin rules
+  were already not applied then.
+- Re-measuring prolactin after stopping kratom: no sooner than about five half-lives of
+  mitragynine after repeated doses (the pharmacology model's 67.9 h, Huestis 2024: about 14
+  days, two weeks or more), and only within a supervised taper, because stopping brings
+  withdrawal; the "about 3 days after stopping" of the guideline summaries is for other drugs.
 
 ## Drug lists
 

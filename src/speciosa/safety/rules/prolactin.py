@@ -138,24 +138,28 @@ def _symptoms(ctx: Context) -> list:
 @rule(
     "SAF-PRL-VHIGH",
     topic="prolactin-very-high",
-    severity="urgent",
+    severity="warning",
     settings=("prolactin_very_high_ng_per_ml", "prolactin_prolactinoma_ng_per_ml",
               "prolactin_monitoring_interval_days", "hcg_positive_valid_days"),
     windows=_BASE_WINDOWS,
     citations=("vilar-2014", "jcem-2023-prolactin-workup", "majumdar-mangal-2013",
-               "melmed-2011-endocrine-society"),
+               "melmed-2011-endocrine-society", "prolactin-above-250-prompt-referral"),
+    version=2,
 )
 def prolactin_very_high(ctx: Context) -> Found | None:
     """Latest prolactin above about {prolactin_very_high_ng_per_ml} ng/mL, the level
-    drug-induced hyperprolactinaemia usually stays below (warning); above about
-    {prolactin_prolactinoma_ng_per_ml} ng/mL, highly suggestive of a prolactinoma (urgent).
-    Not applied in pregnancy or breastfeeding.
+    drug-induced hyperprolactinaemia usually stays below; above about
+    {prolactin_prolactinoma_ng_per_ml} ng/mL, highly suggestive of a prolactinoma: a prompt
+    endocrinology referral (warning; prolactin has no critical value). Not applied in
+    pregnancy or breastfeeding.
 
     Reads the latest prolactin of the last {prolactin_monitoring_interval_days} days. Above
     {prolactin_very_high_ng_per_ml} ng/mL: warning (drug-induced hyperprolactinaemia is
-    usually below this); above {prolactin_prolactinoma_ng_per_ml} ng/mL: urgent (highly
-    suggestive of prolactinoma; endocrinology and MRI). Evidence: vilar-2014,
-    jcem-2023-prolactin-workup, majumdar-mangal-2013, melmed-2011-endocrine-society.
+    usually below this); above {prolactin_prolactinoma_ng_per_ml} ng/mL: warning too, with a
+    prompt endocrinology referral and pituitary MRI (highly suggestive of prolactinoma), not
+    same-day care (version 2; version 1 called it urgent). Evidence: vilar-2014,
+    jcem-2023-prolactin-workup, majumdar-mangal-2013, melmed-2011-endocrine-society,
+    prolactin-above-250-prompt-referral.
     """
     latest = _latest(ctx)
     if latest is None:
@@ -174,10 +178,11 @@ def prolactin_very_high(ctx: Context) -> Found | None:
             "opioid) hyperprolactinaemia is usually below 100 ng/mL." + _meds_sentence(ev)
         )
         step = (
-            "Consider prompt endocrinology referral and pituitary MRI, and asking about "
-            "headache and visual disturbance."
+            "Consider a prompt endocrinology referral and pituitary MRI, and asking about "
+            "headache and visual disturbance. Prolactin has no critical value: this is a "
+            "prompt referral, not same-day emergency care."
         )
-        return Found("urgent", message, ev, step)
+        return Found("warning", message, ev, step)
     message = (
         f"Prolactin {shown(r, value)} ng/mL on {r.at.date()} is above {fmt(very_high)} ng/mL. "
         "Drug-induced (including opioid) hyperprolactinaemia is usually below this level, "
