@@ -249,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from speciosa.clinic import models as cm
     from speciosa.interop.export import Exporter, validate, write_ndjson
+    from speciosa.interop.codes import mrn_system
     from speciosa.interop.importer import import_fhir
+    from speciosa.interop.models import TrustedIdentifierSystem
 
     test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
@@ -299,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  fast path / baseline              {fast_sample / baseline:>10.1f} x")
 
         receiving = cm.Site.objects.get(name="Bench receiving site")
+        for site in cm.Site.objects.exclude(pk=receiving.pk):  # the senders' MRNs: trusted
+            TrustedIdentifierSystem.objects.create(site=receiving, system=mrn_system(site.name))
         t, cpu = time.perf_counter(), time.process_time()
         report = import_fhir(out / "all", site=receiving, evaluate_safety=False)
         secs, cpu = time.perf_counter() - t, time.process_time() - cpu

@@ -13,7 +13,7 @@ from speciosa.clinic import models as cm
 from speciosa.interop import codes as c
 from speciosa.interop.export import Exporter, write_ndjson
 from speciosa.interop.importer import import_fhir
-from speciosa.interop.models import ImportedResource
+from speciosa.interop.models import ImportedResource, TrustedIdentifierSystem
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,13 @@ def _receiving_site(patients) -> cm.Site:
                                   given_name=p.given_name, family_name=p.family_name,
                                   birth_date=p.birth_date, sex=p.sex, pregnant=p.pregnant,
                                   breastfeeding=p.breastfeeding)
+    for system in {c.mrn_system(p.site.name) for p in patients}:
+        TrustedIdentifierSystem.objects.create(site=site, system=system, note="the sender's MRNs")
     return site
+
+
+def _subject(patient: cm.Patient) -> dict:
+    return {"identifier": {"system": c.mrn_system(patient.site.name), "value": patient.identifier}}
 
 
 def _counts() -> dict[str, int]:
@@ -114,7 +120,8 @@ def _lab(n: int, patient: cm.Patient, **changes) -> dict:
         "status": "final",
         "category": [{"coding": [{"system": c.OBS_CATEGORY, "code": "laboratory"}]}],
         "code": {"coding": [{"system": c.LOINC, "code": "2842-3"}]},
-        "subject": {"identifier": {"system": "urn:example:mrn", "value": patient.identifier}},
+        "subject": {"identifier": {"system": c.mrn_system(patient.site.name),
+                                    "value": patient.identifier}},
         "effectiveDateTime": "2026-01-10T09:00:00+00:00",
         "valueQuantity": {"value": 12.5, "unit": "ng/mL", "system": c.UCUM, "code": "ng/mL"},
     }
@@ -129,7 +136,8 @@ def _write(path, resources) -> None:
 def test_a_bad_file_is_reported_by_line_and_reason_and_nothing_of_it_is_stored(clinic, tmp_path):
     p = clinic.patient_a
     bad_unit = _lab(2, p, valueQuantity={"value": 12.5, "unit": "furlongs", "code": "furlongs"})
-    unknown_patient = _lab(4, p, subject={"identifier": {"value": "NOBODY"}})
+    unknown_patient = _lab(4, p, subject={"identifier": {"system": c.mrn_system(p.site.name),
+                                                         "value": "NOBODY"}})
     finished = _lab(5, p, status="finished")
     not_fhir = _lab(6, p, colour="red")
     _write(tmp_path / "Observation.ndjson",
@@ -154,7 +162,7 @@ def test_good_files_of_a_folder_are_stored_when_another_file_is_bad(clinic, tmp_
     _write(tmp_path / "Observation.ndjson", [_lab(1, p), _lab(2, p, effectiveDateTime="2999-01-01T00:00:00Z")])
     qr = {"resourceType": "QuestionnaireResponse", "identifier": {"system": "urn:example:qr", "value": "Q1"},
           "questionnaire": f"{c.QUESTIONNAIRE_BASE}/craving-nrs", "status": "completed",
-          "subject": {"identifier": {"value": p.identifier}}, "authored": "2026-01-10T09:00:00Z",
+          "subject": _subject(p), "authored": "2026-01-10T09:00:00Z",
           "item": [{"linkId": "craving", "answer": [{"valueCoding": {"code": "7"}}]}]}
     _write(tmp_path / "QuestionnaireResponse.ndjson", [qr])
 
@@ -179,7 +187,7 @@ def test_a_response_is_rescored_by_the_one_scorer_and_an_impossible_answer_refus
               "psychomotor", "self-harm")]
     qr = {"resourceType": "QuestionnaireResponse", "id": "q9",
           "questionnaire": f"{c.QUESTIONNAIRE_BASE}/phq9|kroenke-2001", "status": "completed",
-          "subject": {"identifier": {"value": p.identifier}}, "authored": "2026-01-10T09:00:00Z",
+          "subject": _subject(p), "authored": "2026-01-10T09:00:00Z",
           "item": items}
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": qr}]}
     (tmp_path / "b.json").write_text(json.dumps(bundle))
@@ -201,7 +209,7 @@ def test_a_response_is_rescored_by_the_one_scorer_and_an_impossible_answer_refus
 
 def test_medication_statements_become_doses_substances_and_medications(clinic, tmp_path):
     p = clinic.patient_a
-    subject = {"identifier": {"value": p.identifier}}
+    subject = _subject(p)
     dose = {"resourceType": "MedicationStatement", "id": "d1", "status": "completed",
             "medicationCodeableConcept": {"coding": [{"system": c.CS_SUBSTANCE, "code": "kratom"}],
                                           "text": "Green Maeng Da"},

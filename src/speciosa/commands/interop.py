@@ -4,9 +4,10 @@
 FHIR Bulk Data NDJSON (one ``<Type>.ndjson`` file per resource type) for every patient, or one,
 and records the export with its purpose of use in the audit trail.
 
-``speciosa import fhir PATH [--site NAME]`` loads labs, questionnaire responses and
-medication statements from a Bundle (``.json``), an NDJSON file or a folder of them,
-matching patients by identifier. A file with a bad resource stores nothing; each problem is
+``speciosa import fhir PATH [--site NAME] [--create-patients [--care-team NAME]]`` loads
+labs, questionnaire responses and medication statements from a Bundle (``.json``), an NDJSON
+file or a folder of them, matching patients on identifier system and value for the systems
+the site trusts (demographics must agree). A file with a bad resource stores nothing; each problem is
 printed on stderr with its file, line and reason, and the command exits 2.
 
 Other modules add their own ``export``/``import`` formats with :func:`export_subparsers` /
@@ -69,6 +70,11 @@ def register(subparsers: Any) -> None:
         "All or nothing per file; importing the same file again changes nothing.")
     p.add_argument("path", help="Bundle .json, .ndjson file or folder")
     p.add_argument("--site", help="match patient identifiers at this site only")
+    p.add_argument("--create-patients", action="store_true",
+                   help="seeding a new installation: create the patients of Patient resources "
+                   "whose trusted identifier matches nobody at --site (never the default)")
+    p.add_argument("--care-team", metavar="NAME",
+                   help="the care team created patients join (default: the site's only one)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_import_fhir)
 
@@ -147,15 +153,32 @@ def cmd_import_fhir(args: argparse.Namespace) -> int:
     setup_django()
     from speciosa.interop.importer import ImportError_, import_fhir
 
+    site = _site(args.site)
+    team = None
+    if args.create_patients and site is None:
+        raise UsageError("--create-patients needs --site NAME: the site the patients join")
+    if args.care_team:
+        from speciosa.clinic.models import CareTeam
+
+        teams = CareTeam.objects.filter(name=args.care_team)
+        if site is not None:
+            teams = teams.filter(site=site)
+        found = list(teams[:2])
+        if len(found) != 1:
+            raise UsageError(f"{'no' if not found else 'more than one'} care team named "
+                             f"{args.care_team!r}{' at ' + site.name if site else ''}")
+        team = found[0]
     try:
-        report = import_fhir(args.path, site=_site(args.site))
+        report = import_fhir(args.path, site=site, create_patients=args.create_patients,
+                             care_team=team)
     except ImportError_ as exc:
         raise UsageError(str(exc)) from None
     if args.json:
         print(json.dumps({"ok": report.ok, "files": [
             {"file": f.file, "stored": f.stored, "created": dict(f.created), "unchanged": f.unchanged,
              "skipped": dict(f.skipped),
-             "problems": [{"line": p.line, "message": p.message} for p in f.problems]}
+             "problems": [{"line": p.line, "resource": p.resource, "message": p.message}
+                          for p in f.problems]}
             for f in report.files]}))
     else:
         for f in report.files:

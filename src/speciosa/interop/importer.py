@@ -4,8 +4,12 @@
 files (Bulk Data output). Each resource is
 
 1. parsed and validated against the ``fhir.resources.R4B`` model of its type;
-2. matched to a patient by identifier (``subject.identifier``, or the identifiers of the
-   ``Patient`` resource its ``subject.reference`` names in the same import);
+2. matched to a patient (:class:`_Patients`) only on identifier **system and value**, for a
+   system the patient's site trusts (its own MRN system or a
+   :class:`~speciosa.interop.models.TrustedIdentifierSystem`), from ``subject.identifier``
+   or the ``Patient`` resource ``subject.reference`` names (a Bundle ``fullUrl`` such as
+   ``urn:uuid:...``, or ``Patient/<id>``); that Patient's birth date, sex and family name
+   must agree with the chart. Anything else is a mismatch: the file is refused;
 3. validated with the clinic's own validators (:func:`speciosa.clinic.services.validate_lab`,
    :func:`~speciosa.clinic.services.validate_items`,
    :func:`~speciosa.clinic.services.validate_dose`) - the same checks a form or the API
@@ -20,8 +24,9 @@ stored in one transaction with ``source="import"`` and one audit entry per row.
 the same resource again changes nothing. The same identifier with different content is
 refused (a correction by import is not supported: correct the record in Speciosa).
 
-Patients are never created by an import; other resource types (Patient, Practitioner,
-Provenance, derived score Observations, ...) are read for matching or skipped and counted.
+Patients are created only when the operator asks (``create_patients``, the CLI's
+``--create-patients``, for seeding a new installation); other resource types (Practitioner,
+Provenance, derived score Observations, ...) are skipped and counted.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import unicodedata
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -49,7 +55,7 @@ from speciosa.knowledge import labs as klabs
 
 from . import codes as c
 from .export import model_class
-from .models import ImportedResource
+from .models import ImportedResource, TrustedIdentifierSystem
 
 IMPORTED_TYPES = ("Observation", "QuestionnaireResponse", "MedicationStatement")
 
@@ -65,9 +71,11 @@ class Problem:
     file: str
     line: int
     message: str
+    resource: str = ""
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
+        what = f"{self.resource}: " if self.resource else ""
+        return f"{self.file}:{self.line}: {what}{self.message}"
 
 
 @dataclass
@@ -130,40 +138,46 @@ class _Pending:
 
 # ---------------------------------------------------------------------- reading
 
-def _read_file(path: Path) -> Iterator[tuple[int, Any]]:
-    """``(line, parsed JSON or exception)`` per resource of an NDJSON file or a Bundle."""
+def _read_file(path: Path) -> Iterator[tuple[int, Any, str | None]]:
+    """``(line, parsed JSON or exception, fullUrl)`` per resource of an NDJSON file or a
+    Bundle (``line`` is the entry number in a Bundle, counted from 1)."""
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".ndjson" or (not text.lstrip().startswith("{") or "\n{" in text.strip()):
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
-                yield n, parsers.loads(line)
+                yield n, parsers.loads(line), None
             except json.JSONDecodeError as exc:
-                yield n, _Bad(f"not valid JSON ({exc.msg} at column {exc.colno})")
+                yield n, _Bad(f"not valid JSON ({exc.msg} at column {exc.colno})"), None
             except ParseError as exc:  # nested too deeply, or text no database can hold
-                yield n, _Bad(str(exc.detail))
+                yield n, _Bad(str(exc.detail)), None
         return
     try:
         bundle = parsers.loads(text)
     except json.JSONDecodeError as exc:
-        yield exc.lineno, _Bad(f"not valid JSON ({exc.msg} at line {exc.lineno})")
+        yield exc.lineno, _Bad(f"not valid JSON ({exc.msg} at line {exc.lineno})"), None
         return
     except ParseError as exc:
-        yield 1, _Bad(str(exc.detail))
+        yield 1, _Bad(str(exc.detail)), None
         return
     if not isinstance(bundle, dict):
-        yield 1, _Bad("expected a FHIR resource (a JSON object)")
+        yield 1, _Bad("expected a FHIR resource (a JSON object)"), None
         return
     if bundle.get("resourceType") != "Bundle":
-        yield 1, bundle
+        yield 1, bundle, None
         return
-    for n, entry in enumerate(bundle.get("entry") or [], 1):
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        yield 1, _Bad("Bundle.entry: a list of entries"), None
+        return
+    for n, entry in enumerate(entries, 1):
         res = entry.get("resource") if isinstance(entry, dict) else None
+        full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
         if not isinstance(res, dict):
-            yield n, _Bad("Bundle entry without a resource")
+            yield n, _Bad("Bundle entry without a resource"), None
         else:
-            yield n, res
+            yield n, res, full_url if isinstance(full_url, str) and full_url else None
 
 
 def _files(path: Path) -> list[Path]:
@@ -250,58 +264,241 @@ def _identifier(resource: dict[str, Any]) -> tuple[str, str]:
     raise _Bad("give the resource an identifier (or an id) so that a re-import recognises it")
 
 
-class _Patients:
-    """Resolves ``subject`` references to patients by identifier."""
+def _folded(text: Any) -> str:
+    """A name compared without case, accents, hyphens or extra spaces."""
+    decomposed = unicodedata.normalize("NFKD", str(text or ""))
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    return " ".join(plain.replace("-", " ").replace("'", "").split())
 
-    def __init__(self, site: cm.Site | None) -> None:
+
+def _shown(ident: dict[str, Any]) -> str:
+    return f"{ident.get('system') or '(no system)'}|{ident.get('value')}"
+
+
+def _identifiers_of(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """The identifiers with a value (and a text system, when one is given)."""
+    ids = res.get("identifier")
+    if isinstance(ids, dict):
+        ids = [ids]
+    if not isinstance(ids, list):
+        return []
+    return [i for i in ids if isinstance(i, dict) and isinstance(i.get("value"), (str, int))
+            and str(i["value"]) and isinstance(i.get("system"), (str, type(None)))]
+
+
+def _demographics_disagree(res: dict[str, Any], patient: cm.Patient) -> list[str]:
+    """What of a Patient resource's birth date, sex and family name disagrees with the chart
+    (empty: they agree, or were not given). Says what the resource holds, never the chart."""
+    wrong = []
+    birth = res.get("birthDate")
+    if isinstance(birth, str) and birth and not patient.birth_date.isoformat().startswith(birth):
+        wrong.append(f"birth date {birth}")
+    gender = res.get("gender")
+    if gender not in (None, "", "unknown") and gender != patient.sex:
+        wrong.append(f"sex {gender!r}")
+    families = [_folded(n.get("family")) for n in res.get("name") or ()
+                if isinstance(n, dict) and n.get("family")]
+    if families and _folded(patient.family_name) not in families:
+        wrong.append(f"family name {families[0]!r}")
+    return wrong
+
+
+class _Patients:
+    """Finds the patient a resource is about, refusing every match that is not certain.
+
+    A patient is matched only on an identifier's system **and** value, for a system trusted
+    at the patient's site (the site's own MRN system, or a
+    :class:`~speciosa.interop.models.TrustedIdentifierSystem`); when the import carries the
+    patient's demographics (a ``Patient`` resource named by ``subject.reference`` or with
+    the same identifier), their birth date, sex and family name must agree with the chart.
+    With ``create`` (the operator's ``--create-patients``, for seeding), a ``Patient``
+    resource whose trusted identifier matches nobody becomes a new, still unsaved patient at
+    ``site``; the first file stored that needs it saves it.
+    """
+
+    def __init__(self, site: cm.Site | None, *, create: bool = False,
+                 care_team: cm.CareTeam | None = None) -> None:
+        if create and site is None:
+            raise ImportError_("creating patients needs the site to create them at (--site)")
+        if care_team is not None and site is not None and care_team.site_id != site.pk:
+            raise ImportError_(f"the care team {care_team.name!r} is not at {site.name}")
         self.site = site
-        self.by_ref: dict[str, list[dict[str, Any]]] = {}
+        self.create = create
+        self.care_team = care_team
+        self.by_ref: dict[str, dict[str, Any] | None] = {}  # None: two resources, ambiguous
+        self.by_ident: dict[tuple[str, str], dict[str, Any]] = {}
         self._cache: dict[tuple[str, str], cm.Patient] = {}
-        self._sites = {c.mrn_system(name): pk for pk, name in cm.Site.objects.values_list("pk", "name")}
+        self.unsaved: dict[tuple[int, str], cm.Patient] = {}
+        sites = cm.Site.objects.all() if site is None else cm.Site.objects.filter(pk=site.pk)
+        self.trusted: dict[str, set[int]] = {}
+        for pk, name in sites.values_list("pk", "name"):
+            self.trusted.setdefault(c.mrn_system(name), set()).add(pk)
+        rows = TrustedIdentifierSystem.objects.filter(site__in=sites)
+        for pk, system in rows.values_list("site_id", "system"):
+            self.trusted.setdefault(system, set()).add(pk)
+
+    # -------------------------------------------------------------- Patient resources
+    def _key(self, ref: str, res: dict[str, Any]) -> None:
+        if ref in self.by_ref and self.by_ref[ref] is not res:
+            self.by_ref[ref] = None
+        else:
+            self.by_ref[ref] = res
 
     def add_patient_resource(self, res: dict[str, Any], full_url: str | None = None) -> None:
-        ids = [i for i in res.get("identifier") or () if isinstance(i, dict) and i.get("value")]
+        """Remember a ``Patient`` resource by its ``fullUrl``, ``Patient/<id>`` and its
+        identifiers, so that references to it resolve whatever the order of the import."""
         if res.get("id"):
-            self.by_ref[f"Patient/{res['id']}"] = ids
+            self._key(f"Patient/{res['id']}", res)
         if full_url:
-            self.by_ref[full_url] = ids
+            self._key(full_url, res)
+            tail = full_url.rstrip("/").split("/")
+            if len(tail) >= 2 and tail[-2] == "Patient" and "://" in full_url:
+                self._key(f"Patient/{tail[-1]}", res)
+        for ident in _identifiers_of(res):
+            if ident.get("system"):
+                self.by_ident[(ident["system"], str(ident["value"]))] = res
 
-    def _match(self, ident: dict[str, Any]) -> cm.Patient | None:
-        system, value = ident.get("system") or "", str(ident.get("value"))
+    def check_patient_resource(self, res: dict[str, Any]) -> cm.Patient | None:
+        """The patient a ``Patient`` resource is (refusing a mismatch), a new unsaved one
+        (``create``), or None when none of its identifiers is trusted here or it matches
+        nobody (the resources that refer to it are refused then, saying so)."""
+        usable = [i for i in _identifiers_of(res) if i.get("system") in self.trusted]
+        if not usable:
+            return None
+        return self._identify(usable, res, "Patient", missing_ok=True)
+
+    # -------------------------------------------------------------- matching
+    def _find(self, system: str, value: str) -> cm.Patient | None:
         key = (system, value)
         if key in self._cache:
             return self._cache[key]
-        qs = cm.Patient.objects.filter(identifier=value)
-        if self.site is not None:
-            qs = qs.filter(site=self.site)
-        elif system in self._sites:
-            qs = qs.filter(site_id=self._sites[system])
-        found = list(qs[:2])
+        sites = self.trusted[system]
+        found = list(cm.Patient.objects.filter(site_id__in=sites, identifier=value)[:2])
         if len(found) > 1:
-            raise _Bad(f"patient identifier {value!r} matches patients at several sites; "
-                       "name the site to import into (--site)")
-        patient = found[0] if found else None
-        if patient is not None:
-            self._cache[key] = patient
+            raise _Bad(f"patient identifier {system}|{value} is trusted at several sites and "
+                       "matches a patient at more than one; name the site to import into (--site)")
+        if not found:
+            found = [p for (site_pk, v), p in self.unsaved.items() if v == value and site_pk in sites]
+        if found:
+            self._cache[key] = found[0]
+            return found[0]
+        return None
+
+    def _identify(self, usable: list[dict[str, Any]], res: dict[str, Any] | None,
+                  what: str, *, missing_ok: bool = False) -> cm.Patient | None:
+        matches: dict[int, tuple[cm.Patient, dict[str, Any]]] = {}
+        for ident in usable:
+            patient = self._find(ident["system"], str(ident["value"]))
+            if patient is not None:
+                matches.setdefault(id(patient), (patient, ident))
+        if len(matches) > 1:
+            shown = ", ".join(_shown(i) for _p, i in matches.values())
+            raise _Bad(f"patient mismatch: {what}: the identifiers {shown} are different "
+                       "patients in this clinic; nothing of this file is stored")
+        if not matches:
+            if self.create and res is not None and res.get("resourceType") == "Patient":
+                return self._new_patient(res, usable)
+            if missing_ok:
+                return None
+            shown = ", ".join(_shown(i) for i in usable)
+            hint = (" (include its Patient resource to create it)" if self.create else
+                    "; an operator seeding a new installation may create patients "
+                    "(--create-patients)")
+            raise _Bad(f"{what}: no patient with identifier {shown} in this clinic{hint}")
+        patient, ident = next(iter(matches.values()))
+        if res is not None:
+            wrong = _demographics_disagree(res, patient)
+            if wrong:
+                raise _Bad(f"patient mismatch: {what}: the patient with identifier "
+                           f"{_shown(ident)} in this clinic does not have the {', '.join(wrong)} "
+                           "this import gives; refused, nothing of this file is stored")
         return patient
 
     def resolve(self, ref: Any, what: str = "subject") -> cm.Patient:
+        """The patient ``ref`` (a Reference) is about; raises :class:`_Bad` saying why not."""
         if not isinstance(ref, dict):
             raise _Bad(f"{what}: refer to the patient (a Reference with an identifier)")
+        res: dict[str, Any] | None = None
         candidates: list[dict[str, Any]] = []
-        if isinstance(ref.get("identifier"), dict):
-            candidates.append(ref["identifier"])
-        if ref.get("reference"):
-            candidates += self.by_ref.get(ref["reference"], [])
+        reference = ref.get("reference")
+        if reference:
+            if reference in self.by_ref and self.by_ref[reference] is None:
+                raise _Bad(f"{what}.reference {reference!r} names two different Patient "
+                           "resources in this import")
+            res = self.by_ref.get(reference)
+            if res is not None:
+                candidates += _identifiers_of(res)
+            elif not isinstance(ref.get("identifier"), dict):
+                raise _Bad(f"{what}.reference {reference!r} names no Patient resource in this "
+                           f"import; include it, or give {what}.identifier (system and value)")
+        if isinstance(ref.get("identifier"), dict) and ref["identifier"].get("value"):
+            ident = ref["identifier"]
+            candidates.append(ident)
+            if res is None and ident.get("system"):
+                res = self.by_ident.get((ident["system"], str(ident["value"])))
         if not candidates:
-            raise _Bad(f"{what}: give the patient's identifier (subject.identifier), or include "
-                       f"the Patient resource {ref.get('reference', '')!r} in the import")
-        for ident in candidates:
-            patient = self._match(ident)
-            if patient is not None:
-                return patient
-        shown = ", ".join(f"{i.get('system', '')}|{i.get('value')}" for i in candidates)
-        raise _Bad(f"{what}: no patient with identifier {shown} in this clinic")
+            raise _Bad(f"{what}: give the patient's identifier (system and value), or include "
+                       "the Patient resource it refers to")
+        usable = [i for i in candidates if i.get("system") in self.trusted]
+        if not usable:
+            reasons = []
+            for i in candidates:
+                if not i.get("system"):
+                    reasons.append(f"identifier {i.get('value')!r} has no system (a patient is "
+                                   "matched on system and value, never on a value alone)")
+                else:
+                    reasons.append(f"identifier system {i['system']!r} is not trusted "
+                                   f"{'at ' + self.site.name if self.site else 'at any site'}")
+            raise _Bad(f"patient not matched: {what}: {'; '.join(reasons)}. An administrator "
+                       "marks a system trusted (admin: Trusted identifier systems) once its "
+                       "values are known to be the site's record numbers")
+        patient = self._identify(usable, res, what)
+        assert patient is not None
+        return patient
+
+    def _new_patient(self, res: dict[str, Any], usable: list[dict[str, Any]]) -> cm.Patient:
+        site = self.site
+        assert site is not None  # create needs a site (checked in __init__)
+        ident = next((i for i in usable if site.pk in self.trusted[i["system"]]), None)
+        if ident is None:
+            raise _Bad(f"Patient: none of its identifiers is trusted at {site.name}")
+        value = str(ident["value"])
+        names = [n for n in res.get("name") or () if isinstance(n, dict) and n.get("family")]
+        given = (names[0].get("given") or [""])[0] if names else ""
+        if not names or not given:
+            raise _Bad("Patient: give the family and given name to create the patient")
+        if res.get("gender") not in (cm.Sex.FEMALE, cm.Sex.MALE):
+            raise _Bad(f"Patient: gender {res.get('gender')!r}; Speciosa's reference ranges "
+                       "need female or male to create the patient")
+        team = self.care_team
+        if team is None:
+            teams = list(cm.CareTeam.objects.filter(site=site)[:2])
+            if len(teams) != 1:
+                raise _Bad(f"Patient: {site.name} has {len(teams) or 'no'} care teams; name the "
+                           "one new patients join (--care-team)")
+            team = self.care_team = teams[0]
+        patient = cm.Patient(
+            site=site, care_team=team, identifier=value, given_name=str(given),
+            family_name=str(names[0]["family"]), birth_date=_date(res.get("birthDate"), "birthDate"),
+            sex=res["gender"], pregnant=bool(_ext(res, c.EXT_PREGNANT)),
+            breastfeeding=bool(_ext(res, c.EXT_BREASTFEEDING)))
+        try:
+            patient.full_clean(exclude=["site", "care_team", "user"], validate_unique=False)
+        except ValidationError as exc:
+            raise _Bad(f"Patient: {_validation_reason(exc)}") from None
+        self.unsaved[(site.pk, value)] = patient
+        self._cache[(ident["system"], value)] = patient
+        return patient
+
+    def saved(self, patient: cm.Patient) -> None:
+        """``patient`` (created by this import) is in the database now."""
+        self.unsaved.pop((patient.site_id, patient.identifier), None)
+
+    def forget(self, patients: Iterable[cm.Patient]) -> None:
+        """A file's transaction was rolled back: the patients it created are unsaved again."""
+        for p in patients:
+            p.pk = None
+            self.unsaved[(p.site_id, p.identifier)] = p
 
 
 # ---------------------------------------------------------------------- conversion
@@ -586,13 +783,33 @@ def _drop_native(pending: list[_Pending], report: FileReport) -> None:
     pending[:] = keep
 
 
-def import_file(path: Path, patients: _Patients, *, user=None, validate_models: bool = True) -> FileReport:
+def _describe(res: Any, full_url: str | None) -> str:
+    """How a problem names the resource: its type and identifier, id or fullUrl."""
+    if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str):
+        return full_url or ""
+    rtype = res["resourceType"]
+    ids = _identifiers_of(res)
+    if ids:
+        return f"{rtype} {_shown(ids[0])}"
+    if isinstance(res.get("id"), str):
+        return f"{rtype}/{res['id']}"
+    return f"{rtype} {full_url}" if full_url else rtype
+
+
+def import_file(path: Path, patients: _Patients, *, user=None,
+                validate_models: bool = True) -> FileReport:
     """Import one file, all or nothing. See the module docstring."""
     report = FileReport(file=path.name)
     pending: list[_Pending] = []
     seen: dict[tuple[str, str, str], int] = {}
     known: dict[str, dict[tuple[str, str], str]] = {}
-    for line, res in _read_file(path):
+    entries = list(_read_file(path))
+    # Patients first, so that references resolve whatever the order of the file
+    for _line, res, full_url in entries:
+        if isinstance(res, dict) and res.get("resourceType") == "Patient":
+            patients.add_patient_resource(res, full_url)
+    new_patients: list[tuple[int, cm.Patient]] = []
+    for line, res, full_url in entries:
         try:
             if isinstance(res, _Bad):
                 raise res
@@ -610,7 +827,8 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
                 if known[rtype].get((system, value)) == _digest(res):
                     key = (rtype, system, value)
                     if key in seen:
-                        raise _Bad(f"identifier {system}|{value} also on line {seen[key]} of this file")
+                        raise _Bad(f"identifier {system}|{value} also on line {seen[key]} of "
+                                   "this file")
                     seen[key] = line
                     report.unchanged += 1  # imported before, same content: nothing to do
                     continue
@@ -622,8 +840,13 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
                 except ValueError as exc:  # pydantic.ValidationError is a ValueError
                     raise _Bad(_pydantic_reason(exc)) from None
             if rtype == "Patient":
-                patients.add_patient_resource(res)
-                report.skipped[rtype] += 1
+                patient = patients.check_patient_resource(res)
+                if patient is not None and patient.pk is None:
+                    new_patients.append((line, patient))
+                elif patient is None:
+                    report.skipped["Patient (no chart here)"] += 1
+                else:
+                    report.skipped[rtype] += 1
                 continue
             converted = _convert(res, patients)
             if converted is None:
@@ -635,17 +858,21 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
             if key in seen:
                 raise _Bad(f"identifier {system}|{value} also on line {seen[key]} of this file")
             seen[key] = line
-            pending.append(_Pending(line, rtype, system, value, _digest(res), patient, model, fields))
+            pending.append(_Pending(line, rtype, system, value, _digest(res), patient, model,
+                                    fields))
         except _Bad as exc:
-            report.problems.append(Problem(path.name, line, str(exc)))
+            report.problems.append(Problem(path.name, line, str(exc), _describe(res, full_url)))
     if report.problems:
         return report
     _drop_native(pending, report)
     _check_known(pending, report, path.name)
     if report.problems:
         return report
+    for p in pending:
+        if p.patient.pk is None and all(q is not p.patient for _l, q in new_patients):
+            new_patients.append((p.line, p.patient))
     try:
-        _store(pending, report, path.name, user)
+        _store(pending, new_patients, patients, report, path.name, user)
     except IntegrityError as exc:  # a concurrent import of the same file
         report.created.clear()
         report.patient_ids.clear()
@@ -676,38 +903,62 @@ def _check_known(pending: list[_Pending], report: FileReport, name: str) -> None
     pending[:] = keep
 
 
-def _store(pending: list[_Pending], report: FileReport, name: str, user) -> None:
-    if not pending:
+def _store(pending: list[_Pending], new_patients: list[tuple[int, cm.Patient]],
+           patients: _Patients, report: FileReport, name: str, user) -> None:
+    if not pending and not new_patients:
         return
     now = timezone.now()
     entered_by = user if getattr(user, "is_authenticated", False) else None
-    with transaction.atomic():
-        by_model: dict[type, list[_Pending]] = {}
-        for p in pending:
-            by_model.setdefault(p.model, []).append(p)
-        audits: list[cm.AuditEntry] = []
-        imported: list[ImportedResource] = []
-        for model, items in by_model.items():
-            rows = [model(patient=p.patient, entered_by=entered_by, source=cm.Source.IMPORT,
-                          entered_at=now, **p.fields) for p in items]
-            created = model.objects.bulk_create(rows, batch_size=500)
-            for p, row in zip(items, created, strict=True):
-                imported.append(ImportedResource(
-                    resource_type=p.resource_type, system=p.system[:255], value=p.value[:255],
-                    digest=p.digest, model=model.__name__, object_id=row.pk, patient=p.patient,
-                    file_name=name[:255], imported_at=now))
+    created_patients: list[cm.Patient] = []
+    try:
+        with transaction.atomic():
+            audits: list[cm.AuditEntry] = []
+            for line, patient in new_patients:
+                if cm.Patient.objects.filter(site=patient.site,
+                                             identifier=patient.identifier).exists():
+                    raise IntegrityError(f"a patient {patient.identifier!r} was added meanwhile")
+                patient.save()
+                created_patients.append(patient)
                 audits.append(writes.audit_entry(
-                    entered_by, writes.Action.CREATE, row, patient=p.patient, at=now,
-                    after=writes.snapshot(row),
-                    reason=f"FHIR import {name} line {p.line}: {p.resource_type} {p.system}|{p.value}"))
-            report.created[model.__name__] += len(created)
-            report.patient_ids.update(p.patient.pk for p in items)
-        ImportedResource.objects.bulk_create(imported, batch_size=500)
-        writes.append_audit(audits)
+                    entered_by, writes.Action.CREATE, patient, patient=patient, at=now,
+                    after=writes.snapshot(patient),
+                    reason=f"FHIR import {name} line {line}: patient created (--create-patients)"))
+            by_model: dict[type, list[_Pending]] = {}
+            for p in pending:
+                by_model.setdefault(p.model, []).append(p)
+            imported: list[ImportedResource] = []
+            for model, items in by_model.items():
+                rows = [model(patient=p.patient, entered_by=entered_by, source=cm.Source.IMPORT,
+                              entered_at=now, **p.fields) for p in items]
+                created = model.objects.bulk_create(rows, batch_size=500)
+                for p, row in zip(items, created, strict=True):
+                    imported.append(ImportedResource(
+                        resource_type=p.resource_type, system=p.system[:255],
+                        value=p.value[:255], digest=p.digest, model=model.__name__,
+                        object_id=row.pk, patient=p.patient, file_name=name[:255],
+                        imported_at=now))
+                    audits.append(writes.audit_entry(
+                        entered_by, writes.Action.CREATE, row, patient=p.patient, at=now,
+                        after=writes.snapshot(row),
+                        reason=f"FHIR import {name} line {p.line}: {p.resource_type} "
+                               f"{p.system}|{p.value}"))
+                report.created[model.__name__] += len(created)
+                report.patient_ids.update(p.patient.pk for p in items)
+            ImportedResource.objects.bulk_create(imported, batch_size=500)
+            writes.append_audit(audits)
+    except BaseException:
+        patients.forget(created_patients)
+        raise
+    for patient in created_patients:
+        patients.saved(patient)
+    if created_patients:
+        report.created["Patient"] += len(created_patients)
 
 
 def import_fhir(path: str | Path, *, user=None, site: cm.Site | None = None,
-                evaluate_safety: bool = True, validate_models: bool = True) -> ImportReport:
+                evaluate_safety: bool = True, validate_models: bool = True,
+                create_patients: bool = False,
+                care_team: cm.CareTeam | None = None) -> ImportReport:
     """Import a Bundle, an NDJSON file or a folder of NDJSON files; see the module docstring.
 
     Parameters
@@ -716,7 +967,11 @@ def import_fhir(path: str | Path, *, user=None, site: cm.Site | None = None,
     user : User, optional
         Recorded as ``entered_by`` and in the audit trail (the CLI imports without a login).
     site : Site, optional
-        Match patient identifiers only at this site, whatever their identifier system says.
+        Match patients only at this site (still only for identifier systems it trusts).
+    create_patients : bool
+        The operator's option for seeding a new installation (never the default): a
+        ``Patient`` resource whose trusted identifier matches nobody at ``site`` (required)
+        creates that patient, in ``care_team`` (default: the site's only care team).
     evaluate_safety : bool
         Re-evaluate the safety rules of every patient who got new records (the same hook
         every other write runs).
@@ -729,7 +984,7 @@ def import_fhir(path: str | Path, *, user=None, site: cm.Site | None = None,
         If ``path`` does not exist or holds no importable files.
     """
     files = _files(Path(path))
-    patients = _Patients(site)
+    patients = _Patients(site, create=create_patients, care_team=care_team)
     # Patients first, so that references resolve whatever the file order.
     ordered = sorted(files, key=lambda p: (not p.name.startswith("Patient"), p.name))
     report = ImportReport()

@@ -35,3 +35,33 @@ class ImportedResource(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resource_type} {self.system}|{self.value} -> {self.model} {self.object_id}"
+
+
+class TrustedIdentifierSystem(models.Model):
+    """An identifier system whose values a site's medical record numbers are (issue 14).
+
+    The FHIR import matches a patient only on an identifier's ``system`` **and** ``value``,
+    and only for a system trusted at the patient's site: either the site's own MRN system
+    (:func:`speciosa.interop.codes.mrn_system`, always trusted) or one listed here, e.g. the
+    MRN system of the hospital whose laboratory results the site imports. Marking a system
+    trusted says: a value of this system *is* the site's record number of the same person.
+    An administrator adds or removes rows in the admin (audited, with the row before and
+    after).
+    """
+
+    site = models.ForeignKey("clinic.Site", on_delete=models.PROTECT, related_name="+")
+    system = models.CharField(
+        max_length=255, help_text="the identifier system's URI, exactly as the sender writes it "
+        "(e.g. urn:oid:2.16.840.1.113883.3.72.5.9.1 or https://hospital.example/fhir/sid/mrn)")
+    note = models.CharField(max_length=300, blank=True,
+                            help_text="whose numbers these are and who confirmed it")
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["site", "system"], name="trusted_system_once_per_site"),
+        ]
+        verbose_name = "trusted identifier system"
+
+    def __str__(self) -> str:
+        return f"{self.system} (trusted at {self.site})"
