@@ -248,8 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection
 
     from speciosa.clinic import models as cm
-    from speciosa.interop.export import Exporter, validate, write_ndjson
     from speciosa.interop.codes import mrn_system
+    from speciosa.interop.export import Exporter, validate, write_ndjson
     from speciosa.interop.importer import import_fhir
     from speciosa.interop.models import TrustedIdentifierSystem
 
