@@ -131,7 +131,8 @@ def _observation(patient, when: str) -> dict:
             "identifier": [{"system": "urn:example:lab", "value": "L1900"}], "status": "final",
             "category": [{"coding": [{"system": icodes.OBS_CATEGORY, "code": "laboratory"}]}],
             "code": {"coding": [{"system": icodes.LOINC, "code": "2842-3"}]},
-            "subject": {"identifier": {"system": "urn:example:mrn", "value": patient.identifier}},
+            "subject": {"identifier": {"system": icodes.mrn_system(patient.site.name),
+                                    "value": patient.identifier}},
             "effectiveDateTime": when,
             "valueQuantity": {"value": 12.5, "unit": "ng/mL", "system": icodes.UCUM, "code": "ng/mL"}}
 

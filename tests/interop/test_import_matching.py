@@ -10,8 +10,8 @@ import json
 import pytest
 
 from speciosa.cli import main
-from speciosa.clinic import models as cm
-from speciosa.interop import codes as c
+from speciosa.clinic import models as cmodels
+from speciosa.interop import codes as icodes
 from speciosa.interop.importer import import_fhir
 from speciosa.interop.models import ImportedResource, TrustedIdentifierSystem
 
@@ -22,8 +22,9 @@ pytestmark = pytest.mark.django_db
 
 def _counts() -> dict[str, int]:
     return {m.__name__: m.objects.count() for m in
-            (cm.Patient, cm.LabResult, cm.Assessment, cm.Dose, cm.SubstanceUse, cm.Medication,
-             cm.AuditEntry, cm.Alert, ImportedResource)}
+            (cmodels.Patient, cmodels.LabResult, cmodels.Assessment, cmodels.Dose,
+             cmodels.SubstanceUse, cmodels.Medication, cmodels.AuditEntry, cmodels.Alert,
+             ImportedResource)}
 
 
 def _trust(site, system=ehr.HOSPITAL_MRN):
@@ -53,7 +54,7 @@ def test_the_issue_attack_another_system_sex_and_birth_date_same_value_is_refuse
     assert "urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.0" in problem.message
     assert "not trusted" in problem.message
     assert _counts() == before
-    assert not cm.LabResult.objects.filter(patient=maya).exists()
+    assert not cmodels.LabResult.objects.filter(patient=maya).exists()
 
 
 def test_the_attack_is_refused_even_when_the_other_system_is_trusted(clinic, tmp_path):
@@ -78,7 +79,7 @@ def test_the_attack_is_refused_even_when_the_other_system_is_trusted(clinic, tmp
 
 def test_same_system_and_value_with_another_birth_date_is_refused(clinic, tmp_path):
     maya = clinic.patient_a
-    other = ehr.patient(maya.identifier, system=c.mrn_system(clinic.site_a.name),
+    other = ehr.patient(maya.identifier, system=icodes.mrn_system(clinic.site_a.name),
                         birth="1985-06-16")
     path = ehr.write(tmp_path / "b.json", ehr.with_patient(other, ehr.prolactin({})))
     before = _counts()
@@ -135,7 +136,7 @@ def test_a_trusted_system_with_agreeing_demographics_files_into_the_right_chart(
     report = import_fhir(path)
 
     assert report.ok, report.problems
-    lab = cm.LabResult.objects.get()
+    lab = cmodels.LabResult.objects.get()
     assert (lab.patient, float(lab.value), lab.unit) == (maya, 38.0, "ng/mL")
     assert report.created == {"LabResult": 1}
 
@@ -169,7 +170,7 @@ def test_a_relative_patient_reference_resolves_within_the_bundle(clinic, tmp_pat
         urls=["https://ehr.hospital.example/fhir/Patient/pat-77", ehr.urn()]))
 
     assert import_fhir(path).ok
-    assert cm.LabResult.objects.get().patient == maya
+    assert cmodels.LabResult.objects.get().patient == maya
 
 
 def test_the_patient_entry_may_come_after_the_entries_that_refer_to_it(clinic, tmp_path):
@@ -177,7 +178,7 @@ def test_the_patient_entry_may_come_after_the_entries_that_refer_to_it(clinic, t
     b = ehr.with_patient(ehr.patient(clinic.patient_a.identifier), ehr.prolactin({}))
     b["entry"].reverse()
     assert import_fhir(ehr.write(tmp_path / "b.json", b)).ok
-    assert cm.LabResult.objects.get().patient == clinic.patient_a
+    assert cmodels.LabResult.objects.get().patient == clinic.patient_a
 
 
 def test_a_reference_to_a_patient_not_in_the_bundle_is_refused(clinic, tmp_path):
@@ -192,10 +193,10 @@ def test_identifiers_of_two_different_patients_are_refused(clinic, tmp_path):
     _trust(clinic.site_b)
     b = ehr.with_patient(ehr.patient(clinic.patient_a.identifier), ehr.prolactin({}))
     b["entry"][1]["resource"]["subject"]["identifier"] = {
-        "system": c.mrn_system(clinic.site_b.name), "value": clinic.patient_b.identifier}
+        "system": icodes.mrn_system(clinic.site_b.name), "value": clinic.patient_b.identifier}
     problem = _only_problem(import_fhir(ehr.write(tmp_path / "b.json", b)))
     assert "are different patients in this clinic" in problem.message
-    assert cm.LabResult.objects.count() == 0
+    assert cmodels.LabResult.objects.count() == 0
 
 
 def test_an_unknown_patient_is_never_created_by_default(clinic, tmp_path):
@@ -218,11 +219,11 @@ def test_create_patients_seeds_a_new_patient_once_with_its_demographics(clinic, 
 
     assert report.ok, report.problems
     assert report.created == {"Patient": 1, "LabResult": 1}
-    new = cm.Patient.objects.get(identifier="H-405")
+    new = cmodels.Patient.objects.get(identifier="H-405")
     assert (new.site, new.care_team, new.given_name, new.family_name, new.birth_date, new.sex) == (
         clinic.site_a, clinic.team_a, "Noor", "Newman", dt.date(1979, 4, 30), "female")
-    assert cm.LabResult.objects.get().patient == new
-    entry = cm.AuditEntry.objects.get(model="Patient", object_id=new.pk)
+    assert cmodels.LabResult.objects.get().patient == new
+    entry = cmodels.AuditEntry.objects.get(model="Patient", object_id=new.pk)
     assert entry.action == "create" and "patient created (--create-patients)" in entry.reason
     # again: the patient is matched now (no second one), the result is unchanged
     before = _counts()
@@ -256,9 +257,9 @@ def test_a_created_patient_is_kept_only_with_the_file_that_stored_it(clinic, tmp
     a, b = report.files
     assert (a.file, a.stored, "future" in a.problems[0].message) == ("a.json", False, True)
     assert (b.file, b.created) == ("b.ndjson", {"Patient": 1, "LabResult": 1})
-    new = cm.Patient.objects.get(identifier="H-406")
-    assert cm.LabResult.objects.get().patient == new
-    assert cm.AuditEntry.objects.filter(model="Patient", object_id=new.pk).count() == 1
+    new = cmodels.Patient.objects.get(identifier="H-406")
+    assert cmodels.LabResult.objects.get().patient == new
+    assert cmodels.AuditEntry.objects.filter(model="Patient", object_id=new.pk).count() == 1
 
 
 def test_the_command_needs_a_site_to_create_patients(clinic, tmp_path, capsys):
@@ -267,4 +268,4 @@ def test_the_command_needs_a_site_to_create_patients(clinic, tmp_path, capsys):
     assert "--create-patients needs --site" in capsys.readouterr().err
     _trust(clinic.site_a)
     assert main(["import", "fhir", str(path), "--create-patients", "--site", "Site A"]) == 0
-    assert cm.Patient.objects.filter(identifier="H-1", site=clinic.site_a).exists()
+    assert cmodels.Patient.objects.filter(identifier="H-1", site=clinic.site_a).exists()

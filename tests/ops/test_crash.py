@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from speciosa.interop.codes import mrn_system
+
 from .conftest import HERE
 
 N_LABS = 700
@@ -28,7 +30,7 @@ def _observations(path, n: int) -> None:
             "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
                                       "code": "laboratory"}]}],
             "code": {"coding": [{"system": "http://loinc.org", "code": "2842-3"}]},
-            "subject": {"identifier": {"system": "urn:example:mrn", "value": "CRASH-1"}},
+            "subject": {"identifier": {"system": mrn_system("Crash Site"), "value": "CRASH-1"}},
             "effectiveDateTime": f"2026-01-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00+00:00",
             "valueQuantity": {"value": 10 + i % 17, "unit": "ng/mL", "system": "http://unitsofmeasure.org",
                               "code": "ng/mL"},

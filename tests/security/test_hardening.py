@@ -87,7 +87,7 @@ def test_the_fhir_import_reports_a_deep_document_instead_of_crashing(tmp_path):
     ndjson = tmp_path / "deep.ndjson"
     ndjson.write_text('{"resourceType": "Patient"}\n' + _deep_object(5000) + "\n")
     for path, line in ((bundle, 1), (ndjson, 2)):
-        rows = dict(importer._read_file(path))
+        rows = {line: res for line, res, _url in importer._read_file(path)}
         assert "nested too deeply" in str(rows[line]), path
 
 
