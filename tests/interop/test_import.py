@@ -152,7 +152,7 @@ def test_a_bad_file_is_reported_by_line_and_reason_and_nothing_of_it_is_stored(c
     assert "unit" in lines[2] and "furlongs" in lines[2]
     assert "not valid JSON" in lines[3]
     assert "no patient with identifier" in lines[4] and "NOBODY" in lines[4]
-    assert "status: 'finished'" in lines[5]
+    assert "status 'finished'" in lines[5]
     assert "not a valid FHIR R4 resource" in lines[6] and "colour" in lines[6]
     assert _counts() == before  # line 1 was good, but nothing of the file is stored
 
@@ -239,15 +239,32 @@ def test_medication_statements_become_doses_substances_and_medications(clinic, t
     assert cm.Medication.objects.get(patient=p).start == dt.date(2026, 1, 2)
 
 
-def test_changed_content_under_a_known_identifier_is_refused(clinic, tmp_path):
+def test_changed_content_under_a_known_identifier_is_a_new_version(clinic, tmp_path):
     p = clinic.patient_a
     _write(tmp_path / "o.ndjson", [_lab(1, p)])
     assert import_fhir(tmp_path / "o.ndjson").ok
-    changed = _lab(1, p, valueQuantity={"value": 13, "unit": "ng/mL", "system": c.UCUM, "code": "ng/mL"})
+    first = cm.LabResult.objects.get()
+    changed = _lab(1, p, status="corrected",
+                   valueQuantity={"value": 13, "unit": "ng/mL", "system": c.UCUM, "code": "ng/mL"})
     _write(tmp_path / "o.ndjson", [changed])
+
     report = import_fhir(tmp_path / "o.ndjson")
-    assert "different content" in report.problems[0].message
-    assert cm.LabResult.objects.get().value == 12.5
+
+    assert report.ok and report.created == {"LabResult (updated)": 1}
+    first.refresh_from_db()
+    current = cm.LabResult.objects.current().get()
+    assert (first.superseded, float(first.value)) == (True, 12.5)  # nothing overwritten
+    assert (current.replaces, float(current.value), current.source) == (first, 13.0, "import")
+    assert "version 2 from the sender" in current.change_reason
+    entry = cm.AuditEntry.objects.filter(model="LabResult", object_id=current.pk).get()
+    assert entry.action == "correct" and entry.before["value"] == "12.5"
+    assert list(ImportedResource.objects.order_by("version").values_list(
+        "version", "object_id", "source_status")) == [(1, first.pk, "final"),
+                                                     (2, current.pk, "corrected")]
+    # the same update again: nothing new
+    before = _counts()
+    assert import_fhir(tmp_path / "o.ndjson").unchanged == 1
+    assert _counts() == before
 
 
 def test_an_implausible_value_needs_the_confirmed_extension(clinic, tmp_path):

@@ -75,6 +75,10 @@ def register(subparsers: Any) -> None:
                    "whose trusted identifier matches nobody at --site (never the default)")
     p.add_argument("--care-team", metavar="NAME",
                    help="the care team created patients join (default: the site's only one)")
+    p.add_argument("--per-resource", action="store_true",
+                   help="store the resources of a file that have no problem and report the "
+                   "others (default: a file with any problem stores nothing; a patient "
+                   "mismatch always refuses the whole file)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_import_fhir)
 
@@ -170,25 +174,31 @@ def cmd_import_fhir(args: argparse.Namespace) -> int:
         team = found[0]
     try:
         report = import_fhir(args.path, site=site, create_patients=args.create_patients,
-                             care_team=team)
+                             care_team=team, per_resource=args.per_resource)
     except ImportError_ as exc:
         raise UsageError(str(exc)) from None
     if args.json:
         print(json.dumps({"ok": report.ok, "files": [
             {"file": f.file, "stored": f.stored, "created": dict(f.created), "unchanged": f.unchanged,
              "skipped": dict(f.skipped),
-             "problems": [{"line": p.line, "resource": p.resource, "message": p.message}
-                          for p in f.problems]}
+             "problems": [{"line": p.line, "resource": p.resource, "message": p.message,
+                           "refuses_file": p.fatal} for p in f.problems]}
             for f in report.files]}))
     else:
         for f in report.files:
             if f.stored:
                 made = ", ".join(f"{n} {m}" for m, n in sorted(f.created.items())) or "nothing new"
-                print(f"{f.file}: stored {made}; {f.unchanged} already imported")
+                refused = f"; {len(f.problems)} resource(s) refused" if f.problems else ""
+                print(f"{f.file}: stored {made}; {f.unchanged} already imported{refused}")
             else:
                 print(f"{f.file}: NOT stored ({len(f.problems)} problem(s))")
     if not report.ok:
         lines = [str(p) for p in report.problems]
-        shown = "\n  ".join(lines[:50]) + (f"\n  ... and {len(lines) - 50} more" if len(lines) > 50 else "")
-        raise UsageError(f"files with problems were not stored:\n  {shown}")
+        shown = "\n  ".join(lines[:50]) + (f"\n  ... and {len(lines) - 50} more"
+                                           if len(lines) > 50 else "")
+        what = ("the resources below were refused (the others were stored, --per-resource)"
+                if all(f.stored for f in report.files) else
+                "files with problems were not stored" if not args.per_resource else
+                "problems (a file with a patient mismatch was not stored at all)")
+        raise UsageError(f"{what}:\n  {shown}")
     return 0

@@ -226,12 +226,23 @@ class Exporter:
 
     def original_identifiers(self, model: str) -> dict[int, dict[str, str]]:
         """object_id -> the identifier an imported row had in its source system."""
+        return {oid: sent["identifier"] for oid, sent in self.imported(model).items()}
+
+    def imported(self, model: str) -> dict[int, dict[str, Any]]:
+        """object_id -> what the sender said of an imported row that the row does not hold
+        (:class:`~speciosa.interop.models.ImportedResource`): ``identifier``, ``status``,
+        ``recorded_at``, ``reported_by``, ``author``, ``codings``."""
         if model not in self._original:
             qs = ImportedResource.objects.filter(model=model)
             if self.scoped:
                 qs = qs.filter(patient__in=self.patients_qs)
-            self._original[model] = {oid: {"use": "secondary", "system": s, "value": v}
-                                     for oid, s, v in qs.values_list("object_id", "system", "value")}
+            self._original[model] = {
+                oid: {"identifier": {"use": "secondary", "system": s, "value": v},
+                      "status": status, "recorded_at": recorded, "reported_by": by,
+                      "author": author, "codings": codings or []}
+                for oid, s, v, status, recorded, by, author, codings in qs.values_list(
+                    "object_id", "system", "value", "source_status", "recorded_at",
+                    "reported_by", "author", "codings").order_by("version")}
         return self._original[model]
 
     # ------------------------------------------------------------------ versions
@@ -402,7 +413,7 @@ class Exporter:
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
-        original = self.original_identifiers("LabResult")
+        original = self.imported("LabResult")
         catalogue = {lab.code: lab for lab in klabs.all_labs()}
         for row in qs.values("pk", "patient_id", "lab", "loinc", "collected_at", "value", "unit",
                              "result", "method", "reference_low", "reference_high",
@@ -413,11 +424,12 @@ class Exporter:
             own, meta = self._versioned(cm.LabResult, row)
             pk_ = row["pk"]
             subject = refs[row["patient_id"]]
-            orig = original.get(own)
+            sent = original.get(own)
+            orig = sent["identifier"] if sent else None
             if "Observation" in want:
                 obs = lab_observation(row, subject, catalogue.get(row["lab"]), orig)
                 obs["meta"] = meta
-                yield obs
+                yield as_sent(obs, sent, subject)
             if "Provenance" in want:
                 yield self._provenance("lab", pk_, [f"Observation/lab{pk_}"], subject, row, orig)
 
@@ -427,7 +439,7 @@ class Exporter:
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
-        original = self.original_identifiers("Assessment")
+        original = self.imported("Assessment")
         instruments = {i.id: i for i in kinstruments.all_instruments()}
         for row in qs.values("pk", "patient_id", "instrument", "instrument_version", "at", "items",
                              "total", "band", "complete", "flags", "note", "entered_by_id", "entered_at",
@@ -435,20 +447,30 @@ class Exporter:
             own, meta = self._versioned(cm.Assessment, row)
             pk_ = row["pk"]
             subject = refs[row["patient_id"]]
-            orig = original.get(own)
+            sent = original.get(own)
+            orig = sent["identifier"] if sent else None
             inst = instruments.get(row["instrument"])
             first = self._as_first(row)
             author = self._user(first["entered_by_id"])
-            if "QuestionnaireResponse" in want:
+            # a total recorded without items (an imported total-only Observation) is only
+            # its total: there is no response to send
+            total_only = not row["items"] and row["total"] is not None
+            if "QuestionnaireResponse" in want and not total_only:
                 qr = questionnaire_response(first, subject, inst, author, orig)
                 qr["meta"] = meta
-                yield qr
+                yield as_sent(qr, sent, subject)
             if "Observation" in want and row["total"] is not None:
                 score = score_observation(row, subject, inst)
                 score["meta"] = meta
+                if total_only:
+                    del score["derivedFrom"]
+                    score["identifier"] = _identifiers("assessment", pk_, orig)
+                    score = as_sent(score, sent, subject)
+                elif sent and sent["status"] == "amended":  # as its response says
+                    score["status"] = "amended"
                 yield score
             if "Provenance" in want:
-                targets = [f"QuestionnaireResponse/a{pk_}"]
+                targets = [] if total_only else [f"QuestionnaireResponse/a{pk_}"]
                 if row["total"] is not None:
                     targets.append(f"Observation/score{pk_}")
                 yield self._provenance("a", pk_, targets, subject, row, orig)
@@ -458,7 +480,7 @@ class Exporter:
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
-        original = self.original_identifiers("Dose")
+        original = self.imported("Dose")
         for row in qs.values("pk", "patient_id", "taken_at", "amount", "unit", "product",
                              "mitragynine_percent", "grams_per_capsule", "mitragynine_mg",
                              "conversion_note", "entered_by_id", "entered_at", "source",
@@ -466,12 +488,13 @@ class Exporter:
             own, meta = self._versioned(cm.Dose, row)
             pk_ = row["pk"]
             subject = refs[row["patient_id"]]
-            orig = original.get(own)
+            sent = original.get(own)
+            orig = sent["identifier"] if sent else None
             if "MedicationStatement" in want:
                 first = self._as_first(row)
                 ms = dose_statement(first, subject, self._user(first["entered_by_id"]), orig)
                 ms["meta"] = meta
-                yield ms
+                yield as_sent(ms, sent, subject)
             if "Provenance" in want:
                 yield self._provenance("dose", pk_, [f"MedicationStatement/dose{pk_}"], subject, row, orig)
 
@@ -482,13 +505,14 @@ class Exporter:
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
-        original = self.original_identifiers("SubstanceUse")
+        original = self.imported("SubstanceUse")
         for row in qs.values("pk", "patient_id", "at", "name", "detail", "entered_by_id", "entered_at",
                              "source", "replaces_id", "change_reason").order_by("pk").iterator(2000):
             own, meta = self._versioned(cm.SubstanceUse, row)
             pk_ = row["pk"]
             subject = refs[row["patient_id"]]
-            orig = original.get(own)
+            sent = original.get(own)
+            orig = sent["identifier"] if sent else None
             first = self._as_first(row)
             if "Observation" in want:
                 label = SUBSTANCES.get(row["name"], row["name"])
@@ -512,7 +536,7 @@ class Exporter:
                     obs["performer"] = [who]
                 if row["detail"]:
                     obs["note"] = [{"text": row["detail"]}]
-                yield obs
+                yield as_sent(obs, sent, subject)
             if "Provenance" in want:
                 yield self._provenance("sub", pk_, [f"Observation/sub{pk_}"], subject, row, orig)
 
@@ -546,13 +570,14 @@ class Exporter:
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
-        original = self.original_identifiers("Medication")
+        original = self.imported("Medication")
         for row in qs.values("pk", "patient_id", "name", "start", "end", "entered_by_id", "entered_at",
                              "source", "replaces_id", "change_reason").order_by("pk").iterator(2000):
             own, meta = self._versioned(cm.Medication, row)
             pk_ = row["pk"]
             subject = refs[row["patient_id"]]
-            orig = original.get(own)
+            sent = original.get(own)
+            orig = sent["identifier"] if sent else None
             if "MedicationStatement" in want:
                 period = {"start": row["start"].isoformat()}
                 if row["end"]:
@@ -567,7 +592,7 @@ class Exporter:
                 src = self._user(row["first_entered_by_id"])
                 if src:
                     ms["informationSource"] = src
-                yield ms
+                yield as_sent(ms, sent, subject)
             if "Provenance" in want:
                 yield self._provenance("med", pk_, [f"MedicationStatement/med{pk_}"], subject, row, orig)
 
@@ -762,6 +787,60 @@ def with_content_meta(resource: Resource, updated: dt.datetime | None = None) ->
     meta.update(resource.get("meta") or {})
     return {"resourceType": resource["resourceType"], "id": resource["id"], "meta": meta,
             **{k: v for k, v in body.items() if k not in ("resourceType", "id")}}
+
+
+#: Statuses an imported row keeps on export, by resource type (the import's status policy,
+#: docs/fhir.md): any other status the sender gave was refused on import.
+_KEPT_STATUS = {
+    "Observation": ("final", "amended", "corrected"),
+    "QuestionnaireResponse": ("completed", "amended"),
+    "MedicationStatement": ("completed", "active", "stopped"),
+}
+
+
+def as_sent(resource: Resource, sent: dict[str, Any] | None, subject: dict[str, Any]) -> Resource:
+    """``resource`` (an imported row's) with what the sender said and the row does not hold:
+    its status, the time it was recorded (``issued``, ``dateAsserted``), who reported it
+    (``performer``; ``author``/``source``; ``informationSource`` and the
+    ``patientspecified`` category) and its other codings. Unchanged for a row not imported."""
+    if not sent:
+        return resource
+    rtype = resource["resourceType"]
+    status = sent.get("status")
+    if status in _KEPT_STATUS.get(rtype, ()) and resource.get("status") != "in-progress":
+        if rtype != "MedicationStatement" or resource["id"].startswith("dose") \
+                or (status == "active") == ("end" not in resource.get("effectivePeriod", {})):
+            resource["status"] = status
+    recorded = sent.get("recorded_at")
+    by, author = sent.get("reported_by"), sent.get("author")
+    who = subject if by == "patient" else author
+    if rtype == "Observation":
+        if recorded:
+            resource["issued"] = recorded.isoformat()
+        if who:
+            resource["performer"] = [who]
+        else:
+            resource.pop("performer", None)
+        if sent.get("codings") and "code" in resource:
+            have = {(cd.get("system"), cd.get("code")) for cd in resource["code"]["coding"]}
+            resource["code"]["coding"] += [cd for cd in sent["codings"]
+                                           if (cd.get("system"), cd.get("code")) not in have]
+    elif rtype == "QuestionnaireResponse":
+        resource.pop("author", None)
+        resource.pop("source", None)
+        if who:
+            resource["author"] = who
+        if by == "patient":
+            resource["source"] = subject
+    elif rtype == "MedicationStatement":
+        if recorded:
+            resource["dateAsserted"] = recorded.isoformat()
+        resource.pop("informationSource", None)
+        if who:
+            resource["informationSource"] = who
+        if by == "patient":
+            resource["category"] = _MS_PATIENT
+    return resource
 
 
 def _identifiers(kind: str, pk: int, original: dict[str, str] | None) -> list[dict[str, str]]:

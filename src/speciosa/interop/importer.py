@@ -15,14 +15,24 @@ files (Bulk Data output). Each resource is
    :func:`~speciosa.clinic.services.validate_dose`) - the same checks a form or the API
    applies; nothing is trusted because it came from another system.
 
-**All or nothing per file**: a file with any bad resource stores nothing; each problem is
-reported with its line (NDJSON) or entry number (Bundle) and the reason. A good file is
-stored in one transaction with ``source="import"`` and one audit entry per row.
+**Meaning is kept**: a status is stored and exported again, or the resource is refused,
+by the stated policy (:data:`OBSERVATION_STATUS`, :data:`RESPONSE_STATUS`,
+:data:`USE_STATUS`, :data:`MEDICATION_STATUS`; never silently made final or active); the
+sender's recording time, who reported it and its other codings are kept in
+:class:`~speciosa.interop.models.ImportedResource`. Instrument totals sent as LOINC-coded
+Observations are assessments without items; a response may name the LOINC panel.
 
-**Idempotent**: each stored resource is remembered by its source identifier in
-:class:`~speciosa.interop.models.ImportedResource` with a digest of its content; importing
-the same resource again changes nothing. The same identifier with different content is
-refused (a correction by import is not supported: correct the record in Speciosa).
+**All or nothing per file** (default): a file with any bad resource stores nothing; each
+problem is reported with its line (NDJSON) or entry number (Bundle), the resource and the
+reason. With ``per_resource`` the good resources are stored and the others reported, but a
+patient mismatch still refuses the whole file. A file is stored in one transaction with
+``source="import"`` and one audit entry per row.
+
+**Idempotent, with versions**: each stored resource is remembered by its source identifier
+with a digest of its content; the same content again changes nothing. New content under the
+same identifier is a new version of the record (``replaces``, as a correction; audited as
+one), ``entered-in-error`` withdraws it; an update that names another patient, or of a
+record corrected in Speciosa since, is refused.
 
 Patients are created only when the operator asks (``create_patients``, the CLI's
 ``--create-patients``, for seeding a new installation); other resource types (Practitioner,
@@ -72,6 +82,8 @@ class Problem:
     line: int
     message: str
     resource: str = ""
+    #: a patient mismatch: the whole file is refused, whatever the mode
+    fatal: bool = False
 
     def __str__(self) -> str:
         what = f"{self.resource}: " if self.resource else ""
@@ -88,10 +100,16 @@ class FileReport:
     skipped: Counter = field(default_factory=Counter)
     problems: list[Problem] = field(default_factory=list)
     patient_ids: set[int] = field(default_factory=set)
+    per_resource: bool = False
 
     @property
     def stored(self) -> bool:
-        return not self.problems
+        """Whether the file's resources were stored: all of them (no problem), or, per
+        resource, all but those with a problem (none when a patient did not match)."""
+        if not self.problems:
+            return True
+        return self.per_resource and not any(p.fatal for p in self.problems) \
+            and not any(p.line == 0 for p in self.problems)
 
 
 @dataclass
@@ -100,7 +118,8 @@ class ImportReport:
 
     @property
     def ok(self) -> bool:
-        return all(f.stored for f in self.files)
+        """Every resource of every file was taken (no problem anywhere)."""
+        return not any(f.problems for f in self.files)
 
     @property
     def problems(self) -> list[Problem]:
@@ -122,9 +141,17 @@ class _Bad(Exception):
     """A resource-level problem (message says what to fix)."""
 
 
+class _Mismatch(_Bad):
+    """The resource names a patient whose chart disagrees: the whole file is refused."""
+
+
 @dataclass
 class _Pending:
-    """A validated resource waiting to be stored with the rest of its file."""
+    """A validated resource waiting to be stored with the rest of its file.
+
+    ``action``: ``create`` (a new record), ``update`` (a new version of the record
+    ``replaces``, imported before under the same identifier) or ``withdraw`` (the sender
+    marked it ``entered-in-error``: ``replaces`` is withdrawn)."""
 
     line: int
     resource_type: str
@@ -134,6 +161,10 @@ class _Pending:
     patient: cm.Patient
     model: type
     fields: dict[str, Any]
+    sender: dict[str, Any] = field(default_factory=dict)
+    action: str = "create"
+    replaces: Any = None
+    version: int = 1
 
 
 # ---------------------------------------------------------------------- reading
@@ -245,9 +276,23 @@ def _codes(concept: dict[str, Any] | None, system: str) -> list[str]:
     return [cd.get("code") for cd in (concept or {}).get("coding") or () if cd.get("system") == system]
 
 
+def _local_refs(value: Any) -> Any:
+    """``value`` with every Bundle-local reference (``urn:uuid:...``, new in every
+    transaction an EHR sends) made the same: the content, not the envelope, is compared."""
+    if isinstance(value, dict):
+        return {k: ("urn:uuid" if k == "reference" and isinstance(v, str)
+                    and v.startswith("urn:uuid:") else _local_refs(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_local_refs(v) for v in value]
+    return value
+
+
 def _digest(resource: dict[str, Any]) -> str:
-    content = {k: v for k, v in resource.items() if k not in ("meta", "text")}
-    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    """SHA-256 of a resource's content (not ``meta``, ``text`` or Bundle-local references;
+    the patient is compared on its own)."""
+    content = _local_refs({k: v for k, v in resource.items() if k not in ("meta", "text")})
+    encoded = json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()
 
 
 def _identifier(resource: dict[str, Any]) -> tuple[str, str]:
@@ -393,7 +438,7 @@ class _Patients:
                 matches.setdefault(id(patient), (patient, ident))
         if len(matches) > 1:
             shown = ", ".join(_shown(i) for _p, i in matches.values())
-            raise _Bad(f"patient mismatch: {what}: the identifiers {shown} are different "
+            raise _Mismatch(f"patient mismatch: {what}: the identifiers {shown} are different "
                        "patients in this clinic; nothing of this file is stored")
         if not matches:
             if self.create and res is not None and res.get("resourceType") == "Patient":
@@ -409,7 +454,7 @@ class _Patients:
         if res is not None:
             wrong = _demographics_disagree(res, patient)
             if wrong:
-                raise _Bad(f"patient mismatch: {what}: the patient with identifier "
+                raise _Mismatch(f"patient mismatch: {what}: the patient with identifier "
                            f"{_shown(ident)} in this clinic does not have the {', '.join(wrong)} "
                            "this import gives; refused, nothing of this file is stored")
         return patient
@@ -592,11 +637,25 @@ def _laboratory_range(res: dict[str, Any], value_unit: str) -> dict[str, Any]:
     return {}
 
 
+#: Instruments by the LOINC code of their panel (a Questionnaire an EHR names
+#: ``http://loinc.org/q/44249-1``) and of their total (a total-only Observation).
+PANEL_INSTRUMENT = {code: inst for inst, (code, _display) in c.PANEL_LOINC.items()}
+TOTAL_INSTRUMENT = {code: inst for inst, (code, _display) in c.SCORE_LOINC.items()}
+#: The instrument's item id by its LOINC item code (a linkId an EHR may use).
+ITEM_BY_LOINC = {inst: {code: item for item, code in items.items()}
+                 for inst, items in c.ITEM_LOINC.items()}
+
+
 def _instrument_for(canonical: Any) -> tuple[kinstruments.Instrument, str | None]:
+    """The instrument a ``questionnaire`` canonical names: Speciosa's
+    ``.../Questionnaire/<id>``, or the instrument's LOINC panel (``http://loinc.org/q/44249-1``
+    or any URL ending in the panel code), with its ``|version`` if given."""
     if not isinstance(canonical, str) or not canonical:
         raise _Bad("questionnaire: name the Questionnaire (canonical URL)")
     url, _, version = canonical.partition("|")
     inst_id = url.rstrip("/").rsplit("/", 1)[-1]
+    if inst_id in PANEL_INSTRUMENT:
+        return kinstruments.get_instrument(PANEL_INSTRUMENT[inst_id]), None
     try:
         return kinstruments.get_instrument(inst_id), version or None
     except kinstruments.InstrumentError as exc:
@@ -619,8 +678,12 @@ def _assessment_fields(res: dict[str, Any], patient: cm.Patient) -> dict[str, An
         raise _Bad(f"questionnaire: version {version!r} of {inst.label}; this installation scores "
                    f"version {inst.version!r}")
     items: dict[str, Any] = {}
+    by_loinc = ITEM_BY_LOINC.get(inst.id, {})
     for item in res.get("item") or ():
         link = item.get("linkId")
+        if link in TOTAL_INSTRUMENT:
+            continue  # the sender's total: the one scorer computes it from the items
+        link = by_loinc.get(link, link)
         answers = item.get("answer") or []
         if not answers:
             continue
@@ -638,10 +701,7 @@ def _assessment_fields(res: dict[str, Any], patient: cm.Patient) -> dict[str, An
         if link in items:
             raise _Bad(f"item {link!r} is answered twice")
         items[link] = value
-    status = res.get("status")
-    complete = status in ("completed", "amended")
-    if status not in ("completed", "amended", "in-progress"):
-        raise _Bad(f"status: {status!r}; import completed, amended or in-progress responses")
+    complete = res.get("status") in ("completed", "amended")
     try:
         _inst, clean, score = services.validate_items(inst.id, items, sex=patient.sex,
                                                       require_complete=complete)
@@ -651,6 +711,45 @@ def _assessment_fields(res: dict[str, Any], patient: cm.Patient) -> dict[str, An
         raise _Bad(str(exc)) from None
     return {"at": _authored(res, patient), "note": str(_ext(res, c.EXT_NOTE) or "")[:500],
             **writes.assessment_fields(inst, clean, score)}
+
+
+def _total_instrument(res: dict[str, Any]) -> kinstruments.Instrument | None:
+    """The instrument whose total an Observation is (its LOINC total code, or Speciosa's
+    score code), or None."""
+    for code in _codes(res.get("code"), c.LOINC):
+        if code in TOTAL_INSTRUMENT:
+            return kinstruments.get_instrument(TOTAL_INSTRUMENT[code])
+    for code in _codes(res.get("code"), c.CS_SCORE):
+        try:
+            return kinstruments.get_instrument(code)
+        except kinstruments.InstrumentError as exc:
+            raise _Bad(f"code: {exc}") from None
+    return None
+
+
+def _total_fields(inst: kinstruments.Instrument, res: dict[str, Any],
+                  patient: cm.Patient) -> dict[str, Any]:
+    """An instrument total sent as an Observation: an assessment without items, its band
+    and the flags a total alone can show (those that need items, such as PHQ-9 item 9,
+    cannot be read: the safety rules say so)."""
+    q = res.get("valueQuantity")
+    raw = q.get("value") if isinstance(q, dict) else res.get("valueInteger")
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw != int(raw):
+        raise _Bad(f"valueQuantity: the {inst.label} total as a whole number")
+    total = int(raw)
+    try:
+        flags = kinstruments.flags_for_total(inst, total, sex=patient.sex)
+    except kinstruments.InstrumentError as exc:
+        raise _Bad(f"valueQuantity: {exc}") from None
+    at = _datetime(res.get("effectiveDateTime"), "effectiveDateTime")
+    try:
+        writes.in_window(patient, at, "effectiveDateTime")
+    except ValidationError as exc:
+        raise _Bad(_validation_reason(exc)) from None
+    band = inst.band_for(total)
+    return {"instrument": inst.id, "instrument_version": inst.version, "items": {},
+            "total": total, "band": band.label if band else "", "complete": False,
+            "flags": list(flags), "at": at, "note": ""}
 
 
 def _authored(res: dict[str, Any], patient: cm.Patient) -> dt.datetime:
@@ -676,18 +775,44 @@ def _substance_fields(name: str, when: Any, field: str, res: dict[str, Any],
     return {"at": at, "name": name, "detail": detail}
 
 
+#: ``MedicationStatement.status`` of a medication (not kratom, not a substance use) with the
+#: medication list Speciosa keeps now (name, start, end; current = no end or an end not yet
+#: reached): active is stored without an end or with one to come; completed and stopped
+#: only with the day it ended (``effectivePeriod.end``), so a stopped medication is never
+#: current (and never raises a co-use alert); the others are refused rather than stored as
+#: taken.
+MEDICATION_STATUS: dict[str, str | None] = {
+    "active": None, "completed": None, "stopped": None,
+    "intended": "an intended medication is not taken yet; Speciosa's medication list holds "
+                "medications taken",
+    "not-taken": "a medication not taken cannot be stored in Speciosa's medication list "
+                 "(it would be read as taken)",
+    "on-hold": "Speciosa's medication list cannot hold a medication on hold (it would be read "
+               "as taken)",
+    "unknown": "the sender does not know whether it is taken (unknown)",
+}
+
+
 def _statement(res: dict[str, Any], patient: cm.Patient) -> tuple[type, dict[str, Any]]:
+    """The model and fields of a MedicationStatement (fields empty when it withdraws an
+    earlier import, ``entered-in-error``)."""
     concept = res.get("medicationCodeableConcept")
     if not isinstance(concept, dict):
-        raise _Bad("medicationCodeableConcept: say what was taken")
+        raise _Bad("medicationCodeableConcept: say what was taken (Speciosa does not read a "
+                   "medicationReference)")
     substance = _codes(concept, c.CS_SUBSTANCE)
     text = (concept.get("text") or "").strip()
+    withdrawn = res.get("status") == WITHDRAWN
     if c.KRATOM_CODE in substance or (not substance and "kratom" in text.lower()):
+        if withdrawn:
+            return cm.Dose, {}
+        _status(res, USE_STATUS, "kratom dose")
         dosage = (res.get("dosage") or [{}])[0]
         qty = ((dosage.get("doseAndRate") or [{}])[0]).get("doseQuantity") or {}
         unit = _ext(res, c.EXT_DOSE_UNIT)
         if unit is None:
-            by_ucum = {"g": "g", "{capsule}": "capsule", "{capsules}": "capsule", "{glass}": "glass"}
+            by_ucum = {"g": "g", "{capsule}": "capsule", "{capsules}": "capsule",
+                       "{glass}": "glass"}
             unit = by_ucum.get(qty.get("code") or "")
             if unit is None and qty.get("code") == "mg":
                 raise _Bad("dosage.doseQuantity: mg of what? Mark the unit with the extension "
@@ -704,9 +829,16 @@ def _statement(res: dict[str, Any], patient: cm.Patient) -> tuple[type, dict[str
         except ValidationError as exc:
             raise _Bad(_validation_reason(exc)) from None
     if substance:
+        if withdrawn:
+            return cm.SubstanceUse, {}
+        _status(res, USE_STATUS, "substance use")
         return cm.SubstanceUse, _substance_fields(substance[0], res.get("effectiveDateTime"),
                                                   "effectiveDateTime", res, patient)
-    name = text or next((cd.get("display") or cd.get("code") for cd in concept.get("coding") or ()), "")
+    if withdrawn:
+        return cm.Medication, {}
+    status = _status(res, MEDICATION_STATUS, "medication statement")
+    name = text or next((cd.get("display") or cd.get("code")
+                         for cd in concept.get("coding") or ()), "")
     if not name:
         raise _Bad("medicationCodeableConcept: give the medication's name (text or coding)")
     period = res.get("effectivePeriod") or {}
@@ -717,6 +849,13 @@ def _statement(res: dict[str, Any], patient: cm.Patient) -> tuple[type, dict[str
         raise _Bad("effectivePeriod: the end is before the start")
     if start > timezone.localdate() + dt.timedelta(days=1):
         raise _Bad("effectivePeriod.start is in the future")
+    if status in ("completed", "stopped") and end is None:
+        raise _Bad(f"status {status!r} without effectivePeriod.end: Speciosa's medication list "
+                   "holds a medication that ended only with the day it ended (without it the "
+                   "medication would be read as current); give effectivePeriod.end")
+    if status == "active" and end is not None and end < timezone.localdate():
+        raise _Bad(f"status 'active' with effectivePeriod.end {end.isoformat()} in the past: "
+                   "say which is right (completed or stopped, or the end to come)")
     return cm.Medication, {"name": name[:120], "start": start, "end": end}
 
 
@@ -731,29 +870,168 @@ def _is_lab(res: dict[str, Any]) -> bool:
 
 # ---------------------------------------------------------------------- the import
 
-def _convert(res: dict[str, Any], patients: _Patients) -> tuple[type, cm.Patient, dict[str, Any]] | None:
+#: What the import does with each ``Observation.status`` (labs and substance use): ``None``
+#: stores it and keeps the status (exported again as received); a text refuses the resource
+#: with that reason. ``entered-in-error`` withdraws what an earlier import stored under the
+#: same identifier (nothing to do when there is none). Stated in docs/fhir.md.
+OBSERVATION_STATUS: dict[str, str | None] = {
+    "final": None, "amended": None, "corrected": None,
+    "preliminary": "Speciosa stores only final results (its safety rules read every stored "
+                   "result as final); import the result when the laboratory releases it as "
+                   "final, amended or corrected",
+    "registered": "the test is ordered but there is no result yet",
+    "cancelled": "the test was cancelled: there is no result",
+    "unknown": "the sender does not know the result's status (unknown); Speciosa cannot "
+               "tell a final result from a preliminary one",
+}
+
+#: ``QuestionnaireResponse.status``: completed and amended are stored complete, in-progress
+#: as incomplete (scored as far as answered); entered-in-error withdraws.
+RESPONSE_STATUS: dict[str, str | None] = {
+    "completed": None, "amended": None, "in-progress": None,
+    "stopped": "the response was stopped before it was finished and will not be completed",
+}
+
+#: ``MedicationStatement.status`` of a kratom dose or a substance use (a use at one time).
+USE_STATUS: dict[str, str | None] = {
+    "completed": None, "active": None,
+    "intended": "an intended use is not a use: nothing was taken",
+    "not-taken": "not taken: nothing was taken",
+    "stopped": "a dose or a use is taken at one time; 'stopped' says nothing was taken then",
+    "on-hold": "a dose or a use on hold was not taken",
+    "unknown": "the sender does not know whether it was taken (unknown)",
+}
+
+WITHDRAWN = "entered-in-error"
+
+
+def _status(res: dict[str, Any], policy: dict[str, str | None], what: str) -> str:
+    status = res.get("status")
+    if status == WITHDRAWN:
+        return status
+    if status not in policy:
+        raise _Bad(f"status {status!r}: not a FHIR status of a {what}")
+    why = policy[status]
+    if why is not None:
+        raise _Bad(f"status {status!r}: {why}. Not imported (docs/fhir.md, status policy)")
+    return status
+
+
+def _reporter(ref: Any, subject: Any, patients: _Patients) -> tuple[str, dict[str, Any] | None]:
+    """``(reported_by, author)`` of a reference to who reported a resource: ``patient`` when
+    it names the subject (the same reference, or a Patient resource of the import with the
+    same identifiers); otherwise the reference's display and identifier, never the
+    reference itself (it names a resource on the sender's server)."""
+    if not isinstance(ref, dict):
+        return "", None
+    target = ref.get("reference")
+    subject = subject if isinstance(subject, dict) else {}
+    if isinstance(target, str) and target:
+        if target == subject.get("reference"):
+            return ImportedResource.ReportedBy.PATIENT, None
+        named = patients.by_ref.get(target)
+        mine = patients.by_ref.get(subject.get("reference") or "")
+        if named is not None and named is mine:
+            return ImportedResource.ReportedBy.PATIENT, None
+    ident = ref.get("identifier")
+    if isinstance(ident, dict) and ident == subject.get("identifier"):
+        return ImportedResource.ReportedBy.PATIENT, None
+    kept = {k: ref[k] for k in ("display", "identifier") if k in ref}
+    kind = str(ref.get("type") or (target or "").split("/")[0].rsplit(":", 1)[-1])
+    if kind in ("Practitioner", "PractitionerRole"):
+        return ImportedResource.ReportedBy.PRACTITIONER, kept or None
+    return ImportedResource.ReportedBy.OTHER, kept or None
+
+
+def _recorded(value: Any, what: str) -> dt.datetime | None:
+    """The sender's recording time (``issued``, ``dateAsserted``); a date without a time
+    is not a time and is not kept."""
+    if not isinstance(value, str) or len(value) <= 10:
+        return None
+    return _datetime(value, what)
+
+
+def _other_codings(concept: Any, ours: set[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The sender's codings that Speciosa's own coding of the concept does not repeat."""
+    out = []
+    for cd in (concept or {}).get("coding") or () if isinstance(concept, dict) else ():
+        if not isinstance(cd, dict) or (cd.get("system"), cd.get("code")) in ours:
+            continue
+        if cd.get("system", "").startswith(c.CODE_BASE):
+            continue
+        out.append({k: cd[k] for k in ("system", "version", "code", "display") if k in cd})
+    return out
+
+
+@dataclass
+class _Converted:
+    model: type
+    patient: cm.Patient
+    fields: dict[str, Any]
+    sender: dict[str, Any]
+    withdraw: bool = False
+
+
+def _convert(res: dict[str, Any], patients: _Patients) -> _Converted | None:
     rtype = res["resourceType"]
+    subject = res.get("subject")
+    sender: dict[str, Any] = {"source_status": res.get("status") or ""}
     if rtype == "Observation":
+        total_of = _total_instrument(res)
+        if total_of is not None:
+            if res.get("derivedFrom"):
+                return None  # a total derived from a response: the response is imported
+            status = _status(res, OBSERVATION_STATUS, "total score")
+            patient = patients.resolve(subject)
+            performers = res.get("performer") or [None]
+            sender["reported_by"], sender["author"] = _reporter(performers[0], subject, patients)
+            sender["recorded_at"] = _recorded(res.get("issued"), "issued")
+            if status == WITHDRAWN:
+                return _Converted(cm.Assessment, patient, {}, sender, withdraw=True)
+            return _Converted(cm.Assessment, patient, _total_fields(total_of, res, patient),
+                              sender)
         used = _codes(res.get("code"), c.CS_SUBSTANCE_USE)
-        if used:  # substance use, exported as a social-history Observation
-            patient = patients.resolve(res.get("subject"))
-            return cm.SubstanceUse, patient, _substance_fields(
-                used[0], res.get("effectiveDateTime"), "effectiveDateTime", res, patient)
-        if not _is_lab(res):
+        if not used and not _is_lab(res):
             return None  # derived scores and other observations are not imported
-        if res.get("status") not in ("final", "amended", "corrected", "preliminary"):
-            raise _Bad(f"status: {res.get('status')!r}; import final, amended, corrected or preliminary results")
-        patient = patients.resolve(res.get("subject"))
-        return cm.LabResult, patient, _lab_fields(res, patient)
+        status = _status(res, OBSERVATION_STATUS, "result")
+        patient = patients.resolve(subject)
+        performers = res.get("performer") or [None]
+        sender["reported_by"], sender["author"] = _reporter(performers[0], subject, patients)
+        sender["recorded_at"] = _recorded(res.get("issued"), "issued")
+        model = cm.SubstanceUse if used else cm.LabResult
+        if status == WITHDRAWN:
+            return _Converted(model, patient, {}, sender, withdraw=True)
+        if used:  # substance use, exported as a social-history Observation
+            fields = _substance_fields(used[0], res.get("effectiveDateTime"),
+                                       "effectiveDateTime", res, patient)
+            sender["codings"] = _other_codings(res.get("code"), set())
+            return _Converted(model, patient, fields, sender)
+        fields = _lab_fields(res, patient)
+        sender["codings"] = _other_codings(res.get("code"), {(c.LOINC, fields.get("loinc"))})
+        return _Converted(model, patient, fields, sender)
     if rtype == "QuestionnaireResponse":
-        patient = patients.resolve(res.get("subject"))
-        return cm.Assessment, patient, _assessment_fields(res, patient)
+        status = _status(res, RESPONSE_STATUS, "questionnaire response")
+        patient = patients.resolve(subject)
+        by, author = _reporter(res.get("author"), subject, patients)
+        if by != ImportedResource.ReportedBy.PATIENT and isinstance(res.get("source"), dict):
+            source_by, _ = _reporter(res["source"], subject, patients)
+            by = source_by if source_by == ImportedResource.ReportedBy.PATIENT else by
+        sender["reported_by"], sender["author"] = by, author
+        if status == WITHDRAWN:
+            return _Converted(cm.Assessment, patient, {}, sender, withdraw=True)
+        return _Converted(cm.Assessment, patient, _assessment_fields(res, patient), sender)
     if rtype == "MedicationStatement":
-        if res.get("status") in ("entered-in-error", "not-taken", "intended"):
-            raise _Bad(f"status: {res.get('status')!r} records nothing taken; leave it out")
-        patient = patients.resolve(res.get("subject"))
+        patient = patients.resolve(subject)
+        by, author = _reporter(res.get("informationSource"), subject, patients)
+        categories = _codes(res.get("category"), c.MS_CATEGORY)
+        if "patientspecified" in categories and not author:
+            by = ImportedResource.ReportedBy.PATIENT
+        sender.update(reported_by=by, author=author,
+                      recorded_at=_recorded(res.get("dateAsserted"), "dateAsserted"))
         model, fields = _statement(res, patient)
-        return model, patient, fields
+        if res.get("status") == WITHDRAWN:
+            return _Converted(model, patient, {}, sender, withdraw=True)
+        return _Converted(model, patient, fields, sender)
     return None
 
 
@@ -796,10 +1074,11 @@ def _describe(res: Any, full_url: str | None) -> str:
     return f"{rtype} {full_url}" if full_url else rtype
 
 
-def import_file(path: Path, patients: _Patients, *, user=None,
-                validate_models: bool = True) -> FileReport:
-    """Import one file, all or nothing. See the module docstring."""
-    report = FileReport(file=path.name)
+def import_file(path: Path, patients: _Patients, *, user=None, validate_models: bool = True,
+                per_resource: bool = False) -> FileReport:
+    """Import one file: all or nothing, or (``per_resource``) every resource without a
+    problem. See the module docstring."""
+    report = FileReport(file=path.name, per_resource=per_resource)
     pending: list[_Pending] = []
     seen: dict[tuple[str, str, str], int] = {}
     known: dict[str, dict[tuple[str, str], str]] = {}
@@ -821,10 +1100,19 @@ def import_file(path: Path, patients: _Patients, *, user=None,
                 continue
             if rtype in IMPORTED_TYPES:
                 if rtype not in known:
-                    known[rtype] = {(s_, v_): d_ for s_, v_, d_ in ImportedResource.objects.filter(
-                        resource_type=rtype).values_list("system", "value", "digest").iterator(5000)}
+                    # the latest version's digest (ascending versions: the last one wins)
+                    known[rtype] = {(s_, v_): (d_, p_) for s_, v_, d_, p_ in
+                                    ImportedResource.objects.filter(resource_type=rtype).order_by(
+                                        "version").values_list("system", "value", "digest",
+                                                               "patient_id").iterator(5000)}
                 system, value = _identifier(res)
-                if known[rtype].get((system, value)) == _digest(res):
+                digest, patient_id = known[rtype].get((system, value), (None, None))
+                if digest == _digest(res):
+                    # the same content again: still about the same patient?
+                    if patients.resolve(res.get("subject")).pk != patient_id:
+                        raise _Mismatch(f"patient mismatch: {rtype} {system}|{value} was imported "
+                                   "before into another patient's chart; an update never "
+                                   "moves a record to another chart")
                     key = (rtype, system, value)
                     if key in seen:
                         raise _Bad(f"identifier {system}|{value} also on line {seen[key]} of "
@@ -852,21 +1140,23 @@ def import_file(path: Path, patients: _Patients, *, user=None,
             if converted is None:
                 report.skipped[f"{rtype} (not imported)"] += 1
                 continue
-            model, patient, fields = converted
             system, value = _identifier(res)
             key = (rtype, system, value)
             if key in seen:
                 raise _Bad(f"identifier {system}|{value} also on line {seen[key]} of this file")
             seen[key] = line
-            pending.append(_Pending(line, rtype, system, value, _digest(res), patient, model,
-                                    fields))
+            pending.append(_Pending(
+                line, rtype, system, value, _digest(res), converted.patient, converted.model,
+                converted.fields, converted.sender,
+                action="withdraw" if converted.withdraw else "create"))
         except _Bad as exc:
-            report.problems.append(Problem(path.name, line, str(exc), _describe(res, full_url)))
-    if report.problems:
+            report.problems.append(Problem(path.name, line, str(exc), _describe(res, full_url),
+                                           fatal=isinstance(exc, _Mismatch)))
+    if report.problems and not report.stored:
         return report
     _drop_native(pending, report)
     _check_known(pending, report, path.name)
-    if report.problems:
+    if report.problems and not report.stored:
         return report
     for p in pending:
         if p.patient.pk is None and all(q is not p.patient for _l, q in new_patients):
@@ -880,27 +1170,99 @@ def import_file(path: Path, patients: _Patients, *, user=None,
     return report
 
 
+_MODELS = {m.__name__: m for m in _OWN_KIND}
+
+
 def _check_known(pending: list[_Pending], report: FileReport, name: str) -> None:
-    """Drop resources imported before with the same content; refuse changed ones."""
-    known: dict[tuple[str, str, str], str] = {}
+    """Against what earlier imports stored under the same identifiers: the same content is
+    left alone; new content is an update (a new version of the record); entered-in-error
+    withdraws it. A change Speciosa cannot apply safely is refused, saying why."""
+    latest: dict[tuple[str, str, str], ImportedResource] = {}
     for rtype in {p.resource_type for p in pending}:
         values = [p.value for p in pending if p.resource_type == rtype]
         for i in range(0, len(values), 900):
-            for system, value, digest in ImportedResource.objects.filter(
-                    resource_type=rtype, value__in=values[i:i + 900]).values_list("system", "value", "digest"):
-                known[(rtype, system, value)] = digest
+            for row in ImportedResource.objects.filter(
+                    resource_type=rtype, value__in=values[i:i + 900]).order_by("version"):
+                latest[(rtype, row.system, row.value)] = row
     keep = []
     for p in pending:
-        digest = known.get((p.resource_type, p.system, p.value))
-        if digest is None:
-            keep.append(p)
-        elif digest == p.digest:
+        known = latest.get((p.resource_type, p.system, p.value))
+        what = f"{p.resource_type} {p.system}|{p.value}"
+        if known is None:
+            if p.action == "withdraw":
+                report.skipped[f"{p.resource_type} entered-in-error (never imported)"] += 1
+            else:
+                keep.append(p)
+            continue
+        problem = None
+        record = _MODELS[known.model].objects.filter(pk=known.object_id).first() \
+            if known.model in _MODELS else None
+        if known.patient_id != p.patient.pk:
+            problem = (f"patient mismatch: {what} was imported before into another patient's "
+                       "chart; an update never moves a record to another chart")
+        elif known.digest == p.digest:
             report.unchanged += 1
-        else:
-            report.problems.append(Problem(name, p.line, (
-                f"{p.resource_type} {p.system}|{p.value} was imported before with different "
-                "content; a correction by import is not supported - correct the record in Speciosa")))
+            continue
+        elif known.source_status == WITHDRAWN:
+            problem = (f"{what} was withdrawn (entered-in-error) by an earlier import; "
+                       "send it under a new identifier")
+        elif record is None or known.model != p.model.__name__:
+            problem = (f"{what} was imported before as a {known.model}, now it is a "
+                       f"{p.model.__name__}; refused")
+        elif record.superseded or record.retracted:
+            problem = (f"{what} was corrected or withdrawn in Speciosa since it was imported; "
+                       "the sender's new version is not applied over it: reconcile it by hand")
+        if problem:
+            report.problems.append(Problem(name, p.line, problem, what,
+                                           fatal=problem.startswith("patient mismatch")))
+            continue
+        p.action = "withdraw" if p.action == "withdraw" else "update"
+        p.replaces, p.version = record, known.version + 1
+        keep.append(p)
     pending[:] = keep
+
+
+def _imported(p: _Pending, row, name: str, now: dt.datetime) -> ImportedResource:
+    sender = p.sender
+    return ImportedResource(
+        resource_type=p.resource_type, system=p.system[:255], value=p.value[:255],
+        version=p.version, digest=p.digest, model=p.model.__name__, object_id=row.pk,
+        patient=p.patient, file_name=name[:255], imported_at=now,
+        source_status=str(sender.get("source_status") or "")[:24],
+        recorded_at=sender.get("recorded_at"), reported_by=sender.get("reported_by") or "",
+        author=sender.get("author"), codings=sender.get("codings") or [])
+
+
+def _new_version(p: _Pending, entered_by, now: dt.datetime, name: str,
+                 audits: list[cm.AuditEntry]):
+    """Apply an update (a new version replacing ``p.replaces``, as a correction does) or a
+    withdrawal (``p.replaces`` marked retracted), with its audit entry; returns the row the
+    import now points at."""
+    model = p.model
+    locked = model.objects.select_for_update().get(pk=p.replaces.pk)
+    if locked.superseded or locked.retracted:
+        raise IntegrityError(f"{p.resource_type} {p.system}|{p.value} changed meanwhile")
+    before = writes.snapshot(locked)
+    reason = (f"FHIR import {name} line {p.line}: {p.resource_type} {p.system}|{p.value} "
+              f"version {p.version} from the sender")
+    if p.action == "withdraw":
+        model.objects.filter(pk=locked.pk).update(
+            retracted=True, change_reason=f"{reason}: entered in error"[:500])
+        locked.refresh_from_db()
+        audits.append(writes.audit_entry(entered_by, writes.Action.RETRACT, locked,
+                                         patient=p.patient, at=now, before=before,
+                                         after=writes.snapshot(locked), reason=reason[:500]))
+        return locked
+    locked.superseded = True
+    locked.save(update_fields=["superseded"])
+    extra = {"diary": locked.diary} if hasattr(locked, "diary") and "diary" not in p.fields else {}
+    new = model.objects.create(patient=p.patient, entered_by=entered_by, source=cm.Source.IMPORT,
+                               entered_at=now, replaces=locked, change_reason=reason[:500],
+                               **p.fields, **extra)
+    audits.append(writes.audit_entry(entered_by, writes.Action.CORRECT, new, patient=p.patient,
+                                     at=now, before=before, after=writes.snapshot(new),
+                                     reason=reason[:500]))
+    return new
 
 
 def _store(pending: list[_Pending], new_patients: list[tuple[int, cm.Patient]],
@@ -925,18 +1287,15 @@ def _store(pending: list[_Pending], new_patients: list[tuple[int, cm.Patient]],
                     reason=f"FHIR import {name} line {line}: patient created (--create-patients)"))
             by_model: dict[type, list[_Pending]] = {}
             for p in pending:
-                by_model.setdefault(p.model, []).append(p)
+                if p.action == "create":
+                    by_model.setdefault(p.model, []).append(p)
             imported: list[ImportedResource] = []
             for model, items in by_model.items():
                 rows = [model(patient=p.patient, entered_by=entered_by, source=cm.Source.IMPORT,
                               entered_at=now, **p.fields) for p in items]
                 created = model.objects.bulk_create(rows, batch_size=500)
                 for p, row in zip(items, created, strict=True):
-                    imported.append(ImportedResource(
-                        resource_type=p.resource_type, system=p.system[:255],
-                        value=p.value[:255], digest=p.digest, model=model.__name__,
-                        object_id=row.pk, patient=p.patient, file_name=name[:255],
-                        imported_at=now))
+                    imported.append(_imported(p, row, name, now))
                     audits.append(writes.audit_entry(
                         entered_by, writes.Action.CREATE, row, patient=p.patient, at=now,
                         after=writes.snapshot(row),
@@ -944,6 +1303,13 @@ def _store(pending: list[_Pending], new_patients: list[tuple[int, cm.Patient]],
                                f"{p.system}|{p.value}"))
                 report.created[model.__name__] += len(created)
                 report.patient_ids.update(p.patient.pk for p in items)
+            for p in pending:
+                if p.action != "create":
+                    row = _new_version(p, entered_by, now, name, audits)
+                    imported.append(_imported(p, row, name, now))
+                    counted = "withdrawn" if p.action == "withdraw" else "updated"
+                    report.created[f"{p.model.__name__} ({counted})"] += 1
+                    report.patient_ids.add(p.patient.pk)
             ImportedResource.objects.bulk_create(imported, batch_size=500)
             writes.append_audit(audits)
     except BaseException:
@@ -957,8 +1323,8 @@ def _store(pending: list[_Pending], new_patients: list[tuple[int, cm.Patient]],
 
 def import_fhir(path: str | Path, *, user=None, site: cm.Site | None = None,
                 evaluate_safety: bool = True, validate_models: bool = True,
-                create_patients: bool = False,
-                care_team: cm.CareTeam | None = None) -> ImportReport:
+                create_patients: bool = False, care_team: cm.CareTeam | None = None,
+                per_resource: bool = False) -> ImportReport:
     """Import a Bundle, an NDJSON file or a folder of NDJSON files; see the module docstring.
 
     Parameters
@@ -972,6 +1338,9 @@ def import_fhir(path: str | Path, *, user=None, site: cm.Site | None = None,
         The operator's option for seeding a new installation (never the default): a
         ``Patient`` resource whose trusted identifier matches nobody at ``site`` (required)
         creates that patient, in ``care_team`` (default: the site's only care team).
+    per_resource : bool
+        Store the resources of a file that have no problem and report the others (default:
+        all or nothing per file). A patient mismatch still refuses the whole file.
     evaluate_safety : bool
         Re-evaluate the safety rules of every patient who got new records (the same hook
         every other write runs).
@@ -990,7 +1359,8 @@ def import_fhir(path: str | Path, *, user=None, site: cm.Site | None = None,
     report = ImportReport()
     touched: set[int] = set()
     for f in ordered:
-        fr = import_file(f, patients, user=user, validate_models=validate_models)
+        fr = import_file(f, patients, user=user, validate_models=validate_models,
+                         per_resource=per_resource)
         report.files.append(fr)
         if fr.stored:
             touched |= fr.patient_ids

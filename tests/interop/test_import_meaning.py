@@ -1,0 +1,160 @@
+"""Import keeps meaning (issue 14): a status is kept or refused by the stated policy, never
+silently made final; a comparator stays a comparator; the laboratory's reference range,
+interpretation and codes, who reported it and when it was recorded survive the import and
+the next export."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from speciosa.clinic import models as cmodels
+from speciosa.interop import codes as icodes
+from speciosa.interop.export import Exporter
+from speciosa.interop.importer import import_fhir
+from speciosa.interop.models import ImportedResource, TrustedIdentifierSystem
+
+from . import ehr
+from .r4 import parse_r4
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def maya(clinic):
+    TrustedIdentifierSystem.objects.create(site=clinic.site_a, system=ehr.HOSPITAL_MRN)
+    return clinic.patient_a
+
+
+def _counts() -> dict[str, int]:
+    return {m.__name__: m.objects.count() for m in
+            (cmodels.LabResult, cmodels.Assessment, cmodels.Dose, cmodels.SubstanceUse,
+             cmodels.Medication,
+             cmodels.AuditEntry, ImportedResource)}
+
+
+def _import(tmp_path, maya, *resources, name="b.json", **kw):
+    path = ehr.write(tmp_path / name, ehr.with_patient(ehr.patient(maya.identifier), *resources))
+    return import_fhir(path, **kw)
+
+
+def _exported(maya, rtype="Observation", prefix="lab"):
+    out = [r for r in Exporter(cmodels.Patient.objects.filter(pk=maya.pk)).resources([rtype])
+           if r["id"].startswith(prefix)]
+    for r in out:
+        parse_r4(r)
+    return out
+
+
+@pytest.mark.parametrize(("status", "why"), [
+    ("preliminary", "stores only final results"),
+    ("registered", "no result yet"),
+    ("cancelled", "no result"),
+    ("unknown", "unknown"),
+])
+def test_a_result_that_is_not_final_is_refused_never_made_final(maya, tmp_path, status, why):
+    before = _counts()
+    report = _import(tmp_path, maya, ehr.prolactin({}, status=status))
+    [problem] = report.problems
+    assert problem.line == 2 and f"status {status!r}" in problem.message
+    assert why in problem.message
+    assert _counts() == before
+
+
+@pytest.mark.parametrize("status", ["final", "amended", "corrected"])
+def test_a_final_amended_or_corrected_status_is_kept_and_exported_again(maya, tmp_path, status):
+    assert _import(tmp_path, maya, ehr.prolactin({}, status=status)).ok
+    [obs] = _exported(maya)
+    assert obs["status"] == status
+    assert ImportedResource.objects.get().source_status == status
+
+
+def test_a_comparator_stays_a_comparator_through_import_and_export(maya, tmp_path):
+    alt = ehr.prolactin({}, code={"coding": [{"system": ehr.LOINC, "code": "1742-6"}]},
+                        valueQuantity={"comparator": "<", "value": 5, "unit": "U/L",
+                                       "system": ehr.UCUM, "code": "U/L"},
+                        referenceRange=[], interpretation=[])
+    del alt["referenceRange"], alt["interpretation"]
+    assert _import(tmp_path, maya, alt).ok
+    lab = cmodels.LabResult.objects.get()
+    assert (lab.lab, lab.comparator, float(lab.value), lab.unit) == ("alt", "<", 5.0, "U/L")
+    [obs] = _exported(maya)
+    assert obs["valueQuantity"]["comparator"] == "<" and obs["valueQuantity"]["value"] == 5
+
+
+def test_the_laboratorys_range_and_interpretation_survive_import_and_export(maya, tmp_path):
+    sent = ehr.prolactin({}, value=38.0)
+    assert _import(tmp_path, maya, sent).ok
+    lab = cmodels.LabResult.objects.get()
+    assert lab.reference_source == "laboratory"
+    assert (lab.reference_low, lab.reference_high) == pytest.approx((4.8, 23.3))
+    assert lab.reported_interpretation == sent["interpretation"]
+    [obs] = _exported(maya)
+    rr = obs["referenceRange"][0]
+    assert (rr["low"]["value"], rr["high"]["value"], rr["low"]["code"]) == (4.8, 23.3, "ng/mL")
+    assert rr["text"] == icodes.LABORATORY_RANGE_TEXT
+    assert obs["interpretation"] == sent["interpretation"]
+
+
+def test_the_senders_codes_and_recorded_time_and_performer_are_kept(maya, tmp_path):
+    local = {"system": "https://lab.hospital.example/fhir/CodeSystem/tests", "code": "PRL",
+             "display": "Prolactin"}
+    sent = ehr.prolactin({}, performer=[{"display": "Hospital Central Laboratory"}])
+    sent["code"]["coding"].append(local)
+    assert _import(tmp_path, maya, sent).ok
+    [obs] = _exported(maya)
+    assert local in obs["code"]["coding"]
+    assert {"system": icodes.LOINC, "code": "2842-3"}.items() <= obs["code"]["coding"][0].items()
+    assert obs["issued"] == "2026-11-20T14:02:00+00:00"  # the laboratory's, not the import's
+    assert obs["effectiveDateTime"] == "2026-11-20T08:15:00+00:00"
+    assert obs["performer"] == [{"display": "Hospital Central Laboratory"}]
+
+
+def test_a_patient_reported_substance_use_stays_patient_reported(maya, tmp_path):
+    use = {"resourceType": "Observation", "status": "final",
+           "identifier": [{"system": "https://ehr.hospital.example/sid/obs", "value": "S-1"}],
+           "category": [{"coding": [{"system": ehr.OBS_CATEGORY, "code": "social-history"}]}],
+           "code": {"coding": [{"system": icodes.CS_SUBSTANCE_USE, "code": "alcohol"}]},
+           "effectiveDateTime": "2026-11-21T21:00:00+00:00", "issued": "2026-11-22T09:00:00Z",
+           "valueBoolean": True}
+    b = ehr.with_patient(ehr.patient(maya.identifier), use)
+    use["performer"] = [use["subject"]]  # the patient said so
+    report = import_fhir(ehr.write(tmp_path / "b.json", b))
+    assert report.ok, report.problems
+    imported = ImportedResource.objects.get()
+    assert imported.reported_by == "patient"
+    [obs] = _exported(maya, prefix="sub")
+    assert obs["performer"] == [{"reference": f"Patient/{maya.pk}", "identifier": {
+        "system": icodes.mrn_system(maya.site.name), "value": maya.identifier}}]
+    assert obs["issued"] == "2026-11-22T09:00:00+00:00"
+
+
+def test_a_questionnaire_response_keeps_its_author_kind(maya, tmp_path):
+    qr = {"resourceType": "QuestionnaireResponse",
+          "identifier": {"system": "https://ehr.hospital.example/sid/qr", "value": "Q-1"},
+          "questionnaire": f"{icodes.QUESTIONNAIRE_BASE}/craving-nrs", "status": "completed",
+          "authored": "2026-11-21T10:00:00+00:00",
+          "item": [{"linkId": "craving", "answer": [{"valueCoding": {"code": "6"}}]}]}
+    b = ehr.with_patient(ehr.patient(maya.identifier), qr)
+    qr["author"] = {"display": "Dr Ines Moreau"}
+    assert import_fhir(ehr.write(tmp_path / "b.json", b)).ok
+    [out] = _exported(maya, "QuestionnaireResponse", "a")
+    assert out["author"] == {"display": "Dr Ines Moreau"}  # never a reference to our server
+    assert "source" not in out
+    assert out["authored"] == "2026-11-21T10:00:00+00:00"
+
+
+def test_an_entered_in_error_result_never_imported_is_skipped_and_said(maya, tmp_path):
+    before = _counts()
+    report = _import(tmp_path, maya, ehr.prolactin({}, status="entered-in-error"))
+    assert report.ok
+    assert report.files[0].skipped["Observation entered-in-error (never imported)"] == 1
+    assert _counts() == before
+
+
+def test_dates_are_not_moved(maya, tmp_path):
+    sent = ehr.prolactin({}, effectiveDateTime="2026-11-20T08:15:00-05:00")
+    assert _import(tmp_path, maya, sent).ok
+    assert cmodels.LabResult.objects.get().collected_at == dt.datetime(2026, 11, 20, 13, 15,
+                                                                  tzinfo=dt.UTC)
