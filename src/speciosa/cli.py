@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "speciosa.commands.ops",
     "speciosa.commands.security",
     "speciosa.commands.audit",
+    "speciosa.commands.oauth",
 )
 
 

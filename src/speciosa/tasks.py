@@ -117,6 +117,25 @@ def export_fhir(out: str, patient_ids: list[int] | None = None) -> dict[str, int
     return dict(write_ndjson(out, Exporter(patients)))
 
 
+@app.task(name="speciosa.tasks.bulk_export", **RETRY)
+def bulk_export(export_id: str) -> dict[str, int]:
+    """Write the NDJSON files of one Bulk Data ``$export`` (:func:`speciosa.interop.bulk.run`:
+    its folder is rewritten whole, so a retry is harmless; a cancelled export stops)."""
+    _setup()
+    from speciosa.interop import bulk
+
+    return bulk.run(export_id)
+
+
+@app.task(name="speciosa.tasks.purge_bulk_exports", **RETRY)
+def purge_bulk_exports() -> int:
+    """Periodic: delete expired Bulk Data exports (files and record)."""
+    _setup()
+    from speciosa.interop import bulk
+
+    return bulk.purge_expired()
+
+
 @app.task(name="speciosa.tasks.export_research", **RETRY)
 def export_research(out: str, researcher: str, purpose: str = "research") -> int:
     """Write the de-identified research dataset for the researcher with the username

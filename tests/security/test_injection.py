@@ -83,7 +83,10 @@ def test_sql_like_input_is_stored_verbatim_and_the_tables_stay(clinic, login):
 
 # --------------------------------------------------------------------------- CSRF
 
-CSRF_EXEMPT = {"/api/v1/auth/token/"}  # no session: a program exchanges a password for a token
+# no session: a program exchanges a password for a token; the OAuth endpoints a program calls
+# with its own client authentication or bearer token (the session is never read there)
+CSRF_EXEMPT = {"/api/v1/auth/token/", "/oauth/token/", "/oauth/revoke_token/",
+               "/oauth/introspect/", "/oauth/userinfo/"}
 
 
 def _own_values(clinic, rec):

@@ -237,6 +237,12 @@ def test_nobody_revokes_another_users_token_from_their_own_security_page(clinic)
         "/admin/otp_totp/totpdevice/add/",
         "/admin/otp_static/staticdevice/",
         "/admin/otp_static/staticdevice/add/",
+        "/admin/oauth2_provider/application/",
+        "/admin/oauth2_provider/application/add/",
+        "/admin/oauth2_provider/accesstoken/",
+        "/admin/oauth2_provider/refreshtoken/",
+        "/admin/oauth2_provider/grant/",
+        "/admin/oauth2_provider/idtoken/",
     ],
 )
 def test_the_admin_has_no_page_that_lists_or_mints_a_credential(clinic, url):

@@ -11,13 +11,14 @@ Two kinds of credential reach the API (docs/security.md, "Second factor"):
   for a user who needs a second factor (staff always, patients who turned it on) until that
   session has given it.
 
-The hook for a later OAuth 2 / SMART on FHIR backend: write a DRF authentication class for
-the bearer access token, give it ``satisfies_second_factor = True`` only if the authorisation
-server demands the second factor before it issues a token, and list it in
-``REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]`` *before* the session class.
-:func:`token_user` (used by :class:`speciosa.web.security.SecondFactorMiddleware`) then trusts
-it with no further change. A header that no class accepts (``Bearer x``, ``Basic …``, junk)
-authenticates nothing, so it can never stand in for the second factor.
+SMART on FHIR bearer tokens (:class:`speciosa.interop.smart.SmartBearerAuthentication`,
+``Authorization: Bearer …``, issued by the OAuth server only after the whole login, second
+factor included) are accepted on ``/fhir/`` only, where their scopes narrow what the role
+reaches: they are listed in the FHIR views' ``authentication_classes``, not in
+``REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]`` (the REST API knows nothing of scopes),
+and :func:`token_user` asks them for ``/fhir/`` requests. A header that no class accepts
+(``Bearer x``, ``Basic …``, junk) authenticates nothing, so it can never stand in for the
+second factor.
 """
 
 from __future__ import annotations
@@ -91,7 +92,12 @@ def token_user(request: HttpRequest) -> Any | None:
         return None
     user = None
     drf_request = Request(request)
-    for cls in bearer_classes():
+    classes = bearer_classes()
+    if request.path.startswith("/fhir/"):
+        from speciosa.interop.smart import SmartBearerAuthentication
+
+        classes = [SmartBearerAuthentication, *classes]
+    for cls in classes:
         try:
             result = cls().authenticate(drf_request)
         except exceptions.APIException:

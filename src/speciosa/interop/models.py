@@ -1,7 +1,11 @@
-"""What was imported from another system, so that importing it again changes nothing."""
+"""What was imported from another system (so that importing it again changes nothing), and
+the SMART on FHIR and Bulk Data records: OAuth clients, launch contexts, exports."""
 
 from __future__ import annotations
 
+import uuid
+
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -88,3 +92,110 @@ class TrustedIdentifierSystem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.system} (trusted at {self.site})"
+
+
+# --------------------------------------------------------------------------- SMART on FHIR
+# (speciosa.interop.smart, speciosa.interop.bulk; docs/fhir.md "SMART on FHIR")
+
+
+class SmartClient(models.Model):
+    """What Speciosa knows about an OAuth client beyond django-oauth-toolkit's ``Application``.
+
+    ``app``: a SMART app (authorization code with PKCE; patient/ and user/ scopes, within the
+    role of the person who logs in). ``backend``: SMART Backend Services (client credentials
+    with a signed JWT; system/ scopes) bound to one ``site``, whose patients are the most it
+    ever reaches; ``jwks`` holds its public keys, ``application.user`` is its service login
+    (no password, no role: it reaches nothing by any other way in).
+    """
+
+    class Kind(models.TextChoices):
+        APP = "app"
+        BACKEND = "backend"
+
+    application = models.OneToOneField("oauth2_provider.Application", on_delete=models.CASCADE,
+                                       related_name="smart")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    site = models.ForeignKey("clinic.Site", null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="+")
+    launch_uri = models.URLField(max_length=500, blank=True)
+    jwks = models.JSONField(default=dict, blank=True)
+    purpose = models.CharField("default purpose of use of its bulk exports", max_length=300,
+                               blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.application.name}"
+
+
+class SmartLaunch(models.Model):
+    """An EHR launch: a clinician opened an app from a patient's page. The app receives
+    ``launch=<key>`` and sends it to the authorize page, where it gives the patient context
+    only to that clinician, for that app, once, within minutes."""
+
+    key = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    application = models.ForeignKey("oauth2_provider.Application", on_delete=models.CASCADE,
+                                    related_name="+")
+    patient = models.ForeignKey("clinic.Patient", on_delete=models.CASCADE, related_name="+")
+    expires = models.DateTimeField()
+    used = models.BooleanField(default=False)
+
+
+class SmartGrantContext(models.Model):
+    """The patient chosen (standalone) or launched (EHR) for one authorization code."""
+
+    grant = models.OneToOneField("oauth2_provider.Grant", on_delete=models.CASCADE,
+                                 related_name="smart")
+    patient = models.ForeignKey("clinic.Patient", on_delete=models.CASCADE, related_name="+")
+
+
+class SmartTokenContext(models.Model):
+    """The patient context of an access token (``patient`` in the token response)."""
+
+    access_token = models.OneToOneField("oauth2_provider.AccessToken", on_delete=models.CASCADE,
+                                        related_name="smart")
+    patient = models.ForeignKey("clinic.Patient", on_delete=models.CASCADE, related_name="+")
+
+
+class AssertionUse(models.Model):
+    """A client assertion's ``jti``, kept until the assertion expires: a replay is refused."""
+
+    client_id = models.CharField(max_length=100)
+    jti = models.CharField(max_length=255)
+    expires = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client_id", "jti"],
+                                               name="assertion_use_unique_jti")]
+
+
+class BulkExport(models.Model):
+    """One Bulk Data ``$export`` (speciosa.interop.bulk): who asked (user, and OAuth client when
+    a token was used), for which patients, what it produced, until when it is kept."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    application = models.ForeignKey("oauth2_provider.Application", null=True, blank=True,
+                                    on_delete=models.CASCADE, related_name="+")
+    level = models.CharField(max_length=16)  # system, patient, group
+    group = models.CharField(max_length=40, blank=True)
+    request_url = models.CharField(max_length=2000)
+    purpose = models.CharField(max_length=300)
+    patient_ids = models.JSONField(default=list)
+    types = models.JSONField(default=list)
+    since = models.DateTimeField(null=True, blank=True)
+    notes = models.BooleanField(default=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.CharField(max_length=100, blank=True)
+    output = models.JSONField(default=list)  # [{"type": ..., "count": ...}]
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    transaction_time = models.DateTimeField(null=True, blank=True)
+    expires = models.DateTimeField()

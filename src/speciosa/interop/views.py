@@ -7,11 +7,13 @@
 - ``GET /fhir/Patient/[id]/$everything`` returns everything about one patient;
 - ``GET /fhir/metadata`` describes what is served.
 
-Authentication is the REST API's (token or session). Access is decided only by
-:func:`speciosa.clinic.access.visible_patients` / :func:`~speciosa.clinic.access.patient_for`:
-a clinician sees their care teams' patients, a patient only themselves, researchers and
-administrators nothing identifiable. Anything unknown or out of reach is a 404 with an
-``OperationOutcome``, as is every other error; reads of a patient's record are audited.
+Authentication is the REST API's (token or session) or a SMART on FHIR bearer token
+(:mod:`speciosa.interop.smart`). Access is decided only by
+:func:`speciosa.clinic.access.visible_patients`, narrowed by a bearer token's scopes
+(:func:`speciosa.interop.smart.reach`): a clinician sees their care teams' patients, a patient
+only themselves, researchers and administrators nothing identifiable; a token never more.
+Anything unknown or out of reach is a 404 with an ``OperationOutcome`` (a type outside a
+token's scopes a 403), as is every other error; reads of a patient's record are audited.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import datetime as dt
 import itertools
 from urllib.parse import urlencode
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.urls import reverse
 from django.utils.http import http_date
 from rest_framework import exceptions
 from rest_framework.permissions import AllowAny
@@ -28,12 +32,13 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from speciosa.api.authentication import ApiTokenAuthentication, VerifiedSessionAuthentication
 from speciosa.api.parsers import FHIRJSONParser, SafeJSONParser
 from speciosa.clinic import access, services, writes
 from speciosa.clinic.models import Patient, Role
 
 from . import codes as c
-from . import search
+from . import search, smart
 from .export import ID_PREFIXES, RESOURCE_TYPES, TABLE_MODELS, Exporter, Gone, searchset
 
 MAX_COUNT = 1000
@@ -87,6 +92,9 @@ class FHIRView(APIView):
     """Every answer, errors included, is FHIR JSON: an error is an ``OperationOutcome``."""
 
     renderer_classes = [FHIRRenderer, PlainJSONRenderer]
+    # a SMART bearer token first (its scopes narrow the reach: smart.reach), then the API's own
+    authentication_classes = [smart.SmartBearerAuthentication, ApiTokenAuthentication,
+                              VerifiedSessionAuthentication]
     # a body is only ever read through these (nesting capped, bad text refused)
     parser_classes = [FHIRJSONParser, SafeJSONParser]
     schema = None  # not in the OpenAPI document: FHIR describes itself at /fhir/metadata
@@ -94,6 +102,8 @@ class FHIRView(APIView):
     def handle_exception(self, exc):
         if isinstance(exc, Http404):
             return Response(outcome("not-found", str(exc) or "Not found"), status=404)
+        if isinstance(exc, PermissionDenied):  # e.g. a bearer token's scopes (smart.Reach)
+            return Response(outcome("forbidden", str(exc) or "Forbidden"), status=403)
         if isinstance(exc, Gone):
             return Response(outcome("deleted", str(exc)), status=410)
         if isinstance(exc, search.SearchError):
@@ -107,7 +117,7 @@ class FHIRView(APIView):
             resp = Response(outcome(code, message or detail), status=exc.status_code)
             if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
                 resp.status_code = 401
-                resp["WWW-Authenticate"] = 'Token realm="fhir"'
+                resp["WWW-Authenticate"] = 'Bearer realm="fhir", Token realm="fhir"'
             if isinstance(exc, exceptions.MethodNotAllowed):
                 resp["Allow"] = ", ".join(self.allowed_methods)
             if getattr(exc, "wait", None):
@@ -153,7 +163,7 @@ def _none_match(header: str, version_id: str) -> bool:
 class ReadView(FHIRView):
     def get(self, request, rtype: str, rid: str):
         rtype = self._type(rtype)
-        visible = access.visible_patients(request.user)
+        visible = smart.reach(request).patients(rtype, "r")
         resource = Exporter(visible, notes=_sees_notes(request.user)).read(rtype, rid)
         if resource is None:
             raise Http404(f"No {rtype}/{rid} here.")
@@ -171,7 +181,8 @@ class HistoryView(FHIRView):
 
     def get(self, request, rtype: str, rid: str):
         rtype = self._type(rtype)
-        exporter = Exporter(access.visible_patients(request.user), notes=_sees_notes(request.user))
+        exporter = Exporter(smart.reach(request).patients(rtype, "r"),
+                            notes=_sees_notes(request.user))
         versions = exporter.versions(rtype, rid)
         if not versions:
             raise Http404(f"No {rtype}/{rid} here.")
@@ -207,7 +218,8 @@ class VReadView(FHIRView):
 
     def get(self, request, rtype: str, rid: str, vid: str):
         rtype = self._type(rtype)
-        exporter = Exporter(access.visible_patients(request.user), notes=_sees_notes(request.user))
+        exporter = Exporter(smart.reach(request).patients(rtype, "r"),
+                            notes=_sees_notes(request.user))
         versions = exporter.versions(rtype, rid) or []
         found = next(((v, r) for v, r in versions if v == vid), None)
         if found is None:
@@ -232,7 +244,7 @@ class SearchView(FHIRView):
     def get(self, request, rtype: str):
         rtype = self._type(rtype)
         lenient = _prefers_lenient(request)
-        visible = access.visible_patients(request.user)
+        visible = smart.reach(request).patients(rtype, "s")
         scope = visible
         patients: list[Patient] = []
         criteria: list[search.Criterion] = []
@@ -256,7 +268,7 @@ class SearchView(FHIRView):
                     elif key == "_sort":
                         sort = search.sort_key(rtype, raw)
                     elif key in search.PATIENT_PARAMS and key in search.PARAMS[rtype]:
-                        found = _patients(request.user, key, raw)
+                        found = _patients(visible, key, raw)
                         patients += found
                         scope = scope.filter(pk__in=[p.pk for p in found])
                     else:
@@ -318,9 +330,9 @@ class SearchView(FHIRView):
 
 class EverythingView(FHIRView):
     def get(self, request, rid: str):
-        patient = access.patient_for(request.user, rid)
-        exporter = Exporter(access.visible_patients(request.user).filter(pk=patient.pk),
-                            notes=_sees_notes(request.user))
+        patients = _everything_reach(request)
+        patient = _patient_in(patients, rid)
+        exporter = Exporter(patients.filter(pk=patient.pk), notes=_sees_notes(request.user))
         bundle = searchset(exporter.resources(), base=self._base(request))
         # an export of the whole record: audited with its purpose of use (HL7 PurposeOfUse code,
         # from ``_purpose`` or the ``X-Purpose-Of-Use`` header; TREAT when not given)
@@ -366,38 +378,79 @@ class MetadataView(FHIRView):
         return Response({
             "resourceType": "CapabilityStatement", "status": "active", "date": "2026-01-01",
             "kind": "instance", "fhirVersion": c.FHIR_VERSION,
+            "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
             "format": ["json", "application/fhir+json"],
             "implementation": {"description": "Speciosa read-only FHIR API",
                                "url": self._base(request)},
             "rest": [{
                 "mode": "server",
                 "documentation": RESULT_PARAMETERS_DOC,
-                "security": SECURITY,
+                "security": security(request),
                 "resource": resources,
-                "operation": [{"name": "everything", "definition":
-                               "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]}],
+                "operation": [
+                    {"name": "everything", "definition":
+                     "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
+                    *BULK_OPERATIONS]}],
         })
 
+
+#: Bulk Data $export (speciosa.interop.bulk): system, Patient and Group (a care team) level.
+BULK = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/"
+BULK_OPERATIONS = [
+    {"name": "export", "definition": f"{BULK}export",
+     "documentation": "[base]/$export: asynchronous (Prefer: respond-async), purpose of use "
+                      "required (_purpose or X-Purpose-Of-Use); _type, _since, _outputFormat "
+                      "application/fhir+ndjson; files to the requester only, kept 24 hours."},
+    {"name": "patient-export", "definition": f"{BULK}patient-export",
+     "documentation": "[base]/Patient/$export: every patient in reach."},
+    {"name": "group-export", "definition": f"{BULK}group-export",
+     "documentation": "[base]/Group/[id]/$export: a Group is a care team (Group/[CareTeam "
+                      "id]), its patients within reach."},
+]
 
 #: Types whose past versions are kept (corrections), from the exporter's tables.
 VERSIONED_TYPES = frozenset(t for t, tables in ID_PREFIXES.items()
                             if any(table in TABLE_MODELS for _, table in tables))
 
-#: How to authenticate (CapabilityStatement.rest.security). The restful-security-service
-#: codes (OAuth, SMART-on-FHIR, Basic, ...) name none of the schemes accepted today, so the
-#: service is described in text.
-SECURITY = {
-    "cors": False,
-    "service": [{"text": "API token: Authorization: Token <key>"},
-                {"text": "Web session (cookie) of Speciosa's login, second factor included"}],
-    "description": (
-        "Every request except /fhir/metadata needs credentials; without them the answer is 401 "
-        "with WWW-Authenticate: Token. An API token is issued by POST /api/v1/auth/token/ "
-        "only after the whole login, second factor included; it expires (hours for staff, days "
-        "for patients) and is sent as 'Authorization: Token <key>'. A web session works too "
-        "once its second factor is done. What a user sees follows their role: a clinician "
-        "their care teams' patients, a patient themselves."),
-}
+#: The restful-security-service code system (CapabilityStatement.rest.security.service).
+SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+#: Where a SMART client finds the OAuth endpoints in the CapabilityStatement.
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+
+
+def security(request) -> dict:
+    """How to authenticate (CapabilityStatement.rest.security): SMART on FHIR bearer tokens
+    (with the oauth-uris extension SMART clients read), the API token and the web session."""
+    def url(name: str) -> str:
+        return request.build_absolute_uri(reverse(f"oauth2_provider:{name}"))
+
+    return {
+        "cors": False,
+        "extension": [{"url": OAUTH_URIS, "extension": [
+            {"url": "authorize", "valueUri": url("authorize")},
+            {"url": "token", "valueUri": url("token")}]}],
+        "service": [
+            {"coding": [{"system": SECURITY_SERVICE, "code": "SMART-on-FHIR",
+                         "display": "SMART-on-FHIR"}],
+             "text": "SMART on FHIR: Authorization: Bearer <access token> (App Launch, "
+                     "Backend Services); see /fhir/.well-known/smart-configuration"},
+            {"text": "API token: Authorization: Token <key>"},
+            {"text": "Web session (cookie) of Speciosa's login, second factor included"}],
+        "description": (
+            "Every request except /fhir/metadata and /fhir/.well-known/smart-configuration "
+            "needs credentials; without them the answer is 401 with WWW-Authenticate: Bearer, "
+            "Token. SMART on FHIR: an app gets a bearer token by the authorization code flow "
+            "with PKCE (S256), after the person's whole Speciosa login, second factor included "
+            "for staff (standalone launch with launch/patient, or EHR launch with launch); a "
+            "backend system by client credentials with a signed JWT (private_key_jwt, RS384 or "
+            "ES384), bound to one site. Scopes patient/, user/ and system/ with .read (SMART "
+            "v1) or .rs, .r, .s (v2) narrow what the login's role allows, never widen it: a "
+            "type without a scope is a 403. An API token is issued by POST /api/v1/auth/token/ "
+            "only after the whole login, second factor included; it expires (hours for staff, "
+            "days for patients) and is sent as 'Authorization: Token <key>'. A web session "
+            "works too once its second factor is done. What a user sees follows their role: a "
+            "clinician their care teams' patients, a patient themselves."),
+    }
 
 
 #: What every search accepts besides its parameters (rest.documentation).
@@ -421,16 +474,34 @@ def _prefers_lenient(request) -> bool:
     return any(part.strip().replace(" ", "") == "handling=lenient" for part in prefer.split(","))
 
 
-def _patients(user, key: str, raw: str) -> list[Patient]:
-    """The patients a ``patient``/``subject`` value names (commas are OR), each through the
-    one access decision (404 when out of reach)."""
+def _patient_in(patients, rid) -> Patient:
+    """The patient ``rid`` among ``patients`` (the request's reach), else a 404."""
+    try:
+        return patients.select_related("site", "care_team").get(pk=rid)
+    except (Patient.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such patient") from None
+
+
+def _everything_reach(request):
+    """``$everything`` shows every type: a bearer token needs a search scope for each."""
+    r = smart.reach(request)
+    patients = r.patients("Patient", "s")
+    if r.token is not None:
+        for rtype in RESOURCE_TYPES:
+            patients = patients & r.patients(rtype, "s")
+    return patients
+
+
+def _patients(visible, key: str, raw: str) -> list[Patient]:
+    """The patients a ``patient``/``subject`` value names (commas are OR), each within the
+    request's reach (:func:`speciosa.interop.smart.reach`; 404 when out of reach)."""
     out = []
     for part in search._split(raw):
         ref = search.parse_reference(part, "Patient")
         rtype, _, rid = ref.partition("/")
         if rtype != "Patient" or not rid:
             raise search.SearchError(key, f"{key}={raw}: name a patient (Patient/[id] or [id]).")
-        out.append(access.patient_for(user, rid))
+        out.append(_patient_in(visible, rid))
     return out
 
 

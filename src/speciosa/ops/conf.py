@@ -35,6 +35,8 @@ CELERY_BEAT_SCHEDULE = {
                   "schedule": float(_env("SPECIOSA_SWEEP_EVERY_S", "900"))},
     "notify-new-urgent-alerts": {"task": "speciosa.tasks.notify_new_urgent_alerts",
                                  "schedule": float(_env("SPECIOSA_NOTIFY_EVERY_S", "60"))},
+    "purge-bulk-exports": {"task": "speciosa.tasks.purge_bulk_exports",
+                           "schedule": float(_env("SPECIOSA_BULK_PURGE_EVERY_S", "3600"))},
 }
 
 # --------------------------------------------------------------------------- e-mail

@@ -1,8 +1,10 @@
 """The Django admin shows no credential and mints none (issue #11, item 4).
 
-- API tokens (django-rest-knox), authenticators (TOTP secrets) and recovery codes are not in
-  the admin at all: their own admin pages are unregistered here, so an administrator can
-  neither read a secret nor make a token to act as someone else.
+- API tokens (django-rest-knox), authenticators (TOTP secrets), recovery codes and the
+  OAuth clients, grants and tokens of SMART on FHIR (django-oauth-toolkit; clients are
+  registered with ``speciosa oauth``) are not in the admin at all: their own admin pages are
+  unregistered here, so an administrator can neither read a secret nor make a token to act as
+  someone else.
 - Failed logins (django-axes) are listed read-only; deleting one would unlock a login
   without an audit entry.
 - What an administrator may do to another user's login is an action on the user list
@@ -20,6 +22,7 @@ from django.contrib.auth.admin import UserAdmin
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
+from oauth2_provider import models as omodels
 
 from speciosa.clinic.admin import BadLookupMixin, ReadOnlyMixin
 
@@ -35,6 +38,12 @@ for _model in (
     AccessLog,
     AccessFailureLog,
     User,
+    omodels.Application,
+    omodels.AccessToken,
+    omodels.RefreshToken,
+    omodels.Grant,
+    omodels.IDToken,
+    omodels.DeviceGrant,
 ):
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)

@@ -1,6 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from speciosa.interop import smart
+
 from . import account_views, security, settings_views, views
 
 urlpatterns = [
@@ -21,6 +23,8 @@ urlpatterns = [
     path("patients/<int:patient_id>/", views.patient_detail, name="patient_detail"),
     path("patients/<int:patient_id>/assessments/<slug:instrument_id>/new/", views.assessment_new,
          name="assessment_new"),
+    path("patients/<int:patient_id>/launch/", smart.ehr_launch,
+         name="smart_launch"),  # a SMART app started from the patient's page (EHR launch)
     path("patients/<int:patient_id>/labs/new/", views.lab_new, name="lab_new"),
     path("patients/<int:patient_id>/notes/new/", views.note_new, name="note_new"),
     path("patients/<int:patient_id>/<slug:kind>/<int:record_id>/correct/", views.record_correct,

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from speciosa.clinic import access, crisis, records, selectors, services, writes
 from speciosa.clinic.models import Role
+from speciosa.interop import smart
 from speciosa.knowledge import instruments as kinstruments
 
 from . import forms
@@ -63,13 +64,18 @@ def patient_detail(request, patient_id):
         limit = 40
     events = selectors.patient_timeline(patient, limit=limit + 1)
     summary = selectors.patient_list(access.visible_patients(request.user).filter(pk=patient.pk)).get()
-    return render(request, "web/patient_detail.html", {
+    apps = smart.launchable_apps()
+    response = render(request, "web/patient_detail.html", {
         "patient": patient, "events": events[:limit], "more": len(events) > limit, "next_limit": limit * 4,
         "summary": summary,
         "alerts": selectors.active_alerts(patient),
         "age": patient.age_on(timezone.localdate()),
         "instruments": kinstruments.clinician_recorded(),
+        "smart_apps": apps,
     })
+    if apps:  # the launch form is answered by a redirect to the app (CSP form-action)
+        response._csp_update = {"form-action": smart.launch_origins(apps)}
+    return response
 
 
 @_role_required(Role.CLINICIAN)
