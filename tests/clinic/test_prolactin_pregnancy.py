@@ -106,3 +106,25 @@ def test_a_patient_who_becomes_pregnant_stops_the_prolactin_alerts_from_firing(c
     alert.refresh_from_db()
     # the open alert waits for a clinician (issue 13) but says the rule no longer fires
     assert alert.status in Alert.ACTIVE and alert.stopped_firing_at is not None
+
+
+def test_a_male_patient_marked_pregnant_at_300_is_still_high_and_referred(clinic, login):
+    """Pregnancy recorded for a male patient is a contradiction in the record: it must not
+    silence a prolactinoma referral (issue 13, adversarial pass)."""
+    from speciosa.knowledge import prolactin as kprolactin
+
+    man = clinic.patient_b  # male
+    for state in ({"pregnant": True}, {"breastfeeding": True}):
+        result = kprolactin.interpret(300, "ng/mL", sex="male", **state)
+        assert result.flag == "high" and result.flag_note == ""
+        assert result.codes()[0] == "status-contradiction"
+        assert "prolactinoma-suggested" in result.codes()
+    _status(man, {"pregnant": True})
+    row = services.record_lab(clinic.clinician_b, man, {
+        "lab": "prolactin", "collected_at": timezone.now() - dt.timedelta(hours=3),
+        "value": Decimal("300"), "unit": "ng/mL"})
+    assert row.flag == "high"
+    [alert] = Alert.objects.filter(patient=man, topic="prolactin-very-high")
+    assert alert.severity == "warning"
+    text = _pdf_text(login(clinic.clinician_b), man)
+    assert "check the record" in text and "refer promptly to endocrinology" in text

@@ -83,7 +83,7 @@ def test_the_grid_reaches_every_consideration():
         "sampling-conditions", "exclude-pregnancy", "medications", "above-drug-induced-range",
         "within-drug-induced-range", "medication-history", "kratom", "kratom-remeasure", "check-tsh",
         "hypothyroidism", "check-kidney-function", "kidney-function", "prolactinoma-suggested",
-        "macroprolactin", "symptoms", "hypogonadism", "hook-effect"}
+        "macroprolactin", "symptoms", "hypogonadism", "hook-effect", "status-contradiction"}
 
 
 if __name__ == "__main__":

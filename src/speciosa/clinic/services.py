@@ -309,10 +309,11 @@ def lab_flag(code: str, value: float, unit: str, canonical_value: float,
     prolactin has no critical flag).
     """
     has_range = reference != (None, None)
-    if code == "prolactin" and (pregnant or breastfeeding):
+    from speciosa.knowledge import prolactin as kprolactin
+
+    if code == "prolactin" and kprolactin.physiological(sex, pregnant, breastfeeding):
         return ""
     if code == "prolactin" and not comparator:
-        from speciosa.knowledge import prolactin as kprolactin
 
         own = reference if laboratory_range else None
         return kprolactin.interpret(value, unit, sex=sex, pregnant=pregnant,

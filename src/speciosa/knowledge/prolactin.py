@@ -49,6 +49,7 @@ __all__ = [
     "PHYSIOLOGICAL_FLAG_NOTE",
     "interpret",
     "kratom_remeasure_after_h",
+    "physiological",
     "prolactin_raising_medication",
 ]
 
@@ -271,8 +272,29 @@ def _unit_conversion(c: _Case) -> list[Consideration]:
     )
 
 
+def physiological(sex: str, pregnant: bool, breastfeeding: bool) -> bool:
+    """Whether pregnancy or breastfeeding sets the non-pregnant range aside: only for a
+    patient whose reference-range sex is not male. Recorded for a male patient it is a
+    contradiction in the record, not a reason to stay silent about a high value
+    (:func:`_status_contradiction` says so)."""
+    return sex != "male" and bool(pregnant or breastfeeding)
+
+
+def _status_contradiction(c: _Case) -> list[Consideration]:
+    if c.sex != "male" or not (c.pregnant or c.breastfeeding):
+        return []
+    status = "pregnancy" if c.pregnant else "breastfeeding"
+    return _one(
+        "status-contradiction",
+        f"The record says {status} but the patient's sex for reference ranges is "
+        f"{c.sex}: check the record. The value is read against the {c.sex} range until "
+        "it is corrected.",
+        ("pregnancy-raises-prolactin",),
+    )
+
+
 def _pregnancy(c: _Case) -> list[Consideration]:
-    if not c.pregnant:
+    if not c.pregnant or c.sex == "male":
         return []
     return _one(
         "pregnancy",
@@ -284,7 +306,7 @@ def _pregnancy(c: _Case) -> list[Consideration]:
 
 
 def _breastfeeding(c: _Case) -> list[Consideration]:
-    if not c.breastfeeding:
+    if not c.breastfeeding or c.sex == "male":
         return []
     return _one(
         "breastfeeding",
@@ -517,6 +539,7 @@ def _hook_effect(c: _Case) -> list[Consideration]:
 #: it (hyperprolactinaemia confirmed, macroprolactin, prolactinoma, imaging) is said.
 CONSIDERATIONS: tuple[tuple[Callable[[_Case], list[Consideration]], bool, bool], ...] = (
     (_check_value, False, True),
+    (_status_contradiction, False, False),
     (_unit_conversion, False, True),
     (_pregnancy, False, True),
     (_breastfeeding, False, True),
@@ -591,8 +614,8 @@ def interpret(
     overrides = {sex: reference} if reference is not None else None
     rng = labs.reference_range("prolactin", sex, overrides)
     low, high = rng if rng is not None else (None, None)
-    physiological = bool(pregnant or breastfeeding)
-    flag = "" if physiological else (labs.flag_against(canonical, rng) or "normal")
+    in_physiology = physiological(sex, pregnant, breastfeeding)
+    flag = "" if in_physiology else (labs.flag_against(canonical, rng) or "normal")
 
     meds = [m for m in (str(x).strip() for x in medications) if m]
     effects = tuple(
@@ -617,7 +640,7 @@ def interpret(
     considerations = tuple(
         item
         for consider, raised_only, in_pregnancy in CONSIDERATIONS
-        if (case.raised or not raised_only) and (in_pregnancy or not physiological)
+        if (case.raised or not raised_only) and (in_pregnancy or not in_physiology)
         for item in consider(case)
     )
     cites = list(lab.reference_citations if reference is None else ())
@@ -636,5 +659,5 @@ def interpret(
         considerations=considerations,
         citations=tuple(dict.fromkeys(cites)),
         disclaimer=DISCLAIMER,
-        flag_note=PHYSIOLOGICAL_FLAG_NOTE if physiological else "",
+        flag_note=PHYSIOLOGICAL_FLAG_NOTE if in_physiology else "",
     )

@@ -53,7 +53,8 @@ midnight of the calendar day N days before `as_of`, in the timeline's zone.
   *lowers* prolactin or that prolactin drives craving (pharmacology.md, claims 1-2).
 - **Pregnancy and breastfeeding** raise prolactin physiologically and the guideline advises
   against routine measurement in pregnancy (Melmed 2011), so the prolactin rules are not
-  applied then.
+  applied then. Pregnancy or breastfeeding recorded for a male patient is a contradiction
+  in the record: the rules still apply and the interpretation says to check the record.
 - **Reference ranges**: the reporting laboratory's upper limit when the result carries one
   (pharmacology.md §6.1), else the catalogue's adult range for the patient's sex
   (`speciosa.knowledge.labs`, Mayo Clinic Laboratories); with the sex unknown, the higher

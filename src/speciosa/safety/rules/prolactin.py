@@ -90,7 +90,10 @@ def _ends(ctx: Context) -> tuple[_Point | None, _Point | None, int]:
 def _physiological(ctx: Context) -> bool:
     """Pregnancy and breastfeeding raise prolactin physiologically: the non-pregnant
     ranges do not apply and routine measurement is not advised (Melmed 2011)."""
-    return ctx.timeline.patient.breastfeeding or ctx.pregnancy() is not None
+    patient = ctx.timeline.patient
+    if patient.sex == "male":  # recorded for a male patient: a contradiction, not a pause
+        return False
+    return patient.breastfeeding or ctx.pregnancy() is not None
 
 
 def _latest(ctx: Context) -> _Point | None:
