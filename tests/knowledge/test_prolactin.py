@@ -341,3 +341,15 @@ def test_invalid_input_raises_a_lab_value_error_naming_the_field(kwargs, field):
     with pytest.raises(LabValueError) as err:
         interpret(value, unit, **kwargs)
     assert err.value.field == field
+
+
+def test_the_3_day_interval_for_other_drugs_is_never_read_as_kratom_s():
+    """Kratom listed with another prolactin-raising drug: the other drug's "about 3 days"
+    must say it is not kratom's interval (issue 13, adversarial pass)."""
+    result = interpret(60, "ng/mL", sex="female", medications=["kratom", "risperidone"])
+    [meds] = [c.text for c in result.considerations if c.code == "medications"]
+    assert "about 3 days" in meds and "not kratom, which needs two weeks or more" in meds
+    [kratom] = [c.text for c in result.considerations if c.code == "kratom-remeasure"]
+    assert "3 days" not in kratom and "two weeks or more" in kratom
+    alone = interpret(60, "ng/mL", sex="female", medications=["risperidone"])
+    assert "not kratom" not in " ".join(c.text for c in alone.considerations)

@@ -367,11 +367,13 @@ def _medications(c: _Case) -> list[Consideration]:
         f"{m} [{e.drug_class}{'; ' + e.note if e.note else ''}]" for m, e in c.effects
     )
     others = [m for m, e in c.effects if not _is_kratom(e)]
+    kratom_too = len(others) < len(c.effects)
     remeasure = (
         " If a drug is the suspected cause, stop or replace it when that is safe and "
         "re-measure once it has left the body: about 3 days after stopping for most drugs "
         "(interval UNCONFIRMED), longer for a drug eliminated slowly (about five of its "
-        "half-lives)."
+        "half-lives)"
+        + ("; not kratom, which needs two weeks or more (below)." if kratom_too else ".")
         if others else ""
     )
     out = _one(
