@@ -171,6 +171,25 @@ class PatientSummary(serializers.ModelSerializer):
         return obj.age_on(self.context["today"])
 
 
+class PatientIn(serializers.Serializer):
+    """A new patient (:func:`speciosa.clinic.onboarding.register_patient`): the site and a
+    care team of that site the clinician belongs to, demographics and consents."""
+
+    site = StrictIntegerField(help_text="Site id")
+    care_team = StrictIntegerField(help_text="Care team id (of that site)")
+    identifier = StrictCharField(max_length=40, help_text="Medical record number")
+    given_name = StrictCharField(max_length=80)
+    family_name = StrictCharField(max_length=80)
+    birth_date = serializers.DateField()
+    sex = serializers.ChoiceField(choices=["female", "male"])
+    pregnant = StrictBooleanField(required=False, default=False)
+    breastfeeding = StrictBooleanField(required=False, default=False)
+    in_care_since = serializers.DateField(required=False, allow_null=True,
+                                          help_text="Default: today")
+    consent_care = StrictBooleanField(help_text="Consent to supervised care (required: true)")
+    consent_research = StrictBooleanField(help_text="Consent to de-identified research use")
+
+
 class OwnPatient(serializers.ModelSerializer):
     """What a patient sees of their own record's header."""
 

@@ -28,8 +28,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from speciosa.clinic import access, records, selectors, services
-from speciosa.clinic.models import Assessment, DiaryDay, LabResult, Note, Role
+from speciosa.clinic import access, onboarding, records, selectors, services
+from speciosa.clinic.models import Assessment, DiaryDay, LabResult, Note, Patient, Role
 from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
 from speciosa.web import security
@@ -224,6 +224,25 @@ class PatientListView(ListView):
                                   [row["id"] for row in response.data["results"]],
                                   query=request.query_params.get("q", ""))
         return response
+
+    @extend_schema(tags=["patients"], parameters=[IDEMPOTENCY_KEY], request=s.PatientIn,
+                   responses=_create_responses(s.PatientSummary))
+    def post(self, request: Request) -> Response:
+        """Register a patient in one of your care teams, with their consents (issue 15).
+        Every rule of the record is checked (a team of the patient's site, dates not in the
+        future and in order, pregnancy only with a female sex); nothing is stored when one
+        fails."""
+        today = timezone.localdate()
+
+        def out(patient):
+            summary = api_selectors.patient_summary(request.user, patient)
+            return s.PatientSummary(summary, context={"today": today})
+
+        def call(token: str):
+            data = _parse(s.PatientIn, request.data)
+            return onboarding.register_patient(request.user, data, token=token)
+
+        return _created(request, Patient, out, call, kind="register-patient", patient=None)
 
 
 class PatientDetailView(ApiView):

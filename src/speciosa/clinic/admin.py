@@ -5,10 +5,13 @@ Every write made here is in the audit trail with the row before and after
 records are kept); consents are added through :func:`speciosa.clinic.services.record_consent`
 (append-only: a new consent supersedes the current one) and never changed or deleted."""
 
+from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.db.models import Q
 
-from . import services, writes
-from .models import AuditEntry, CareTeam, Consent, Patient, Profile, RuleSetting, Site
+from . import integrity, services, writes
+from .models import AuditEntry, CareTeam, Consent, Patient, Profile, Role, RuleSetting, Site
 
 
 class BadLookupMixin:
@@ -82,16 +85,62 @@ class SiteAdmin(AuditedAdmin):
                     "clinic_phone")
 
 
+class ProfileForm(forms.ModelForm):
+    """A clinician's or a patient's login names its site (issue 15 item 1)."""
+
+    class Meta:
+        model = Profile
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        draft = Profile(role=data.get("role"), site=data.get("site"))
+        message = integrity.profile_problems(draft, require_site=True).get("site")
+        if message and "site" not in self.errors:
+            self.add_error("site", message)
+        return data
+
+
 @admin.register(Profile)
 class ProfileAdmin(AuditedAdmin):
+    form = ProfileForm
     list_display = ("user", "role", "site")
     list_filter = ("role", "site")
     search_fields = ("user__username",)
 
 
+class CareTeamForm(forms.ModelForm):
+    """Members are clinicians of the team's site (:func:`integrity.member_problems`); the
+    picker offers clinicians only, of this team's site once it has one."""
+
+    class Meta:
+        model = CareTeam
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "members" in self.fields:
+            clinicians = get_user_model().objects.filter(profile__role=Role.CLINICIAN)
+            if self.instance.site_id:
+                clinicians = clinicians.filter(Q(profile__site_id=self.instance.site_id)
+                                               | Q(profile__site__isnull=True))
+            self.fields["members"].queryset = clinicians.order_by("last_name", "username")
+
+    def clean(self):
+        data = super().clean()
+        site, members = data.get("site"), data.get("members")
+        if site is not None and members is not None:
+            problems = integrity.member_problems(CareTeam(site=site), members)
+            if problems:
+                self.add_error("members", problems)
+        return data
+
+
 @admin.register(CareTeam)
 class CareTeamAdmin(AuditedAdmin):
+    form = CareTeamForm
     list_display = ("name", "site")
+    list_filter = ("site",)
     filter_horizontal = ("members",)
 
 
@@ -116,6 +165,15 @@ class PatientAdmin(AuditedAdmin):
     list_filter = ("site", "care_team", "sex")
     search_fields = ("identifier", "family_name", "given_name")
     inlines = [ConsentInline]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        """The login picker offers patient accounts only (the model refuses any other)."""
+        if db_field.name == "user":
+            kwargs["queryset"] = get_user_model().objects.filter(
+                profile__role=Role.PATIENT, is_staff=False, is_superuser=False)
+        if db_field.name == "care_team":
+            kwargs["queryset"] = CareTeam.objects.select_related("site").order_by("site__name", "name")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def audit_patient(self, obj):
         return obj if obj.pk else None

@@ -26,3 +26,16 @@ class ClinicConfig(AppConfig):
         # The write kernel's after-change hook is installed here, and only here: re-evaluate
         # the safety rules now (eager, no broker) or on a worker (speciosa.tasks).
         writes.install_after_change_hook(tasks.after_change)
+
+        # The rules of integrity for the rows Django writes without our save(): a care team's
+        # members, and a login becoming a superuser.
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import m2m_changed, pre_save
+
+        from . import integrity
+        from .models import CareTeam
+
+        m2m_changed.connect(integrity.members_changed, sender=CareTeam.members.through,
+                            dispatch_uid="speciosa-care-team-members")
+        pre_save.connect(integrity.user_saved, sender=get_user_model(),
+                         dispatch_uid="speciosa-superuser-is-admin")

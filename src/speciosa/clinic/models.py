@@ -23,6 +23,8 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from . import integrity
+
 
 class Role(models.TextChoices):
     CLINICIAN = "clinician", "Clinician"
@@ -71,8 +73,20 @@ class Profile(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices)
     site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT)
 
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(role__in=Role.values),
+                                              name="profile_role_known")]
+
     def __str__(self) -> str:
         return f"{self.user} ({self.role})"
+
+    def clean(self) -> None:
+        """One role per login (:mod:`speciosa.clinic.integrity`)."""
+        integrity.check(integrity.profile_problems(self))
+
+    def save(self, *args, **kwargs):
+        self.clean()
+        super().save(*args, **kwargs)
 
 
 class CareTeam(models.Model):
@@ -85,6 +99,14 @@ class CareTeam(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.site})"
+
+    def clean(self) -> None:
+        """Its patients and members are of its site (:mod:`speciosa.clinic.integrity`)."""
+        integrity.check(integrity.care_team_problems(self))
+
+    def save(self, *args, **kwargs):
+        self.clean()
+        super().save(*args, **kwargs)
 
 
 class Patient(models.Model):
@@ -104,7 +126,18 @@ class Patient(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["site", "identifier"], name="patient_unique_identifier")]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "identifier"], name="patient_unique_identifier"),
+            models.CheckConstraint(condition=models.Q(sex__in=Sex.values), name="patient_sex_known"),
+            models.CheckConstraint(condition=models.Q(pregnant=False) | models.Q(sex=Sex.FEMALE),
+                                   name="patient_pregnancy_needs_female_sex",
+                                   violation_error_message="Pregnancy is recorded only when "
+                                                           "the sex is female."),
+            models.CheckConstraint(condition=models.Q(in_care_since__gte=models.F("birth_date")),
+                                   name="patient_in_care_after_birth",
+                                   violation_error_message="Entry into care is on or after "
+                                                           "the birth date."),
+        ]
         ordering = ["family_name", "given_name"]
 
     def __str__(self) -> str:
@@ -114,27 +147,19 @@ class Patient(models.Model):
     def name(self) -> str:
         return f"{self.given_name} {self.family_name}"
 
-    OLDEST_YEARS = 130  # a birth date further back than this is a typing error
+    OLDEST_YEARS = integrity.OLDEST_YEARS  # a birth date further back is a typing error
 
     def clean(self) -> None:
-        """Plausible dates (issue 11 item 8): the clinical window opens
-        ``DAYS_BEFORE_CARE`` days before ``in_care_since``, so a year-1 entry into care
-        would let year-1 records in again (and break the alert scan)."""
-        from django.core.exceptions import ValidationError
+        """The rules every path keeps (:func:`speciosa.clinic.integrity.patient_problems`):
+        plausible dates (the clinical window opens ``DAYS_BEFORE_CARE`` days before
+        ``in_care_since``, so a year-1 entry into care would let year-1 records in again),
+        a care team of the patient's site, pregnancy only with a female sex, a patient
+        account as the login."""
+        integrity.check(integrity.patient_problems(self))
 
-        today = timezone.localdate()
-        oldest = today.replace(year=today.year - self.OLDEST_YEARS, day=min(today.day, 28))
-        errors = {}
-        if self.birth_date is not None and not oldest <= self.birth_date <= today:
-            errors["birth_date"] = (f"Give a birth date from {oldest.isoformat()} to today; "
-                                    "check the year.")
-        if self.in_care_since is not None:
-            first = self.birth_date if "birth_date" not in errors and self.birth_date else oldest
-            if not first <= self.in_care_since <= today:
-                errors["in_care_since"] = (f"Give a date from {first.isoformat()} (birth) to "
-                                           "today; check the year.")
-        if errors:
-            raise ValidationError(errors)
+    def save(self, *args, **kwargs):
+        self.clean()
+        super().save(*args, **kwargs)
 
     def age_on(self, day) -> int:
         b = self.birth_date

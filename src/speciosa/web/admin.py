@@ -19,11 +19,13 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 from oauth2_provider import models as omodels
 
+from speciosa.clinic import integrity
 from speciosa.clinic.admin import BadLookupMixin, ReadOnlyMixin
 
 from . import credentials
@@ -56,10 +58,25 @@ class ReadOnlyAccessAttemptAdmin(BadLookupMixin, ReadOnlyMixin, AccessAttemptAdm
     actions = None
 
 
+class OneRoleUserChangeForm(UserChangeForm):
+    """A superuser is an administrator: never a patient's login, nor another role's
+    (:func:`speciosa.clinic.integrity.superuser_problems`; the model's pre-save check
+    refuses it on every other path)."""
+
+    def clean(self):
+        data = super().clean()
+        if data.get("is_superuser") and self.instance.pk:
+            draft = User(pk=self.instance.pk, is_superuser=True)
+            for field, message in integrity.superuser_problems(draft).items():
+                self.add_error(field, message)
+        return data
+
+
 @admin.register(User)
 class CredentialsUserAdmin(BadLookupMixin, UserAdmin):
     """Django's user admin with audited, notified actions on credentials."""
 
+    form = OneRoleUserChangeForm
     actions = ["reset_second_factor", "revoke_api_tokens", "clear_failed_logins"]
 
     def _each(self, request, queryset, change, done: str) -> None:

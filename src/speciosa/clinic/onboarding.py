@@ -1,0 +1,115 @@
+"""Onboarding without Django's admin (issue 15): registering a patient, with their consents.
+
+:func:`register_patient` is the one way the registration page and the API store a new
+patient: the caller may register (an administrator, or a clinician of the chosen care team),
+the patient row keeps every rule of :mod:`speciosa.clinic.integrity` (the model's
+``full_clean``: fields, uniqueness, constraints, and the cross-table rules), the patient and
+the consents are stored in one transaction with their audit entries, once per submission
+token. Nothing is saved when anything is wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from . import access, services, writes
+from .models import CareTeam, Consent, Patient, Role, Site
+
+#: The fields of a registration, as the page and the API send them.
+PATIENT_FIELDS = ("identifier", "given_name", "family_name", "birth_date", "sex", "pregnant",
+                  "breastfeeding", "in_care_since")
+
+
+def teams_for(user):
+    """The care teams ``user`` may register a patient into: every team for an administrator,
+    a clinician's own teams; each with its site (two teams named "Team A" are told apart)."""
+    teams = CareTeam.objects.select_related("site").order_by("site__name", "name")
+    if access.has_role(user, Role.ADMIN):
+        return teams
+    if access.has_role(user, Role.CLINICIAN):
+        return teams.filter(members=user)
+    return teams.none()
+
+
+def may_register(user) -> bool:
+    return access.has_role(user, Role.ADMIN, Role.CLINICIAN)
+
+
+def _lookup(model, raw: Any, field: str, what: str):
+    try:
+        if isinstance(raw, bool) or int(raw) != raw and str(int(raw)) != str(raw).strip():
+            raise ValueError(raw)
+        return model.objects.get(pk=int(raw))
+    except (model.DoesNotExist, TypeError, ValueError, OverflowError):
+        raise ValidationError({field: f"Choose {what} from the list."}) from None
+
+
+def register_patient(user, data: Mapping[str, Any], *, token=None) -> Patient:
+    """Store a new patient with consent to care and (if asked) to research.
+
+    Parameters
+    ----------
+    user : User
+        An administrator, or a clinician who is a member of the chosen care team.
+    data : mapping
+        ``site`` and ``care_team`` (ids), the :data:`PATIENT_FIELDS` (dates as
+        ``datetime.date``), ``consent_care`` and ``consent_research`` (booleans).
+    token : submission token, optional
+        A retry with the same token returns the first patient.
+
+    Raises
+    ------
+    AccessDenied
+        The user may not register into that care team.
+    ValidationError
+        With a message per field saying what to fix; nothing is stored.
+    """
+    writes.require(may_register(user), "Only clinic staff can register a patient.")
+    earlier = writes.replayed(user, token, model=Patient, kind="register-patient")
+    if earlier is not None:
+        return earlier
+    site = _lookup(Site, data.get("site"), "site", "the patient's site")
+    team = _lookup(CareTeam, data.get("care_team"), "care_team", "a care team")
+    writes.require(teams_for(user).filter(pk=team.pk).exists(),
+                   "You can register a patient only into a care team you belong to.")
+    if not data.get("consent_care"):
+        raise ValidationError({"consent_care": "Registering a patient for supervised care needs "
+                                               "their consent to care: ask them, then tick it."})
+    values = {f: data.get(f) for f in PATIENT_FIELDS}
+    values["pregnant"] = bool(values["pregnant"])
+    values["breastfeeding"] = bool(values["breastfeeding"])
+    values["in_care_since"] = values["in_care_since"] or timezone.localdate()
+    patient = Patient(site=site, care_team=team, **values)
+    patient.full_clean()
+
+    def create() -> Patient:
+        patient.save()
+        writes.audit(user, writes.Action.CREATE, patient, patient=patient,
+                     after=writes.snapshot(patient), reason="patient registered")
+        now = timezone.now()
+        services.record_consent(user, patient, Consent.Kind.CARE, True, at=now)
+        services.record_consent(user, patient, Consent.Kind.RESEARCH,
+                                bool(data.get("consent_research")), at=now)
+        return patient
+
+    with transaction.atomic():
+        obj, _created = writes.once(user, token, "register-patient", create, model=Patient)
+    return obj
+
+
+def as_date(raw: Any, field: str) -> dt.date | None:
+    """A date from a form or JSON (``YYYY-MM-DD``), or None when blank."""
+    if raw in (None, ""):
+        return None
+    if isinstance(raw, dt.date):
+        return raw
+    try:
+        return dt.date.fromisoformat(str(raw))
+    except ValueError:
+        raise ValidationError({field: "Give the date as YYYY-MM-DD."}) from None
