@@ -102,6 +102,8 @@ def add_people(b: Builder) -> tuple[list[Patient], list[Any]]:
     profiles += [Profile(user=by_name[u], role=Role.CLINICIAN, site=sites[si])
                  for u, _f, _l, _t, si in CLINICIANS]
     profiles.append(Profile(user=by_name["researcher"], role=Role.RESEARCHER))
+    Profile.objects.bulk_create(profiles)  # before the teams: only clinicians are members
+    profiles = []
     s.logins.append(("admin", "admin", "Administrator (superuser): sites, users, care teams"))
 
     teams = []
