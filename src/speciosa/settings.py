@@ -12,7 +12,7 @@
   ``SPECIOSA_PATIENT_SESSION_MINUTES``, ``SPECIOSA_LOCKOUT_FAILURES``, ``SPECIOSA_LOCKOUT_MINUTES``,
   ``SPECIOSA_STAFF_TOKEN_HOURS``, ``SPECIOSA_PATIENT_TOKEN_DAYS``, ``SPECIOSA_LOCKOUT_MAX_MINUTES``,
   ``SPECIOSA_LOCKOUT_MEMORY_HOURS``, ``SPECIOSA_TRUSTED_PROXIES``, ``SPECIOSA_CACHE_URL``,
-  ``SPECIOSA_LOGIN_ADDRESS_RATE``.
+  ``SPECIOSA_LOGIN_ADDRESS_RATE``, ``SPECIOSA_PASSWORD_RESET_RATE``.
 """
 
 from __future__ import annotations
@@ -257,6 +257,9 @@ else:
                                f"not {CACHE_URL!r} (see docs/configuration.md).")
 # Logins (web form and token endpoint) per client address, whatever the username.
 LOGIN_ADDRESS_RATE = os.environ.get("SPECIOSA_LOGIN_ADDRESS_RATE", "30/minute")
+# "Forgot password" links asked for, per client address and per e-mail address each
+# (speciosa.web.password_views).
+PASSWORD_RESET_RATE = os.environ.get("SPECIOSA_PASSWORD_RESET_RATE", "5/hour")
 
 # django-axes: failed logins count per username *and* address together, so nobody can lock
 # another person out from elsewhere. After SPECIOSA_LOCKOUT_FAILURES failures that pair waits

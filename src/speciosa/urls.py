@@ -1,10 +1,14 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from speciosa.ops.health import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # browsers ask for /favicon.ico on pages that name no icon (Django's admin, JSON)
+    path("favicon.ico", RedirectView.as_view(url=static("speciosa/favicon.svg"), permanent=True)),
     path("health/", health, name="health"),  # no login, no patient data (speciosa.ops.health)
     path("api/", include("speciosa.api.urls")),
     path("oauth/", include("speciosa.interop.oauth_urls")),  # SMART on FHIR (interop.smart)

@@ -267,3 +267,13 @@ def test_the_decision_and_reading_appear_on_the_patient_page(clinic, login):
     assert "Wants to stop all opioid-like substances." in body
     assert "not read yet" in body
     assert reverse("decision_new", args=[clinic.patient_a.pk]) in body
+
+
+def test_the_decision_aid_ticks_nothing_by_default(clinic, login):
+    """Issue 15: what was discussed is what the clinician ticks, not a pre-filled grid."""
+    import re
+
+    body = login(clinic.clinician_a).get(reverse("decision_new", args=[clinic.patient_a.pk])).content.decode()
+    boxes = re.findall(r'<input type="(?:checkbox|radio)"[^>]*>', body)
+    assert len(boxes) > 5
+    assert [b for b in boxes if "checked" in b] == []

@@ -71,3 +71,32 @@ def test_another_care_teams_patient_is_not_found_and_nothing_is_stored(clinic, l
 def test_a_patient_cannot_enter_their_own_lab(clinic, login):
     response = login(clinic.patient_a.user).post(_url(clinic.patient_a), lab_post())
     assert response.status_code == 403 and LabResult.objects.count() == 0
+
+
+def _unit_options(page: str, name: str = "unit") -> dict[str, tuple[str, bool]]:
+    """The unit picker's options: value -> (label, hidden)."""
+    import re
+
+    select = re.search(rf'<select name="{name}".*?</select>', page, re.S).group(0)
+    return {value: (label, "hidden" in attrs) for attrs, value, label in
+            re.findall(r'<option( value="([^"]*)"[^>]*)>([^<]*)</option>', select) if value}
+
+
+def test_the_unit_picker_offers_only_the_chosen_tests_units_by_their_readable_names(clinic, login):
+    """Issue 15: prolactin offers mIU/L (not m[IU]/L), ng/mL and µg/L; ALT's units are hidden
+    (lab_form.js follows a change of test)."""
+    page = login(clinic.clinician_a).get(_url(clinic.patient_a), {"lab": "prolactin"}).content.decode()
+    options = _unit_options(page)
+    offered = {label for label, hidden in options.values() if not hidden}
+    assert offered == {"mIU/L", "ng/mL", "µg/L"}
+    assert options["m[IU]/L"] == ("mIU/L", False)
+    assert options["U/L"][1] is True  # ALT's unit, not prolactin's
+    assert ">m[IU]/L<" not in page
+    assert _unit_options(page, "reference_unit")["m[IU]/L"] == ("mIU/L", False)
+    assert "speciosa/lab_form.js" in page
+
+
+def test_a_refused_form_keeps_offering_the_submitted_tests_units(clinic, login):
+    r = login(clinic.clinician_a).post(_url(clinic.patient_a), lab_post(lab="alt", unit=""))
+    offered = {label for label, hidden in _unit_options(r.content.decode()).values() if not hidden}
+    assert offered == {"U/L", "IU/L", "µkat/L"}

@@ -74,3 +74,18 @@ def test_a_bad_limit_shows_a_page_within_bounds(clinic, login, limit, shown):
                                              {"limit": limit})
     assert response.status_code == 200
     assert response.content.decode().count("note 0") == shown
+
+
+def test_the_timeline_names_who_wrote_each_entry(clinic, login):
+    """Issue 15: not only "Clinician" or "Patient"."""
+    from speciosa.clinic.models import Dose
+
+    _notes(clinic.patient_a, clinic.clinician_a, 1)
+    Dose.objects.create(patient=clinic.patient_a, entered_by=clinic.patient_a.user, source="patient",
+                        taken_at=timezone.now() - dt.timedelta(hours=2), amount=2, unit="g")
+    clinic.patient_a.user.first_name, clinic.patient_a.user.last_name = "Maya", "Quinn"
+    clinic.patient_a.user.save()
+    page = login(clinic.clinician_a).get(reverse("patient_detail", args=[clinic.patient_a.pk]))
+    text = page.content.decode()
+    assert "Clinician: Ada Okafor" in text
+    assert "Patient: Maya Quinn" in text

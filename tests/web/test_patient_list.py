@@ -48,3 +48,9 @@ def test_only_clinicians_see_the_patient_list(clinic, login, who):
     user = clinic.patient_a.user if who == "patient_user_a" else getattr(clinic, who)
     response = login(user).get(reverse("patient_list"))
     assert response.status_code == 403
+
+
+def test_a_search_without_a_match_says_no_patient_matched(clinic, login):
+    page = login(clinic.clinician_a).get("/patients/", {"q": "Zebulon"}).content.decode()
+    assert "No patient matched “Zebulon” in your care teams" in page
+    assert "No patients in your care teams" not in page

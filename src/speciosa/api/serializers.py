@@ -16,6 +16,7 @@ from speciosa.clinic.models import (
     LabResult,
     Note,
     Patient,
+    Sex,
     SubstanceUse,
 )
 from speciosa.knowledge import instruments as kinstruments
@@ -181,7 +182,7 @@ class PatientIn(serializers.Serializer):
     given_name = StrictCharField(max_length=80)
     family_name = StrictCharField(max_length=80)
     birth_date = serializers.DateField()
-    sex = serializers.ChoiceField(choices=["female", "male"])
+    sex = serializers.ChoiceField(choices=Sex.choices)
     pregnant = StrictBooleanField(required=False, default=False)
     breastfeeding = StrictBooleanField(required=False, default=False)
     in_care_since = serializers.DateField(required=False, allow_null=True,

@@ -54,7 +54,6 @@ class DecisionForm(TokenForm):
         self.fields["options_considered"].choices = choices
         self.fields["choice"].choices = choices
         if not self.is_bound:
-            self.initial.setdefault("options_considered", [c[0] for c in choices if c[0] != "other"])
             self.initial.setdefault("decided_at", timezone.localtime().replace(second=0, microsecond=0))
 
     def service_data(self) -> dict:

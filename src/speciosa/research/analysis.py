@@ -518,13 +518,13 @@ def scatter_svg(fit: ModelFit, *, width: int = 520, height: int = 340) -> str:
     within = next((e for e in fit.effects if e.term == "within"), None)
     title = f"{fit.title}: within-patient deviations"
     if not fit.plot_x or within is None or within.estimate is None:
-        return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="60" role="img" '
-                f'aria-label="{esc(title)}"><text x="8" y="30" font-size="13">{esc(title)}: '
-                f'not estimable</text></svg>')
+        return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} 60" width="100%" '
+                f'class="research-plot" role="img" aria-label="{esc(title)}"><text x="8" y="30" '
+                f'font-size="13">{esc(title)}: not estimable</text></svg>')
     xs, ys = np.asarray(fit.plot_x), np.asarray(fit.plot_y)
     p = _Plot.around(xs, ys, width, height)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-             f'width="100%" style="max-width:{width}px" role="img" aria-label="{esc(title)}" '
+             f'width="100%" class="research-plot" role="img" aria-label="{esc(title)}" '
              f'font-family="system-ui, sans-serif" font-size="11">',
              f'<title>{esc(title)}</title>',
              f'<text x="{p.left}" y="16" font-size="13" font-weight="600">{esc(fit.title)}</text>',

@@ -215,8 +215,33 @@ def _lab_choices():
 
 
 def _unit_choices():
+    """Every unit of the catalogue, labelled as people write it (``mIU/L``, not ``m[IU]/L``);
+    the value sent stays the UCUM code."""
     units = sorted({u for lab in klabs.all_labs() for u in lab.units})
-    return [("", "— unit —")] + [(u, u) for u in units]
+    return [("", "— unit —")] + [(u, klabs.unit_display(u)) for u in units]
+
+
+class UnitSelect(forms.Select):
+    """A unit picker that offers only the units of the chosen test: each option names the
+    tests that accept it (``data-labs``); the units of other tests are hidden for the test
+    chosen when the page is made, and ``lab_form.js`` follows a change of test."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.labs_of: dict[str, list[str]] = {}
+        for lab in klabs.all_labs():
+            for unit in lab.units:
+                self.labs_of.setdefault(unit, []).append(lab.code)
+        self.chosen_lab = ""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value:
+            labs = self.labs_of.get(str(value), [])
+            option["attrs"]["data-labs"] = " ".join(labs)
+            if self.chosen_lab and self.chosen_lab not in labs:
+                option["attrs"].update(hidden=True, disabled=True)
+        return option
 
 
 class LabForm(TokenForm):
@@ -251,8 +276,12 @@ class LabForm(TokenForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["lab"].choices = _lab_choices()
-        self.fields["unit"].choices = _unit_choices()
-        self.fields["reference_unit"].choices = _unit_choices()
+        chosen = (self.data.get("lab") if self.is_bound else self.initial.get("lab")) or ""
+        for name in ("unit", "reference_unit"):
+            field = self.fields[name]
+            field.widget = UnitSelect(attrs={"data-units-of": "id_lab"})
+            field.choices = _unit_choices()
+            field.widget.chosen_lab = chosen
 
 
 class NoteForm(TokenForm):

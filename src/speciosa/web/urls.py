@@ -3,7 +3,7 @@ from django.urls import path
 
 from speciosa.interop import smart
 
-from . import account_views, security, settings_views, views
+from . import account_views, password_views, security, settings_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -17,8 +17,17 @@ urlpatterns = [
     path("account/security/logout-everywhere/", account_views.logout_everywhere, name="logout_everywhere"),
     path("account/security/tokens/revoke/", account_views.token_revoke, name="token_revoke"),
     path("account/notices/seen/", account_views.notices_seen, name="notices_seen"),
-    path("account/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
-    path("account/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("account/password/", password_views.PasswordChangeView.as_view(), name="password_change"),
+    path("account/password/done/", password_views.PasswordChangeDoneView.as_view(),
+         name="password_change_done"),
+    path("account/password/forgot/", password_views.ForgotPasswordView.as_view(),
+         name="password_reset"),
+    path("account/password/forgot/sent/", password_views.ForgotPasswordSentView.as_view(),
+         name="password_reset_done"),
+    path("account/password/reset/<uidb64>/<token>/", password_views.ResetPasswordView.as_view(),
+         name="password_reset_confirm"),
+    path("account/password/reset/done/", password_views.ResetPasswordDoneView.as_view(),
+         name="password_reset_complete"),
     path("patients/", views.patient_list, name="patient_list"),
     path("patients/<int:patient_id>/", views.patient_detail, name="patient_detail"),
     path("patients/<int:patient_id>/assessments/<slug:instrument_id>/new/", views.assessment_new,

@@ -95,7 +95,9 @@
     if (this.views[key]) { this.views[key].finalize(); }
     return window.vegaEmbed(node, spec, {
       // CSP without 'unsafe-eval' or inline styles: Vega's expression interpreter, no injected <style>
-      actions: false, renderer: "svg", ast: true, expr: window.vega.expressionInterpreter, defaultStyle: false }).then(function (result) {
+      // and no injected tooltip <style> either (its rules are in charts.css)
+      actions: false, renderer: "svg", ast: true, expr: window.vega.expressionInterpreter, defaultStyle: false,
+      tooltip: { disableDefaultStyle: true } }).then(function (result) {
       self.views[key] = result.view;
       var svg = node.querySelector("svg");
       var actual = svg ? parseFloat(svg.getAttribute("width")) : width + gutter;
