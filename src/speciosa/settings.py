@@ -260,6 +260,8 @@ LOGIN_ADDRESS_RATE = os.environ.get("SPECIOSA_LOGIN_ADDRESS_RATE", "30/minute")
 # "Forgot password" links asked for, per client address and per e-mail address each
 # (speciosa.web.password_views).
 PASSWORD_RESET_RATE = os.environ.get("SPECIOSA_PASSWORD_RESET_RATE", "5/hour")
+# A new patient's one-time set-up link works this long (speciosa.clinic.onboarding).
+SETUP_LINK_HOURS = float(os.environ.get("SPECIOSA_SETUP_LINK_HOURS", "72"))
 
 # django-axes: failed logins count per username *and* address together, so nobody can lock
 # another person out from elsewhere. After SPECIOSA_LOCKOUT_FAILURES failures that pair waits

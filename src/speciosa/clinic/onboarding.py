@@ -11,6 +11,7 @@ token. Nothing is saved when anything is wrong.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -113,3 +114,94 @@ def as_date(raw: Any, field: str) -> dt.date | None:
         return dt.date.fromisoformat(str(raw))
     except ValueError:
         raise ValidationError({field: "Give the date as YYYY-MM-DD."}) from None
+
+
+# --------------------------------------------------------------------------- set-up links
+
+class SetupTokens:
+    """One-time set-up links for a new login (a patient's first password).
+
+    Django's reset tokens (:class:`~django.contrib.auth.tokens.PasswordResetTokenGenerator`)
+    with their own salt, so a set-up token is no reset token: it hashes the login's password
+    and last login, so it stops working once used (single use), and it expires after
+    ``SPECIOSA_SETUP_LINK_HOURS`` (default 72)."""
+
+    def __init__(self):
+        from django.contrib.auth.tokens import PasswordResetTokenGenerator
+
+        class _Generator(PasswordResetTokenGenerator):
+            key_salt = "speciosa.clinic.onboarding.SetupTokens"
+
+        self._generator = _Generator()
+
+    def make(self, login) -> str:
+        return self._generator.make_token(login)
+
+    def check(self, login, token: str) -> bool:
+        from django.conf import settings
+        from django.utils.http import base36_to_int
+
+        if not token or not self._generator.check_token(login, token):
+            return False
+        try:
+            issued = base36_to_int(token.split("-")[0])
+        except ValueError:
+            return False
+        age = self._generator._num_seconds(self._generator._now()) - issued
+        return age <= settings.SETUP_LINK_HOURS * 3600
+
+
+SETUP_TOKENS = SetupTokens()
+
+
+def _username_for(patient: Patient) -> str:
+    from django.contrib.auth import get_user_model
+
+    base = re.sub(r"[^a-z0-9]+", "", f"{patient.given_name[:1]}{patient.family_name}".lower())[:20]
+    base = base or "patient"
+    User = get_user_model()
+    name, n = base, 1
+    while User.objects.filter(username=name).exists():
+        n += 1
+        name = f"{base}{n}"
+    return name
+
+
+def issue_setup_link(user, patient: Patient) -> tuple[Any, str]:
+    """A login for ``patient`` (made when they have none: role Patient at their site, no
+    password yet) and a new one-time set-up token for it. Audited (``credentials``).
+
+    Returns ``(login, token)``; the page builds the link from the login's id and the token."""
+    from django.contrib.auth import get_user_model
+
+    from .models import Profile
+
+    writes.require(access.has_role(user, Role.ADMIN) or access.can_write_clinical(user, patient),
+                   "Only an administrator or the patient's care team can hand out a set-up link.")
+    with transaction.atomic():
+        login = patient.user
+        if login is None:
+            login = get_user_model().objects.create_user(
+                username=_username_for(patient), first_name=patient.given_name,
+                last_name=patient.family_name)
+            login.set_unusable_password()
+            login.save()
+            Profile.objects.create(user=login, role=Role.PATIENT, site=patient.site)
+            patient.user = login
+            patient.save()
+        writes.require(login.has_usable_password() is False,
+                       "This patient has set up their login already: they use "
+                       "'Forgot your password?' on the login page.")
+        writes.audit(user, writes.Action.CREDENTIALS, login, patient=patient, model="User",
+                     after={"what": "setup-link-issued", "user": login.pk})
+    return login, SETUP_TOKENS.make(login)
+
+
+def complete_setup(login, token: str, password: str) -> None:
+    """Set the first password of ``login`` with a set-up token (checked again here)."""
+    writes.require(SETUP_TOKENS.check(login, token), "This set-up link does not work any more.")
+    login.set_password(password)
+    login.save()
+    patient = Patient.objects.filter(user=login).first()
+    writes.audit(login, writes.Action.CREDENTIALS, login, patient=patient, model="User",
+                 after={"what": "setup-completed", "user": login.pk})

@@ -3,7 +3,7 @@ from django.urls import path
 
 from speciosa.interop import smart
 
-from . import account_views, password_views, security, settings_views, views
+from . import account_views, onboarding_views, password_views, security, settings_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -29,6 +29,10 @@ urlpatterns = [
     path("account/password/reset/done/", password_views.ResetPasswordDoneView.as_view(),
          name="password_reset_complete"),
     path("patients/", views.patient_list, name="patient_list"),
+    path("patients/new/", onboarding_views.patient_new, name="patient_new"),
+    path("patients/<int:patient_id>/setup-link/", onboarding_views.setup_link_new,
+         name="setup_link_new"),
+    path("account/setup/<uidb64>/<token>/", onboarding_views.account_setup, name="account_setup"),
     path("patients/<int:patient_id>/", views.patient_detail, name="patient_detail"),
     path("patients/<int:patient_id>/assessments/<slug:instrument_id>/new/", views.assessment_new,
          name="assessment_new"),
