@@ -205,3 +205,44 @@ def complete_setup(login, token: str, password: str) -> None:
     patient = Patient.objects.filter(user=login).first()
     writes.audit(login, writes.Action.CREDENTIALS, login, patient=patient, model="User",
                  after={"what": "setup-completed", "user": login.pk})
+
+
+# --------------------------------------------------------------------------- staff
+
+def add_clinician(user, data: Mapping[str, Any]):
+    """An administrator adds a clinician: a login (no password yet: it gets a set-up link),
+    the clinician role at ``site``, and membership of ``teams`` (care teams of that site).
+    Audited; nothing is stored when anything is wrong."""
+    from django.contrib.auth import get_user_model
+
+    from .models import Profile
+
+    writes.require(access.has_role(user, Role.ADMIN), "Only an administrator adds clinicians.")
+    site = _lookup(Site, data.get("site"), "site", "the clinician's site")
+    teams = list(CareTeam.objects.filter(pk__in=data.get("teams") or []).select_related("site"))
+    elsewhere = [t for t in teams if t.site_id != site.pk]
+    if elsewhere:
+        raise ValidationError({"teams": "Choose care teams of " + site.name + " only ("
+                               + ", ".join(str(t) for t in elsewhere) + " is not)."})
+    User = get_user_model()
+    username = (data.get("username") or "").strip()
+    if not username:
+        raise ValidationError({"username": "Give the login name."})
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError({"username": "This login name is taken: choose another."})
+    with transaction.atomic():
+        login = User.objects.create_user(username=username, email=data.get("email") or "",
+                                         first_name=data.get("given_name") or "",
+                                         last_name=data.get("family_name") or "")
+        login.set_unusable_password()
+        login.save()
+        profile = Profile(user=login, role=Role.CLINICIAN, site=site)
+        profile.save()
+        for team in teams:
+            team.members.add(login)
+        writes.audit(user, writes.Action.CREATE, profile, after={
+            **writes.snapshot(profile), "teams": sorted(t.pk for t in teams)},
+            reason="clinician added")
+        writes.audit(user, writes.Action.CREDENTIALS, login, model="User",
+                     after={"what": "setup-link-issued", "user": login.pk})
+    return login, SETUP_TOKENS.make(login)

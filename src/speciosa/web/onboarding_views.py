@@ -58,6 +58,45 @@ class RegisterPatientForm(forms.TokenForm):
                 self.initial.setdefault("site", sites[0].pk)
 
 
+class AddClinicianForm(dforms.Form):
+    site = dforms.TypedChoiceField(label="Site", coerce=int)
+    teams = dforms.TypedMultipleChoiceField(label="Care teams (of that site)", coerce=int,
+                                            required=False, widget=dforms.CheckboxSelectMultiple)
+    given_name = dforms.CharField(label="Given name", max_length=150)
+    family_name = dforms.CharField(label="Family name", max_length=150)
+    username = dforms.CharField(label="Login name", max_length=150)
+    email = dforms.EmailField(label="E-mail (for a forgotten password)", required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from speciosa.clinic.models import CareTeam
+
+        self.fields["site"].choices = [("", "— site —")] + [
+            (s.pk, s.name) for s in Site.objects.order_by("name")]
+        self.fields["teams"].choices = [
+            (t.pk, f"{t.name} — {t.site.name}")
+            for t in CareTeam.objects.select_related("site").order_by("site__name", "name")]
+
+
+@access.role_required(Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def clinician_new(request):
+    """An administrator adds a clinician to a site and its care teams (issue 15)."""
+    form = AddClinicianForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            login_user, token = onboarding.add_clinician(request.user, form.cleaned_data)
+        except ValidationError as exc:
+            forms.apply_service_errors(form, exc)
+        else:
+            link = _setup_link(request, login_user, token)
+            return render(request, "web/clinician_added.html", {
+                "clinician": login_user, "link": link, "qr": qr_data_uri(link),
+                "hours": int(settings.SETUP_LINK_HOURS),
+                "teams": login_user.care_teams.select_related("site")})
+    return render(request, "web/clinician_new.html", {"form": form})
+
+
 def _setup_link(request, login_user, token: str) -> str:
     uid = urlsafe_base64_encode(force_bytes(login_user.pk))
     return request.build_absolute_uri(reverse("account_setup", args=[uid, token]))
@@ -107,7 +146,7 @@ def _login_for(uidb64: str):
 def account_setup(request, uidb64: str, token: str):
     """The patient's one-time set-up page: choose a password, then the first page."""
     login_user = _login_for(uidb64)
-    valid = (login_user is not None and access.has_role(login_user, Role.PATIENT)
+    valid = (login_user is not None and access.has_role(login_user, Role.PATIENT, Role.CLINICIAN)
              and onboarding.SETUP_TOKENS.check(login_user, token))
     if not valid:
         return render(request, "web/account_setup.html", {"valid": False}, status=410)
@@ -115,7 +154,9 @@ def account_setup(request, uidb64: str, token: str):
     if request.method == "POST" and form.is_valid():
         onboarding.complete_setup(login_user, token, form.cleaned_data["new_password1"])
         login(request, login_user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect(reverse("me") + "?welcome=1")
+        if access.has_role(login_user, Role.PATIENT):
+            return redirect(reverse("me") + "?welcome=1")
+        return redirect("home")  # staff: the second factor's enrolment comes first
     return render(request, "web/account_setup.html", {
         "valid": True, "form": form, "username": login_user.get_username(),
         "given_name": login_user.first_name})

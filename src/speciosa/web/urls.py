@@ -30,6 +30,7 @@ urlpatterns = [
          name="password_reset_complete"),
     path("patients/", views.patient_list, name="patient_list"),
     path("patients/new/", onboarding_views.patient_new, name="patient_new"),
+    path("staff/clinicians/new/", onboarding_views.clinician_new, name="clinician_new"),
     path("patients/<int:patient_id>/setup-link/", onboarding_views.setup_link_new,
          name="setup_link_new"),
     path("account/setup/<uidb64>/<token>/", onboarding_views.account_setup, name="account_setup"),
