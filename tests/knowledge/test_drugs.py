@@ -188,3 +188,60 @@ def test_the_drugs_command_reports_unknown_names_and_brands(capsys):
                    "zzz: not classified (the drug table does not know this name)"]
     assert main(["drugs"]) == 2
     assert "give at least one" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- issue 19: codes and sites
+
+def test_every_rxcui_names_its_source_in_the_care_reference():
+    for d in drugs.all_drugs():
+        if d.rxnorm:
+            assert d.rxnorm_source.startswith("care.md §7, "), d.name
+            assert (", S:" in d.rxnorm_source) == (not d.rxnorm_confirmed), d.name
+
+
+def test_get_and_search_find_entries_by_generic_and_brand_name():
+    assert drugs.get("Methadone").rxnorm == "6813"
+    assert drugs.get("dolophine") is None  # get is by generic name only
+    hits = [(d.name, n) for d, n in drugs.search("subo")]
+    assert ("buprenorphine", "Suboxone") in hits and ("naloxone", "Suboxone") in hits
+    assert [d.name for d, _ in drugs.search("benzo")] == []  # groups are left out
+    assert drugs.search("bup")[0][0].name == "buprenorphine"
+    assert drugs.search("   ") == []
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ('[[drug]]\nname = "a"\nrxnorm = "123"\n', "needs rxnorm_source"),
+    ('[[drug]]\nname = "a"\nrxnorm = "12x"\nrxnorm_source = "s"\n', "must be an RxCUI"),
+    ('[[drug]]\nname = "a"\n[[drug]]\nname = "a"\n', "is already an entry"),
+])
+def test_bad_codes_and_duplicate_entries_are_refused(entry, message):
+    with pytest.raises(drugs.DrugTableError, match=message):
+        drugs.load_table(BASE + entry)
+
+
+def test_a_site_extends_the_table_with_its_own_file():
+    site = '[[drug]]\nname = "zyzzolex"\nbrands = ["Zyz"]\nbenzodiazepine = { cite = ["x"] }\n'
+    table = drugs.load_table(BASE + '[[drug]]\nname = "a"\n', "base", [(site, "site.toml")])
+    added = next(d for d in table.drugs if d.name == "zyzzolex")
+    assert added.origin == "site.toml" and "benzodiazepine" in added.assignments
+    with pytest.raises(drugs.DrugTableError, match="already an entry"):
+        drugs.load_table(BASE + '[[drug]]\nname = "a"\n', "base",
+                         [('[[drug]]\nname = "a"\n', "site.toml")])
+    with pytest.raises(drugs.DrugTableError, match=r"\[\[drug\]\] entries only"):
+        drugs.load_table(BASE, "base", [('[class.opioid]\nlabel = "x"\n', "site.toml")])
+
+
+def test_the_site_file_named_by_the_environment_is_read(tmp_path, monkeypatch):
+    path = tmp_path / "site-drugs.toml"
+    path.write_text('[[drug]]\nname = "zyzzolex"\nbenzodiazepine = {}\n', "utf-8")
+    monkeypatch.setenv(drugs.EXTRA_ENV, str(path))
+    drugs._table.cache_clear()
+    drugs.classify.cache_clear()
+    try:
+        assert drugs.classify("Zyzzolex 5 mg").has("benzodiazepine")
+        assert drugs.get("zyzzolex").origin == str(path)
+    finally:
+        monkeypatch.delenv(drugs.EXTRA_ENV)
+        drugs._table.cache_clear()
+        drugs.classify.cache_clear()
+    assert drugs.classify("Zyzzolex 5 mg").unknown

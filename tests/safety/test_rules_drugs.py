@@ -39,7 +39,10 @@ def test_naltrexone_is_an_antagonist_and_no_sedative_co_use():
 
 def test_an_unknown_medication_is_not_mistaken_for_a_sedative():
     tl = timeline(doses=KRATOM_NOW, medications=[medication("benzonatate 100 mg")])
-    assert run(tl) == []
+    findings = run(tl)
+    # only the finding that says it could not be checked (issue 19)
+    assert [f.rule for f in findings] == ["SAF-MED-UNCLASSIFIED"]
+    assert findings[0].evidence == {"not_classified": ["benzonatate 100 mg"]}
 
 
 def test_midazolam_and_triazolam_still_warn_as_sensitive_index_substrates():

@@ -258,9 +258,11 @@ def load_timelines(patient_ids: Sequence[int], *, as_of: dt.datetime | None = No
 
     # -- medications (full history) and substance use
     meds: dict[int, list] = defaultdict(list)
-    for pid, name, start, end in (Medication.objects.current().filter(patient_id__in=ids).order_by()
-                                  .values_list("patient_id", "name", "start", "end")):
-        meds[pid].append(safety.Medication(name=name, start=start, end=end))
+    for pid, name, start, end, drug, status in (
+            Medication.objects.current().filter(patient_id__in=ids).order_by()
+            .values_list("patient_id", "name", "start", "end", "drug", "status")):
+        meds[pid].append(safety.Medication(name=name, start=start, end=end, drug=drug or None,
+                                           status=status))
     substances: dict[int, list] = defaultdict(list)
     qs = SubstanceUse.objects.current().filter(patient_id__in=ids).order_by()
     if window is not None:

@@ -367,13 +367,113 @@ class SubstanceUse(ClinicalRecord):
         ordering = ["at"]
 
 
+class MedicationStatus(models.TextChoices):
+    """A medication's status (the FHIR R4 MedicationStatement statuses). The safety rules
+    count ``active`` and ``unknown`` as taken (:data:`CURRENT_MEDICATION_STATUSES`), within
+    the start and stop dates."""
+
+    ACTIVE = "active", "taking"
+    ON_HOLD = "on-hold", "paused"
+    STOPPED = "stopped", "stopped"
+    COMPLETED = "completed", "course completed"
+    INTENDED = "intended", "planned, not started"
+    NOT_TAKEN = "not-taken", "not taken"
+    UNKNOWN = "unknown", "not known whether taken"
+    ENTERED_IN_ERROR = "entered-in-error", "entered in error"
+
+
+#: The statuses the safety rules read as "taken" (an unknown status counts: the rules
+#: would rather ask than miss an interaction).
+CURRENT_MEDICATION_STATUSES = (MedicationStatus.ACTIVE, MedicationStatus.UNKNOWN)
+
+
+class Prescriber(models.TextChoices):
+    CLINIC = "clinic", "this clinic"
+    OUTSIDE = "outside", "another prescriber"
+    NONE = "none", "no prescription (over the counter, supplement)"
+    UNKNOWN = "unknown", "not known"
+
+
+class MedicationCategory(models.TextChoices):
+    PRESCRIPTION = "prescription", "prescription medicine"
+    OTC = "otc", "over-the-counter medicine"
+    SUPPLEMENT = "supplement", "supplement or herbal product"
+    OTHER = "other", "other"
+
+
 class Medication(ClinicalRecord):
+    """A medication the patient takes (or took): one course of one drug at one dose.
+
+    ``drug`` is the drug table's generic name (:mod:`speciosa.knowledge.drugs`) when the
+    medication was chosen from the table ("coded"); empty for free text ("not coded"), which
+    the rules read word by word and report as not classified when the table does not know
+    it. ``name`` is the name as shown (the table's name, a brand, or the free text);
+    ``rxnorm`` the ingredient RxCUI (from the table, or as imported).
+
+    ``start``/``end`` are calendar days in the site's time zone (the rules read them);
+    ``start_at``/``end_at`` hold the time too when it was given. A dose change stops one
+    course and starts the next (``follows``); a correction replaces the row
+    (``replaces``); a patient-reported medication is ``confirmed_by`` a clinician.
+    """
+
     name = models.CharField(max_length=120)
+    drug = models.CharField(max_length=80, blank=True)
+    rxnorm = models.CharField("RxNorm ingredient (RxCUI)", max_length=20, blank=True)
+    category = models.CharField(max_length=16, choices=MedicationCategory.choices, blank=True)
+    strength = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    strength_unit = models.CharField(max_length=16, blank=True)
+    form = models.CharField(max_length=24, blank=True)
+    dose_amount = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    dose_unit = models.CharField(max_length=16, blank=True)
+    frequency = models.CharField(max_length=80, blank=True)
+    route = models.CharField(max_length=24, blank=True)
     start = models.DateField()
+    start_at = models.DateTimeField(null=True, blank=True)
     end = models.DateField(null=True, blank=True)
+    end_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=MedicationStatus.choices,
+                              default=MedicationStatus.ACTIVE)
+    stop_reason = models.CharField(max_length=200, blank=True)
+    prescriber = models.CharField(max_length=12, choices=Prescriber.choices,
+                                  default=Prescriber.UNKNOWN)
+    prescriber_name = models.CharField(max_length=120, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+    notes = models.TextField(max_length=2000, blank=True)
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                     on_delete=models.PROTECT, related_name="+")
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    follows = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="followed_by")
 
     class Meta:
         ordering = ["start"]
+        indexes = [models.Index(fields=["patient", "drug"])]
+
+    @property
+    def coded(self) -> bool:
+        """Chosen from the drug table (``drug`` set)."""
+        return bool(self.drug)
+
+    @property
+    def is_current_status(self) -> bool:
+        return self.status in CURRENT_MEDICATION_STATUSES
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """Reported by the patient and not yet confirmed by a clinician."""
+        return self.source == Source.PATIENT and self.confirmed_at is None
+
+
+class MedicationReview(ClinicalRecord):
+    """A medication review ("reconciled on ... by ..."): a clinician went through the list
+    with the patient. ``medications`` holds the ids of the medications current at the time."""
+
+    at = models.DateTimeField(default=timezone.now)
+    note = models.CharField(max_length=1000, blank=True)
+    medications = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["at"]
 
 
 class Note(ClinicalRecord):
@@ -459,6 +559,8 @@ class AuditEntry(models.Model):
         ALERT_STOPPED = "alert-stopped"
         SETTING_CHANGE = "setting-change"
         CREDENTIALS = "credentials"  # a login's tokens, second factor or lockout changed
+        STOP = "stop"  # a medication (or treatment) stopped
+        CONFIRM = "confirm"  # a clinician confirmed what a patient reported
 
     id = models.BigAutoField(primary_key=True)
     uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from .models import Assessment, Dose, LabResult, Note
+from .models import Assessment, Dose, LabResult, Medication, Note
 
 __all__ = ["KINDS", "RecordKind", "check_changes", "kind_of"]
 
@@ -47,6 +47,10 @@ KINDS: dict[str, RecordKind] = {k.name: k for k in (
     RecordKind("lab", LabResult, ("collected_at", "value", "unit", "comparator", "result",
                                   "method", "confirmed_unusual"), on_page=("value", "unit")),
     RecordKind("note", Note, ("text",), on_page=("text",)),
+    RecordKind("medication", Medication, (
+        "drug", "name", "rxnorm", "category", "strength", "strength_unit", "form", "dose_amount",
+        "dose_unit", "frequency", "route", "start", "end", "status", "stop_reason", "prescriber",
+        "prescriber_name", "reason", "notes"), on_page=()),
 )}
 
 

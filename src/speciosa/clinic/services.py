@@ -36,6 +36,7 @@ from .models import (
     DiaryDay,
     Dose,
     LabResult,
+    Medication,
     Note,
     Patient,
     Role,
@@ -499,6 +500,15 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
                           reference_unit=record.canonical_unit)
         merged.update(changes)
         fields = validate_lab(patient, merged)
+    elif isinstance(record, Medication):
+        from . import medications
+
+        merged = {k: getattr(record, k) for k in kind.correctable}
+        merged.update(start=record.start_at or record.start, end=record.end_at or record.end)
+        merged.update(changes)
+        fields = medications.validate_medication(patient, merged, exclude=(record.pk,))
+        fields.update(source=record.source, follows=record.follows,
+                      confirmed_by=record.confirmed_by, confirmed_at=record.confirmed_at)
     elif isinstance(record, Note):
         text = (changes.get("text") or "").strip()
         if not text:
@@ -515,8 +525,9 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
         locked.superseded = True
         locked.save(update_fields=["superseded"])
         extra = {"diary": locked.diary} if hasattr(locked, "diary") and "diary" not in fields else {}
-        new = model.objects.create(patient=patient, entered_by=user, source=Source.CLINICIAN,
-                                   replaces=locked, change_reason=reason[:500], **fields, **extra)
+        fields.setdefault("source", Source.CLINICIAN)
+        new = model.objects.create(patient=patient, entered_by=user, replaces=locked,
+                                   change_reason=reason[:500], **fields, **extra)
         audit(user, AuditEntry.Action.CORRECT, new, patient=patient, before=before,
               after=writes.snapshot(new), reason=reason)
         return new

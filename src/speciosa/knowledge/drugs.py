@@ -14,6 +14,13 @@ buprenorphine and naloxone. A name the table does not know gives a
 :class:`Classification` with ``unknown=True``: callers report it as not classified rather
 than passing over it.
 
+A site extends the table with a data file of its own: ``SPECIOSA_DRUGS_EXTRA`` names a
+TOML file of ``[[drug]]`` entries in the same format (classes and prolactin groups come from
+the shipped table; a generic name the table already has is refused, so a site adds drugs
+and cannot quietly redefine one). :func:`get` finds an entry by its generic name (the coded
+``drug`` key of a medication) and :func:`search` by the start of any of its names (the
+medication picker).
+
 The module imports nothing from Django and does no I/O after the table is loaded.
 
 References
@@ -27,11 +34,13 @@ References
 from __future__ import annotations
 
 import functools
+import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -43,10 +52,13 @@ __all__ = [
     "Drug",
     "DrugClass",
     "DrugTableError",
+    "EXTRA_ENV",
     "ProlactinGroup",
     "all_drugs",
     "classes",
     "classify",
+    "get",
+    "search",
     "cited_ids",
     "load_table",
     "markdown",
@@ -94,7 +106,12 @@ _CLASS_FIELDS: dict[str, frozenset[str]] = {
     "qt-prolonging": frozenset({"risk"}),
     "prolactin-raising": frozenset({"group"}),
 }
-_DRUG_FIELDS = frozenset({"name", "kind", "synonyms", "brands", "rxnorm", "rxnorm_confirmed"})
+_DRUG_FIELDS = frozenset({"name", "kind", "synonyms", "brands", "rxnorm", "rxnorm_confirmed",
+                          "rxnorm_source"})
+_RXCUI = re.compile(r"[1-9][0-9]{0,9}")
+
+#: The environment variable naming a site's own drug file (``[[drug]]`` entries).
+EXTRA_ENV = "SPECIOSA_DRUGS_EXTRA"
 
 
 class DrugTableError(ValueError):
@@ -189,6 +206,10 @@ class Drug:
         False where care.md found the code only in agreeing code files (its "S").
     assignments : Mapping[str, Assignment]
         Class id -> assignment, in :data:`CLASS_IDS` order.
+    rxnorm_source : str
+        Where the RxCUI comes from (the reference and its sources); required with ``rxnorm``.
+    origin : str
+        The file the entry was read from (the shipped table or a site's extension).
     """
 
     name: str
@@ -198,6 +219,8 @@ class Drug:
     rxnorm: str | None
     rxnorm_confirmed: bool
     assignments: Mapping[str, Assignment] = field(default_factory=dict)
+    rxnorm_source: str = ""
+    origin: str = ""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -333,19 +356,33 @@ class _Table:
     longest: int
 
 
-def load_table(text: str, where: str = "drugs.toml") -> _Table:
-    """Parse and check a drug table.
+def _parse(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DrugTableError(f"{where}: {exc}") from exc
+
+
+def load_table(text: str, where: str = "drugs.toml",
+               extensions: Iterable[tuple[str, str]] = ()) -> _Table:
+    """Parse and check a drug table, with a site's extension files.
+
+    Parameters
+    ----------
+    text, where : str
+        The table and its name (for messages).
+    extensions : iterable of (text, where)
+        Files of ``[[drug]]`` entries only, added after the table's own.
 
     Raises
     ------
     DrugTableError
         On malformed TOML, an unknown class, field, kind, role or category, an assignment
-        without citations, or a name given twice within one entry.
+        without citations, a name given twice within one entry, a generic name given to two
+        entries, an RxCUI that is not a number or has no source, or an extension with
+        anything but ``[[drug]]`` entries.
     """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DrugTableError(f"{where}: {exc}") from exc
+    data = _parse(text, where)
     unknown = set(data) - {"class", "prolactin-group", "drug"}
     if unknown:
         raise DrugTableError(f"{where}: unknown top-level keys {sorted(unknown)}")
@@ -363,11 +400,19 @@ def load_table(text: str, where: str = "drugs.toml") -> _Table:
                             _strings(g.get("cite"), where, f"group {gid} cite"))
         for gid, g in data.get("prolactin-group", {}).items()
     }
+    entries = [(where, n, e) for n, e in enumerate(data.get("drug", ()), start=1)]
+    for ext_text, ext_where in extensions:
+        ext = _parse(ext_text, ext_where)
+        if set(ext) - {"drug"}:
+            raise DrugTableError(f"{ext_where}: a site's drug file holds [[drug]] entries only, "
+                                 f"not {sorted(set(ext) - {'drug'})}")
+        entries += [(ext_where, n, e) for n, e in enumerate(ext.get("drug", ()), start=1)]
     drugs: list[Drug] = []
     index: dict[tuple[str, ...], list[Drug]] = {}
-    for n, entry in enumerate(data.get("drug", ()), start=1):
+    generic: dict[str, str] = {}
+    for origin, n, entry in entries:
         name = entry.get("name")
-        at = f"{where}: drug {n} ({name!r})"
+        at = f"{origin}: drug {n} ({name!r})"
         if not isinstance(name, str) or not name or name != name.lower():
             raise DrugTableError(f"{at}: name must be a lower-case generic name")
         kind = entry.get("kind", "ingredient")
@@ -381,14 +426,25 @@ def load_table(text: str, where: str = "drugs.toml") -> _Table:
             for cid in CLASS_IDS
             if cid in entry
         }
+        if name in generic:
+            raise DrugTableError(f"{at}: {name!r} is already an entry ({generic[name]})")
+        generic[name] = origin
+        rxnorm = str(entry["rxnorm"]) if entry.get("rxnorm") else None
+        source = str(entry.get("rxnorm_source") or "").strip()
+        if rxnorm is not None and not _RXCUI.fullmatch(rxnorm):
+            raise DrugTableError(f"{at}: rxnorm must be an RxCUI (digits), not {rxnorm!r}")
+        if rxnorm is not None and not source:
+            raise DrugTableError(f"{at}: rxnorm {rxnorm} needs rxnorm_source (where it is from)")
         drug = Drug(
             name=name,
             kind=kind,
             synonyms=_strings(entry.get("synonyms"), at, "synonyms"),
             brands=_strings(entry.get("brands"), at, "brands"),
-            rxnorm=str(entry["rxnorm"]) if entry.get("rxnorm") else None,
+            rxnorm=rxnorm,
             rxnorm_confirmed=bool(entry.get("rxnorm_confirmed", True)),
             assignments=MappingProxyType(assignments),
+            rxnorm_source=source,
+            origin=origin,
         )
         keys = [words(x) for x in drug.names]
         if len(set(keys)) != len(keys) or not all(keys):
@@ -408,7 +464,39 @@ def load_table(text: str, where: str = "drugs.toml") -> _Table:
 @functools.cache
 def _table() -> _Table:
     path = resources.files("speciosa.knowledge").joinpath("data", "drugs.toml")
-    return load_table(path.read_text("utf-8"), "knowledge/data/drugs.toml")
+    extra = os.environ.get(EXTRA_ENV, "").strip()
+    extensions = []
+    if extra:
+        try:
+            extensions.append((Path(extra).read_text("utf-8"), extra))
+        except OSError as exc:
+            raise DrugTableError(f"{EXTRA_ENV}={extra}: cannot read the file ({exc})") from exc
+    return load_table(path.read_text("utf-8"), "knowledge/data/drugs.toml", extensions)
+
+
+def get(name: str) -> Drug | None:
+    """The entry whose generic name is ``name`` (any case), or None."""
+    wanted = str(name or "").strip().lower()
+    return next((d for d in _table().drugs if d.name == wanted), None)
+
+
+def search(text: str, limit: int = 20) -> list[tuple[Drug, str]]:
+    """Entries with a name (generic, synonym or brand) that starts with ``text`` (any case),
+    as ``(drug, the name that matched)``: generic-name matches first, then by name. Groups
+    (``"benzodiazepine"``) are left out: a medication is one drug."""
+    wanted = " ".join(words(text))
+    if not wanted:
+        return []
+    hits: list[tuple[int, str, Drug, str]] = []
+    for d in _table().drugs:
+        if d.kind == "group":
+            continue
+        for rank, n in enumerate(d.names):
+            if " ".join(words(n)).startswith(wanted):
+                hits.append((0 if rank == 0 else 1, d.name, d, n))
+                break
+    hits.sort(key=lambda h: (h[0], h[1]))
+    return [(d, n) for _, _, d, n in hits[:limit]]
 
 
 def all_drugs() -> tuple[Drug, ...]:
@@ -538,6 +626,23 @@ def markdown() -> str:
             label = d.name + (f" ({d.kind})" if d.kind != "ingredient" else "")
             out.append(f"| {label} | {_cell(', '.join((*d.synonyms, *d.brands)))} | {rx} | "
                        f"{_cell(_detail(a))} | {', '.join(a.citations)} |")
+    coded = [d for d in table.drugs if d.rxnorm]
+    uncoded = [d.name for d in table.drugs if not d.rxnorm and d.kind != "group"]
+    out += ["", "## RxNorm ingredient codes and their sources", "",
+            "The ingredient RxCUI travels with a coded medication (the medication list, FHIR "
+            "`MedicationStatement`). Only codes a reference gives are shipped; none is "
+            "invented. Reference numbers are those of `shared/reference/care.md`.", "",
+            "| Name | RxCUI | Source |", "|---|---|---|"]
+    out += [f"| {d.name} | {d.rxnorm}{'' if d.rxnorm_confirmed else ' (S)'} | "
+            f"{_cell(d.rxnorm_source)} |" for d in coded]
+    out += ["", f"Without an RxCUI ({len(uncoded)} entries; no reference Speciosa holds gives "
+            "one, so a medication of these is coded by its name in the table only; "
+            "care.md marks domperidone's code UNCONFIRMED and lists the buprenorphine/naloxone "
+            "combination code 352364 (S) as a multi-ingredient code, which this table of "
+            "ingredients does not hold): " + ", ".join(uncoded) + ".",
+            "", "A site adds drugs with a file of `[[drug]]` entries in the same format, named "
+            f"by the environment variable `{EXTRA_ENV}`; a generic name the table already has "
+            "is refused, and an RxCUI needs its `rxnorm_source`."]
     rest = [d for d in table.drugs if not d.assignments]
     if rest:
         out += ["", "## Known, in none of the classes", "",

@@ -200,17 +200,39 @@ class SideEffect:
     code: str
 
 
+#: Medication statuses read as "taken" (FHIR MedicationStatement statuses; an unknown
+#: status counts, so that an interaction is asked about rather than missed).
+CURRENT_STATUSES = frozenset({"active", "unknown"})
+
+
 @dataclass(frozen=True, slots=True)
 class Medication:
-    """A medication the patient takes from ``start`` until ``end`` (inclusive; ``None``: ongoing)."""
+    """A medication the patient takes from ``start`` until ``end`` (inclusive; ``None``: ongoing).
+
+    ``drug`` is the drug table's generic name when the medication was chosen from the table
+    (coded); ``None`` for free text, which the rules read word by word (``lookup``).
+    ``status`` is the medication's status: only ``active`` and ``unknown`` are taken
+    (a stopped, paused, planned or mistaken entry is not current, whatever its dates)."""
 
     name: str
     start: date
     end: date | None = None
+    drug: str | None = None
+    status: str = "active"
+
+    @property
+    def lookup(self) -> str:
+        """What the drug table is asked about: the coded drug, else the name as entered."""
+        return self.drug or self.name
+
+    @property
+    def coded(self) -> bool:
+        return bool(self.drug)
 
     def is_current(self, day: date) -> bool:
         """Whether the medication is taken on ``day``."""
-        return self.start <= day and (self.end is None or self.end >= day)
+        return (self.status in CURRENT_STATUSES and self.start <= day
+                and (self.end is None or self.end >= day))
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,13 +447,19 @@ def read_day(where: str, value: Any, tz: tzinfo) -> date:
 
 
 def _read_medication(where: str, row: Mapping[str, Any], tz: tzinfo) -> Medication:
-    check_fields(where, row, {"name", "start", "end"})
+    check_fields(where, row, {"name", "start", "end", "drug", "status"})
     start = read_day(f"{where}.start", row.get("start"), tz)
     end = row.get("end")
     end_day = None if end is None else read_day(f"{where}.end", end, tz)
     if end_day is not None and end_day < start:
         raise TimelineError(f"{where}.end", "is before start")
-    return Medication(name=read_name(f"{where}.name", row.get("name")), start=start, end=end_day)
+    drug = row.get("drug")
+    status = row.get("status", "active")
+    if not isinstance(status, str) or not status:
+        raise TimelineError(f"{where}.status", "must be a status such as active or stopped")
+    return Medication(name=read_name(f"{where}.name", row.get("name")), start=start, end=end_day,
+                      drug=None if drug in (None, "") else read_name(f"{where}.drug", drug),
+                      status=status)
 
 
 def _read_substance(where: str, row: Mapping[str, Any], tz: tzinfo) -> Substance:

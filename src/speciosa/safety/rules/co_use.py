@@ -79,6 +79,7 @@ UDS_CLASSES = {
              assessments("audit-c", "audit_c_valid_days")),
     citations=("post-2019", "olsen-2019-mmwr", "who-ecdd-2021-kratom", "bush-1998-auditc",
                "bradley-2003-auditc", "kale-2019-urine-drug-tests"),
+    version=2,
 )
 def co_use_sedative(ctx: Context) -> Found | None:
     """Current kratom use together with an opioid, benzodiazepine, gabapentinoid, other
@@ -92,7 +93,10 @@ def co_use_sedative(ctx: Context) -> Found | None:
     {co_use_lookback_days} days; a positive urine screen for opioids, fentanyl, methadone,
     buprenorphine, benzodiazepines or alcohol in the last {co_use_lookback_days} days
     (presumptive); a positive AUDIT-C (the definition's sex-specific cut-off) in the last
-    {audit_c_valid_days} days. Evidence: post-2019 (several substances: about 2-3 x the odds
+    {audit_c_valid_days} days. A medication counts while its status is active or unknown
+    (version 2; version 1 read its dates only, so a medication marked stopped without a stop
+    date still counted); a coded one is read by its drug, free text word by word.
+    Evidence: post-2019 (several substances: about 2-3 x the odds
     of a serious outcome), olsen-2019-mmwr and who-ecdd-2021-kratom (deaths mostly
     polysubstance), bush-1998-auditc and bradley-2003-auditc (AUDIT-C),
     kale-2019-urine-drug-tests (screens are presumptive).
@@ -103,7 +107,7 @@ def co_use_sedative(ctx: Context) -> Found | None:
     s = ctx.settings
     items: list[dict[str, Any]] = []
     for med in ctx.current_medications():
-        for label in sedative_labels(med.name):
+        for label in sedative_labels(med.lookup):
             items.append({"class": label, "name": med.name, "source": "medication",
                           "since": med.start.isoformat()})
     for sub in ctx.substances(s["co_use_lookback_days"]):
@@ -157,7 +161,7 @@ def co_use_sedative(ctx: Context) -> Found | None:
     windows=(doses("kratom_current_use_days"), medications()),
     citations=("tanna-2023", "tanna-2021", "kong-2011", "fda-ddi-table", "fda-oxycontin-label",
                "fda-dolophine-label"),
-    version=2,
+    version=3,
 )
 def interaction_cyp3a(ctx: Context) -> Found | None:
     """A current medication sensitive to CYP3A inhibition while kratom is in current use
@@ -175,7 +179,8 @@ def interaction_cyp3a(ctx: Context) -> Found | None:
     opioids that are CYP3A substrates, methadone and buprenorphine (version 2; version 1
     left them out; their levels rising adds to sedation and, for methadone, to QT
     prolongation); brand names and strengths count ("Dolophine 10 mg"). Other
-    moderate-sensitive and other substrates (alprazolam) do not fire. Evidence:
+    moderate-sensitive and other substrates (alprazolam) do not fire. Version 3: a
+    medication counts only while its status is active or unknown. Evidence:
     tanna-2023 (2 g kratom tea raised midazolam AUC
     1.39-fold, 90 % CI 1.23-1.57, n = 12; higher or repeated doses untested), tanna-2021
     and kong-2011 (in vitro CYP3A inhibition), fda-ddi-table (substrate categories),
@@ -186,7 +191,7 @@ def interaction_cyp3a(ctx: Context) -> Found | None:
         return None
     narrow, sensitive, opioid = [], [], []
     for med in ctx.current_medications():
-        margin = cyp3a_margin(med.name)
+        margin = cyp3a_margin(med.lookup)
         if margin == "narrow":
             narrow.append(med.name)
         elif margin == "sensitive":
@@ -241,6 +246,14 @@ def _qtc_ms(result) -> float | None:
         return float(result.value) if (result.unit or "ms") == "ms" else None
 
 
+def qt_medication_names(meds) -> list[str]:
+    """The names of the medications among ``meds`` that the drug table classes as
+    QT-prolonging (a coded one by its drug, free text by its words), methadone first."""
+    hits = [m for m in meds if drugs.classify(m.lookup).has("qt-prolonging")]
+    hits.sort(key=lambda m: "methadone" not in drugs.classify(m.lookup).ingredients)
+    return [m.name for m in hits]
+
+
 def qt_drug_names(names) -> list[str]:
     """The names among ``names`` that the drug table classes as QT-prolonging (known risk),
     methadone first."""
@@ -258,6 +271,7 @@ def qt_drug_names(names) -> list[str]:
     citations=("krantz-2009-methadone-qtc", "fda-dolophine-label", "methadone-prolongs-qt",
                "crediblemeds-qtdrugs", "leong-abdullah-2021-ecg",
                "leong-abdullah-singh-2021-qt-review"),
+    version=2,
 )
 def qt_risk(ctx: Context) -> Found | None:
     """Current kratom use together with a QT-prolonging medication (known risk; methadone
@@ -273,10 +287,11 @@ def qt_risk(ctx: Context) -> Found | None:
     regular users had sinus tachycardia and borderline QTc more often than controls, prolonged
     QTc not (leong-abdullah-2021-ecg); a review of kratom cardiotoxicity
     (leong-abdullah-singh-2021-qt-review). The 450 and 500 ms cut-offs are Krantz 2009's.
+    Version 2: a medication counts only while its status is active or unknown.
     """
     s = ctx.settings
     last = ctx.current_kratom()
-    meds = qt_drug_names([m.name for m in ctx.current_medications()]) if last else []
+    meds = qt_medication_names(ctx.current_medications()) if last else []
     qtc = None
     rows = ctx.labs(QTC, s["qtc_recent_days"])
     if rows:
@@ -311,3 +326,36 @@ def qt_risk(ctx: Context) -> Found | None:
         "stopping methadone or another QT drug, or changing treatment."
     )
     return Found(severity, " ".join(parts), ev, step)
+
+
+@rule(
+    "SAF-MED-UNCLASSIFIED",
+    topic="medication-not-classified",
+    severity="info",
+    settings=(),
+    windows=(medications(),),
+    citations=("cns-depressants-add-to-kratom", "fda-ddi-table", "crediblemeds-qtdrugs"),
+)
+def medication_not_classified(ctx: Context) -> Found | None:
+    """A current medication the drug table does not know (free text, not coded, and no word
+    of it is in the table): the co-use, CYP3A, QT and prolactin rules could not check it.
+
+    Fires for every current medication (status active or unknown, within its dates) whose
+    name the drug table (docs/drugs.md) does not recognise; a medication chosen from the
+    table is always classified. The rules do not guess what such a name is: the finding
+    lists it, so that a clinician can choose the drug from the table or review it by hand.
+    Evidence: the checks it could not make (cns-depressants-add-to-kratom, fda-ddi-table,
+    crediblemeds-qtdrugs).
+    """
+    names = [m.name for m in ctx.current_medications()
+             if not m.coded and drugs.classify(m.lookup).unknown]
+    if not names:
+        return None
+    names = sorted(set(names), key=str.lower)
+    message = (f"Not classified: {', '.join(names)}. The drug table does not know "
+               f"{'this name' if len(names) == 1 else 'these names'}, so the checks for "
+               "sedative co-use, CYP3A and QT interactions and prolactin-raising medicines "
+               "could not include them.")
+    step = ("Consider choosing the drug from the list (a brand or generic name), or review "
+            "it for interactions by hand.")
+    return Found("info", message, {"not_classified": names}, step)

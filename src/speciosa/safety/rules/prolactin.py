@@ -109,7 +109,7 @@ def _raising_medications(ctx: Context) -> list[str]:
     return [
         med.name
         for med in ctx.current_medications()
-        if kprolactin.prolactin_raising_medication(med.name) is not None
+        if kprolactin.prolactin_raising_medication(med.lookup) is not None
     ]
 
 

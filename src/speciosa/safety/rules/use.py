@@ -137,6 +137,7 @@ def _is_7oh(name: str | None) -> bool:
     windows=(doses("kratom_current_use_days"), medications(),
              substances("co_use_lookback_days")),
     citations=("fda-7oh-scheduling-2025", "7oh-is-an-opioid"),
+    version=2,
 )
 def potent_7oh_product(ctx: Context) -> Found | None:
     """A 7-hydroxymitragynine (7-OH) product in use: a dose of the last
@@ -145,7 +146,8 @@ def potent_7oh_product(ctx: Context) -> Found | None:
 
     7-OH is a potent partial mu-opioid agonist; concentrated or synthetic 7-OH products are
     what the FDA recommended in July 2025 be placed in Schedule I (fda-7oh-scheduling-2025),
-    not natural leaf. Names are read with the drug table ("7-OH", "7OH",
+    not natural leaf. A medication counts while its status is active or unknown (version
+    2). Names are read with the drug table ("7-OH", "7OH",
     "7-hydroxymitragynine", brand names it lists). Speciosa's exposure model covers
     mitragynine from leaf and labelled products; it does not model direct 7-OH intake.
     """
@@ -155,7 +157,7 @@ def potent_7oh_product(ctx: Context) -> Found | None:
         if _is_7oh(d.product):
             seen.append({"source": "dose", "product": d.product, "at": d.taken_at.isoformat()})
     for m in ctx.current_medications():
-        if _is_7oh(m.name):
+        if _is_7oh(m.lookup):
             seen.append({"source": "medication", "name": m.name, "since": m.start.isoformat()})
     for sub in ctx.substances(s["co_use_lookback_days"]):
         if _is_7oh(sub.name):
