@@ -20,7 +20,7 @@ def bup(**kw):
     data = {"drug": "buprenorphine", "strength": "8", "strength_unit": "mg",
             "form": "sublingual-tablet", "dose_amount": "2", "dose_unit": "tablet",
             "frequency": "once daily", "route": "sublingual", "prescriber": "clinic",
-            "start": TODAY() - dt.timedelta(days=20), "reason": "opioid use disorder"}
+            "start": TODAY() - dt.timedelta(days=20), "indication": "opioid use disorder"}
     data.update(kw)
     return data
 

@@ -14,6 +14,7 @@ from speciosa.clinic.models import (
     DiaryDay,
     Dose,
     LabResult,
+    Medication,
     Note,
     Patient,
     Sex,
@@ -23,7 +24,7 @@ from speciosa.knowledge import instruments as kinstruments
 
 from .fields import StrictBooleanField, StrictCharField, StrictDecimalField, StrictIntegerField
 
-RECORD_KINDS = ("dose", "assessment", "lab", "note")
+RECORD_KINDS = ("dose", "assessment", "lab", "note", "medication")
 
 
 # --------------------------------------------------------------------------- errors
@@ -128,6 +129,31 @@ class NoteOut(RecordSerializer):
         fields = RecordSerializer.Meta.common + ["at", "text"]
 
 
+class MedicationOut(RecordSerializer):
+    """A medication (docs/medications.md): ``drug`` is the drug table's generic name (coded;
+    empty: free text, not coded)."""
+
+    kind_name = "medication"
+    get_kind = _kind_field("medication")
+    strength = serializers.DecimalField(max_digits=12, decimal_places=4, coerce_to_string=False,
+                                        allow_null=True)
+    dose_amount = serializers.DecimalField(max_digits=12, decimal_places=4,
+                                           coerce_to_string=False, allow_null=True)
+    coded = serializers.BooleanField(read_only=True)
+    confirmed_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Medication
+        fields = RecordSerializer.Meta.common + [
+            "drug", "name", "coded", "rxnorm", "category", "strength", "strength_unit", "form",
+            "dose_amount", "dose_unit", "frequency", "route", "start", "start_at", "end",
+            "end_at", "status", "stop_reason", "prescriber", "prescriber_name", "indication",
+            "notes", "confirmed_by", "confirmed_at", "follows"]
+
+    def get_confirmed_by(self, obj) -> str | None:
+        return _person(obj.confirmed_by)
+
+
 class SubstanceOut(RecordSerializer):
     kind_name = "substance"
     get_kind = _kind_field("substance")
@@ -139,6 +165,7 @@ class SubstanceOut(RecordSerializer):
 
 RECORD_SERIALIZERS: dict[str, type[RecordSerializer]] = {
     "dose": DoseOut, "assessment": AssessmentOut, "lab": LabOut, "note": NoteOut,
+    "medication": MedicationOut,
 }
 
 
@@ -365,6 +392,28 @@ class CorrectionIn(serializers.Serializer):
     method = StrictCharField(required=False, allow_blank=True, max_length=20)
     confirmed_unusual = StrictBooleanField(required=False)
     text = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
+    # medications (docs/medications.md); dates as a date or a date-time with its zone
+    drug = StrictCharField(required=False, allow_blank=True, max_length=80)
+    name = StrictCharField(required=False, allow_blank=True, max_length=120)
+    rxnorm = StrictCharField(required=False, allow_blank=True, max_length=20)
+    category = StrictCharField(required=False, allow_blank=True, max_length=16)
+    strength = StrictDecimalField(max_digits=12, decimal_places=4, required=False,
+                                  allow_null=True)
+    strength_unit = StrictCharField(required=False, allow_blank=True, max_length=16)
+    form = StrictCharField(required=False, allow_blank=True, max_length=24)
+    dose_amount = StrictDecimalField(max_digits=12, decimal_places=4, required=False,
+                                     allow_null=True)
+    dose_unit = StrictCharField(required=False, allow_blank=True, max_length=16)
+    frequency = StrictCharField(required=False, allow_blank=True, max_length=80)
+    route = StrictCharField(required=False, allow_blank=True, max_length=24)
+    start = StrictCharField(required=False, max_length=40)
+    end = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=40)
+    status = StrictCharField(required=False, max_length=20)
+    stop_reason = StrictCharField(required=False, allow_blank=True, max_length=200)
+    prescriber = StrictCharField(required=False, max_length=12)
+    prescriber_name = StrictCharField(required=False, allow_blank=True, max_length=120)
+    indication = StrictCharField(required=False, allow_blank=True, max_length=200)
+    notes = StrictCharField(required=False, allow_blank=True, max_length=2000)
 
     def changes_for(self, kind: str) -> dict[str, Any]:
         """The changed fields, refusing any the record's kind does not let a correction change."""

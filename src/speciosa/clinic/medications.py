@@ -113,7 +113,7 @@ _MAX_AMOUNT = Decimal("100000")
 FIELDS: tuple[str, ...] = (
     "drug", "name", "rxnorm", "category", "strength", "strength_unit", "form", "dose_amount",
     "dose_unit", "frequency", "route", "start", "end", "status", "stop_reason", "prescriber",
-    "prescriber_name", "reason", "notes",
+    "prescriber_name", "indication", "notes",
 )
 
 #: Statuses that end a course (they need a stop date).
@@ -273,7 +273,7 @@ def validate_medication(patient: Patient, data: Mapping[str, Any], *,
     prescriber = _choice(data, "prescriber", Prescriber.values, errors, "prescriber",
                          Prescriber.UNKNOWN)
     prescriber_name = _text(data, "prescriber_name", 120, errors, "The prescriber's name")
-    reason = _text(data, "reason", 200, errors, "The reason")
+    indication = _text(data, "indication", 200, errors, "The reason for taking it")
     notes = _text(data, "notes", 2000, errors, "The notes")
     stop_reason = _text(data, "stop_reason", 200, errors, "The reason for stopping")
     start, start_at = _moment(data.get("start"), "start", patient, errors)
@@ -306,7 +306,7 @@ def validate_medication(patient: Patient, data: Mapping[str, Any], *,
             "dose_amount": dose, "dose_unit": dose_unit, "frequency": frequency, "route": route,
             "start": start, "start_at": start_at, "end": end, "end_at": end_at,
             "status": status, "stop_reason": stop_reason, "prescriber": prescriber,
-            "prescriber_name": prescriber_name, "reason": reason, "notes": notes}
+            "prescriber_name": prescriber_name, "indication": indication, "notes": notes}
 
 
 def _overlapping(patient: Patient, drug_key: str, name: str, start: dt.date,

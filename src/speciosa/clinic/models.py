@@ -437,7 +437,7 @@ class Medication(ClinicalRecord):
     prescriber = models.CharField(max_length=12, choices=Prescriber.choices,
                                   default=Prescriber.UNKNOWN)
     prescriber_name = models.CharField(max_length=120, blank=True)
-    reason = models.CharField(max_length=200, blank=True)
+    indication = models.CharField("reason for taking it", max_length=200, blank=True)
     notes = models.TextField(max_length=2000, blank=True)
     confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                      on_delete=models.PROTECT, related_name="+")

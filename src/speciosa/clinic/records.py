@@ -50,7 +50,7 @@ KINDS: dict[str, RecordKind] = {k.name: k for k in (
     RecordKind("medication", Medication, (
         "drug", "name", "rxnorm", "category", "strength", "strength_unit", "form", "dose_amount",
         "dose_unit", "frequency", "route", "start", "end", "status", "stop_reason", "prescriber",
-        "prescriber_name", "reason", "notes"), on_page=()),
+        "prescriber_name", "indication", "notes"), on_page=()),
 )}
 
 

@@ -150,6 +150,33 @@ def describe_assessment(a: Assessment) -> tuple[str, str, bool]:
     return title, detail, abnormal
 
 
+def describe_medication(m) -> tuple[str, str]:
+    """A medication as a title (name, strength, dose, how often) and a detail line (status,
+    dates, prescriber, coded or not, confirmation)."""
+    def num(x):
+        return _fmt_num(x) if x is not None else ""
+
+    title = " ".join(p for p in (
+        m.name, f"{num(m.strength)} {m.strength_unit}".strip() if m.strength is not None else "",
+        f"· {num(m.dose_amount)} {m.dose_unit}" if m.dose_amount is not None else "",
+        m.frequency) if p)
+    when = f"since {m.start.isoformat()}" if not m.end else (
+        f"{m.start.isoformat()} to {m.end.isoformat()}")
+    bits = [m.get_status_display(), when]
+    if m.route:
+        bits.append(m.route)
+    if m.prescriber != "unknown":
+        bits.append(m.get_prescriber_display() + (f" ({m.prescriber_name})"
+                                                  if m.prescriber_name else ""))
+    bits.append(f"coded: {m.drug}" if m.drug else "not coded")
+    if m.source == "patient":
+        bits.append("reported by the patient" + (
+            f", confirmed {m.confirmed_at:%d %b %Y}" if m.confirmed_at else ", not yet confirmed"))
+    if m.stop_reason:
+        bits.append(f"stopped: {m.stop_reason}")
+    return title, " · ".join(bits)
+
+
 def describe_lab(r: LabResult) -> tuple[str, str, bool]:
     from speciosa.knowledge import labs as klabs
 

@@ -178,7 +178,8 @@ def record_history(request, patient_id, kind, record_id):
     describe = {"dose": lambda r: selectors.describe_dose(r),
                 "assessment": lambda r: selectors.describe_assessment(r)[:2],
                 "lab": lambda r: selectors.describe_lab(r)[:2],
-                "note": lambda r: ("Note", r.text)}[kind]
+                "note": lambda r: ("Note", r.text),
+                "medication": lambda r: selectors.describe_medication(r)}[kind]
     rows = [{"v": v, "title": describe(v)[0], "detail": describe(v)[1]} for v in versions]
     return render(request, "web/record_history.html", {"patient": patient, "rows": rows, "kind": kind})
 

@@ -107,8 +107,8 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='medication',
-            name='reason',
-            field=models.CharField(blank=True, max_length=200),
+            name='indication',
+            field=models.CharField(blank=True, max_length=200, verbose_name='reason for taking it'),
         ),
         migrations.AddField(
             model_name='medication',
