@@ -38,6 +38,8 @@ ISSUE_TOPICS = {
     "diary-missed",
     # issue 13
     "depression-severe", "anxiety-severe", "qt-risk", "potent-7oh-product",
+    # issue 19
+    "medication-not-classified",
 }  # fmt: skip
 
 KRATOM_NOW = daily_doses(3, 0, 2.0)  # a few recent doses: current use, not regular use
@@ -434,7 +436,11 @@ def test_simvastatin_with_kratom_is_an_info_interaction():
 
 
 def test_a_medication_not_sensitive_to_cyp3a_is_not_an_interaction():
-    assert run(timeline(doses=KRATOM_NOW, medications=[medication("ibuprofen")])) == []
+    # the table does not know ibuprofen: only the finding that it could not be checked
+    found = run(timeline(doses=KRATOM_NOW, medications=[medication("ibuprofen")]))
+    assert [f.topic for f in found] == ["medication-not-classified"]
+    # a medication the table knows and classes as no CYP3A substrate: nothing at all
+    assert run(timeline(doses=KRATOM_NOW, medications=[medication("sertraline 50 mg")])) == []
 
 
 def test_a_cyp3a_substrate_without_current_kratom_is_not_an_interaction():
