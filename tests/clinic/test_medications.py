@@ -277,7 +277,7 @@ def test_the_migration_marks_ended_courses_completed(clinic):
 
     from django.apps import apps
 
-    migration = importlib.import_module("speciosa.clinic.migrations.0015_medication_details")
+    migration = importlib.import_module("speciosa.clinic.migrations.0016_medication_details")
     old = Medication.objects.create(patient=clinic.patient_a, source="import", name="x",
                                     start=TODAY() - dt.timedelta(days=90),
                                     end=TODAY() - dt.timedelta(days=30))

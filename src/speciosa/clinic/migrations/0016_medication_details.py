@@ -18,7 +18,7 @@ def ended_courses_completed(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clinic', '0014_consent_append_only'),
+        ('clinic', '0015_patient_profile_integrity'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
