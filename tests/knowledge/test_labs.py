@@ -369,3 +369,68 @@ def test_drug_screen_results_are_normalised():
     with pytest.raises(LabValueError) as err:
         normalise_result("uds-opioids", "negative", "guess")
     assert err.value.field == "method"
+
+
+# ------------------------------------------------------------------ the same physical value
+
+from decimal import Decimal  # noqa: E402
+from fractions import Fraction  # noqa: E402
+
+from hypothesis import example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from speciosa.knowledge import labs as klabs  # noqa: E402
+
+_LIMITS = [(lab.code, side) for lab in klabs.all_labs() if lab.kind == "quantity"
+           for side in ("plausible_low", "plausible_high") if getattr(lab, side) is not None]
+
+
+def _in_unit(code: str, canonical: Fraction, unit: str) -> Decimal | None:
+    """The exact decimal of ``canonical`` in ``unit``, or None when it does not end."""
+    x = canonical * klabs.conversion_factor(code, unit)
+    d = Decimal(x.numerator) / Decimal(x.denominator)
+    return d if Fraction(d) == x else None
+
+
+@settings(max_examples=300, deadline=None)
+@example(limit=("creatinine", "plausible_low"), steps=0, digits=0, unit_index=1, as_text=False)
+@example(limit=("testosterone", "plausible_high"), steps=0, digits=0, unit_index=2,
+         as_text=False)
+@given(limit=st.sampled_from(_LIMITS), steps=st.integers(-3, 3), digits=st.integers(0, 4),
+       unit_index=st.integers(0, 10), as_text=st.booleans())
+def test_a_value_at_a_plausibility_limit_in_any_unit_behaves_as_the_same_physical_value(
+        limit, steps, digits, unit_index, as_text):
+    # the knowledge.labs._number bug: 8.84 umol/L of creatinine (exactly its 0.1 mg/dL limit)
+    # and 34.7 nmol/L of testosterone were read through binary floats and called implausible
+    code, side = limit
+    lab = klabs.get_lab(code)
+    canonical = Fraction(Decimal(repr(getattr(lab, side)))) + steps * Fraction(1, 10 ** digits)
+    if canonical < 0:
+        return
+    units = sorted(lab.units)
+    unit = units[unit_index % len(units)]
+    entered = _in_unit(code, canonical, unit)
+    if entered is None:
+        return  # no finite decimal writes this value in that unit
+    value = str(entered) if as_text else float(entered)
+    written = Decimal(canonical.numerator) / Decimal(canonical.denominator)  # ends: 10**-digits
+    in_canonical = klabs.plausibility_problem(code, str(written), lab.canonical_unit)
+    problem = klabs.plausibility_problem(code, value, unit)
+    assert (problem is None) == (in_canonical is None), (code, unit, value, problem)
+    limit_value = Fraction(Decimal(repr(getattr(lab, side))))
+    beyond = canonical < limit_value if side == "plausible_low" else canonical > limit_value
+    assert (problem is not None) == beyond, (code, unit, value, problem)
+
+
+def test_the_two_values_found_at_their_limits_are_plausible_in_the_other_unit():
+    assert klabs.plausibility_problem("creatinine", 8.84, "umol/L") is None
+    assert klabs.plausibility_problem("testosterone", 34.7, "nmol/L") is None
+    assert klabs.plausibility_problem("creatinine", 8.8399, "umol/L") is not None
+    # 322.24 mIU/L is exactly the male upper limit of 15.2 ng/mL: normal, not high
+    assert klabs.to_canonical("prolactin", 322.24, "mIU/L") == 15.2
+
+
+@pytest.mark.parametrize("text", ["1,5", " 2,25 ", "1.500,0"])
+def test_a_decimal_comma_is_refused_with_a_message_that_says_use_a_point(text):
+    with pytest.raises(klabs.LabValueError, match="use a point for decimals: write 1.5, not 1,5"):
+        klabs.to_canonical("alt", text, "U/L")

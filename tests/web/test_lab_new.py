@@ -100,3 +100,27 @@ def test_a_refused_form_keeps_offering_the_submitted_tests_units(clinic, login):
     r = login(clinic.clinician_a).post(_url(clinic.patient_a), lab_post(lab="alt", unit=""))
     offered = {label for label, hidden in _unit_options(r.content.decode()).values() if not hidden}
     assert offered == {"U/L", "IU/L", "µkat/L"}
+
+
+@pytest.mark.parametrize("field", ["value", "reference_low", "iu_factor"])
+def test_a_decimal_comma_is_refused_beside_the_field_saying_use_a_point(clinic, login, field):
+    data = lab_post(value="18", reference_low="4", reference_high="23")
+    data[field] = "1,5" if field != "value" else "18,5"
+    r = login(clinic.clinician_a).post(_url(clinic.patient_a), data)
+    page = r.content.decode()
+    assert r.status_code == 200
+    assert "Use a point for decimals: write 1.5, not 1,5." in page
+    assert "Enter a number." not in page
+    assert LabResult.objects.count() == 0
+
+
+def test_a_dose_amount_with_a_decimal_comma_says_use_a_point(clinic, login):
+    from speciosa.clinic.models import Dose
+
+    from .conftest import diary_post
+
+    r = login(clinic.patient_a.user).post(reverse("diary_today"),
+                                          diary_post(**{"doses-0-amount": "2,5"}))
+    assert r.status_code == 200
+    assert "Use a point for decimals: write 1.5, not 1,5." in r.content.decode()
+    assert Dose.objects.count() == 0

@@ -65,13 +65,25 @@ class StrictIntegerField(serializers.Field):
 
 
 class StrictDecimalField(serializers.DecimalField):
-    """A JSON number with at most the digits the database stores (as the web form)."""
+    """A JSON number with at most the digits the database stores (as the web form).
+
+    Text is refused; text with a decimal comma (``"1,5"``) gets the message the web form and
+    the services give (:data:`speciosa.clinic.services.COMMA_DECIMAL`), saying to send a number
+    with a point.
+    """
+
+    default_error_messages = {
+        "invalid": "Send a number (not text), with a point for decimals, e.g. 1.5.",
+        "comma": "Use a point for decimals: write 1.5, not 1,5 (and send it as a JSON number).",
+    }
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("coerce_to_string", False)
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any):
+        if isinstance(data, str) and "," in data:
+            self.fail("comma")
         if not _is_number(data):
             self.fail("invalid")
         return super().to_internal_value(data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -21,6 +22,7 @@ from speciosa.clinic.models import (
     SubstanceUse,
 )
 from speciosa.knowledge import instruments as kinstruments
+from speciosa.knowledge import labs as klabs
 
 from .fields import StrictBooleanField, StrictCharField, StrictDecimalField, StrictIntegerField
 
@@ -108,16 +110,50 @@ class AssessmentOut(RecordSerializer):
 
 
 class LabOut(RecordSerializer):
+    """A lab result. ``value`` and the range ``reference_low``/``reference_high`` are in
+    ``unit`` (as reported; ``reference_unit`` says so); ``canonical_value`` and
+    ``reference_low_canonical``/``reference_high_canonical`` in ``canonical_unit``."""
+
     kind_name = "lab"
     get_kind = _kind_field("lab")
     value = serializers.DecimalField(max_digits=12, decimal_places=4, coerce_to_string=False, allow_null=True)
+    reference_low = serializers.SerializerMethodField(
+        help_text="lower limit of the range, in `unit` (the unit of `value`)")
+    reference_high = serializers.SerializerMethodField(
+        help_text="upper limit of the range, in `unit` (the unit of `value`)")
+    reference_unit = serializers.SerializerMethodField(
+        help_text="the unit of reference_low and reference_high: the result's `unit`")
+    reference_low_canonical = serializers.FloatField(
+        source="reference_low", read_only=True, allow_null=True,
+        help_text="lower limit in `canonical_unit` (the unit of `canonical_value`)")
+    reference_high_canonical = serializers.FloatField(
+        source="reference_high", read_only=True, allow_null=True,
+        help_text="upper limit in `canonical_unit` (the unit of `canonical_value`)")
 
     class Meta:
         model = LabResult
         fields = RecordSerializer.Meta.common + [
             "lab", "loinc", "collected_at", "value", "unit", "canonical_value", "canonical_unit",
             "comparator", "iu_factor", "result", "method", "reference_low", "reference_high",
+            "reference_unit", "reference_low_canonical", "reference_high_canonical",
             "reference_source", "reported_interpretation", "flag", "confirmed_unusual"]
+
+    def _limit(self, obj: LabResult, canonical: float | None) -> float | None:
+        if not obj.unit:
+            return None
+        return klabs.canonical_in_unit(obj.lab, canonical, obj.unit, iu_factor=obj.iu_factor)
+
+    @extend_schema_field(OpenApiTypes.DOUBLE)
+    def get_reference_low(self, obj: LabResult) -> float | None:
+        return self._limit(obj, obj.reference_low)
+
+    @extend_schema_field(OpenApiTypes.DOUBLE)
+    def get_reference_high(self, obj: LabResult) -> float | None:
+        return self._limit(obj, obj.reference_high)
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_reference_unit(self, obj: LabResult) -> str:
+        return obj.unit if obj.reference_low is not None or obj.reference_high is not None else ""
 
 
 class NoteOut(RecordSerializer):
@@ -310,7 +346,8 @@ class DoseIn(serializers.Serializer):
                                          help_text="When the dose was taken, with its time zone.")
     amount = StrictDecimalField(max_digits=9, decimal_places=3, required=False, allow_null=True)
     unit = StrictCharField(required=False, allow_blank=True,
-                           help_text="g, capsule, glass, mg_extract or mg_mitragynine")
+                           help_text="g, capsule, glass, mg_extract, mg_mitragynine or mg_7oh "
+                                     "(mg 7-hydroxymitragynine of a 7-OH product, from the label)")
     product = StrictCharField(required=False, allow_blank=True, max_length=120)
     mitragynine_percent = StrictDecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
     grams_per_capsule = StrictDecimalField(max_digits=6, decimal_places=3, required=False, allow_null=True)

@@ -266,6 +266,7 @@ class DoseUnit(models.TextChoices):
     GLASSES = "glass", "glasses of tea"
     EXTRACT = "mg_extract", "mg of extract"
     MITRAGYNINE = "mg_mitragynine", "mg mitragynine (labelled)"
+    SEVEN_OH = "mg_7oh", "mg 7-OH (7-hydroxymitragynine product, from the label)"
 
 
 class Dose(ClinicalRecord):

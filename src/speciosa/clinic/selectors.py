@@ -113,6 +113,11 @@ def _fmt_num(value) -> str:
 
 
 def describe_dose(d: Dose) -> tuple[str, str]:
+    if d.unit == "mg_7oh":  # a 7-OH product, shown apart from leaf: not in the estimate
+        bits = [d.product] if d.product else []
+        bits.append("7-OH product (potent opioid); not in the mitragynine estimate: the "
+                    "exposure model does not cover 7-OH taken directly")
+        return f"7-OH product {_fmt_num(d.amount)} mg 7-hydroxymitragynine", " · ".join(bits)
     unit = {"g": "g leaf", "capsule": "capsules", "glass": "glasses of tea", "mg_extract": "mg extract",
             "mg_mitragynine": "mg mitragynine"}.get(d.unit, d.unit)
     title = f"Kratom {_fmt_num(d.amount)} {unit}"

@@ -62,10 +62,22 @@ class NeedsConfirmation(ValidationError):
 
 # --------------------------------------------------------------------------- validation
 
+#: A decimal comma ("1,5") gets this message everywhere a number is entered (the web forms,
+#: the API, the FHIR import): Speciosa reads a point only, never guessing by locale.
+COMMA_DECIMAL = "Use a point for decimals: write 1.5, not 1,5."
+
+
+def _has_comma(raw: Any) -> bool:
+    return isinstance(raw, str) and "," in raw
+
+
 def _optional_decimal(raw, low: int, high: int, errors: dict[str, str], field: str,
                       out_of_range: str, not_a_number: str) -> Decimal | None:
     """An optional number in ``(low, high]``; problems are added to ``errors``."""
     if raw in (None, ""):
+        return None
+    if _has_comma(raw):
+        errors[field] = COMMA_DECIMAL
         return None
     try:
         value = Decimal(str(raw))
@@ -90,11 +102,14 @@ def validate_dose(data: Mapping[str, Any], patient: Patient | None = None) -> di
         errors["unit"] = f"Choose a unit: {', '.join(pdoses.UNITS)}."
     amount = data.get("amount")
     try:
+        if _has_comma(amount):
+            raise ValueError(COMMA_DECIMAL)
         amount = Decimal(str(amount))
         if not amount.is_finite():
             raise InvalidOperation
-    except (InvalidOperation, TypeError, ValueError):
-        errors["amount"] = "Enter the amount as a number, for example 2.5."
+    except (InvalidOperation, TypeError, ValueError) as exc:
+        errors["amount"] = (COMMA_DECIMAL if str(exc) == COMMA_DECIMAL
+                            else "Enter the amount as a number, for example 2.5.")
         amount = None
     if amount is not None and amount <= 0:
         errors["amount"] = "The amount must be more than 0."
@@ -193,6 +208,8 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
         raise ValidationError({"value": "Enter the result value."})
     if not unit:
         raise ValidationError({"unit": f"Give the unit the laboratory reported, e.g. {lab.canonical_unit}."})
+    if _has_comma(raw_value):
+        raise ValidationError({"value": COMMA_DECIMAL})
     try:
         value = Decimal(str(raw_value))
         if not value.is_finite():
@@ -207,10 +224,11 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
     iu_factor = _iu_factor(lab, data.get("iu_factor"))
     try:
         unit = klabs.normalise_unit(lab.code, unit)
-        canonical = klabs.to_canonical(lab.code, float(value), unit, iu_factor=iu_factor)
+        canonical = klabs.to_canonical(lab.code, value, unit, iu_factor=iu_factor)
     except klabs.LabValueError as exc:
         raise ValidationError({getattr(exc, "field", "value") or "value": str(exc)}) from None
-    problem = klabs.plausibility_problem(lab.code, float(value), unit, iu_factor=iu_factor)
+    # the Decimal as entered, not a float: at a limit in another unit is at the limit
+    problem = klabs.plausibility_problem(lab.code, value, unit, iu_factor=iu_factor)
     if problem and not data.get("confirmed_unusual"):
         raise NeedsConfirmation({"value": problem})
     laboratory = _laboratory_range(lab, data, unit, iu_factor)
@@ -219,7 +237,7 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
     else:
         low, high = klabs.reference_range(lab.code, patient.sex) or (None, None)
         source = LabResult.RangeSource.CATALOGUE if (low, high) != (None, None) else ""
-    flag = lab_flag(lab.code, float(value), unit, canonical, (low, high), sex=patient.sex,
+    flag = lab_flag(lab.code, value, unit, canonical, (low, high), sex=patient.sex,
                     pregnant=patient.pregnant, breastfeeding=patient.breastfeeding,
                     comparator=comparator, iu_factor=iu_factor,
                     laboratory_range=laboratory is not None)
@@ -245,6 +263,8 @@ def _iu_factor(lab: klabs.LabTest, raw: Any) -> float | None:
     """The laboratory's stated mIU/L per ng/mL factor (prolactin only), or None."""
     if raw in (None, ""):
         return None
+    if _has_comma(raw):
+        raise ValidationError({"iu_factor": COMMA_DECIMAL})
     if lab.code != "prolactin":
         raise ValidationError({"iu_factor": "Only a prolactin result takes an assay factor "
                                             "(mIU/L per ng/mL); leave it empty."})
@@ -281,6 +301,8 @@ def _laboratory_range(lab: klabs.LabTest, data: Mapping[str, Any], unit: str,
         if value in (None, ""):
             out[key] = None
             continue
+        if _has_comma(value):
+            raise ValidationError({key: COMMA_DECIMAL})
         try:
             number = Decimal(str(value))
             if not number.is_finite():
@@ -289,7 +311,7 @@ def _laboratory_range(lab: klabs.LabTest, data: Mapping[str, Any], unit: str,
             raise ValidationError({key: "Enter the limit as a number, for example 45."}) from None
         if number < 0:
             raise ValidationError({key: "A reference limit cannot be negative; check the range."})
-        out[key] = klabs.to_canonical(lab.code, float(number), ref_unit, iu_factor=iu_factor)
+        out[key] = klabs.to_canonical(lab.code, number, ref_unit, iu_factor=iu_factor)
     low, high = out["reference_low"], out["reference_high"]
     if low is not None and high is not None and low > high:
         raise ValidationError({"reference_high": "The upper limit is below the lower limit; "
@@ -297,7 +319,7 @@ def _laboratory_range(lab: klabs.LabTest, data: Mapping[str, Any], unit: str,
     return low, high
 
 
-def lab_flag(code: str, value: float, unit: str, canonical_value: float,
+def lab_flag(code: str, value: float | Decimal, unit: str, canonical_value: float,
              reference: tuple[float | None, float | None], *, sex: str, pregnant: bool = False,
              breastfeeding: bool = False, comparator: str = "", iu_factor: float | None = None,
              laboratory_range: bool = False) -> str:

@@ -5,7 +5,8 @@ Input CSV columns: ``subject`` (optional), ``taken_at`` (ISO 8601 with offset), 
 ``grams_per_capsule`` (optional). Output: CSV or Parquet by the ``--out`` file's ending, or
 JSON with ``--json``. A bad row (unknown unit, negative amount, unparseable time, a dose that
 cannot be converted, a wrong number of fields) is listed with its line number and nothing is
-written (exit 2). A model estimate; it never suggests a dose.
+written (exit 2); a ``mg_7oh`` row (a 7-OH product) is such a row, as the model does not
+cover 7-OH taken directly. A model estimate; it never suggests a dose.
 
 Columnar on purpose (a cohort file has millions of rows): the file is read by pyarrow's CSV
 reader, times and numbers are parsed in arrays (rows in an unusual but valid ISO 8601 form

@@ -149,6 +149,7 @@ DOSE_UNITS = MappingProxyType({
     "glass": ("{glass}", "glass of tea"),
     "mg_extract": ("mg", "mg of extract"),
     "mg_mitragynine": ("mg", "mg mitragynine"),
+    "mg_7oh": ("mg", "mg 7-hydroxymitragynine"),
 })
 
 #: Confidentiality of substance use disorder records (42 CFR Part 2), instruments.md 7.4.

@@ -859,16 +859,11 @@ def _lab_quantity(value: float | int, unit: str) -> dict[str, Any]:
 
 def _in_unit(lab: klabs.LabTest | None, canonical: float | None, unit: str,
              iu_factor: float | None = None) -> float | None:
-    """A canonical value (a stored range limit) in the result's own ``unit``, to 6
-    significant figures; None when it cannot be converted."""
-    if canonical is None or lab is None:
+    """A canonical value (a stored range limit) in the result's own ``unit``
+    (:func:`speciosa.knowledge.labs.canonical_in_unit`, as the API shows it)."""
+    if lab is None:
         return None
-    if unit == lab.canonical_unit:
-        return canonical
-    try:
-        return float(f"{klabs.from_canonical(lab.code, canonical, unit, iu_factor=iu_factor):.6g}")
-    except klabs.LabValueError:
-        return None
+    return klabs.canonical_in_unit(lab.code, canonical, unit, iu_factor=iu_factor)
 
 
 _RANGE_TEXT = {"laboratory": c.LABORATORY_RANGE_TEXT, "catalogue": c.CATALOGUE_RANGE_TEXT}

@@ -816,7 +816,7 @@ def _statement(res: dict[str, Any], patient: cm.Patient) -> tuple[type, dict[str
             unit = by_ucum.get(qty.get("code") or "")
             if unit is None and qty.get("code") == "mg":
                 raise _Bad("dosage.doseQuantity: mg of what? Mark the unit with the extension "
-                           f"{c.EXT_DOSE_UNIT} (mg_extract or mg_mitragynine)")
+                           f"{c.EXT_DOSE_UNIT} (mg_extract, mg_mitragynine or mg_7oh)")
         product = _ext(res, c.EXT_PRODUCT)
         if product is None and text and text != c.KRATOM_DISPLAY:
             product = text

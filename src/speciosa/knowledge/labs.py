@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from types import MappingProxyType
 
@@ -43,6 +44,8 @@ __all__ = [
     "LabTest",
     "LabValueError",
     "all_labs",
+    "canonical_in_unit",
+    "conversion_factor",
     "flag_against",
     "from_canonical",
     "get_lab",
@@ -718,25 +721,49 @@ def normalise_unit(code: str, unit: str | None) -> str:
     )
 
 
+#: A number written with a decimal comma ("1,5"): refused with a message that says to use a
+#: point, never read by locale (1,500 is one and a half in some countries, 1500 in others).
+COMMA_DECIMAL_MESSAGE = "use a point for decimals: write 1.5, not 1,5"
+
+
 def _number(lab: LabTest, value: object) -> Fraction:
+    """The value as an exact fraction of the decimal the person wrote.
+
+    A string or :class:`~decimal.Decimal` is read exactly (``"1.71"`` is 171/100); a float is
+    read as the decimal it prints as (``repr``), not as its binary approximation, so that a
+    value entered in another unit is the same physical value as the limit it is compared
+    with (8.84 umol/L is exactly 0.1 mg/dL of creatinine, not 0.0999... ).
+    """
     if isinstance(value, bool) or value is None:
         raise LabValueError("value", f"{lab.name}: the value must be a number, got {value!r}")
     if isinstance(value, str):
+        text = value.strip()
+        if "," in text:
+            raise LabValueError("value", f"{lab.name}: {COMMA_DECIMAL_MESSAGE} (got {value!r})")
         try:
-            value = float(value.strip())
-        except ValueError:
+            value = Decimal(text)
+        except InvalidOperation:
             raise LabValueError(
                 "value", f"{lab.name}: the value must be a number, got {value!r}"
             ) from None
-    if not isinstance(value, int | float | Fraction):
-        raise LabValueError("value", f"{lab.name}: the value must be a number, got {value!r}")
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise LabValueError("value", f"{lab.name}: the value must be a finite number")
+        value = Decimal(repr(value))
+    if isinstance(value, Decimal) and not value.is_finite():
         raise LabValueError("value", f"{lab.name}: the value must be a finite number")
+    if not isinstance(value, int | Decimal | Fraction):
+        raise LabValueError("value", f"{lab.name}: the value must be a number, got {value!r}")
     if value < 0:
         raise LabValueError(
-            "value", f"{lab.name}: the value cannot be negative ({value:g}); check the entry"
+            "value", f"{lab.name}: the value cannot be negative ({float(value):g}); check the entry"
         )
     return Fraction(value)
+
+
+def _exact(limit: float) -> Fraction:
+    """A catalogue limit as the decimal it is written as (0.1 is 1/10)."""
+    return Fraction(Decimal(repr(float(limit))))
 
 
 def _per(code: str, unit: str, iu_factor: float | None) -> Fraction:
@@ -744,8 +771,37 @@ def _per(code: str, unit: str, iu_factor: float | None) -> Fraction:
     if iu_factor is not None and code == "prolactin" and unit == "m[IU]/L":
         if not iu_factor > 0:
             raise LabValueError("unit", "the laboratory's mIU/L per ng/mL factor must be positive")
-        per = Fraction(iu_factor)
+        per = _exact(iu_factor)
     return per
+
+
+def conversion_factor(code: str, unit: str | None, *, iu_factor: float | None = None) -> Fraction:
+    """How many ``unit`` make one canonical unit, exactly (``to_canonical`` divides by it).
+
+    Raises
+    ------
+    LabValueError
+        As :func:`to_canonical`.
+    """
+    _quantity_lab(code)
+    return _per(code, normalise_unit(code, unit), iu_factor)
+
+
+def canonical_in_unit(
+    code: str, canonical_value: float | None, unit: str, *, iu_factor: float | None = None
+) -> float | None:
+    """A canonical value (a stored range limit) in ``unit``, to 6 significant figures, for
+    showing a range in the unit its result is shown in; None when it cannot be converted.
+    """
+    if canonical_value is None:
+        return None
+    try:
+        lab = _quantity_lab(code)
+        if normalise_unit(code, unit) == lab.canonical_unit:
+            return float(canonical_value)
+        return float(f"{from_canonical(code, canonical_value, unit, iu_factor=iu_factor):.6g}")
+    except LabValueError:
+        return None
 
 
 def to_canonical(
@@ -894,8 +950,9 @@ def plausibility_problem(
     .. [1] shared/reference/instruments.md section 8.
     """
     lab = _quantity_lab(code)
-    canonical = to_canonical(code, value, unit, iu_factor=iu_factor)
     ucum = normalise_unit(code, unit)
+    # compared exactly: a value at a limit, entered in another unit, is at the limit
+    canonical = _number(lab, value) / _per(code, ucum, iu_factor)
     shown = f"{lab.name} {float(_number(lab, value)):g} {ucum}"
 
     def limit_text(limit: float) -> str:
@@ -905,12 +962,12 @@ def plausibility_problem(
             text += f" ({other:.6g} {ucum})"
         return text
 
-    if lab.plausible_high is not None and canonical > lab.plausible_high:
+    if lab.plausible_high is not None and canonical > _exact(lab.plausible_high):
         return (
             f"{shown} is above the plausible limit of {limit_text(lab.plausible_high)}; "
             "check the value and unit, or confirm it"
         )
-    if lab.plausible_low is not None and canonical < lab.plausible_low:
+    if lab.plausible_low is not None and canonical < _exact(lab.plausible_low):
         return (
             f"{shown} is below the plausible limit of {limit_text(lab.plausible_low)}; "
             "check the value and unit, or confirm it"

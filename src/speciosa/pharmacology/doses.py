@@ -14,6 +14,11 @@ Rules (units in :data:`UNITS`):
 * ``mg_extract`` -- milligrams of extract x labelled mitragynine percent (required: extracts
   range 1.4-27 % mitragynine [1]_, too wide to assume).
 * ``mg_mitragynine`` -- milligrams of mitragynine as entered.
+* ``mg_7oh`` -- milligrams of 7-hydroxymitragynine (7-OH) from a 7-OH product's label. It is
+  kratom use, but it is **not converted**: the exposure model follows mitragynine and forms
+  7-OH from it (:mod:`speciosa.pharmacology.model`); it does not model 7-OH taken directly,
+  so such a dose is reported as not converted (:data:`SEVEN_OH_NOT_MODELLED`), never fed in
+  as mitragynine.
 
 A dose that cannot be converted raises :class:`DoseConversionError` with what to fix;
 :func:`convert_all` reports such doses by index instead of dropping them.
@@ -47,6 +52,8 @@ __all__ = [
     "DOSE_PARAMETERS",
     "MG_PER_GLASS",
     "PROBLEMS",
+    "SEVEN_OH_NOT_MODELLED",
+    "SEVEN_OH_UNIT",
     "UNITS",
     "Dose",
     "DoseArrays",
@@ -59,7 +66,16 @@ __all__ = [
     "unit_codes",
 ]
 
-UNITS: tuple[str, ...] = ("g", "capsule", "glass", "mg_extract", "mg_mitragynine")
+UNITS: tuple[str, ...] = ("g", "capsule", "glass", "mg_extract", "mg_mitragynine", "mg_7oh")
+
+#: The unit of a dose of a 7-hydroxymitragynine product (mg 7-OH, from the label).
+SEVEN_OH_UNIT = "mg_7oh"
+
+#: Why a ``mg_7oh`` dose is not converted (also :data:`PROBLEMS` entry 9).
+SEVEN_OH_NOT_MODELLED = (
+    "a 7-hydroxymitragynine (7-OH) product dose is not included: the exposure model covers "
+    "mitragynine and the 7-OH formed from it, not 7-OH taken directly"
+)
 
 DEFAULT_LEAF_PERCENT = Parameter(
     "leaf_mitragynine_percent", 1.5, "% w/w", "tanna-2022; huestis-2024",
@@ -157,8 +173,9 @@ PROBLEMS: tuple[str, ...] = (
     "capsule dose needs grams per capsule",
     "extract dose needs the labelled mitragynine percent",
     "mitragynine percent must be at most 100",
+    SEVEN_OH_NOT_MODELLED,
 )
-_G, _CAPSULE, _GLASS, _EXTRACT, _MG = range(len(UNITS))
+_G, _CAPSULE, _GLASS, _EXTRACT, _MG, _MG_7OH = range(len(UNITS))
 
 
 @dataclass(frozen=True)
@@ -239,8 +256,9 @@ def convert_arrays(
              gpc_given & ~(np.isfinite(gpc) & (gpc > 0)),
              (code == _CAPSULE) & ~gpc_given,
              (code == _EXTRACT) & ~pct_given,
-             pct_given & (pct > 100) & ((code == _G) | (code == _CAPSULE) | (code == _EXTRACT))],
-            np.arange(1, 9, dtype=np.int8), 0).astype(np.int8)
+             pct_given & (pct > 100) & ((code == _G) | (code == _CAPSULE) | (code == _EXTRACT)),
+             code == _MG_7OH],
+            np.arange(1, 10, dtype=np.int8), 0).astype(np.int8)
         grams = np.where(code == _CAPSULE, amt * gpc, amt)
         leaf = (code == _G) | (code == _CAPSULE)
         labelled = (leaf & pct_given) | (code == _EXTRACT)

@@ -422,8 +422,10 @@ def tables(data: PatientChartData, *, simple: bool = False) -> list[dict[str, An
 def exposure_summary(data: PatientChartData) -> dict[str, Any]:
     """The exposure band's caption: the washout estimate and the model's assumptions."""
     ex = data.exposure
+    seven_oh = seven_oh_line(data)
     if ex is None:
-        return {"available": False, "problem": data.exposure_problem}
+        return {"available": False,
+                "problem": " ".join(x for x in (data.exposure_problem, seven_oh) if x)}
     lines = []
     if ex.last_dose_at is not None:
         lines.append(f"Last recorded dose: {_when(ex.last_dose_at, data)}.")
@@ -435,6 +437,8 @@ def exposure_summary(data: PatientChartData) -> dict[str, Any]:
                          f"the level before it: about {hours:.0f} h{spread}.")
     if ex.time_to_steady_state_h is not None:
         lines.append(f"Time to steady state at a constant pattern: about {ex.time_to_steady_state_h:.0f} h.")
+    if seven_oh:
+        lines.append(seven_oh)
     return {
         "available": True,
         "label": f"{ex.label}: typical mitragynine concentration (line) and "
@@ -443,6 +447,20 @@ def exposure_summary(data: PatientChartData) -> dict[str, Any]:
         "assumptions": ex.assumptions,
         "unconverted": ex.unconverted,
     }
+
+
+def seven_oh_line(data: PatientChartData) -> str:
+    """The 7-hydroxymitragynine product doses, apart from leaf: how many, how much, and that
+    the exposure model leaves them out ("" without any)."""
+    rows = data.seven_oh_doses
+    if not rows:
+        return ""
+    total = sum(mg for _at, mg, _p in rows)
+    last = max(at for at, _mg, _p in rows)
+    return (f"7-OH products (7-hydroxymitragynine, a potent opioid): {len(rows)} dose"
+            f"{'s' if len(rows) != 1 else ''}, {_fmt(total)} mg 7-OH in all from the label, last "
+            f"{_when(last, data)}. Not in the mitragynine estimate: the exposure model does not "
+            "cover 7-OH taken directly.")
 
 
 def payload(data: PatientChartData, *, simple: bool = False) -> dict[str, Any]:

@@ -141,6 +141,9 @@ class PatientChartData:
     exposure: ExposureSeries | None
     exposure_problem: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Doses of 7-hydroxymitragynine products (unit ``mg_7oh``): (time, mg 7-OH, product).
+    #: Kratom use, shown apart from leaf doses: the exposure model does not cover them.
+    seven_oh_doses: list[tuple[dt.datetime, float, str]] = field(default_factory=list)
 
     @property
     def active_alerts(self) -> list[Alert]:
@@ -207,6 +210,8 @@ def chart_data(patient: Patient, *, now: dt.datetime | None = None, with_exposur
     doses_per_day: dict[dt.date, int] = defaultdict(int)
     for d in engine_doses:
         doses_per_day[d.taken_at.astimezone(tz).date()] += 1
+    seven_oh = [(d.taken_at, d.amount, d.product or "") for d in engine_doses
+                if d.unit == pdoses.SEVEN_OH_UNIT]
 
     scores: list[ScorePoint] = []
     side_effects: list[SideEffectReport] = []
@@ -266,7 +271,7 @@ def chart_data(patient: Patient, *, now: dt.datetime | None = None, with_exposur
         patient=patient, tz=tz, now=now, first=first, daily_mg=daily_mg,
         doses_per_day=dict(doses_per_day), unconverted_doses=len(unconverted), scores=scores,
         labs=labs, side_effects=side_effects, alerts=alerts, medications=medications,
-        exposure=exposure, exposure_problem=problem)
+        exposure=exposure, exposure_problem=problem, seven_oh_doses=seven_oh)
 
 
 def _side_effect_labels() -> dict[str, str]:

@@ -51,6 +51,7 @@ PRODUCT_CATEGORY = {
     "glass": "tea",
     "mg_extract": "extract",
     "mg_mitragynine": "labelled mitragynine product",
+    "mg_7oh": "7-hydroxymitragynine (7-OH) product",
 }
 
 EXPOSURE_MEASURE = (
@@ -108,7 +109,7 @@ DICTIONARY: dict[str, dict[str, Any]] = {
         "columns": [
             _PATIENT_ID, _DAY_IN_CARE, _TIME_OF_DAY,
             ("amount", "number", "", "amount as recorded, in `unit`"),
-            ("unit", "string", "", "g (leaf), capsule, glass (tea), mg_extract, mg_mitragynine"),
+            ("unit", "string", "", "g (leaf), capsule, glass (tea), mg_extract, mg_mitragynine, mg_7oh (7-OH product)"),
             ("product_category", "string", "", "category from the unit; product names are free "
              "text and are not exported"),
             ("mitragynine_percent", "number", "%", "labelled mitragynine content, if given"),

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 
 from speciosa.clinic import writes
 from speciosa.clinic.models import DoseUnit
-from speciosa.clinic.services import SUBSTANCES
+from speciosa.clinic.services import COMMA_DECIMAL, SUBSTANCES
 from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
 
@@ -71,16 +71,27 @@ def apply_service_errors(form: forms.Form, exc: ValidationError, prefix: str = "
             form.add_error(field, message)
 
 
+class PointDecimalField(forms.DecimalField):
+    """A number with a decimal point; a decimal comma ("1,5") gets the services' message
+    (:data:`speciosa.clinic.services.COMMA_DECIMAL`), as in the API, never Django's bare
+    "Enter a number."."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and "," in value:
+            raise ValidationError(COMMA_DECIMAL, code="comma")
+        return super().to_python(value)
+
+
 class DoseForm(forms.Form):
     time = forms.TimeField(label="Time", widget=forms.TimeInput(attrs={"type": "time"}), required=False)
-    amount = forms.DecimalField(label="Amount", required=False, max_digits=9, decimal_places=3,
+    amount = PointDecimalField(label="Amount", required=False, max_digits=9, decimal_places=3,
                                 widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
     unit = forms.ChoiceField(label="Unit", choices=DoseUnit.choices, initial="g")
     product = forms.CharField(label="Product", required=False, max_length=120)
-    mitragynine_percent = forms.DecimalField(
+    mitragynine_percent = PointDecimalField(
         label="Mitragynine % (if on the label)", required=False, max_digits=5, decimal_places=2,
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
-    grams_per_capsule = forms.DecimalField(
+    grams_per_capsule = PointDecimalField(
         label="Grams per capsule", required=False, max_digits=6, decimal_places=3,
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
 
@@ -248,21 +259,21 @@ class LabForm(TokenForm):
     lab = forms.ChoiceField(label="Test")
     collected_at = forms.DateTimeField(label="Sample taken",
                                        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    value = forms.DecimalField(label="Value", required=False, max_digits=12, decimal_places=4,
+    value = PointDecimalField(label="Value", required=False, max_digits=12, decimal_places=4,
                                widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
     unit = forms.ChoiceField(label="Unit", required=False)
     comparator = forms.ChoiceField(
         label="Reported as", required=False,
         choices=[("", "the value"), ("<", "below (<)"), ("<=", "at or below (<=)"),
                  (">=", "at or above (>=)"), (">", "above (>)")])
-    reference_low = forms.DecimalField(
+    reference_low = PointDecimalField(
         label="Laboratory range: low", required=False, max_digits=12, decimal_places=4,
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
-    reference_high = forms.DecimalField(
+    reference_high = PointDecimalField(
         label="Laboratory range: high", required=False, max_digits=12, decimal_places=4,
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
     reference_unit = forms.ChoiceField(label="Range unit (if not the value's)", required=False)
-    iu_factor = forms.DecimalField(
+    iu_factor = PointDecimalField(
         label="Prolactin assay: mIU/L per ng/mL (as the laboratory states)", required=False,
         max_digits=6, decimal_places=3,
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
@@ -290,8 +301,8 @@ class NoteForm(TokenForm):
 
 class CorrectionForm(TokenForm):
     reason = forms.CharField(label="Reason for the correction", max_length=500)
-    value = forms.DecimalField(label="Corrected value", required=False, max_digits=12, decimal_places=4)
+    value = PointDecimalField(label="Corrected value", required=False, max_digits=12, decimal_places=4)
     unit = forms.CharField(label="Corrected unit", required=False, max_length=32)
-    amount = forms.DecimalField(label="Corrected amount", required=False, max_digits=9, decimal_places=3)
+    amount = PointDecimalField(label="Corrected amount", required=False, max_digits=9, decimal_places=3)
     text = forms.CharField(label="Corrected text", required=False, widget=forms.Textarea(attrs={"rows": 3}))
     retract = forms.BooleanField(label="Withdraw this entry (it was made in error)", required=False)

@@ -140,7 +140,11 @@ Issue 13:
   code `qtc` (ms).
 - New `SAF-7OH-PRODUCT` (`potent-7oh-product`): a 7-OH product in a dose's product name, the
   medication list or reported use (FDA 2025 recommendation); the exposure model does not
-  cover direct 7-OH intake.
+  cover direct 7-OH intake. Version 2: a dose recorded in the unit `mg_7oh` (mg of 7-OH from
+  a 7-OH product's label: diary form, API, FHIR import, `speciosa evaluate`) fires too. Such
+  a dose is kratom use for every rule (current use, co-use, pregnancy, days with kratom) and
+  is shown apart from leaf doses; it is never converted to mitragynine (the exposure
+  estimate lists it as not included).
 - `SAF-PRL-VHIGH` version 2: a prolactin above `prolactin_prolactinoma_ng_per_ml` (250
   ng/mL) is a **warning** asking for a prompt endocrinology referral and pituitary MRI, not
   urgent same-day care (version 1 was urgent). Prolactin has no critical value anywhere: the
@@ -150,6 +154,14 @@ Issue 13:
   interpret --pregnant/--breastfeeding`, the PDF report) says so and stops: nothing about
   confirming hyperprolactinaemia, macroprolactin, prolactinoma or MRI. The prolactin rules
   were already not applied then.
+- Help for the patient in the moment (not a rule, and no alert waits for it): a diary that
+  reports a seizure, dark urine or yellow eyes, or oversedation or slow breathing shows at
+  once the emergency number, the crisis line and how to reach the clinic
+  (`speciosa.clinic.crisis`; site settings with US defaults 911 and 988,
+  `docs/configuration.md`); the side-effect checklist gains oversedation or slow breathing,
+  confusion, palpitations or chest pain. These symptoms are urgent flags of the checklist;
+  `SAF-SEIZURE` and `SAF-LIVER` read the seizure and liver symptoms and raise the
+  clinician's alert as before.
 - Re-measuring prolactin after stopping kratom: no sooner than about five half-lives of
   mitragynine after repeated doses (the pharmacology model's 67.9 h, Huestis 2024: about 14
   days, two weeks or more), and only within a supervised taper, because stopping brings

@@ -141,8 +141,9 @@ def _is_7oh(name: str | None) -> bool:
 )
 def potent_7oh_product(ctx: Context) -> Found | None:
     """A 7-hydroxymitragynine (7-OH) product in use: a dose of the last
-    {kratom_current_use_days} days whose product names 7-OH, a current medication or a
-    substance reported in the last {co_use_lookback_days} days that is 7-OH (warning).
+    {kratom_current_use_days} days recorded in mg of 7-OH or whose product names 7-OH, a
+    current medication or a substance reported in the last {co_use_lookback_days} days that
+    is 7-OH (warning).
 
     7-OH is a potent partial mu-opioid agonist; concentrated or synthetic 7-OH products are
     what the FDA recommended in July 2025 be placed in Schedule I (fda-7oh-scheduling-2025),
@@ -150,11 +151,15 @@ def potent_7oh_product(ctx: Context) -> Found | None:
     2). Names are read with the drug table ("7-OH", "7OH",
     "7-hydroxymitragynine", brand names it lists). Speciosa's exposure model covers
     mitragynine from leaf and labelled products; it does not model direct 7-OH intake.
+    Version 2: a dose in the unit ``mg_7oh`` (mg of 7-OH from the label) fires too.
     """
     s = ctx.settings
     seen: list[dict[str, Any]] = []
     for d in ctx.doses_between(ctx.ago(s["kratom_current_use_days"])):
-        if _is_7oh(d.product):
+        if d.unit == pdoses.SEVEN_OH_UNIT:
+            seen.append({"source": "dose", "product": d.product or "7-OH product",
+                         "amount_mg_7oh": float(d.amount), "at": d.taken_at.isoformat()})
+        elif _is_7oh(d.product):
             seen.append({"source": "dose", "product": d.product, "at": d.taken_at.isoformat()})
     for m in ctx.current_medications():
         if _is_7oh(m.lookup):
