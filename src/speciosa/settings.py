@@ -42,6 +42,11 @@ if not SECRET_KEY:
             "for development set SPECIOSA_DEBUG=1 instead (see docs/configuration.md).")
     SECRET_KEY = DEVELOPMENT_SECRET_KEY
 ALLOWED_HOSTS = [h for h in os.environ.get("SPECIOSA_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+# The key of the HMAC that anchors the audit chain's head (speciosa.clinic.auditchain): someone
+# who can rewrite the audit table but does not know it cannot make `speciosa audit verify`
+# pass. Keep it out of the database; by default it is derived from SECRET_KEY (so rotating
+# SECRET_KEY then needs `speciosa audit verify` to be re-anchored: set this one explicitly).
+AUDIT_HMAC_KEY = os.environ.get("SPECIOSA_AUDIT_HMAC_KEY", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -152,3 +152,66 @@ def test_the_same_diary_entry_sent_concurrently_stores_one_dose(clinic):
     assert all(not isinstance(r, Exception) for r in results), results
     assert {r.status_code for r in results} <= {200, 201}, [r.content for r in results]
     assert Dose.objects.count() == 1 and DiaryDay.objects.count() == 1
+
+
+# ------------------------------------------------------------------ the body fingerprint
+
+@pytest.mark.django_db
+def test_the_same_key_with_a_different_body_is_a_422_and_stores_nothing(clinic, api):
+    client = api(clinic.clinician_a)
+    headers = {"Idempotency-Key": "body-1"}
+    first = client.post(_note_url(clinic), {"text": "Seen today."}, format="json", headers=headers)
+    other = client.post(_note_url(clinic), {"text": "Start methadone."}, format="json",
+                        headers=headers)
+    assert first.status_code == 201
+    assert other.status_code == 422
+    assert other.json()["code"] == "key_reused_with_different_body"
+    assert "different request body" in other.json()["errors"]["Idempotency-Key"][0]
+    assert "Seen today." not in other.content.decode()  # the first object is not returned
+    assert list(Note.objects.values_list("text", flat=True)) == ["Seen today."]
+
+
+@pytest.mark.django_db
+def test_the_same_body_in_another_key_order_and_spacing_is_the_same_body(clinic, api):
+    from speciosa.api import idempotency
+
+    client = api(clinic.clinician_a)
+    headers = {"Idempotency-Key": "body-2"}
+    at = (timezone.now() - dt.timedelta(hours=1)).isoformat()
+    first = client.post(f"/api/v1/patients/{clinic.patient_a.pk}/labs/",
+                        {"lab": "alt", "value": 40, "unit": "U/L", "collected_at": at},
+                        format="json", headers=headers)
+    again = client.generic(
+        "POST", f"/api/v1/patients/{clinic.patient_a.pk}/labs/",
+        f'{{ "collected_at": "{at}",  "unit": "U/L", "value": 40, "lab": "alt" }}',
+        content_type="application/json", headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"] and LabResult.objects.count() == 1
+    assert idempotency.body_fingerprint({"b": 1, "a": [1, "é"]}) == idempotency.body_fingerprint(
+        {"a": [1, "é"], "b": 1})
+    assert idempotency.body_fingerprint({"a": 1}) != idempotency.body_fingerprint({"a": 2})
+
+
+@pytest.mark.django_db
+def test_a_diary_replayed_with_another_dose_is_refused_and_the_first_dose_stays(clinic, api):
+    client = api(clinic.patient_a.user)
+    headers = {"Idempotency-Key": "body-3"}
+    at = (timezone.now() - dt.timedelta(hours=1)).isoformat()
+    first = client.post("/api/v1/me/diary/", {"doses": [{"taken_at": at, "amount": 2, "unit": "g"}]},
+                        format="json", headers=headers)
+    other = client.post("/api/v1/me/diary/", {"doses": [{"taken_at": at, "amount": 20, "unit": "g"}]},
+                        format="json", headers=headers)
+    assert first.status_code == 201 and other.status_code == 422
+    assert list(Dose.objects.values_list("amount", flat=True)) == [2]
+
+
+@pytest.mark.django_db
+def test_a_submission_stored_without_a_fingerprint_still_replays(clinic, api):
+    from speciosa.clinic.models import Submission
+
+    client = api(clinic.clinician_a)
+    headers = {"Idempotency-Key": "body-4"}
+    first = client.post(_note_url(clinic), {"text": "Seen today."}, format="json", headers=headers)
+    Submission.objects.update(fingerprint="")  # a record from before the fingerprint existed
+    again = client.post(_note_url(clinic), {"text": "Seen today."}, format="json", headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)

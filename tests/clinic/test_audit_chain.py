@@ -257,7 +257,12 @@ def test_the_migration_chains_entries_stored_before_the_chain(clinic):
     assert auditchain.backfill(apps.get_model("clinic", "AuditEntry"),
                                apps.get_model("clinic", "AuditChainHead")) == 5
     ids = list(AuditEntry.objects.order_by("seq").values_list("id", flat=True))
-    assert ids == sorted(ids) and auditchain.verify().ok
+    assert ids == sorted(ids)
+    # the head of migration 0011 has no HMAC until migration 0017 anchors it
+    assert "HMAC" in auditchain.verify().reason
+    auditchain.anchor(MigrationLoader(connection).project_state(
+        ("clinic", "0017_audit_head_hmac")).apps.get_model("clinic", "AuditChainHead"))
+    assert auditchain.verify().ok
 
 
 @pytest.mark.django_db
@@ -306,3 +311,75 @@ def test_a_head_whose_hash_alone_was_changed_is_reported_as_such(clinic):
     assert not result.ok and result.entries == 5
     assert "hash of the chain head does not match the last entry" in result.reason
     assert "at position 5 but the last entry is at 5" not in result.reason
+
+
+# --------------------------------------------------------------------------- the HMAC anchor
+
+
+def _recompute_whole_chain():
+    """What someone with database access but without the audit key can do: rewrite an
+    entry, recompute every hash after it and the head, so the chain itself is consistent."""
+    _lift_triggers()
+    prev, seq = auditchain.GENESIS, 0
+    for entry in AuditEntry.objects.order_by("seq"):
+        seq += 1
+        if seq == 2:
+            entry.reason = "nothing to see"
+        h = auditchain.entry_hash(prev, seq=seq, uid=entry.uid, at=entry.at,
+                                  user_id=entry.user_id, action=entry.action, model=entry.model,
+                                  object_id=entry.object_id, patient_id=entry.patient_id,
+                                  before=entry.before, after=entry.after, reason=entry.reason)
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE clinic_auditentry SET reason = %s, prev_hash = %s, hash = %s "
+                           "WHERE id = %s", [entry.reason, prev, h, entry.pk])
+        prev = h
+    AuditChainHead.objects.filter(pk=auditchain.HEAD_ID).update(seq=seq, hash=prev)
+    return seq, prev
+
+
+@pytest.mark.django_db
+def test_a_chain_recomputed_without_the_key_fails_verification(clinic, settings):
+    settings.AUDIT_HMAC_KEY = "kept-outside-the-database"
+    _five_entries(clinic)
+    assert auditchain.verify().ok
+    head = AuditChainHead.objects.get(pk=auditchain.HEAD_ID)
+    assert head.mac == auditchain.head_mac(head.seq, head.hash) and len(head.mac) == 64
+    _recompute_whole_chain()
+    result = auditchain.verify()
+    assert not result.ok and result.entries == 5  # every link and hash is consistent...
+    assert "HMAC does not match" in result.reason  # ...but the anchor is not
+    code, out = _verify()
+    assert code == 1 and "HMAC does not match" in out
+
+
+@pytest.mark.django_db
+def test_a_recomputed_chain_with_a_guessed_or_old_mac_fails_and_only_the_key_passes(clinic,
+                                                                                     settings):
+    settings.AUDIT_HMAC_KEY = "kept-outside-the-database"
+    _five_entries(clinic)
+    old_mac = AuditChainHead.objects.get(pk=auditchain.HEAD_ID).mac
+    seq, head_hash = _recompute_whole_chain()
+    AuditChainHead.objects.filter(pk=auditchain.HEAD_ID).update(mac=old_mac)
+    assert not auditchain.verify().ok
+    settings.AUDIT_HMAC_KEY = "a-guess"
+    AuditChainHead.objects.filter(pk=auditchain.HEAD_ID).update(
+        mac=auditchain.head_mac(seq, head_hash))
+    settings.AUDIT_HMAC_KEY = "kept-outside-the-database"
+    assert not auditchain.verify().ok
+    # with the key (which the database does not hold) the same rewrite would pass: the key
+    # is what the anchor rests on
+    AuditChainHead.objects.filter(pk=auditchain.HEAD_ID).update(
+        mac=auditchain.head_mac(seq, head_hash))
+    assert auditchain.verify().ok
+
+
+@pytest.mark.django_db
+def test_every_append_moves_the_anchor_and_a_changed_key_is_reported(clinic, settings):
+    settings.AUDIT_HMAC_KEY = "key-one"
+    _five_entries(clinic)
+    first = AuditChainHead.objects.get(pk=auditchain.HEAD_ID).mac
+    services.record_note(clinic.clinician_a, clinic.patient_a, "one more")
+    assert AuditChainHead.objects.get(pk=auditchain.HEAD_ID).mac != first
+    assert auditchain.verify().ok
+    settings.AUDIT_HMAC_KEY = "key-two"
+    assert "SPECIOSA_AUDIT_HMAC_KEY changed" in auditchain.verify().reason

@@ -370,3 +370,53 @@ def test_an_admin_cannot_unlock_a_login_by_deleting_its_failed_attempts(clinic):
         and entry.after["attempts"] == 1
     )
     assert "cleared the failed logins" in _told(clinic.clinician_a, clinic)
+
+
+# --------------------------------------------------------------------------- second factor
+
+
+def _me(key: str) -> int:
+    return _token_client(key).get("/api/v1/me/").status_code
+
+
+def test_turning_the_second_factor_on_revokes_the_patients_tokens_audited(clinic):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from ..conftest import totp_code
+
+    user, other = clinic.patient_a.user, clinic.patient_b.user
+    key, others_key = issue_token(user), issue_token(other)
+    assert _me(key) == 200  # a token issued to the password alone
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    assert client.get("/account/second-factor/setup/").status_code == 200
+    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    response = client.post("/account/second-factor/setup/", {"code": totp_code(device)})
+    assert response.status_code == 200 and "recovery" in response.content.decode().lower()
+    assert _me(key) == 401
+    assert AuthToken.objects.filter(user=user).count() == 0
+    assert _me(others_key) == 200  # another patient's token is untouched
+    entry = AuditEntry.objects.filter(user=user, action="second-factor").latest("pk")
+    assert entry.after == {"what": "enrolled", "tokens_revoked": 1}
+
+
+def test_a_wrong_code_at_enrolment_changes_nothing_and_keeps_the_tokens(clinic):
+    user = clinic.patient_a.user
+    key = issue_token(user)
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    client.get("/account/second-factor/setup/")
+    assert client.post("/account/second-factor/setup/", {"code": "000000"}).status_code == 200
+    assert _me(key) == 200
+
+
+def test_turning_the_second_factor_off_revokes_the_patients_tokens_too(clinic):
+    user = clinic.patient_a.user
+    totp_device(user)  # the patient opted in
+    client = verified_login(Client(HTTP_HOST="localhost"), user)
+    key = issue_token(user)
+    assert _me(key) == 200
+    assert client.post("/account/security/second-factor-off/").url == "/account/security/"
+    assert _me(key) == 401
+    entry = AuditEntry.objects.filter(user=user, action="second-factor").latest("pk")
+    assert entry.after == {"what": "disabled", "tokens_revoked": 1}

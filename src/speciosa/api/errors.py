@@ -8,6 +8,9 @@
 - ``409``: ``{"errors": {"Idempotency-Key": [message]}, "code": "key_reused"}``: the key
   was used before for a different request (endpoint, kind of record, patient); nothing is
   stored and the earlier object is not returned.
+- ``422``: ``{"errors": {"Idempotency-Key": [message]}, "code":
+  "key_reused_with_different_body"}``: the key was used before with a different request
+  body (SHA-256 of canonical JSON); nothing is stored and the earlier object is not returned.
 - ``401``, ``403``, ``404``, ``405``, ``415``, ``429``: ``{"detail": message}``. A service's
   refusal (:class:`speciosa.clinic.writes.AccessDenied`, a Django ``PermissionDenied``) is a
   403 with its message.
@@ -27,7 +30,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from speciosa.clinic.services import NeedsConfirmation
-from speciosa.clinic.writes import SubmissionConflict
+from speciosa.clinic.writes import SubmissionBodyMismatch, SubmissionConflict
 
 
 def flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -63,6 +66,10 @@ def validation_response(exc: DjangoValidationError) -> Response:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Turn service and framework exceptions into the API's error shape."""
+    if isinstance(exc, SubmissionBodyMismatch):
+        return Response({"errors": {"Idempotency-Key": [SubmissionBodyMismatch.MESSAGE]},
+                         "code": "key_reused_with_different_body"},
+                        status=status.HTTP_422_UNPROCESSABLE_ENTITY)
     if isinstance(exc, SubmissionConflict):
         return Response({"errors": {"Idempotency-Key": [SubmissionConflict.MESSAGE]}, "code": "key_reused"},
                         status=status.HTTP_409_CONFLICT)

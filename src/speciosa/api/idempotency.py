@@ -13,7 +13,11 @@ that :mod:`speciosa.clinic.services` already uses for the web forms' one-time to
 - every submission is bound to its user, the API namespace, the endpoint, the kind of record
   and the patient (:func:`speciosa.clinic.writes.once`): a replay that differs in any of
   them is refused with ``409`` (``"code": "key_reused"``) and never answers with the stored
-  object. The web forms' tokens live in their own namespace (signed by the server); a key
+  object;
+- and to its body: the SHA-256 of the request body as canonical JSON (keys sorted, no
+  spaces) is stored with the submission, and the same key with a different body is refused
+  with ``422`` (``"code": "key_reused_with_different_body"``), never answered with the first
+  request's object. The web forms' tokens live in their own namespace (signed by the server); a key
   that names a namespace (``web:...``, ``api:...``, ``app:...``) or is a web form token is
   refused with ``400``.
 
@@ -24,6 +28,7 @@ corrected data.
 from __future__ import annotations
 
 import hashlib
+import json
 
 from django.core import signing
 from django.db import models
@@ -66,7 +71,18 @@ def token_for(request) -> writes.SubmissionKey:
     if _is_foreign(key):
         raise exceptions.ValidationError({HEADER: [OTHER_NAMESPACE]})
     raw = f"{request.user.pk}\n{request.method}\n{request.path}\n{key}".encode("utf-8", "surrogatepass")
-    return writes.SubmissionKey("api", hashlib.sha256(raw).hexdigest()[:60], request.path)
+    return writes.SubmissionKey("api", hashlib.sha256(raw).hexdigest()[:60], request.path,
+                                fingerprint=body_fingerprint(request.data))
+
+
+def body_fingerprint(data) -> str:
+    """SHA-256 (hex) of a request body as canonical JSON: keys sorted, no spaces, UTF-8; the
+    same body sent again (keys in another order, other spacing) has the same fingerprint."""
+    if hasattr(data, "lists"):  # a QueryDict (form-encoded body)
+        data = {k: v for k, v in data.lists()}
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def replayed(request, token: writes.SubmissionKey, model: type[models.Model], *, kind: str,

@@ -140,7 +140,7 @@ def _created(request: Request, model, out: type[serializers.Serializer], call, *
              patient) -> Response:
     """Run a create once per ``Idempotency-Key``: 201 the first time, 200 with the same
     object (and ``Idempotent-Replayed: true``) when the key was seen before for the same
-    endpoint, ``kind`` of record and ``patient`` (anything else: 409)."""
+    endpoint, ``kind`` of record, ``patient`` and body (another body: 422; anything else: 409)."""
     token = idempotency.token_for(request)
     earlier = idempotency.replayed(request, token, model, kind=kind, patient=patient)
     if earlier is not None:
@@ -152,6 +152,8 @@ def _created(request: Request, model, out: type[serializers.Serializer], call, *
 def _create_responses(out) -> dict:
     return {201: out, 200: OpenApiResponse(out, description="A retry: the object the first request made."),
             409: OpenApiResponse(s.ErrorSerializer, description="The key was used for a different request."),
+            422: OpenApiResponse(s.ErrorSerializer,
+                                 description="The key was used with a different request body."),
             **BAD_REQUEST, **ERRORS}
 
 

@@ -14,15 +14,20 @@ before it, so an entry changed, removed or inserted out of turn is seen by :func
 - :func:`verify` walks the chain in order and reports the first broken entry.
 
 The chain makes the trail tamper-evident, not tamper-proof: someone who can rewrite the
-table and the head can rewrite the whole chain. The database role of the application
-therefore may only insert into and read the audit table (docs/deployment.md), and the head
-hash printed by ``speciosa audit verify`` can be kept outside the database.
+table and the head can rewrite the whole chain. So the head carries an HMAC (:func:`head_mac`)
+of its position and hash under a key that lives outside the database
+(``SPECIOSA_AUDIT_HMAC_KEY``, by default derived from ``SECRET_KEY``): a chain recomputed by
+someone with database access but without the key fails :func:`verify`. The database role of
+the application may only insert into and read the audit table (docs/deployment.md), and the
+head hash printed by ``speciosa audit verify`` can be kept outside the database too (an older
+head, replayed with its old HMAC after entries at the end were removed, is caught that way).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -59,6 +64,25 @@ def entry_hash(prev: str, *, seq: int, uid, at: dt.datetime, user_id, action: st
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
+def _key() -> bytes:
+    from django.conf import settings
+    from django.utils.crypto import salted_hmac
+
+    explicit = getattr(settings, "AUDIT_HMAC_KEY", "")
+    if explicit:
+        return explicit.encode("utf-8")
+    return salted_hmac("speciosa.clinic.auditchain.head", "audit chain head key").digest()
+
+
+def _has_mac(head_model) -> bool:
+    return any(f.name == "mac" for f in head_model._meta.fields)
+
+
+def head_mac(seq: int, head_hash: str) -> str:
+    """HMAC-SHA256 of the chain head (``seq`` and ``hash``) under the audit HMAC key."""
+    return hmac.new(_key(), f"{seq}:{head_hash}".encode("ascii"), hashlib.sha256).hexdigest()
+
+
 def _hash_of(entry, prev: str) -> str:
     return entry_hash(prev, seq=entry.seq, uid=entry.uid, at=entry.at, user_id=entry.user_id,
                       action=entry.action, model=entry.model, object_id=entry.object_id,
@@ -74,8 +98,9 @@ def _locked_head(head_model):
         query = query.select_for_update()
     head = query.first()
     if head is None:
-        head_model.objects.bulk_create([head_model(pk=HEAD_ID, seq=0, hash=GENESIS)],
-                                       ignore_conflicts=True)
+        head_model.objects.bulk_create(
+            [head_model(pk=HEAD_ID, seq=0, hash=GENESIS, mac=head_mac(0, GENESIS))],
+            ignore_conflicts=True)
         head = query.get()
     return head
 
@@ -89,7 +114,7 @@ def link(entries: list, head_model) -> None:
         seq += 1
         entry.seq, entry.prev_hash = seq, prev
         entry.hash = prev = _hash_of(entry, prev)
-    head_model.objects.filter(pk=HEAD_ID).update(seq=seq, hash=prev)
+    head_model.objects.filter(pk=HEAD_ID).update(seq=seq, hash=prev, mac=head_mac(seq, prev))
 
 
 @dataclass(frozen=True)
@@ -181,7 +206,21 @@ def verify() -> Result:
         return Result(False, count, prev, None, head_seq,
                       f"the hash of the chain head does not match the last entry (position "
                       f"{count}): the head was changed, or the last entry was replaced")
+    if head is not None and not hmac.compare_digest(head.mac or "", head_mac(head_seq, head_hash)):
+        return Result(False, count, prev, None, head_seq,
+                      "the chain head's HMAC does not match (the chain was recomputed by someone "
+                      "without the audit key, or SPECIOSA_AUDIT_HMAC_KEY changed)")
     return Result(True, count, prev)
+
+
+def anchor(head_model=None) -> None:
+    """Set the head's HMAC under the current key (migration 0017, for a head stored before
+    the HMAC existed)."""
+    if head_model is None:
+        from .models import AuditChainHead as head_model
+    head = head_model.objects.filter(pk=HEAD_ID).first()
+    if head is not None:
+        head_model.objects.filter(pk=HEAD_ID).update(mac=head_mac(head.seq, head.hash))
 
 
 def backfill(entry_model, head_model) -> int:
@@ -195,5 +234,8 @@ def backfill(entry_model, head_model) -> int:
             entry.hash = prev = _hash_of(entry, prev)
             entry_model.objects.filter(pk=entry.pk).update(seq=seq, prev_hash=entry.prev_hash,
                                                            hash=entry.hash)
-        head_model.objects.update_or_create(pk=HEAD_ID, defaults={"seq": seq, "hash": prev})
+        defaults = {"seq": seq, "hash": prev}
+        if _has_mac(head_model):  # the model of migration 0011 predates the HMAC
+            defaults["mac"] = head_mac(seq, prev)
+        head_model.objects.update_or_create(pk=HEAD_ID, defaults=defaults)
     return seq

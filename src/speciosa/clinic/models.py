@@ -502,6 +502,9 @@ class Submission(models.Model):
     endpoint = models.CharField(max_length=200, blank=True)
     model = models.CharField(max_length=60, blank=True)
     patient = models.ForeignKey(Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    #: SHA-256 of the request body as canonical JSON (API keys; empty for web form tokens and
+    #: records from before it existed): a replay with another body is refused (422).
+    fingerprint = models.CharField(max_length=64, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "token"], name="one_submission_per_token")]
@@ -533,6 +536,9 @@ class AuditChainHead(models.Model):
 
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64)
+    #: HMAC-SHA256 of ``seq`` and ``hash`` under ``settings.AUDIT_HMAC_KEY`` (never stored in
+    #: the database): a chain recomputed without the key does not match it.
+    mac = models.CharField(max_length=64, blank=True, default="", db_default="")
 
 
 class AuditEntry(models.Model):

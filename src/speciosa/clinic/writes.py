@@ -273,6 +273,9 @@ class SubmissionKey:
     namespace: str
     value: str
     endpoint: str = ""
+    #: SHA-256 of the request body (canonical JSON) when the caller has one to bind (an API
+    #: request): a replay of the key with another body raises :class:`SubmissionBodyMismatch`.
+    fingerprint: str = ""
 
     def __post_init__(self):
         if self.namespace not in NAMESPACES:
@@ -308,6 +311,14 @@ class SubmissionConflict(ValidationError):
                          code="submission_conflict")
 
 
+class SubmissionBodyMismatch(SubmissionConflict):
+    """A token seen before with the same bindings but a different request body: refused
+    (the API answers 422), never answered with the first request's object."""
+
+    MESSAGE = ("This Idempotency-Key was already used with a different request body. A retry "
+               "must send the same body; send a new key for a new submission.")
+
+
 def _label(model: type) -> str:
     return model._meta.label
 
@@ -329,6 +340,8 @@ def _check(seen: Submission, key: SubmissionKey, kind: str | None, model: type,
         mismatches.append("patient")
     if mismatches:
         raise SubmissionConflict("different " + ", ".join(mismatches))
+    if key.fingerprint and seen.fingerprint and key.fingerprint != seen.fingerprint:
+        raise SubmissionBodyMismatch()
     if seen.object_id is None:
         raise SubmissionConflict("its first request did not finish")
     obj = model.objects.filter(pk=seen.object_id).first()
@@ -376,7 +389,8 @@ def once(user, token: SubmissionKey | str | None, kind: str, create: Callable[[]
         with transaction.atomic():
             submission = Submission.objects.create(
                 token=key.stored, user=user, kind=kind, namespace=key.namespace,
-                endpoint=key.endpoint[:200], model=_label(model), patient=patient)
+                endpoint=key.endpoint[:200], model=_label(model), patient=patient,
+                fingerprint=key.fingerprint)
             obj = create()
             submission.object_id = obj.pk
             submission.save(update_fields=["object_id"])

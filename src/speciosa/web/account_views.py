@@ -41,9 +41,17 @@ def _next(request: HttpRequest) -> str:
     return reverse("home")
 
 
-def _audit(request, what: str) -> None:
+def _audit(request, what: str, **more) -> None:
     AuditEntry.objects.create(user=request.user, action=AuditEntry.Action.SECOND_FACTOR,
-                              model="Login", after={"what": what})
+                              model="Login", after={"what": what, **more})
+
+
+def _revoke_tokens_on_second_factor_change(user) -> int:
+    """Turning the second factor on or off revokes the user's API tokens: a token issued
+    before (perhaps to a stolen password) must not outlive the change. How many."""
+    from speciosa.api import tokens
+
+    return tokens.revoke_all(user)
 
 
 def qr_data_uri(text: str) -> str:
@@ -84,7 +92,8 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
             device.save(update_fields=["confirmed"])
             otp_login(request, device)
             codes = new_recovery_codes(request.user)
-            _audit(request, "enrolled")
+            revoked = _revoke_tokens_on_second_factor_change(request.user)
+            _audit(request, "enrolled", tokens_revoked=revoked)
             return render(request, "web/otp_recovery_codes.html", {"codes": codes, "next": _next(request)})
         form.add_error("code", "That code did not match. Check the time on your phone and try the newest code.")
     secret = base64.b32encode(device.bin_key).decode("ascii")
@@ -169,7 +178,8 @@ def otp_disable(request: HttpRequest) -> HttpResponse:
         return redirect("account_security")
     TOTPDevice.objects.filter(user=request.user).delete()
     StaticDevice.objects.filter(user=request.user).delete()
-    _audit(request, "disabled")
+    revoked = _revoke_tokens_on_second_factor_change(request.user)
+    _audit(request, "disabled", tokens_revoked=revoked)
     return redirect("account_security")
 
 
