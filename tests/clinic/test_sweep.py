@@ -197,3 +197,20 @@ def test_an_unchanged_finding_moves_only_last_seen_at(clinic):
     assert result.updated >= 1 and result.created == 0
     assert (alert.message, json.dumps(alert.evidence, sort_keys=True)) == before[:2]
     assert alert.last_seen_at > before[2]
+
+
+def test_the_diary_band_of_the_first_and_last_days_of_the_calendar_is_a_date_range():
+    # band 0 starts at ordinal 0, which date.fromordinal refuses; the last band runs past
+    # 31 December 9999; taking days before 1 January of year 1 overflows
+    import datetime as _dt
+
+    from speciosa.clinic.alerts import band_days
+
+    lo, hi = band_days(0, 28, _dt.date(2026, 1, 1))
+    assert (lo, hi) == (_dt.date.min, _dt.date.fromordinal(63))
+    last = _dt.date.max.toordinal() // 64
+    lo, hi = band_days(last, 28, _dt.date.max)
+    assert hi == _dt.date.max - _dt.timedelta(days=1) and lo == (
+        _dt.date.fromordinal(last * 64) - _dt.timedelta(days=28))
+    assert band_days(10, 28, _dt.date.fromordinal(10 * 64 + 5)) == (
+        _dt.date.fromordinal(640 - 28), _dt.date.fromordinal(640 + 4))

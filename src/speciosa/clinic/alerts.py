@@ -318,8 +318,7 @@ def _load_diary_days(ids: list[int], patients: dict, as_of: dt.datetime | None,
         for pid, last in lasts.items():
             bands[last.toordinal() // 64].append(pid)
         for band, members in bands.items():
-            lo = dt.date.fromordinal(band * 64) - dt.timedelta(days=before_last)
-            hi = min(dt.date.fromordinal(band * 64 + 63), first_day - dt.timedelta(days=1))
+            lo, hi = band_days(band, before_last, first_day)
             if hi < lo:
                 continue
             for pid, day in (DiaryDay.objects.filter(patient_id__in=members, day__gte=lo, day__lte=hi)
@@ -327,6 +326,28 @@ def _load_diary_days(ids: list[int], patients: dict, as_of: dt.datetime | None,
                 if lasts[pid] - dt.timedelta(days=before_last) <= day:
                     diary[pid].append(day)
     return diary
+
+
+def _day(ordinal: int) -> dt.date:
+    """The date of ``ordinal``, held within the calendar (year 1 to 9999)."""
+    return dt.date.fromordinal(min(max(ordinal, 1), dt.date.max.toordinal()))
+
+
+def _minus(day: dt.date, days: int) -> dt.date:
+    try:
+        return day - dt.timedelta(days=days)
+    except OverflowError:  # before 1 January of year 1
+        return dt.date.min
+
+
+def band_days(band: int, before_last: int, first_day: dt.date) -> tuple[dt.date, dt.date]:
+    """The diary days a 64-day band of last days reads, ``(lo, hi)``: from ``before_last`` days
+    before the band's first day to its last day (at most the day before ``first_day``). The
+    band's days are held within the calendar: band 0 starts at ordinal 0 (not a date) and the
+    last band ends after 31 December 9999, which ``date.fromordinal`` refuses."""
+    lo = _minus(_day(band * 64), before_last)
+    hi = min(_day(band * 64 + 63), _minus(first_day, 1))
+    return lo, hi
 
 
 @dataclass

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from speciosa.clinic import models as cm
 from speciosa.knowledge import instruments as kinstruments
@@ -104,50 +104,6 @@ def _ucum(value: float | int, unit: str) -> dict[str, Any]:
     return {"value": value, "unit": unit, "system": c.UCUM, "code": unit}
 
 
-def parse_date_filters(params: Iterable[str]) -> list[tuple[str, dt.datetime]]:
-    """``date`` search values (``ge2026-01-01``, ``lt2026-02-01T00:00:00Z``, ``2026-01-05``)
-    as ``(lookup, aware datetime)`` pairs; raises ``ValueError`` with a readable reason."""
-    from django.utils import timezone
-
-    out: list[tuple[str, dt.datetime]] = []
-    for raw in params:
-        prefix, text = (raw[:2], raw[2:]) if raw[:2] in ("eq", "ge", "gt", "le", "lt") else ("eq", raw)
-        try:
-            if len(text) == 10:
-                day = dt.date.fromisoformat(text)
-                start = timezone.make_aware(dt.datetime.combine(day, dt.time()), dt.UTC)
-                end = start + dt.timedelta(days=1)
-            else:
-                start = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-                if timezone.is_naive(start):
-                    raise ValueError
-                end = start + dt.timedelta(seconds=1)
-        except ValueError:
-            raise ValueError(f"date={raw!r}: give a date (2026-01-31) or a date-time with a "
-                             "time zone, with an optional prefix ge, gt, le, lt or eq") from None
-        if prefix == "eq":
-            out += [("gte", start), ("lt", end)]
-        elif prefix == "ge":
-            out.append(("gte", start))
-        elif prefix == "gt":
-            out.append(("gte", end))
-        elif prefix == "le":
-            out.append(("lt", end))
-        else:
-            out.append(("lt", start))
-    return out
-
-
-def _date_q(field: str, filters: list[tuple[str, dt.datetime]], *, date_only: bool = False) -> Q:
-    q = Q()
-    for lookup, when in filters:
-        value = when.astimezone(dt.UTC).date() if date_only else when
-        if date_only and lookup == "lt" and when.astimezone(dt.UTC).time() != dt.time():
-            lookup = "lte"
-        q &= Q(**{f"{field}__{lookup}": value})
-    return q
-
-
 class Exporter:
     """Builds the resources of a set of patients.
 
@@ -156,8 +112,6 @@ class Exporter:
     patients : QuerySet of Patient, optional
         The patients in scope (already restricted by :mod:`speciosa.clinic.access` when it
         serves a user); ``None`` exports every patient.
-    date : list of (lookup, datetime), optional
-        From :func:`parse_date_filters`; restricts clinical records by their clinical time.
     history : bool
         Render superseded and retracted rows too (for vread and ``_history``, with ``pk``).
     notes : bool
@@ -172,12 +126,10 @@ class Exporter:
     record keeps one, the time of the last change.
     """
 
-    def __init__(self, patients: QuerySet | None = None, *,
-                 date: list[tuple[str, dt.datetime]] | None = None, history: bool = False,
+    def __init__(self, patients: QuerySet | None = None, *, history: bool = False,
                  notes: bool = True) -> None:
         self.patients_qs = patients if patients is not None else cm.Patient.objects.all()
         self.scoped = patients is not None
-        self.date = date or []
         self.history = history
         self._parents: dict[type, dict[int, int]] = {}
         self._first_rows: dict[type, dict[int, tuple[dt.datetime, int | None, str]]] = {}
@@ -409,7 +361,7 @@ class Exporter:
                 yield with_content_meta(questionnaire(inst))
 
     def labs(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
-        qs = self._rows(cm.LabResult).filter(_date_q("collected_at", self.date))
+        qs = self._rows(cm.LabResult)
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
@@ -435,7 +387,7 @@ class Exporter:
 
     def assessments(self, pk: int | None = None,
                     want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
-        qs = self._rows(cm.Assessment).filter(_date_q("at", self.date))
+        qs = self._rows(cm.Assessment)
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
@@ -476,7 +428,7 @@ class Exporter:
                 yield self._provenance("a", pk_, targets, subject, row, orig)
 
     def doses(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
-        qs = self._rows(cm.Dose).filter(_date_q("taken_at", self.date))
+        qs = self._rows(cm.Dose)
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
@@ -501,7 +453,7 @@ class Exporter:
     def substances(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
         from speciosa.clinic.services import SUBSTANCES
 
-        qs = self._rows(cm.SubstanceUse).filter(_date_q("at", self.date))
+        qs = self._rows(cm.SubstanceUse)
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
@@ -546,7 +498,7 @@ class Exporter:
         see them (:attr:`include_notes`)."""
         if not self.include_notes:
             return
-        qs = self._rows(cm.Note).filter(_date_q("at", self.date))
+        qs = self._rows(cm.Note)
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
@@ -565,8 +517,6 @@ class Exporter:
     def medications(self, pk: int | None = None,
                     want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
         qs = self._rows(cm.Medication)
-        if self.date:
-            qs = qs.filter(_date_q("start", self.date, date_only=True))
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
@@ -597,7 +547,7 @@ class Exporter:
                 yield self._provenance("med", pk_, [f"MedicationStatement/med{pk_}"], subject, row, orig)
 
     def consents(self, pk: int | None = None) -> Iterator[Resource]:
-        qs = self._in_scope(cm.Consent.objects.all()).filter(_date_q("at", self.date))
+        qs = self._in_scope(cm.Consent.objects.all())
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
@@ -633,7 +583,7 @@ class Exporter:
         alert_model = getattr(cm, "Alert", None)
         if alert_model is None:  # hook: alerts not built in this installation
             return
-        qs = self._in_scope(alert_model.objects.all()).filter(_date_q("first_seen_at", self.date))
+        qs = self._in_scope(alert_model.objects.all())
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
