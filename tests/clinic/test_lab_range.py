@@ -179,8 +179,11 @@ def test_the_api_takes_the_laboratory_range_factor_and_comparator(clinic):
     body = response.json()
     assert response.status_code == 201, body
     assert body["canonical_value"] == pytest.approx(21.2) and body["flag"] == "normal"
-    assert (body["reference_high"], body["reference_source"], body["iu_factor"]) == (
-        25.0, "laboratory", 30.0)
+    # the range comes back in the value's unit (25 ng/mL at 30 mIU/L per ng/mL = 750 mIU/L)
+    # and, labelled, in the canonical unit (issue 13)
+    assert (body["reference_high"], body["reference_unit"], body["reference_source"],
+            body["iu_factor"]) == (750.0, "m[IU]/L", "laboratory", 30.0)
+    assert body["reference_high_canonical"] == 25.0
     bad = _api(clinic.clinician_a).post(
         f"/api/v1/patients/{clinic.patient_a.pk}/labs/",
         {"lab": "alt", "value": 40, "unit": "U/L", "collected_at": at, "reference_low": 40,
