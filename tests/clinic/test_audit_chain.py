@@ -258,10 +258,10 @@ def test_the_migration_chains_entries_stored_before_the_chain(clinic):
                                apps.get_model("clinic", "AuditChainHead")) == 5
     ids = list(AuditEntry.objects.order_by("seq").values_list("id", flat=True))
     assert ids == sorted(ids)
-    # the head of migration 0011 has no HMAC until migration 0018 anchors it
+    # the head of migration 0011 has no HMAC until migration 0019 anchors it
     assert "HMAC" in auditchain.verify().reason
     auditchain.anchor(MigrationLoader(connection).project_state(
-        ("clinic", "0018_audit_head_hmac")).apps.get_model("clinic", "AuditChainHead"))
+        ("clinic", "0019_audit_head_hmac")).apps.get_model("clinic", "AuditChainHead"))
     assert auditchain.verify().ok
 
 

@@ -214,7 +214,7 @@ def verify() -> Result:
 
 
 def anchor(head_model=None) -> None:
-    """Set the head's HMAC under the current key (migration 0018, for a head stored before
+    """Set the head's HMAC under the current key (migration 0019, for a head stored before
     the HMAC existed)."""
     if head_model is None:
         from .models import AuditChainHead as head_model

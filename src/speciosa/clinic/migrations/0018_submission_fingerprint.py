@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clinic', '0016_dose_unit_mg_7oh'),
+        ('clinic', '0017_dose_unit_mg_7oh'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clinic', '0015_patient_profile_integrity'),
+        ('clinic', '0016_medication_details'),
     ]
 
     operations = [

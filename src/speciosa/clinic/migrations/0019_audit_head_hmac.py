@@ -15,7 +15,7 @@ def anchor_head(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clinic', '0017_submission_fingerprint'),
+        ('clinic', '0018_submission_fingerprint'),
     ]
 
     operations = [
