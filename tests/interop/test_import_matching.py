@@ -263,7 +263,8 @@ def test_a_created_patient_is_kept_only_with_the_file_that_stored_it(clinic, tmp
 
 
 def test_the_command_needs_a_site_to_create_patients(clinic, tmp_path, capsys):
-    path = ehr.write(tmp_path / "b.json", ehr.bundle(ehr.patient("H-1")))
+    # not Maya Quinn's name and birth date: that would be a likely duplicate of patient_a
+    path = ehr.write(tmp_path / "b.json", ehr.bundle(ehr.patient("H-1", family="Newman")))
     assert main(["import", "fhir", str(path), "--create-patients"]) == 2
     assert "--create-patients needs --site" in capsys.readouterr().err
     _trust(clinic.site_a)

@@ -44,6 +44,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -316,6 +317,16 @@ def _folded(text: Any) -> str:
     return " ".join(plain.replace("-", " ").replace("'", "").split())
 
 
+def _mrn_key(value: str) -> str:
+    """An identifier value compared without case, spaces, punctuation or leading zeros."""
+    plain = "".join(ch for ch in str(value).casefold() if ch.isalnum())
+    return re.sub(r"(?<!\d)0+(?=\d)", "", plain)
+
+
+def _person_key(p: cm.Patient) -> tuple[str, str, dt.date]:
+    return _folded(p.family_name), _folded(p.given_name), p.birth_date
+
+
 def _shown(ident: dict[str, Any]) -> str:
     return f"{ident.get('system') or '(no system)'}|{ident.get('value')}"
 
@@ -459,14 +470,26 @@ class _Patients:
                            "this import gives; refused, nothing of this file is stored")
         return patient
 
-    def resolve(self, ref: Any, what: str = "subject") -> cm.Patient:
-        """The patient ``ref`` (a Reference) is about; raises :class:`_Bad` saying why not."""
+    def resolve(self, ref: Any, what: str = "subject", contained: Any = None) -> cm.Patient:
+        """The patient ``ref`` (a Reference) is about; raises :class:`_Bad` saying why not.
+
+        ``contained`` is the referring resource's ``contained`` list: a ``#id`` reference
+        names a Patient there, whose identifiers and demographics count as a Bundle
+        entry's do (never ignored in favour of ``ref.identifier``)."""
         if not isinstance(ref, dict):
             raise _Bad(f"{what}: refer to the patient (a Reference with an identifier)")
         res: dict[str, Any] | None = None
         candidates: list[dict[str, Any]] = []
         reference = ref.get("reference")
-        if reference:
+        if isinstance(reference, str) and reference.startswith("#"):
+            found = [r for r in contained or () if isinstance(r, dict)
+                     and r.get("resourceType") == "Patient" and r.get("id") == reference[1:]]
+            if len(found) != 1:
+                raise _Bad(f"{what}.reference {reference!r} names "
+                           f"{'no' if not found else 'more than one'} contained Patient")
+            res = found[0]
+            candidates += _identifiers_of(res)
+        elif reference:
             if reference in self.by_ref and self.by_ref[reference] is None:
                 raise _Bad(f"{what}.reference {reference!r} names two different Patient "
                            "resources in this import")
@@ -531,9 +554,29 @@ class _Patients:
             patient.full_clean(exclude=["site", "care_team", "user"], validate_unique=False)
         except ValidationError as exc:
             raise _Bad(f"Patient: {_validation_reason(exc)}") from None
+        self._refuse_likely_duplicate(patient)
         self.unsaved[(site.pk, value)] = patient
         self._cache[(ident["system"], value)] = patient
         return patient
+
+    def _refuse_likely_duplicate(self, new: cm.Patient) -> None:
+        """A patient is created only when nobody at the site is likely the same person: an
+        identifier that differs only in case, spaces, punctuation or leading zeros, or the
+        same family and given name and birth date (a seeding import never guesses)."""
+        key, person = _mrn_key(new.identifier), _person_key(new)
+        rows = cm.Patient.objects.filter(site=new.site).values_list(
+            "identifier", "family_name", "given_name", "birth_date")
+        others = [(i, (_folded(f), _folded(g), b)) for i, f, g, b in rows]
+        others += [(p.identifier, _person_key(p)) for (site_pk, _v), p in self.unsaved.items()
+                   if site_pk == new.site_id]
+        for identifier, other in others:
+            if _mrn_key(identifier) == key or other == person:
+                same = "an identifier that differs only in case, spaces, punctuation or " \
+                    "leading zeros" if _mrn_key(identifier) == key else "the same name and " \
+                    "birth date"
+                raise _Bad(f"Patient: not created: {new.site.name} already has a patient with "
+                           f"{same} ({identifier!r}); likely the same person. Check the "
+                           "identifier; an administrator merges or corrects the chart")
 
     def saved(self, patient: cm.Patient) -> None:
         """``patient`` (created by this import) is in the database now."""
@@ -982,7 +1025,7 @@ def _convert(res: dict[str, Any], patients: _Patients) -> _Converted | None:
             if res.get("derivedFrom"):
                 return None  # a total derived from a response: the response is imported
             status = _status(res, OBSERVATION_STATUS, "total score")
-            patient = patients.resolve(subject)
+            patient = patients.resolve(subject, contained=res.get("contained"))
             performers = res.get("performer") or [None]
             sender["reported_by"], sender["author"] = _reporter(performers[0], subject, patients)
             sender["recorded_at"] = _recorded(res.get("issued"), "issued")
@@ -994,7 +1037,7 @@ def _convert(res: dict[str, Any], patients: _Patients) -> _Converted | None:
         if not used and not _is_lab(res):
             return None  # derived scores and other observations are not imported
         status = _status(res, OBSERVATION_STATUS, "result")
-        patient = patients.resolve(subject)
+        patient = patients.resolve(subject, contained=res.get("contained"))
         performers = res.get("performer") or [None]
         sender["reported_by"], sender["author"] = _reporter(performers[0], subject, patients)
         sender["recorded_at"] = _recorded(res.get("issued"), "issued")
@@ -1011,7 +1054,7 @@ def _convert(res: dict[str, Any], patients: _Patients) -> _Converted | None:
         return _Converted(model, patient, fields, sender)
     if rtype == "QuestionnaireResponse":
         status = _status(res, RESPONSE_STATUS, "questionnaire response")
-        patient = patients.resolve(subject)
+        patient = patients.resolve(subject, contained=res.get("contained"))
         by, author = _reporter(res.get("author"), subject, patients)
         if by != ImportedResource.ReportedBy.PATIENT and isinstance(res.get("source"), dict):
             source_by, _ = _reporter(res["source"], subject, patients)
@@ -1021,7 +1064,7 @@ def _convert(res: dict[str, Any], patients: _Patients) -> _Converted | None:
             return _Converted(cm.Assessment, patient, {}, sender, withdraw=True)
         return _Converted(cm.Assessment, patient, _assessment_fields(res, patient), sender)
     if rtype == "MedicationStatement":
-        patient = patients.resolve(subject)
+        patient = patients.resolve(subject, contained=res.get("contained"))
         by, author = _reporter(res.get("informationSource"), subject, patients)
         categories = _codes(res.get("category"), c.MS_CATEGORY)
         if "patientspecified" in categories and not author:
@@ -1109,7 +1152,8 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
                 digest, patient_id = known[rtype].get((system, value), (None, None))
                 if digest == _digest(res):
                     # the same content again: still about the same patient?
-                    if patients.resolve(res.get("subject")).pk != patient_id:
+                    same = patients.resolve(res.get("subject"), contained=res.get("contained"))
+                    if same.pk != patient_id:
                         raise _Mismatch(f"patient mismatch: {rtype} {system}|{value} was imported "
                                    "before into another patient's chart; an update never "
                                    "moves a record to another chart")
