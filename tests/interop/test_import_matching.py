@@ -270,3 +270,24 @@ def test_the_command_needs_a_site_to_create_patients(clinic, tmp_path, capsys):
     _trust(clinic.site_a)
     assert main(["import", "fhir", str(path), "--create-patients", "--site", "Site A"]) == 0
     assert cmodels.Patient.objects.filter(identifier="H-1", site=clinic.site_a).exists()
+
+
+def test_a_subject_identifier_of_another_system_with_the_charts_value_is_refused(clinic,
+                                                                                  tmp_path):
+    """The issue's attack in its barest form, no Patient entry: an Observation whose subject
+    is only an identifier of another system with the value of Maya's MRN. Before issue 14 the
+    import matched on the value alone and filed the result into Maya's chart (checked against
+    471dac0)."""
+    maya = clinic.patient_a
+    subject = {"identifier": {"system": "urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.0",
+                              "value": maya.identifier}}
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
+                                "entry": [{"resource": ehr.prolactin(subject)}]}))
+    before = _counts()
+
+    problem = _only_problem(import_fhir(path))
+
+    assert "not trusted" in problem.message
+    assert _counts() == before
+    assert not cmodels.LabResult.objects.filter(patient=maya).exists()
