@@ -37,6 +37,8 @@ def test_a_clinician_registers_a_patient_who_sets_up_their_login_on_a_phone(
     desktop.wait_for_selector("#setup-link")
     assert desktop.locator("img.qr").evaluate("img => img.naturalWidth") > 0
     link = desktop.inner_text("#setup-link")
+    if SHOTS:
+        desktop.screenshot(path=os.path.join(SHOTS, "setup-link-1280.png"), full_page=True)
     patient = Patient.objects.get(identifier="RRC-4242")
     assert patient.care_team == clinic.team_a and patient.user is not None
 
