@@ -52,12 +52,27 @@ def _who(user) -> str:
     return user.get_full_name() or user.get_username()
 
 
+def site_today(site) -> dt.date:
+    """Today at ``site`` (its ``time_zone``): at 23:30 UTC it is already tomorrow in
+    Auckland and still today in Los Angeles, whatever zone the server or the request is in.
+    Without a site (or with an unknown zone), the active zone's date."""
+    import zoneinfo
+
+    name = getattr(site, "time_zone", None) if site is not None else None
+    if name:
+        try:
+            return timezone.localdate(timezone=zoneinfo.ZoneInfo(name))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            pass
+    return timezone.localdate()
+
+
 def patient_problems(patient) -> dict[str, str]:
     """What is wrong with a :class:`~speciosa.clinic.models.Patient` row."""
     from .models import Sex
 
     errors: dict[str, str] = {}
-    today = timezone.localdate()
+    today = site_today(patient.site if patient.site_id else None)
     oldest = oldest_birth_date(today)
     birth = patient.birth_date
     if birth is not None and not oldest <= birth <= today:
@@ -157,10 +172,15 @@ def care_team_problems(team) -> dict[str, str]:
 
 
 def superuser_problems(user) -> dict[str, str]:
-    """A superuser is an administrator, so it is neither a patient's login nor another role."""
+    """A superuser is an administrator, so it is neither a patient's login nor another role;
+    and a patient's login is never staff (``is_staff`` opens Django's admin)."""
     from .models import Patient, Profile, Role
 
-    if not user.is_superuser or not user.pk:
+    if not user.pk or not (user.is_superuser or user.is_staff):
+        return {}
+    if not user.is_superuser:  # staff only
+        if Patient.objects.filter(user_id=user.pk).exists():
+            return {"is_staff": "This login is a patient's: a patient account is never staff."}
         return {}
     if Patient.objects.filter(user_id=user.pk).exists():
         return {"is_superuser": "This login is a patient's: a patient account is never a superuser."}

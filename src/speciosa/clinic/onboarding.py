@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from . import access, services, writes
+from . import access, integrity, services, writes
 from .models import CareTeam, Consent, Patient, Role, Site
 
 #: The fields of a registration, as the page and the API send them.
@@ -85,7 +85,7 @@ def register_patient(user, data: Mapping[str, Any], *, token=None) -> Patient:
     values = {f: data.get(f) for f in PATIENT_FIELDS}
     values["pregnant"] = bool(values["pregnant"])
     values["breastfeeding"] = bool(values["breastfeeding"])
-    values["in_care_since"] = values["in_care_since"] or timezone.localdate()
+    values["in_care_since"] = values["in_care_since"] or integrity.site_today(site)
     patient = Patient(site=site, care_team=team, **values)
     patient.full_clean()
 
@@ -192,6 +192,10 @@ def issue_setup_link(user, patient: Patient) -> tuple[Any, str]:
         writes.require(login.has_usable_password() is False,
                        "This patient has set up their login already: they use "
                        "'Forgot your password?' on the login page.")
+        # a new link is handed out because the last one was lost: that one stops working
+        # (the tokens hash the stored password, and a new unusable one is a new hash)
+        login.set_unusable_password()
+        login.save(update_fields=["password"])
         writes.audit(user, writes.Action.CREDENTIALS, login, patient=patient, model="User",
                      after={"what": "setup-link-issued", "user": login.pk})
     return login, SETUP_TOKENS.make(login)
