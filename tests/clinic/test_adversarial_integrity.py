@@ -15,7 +15,7 @@ from django.utils import timezone
 from tests.conftest import form_token, make_patient
 
 from speciosa.clinic import integrity, onboarding
-from speciosa.clinic.models import CareTeam, Patient, Profile
+from speciosa.clinic.models import Patient, Profile
 
 pytestmark = pytest.mark.django_db
 
