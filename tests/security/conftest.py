@@ -9,7 +9,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-ID_PARAMS = {"patient_id", "record_id", "alert_id", "rid"}
+ID_PARAMS = {"patient_id", "record_id", "alert_id", "rid", "medication_id"}
 
 
 def url_patterns() -> list[str]:
@@ -54,8 +54,8 @@ def params_of(route: str) -> set[str]:
 
 @pytest.fixture
 def team_b_records(clinic):
-    """A note, a dose, an alert and a diary day of ``patient_b`` (care team B)."""
-    from speciosa.clinic.models import Alert, DiaryDay, Dose, Note
+    """A note, a dose, an alert, a medication and a diary day of ``patient_b`` (care team B)."""
+    from speciosa.clinic.models import Alert, DiaryDay, Dose, Medication, Note
 
     p = clinic.patient_b
     now = timezone.now() - dt.timedelta(hours=1)
@@ -65,4 +65,6 @@ def team_b_records(clinic):
                                unit="g", diary=diary)
     alert = Alert.objects.create(patient=p, rule="x", topic="prolactin", severity="urgent", message="m",
                                  first_seen_at=now)
-    return {"note": note, "dose": dose, "alert": alert}
+    medication = Medication.objects.create(patient=p, entered_by=p.user, source="patient",
+                                           name="team B only", start=timezone.localdate())
+    return {"note": note, "dose": dose, "alert": alert, "medication": medication}

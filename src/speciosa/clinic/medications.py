@@ -53,10 +53,15 @@ __all__ = [
     "STRENGTH_UNITS",
     "change_medication",
     "confirm_medication",
+    "awaiting_confirmation",
     "current_medications",
+    "drug_names",
+    "latest_review",
     "medication_for",
     "record_medication",
     "record_medication_review",
+    "resolve_drug_name",
+    "site_time_zone",
     "stop_medication",
     "validate_medication",
 ]
@@ -122,11 +127,59 @@ _ENDED = (MedicationStatus.STOPPED, MedicationStatus.COMPLETED)
 _NEVER_TAKEN = (MedicationStatus.ENTERED_IN_ERROR, MedicationStatus.NOT_TAKEN)
 
 
-def _tz(patient: Patient) -> dt.tzinfo:
+def site_time_zone(patient: Patient) -> dt.tzinfo:
+    """The time zone of the patient's site (UTC when the site names none or an unknown one):
+    a date and a time typed on a form are read in it."""
     try:
         return zoneinfo.ZoneInfo(patient.site.time_zone or "UTC")
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return dt.UTC
+
+
+_tz = site_time_zone
+
+
+def resolve_drug_name(text: str) -> tuple[str, str]:
+    """What a person typed in the medicine box, as ``(drug, name)``: a generic name, synonym
+    or brand of the drug table gives the table's generic name as ``drug`` (coded) and the
+    text as typed as ``name``; anything else is free text (``drug`` empty: not coded).
+    The match is on whole names (case, spaces and punctuation aside), never on a prefix."""
+    typed = " ".join(str(text or "").split())
+    wanted = kdrugs.words(typed)
+    if not wanted:
+        return "", typed
+    for drug in kdrugs.all_drugs():
+        if drug.kind == "group":
+            continue
+        if any(kdrugs.words(n) == wanted for n in drug.names):
+            return drug.name, typed
+    return "", typed
+
+
+def drug_names() -> list[tuple[str, str]]:
+    """Every name a medicine box offers, as ``(name, generic name)``: each drug of the table
+    by its generic name, synonyms and brands (groups left out), sorted by name."""
+    seen: dict[str, tuple[str, str]] = {}
+    for drug in kdrugs.all_drugs():
+        if drug.kind == "group":
+            continue
+        for n in drug.names:
+            seen.setdefault(n.lower(), (n, drug.name))
+    return sorted(seen.values(), key=lambda pair: pair[0].lower())
+
+
+def awaiting_confirmation(patients):
+    """The current medications the patients reported that no clinician confirmed yet
+    (entries withdrawn, corrected away or never taken left out), oldest first."""
+    return (Medication.objects.current().filter(patient__in=patients, source=Source.PATIENT,
+                                                 confirmed_at__isnull=True)
+            .exclude(status__in=_NEVER_TAKEN).select_related("patient").order_by("entered_at"))
+
+
+def latest_review(patient: Patient) -> MedicationReview | None:
+    """The patient's most recent medication review ("reconciled on ... by ..."), or None."""
+    return (MedicationReview.objects.current().filter(patient=patient)
+            .select_related("entered_by").order_by("-at", "-pk").first())
 
 
 def _text(data: Mapping[str, Any], key: str, limit: int, errors: dict[str, str],

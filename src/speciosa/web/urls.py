@@ -3,7 +3,15 @@ from django.urls import path
 
 from speciosa.interop import smart
 
-from . import account_views, onboarding_views, password_views, security, settings_views, views
+from . import (
+    account_views,
+    medication_views,
+    onboarding_views,
+    password_views,
+    security,
+    settings_views,
+    views,
+)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -41,6 +49,18 @@ urlpatterns = [
          name="smart_launch"),  # a SMART app started from the patient's page (EHR launch)
     path("patients/<int:patient_id>/labs/new/", views.lab_new, name="lab_new"),
     path("patients/<int:patient_id>/notes/new/", views.note_new, name="note_new"),
+    path("patients/<int:patient_id>/medications/new/", medication_views.medication_new,
+         name="medication_new"),
+    path("patients/<int:patient_id>/medications/review/", medication_views.medication_review,
+         name="medication_review"),
+    path("patients/<int:patient_id>/medications/<int:medication_id>/change/",
+         medication_views.medication_change, name="medication_change"),
+    path("patients/<int:patient_id>/medications/<int:medication_id>/stop/",
+         medication_views.medication_stop, name="medication_stop"),
+    path("patients/<int:patient_id>/medications/<int:medication_id>/correct/",
+         medication_views.medication_correct, name="medication_correct"),
+    path("patients/<int:patient_id>/medications/<int:medication_id>/confirm/",
+         medication_views.medication_confirm, name="medication_confirm"),
     path("patients/<int:patient_id>/<slug:kind>/<int:record_id>/correct/", views.record_correct,
          name="record_correct"),
     path("patients/<int:patient_id>/<slug:kind>/<int:record_id>/history/", views.record_history,
@@ -53,6 +73,7 @@ urlpatterns = [
     path("safety-settings/<str:name>/change/", settings_views.safety_setting_change,
          name="safety_setting_change"),
     path("me/", views.me, name="me"),
+    path("me/medicines/", medication_views.my_medicines, name="my_medicines"),
     path("me/diary/", views.diary, name="diary_today"),
     path("me/diary/<str:day>/", views.diary, name="diary_day"),
 ]

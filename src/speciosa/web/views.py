@@ -18,7 +18,7 @@ from speciosa.clinic.models import Role
 from speciosa.interop import smart
 from speciosa.knowledge import instruments as kinstruments
 
-from . import forms
+from . import forms, medication_views
 
 WORKLIST_PAGE_SIZE = 50
 #: Session key: the reasons to show help at once on the page after a diary is saved.
@@ -72,6 +72,7 @@ def patient_detail(request, patient_id):
         "age": patient.age_on(timezone.localdate()),
         "instruments": kinstruments.clinician_recorded(),
         "smart_apps": apps,
+        "meds": medication_views.medication_context(patient),
     })
     if apps:  # the launch form is answered by a redirect to the app (CSP form-action)
         response._csp_update = {"form-action": smart.launch_origins(apps)}
@@ -293,10 +294,16 @@ def worklist(request):
               .select_related("patient", "acknowledged_by")
               .order_by(severity_order, open_first, "first_seen_at", "pk"))
     page = Paginator(active, WORKLIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    from speciosa.clinic import medications
+
+    # medicines patients added that no clinician confirmed yet (issue 19)
+    waiting = list(medications.awaiting_confirmation(access.visible_patients(request.user))[:100])
     # the page shows each alert's patient and its detail: one entry naming the patients
-    services.record_list_view(request.user, "worklist", [a.patient_id for a in page.object_list])
+    services.record_list_view(request.user, "worklist", list(dict.fromkeys(
+        [a.patient_id for a in page.object_list] + [m.patient_id for m in waiting])))
     return render(request, "web/worklist.html", {"alerts": page.object_list, "page": page,
-                                                 "total": page.paginator.count})
+                                                 "total": page.paginator.count,
+                                                 "to_confirm": waiting})
 
 
 def _back(request) -> str:

@@ -1,0 +1,260 @@
+"""Forms of the medication pages (issue 19): they parse what was typed; every check of a
+medication (units, forms, routes, dates, duplicates, the drug table) is the service's
+(:mod:`speciosa.clinic.medications`), whose messages are put beside these fields.
+
+Units, forms, routes, statuses and prescribers are offered as lists, but the fields are
+text: a value that is not on the list (a stale page, a crafted post) reaches the service and
+gets its message ("Unknown unit 'mgs': choose one of ..."), not Django's generic one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from speciosa.clinic import medications
+from speciosa.clinic.models import Medication, MedicationCategory, MedicationStatus, Prescriber
+
+from .forms import PointDecimalField, TokenForm
+
+#: Where a service's message about a medication key goes on the forms.
+FIELD_OF = {"drug": "drug_name", "name": "drug_name", "rxnorm": "drug_name",
+            "start": "start_date", "end": "end_date", "at": "at_date", "medication": None}
+
+
+def _select(choices, label: str, required: bool = False, initial: str = "") -> forms.CharField:
+    return forms.CharField(label=label, required=required, initial=initial,
+                           widget=forms.Select(choices=choices))
+
+
+def _amount(label: str) -> PointDecimalField:
+    return PointDecimalField(label=label, required=False, max_digits=12, decimal_places=4,
+                             widget=forms.NumberInput(attrs={"inputmode": "decimal",
+                                                             "step": "any"}))
+
+
+def _date(label: str, required: bool = False) -> forms.DateField:
+    return forms.DateField(label=label, required=required,
+                           widget=forms.DateInput(attrs={"type": "date"}))
+
+
+def _time(label: str) -> forms.TimeField:
+    return forms.TimeField(label=label, required=False,
+                           widget=forms.TimeInput(attrs={"type": "time"}))
+
+
+def _blank(label: str, options) -> list[tuple[str, str]]:
+    return [("", label), *options]
+
+
+STRENGTH_UNIT_CHOICES = _blank("— unit —", [(u, u) for u in medications.STRENGTH_UNITS])
+DOSE_UNIT_CHOICES = _blank("— unit —", [(u, u) for u in medications.DOSE_UNITS])
+FORM_CHOICES = _blank("—", list(medications.FORMS.items()))
+ROUTE_CHOICES = _blank("—", list(medications.ROUTES.items()))
+CATEGORY_CHOICES = _blank("—", list(MedicationCategory.choices))
+PRESCRIBER_CHOICES = list(Prescriber.choices)
+STATUS_CHOICES = [(v, label) for v, label in MedicationStatus.choices
+                  if v != MedicationStatus.ENTERED_IN_ERROR]
+
+
+def moment(day: dt.date | None, time: dt.time | None, patient) -> dt.date | dt.datetime | None:
+    """A day, or the day and time in the site's time zone when a time was given."""
+    if day is None:
+        return None
+    if time is None:
+        return day
+    return dt.datetime.combine(day, time, tzinfo=medications.site_time_zone(patient))
+
+
+def put_errors(form: forms.Form, exc: ValidationError, **where: str) -> None:
+    """A service's messages beside the form's fields (unknown keys above the form);
+    ``where`` maps a service key to this form's field (``end="at_date"``)."""
+    for key, messages in exc.message_dict.items():
+        name = where.get(key) or FIELD_OF.get(key, key)
+        field = name if name in form.fields and name != "token" else None
+        for message in messages:
+            form.add_error(field, message)
+
+
+def _split(value: dt.date | None, at: dt.datetime | None, patient) -> tuple[Any, Any]:
+    if at is not None:
+        local = at.astimezone(medications.site_time_zone(patient))
+        return local.date(), local.time().replace(second=0, microsecond=0)
+    return value, None
+
+
+class MedicationForm(TokenForm):
+    """Add (or correct) a medication: the drug from the table's names, or free text."""
+
+    drug_name = forms.CharField(
+        label="Medicine (generic or brand name)", max_length=120,
+        help_text="Choose from the list to code it; anything else is stored as not coded.",
+        widget=forms.TextInput(attrs={"list": "drug-table", "autocomplete": "off"}))
+    category = _select(CATEGORY_CHOICES, "Kind")
+    strength = _amount("Strength")
+    strength_unit = _select(STRENGTH_UNIT_CHOICES, "Strength unit")
+    form = _select(FORM_CHOICES, "Form")
+    dose_amount = _amount("Dose")
+    dose_unit = _select(DOSE_UNIT_CHOICES, "Dose unit")
+    frequency = forms.CharField(label="How often", required=False, max_length=80)
+    route = _select(ROUTE_CHOICES, "Route")
+    start_date = _date("Started on", required=True)
+    start_time = _time("at (time, optional)")
+    end_date = _date("Stopped on (if stopped)")
+    end_time = _time("at (time, optional)")
+    status = _select(STATUS_CHOICES, "Status", initial=MedicationStatus.ACTIVE)
+    stop_reason = forms.CharField(label="Reason for stopping", required=False, max_length=200)
+    prescriber = _select(PRESCRIBER_CHOICES, "Prescribed by", initial=Prescriber.CLINIC)
+    prescriber_name = forms.CharField(label="Prescriber's name", required=False, max_length=120)
+    indication = forms.CharField(label="Reason for taking it", required=False, max_length=200)
+    notes = forms.CharField(label="Notes", required=False, max_length=2000,
+                            widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, patient, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.patient = patient
+        self.fields["start_date"].error_messages["required"] = (
+            "Give the date it was started (an estimate is fine; say so in the notes).")
+
+    def medication_data(self) -> dict[str, Any]:
+        """The service's fields (:data:`speciosa.clinic.medications.FIELDS`)."""
+        c = self.cleaned_data
+        drug, name = medications.resolve_drug_name(c["drug_name"])
+        return {
+            "drug": drug, "name": name, "category": c.get("category") or "",
+            "strength": c.get("strength"), "strength_unit": c.get("strength_unit") or "",
+            "form": c.get("form") or "", "dose_amount": c.get("dose_amount"),
+            "dose_unit": c.get("dose_unit") or "", "frequency": c.get("frequency") or "",
+            "route": c.get("route") or "",
+            "start": moment(c.get("start_date"), c.get("start_time"), self.patient),
+            "end": moment(c.get("end_date"), c.get("end_time"), self.patient),
+            "status": c.get("status") or MedicationStatus.ACTIVE,
+            "stop_reason": c.get("stop_reason") or "",
+            "prescriber": c.get("prescriber") or Prescriber.UNKNOWN,
+            "prescriber_name": c.get("prescriber_name") or "",
+            "indication": c.get("indication") or "", "notes": c.get("notes") or "",
+        }
+
+    @staticmethod
+    def initial_from(record: Medication) -> dict[str, Any]:
+        start_date, start_time = _split(record.start, record.start_at, record.patient)
+        end_date, end_time = _split(record.end, record.end_at, record.patient)
+        return {"drug_name": record.name, "category": record.category,
+                "strength": record.strength, "strength_unit": record.strength_unit,
+                "form": record.form, "dose_amount": record.dose_amount,
+                "dose_unit": record.dose_unit, "frequency": record.frequency,
+                "route": record.route, "start_date": start_date, "start_time": start_time,
+                "end_date": end_date, "end_time": end_time, "status": record.status,
+                "stop_reason": record.stop_reason, "prescriber": record.prescriber,
+                "prescriber_name": record.prescriber_name, "indication": record.indication,
+                "notes": record.notes}
+
+
+class MedicationCorrectForm(MedicationForm):
+    """Correct a medication entered wrongly: the row is replaced, its history kept."""
+
+    reason = forms.CharField(label="Reason for the correction", max_length=500)
+    retract = forms.BooleanField(label="Withdraw this entry (it was made in error)",
+                                 required=False)
+    confirm = forms.BooleanField(label="…and confirm it: I went through it with the patient",
+                                 required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.data.get("retract"):  # withdrawing needs the reason only
+            for name, field in self.fields.items():
+                if name not in ("token", "reason", "retract"):
+                    field.required = False
+
+    def changes_for(self, record: Medication) -> dict[str, Any]:
+        data = self.medication_data()
+        # the RxCUI follows the drug: the table's for a coded drug, kept for unchanged free text
+        data["rxnorm"] = "" if data["drug"] else (
+            record.rxnorm if not record.drug and data["name"] == record.name else "")
+        return data
+
+
+class MedicationChangeForm(TokenForm):
+    """Change the dose (or how often, the form, the route) from a moment on."""
+
+    strength = _amount("Strength")
+    strength_unit = _select(STRENGTH_UNIT_CHOICES, "Strength unit")
+    form = _select(FORM_CHOICES, "Form")
+    dose_amount = _amount("New dose")
+    dose_unit = _select(DOSE_UNIT_CHOICES, "Dose unit")
+    frequency = forms.CharField(label="How often", required=False, max_length=80)
+    route = _select(ROUTE_CHOICES, "Route")
+    at_date = _date("New dose from", required=True)
+    at_time = _time("at (time, optional)")
+    reason = forms.CharField(label="Reason for the change", max_length=500)
+
+    CHANGEABLE = ("strength", "strength_unit", "form", "dose_amount", "dose_unit",
+                  "frequency", "route")
+
+    def changes(self) -> dict[str, Any]:
+        c = self.cleaned_data
+        return {k: (c.get(k) if c.get(k) is not None else "") if k not in (
+            "strength", "dose_amount") else c.get(k) for k in self.CHANGEABLE}
+
+
+class MedicationStopForm(TokenForm):
+    at_date = _date("Stopped on", required=True)
+    at_time = _time("at (time, optional)")
+    stop_reason = forms.CharField(label="Reason for stopping", max_length=200)
+    status = _select([(MedicationStatus.STOPPED, "stopped"),
+                      (MedicationStatus.COMPLETED, "course completed")], "",
+                     initial=MedicationStatus.STOPPED)
+
+
+class MedicationReviewForm(TokenForm):
+    note = forms.CharField(label="Note (optional)", required=False, max_length=1000,
+                           widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ConfirmForm(TokenForm):
+    """One button: confirm a medication the patient reported."""
+
+
+class MyMedicineForm(TokenForm):
+    """A patient adds what they take that the clinic did not prescribe (phone-first: few
+    fields, the rest for the clinician to complete when confirming)."""
+
+    drug_name = forms.CharField(
+        label="What do you take?", max_length=120,
+        help_text="The name on the pack. Start typing to pick from the list.",
+        widget=forms.TextInput(attrs={"list": "drug-table", "autocomplete": "off"}))
+    category = forms.ChoiceField(
+        label="What kind is it?", widget=forms.RadioSelect, initial=MedicationCategory.SUPPLEMENT,
+        choices=[(MedicationCategory.SUPPLEMENT, "A supplement or herbal product"),
+                 (MedicationCategory.OTC, "Bought without a prescription"),
+                 (MedicationCategory.PRESCRIPTION, "Prescribed by another doctor")])
+    dose_amount = _amount("How much each time (optional)")
+    dose_unit = _select(DOSE_UNIT_CHOICES, "Unit")
+    frequency = forms.CharField(label="How often (optional)", required=False, max_length=80,
+                                widget=forms.TextInput(attrs={"placeholder": "e.g. once a day"}))
+    start_date = _date("Since when? (a guess is fine)", required=True)
+    prescriber_name = forms.CharField(label="Who prescribed it? (optional)", required=False,
+                                      max_length=120)
+    notes = forms.CharField(label="Anything else (optional)", required=False, max_length=2000,
+                            widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, patient, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.patient = patient
+        self.fields["start_date"].error_messages["required"] = (
+            "Give the day you started, as best you know.")
+
+    def medication_data(self) -> dict[str, Any]:
+        c = self.cleaned_data
+        drug, name = medications.resolve_drug_name(c["drug_name"])
+        prescribed = c["category"] == MedicationCategory.PRESCRIPTION
+        return {"drug": drug, "name": name, "category": c["category"],
+                "dose_amount": c.get("dose_amount"), "dose_unit": c.get("dose_unit") or "",
+                "frequency": c.get("frequency") or "", "start": c["start_date"],
+                "status": MedicationStatus.ACTIVE,
+                "prescriber": Prescriber.OUTSIDE if prescribed else Prescriber.NONE,
+                "prescriber_name": c.get("prescriber_name") or "",
+                "notes": c.get("notes") or ""}
