@@ -311,3 +311,16 @@ def test_every_role_against_the_medication_pages(clinic, client, login, who):
     else:
         assert my.status_code == 403
     assert Medication.objects.filter(confirmed_at__isnull=False).count() == 0
+
+
+@pytest.mark.django_db
+def test_amounts_and_forms_are_shown_as_people_write_them(clinic, login):
+    bup(clinic, strength="100", strength_unit="mcg", dose_amount="0.5", dose_unit="tablet",
+        form="sublingual-tablet", route="sublingual")
+    client = login(clinic.clinician_a)
+    detail = client.get(reverse("patient_detail", args=[clinic.patient_a.pk])).content.decode()
+    section = " ".join(detail.split('id="medications"')[1].split("</section>")[0].split())
+    assert "100 mcg" in section, section[:1500]
+    assert "0.5 tablet" in section, section[:2000]
+    assert "0.5 tablet" in section and "1E+2" not in section
+    assert "sublingual tablet · under the tongue" in section

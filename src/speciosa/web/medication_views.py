@@ -34,11 +34,27 @@ def _back(patient) -> str:
     return reverse("patient_detail", args=[patient.pk]) + "#medications"
 
 
+def _number(value) -> str:
+    """A stored amount as written: ``100``, ``0.5`` (never ``1E+2`` or ``0.5000``)."""
+    return "" if value is None else format(value.normalize(), "f")
+
+
+def _labelled(rows) -> list[Medication]:
+    """The rows with their form and route as people read them (``sublingual tablet``)."""
+    rows = list(rows)
+    for m in rows:
+        m.strength_text = _number(m.strength)
+        m.dose_text = _number(m.dose_amount)
+        m.form_label = medications.FORMS.get(m.form, m.form)
+        m.route_label = medications.ROUTES.get(m.route, m.route)
+    return rows
+
+
 def medication_context(patient) -> dict:
     """The patient page's medication section: current and stopped entries, the ones waiting
     for confirmation, and the latest review."""
-    rows = list(medications.current_medications(patient)
-                .exclude(status=MedicationStatus.NOT_TAKEN))
+    rows = _labelled(medications.current_medications(patient)
+                     .exclude(status=MedicationStatus.NOT_TAKEN))
     current = [m for m in rows if m.status in (MedicationStatus.ACTIVE, MedicationStatus.UNKNOWN,
                                                MedicationStatus.ON_HOLD,
                                                MedicationStatus.INTENDED)]
@@ -196,8 +212,8 @@ def my_medicines(request):
             return redirect(reverse("my_medicines") + "?saved=1")
         except ValidationError as exc:
             mforms.put_errors(form, exc)
-    rows = list(medications.current_medications(patient)
-                .exclude(status__in=(MedicationStatus.NOT_TAKEN,)))
+    rows = _labelled(medications.current_medications(patient)
+                     .exclude(status=MedicationStatus.NOT_TAKEN))
     taking = [m for m in rows if m.status not in (MedicationStatus.STOPPED,
                                                   MedicationStatus.COMPLETED)]
     return render(request, "web/my_medicines.html", {
