@@ -80,3 +80,18 @@ def test_a_number_sent_as_text_is_refused_and_the_message_says_send_a_number(cli
     assert response.status_code == 400
     assert response.json()["errors"]["value"] == [
         "Send a number (not text), with a point for decimals, e.g. 1.5."]
+
+
+def test_a_positive_pregnancy_test_and_the_prolactin_after_it_through_the_api(clinic, api, key):
+    """A qualitative hCG (pregnancy test) is taken as positive or negative (issue 13); the
+    prolactin after it comes back unflagged with its state at the sample and why."""
+    hcg = _post(api, clinic, key, lab="hcg", result="positive")
+    assert hcg.status_code == 201, hcg.content
+    assert (hcg.json()["result"], hcg.json()["loinc"], hcg.json()["value"]) == ("positive", "2106-3", None)
+    body = _post(api, clinic, key, lab="prolactin", value=300, unit="ng/mL").json()
+    assert (body["flag"], body["sample_state"]) == ("", "hcg-positive")
+    assert body["sample_state_note"].startswith("Taken after a positive hCG")
+    bad = _post(api, clinic, key, lab="hcg", result="maybe")
+    assert bad.status_code == 400
+    assert "positive or negative" in bad.content.decode()
+    assert LabResult.objects.filter(patient=clinic.patient_a, lab="hcg").count() == 1

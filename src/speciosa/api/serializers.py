@@ -136,7 +136,8 @@ class LabOut(RecordSerializer):
             "lab", "loinc", "collected_at", "value", "unit", "canonical_value", "canonical_unit",
             "comparator", "iu_factor", "result", "method", "reference_low", "reference_high",
             "reference_unit", "reference_low_canonical", "reference_high_canonical",
-            "reference_source", "reported_interpretation", "flag", "confirmed_unusual"]
+            "reference_source", "reported_interpretation", "flag", "confirmed_unusual",
+            "sample_state", "sample_state_note"]
 
     def _limit(self, obj: LabResult, canonical: float | None) -> float | None:
         if not obj.unit:

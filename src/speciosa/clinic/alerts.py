@@ -244,15 +244,18 @@ def load_timelines(patient_ids: Sequence[int], *, as_of: dt.datetime | None = No
     # range is not passed as if it were the laboratory's: the rules fall back to it themselves.
     labs: dict[int, list] = defaultdict(list)
     laboratory = LabResult.RangeSource.LABORATORY
-    for pid, lab, at, value, unit, cvalue, cunit, low, high, source, result, cmp, factor in _rows(
+    for (pid, lab, at, value, unit, cvalue, cunit, low, high, source, result, cmp, factor,
+         state) in _rows(
             LabResult.objects.current().filter(patient_id__in=ids).order_by()
             .values_list("patient_id", "lab", "collected_at", Cast("value", _FLOAT), "unit",
                          "canonical_value", "canonical_unit", "reference_low", "reference_high",
-                         "reference_source", "result", "comparator", "iu_factor"), times=(2,)):
+                         "reference_source", "result", "comparator", "iu_factor",
+                         "sample_state"), times=(2,)):
         own = source == laboratory
         labs[pid].append(safety.LabResult(
             lab=lab, at=at, value=value, unit=unit or None, result=result or None,
             comparator=cmp or None, iu_factor=factor, canonical_value=cvalue,
+            sample_state=state or None,
             reference_unit=cunit or None,
             reference_low=low if own else None, reference_high=high if own else None))
 

@@ -39,3 +39,13 @@ class ClinicConfig(AppConfig):
                             dispatch_uid="speciosa-care-team-members")
         pre_save.connect(integrity.user_saved, sender=get_user_model(),
                          dispatch_uid="speciosa-superuser-is-admin")
+
+        # An hCG recorded or corrected, by any path: the prolactin samples' pregnancy states
+        # are read again (speciosa.clinic.pregnancy).
+        from django.db.models.signals import post_save
+
+        from . import pregnancy
+        from .models import LabResult
+
+        post_save.connect(pregnancy.hcg_saved, sender=LabResult,
+                          dispatch_uid="speciosa-hcg-restates-prolactin")

@@ -87,6 +87,12 @@ def patient_problems(patient) -> dict[str, str]:
     if patient.pregnant and patient.sex != Sex.FEMALE:
         errors["pregnant"] = ("Pregnancy is recorded only when the sex is female: check the "
                               "sex, or untick pregnant.")
+    for flag, key, what in ((patient.pregnant, "pregnant_since", "pregnancy"),
+                            (patient.breastfeeding, "breastfeeding_since", "breastfeeding")):
+        day = getattr(patient, key, None)
+        if flag and day is not None and not ((birth or oldest) <= day <= today):
+            errors[key] = (f"Give the day the {what} was known, from the birth date to today; "
+                           "check the year.")
     if patient.site_id and patient.care_team_id:
         team = patient.care_team
         if team.site_id != patient.site_id:

@@ -121,7 +121,15 @@ class Patient(models.Model):
     birth_date = models.DateField()
     sex = models.CharField(max_length=8, choices=Sex.choices)
     pregnant = models.BooleanField(default=False)
+    pregnant_since = models.DateField(
+        null=True, blank=True,
+        help_text="When the pregnancy was known (default: the day it is recorded). A prolactin "
+                  "taken from this day is read as in pregnancy; one taken in the 280 days "
+                  "before it may have been, and is not read against the non-pregnant range.")
     breastfeeding = models.BooleanField(default=False)
+    breastfeeding_since = models.DateField(
+        null=True, blank=True,
+        help_text="When breastfeeding began or was recorded (default: the day it is recorded).")
     in_care_since = models.DateField(default=timezone.localdate)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -158,8 +166,14 @@ class Patient(models.Model):
         integrity.check(integrity.patient_problems(self))
 
     def save(self, *args, **kwargs):
+        from . import pregnancy
+
+        pregnancy.default_since(self)
         self.clean()
+        changed = pregnancy.status_changed(self)
         super().save(*args, **kwargs)
+        if changed:
+            pregnancy.restate_samples(self)
 
     def age_on(self, day) -> int:
         b = self.birth_date
@@ -309,6 +323,27 @@ class Assessment(ClinicalRecord):
         ordering = ["at"]
 
 
+class SampleState(models.TextChoices):
+    """Pregnancy or breastfeeding at a prolactin sample: any of these sets the non-pregnant
+    range aside (Melmed 2011), so the result is not flagged against it."""
+
+    NONE = "", "neither recorded"
+    PREGNANT = "pregnant", "taken in pregnancy"
+    BREASTFEEDING = "breastfeeding", "taken while breastfeeding"
+    HCG_POSITIVE = "hcg-positive", "taken after a positive hCG"
+    UNCERTAIN = "uncertain", "possibly taken in pregnancy"
+
+
+class SampleStateBasis(models.TextChoices):
+    """What a sample's state was read from: a status recorded on the patient (kept as the
+    history: unticking pregnancy later does not change it) or hCG results (read again whenever
+    an hCG is recorded or corrected)."""
+
+    NONE = "", "nothing"
+    STATUS = "status", "pregnancy or breastfeeding recorded"
+    HCG = "hcg", "an hCG result"
+
+
 class LabResult(ClinicalRecord):
     """A laboratory result, as reported and in the lab's canonical unit.
 
@@ -323,6 +358,10 @@ class LabResult(ClinicalRecord):
     ``<``); ``iu_factor`` the prolactin assay's mIU/L per ng/mL factor the laboratory stated;
     ``reported_interpretation`` the laboratory's own interpretation as received on import
     (FHIR ``Observation.interpretation``, kept verbatim and exported again).
+
+    ``sample_state`` (prolactin) says whether the sample was taken in pregnancy or while
+    breastfeeding, or possibly so, as far as the record shows; ``sample_state_note`` says
+    why, in words (:mod:`speciosa.clinic.pregnancy`).
     """
 
     class Comparator(models.TextChoices):
@@ -352,6 +391,11 @@ class LabResult(ClinicalRecord):
     reported_interpretation = models.JSONField(default=list, blank=True)
     flag = models.CharField(max_length=12, blank=True)
     confirmed_unusual = models.BooleanField(default=False)
+    #: Prolactin only: pregnancy or breastfeeding at the sample (:mod:`speciosa.clinic.pregnancy`).
+    sample_state = models.CharField(max_length=16, choices=SampleState.choices, blank=True)
+    sample_state_basis = models.CharField(max_length=8, choices=SampleStateBasis.choices,
+                                          blank=True)
+    sample_state_note = models.CharField(max_length=200, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["patient", "lab", "collected_at"])]

@@ -55,6 +55,7 @@ def patient_list(patients):
         prolactin_value=Subquery(latest_prl.values("canonical_value")[:1]),
         prolactin_unit=Subquery(latest_prl.values("canonical_unit")[:1]),
         prolactin_flag=Subquery(latest_prl.values("flag")[:1]),
+        prolactin_state_note=Subquery(latest_prl.values("sample_state_note")[:1]),
         prolactin_at=Subquery(latest_prl.values("collected_at")[:1]),
     )
 

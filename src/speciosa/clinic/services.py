@@ -28,7 +28,7 @@ from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
 from speciosa.pharmacology import doses as pdoses
 
-from . import access, records, writes
+from . import access, pregnancy, records, writes
 from .models import (
     Assessment,
     AuditEntry,
@@ -184,6 +184,11 @@ def validate_items(instrument_id: str, items: Mapping[str, Any], *, sex: str | N
     return instrument, clean, result
 
 
+#: A qualitative hCG (pregnancy test): its results and LOINC (urine, instruments.md).
+HCG_RESULTS = ("positive", "negative")
+HCG_QUALITATIVE_LOINC = "2106-3"
+
+
 def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
     lab_code = data.get("lab")
     try:
@@ -204,6 +209,16 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
                    canonical_unit="", flag="abnormal" if result == "positive" else "normal")
         return out
     raw_value, unit = data.get("value"), (data.get("unit") or "").strip()
+    if lab.code == "hcg" and raw_value in (None, "") and data.get("result") not in (None, ""):
+        # a pregnancy test read as positive or negative (urine hCG, LOINC 2106-3, SOURCED in
+        # instruments.md): the rules and the prolactin samples' states read it
+        result = str(data.get("result")).strip().lower()
+        if result not in HCG_RESULTS:
+            raise ValidationError({"result": "A pregnancy test (hCG) is positive or negative; "
+                                             "or give the value with its unit."})
+        out.update(result=result, value=None, unit="", canonical_value=None, canonical_unit="",
+                   loinc=HCG_QUALITATIVE_LOINC, flag="")
+        return out
     if raw_value in (None, ""):
         raise ValidationError({"value": "Enter the result value."})
     if not unit:
@@ -237,10 +252,11 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
     else:
         low, high = klabs.reference_range(lab.code, patient.sex) or (None, None)
         source = LabResult.RangeSource.CATALOGUE if (low, high) != (None, None) else ""
+    state = pregnancy.state_at(patient, collected_at) if lab.code == "prolactin" else pregnancy.NONE
     flag = lab_flag(lab.code, value, unit, canonical, (low, high), sex=patient.sex,
                     pregnant=patient.pregnant, breastfeeding=patient.breastfeeding,
                     comparator=comparator, iu_factor=iu_factor,
-                    laboratory_range=laboratory is not None)
+                    laboratory_range=laboratory is not None, sample_state=state.state)
     reported = data.get("reported_interpretation") or []
     if not isinstance(reported, list):
         raise ValidationError({"reported_interpretation": "Give the laboratory's interpretation "
@@ -249,7 +265,8 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
                loinc=klabs.loinc_for(lab.code, unit) or "", comparator=comparator,
                iu_factor=iu_factor, reference_low=low, reference_high=high,
                reference_source=source, reported_interpretation=reported, flag=flag,
-               result="", confirmed_unusual=bool(problem))
+               result="", confirmed_unusual=bool(problem), sample_state=state.state,
+               sample_state_basis=state.basis, sample_state_note=state.note[:200])
     return out
 
 
@@ -322,18 +339,27 @@ def _laboratory_range(lab: klabs.LabTest, data: Mapping[str, Any], unit: str,
 def lab_flag(code: str, value: float | Decimal, unit: str, canonical_value: float,
              reference: tuple[float | None, float | None], *, sex: str, pregnant: bool = False,
              breastfeeding: bool = False, comparator: str = "", iu_factor: float | None = None,
-             laboratory_range: bool = False) -> str:
+             laboratory_range: bool = False, sample_state: str | None = None) -> str:
     """The stored flag of a quantitative result: prolactin's from its interpretation
     (:func:`speciosa.knowledge.prolactin.interpret`: pregnancy, breastfeeding and the size of
     the rise matter; the laboratory's range when there is one), any other test's from its
     reference range (:func:`speciosa.knowledge.labs.flag_against`); a value reported as a
     bound (``<5``) only when the bound settles it; ``""`` without a range or when undetermined,
     and for a prolactin in pregnancy or breastfeeding (the non-pregnant range does not apply;
-    prolactin has no critical flag).
+    prolactin has no critical flag). ``sample_state`` is the prolactin sample's own state
+    (:mod:`speciosa.clinic.pregnancy`): taken in pregnancy, while breastfeeding, after a
+    positive hCG, or possibly in pregnancy, it is not flagged either. When it is given the
+    state at the sample decides, not the patient's status today; ``pregnant`` and
+    ``breastfeeding`` still reach the interpretation for a male patient (a contradiction
+    in the record it names).
     """
     has_range = reference != (None, None)
     from speciosa.knowledge import prolactin as kprolactin
 
+    if code == "prolactin" and sex != "male" and sample_state is not None:
+        if sample_state in pregnancy.PAUSED:
+            return ""
+        pregnant = breastfeeding = False  # the sample's state decides, not today's status
     if code == "prolactin" and kprolactin.physiological(sex, pregnant, breastfeeding):
         return ""
     if code == "prolactin" and not comparator:
@@ -344,6 +370,20 @@ def lab_flag(code: str, value: float | Decimal, unit: str, canonical_value: floa
                                     iu_factor=iu_factor).flag
     return klabs.flag_against(canonical_value, reference if has_range else None,
                               comparator or None) or ""
+
+
+def prolactin_flag(patient: Patient, record: LabResult) -> str:
+    """The flag of a stored prolactin result, read again with its current ``sample_state``
+    (:func:`speciosa.clinic.pregnancy.restate_samples`)."""
+    if record.value is None:
+        return record.flag
+    reference = (record.reference_low, record.reference_high)
+    return lab_flag(record.lab, record.value, record.unit, record.canonical_value, reference,
+                    sex=patient.sex, pregnant=patient.pregnant,
+                    breastfeeding=patient.breastfeeding, comparator=record.comparator,
+                    iu_factor=record.iu_factor,
+                    laboratory_range=record.reference_source == LabResult.RangeSource.LABORATORY,
+                    sample_state=record.sample_state)
 
 
 # --------------------------------------------------------------------------- writes

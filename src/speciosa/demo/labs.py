@@ -69,15 +69,23 @@ def lab(b: Builder, patient: Patient, plan: dict[str, Any], clinician, at: dt.da
     stored = dec(value, places)
     canonical = klabs.to_canonical(code, float(stored), unit)
     low, high = klabs.reference_range(code, plan["sex"]) or (None, None)
+    # the pregnant patient is pregnant from her entry into care (people.py): every prolactin of
+    # hers is taken in pregnancy (speciosa.clinic.pregnancy)
+    state = ("pregnant" if plan["pregnant"] and code == "prolactin" else "")
     flag = services.lab_flag(code, float(stored), unit, canonical, (low, high), sex=plan["sex"],
-                             pregnant=plan["pregnant"], breastfeeding=False)
+                             pregnant=plan["pregnant"], breastfeeding=False, sample_state=state)
     row = LabResult(patient=patient, entered_by=clinician, source=Source.CLINICIAN,
                     entered_at=at + dt.timedelta(days=1, hours=2), lab=code,
                     loinc=klabs.loinc_for(code, unit) or "",
                     collected_at=at, value=stored, unit=unit, canonical_value=canonical,
                     canonical_unit=meta.canonical_unit, reference_low=low, reference_high=high,
                     reference_source=LabResult.RangeSource.CATALOGUE if (low, high) != (None, None)
-                    else "", flag=flag)
+                    else "", flag=flag, sample_state=state,
+                    sample_state_basis="status" if state else "",
+                    sample_state_note=(f"Taken in pregnancy (recorded from "
+                                       f"{plan['in_care_since'].day} "
+                                       f"{plan['in_care_since']:%b %Y}): the non-pregnant "
+                                       "range does not apply." if state else ""))
     b.rows[LabResult].append(row)
     return row
 

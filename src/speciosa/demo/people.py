@@ -129,6 +129,7 @@ def add_people(b: Builder) -> tuple[list[Patient], list[Any]]:
             site=sites[plan["site"]], care_team=teams[plan["team"]], user=patient_users[i],
             identifier=plan["identifier"], given_name=plan["given"], family_name=plan["family"],
             birth_date=plan["birth_date"], sex=plan["sex"], pregnant=plan["pregnant"],
+            pregnant_since=plan["in_care_since"] if plan["pregnant"] else None,
             in_care_since=plan["in_care_since"]))
         profiles.append(Profile(user=patient_users[i], role=Role.PATIENT, site=sites[plan["site"]]))
         patient_users[i].first_name = plan["given"]

@@ -1356,6 +1356,13 @@ def _store(pending: list[_Pending], new_patients: list[tuple[int, cm.Patient]],
                     report.patient_ids.add(p.patient.pk)
             ImportedResource.objects.bulk_create(imported, batch_size=500)
             writes.append_audit(audits)
+            # bulk_create sends no post_save: an imported prolactin or hCG has its patient's
+            # samples' pregnancy states read again here (speciosa.clinic.pregnancy)
+            from speciosa.clinic import pregnancy
+
+            for patient in {p.patient.pk: p.patient for p in pending
+                            if p.fields.get("lab") in ("hcg", "prolactin")}.values():
+                pregnancy.restate_samples(patient, entered_by, reevaluate=False)
     except BaseException:
         patients.forget(created_patients)
         raise

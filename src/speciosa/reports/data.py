@@ -81,6 +81,8 @@ class LabPoint:
     reference_high: float | None
     flag: str
     reference_source: str = ""  # "laboratory", "catalogue" (the fallback) or "" (unknown)
+    sample_state: str = ""  # prolactin: pregnancy at the sample (speciosa.clinic.pregnancy)
+    sample_state_note: str = ""
 
     @property
     def unit_shown(self) -> str:
@@ -231,11 +233,12 @@ def chart_data(patient: Patient, *, now: dt.datetime | None = None, with_exposur
 
     labs: list[LabPoint] = []
     names: dict[str, str] = {}
-    for code, at, value, unit, cval, cunit, low, high, source, flag, cmp in (
+    for code, at, value, unit, cval, cunit, low, high, source, flag, cmp, state, state_note in (
             LabResult.objects.current().filter(patient=patient, canonical_value__isnull=False)
             .order_by("collected_at").values_list(
                 "lab", "collected_at", "value", "unit", "canonical_value", "canonical_unit",
-                "reference_low", "reference_high", "reference_source", "flag", "comparator")):
+                "reference_low", "reference_high", "reference_source", "flag", "comparator",
+                "sample_state", "sample_state_note")):
         if code not in names:
             try:
                 names[code] = klabs.get_lab(code).name
@@ -244,7 +247,8 @@ def chart_data(patient: Patient, *, now: dt.datetime | None = None, with_exposur
         labs.append(LabPoint(lab=code, name=names[code], at=at, value=float(cval), unit=cunit,
                              shown=f"{cmp}{_num(value)} {klabs.unit_display(unit)}".strip(),
                              reference_low=low, reference_high=high, flag=flag or "",
-                             reference_source=source or ""))
+                             reference_source=source or "", sample_state=state or "",
+                             sample_state_note=state_note or ""))
 
     alerts = list(Alert.objects.filter(patient=patient).order_by("first_seen_at"))
     today = now.astimezone(tz).date()

@@ -133,9 +133,17 @@ def _prolactin_considerations(d: PatientChartData) -> tuple[str, list[tuple[str,
     reference = ((p.reference_low, p.reference_high)
                  if p.reference_source == "laboratory" and p.reference_low is not None
                  and p.reference_high is not None else None)
+    # the state at the sample decides (speciosa.clinic.pregnancy), not today's status; for a
+    # male patient the record's status reaches the interpretation, which names the contradiction
+    male = d.patient.sex == "male"
+    pregnant = d.patient.pregnant if male else p.sample_state in ("pregnant", "hcg-positive")
+    breastfeeding = d.patient.breastfeeding if male else p.sample_state == "breastfeeding"
+    if p.sample_state == "uncertain" and not male:
+        return (f"Latest prolactin {p.shown} ({p.at.astimezone(d.tz):%d %b %Y}): not flagged. "
+                f"{p.sample_state_note}"), []
     try:
-        result = prolactin.interpret(p.value, p.unit, sex=d.patient.sex, pregnant=d.patient.pregnant,
-                                     breastfeeding=d.patient.breastfeeding, medications=meds,
+        result = prolactin.interpret(p.value, p.unit, sex=d.patient.sex, pregnant=pregnant,
+                                     breastfeeding=breastfeeding, medications=meds,
                                      recent_labs=recent, reference=reference)
     except ValueError as exc:  # e.g. a unit the interpreter does not take
         return f"Latest prolactin could not be interpreted: {exc}", []

@@ -15,6 +15,7 @@ from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
 from speciosa.pharmacology import doses as pdoses
 from speciosa.safety.timeline import (
+    SAMPLE_STATES,
     Assessment,
     LabResult,
     SideEffect,
@@ -88,7 +89,8 @@ def read_lab(where: str, row: Mapping[str, Any], tz: tzinfo) -> LabResult:
     """A lab result: ``lab`` code, ``at``, and ``value`` with ``unit`` (quantitative) or
     ``result`` (qualitative; also accepted for ``hcg``, e.g. a urine pregnancy test)."""
     check_fields(where, row, {"lab", "at", "value", "unit", "reference_low", "reference_high",
-                              "reference_unit", "comparator", "iu_factor", "result"})
+                              "reference_unit", "comparator", "iu_factor", "result",
+                              "sample_state"})
     code = read_name(f"{where}.lab", row.get("lab"))
     try:
         lab = klabs.get_lab(code)
@@ -145,8 +147,14 @@ def read_lab(where: str, row: Mapping[str, Any], tz: tzinfo) -> LabResult:
     if (ref["reference_low"] is not None and ref["reference_high"] is not None
             and ref["reference_low"] > ref["reference_high"]):
         raise TimelineError(f"{where}.reference_high", "is below reference_low")
+    state = row.get("sample_state")
+    if state is not None and (code != "prolactin" or state not in SAMPLE_STATES):
+        raise TimelineError(f"{where}.sample_state",
+                            f"a prolactin result's state at the sample: one of "
+                            f"{list(SAMPLE_STATES)} or null")
     return LabResult(lab=code, at=at, value=number, unit=unit, result=result,
-                     comparator=comparator, iu_factor=factor, reference_unit=ref_unit, **ref)
+                     comparator=comparator, iu_factor=factor, reference_unit=ref_unit,
+                     sample_state=state, **ref)
 
 
 def read_side_effect(where: str, row: Mapping[str, Any], tz: tzinfo) -> SideEffect:

@@ -108,6 +108,9 @@ class Assessment:
 
 COMPARATORS = klabs.COMPARATORS
 
+#: A prolactin sample's states that set the non-pregnant range aside (Melmed 2011).
+SAMPLE_STATES = ("pregnant", "breastfeeding", "hcg-positive", "uncertain")
+
 
 @dataclass(frozen=True, slots=True)
 class LabResult:
@@ -143,6 +146,11 @@ class LabResult:
     canonical_value : float or None
         ``value`` in the canonical unit; worked out when not given (the database passes the
         value it stored, converted by the same function when the result was entered).
+    sample_state : str or None
+        Prolactin: the sample was taken in pregnancy (``pregnant``), while breastfeeding, after
+        a positive hCG (``hcg-positive``) or possibly in pregnancy (``uncertain``); any of
+        these (:data:`SAMPLE_STATES`) sets the non-pregnant range aside, and the prolactin
+        rules do not read the result (:mod:`speciosa.clinic.pregnancy` keeps it).
     """
 
     lab: str
@@ -156,6 +164,7 @@ class LabResult:
     iu_factor: float | None = None
     reference_unit: str | None = None
     canonical_value: float | None = None
+    sample_state: str | None = None
     canonical_low: float | None = field(init=False, default=None)
     canonical_high: float | None = field(init=False, default=None)
 

@@ -277,7 +277,7 @@ class LabForm(TokenForm):
         label="Prolactin assay: mIU/L per ng/mL (as the laboratory states)", required=False,
         max_digits=6, decimal_places=3,
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
-    result = forms.ChoiceField(label="Result (drug screens)", required=False,
+    result = forms.ChoiceField(label="Result (drug screens, pregnancy test)", required=False,
                                choices=[("", "—"), ("negative", "negative"), ("positive", "positive")])
     method = forms.ChoiceField(label="Method (drug screens)", required=False,
                                choices=[("", "—"), ("screen", "screen"), ("confirmation", "confirmation")])

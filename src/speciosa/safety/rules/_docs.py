@@ -53,8 +53,12 @@ midnight of the calendar day N days before `as_of`, in the timeline's zone.
   *lowers* prolactin or that prolactin drives craving (pharmacology.md, claims 1-2).
 - **Pregnancy and breastfeeding** raise prolactin physiologically and the guideline advises
   against routine measurement in pregnancy (Melmed 2011), so the prolactin rules are not
-  applied then. Pregnancy or breastfeeding recorded for a male patient is a contradiction
-  in the record: the rules still apply and the interpretation says to check the record.
+  applied then. What counts for a result is the state **at the sample**: a prolactin
+  taken in pregnancy, while breastfeeding, after a positive hCG, or possibly in pregnancy
+  (a lab result's `sample_state`, `speciosa.clinic.pregnancy`) is neither the baseline nor
+  the latest value these rules read, after the birth too. Pregnancy or breastfeeding
+  recorded for a male patient is a contradiction in the record: the rules still apply and
+  the interpretation says to check the record; hCG in a man is not read as pregnancy.
 - **Reference ranges**: the reporting laboratory's upper limit when the result carries one
   (pharmacology.md §6.1), else the catalogue's adult range for the patient's sex
   (`speciosa.knowledge.labs`, Mayo Clinic Laboratories); with the sex unknown, the higher
@@ -154,6 +158,19 @@ Issue 13:
   interpret --pregnant/--breastfeeding`, the PDF report) says so and stops: nothing about
   confirming hyperprolactinaemia, macroprolactin, prolactinoma or MRI. The prolactin rules
   were already not applied then.
+- The state at the sample, not today's (prolactin results keep `sample_state`, with a note
+  in words, shown on the patient page, in the PDF and the API; `speciosa evaluate` reads
+  `sample_state` on a prolactin): a sample taken on or after the day pregnancy
+  (`pregnant_since`, default the day it is recorded) or breastfeeding was known is taken
+  in pregnancy (or while breastfeeding) and stays so after the box is unticked; one taken
+  in the `hcg_positive_valid_days` (280) before that day, or before a positive hCG with no
+  negative hCG in between, is *possibly taken in pregnancy*, not flagged, and says to
+  check the dates; one after a positive hCG (no box ticked) is taken after a positive hCG.
+  Recording pregnancy, breastfeeding or an hCG (or correcting one) reads the patient's
+  samples again; each change is audited and the rules run again. A pregnancy test is
+  recorded as positive or negative (urine hCG, LOINC 2106-3); a quantitative hCG counts
+  only above the reporting laboratory's upper limit (the catalogue has no hCG cut-off).
+  hCG in a male patient is a tumour marker, never pregnancy.
 - Help for the patient in the moment (not a rule, and no alert waits for it): a diary that
   reports a seizure, dark urine or yellow eyes, or oversedation or slow breathing shows at
   once the emergency number, the crisis line and how to reach the clinic

@@ -19,7 +19,7 @@ from speciosa.knowledge import prolactin as kprolactin
 from speciosa.safety.rules._common import canonical, fmt, iso, lab_json, over, shown, uln
 from speciosa.safety.rules._context import FORTNIGHTS_DAYS, Context, at_key
 from speciosa.safety.rules._registry import Found, doses, labs, medications, rule, side_effects
-from speciosa.safety.timeline import LabResult
+from speciosa.safety.timeline import SAMPLE_STATES, LabResult
 
 #: Side-effect codes linked to high prolactin (pharmacology.md §6.7).
 PROLACTIN_SYMPTOMS = (
@@ -56,7 +56,12 @@ _Point = tuple[LabResult, float, float | None, str]
 
 
 def _point(ctx: Context, r: LabResult) -> _Point | None:
-    """(result, value ng/mL, ULN ng/mL, ULN source), or None when not convertible."""
+    """(result, value ng/mL, ULN ng/mL, ULN source), or None when not convertible or when
+    taken in pregnancy, while breastfeeding, after a positive hCG or possibly in pregnancy
+    (its ``sample_state``: the non-pregnant range does not apply to it, so it is neither the
+    baseline nor the latest result these rules read)."""
+    if r.sample_state in SAMPLE_STATES and ctx.sex != "male":
+        return None
     value = canonical(r)
     if value is None:
         return None
