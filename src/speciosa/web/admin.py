@@ -108,3 +108,10 @@ class CredentialsUserAdmin(BadLookupMixin, UserAdmin):
         if getattr(request, "_speciosa_password_form", False):
             credentials.password_set(request.user, obj)
         return super().log_change(request, obj, message)
+
+
+# The administrator's start page names Speciosa's own set-up pages (registering a patient,
+# adding a clinician, the rule settings) before Django's model admin (issue 15).
+admin.site.index_template = "web/admin_index.html"
+admin.site.site_header = "Speciosa administration"
+admin.site.site_title = "Speciosa administration"
