@@ -317,6 +317,17 @@ RESEARCH_WITHHELD_DAYS = int(os.environ.get("SPECIOSA_RESEARCH_WITHHELD_DAYS", "
 # now (speciosa.clinic.writes.in_window): a dose dated 1900 or a diary day of 0001-01-01 is
 # refused with a message instead of slowing every chart or breaking the research export.
 DAYS_BEFORE_CARE = int(os.environ.get("SPECIOSA_DAYS_BEFORE_CARE", "365"))
+# The diary a patient can trust (issue 15): a patient corrects or removes their own diary
+# entries of today and of this many days before (0: today only); older ones their care team
+# corrects. Per-dose plausibility limits, by unit, above which an amount needs a confirmation
+# (defaults and their reasons: speciosa.pharmacology.doses.PLAUSIBLE_PER_DOSE), e.g.
+# SPECIOSA_DOSE_PLAUSIBLE_MAX="g=60,capsule=120".
+DIARY_CORRECTION_DAYS = int(os.environ.get("SPECIOSA_DIARY_CORRECTION_DAYS", "2"))
+DOSE_PLAUSIBLE_MAX = {
+    unit.strip(): float(limit)
+    for unit, _, limit in (part.partition("=") for part in
+                           os.environ.get("SPECIOSA_DOSE_PLAUSIBLE_MAX", "").split(",") if part.strip())
+}
 
 # SMART on FHIR (speciosa.interop.smart, docs/interop.md): django-oauth-toolkit as the
 # authorization server. Access tokens live an hour; PKCE with S256 is required of every client

@@ -139,3 +139,15 @@ def test_the_catalogues_describe_instruments_and_labs(clinic, api):
     assert client.get("/api/v1/instruments/nope/").status_code == 404
     labs = {lab["code"]: lab for lab in client.get("/api/v1/labs/", {"page_size": 200}).json()["results"]}
     assert "ng/mL" in labs["prolactin"]["units"] and labs["prolactin"]["canonical_unit"] == "ng/mL"
+
+
+def test_an_implausible_diary_dose_is_a_400_needs_confirmation_until_confirmed(clinic, api, key):
+    client = api(clinic.patient_a.user)
+    taken = timezone.now() - dt.timedelta(hours=1)
+    dose = {"taken_at": taken.isoformat(), "amount": 200, "unit": "capsule", "grams_per_capsule": 0.5}
+    asked = client.post("/api/v1/me/diary/", {"doses": [dose]}, format="json", headers=key())
+    assert asked.status_code == 400 and asked.json()["code"] == "needs_confirmation"
+    assert "far above what people report" in asked.json()["errors"]["doses-0-amount"][0]
+    done = client.post("/api/v1/me/diary/", {"doses": [{**dose, "confirmed_unusual": True}]}, format="json",
+                       headers=key())
+    assert done.status_code == 201 and done.json()["doses"][0]["confirmed_unusual"] is True

@@ -107,8 +107,10 @@ def test_an_empty_diary_is_refused(clinic):
 
 @pytest.mark.django_db
 def test_a_capsule_dose_without_grams_per_capsule_is_kept_and_reported_not_guessed(clinic):
-    diary = _diary(clinic, doses=[_dose(unit="capsule", amount="4")])
+    # asked first (tests/clinic/test_diary_trust.py); confirmed, it is kept unconverted
+    diary = _diary(clinic, doses=[_dose(unit="capsule", amount="4", confirmed_unusual=True)])
     dose = Dose.objects.get(diary=diary)
+    assert dose.confirmed_unusual
     assert dose.mitragynine_mg is None
     assert dose.conversion_note.startswith("Not converted")
 

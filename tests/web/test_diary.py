@@ -74,11 +74,14 @@ def test_a_day_that_is_not_a_date_is_not_found(clinic, login, day):
     assert login(clinic.patient_a.user).get(reverse("diary_day", args=[day])).status_code == 404
 
 
-def test_opening_todays_diary_again_says_it_will_add_to_it(clinic, login):
+def test_opening_todays_diary_again_shows_what_is_recorded_and_offers_to_correct_it(clinic, login):
     client = login(clinic.patient_a.user)
     client.post(reverse("diary_today"), diary_post())
     page = client.get(reverse("diary_today")).content.decode()
-    assert "already wrote today" in page
+    dose = Dose.objects.get()
+    assert "Already in this day's diary" in page and "Kratom 2 g leaf" in page
+    assert reverse("my_entry_correct", args=["dose", dose.pk]) in page
+    assert "Correct it here instead of adding it again" in page
 
 
 def test_a_diary_is_always_written_to_the_patients_own_record(clinic, login):

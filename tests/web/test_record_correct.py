@@ -106,3 +106,34 @@ def test_the_history_lists_every_version_of_a_note(clinic, login):
     page = client.get(reverse("record_history", args=[clinic.patient_a.pk, "note", note.pk]))
     assert page.status_code == 200
     assert "first words" in page.content.decode() and "better words" in page.content.decode()
+
+
+def test_a_clinician_corrects_a_substance_use_entry_and_its_history_shows_both(clinic, login):
+    from speciosa.clinic import services
+    from speciosa.clinic.models import SubstanceUse
+
+    services.record_diary(clinic.patient_a.user, clinic.patient_a, services.DiaryInput(
+        day=timezone.localdate(), doses=[], substances=["alcohol"], substance_detail="wine"))
+    use = SubstanceUse.objects.get()
+    client = login(clinic.clinician_a)
+    r = client.post(_correct_url(clinic.patient_a, "substance", use),
+                    {"token": form_token("s1"), "name": "cannabis", "detail": "", "reason": "told me at the visit"})
+    assert r.status_code == 302
+    new = SubstanceUse.objects.current().get()
+    assert new.name == "cannabis" and new.detail == "wine" and new.replaces_id == use.pk
+    history = client.get(r["Location"]).content.decode()
+    assert "Also used: alcohol" in history and "Also used: cannabis" in history
+    timeline = client.get(reverse("patient_detail", args=[clinic.patient_a.pk])).content.decode()
+    assert reverse("record_correct", args=[clinic.patient_a.pk, "substance", new.pk]) in timeline
+
+
+def test_a_clinicians_dose_correction_above_the_limit_asks_and_then_saves(clinic, login):
+    dose = _dose(clinic.patient_a)
+    client = login(clinic.clinician_a)
+    url = _correct_url(clinic.patient_a, "dose", dose)
+    page = client.post(url, {"token": form_token("d1"), "amount": "500", "reason": "per pharmacy"})
+    assert page.status_code == 200 and "far above what people report" in page.content.decode()
+    assert 'name="confirmed_unusual"' in page.content.decode()
+    r = client.post(url, {"token": form_token("d1"), "amount": "500", "reason": "per pharmacy",
+                          "confirmed_unusual": "on"})
+    assert r.status_code == 302 and Dose.objects.current().get().confirmed_unusual

@@ -93,7 +93,7 @@ class DoseOut(RecordSerializer):
         model = Dose
         fields = RecordSerializer.Meta.common + [
             "diary", "taken_at", "amount", "unit", "product", "mitragynine_percent", "grams_per_capsule",
-            "mitragynine_mg", "conversion_note"]
+            "mitragynine_mg", "conversion_note", "confirmed_unusual"]
 
 
 class AssessmentOut(RecordSerializer):
@@ -202,7 +202,7 @@ class SubstanceOut(RecordSerializer):
 
 RECORD_SERIALIZERS: dict[str, type[RecordSerializer]] = {
     "dose": DoseOut, "assessment": AssessmentOut, "lab": LabOut, "note": NoteOut,
-    "medication": MedicationOut,
+    "medication": MedicationOut, "substance": SubstanceOut,
 }
 
 
@@ -352,6 +352,10 @@ class DoseIn(serializers.Serializer):
     product = StrictCharField(required=False, allow_blank=True, max_length=120)
     mitragynine_percent = StrictDecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
     grams_per_capsule = StrictDecimalField(max_digits=6, decimal_places=3, required=False, allow_null=True)
+    confirmed_unusual = StrictBooleanField(
+        required=False, default=False,
+        help_text="true after a 400 with code needs_confirmation: the amount above the plausibility "
+                  "limit, the capsule dose without grams per capsule or the repeated dose is right")
 
 
 class DiaryIn(serializers.Serializer):
@@ -430,6 +434,7 @@ class CorrectionIn(serializers.Serializer):
     method = StrictCharField(required=False, allow_blank=True, max_length=20)
     confirmed_unusual = StrictBooleanField(required=False)
     text = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
+    detail = StrictCharField(required=False, allow_blank=True, max_length=200)
     # medications (docs/medications.md); dates as a date or a date-time with its zone
     drug = StrictCharField(required=False, allow_blank=True, max_length=80)
     name = StrictCharField(required=False, allow_blank=True, max_length=120)

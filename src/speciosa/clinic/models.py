@@ -294,6 +294,9 @@ class Dose(ClinicalRecord):
     # canonical value: estimated mitragynine in mg (typical estimate); null when it cannot be converted
     mitragynine_mg = models.FloatField(null=True, blank=True)
     conversion_note = models.CharField(max_length=300, blank=True)
+    # the person who entered it confirmed an amount above the plausibility limit, a capsule
+    # dose without grams per capsule, or a dose the day already had
+    confirmed_unusual = models.BooleanField(default=False)
 
     class Meta:
         indexes = [models.Index(fields=["patient", "taken_at"])]

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from .models import Assessment, Dose, LabResult, Medication, Note
+from .models import Assessment, Dose, LabResult, Medication, Note, SubstanceUse
 
 __all__ = ["KINDS", "RecordKind", "check_changes", "kind_of"]
 
@@ -42,11 +42,12 @@ class RecordKind:
 
 KINDS: dict[str, RecordKind] = {k.name: k for k in (
     RecordKind("dose", Dose, ("taken_at", "amount", "unit", "product", "mitragynine_percent",
-                              "grams_per_capsule"), on_page=("amount",)),
+                              "grams_per_capsule", "confirmed_unusual"), on_page=("amount",)),
     RecordKind("assessment", Assessment, ("items", "at", "note"), on_page=()),
     RecordKind("lab", LabResult, ("collected_at", "value", "unit", "comparator", "result",
                                   "method", "confirmed_unusual"), on_page=("value", "unit")),
     RecordKind("note", Note, ("text",), on_page=("text",)),
+    RecordKind("substance", SubstanceUse, ("at", "name", "detail"), on_page=("name", "detail")),
     RecordKind("medication", Medication, (
         "drug", "name", "rxnorm", "category", "strength", "strength_unit", "form", "dose_amount",
         "dose_unit", "frequency", "route", "start", "end", "status", "stop_reason", "prescriber",

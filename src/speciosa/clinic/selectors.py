@@ -289,3 +289,31 @@ def diary_history(patient: Patient, days: int = 60):
         elif a.instrument == "side-effects":
             slot["side_effects"] = describe_assessment(a)[1]
     return [by_day[d.pk] for d in diaries]
+
+
+def usual_capsule(patient: Patient) -> dict | None:
+    """The patient's usual capsule product: the product and grams per capsule of their latest
+    current capsule dose that had its grams per capsule (None without one). The diary offers
+    it when a capsule dose comes without its size, for the patient to check."""
+    row = (Dose.objects.current().filter(patient=patient, unit="capsule", grams_per_capsule__isnull=False)
+           .order_by("-taken_at", "-pk").values("product", "grams_per_capsule").first())
+    if row is None:
+        return None
+    return {"product": row["product"], "grams_per_capsule": _fmt_num(row["grams_per_capsule"])}
+
+
+def diary_entries(patient: Patient, day: dt.date) -> list[dict]:
+    """What one diary day already holds (current versions, in time order), for the diary page:
+    each entry's kind (as in URLs), record, time, title and detail."""
+    out: list[dict] = []
+    for d in Dose.objects.current().filter(patient=patient, diary__day=day).select_related("diary"):
+        title, detail = describe_dose(d)
+        out.append({"kind": "dose", "record": d, "at": d.taken_at, "title": title, "detail": detail})
+    for a in Assessment.objects.current().filter(patient=patient, diary__day=day).select_related("diary"):
+        title, detail, _flag = describe_assessment(a)
+        out.append({"kind": "assessment", "record": a, "at": a.at, "title": title, "detail": detail})
+    for s in SubstanceUse.objects.current().filter(patient=patient, diary__day=day).select_related("diary"):
+        out.append({"kind": "substance", "record": s, "at": s.at, "title": f"Also used: {s.name}",
+                    "detail": s.detail})
+    out.sort(key=lambda e: (e["at"], e["kind"], e["record"].pk))
+    return out

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -28,7 +29,7 @@ from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
 from speciosa.pharmacology import doses as pdoses
 
-from . import access, pregnancy, records, writes
+from . import access, integrity, pregnancy, records, writes
 from .models import (
     Assessment,
     AuditEntry,
@@ -58,6 +59,11 @@ SUBSTANCES = {
 
 class NeedsConfirmation(ValidationError):
     """A value beyond the plausibility limits: correct it, or confirm it is right."""
+
+
+class DosesNeedConfirmation(NeedsConfirmation, writes.Invalid):
+    """Doses of a diary entry to confirm, each question where it belongs
+    (``("doses", 1, "amount")``): resend them with ``confirmed_unusual``."""
 
 
 # --------------------------------------------------------------------------- validation
@@ -154,6 +160,58 @@ def validate_dose(data: Mapping[str, Any], patient: Patient | None = None) -> di
         cleaned["mitragynine_mg"] = None
         cleaned["conversion_note"] = f"Not converted: {exc}"[:300]
     return cleaned
+
+
+def plausible_limit(unit: str) -> tuple[float | None, str]:
+    """The per-dose plausibility limit of ``unit`` and why it is where it is: the clinic's
+    setting ``DOSE_PLAUSIBLE_MAX`` if it sets one, else
+    :data:`speciosa.pharmacology.doses.PLAUSIBLE_PER_DOSE` (with its citations)."""
+    own = getattr(settings, "DOSE_PLAUSIBLE_MAX", {}) or {}
+    if unit in own:
+        return own[unit], "a limit this clinic set (SPECIOSA_DOSE_PLAUSIBLE_MAX)"
+    limit = pdoses.PLAUSIBLE_PER_DOSE.get(unit)
+    if limit is None:
+        return None, ""
+    return limit.amount, limit.reason
+
+
+UNIT_WORDS = {"g": "g of leaf", "capsule": "capsules", "glass": "glasses", "mg_extract": "mg of extract",
+              "mg_mitragynine": "mg of mitragynine", "mg_7oh": "mg of 7-OH"}
+
+
+def _num(value) -> str:
+    text = f"{Decimal(str(value)):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def dose_questions(clean: Mapping[str, Any], same_day: Iterable[Any] = ()) -> dict[str, str]:
+    """What to confirm about one validated dose before it is stored, by field ("" when
+    nothing): an amount above the plausibility limit (:func:`plausible_limit`), a capsule dose
+    without grams per capsule (it would be left out of the exposure estimate), the same time,
+    amount and unit as a dose already on that day (``same_day``: doses or cleaned dicts)."""
+    questions: dict[str, str] = {}
+    amount, unit = clean["amount"], clean["unit"]
+    limit, reason = plausible_limit(unit)
+    if limit is not None and amount > Decimal(str(limit)):
+        questions["amount"] = (
+            f"{_num(amount)} {UNIT_WORDS.get(unit, unit)} in one dose is far above what people report. "
+            "Check the amount and the unit; if it is right, confirm it and save again. "
+            f"(Asked above {limit:g}: {reason}.)")
+    if unit == "capsule" and clean.get("grams_per_capsule") is None:
+        questions["grams_per_capsule"] = (
+            "How many grams are in one capsule? It is on the label. Without it this dose cannot be "
+            "counted in the exposure estimate. If you do not know, confirm to save it without.")
+    for other in same_day:
+        get = other.get if isinstance(other, Mapping) else (lambda k, o=other: getattr(o, k))
+        if (get("taken_at") == clean["taken_at"] and get("unit") == unit
+                and Decimal(str(get("amount"))) == amount):
+            local = timezone.localtime(clean["taken_at"])
+            questions["__all__"] = (
+                f"This day already has a dose at {local:%H:%M} of {_num(amount)} "
+                f"{UNIT_WORDS.get(unit, unit)}. To change that one, correct it; if you took it "
+                "twice, confirm and save again.")
+            break
+    return questions
 
 
 def validate_items(instrument_id: str, items: Mapping[str, Any], *, sex: str | None = None,
@@ -404,6 +462,9 @@ def record_diary(user, patient: Patient, entry: DiaryInput, *,
                  token: writes.SubmissionKey | str | None = None) -> DiaryDay:
     """Add to the patient's diary for ``entry.day`` (one diary a day; a second one adds to it)."""
     writes.require(access.can_write_diary(user, patient), "Only the patient writes their diary.")
+    earlier = writes.replayed(user, token, model=DiaryDay, kind="diary", patient=patient)
+    if earlier is not None:  # a retry: answered before its doses are taken for repeats of themselves
+        return earlier
     today = timezone.localdate()
     if entry.day > today:
         raise ValidationError({"day": "You can only write a diary for today or an earlier day."})
@@ -438,6 +499,17 @@ def record_diary(user, patient: Patient, entry: DiaryInput, *,
         errors[("substances",)] = f"Unknown substance: {', '.join(bad_subst)}."
     if errors:
         raise writes.Invalid(errors)
+    # plausibility, capsules without grams per capsule, doses the day already has: asked, not
+    # refused (a confirmed dose is stored with confirmed_unusual)
+    already = list(Dose.objects.current().filter(patient=patient, diary__day=entry.day))
+    questions: dict[writes.Location, str] = {}
+    for i, (raw, clean) in enumerate(zip(entry.doses, clean_doses, strict=True)):
+        asked = dose_questions(clean, [*already, *clean_doses[:i]])
+        if asked and not raw.get("confirmed_unusual"):
+            questions.update({("doses", i, field): message for field, message in asked.items()})
+        clean["confirmed_unusual"] = bool(asked)
+    if questions:
+        raise DosesNeedConfirmation(questions)
     side_effects = list(entry.side_effects)
     other = entry.side_effect_other.strip()[:500]
     if not (clean_doses or craving or sows or side_effects or other or list(entry.substances)):
@@ -526,10 +598,12 @@ CORRECTABLE = {name: kind.model for name, kind in records.KINDS.items()}
 def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, token: str | None = None):
     """Replace ``record`` with a corrected copy; the earlier version stays in its history."""
     patient = record.patient
-    writes.require(access.can_write_clinical(user, patient))
+    by_patient = _require_may_change(user, record)
     earlier = writes.replayed(user, token, model=type(record), kind="correction", patient=patient)
     if earlier is not None:  # a retry: answered before validating again (the record is superseded now)
         return earlier
+    if by_patient:
+        _require_in_correction_window(record)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why this entry is being corrected."})
@@ -543,7 +617,16 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
     if isinstance(record, Dose):
         merged = {k: getattr(record, k) for k in kind.correctable}
         merged.update(changes)
+        merged.pop("confirmed_unusual", None)
+        # an earlier confirmation holds while what it confirmed stays as it was
+        confirmed = bool(changes.get("confirmed_unusual")) or (
+            record.confirmed_unusual and not {"amount", "unit", "grams_per_capsule", "taken_at"} & set(changes))
         fields = validate_dose(merged, patient)
+        asked = dose_questions(fields, Dose.objects.current().filter(
+            patient=patient, diary=record.diary).exclude(pk=record.pk) if record.diary_id else ())
+        if asked and not confirmed:
+            raise NeedsConfirmation(asked)
+        fields["confirmed_unusual"] = bool(asked)
     elif isinstance(record, Assessment):
         items = dict(record.items)
         items.update(changes.get("items", {}))
@@ -571,6 +654,14 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
         fields = medications.validate_medication(patient, merged, exclude=(record.pk,))
         fields.update(source=record.source, follows=record.follows,
                       confirmed_by=record.confirmed_by, confirmed_at=record.confirmed_at)
+    elif isinstance(record, SubstanceUse):
+        name = changes.get("name", record.name)
+        if name not in SUBSTANCES:
+            raise ValidationError({"name": f"Choose a substance: {', '.join(SUBSTANCES)}."})
+        at = changes.get("at", record.at)
+        writes.in_window(patient, at, "at")
+        fields = {"at": at, "name": name,
+                  "detail": str(changes.get("detail", record.detail) or "").strip()[:200]}
     elif isinstance(record, Note):
         text = (changes.get("text") or "").strip()
         if not text:
@@ -587,7 +678,7 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
         locked.superseded = True
         locked.save(update_fields=["superseded"])
         extra = {"diary": locked.diary} if hasattr(locked, "diary") and "diary" not in fields else {}
-        fields.setdefault("source", Source.CLINICIAN)
+        fields.setdefault("source", Source.PATIENT if by_patient else Source.CLINICIAN)
         new = model.objects.create(patient=patient, entered_by=user, replaces=locked,
                                    change_reason=reason[:500], **fields, **extra)
         audit(user, AuditEntry.Action.CORRECT, new, patient=patient, before=before,
@@ -606,7 +697,8 @@ def retract_record(user, record, reason: str, *, token: str | None = None):
     Withdrawing an entry that is already withdrawn changes nothing; a version that was
     replaced by a correction cannot be withdrawn (withdraw the current version)."""
     patient = record.patient
-    writes.require(access.can_write_clinical(user, patient))
+    if _require_may_change(user, record):
+        _require_in_correction_window(record)
     if not (reason or "").strip():
         raise ValidationError({"reason": "Say why this entry is being withdrawn."})
     model = type(record)
@@ -631,6 +723,49 @@ def retract_record(user, record, reason: str, *, token: str | None = None):
     record.refresh_from_db()
     writes.after_change(patient)
     return record
+
+
+#: The records a patient may correct or remove themselves: their own diary's entries.
+PATIENT_CORRECTABLE = (Dose, Assessment, SubstanceUse)
+
+
+def _require_may_change(user, record) -> bool:
+    """Refuse (:class:`~speciosa.clinic.writes.AccessDenied`) unless ``user`` may correct or
+    withdraw ``record``: a clinician of the patient's care team, or the patient for an entry
+    of their own diary. Returns True when it is the patient."""
+    patient = record.patient
+    if access.can_write_clinical(user, patient):
+        return False
+    writes.require(access.can_write_diary(user, patient) and isinstance(record, PATIENT_CORRECTABLE)
+                   and record.diary_id is not None and record.source == Source.PATIENT,
+                   "You can change only the entries of your own diary.")
+    return True
+
+
+def correction_window_start(patient: Patient) -> dt.date:
+    """The first diary day whose entries the patient still corrects or removes themselves:
+    today at the patient's site minus ``DIARY_CORRECTION_DAYS`` (a setting, default 2)."""
+    days = max(0, int(getattr(settings, "DIARY_CORRECTION_DAYS", 2)))
+    return integrity.site_today(patient.site) - dt.timedelta(days=days)
+
+
+def patient_may_still_change(record) -> bool:
+    """Whether the patient may still correct or remove ``record`` of their diary (the day is
+    within the correction window, the version current)."""
+    return (isinstance(record, PATIENT_CORRECTABLE) and record.diary_id is not None
+            and record.source == Source.PATIENT and not (record.superseded or record.retracted)
+            and record.diary.day >= correction_window_start(record.patient))
+
+
+def _require_in_correction_window(record) -> None:
+    first = correction_window_start(record.patient)
+    if record.diary.day < first:
+        days = (integrity.site_today(record.patient.site) - first).days
+        before = f" and the {days} day{'s' if days != 1 else ''} before" if days else ""
+        raise ValidationError({"__all__": (
+            f"This entry of {record.diary.day:%-d %B %Y} can no longer be changed here: you can "
+            f"correct or remove the entries of today{before}. Ask your care team to correct it; "
+            "they can change it for you.")})
 
 
 #: Why a clinician reads a record in the clinic's own pages and API (HL7 PurposeOfUse).

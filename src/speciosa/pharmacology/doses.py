@@ -51,6 +51,7 @@ __all__ = [
     "DEFAULT_LEAF_PERCENT_LOW",
     "DOSE_PARAMETERS",
     "MG_PER_GLASS",
+    "PLAUSIBLE_PER_DOSE",
     "PROBLEMS",
     "SEVEN_OH_NOT_MODELLED",
     "SEVEN_OH_UNIT",
@@ -58,6 +59,7 @@ __all__ = [
     "Dose",
     "DoseArrays",
     "DoseConversionError",
+    "PlausibleLimit",
     "MitragynineDose",
     "convert_all",
     "convert_arrays",
@@ -98,6 +100,41 @@ MG_PER_GLASS = Parameter(
 DOSE_PARAMETERS: tuple[Parameter, ...] = (
     DEFAULT_LEAF_PERCENT, DEFAULT_LEAF_PERCENT_LOW, DEFAULT_LEAF_PERCENT_HIGH, MG_PER_GLASS,
 )
+
+
+@dataclass(frozen=True)
+class PlausibleLimit:
+    """The largest amount of one dose in a unit that is taken without asking "is this right?".
+
+    Not a clinical limit and never advice on how much to take: a check against typing errors
+    (10000 instead of 10) that asks the person to confirm an amount far above what people
+    report. ``citations`` are evidence registry ids; ``""`` marks a site convention.
+    """
+
+    unit: str
+    amount: float
+    citations: str
+    reason: str
+
+
+#: Per-dose plausibility limits by unit (overridden per clinic by the setting
+#: ``DOSE_PLAUSIBLE_MAX``, ``SPECIOSA_DOSE_PLAUSIBLE_MAX="g=60,capsule=120"``).
+PLAUSIBLE_PER_DOSE: dict[str, PlausibleLimit] = {limit.unit: limit for limit in (
+    PlausibleLimit("g", 50.0, "garcia-romeu-2020; grundmann-2017; kiyokawa-2023",
+                   "doses of 1-3 g are the most common (Garcia-Romeu 2020), 5 g or more a dose is "
+                   "already at the high end (Grundmann 2017), and the heaviest users described "
+                   "take about 35 g a day (Kiyokawa 2023)"),
+    PlausibleLimit("capsule", 100.0, "",
+                   "site convention: 100 capsules of about 0.5 g are 50 g of leaf, the leaf limit"),
+    PlausibleLimit("glass", 10.0, "singh-2014; singh-2019-kratom-dependence",
+                   "3 or more glasses a day already mark severe dependence (Singh 2014, 2019)"),
+    PlausibleLimit("mg_extract", 5000.0, "", "site convention: 5 g of extract in one dose"),
+    PlausibleLimit("mg_mitragynine", 1000.0, "singh-2014; leong-abdullah-2021-ecg",
+                   "regular users' estimated average intake is 276.5-434 mg mitragynine a day "
+                   "(Singh 2014; Leong Abdullah 2021)"),
+    PlausibleLimit("mg_7oh", 200.0, "",
+                   "site convention: 200 mg of 7-OH in one dose"),
+)}
 
 
 class DoseConversionError(ValueError):

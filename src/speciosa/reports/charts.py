@@ -463,10 +463,23 @@ def seven_oh_line(data: PatientChartData) -> str:
             "cover 7-OH taken directly.")
 
 
+def unconverted_line(data: PatientChartData) -> str:
+    """How many doses the charts could not convert to mitragynine, and so left out of the
+    kratom-per-day bars and the exposure estimate ("" when every dose was converted). 7-OH
+    product doses are counted by :func:`seven_oh_line` instead."""
+    n = data.unconverted_doses - len(data.seven_oh_doses)
+    if n <= 0:
+        return ""
+    return (f"{n} dose{'s' if n != 1 else ''} could not be converted to mitragynine (for example a "
+            f"capsule dose without grams per capsule) and {'are' if n != 1 else 'is'} not counted "
+            "in the kratom per day or the exposure estimate.")
+
+
 def payload(data: PatientChartData, *, simple: bool = False) -> dict[str, Any]:
     """The JSON the page's ``charts.js`` reads: specs, tables, exposure caption, range labels."""
     specs = patient_specs(data) if simple else clinician_specs(data)
     return {"specs": specs, "tables": tables(data, simple=simple),
+            "note": unconverted_line(data),
             "exposure": None if simple else exposure_summary(data),
             "range_labels": RANGE_LABELS,
             "counts": {"days": len(data.daily_mg), "scores": len(data.scores), "labs": len(data.labs),

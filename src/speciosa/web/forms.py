@@ -94,6 +94,11 @@ class DoseForm(forms.Form):
     grams_per_capsule = PointDecimalField(
         label="Grams per capsule", required=False, max_digits=6, decimal_places=3,
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+    # shown once the service asked about this dose (plausibility, capsule size, a repeat)
+    confirmed_unusual = forms.BooleanField(label="Yes, this is right: save it as it is", required=False)
+
+    #: the service's questions about this dose, set by the view (shown with the check box)
+    asked = False
 
     def is_blank(self) -> bool:
         data = self.cleaned_data if hasattr(self, "cleaned_data") else {}
@@ -123,8 +128,37 @@ class _DoseFormSetBase(forms.BaseFormSet):
 
 # validate_max: more than MAX_DOSES rows is an error; absolute_max: however many rows the
 # post claims (TOTAL_FORMS=100000), Django builds at most MAX_DOSES forms and refuses the rest
-DoseFormSet = forms.formset_factory(DoseForm, formset=_DoseFormSetBase, extra=3, max_num=MAX_DOSES,
+DoseFormSet = forms.formset_factory(DoseForm, formset=_DoseFormSetBase, extra=1, max_num=MAX_DOSES,
                                     validate_max=True, absolute_max=MAX_DOSES)
+
+
+def dose_formset(data=None, *, add_row: bool = False, initial=None):
+    """The diary's dose rows: one blank row on a new page; as posted otherwise. ``add_row``
+    (the "Add another dose" button without JavaScript) gives the posted rows and one more."""
+    if data is not None and add_row:
+        data = data.copy()
+        key = "doses-TOTAL_FORMS"
+        try:
+            total = int(data.get(key, "1"))
+        except ValueError:
+            total = 1
+        data[key] = str(max(0, min(total, MAX_DOSES - 1)) + 1)
+    return DoseFormSet(data, prefix="doses", initial=initial)
+
+
+def valid_zone(name) -> str:
+    """``name`` if it is an IANA time zone this server knows, else ``""`` (then the clinic's
+    zone is used, and the page says so)."""
+    import zoneinfo
+
+    name = str(name or "").strip()
+    if not name or len(name) > 64:
+        return ""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return ""
+    return name
 
 
 class DiaryForm(TokenForm):
@@ -138,6 +172,12 @@ class DiaryForm(TokenForm):
                                            choices=list(SUBSTANCES.items()),
                                            widget=forms.CheckboxSelectMultiple)
     substance_detail = forms.CharField(label="Details (optional)", required=False, max_length=200)
+    # the browser's IANA time zone (diary.js fills it in); the times are read in it when it
+    # differs from the clinic's, and the page says which zone it used
+    browser_tz = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+
+    def clean_browser_tz(self) -> str:
+        return valid_zone(self.cleaned_data.get("browser_tz"))
 
     def __init__(self, *args, sex: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -305,4 +345,35 @@ class CorrectionForm(TokenForm):
     unit = forms.CharField(label="Corrected unit", required=False, max_length=32)
     amount = PointDecimalField(label="Corrected amount", required=False, max_digits=9, decimal_places=3)
     text = forms.CharField(label="Corrected text", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    name = forms.ChoiceField(label="Corrected substance", required=False,
+                             choices=[("", "— unchanged —"), *SUBSTANCES.items()])
+    detail = forms.CharField(label="Corrected details", required=False, max_length=200)
+    confirmed_unusual = forms.BooleanField(
+        label="I have checked this unusual value and unit, and it is right", required=False)
     retract = forms.BooleanField(label="Withdraw this entry (it was made in error)", required=False)
+
+
+class MyCorrectionForm(TokenForm):
+    """A patient corrects or removes an entry of their own diary (a dose: any of its fields)."""
+
+    time = forms.TimeField(label="Time", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+                           required=False)
+    amount = PointDecimalField(label="Amount", required=False, max_digits=9, decimal_places=3,
+                                widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+    unit = forms.ChoiceField(label="Unit", choices=DoseUnit.choices, required=False)
+    browser_tz = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+    product = forms.CharField(label="Product", required=False, max_length=120)
+    mitragynine_percent = PointDecimalField(
+        label="Mitragynine % (if on the label)", required=False, max_digits=5, decimal_places=2,
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+    grams_per_capsule = PointDecimalField(
+        label="Grams per capsule", required=False, max_digits=6, decimal_places=3,
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+    detail = forms.CharField(label="Details", required=False, max_length=200)
+    confirmed_unusual = forms.BooleanField(label="Yes, this is right: save it as it is", required=False)
+    reason = forms.CharField(label="What was wrong? (your care team sees this)", max_length=500,
+                             initial="I entered it wrong")
+    remove = forms.BooleanField(label="Remove this entry (it was a mistake)", required=False)
+
+    def clean_browser_tz(self) -> str:
+        return valid_zone(self.cleaned_data.get("browser_tz"))

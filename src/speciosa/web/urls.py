@@ -76,4 +76,6 @@ urlpatterns = [
     path("me/medicines/", medication_views.my_medicines, name="my_medicines"),
     path("me/diary/", views.diary, name="diary_today"),
     path("me/diary/<str:day>/", views.diary, name="diary_day"),
+    path("me/entries/<slug:kind>/<int:record_id>/correct/", views.my_entry_correct,
+         name="my_entry_correct"),
 ]

@@ -150,6 +150,7 @@ def _record_for(user, patient_id, kind, record_id):
 def record_correct(request, patient_id, kind, record_id):
     patient, record = _record_for(request.user, patient_id, kind, record_id)
     form = forms.CorrectionForm(request.POST or None)
+    needs_confirmation = False
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -161,14 +162,19 @@ def record_correct(request, patient_id, kind, record_id):
                            if data.get(name) not in (None, "")}
                 if not changes:
                     raise ValidationError({"__all__": "Enter the corrected value, or tick 'withdraw this entry'."})
+                if data.get("confirmed_unusual") and "confirmed_unusual" in records.KINDS[kind].correctable:
+                    changes["confirmed_unusual"] = True
                 services.correct_record(request.user, record, changes, data["reason"],
                                         token=forms.submission_key(request, form))
             return redirect(reverse("record_history", args=[patient.pk, kind, record.pk]))
+        except services.NeedsConfirmation as exc:
+            needs_confirmation = True
+            forms.apply_service_errors(form, exc)
         except ValidationError as exc:
             forms.apply_service_errors(form, exc)
     services.record_view(request.user, patient, f"correct:{kind}", record)  # shows current value
     return render(request, "web/record_correct.html", {"patient": patient, "record": record, "kind": kind,
-                                                       "form": form})
+                                                       "form": form, "needs_confirmation": needs_confirmation})
 
 
 @_role_required(Role.CLINICIAN)
@@ -180,6 +186,7 @@ def record_history(request, patient_id, kind, record_id):
                 "assessment": lambda r: selectors.describe_assessment(r)[:2],
                 "lab": lambda r: selectors.describe_lab(r)[:2],
                 "note": lambda r: ("Note", r.text),
+                "substance": lambda r: (f"Also used: {r.name}", r.detail),
                 "medication": lambda r: selectors.describe_medication(r)}[kind]
     rows = [{"v": v, "title": describe(v)[0], "detail": describe(v)[1]} for v in versions]
     return render(request, "web/record_history.html", {"patient": patient, "rows": rows, "kind": kind})
@@ -201,6 +208,23 @@ def me(request):
     })
 
 
+def _reading_zone(browser_tz: str):
+    """The zone a diary's times are read in, and what to say about it: the browser's when it
+    differs from the clinic's (a patient travelling, or a phone set to another zone), else
+    the clinic's. ``browser_tz`` is an IANA name the form has checked, or ``""``."""
+    import zoneinfo
+
+    site = timezone.get_current_timezone()
+    site_name = getattr(site, "key", str(site))
+    if browser_tz and browser_tz != site_name:
+        return zoneinfo.ZoneInfo(browser_tz), {
+            "zone": browser_tz, "site_zone": site_name, "browser": True,
+            "text": f"Times are read in your device's time zone, {browser_tz} "
+                    f"(the clinic's is {site_name})."}
+    return site, {"zone": site_name, "site_zone": site_name, "browser": False,
+                  "text": f"Times are in the clinic's time zone, {site_name}."}
+
+
 @_role_required(Role.PATIENT)
 @require_http_methods(["GET", "POST"])
 def diary(request, day=None):
@@ -218,12 +242,16 @@ def diary(request, day=None):
     if day < writes.earliest_date(patient):  # 0001-01-01 and the like: outside the record's window
         raise Http404("A diary cannot be written for a day that long before your care began")
     existing = selectors.diary_for(patient, day)
-    form = forms.DiaryForm(request.POST or None, sex=patient.sex)
-    doses = forms.DoseFormSet(request.POST or None, prefix="doses")
-    if request.method == "POST":
+    usual = selectors.usual_capsule(patient)
+    posted = request.POST.copy() if request.method == "POST" else None  # mutable: see below
+    add_row = posted is not None and "add_dose" in posted
+    form = forms.DiaryForm(posted, sex=patient.sex)
+    doses = forms.dose_formset(posted, add_row=add_row)
+    _tz, zone = _reading_zone(forms.valid_zone(posted.get("browser_tz")) if posted else "")
+    if posted is not None and not add_row:
         form_ok, doses_ok = form.is_valid(), doses.is_valid()
         if form_ok and doses_ok:
-            tz = timezone.get_current_timezone()
+            tz, zone = _reading_zone(form.cleaned_data.get("browser_tz") or "")
             dose_rows = []
             index_map = []
             for i, f in enumerate(doses.forms):
@@ -231,10 +259,11 @@ def diary(request, day=None):
                     continue
                 c = f.cleaned_data
                 dose_rows.append({
-                    "taken_at": dt.datetime.combine(day, c["time"], tzinfo=tz),
+                    "taken_at": dt.datetime.combine(day, c["time"]).replace(tzinfo=tz),
                     "amount": c["amount"], "unit": c["unit"], "product": c.get("product") or "",
                     "mitragynine_percent": c.get("mitragynine_percent"),
                     "grams_per_capsule": c.get("grams_per_capsule"),
+                    "confirmed_unusual": bool(c.get("confirmed_unusual")),
                 })
                 index_map.append(i)
             entry = services.DiaryInput(
@@ -250,12 +279,108 @@ def diary(request, day=None):
                 if reasons:
                     request.session[URGENT_HELP_KEY] = reasons
                 return redirect(reverse("me") + "?saved=1")
+            except services.DosesNeedConfirmation as exc:
+                _diary_errors(exc, form, doses, index_map)
+                _ask(exc, doses, index_map, posted, usual)
             except ValidationError as exc:
                 _diary_errors(exc, form, doses, index_map)
+    entries = selectors.diary_entries(patient, day)
     return render(request, "web/diary.html", {
         "patient": patient, "form": form, "doses": doses, "day": day, "existing": existing,
-        "existing_summary": next((h for h in selectors.diary_history(patient, days=(today - day).days + 1)
-                                  if h["diary"].day == day), None) if existing else None,
+        "entries": entries, "zone": zone, "usual": usual, "max_doses": forms.MAX_DOSES,
+        "correction_days": services.correction_window_start(patient),
+        "can_change_day": day >= services.correction_window_start(patient),
+    })
+
+
+def _ask(exc: ValidationError, doses, index_map: list[int], posted, usual) -> None:
+    """Show the confirmation box on each dose the service asked about; a capsule dose without
+    grams per capsule gets the patient's usual capsule product filled in to check."""
+    for location, _messages in writes.error_locations(exc):
+        if location[:1] != ("doses",) or len(location) != 3:
+            continue
+        i = index_map[location[1]]
+        target = doses.forms[i]
+        target.asked = True
+        if location[2] == "grams_per_capsule" and usual:
+            prefix = target.prefix
+            if not posted.get(f"{prefix}-grams_per_capsule"):
+                posted[f"{prefix}-grams_per_capsule"] = str(usual["grams_per_capsule"])
+                if not posted.get(f"{prefix}-product") and usual["product"]:
+                    posted[f"{prefix}-product"] = usual["product"]
+                target.usual_filled = usual
+
+
+@_role_required(Role.PATIENT)
+@require_http_methods(["GET", "POST"])
+def my_entry_correct(request, kind, record_id):
+    """A patient corrects or removes an entry of their own diary (today's, or of the few days
+    before that ``DIARY_CORRECTION_DAYS`` allows); the earlier version stays in the history."""
+    from speciosa.clinic.models import Assessment, Dose, SubstanceUse
+
+    patient = access.own_patient(request.user)
+    model = {"dose": Dose, "assessment": Assessment, "substance": SubstanceUse}.get(kind)
+    if model is None:
+        raise Http404("No such kind of diary entry")
+    record = get_object_or_404(model.objects.select_related("diary"), pk=record_id, patient=patient,
+                               diary__isnull=False)
+    if record.superseded:  # an earlier version: open the current one
+        current = selectors.record_history(record)[0]
+        return redirect("my_entry_correct", kind=kind, record_id=current.pk)
+    local = timezone.localtime(record.taken_at) if kind == "dose" else None
+    initial = {}
+    if kind == "dose":
+        initial = {"time": local.time().replace(second=0, microsecond=0), "amount": record.amount,
+                   "unit": record.unit, "product": record.product,
+                   "mitragynine_percent": record.mitragynine_percent,
+                   "grams_per_capsule": record.grams_per_capsule}
+    elif kind == "substance":
+        initial = {"detail": record.detail}
+    form = forms.MyCorrectionForm(request.POST or None, initial=initial)
+    asked = False
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if data.get("remove") or kind == "assessment":
+                if not data.get("remove"):
+                    raise ValidationError({"remove": "Tick 'Remove this entry' to remove it, then save."})
+                services.retract_record(request.user, record, data["reason"],
+                                        token=forms.submission_key(request, form))
+            else:
+                changes: dict = {}
+                if kind == "dose":
+                    if data.get("time") is None or data.get("amount") is None or not data.get("unit"):
+                        raise ValidationError({"__all__": "Give the time, amount and unit of the dose."})
+                    tz, _zone = _reading_zone(data.get("browser_tz") or "")
+                    changes = {"taken_at": dt.datetime.combine(record.diary.day, data["time"]).replace(tzinfo=tz),
+                               "amount": data["amount"], "unit": data["unit"],
+                               "product": data.get("product") or "",
+                               "mitragynine_percent": data.get("mitragynine_percent"),
+                               "grams_per_capsule": data.get("grams_per_capsule")}
+                    if data.get("confirmed_unusual"):
+                        changes["confirmed_unusual"] = True
+                else:
+                    changes = {"detail": data.get("detail") or ""}
+                services.correct_record(request.user, record, changes, data["reason"],
+                                        token=forms.submission_key(request, form))
+            return redirect(reverse("diary_day", args=[record.diary.day.isoformat()]) + "?changed=1")
+        except services.NeedsConfirmation as exc:
+            asked = True
+            forms.apply_service_errors(form, exc)
+        except ValidationError as exc:
+            forms.apply_service_errors(form, exc)
+    if kind == "dose":
+        title, detail = selectors.describe_dose(record)
+    elif kind == "substance":
+        title, detail = f"Also used: {services.SUBSTANCES.get(record.name, record.name)}", record.detail
+    else:
+        title, detail = selectors.describe_assessment(record)[:2]
+    return render(request, "web/my_entry_correct.html", {
+        "patient": patient, "record": record, "kind": kind, "form": form, "asked": asked,
+        "title": title, "detail": detail, "may_change": services.patient_may_still_change(record),
+        "zone": _reading_zone(forms.valid_zone(request.POST.get("browser_tz")) if request.method == "POST"
+                              else "")[1],
+        "history": selectors.record_history(record)[1:],
     })
 
 

@@ -140,6 +140,8 @@
           root.setAttribute("data-charts-ready", "empty");
           return null;
         }
+        var note = root.querySelector("[data-chart-note]");
+        if (note && payload.note) { note.textContent = payload.note; note.hidden = false; }
         var exposure = root.querySelector("[data-exposure]");
         if (exposure) { buildExposure(exposure, payload.exposure); }
         var more = root.querySelector("[data-chart-on-demand]");
