@@ -283,6 +283,9 @@ class Classification:
 
 
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+#: A name written against its strength ("xanax1mg", "methadone60mg"): three letters or more,
+#: then a digit.
+_GLUED = re.compile(r"([a-z]{3,})[0-9]")
 
 
 @functools.lru_cache(maxsize=8192)
@@ -519,8 +522,11 @@ def classify(name: str) -> Classification:
     """Classify a medication or substance name as entered.
 
     Every run of up to a few consecutive words is looked up (``"h2 blocker"``,
-    ``"mitragyna speciosa"``), and so is each part of a hyphenated word
-    (``"buprenorphine-naloxone"``); numbers, units and forms match nothing.
+    ``"mitragyna speciosa"``), the longest first: a word inside a longer name is part of
+    that name (``"7-hydroxy mitragynine"`` is 7-OH, not also leaf mitragynine). A
+    hyphenated word that is no name is read by its parts and runs of them
+    (``"buprenorphine-naloxone"``, ``"7-OH-tablets"``); a name written against its
+    strength is read without it (``"Xanax1mg"``); numbers, units and forms match nothing.
 
     Returns
     -------
@@ -539,13 +545,31 @@ def classify(name: str) -> Classification:
             if text not in matched:
                 matched.append(text)
 
+    def longest_first(items: tuple[str, ...], join) -> list[tuple[int, int]]:
+        """(start, length) of the runs of ``items`` that are names, none inside another."""
+        covered = [False] * len(items)
+        hits = []
+        for n in range(min(table.longest, len(items)), 0, -1):
+            for i in range(len(items) - n + 1):
+                if not any(covered[i:i + n]) and join(items[i:i + n]) in table.index:
+                    covered[i:i + n] = [True] * n
+                    hits.append((i, n))
+        return sorted(hits)
+
+    hits = longest_first(tokens, tuple)
+    covered = {i + k for i, n in hits for k in range(n)}
+    for i, n in hits:
+        look(tokens[i:i + n])
     for i, token in enumerate(tokens):
-        for n in range(1, table.longest + 1):
-            if i + n <= len(tokens):
-                look(tokens[i : i + n])
+        if i in covered:
+            continue
         if "-" in token:
-            for part in token.split("-"):
-                look((part,))
+            parts = tuple(p for p in token.split("-") if p)
+            for j, n in longest_first(parts, lambda run: ("-".join(run),)):
+                look(("-".join(parts[j:j + n]),))
+        glued = _GLUED.match(token)
+        if glued:
+            look((glued.group(1),))
     drugs = tuple(found.values())
     present = {cid for d in drugs for cid in d.assignments}
     return Classification(
