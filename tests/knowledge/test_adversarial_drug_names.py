@@ -6,11 +6,11 @@ pass): 7-hydroxymitragynine spelled as the references spell it ("7-OH-mitragynin
 from __future__ import annotations
 
 import pytest
+from tests.safety.safety_builders import AS_OF, ago, by_topic, medication, substance, timeline
 
 from speciosa.knowledge import drugs
 from speciosa.pharmacology.doses import Dose
 from speciosa.safety import evaluate
-from tests.safety.safety_builders import AS_OF, ago, by_topic, medication, substance, timeline
 
 
 @pytest.mark.parametrize("name", [
