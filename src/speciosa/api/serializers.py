@@ -16,6 +16,7 @@ from speciosa.clinic.models import (
     Dose,
     LabResult,
     Medication,
+    MedicationReview,
     Note,
     Patient,
     Sex,
@@ -32,10 +33,13 @@ RECORD_KINDS = ("dose", "assessment", "lab", "note", "medication")
 # --------------------------------------------------------------------------- errors
 
 class ErrorSerializer(serializers.Serializer):
-    """400: messages per field (the services' own)."""
+    """400: messages per field (the services' own); 409 and 422: the Idempotency-Key was
+    used for another request (``key_reused``) or with another body
+    (``key_reused_with_different_body``)."""
 
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-    code = serializers.ChoiceField(choices=["invalid", "needs_confirmation"])
+    code = serializers.ChoiceField(choices=["invalid", "needs_confirmation", "key_reused",
+                                            "key_reused_with_different_body"])
 
 
 class DetailSerializer(serializers.Serializer):
@@ -552,3 +556,119 @@ class TokenIn(serializers.Serializer):
 class TokenOut(serializers.Serializer):
     token = serializers.CharField(help_text="Send as `Authorization: Token <token>`; shown once.")
     expiry = serializers.DateTimeField(help_text="When the token stops working.")
+
+
+# --------------------------------------------------------------------------- medications (issue 19)
+
+def _refuse_unknown(serializer: serializers.Serializer, attrs: dict[str, Any]) -> dict[str, Any]:
+    """A field the endpoint does not know is refused (a misspelt ``dose_unti`` would
+    otherwise be dropped without a word)."""
+    sent = serializer.initial_data if isinstance(serializer.initial_data, dict) else {}
+    unknown = sorted(set(sent) - set(serializer.fields))
+    if unknown:
+        raise serializers.ValidationError({"__all__": [f"Unknown field(s): {', '.join(unknown)}."]})
+    return attrs
+
+
+def _amount_field(help_text: str) -> StrictDecimalField:
+    return StrictDecimalField(max_digits=12, decimal_places=4, required=False, allow_null=True,
+                              help_text=help_text)
+
+
+def _text(max_length: int, help_text: str = "", **kw) -> StrictCharField:
+    return StrictCharField(required=False, allow_blank=True, max_length=max_length,
+                           help_text=help_text, **kw)
+
+
+class MedicationIn(serializers.Serializer):
+    """A medication (docs/medications.md). ``drug``: a generic name of the drug table (coded,
+    its RxCUI filled in); or leave it out and send ``name`` (free text, not coded). ``start``
+    and ``end``: a date (``2026-11-02``) or a date-time with its zone."""
+
+    drug = _text(80, "a generic name from the drug table (docs/drugs.md)")
+    name = _text(120, "as shown: a brand, or free text when drug is empty")
+    rxnorm = _text(20, "ingredient RxCUI; filled from the table for a coded drug")
+    category = _text(16, "prescription, otc, supplement or other")
+    strength = _amount_field("e.g. 8 (with strength_unit mg)")
+    strength_unit = _text(16)
+    form = _text(24)
+    dose_amount = _amount_field("one dose, e.g. 2 (with dose_unit tablet)")
+    dose_unit = _text(16)
+    frequency = _text(80)
+    route = _text(24)
+    start = StrictCharField(required=False, max_length=40, help_text="date or date-time")
+    end = _text(40, "date or date-time of the stop", allow_null=True)
+    status = StrictCharField(required=False, max_length=20)
+    stop_reason = _text(200)
+    prescriber = StrictCharField(required=False, max_length=12,
+                                 help_text="clinic, outside, none or unknown")
+    prescriber_name = _text(120)
+    indication = _text(200, "reason for taking it")
+    notes = _text(2000)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return _refuse_unknown(self, attrs)
+
+
+class MedicationChangeIn(serializers.Serializer):
+    """A new dose (or frequency, form, route) from ``at`` (default now): send the reason and
+    the fields that change. The drug, dates and status do not change here."""
+
+    reason = StrictCharField(allow_blank=True, max_length=500)
+    at = _text(40, "date or date-time the new dose starts (default now)")
+    strength = _amount_field("")
+    strength_unit = _text(16)
+    form = _text(24)
+    dose_amount = _amount_field("")
+    dose_unit = _text(16)
+    frequency = _text(80)
+    route = _text(24)
+    # sent so that the service can say why they cannot change here
+    drug = _text(80)
+    name = _text(120)
+    rxnorm = _text(20)
+    start = _text(40)
+    end = _text(40, allow_null=True)
+    status = _text(20)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return _refuse_unknown(self, attrs)
+
+    def changes(self) -> dict[str, Any]:
+        return {k: v for k, v in self.validated_data.items() if k not in ("reason", "at")}
+
+
+class MedicationStopIn(serializers.Serializer):
+    stop_reason = StrictCharField(allow_blank=True, max_length=200)
+    at = _text(40, "date or date-time of the stop (default now)")
+    status = StrictCharField(required=False, max_length=20, help_text="stopped (default) or completed")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return _refuse_unknown(self, attrs)
+
+
+class EmptyIn(serializers.Serializer):
+    """No fields (an empty JSON object)."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return _refuse_unknown(self, attrs)
+
+
+class MedicationReviewIn(serializers.Serializer):
+    note = _text(1000)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return _refuse_unknown(self, attrs)
+
+
+class MedicationReviewOut(RecordSerializer):
+    """A medication review: "reconciled on ``at`` by ``entered_by``"; ``medications``: the
+    ids of the entries on the list then."""
+
+    kind_name = "medication-review"
+    get_kind = _kind_field("medication-review")
+    medications = serializers.ListField(child=serializers.IntegerField())
+
+    class Meta:
+        model = MedicationReview
+        fields = RecordSerializer.Meta.common + ["at", "note", "medications"]

@@ -10,12 +10,13 @@ from __future__ import annotations
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import views
+from . import medication_views, views
 
 v1 = [
     path("auth/token/", views.TokenView.as_view(), name="token"),
     path("me/", views.MeView.as_view(), name="me"),
     path("me/diary/", views.MyDiaryView.as_view(), name="my_diary"),
+    path("me/medications/", medication_views.MyMedicationsView.as_view(), name="my_medications"),
     path("me/diary/<str:day>/", views.MyDiaryDayView.as_view(), name="my_diary_day"),
     path("patients/", views.PatientListView.as_view(), name="patient_list"),
     path("patients/<str:patient_id>/", views.PatientDetailView.as_view(), name="patient_detail"),
@@ -23,6 +24,18 @@ v1 = [
     path("patients/<str:patient_id>/assessments/", views.AssessmentCreateView.as_view(), name="assessments"),
     path("patients/<str:patient_id>/labs/", views.LabCreateView.as_view(), name="labs"),
     path("patients/<str:patient_id>/notes/", views.NoteCreateView.as_view(), name="notes"),
+    path("patients/<str:patient_id>/medications/", medication_views.MedicationListView.as_view(),
+         name="medications"),
+    path("patients/<str:patient_id>/medications/<str:medication_id>/",
+         medication_views.MedicationDetailView.as_view(), name="medication"),
+    path("patients/<str:patient_id>/medications/<str:medication_id>/change/",
+         medication_views.MedicationChangeView.as_view(), name="medication_change"),
+    path("patients/<str:patient_id>/medications/<str:medication_id>/stop/",
+         medication_views.MedicationStopView.as_view(), name="medication_stop"),
+    path("patients/<str:patient_id>/medications/<str:medication_id>/confirmation/",
+         medication_views.MedicationConfirmationView.as_view(), name="medication_confirmation"),
+    path("patients/<str:patient_id>/medication-reviews/",
+         medication_views.MedicationReviewListView.as_view(), name="medication_reviews"),
     path("patients/<str:patient_id>/records/<str:kind>/<str:record_id>/corrections/",
          views.CorrectionView.as_view(), name="corrections"),
     path("patients/<str:patient_id>/records/<str:kind>/<str:record_id>/retraction/",

@@ -1,0 +1,223 @@
+"""Medication endpoints (issue 19): the same operations as the pages, through the same
+services (:mod:`speciosa.clinic.medications`), with the same messages.
+
+- ``GET/POST patients/{id}/medications/``: the list (current versions, newest first) and add.
+- ``GET patients/{id}/medications/{mid}/``: one entry.
+- ``POST .../{mid}/change/``, ``.../{mid}/stop/``, ``.../{mid}/confirmation/``.
+- ``GET/POST patients/{id}/medication-reviews/``: the reviews ("reconciled on ... by ...").
+- ``GET/POST me/medications/``: the patient's own list, and what they add (waiting for a
+  clinician's confirmation).
+
+Corrections and withdrawals are the records endpoints' (kind ``medication``). Every
+``POST`` takes an ``Idempotency-Key`` (:mod:`speciosa.api.idempotency`). A medication id
+of another patient is a 404, like one that does not exist; nothing is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from speciosa.clinic import access, medications, services
+from speciosa.clinic.models import Medication, MedicationReview
+
+from . import serializers as s
+from .views import (
+    BAD_REQUEST,
+    ERRORS,
+    IDEMPOTENCY_KEY,
+    PATIENT_ID,
+    ApiView,
+    IsClinician,
+    IsPatient,
+    ListView,
+    _create_responses,
+    _created,
+    _int,
+    _parse,
+)
+
+MEDICATION_ID = OpenApiParameter("medication_id", int, OpenApiParameter.PATH,
+                                 description="Medication id (any version of the entry)")
+
+
+class MedicationMixin:
+    """The medication ``medication_id`` of a patient the user may see (else 404)."""
+
+    def medication(self) -> tuple[Any, Medication]:
+        patient = self.patient()
+        try:
+            return patient, medications.medication_for(patient, _int(self.kwargs["medication_id"]))
+        except ValidationError:
+            raise Http404("No such medication in this patient's record") from None
+
+
+@extend_schema(tags=["medications"], parameters=[PATIENT_ID])
+class MedicationListView(ListView):
+    """A patient's medication list: the current version of every entry (stopped ones too),
+    newest first; or add one."""
+
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+    serializer_class = s.MedicationOut
+
+    def get_queryset(self):
+        patient = self.patient()
+        services.record_view(self.request.user, patient, "medications")
+        return medications.current_medications(patient)
+
+    @extend_schema(responses={200: s.MedicationOut(many=True), **BAD_REQUEST, **ERRORS})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(parameters=[IDEMPOTENCY_KEY], request=s.MedicationIn,
+                   responses=_create_responses(s.MedicationOut))
+    def post(self, request: Request, patient_id: str) -> Response:
+        """Add a medication: a coded ``drug`` of the table, or a free-text ``name``. Refused
+        with a message per field: a stop before the start, an unknown unit, form or route, a
+        second entry of the same drug overlapping a current one, a date in the future."""
+        patient = self.patient()
+
+        def call(token):
+            data = _parse(s.MedicationIn, request.data)
+            return medications.record_medication(request.user, patient, data, token=token)
+
+        return _created(request, Medication, s.MedicationOut, call, kind="medication",
+                        patient=patient)
+
+
+class MedicationDetailView(MedicationMixin, ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+
+    @extend_schema(tags=["medications"], parameters=[PATIENT_ID, MEDICATION_ID],
+                   responses={200: s.MedicationOut, **ERRORS})
+    def get(self, request: Request, patient_id: str, medication_id: str) -> Response:
+        """One medication entry (the version asked for; ``superseded`` says whether a later
+        one replaced it)."""
+        patient, record = self.medication()
+        services.record_view(request.user, patient, "medication", record)
+        return Response(s.MedicationOut(record).data)
+
+
+class MedicationChangeView(MedicationMixin, ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+
+    @extend_schema(tags=["medications"], parameters=[PATIENT_ID, MEDICATION_ID, IDEMPOTENCY_KEY],
+                   request=s.MedicationChangeIn, responses=_create_responses(s.MedicationOut))
+    def post(self, request: Request, patient_id: str, medication_id: str) -> Response:
+        """Change the dose from ``at``: the course so far stops then and the new course (the
+        answer) starts, with ``follows`` naming the old one."""
+        patient, record = self.medication()
+
+        def call(token):
+            ser = s.MedicationChangeIn(data=request.data)
+            ser.is_valid(raise_exception=True)
+            return medications.change_medication(
+                request.user, patient, record, ser.changes(), reason=ser.validated_data["reason"],
+                at=ser.validated_data.get("at") or None, token=token)
+
+        return _created(request, Medication, s.MedicationOut, call, kind="medication-change",
+                        patient=patient)
+
+
+class MedicationStopView(MedicationMixin, ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+
+    @extend_schema(tags=["medications"], parameters=[PATIENT_ID, MEDICATION_ID, IDEMPOTENCY_KEY],
+                   request=s.MedicationStopIn, responses=_create_responses(s.MedicationOut))
+    def post(self, request: Request, patient_id: str, medication_id: str) -> Response:
+        """Stop a medication at ``at`` (default now) with the reason; the answer is the
+        stopped version."""
+        patient, record = self.medication()
+
+        def call(token):
+            data = _parse(s.MedicationStopIn, request.data)
+            return medications.stop_medication(
+                request.user, patient, record, reason=data["stop_reason"],
+                at=data.get("at") or None, status=data.get("status") or "stopped", token=token)
+
+        return _created(request, Medication, s.MedicationOut, call, kind="medication-stop",
+                        patient=patient)
+
+
+class MedicationConfirmationView(MedicationMixin, ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+
+    @extend_schema(tags=["medications"], parameters=[PATIENT_ID, MEDICATION_ID, IDEMPOTENCY_KEY],
+                   request=s.EmptyIn, responses=_create_responses(s.MedicationOut))
+    def post(self, request: Request, patient_id: str, medication_id: str) -> Response:
+        """Confirm a medication the patient reported (the answer names who and when)."""
+        patient, record = self.medication()
+
+        def call(token):
+            _parse(s.EmptyIn, request.data)
+            return medications.confirm_medication(request.user, patient, record, token=token)
+
+        return _created(request, Medication, s.MedicationOut, call, kind="medication-confirm",
+                        patient=patient)
+
+
+@extend_schema(tags=["medications"], parameters=[PATIENT_ID])
+class MedicationReviewListView(ListView):
+    """The patient's medication reviews, newest first; or record one now."""
+
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+    serializer_class = s.MedicationReviewOut
+
+    def get_queryset(self):
+        patient = self.patient()
+        services.record_view(self.request.user, patient, "medication-reviews")
+        return (MedicationReview.objects.current().filter(patient=patient)
+                .select_related("entered_by").order_by("-at", "-pk"))
+
+    @extend_schema(responses={200: s.MedicationReviewOut(many=True), **BAD_REQUEST, **ERRORS})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(parameters=[IDEMPOTENCY_KEY], request=s.MedicationReviewIn,
+                   responses=_create_responses(s.MedicationReviewOut))
+    def post(self, request: Request, patient_id: str) -> Response:
+        """Record that you went through the list with the patient now."""
+        patient = self.patient()
+
+        def call(token):
+            data = _parse(s.MedicationReviewIn, request.data)
+            return medications.record_medication_review(request.user, patient,
+                                                        note=data.get("note", ""), token=token)
+
+        return _created(request, MedicationReview, s.MedicationReviewOut, call,
+                        kind="medication-review", patient=patient)
+
+
+@extend_schema(tags=["me"])
+class MyMedicationsView(ListView):
+    """The patient's own medication list; or add what they take that the clinic did not
+    prescribe (over the counter, a supplement, another prescriber's medicine): it waits for
+    a clinician's confirmation (``source`` patient, ``confirmed_at`` empty)."""
+
+    permission_classes = [permissions.IsAuthenticated, IsPatient]
+    serializer_class = s.MedicationOut
+
+    def get_queryset(self):
+        return medications.current_medications(access.own_patient(self.request.user))
+
+    @extend_schema(responses={200: s.MedicationOut(many=True), **BAD_REQUEST, **ERRORS})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(parameters=[IDEMPOTENCY_KEY], request=s.MedicationIn,
+                   responses=_create_responses(s.MedicationOut))
+    def post(self, request: Request) -> Response:
+        patient = access.own_patient(request.user)
+
+        def call(token):
+            data = _parse(s.MedicationIn, request.data)
+            return medications.record_medication(request.user, patient, data, token=token)
+
+        return _created(request, Medication, s.MedicationOut, call, kind="medication",
+                        patient=patient)
