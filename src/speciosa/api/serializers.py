@@ -362,6 +362,41 @@ class DoseIn(serializers.Serializer):
                   "limit, the capsule dose without grams per capsule or the repeated dose is right")
 
 
+class UrgentReasonOut(serializers.Serializer):
+    code = serializers.CharField(help_text="side-effects item id, or self-harm")
+    text = serializers.CharField(help_text="what the patient reported, in plain words")
+    citations = serializers.ListField(child=serializers.CharField())
+
+
+class UrgentHelpOut(serializers.Serializer):
+    """Who to call at once (the site's numbers, else its country's: speciosa.clinic.crisis)."""
+
+    reasons = UrgentReasonOut(many=True)
+    emergency = serializers.CharField()
+    crisis = serializers.CharField(help_text="a number, or a web address where a country has none")
+    crisis_name = serializers.CharField()
+    clinic_phone = serializers.CharField(help_text="empty: call the care team on the number "
+                                                   "they gave")
+    clinic_hours = serializers.CharField()
+    citations = serializers.ListField(child=serializers.CharField())
+    learn = serializers.CharField(help_text="the page 'When to get urgent help'")
+
+
+class DiarySavedOut(DiaryDayOut):
+    """The diary day just saved, with ``urgent_help`` when the entry reported something that
+    may need help at once (a seizure, dark urine or yellow eyes, oversedation or slow
+    breathing): show it to the patient straight away. Null otherwise."""
+
+    urgent_help = serializers.SerializerMethodField()
+
+    class Meta(DiaryDayOut.Meta):
+        fields = [*DiaryDayOut.Meta.fields, "urgent_help"]
+
+    @extend_schema_field(UrgentHelpOut(allow_null=True))
+    def get_urgent_help(self, obj) -> dict[str, Any] | None:
+        return self.context.get("urgent_help")
+
+
 class DiaryIn(serializers.Serializer):
     """Add to the diary of ``day`` (today when left out). A second entry the same day adds to it."""
 

@@ -9,6 +9,7 @@ caller's reach is a 404; an endpoint outside the caller's role is a 403.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from django.contrib.auth import authenticate
@@ -427,11 +428,16 @@ class MyDiaryView(ListView):
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(parameters=[IDEMPOTENCY_KEY], request=s.DiaryIn, responses=_create_responses(s.DiaryDayOut))
+    @extend_schema(parameters=[IDEMPOTENCY_KEY], request=s.DiaryIn, responses=_create_responses(s.DiarySavedOut))
     def post(self, request: Request) -> Response:
         """Add doses, craving, SOWS, side effects or other substances to today's diary (or an
-        earlier day's). A second entry for the same day adds to it."""
+        earlier day's). A second entry for the same day adds to it. When the entry reports a
+        seizure, dark urine or yellow eyes, or oversedation or slow breathing, the answer
+        (a retry's too) carries ``urgent_help``: the emergency number, the crisis line and
+        how to reach the clinic, to show the patient at once."""
         patient = access.own_patient(request.user)
+        out = functools.partial(s.DiarySavedOut,
+                                context={"urgent_help": _urgent_help(request.data, patient)})
 
         def call(token: str):
             data = _parse(s.DiaryIn, request.data)
@@ -445,7 +451,29 @@ class MyDiaryView(ListView):
                 substance_detail=data.get("substance_detail", ""))
             return services.record_diary(request.user, patient, entry, token=token)
 
-        return _created(request, DiaryDay, s.DiaryDayOut, call, kind="diary", patient=patient)
+        return _created(request, DiaryDay, out, call, kind="diary", patient=patient)
+
+
+def _urgent_help(data: Any, patient) -> dict[str, Any] | None:
+    """What the web page after saving shows at once (speciosa.clinic.crisis), for the app:
+    None unless the diary reports a symptom that calls for help now."""
+    from speciosa.clinic import crisis
+
+    side_effects = data.get("side_effects") if isinstance(data, dict) else None
+    if not isinstance(side_effects, list):
+        return None
+    codes = crisis.urgent_reasons([x for x in side_effects if isinstance(x, str)])
+    if not codes:
+        return None
+    numbers = crisis.numbers_for(patient.site)
+    return {
+        "reasons": [{"code": code, "text": text, "citations": list(cites)}
+                    for code, (text, cites) in zip(codes, crisis.describe(codes), strict=True)],
+        "emergency": numbers.emergency, "crisis": numbers.crisis,
+        "crisis_name": numbers.crisis_name, "clinic_phone": numbers.clinic_phone,
+        "clinic_hours": numbers.clinic_hours, "citations": list(numbers.citations),
+        "learn": "/learn/urgent-help/",
+    }
 
 
 class MyDiaryDayView(ApiView):
