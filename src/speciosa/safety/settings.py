@@ -248,8 +248,9 @@ SETTINGS: tuple[Setting, ...] = (
         "liver_samples_max_days_apart",
         7,
         "days",
-        "Aminotransferase, bilirubin and ALP count as one picture (Hy's law, the R ratio, the "
-        "third criterion) only from samples at most this many days apart.",
+        "Aminotransferase, bilirubin, ALP and INR count as one picture (Hy's law, the R ratio, "
+        "the third criterion, INR with liver injury) only from samples at most this many days "
+        "apart.",
         "Site convention (issue 13), not a published window: Hy's law means the values are "
         "raised together.",
     ),

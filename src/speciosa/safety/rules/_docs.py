@@ -135,7 +135,11 @@ Issue 13:
   called any raised aminotransferase with any raised bilirubin of the last 90 days Hy's law,
   without ALP); urgent also for ALT or AST at least 20 x ULN and INR above 1.5 with liver
   injury; itching joins dark urine and yellow eyes (itching alone: info). Thresholds are now
-  "at least" (version 1: "above") for aminotransferases and ALP.
+  "at least" (version 1: "above") for aminotransferases and ALP. Version 3 (adversarial
+  pass): the INR makes liver injury urgent only when sampled at most
+  `liver_samples_max_days_apart` days from one of the liver tests it is read with (an INR of
+  two months before today's ALT used to make it urgent); an INR above 1.5 measured apart is
+  named and asked to be repeated.
 - `SAF-DDI-CYP3A` version 2: methadone and buprenorphine (CYP3A substrates in the FDA table
   that are opioids) are considered (info), brand names and strengths included.
 - New `SAF-QT` (`qt-risk`): current kratom use with a QT-prolonging medication (known risk;

@@ -101,6 +101,18 @@ def _near(ctx: Context, code: str, anchor: LabResult, days: float) -> _Lab | Non
     return best
 
 
+def _concurrent_inr(ctx: Context, anchors: list[LabResult], days: float) -> _Lab | None:
+    """The latest INR sampled at most ``days`` from one of ``anchors`` (the liver tests it
+    is read with), or None: an INR of months before is no sign of today's injury."""
+    limit = timedelta(days=days)
+    for row in reversed(ctx.labs("inr", ctx.settings["lab_recent_days"])):
+        if any(abs(row.at - a.at) <= limit for a in anchors):
+            found = _read(ctx, "inr", row)
+            if found is not None:
+                return found
+    return None
+
+
 def r_ratio(alt: _Lab | None, alp: _Lab | None) -> tuple[float, str] | None:
     """R = (ALT/ULN) / (ALP/ULN) and its pattern: hepatocellular >= 5, mixed > 2 to < 5,
     cholestatic <= 2 (ACG 2014, care.md section 1); None without both."""
@@ -125,7 +137,7 @@ def r_ratio(alt: _Lab | None, alp: _Lab | None) -> tuple[float, str] | None:
              side_effects(LIVER_SYMPTOMS, "symptom_recent_days"), last_dose()),
     citations=("aithal-2011-dili-criteria", "fda-2009-dili-guidance", "acg-2014-dili-r-ratio",
                "dili-severity-inr", "schimmel-dart-2020", "ahmad-2021-dilin", "livertox-kratom"),
-    version=2,
+    version=3,
 )
 def liver_injury(ctx: Context) -> Found | None:
     """Drug-induced liver injury criteria met (ALT at least {liver_alt_dili_uln_multiple} x
@@ -154,7 +166,9 @@ def liver_injury(ctx: Context) -> Found | None:
     {liver_samples_max_days_apart} days from the bilirubin: an ALT of three months ago with
     today's bilirubin is not Hy's law. Urgent also: an aminotransferase at least
     {liver_aminotransferase_urgent_uln_multiple} x ULN (a convention, a setting), or INR
-    above {liver_inr_urgent} with liver injury (dili-severity-inr). Kratom liver injury,
+    above {liver_inr_urgent} with liver injury (dili-severity-inr), the INR sampled at most
+    {liver_samples_max_days_apart} days from one of the liver tests it is read with
+    (version 3; an INR of months before says nothing of today's injury and is only named). Kratom liver injury,
     mostly cholestatic or mixed, latency 2-49 days, low-quality evidence:
     schimmel-dart-2020, ahmad-2021-dilin, livertox-kratom.
     """
@@ -197,9 +211,18 @@ def liver_injury(ctx: Context) -> Found | None:
                 if (rows := ctx.side_effects(code, s["symptom_recent_days"]))]
     symptoms.sort(key=lambda x: x.at)
     injury = bool(criteria or raised)
-    inr_high = inr is not None and over(inr.row, inr.value, s["liver_inr_urgent"])
     if not injury and not symptoms:
         return None
+    # the INR with the liver tests (at most `apart` days from one of them), else the latest
+    inr_with = _concurrent_inr(ctx, [x.row for x in shown_labs.values()], apart) \
+        if injury else None
+    inr_high = inr_with is not None and over(inr_with.row, inr_with.value, s["liver_inr_urgent"])
+    # a high INR not sampled with the liver tests (the latest, when it is not that one)
+    inr_apart = not inr_high and inr is not None \
+        and (inr_with is None or inr.row is not inr_with.row) \
+        and over(inr.row, inr.value, s["liver_inr_urgent"])
+    if inr_with is not None:
+        inr = inr_with
 
     hy = False
     hy_alp: _Lab | None = None
@@ -259,6 +282,10 @@ def liver_injury(ctx: Context) -> Found | None:
     if inr_high and injury:
         message += (f" INR above {fmt(s['liver_inr_urgent'])} with liver injury: a sign of "
                     "severe injury.")
+    elif inr_apart and injury:
+        message += (f" The INR above {fmt(s['liver_inr_urgent'])} was not measured within "
+                    f"{fmt(apart)} days of these liver tests, so it does not show how severe "
+                    "the injury is; consider repeating it.")
     message += (" Kratom has been linked to liver injury, mostly cholestatic or mixed, "
                 "typically 2-49 days after starting (low-quality evidence: case reports and "
                 "case series); other causes need to be excluded.")
