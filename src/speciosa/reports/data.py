@@ -146,6 +146,9 @@ class PatientChartData:
     #: Doses of 7-hydroxymitragynine products (unit ``mg_7oh``): (time, mg 7-OH, product).
     #: Kratom use, shown apart from leaf doses: the exposure model does not cover them.
     seven_oh_doses: list[tuple[dt.datetime, float, str]] = field(default_factory=list)
+    #: Every side effect ticked on the checklist: (time, item code), oldest first (the codes
+    #: the safety rules read; ``side_effects`` holds the same reports as labels).
+    side_effect_codes: list[tuple[dt.datetime, str]] = field(default_factory=list)
 
     @property
     def active_alerts(self) -> list[Alert]:
@@ -217,11 +220,13 @@ def chart_data(patient: Patient, *, now: dt.datetime | None = None, with_exposur
 
     scores: list[ScorePoint] = []
     side_effects: list[SideEffectReport] = []
-    se_labels = _side_effect_labels()
+    side_effect_codes: list[tuple[dt.datetime, str]] = []
+    se_labels = side_effect_labels()
     for instrument, at, total, band, flags, items, note in (
             Assessment.objects.current().filter(patient=patient, instrument__in=CHART_INSTRUMENTS)
             .order_by("at").values_list("instrument", "at", "total", "band", "flags", "items", "note")):
         if instrument == "side-effects":
+            side_effect_codes.extend((at, k) for k, v in (items or {}).items() if v)
             ticked = [se_labels.get(k, k) for k, v in (items or {}).items() if v]
             if note:
                 ticked.append(f"other: {note}")
@@ -275,10 +280,12 @@ def chart_data(patient: Patient, *, now: dt.datetime | None = None, with_exposur
         patient=patient, tz=tz, now=now, first=first, daily_mg=daily_mg,
         doses_per_day=dict(doses_per_day), unconverted_doses=len(unconverted), scores=scores,
         labs=labs, side_effects=side_effects, alerts=alerts, medications=medications,
-        exposure=exposure, exposure_problem=problem, seven_oh_doses=seven_oh)
+        exposure=exposure, exposure_problem=problem, seven_oh_doses=seven_oh,
+        side_effect_codes=side_effect_codes)
 
 
-def _side_effect_labels() -> dict[str, str]:
+def side_effect_labels() -> dict[str, str]:
+    """The side-effect checklist's item codes and their labels."""
     from speciosa.knowledge import instruments as kinstruments
 
     try:
@@ -413,3 +420,32 @@ def decisions(patient: Patient) -> list[Any] | None:
     except LookupError:
         return None
     return list(model.objects.filter(patient=patient).select_related("clinician").order_by("-decided_at"))
+
+
+def prolactin_symptoms(d: PatientChartData) -> list[tuple[str, dt.datetime]]:
+    """The symptoms linked to high prolactin the safety rules count now: each code of
+    :data:`speciosa.safety.rules.PROLACTIN_SYMPTOMS` ticked within the rules'
+    ``prolactin_symptom_window_days`` (the value in force) before ``d.now``, with its latest
+    report; and the symptoms named by an open or acknowledged prolactin-symptoms alert (an
+    alert stays open until resolved, so the report never says "no symptoms" beside it).
+    Oldest first."""
+    from speciosa.clinic import rule_settings
+    from speciosa.safety.rules import PROLACTIN_SYMPTOMS
+
+    days = rule_settings.in_force()["prolactin_symptom_window_days"]
+    since = d.now - dt.timedelta(days=days)
+    latest: dict[str, dt.datetime] = {}
+    for at, code in d.side_effect_codes:
+        if code in PROLACTIN_SYMPTOMS and since <= at <= d.now:
+            latest[code] = max(at, latest.get(code, at))
+    for alert in d.active_alerts:
+        if alert.topic != "prolactin-symptoms":
+            continue
+        for row in (alert.evidence or {}).get("symptoms", []):
+            code = row.get("code")
+            if code and code not in latest:
+                try:
+                    latest[code] = dt.datetime.fromisoformat(row.get("at"))
+                except (TypeError, ValueError):
+                    latest[code] = alert.first_seen_at
+    return sorted(((code, at) for code, at in latest.items()), key=lambda x: x[1])

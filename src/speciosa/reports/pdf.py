@@ -5,11 +5,16 @@
 bundled engine: no browser, and no network (``allowed_base_urls=[]`` refuses any URL; the specs
 carry their data inline).
 
-Contents: patient and period; current alerts; the exposure estimate (labelled as a model
-estimate); the charts; the latest laboratory results with reference ranges and flags (and the
-prolactin considerations); instrument scores; side effects; the decisions recorded; the
-citations used. Every page's footer says the report is not from a medical device and that
-exposure is a model estimate.
+Contents: patient and period; current alerts; the medication list (coded or not); the charts;
+the exposure estimate (labelled as a model estimate); the latest laboratory results with
+reference ranges and flags (and the prolactin considerations, read with the same symptoms the
+safety rules count); the latest instrument scores and a table of the period's assessments;
+side effects; notes; the decisions recorded; the citations used. Every page's footer says the
+report is not from a medical device and that exposure is a model estimate.
+
+A heading is kept with the start of its content (no heading alone at the foot of a page).
+The charts are drawn from their data within the report's period only, at a print scale of
+:data:`CHART_SCALE` (``benchmarks/bench_report.py`` times the report).
 """
 
 from __future__ import annotations
@@ -29,7 +34,15 @@ from speciosa.clinic.models import Patient
 from speciosa.knowledge import evidence
 
 from . import charts
-from .data import PatientChartData, chart_data, decisions, latest_scores, wall_ms
+from .data import (
+    PatientChartData,
+    chart_data,
+    decisions,
+    latest_scores,
+    prolactin_symptoms,
+    side_effect_labels,
+    wall_ms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +50,11 @@ DISCLAIMER = ("Speciosa supports clinical decisions; it is not a medical device.
               "model estimates, not measurements, and never a dose recommendation.")
 PERIOD_DAYS = {"30": 30, "90": 90}
 CHART_WIDTH_PX = 760
+#: Pixels per chart pixel in the PDF's images: 760 px across the 182 mm text width at 1.5 is
+#: about 160 dpi (2 took twice as long to rasterise for no visible gain on paper).
+CHART_SCALE = 1.5
+#: The least room (mm) a heading needs below it on the page for the start of its content.
+KEEP_WITH_HEADING_MM = 30
 
 _LATIN1 = str.maketrans({"–": "-", "—": "-", "≈": "~", "≥": ">=", "≤": "<=", "µ": "u", "μ": "u",
                          "·": "-", "’": "'", "‘": "'", "“": '"', "”": '"', "×": "x", "…": "...",
@@ -73,8 +91,13 @@ class _Report(FPDF):
         self.set_text_color(0)
 
     # -- building blocks
-    def h2(self, text: str) -> None:
-        if self.get_y() > self.h - 40:
+    def room(self) -> float:
+        """The height (mm) left on this page above the bottom margin."""
+        return self.h - self.b_margin - self.get_y()
+
+    def h2(self, text: str, keep: float = KEEP_WITH_HEADING_MM) -> None:
+        """A section heading, on a new page unless ``keep`` mm of its content fit below it."""
+        if self.room() < 11 + keep:
             self.add_page()
         self.ln(2)
         self.set_font("Helvetica", "B", 12)
@@ -84,37 +107,120 @@ class _Report(FPDF):
         self.ln(1.5)
 
     def para(self, text: str, size: float = 9, style: str = "") -> None:
+        """A paragraph across the text width (wrapped at spaces, continued on the next page)."""
         self.set_font("Helvetica", style, size)
-        self.multi_cell(0, size * 0.48, _t(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        line_h = size * 0.48
+        for line in self._wrap(_t(text), self.epw):
+            if self.room() < line_h:
+                self.add_page()
+                self.set_font("Helvetica", style, size)
+            self.cell(0, line_h, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def table(self, headings: list[str], rows: list[list[Any]], widths: tuple[int, ...] | None = None) -> None:
+        """A table with ruled cells; a row that does not fit on the page starts the next one,
+        under the headings again. A cell wraps only when its text is wider than the column:
+        laying out every cell as a paragraph (``FPDF.table``) took half the report's time."""
         if not rows:
             self.para("None recorded.", style="I")
             return
-        self.set_font("Helvetica", "", 8)
-        with super().table(col_widths=widths, text_align="LEFT", line_height=4.2,
-                           headings_style=_heading_style(), first_row_as_headings=True) as tbl:
-            tbl.row([_t(h) for h in headings])
-            for r in rows:
-                tbl.row(["" if c is None else _t(c) for c in r])
+        widths = widths or tuple(self.epw / len(headings) for _ in headings)
+        scale = self.epw / sum(widths)
+        widths = tuple(w * scale for w in widths)
+        self._table_row([_t(h) for h in headings], widths, heading=True)
+        for r in rows:
+            cells = ["" if c is None else _t(c) for c in r]
+            if self._table_row(cells, widths, heading=False, dry=True) > self.room():
+                self.add_page()
+                self._table_row([_t(h) for h in headings], widths, heading=True)
+            self._table_row(cells, widths, heading=False)
         self.ln(1)
 
+    _LINE_MM = 4.2
+    _PAD_MM = 1.0
 
-def _heading_style():
-    from fpdf.fonts import FontFace
+    def _wrap(self, text: str, width: float) -> list[str]:
+        """``text`` broken into lines at most ``width`` mm wide in the current font (at spaces;
+        a word wider than the column is cut where it must)."""
+        out: list[str] = []
+        for paragraph in text.split("\n"):
+            line = ""
+            for word in paragraph.split(" "):
+                candidate = f"{line} {word}" if line else word
+                if self.get_string_width(candidate) <= width:
+                    line = candidate
+                    continue
+                if line:
+                    out.append(line)
+                while self.get_string_width(word) > width and len(word) > 1:
+                    cut = len(word)
+                    while cut > 1 and self.get_string_width(word[:cut]) > width:
+                        cut -= 1
+                    out.append(word[:cut])
+                    word = word[cut:]
+                line = word
+            out.append(line)
+        return out
 
-    return FontFace(emphasis="BOLD", fill_color=(235, 238, 242))
+    def _table_row(self, cells: list[str], widths: tuple[float, ...], *, heading: bool,
+                   dry: bool = False) -> float:
+        """Draw one row (or, with ``dry``, only measure it); returns its height in mm."""
+        self.set_font("Helvetica", "B" if heading else "", 8)
+        lines = []
+        for text, w in zip(cells, widths, strict=True):
+            if self.get_string_width(text) <= w - 2 * self._PAD_MM:
+                lines.append(None)
+            else:
+                lines.append(self._wrap(text, w - 2 * self._PAD_MM))
+        height = max(len(x) if x else 1 for x in lines) * self._LINE_MM + 0.6
+        if dry:
+            return height
+        x, y = self.l_margin, self.get_y()
+        self.set_draw_color(200)
+        if heading:
+            self.set_fill_color(235, 238, 242)
+        for text, w, wrapped in zip(cells, widths, lines, strict=True):
+            self.rect(x, y, w, height, style="DF" if heading else "D")
+            if wrapped is None:
+                self.set_xy(x + self._PAD_MM, y + 0.3)
+                self.cell(w - 2 * self._PAD_MM, self._LINE_MM, text)
+            else:
+                for i, line in enumerate(wrapped):
+                    self.set_xy(x + self._PAD_MM, y + 0.3 + i * self._LINE_MM)
+                    self.cell(w - 2 * self._PAD_MM, self._LINE_MM, line)
+            x += w
+        self.set_xy(self.l_margin, y + height)
+        return height
 
 
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}".rstrip("0").rstrip(".")
 
 
-def chart_png(spec: dict[str, Any]) -> bytes:
+def chart_png(spec: dict[str, Any], scale: float = CHART_SCALE) -> bytes:
     """Render a Vega-Lite spec to PNG offline (no URL may be fetched)."""
     import vl_convert as vlc
 
-    return vlc.vegalite_to_png(spec, vl_version=charts.VEGA_LITE_VERSION, scale=2, allowed_base_urls=[])
+    return vlc.vegalite_to_png(spec, vl_version=charts.VEGA_LITE_VERSION, scale=scale, allowed_base_urls=[])
+
+
+def within(spec: Any, lo_ms: int, hi_ms: int) -> Any:
+    """``spec`` with each inline data table (rows with a time ``t``, in ms) cut to the rows from
+    ``lo_ms`` to ``hi_ms`` and the one row either side (a line or band runs on to the edge);
+    tables without times are left whole. The page's chart carries the whole record for its
+    range buttons; the report shows one period, and drawing the rest cost most of its time."""
+    if isinstance(spec, list):
+        return [within(x, lo_ms, hi_ms) for x in spec]
+    if not isinstance(spec, dict):
+        return spec
+    out = {k: within(v, lo_ms, hi_ms) for k, v in spec.items() if k != "values"}
+    if "values" in spec:
+        rows = spec["values"]
+        if isinstance(rows, list) and rows and all(isinstance(r, dict) and "t" in r for r in rows):
+            rows = sorted(rows, key=lambda r: r["t"])
+            inside = [i for i, r in enumerate(rows) if lo_ms <= r["t"] <= hi_ms]
+            rows = rows[max(inside[0] - 1, 0):inside[-1] + 2] if inside else []
+        out["values"] = rows
+    return out
 
 
 def _prolactin_considerations(d: PatientChartData) -> tuple[str, list[tuple[str, tuple[str, ...]]]]:
@@ -141,14 +247,23 @@ def _prolactin_considerations(d: PatientChartData) -> tuple[str, list[tuple[str,
     if p.sample_state == "uncertain" and not male:
         return (f"Latest prolactin {p.shown} ({p.at.astimezone(d.tz):%d %b %Y}): not flagged. "
                 f"{p.sample_state_note}"), []
+    # the symptoms the safety rules count (and any open prolactin-symptoms alert names): the
+    # interpretation must not say "no symptoms are recorded" beside that alert
+    symptoms = prolactin_symptoms(d)
     try:
         result = prolactin.interpret(p.value, p.unit, sex=d.patient.sex, pregnant=pregnant,
                                      breastfeeding=breastfeeding, medications=meds,
-                                     recent_labs=recent, reference=reference)
+                                     recent_labs=recent, reference=reference,
+                                     symptoms=[code for code, _at in symptoms])
     except ValueError as exc:  # e.g. a unit the interpreter does not take
         return f"Latest prolactin could not be interpreted: {exc}", []
     flag = result.flag or result.flag_note or "not flagged"
     head = f"Latest prolactin {p.shown} ({p.at.astimezone(d.tz):%d %b %Y}): {flag}."
+    if symptoms:
+        labels = side_effect_labels()
+        head += (" Symptoms that can come from high prolactin reported: "
+                 + ", ".join(f"{labels.get(code, code).lower()} ({at.astimezone(d.tz):%d %b})"
+                             for code, at in symptoms) + ".")
     return head, [(c.text, tuple(c.citations)) for c in result.considerations]
 
 
@@ -161,6 +276,8 @@ class _Visit:
     data: PatientChartData
     start: dt.datetime
     cited: list[str] = field(default_factory=list)
+    #: The charts as PNG, drawn before their heading (its room is the first chart's height).
+    images: list[tuple[str, bytes]] = field(default_factory=list)
 
     def day(self, at: dt.datetime) -> str:
         """``at`` as a date at the patient's site (e.g. ``01 Mar 2026``)."""
@@ -187,7 +304,12 @@ def visit_report(patient: Patient, *, period: str = "90", author=None,
     visit = _Visit(pdf=_new_document(patient, d.now.astimezone(d.tz)), data=d, start=start)
     _patient_and_period(visit, period, author)
     for heading, section in SECTIONS:
-        visit.pdf.h2(heading)
+        keep = KEEP_WITH_HEADING_MM
+        if section is _charts:
+            visit.images = _chart_images(visit)
+            if visit.images and isinstance(visit.images[0][1], bytes):
+                keep = min(_image_height(visit.pdf, visit.images[0][1]), visit.pdf.eph - 20) * 0.7
+        visit.pdf.h2(heading, keep=keep)
         section(visit)
     return bytes(visit.pdf.output())
 
@@ -242,31 +364,61 @@ def _current_alerts(visit: _Visit) -> None:
         pdf.ln(1)
 
 
-def _charts(visit: _Visit) -> None:
-    """The web page's main and lab charts, drawn over the report's period."""
-    pdf, d = visit.pdf, visit.data
-    override = (wall_ms(visit.start, d.tz) - charts.DAY_MS // 2,
+def _chart_images(visit: _Visit) -> list[tuple[str, bytes | Exception]]:
+    return chart_images(visit.data, visit.start)
+
+
+def chart_images(d: PatientChartData, start: dt.datetime) -> list[tuple[str, bytes | Exception]]:
+    """The web page's main and lab charts from ``start`` to ``d.now``, as PNG (or the error
+    that stopped one), as the report draws them."""
+    override = (wall_ms(start, d.tz) - charts.DAY_MS // 2,
                 wall_ms(d.now, d.tz) + charts.DAY_MS // 2)
     specs = charts.clinician_specs(d, width=CHART_WIDTH_PX, range_override=override)
+    out: list[tuple[str, bytes | Exception]] = []
     for key in ("main", "labs"):
         if key not in specs:
             continue
         try:
-            png = chart_png(specs[key])
+            out.append((key, chart_png(within(specs[key], *override))))
         except Exception as exc:  # noqa: BLE001 - the rest of the report still matters
             log.exception("chart rendering failed")
-            pdf.para(f"The {key} chart could not be drawn ({exc.__class__.__name__}); "
+            out.append((key, exc))
+    return out
+
+
+def _charts(visit: _Visit) -> None:
+    """The charts drawn by :func:`_chart_images`, each across the page."""
+    pdf = visit.pdf
+    if not visit.images:
+        pdf.para("Nothing to chart in this period.", style="I")
+    for key, png in visit.images:
+        if isinstance(png, Exception):
+            pdf.para(f"The {key} chart could not be drawn ({png.__class__.__name__}); "
                      "see the tables.", style="I")
             continue
         _place_image(pdf, png)
 
 
-def _place_image(pdf: _Report, png: bytes) -> None:
-    """The PNG across the page width; on a new page when less than 70% of it fits on this
-    one, and shrunk (keeping its aspect ratio) when it fits on no page."""
+def _image_height(pdf: _Report, png: bytes) -> float:
+    """The height (mm) of ``png`` drawn across the page's text width."""
     from PIL import Image
 
     w_px, h_px = Image.open(io.BytesIO(png)).size
+    return pdf.epw * h_px / w_px
+
+
+def _place_image(pdf: _Report, png: bytes) -> None:
+    """The PNG across the page width; on a new page when less than 70% of it fits on this
+    one, and shrunk (keeping its aspect ratio) when it fits on no page. Drawn on white
+    (without its alpha channel), which the PDF stores at a third of the cost."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    if image.mode in ("RGBA", "LA"):
+        flat = Image.new("RGB", image.size, "white")
+        flat.paste(image, mask=image.getchannel("A"))
+        image = flat
+    w_px, h_px = image.size
     w_mm = pdf.epw
     h_mm = w_mm * h_px / w_px
     room = pdf.h - 20 - pdf.get_y()
@@ -276,7 +428,7 @@ def _place_image(pdf: _Report, png: bytes) -> None:
             room = pdf.h - 20 - pdf.get_y()
         if h_mm > room:
             w_mm, h_mm = w_mm * room / h_mm, room
-    pdf.image(io.BytesIO(png), x=pdf.l_margin + (pdf.epw - w_mm) / 2, w=w_mm, h=h_mm)
+    pdf.image(image, x=pdf.l_margin + (pdf.epw - w_mm) / 2, w=w_mm, h=h_mm)
     pdf.ln(2)
 
 
@@ -321,6 +473,76 @@ def _instrument_scores(visit: _Visit) -> None:
                     widths=(56, 18, 56, 26, 20))
 
 
+def _medications(visit: _Visit) -> None:
+    """The medication list as on the patient's page: current entries, and those stopped in the
+    period; whether each is coded (from the drug table, RxNorm) or free text."""
+    from speciosa.clinic import medications, selectors
+
+    start_day = visit.start.astimezone(visit.data.tz).date()
+    rows = []
+    for m in medications.current_medications(visit.data.patient):
+        if not m.is_current_status and m.end is not None and m.end < start_day:
+            continue
+        title, _detail = selectors.describe_medication(m)
+        when = f"since {m.start:%d %b %Y}" if not m.end else f"{m.start:%d %b %Y} - {m.end:%d %b %Y}"
+        coded = (f"coded: {m.drug}" + (f" (RxNorm {m.rxnorm})" if m.rxnorm else "")) if m.coded else "not coded"
+        who = m.get_prescriber_display() if m.prescriber != "unknown" else ""
+        if m.source == "patient":
+            who = "reported by the patient" + (", confirmed" if m.confirmed_at else ", not yet confirmed")
+        rows.append([title, f"{m.get_status_display()} {when}", coded, who])
+    visit.pdf.table(["Medicine", "Status", "Coded", "Prescriber / source"], rows, widths=(66, 44, 40, 32))
+    review = medications.latest_review(visit.data.patient)
+    if review is not None:
+        by = review.entered_by.get_full_name() if review.entered_by else ""
+        visit.pdf.para(f"Last medication review: {visit.day(review.at)}" + (f" by {by}" if by else "") + ".",
+                       size=8)
+
+
+def _assessments(visit: _Visit) -> None:
+    """Every assessment of the period, newest first; the daily craving ratings in one line
+    (they are charted), the side-effect checklist in its own section."""
+    from speciosa.clinic.models import Assessment
+    from speciosa.knowledge import instruments as kinstruments
+
+    names: dict[str, str] = {}
+    rows, craving = [], []
+    for a in (Assessment.objects.current().filter(patient=visit.data.patient, at__gte=visit.start)
+              .exclude(instrument="side-effects").select_related("entered_by").order_by("-at", "-pk")):
+        if a.instrument == "craving-nrs":
+            if a.total is not None:
+                craving.append(a.total)
+            continue
+        if a.instrument not in names:
+            try:
+                names[a.instrument] = kinstruments.get_instrument(a.instrument).name
+            except kinstruments.InstrumentError:
+                names[a.instrument] = a.instrument
+        who = (a.entered_by.get_full_name() or "a clinician") if a.source == "clinician" and a.entered_by \
+            else a.get_source_display().lower()
+        rows.append([visit.day(a.at), names[a.instrument],
+                     "incomplete" if a.total is None else a.total,
+                     " - ".join(x for x in (a.band, ", ".join(a.flags or ())) if x), who])
+    visit.pdf.table(["When", "Instrument", "Total", "Band / flags", "Entered by"], rows,
+                    widths=(24, 68, 14, 42, 34))
+    if craving:
+        ordered = sorted(craving)
+        visit.pdf.para(f"Craving (0-10) rated {len(craving)} times in the period: median "
+                       f"{ordered[len(ordered) // 2]}, lowest {ordered[0]}, highest {ordered[-1]} "
+                       "(see the chart).", size=8)
+
+
+def _notes(visit: _Visit) -> None:
+    """The clinicians' notes of the period, newest first, with who wrote them."""
+    from speciosa.clinic.models import Note
+
+    notes = (Note.objects.current().filter(patient=visit.data.patient, at__gte=visit.start)
+             .select_related("entered_by").order_by("-at", "-pk"))
+    visit.pdf.table(["When", "By", "Note"],
+                    [[visit.day(n.at), (n.entered_by.get_full_name() or "a clinician") if n.entered_by else "",
+                      n.text + (f" (corrected: {n.change_reason})" if n.replaces_id else "")]
+                     for n in notes], widths=(24, 34, 124))
+
+
 def _side_effects(visit: _Visit) -> None:
     visit.pdf.table(["When", "Symptoms"],
                     [[visit.day(s.at), ", ".join(s.symptoms)]
@@ -357,11 +579,14 @@ def _citations_used(visit: _Visit) -> None:
 #: list what the sections before them cited.
 SECTIONS: tuple[tuple[str, Callable[[_Visit], None]], ...] = (
     ("Current alerts", _current_alerts),
+    ("Medications", _medications),
     ("Charts", _charts),
     ("Estimated mitragynine exposure (model estimate)", _exposure_estimate),
     ("Latest laboratory results", _latest_labs),
-    ("Instrument scores", _instrument_scores),
+    ("Instrument scores (latest)", _instrument_scores),
+    ("Assessments in the period", _assessments),
     ("Side effects reported in the period", _side_effects),
+    ("Notes in the period", _notes),
     ("Decisions recorded", _decisions),
     ("Citations used", _citations_used),
 )

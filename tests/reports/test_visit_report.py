@@ -1,0 +1,105 @@
+"""The visit report's statements agree with the record (issue 15): what it says about
+symptoms is read from the same data as the prolactin-symptoms alert; it has the notes, the
+medication list (coded or not) and a table of the period's assessments; no heading is left
+alone at the foot of a page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from pypdf import PdfReader
+
+from speciosa.clinic.models import Alert, Assessment, Medication, Note, Source
+from speciosa.reports import pdf
+
+from .conftest import NOW
+
+pytestmark = pytest.mark.django_db
+
+NO_SYMPTOMS = "No symptoms are recorded"
+
+
+def _pages(patient, **kw) -> list[str]:
+    reader = PdfReader(io.BytesIO(pdf.visit_report(patient, now=NOW, **kw)))
+    return [page.extract_text() for page in reader.pages]
+
+
+def _flat(pages) -> str:
+    return " ".join(" ".join(pages).split())
+
+
+def test_with_a_symptom_reported_the_report_does_not_say_none_are_recorded(charted):
+    # charted: prolactin 41.7 ng/mL (high) and reduced sex drive ticked 5 days ago
+    text = _flat(_pages(charted.patient))
+    assert NO_SYMPTOMS not in text
+    assert "Symptoms that can come from high prolactin reported: less interest in sex than usual" in text
+
+
+def test_without_symptoms_it_says_so_and_suggests_the_macroprolactin_screen(charted):
+    Assessment.objects.filter(patient=charted.patient, instrument="side-effects").delete()
+    text = _flat(_pages(charted.patient))
+    assert f"{NO_SYMPTOMS}. In asymptomatic hyperprolactinaemia, screen for macroprolactin" in text
+
+
+def test_an_open_prolactin_symptoms_alert_counts_even_after_the_window(charted, settings):
+    """The alert stays open until resolved: beside it the report never says "no symptoms",
+    whatever the window in force now."""
+    Assessment.objects.filter(patient=charted.patient, instrument="side-effects").update(
+        at=NOW - dt.timedelta(days=400))
+    assert NO_SYMPTOMS in _flat(_pages(charted.patient))  # outside the rules' window, no alert
+    Alert.objects.create(patient=charted.patient, rule="SAF-PRL-SYMPT", topic="prolactin-symptoms",
+                         severity="warning", message="Symptoms that can come from high prolactin.",
+                         first_seen_at=NOW - dt.timedelta(days=2),
+                         evidence={"symptoms": [{"code": "nipple-discharge",
+                                                 "at": (NOW - dt.timedelta(days=2)).isoformat()}]})
+    text = _flat(_pages(charted.patient))
+    assert NO_SYMPTOMS not in text and "fluid or milk from a nipple" in text
+
+
+def test_the_report_has_the_notes_the_medications_and_the_assessments(charted, clinic):
+    p, doc = charted.patient, clinic.clinician_a
+    Note.objects.create(patient=p, entered_by=doc, source=Source.CLINICIAN, at=NOW - dt.timedelta(days=2),
+                        text="Discussed tapering; she prefers to wait a month.")
+    Note.objects.create(patient=p, entered_by=doc, source=Source.CLINICIAN, at=NOW - dt.timedelta(days=200),
+                        text="An old note outside the period.")
+    Medication.objects.create(patient=p, entered_by=doc, source=Source.CLINICIAN, name="Buprenorphine",
+                              drug="buprenorphine", rxnorm="1819", start=dt.date(2026, 1, 5),
+                              dose_amount=8, dose_unit="mg", frequency="once a day")
+    Medication.objects.create(patient=p, entered_by=p.user, source=Source.PATIENT, name="Grandma's tea",
+                              start=dt.date(2026, 2, 1))
+    Medication.objects.create(patient=p, entered_by=doc, source=Source.CLINICIAN, name="Sertraline",
+                              drug="sertraline", start=dt.date(2025, 1, 1), end=dt.date(2025, 3, 1),
+                              status="stopped")
+    text = _flat(_pages(p, period="90"))
+    assert "Notes in the period" in text and "Discussed tapering; she prefers to wait a month." in text
+    assert "Ada Okafor" in text and "An old note outside the period" not in text
+    assert "Buprenorphine" in text and "coded: buprenorphine (RxNorm 1819)" in text
+    assert "Grandma's tea" in text and "not coded" in text and "not yet confirmed" in text
+    assert "Sertraline" not in text  # stopped before the period
+    assert "Assessments in the period" in text
+    assert "Clinical Opiate Withdrawal Scale" in text and "moderate" in text
+    assert "Craving (0-10) rated 40 times in the period" in text
+
+
+@pytest.mark.parametrize("alerts", [2, 4, 6])
+def test_no_heading_is_left_alone_at_the_foot_of_a_page(charted, clinic, alerts):
+    p = charted.patient
+    for i in range(alerts):  # the alerts push the charts' heading down page 1
+        Alert.objects.create(patient=p, rule=f"r{i}", topic=f"topic {i}", severity="info",
+                             message="A finding to read before the visit. " * 5,
+                             next_step="Consider what to do. " * 3, first_seen_at=NOW - dt.timedelta(days=1))
+    for i in range(30):  # enough rows to push the later sections across pages
+        Note.objects.create(patient=p, entered_by=clinic.clinician_a, source=Source.CLINICIAN,
+                            at=NOW - dt.timedelta(days=1, minutes=i), text=f"Follow-up note {i}. " * 6)
+    headings = [h for h, _ in pdf.SECTIONS]
+    reader = PdfReader(io.BytesIO(pdf.visit_report(p, now=NOW, period="all")))
+    assert len(reader.pages) >= 3
+    for number, page in enumerate(reader.pages, 1):
+        lines = [x.strip() for x in page.extract_text().splitlines() if x.strip()]
+        body = [x for x in lines if "not a medical device" not in x and not x.startswith("Page ")
+                and "model estimates" not in x and "never a dose recommendation" not in x]
+        assert body and body[-1] not in headings, (number, body[-3:])
+        if "Charts" in lines:  # the heading's page holds the chart drawn under it
+            assert page.images, number
