@@ -175,4 +175,4 @@ def test_an_imported_total_only_phq9_raises_an_info_alert_asking_for_item_9(clin
     assert suicide.severity == "info" and "no answer to item 9" in suicide.message
     severe = Alert.objects.get(patient=clinic.patient_a, topic="depression-severe")
     assert severe.severity == "warning" and severe.evidence["total"] == 21
-    assert severe.rule_version == 1 and suicide.rule_version == 2
+    assert severe.rule_version == 2 and suicide.rule_version == 2

@@ -119,7 +119,11 @@ Issue 13:
   raises an **info** finding that item 9 is unknown and should be asked (version 1 was
   silent).
 - New `SAF-DEPRESSION-SEVERE` (PHQ-9 total 20-27) and `SAF-ANXIETY-SEVERE` (GAD-7 total
-  15-21), bands read from the instrument definitions, whatever item 9 says.
+  15-21), bands read from the instrument definitions, whatever item 9 says. Version 2
+  (adversarial pass): a response with items left unanswered (an imported in-progress
+  PHQ-9 whose item 9 the patient skipped) has no total and raised nothing even at 24
+  points; it now raises the finding when the least total it can have is in the band, saying
+  "at least" and which items are unanswered.
 - `SAF-WD-MOD` version 2: a SOWS at or above `sows_moderate_points` (default 32, half the
   scale's maximum: a site convention, not a validated band) raises the finding, the first
   SOWS included, besides the existing rise rule.

@@ -85,18 +85,65 @@ def suicide_risk(ctx: Context) -> Found | None:
     return Found("info", message, ev, step)
 
 
+def _at_least(ctx: Context, instrument: str, items: dict | None) -> tuple[int | None, list[str]]:
+    """The least total an incomplete response can have (its answered scored items, the
+    lowest value of each unanswered one) and the unanswered scored items; (None, []) without
+    items."""
+    if not items:
+        return None, []
+    inst = ctx.instrument(instrument)
+    least, unanswered = 0, []
+    for item in inst.items:
+        if not item.scored:
+            continue
+        value = items.get(item.id)
+        if isinstance(value, int) and not isinstance(value, bool):
+            least += value
+        else:
+            unanswered.append(item.id)
+            least += min(item.allowed)
+    return least, unanswered
+
+
 def _severe(ctx: Context, instrument: str, days: float):
-    """The latest assessment of ``instrument`` in the window and its total, when the total
-    is in the definition's ``severe`` band; else None."""
+    """The latest assessment of ``instrument`` in the window, its total and the unanswered
+    items, when the total is in the definition's ``severe`` band; else None. A response
+    with items left unanswered has no total: it counts when the least total it can have
+    (version 2) is already in the band."""
     rows = ctx.assessments(instrument, days)
     if not rows:
         return None
     a = rows[-1]
     total, _, _ = score(ctx, a)
+    unanswered: list[str] = []
+    if total is None:
+        total, unanswered = _at_least(ctx, instrument, a.items)
+        if not unanswered:
+            total = None  # items that cannot be read: no total to judge
     band = next((b for b in ctx.instrument(instrument).bands if b.label == "severe"), None)
     if total is None or band is None or total < band.min:
         return None
-    return a, total, band
+    return a, total, band, unanswered
+
+
+def _total_text(label: str, inst, total: int, unanswered: list[str]) -> str:
+    if not unanswered:
+        return f"{label} total {total}"
+    names = ", ".join(_item_name(inst, i) for i in unanswered)
+    return f"{label} total at least {total} ({names} unanswered)"
+
+
+def _item_name(inst, item_id: str) -> str:
+    numbers = [i.id for i in inst.items]
+    return f"item {numbers.index(item_id) + 1}" if item_id in numbers else item_id
+
+
+def _severe_evidence(a, total: int, band, unanswered: list[str]) -> dict:
+    ev = {"assessment_at": iso(a.at), "total": None if unanswered else total,
+          "band": band.label, "band_min": band.min}
+    if unanswered:
+        ev.update(total_at_least=total, unanswered=unanswered)
+    return ev
 
 
 @rule(
@@ -106,21 +153,25 @@ def _severe(ctx: Context, instrument: str, days: float):
     settings=("phq9_recent_days",),
     windows=(assessments("phq9", "phq9_recent_days"),),
     citations=("kroenke-2001-phq9",),
+    version=2,
 )
 def depression_severe(ctx: Context) -> Found | None:
     """Latest PHQ-9 of the last {phq9_recent_days} days with a total in the severe band
     (20-27, Kroenke 2001): warning, whatever item 9 says.
 
     The band is read from the PHQ-9 definition; a total stored without items (an import)
-    counts. Item 9 is judged separately by suicide-risk.
+    counts, and so does a response with items left unanswered (item 9 skipped, say) whose
+    answered items already reach the band: the least total it can have is reported
+    (version 2; version 1 stayed silent without a total). Item 9 is judged separately by
+    suicide-risk.
     """
     hit = _severe(ctx, "phq9", ctx.settings["phq9_recent_days"])
     if hit is None:
         return None
-    a, total, band = hit
-    ev = {"assessment_at": iso(a.at), "total": total, "band": band.label,
-          "band_min": band.min}
-    message = (f"PHQ-9 total {total} on {a.at.date()}: severe depressive symptoms "
+    a, total, band, unanswered = hit
+    ev = _severe_evidence(a, total, band, unanswered)
+    shown = _total_text("PHQ-9", ctx.instrument("phq9"), total, unanswered)
+    message = (f"{shown} on {a.at.date()}: severe depressive symptoms "
                f"(band {band.min}-{band.max}, Kroenke 2001). The PHQ-9 measures symptom "
                "severity; it is not a diagnosis.")
     step = ("Consider a clinical review of depression soon (diagnosis, treatment or referral), "
@@ -135,20 +186,23 @@ def depression_severe(ctx: Context) -> Found | None:
     settings=("gad7_recent_days",),
     windows=(assessments("gad7", "gad7_recent_days"),),
     citations=("spitzer-2006-gad7",),
+    version=2,
 )
 def anxiety_severe(ctx: Context) -> Found | None:
     """Latest GAD-7 of the last {gad7_recent_days} days with a total in the severe band
     (15-21, Spitzer 2006): warning.
 
-    The band is read from the GAD-7 definition; a total stored without items counts.
+    The band is read from the GAD-7 definition; a total stored without items counts, and so
+    does a response with items left unanswered whose answered items already reach the band
+    (the least total it can have; version 2).
     """
     hit = _severe(ctx, "gad7", ctx.settings["gad7_recent_days"])
     if hit is None:
         return None
-    a, total, band = hit
-    ev = {"assessment_at": iso(a.at), "total": total, "band": band.label,
-          "band_min": band.min}
-    message = (f"GAD-7 total {total} on {a.at.date()}: severe anxiety symptoms "
+    a, total, band, unanswered = hit
+    ev = _severe_evidence(a, total, band, unanswered)
+    shown = _total_text("GAD-7", ctx.instrument("gad7"), total, unanswered)
+    message = (f"{shown} on {a.at.date()}: severe anxiety symptoms "
                f"(band {band.min}-{band.max}, Spitzer 2006). The GAD-7 measures symptom "
                "severity; it is not a diagnosis.")
     step = ("Consider a clinical review of anxiety (diagnosis, treatment or referral); anxiety "
