@@ -127,6 +127,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "speciosa.web.context_processors.urgent_alerts",
                 "speciosa.web.context_processors.credential_notices",
+                "speciosa.web.context_processors.staff_role",
             ],
         },
     }

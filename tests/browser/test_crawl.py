@@ -71,7 +71,9 @@ def crawl(page, base: str, start: list[str]) -> tuple[list[str], list[str]]:
                 .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
                 .slice(0, 3).map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : ''))""")
             problems.append(f"{path}: {wide[0]} px wide at {wide[1]} px ({', '.join(culprits)})")
-        for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))"):
+        # a download link (the patient's record as PDF or FHIR) is not a page to crawl
+        for href in page.eval_on_selector_all("a[href]:not([download])",
+                                              "els => els.map(e => e.getAttribute('href'))"):
             parts = urlsplit(href)
             if parts.scheme or parts.netloc or not parts.path.startswith("/"):
                 continue

@@ -17,7 +17,7 @@ def test_the_admin_start_page_links_to_the_set_up_pages_and_they_open(clinic, lo
     assert (home.status_code, home.url) == (302, "/admin/")
     page = client.get("/admin/").content.decode()
     assert "Django administration" not in page and "Speciosa administration" in page
-    links = dict(re.findall(r'<a href="(/[^"]+)">([^<]+)</a></th>', page))
+    links = dict(re.findall(r'<a href="(/[^"]+)"><strong>([^<]+)</strong></a>', page))
     assert links == {"/patients/new/": "Register a patient",
                      "/staff/clinicians/new/": "Add a clinician",
                      "/safety-settings/": "Rule settings"}
@@ -30,3 +30,17 @@ def test_a_clinician_does_not_get_the_admin_start_page(clinic, login):
     response = client.get("/admin/")
     assert response.status_code in (302, 403, 404)
     assert "Register a patient" not in response.content.decode()
+
+
+def test_the_staff_navigation_offers_an_administrator_only_pages_they_can_open(clinic, login):
+    client = login(clinic.admin)
+    page = client.get("/patients/new/").content.decode()
+    nav = page[page.index("<nav"):page.index("</nav>")]
+    hrefs = re.findall(r'href="(/[^"]*)"', nav)
+    for href in ("/admin/", "/patients/new/", "/staff/clinicians/new/", "/safety-settings/"):
+        assert href in hrefs, href
+    assert "/patients/" not in hrefs and "/worklist/" not in hrefs
+    for href in hrefs:
+        if href.startswith("/account/") or href == "/logout/":
+            continue
+        assert client.get(href).status_code == 200, href

@@ -24,3 +24,11 @@ def credential_notices(request):
     from .credentials import unseen_notices
 
     return {"credential_notices": unseen_notices(user)}
+
+
+def staff_role(request):
+    """``is_site_admin``: the staff navigation offers an administrator the pages they can
+    open (administration, registering a patient, adding a clinician, the rule settings),
+    not the clinician's patient list and worklist, which are closed to them."""
+    user = getattr(request, "user", None)
+    return {"is_site_admin": access.has_role(user, Role.ADMIN)}
