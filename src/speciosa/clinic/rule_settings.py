@@ -101,8 +101,12 @@ def parse_value(name: str, raw) -> float | int:
         Under ``value``: not a number, not positive, or not whole for a setting counted in
         whole units (days, points).
     """
+    text = str(raw).strip()
+    if "," in text:
+        # never read by locale: "1,000" is one thousand in some countries, one in others
+        raise ValidationError({"value": COMMA_MESSAGE})
     try:
-        value = float(str(raw).strip().replace(",", "."))
+        value = float(text)
     except ValueError:
         raise ValidationError({"value": "Enter a number, e.g. 14 or 0.5."}) from None
     if not math.isfinite(value) or value <= 0:
@@ -111,8 +115,51 @@ def parse_value(name: str, raw) -> float | int:
         if not value.is_integer():
             raise ValidationError({"value": f"{name} is counted in whole {_unit(name)}: "
                                             "enter a whole number."})
-        return int(value)
+        value = int(value)
+    highest = _highest(name)
+    if highest is not None and value > highest[0]:
+        raise ValidationError({"value": f"{highest[1]}: a threshold of {value:g} could never be "
+                                        f"reached; enter at most {highest[0]:g}."})
     return value
+
+
+COMMA_MESSAGE = ("Use a point for decimals: write 1.5, not 1,5 (and no thousands separator: "
+                 "1000, not 1,000).")
+
+#: Settings read against a warning and an urgent threshold of the same measure: the first
+#: stays below the second, or the warning band is empty (or the urgent one never reached).
+ORDERED = (
+    ("withdrawal_cows_moderate", "withdrawal_cows_urgent"),
+    ("qtc_warning_ms", "qtc_urgent_ms"),
+    ("prolactin_very_high_ng_per_ml", "prolactin_prolactinoma_ng_per_ml"),
+    ("liver_aminotransferase_uln_multiple", "liver_aminotransferase_urgent_uln_multiple"),
+)
+
+
+def _highest(name: str) -> tuple[float, str] | None:
+    """The highest value a setting can take and why: an instrument's highest total for a
+    threshold in its points (SOWS 64, COWS 48, from the definitions), 28 for days out of 28."""
+    unit = _unit(name)
+    if unit.endswith(" points"):
+        from speciosa.knowledge import instruments as kinstruments
+
+        inst = kinstruments.get_instrument(unit.split()[0].lower())
+        return (inst.max_total, f"{inst.label} totals run from {inst.min_total} to "
+                                f"{inst.max_total}")
+    if name.endswith("_per_28"):
+        return 28, f"{name} counts days out of 28"
+    return None
+
+
+def _out_of_order(name: str, value: float | int, values: dict) -> str | None:
+    """Why ``value`` for ``name`` would put it on the wrong side of its pair, or None."""
+    for low, high in ORDERED:
+        if name == low and not value < values[high]:
+            return (f"{name} must stay below {high} ({values[high]:g}); change {high} "
+                    "first.")
+        if name == high and not value > values[low]:
+            return (f"{name} must stay above {low} ({values[low]:g}); change {low} first.")
+    return None
 
 
 def _unit(name: str) -> str:
@@ -138,9 +185,12 @@ def check(name: str, raw_value, reason: str) -> float | int:
         value = parse_value(name, raw_value)
     except ValidationError as exc:
         errors.update(exc.message_dict)
-    old = in_force()[name]
+    values = in_force()
+    old = values[name]
     if value is not None and value == old:
         errors["value"] = f"{name} is already {old:g}: enter a different value."
+    elif value is not None and (why := _out_of_order(name, value, values)):
+        errors["value"] = why
     if errors:
         raise ValidationError(errors)
     return value
