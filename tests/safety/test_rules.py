@@ -39,7 +39,7 @@ ISSUE_TOPICS = {
     # issue 13
     "depression-severe", "anxiety-severe", "qt-risk", "potent-7oh-product",
     # issue 19
-    "medication-not-classified",
+    "medication-not-classified", "naltrexone-kratom",
 }  # fmt: skip
 
 KRATOM_NOW = daily_doses(3, 0, 2.0)  # a few recent doses: current use, not regular use
@@ -722,3 +722,32 @@ def test_the_rules_import_nothing_from_django():
     code = "import sys, speciosa.safety; print(sorted(m for m in sys.modules if m.startswith('django')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- issue 19: naltrexone
+
+
+@pytest.mark.parametrize("name", ["naltrexone", "Vivitrol 380 mg", "Revia"])
+def test_kratom_while_on_naltrexone_needs_review(name):
+    found = by_topic(run(timeline(doses=KRATOM_NOW, medications=[medication(name)])),
+                     "naltrexone-kratom")
+    assert found is not None and found.severity == "warning"
+    assert found.evidence["naltrexone"] == [name]
+    assert "blocks opioid receptors" in found.message and "overdose" in found.message
+    assert "naloxone" in found.next_step
+    assert set(found.citations) >= {"vivitrol-label", "pmc10337879-naltrexone-kratom",
+                                    "lost-tolerance-overdose"}
+
+
+def test_naltrexone_without_current_kratom_or_after_it_stopped_is_silent():
+    assert by_topic(run(timeline(medications=[medication("naltrexone")])),
+                    "naltrexone-kratom") is None
+    old_kratom = daily_doses(60, 40, 2.0)
+    assert by_topic(run(timeline(doses=old_kratom, medications=[medication("naltrexone")])),
+                    "naltrexone-kratom") is None
+    stopped = medication("naltrexone", start_days_ago=90, end_days_ago=30)
+    assert by_topic(run(timeline(doses=KRATOM_NOW, medications=[stopped])),
+                    "naltrexone-kratom") is None
+    # naloxone (the rescue spray) is another antagonist, not naltrexone treatment
+    assert by_topic(run(timeline(doses=KRATOM_NOW, medications=[medication("naloxone")])),
+                    "naltrexone-kratom") is None

@@ -73,6 +73,8 @@ from .models import (
     Medication,
     Patient,
     SubstanceUse,
+    TreatmentEpisode,
+    TreatmentFormulation,
 )
 
 CHUNK = 1000
@@ -266,6 +268,16 @@ def load_timelines(patient_ids: Sequence[int], *, as_of: dt.datetime | None = No
             .values_list("patient_id", "name", "start", "end", "drug", "status")):
         meds[pid].append(safety.Medication(name=name, start=start, end=end, drug=drug or None,
                                            status=status))
+    # treatment episodes (buprenorphine, methadone, naltrexone) are current medications of
+    # their drug for the rules (issue 19)
+    for pid, drug, formulation, start, end, status in (
+            TreatmentEpisode.objects.current().filter(patient_id__in=ids).order_by()
+            .values_list("patient_id", "drug", "formulation", "start", "end", "status")):
+        label = TreatmentFormulation(formulation).label if formulation in \
+            TreatmentFormulation.values else formulation
+        meds[pid].append(safety.Medication(
+            name=f"{drug} {label} (treatment episode)", start=start, end=end, drug=drug,
+            status="active" if status == "active" else "stopped"))
     substances: dict[int, list] = defaultdict(list)
     qs = SubstanceUse.objects.current().filter(patient_id__in=ids).order_by()
     if window is not None:

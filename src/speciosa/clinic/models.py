@@ -524,6 +524,71 @@ class MedicationReview(ClinicalRecord):
         ordering = ["at"]
 
 
+class TreatmentDrug(models.TextChoices):
+    """The medications for opioid use disorder a treatment episode can be (issue 19)."""
+
+    BUPRENORPHINE = "buprenorphine", "buprenorphine"
+    METHADONE = "methadone", "methadone"
+    NALTREXONE = "naltrexone", "naltrexone"
+
+
+class TreatmentFormulation(models.TextChoices):
+    SUBLINGUAL = "sublingual", "sublingual tablet"
+    BUCCAL_FILM = "buccal-film", "buccal or sublingual film"
+    XR_INJECTION = "xr-injection", "extended-release injection"
+    ORAL_LIQUID = "oral-liquid", "oral liquid"
+    ORAL_TABLET = "oral-tablet", "oral tablet"
+
+
+class EpisodeStatus(models.TextChoices):
+    ACTIVE = "active", "on treatment"
+    STOPPED = "stopped", "stopped"
+
+
+class TreatmentEpisode(ClinicalRecord):
+    """One episode of medication for opioid use disorder: buprenorphine, methadone or
+    naltrexone, in one formulation at one dose (``dose_mg``: the daily dose, or the dose of
+    each injection of an extended-release one), from ``start`` to ``end``.
+
+    A dose change stops the episode and starts the next (``follows``), as a medication's
+    course; a correction replaces the row (``replaces``). Methadone names its dispensing
+    clinic; an extended-release injection keeps its injection dates. The safety rules read
+    an active episode as a current medication of its drug (co-use, CYP3A, QT, naltrexone
+    with kratom)."""
+
+    drug = models.CharField(max_length=16, choices=TreatmentDrug.choices)
+    formulation = models.CharField(max_length=16, choices=TreatmentFormulation.choices)
+    dose_mg = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    injection_dates = models.JSONField(default=list, blank=True)
+    dispensing_clinic = models.CharField(max_length=120, blank=True)
+    start = models.DateField()
+    start_at = models.DateTimeField(null=True, blank=True)
+    end = models.DateField(null=True, blank=True)
+    end_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=EpisodeStatus.choices,
+                              default=EpisodeStatus.ACTIVE)
+    stop_reason = models.CharField(max_length=200, blank=True)
+    notes = models.TextField(max_length=2000, blank=True)
+    #: The dose was above the site's confirmation level and the clinician confirmed it.
+    confirmed_dose = models.BooleanField(default=False)
+    follows = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="followed_by")
+
+    class Meta:
+        ordering = ["start"]
+        indexes = [models.Index(fields=["patient", "drug"])]
+
+    @property
+    def is_injection(self) -> bool:
+        return self.formulation == TreatmentFormulation.XR_INJECTION
+
+    @property
+    def dose_basis(self) -> str:
+        """How ``dose_mg`` is read: per injection for an extended-release injection, else
+        per day."""
+        return "per injection" if self.is_injection else "per day"
+
+
 class Note(ClinicalRecord):
     at = models.DateTimeField(default=timezone.now)
     text = models.TextField(max_length=5000)

@@ -322,6 +322,18 @@ SETTINGS: tuple[Setting, ...] = (
         ("krantz-2009-methadone-qtc",),
     ),
     Setting(
+        "methadone_confirm_above_mg",
+        100,
+        "mg/day",
+        "A methadone treatment episode with a daily dose above this needs the clinician to "
+        "confirm the dose before it is stored (a check against typing errors and a prompt, "
+        "not a maximum dose).",
+        "Site convention (Speciosa design default): 100 mg/day is the dose above which "
+        "Krantz 2009 advises an ECG (care.md §5); it is not a published maximum. A site sets "
+        "its own.",
+        ("krantz-2009-methadone-qtc",),
+    ),
+    Setting(
         "hcg_positive_valid_days",
         280,
         "days",

@@ -192,6 +192,22 @@ Issue 13:
   days, two weeks or more), and only within a supervised taper, because stopping brings
   withdrawal; the "about 3 days after stopping" of the guideline summaries is for other drugs.
 
+Issue 19:
+
+- Treatment episodes of medication for opioid use disorder (buprenorphine, methadone,
+  naltrexone: `speciosa.clinic.treatment`, docs/medications.md) reach the rules as current
+  medications of their drug while the episode is on: the sedative co-use rule
+  (`SAF-COUSE-SED`: buprenorphine and methadone are opioids), the CYP3A rule
+  (`SAF-DDI-CYP3A`: both are CYP3A substrates), `SAF-QT` (methadone) and the new rule below
+  read them without a medication-list entry being typed as well.
+- New `SAF-NALTREXONE-KRATOM` (`naltrexone-kratom`, warning): kratom use in the last
+  `kratom_current_use_days` while on naltrexone (a treatment episode or the medication list)
+  needs review: the blocked effect, precipitated withdrawal, and the overdose risk when
+  naltrexone stops, is missed or wears off (lost tolerance; evidence from other opioids).
+- New setting `methadone_confirm_above_mg` (100 mg/day, a site convention: the dose above
+  which Krantz 2009 advises an ECG, not a maximum): a methadone episode above it needs the
+  clinician's confirmation before it is stored.
+
 ## Drug lists
 
 The co-use and CYP3A rules, and the prolactin rules' list of prolactin-raising medicines,

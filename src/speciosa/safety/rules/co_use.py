@@ -328,6 +328,57 @@ def qt_risk(ctx: Context) -> Found | None:
     return Found(severity, " ".join(parts), ev, step)
 
 
+def naltrexone_names(meds) -> list[str]:
+    """The names of the medications among ``meds`` that hold naltrexone (a coded one by its
+    drug, free text by its words: "Vivitrol", "Revia 50 mg")."""
+    return [m.name for m in meds if "naltrexone" in drugs.classify(m.lookup).ingredients]
+
+
+@rule(
+    "SAF-NALTREXONE-KRATOM",
+    topic="naltrexone-kratom",
+    severity="warning",
+    settings=("kratom_current_use_days",),
+    windows=(doses("kratom_current_use_days"), medications()),
+    citations=("naltrexone-is-an-opioid-antagonist", "article-4", "vivitrol-label",
+               "pmc10337879-naltrexone-kratom", "lost-tolerance-overdose", "strang-2003-bmj"),
+)
+def naltrexone_kratom(ctx: Context) -> Found | None:
+    """Kratom use while on naltrexone (by mouth or as an extended-release injection): needs
+    review, for the blocked effect and for the overdose risk when naltrexone stops.
+
+    Fires with a kratom dose in the last {kratom_current_use_days} days and a current
+    medication or treatment episode holding naltrexone (the drug table, docs/drugs.md:
+    Revia and Vivitrol count). Naltrexone blocks opioid receptors
+    (naltrexone-is-an-opioid-antagonist, vivitrol-label), where mitragynine and
+    7-hydroxymitragynine act as partial agonists (article-4): kratom's opioid effects may be
+    blocked, and naltrexone taken while kratom still acts precipitated withdrawal in a case
+    report of undisclosed kratom use (pmc10337879-naltrexone-kratom). When naltrexone stops,
+    is missed or wears off (the injection's blockade lasts about 28 days), tolerance is low and
+    a once-tolerated dose can cause a fatal overdose (lost-tolerance-overdose, vivitrol-label,
+    strang-2003-bmj; evidence from other opioids, not kratom).
+    """
+    last = ctx.current_kratom()
+    if last is None:
+        return None
+    names = naltrexone_names(ctx.current_medications())
+    if not names:
+        return None
+    message = (
+        f"Kratom used (last dose {last.taken_at.date()}) while on naltrexone "
+        f"({', '.join(names)}). Naltrexone blocks opioid receptors, where kratom's alkaloids "
+        "act: kratom's effect may be blocked, and naltrexone started while kratom still acts "
+        "precipitated withdrawal in a case report. Trying to overcome the blockade, or using "
+        "kratom or another opioid once naltrexone is stopped, missed or wears off (about 28 "
+        "days after an injection), risks overdose: tolerance is lower than it was "
+        "(evidence from other opioids, not kratom).")
+    step = ("Consider reviewing the treatment plan with the patient: why kratom is used "
+            "alongside naltrexone, the overdose risk if naltrexone stops or lapses, and "
+            "naloxone.")
+    return Found("warning", message, {"kratom_last_dose_at": iso(last.taken_at),
+                                      "naltrexone": names}, step)
+
+
 @rule(
     "SAF-MED-UNCLASSIFIED",
     topic="medication-not-classified",

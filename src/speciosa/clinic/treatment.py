@@ -1,0 +1,462 @@
+"""Medication for opioid use disorder: treatment episodes of buprenorphine, methadone and
+naltrexone (issue 19).
+
+An episode is one drug in one formulation at one dose from a start (a date, or a date and
+time) to a stop: buprenorphine as a sublingual tablet, a buccal or sublingual film, or an
+extended-release injection; methadone as an oral liquid or tablet with its daily dose in mg
+and the dispensing clinic; naltrexone by mouth or as an extended-release injection with its
+injection dates. A dose change stops the episode and starts the next (``follows``); a stop
+keeps its reason. Every write checks access, is validated here, audited, and idempotent by
+submission token (:mod:`speciosa.clinic.writes`); the safety rules then read the active
+episodes as current medications (co-use, CYP3A, QT with methadone, naltrexone with kratom).
+
+Refused with a message under the field, nothing stored: an unknown drug, formulation or
+unit, a formulation the drug does not come in, a stop before the start, a dose that is not
+a positive number of mg (or beyond the typing-error guard), a methadone episode without its
+daily dose or dispensing clinic, injection dates outside the episode or for a drug taken by
+mouth, a second episode of the same drug overlapping a current one, and another patient's
+episode. A methadone dose above the site's ``methadone_confirm_above_mg`` (a rule setting,
+a site convention) asks for confirmation (:class:`speciosa.clinic.services.NeedsConfirmation`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+
+from . import access, rule_settings, writes
+from .medications import _moment
+from .models import EpisodeStatus, Patient, Source, TreatmentDrug, TreatmentEpisode
+from .models import TreatmentFormulation as F
+
+__all__ = [
+    "DOSE_GUARD_MG",
+    "FIELDS",
+    "FORMULATIONS",
+    "add_injection",
+    "change_episode",
+    "current_episodes",
+    "episode_for",
+    "record_episode",
+    "stop_episode",
+    "validate_episode",
+]
+
+#: The formulations each drug comes in (care.md §7 names the brands: Subutex, Suboxone,
+#: Sublocade, Brixadi; Dolophine, Methadose; Revia, Vivitrol).
+FORMULATIONS: dict[str, tuple[str, ...]] = {
+    TreatmentDrug.BUPRENORPHINE: (F.SUBLINGUAL, F.BUCCAL_FILM, F.XR_INJECTION),
+    TreatmentDrug.METHADONE: (F.ORAL_LIQUID, F.ORAL_TABLET),
+    TreatmentDrug.NALTREXONE: (F.ORAL_TABLET, F.XR_INJECTION),
+}
+
+#: The largest dose in mg accepted at all: a guard against typing errors (an extra zero), not
+#: a clinical limit; methadone above the site's setting needs confirmation well before it.
+DOSE_GUARD_MG = Decimal("1000")
+
+#: Every field an episode's data may hold.
+FIELDS: tuple[str, ...] = ("drug", "formulation", "dose_mg", "dose_unit", "injection_dates",
+                           "dispensing_clinic", "start", "end", "status", "stop_reason",
+                           "notes", "confirmed_dose")
+
+_NOT_FOUND = "No such treatment episode in this patient's record."
+
+
+def _needs_confirmation(message: dict[str, str]) -> ValidationError:
+    from .services import NeedsConfirmation
+
+    return NeedsConfirmation(message)
+
+
+def _dose(data: Mapping[str, Any], drug: str, formulation: str,
+          errors: dict[str, str]) -> Decimal | None:
+    raw = data.get("dose_mg")
+    unit = str(data.get("dose_unit") or "mg").strip()
+    if unit.lower() not in ("mg", "milligram", "milligrams"):
+        errors["dose_unit"] = (f"Unknown unit '{unit}': a treatment episode's dose is in mg "
+                               "(the daily dose, or the dose of each injection).")
+    if raw in (None, ""):
+        if drug == TreatmentDrug.METHADONE:
+            errors["dose_mg"] = "Give the daily methadone dose in mg."
+        return None
+    if isinstance(raw, str) and "," in raw:
+        errors["dose_mg"] = "Use a point for decimals: write 1.5, not 1,5."
+        return None
+    try:
+        value = Decimal(str(raw).strip())
+        if not value.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        errors["dose_mg"] = "Enter the dose in mg as a number, for example 16 or 2.5."
+        return None
+    basis = "each injection" if formulation == F.XR_INJECTION else "a day"
+    if value <= 0:
+        errors["dose_mg"] = f"The dose ({basis}) must be more than 0 mg."
+    elif value > DOSE_GUARD_MG:
+        errors["dose_mg"] = (f"{value:f} mg {basis} is beyond {DOSE_GUARD_MG:f} mg, the limit "
+                             "this form takes (a check against typing errors); check the dose.")
+    elif value != value.quantize(Decimal("0.01")):
+        errors["dose_mg"] = "Give the dose with at most 2 decimal places."
+    return value
+
+
+def _injections(raw: Any, patient: Patient, formulation: str, start: dt.date | None,
+                end: dt.date | None, errors: dict[str, str]) -> list[str]:
+    if raw in (None, "", []):
+        return []
+    if formulation != F.XR_INJECTION:
+        errors["injection_dates"] = "Injection dates go with an extended-release injection only."
+        return []
+    items = raw.split(",") if isinstance(raw, str) else list(raw) if isinstance(
+        raw, list | tuple) else None
+    if items is None:
+        errors["injection_dates"] = "Give the injection dates as a list of dates (YYYY-MM-DD)."
+        return []
+    days = set()
+    for item in items:
+        day = item if isinstance(item, dt.date) and not isinstance(item, dt.datetime) else (
+            parse_date(str(item).strip()) if str(item).strip() else None)
+        if day is None:
+            errors["injection_dates"] = f"'{item}' is not a date (YYYY-MM-DD)."
+            return []
+        if day > timezone.localdate():
+            errors["injection_dates"] = (f"{day.isoformat()} is in the future; record an "
+                                         "injection once it is given.")
+            return []
+        if start is not None and day < start:
+            errors["injection_dates"] = (f"The injection on {day.isoformat()} is before the "
+                                         f"episode started ({start.isoformat()}).")
+            return []
+        if end is not None and day > end:
+            errors["injection_dates"] = (f"The injection on {day.isoformat()} is after the "
+                                         f"episode stopped ({end.isoformat()}).")
+            return []
+        if day < writes.earliest_date(patient):
+            errors["injection_dates"] = f"{day.isoformat()} is too early; check the year."
+            return []
+        days.add(day)
+    return [d.isoformat() for d in sorted(days)]
+
+
+def validate_episode(patient: Patient, data: Mapping[str, Any], *,
+                     exclude: tuple[int, ...] = ()) -> dict[str, Any]:
+    """Check one treatment episode; returns the fields to store.
+
+    Raises
+    ------
+    ValidationError
+        One message per field to fix; :class:`speciosa.clinic.services.NeedsConfirmation`
+        when only the confirmation of a methadone dose above the site's setting is missing.
+    """
+    errors: dict[str, str] = {}
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        errors["__all__"] = f"Unknown field(s): {', '.join(unknown)}."
+    drug = str(data.get("drug") or "").strip().lower()
+    formulation = str(data.get("formulation") or "").strip()
+    if drug not in FORMULATIONS:
+        errors["drug"] = ("Choose buprenorphine, methadone or naltrexone (other medicines go "
+                          "on the medication list).")
+    elif formulation not in FORMULATIONS[drug]:
+        allowed = ", ".join(F(f).label for f in FORMULATIONS[drug])
+        errors["formulation"] = (f"Unknown formulation '{formulation}' for {drug}: choose "
+                                 f"{allowed}." if formulation else
+                                 f"Choose the formulation: {allowed}.")
+    dose = _dose(data, drug, formulation, errors)
+    clinic = str(data.get("dispensing_clinic") or "").strip()
+    if len(clinic) > 120:
+        errors["dispensing_clinic"] = "The dispensing clinic can be at most 120 characters."
+    if drug == TreatmentDrug.METHADONE and not clinic:
+        errors["dispensing_clinic"] = "Name the clinic that dispenses the methadone."
+    elif clinic and drug in FORMULATIONS and drug != TreatmentDrug.METHADONE:
+        errors["dispensing_clinic"] = "Only a methadone episode names a dispensing clinic."
+    notes = str(data.get("notes") or "").strip()
+    if len(notes) > 2000:
+        errors["notes"] = "The notes can be at most 2,000 characters."
+    stop_reason = str(data.get("stop_reason") or "").strip()
+    if len(stop_reason) > 200:
+        errors["stop_reason"] = "The reason for stopping can be at most 200 characters."
+    status = str(data.get("status") or EpisodeStatus.ACTIVE).strip()
+    if status not in EpisodeStatus.values:
+        errors["status"] = f"Unknown status '{status}': choose active or stopped."
+    start, start_at = _moment(data.get("start"), "start", patient, errors)
+    if start is None and "start" not in errors:
+        errors["start"] = "Give the date the episode started."
+    end, end_at = _moment(data.get("end"), "end", patient, errors)
+    if start is not None and end is not None and (
+            end < start or (start_at is not None and end_at is not None and end_at < start_at)):
+        errors["end"] = (f"The stop ({(end_at or end).isoformat()}) is before the start "
+                         f"({(start_at or start).isoformat()}); check both dates.")
+    if status == EpisodeStatus.STOPPED and end is None and "end" not in errors:
+        errors["end"] = "Give the date the episode stopped."
+    if status == EpisodeStatus.STOPPED and not stop_reason:
+        errors.setdefault("stop_reason", "Say why the episode stopped.")
+    if end is not None and status == EpisodeStatus.ACTIVE and "end" not in errors:
+        errors["status"] = "An episode with a stop date is stopped: choose stopped."
+    if stop_reason and end is None:
+        errors.setdefault("stop_reason", "A reason for stopping goes with a stop date.")
+    injections = _injections(data.get("injection_dates"), patient, formulation, start, end,
+                             errors)
+    confirmed = bool(data.get("confirmed_dose"))
+    if not errors:
+        clash = _overlapping(patient, drug, start, end, exclude)
+        if clash is not None:
+            until = f"to {clash.end.isoformat()}" if clash.end else "and is ongoing"
+            errors["drug"] = (f"A {drug} episode already runs from {clash.start.isoformat()} "
+                              f"{until}. Change or stop that episode instead of adding another, "
+                              "or correct its dates.")
+    if errors:
+        raise ValidationError(errors)
+    limit = rule_settings.in_force()["methadone_confirm_above_mg"]
+    if drug == TreatmentDrug.METHADONE and dose is not None and dose > Decimal(str(limit)) \
+            and not confirmed:
+        raise _needs_confirmation({"dose_mg": (
+            f"{dose:f} mg a day is above {limit:g} mg/day, the level at which this site asks for "
+            "a confirmation (a site convention, not a maximum dose): check the dose, then "
+            "confirm it.")})
+    return {"drug": drug, "formulation": formulation, "dose_mg": dose,
+            "injection_dates": injections, "dispensing_clinic": clinic, "start": start,
+            "start_at": start_at, "end": end, "end_at": end_at, "status": status,
+            "stop_reason": stop_reason, "notes": notes,
+            "confirmed_dose": confirmed and drug == TreatmentDrug.METHADONE}
+
+
+def _overlapping(patient: Patient, drug: str, start: dt.date, end: dt.date | None,
+                 exclude: tuple[int, ...]) -> TreatmentEpisode | None:
+    qs = (TreatmentEpisode.objects.current().filter(patient=patient, drug=drug)
+          .exclude(pk__in=exclude))
+    for other in qs.order_by("start", "pk"):
+        # a change stops one episode on the day the next starts: sharing that day is no clash
+        if (end is None or other.start < end) and (other.end is None or start < other.end):
+            return other
+        if other.start == start:
+            return other
+    return None
+
+
+def episode_for(patient: Patient, episode_id: Any) -> TreatmentEpisode:
+    """The episode ``episode_id`` of ``patient`` (any version); another patient's id gets
+    the same answer as one that does not exist.
+
+    Raises
+    ------
+    ValidationError
+        Under ``episode``."""
+    try:
+        return TreatmentEpisode.objects.select_related("patient__site").get(
+            pk=int(episode_id), patient=patient)
+    except (TreatmentEpisode.DoesNotExist, TypeError, ValueError):
+        raise ValidationError({"episode": _NOT_FOUND}) from None
+
+
+def current_episodes(patient: Patient):
+    """The patient's treatment episodes (current versions), newest first."""
+    return (TreatmentEpisode.objects.current().filter(patient=patient)
+            .select_related("entered_by").order_by("-start", "-pk"))
+
+
+def _own(patient: Patient, record: TreatmentEpisode) -> None:
+    if record.patient_id != patient.pk:
+        raise ValidationError({"episode": _NOT_FOUND})
+
+
+def _writable(record: TreatmentEpisode) -> None:
+    if record.superseded or record.retracted:
+        raise ValidationError({"__all__": "This episode was changed since; open the current one."})
+
+
+def _require(user, patient: Patient) -> None:
+    writes.require(access.can_write_clinical(user, patient),
+                   "Only the care team records treatment episodes.")
+
+
+def record_episode(user, patient: Patient, data: Mapping[str, Any], *,
+                   token: writes.SubmissionKey | str | None = None) -> TreatmentEpisode:
+    """Start a treatment episode (a clinician of the patient's care team)."""
+    _require(user, patient)
+    earlier = writes.replayed(user, token, model=TreatmentEpisode, kind="episode",
+                              patient=patient)
+    if earlier is not None:
+        return earlier
+    fields = validate_episode(patient, data)
+    return writes.create_record(user, token, "episode", TreatmentEpisode, patient,
+                                {"source": Source.CLINICIAN, **fields})
+
+
+def _new_version(record: TreatmentEpisode, user, fields: Mapping[str, Any], action: str,
+                 reason: str, patient: Patient) -> TreatmentEpisode:
+    locked = TreatmentEpisode.objects.select_for_update().get(pk=record.pk)
+    if locked.superseded or locked.retracted:
+        raise ValidationError({"__all__": "This episode was changed since; open the current one."})
+    before = writes.snapshot(locked)
+    locked.superseded = True
+    locked.save(update_fields=["superseded"])
+    keep = {f.name: getattr(locked, f.name) for f in TreatmentEpisode._meta.concrete_fields
+            if f.name not in ("id", "superseded", "retracted", "replaces", "entered_at",
+                              "entered_by", "change_reason")}
+    keep.update(fields)
+    new = TreatmentEpisode.objects.create(**{**keep, "entered_by": user,
+                                             "entered_at": timezone.now(), "replaces": locked,
+                                             "change_reason": reason[:500]})
+    writes.audit(user, action, new, patient=patient, before=before, after=writes.snapshot(new),
+                 reason=reason)
+    return new
+
+
+def _at(raw: Any, patient: Patient, key: str) -> tuple[dt.date, dt.datetime | None]:
+    errors: dict[str, str] = {}
+    day, at = _moment(raw if raw not in (None, "") else timezone.now(), key, patient, errors)
+    if errors:
+        raise ValidationError(errors)
+    return day, at
+
+
+def _data_of(record: TreatmentEpisode) -> dict[str, Any]:
+    return {"drug": record.drug, "formulation": record.formulation, "dose_mg": record.dose_mg,
+            "injection_dates": list(record.injection_dates or []),
+            "dispensing_clinic": record.dispensing_clinic,
+            "start": record.start_at or record.start, "end": record.end_at or record.end,
+            "status": record.status, "stop_reason": record.stop_reason, "notes": record.notes,
+            "confirmed_dose": record.confirmed_dose}
+
+
+def stop_episode(user, patient: Patient, record: TreatmentEpisode, *, reason: str,
+                 at: Any = None, token: writes.SubmissionKey | str | None = None
+                 ) -> TreatmentEpisode:
+    """Stop an episode at ``at`` (default now) with the reason."""
+    _own(patient, record)
+    _require(user, patient)
+    earlier = writes.replayed(user, token, model=TreatmentEpisode, kind="episode-stop",
+                              patient=patient)
+    if earlier is not None:
+        return earlier
+    _writable(record)
+    reason = (reason or "").strip()
+    errors: dict[str, str] = {}
+    if not reason:
+        errors["stop_reason"] = "Say why the episode stopped."
+    elif len(reason) > 200:
+        errors["stop_reason"] = "The reason for stopping can be at most 200 characters."
+    if record.status != EpisodeStatus.ACTIVE:
+        errors["__all__"] = "This episode has already stopped."
+    day, moment = _at(at, patient, "end")
+    if day < record.start or (moment and record.start_at and moment < record.start_at):
+        errors["end"] = (f"The stop is before the start ({record.start.isoformat()}); "
+                         "check the date.")
+    late = [d for d in record.injection_dates or [] if d > day.isoformat()]
+    if late and "end" not in errors:
+        errors["end"] = f"An injection was recorded on {late[0]}, after this stop; check the date."
+    if errors:
+        raise ValidationError(errors)
+
+    def create():
+        return _new_version(record, user, {"end": day, "end_at": moment,
+                                           "status": EpisodeStatus.STOPPED,
+                                           "stop_reason": reason},
+                            writes.Action.STOP, reason, patient)
+
+    new, created = writes.once(user, token, "episode-stop", create, model=TreatmentEpisode,
+                               patient=patient)
+    if created:
+        writes.after_change(patient)
+    return new
+
+
+#: What a change may set (the drug stays; stop the episode and start another drug's).
+CHANGEABLE = ("formulation", "dose_mg", "dose_unit", "dispensing_clinic", "injection_dates",
+              "notes", "confirmed_dose")
+
+
+def change_episode(user, patient: Patient, record: TreatmentEpisode,
+                   changes: Mapping[str, Any], *, reason: str, at: Any = None,
+                   token: writes.SubmissionKey | str | None = None) -> TreatmentEpisode:
+    """A new dose, formulation or dispensing clinic from ``at`` (default now): the episode so
+    far stops then and the next one starts, following it. Returns the new episode."""
+    _own(patient, record)
+    _require(user, patient)
+    earlier = writes.replayed(user, token, model=TreatmentEpisode, kind="episode-change",
+                              patient=patient)
+    if earlier is not None:
+        return earlier
+    _writable(record)
+    reason = (reason or "").strip()
+    errors: dict[str, str] = {}
+    if not reason:
+        errors["reason"] = "Say why the treatment changes."
+    wrong = sorted(k for k in changes if k not in CHANGEABLE)
+    for key in wrong:
+        errors[key] = ("A change keeps the drug and starts at the time given: to switch drug, "
+                       "stop this episode and start the other; to fix a mistake, correct it.")
+    if record.status != EpisodeStatus.ACTIVE:
+        errors["__all__"] = "Only an ongoing episode can be changed; this one has stopped."
+    day, moment = _at(at, patient, "start")
+    if day < record.start:
+        errors["start"] = f"The change is before the episode started ({record.start.isoformat()})."
+    if errors:
+        raise ValidationError(errors)
+    merged = _data_of(record)
+    merged.update(changes)
+    merged.update(start=moment or day, end=None, status=EpisodeStatus.ACTIVE, stop_reason="")
+    if "injection_dates" not in changes:
+        merged["injection_dates"] = []
+    if "confirmed_dose" not in changes:
+        merged["confirmed_dose"] = False
+    fields = validate_episode(patient, merged, exclude=(record.pk,))
+    earlier_injections = [d for d in record.injection_dates or [] if d <= day.isoformat()]
+
+    def create():
+        stopped = _new_version(record, user, {"end": day, "end_at": moment,
+                                              "status": EpisodeStatus.STOPPED,
+                                              "stop_reason": f"changed: {reason}"[:200],
+                                              "injection_dates": earlier_injections},
+                               writes.Action.STOP, f"changed: {reason}", patient)
+        new = TreatmentEpisode.objects.create(patient=patient, entered_by=user,
+                                              source=Source.CLINICIAN, follows=stopped,
+                                              change_reason=reason[:500], **fields)
+        writes.audit(user, writes.Action.CREATE, new, patient=patient,
+                     after=writes.snapshot(new), reason=reason)
+        return new
+
+    new, created = writes.once(user, token, "episode-change", create, model=TreatmentEpisode,
+                               patient=patient)
+    if created:
+        writes.after_change(patient)
+    return new
+
+
+def add_injection(user, patient: Patient, record: TreatmentEpisode, day: Any, *,
+                  token: writes.SubmissionKey | str | None = None) -> TreatmentEpisode:
+    """Record an injection of an extended-release episode given on ``day``: the next
+    version of the episode holds the date (audited)."""
+    _own(patient, record)
+    _require(user, patient)
+    earlier = writes.replayed(user, token, model=TreatmentEpisode, kind="episode-injection",
+                              patient=patient)
+    if earlier is not None:
+        return earlier
+    _writable(record)
+    merged = _data_of(record)
+    dates = list(merged["injection_dates"])
+    dates.append(day.isoformat() if isinstance(day, dt.date) else str(day or "").strip())
+    merged["injection_dates"] = dates
+    if str(day or "").strip() == "":
+        raise ValidationError({"injection_dates": "Give the date of the injection."})
+    fields = validate_episode(patient, {**merged, "confirmed_dose": True}, exclude=(record.pk,))
+    if len(fields["injection_dates"]) == len(record.injection_dates or []):
+        raise ValidationError({"injection_dates": "This injection is already recorded."})
+
+    def create():
+        return _new_version(record, user, {"injection_dates": fields["injection_dates"]},
+                            writes.Action.CORRECT, f"injection given on {dates[-1]}", patient)
+
+    new, created = writes.once(user, token, "episode-injection", create, model=TreatmentEpisode,
+                               patient=patient)
+    if created:
+        writes.after_change(patient)
+    return new
