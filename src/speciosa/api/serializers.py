@@ -469,6 +469,13 @@ class CorrectionIn(serializers.Serializer):
     value = StrictDecimalField(max_digits=12, decimal_places=4, required=False, allow_null=True)
     comparator = StrictCharField(required=False, allow_blank=True, max_length=2,
                                  help_text="<, <=, >= or >")
+    reference_low = StrictDecimalField(max_digits=12, decimal_places=4, required=False,
+                                       allow_null=True, help_text="the laboratory's range, "
+                                       "again: needed when the unit of a result with it changes")
+    reference_high = StrictDecimalField(max_digits=12, decimal_places=4, required=False,
+                                        allow_null=True, help_text="the laboratory's range")
+    reference_unit = StrictCharField(required=False, allow_blank=True, max_length=32,
+                                     help_text="unit of the range when not the value's")
     result = StrictCharField(required=False, allow_blank=True)
     method = StrictCharField(required=False, allow_blank=True, max_length=20)
     confirmed_unusual = StrictBooleanField(required=False)

@@ -45,7 +45,9 @@ KINDS: dict[str, RecordKind] = {k.name: k for k in (
                               "grams_per_capsule", "confirmed_unusual"), on_page=("amount",)),
     RecordKind("assessment", Assessment, ("items", "at", "note"), on_page=()),
     RecordKind("lab", LabResult, ("collected_at", "value", "unit", "comparator", "result",
-                                  "method", "confirmed_unusual"), on_page=("value", "unit")),
+                                  "method", "confirmed_unusual", "reference_low",
+                                  "reference_high", "reference_unit"),
+               on_page=("value", "unit", "reference_low", "reference_high", "reference_unit")),
     RecordKind("note", Note, ("text",), on_page=("text",)),
     RecordKind("substance", SubstanceUse, ("at", "name", "detail"), on_page=("name", "detail")),
     RecordKind("medication", Medication, (

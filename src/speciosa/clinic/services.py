@@ -636,10 +636,13 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
         fields = {"at": changes.get("at", record.at), "note": changes.get("note", record.note),
                   "diary": record.diary, **writes.assessment_fields(*scored)}
     elif isinstance(record, LabResult):
-        merged = {"lab": record.lab, **{k: getattr(record, k) for k in kind.correctable},
+        merged = {"lab": record.lab, **{k: getattr(record, k) for k in kind.correctable
+                                        if not k.startswith("reference_")},
                   "iu_factor": record.iu_factor,
                   "reported_interpretation": record.reported_interpretation}
-        if record.reference_source == LabResult.RangeSource.LABORATORY:
+        range_again = any(k in changes for k in ("reference_low", "reference_high"))
+        if record.reference_source == LabResult.RangeSource.LABORATORY and not range_again:
+            _range_stays_with_unit(record, changes)
             # the laboratory's range stays with the result (stored in the canonical unit)
             merged.update(reference_low=record.reference_low, reference_high=record.reference_high,
                           reference_unit=record.canonical_unit)
@@ -689,6 +692,30 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
     if created:
         writes.after_change(patient)
     return new
+
+
+def _range_stays_with_unit(record: LabResult, changes: Mapping[str, Any]) -> None:
+    """A correction of the unit (or the assay factor) of a result with the laboratory's
+    range asks for the range again: it was typed in a unit Speciosa did not keep (the
+    value's, unless said otherwise), so it cannot follow the corrected unit by itself, and
+    kept as stored it would be read in the wrong unit (ALT 5 'U/L' with the range 0.1-0.5
+    corrected to ukat/L is 300 U/L against 0.5 U/L)."""
+    unit = changes.get("unit")
+    if unit in (None, "") or record.value is None:
+        return
+    try:
+        same = klabs.normalise_unit(record.lab, unit) == record.unit
+    except klabs.LabValueError:
+        return  # validate_lab says what is wrong with the unit
+    if same:
+        return
+    low, high = (("" if x is None else f"{x:g}") for x in (record.reference_low,
+                                                          record.reference_high))
+    shown = f"{low}–{high} {klabs.unit_display(record.canonical_unit)}"
+    message = (f"The laboratory's range ({shown}) was entered with the old unit: enter it again "
+               "as the report gives it, with the corrected unit, so that it is read in the "
+               "right unit.")
+    raise ValidationError({"reference_high": message})
 
 
 def retract_record(user, record, reason: str, *, token: str | None = None):

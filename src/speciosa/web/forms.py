@@ -343,6 +343,13 @@ class CorrectionForm(TokenForm):
     reason = forms.CharField(label="Reason for the correction", max_length=500)
     value = PointDecimalField(label="Corrected value", required=False, max_digits=12, decimal_places=4)
     unit = forms.CharField(label="Corrected unit", required=False, max_length=32)
+    # a lab's range again (needed when the unit of a result with the laboratory's range changes)
+    reference_low = PointDecimalField(label="Laboratory range: low", required=False,
+                                      max_digits=12, decimal_places=4)
+    reference_high = PointDecimalField(label="Laboratory range: high", required=False,
+                                       max_digits=12, decimal_places=4)
+    reference_unit = forms.CharField(label="Range unit (if not the value's)", required=False,
+                                     max_length=32)
     amount = PointDecimalField(label="Corrected amount", required=False, max_digits=9, decimal_places=3)
     text = forms.CharField(label="Corrected text", required=False, widget=forms.Textarea(attrs={"rows": 3}))
     name = forms.ChoiceField(label="Corrected substance", required=False,

@@ -173,7 +173,11 @@ def record_correct(request, patient_id, kind, record_id):
         except ValidationError as exc:
             forms.apply_service_errors(form, exc)
     services.record_view(request.user, patient, f"correct:{kind}", record)  # shows current value
-    return render(request, "web/record_correct.html", {"patient": patient, "record": record, "kind": kind,
+    extra = {}
+    if kind == "lab":  # the value as shown everywhere, with whose range it was read against
+        title, detail, _flagged = selectors.describe_lab(record)
+        extra = {"lab_current": title.split(": ", 1)[-1], "lab_detail": detail}
+    return render(request, "web/record_correct.html", {**extra, "patient": patient, "record": record, "kind": kind,
                                                        "form": form, "needs_confirmation": needs_confirmation})
 
 
