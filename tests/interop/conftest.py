@@ -37,3 +37,15 @@ def read_ndjson(folder: Path) -> dict[str, list[dict]]:
 def ndjson():
     """``ndjson(folder)`` reads a Bulk Data folder (see :func:`read_ndjson`)."""
     return read_ndjson
+
+
+@pytest.fixture
+def maya(clinic):
+    """Maya Quinn (``clinic.patient_a``), with the hospital's MRN system (``ehr.HOSPITAL_MRN``)
+    trusted at her site: the patient the EHR-shaped import tests send resources about."""
+    from speciosa.interop.models import TrustedIdentifierSystem
+
+    from .ehr import HOSPITAL_MRN
+
+    TrustedIdentifierSystem.objects.create(site=clinic.site_a, system=HOSPITAL_MRN)
+    return clinic.patient_a

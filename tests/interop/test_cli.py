@@ -81,3 +81,12 @@ def test_an_export_is_audited_with_its_purpose_and_needs_one(demo_clinic, tmp_pa
     assert main(["export", "fhir", "--purpose", "  ", "--out", str(tmp_path / "b")]) == 2
     with pytest.raises(SystemExit):
         main(["export", "fhir", "--out", str(tmp_path / "c")])
+
+
+def test_the_export_help_says_fhir_r4_4_0_1(capsys):
+    """The help named 4.3.0/R4B, which is not the release Speciosa exports (issue 14)."""
+    with pytest.raises(SystemExit):
+        main(["export", "fhir", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "FHIR R4 (4.0.1)" in out
+    assert "4.3.0" not in out and "R4B" not in out

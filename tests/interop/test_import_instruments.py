@@ -11,18 +11,11 @@ from speciosa.clinic import models as cmodels
 from speciosa.interop import codes as icodes
 from speciosa.interop.export import Exporter, write_ndjson
 from speciosa.interop.importer import import_fhir
-from speciosa.interop.models import TrustedIdentifierSystem
 
 from . import ehr
 from .r4 import parse_r4
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def maya(clinic):
-    TrustedIdentifierSystem.objects.create(site=clinic.site_a, system=ehr.HOSPITAL_MRN)
-    return clinic.patient_a
 
 
 def _total(loinc: str, value, ident="T-1", **changes) -> dict:

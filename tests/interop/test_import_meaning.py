@@ -13,18 +13,12 @@ from speciosa.clinic import models as cmodels
 from speciosa.interop import codes as icodes
 from speciosa.interop.export import Exporter
 from speciosa.interop.importer import import_fhir
-from speciosa.interop.models import ImportedResource, TrustedIdentifierSystem
+from speciosa.interop.models import ImportedResource
 
 from . import ehr
 from .r4 import parse_r4
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def maya(clinic):
-    TrustedIdentifierSystem.objects.create(site=clinic.site_a, system=ehr.HOSPITAL_MRN)
-    return clinic.patient_a
 
 
 def _counts() -> dict[str, int]:

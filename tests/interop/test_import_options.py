@@ -11,17 +11,11 @@ import pytest
 from speciosa.cli import main
 from speciosa.clinic import models as cmodels
 from speciosa.interop.importer import import_fhir
-from speciosa.interop.models import ImportedResource, TrustedIdentifierSystem
+from speciosa.interop.models import ImportedResource
 
 from . import ehr
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def maya(clinic):
-    TrustedIdentifierSystem.objects.create(site=clinic.site_a, system=ehr.HOSPITAL_MRN)
-    return clinic.patient_a
 
 
 def _counts() -> dict[str, int]:

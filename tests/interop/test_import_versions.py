@@ -22,12 +22,6 @@ from .r4 import parse_r4
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def maya(clinic):
-    TrustedIdentifierSystem.objects.create(site=clinic.site_a, system=ehr.HOSPITAL_MRN)
-    return clinic.patient_a
-
-
 def _counts() -> dict[str, int]:
     return {m.__name__: m.objects.count() for m in
             (cmodels.LabResult, cmodels.Medication, cmodels.Dose, cmodels.AuditEntry,
@@ -100,7 +94,8 @@ def test_a_stopped_medication_is_never_current_and_raises_no_co_use_alert(maya, 
     assert cmodels.Medication.objects.get().end == ended
     assert not _open(maya, "SAF-COUSE-SED").exists()
     # the same alprazolam, active: the rule does fire (so the test above can fail)
-    assert _send(tmp_path, maya, _statement(ident="MS-2"), name="icodes.json").ok
+    assert _send(tmp_path, maya, _statement(ident="MS-2", name="Alprazolam 1 mg tablet"),
+                 name="icodes.json").ok
     assert _open(maya, "SAF-COUSE-SED").count() == 1
 
 

@@ -50,6 +50,12 @@ def full_record(clinic):
         craving=4, substances=["alcohol"], substance_detail="two beers"))
     cm.Medication.objects.create(patient=p, entered_by=clin, source="clinician", name="Buprenorphine 8 mg",
                                  start=dt.date(2026, 1, 5))
+    cm.Medication.objects.create(  # this clinic's prescription: also a MedicationRequest
+        patient=p, entered_by=clin, source="clinician", name="Naltrexone 50 mg tablet",
+        drug="naltrexone", rxnorm="7243", dose_amount=1, dose_unit="tablet", route="oral",
+        frequency="once daily", strength=50, strength_unit="mg", form="tablet",
+        prescriber="clinic", prescriber_name="Dr Ada Okafor", indication="alcohol use disorder",
+        start=dt.date(2026, 1, 5), start_at=dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC))
     services.record_note(clin, p, "Discussed taper plan.")
     cm.Consent.objects.create(patient=p, kind="care", given=True, recorded_by=clin)
     cm.Consent.objects.create(patient=p, kind="research", given=False)

@@ -11,6 +11,7 @@ patient's reference and MRN system (another site), and references into the sende
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import os
 import subprocess
@@ -27,7 +28,7 @@ from .conftest import read_ndjson
 
 pytestmark = pytest.mark.django_db
 
-CLINICAL = ("Observation", "QuestionnaireResponse", "MedicationStatement")
+CLINICAL = ("Observation", "QuestionnaireResponse", "MedicationStatement", "MedicationRequest")
 BY_DESIGN = ("id", "meta", "identifier")
 WHO = ("performer", "author", "source", "informationSource")
 SPECIOSA = Path(sys.executable).parent / "speciosa"
@@ -70,6 +71,8 @@ def _comparable(res: dict, qr_ids: dict[str, str]) -> dict:
                 _who(value, subject)
     if "derivedFrom" in r:
         r["derivedFrom"] = [qr_ids.get(d["reference"], d["reference"]) for d in r["derivedFrom"]]
+    if "basedOn" in r:  # this installation's own MedicationRequest of the same medication
+        r["basedOn"] = [d["reference"].split("/")[0] for d in r["basedOn"]]
     return r
 
 
@@ -80,8 +83,46 @@ def _key(res: dict) -> tuple[str, str] | None:
     return (first["system"], first["value"]) if first else None
 
 
+def _medications(demo_clinic) -> list[cmodels.Medication]:
+    """Two medications with every field the list holds: this clinic's prescription (so a
+    MedicationRequest goes out too) with date-times, and another prescriber's, stopped."""
+    from speciosa.clinic import medications
+
+    patient = cmodels.Patient.objects.order_by("pk").first()
+    clinician = patient.care_team.members.order_by("pk").first()
+    start = dt.datetime.combine(patient.in_care_since, dt.time(9, 30), tzinfo=dt.UTC)
+    made = [medications.record_medication(clinician, patient, {
+        "drug": "buprenorphine", "name": "Suboxone film", "strength": "8", "strength_unit": "mg",
+        "form": "film", "dose_amount": "2", "dose_unit": "film", "frequency": "once daily",
+        "route": "sublingual", "start": start.isoformat(), "prescriber": "clinic",
+        "prescriber_name": "Dr Ada Okafor", "indication": "opioid use disorder",
+        "category": "prescription", "notes": "Induction at the clinic."})]
+    made.append(medications.record_medication(clinician, patient, {
+        "name": "ibuprofen 400 mg tablet", "dose_amount": "400", "dose_unit": "mg",
+        "route": "oral", "frequency": "as needed", "start": patient.in_care_since.isoformat(),
+        "end": (start + dt.timedelta(days=5, hours=2)).isoformat(), "status": "stopped",
+        "stop_reason": "stomach pain", "prescriber": "none", "category": "otc"}))
+    return made
+
+
+#: The Medication fields a round trip keeps, compared row by row (not only as resources).
+MEDICATION_FIELDS = ("name", "drug", "rxnorm", "category", "strength", "strength_unit", "form",
+                     "dose_amount", "dose_unit", "frequency", "route", "start", "start_at",
+                     "end", "end_at", "status", "stop_reason", "prescriber", "prescriber_name",
+                     "indication", "notes")
+
+ROWS = """
+import django, json
+django.setup()
+from speciosa.clinic.models import Medication
+print(json.dumps([[str(getattr(m, f)) for f in {fields!r}] for m in
+                  Medication.objects.current().order_by("patient__identifier", "name")]))
+"""
+
+
 def test_export_import_into_an_empty_installation_export_keeps_every_field(demo_clinic,
                                                                              tmp_path):
+    _medications(demo_clinic)
     write_ndjson(tmp_path / "first")
     first = read_ndjson(tmp_path / "first")
     systems = sorted({icodes.mrn_system(s.name) for s in cmodels.Site.objects.all()})
@@ -113,8 +154,19 @@ def test_export_import_into_an_empty_installation_export_keeps_every_field(demo_
     assert {p["identifier"][0]["system"] for p in second["Patient"]} == {
         "https://seeded.example/fhir/sid/mrn/seeded-clinic"}
 
+    # the medication list, field by field
+    rows = json.loads(_run(env, sys.executable, "-c", ROWS.format(fields=MEDICATION_FIELDS)).stdout)
+    assert rows == [[str(getattr(m, f)) for f in MEDICATION_FIELDS] for m in
+                    cmodels.Medication.objects.current().order_by("patient__identifier", "name")]
+    assert {r[MEDICATION_FIELDS.index("prescriber")] for r in rows} >= {"clinic", "none"}
+    # the MedicationRequest of the prescription was the same medication: taken once
+    skipped = {k: v for f in report["files"] for k, v in f["skipped"].items()}
+    assert skipped["MedicationRequest (the same medication as its MedicationStatement)"] == 1
+    assert not any(f["warnings"] for f in report["files"]), [
+        f["warnings"][:3] for f in report["files"]]
+
     # each record of the second export names the first's identifier as its secondary one
-    before = {_key(r): r for t in CLINICAL for r in first.get(t, []) if _key(r)}
+    before = {(t, _key(r)): r for t in CLINICAL for r in first.get(t, []) if _key(r)}
     qr_ids = {}
     for r in second.get("QuestionnaireResponse", []):
         match = next(b for b in first["QuestionnaireResponse"]
@@ -133,7 +185,7 @@ def test_export_import_into_an_empty_installation_export_keeps_every_field(demo_
             else:
                 secondary = next(i for i in r["identifier"] if i.get("use") == "secondary")
                 assert r["identifier"][0]["system"].startswith("https://seeded.example/")
-                origin = before[(secondary["system"], secondary["value"])]
+                origin = before[(rtype, (secondary["system"], secondary["value"]))]
             a = _comparable(origin, {})
             b = _comparable(r, qr_ids)
             assert b == a, f"{rtype} {origin['id']} -> {r['id']}:\n{a}\n{b}"

@@ -54,7 +54,7 @@ def register(subparsers: Any) -> None:
     """Add ``export fhir`` and ``import fhir``."""
     p = export_subparsers(subparsers).add_parser(
         "fhir", help="FHIR R4 Bulk Data NDJSON, one file per resource type",
-        description="Write FHIR R4 (4.3.0/R4B models) NDJSON files, one per resource type, "
+        description="Write FHIR R4 (4.0.1) NDJSON files, one per resource type, "
         "for every patient or one (--patient).")
     p.add_argument("--out", required=True, help="folder to write the .ndjson files into")
     p.add_argument("--purpose", required=True, metavar="TEXT",
@@ -182,7 +182,9 @@ def cmd_import_fhir(args: argparse.Namespace) -> int:
             {"file": f.file, "stored": f.stored, "created": dict(f.created), "unchanged": f.unchanged,
              "skipped": dict(f.skipped),
              "problems": [{"line": p.line, "resource": p.resource, "message": p.message,
-                           "refuses_file": p.fatal} for p in f.problems]}
+                           "refuses_file": p.fatal} for p in f.problems],
+             "warnings": [{"line": w.line, "resource": w.resource, "message": w.message}
+                          for w in f.warnings]}
             for f in report.files]}))
     else:
         for f in report.files:
@@ -190,6 +192,8 @@ def cmd_import_fhir(args: argparse.Namespace) -> int:
                 made = ", ".join(f"{n} {m}" for m, n in sorted(f.created.items())) or "nothing new"
                 refused = f"; {len(f.problems)} resource(s) refused" if f.problems else ""
                 print(f"{f.file}: stored {made}; {f.unchanged} already imported{refused}")
+                for w in f.warnings:
+                    print(f"  warning: {w}")
             else:
                 print(f"{f.file}: NOT stored ({len(f.problems)} problem(s))")
     if not report.ok:

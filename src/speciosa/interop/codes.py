@@ -40,6 +40,10 @@ MS_CATEGORY = "http://terminology.hl7.org/CodeSystem/medication-statement-catego
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 PROVENANCE_AGENT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+MR_CATEGORY = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
+#: US Core's DocumentReference category of clinical notes (US Core "Clinical Notes").
+DOC_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
 DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 
 CS_LAB = f"{CODE_BASE}/CodeSystem/lab"
@@ -51,6 +55,9 @@ CS_BAND = f"{CODE_BASE}/CodeSystem/instrument-band"
 CS_SUBSTANCE = f"{CODE_BASE}/CodeSystem/substance"
 CS_SUBSTANCE_USE = f"{CODE_BASE}/CodeSystem/substance-use"
 CS_NOTE_TYPE = f"{CODE_BASE}/CodeSystem/note-type"
+CS_DRUG = f"{CODE_BASE}/CodeSystem/drug"
+CS_ROUTE = f"{CODE_BASE}/CodeSystem/route"
+CS_FORM = f"{CODE_BASE}/CodeSystem/medication-form"
 CS_DOSE_UNIT = f"{CODE_BASE}/CodeSystem/dose-unit"
 CS_CONSENT_KIND = f"{CODE_BASE}/CodeSystem/consent-kind"
 CS_SAFETY_RULE = f"{CODE_BASE}/CodeSystem/safety-rule"
@@ -74,6 +81,17 @@ EXT_GRAMS_PER_CAPSULE = f"{EXT}/grams-per-capsule"
 EXT_MITRAGYNINE_MG = f"{EXT}/mitragynine-mg-estimate"
 EXT_CONVERSION_NOTE = f"{EXT}/conversion-note"
 EXT_NOTE = f"{EXT}/note"
+#: A medication's strength (valueQuantity), form (valueCode of ``medications.FORMS``), kind of
+#: medicine (valueCode: prescription, otc, supplement, other), who prescribes it (valueCode:
+#: clinic, outside, none, unknown) and the prescriber's name (valueString).
+EXT_STRENGTH = f"{EXT}/medication-strength"
+EXT_FORM = f"{EXT}/medication-form"
+EXT_MEDICATION_CATEGORY = f"{EXT}/medication-category"
+EXT_PRESCRIBER = f"{EXT}/prescriber"
+EXT_PRESCRIBER_NAME = f"{EXT}/prescriber-name"
+#: The clinician who confirmed a patient-reported medication (valueReference) and when.
+EXT_CONFIRMED_BY = f"{EXT}/confirmed-by"
+EXT_CONFIRMED_AT = f"{EXT}/confirmed-at"
 EXT_ASSESSMENT_FLAG = f"{EXT}/assessment-flag"
 EXT_SEVERITY = f"{EXT}/alert-severity"
 EXT_ALERT_STATUS = f"{EXT}/alert-status"
@@ -141,6 +159,35 @@ QUALITATIVE_INTERPRETATION = MappingProxyType({
     "positive": ("POS", "Positive"),
     "indeterminate": ("IND", "Indeterminate"),
 })
+
+#: LOINC document type of a clinical note: "Progress note" (US Core Clinical Notes lists it
+#: among the note types a server supports; Speciosa's notes are notes of ongoing care).
+NOTE_LOINC = ("11506-3", "Progress note")
+
+#: Route (``medications.ROUTES`` key) -> SNOMED CT route concept (the FHIR R4 example value
+#: set SNOMEDCTRouteCodes). Routes without one here (inhaled, other) carry Speciosa's code only.
+ROUTE_SNOMED = MappingProxyType({
+    "oral": ("26643006", "Oral route"),
+    "sublingual": ("37839007", "Sublingual route"),
+    "buccal": ("54471007", "Buccal route"),
+    "subcutaneous": ("34206005", "Subcutaneous route"),
+    "intramuscular": ("78421000", "Intramuscular route"),
+    "intravenous": ("47625008", "Intravenous route"),
+    "transdermal": ("45890007", "Transdermal route"),
+    "nasal": ("46713006", "Nasal route"),
+    "rectal": ("37161004", "Rectal route"),
+    "topical": ("6064005", "Topical route"),
+})
+
+#: A medication's dose unit (``medications.DOSE_UNITS``) -> UCUM code.
+MEDICATION_DOSE_UCUM = MappingProxyType({
+    "mg": "mg", "mcg": "ug", "g": "g", "mL": "mL", "IU": "[IU]", "tablet": "{tablet}",
+    "capsule": "{capsule}", "film": "{film}", "patch": "{patch}", "spray": "{spray}",
+    "puff": "{puff}", "drop": "{drop}", "injection": "{injection}", "sachet": "{sachet}",
+    "unit": "{unit}"})
+MEDICATION_STRENGTH_UCUM = MappingProxyType({
+    "mg": "mg", "mcg": "ug", "g": "g", "mg/mL": "mg/mL", "mcg/mL": "ug/mL", "mcg/h": "ug/h",
+    "%": "%", "IU": "[IU]", "unit": "{unit}"})
 
 #: Speciosa dose unit -> (UCUM code, unit text).
 DOSE_UNITS = MappingProxyType({

@@ -21,6 +21,7 @@ Resource ids (stable within an installation):
 ``Observation/score<pk>``   instrument total (derived from the response)
 ``Observation/sub<pk>``     substance use (social history)
 ``MedicationStatement/dose<pk>``, ``/med<pk>``  kratom dose, medication
+``MedicationRequest/rx<pk>``  a medication this clinic prescribes (the same as ``med<pk>``)
 ``DocumentReference/note<pk>``  clinical note
 ``Consent/<pk>``, ``Flag/<pk>``  consent, safety alert
 ``Provenance/<kind><pk>``   who entered a record, when, by which route
@@ -55,7 +56,7 @@ Resource = dict[str, Any]
 #: Resource types in bulk-export order (one NDJSON file each).
 RESOURCE_TYPES = (
     "Patient", "Practitioner", "CareTeam", "Questionnaire", "QuestionnaireResponse",
-    "Observation", "MedicationStatement", "DocumentReference", "Condition", "Flag", "Consent",
+    "Observation", "MedicationStatement", "MedicationRequest", "DocumentReference", "Condition", "Flag", "Consent",
     "Provenance",
 )
 
@@ -64,6 +65,7 @@ ID_PREFIXES: dict[str, tuple[tuple[str, str], ...]] = {
     "Observation": (("lab", "labs"), ("score", "assessments"), ("sub", "substances")),
     "QuestionnaireResponse": (("a", "assessments"),),
     "MedicationStatement": (("dose", "doses"), ("med", "medications")),
+    "MedicationRequest": (("rx", "medications"),),
     "DocumentReference": (("note", "notes"),),
     "Provenance": (("lab", "labs"), ("a", "assessments"), ("dose", "doses"),
                    ("sub", "substances"), ("med", "medications"), ("note", "notes")),
@@ -516,35 +518,36 @@ class Exporter:
 
     def medications(self, pk: int | None = None,
                     want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
+        """The medication list as ``MedicationStatement`` (every medication) and, for this
+        clinic's prescriptions (``prescriber=clinic``), also as ``MedicationRequest`` (intent
+        ``order``, the same identifier: an import takes one medication of the two)."""
         qs = self._rows(cm.Medication)
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
         original = self.imported("Medication")
-        for row in qs.values("pk", "patient_id", "name", "start", "end", "entered_by_id", "entered_at",
-                             "source", "replaces_id", "change_reason").order_by("pk").iterator(2000):
+        for row in qs.values(*MEDICATION_COLUMNS).order_by("pk").iterator(2000):
             own, meta = self._versioned(cm.Medication, row)
             pk_ = row["pk"]
             subject = refs[row["patient_id"]]
             sent = original.get(own)
             orig = sent["identifier"] if sent else None
+            confirmed = self._user(row["confirmed_by_id"])
             if "MedicationStatement" in want:
-                period = {"start": row["start"].isoformat()}
-                if row["end"]:
-                    period["end"] = row["end"].isoformat()
-                ms = {"resourceType": "MedicationStatement", "id": f"med{pk_}", "meta": meta,
-                      "identifier": _identifiers("medication", pk_, orig),
-                      "status": "completed" if row["end"] else "active",
-                      "category": _MS_COMMUNITY,
-                      "medicationCodeableConcept": {"text": row["name"]},
-                      "subject": subject, "effectivePeriod": period,
-                      "dateAsserted": row["first_entered_at"].isoformat()}
-                src = self._user(row["first_entered_by_id"])
-                if src:
-                    ms["informationSource"] = src
+                ms = medication_statement(row, subject, orig, self._user(row["first_entered_by_id"]),
+                                          confirmed)
+                ms["meta"] = meta
                 yield as_sent(ms, sent, subject)
+            if "MedicationRequest" in want and row["prescriber"] == cm.Prescriber.CLINIC:
+                mr = medication_request(row, subject, orig, self._user(row["first_entered_by_id"]),
+                                        confirmed)
+                mr["meta"] = meta
+                yield as_sent(mr, sent, subject)
             if "Provenance" in want:
-                yield self._provenance("med", pk_, [f"MedicationStatement/med{pk_}"], subject, row, orig)
+                targets = [f"MedicationStatement/med{pk_}"]
+                if row["prescriber"] == cm.Prescriber.CLINIC:
+                    targets.append(f"MedicationRequest/rx{pk_}")
+                yield self._provenance("med", pk_, targets, subject, row, orig)
 
     def consents(self, pk: int | None = None) -> Iterator[Resource]:
         qs = self._in_scope(cm.Consent.objects.all())
@@ -639,6 +642,7 @@ class Exporter:
             yield from self.substances(want=want)
         if want & {"MedicationStatement", "Provenance"}:
             yield from self.doses(want=want)
+        if want & {"MedicationStatement", "MedicationRequest", "Provenance"}:
             yield from self.medications(want=want)
         if want & {"DocumentReference", "Provenance"}:
             yield from self.notes(want=want)
@@ -758,9 +762,8 @@ def as_sent(resource: Resource, sent: dict[str, Any] | None, subject: dict[str, 
     rtype = resource["resourceType"]
     status = sent.get("status")
     if status in _KEPT_STATUS.get(rtype, ()) and resource.get("status") != "in-progress":
-        if rtype != "MedicationStatement" or resource["id"].startswith("dose") \
-                or (status == "active") == ("end" not in resource.get("effectivePeriod", {})):
-            resource["status"] = status
+        if rtype != "MedicationStatement" or resource["id"].startswith("dose"):
+            resource["status"] = status  # a medication stores its own status
     recorded = sent.get("recorded_at")
     by, author = sent.get("reported_by"), sent.get("author")
     who = subject if by == "patient" else author
@@ -782,6 +785,16 @@ def as_sent(resource: Resource, sent: dict[str, Any] | None, subject: dict[str, 
             resource["author"] = who
         if by == "patient":
             resource["source"] = subject
+    if rtype in ("MedicationStatement", "MedicationRequest") and sent.get("codings") \
+            and "medicationCodeableConcept" in resource:
+        concept = resource["medicationCodeableConcept"]
+        have = {(cd.get("system"), cd.get("code")) for cd in concept.get("coding", ())}
+        extra = [cd for cd in sent["codings"] if (cd.get("system"), cd.get("code")) not in have]
+        if extra:
+            concept["coding"] = [*concept.get("coding", ()), *extra]
+    if rtype == "MedicationRequest":
+        if recorded:
+            resource["authoredOn"] = recorded.isoformat()
     elif rtype == "MedicationStatement":
         if recorded:
             resource["dateAsserted"] = recorded.isoformat()
@@ -1082,6 +1095,168 @@ def dose_statement(row: dict[str, Any], subject: dict[str, Any], source: dict[st
     if source:
         ms["informationSource"] = source
     return ms
+
+
+#: The Medication columns the export reads.
+MEDICATION_COLUMNS = (
+    "pk", "patient_id", "name", "drug", "rxnorm", "category", "strength", "strength_unit", "form",
+    "dose_amount", "dose_unit", "frequency", "route", "start", "start_at", "end", "end_at",
+    "status", "stop_reason", "prescriber", "prescriber_name", "indication", "notes",
+    "confirmed_by_id", "confirmed_at", "entered_by_id", "entered_at", "source", "replaces_id",
+    "change_reason")
+
+
+def medication_concept(row: dict[str, Any]) -> dict[str, Any]:
+    """What the medication is: its RxNorm ingredient code, Speciosa's drug-table name (a coded
+    medication) and the name as shown (``text``)."""
+    coding = []
+    if row["rxnorm"]:
+        coding.append({"system": c.RXNORM, "code": row["rxnorm"]})
+    if row["drug"]:
+        coding.append({"system": c.CS_DRUG, "code": row["drug"], "display": row["drug"]})
+    concept: dict[str, Any] = {"text": row["name"]}
+    if coding:
+        concept = {"coding": coding, "text": row["name"]}
+    return concept
+
+
+def _moment(day: dt.date | None, at: dt.datetime | None) -> str | None:
+    """A FHIR dateTime: the time when it was given, otherwise the day."""
+    if at is not None:
+        return at.isoformat()
+    return day.isoformat() if day is not None else None
+
+
+def dosage_text(row: dict[str, Any]) -> str:
+    """The dosage as one line ("2 tablet by mouth, twice daily")."""
+    from speciosa.clinic.medications import ROUTES
+
+    parts = []
+    if row["dose_amount"] is not None:
+        parts.append(f"{_num(row['dose_amount'])} {row['dose_unit']}")
+    if row["route"]:
+        parts.append(ROUTES.get(row["route"], row["route"]))
+    text = " ".join(parts)
+    if row["frequency"]:
+        text = f"{text}, {row['frequency']}" if text else row["frequency"]
+    return text
+
+
+def medication_dosage(row: dict[str, Any]) -> dict[str, Any] | None:
+    """A medication's ``Dosage``: text, route (SNOMED CT where known, and Speciosa's code),
+    how often (``timing.code.text``) and the dose (``doseAndRate.doseQuantity``, UCUM)."""
+    from speciosa.clinic.medications import ROUTES
+
+    dosage: dict[str, Any] = {}
+    text = dosage_text(row)
+    if text:
+        dosage["text"] = text
+    if row["frequency"]:
+        dosage["timing"] = {"code": {"text": row["frequency"]}}
+    if row["route"]:
+        coding = []
+        if row["route"] in c.ROUTE_SNOMED:
+            code, display = c.ROUTE_SNOMED[row["route"]]
+            coding.append({"system": c.SNOMED, "code": code, "display": display})
+        coding.append({"system": c.CS_ROUTE, "code": row["route"]})
+        dosage["route"] = {"coding": coding, "text": ROUTES.get(row["route"], row["route"])}
+    if row["dose_amount"] is not None:
+        dosage["doseAndRate"] = [{"doseQuantity": {
+            "value": _num(row["dose_amount"]), "unit": row["dose_unit"], "system": c.UCUM,
+            "code": c.MEDICATION_DOSE_UCUM.get(row["dose_unit"], row["dose_unit"])}}]
+    return dosage or None
+
+
+def _medication_common(row: dict[str, Any], confirmed: dict[str, Any] | None) -> dict[str, Any]:
+    """Extensions, reason, notes and status reason shared by the statement and the request."""
+    ext: list[dict[str, Any]] = []
+    if row["strength"] is not None:
+        ext.append({"url": c.EXT_STRENGTH, "valueQuantity": {
+            "value": _num(row["strength"]), "unit": row["strength_unit"], "system": c.UCUM,
+            "code": c.MEDICATION_STRENGTH_UCUM.get(row["strength_unit"], row["strength_unit"])}})
+    if row["form"]:
+        ext.append({"url": c.EXT_FORM, "valueCode": row["form"]})
+    if row["category"]:
+        ext.append({"url": c.EXT_MEDICATION_CATEGORY, "valueCode": row["category"]})
+    ext.append({"url": c.EXT_PRESCRIBER, "valueCode": row["prescriber"]})
+    if row["prescriber_name"]:
+        ext.append({"url": c.EXT_PRESCRIBER_NAME, "valueString": row["prescriber_name"]})
+    if confirmed is not None:
+        ext.append({"url": c.EXT_CONFIRMED_BY, "valueReference": confirmed})
+    if row["confirmed_at"] is not None:
+        ext.append({"url": c.EXT_CONFIRMED_AT, "valueDateTime": row["confirmed_at"].isoformat()})
+    out: dict[str, Any] = {"extension": ext}
+    if row["stop_reason"]:
+        out["statusReason"] = [{"text": row["stop_reason"]}]
+    if row["indication"]:
+        out["reasonCode"] = [{"text": row["indication"]}]
+    if row["notes"]:
+        out["note"] = [{"text": row["notes"]}]
+    return out
+
+
+def medication_statement(row: dict[str, Any], subject: dict[str, Any],
+                         original: dict[str, str] | None, source: dict[str, Any] | None,
+                         confirmed: dict[str, Any] | None = None) -> Resource:
+    """A medication of the list as ``MedicationStatement``: status as recorded, the course
+    as ``effectivePeriod`` (date-times when the time was given), dosage, route, reason."""
+    period: dict[str, str] = {"start": _moment(row["start"], row["start_at"]) or ""}
+    end = _moment(row["end"], row["end_at"])
+    if end:
+        period["end"] = end
+    common = _medication_common(row, confirmed)
+    ms: Resource = {"resourceType": "MedicationStatement", "id": f"med{row['pk']}",
+                    "extension": common.pop("extension"),
+                    "identifier": _identifiers("medication", row["pk"], original),
+                    "status": row["status"], "category": _MS_COMMUNITY,
+                    "medicationCodeableConcept": medication_concept(row),
+                    "subject": subject, "effectivePeriod": period,
+                    "dateAsserted": row["first_entered_at"].isoformat()}
+    if row["prescriber"] == cm.Prescriber.CLINIC:
+        ms["basedOn"] = [{"reference": f"MedicationRequest/rx{row['pk']}"}]
+    ms.update(common)
+    if source:
+        ms["informationSource"] = source
+    dosage = medication_dosage(row)
+    if dosage:
+        ms["dosage"] = [dosage]
+    return ms
+
+
+#: Medication status -> MedicationRequest status (R4 medicationrequest-status).
+_REQUEST_STATUS = {"active": "active", "on-hold": "on-hold", "stopped": "stopped",
+                   "completed": "completed", "intended": "draft", "not-taken": "cancelled",
+                   "unknown": "unknown", "entered-in-error": "entered-in-error"}
+
+
+def medication_request(row: dict[str, Any], subject: dict[str, Any],
+                       original: dict[str, str] | None, requester: dict[str, Any] | None,
+                       confirmed: dict[str, Any] | None = None) -> Resource:
+    """A medication this clinic prescribes as ``MedicationRequest`` (intent ``order``): the
+    course as ``dosageInstruction.timing.repeat.boundsPeriod``, ``authoredOn`` when it was
+    recorded, the requester the clinician who entered it (or the prescriber's name)."""
+    common = _medication_common(row, confirmed)
+    mr: Resource = {"resourceType": "MedicationRequest", "id": f"rx{row['pk']}",
+                    "extension": common.pop("extension"),
+                    "identifier": _identifiers("medication", row["pk"], original),
+                    "status": _REQUEST_STATUS.get(row["status"], "unknown"), "intent": "order",
+                    "category": [{"coding": [{"system": c.MR_CATEGORY, "code": "community",
+                                              "display": "Community"}]}],
+                    "medicationCodeableConcept": medication_concept(row),
+                    "subject": subject, "authoredOn": row["first_entered_at"].isoformat()}
+    if row["prescriber_name"]:
+        mr["requester"] = {"display": row["prescriber_name"]}
+    elif requester:
+        mr["requester"] = requester
+    mr.update(common)
+    bounds: dict[str, str] = {"start": _moment(row["start"], row["start_at"]) or ""}
+    end = _moment(row["end"], row["end_at"])
+    if end:
+        bounds["end"] = end
+    dosage = medication_dosage(row) or {}
+    dosage.setdefault("timing", {})["repeat"] = {"boundsPeriod": bounds}
+    mr["dosageInstruction"] = [dosage]
+    return mr
 
 
 # ---------------------------------------------------------------------- bundles, files

@@ -1,4 +1,4 @@
-"""Import FHIR R4 labs, questionnaire responses and medication statements.
+"""Import FHIR R4 labs, questionnaire responses, medication statements and requests.
 
 ``import_fhir(path)`` reads a Bundle (``.json``), one NDJSON file, or a folder of NDJSON
 files (Bulk Data output). Each resource is
@@ -68,7 +68,8 @@ from . import codes as c
 from .export import model_class
 from .models import ImportedResource, TrustedIdentifierSystem
 
-IMPORTED_TYPES = ("Observation", "QuestionnaireResponse", "MedicationStatement")
+IMPORTED_TYPES = ("Observation", "QuestionnaireResponse", "MedicationStatement",
+                  "MedicationRequest")
 
 
 class ImportError_(Exception):
@@ -100,6 +101,9 @@ class FileReport:
     unchanged: int = 0
     skipped: Counter = field(default_factory=Counter)
     problems: list[Problem] = field(default_factory=list)
+    #: what was stored with a caveat: an element the record cannot hold (``not kept:`` and
+    #: its path), a code taken differently from how it was sent
+    warnings: list[Problem] = field(default_factory=list)
     patient_ids: set[int] = field(default_factory=set)
     per_resource: bool = False
 
@@ -125,6 +129,10 @@ class ImportReport:
     @property
     def problems(self) -> list[Problem]:
         return [p for f in self.files for p in f.problems]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [w for f in self.files for w in f.warnings]
 
     @property
     def created(self) -> Counter:
@@ -163,6 +171,7 @@ class _Pending:
     model: type
     fields: dict[str, Any]
     sender: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     action: str = "create"
     replaces: Any = None
     version: int = 1
@@ -879,27 +888,297 @@ def _statement(res: dict[str, Any], patient: cm.Patient) -> tuple[type, dict[str
                                                   "effectiveDateTime", res, patient)
     if withdrawn:
         return cm.Medication, {}
-    status = _status(res, MEDICATION_STATUS, "medication statement")
-    name = text or next((cd.get("display") or cd.get("code")
-                         for cd in concept.get("coding") or ()), "")
+    raise _MedicationList
+
+
+class _MedicationList(Exception):
+    """Not a dose or a substance use: a medication of the list (:func:`_medication`)."""
+
+
+#: ``MedicationRequest.status`` of a prescription -> the medication's status, or why refused.
+REQUEST_STATUS: dict[str, str | None] = {
+    "active": None, "completed": None, "stopped": None,
+    "on-hold": MEDICATION_STATUS["on-hold"],
+    "cancelled": "a cancelled prescription was never taken",
+    "draft": "a draft prescription is not issued yet",
+    "unknown": MEDICATION_STATUS["unknown"],
+}
+#: ``MedicationRequest.intent`` taken as a prescription of the medication list.
+REQUEST_INTENTS = ("order", "original-order", "reflex-order", "filler-order", "instance-order")
+
+_TEXT = {"text": True}
+_CONCEPT = {"text": True, "coding": True}
+_QUANTITY = {"value": True, "unit": True, "system": True, "code": True}
+_DOSAGE = {"text": True, "route": _CONCEPT, "timing": {"code": _CONCEPT},
+           "doseAndRate": {"doseQuantity": _QUANTITY}}
+#: The elements of a medication's MedicationStatement / MedicationRequest the import reads
+#: (anything else present is named in the report as not kept). ``text`` is the narrative
+#: (generated from the data), ``meta`` the sender's bookkeeping.
+MEDICATION_READ: dict[str, dict[str, Any]] = {
+    "MedicationStatement": {
+        "resourceType": True, "id": True, "meta": True, "text": True, "identifier": True,
+        "status": True, "statusReason": _CONCEPT, "category": True,
+        "medicationCodeableConcept": True, "subject": True, "contained": True,
+        "effectiveDateTime": True, "effectivePeriod": {"start": True, "end": True},
+        "dateAsserted": True, "informationSource": True, "basedOn": True,
+        "reasonCode": _CONCEPT, "reasonReference": {"display": True}, "note": _TEXT,
+        "dosage": _DOSAGE, "extension": True},
+    "MedicationRequest": {
+        "resourceType": True, "id": True, "meta": True, "text": True, "identifier": True,
+        "status": True, "statusReason": _CONCEPT, "intent": True, "category": True,
+        "medicationCodeableConcept": True, "subject": True, "contained": True,
+        "authoredOn": True, "requester": {"display": True, "reference": True, "type": True,
+                                          "identifier": True},
+        "reasonCode": _CONCEPT, "reasonReference": {"display": True}, "note": _TEXT,
+        "dosageInstruction": {**_DOSAGE, "timing": {
+            "code": _CONCEPT, "repeat": {"boundsPeriod": {"start": True, "end": True}}}},
+        "extension": True},
+}
+_MEDICATION_EXTENSIONS = {c.EXT_STRENGTH, c.EXT_FORM, c.EXT_MEDICATION_CATEGORY,
+                          c.EXT_PRESCRIBER, c.EXT_PRESCRIBER_NAME}
+
+
+def _unread(value: Any, spec: Any, path: str) -> list[str]:
+    """The paths of ``value`` that ``spec`` (``True``: read whole; a dict: the keys read,
+    each with its own spec; a list's items each against the spec) does not read."""
+    if spec is True:
+        return []
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _unread(v, spec, f"{path}[{i}]")]
+    if not isinstance(value, dict):
+        return []
+    out = []
+    for key, sub in value.items():
+        if key not in spec:
+            out.append(f"{path}.{key}")
+        else:
+            out += _unread(sub, spec[key], f"{path}.{key}")
+    return out
+
+
+def _concept_text(concept: Any) -> str:
+    if not isinstance(concept, dict):
+        return ""
+    return str(concept.get("text") or next((cd.get("display") for cd in concept.get("coding")
+                                             or () if isinstance(cd, dict) and cd.get("display")),
+                                            "") or "").strip()
+
+
+def _ucum_unit(quantity: dict[str, Any], known: tuple[str, ...], ucum: Any) -> str:
+    """Speciosa's unit of a UCUM quantity (``ug`` is mcg, ``{tablet}`` tablet), or ``""``."""
+    by_ucum = {v: k for k, v in ucum.items()}
+    for raw in (quantity.get("code"), quantity.get("unit")):
+        if not isinstance(raw, str) or not raw:
+            continue
+        if raw in by_ucum:
+            return by_ucum[raw]
+        plain = raw.strip("{}").rstrip("s") if raw.startswith("{") else raw
+        if plain in known:
+            return plain
+    return ""
+
+
+def _route(concept: Any) -> tuple[str, bool]:
+    """``(route key, whether the concept was read)`` of a Dosage route."""
+    from speciosa.clinic.medications import ROUTES
+
+    if not isinstance(concept, dict):
+        return "", False
+    by_snomed = {code: key for key, (code, _d) in c.ROUTE_SNOMED.items()}
+    for cd in concept.get("coding") or ():
+        if not isinstance(cd, dict):
+            continue
+        if cd.get("system") == c.CS_ROUTE and cd.get("code") in ROUTES:
+            return cd["code"], True
+        if cd.get("system") == c.SNOMED and cd.get("code") in by_snomed:
+            return by_snomed[cd["code"]], True
+    text = _concept_text(concept).lower()
+    for key, label in ROUTES.items():
+        if text in (key, label) or text == f"{key} route":
+            return key, True
+    return "", False
+
+
+def _medication(res: dict[str, Any], patient: cm.Patient
+                ) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+    """A medication of the list from a MedicationStatement or a MedicationRequest: the
+    fields :func:`speciosa.clinic.medications.validate_medication` returns (the same checks
+    as the form and the API), the sender's codings Speciosa's own do not hold (kept and
+    exported again) and the warnings: each element not kept, by path."""
+    from speciosa.clinic import medications as meds
+    from speciosa.knowledge import drugs as kdrugs
+
+    rtype = res["resourceType"]
+    request = rtype == "MedicationRequest"
+    warnings = [f"not kept: {p}" for p in _unread(res, MEDICATION_READ[rtype], rtype)]
+    if request:
+        intent = res.get("intent")
+        if intent not in REQUEST_INTENTS:
+            raise _Bad(f"intent {intent!r}: only a prescription (intent order) goes on the "
+                       "medication list; a plan or proposal is not a medication taken")
+        status = _status(res, REQUEST_STATUS, "prescription")
+    else:
+        status = _status(res, MEDICATION_STATUS, "medication statement")
+    concept = res.get("medicationCodeableConcept") or {}
+    name = str(concept.get("text") or next((cd.get("display") or cd.get("code")
+                                            for cd in concept.get("coding") or ()), "")).strip()
     if not name:
         raise _Bad("medicationCodeableConcept: give the medication's name (text or coding)")
-    period = res.get("effectivePeriod") or {}
-    start_raw = period.get("start") or res.get("effectiveDateTime")
-    start = _date(start_raw, "effectivePeriod.start")
-    end = _date(period["end"], "effectivePeriod.end") if period.get("end") else None
+    drug, rxnorm, codings = "", "", []
+    for cd in concept.get("coding") or ():
+        if not isinstance(cd, dict):
+            continue
+        if cd.get("system") == c.CS_DRUG and not drug:
+            drug = str(cd.get("code") or "")
+        elif cd.get("system") == c.RXNORM and not rxnorm and any(
+                d.rxnorm == str(cd.get("code")) for d in kdrugs.all_drugs()):
+            rxnorm = str(cd["code"])  # an ingredient RxCUI of the drug table
+        elif cd.get("system", "").startswith(c.CODE_BASE):
+            warnings.append(f"not kept: {rtype}.medicationCodeableConcept.coding "
+                            f"{cd.get('system')}|{cd.get('code')} (not a Speciosa code)")
+        else:  # a clinical drug, NDC, SNOMED CT code ...: kept as sent, exported again
+            codings.append({k: cd[k] for k in ("system", "version", "code", "display") if k in cd})
+    if rxnorm and not drug:
+        entry = next(d for d in kdrugs.all_drugs() if d.rxnorm == rxnorm)
+        drug = entry.name
+    dosages = res.get("dosageInstruction" if request else "dosage") or []
+    if not isinstance(dosages, list):
+        dosages = [dosages]
+    key = "dosageInstruction" if request else "dosage"
+    dosage = dosages[0] if dosages and isinstance(dosages[0], dict) else {}
+    warnings += [f"not kept: {rtype}.{key}[{i}] (only the first dosage is kept)"
+                 for i in range(1, len(dosages))]
+    data: dict[str, Any] = {"name": name[:120], "drug": drug, "rxnorm": rxnorm,
+                            "status": status}
+    route, read = _route(dosage.get("route"))
+    if dosage.get("route") and not read:
+        warnings.append(f"not kept: {rtype}.{key}[0].route ({_concept_text(dosage['route'])!r}"
+                        " is none of Speciosa's routes)")
+    data["route"] = route
+    rates = dosage.get("doseAndRate") or []
+    qty = (rates[0] if rates and isinstance(rates[0], dict) else {}).get("doseQuantity")
+    if isinstance(qty, dict) and qty.get("value") is not None:
+        unit = _ucum_unit(qty, meds.DOSE_UNITS, c.MEDICATION_DOSE_UCUM)
+        if unit:
+            data["dose_amount"], data["dose_unit"] = qty["value"], unit
+        else:
+            warnings.append(f"not kept: {rtype}.{key}[0].doseAndRate[0].doseQuantity (unit "
+                            f"{qty.get('code') or qty.get('unit')!r} is none of Speciosa's)")
+    warnings += [f"not kept: {rtype}.{key}[0].doseAndRate[{i}]" for i in range(1, len(rates))]
+    timing = dosage.get("timing") or {}
+    frequency = _concept_text(timing.get("code"))
+    text = str(dosage.get("text") or "").strip()
+    data["frequency"] = frequency
+    notes = " ".join(str(n.get("text") or "") for n in res.get("note") or ()
+                     if isinstance(n, dict)).strip()
+    ext = {e.get("url"): e for e in res.get("extension") or () if isinstance(e, dict)}
+    strength = (ext.get(c.EXT_STRENGTH) or {}).get("valueQuantity")
+    if isinstance(strength, dict) and strength.get("value") is not None:
+        data["strength"] = strength["value"]
+        data["strength_unit"] = _ucum_unit(strength, meds.STRENGTH_UNITS,
+                                           c.MEDICATION_STRENGTH_UCUM) or strength.get("unit")
+    data["form"] = (ext.get(c.EXT_FORM) or {}).get("valueCode") or ""
+    data["category"] = (ext.get(c.EXT_MEDICATION_CATEGORY) or {}).get("valueCode") or ""
+    data["prescriber"] = (ext.get(c.EXT_PRESCRIBER) or {}).get("valueCode") or (
+        cm.Prescriber.OUTSIDE if request else cm.Prescriber.UNKNOWN)
+    data["prescriber_name"] = (ext.get(c.EXT_PRESCRIBER_NAME) or {}).get("valueString") or (
+        str((res.get("requester") or {}).get("display") or "") if request else "")
+    for url in ext:
+        if url in (c.EXT_CONFIRMED_BY, c.EXT_CONFIRMED_AT):
+            warnings.append(f"not kept: {rtype}.extension[{url}] (a confirmation by a "
+                            "clinician of another installation; confirm it here)")
+        elif url not in _MEDICATION_EXTENSIONS:
+            warnings.append(f"not kept: {rtype}.extension[{url}]")
+    if request and (res.get("requester") or {}).get("reference") and not data["prescriber_name"]:
+        warnings.append(f"not kept: {rtype}.requester.reference (give requester.display)")
+    # the dosage as the sender wrote it, when it says more than the structured fields
+    generated = _export_dosage_text(data)
+    if text and text != generated:
+        if not frequency and len(text) <= 80:
+            data["frequency"] = text
+        else:
+            notes = f"Dosage as sent: {text}" + (f"\n{notes}" if notes else "")
+    data["notes"] = notes[:2000]
+    reasons = [_concept_text(r) for r in res.get("reasonCode") or ()]
+    for i, r in enumerate(res.get("reasonCode") or ()):
+        if isinstance(r, dict) and r.get("coding"):
+            warnings.append(f"not kept: {rtype}.reasonCode[{i}].coding (kept as text: "
+                            f"{_concept_text(r)!r})")
+    reasons += [str(r.get("display") or "") for r in res.get("reasonReference") or ()
+                if isinstance(r, dict)]
+    data["indication"] = "; ".join(r for r in reasons if r)[:200]
+    data["stop_reason"] = _concept_text((res.get("statusReason") or [None])[0]
+                                        if isinstance(res.get("statusReason"), list)
+                                        else res.get("statusReason"))
+    for i, r in enumerate(res.get("statusReason") or () if isinstance(
+            res.get("statusReason"), list) else ()):
+        if isinstance(r, dict) and r.get("coding"):
+            warnings.append(f"not kept: {rtype}.statusReason[{i}].coding (kept as text)")
+    if request:
+        period = ((timing.get("repeat") or {}).get("boundsPeriod") or {})
+        start_raw = period.get("start") or res.get("authoredOn")
+        where = f"{key}[0].timing.repeat.boundsPeriod"
+    else:
+        period = res.get("effectivePeriod") or {}
+        start_raw = period.get("start") or res.get("effectiveDateTime")
+        where = "effectivePeriod"
+    if not isinstance(start_raw, str) or not start_raw:
+        raise _Bad(f"{where}.start: give the day the medication was started")
+    start = _date(start_raw, f"{where}.start")
+    end = _date(period["end"], f"{where}.end") if period.get("end") else None
     if end and end < start:
-        raise _Bad("effectivePeriod: the end is before the start")
+        raise _Bad(f"{where}: the end is before the start")
     if start > timezone.localdate() + dt.timedelta(days=1):
-        raise _Bad("effectivePeriod.start is in the future")
+        raise _Bad(f"{where}.start is in the future")
     if status in ("completed", "stopped") and end is None:
-        raise _Bad(f"status {status!r} without effectivePeriod.end: Speciosa's medication list "
+        raise _Bad(f"status {status!r} without {where}.end: Speciosa's medication list "
                    "holds a medication that ended only with the day it ended (without it the "
-                   "medication would be read as current); give effectivePeriod.end")
+                   f"medication would be read as current); give {where}.end")
     if status == "active" and end is not None and end < timezone.localdate():
-        raise _Bad(f"status 'active' with effectivePeriod.end {end.isoformat()} in the past: "
+        raise _Bad(f"status 'active' with {where}.end {end.isoformat()} in the past: "
                    "say which is right (completed or stopped, or the end to come)")
-    return cm.Medication, {"name": name[:120], "start": start, "end": end}
+    data["start"] = start_raw if len(start_raw) > 10 else start
+    data["end"] = (period["end"] if len(period["end"]) > 10 else end) if end else None
+    system, value = _identifier(res)
+    exclude = tuple(ImportedResource.objects.filter(
+        resource_type=rtype, system=system[:255],
+        value=value[:255], model="Medication").values_list("object_id", flat=True))
+    if system == c.sid("medication") and value.isdigit():
+        # this installation's own export coming back (left out later): not a duplicate of itself
+        chain = {int(value)}
+        while True:
+            more = set(cm.Medication.objects.filter(replaces_id__in=chain, patient=patient)
+                       .values_list("pk", flat=True)) - chain
+            if not more:
+                break
+            chain |= more
+        exclude += tuple(chain)
+    # a medication started before the window of the chart's records (an EHR's medication
+    # history: taken for years) keeps its start; every other check applies
+    earliest = writes.earliest_date(patient)
+    started = (data["start"], start)
+    if start < earliest:
+        data["start"] = earliest
+    try:
+        fields = meds.validate_medication(patient, data, exclude=exclude)
+        if start < earliest:
+            fields["start"] = start
+            fields["start_at"] = _datetime(started[0], f"{where}.start") \
+                if isinstance(started[0], str) else None
+    except ValidationError as exc:
+        reason = _validation_reason(exc)
+        raise _Bad(reason.replace("start:", f"{where}.start:").replace("end:", f"{where}.end:")
+                   ) from None
+    return fields, codings, warnings
+
+
+def _export_dosage_text(data: dict[str, Any]) -> str:
+    from .export import dosage_text
+
+    amount = data.get("dose_amount")
+    return dosage_text({"dose_amount": Decimal(str(amount)) if amount is not None else None,
+                        "dose_unit": data.get("dose_unit", ""), "route": data.get("route", ""),
+                        "frequency": data.get("frequency", "")})
 
 
 def _is_lab(res: dict[str, Any]) -> bool:
@@ -1013,6 +1292,7 @@ class _Converted:
     fields: dict[str, Any]
     sender: dict[str, Any]
     withdraw: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 def _convert(res: dict[str, Any], patients: _Patients) -> _Converted | None:
@@ -1071,10 +1351,26 @@ def _convert(res: dict[str, Any], patients: _Patients) -> _Converted | None:
             by = ImportedResource.ReportedBy.PATIENT
         sender.update(reported_by=by, author=author,
                       recorded_at=_recorded(res.get("dateAsserted"), "dateAsserted"))
-        model, fields = _statement(res, patient)
+        try:
+            model, fields = _statement(res, patient)
+        except _MedicationList:
+            fields, sender["codings"], warnings = _medication(res, patient)
+            return _Converted(cm.Medication, patient, fields, sender, warnings=warnings)
         if res.get("status") == WITHDRAWN:
             return _Converted(model, patient, {}, sender, withdraw=True)
         return _Converted(model, patient, fields, sender)
+    if rtype == "MedicationRequest":
+        patient = patients.resolve(subject, contained=res.get("contained"))
+        by, author = _reporter(res.get("requester"), subject, patients)
+        sender.update(reported_by=by, author=author,
+                      recorded_at=_recorded(res.get("authoredOn"), "authoredOn"))
+        if res.get("status") == WITHDRAWN:
+            return _Converted(cm.Medication, patient, {}, sender, withdraw=True)
+        if not isinstance(res.get("medicationCodeableConcept"), dict):
+            raise _Bad("medicationCodeableConcept: say what is prescribed (Speciosa does not "
+                       "read a medicationReference)")
+        fields, sender["codings"], warnings = _medication(res, patient)
+        return _Converted(cm.Medication, patient, fields, sender, warnings=warnings)
     return None
 
 
@@ -1131,6 +1427,7 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
         if isinstance(res, dict) and res.get("resourceType") == "Patient":
             patients.add_patient_resource(res, full_url)
     new_patients: list[tuple[int, cm.Patient]] = []
+    statements, based_on = _statement_keys(entries)
     for line, res, full_url in entries:
         try:
             if isinstance(res, _Bad):
@@ -1180,6 +1477,11 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
                 else:
                     report.skipped[rtype] += 1
                 continue
+            if rtype == "MedicationRequest" and _has_statement(res, full_url, statements,
+                                                               based_on):
+                report.skipped["MedicationRequest (the same medication as its "
+                               "MedicationStatement)"] += 1
+                continue
             converted = _convert(res, patients)
             if converted is None:
                 report.skipped[f"{rtype} (not imported)"] += 1
@@ -1191,7 +1493,7 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
             seen[key] = line
             pending.append(_Pending(
                 line, rtype, system, value, _digest(res), converted.patient, converted.model,
-                converted.fields, converted.sender,
+                converted.fields, converted.sender, converted.warnings,
                 action="withdraw" if converted.withdraw else "create"))
         except _Bad as exc:
             report.problems.append(Problem(path.name, line, str(exc), _describe(res, full_url),
@@ -1211,7 +1513,49 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
         report.created.clear()
         report.patient_ids.clear()
         report.problems.append(Problem(path.name, 0, f"not stored: {exc}; import the file again"))
+        return report
+    report.warnings += [Problem(path.name, p.line, w, f"{p.resource_type} {p.system}|{p.value}")
+                        for p in pending for w in p.warnings]
     return report
+
+
+def _statement_keys(entries: list[tuple[int, Any, str | None]]
+                    ) -> tuple[set[tuple[str, str]], set[str]]:
+    """The identifiers of the file's MedicationStatements and what their ``basedOn`` names
+    (references and ``system|value`` of identifiers)."""
+    keys: set[tuple[str, str]] = set()
+    named: set[str] = set()
+    for _line, res, _url in entries:
+        if not isinstance(res, dict) or res.get("resourceType") != "MedicationStatement":
+            continue
+        try:
+            keys.add(_identifier(res))
+        except _Bad:
+            pass
+        for ref in res.get("basedOn") or ():
+            if isinstance(ref, dict):
+                if isinstance(ref.get("reference"), str):
+                    named.add(ref["reference"])
+                ident = ref.get("identifier")
+                if isinstance(ident, dict) and ident.get("value"):
+                    named.add(f"{ident.get('system')}|{ident['value']}")
+    return keys, named
+
+
+def _has_statement(res: dict[str, Any], full_url: str | None, statements: set[tuple[str, str]],
+                   based_on: set[str]) -> bool:
+    """Whether a MedicationRequest is the same medication as a MedicationStatement of the
+    import (the same identifier, or named by its ``basedOn``) or of an earlier import."""
+    try:
+        key = _identifier(res)
+    except _Bad:
+        return False
+    if key in statements or ImportedResource.objects.filter(
+            resource_type="MedicationStatement", system=key[0][:255], value=key[1][:255]).exists():
+        return True
+    names = {full_url, f"MedicationRequest/{res.get('id')}" if res.get("id") else None}
+    names |= {f"{i.get('system')}|{i.get('value')}" for i in _identifiers_of(res)}
+    return bool(names & based_on)
 
 
 _MODELS = {m.__name__: m for m in _OWN_KIND}
@@ -1406,7 +1750,10 @@ def import_fhir(path: str | Path, *, user=None, site: cm.Site | None = None,
     files = _files(Path(path))
     patients = _Patients(site, create=create_patients, care_team=care_team)
     # Patients first, so that references resolve whatever the file order.
-    ordered = sorted(files, key=lambda p: (not p.name.startswith("Patient"), p.name))
+    # (and medication statements before requests: a request with a statement's identifier
+    # is the same medication, taken once)
+    ordered = sorted(files, key=lambda p: (not p.name.startswith("Patient"),
+                                           not p.name.startswith("MedicationStatement"), p.name))
     report = ImportReport()
     touched: set[int] = set()
     for f in ordered:
