@@ -76,7 +76,9 @@ def test_round_trip_export_import_export_gives_the_same_clinical_content(demo_cl
         "Dose": cm.Dose.objects.filter(patient__site=site).count(),
         "SubstanceUse": cm.SubstanceUse.objects.filter(patient__site=site).count(),
         "Medication": cm.Medication.objects.filter(patient__site=site).count(),
+        "Note": cm.Note.objects.filter(patient__site=site).count(),
     })
+    assert cm.Note.objects.filter(patient__site=site).count() > 0  # notes are imported too
     assert cm.Dose.objects.filter(patient__site=site).count() == cm.Dose.objects.exclude(
         patient__site=site).count() > 0
     assert set(cm.LabResult.objects.filter(patient__site=site).values_list("source", flat=True)) == {"import"}

@@ -28,7 +28,8 @@ from .conftest import read_ndjson
 
 pytestmark = pytest.mark.django_db
 
-CLINICAL = ("Observation", "QuestionnaireResponse", "MedicationStatement", "MedicationRequest")
+CLINICAL = ("Observation", "QuestionnaireResponse", "MedicationStatement", "MedicationRequest",
+            "DocumentReference")
 BY_DESIGN = ("id", "meta", "identifier")
 WHO = ("performer", "author", "source", "informationSource")
 SPECIOSA = Path(sys.executable).parent / "speciosa"
@@ -198,3 +199,9 @@ def test_export_import_into_an_empty_installation_export_keeps_every_field(demo_
     assert any(_who(r.get("informationSource"), r["subject"]) == "the patient" for r in doses)
     responses = second["QuestionnaireResponse"]
     assert {_who(r.get("author"), r["subject"]) for r in responses} >= {"the patient"}
+    # notes: their author (a clinician, by name) and when they were first written
+    notes = second["DocumentReference"]
+    assert notes and all(_who(r["author"][0], r["subject"]).startswith("practitioner")
+                         for r in notes)
+    written = {r["date"] for r in first["DocumentReference"]}
+    assert {r["date"] for r in notes} == written

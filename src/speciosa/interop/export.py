@@ -504,17 +504,21 @@ class Exporter:
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
+        original = self.imported("Note")
         for row in qs.values("pk", "patient_id", "at", "text", "entered_by_id", "entered_at",
                              "source", "replaces_id", "change_reason").order_by("pk").iterator(2000):
-            _own, meta = self._versioned(cm.Note, row)
+            own, meta = self._versioned(cm.Note, row)
             pk_ = row["pk"]
             subject = refs[row["patient_id"]]
+            sent = original.get(own)
+            orig = sent["identifier"] if sent else None
             if "DocumentReference" in want:
-                yield note_document(row, subject, self._user(self._as_first(row)["entered_by_id"]),
-                                    meta)
+                doc = note_document(row, subject,
+                                    self._user(self._as_first(row)["entered_by_id"]), meta, orig)
+                yield as_sent(doc, sent, subject)
             if "Provenance" in want:
                 yield self._provenance("note", pk_, [f"DocumentReference/note{pk_}"], subject, row,
-                                       None)
+                                       orig)
 
     def medications(self, pk: int | None = None,
                     want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
@@ -749,6 +753,7 @@ _KEPT_STATUS = {
     "Observation": ("final", "amended", "corrected"),
     "QuestionnaireResponse": ("completed", "amended"),
     "MedicationStatement": ("completed", "active", "stopped"),
+    "DocumentReference": ("final", "amended"),  # its docStatus
 }
 
 
@@ -761,6 +766,10 @@ def as_sent(resource: Resource, sent: dict[str, Any] | None, subject: dict[str, 
         return resource
     rtype = resource["resourceType"]
     status = sent.get("status")
+    if rtype == "DocumentReference":
+        if status in _KEPT_STATUS[rtype]:
+            resource["docStatus"] = status
+        status = None
     if status in _KEPT_STATUS.get(rtype, ()) and resource.get("status") != "in-progress":
         if rtype != "MedicationStatement" or resource["id"].startswith("dose"):
             resource["status"] = status  # a medication stores its own status
@@ -792,6 +801,13 @@ def as_sent(resource: Resource, sent: dict[str, Any] | None, subject: dict[str, 
         extra = [cd for cd in sent["codings"] if (cd.get("system"), cd.get("code")) not in have]
         if extra:
             concept["coding"] = [*concept.get("coding", ()), *extra]
+    if rtype == "DocumentReference":
+        if recorded:  # when the author first wrote it, in the sender's record
+            resource["date"] = recorded.isoformat()
+            resource["content"][0]["attachment"]["creation"] = recorded.isoformat()
+        resource.pop("author", None)
+        if who:
+            resource["author"] = [who]
     if rtype == "MedicationRequest":
         if recorded:
             resource["authoredOn"] = recorded.isoformat()
@@ -1038,16 +1054,22 @@ def questionnaire(inst: kinstruments.Instrument) -> Resource:
 
 
 def note_document(row: dict[str, Any], subject: dict[str, Any], author: dict[str, Any] | None,
-                  meta: dict[str, Any]) -> Resource:
-    """A clinical note as ``DocumentReference``: the text as a ``text/plain`` attachment,
-    ``date`` when it was first written, ``context.period.start`` the time it is about."""
+                  meta: dict[str, Any], original: dict[str, str] | None = None) -> Resource:
+    """A clinical note as ``DocumentReference`` (US Core's clinical note: category
+    ``clinical-note``, type LOINC 11506-3 Progress note): the text as a ``text/plain``
+    attachment, ``date`` when it was first written, ``context.period.start`` the time it is
+    about."""
     doc: Resource = {
         "resourceType": "DocumentReference", "id": f"note{row['pk']}", "meta": meta,
-        "identifier": [{"system": c.sid("note"), "value": str(row["pk"])}],
+        "identifier": _identifiers("note", row["pk"], original),
         "status": "current",
         "docStatus": "amended" if row["replaces_id"] else "final",
-        "type": {"coding": [{"system": c.CS_NOTE_TYPE, "code": "clinical-note",
+        "type": {"coding": [{"system": c.LOINC, "code": c.NOTE_LOINC[0],
+                             "display": c.NOTE_LOINC[1]},
+                            {"system": c.CS_NOTE_TYPE, "code": "clinical-note",
                              "display": "Clinical note"}], "text": "Clinical note"},
+        "category": [{"coding": [{"system": c.DOC_CATEGORY, "code": "clinical-note",
+                                  "display": "Clinical Note"}]}],
         "subject": subject,
         "date": row["first_entered_at"].isoformat(),
         "content": [{"attachment": {

@@ -69,7 +69,7 @@ from .export import model_class
 from .models import ImportedResource, TrustedIdentifierSystem
 
 IMPORTED_TYPES = ("Observation", "QuestionnaireResponse", "MedicationStatement",
-                  "MedicationRequest")
+                  "MedicationRequest", "DocumentReference")
 
 
 class ImportError_(Exception):
@@ -148,6 +148,10 @@ class ImportReport:
 
 class _Bad(Exception):
     """A resource-level problem (message says what to fix)."""
+
+
+class _Skip(Exception):  # noqa: N818 - not an error: the resource is counted as skipped
+    """A resource Speciosa does not take, counted in the report under ``str(exc)``."""
 
 
 class _Mismatch(_Bad):
@@ -1005,7 +1009,7 @@ def _medication(res: dict[str, Any], patient: cm.Patient
     fields :func:`speciosa.clinic.medications.validate_medication` returns (the same checks
     as the form and the API), the sender's codings Speciosa's own do not hold (kept and
     exported again) and the warnings: each element not kept, by path."""
-    from speciosa.clinic import medications as meds
+    from speciosa.clinic import medications as cmedications
     from speciosa.knowledge import drugs as kdrugs
 
     rtype = res["resourceType"]
@@ -1058,7 +1062,7 @@ def _medication(res: dict[str, Any], patient: cm.Patient
     rates = dosage.get("doseAndRate") or []
     qty = (rates[0] if rates and isinstance(rates[0], dict) else {}).get("doseQuantity")
     if isinstance(qty, dict) and qty.get("value") is not None:
-        unit = _ucum_unit(qty, meds.DOSE_UNITS, c.MEDICATION_DOSE_UCUM)
+        unit = _ucum_unit(qty, cmedications.DOSE_UNITS, c.MEDICATION_DOSE_UCUM)
         if unit:
             data["dose_amount"], data["dose_unit"] = qty["value"], unit
         else:
@@ -1075,7 +1079,7 @@ def _medication(res: dict[str, Any], patient: cm.Patient
     strength = (ext.get(c.EXT_STRENGTH) or {}).get("valueQuantity")
     if isinstance(strength, dict) and strength.get("value") is not None:
         data["strength"] = strength["value"]
-        data["strength_unit"] = _ucum_unit(strength, meds.STRENGTH_UNITS,
+        data["strength_unit"] = _ucum_unit(strength, cmedications.STRENGTH_UNITS,
                                            c.MEDICATION_STRENGTH_UCUM) or strength.get("unit")
     data["form"] = (ext.get(c.EXT_FORM) or {}).get("valueCode") or ""
     data["category"] = (ext.get(c.EXT_MEDICATION_CATEGORY) or {}).get("valueCode") or ""
@@ -1160,7 +1164,7 @@ def _medication(res: dict[str, Any], patient: cm.Patient
     if start < earliest:
         data["start"] = earliest
     try:
-        fields = meds.validate_medication(patient, data, exclude=exclude)
+        fields = cmedications.validate_medication(patient, data, exclude=exclude)
         if start < earliest:
             fields["start"] = start
             fields["start_at"] = _datetime(started[0], f"{where}.start") \
@@ -1371,11 +1375,103 @@ def _convert(res: dict[str, Any], patients: _Patients) -> _Converted | None:
                        "read a medicationReference)")
         fields, sender["codings"], warnings = _medication(res, patient)
         return _Converted(cm.Medication, patient, fields, sender, warnings=warnings)
+    if rtype == "DocumentReference":
+        if not _is_clinical_note(res):
+            return None
+        patient = patients.resolve(subject, contained=res.get("contained"))
+        authors = res.get("author") or [None]
+        sender["reported_by"], sender["author"] = _reporter(authors[0], subject, patients)
+        sender["recorded_at"] = _recorded(res.get("date"), "date")
+        if res.get("status") == WITHDRAWN or res.get("docStatus") == WITHDRAWN:
+            sender["source_status"] = WITHDRAWN
+            return _Converted(cm.Note, patient, {}, sender, withdraw=True)
+        _status(res, NOTE_STATUS, "document reference")
+        doc_status = res.get("docStatus") or "final"
+        if doc_status not in NOTE_DOC_STATUS:
+            raise _Bad(f"docStatus {doc_status!r}: not a FHIR docStatus")
+        if NOTE_DOC_STATUS[doc_status]:
+            raise _Bad(f"docStatus {doc_status!r}: {NOTE_DOC_STATUS[doc_status]}. Not imported "
+                       "(docs/fhir.md, status policy)")
+        sender["source_status"] = doc_status
+        fields, warnings = _note_fields(res, patient)
+        warnings += [f"not kept: DocumentReference.author[{i}] (the first author is kept)"
+                     for i in range(1, len(res.get("author") or ()))]
+        return _Converted(cm.Note, patient, fields, sender, warnings=warnings)
     return None
 
 
+#: ``DocumentReference.status`` of a note: ``current`` is imported; ``entered-in-error``
+#: withdraws what an earlier import stored.
+NOTE_STATUS: dict[str, str | None] = {
+    "current": None,
+    "superseded": "a note replaced by another; import the current one",
+}
+#: ``DocumentReference.docStatus``: ``final`` and ``amended`` are kept (exported again as
+#: received); a draft is refused.
+NOTE_DOC_STATUS: dict[str, str | None] = {
+    "final": None, "amended": None,
+    "preliminary": "a note still being written is not part of the record yet",
+}
+_NOTE_TYPES = {(c.LOINC, c.NOTE_LOINC[0]), (c.CS_NOTE_TYPE, "clinical-note")}
+_NOTE_READ = {
+    "resourceType": True, "id": True, "meta": True, "text": True, "identifier": True,
+    "status": True, "docStatus": True, "type": True, "category": True, "subject": True,
+    "contained": True, "date": True, "author": True,
+    "content": {"attachment": {"contentType": True, "data": True, "title": True,
+                               "creation": True, "language": True, "size": True, "hash": True},
+                "format": True},
+    "context": {"period": {"start": True}},
+}
+
+
+def _is_clinical_note(res: dict[str, Any]) -> bool:
+    """A DocumentReference Speciosa takes as a note: US Core's ``clinical-note`` category,
+    or the note type Speciosa exports (LOINC 11506-3, Speciosa's ``clinical-note``)."""
+    cats = {(cd.get("system"), cd.get("code")) for cat in res.get("category") or ()
+            if isinstance(cat, dict) for cd in cat.get("coding") or () if isinstance(cd, dict)}
+    kinds = {(cd.get("system"), cd.get("code")) for cd in (res.get("type") or {}).get("coding")
+             or () if isinstance(cd, dict)}
+    return (c.DOC_CATEGORY, "clinical-note") in cats or bool(kinds & _NOTE_TYPES)
+
+
+def _note_fields(res: dict[str, Any], patient: cm.Patient) -> tuple[dict[str, Any], list[str]]:
+    """A note's text (the plain-text attachments, decoded) and the time it is about
+    (``context.period.start``, else ``date``), with what is not kept."""
+    import base64
+    import binascii
+
+    warnings = [f"not kept: {p}" for p in _unread(res, _NOTE_READ, "DocumentReference")]
+    texts = []
+    for i, content in enumerate(res.get("content") or ()):
+        att = (content or {}).get("attachment") or {}
+        kind = str(att.get("contentType") or "").split(";")[0].strip().lower()
+        if kind not in ("text/plain", "") or "data" not in att:
+            why = (f"contentType {att.get('contentType')!r}: Speciosa keeps notes as plain text"
+                   if kind not in ("text/plain", "") else
+                   "no data: Speciosa does not fetch an attachment's url")
+            warnings.append(f"not kept: DocumentReference.content[{i}] ({why})")
+            continue
+        try:
+            texts.append(base64.b64decode(str(att["data"]), validate=True).decode("utf-8"))
+        except (binascii.Error, ValueError):
+            raise _Bad(f"content[{i}].attachment.data: not base64 of UTF-8 text") from None
+    text = "\n\n".join(t.strip() for t in texts if t.strip())
+    if not text:
+        raise _Skip("DocumentReference (no plain-text content: not imported)")
+    if len(text) > 5000:
+        raise _Bad(f"content: the note has {len(text)} characters; a note holds at most 5,000")
+    period = (res.get("context") or {}).get("period") or {}
+    when = period.get("start") or res.get("date")
+    at = _datetime(when, "context.period.start")
+    try:
+        writes.in_window(patient, at, "context.period.start")
+    except ValidationError as exc:
+        raise _Bad(_validation_reason(exc)) from None
+    return {"at": at, "text": text}, warnings
+
+
 _OWN_KIND = {cm.LabResult: "lab", cm.Assessment: "assessment", cm.Dose: "dose",
-             cm.SubstanceUse: "substance", cm.Medication: "medication"}
+             cm.SubstanceUse: "substance", cm.Medication: "medication", cm.Note: "note"}
 
 
 def _drop_native(pending: list[_Pending], report: FileReport) -> None:
@@ -1482,7 +1578,11 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
                 report.skipped["MedicationRequest (the same medication as its "
                                "MedicationStatement)"] += 1
                 continue
-            converted = _convert(res, patients)
+            try:
+                converted = _convert(res, patients)
+            except _Skip as skip:
+                report.skipped[str(skip)] += 1
+                continue
             if converted is None:
                 report.skipped[f"{rtype} (not imported)"] += 1
                 continue
