@@ -195,6 +195,13 @@ def test_export_import_into_an_empty_installation_export_keeps_every_field(demo_
     # the times and authorship were compared, not absent
     labs = [r for r in second["Observation"] if r["id"].startswith("lab")]
     assert labs and all("issued" in r for r in labs)
+    # who entered each lab (a clinician, by name), on the result and on its Provenance
+    assert all(_who(r["performer"][0], r["subject"]).startswith("practitioner") for r in labs)
+    provenance = {p["id"]: p for p in second["Provenance"]}
+    for r in labs:
+        authors = [a["who"] for a in provenance[r["id"]]["agent"]
+                   if a["type"]["coding"][0]["code"] == "author"]
+        assert authors == [{"display": r["performer"][0]["display"]}]
     doses = [r for r in second["MedicationStatement"] if r["id"].startswith("dose")]
     assert any(_who(r.get("informationSource"), r["subject"]) == "the patient" for r in doses)
     responses = second["QuestionnaireResponse"]

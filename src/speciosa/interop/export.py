@@ -260,7 +260,11 @@ class Exporter:
                     entered_by_id=row["first_entered_by_id"], source=row["first_source"])
 
     def _provenance(self, kind: str, pk: int, targets: list[str], patient_ref: dict[str, Any],
-                    row: dict[str, Any], original: dict[str, str] | None) -> Resource:
+                    row: dict[str, Any], original: dict[str, str] | None,
+                    sent: dict[str, Any] | None = None) -> Resource:
+        """Who entered a record, when and by which route. An imported record names the
+        sender's author (the patient, or a clinician by name) and the time the sender
+        recorded it, with the importer as ``assembler``."""
         first_source = row.get("first_source", row["source"])
         who = self._user(row.get("first_entered_by_id", row["entered_by_id"]))
         agent: dict[str, Any] = {"type": _AGENT_AUTHOR, "who": who or _IMPORTED}
@@ -288,7 +292,15 @@ class Exporter:
                 "system": original["system"], "value": original["value"]}}})
         if entities:
             prov["entity"] = entities
-        if first_source == cm.Source.PATIENT:
+        if first_source == cm.Source.IMPORT and sent:
+            by = sent.get("reported_by")
+            author = patient_ref if by == "patient" else sent.get("author")
+            if author:
+                prov["agent"].insert(0, {"type": _AGENT_AUTHOR, "who": author})
+            if sent.get("recorded_at"):
+                prov["occurredDateTime"] = sent["recorded_at"].isoformat()
+        if first_source == cm.Source.PATIENT or (
+                first_source == cm.Source.IMPORT and sent and sent.get("reported_by") == "patient"):
             prov["agent"].append({"type": {"coding": [{"system": c.PROVENANCE_AGENT,
                                                        "code": "informant", "display": "Informant"}]},
                                   "who": patient_ref})
@@ -383,9 +395,15 @@ class Exporter:
             if "Observation" in want:
                 obs = lab_observation(row, subject, catalogue.get(row["lab"]), orig)
                 obs["meta"] = meta
+                first = self._as_first(row)  # who reported it: the patient, or the clinician
+                who = self._user(first["entered_by_id"])
+                if first["source"] == cm.Source.PATIENT:
+                    obs["performer"] = [subject]
+                elif who:
+                    obs["performer"] = [who]
                 yield as_sent(obs, sent, subject)
             if "Provenance" in want:
-                yield self._provenance("lab", pk_, [f"Observation/lab{pk_}"], subject, row, orig)
+                yield self._provenance("lab", pk_, [f"Observation/lab{pk_}"], subject, row, orig, sent)
 
     def assessments(self, pk: int | None = None,
                     want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
@@ -427,7 +445,7 @@ class Exporter:
                 targets = [] if total_only else [f"QuestionnaireResponse/a{pk_}"]
                 if row["total"] is not None:
                     targets.append(f"Observation/score{pk_}")
-                yield self._provenance("a", pk_, targets, subject, row, orig)
+                yield self._provenance("a", pk_, targets, subject, row, orig, sent)
 
     def doses(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
         qs = self._rows(cm.Dose)
@@ -450,7 +468,7 @@ class Exporter:
                 ms["meta"] = meta
                 yield as_sent(ms, sent, subject)
             if "Provenance" in want:
-                yield self._provenance("dose", pk_, [f"MedicationStatement/dose{pk_}"], subject, row, orig)
+                yield self._provenance("dose", pk_, [f"MedicationStatement/dose{pk_}"], subject, row, orig, sent)
 
     def substances(self, pk: int | None = None, want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
         from speciosa.clinic.services import SUBSTANCES
@@ -492,7 +510,7 @@ class Exporter:
                     obs["note"] = [{"text": row["detail"]}]
                 yield as_sent(obs, sent, subject)
             if "Provenance" in want:
-                yield self._provenance("sub", pk_, [f"Observation/sub{pk_}"], subject, row, orig)
+                yield self._provenance("sub", pk_, [f"Observation/sub{pk_}"], subject, row, orig, sent)
 
     def notes(self, pk: int | None = None,
               want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
@@ -518,7 +536,7 @@ class Exporter:
                 yield as_sent(doc, sent, subject)
             if "Provenance" in want:
                 yield self._provenance("note", pk_, [f"DocumentReference/note{pk_}"], subject, row,
-                                       orig)
+                                       orig, sent)
 
     def medications(self, pk: int | None = None,
                     want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
@@ -551,7 +569,7 @@ class Exporter:
                 targets = [f"MedicationStatement/med{pk_}"]
                 if row["prescriber"] == cm.Prescriber.CLINIC:
                     targets.append(f"MedicationRequest/rx{pk_}")
-                yield self._provenance("med", pk_, targets, subject, row, orig)
+                yield self._provenance("med", pk_, targets, subject, row, orig, sent)
 
     def consents(self, pk: int | None = None) -> Iterator[Resource]:
         qs = self._in_scope(cm.Consent.objects.all())

@@ -394,6 +394,8 @@ class _Patients:
         self.site = site
         self.create = create
         self.care_team = care_team
+        #: Provenance resources of the import by the reference of their target
+        self.provenance: dict[str, dict[str, Any]] = {}
         self.by_ref: dict[str, dict[str, Any] | None] = {}  # None: two resources, ambiguous
         self.by_ident: dict[tuple[str, str], dict[str, Any]] = {}
         self._cache: dict[tuple[str, str], cm.Patient] = {}
@@ -426,6 +428,21 @@ class _Patients:
         for ident in _identifiers_of(res):
             if ident.get("system"):
                 self.by_ident[(ident["system"], str(ident["value"]))] = res
+
+    def add_provenance(self, res: dict[str, Any]) -> None:
+        """Remember a ``Provenance`` by each of its targets (``Type/id`` without a version,
+        a ``urn:uuid:`` or an absolute URL), so the record it describes can read it."""
+        for target in res.get("target") or ():
+            ref = target.get("reference") if isinstance(target, dict) else None
+            if isinstance(ref, str) and ref:
+                for key in _ref_keys(ref):
+                    self.provenance.setdefault(key, res)
+
+    def provenance_of(self, res: dict[str, Any], full_url: str | None) -> dict[str, Any] | None:
+        keys = [full_url] if full_url else []
+        if isinstance(res.get("id"), str):
+            keys.append(f"{res['resourceType']}/{res['id']}")
+        return next((self.provenance[k] for k in keys if k in self.provenance), None)
 
     def check_patient_resource(self, res: dict[str, Any]) -> cm.Patient | None:
         """The patient a ``Patient`` resource is (refusing a mismatch), a new unsaved one
@@ -1269,6 +1286,52 @@ def _reporter(ref: Any, subject: Any, patients: _Patients) -> tuple[str, dict[st
     return ImportedResource.ReportedBy.OTHER, kept or None
 
 
+def _ref_keys(ref: str) -> list[str]:
+    """A reference as it is looked up: as written, without ``/_history/<n>``, and the last
+    ``Type/id`` of an absolute URL."""
+    plain = ref.split("/_history/")[0]
+    keys = [ref, plain]
+    parts = plain.rstrip("/").split("/")
+    if "://" in plain and len(parts) >= 2:
+        keys.append("/".join(parts[-2:]))
+    return keys
+
+
+#: Provenance agent types that say who reported a record (author, informant, enterer).
+_REPORTING_AGENTS = ("author", "informant", "enterer", "source", "attester")
+
+
+def _from_provenance(prov: dict[str, Any] | None, subject: Any, patients: _Patients,
+                     sender: dict[str, Any]) -> None:
+    """Fill who reported a record and when it was first recorded from its ``Provenance``,
+    where the record itself does not say (``performer``, ``author``, ``informationSource``,
+    ``issued``): the patient when a reporting agent names the subject, otherwise the
+    ``author`` agent; ``occurredDateTime`` (else ``recorded``) as the recorded time."""
+    if not prov:
+        return
+    agents = [a for a in prov.get("agent") or () if isinstance(a, dict)]
+
+    def kind(agent: dict[str, Any]) -> str:
+        codes = _codes(agent.get("type"), c.PROVENANCE_AGENT)
+        return codes[0] if codes else ("author" if not agent.get("type") else "")
+
+    if not sender.get("reported_by"):
+        found: tuple[str, dict[str, Any] | None] = ("", None)
+        for agent in agents:
+            if kind(agent) in _REPORTING_AGENTS:
+                by, author = _reporter(agent.get("who"), subject, patients)
+                if by == ImportedResource.ReportedBy.PATIENT:
+                    found = (by, None)
+                    break
+                if kind(agent) == "author" and not found[0]:
+                    found = (by, author)
+        if found[0]:
+            sender["reported_by"], sender["author"] = found
+    if not sender.get("recorded_at"):
+        when = prov.get("occurredDateTime") or prov.get("recorded")
+        sender["recorded_at"] = _recorded(when, "Provenance.occurredDateTime")
+
+
 def _recorded(value: Any, what: str) -> dt.datetime | None:
     """The sender's recording time (``issued``, ``dateAsserted``); a date without a time
     is not a time and is not kept."""
@@ -1299,7 +1362,18 @@ class _Converted:
     warnings: list[str] = field(default_factory=list)
 
 
-def _convert(res: dict[str, Any], patients: _Patients) -> _Converted | None:
+def _convert(res: dict[str, Any], patients: _Patients,
+             full_url: str | None = None) -> _Converted | None:
+    """The record a resource becomes, with who reported it and when (from the resource,
+    else from its Provenance in the import)."""
+    converted = _convert_resource(res, patients)
+    if converted is not None:
+        _from_provenance(patients.provenance_of(res, full_url), res.get("subject"), patients,
+                         converted.sender)
+    return converted
+
+
+def _convert_resource(res: dict[str, Any], patients: _Patients) -> _Converted | None:
     rtype = res["resourceType"]
     subject = res.get("subject")
     sender: dict[str, Any] = {"source_status": res.get("status") or ""}
@@ -1522,6 +1596,8 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
     for _line, res, full_url in entries:
         if isinstance(res, dict) and res.get("resourceType") == "Patient":
             patients.add_patient_resource(res, full_url)
+        elif isinstance(res, dict) and res.get("resourceType") == "Provenance":
+            patients.add_provenance(res)
     new_patients: list[tuple[int, cm.Patient]] = []
     statements, based_on = _statement_keys(entries)
     for line, res, full_url in entries:
@@ -1579,7 +1655,7 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
                                "MedicationStatement)"] += 1
                 continue
             try:
-                converted = _convert(res, patients)
+                converted = _convert(res, patients, full_url)
             except _Skip as skip:
                 report.skipped[str(skip)] += 1
                 continue
@@ -1856,6 +1932,11 @@ def import_fhir(path: str | Path, *, user=None, site: cm.Site | None = None,
                                            not p.name.startswith("MedicationStatement"), p.name))
     report = ImportReport()
     touched: set[int] = set()
+    for f in ordered:  # Provenance files first read for who reported the records they name
+        if f.name.startswith("Provenance"):
+            for _line, res, _url in _read_file(f):
+                if isinstance(res, dict) and res.get("resourceType") == "Provenance":
+                    patients.add_provenance(res)
     for f in ordered:
         fr = import_file(f, patients, user=user, validate_models=validate_models,
                          per_resource=per_resource)
