@@ -680,6 +680,7 @@ class AuditEntry(models.Model):
         CREDENTIALS = "credentials"  # a login's tokens, second factor or lockout changed
         STOP = "stop"  # a medication (or treatment) stopped
         CONFIRM = "confirm"  # a clinician confirmed what a patient reported
+        IMPORT_REFUSED = "import-refused"  # a file (or resources of it) an import refused
 
     id = models.BigAutoField(primary_key=True)
     uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)

@@ -1892,6 +1892,42 @@ def _store(pending: list[_Pending], new_patients: list[tuple[int, cm.Patient]],
         report.created["Patient"] += len(created_patients)
 
 
+def _audit_refusal(path: Path, report: FileReport, user) -> None:
+    """One audit entry for a file the import refused, whole or in part: who tried (the user,
+    and the operating-system account of a command-line import), which file (its name and
+    SHA-256) and why (the problems, as reported). Nothing else of a refused file is stored."""
+    import getpass
+
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        digest = ""
+    try:
+        os_user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        os_user = ""
+    whole = not report.stored
+    problems = [{"line": p.line, "resource": p.resource[:200], "message": p.message[:500],
+                 "refuses_file": p.fatal} for p in report.problems[:50]]
+    first = report.problems[0]
+    reason = (f"FHIR import refused {'the file' if whole else 'resources of'} {path.name} "
+              f"(sha256 {digest[:16]}): {len(report.problems)} problem(s); "
+              f"line {first.line}: {first.message}")
+    writes.append_audit([writes.audit_entry(
+        user, cm.AuditEntry.Action.IMPORT_REFUSED, model="fhir-import", reason=reason[:500],
+        after={"file": path.name[:255], "sha256": digest, "size": _size(path),
+               "stored": "nothing" if whole else "the resources without a problem",
+               "os_user": os_user, "problems": problems,
+               "more_problems": max(0, len(report.problems) - len(problems))})])
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
 def import_fhir(path: str | Path, *, user=None, site: cm.Site | None = None,
                 evaluate_safety: bool = True, validate_models: bool = True,
                 create_patients: bool = False, care_team: cm.CareTeam | None = None,
@@ -1941,6 +1977,8 @@ def import_fhir(path: str | Path, *, user=None, site: cm.Site | None = None,
         fr = import_file(f, patients, user=user, validate_models=validate_models,
                          per_resource=per_resource)
         report.files.append(fr)
+        if fr.problems:
+            _audit_refusal(f, fr, user)
         if fr.stored:
             touched |= fr.patient_ids
     if evaluate_safety and touched:
