@@ -147,7 +147,10 @@ def test_the_fhir_import_refuses_a_date_outside_the_window_and_stores_nothing(cl
     report = import_fhir(path)
     assert not report.ok
     assert any("outside the dates" in p.message or "future" in p.message for p in report.problems)
-    assert LabResult.objects.count() == 0 and AuditEntry.objects.count() == before
+    # nothing stored; the refusal itself is audited (issue 14)
+    assert LabResult.objects.count() == 0
+    assert AuditEntry.objects.exclude(action="import-refused").count() == before
+    assert AuditEntry.objects.filter(action="import-refused").count() == 1
 
 
 @pytest.mark.parametrize("query", ["date=lt9999-12-31", "date=le9999-12-31T23:59:59Z", "date=gt0001-01-01",
