@@ -49,3 +49,19 @@ def maya(clinic):
 
     TrustedIdentifierSystem.objects.create(site=clinic.site_a, system=HOSPITAL_MRN)
     return clinic.patient_a
+
+
+def stored_counts() -> dict[str, int]:
+    """How many rows an import may have stored, by model: patients, every clinical record,
+    alerts, import bookkeeping and audit entries (not counting the entry a refused import
+    leaves, ``import-refused``: a refusal stores nothing else). "Nothing stored" is these
+    counts unchanged."""
+    from speciosa.clinic import models as cmodels
+    from speciosa.interop.models import ImportedResource
+
+    counts = {m.__name__: m.objects.count() for m in
+              (cmodels.Patient, cmodels.LabResult, cmodels.Assessment, cmodels.Dose,
+               cmodels.SubstanceUse, cmodels.Medication, cmodels.Note, cmodels.Alert,
+               ImportedResource)}
+    counts["AuditEntry"] = cmodels.AuditEntry.objects.exclude(action="import-refused").count()
+    return counts

@@ -15,6 +15,8 @@ from speciosa.interop.export import Exporter, write_ndjson
 from speciosa.interop.importer import import_fhir
 from speciosa.interop.models import ImportedResource, TrustedIdentifierSystem
 
+from .conftest import stored_counts
+
 pytestmark = pytest.mark.django_db
 
 CLINICAL = ("Observation", "QuestionnaireResponse", "MedicationStatement")
@@ -55,10 +57,6 @@ def _subject(patient: cm.Patient) -> dict:
     return {"identifier": {"system": c.mrn_system(patient.site.name), "value": patient.identifier}}
 
 
-def _counts() -> dict[str, int]:
-    return {m.__name__: m.objects.count() for m in
-            (cm.LabResult, cm.Assessment, cm.Dose, cm.SubstanceUse, cm.Medication, cm.AuditEntry,
-             ImportedResource)}
 
 
 def test_round_trip_export_import_export_gives_the_same_clinical_content(demo_clinic, tmp_path, ndjson):
@@ -98,21 +96,21 @@ def test_re_importing_the_same_files_changes_nothing(demo_clinic, tmp_path):
     site = _receiving_site(list(cm.Patient.objects.all()))
     write_ndjson(tmp_path)
     first = import_fhir(tmp_path, site=site)
-    before = _counts()
+    before = stored_counts()
 
     again = import_fhir(tmp_path, site=site)
 
     assert again.ok and not again.created
     assert again.unchanged == sum(first.created.values())
-    assert _counts() == before
+    assert stored_counts() == before
 
 
 def test_importing_our_own_export_into_the_same_clinic_changes_nothing(demo_clinic, tmp_path):
     write_ndjson(tmp_path)
-    before = _counts()
+    before = stored_counts()
     report = import_fhir(tmp_path)
     assert report.ok and not report.created
-    assert _counts() == before
+    assert stored_counts() == before
 
 
 def _lab(n: int, patient: cm.Patient, **changes) -> dict:
@@ -144,7 +142,7 @@ def test_a_bad_file_is_reported_by_line_and_reason_and_nothing_of_it_is_stored(c
     not_fhir = _lab(6, p, colour="red")
     _write(tmp_path / "Observation.ndjson",
            [_lab(1, p), bad_unit, "{not json", unknown_patient, finished, not_fhir])
-    before = _counts()
+    before = stored_counts()
 
     report = import_fhir(tmp_path / "Observation.ndjson")
 
@@ -156,7 +154,7 @@ def test_a_bad_file_is_reported_by_line_and_reason_and_nothing_of_it_is_stored(c
     assert "no patient with identifier" in lines[4] and "NOBODY" in lines[4]
     assert "status 'finished'" in lines[5]
     assert "not a valid FHIR R4 resource" in lines[6] and "colour" in lines[6]
-    assert _counts() == before  # line 1 was good, but nothing of the file is stored
+    assert stored_counts() == before  # line 1 was good, but nothing of the file is stored
 
 
 def test_good_files_of_a_folder_are_stored_when_another_file_is_bad(clinic, tmp_path):
@@ -264,9 +262,9 @@ def test_changed_content_under_a_known_identifier_is_a_new_version(clinic, tmp_p
         "version", "object_id", "source_status")) == [(1, first.pk, "final"),
                                                      (2, current.pk, "corrected")]
     # the same update again: nothing new
-    before = _counts()
+    before = stored_counts()
     assert import_fhir(tmp_path / "o.ndjson").unchanged == 1
-    assert _counts() == before
+    assert stored_counts() == before
 
 
 def test_an_implausible_value_needs_the_confirmed_extension(clinic, tmp_path):

@@ -10,18 +10,14 @@ import pytest
 
 from speciosa.clinic import models as cmodels
 from speciosa.interop.importer import import_fhir
-from speciosa.interop.models import ImportedResource, TrustedIdentifierSystem
+from speciosa.interop.models import TrustedIdentifierSystem
 
 from . import ehr
+from .conftest import stored_counts
 
 pytestmark = pytest.mark.django_db
 
 
-def _counts() -> dict[str, int]:
-    return {m.__name__: m.objects.count() for m in
-            (cmodels.Patient, cmodels.LabResult, cmodels.Assessment, cmodels.Dose,
-             cmodels.SubstanceUse, cmodels.Medication, cmodels.AuditEntry, cmodels.Alert,
-             ImportedResource)}
 
 
 def _trust(site, system=ehr.HOSPITAL_MRN):
@@ -29,10 +25,10 @@ def _trust(site, system=ehr.HOSPITAL_MRN):
 
 
 def _refused(path, **kw):
-    before = _counts()
+    before = stored_counts()
     report = import_fhir(path, **kw)
     assert not report.ok, "imported, should have been refused"
-    assert _counts() == before
+    assert stored_counts() == before
     return report
 
 

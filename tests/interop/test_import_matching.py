@@ -13,18 +13,14 @@ from speciosa.cli import main
 from speciosa.clinic import models as cmodels
 from speciosa.interop import codes as icodes
 from speciosa.interop.importer import import_fhir
-from speciosa.interop.models import ImportedResource, TrustedIdentifierSystem
+from speciosa.interop.models import TrustedIdentifierSystem
 
 from . import ehr
+from .conftest import stored_counts
 
 pytestmark = pytest.mark.django_db
 
 
-def _counts() -> dict[str, int]:
-    return {m.__name__: m.objects.count() for m in
-            (cmodels.Patient, cmodels.LabResult, cmodels.Assessment, cmodels.Dose,
-             cmodels.SubstanceUse, cmodels.Medication, cmodels.AuditEntry, cmodels.Alert,
-             ImportedResource)}
 
 
 def _trust(site, system=ehr.HOSPITAL_MRN):
@@ -45,7 +41,7 @@ def test_the_issue_attack_another_system_sex_and_birth_date_same_value_is_refuse
     stranger = ehr.patient(maya.identifier, system="urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.0",
                            family="Lindqvist", given="Erik", birth="1961-02-03", gender="male")
     path = ehr.write(tmp_path / "b.json", ehr.with_patient(stranger, ehr.prolactin({})))
-    before = _counts()
+    before = stored_counts()
 
     problem = _only_problem(import_fhir(path))
 
@@ -53,7 +49,7 @@ def test_the_issue_attack_another_system_sex_and_birth_date_same_value_is_refuse
     assert "patient not matched" in problem.message
     assert "urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.0" in problem.message
     assert "not trusted" in problem.message
-    assert _counts() == before
+    assert stored_counts() == before
     assert not cmodels.LabResult.objects.filter(patient=maya).exists()
 
 
@@ -63,7 +59,7 @@ def test_the_attack_is_refused_even_when_the_other_system_is_trusted(clinic, tmp
     stranger = ehr.patient(maya.identifier, family="Lindqvist", given="Erik", birth="1961-02-03",
                            gender="male")
     path = ehr.write(tmp_path / "b.json", ehr.with_patient(stranger, ehr.prolactin({})))
-    before = _counts()
+    before = stored_counts()
 
     report = import_fhir(path)
 
@@ -74,7 +70,7 @@ def test_the_attack_is_refused_even_when_the_other_system_is_trusted(clinic, tmp
     for given in ("birth date 1961-02-03", "sex 'male'", "family name 'lindqvist'"):
         assert given in problem.message
     assert "1985" not in problem.message and "female" not in problem.message  # not the chart's
-    assert _counts() == before
+    assert stored_counts() == before
 
 
 def test_same_system_and_value_with_another_birth_date_is_refused(clinic, tmp_path):
@@ -82,7 +78,7 @@ def test_same_system_and_value_with_another_birth_date_is_refused(clinic, tmp_pa
     other = ehr.patient(maya.identifier, system=icodes.mrn_system(clinic.site_a.name),
                         birth="1985-06-16")
     path = ehr.write(tmp_path / "b.json", ehr.with_patient(other, ehr.prolactin({})))
-    before = _counts()
+    before = stored_counts()
 
     report = import_fhir(path)
 
@@ -90,7 +86,7 @@ def test_same_system_and_value_with_another_birth_date_is_refused(clinic, tmp_pa
     problem = report.problems[1]
     assert "patient mismatch" in problem.message and "birth date 1985-06-16" in problem.message
     assert "sex" not in problem.message and "family name" not in problem.message
-    assert _counts() == before
+    assert stored_counts() == before
 
 
 def test_an_untrusted_system_is_refused_though_the_value_and_demographics_agree(clinic,
@@ -98,31 +94,31 @@ def test_an_untrusted_system_is_refused_though_the_value_and_demographics_agree(
     maya = clinic.patient_a
     same_person = ehr.patient(maya.identifier)  # the hospital's MRN system, not trusted
     path = ehr.write(tmp_path / "b.json", ehr.with_patient(same_person, ehr.prolactin({})))
-    before = _counts()
+    before = stored_counts()
 
     problem = _only_problem(import_fhir(path))
 
     assert f"identifier system '{ehr.HOSPITAL_MRN}' is not trusted at any site" in problem.message
     assert "admin: Trusted identifier systems" in problem.message
-    assert _counts() == before
+    assert stored_counts() == before
     # trusted at the other site only: still not a match at this patient's site
     _trust(clinic.site_b)
     problem = _only_problem(import_fhir(path, site=clinic.site_a))
     assert "is not trusted at Site A" in problem.message
-    assert _counts() == before
+    assert stored_counts() == before
 
 
 def test_a_value_only_identifier_is_refused(clinic, tmp_path):
     maya = clinic.patient_a
     obs = ehr.prolactin({"identifier": {"value": maya.identifier}})
     path = ehr.write(tmp_path / "b.json", ehr.bundle(obs, kind="collection"))
-    before = _counts()
+    before = stored_counts()
 
     problem = _only_problem(import_fhir(path))
 
     assert f"identifier {maya.identifier!r} has no system" in problem.message
     assert "never on a value alone" in problem.message
-    assert _counts() == before
+    assert stored_counts() == before
 
 
 def test_a_trusted_system_with_agreeing_demographics_files_into_the_right_chart(clinic,
@@ -150,13 +146,13 @@ def test_a_mismatch_stores_nothing_of_the_file_though_other_entries_are_good(cli
     both = ehr.bundle(*[e["resource"] for e in good["entry"] + wrong["entry"]],
                       urls=[e["fullUrl"] for e in good["entry"] + wrong["entry"]])
     path = ehr.write(tmp_path / "b.json", both)
-    before = _counts()
+    before = stored_counts()
 
     report = import_fhir(path)
 
     assert [p.line for p in report.problems] == [3, 4]  # the Patient and its result
     assert all("patient mismatch" in p.message for p in report.problems)
-    assert _counts() == before
+    assert stored_counts() == before
 
 
 def test_a_relative_patient_reference_resolves_within_the_bundle(clinic, tmp_path):
@@ -203,11 +199,11 @@ def test_an_unknown_patient_is_never_created_by_default(clinic, tmp_path):
     _trust(clinic.site_a)
     b = ehr.with_patient(ehr.patient("H-404", family="Newman"), ehr.prolactin({}))
     path = ehr.write(tmp_path / "b.json", b)
-    before = _counts()
+    before = stored_counts()
     problem = _only_problem(import_fhir(path, site=clinic.site_a))
     assert f"no patient with identifier {ehr.HOSPITAL_MRN}|H-404" in problem.message
     assert "--create-patients" in problem.message
-    assert _counts() == before
+    assert stored_counts() == before
 
 
 def test_create_patients_seeds_a_new_patient_once_with_its_demographics(clinic, tmp_path):
@@ -226,20 +222,20 @@ def test_create_patients_seeds_a_new_patient_once_with_its_demographics(clinic, 
     entry = cmodels.AuditEntry.objects.get(model="Patient", object_id=new.pk)
     assert entry.action == "create" and "patient created (--create-patients)" in entry.reason
     # again: the patient is matched now (no second one), the result is unchanged
-    before = _counts()
+    before = stored_counts()
     again = import_fhir(path, site=clinic.site_a, create_patients=True)
-    assert again.ok and not again.created and _counts() == before
+    assert again.ok and not again.created and stored_counts() == before
 
 
 def test_create_patients_does_not_override_a_mismatch(clinic, tmp_path):
     _trust(clinic.site_a)
     wrong = ehr.patient(clinic.patient_a.identifier, birth="1990-01-01")
     path = ehr.write(tmp_path / "b.json", ehr.with_patient(wrong, ehr.prolactin({})))
-    before = _counts()
+    before = stored_counts()
     report = import_fhir(path, site=clinic.site_a, create_patients=True)
     assert {p.line for p in report.problems} == {1, 2}
     assert all("patient mismatch" in p.message for p in report.problems)
-    assert _counts() == before
+    assert stored_counts() == before
 
 
 def test_a_created_patient_is_kept_only_with_the_file_that_stored_it(clinic, tmp_path):
@@ -284,10 +280,10 @@ def test_a_subject_identifier_of_another_system_with_the_charts_value_is_refused
     path = tmp_path / "b.json"
     path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
                                 "entry": [{"resource": ehr.prolactin(subject)}]}))
-    before = _counts()
+    before = stored_counts()
 
     problem = _only_problem(import_fhir(path))
 
     assert "not trusted" in problem.message
-    assert _counts() == before
+    assert stored_counts() == before
     assert not cmodels.LabResult.objects.filter(patient=maya).exists()

@@ -16,16 +16,12 @@ from speciosa.interop.importer import import_fhir
 from speciosa.interop.models import ImportedResource
 
 from . import ehr
+from .conftest import stored_counts
 from .r4 import parse_r4
 
 pytestmark = pytest.mark.django_db
 
 
-def _counts() -> dict[str, int]:
-    return {m.__name__: m.objects.count() for m in
-            (cmodels.LabResult, cmodels.Assessment, cmodels.Dose, cmodels.SubstanceUse,
-             cmodels.Medication,
-             cmodels.AuditEntry, ImportedResource)}
 
 
 def _import(tmp_path, maya, *resources, name="b.json", **kw):
@@ -48,12 +44,12 @@ def _exported(maya, rtype="Observation", prefix="lab"):
     ("unknown", "unknown"),
 ])
 def test_a_result_that_is_not_final_is_refused_never_made_final(maya, tmp_path, status, why):
-    before = _counts()
+    before = stored_counts()
     report = _import(tmp_path, maya, ehr.prolactin({}, status=status))
     [problem] = report.problems
     assert problem.line == 2 and f"status {status!r}" in problem.message
     assert why in problem.message
-    assert _counts() == before
+    assert stored_counts() == before
 
 
 @pytest.mark.parametrize("status", ["final", "amended", "corrected"])
@@ -140,11 +136,11 @@ def test_a_questionnaire_response_keeps_its_author_kind(maya, tmp_path):
 
 
 def test_an_entered_in_error_result_never_imported_is_skipped_and_said(maya, tmp_path):
-    before = _counts()
+    before = stored_counts()
     report = _import(tmp_path, maya, ehr.prolactin({}, status="entered-in-error"))
     assert report.ok
     assert report.files[0].skipped["Observation entered-in-error (never imported)"] == 1
-    assert _counts() == before
+    assert stored_counts() == before
 
 
 def test_dates_are_not_moved(maya, tmp_path):
@@ -152,3 +148,31 @@ def test_dates_are_not_moved(maya, tmp_path):
     assert _import(tmp_path, maya, sent).ok
     assert cmodels.LabResult.objects.get().collected_at == dt.datetime(2026, 11, 20, 13, 15,
                                                                   tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(("loinc", "unit", "value", "expected"), [
+    ("2842-3", "m[IU]/L", 400, "15081-3"),  # prolactin: mass code, units value
+    ("15081-3", "ng/mL", 18, "2842-3"),     # and the other way round
+])
+def test_a_loinc_code_that_disagrees_with_the_unit_is_refused_never_recoded(
+        maya, tmp_path, loinc, unit, value, expected):
+    res = ehr.prolactin({}, value=value)
+    res["code"]["coding"][0]["code"] = loinc
+    res["valueQuantity"].update(unit=unit, code=unit)
+    res["referenceRange"] = []
+    before = stored_counts()
+    [problem] = _import(tmp_path, maya, res).problems
+    assert problem.line == 2
+    assert f"LOINC {loinc} and the unit {unit!r} disagree" in problem.message
+    assert f"is LOINC {expected}" in problem.message and "does not recode" in problem.message
+    assert stored_counts() == before
+
+
+def test_a_loinc_code_of_the_units_property_is_imported_and_exported_as_sent(maya, tmp_path):
+    res = ehr.prolactin({}, value=400)
+    res["code"]["coding"][0]["code"] = "15081-3"
+    res["valueQuantity"].update(unit="mIU/L", code="m[IU]/L")
+    res["referenceRange"] = []
+    assert _import(tmp_path, maya, res).ok
+    [obs] = _exported(maya)
+    assert obs["code"]["coding"][0]["code"] == "15081-3"

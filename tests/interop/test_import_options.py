@@ -11,16 +11,13 @@ import pytest
 from speciosa.cli import main
 from speciosa.clinic import models as cmodels
 from speciosa.interop.importer import import_fhir
-from speciosa.interop.models import ImportedResource
 
 from . import ehr
+from .conftest import stored_counts
 
 pytestmark = pytest.mark.django_db
 
 
-def _counts() -> dict[str, int]:
-    return {m.__name__: m.objects.count() for m in
-            (cmodels.LabResult, cmodels.AuditEntry, ImportedResource)}
 
 
 def _unknown_test(ident="R-2"):
@@ -36,14 +33,14 @@ def _file(tmp_path, maya, *results):
 def test_one_unknown_test_refuses_the_file_by_default_and_says_which(maya, tmp_path):
     path = _file(tmp_path, maya, ehr.prolactin({}, ident="R-1"), _unknown_test(),
                  ehr.prolactin({}, ident="R-3", value=20.0))
-    before = _counts()
+    before = stored_counts()
 
     report = import_fhir(path)
 
     [problem] = report.problems
     assert (problem.line, problem.resource) == (3, f"Observation {ehr.HOSPITAL_LAB}|R-2")
     assert "not a laboratory test Speciosa knows" in problem.message
-    assert not report.files[0].stored and _counts() == before
+    assert not report.files[0].stored and stored_counts() == before
 
 
 def test_per_resource_stores_the_rest_and_reports_the_unknown_test(maya, tmp_path):
@@ -72,13 +69,13 @@ def test_per_resource_still_refuses_the_whole_file_on_a_patient_mismatch(maya, t
     entries = good["entry"] + wrong["entry"]
     path = ehr.write(tmp_path / "b.json", ehr.bundle(
         *[e["resource"] for e in entries], urls=[e["fullUrl"] for e in entries]))
-    before = _counts()
+    before = stored_counts()
 
     report = import_fhir(path, per_resource=True)
 
     assert not report.files[0].stored
     assert all(p.fatal for p in report.problems) and {p.line for p in report.problems} == {3, 4}
-    assert _counts() == before
+    assert stored_counts() == before
 
 
 def test_ndjson_problems_name_the_line(maya, tmp_path):
@@ -114,7 +111,7 @@ def test_a_file_is_one_transaction(maya, tmp_path, monkeypatch):
 
     monkeypatch.setattr(writes, "append_audit", broken)
     path = _file(tmp_path, maya, ehr.prolactin({}, ident="R-1"), ehr.prolactin({}, ident="R-3"))
-    before = _counts()
+    before = stored_counts()
     with pytest.raises(RuntimeError):
         import_fhir(path)
-    assert _counts() == before
+    assert stored_counts() == before

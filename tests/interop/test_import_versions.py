@@ -14,18 +14,15 @@ from speciosa.clinic import models as cmodels
 from speciosa.clinic import services
 from speciosa.interop.export import Exporter
 from speciosa.interop.importer import import_fhir
-from speciosa.interop.models import ImportedResource, TrustedIdentifierSystem
+from speciosa.interop.models import TrustedIdentifierSystem
 
 from . import ehr
+from .conftest import stored_counts
 from .r4 import parse_r4
 
 pytestmark = pytest.mark.django_db
 
 
-def _counts() -> dict[str, int]:
-    return {m.__name__: m.objects.count() for m in
-            (cmodels.LabResult, cmodels.Medication, cmodels.Dose, cmodels.AuditEntry,
-             ImportedResource)}
 
 
 def _send(tmp_path, maya, *resources, name="b.json"):
@@ -102,27 +99,27 @@ def test_a_stopped_medication_is_never_current_and_raises_no_co_use_alert(maya, 
 @pytest.mark.parametrize("status", ["stopped", "completed"])
 def test_a_stopped_medication_without_its_end_is_refused_not_stored_as_current(maya, tmp_path,
                                                                                status):
-    before = _counts()
+    before = stored_counts()
     report = _send(tmp_path, maya, _statement(status))
     [problem] = report.problems
     assert f"status {status!r} without effectivePeriod.end" in problem.message
-    assert _counts() == before
+    assert stored_counts() == before
 
 
 @pytest.mark.parametrize("status", ["intended", "not-taken", "on-hold", "unknown"])
 def test_a_medication_not_taken_is_refused(maya, tmp_path, status):
-    before = _counts()
+    before = stored_counts()
     [problem] = _send(tmp_path, maya, _statement(status)).problems
     assert f"status {status!r}" in problem.message and "Not imported" in problem.message
-    assert _counts() == before
+    assert stored_counts() == before
 
 
 def test_the_same_resource_again_changes_nothing(maya, tmp_path):
     assert _send(tmp_path, maya, ehr.prolactin({})).ok
-    before = _counts()
+    before = stored_counts()
     again = _send(tmp_path, maya, ehr.prolactin({}))
     assert again.ok and not again.created and again.unchanged == 1
-    assert _counts() == before
+    assert stored_counts() == before
 
 
 def test_entered_in_error_withdraws_what_was_imported(maya, tmp_path):
@@ -150,12 +147,12 @@ def test_an_update_that_names_another_patient_is_refused(clinic, maya, tmp_path)
     TrustedIdentifierSystem.objects.create(site=clinic.site_b, system=ehr.HOSPITAL_MRN)
     moved = ehr.with_patient(ehr.patient(omar.identifier, family="Reyes", given="Omar",
                                          gender="male"), ehr.prolactin({}, value=40.0))
-    before = _counts()
+    before = stored_counts()
     report = import_fhir(ehr.write(tmp_path / "m.json", moved), site=clinic.site_b)
     [problem] = report.problems
     assert problem.message.startswith("patient mismatch:")
     assert "never moves a record to another chart" in problem.message
-    assert _counts() == before
+    assert stored_counts() == before
     assert cmodels.LabResult.objects.get().patient == maya
 
 
@@ -163,7 +160,7 @@ def test_an_update_of_a_record_corrected_in_speciosa_is_refused(clinic, maya, tm
     assert _send(tmp_path, maya, ehr.prolactin({})).ok
     lab = cmodels.LabResult.objects.get()
     services.correct_record(clinic.clinician_a, lab, {"value": "39"}, "typing error")
-    before = _counts()
+    before = stored_counts()
     [problem] = _send(tmp_path, maya, ehr.prolactin({}, value=40.0)).problems
     assert "corrected or withdrawn in Speciosa since it was imported" in problem.message
-    assert _counts() == before
+    assert stored_counts() == before

@@ -667,6 +667,7 @@ def _lab_fields(res: dict[str, Any], patient: cm.Patient) -> dict[str, Any]:
             raise _Bad(f"valueQuantity: {lab.name} needs a value with its UCUM unit")
         data["value"] = Decimal(str(q["value"]))
         data["unit"] = q.get("code") or q.get("unit") or ""
+        _loinc_agrees_with_unit(lab, code, data["unit"])
         data["comparator"] = q.get("comparator") or ""
         data.update(_laboratory_range(res, data["unit"]))
         factor = _ext(res, c.EXT_IU_FACTOR)
@@ -684,6 +685,22 @@ def _lab_fields(res: dict[str, Any], patient: cm.Patient) -> dict[str, Any]:
                    f"{c.EXT_CONFIRMED_UNUSUAL} = true.") from None
     except ValidationError as exc:
         raise _Bad(_validation_reason(exc)) from None
+
+
+def _loinc_agrees_with_unit(lab: klabs.LabTest, code: dict[str, Any], unit: str) -> None:
+    """Refuse a result whose LOINC code names another property than its unit (prolactin
+    2842-3, mass per volume, with a value in m[IU]/L, whose code is 15081-3): one of the two
+    is wrong, and Speciosa cannot tell which (a factor of about 21 for prolactin). It is
+    never recoded silently; the policy is in docs/fhir.md ("LOINC and units")."""
+    own = {lab.loinc, *lab.loinc_by_unit.values()}
+    expected = klabs.loinc_for(lab.code, unit)
+    for given in _codes(code, c.LOINC):
+        if given in own and expected and given != expected:
+            raise _Bad(f"code: LOINC {given} and the unit {unit!r} disagree: a {lab.name} "
+                       f"result in {unit} is LOINC {expected}. Speciosa does not guess which "
+                       f"of the two is wrong (it does not recode {given} to {expected}): send "
+                       "the code of the unit, or the value in the unit of the code. Not "
+                       "imported (docs/fhir.md, LOINC and units)")
 
 
 def _laboratory_range(res: dict[str, Any], value_unit: str) -> dict[str, Any]:
