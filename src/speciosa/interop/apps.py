@@ -8,3 +8,18 @@ class InteropConfig(AppConfig):
     label = "interop"
     verbose_name = "Interoperability (FHIR)"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_save
+
+        from speciosa.clinic.models import Site
+
+        post_save.connect(_site_saved, sender=Site, dispatch_uid="interop-site-system")
+
+
+def _site_saved(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
+    """A new site gets its unique, stable MRN identifier system (``interop.SiteSystem``)."""
+    if created and not raw:
+        from .models import site_system
+
+        site_system(instance)

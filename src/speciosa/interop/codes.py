@@ -212,9 +212,27 @@ def sid(kind: str) -> str:
     return f"{INSTALLATION_BASE}/sid/{kind}"
 
 
-def mrn_system(site_name: str) -> str:
-    """Identifier system of the medical record numbers of a site."""
-    return f"{INSTALLATION_BASE}/sid/mrn/{slugify(site_name) or 'site'}"
+def mrn_system(site) -> str:
+    """Identifier system of the medical record numbers of ``site``: for a Site, its
+    registered, unique system (:class:`~speciosa.interop.models.SiteSystem`, issue 14: two
+    names with one slug collided); for a site's *name*, the system derived from the name
+    (:func:`legacy_mrn_system`, no database needed), which is the same for every site whose
+    name's slug no other site has."""
+    if isinstance(site, str):
+        return legacy_mrn_system(site)
+    from .models import mrn_system_of
+
+    return mrn_system_of(site)
+
+
+def legacy_mrn_system(site_name: str) -> str:
+    """The MRN system derived from a site's name alone (before issue 14: not unique). Still
+    trusted on import at the sites of that name, so earlier exports keep importing."""
+    return mrn_system_for_slug(slugify(site_name) or "site")
+
+
+def mrn_system_for_slug(slug: str) -> str:
+    return f"{INSTALLATION_BASE}/sid/mrn/{slug}"
 
 
 MRN_PREFIX = f"{INSTALLATION_BASE}/sid/mrn/"

@@ -137,6 +137,7 @@ class Exporter:
         self._first_rows: dict[type, dict[int, tuple[dt.datetime, int | None, str]]] = {}
         self.include_notes = notes
         self._patient_refs: dict[int, dict[str, Any]] | None = None
+        self._mrn_systems: dict[int, str] | None = None
         self._user_refs: dict[int, dict[str, Any]] | None = None
         self.referenced_users: set[int] = set()
         self._original: dict[str, dict[int, dict[str, str]]] = {}
@@ -148,12 +149,21 @@ class Exporter:
     def patient_refs(self) -> dict[int, dict[str, Any]]:
         """Patient pk -> ``Reference`` (with the MRN identifier, so a file stands alone)."""
         if self._patient_refs is None:
-            rows = self.patients_qs.values_list("pk", "identifier", "site__name")
+            rows = self.patients_qs.values_list("pk", "identifier", "site_id")
+            systems = self.mrn_systems()
             self._patient_refs = {
                 pk: {"reference": f"Patient/{pk}",
-                     "identifier": {"system": c.mrn_system(site), "value": ident}}
+                     "identifier": {"system": systems[site], "value": ident}}
                 for pk, ident, site in rows}
         return self._patient_refs
+
+    def mrn_systems(self) -> dict[int, str]:
+        """Site id -> the site's MRN identifier system (unique, stable)."""
+        if self._mrn_systems is None:
+            from .models import mrn_systems
+
+            self._mrn_systems = mrn_systems()
+        return self._mrn_systems
 
     def user_refs(self) -> dict[int, dict[str, Any]]:
         """User pk -> Reference: a patient login points to its Patient, others to Practitioner."""
@@ -313,7 +323,7 @@ class Exporter:
     def patients(self, pk: int | None = None) -> Iterator[Resource]:
         qs = self.patients_qs if pk is None else self.patients_qs.filter(pk=pk)
         for row in qs.values("pk", "identifier", "given_name", "family_name", "birth_date", "sex",
-                             "pregnant", "breastfeeding", "care_team_id", "site__name",
+                             "pregnant", "breastfeeding", "care_team_id", "site_id",
                              "created_at").order_by("pk"):
             ext = [{"url": c.EXT_CARE_TEAM, "valueReference": {"reference": f"CareTeam/{row['care_team_id']}"}}]
             if row["pregnant"]:
@@ -324,7 +334,7 @@ class Exporter:
                 "resourceType": "Patient", "id": str(row["pk"]), "meta": _META, "extension": ext,
                 "identifier": [{"use": "usual", "type": {"coding": [{"system": c.V2_0203, "code": "MR",
                                                                       "display": "Medical record number"}]},
-                                "system": c.mrn_system(row["site__name"]), "value": row["identifier"]}],
+                                "system": self.mrn_systems()[row["site_id"]], "value": row["identifier"]}],
                 "active": True,
                 "name": [{"family": row["family_name"], "given": [row["given_name"]]}],
                 "gender": row["sex"],

@@ -402,8 +402,21 @@ class _Patients:
         self.unsaved: dict[tuple[int, str], cm.Patient] = {}
         sites = cm.Site.objects.all() if site is None else cm.Site.objects.filter(pk=site.pk)
         self.trusted: dict[str, set[int]] = {}
+        #: name-derived systems several sites' names share (before issue 14) -> the names
+        self.shared: dict[str, list[str]] = {}
+        from .models import mrn_systems
+
+        own = mrn_systems()
+        legacy = Counter(c.legacy_mrn_system(n) for n in cm.Site.objects.values_list("name",
+                                                                                    flat=True))
         for pk, name in sites.values_list("pk", "name"):
-            self.trusted.setdefault(c.mrn_system(name), set()).add(pk)
+            self.trusted.setdefault(own[pk], set()).add(pk)
+            # the system derived from the name alone (exports before issue 14) is still read;
+            # when several sites' names share it, it names none of them for certain
+            old = c.legacy_mrn_system(name)
+            self.trusted.setdefault(old, set()).add(pk)
+            if legacy[old] > 1:
+                self.shared[old] = sorted({*self.shared.get(old, ()), name})
         rows = TrustedIdentifierSystem.objects.filter(site__in=sites)
         for pk, system in rows.values_list("site_id", "system"):
             self.trusted.setdefault(system, set()).add(pk)
@@ -459,6 +472,10 @@ class _Patients:
         if key in self._cache:
             return self._cache[key]
         sites = self.trusted[system]
+        if system in self.shared and len(sites) > 1:
+            raise _Bad(f"patient identifier system {system} was the system of several sites "
+                       f"({', '.join(self.shared[system])}) before each site had its own: "
+                       "name the site the file's patients are at (--site)")
         found = list(cm.Patient.objects.filter(site_id__in=sites, identifier=value)[:2])
         if len(found) > 1:
             raise _Bad(f"patient identifier {system}|{value} is trusted at several sites and "

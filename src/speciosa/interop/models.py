@@ -64,6 +64,83 @@ class ImportedResource(models.Model):
                 f"{self.model} {self.object_id}")
 
 
+class SiteSystem(models.Model):
+    """The MRN identifier system of a site (issue 14): ``<SPECIOSA_FHIR_BASE>/sid/mrn/<slug>``.
+
+    The slug is made once from the site's name (``slugify``) and never changes, even when the
+    site is renamed, so the system stays the one its exports used. It is **unique**: two
+    names with the same slug ("St. Mary's" and "St Marys" are both ``st-marys``) give the
+    later site ``<slug>-<site id>``. Assigned when a site is created (a ``post_save``
+    receiver), and for the sites that existed before by migration 0005 in id order, so an
+    existing site keeps the system its exports used unless an earlier site already had it.
+    See :func:`mrn_system_of`.
+    """
+
+    site = models.OneToOneField("clinic.Site", on_delete=models.CASCADE,
+                                related_name="fhir_system")
+    slug = models.SlugField(max_length=120, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "site MRN identifier system"
+
+    def __str__(self) -> str:
+        from .codes import mrn_system_for_slug
+
+        return mrn_system_for_slug(self.slug)
+
+
+def unique_slug(name: str, site_pk: int, taken) -> str:
+    """A site's slug: ``slugify(name)`` (``site`` when empty), or ``<slug>-<site_pk>`` (then
+    ``-2``, ``-3``, ...) when ``taken(slug)`` says another site has it."""
+    from django.utils.text import slugify
+
+    base = slugify(name)[:100] or "site"
+    if not taken(base):
+        return base
+    candidate, n = f"{base}-{site_pk}", 1
+    while taken(candidate):
+        n += 1
+        candidate = f"{base}-{site_pk}-{n}"
+    return candidate
+
+
+def site_system(site) -> SiteSystem:
+    """The :class:`SiteSystem` of ``site``, made when missing (a site created before the
+    receiver was connected, or in a test that bypassed it)."""
+    from django.db import IntegrityError, transaction
+
+    found = SiteSystem.objects.filter(site_id=site.pk).first()
+    while found is None:
+        slug = unique_slug(site.name, site.pk, lambda s: SiteSystem.objects.filter(slug=s)
+                           .exclude(site_id=site.pk).exists())
+        try:
+            with transaction.atomic():
+                found = SiteSystem.objects.create(site_id=site.pk, slug=slug)
+        except IntegrityError:  # a concurrent creation: read what won
+            found = SiteSystem.objects.filter(site_id=site.pk).first()
+    return found
+
+
+def mrn_system_of(site) -> str:
+    """The MRN identifier system of ``site`` (unique and stable, see :class:`SiteSystem`)."""
+    from .codes import mrn_system_for_slug
+
+    return mrn_system_for_slug(site_system(site).slug)
+
+
+def mrn_systems() -> dict[int, str]:
+    """Site id -> its MRN identifier system, for every site (made where missing)."""
+    from speciosa.clinic.models import Site
+
+    from .codes import mrn_system_for_slug
+
+    have = dict(SiteSystem.objects.values_list("site_id", "slug"))
+    for site in Site.objects.exclude(pk__in=list(have)):
+        have[site.pk] = site_system(site).slug
+    return {pk: mrn_system_for_slug(slug) for pk, slug in have.items()}
+
+
 class TrustedIdentifierSystem(models.Model):
     """An identifier system whose values a site's medical record numbers are (issue 14).
 
