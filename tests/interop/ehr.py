@@ -4,6 +4,7 @@ the hospital's own identifier systems, and no Speciosa extensions."""
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from pathlib import Path
@@ -95,3 +96,13 @@ def write(path: Path, resource: dict[str, Any], *, check_r4: bool = True) -> Pat
         parse_r4(resource)
     path.write_text(json.dumps(resource, indent=2))
     return path
+
+
+def send(tmp_path: Path, chart, *resources: dict[str, Any], name: str = "b.json", **kw):
+    """Import a Bundle of ``chart``'s Patient resource (the hospital's MRN = the chart's
+    identifier) and copies of ``resources`` about it, as an EHR sends them; ``kw`` goes to
+    :func:`~speciosa.interop.importer.import_fhir`."""
+    from speciosa.interop.importer import import_fhir
+
+    b = with_patient(patient(chart.identifier), *copy.deepcopy(resources))
+    return import_fhir(write(tmp_path / name, b), **kw)

@@ -30,13 +30,8 @@ def _total(loinc: str, value, ident="T-1", **changes) -> dict:
     return res
 
 
-def _send(tmp_path, maya, *resources, name="b.json"):
-    b = ehr.with_patient(ehr.patient(maya.identifier), *resources)
-    return import_fhir(ehr.write(tmp_path / name, b))
-
-
 def test_a_total_only_phq9_is_an_assessment_without_items_and_asks_for_item_9(maya, tmp_path):
-    report = _send(tmp_path, maya, _total("44261-6", 12))
+    report = ehr.send(tmp_path, maya, _total("44261-6", 12))
 
     assert report.ok, report.problems
     a = cmodels.Assessment.objects.get()
@@ -48,7 +43,7 @@ def test_a_total_only_phq9_is_an_assessment_without_items_and_asks_for_item_9(ma
 
 
 def test_a_severe_total_only_phq9_raises_the_severe_depression_finding_too(maya, tmp_path):
-    assert _send(tmp_path, maya, _total("44261-6", 22)).ok
+    assert ehr.send(tmp_path, maya, _total("44261-6", 22)).ok
     rules = set(cmodels.Alert.objects.filter(patient=maya).values_list("rule", flat=True))
     assert "SAF-SUICIDE" in rules
     assert any("DEPRESS" in r for r in rules), rules
@@ -59,29 +54,29 @@ def test_a_severe_total_only_phq9_raises_the_severe_depression_finding_too(maya,
     ("75626-2", 5, "audit-c", "", ["audit-c-positive"]),  # female cut-off 3 (Bradley 2003)
 ])
 def test_gad7_and_audit_c_totals_import(maya, tmp_path, loinc, value, instrument, band, flags):
-    assert _send(tmp_path, maya, _total(loinc, value)).ok
+    assert ehr.send(tmp_path, maya, _total(loinc, value)).ok
     a = cmodels.Assessment.objects.get()
     assert (a.instrument, a.total, a.band, a.flags, a.items) == (instrument, value, band,
                                                                  flags, {})
 
 
 def test_an_impossible_total_is_refused_with_the_range(maya, tmp_path):
-    [problem] = _send(tmp_path, maya, _total("44261-6", 28)).problems
+    [problem] = ehr.send(tmp_path, maya, _total("44261-6", 28)).problems
     assert "from 0 to 27" in problem.message and problem.line == 2
-    [problem] = _send(tmp_path, maya, _total("44261-6", 7.5)).problems
+    [problem] = ehr.send(tmp_path, maya, _total("44261-6", 7.5)).problems
     assert "whole number" in problem.message
     assert not cmodels.Assessment.objects.exists()
 
 
 def test_a_total_derived_from_a_response_is_left_to_the_response(maya, tmp_path):
-    report = _send(tmp_path, maya, _total("44261-6", 12, derivedFrom=[
+    report = ehr.send(tmp_path, maya, _total("44261-6", 12, derivedFrom=[
         {"reference": "QuestionnaireResponse/x"}]))
     assert report.ok and report.files[0].skipped["Observation (not imported)"] == 1
     assert not cmodels.Assessment.objects.exists()
 
 
 def test_a_total_only_assessment_exports_as_its_total_and_round_trips(maya, tmp_path):
-    assert _send(tmp_path, maya, _total("44261-6", 12)).ok
+    assert ehr.send(tmp_path, maya, _total("44261-6", 12)).ok
     out = list(Exporter(cmodels.Patient.objects.filter(pk=maya.pk)).resources(
         ["Observation", "QuestionnaireResponse"]))
     assert [r["resourceType"] for r in out] == ["Observation"]  # no response without items
@@ -109,7 +104,7 @@ def test_a_response_naming_the_loinc_phq9_panel_is_recognised_and_scored(maya, t
           "questionnaire": "http://loinc.org/q/44249-1", "status": "completed",
           "authored": "2026-11-25T10:30:00+00:00", "item": items}
 
-    report = _send(tmp_path, maya, qr)
+    report = ehr.send(tmp_path, maya, qr)
 
     assert report.ok, report.problems
     a = cmodels.Assessment.objects.get()
@@ -126,7 +121,7 @@ def test_the_gad7_and_audit_c_panels_are_recognised(maya, tmp_path, panel, instr
           "identifier": {"system": "https://ehr.hospital.example/sid/qr", "value": "Q-1"},
           "questionnaire": f"http://loinc.org/q/{panel}", "status": "in-progress",
           "authored": "2026-11-25T10:30:00+00:00"}
-    report = _send(tmp_path, maya, qr)
+    report = ehr.send(tmp_path, maya, qr)
     assert report.ok, report.problems
     a = cmodels.Assessment.objects.get()
     assert (a.instrument, a.complete) == (instrument, False)

@@ -24,11 +24,6 @@ pytestmark = pytest.mark.django_db
 
 
 
-def _import(tmp_path, maya, *resources, name="b.json", **kw):
-    path = ehr.write(tmp_path / name, ehr.with_patient(ehr.patient(maya.identifier), *resources))
-    return import_fhir(path, **kw)
-
-
 def _exported(maya, rtype="Observation", prefix="lab"):
     out = [r for r in Exporter(cmodels.Patient.objects.filter(pk=maya.pk)).resources([rtype])
            if r["id"].startswith(prefix)]
@@ -45,7 +40,7 @@ def _exported(maya, rtype="Observation", prefix="lab"):
 ])
 def test_a_result_that_is_not_final_is_refused_never_made_final(maya, tmp_path, status, why):
     before = stored_counts()
-    report = _import(tmp_path, maya, ehr.prolactin({}, status=status))
+    report = ehr.send(tmp_path, maya, ehr.prolactin({}, status=status))
     [problem] = report.problems
     assert problem.line == 2 and f"status {status!r}" in problem.message
     assert why in problem.message
@@ -54,7 +49,7 @@ def test_a_result_that_is_not_final_is_refused_never_made_final(maya, tmp_path, 
 
 @pytest.mark.parametrize("status", ["final", "amended", "corrected"])
 def test_a_final_amended_or_corrected_status_is_kept_and_exported_again(maya, tmp_path, status):
-    assert _import(tmp_path, maya, ehr.prolactin({}, status=status)).ok
+    assert ehr.send(tmp_path, maya, ehr.prolactin({}, status=status)).ok
     [obs] = _exported(maya)
     assert obs["status"] == status
     assert ImportedResource.objects.get().source_status == status
@@ -66,7 +61,7 @@ def test_a_comparator_stays_a_comparator_through_import_and_export(maya, tmp_pat
                                        "system": ehr.UCUM, "code": "U/L"},
                         referenceRange=[], interpretation=[])
     del alt["referenceRange"], alt["interpretation"]
-    assert _import(tmp_path, maya, alt).ok
+    assert ehr.send(tmp_path, maya, alt).ok
     lab = cmodels.LabResult.objects.get()
     assert (lab.lab, lab.comparator, float(lab.value), lab.unit) == ("alt", "<", 5.0, "U/L")
     [obs] = _exported(maya)
@@ -75,7 +70,7 @@ def test_a_comparator_stays_a_comparator_through_import_and_export(maya, tmp_pat
 
 def test_the_laboratorys_range_and_interpretation_survive_import_and_export(maya, tmp_path):
     sent = ehr.prolactin({}, value=38.0)
-    assert _import(tmp_path, maya, sent).ok
+    assert ehr.send(tmp_path, maya, sent).ok
     lab = cmodels.LabResult.objects.get()
     assert lab.reference_source == "laboratory"
     assert (lab.reference_low, lab.reference_high) == pytest.approx((4.8, 23.3))
@@ -92,7 +87,7 @@ def test_the_senders_codes_and_recorded_time_and_performer_are_kept(maya, tmp_pa
              "display": "Prolactin"}
     sent = ehr.prolactin({}, performer=[{"display": "Hospital Central Laboratory"}])
     sent["code"]["coding"].append(local)
-    assert _import(tmp_path, maya, sent).ok
+    assert ehr.send(tmp_path, maya, sent).ok
     [obs] = _exported(maya)
     assert local in obs["code"]["coding"]
     assert {"system": icodes.LOINC, "code": "2842-3"}.items() <= obs["code"]["coding"][0].items()
@@ -137,7 +132,7 @@ def test_a_questionnaire_response_keeps_its_author_kind(maya, tmp_path):
 
 def test_an_entered_in_error_result_never_imported_is_skipped_and_said(maya, tmp_path):
     before = stored_counts()
-    report = _import(tmp_path, maya, ehr.prolactin({}, status="entered-in-error"))
+    report = ehr.send(tmp_path, maya, ehr.prolactin({}, status="entered-in-error"))
     assert report.ok
     assert report.files[0].skipped["Observation entered-in-error (never imported)"] == 1
     assert stored_counts() == before
@@ -145,7 +140,7 @@ def test_an_entered_in_error_result_never_imported_is_skipped_and_said(maya, tmp
 
 def test_dates_are_not_moved(maya, tmp_path):
     sent = ehr.prolactin({}, effectiveDateTime="2026-11-20T08:15:00-05:00")
-    assert _import(tmp_path, maya, sent).ok
+    assert ehr.send(tmp_path, maya, sent).ok
     assert cmodels.LabResult.objects.get().collected_at == dt.datetime(2026, 11, 20, 13, 15,
                                                                   tzinfo=dt.UTC)
 
@@ -161,7 +156,7 @@ def test_a_loinc_code_that_disagrees_with_the_unit_is_refused_never_recoded(
     res["valueQuantity"].update(unit=unit, code=unit)
     res["referenceRange"] = []
     before = stored_counts()
-    [problem] = _import(tmp_path, maya, res).problems
+    [problem] = ehr.send(tmp_path, maya, res).problems
     assert problem.line == 2
     assert f"LOINC {loinc} and the unit {unit!r} disagree" in problem.message
     assert f"is LOINC {expected}" in problem.message and "does not recode" in problem.message
@@ -173,6 +168,6 @@ def test_a_loinc_code_of_the_units_property_is_imported_and_exported_as_sent(may
     res["code"]["coding"][0]["code"] = "15081-3"
     res["valueQuantity"].update(unit="mIU/L", code="m[IU]/L")
     res["referenceRange"] = []
-    assert _import(tmp_path, maya, res).ok
+    assert ehr.send(tmp_path, maya, res).ok
     [obs] = _exported(maya)
     assert obs["code"]["coding"][0]["code"] == "15081-3"

@@ -6,7 +6,6 @@ named in the report by its path, never dropped silently."""
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from decimal import Decimal
 
@@ -16,7 +15,6 @@ from django.utils import timezone
 from speciosa.clinic import models as cmodels
 from speciosa.interop import codes as icodes
 from speciosa.interop.export import Exporter, validate
-from speciosa.interop.importer import import_fhir
 from speciosa.interop.models import ImportedResource
 
 from . import ehr
@@ -51,11 +49,6 @@ def _statement(**changes):
     return res
 
 
-def _send(tmp_path, maya, *resources, name="b.json"):
-    b = ehr.with_patient(ehr.patient(maya.identifier), *copy.deepcopy(resources))
-    return import_fhir(ehr.write(tmp_path / name, b))
-
-
 def _exported(patient, rtype):
     out = [r for r in Exporter(cmodels.Patient.objects.filter(pk=patient.pk)).resources([rtype])
            if r["resourceType"] == rtype and not r["id"].startswith("dose")]
@@ -66,7 +59,7 @@ def _exported(patient, rtype):
 
 
 def test_dosage_route_reason_rxnorm_and_time_are_stored_and_exported_again(maya, tmp_path):
-    report = _send(tmp_path, maya, _statement())
+    report = ehr.send(tmp_path, maya, _statement())
     assert report.ok, report.problems
     med = cmodels.Medication.objects.get()
     assert (med.drug, med.rxnorm, med.name) == (
@@ -108,7 +101,7 @@ def test_what_the_medication_list_cannot_hold_is_named_in_the_report(maya, tmp_p
     res["note"] = [{"text": "from the discharge letter", "authorString": "Dr Lee"}]
     res["extension"] = [{"url": "https://ehr.example/ext/formulary", "valueBoolean": True}]
     res["derivedFrom"] = [{"reference": "MedicationDispense/9"}]
-    report = _send(tmp_path, maya, res)
+    report = ehr.send(tmp_path, maya, res)
     assert report.ok, report.problems
     messages = sorted(w.message for w in report.warnings)
     assert messages == sorted([
@@ -133,7 +126,7 @@ def test_a_stopped_medication_keeps_its_stop_time_status_and_reason(maya, tmp_pa
     res = _statement(status="stopped",
                      effectivePeriod={"start": START.isoformat(), "end": stop.isoformat()},
                      statusReason=[{"text": "nausea"}])
-    assert _send(tmp_path, maya, res).ok
+    assert ehr.send(tmp_path, maya, res).ok
     med = cmodels.Medication.objects.get()
     assert (med.status, med.end, med.end_at, med.stop_reason) == (
         "stopped", stop.date(), stop, "nausea")
@@ -164,7 +157,7 @@ def _request(**changes):
 
 def test_a_medication_request_is_imported_as_a_prescription_of_another_prescriber(maya,
                                                                                   tmp_path):
-    report = _send(tmp_path, maya, _request())
+    report = ehr.send(tmp_path, maya, _request())
     assert report.ok, report.problems
     assert report.created == {"Medication": 1}
     med = cmodels.Medication.objects.get()
@@ -186,7 +179,7 @@ def test_a_medication_request_is_imported_as_a_prescription_of_another_prescribe
     ({"status": "cancelled"}, "status 'cancelled'"),
 ])
 def test_a_request_that_is_no_prescription_taken_is_refused(maya, tmp_path, changes, why):
-    [problem] = _send(tmp_path, maya, _request(**changes)).problems
+    [problem] = ehr.send(tmp_path, maya, _request(**changes)).problems
     assert why in problem.message
     assert not cmodels.Medication.objects.exists()
 
@@ -219,7 +212,7 @@ def test_a_request_and_the_statement_based_on_it_are_one_medication(maya, tmp_pa
     statement = _statement(basedOn=[{"reference": "MedicationRequest/rx9"}],
                            medicationCodeableConcept={"text": "naltrexone 50 mg tablet"},
                            reasonCode=[{"text": "alcohol use disorder"}])
-    report = _send(tmp_path, maya, request, statement)
+    report = ehr.send(tmp_path, maya, request, statement)
     assert report.ok, report.problems
     assert report.created == {"Medication": 1}
     [skipped] = [f.skipped for f in report.files]

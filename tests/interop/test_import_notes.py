@@ -5,7 +5,6 @@ with who wrote them and when, the time they are about and their text."""
 from __future__ import annotations
 
 import base64
-import copy
 import datetime as dt
 
 import pytest
@@ -44,11 +43,6 @@ def _note(text="Discussed the taper; patient agrees to weekly visits.", **change
     return res
 
 
-def _send(tmp_path, maya, *resources, name="n.json"):
-    b = ehr.with_patient(ehr.patient(maya.identifier), *copy.deepcopy(resources))
-    return import_fhir(ehr.write(tmp_path / name, b))
-
-
 def _documents(patient):
     out = list(Exporter(cmodels.Patient.objects.filter(pk=patient.pk)).resources(
         ["DocumentReference"]))
@@ -70,7 +64,7 @@ def test_a_note_is_exported_as_a_us_core_clinical_note(clinic):
 
 
 def test_an_ehrs_note_is_imported_with_its_author_and_times_and_exported_again(maya, tmp_path):
-    report = _send(tmp_path, maya, _note())
+    report = ehr.send(tmp_path, maya, _note())
     assert report.ok, report.problems
     assert report.created == {"Note": 1} and report.warnings == []
     note = cmodels.Note.objects.get()
@@ -84,7 +78,7 @@ def test_an_ehrs_note_is_imported_with_its_author_and_times_and_exported_again(m
     assert doc["identifier"][1] == {"use": "secondary", **_note()["identifier"][0]}
     assert base64.b64decode(doc["content"][0]["attachment"]["data"]).decode() == note.text
     # the same note again changes nothing
-    again = _send(tmp_path, maya, _note(), name="n2.json")
+    again = ehr.send(tmp_path, maya, _note(), name="n2.json")
     assert again.ok and again.unchanged == 1 and cmodels.Note.objects.count() == 1
 
 
@@ -103,7 +97,7 @@ def test_what_a_note_cannot_hold_is_named_and_a_pdf_only_note_is_counted(maya, t
     mixed = _note()
     mixed["content"].append(pdf)
     mixed["context"]["encounter"] = [{"reference": "Encounter/9"}]
-    report = _send(tmp_path, maya, mixed,
+    report = ehr.send(tmp_path, maya, mixed,
                    _note(identifier=[{"system": "urn:x", "value": "N-2"}], content=[pdf]))
     assert report.ok, report.problems
     assert sorted(w.message for w in report.warnings) == [
@@ -121,14 +115,14 @@ def test_what_a_note_cannot_hold_is_named_and_a_pdf_only_note_is_counted(maya, t
     ({"content": [{"attachment": {"contentType": "text/plain", "data": "%%%"}}]}, "not base64"),
 ])
 def test_a_draft_or_replaced_or_unreadable_note_is_refused(maya, tmp_path, changes, why):
-    [problem] = _send(tmp_path, maya, _note(**changes)).problems
+    [problem] = ehr.send(tmp_path, maya, _note(**changes)).problems
     assert why in problem.message
     assert not cmodels.Note.objects.exists()
 
 
 def test_entered_in_error_withdraws_the_imported_note(maya, tmp_path):
-    assert _send(tmp_path, maya, _note()).ok
-    report = _send(tmp_path, maya, _note(status="entered-in-error"), name="w.json")
+    assert ehr.send(tmp_path, maya, _note()).ok
+    report = ehr.send(tmp_path, maya, _note(status="entered-in-error"), name="w.json")
     assert report.ok, report.problems
     assert cmodels.Note.objects.get().retracted
     assert _documents(maya) == []

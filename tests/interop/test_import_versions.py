@@ -4,7 +4,6 @@ entered-in-error withdraws what was imported; a change Speciosa cannot apply is 
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 
 import pytest
@@ -23,11 +22,6 @@ from .r4 import parse_r4
 pytestmark = pytest.mark.django_db
 
 
-
-
-def _send(tmp_path, maya, *resources, name="b.json"):
-    b = ehr.with_patient(ehr.patient(maya.identifier), *copy.deepcopy(resources))
-    return import_fhir(ehr.write(tmp_path / name, b))
 
 
 def _statement(status="active", end=None, ident="MS-1", name="Alprazolam 0.5 mg tablet"):
@@ -58,12 +52,12 @@ def test_an_ehrs_update_with_a_new_end_date_is_a_new_version_and_the_co_use_rule
         maya, tmp_path):
     """The issue: an updated resource (same identifier, new end date) was refused."""
     dose = _kratom_yesterday()
-    assert _send(tmp_path, maya, dose, _statement()).ok
+    assert ehr.send(tmp_path, maya, dose, _statement()).ok
     first = cmodels.Medication.objects.get()
     assert _open(maya, "SAF-COUSE-SED").count() == 1  # alprazolam now, kratom yesterday
     stopped = timezone.localdate() - dt.timedelta(days=3)
 
-    report = _send(tmp_path, maya, dose, _statement("stopped", end=stopped))
+    report = ehr.send(tmp_path, maya, dose, _statement("stopped", end=stopped))
 
     assert report.ok, report.problems
     assert report.created == {"Medication (updated)": 1} and report.unchanged == 1
@@ -87,11 +81,11 @@ def test_an_ehrs_update_with_a_new_end_date_is_a_new_version_and_the_co_use_rule
 
 def test_a_stopped_medication_is_never_current_and_raises_no_co_use_alert(maya, tmp_path):
     ended = timezone.localdate() - dt.timedelta(days=10)
-    assert _send(tmp_path, maya, _kratom_yesterday(), _statement("stopped", end=ended)).ok
+    assert ehr.send(tmp_path, maya, _kratom_yesterday(), _statement("stopped", end=ended)).ok
     assert cmodels.Medication.objects.get().end == ended
     assert not _open(maya, "SAF-COUSE-SED").exists()
     # the same alprazolam, active: the rule does fire (so the test above can fail)
-    assert _send(tmp_path, maya, _statement(ident="MS-2", name="Alprazolam 1 mg tablet"),
+    assert ehr.send(tmp_path, maya, _statement(ident="MS-2", name="Alprazolam 1 mg tablet"),
                  name="icodes.json").ok
     assert _open(maya, "SAF-COUSE-SED").count() == 1
 
@@ -100,7 +94,7 @@ def test_a_stopped_medication_is_never_current_and_raises_no_co_use_alert(maya, 
 def test_a_stopped_medication_without_its_end_is_refused_not_stored_as_current(maya, tmp_path,
                                                                                status):
     before = stored_counts()
-    report = _send(tmp_path, maya, _statement(status))
+    report = ehr.send(tmp_path, maya, _statement(status))
     [problem] = report.problems
     assert f"status {status!r} without effectivePeriod.end" in problem.message
     assert stored_counts() == before
@@ -109,24 +103,24 @@ def test_a_stopped_medication_without_its_end_is_refused_not_stored_as_current(m
 @pytest.mark.parametrize("status", ["intended", "not-taken", "on-hold", "unknown"])
 def test_a_medication_not_taken_is_refused(maya, tmp_path, status):
     before = stored_counts()
-    [problem] = _send(tmp_path, maya, _statement(status)).problems
+    [problem] = ehr.send(tmp_path, maya, _statement(status)).problems
     assert f"status {status!r}" in problem.message and "Not imported" in problem.message
     assert stored_counts() == before
 
 
 def test_the_same_resource_again_changes_nothing(maya, tmp_path):
-    assert _send(tmp_path, maya, ehr.prolactin({})).ok
+    assert ehr.send(tmp_path, maya, ehr.prolactin({})).ok
     before = stored_counts()
-    again = _send(tmp_path, maya, ehr.prolactin({}))
+    again = ehr.send(tmp_path, maya, ehr.prolactin({}))
     assert again.ok and not again.created and again.unchanged == 1
     assert stored_counts() == before
 
 
 def test_entered_in_error_withdraws_what_was_imported(maya, tmp_path):
-    assert _send(tmp_path, maya, ehr.prolactin({})).ok
+    assert ehr.send(tmp_path, maya, ehr.prolactin({})).ok
     lab = cmodels.LabResult.objects.get()
 
-    report = _send(tmp_path, maya, ehr.prolactin({}, status="entered-in-error"))
+    report = ehr.send(tmp_path, maya, ehr.prolactin({}, status="entered-in-error"))
 
     assert report.ok and report.created == {"LabResult (withdrawn)": 1}
     lab.refresh_from_db()
@@ -137,12 +131,12 @@ def test_entered_in_error_withdraws_what_was_imported(maya, tmp_path):
     assert entry.before["retracted"] is False and entry.after["retracted"] is True
     assert [r for r in Exporter().resources(["Observation"]) if r["id"].startswith("lab")] == []
     # a new version of a withdrawn result is refused, saying why
-    [problem] = _send(tmp_path, maya, ehr.prolactin({}, value=40.0)).problems
+    [problem] = ehr.send(tmp_path, maya, ehr.prolactin({}, value=40.0)).problems
     assert "was withdrawn (entered-in-error)" in problem.message
 
 
 def test_an_update_that_names_another_patient_is_refused(clinic, maya, tmp_path):
-    assert _send(tmp_path, maya, ehr.prolactin({})).ok
+    assert ehr.send(tmp_path, maya, ehr.prolactin({})).ok
     omar = clinic.patient_b
     TrustedIdentifierSystem.objects.create(site=clinic.site_b, system=ehr.HOSPITAL_MRN)
     moved = ehr.with_patient(ehr.patient(omar.identifier, family="Reyes", given="Omar",
@@ -157,10 +151,10 @@ def test_an_update_that_names_another_patient_is_refused(clinic, maya, tmp_path)
 
 
 def test_an_update_of_a_record_corrected_in_speciosa_is_refused(clinic, maya, tmp_path):
-    assert _send(tmp_path, maya, ehr.prolactin({})).ok
+    assert ehr.send(tmp_path, maya, ehr.prolactin({})).ok
     lab = cmodels.LabResult.objects.get()
     services.correct_record(clinic.clinician_a, lab, {"value": "39"}, "typing error")
     before = stored_counts()
-    [problem] = _send(tmp_path, maya, ehr.prolactin({}, value=40.0)).problems
+    [problem] = ehr.send(tmp_path, maya, ehr.prolactin({}, value=40.0)).problems
     assert "corrected or withdrawn in Speciosa since it was imported" in problem.message
     assert stored_counts() == before
