@@ -5,7 +5,7 @@ FHIR Bulk Data NDJSON (one ``<Type>.ndjson`` file per resource type) for every p
 and records the export with its purpose of use in the audit trail.
 
 ``speciosa import fhir PATH [--site NAME] [--create-patients [--care-team NAME]]`` loads
-labs, questionnaire responses and medication statements from a Bundle (``.json``), an NDJSON
+labs, questionnaire responses, medication statements and requests and notes from a Bundle (``.json``), an NDJSON
 file or a folder of them, matching patients on identifier system and value for the systems
 the site trusts (demographics must agree). A file with a bad resource stores nothing; each problem is
 printed on stderr with its file, line and reason, and the command exits 2.
@@ -65,7 +65,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_export_fhir)
 
     p = import_subparsers(subparsers).add_parser(
-        "fhir", help="labs, questionnaire responses and medication statements",
+        "fhir", help="labs, questionnaire responses, medications and notes",
         description="Import a FHIR Bundle, an NDJSON file or a folder of NDJSON files. "
         "All or nothing per file; importing the same file again changes nothing.")
     p.add_argument("path", help="Bundle .json, .ndjson file or folder")

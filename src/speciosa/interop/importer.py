@@ -35,8 +35,12 @@ one), ``entered-in-error`` withdraws it; an update that names another patient, o
 record corrected in Speciosa since, is refused.
 
 Patients are created only when the operator asks (``create_patients``, the CLI's
-``--create-patients``, for seeding a new installation); other resource types (Practitioner,
-Provenance, derived score Observations, ...) are skipped and counted.
+``--create-patients``, for seeding a new installation). A ``Provenance`` is read for who
+reported the records it names and when, where the record itself does not say; other
+resource types (Practitioner, derived score Observations, ...) are skipped and counted.
+What a stored resource holds that its record cannot keep is reported as a warning with its
+path (``not kept: MedicationStatement.dosage[1] ...``); a refused file is audited
+(``import-refused``: who, the file's SHA-256, why).
 """
 
 from __future__ import annotations
