@@ -92,14 +92,18 @@ def test_a_dead_token_opens_none_of_ones_own_records(route, clinic):
     from speciosa.interop.export import Exporter
 
     values["vid"] = next(Exporter().patients(p.pk))["meta"]["versionId"]  # the Patient's version
+    # the patient's own routes (/api/v1/me/...) by the patient's token, the others by the clinician's
+    owner = p.user if route.startswith("api/v1/me/") else clinic.clinician_a
+    if owner is p.user:
+        values.update(kind="dose", record_id=dose.pk)
     url = fill(route, values)
     assert url is not None, route
-    alive = client_as(clinic.clinician_a, "token").get(url).status_code
+    alive = client_as(owner, "token").get(url).status_code
     assert alive in (200, 404, 405), (url, alive)  # a live token is let in (404: not this kind)
     secrets = [p.family_name, p.identifier, "team A only"]
     for how in STALE_TOKENS:
         client = Client(HTTP_HOST="localhost",
-                        HTTP_AUTHORIZATION=f"Token {stale_token(clinic.clinician_a, how)}")
+                        HTTP_AUTHORIZATION=f"Token {stale_token(owner, how)}")
         opened = AuditEntry.objects.filter(patient=p).count()
         for method in ("get", "post"):
             response = getattr(client, method)(url)

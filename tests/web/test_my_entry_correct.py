@@ -135,3 +135,11 @@ def test_the_browser_time_zone_is_used_when_it_differs_and_the_page_says_so(clin
     bad = client.post(reverse("diary_today"), diary_post(token="t-y", browser_tz="Mars/Olympus",
                                                          **{"doses-0-amount": "x"})).content.decode()
     assert "Times are in the clinic's time zone, UTC." in html.unescape(bad)
+
+
+def test_enter_in_a_field_saves_the_diary_rather_than_adding_a_row(clinic, login):
+    """Without JavaScript the browser submits with the form's first submit button: a save."""
+    page = login(clinic.patient_a.user).get(reverse("diary_today")).content.decode()
+    form = page[page.index('<form method="post" novalidate class="diary">'):]
+    first = form[form.index("<button"):form.index("</button>")]
+    assert 'name="add_dose"' not in first and 'type="submit"' in first

@@ -27,7 +27,7 @@ from speciosa.knowledge import labs as klabs
 
 from .fields import StrictBooleanField, StrictCharField, StrictDecimalField, StrictIntegerField
 
-RECORD_KINDS = ("dose", "assessment", "lab", "note", "medication")
+RECORD_KINDS = ("dose", "assessment", "lab", "note", "medication", "substance")
 
 
 # --------------------------------------------------------------------------- errors
@@ -514,6 +514,27 @@ class CorrectionIn(serializers.Serializer):
 
 class RetractionIn(serializers.Serializer):
     reason = StrictCharField(allow_blank=True, max_length=500)
+
+
+class MyCorrectionIn(serializers.Serializer):
+    """A patient's correction of an entry of their own diary: the reason and the fields that
+    change (a dose: any of its fields; other substances: the details)."""
+
+    reason = StrictCharField(allow_blank=True, max_length=500)
+    taken_at = serializers.DateTimeField(required=False)
+    amount = StrictDecimalField(max_digits=9, decimal_places=3, required=False)
+    unit = StrictCharField(required=False, allow_blank=True, max_length=32)
+    product = StrictCharField(required=False, allow_blank=True, max_length=120)
+    mitragynine_percent = StrictDecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
+    grams_per_capsule = StrictDecimalField(max_digits=6, decimal_places=3, required=False, allow_null=True)
+    confirmed_unusual = StrictBooleanField(required=False)
+    detail = StrictCharField(required=False, allow_blank=True, max_length=200)
+
+    def changes_for(self, kind: str) -> dict[str, Any]:
+        data = dict(self.validated_data)
+        data.pop("reason", None)
+        records.check_changes(records.KINDS[kind], data)
+        return data
 
 
 # --------------------------------------------------------------------------- catalogues

@@ -454,6 +454,68 @@ class MyDiaryView(ListView):
         return _created(request, DiaryDay, out, call, kind="diary", patient=patient)
 
 
+MY_ENTRY_KINDS = ("dose", "assessment", "substance")
+MY_ENTRY_KIND = OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=list(MY_ENTRY_KINDS))
+
+
+def _my_entry(request: Request, kind: str, record_id: str):
+    """An entry of the calling patient's own diary (404 for anyone else's, or another kind)."""
+    from speciosa.clinic.models import Dose, SubstanceUse
+
+    model = {"dose": Dose, "assessment": Assessment, "substance": SubstanceUse}.get(kind)
+    if model is None:
+        raise Http404("No such kind of diary entry")
+    patient = access.own_patient(request.user)
+    return patient, model, get_object_or_404(model, pk=_int(record_id), patient=patient,
+                                             diary__isnull=False)
+
+
+@extend_schema(tags=["me"])
+class MyEntryCorrectionView(ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsPatient]
+
+    @extend_schema(parameters=[MY_ENTRY_KIND, RECORD_ID, IDEMPOTENCY_KEY], request=s.MyCorrectionIn,
+                   responses=_create_responses(ANY_RECORD))
+    def post(self, request: Request, kind: str, record_id: str) -> Response:
+        """Correct an entry of one's own diary, of today or of the few days before that the
+        clinic allows (``DIARY_CORRECTION_DAYS``): a new version replaces it, the earlier one
+        stays in the history. An older entry is a 400 saying to ask the care team; an amount
+        above the plausibility limit is a 400 with ``code: needs_confirmation`` until resent
+        with ``confirmed_unusual: true``."""
+        patient, model, record = _my_entry(request, kind, record_id)
+
+        def call(token: str):
+            ser = s.MyCorrectionIn(data=request.data)
+            ser.is_valid(raise_exception=True)
+            changes = ser.changes_for(kind)
+            if not changes:
+                raise serializers.ValidationError(
+                    {"__all__": ["Send the corrected values, or remove the entry instead."]})
+            return services.correct_record(request.user, record, changes, ser.validated_data["reason"],
+                                           token=token)
+
+        return _created(request, model, s.RECORD_SERIALIZERS[kind], call, kind="correction", patient=patient)
+
+
+@extend_schema(tags=["me"])
+class MyEntryRetractionView(ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsPatient]
+
+    @extend_schema(parameters=[MY_ENTRY_KIND, RECORD_ID], request=s.RetractionIn,
+                   responses={200: ANY_RECORD, **BAD_REQUEST, **ERRORS})
+    def post(self, request: Request, kind: str, record_id: str) -> Response:
+        """Remove an entry of one's own diary made in error (in the same window as a
+        correction); it stays in the history, marked removed. Safe to retry."""
+        _patient, _model, record = _my_entry(request, kind, record_id)
+        data = _parse(s.RetractionIn, request.data)
+        if not record.retracted:
+            if record.superseded:
+                raise serializers.ValidationError(
+                    {"__all__": ["This entry was already corrected; remove the current version."]})
+            record = services.retract_record(request.user, record, data["reason"])
+        return Response(s.RECORD_SERIALIZERS[kind](record).data)
+
+
 def _urgent_help(data: Any, patient) -> dict[str, Any] | None:
     """What the web page after saving shows at once (speciosa.clinic.crisis), for the app:
     None unless the diary reports a symptom that calls for help now."""
