@@ -49,16 +49,20 @@ def clinician_schema(transactional_db, clinic, records):
 
     from django.utils import timezone
 
-    from speciosa.clinic import medications
+    from speciosa.clinic import medications, treatment
 
     records = records["a"]
     medication = medications.record_medication(clinic.patient_a.user, clinic.patient_a, {
         "name": "melatonin", "start": timezone.localdate() - dt.timedelta(days=3),
         "prescriber": "none"})
+    episode = treatment.record_episode(clinic.clinician_a, clinic.patient_a, {
+        "drug": "naltrexone", "formulation": "xr-injection", "dose_mg": "380",
+        "start": timezone.localdate() - dt.timedelta(days=3)})
     return _schema(clinic, clinic.clinician_a, {"path.patient_id": clinic.patient_a.pk,
                                                 "path.record_id": records["note"].pk,
                                                 "path.kind": "note",
-                                                "path.medication_id": medication.pk})
+                                                "path.medication_id": medication.pk,
+                                                "path.episode_id": episode.pk})
 
 
 @pytest.fixture

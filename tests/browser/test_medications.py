@@ -120,3 +120,30 @@ def test_a_patient_adds_a_supplement_on_a_phone_and_the_clinician_confirms_it(
     phone.goto(f"{base}/me/medicines/")
     assert "confirmed by your clinician" in phone.inner_text("main")
     _shot(phone, "my-medicines-confirmed-360.png")
+
+
+def test_a_clinician_starts_a_methadone_episode_and_sees_the_qt_finding(
+        live_server, clinic, desktop, log_in):
+    from speciosa.clinic.models import TreatmentEpisode
+
+    _kratom_today(clinic)
+    base, pid = live_server.url, clinic.patient_a.pk
+    log_in(desktop, base, "clin_a", clinic.password)
+    desktop.goto(f"{base}/patients/{pid}/")
+    desktop.click("text=Start a treatment episode")
+    desktop.select_option("#id_drug", "methadone")
+    desktop.select_option("#id_formulation", "oral-liquid")
+    desktop.fill("#id_dose_mg", "120")
+    desktop.fill("#id_dispensing_clinic", "Harbour Street OTP")
+    desktop.fill("#id_start_date", (timezone.localdate() - dt.timedelta(days=3)).isoformat())
+    desktop.click("button:has-text('Save episode')")
+    assert "site convention" in desktop.inner_text(".has-error")
+    _shot(desktop, "episode-confirm-1280.png")
+    desktop.check("#id_confirmed_dose")
+    desktop.click("button:has-text('Save episode')")
+    desktop.wait_for_url(f"{base}/patients/{pid}/#treatment")
+    section = " ".join(desktop.inner_text("#treatment").split())
+    assert "Methadone oral liquid" in section and "120 mg per day" in section
+    assert "qt-risk" in desktop.inner_text("section[aria-label=Alerts]")
+    assert TreatmentEpisode.objects.get().confirmed_dose
+    _shot(desktop, "treatment-section-1280.png")

@@ -9,7 +9,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-ID_PARAMS = {"patient_id", "record_id", "alert_id", "rid", "medication_id"}
+ID_PARAMS = {"patient_id", "record_id", "alert_id", "rid", "medication_id", "episode_id"}
 
 
 def url_patterns() -> list[str]:
@@ -54,8 +54,8 @@ def params_of(route: str) -> set[str]:
 
 @pytest.fixture
 def team_b_records(clinic):
-    """A note, a dose, an alert, a medication and a diary day of ``patient_b`` (care team B)."""
-    from speciosa.clinic.models import Alert, DiaryDay, Dose, Medication, Note
+    """A note, a dose, an alert, a medication, a treatment episode and a diary day of ``patient_b`` (care team B)."""
+    from speciosa.clinic.models import Alert, DiaryDay, Dose, Medication, Note, TreatmentEpisode
 
     p = clinic.patient_b
     now = timezone.now() - dt.timedelta(hours=1)
@@ -67,4 +67,10 @@ def team_b_records(clinic):
                                  first_seen_at=now)
     medication = Medication.objects.create(patient=p, entered_by=p.user, source="patient",
                                            name="team B only", start=timezone.localdate())
-    return {"note": note, "dose": dose, "alert": alert, "medication": medication}
+    episode = TreatmentEpisode.objects.create(patient=p, entered_by=clinic.clinician_b,
+                                              source="clinician", drug="buprenorphine",
+                                              formulation="sublingual", dose_mg=16,
+                                              start=timezone.localdate(),
+                                              notes="team B only")
+    return {"note": note, "dose": dose, "alert": alert, "medication": medication,
+            "episode": episode}

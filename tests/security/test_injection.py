@@ -93,7 +93,7 @@ def _own_values(clinic, rec):
     return {"patient_id": clinic.patient_a.pk, "rid": clinic.patient_a.pk, "rtype": "Patient",
             "record_id": rec["note"].pk, "kind": "note", "alert_id": rec["alert"].pk,
             "instrument_id": "cows", "page_id": "prolactin", "day": timezone.localdate().isoformat(),
-            "medication_id": rec["medication"].pk}
+            "medication_id": rec["medication"].pk, "episode_id": rec["episode"].pk}
 
 
 def _counts() -> dict:
@@ -106,7 +106,7 @@ def _counts() -> dict:
 @pytest.mark.django_db
 @pytest.mark.parametrize("who", ["clinician_a", "patient_a"])
 def test_every_state_changing_request_without_the_csrf_token_is_refused(who, clinic, verified_login_of):
-    from speciosa.clinic.models import Alert, Medication, Note
+    from speciosa.clinic.models import Alert, Medication, Note, TreatmentEpisode
 
     note = Note.objects.create(patient=clinic.patient_a, entered_by=clinic.clinician_a, source="clinician",
                                text="n")
@@ -115,13 +115,16 @@ def test_every_state_changing_request_without_the_csrf_token_is_refused(who, cli
     medication = Medication.objects.create(patient=clinic.patient_a, entered_by=clinic.clinician_a,
                                            source="patient", name="melatonin",
                                            start=timezone.localdate())
+    episode = TreatmentEpisode.objects.create(patient=clinic.patient_a, entered_by=clinic.clinician_a,
+                                              source="clinician", drug="naltrexone",
+                                              formulation="oral-tablet", start=timezone.localdate())
     user = getattr(clinic, who)
     client = verified_login_of(Client(enforce_csrf_checks=True), getattr(user, "user", user))
     before = _counts()
     checked = 0
     for route in url_patterns():
         url = fill(route, _own_values(clinic, {"note": note, "alert": alert,
-                                               "medication": medication}))
+                                               "medication": medication, "episode": episode}))
         if url is None or url in CSRF_EXEMPT:
             continue
         api = url.startswith(("/api/", "/fhir/"))

@@ -29,7 +29,7 @@ def test_the_resolver_finds_the_routes_with_ids():
 def _values(clinic, rec, kind):
     return {"patient_id": clinic.patient_b.pk, "rid": clinic.patient_b.pk, "rtype": "Patient",
             "record_id": rec[kind].pk, "kind": kind, "alert_id": rec["alert"].pk,
-            "medication_id": rec["medication"].pk,
+            "medication_id": rec["medication"].pk, "episode_id": rec["episode"].pk,
             "instrument_id": "cows", "page_id": "prolactin", "day": "2026-01-01", "vid": "1"}
 
 
@@ -76,9 +76,20 @@ def test_a_dead_token_opens_none_of_ones_own_records(route, clinic):
 
     from django.utils import timezone
 
-    from speciosa.clinic.models import AuditEntry, DiaryDay, Dose, Medication, Note
+    from speciosa.clinic.models import (
+        AuditEntry,
+        DiaryDay,
+        Dose,
+        Medication,
+        Note,
+        TreatmentEpisode,
+    )
 
     p = clinic.patient_a
+    episode = TreatmentEpisode.objects.create(patient=p, entered_by=clinic.clinician_a,
+                                              source="clinician", drug="methadone",
+                                              formulation="oral-liquid", dose_mg=60,
+                                              dispensing_clinic="OTP", start=timezone.localdate())
     medication = Medication.objects.create(patient=p, entered_by=p.user, source="patient",
                                            name="team A only", start=timezone.localdate())
     note = Note.objects.create(patient=p, entered_by=clinic.clinician_a, source="clinician",
@@ -88,7 +99,7 @@ def test_a_dead_token_opens_none_of_ones_own_records(route, clinic):
                                diary=DiaryDay.objects.create(patient=p, day=timezone.localdate()))
     values = {"patient_id": p.pk, "rid": p.pk, "rtype": "Patient", "kind": "note",
               "record_id": note.pk, "alert_id": 0, "instrument_id": "cows", "page_id": "prolactin",
-              "day": "2026-01-01", "medication_id": medication.pk}
+              "day": "2026-01-01", "medication_id": medication.pk, "episode_id": episode.pk}
     from speciosa.interop.export import Exporter
 
     values["vid"] = next(Exporter().patients(p.pk))["meta"]["versionId"]  # the Patient's version
@@ -112,3 +123,4 @@ def test_a_dead_token_opens_none_of_ones_own_records(route, clinic):
         assert AuditEntry.objects.filter(patient=p).count() == opened
         assert Note.objects.count() == 1 and Dose.objects.get(pk=dose.pk).amount == 2
         assert Medication.objects.count() == 1 and Medication.objects.get().confirmed_at is None
+        assert TreatmentEpisode.objects.get().pk == episode.pk  # nothing changed or added

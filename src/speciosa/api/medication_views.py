@@ -8,6 +8,10 @@ services (:mod:`speciosa.clinic.medications`), with the same messages.
 - ``GET/POST me/medications/``: the patient's own list, and what they add (waiting for a
   clinician's confirmation).
 
+- ``GET/POST patients/{id}/treatment-episodes/``, ``GET .../{eid}/``, ``POST .../{eid}/change/``,
+  ``.../{eid}/stop/``, ``.../{eid}/injections/``: treatment episodes of buprenorphine,
+  methadone and naltrexone (:mod:`speciosa.clinic.treatment`).
+
 Corrections and withdrawals are the records endpoints' (kind ``medication``). Every
 ``POST`` takes an ``Idempotency-Key`` (:mod:`speciosa.api.idempotency`). A medication id
 of another patient is a 404, like one that does not exist; nothing is stored.
@@ -24,8 +28,8 @@ from rest_framework import permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from speciosa.clinic import access, medications, services
-from speciosa.clinic.models import Medication, MedicationReview
+from speciosa.clinic import access, medications, services, treatment
+from speciosa.clinic.models import Medication, MedicationReview, TreatmentEpisode
 
 from . import serializers as s
 from .views import (
@@ -221,3 +225,125 @@ class MyMedicationsView(ListView):
 
         return _created(request, Medication, s.MedicationOut, call, kind="medication",
                         patient=patient)
+
+
+# --------------------------------------------------------------------------- treatment episodes
+
+EPISODE_ID = OpenApiParameter("episode_id", int, OpenApiParameter.PATH,
+                              description="Treatment episode id (any version)")
+
+
+class EpisodeMixin:
+    """The treatment episode ``episode_id`` of a patient the user may see (else 404)."""
+
+    def episode(self) -> tuple[Any, TreatmentEpisode]:
+        patient = self.patient()
+        try:
+            return patient, treatment.episode_for(patient, _int(self.kwargs["episode_id"]))
+        except ValidationError:
+            raise Http404("No such treatment episode in this patient's record") from None
+
+
+@extend_schema(tags=["treatment"], parameters=[PATIENT_ID])
+class EpisodeListView(ListView):
+    """The patient's treatment episodes for opioid use disorder (current versions, newest
+    first); or start one."""
+
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+    serializer_class = s.TreatmentEpisodeOut
+
+    def get_queryset(self):
+        patient = self.patient()
+        services.record_view(self.request.user, patient, "treatment-episodes")
+        return treatment.current_episodes(patient)
+
+    @extend_schema(responses={200: s.TreatmentEpisodeOut(many=True), **BAD_REQUEST, **ERRORS})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(parameters=[IDEMPOTENCY_KEY], request=s.TreatmentEpisodeIn,
+                   responses=_create_responses(s.TreatmentEpisodeOut))
+    def post(self, request: Request, patient_id: str) -> Response:
+        """Start an episode. Refused with a message per field (a stop before the start, a
+        unit other than mg, an overlapping episode of the same drug...); a methadone dose
+        above the site's level answers ``"code": "needs_confirmation"``."""
+        patient = self.patient()
+
+        def call(token):
+            data = _parse(s.TreatmentEpisodeIn, request.data)
+            return treatment.record_episode(request.user, patient, data, token=token)
+
+        return _created(request, TreatmentEpisode, s.TreatmentEpisodeOut, call, kind="episode",
+                        patient=patient)
+
+
+class EpisodeDetailView(EpisodeMixin, ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+
+    @extend_schema(tags=["treatment"], parameters=[PATIENT_ID, EPISODE_ID],
+                   responses={200: s.TreatmentEpisodeOut, **ERRORS})
+    def get(self, request: Request, patient_id: str, episode_id: str) -> Response:
+        """One episode (the version asked for)."""
+        patient, record = self.episode()
+        services.record_view(request.user, patient, "treatment-episode", record)
+        return Response(s.TreatmentEpisodeOut(record).data)
+
+
+class EpisodeChangeView(EpisodeMixin, ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+
+    @extend_schema(tags=["treatment"], parameters=[PATIENT_ID, EPISODE_ID, IDEMPOTENCY_KEY],
+                   request=s.TreatmentEpisodeChangeIn,
+                   responses=_create_responses(s.TreatmentEpisodeOut))
+    def post(self, request: Request, patient_id: str, episode_id: str) -> Response:
+        """Change the dose (or formulation, dispensing clinic) from ``at``: the episode so far
+        stops then; the answer is the next episode (``follows`` names the old one)."""
+        patient, record = self.episode()
+
+        def call(token):
+            ser = s.TreatmentEpisodeChangeIn(data=request.data)
+            ser.is_valid(raise_exception=True)
+            return treatment.change_episode(request.user, patient, record, ser.changes(),
+                                            reason=ser.validated_data["reason"],
+                                            at=ser.validated_data.get("at") or None, token=token)
+
+        return _created(request, TreatmentEpisode, s.TreatmentEpisodeOut, call,
+                        kind="episode-change", patient=patient)
+
+
+class EpisodeStopView(EpisodeMixin, ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+
+    @extend_schema(tags=["treatment"], parameters=[PATIENT_ID, EPISODE_ID, IDEMPOTENCY_KEY],
+                   request=s.TreatmentEpisodeStopIn,
+                   responses=_create_responses(s.TreatmentEpisodeOut))
+    def post(self, request: Request, patient_id: str, episode_id: str) -> Response:
+        """Stop the episode at ``at`` (default now) with the reason."""
+        patient, record = self.episode()
+
+        def call(token):
+            data = _parse(s.TreatmentEpisodeStopIn, request.data)
+            return treatment.stop_episode(request.user, patient, record,
+                                          reason=data["stop_reason"], at=data.get("at") or None,
+                                          token=token)
+
+        return _created(request, TreatmentEpisode, s.TreatmentEpisodeOut, call,
+                        kind="episode-stop", patient=patient)
+
+
+class EpisodeInjectionView(EpisodeMixin, ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+
+    @extend_schema(tags=["treatment"], parameters=[PATIENT_ID, EPISODE_ID, IDEMPOTENCY_KEY],
+                   request=s.InjectionIn, responses=_create_responses(s.TreatmentEpisodeOut))
+    def post(self, request: Request, patient_id: str, episode_id: str) -> Response:
+        """Record an injection of an extended-release episode (the answer holds its date)."""
+        patient, record = self.episode()
+
+        def call(token):
+            data = _parse(s.InjectionIn, request.data)
+            return treatment.add_injection(request.user, patient, record, data["day"],
+                                           token=token)
+
+        return _created(request, TreatmentEpisode, s.TreatmentEpisodeOut, call,
+                        kind="episode-injection", patient=patient)

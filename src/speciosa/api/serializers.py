@@ -21,6 +21,7 @@ from speciosa.clinic.models import (
     Patient,
     Sex,
     SubstanceUse,
+    TreatmentEpisode,
 )
 from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
@@ -735,3 +736,81 @@ class MedicationReviewOut(RecordSerializer):
     class Meta:
         model = MedicationReview
         fields = RecordSerializer.Meta.common + ["at", "note", "medications"]
+
+
+class TreatmentEpisodeIn(serializers.Serializer):
+    """A treatment episode (docs/medications.md): buprenorphine, methadone or naltrexone.
+    ``dose_mg`` is the daily dose, or each injection's for an extended-release injection.
+    A methadone dose above the site's ``methadone_confirm_above_mg`` answers 400 with
+    ``"code": "needs_confirmation"``: check it and resend with ``confirmed_dose: true``."""
+
+    drug = StrictCharField(help_text="buprenorphine, methadone or naltrexone")
+    formulation = StrictCharField(help_text="sublingual, buccal-film, xr-injection, "
+                                            "oral-liquid or oral-tablet")
+    dose_mg = _amount_field("mg a day, or mg per injection")
+    dose_unit = _text(16, "mg (the only unit)")
+    injection_dates = serializers.ListField(child=StrictCharField(max_length=10), required=False,
+                                            max_length=400, help_text="YYYY-MM-DD")
+    dispensing_clinic = _text(120, "methadone: the clinic that dispenses it")
+    start = StrictCharField(required=False, max_length=40, help_text="date or date-time")
+    end = _text(40, allow_null=True)
+    status = _text(10, "active (default) or stopped")
+    stop_reason = _text(200)
+    notes = _text(2000)
+    confirmed_dose = StrictBooleanField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return _refuse_unknown(self, attrs)
+
+
+class TreatmentEpisodeChangeIn(serializers.Serializer):
+    """A new dose, formulation or dispensing clinic from ``at`` (default now)."""
+
+    reason = StrictCharField(allow_blank=True, max_length=500)
+    at = _text(40, "date or date-time the change starts (default now)")
+    formulation = _text(16)
+    dose_mg = _amount_field("")
+    dose_unit = _text(16)
+    dispensing_clinic = _text(120)
+    injection_dates = serializers.ListField(child=StrictCharField(max_length=10), required=False,
+                                            max_length=400)
+    notes = _text(2000)
+    confirmed_dose = StrictBooleanField(required=False)
+    drug = _text(16, "cannot change here: stop the episode and start another")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return _refuse_unknown(self, attrs)
+
+    def changes(self) -> dict[str, Any]:
+        return {k: v for k, v in self.validated_data.items() if k not in ("reason", "at")}
+
+
+class TreatmentEpisodeStopIn(serializers.Serializer):
+    stop_reason = StrictCharField(allow_blank=True, max_length=200)
+    at = _text(40, "date or date-time of the stop (default now)")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return _refuse_unknown(self, attrs)
+
+
+class InjectionIn(serializers.Serializer):
+    day = StrictCharField(max_length=10, help_text="YYYY-MM-DD the injection was given")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return _refuse_unknown(self, attrs)
+
+
+class TreatmentEpisodeOut(RecordSerializer):
+    kind_name = "treatment-episode"
+    get_kind = _kind_field("treatment-episode")
+    dose_mg = serializers.DecimalField(max_digits=8, decimal_places=2, coerce_to_string=False,
+                                       allow_null=True)
+    injection_dates = serializers.ListField(child=serializers.CharField())
+    dose_basis = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = TreatmentEpisode
+        fields = RecordSerializer.Meta.common + [
+            "drug", "formulation", "dose_mg", "dose_basis", "injection_dates",
+            "dispensing_clinic", "start", "start_at", "end", "end_at", "status", "stop_reason",
+            "notes", "confirmed_dose", "follows"]

@@ -16,7 +16,14 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from speciosa.clinic import medications
-from speciosa.clinic.models import Medication, MedicationCategory, MedicationStatus, Prescriber
+from speciosa.clinic.models import (
+    Medication,
+    MedicationCategory,
+    MedicationStatus,
+    Prescriber,
+    TreatmentDrug,
+    TreatmentFormulation,
+)
 
 from .forms import PointDecimalField, TokenForm
 
@@ -74,6 +81,8 @@ def put_errors(form: forms.Form, exc: ValidationError, **where: str) -> None:
     ``where`` maps a service key to this form's field (``end="at_date"``)."""
     for key, messages in exc.message_dict.items():
         name = where.get(key) or FIELD_OF.get(key, key)
+        if name not in form.fields and key in form.fields:
+            name = key  # a form with the service's own field name (the episode's "drug")
         field = name if name in form.fields and name != "token" else None
         for message in messages:
             form.add_error(field, message)
@@ -258,3 +267,68 @@ class MyMedicineForm(TokenForm):
                 "prescriber": Prescriber.OUTSIDE if prescribed else Prescriber.NONE,
                 "prescriber_name": c.get("prescriber_name") or "",
                 "notes": c.get("notes") or ""}
+
+
+# --------------------------------------------------------------------------- treatment episodes
+
+DRUG_CHOICES = [("", "—"), *TreatmentDrug.choices]
+FORMULATION_CHOICES = [("", "—"), *TreatmentFormulation.choices]
+
+
+class EpisodeForm(TokenForm):
+    """Start a treatment episode (buprenorphine, methadone, naltrexone)."""
+
+    drug = _select(DRUG_CHOICES, "Medication", required=True)
+    formulation = _select(FORMULATION_CHOICES, "Formulation", required=True)
+    dose_mg = _amount("Dose in mg (a day; for an injection, each injection)")
+    dispensing_clinic = forms.CharField(label="Dispensing clinic (methadone)", required=False,
+                                        max_length=120)
+    start_date = _date("Started on", required=True)
+    start_time = _time("at (time, optional)")
+    injection_date = _date("First injection given on (extended-release injection)")
+    notes = forms.CharField(label="Notes", required=False, max_length=2000,
+                            widget=forms.Textarea(attrs={"rows": 2}))
+    confirmed_dose = forms.BooleanField(
+        label="I have checked this methadone dose and it is right", required=False)
+
+    def __init__(self, *args, patient, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.patient = patient
+
+    def episode_data(self) -> dict[str, Any]:
+        c = self.cleaned_data
+        injection = c.get("injection_date")
+        return {"drug": c.get("drug") or "", "formulation": c.get("formulation") or "",
+                "dose_mg": c.get("dose_mg"),
+                "dispensing_clinic": c.get("dispensing_clinic") or "",
+                "start": moment(c.get("start_date"), c.get("start_time"), self.patient),
+                "injection_dates": [injection.isoformat()] if injection else [],
+                "notes": c.get("notes") or "", "confirmed_dose": bool(c.get("confirmed_dose"))}
+
+
+class EpisodeChangeForm(TokenForm):
+    formulation = _select(FORMULATION_CHOICES, "Formulation")
+    dose_mg = _amount("New dose in mg (a day; for an injection, each injection)")
+    dispensing_clinic = forms.CharField(label="Dispensing clinic (methadone)", required=False,
+                                        max_length=120)
+    at_date = _date("New dose from", required=True)
+    at_time = _time("at (time, optional)")
+    reason = forms.CharField(label="Reason for the change", max_length=500)
+    confirmed_dose = forms.BooleanField(
+        label="I have checked this methadone dose and it is right", required=False)
+
+    def changes(self) -> dict[str, Any]:
+        c = self.cleaned_data
+        return {"formulation": c.get("formulation") or "", "dose_mg": c.get("dose_mg"),
+                "dispensing_clinic": c.get("dispensing_clinic") or "",
+                "confirmed_dose": bool(c.get("confirmed_dose"))}
+
+
+class EpisodeStopForm(TokenForm):
+    at_date = _date("Stopped on", required=True)
+    at_time = _time("at (time, optional)")
+    stop_reason = forms.CharField(label="Reason for stopping", max_length=200)
+
+
+class InjectionForm(TokenForm):
+    day = _date("Injection given on", required=True)

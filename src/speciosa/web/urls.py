@@ -11,6 +11,7 @@ from . import (
     record_views,
     security,
     settings_views,
+    treatment_views,
     views,
 )
 
@@ -62,6 +63,14 @@ urlpatterns = [
          medication_views.medication_correct, name="medication_correct"),
     path("patients/<int:patient_id>/medications/<int:medication_id>/confirm/",
          medication_views.medication_confirm, name="medication_confirm"),
+    path("patients/<int:patient_id>/treatment/new/", treatment_views.episode_new,
+         name="episode_new"),
+    path("patients/<int:patient_id>/treatment/<int:episode_id>/change/",
+         treatment_views.episode_change, name="episode_change"),
+    path("patients/<int:patient_id>/treatment/<int:episode_id>/stop/",
+         treatment_views.episode_stop, name="episode_stop"),
+    path("patients/<int:patient_id>/treatment/<int:episode_id>/injection/",
+         treatment_views.episode_injection, name="episode_injection"),
     path("patients/<int:patient_id>/<slug:kind>/<int:record_id>/correct/", views.record_correct,
          name="record_correct"),
     path("patients/<int:patient_id>/<slug:kind>/<int:record_id>/history/", views.record_history,

@@ -1,0 +1,133 @@
+"""Treatment episode pages (issue 19): start, change, stop and record an injection of an
+episode of buprenorphine, methadone or naltrexone, through :mod:`speciosa.clinic.treatment`.
+The episodes are listed on the patient page (:func:`treatment_context`)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from speciosa.clinic import access, rule_settings, services, treatment
+from speciosa.clinic.models import EpisodeStatus, Role, TreatmentEpisode
+
+from . import medication_forms as mforms
+from .forms import submission_key
+
+_role_required = access.role_required
+
+
+def _episode(patient, episode_id) -> TreatmentEpisode:
+    try:
+        return treatment.episode_for(patient, episode_id)
+    except ValidationError:
+        raise Http404("No such treatment episode in this patient's record") from None
+
+
+def _back(patient) -> str:
+    return reverse("patient_detail", args=[patient.pk]) + "#treatment"
+
+
+def _number(value) -> str:
+    return "" if value is None else format(value.normalize(), "f")
+
+
+def treatment_context(patient) -> dict:
+    """The patient page's treatment section: ongoing and past episodes."""
+    rows = list(treatment.current_episodes(patient))
+    for e in rows:
+        e.dose_text = _number(e.dose_mg)
+    return {"ongoing": [e for e in rows if e.status == EpisodeStatus.ACTIVE],
+            "past": [e for e in rows if e.status != EpisodeStatus.ACTIVE]}
+
+
+def _limit() -> str:
+    value = rule_settings.in_force()["methadone_confirm_above_mg"]
+    return f"{value:g}"
+
+
+@_role_required(Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+def episode_new(request, patient_id):
+    patient = access.patient_for(request.user, patient_id)
+    form = mforms.EpisodeForm(request.POST or None, patient=patient,
+                              initial={"drug": request.GET.get("drug", "")})
+    needs_confirmation = False
+    if request.method == "POST" and form.is_valid():
+        try:
+            treatment.record_episode(request.user, patient, form.episode_data(),
+                                     token=submission_key(request, form))
+            return redirect(_back(patient))
+        except services.NeedsConfirmation as exc:
+            needs_confirmation = True
+            mforms.put_errors(form, exc, start="start_date", injection_dates="injection_date")
+        except ValidationError as exc:
+            mforms.put_errors(form, exc, start="start_date", injection_dates="injection_date")
+    return render(request, "web/episode_form.html", {
+        "patient": patient, "form": form, "needs_confirmation": needs_confirmation,
+        "limit": _limit()})
+
+
+@_role_required(Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+def episode_change(request, patient_id, episode_id):
+    patient = access.patient_for(request.user, patient_id)
+    record = _episode(patient, episode_id)
+    form = mforms.EpisodeChangeForm(request.POST or None, initial={
+        "formulation": record.formulation, "dose_mg": record.dose_mg,
+        "dispensing_clinic": record.dispensing_clinic})
+    needs_confirmation = False
+    if request.method == "POST" and form.is_valid():
+        c = form.cleaned_data
+        try:
+            treatment.change_episode(
+                request.user, patient, record, form.changes(), reason=c["reason"],
+                at=mforms.moment(c["at_date"], c.get("at_time"), patient),
+                token=submission_key(request, form))
+            return redirect(_back(patient))
+        except services.NeedsConfirmation as exc:
+            needs_confirmation = True
+            mforms.put_errors(form, exc, start="at_date")
+        except ValidationError as exc:
+            mforms.put_errors(form, exc, start="at_date")
+    return render(request, "web/episode_change.html", {
+        "patient": patient, "form": form, "record": record,
+        "needs_confirmation": needs_confirmation, "limit": _limit()})
+
+
+@_role_required(Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+def episode_stop(request, patient_id, episode_id):
+    patient = access.patient_for(request.user, patient_id)
+    record = _episode(patient, episode_id)
+    form = mforms.EpisodeStopForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        c = form.cleaned_data
+        try:
+            treatment.stop_episode(request.user, patient, record, reason=c["stop_reason"],
+                                   at=mforms.moment(c["at_date"], c.get("at_time"), patient),
+                                   token=submission_key(request, form))
+            return redirect(_back(patient))
+        except ValidationError as exc:
+            mforms.put_errors(form, exc, end="at_date")
+    return render(request, "web/episode_stop.html", {"patient": patient, "form": form,
+                                                     "record": record})
+
+
+@_role_required(Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+def episode_injection(request, patient_id, episode_id):
+    patient = access.patient_for(request.user, patient_id)
+    record = _episode(patient, episode_id)
+    form = mforms.InjectionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            treatment.add_injection(request.user, patient, record, form.cleaned_data["day"],
+                                    token=submission_key(request, form))
+            return redirect(_back(patient))
+        except ValidationError as exc:
+            mforms.put_errors(form, exc, injection_dates="day")
+    return render(request, "web/episode_injection.html", {"patient": patient, "form": form,
+                                                          "record": record})
