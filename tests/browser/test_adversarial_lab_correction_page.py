@@ -22,7 +22,8 @@ def test_correcting_a_unit_asks_for_the_laboratory_range_again(live_server, clin
     page = request.getfixturevalue(size)
     row = services.record_lab(clinic.clinician_a, clinic.patient_a, {
         "lab": "alt", "collected_at": timezone.now() - dt.timedelta(days=1),
-        "value": Decimal("5"), "unit": "U/L", "reference_low": "0.1", "reference_high": "0.5"})
+        "value": Decimal("5"), "unit": "U/L", "reference_low": "0.1", "reference_high": "0.5",
+        "confirmed_unusual": True})  # the range is far from the usual one: confirmed in haste
     base = live_server.url
     log_in(page, base, "clin_a", clinic.password)
     page.goto(f"{base}/patients/{clinic.patient_a.pk}/lab/{row.pk}/correct/")

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.django_db
 def _slip(clinic):
     return services.record_lab(clinic.clinician_a, clinic.patient_a, {
         "lab": "alt", "collected_at": timezone.now() - dt.timedelta(days=1),
-        "value": Decimal("5"), "unit": "U/L", "reference_low": "0.1", "reference_high": "0.5"})
+        "value": Decimal("5"), "unit": "U/L", "reference_low": "0.1", "reference_high": "0.5",
+        "confirmed_unusual": True})  # the range is far from the usual one: confirmed in haste
 
 
 def test_a_unit_correction_without_the_range_again_is_refused_and_nothing_changes(clinic):

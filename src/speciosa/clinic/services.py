@@ -305,6 +305,10 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
     if problem and not data.get("confirmed_unusual"):
         raise NeedsConfirmation({"value": problem})
     laboratory = _laboratory_range(lab, data, unit, iu_factor)
+    range_problem = _range_problem(lab, laboratory, patient.sex)
+    if range_problem and not data.get("confirmed_unusual"):
+        raise NeedsConfirmation({"reference_high": range_problem})
+    problem = problem or range_problem
     if laboratory is not None:
         (low, high), source = laboratory, LabResult.RangeSource.LABORATORY
     else:
@@ -392,6 +396,39 @@ def _laboratory_range(lab: klabs.LabTest, data: Mapping[str, Any], unit: str,
         raise ValidationError({"reference_high": "The upper limit is below the lower limit; "
                                                  "check the laboratory's range."})
     return low, high
+
+
+#: A laboratory's upper limit more than this many times the catalogue's (or below its
+#: inverse) is asked to be confirmed: a check against typing errors (450 typed for 45),
+#: not a clinical range; laboratories' ranges differ far less than that.
+RANGE_TYPO_FACTOR = 3
+
+
+def _range_problem(lab: klabs.LabTest, laboratory: tuple[float | None, float | None] | None,
+                   sex: str) -> str | None:
+    """Why the laboratory's range should be checked or confirmed before it is stored (the
+    flag and every rule read it), or None: an upper limit beyond the plausibility limit, or
+    more than RANGE_TYPO_FACTOR times from the catalogue's for the patient's sex."""
+    if laboratory is None or laboratory[1] is None:
+        return None
+    high = laboratory[1]
+    catalogue = klabs.reference_range(lab.code, sex) if sex in klabs.SEXES else None
+    usual = catalogue[1] if catalogue else None
+    far = usual is not None and usual > 0 and not (
+        usual / RANGE_TYPO_FACTOR <= high <= usual * RANGE_TYPO_FACTOR)
+    implausible = lab.plausible_high is not None and high > lab.plausible_high
+    if not (far or implausible):
+        return None
+
+    def text(rng) -> str:
+        low, top = (("" if x is None else f"{x:g}") for x in rng)
+        return f"{low}–{top} {klabs.unit_display(lab.canonical_unit)}"
+
+    against = (f"far from the catalogue's {text(catalogue)} for {sex}s" if far else
+               f"above the plausible limit of {lab.plausible_high:g} "
+               f"{klabs.unit_display(lab.canonical_unit)}")
+    return (f"The laboratory's range {text(laboratory)} is {against}; check the range and its "
+            "unit (it decides the flag and every rule), or confirm it.")
 
 
 def lab_flag(code: str, value: float | Decimal, unit: str, canonical_value: float,
