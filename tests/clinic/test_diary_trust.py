@@ -152,6 +152,7 @@ def test_an_amount_far_above_what_people_report_needs_a_confirmation(clinic, amo
     _diary(p, doses=[_dose(), {**dose, "confirmed_unusual": True}])
     stored = Dose.objects.get(unit=unit) if unit != "g" else Dose.objects.get(amount=Decimal(amount))
     assert stored.confirmed_unusual and not Dose.objects.get(amount=3).confirmed_unusual
+    assert selectors.describe_dose(stored)[1].endswith("confirmed as right when entered")
 
 
 def test_the_leaf_limit_cites_its_reason_and_a_clinic_can_set_its_own(clinic, settings):

@@ -131,6 +131,10 @@ def describe_dose(d: Dose) -> tuple[str, str]:
         bits.append(f"≈{d.mitragynine_mg:.0f} mg mitragynine (estimate)")
     elif d.conversion_note:
         bits.append(d.conversion_note)
+    if getattr(d, "confirmed_unusual", False):
+        # asked on entry (an amount above the plausibility limit, a capsule without its size
+        # or a repeated dose) and confirmed as right by whoever entered it
+        bits.append("confirmed as right when entered")
     return title, " · ".join(bits)
 
 
