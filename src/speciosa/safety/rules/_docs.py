@@ -149,7 +149,8 @@ Issue 13:
 - New `SAF-QT` (`qt-risk`): current kratom use with a QT-prolonging medication (known risk;
   methadone first), or a recorded QTc at or above `qtc_warning_ms` (450; urgent from
   `qtc_urgent_ms`, 500; Krantz 2009), with the references' ECG advice. The QTc is the lab
-  code `qtc` (ms).
+  code `qtc` (ms). Version 3 (adversarial pass): a QTc reported as an upper bound
+  (`< 460 ms`) was read as at least its value (a warning); it now meets no threshold.
 - New `SAF-7OH-PRODUCT` (`potent-7oh-product`): a 7-OH product in a dose's product name, the
   medication list or reported use (FDA 2025 recommendation); the exposure model does not
   cover direct 7-OH intake. Version 2: a dose recorded in the unit `mg_7oh` (mg of 7-OH from

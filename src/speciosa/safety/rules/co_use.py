@@ -271,7 +271,7 @@ def qt_drug_names(names) -> list[str]:
     citations=("krantz-2009-methadone-qtc", "fda-dolophine-label", "methadone-prolongs-qt",
                "crediblemeds-qtdrugs", "leong-abdullah-2021-ecg",
                "leong-abdullah-singh-2021-qt-review"),
-    version=2,
+    version=3,
 )
 def qt_risk(ctx: Context) -> Found | None:
     """Current kratom use together with a QT-prolonging medication (known risk; methadone
@@ -287,7 +287,9 @@ def qt_risk(ctx: Context) -> Found | None:
     regular users had sinus tachycardia and borderline QTc more often than controls, prolonged
     QTc not (leong-abdullah-2021-ecg); a review of kratom cardiotoxicity
     (leong-abdullah-singh-2021-qt-review). The 450 and 500 ms cut-offs are Krantz 2009's.
-    Version 2: a medication counts only while its status is active or unknown.
+    Version 2: a medication counts only while its status is active or unknown. Version 3: a
+    QTc reported as an upper bound ("< 460 ms") is below its value and never meets a
+    threshold; a lower bound (">= 500 ms") is at least its value.
     """
     s = ctx.settings
     last = ctx.current_kratom()
@@ -296,7 +298,8 @@ def qt_risk(ctx: Context) -> Found | None:
     rows = ctx.labs(QTC, s["qtc_recent_days"])
     if rows:
         ms = _qtc_ms(rows[-1])
-        if ms is not None and ms >= s["qtc_warning_ms"]:
+        # "< 460 ms" is below 460, never at or above a threshold (version 3)
+        if ms is not None and ms >= s["qtc_warning_ms"] and not rows[-1].below():
             qtc = (rows[-1], ms)
     if not meds and qtc is None:
         return None
@@ -317,7 +320,8 @@ def qt_risk(ctx: Context) -> Found | None:
         if ms >= s["qtc_urgent_ms"]:
             severity = "urgent"
         limit = s["qtc_urgent_ms"] if severity == "urgent" else s["qtc_warning_ms"]
-        parts.append(f"QTc {ms:g} ms on {result.at.date()} (at or above {limit:g} ms).")
+        parts.append(f"QTc {result.comparator or ''}{ms:g} ms on {result.at.date()} (at or "
+                     f"above {limit:g} ms).")
     step = (
         "Consider an ECG (Krantz 2009: before methadone, within 30 days, then yearly, and with "
         "unexplained syncope or seizures); asking about heart disease, arrhythmia and fainting; "
