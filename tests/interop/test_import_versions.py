@@ -100,12 +100,21 @@ def test_a_stopped_medication_without_its_end_is_refused_not_stored_as_current(m
     assert stored_counts() == before
 
 
-@pytest.mark.parametrize("status", ["intended", "not-taken", "on-hold", "unknown"])
-def test_a_medication_not_taken_is_refused(maya, tmp_path, status):
-    before = stored_counts()
-    [problem] = ehr.send(tmp_path, maya, _statement(status)).problems
-    assert f"status {status!r}" in problem.message and "Not imported" in problem.message
-    assert stored_counts() == before
+@pytest.mark.parametrize(("status", "read_as_taken"), [
+    ("intended", False), ("not-taken", False), ("on-hold", False), ("unknown", True)])
+def test_a_medication_keeps_its_status_and_the_rules_read_it(maya, tmp_path, status,
+                                                             read_as_taken):
+    """The medication list holds every status now (Medication.status): an EHR's on-hold or
+    unknown medication is stored as such and exported again, not refused, and the co-use
+    rule counts only what is taken (an unknown status counts: better ask than miss)."""
+    report = ehr.send(tmp_path, maya, _kratom_yesterday(), _statement(status))
+    assert report.ok, report.problems
+    assert cmodels.Medication.objects.get().status == status
+    [ms] = [r for r in Exporter(cmodels.Patient.objects.filter(pk=maya.pk)).resources(
+        ["MedicationStatement"]) if r["id"].startswith("med")]
+    parse_r4(ms)
+    assert ms["status"] == status
+    assert _open(maya, "SAF-COUSE-SED").exists() == read_as_taken
 
 
 def test_the_same_resource_again_changes_nothing(maya, tmp_path):

@@ -886,21 +886,15 @@ def _substance_fields(name: str, when: Any, field: str, res: dict[str, Any],
     return {"at": at, "name": name, "detail": detail}
 
 
-#: ``MedicationStatement.status`` of a medication (not kratom, not a substance use) with the
-#: medication list Speciosa keeps now (name, start, end; current = no end or an end not yet
-#: reached): active is stored without an end or with one to come; completed and stopped
-#: only with the day it ended (``effectivePeriod.end``), so a stopped medication is never
-#: current (and never raises a co-use alert); the others are refused rather than stored as
-#: taken.
+#: ``MedicationStatement.status`` of a medication (not kratom, not a substance use): every
+#: status is stored on the medication as sent (``Medication.status``, which the safety rules
+#: read: ``active`` and ``unknown`` count as taken, within the start and stop days; on hold,
+#: intended and not taken do not). Completed and stopped need the day it ended
+#: (``effectivePeriod.end``), so a stopped medication is never current (and never raises a
+#: co-use alert); ``active`` with an end in the past is refused (which is right?).
 MEDICATION_STATUS: dict[str, str | None] = {
-    "active": None, "completed": None, "stopped": None,
-    "intended": "an intended medication is not taken yet; Speciosa's medication list holds "
-                "medications taken",
-    "not-taken": "a medication not taken cannot be stored in Speciosa's medication list "
-                 "(it would be read as taken)",
-    "on-hold": "Speciosa's medication list cannot hold a medication on hold (it would be read "
-               "as taken)",
-    "unknown": "the sender does not know whether it is taken (unknown)",
+    "active": None, "completed": None, "stopped": None, "on-hold": None, "intended": None,
+    "not-taken": None, "unknown": None,
 }
 
 
@@ -957,10 +951,10 @@ class _MedicationList(Exception):
 #: ``MedicationRequest.status`` of a prescription -> the medication's status, or why refused.
 REQUEST_STATUS: dict[str, str | None] = {
     "active": None, "completed": None, "stopped": None,
-    "on-hold": MEDICATION_STATUS["on-hold"],
-    "cancelled": "a cancelled prescription was never taken",
+    "on-hold": None, "unknown": None,
+    "cancelled": "a cancelled prescription was never taken (send the MedicationStatement "
+                 "'not-taken' if the list should say so)",
     "draft": "a draft prescription is not issued yet",
-    "unknown": MEDICATION_STATUS["unknown"],
 }
 #: ``MedicationRequest.intent`` taken as a prescription of the medication list.
 REQUEST_INTENTS = ("order", "original-order", "reflex-order", "filler-order", "instance-order")
