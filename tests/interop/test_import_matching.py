@@ -12,6 +12,7 @@ import pytest
 from speciosa.cli import main
 from speciosa.clinic import models as cmodels
 from speciosa.interop import codes as icodes
+from speciosa.interop.export import Exporter
 from speciosa.interop.importer import import_fhir
 from speciosa.interop.models import TrustedIdentifierSystem
 
@@ -225,6 +226,31 @@ def test_create_patients_seeds_a_new_patient_once_with_its_demographics(clinic, 
     before = stored_counts()
     again = import_fhir(path, site=clinic.site_a, create_patients=True)
     assert again.ok and not again.created and stored_counts() == before
+
+
+def test_a_created_patient_keeps_the_senders_entry_into_care_and_its_older_records(clinic,
+                                                                                  tmp_path):
+    """The day the patient came into care bounds the dates a chart accepts (a year before
+    it): seeded without it, every record older than a year was refused (issue 14)."""
+    from django.utils import timezone
+
+    from speciosa.interop import codes as icodes
+
+    _trust(clinic.site_a)
+    since = timezone.localdate() - dt.timedelta(days=900)
+    pat = ehr.patient("H-406", family="Older", given="Ola", birth="1970-02-02")
+    pat["extension"] = [{"url": icodes.EXT_IN_CARE_SINCE, "valueDate": since.isoformat()}]
+    old = ehr.prolactin({}, effectiveDateTime=f"{since + dt.timedelta(days=30)}T08:00:00+00:00",
+                        issued=f"{since + dt.timedelta(days=31)}T08:00:00+00:00")
+    path = ehr.write(tmp_path / "b.json", ehr.with_patient(pat, old))
+    report = import_fhir(path, site=clinic.site_a, create_patients=True)
+    assert report.ok, report.problems
+    new = cmodels.Patient.objects.get(identifier="H-406")
+    assert new.in_care_since == since
+    assert cmodels.LabResult.objects.get().patient == new
+    [exported] = [p for p in Exporter(cmodels.Patient.objects.filter(pk=new.pk)).patients()]
+    assert {"url": icodes.EXT_IN_CARE_SINCE, "valueDate": since.isoformat()} in exported[
+        "extension"]
 
 
 def test_create_patients_does_not_override_a_mismatch(clinic, tmp_path):

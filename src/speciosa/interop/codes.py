@@ -67,6 +67,9 @@ EXT = f"{CODE_BASE}/StructureDefinition"
 EXT_CARE_TEAM = f"{EXT}/care-team"
 EXT_PREGNANT = f"{EXT}/pregnant"
 EXT_BREASTFEEDING = f"{EXT}/breastfeeding"
+#: The day the patient came into the clinic's care (valueDate): it bounds the dates the
+#: chart's records accept, so a seeded installation needs it.
+EXT_IN_CARE_SINCE = f"{EXT}/in-care-since"
 EXT_CONFIRMED_UNUSUAL = f"{EXT}/confirmed-unusual"
 #: ``referenceRange.text`` of a range that is the catalogue's fallback, not the laboratory's:
 #: an import does not take such a range as the laboratory's own.

@@ -324,8 +324,9 @@ class Exporter:
         qs = self.patients_qs if pk is None else self.patients_qs.filter(pk=pk)
         for row in qs.values("pk", "identifier", "given_name", "family_name", "birth_date", "sex",
                              "pregnant", "breastfeeding", "care_team_id", "site_id",
-                             "created_at").order_by("pk"):
-            ext = [{"url": c.EXT_CARE_TEAM, "valueReference": {"reference": f"CareTeam/{row['care_team_id']}"}}]
+                             "in_care_since", "created_at").order_by("pk"):
+            ext = [{"url": c.EXT_CARE_TEAM, "valueReference": {"reference": f"CareTeam/{row['care_team_id']}"}},
+                   {"url": c.EXT_IN_CARE_SINCE, "valueDate": row["in_care_since"].isoformat()}]
             if row["pregnant"]:
                 ext.append({"url": c.EXT_PREGNANT, "valueBoolean": True})
             if row["breastfeeding"]:

@@ -601,6 +601,9 @@ class _Patients:
             family_name=str(names[0]["family"]), birth_date=_date(res.get("birthDate"), "birthDate"),
             sex=res["gender"], pregnant=bool(_ext(res, c.EXT_PREGNANT)),
             breastfeeding=bool(_ext(res, c.EXT_BREASTFEEDING)))
+        since = _ext(res, c.EXT_IN_CARE_SINCE)
+        if since is not None:  # the sender's entry into care: the chart's records' window
+            patient.in_care_since = _date(since, "extension[in-care-since]")
         try:
             patient.full_clean(exclude=["site", "care_team", "user"], validate_unique=False)
         except ValidationError as exc:
