@@ -120,10 +120,16 @@ def test_a_patient_adds_a_supplement_on_a_phone_and_the_clinician_confirms_it(
     phone.goto(f"{base}/me/medicines/")
     assert "confirmed by your clinician" in phone.inner_text("main")
     _shot(phone, "my-medicines-confirmed-360.png")
+    phone.click("text=I stopped taking this")
+    phone.fill("#id_at_date", timezone.localdate().isoformat())
+    phone.fill("#id_stop_reason", "ran out")
+    phone.click("button:has-text('Save')")
+    phone.wait_for_url(f"{base}/me/medicines/?stopped=1")
+    assert Medication.objects.current().get().status == "stopped"
 
 
 def test_a_clinician_starts_a_methadone_episode_and_sees_the_qt_finding(
-        live_server, clinic, desktop, log_in):
+        live_server, clinic, desktop, phone, log_in):
     from speciosa.clinic.models import TreatmentEpisode
 
     _kratom_today(clinic)
@@ -147,3 +153,7 @@ def test_a_clinician_starts_a_methadone_episode_and_sees_the_qt_finding(
     assert "qt-risk" in desktop.inner_text("section[aria-label=Alerts]")
     assert TreatmentEpisode.objects.get().confirmed_dose
     _shot(desktop, "treatment-section-1280.png")
+    log_in(phone, base, "clin_a", clinic.password)
+    phone.goto(f"{base}/patients/{pid}/treatment/new/")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+    _shot(phone, "episode-form-360.png")

@@ -324,3 +324,35 @@ def test_amounts_and_forms_are_shown_as_people_write_them(clinic, login):
     assert "0.5 tablet" in section, section[:2000]
     assert "0.5 tablet" in section and "1E+2" not in section
     assert "sublingual tablet · under the tongue" in section
+
+
+@pytest.mark.django_db
+def test_the_patient_stops_a_medicine_they_added_but_not_a_prescription(clinic, login):
+    mine = medications.record_medication(clinic.patient_a.user, clinic.patient_a, {
+        "name": "melatonin", "start": today() - dt.timedelta(days=9), "prescriber": "none"})
+    prescribed = bup(clinic)
+    theirs = medications.record_medication(clinic.patient_b.user, clinic.patient_b, {
+        "name": "zinc", "start": today(), "prescriber": "none"})
+    client = login(clinic.patient_a.user)
+    page = client.get(reverse("my_medicines")).content.decode()
+    assert reverse("my_medicine_stop", args=[mine.pk]) in page
+    assert reverse("my_medicine_stop", args=[prescribed.pk]) not in page
+    for other in (prescribed, theirs):
+        url = reverse("my_medicine_stop", args=[other.pk])
+        assert client.get(url).status_code == 404
+        assert client.post(url, {"token": form_token("x"), "at_date": today().isoformat(),
+                                 "stop_reason": "x"}).status_code == 404
+    url = reverse("my_medicine_stop", args=[mine.pk])
+    early = client.post(url, {"token": form_token("s1"), "stop_reason": "sleep is fine",
+                              "at_date": (today() - dt.timedelta(days=20)).isoformat()})
+    assert "before the start" in early.context["form"].errors["at_date"][0]
+    done = client.post(url, {"token": form_token("s2"), "stop_reason": "sleep is fine",
+                             "at_date": today().isoformat()})
+    assert done.status_code == 302
+    stopped = Medication.objects.current().get(name="melatonin")
+    assert (stopped.status, stopped.stop_reason, stopped.entered_by) == (
+        "stopped", "sleep is fine", clinic.patient_a.user)
+    assert Medication.objects.current().get(pk=prescribed.pk).status == "active"
+    assert Medication.objects.get(pk=theirs.pk).status == "active"
+    login(clinic.clinician_a)
+    assert client.get(reverse("my_medicine_stop", args=[mine.pk])).status_code == 403

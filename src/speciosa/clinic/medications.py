@@ -604,8 +604,9 @@ def record_medication_review(user, patient: Patient, *, note: str = "",
                              token: writes.SubmissionKey | str | None = None
                              ) -> MedicationReview:
     """Record that a clinician went through the medication list with the patient now
-    ("reconciled on ... by ..."): the review keeps the ids of the entries on the list.
-    Entries the patient reported and nobody confirmed yet are named in the review's note."""
+    ("reconciled on ... by ..."): the review keeps the ids of the entries on the list
+    (patient-reported ones not yet confirmed included: the review page asks the clinician to
+    confirm or correct them first; :func:`awaiting_confirmation` finds them)."""
     writes.require(access.can_write_clinical(user, patient),
                    "Only the care team records a medication review.")
     note = (note or "").strip()

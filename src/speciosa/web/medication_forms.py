@@ -227,6 +227,13 @@ class ConfirmForm(TokenForm):
     """One button: confirm a medication the patient reported."""
 
 
+class MyStopForm(TokenForm):
+    """The patient says they stopped a medicine they added themselves."""
+
+    at_date = _date("I stopped on", required=True)
+    stop_reason = forms.CharField(label="Why? (a few words)", max_length=200)
+
+
 class MyMedicineForm(TokenForm):
     """A patient adds what they take that the clinic did not prescribe (phone-first: few
     fields, the rest for the clinician to complete when confirming)."""

@@ -217,6 +217,29 @@ def my_medicines(request):
     taking = [m for m in rows if m.status not in (MedicationStatus.STOPPED,
                                                   MedicationStatus.COMPLETED)]
     return render(request, "web/my_medicines.html", {
-        "patient": patient, "form": form, "taking": taking,
+        "patient": patient, "form": form, "taking": taking, "stop_form": mforms.MyStopForm(),
         "stopped": [m for m in rows if m not in taking], "drug_names": _drug_names(),
         "patient_source": Source.PATIENT, "open_form": request.method == "POST"})
+
+
+@_role_required(Role.PATIENT)
+@require_http_methods(["GET", "POST"])
+def my_medicine_stop(request, medication_id):
+    """The patient stops a medicine they added (the clinic's prescriptions are the clinic's
+    to stop: the page says to talk to the prescriber)."""
+    patient = access.own_patient(request.user)
+    record = _medication(patient, medication_id)
+    if record.source != Source.PATIENT or not record.is_current_status:
+        raise Http404("Only a medicine you added and still take can be stopped here")
+    form = mforms.MyStopForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            medications.stop_medication(request.user, patient, record,
+                                        reason=form.cleaned_data["stop_reason"],
+                                        at=form.cleaned_data["at_date"],
+                                        token=submission_key(request, form))
+            return redirect(reverse("my_medicines") + "?stopped=1")
+        except ValidationError as exc:
+            mforms.put_errors(form, exc, end="at_date")
+    return render(request, "web/my_medicine_stop.html", {"patient": patient, "form": form,
+                                                         "record": record})

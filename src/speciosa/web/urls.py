@@ -84,6 +84,8 @@ urlpatterns = [
          name="safety_setting_change"),
     path("me/", views.me, name="me"),
     path("me/medicines/", medication_views.my_medicines, name="my_medicines"),
+    path("me/medicines/<int:medication_id>/stop/", medication_views.my_medicine_stop,
+         name="my_medicine_stop"),
     path("me/record/", record_views.my_record, name="my_record"),
     path("me/record.pdf", record_views.my_record_pdf, name="my_record_pdf"),
     path("me/record.fhir.json", record_views.my_record_fhir, name="my_record_fhir"),
