@@ -314,6 +314,12 @@ CONTENT_SECURITY_POLICY = {
 RESEARCH_K_ANONYMITY = int(os.environ.get("SPECIOSA_RESEARCH_K", "5"))
 RESEARCH_MAX_SUPPRESSED = float(os.environ.get("SPECIOSA_RESEARCH_MAX_SUPPRESSED", "0.1"))
 RESEARCH_WITHHELD_DAYS = int(os.environ.get("SPECIOSA_RESEARCH_WITHHELD_DAYS", "28"))
+# The site's research secret: SPECIOSA_RESEARCH_KEY, or else this file (``speciosa demo``
+# writes a random one for the demo clinic; a real site keeps it with its other secrets).
+RESEARCH_KEY_FILE = Path(os.environ.get("SPECIOSA_RESEARCH_KEY_FILE", DATA_DIR / "research-key"))
+# Research exports made on the research page: their zip files, and how long they are kept.
+RESEARCH_EXPORT_DIR = Path(os.environ.get("SPECIOSA_RESEARCH_EXPORT_DIR", DATA_DIR / "research-exports"))
+RESEARCH_EXPORT_HOURS = float(os.environ.get("SPECIOSA_RESEARCH_EXPORT_HOURS", "24"))
 # Clinical dates are accepted from this many days before the patient's entry into care up to
 # now (speciosa.clinic.writes.in_window): a dose dated 1900 or a diary day of 0001-01-01 is
 # refused with a message instead of slowing every chart or breaking the research export.

@@ -153,6 +153,25 @@ def export_research(out: str, researcher: str, purpose: str = "research") -> int
                  "--researcher", researcher])
 
 
+@app.task(name="speciosa.tasks.research_export", **RETRY)
+def research_export(export_id: int) -> int | None:
+    """Build the zip of one research export asked for on the research page
+    (:func:`speciosa.research.exports.run`: a retry of a finished export does nothing)."""
+    _setup()
+    from speciosa.research import exports
+
+    return exports.run(export_id)
+
+
+@app.task(name="speciosa.tasks.purge_research_exports", **RETRY)
+def purge_research_exports() -> int:
+    """Periodic: delete expired research exports (zip and record)."""
+    _setup()
+    from speciosa.research import exports
+
+    return exports.purge_expired()
+
+
 def after_change(patient) -> None:
     """The after-change hook of the write kernel (:func:`speciosa.clinic.writes.after_change`),
     installed by ``speciosa.clinic.apps.ClinicConfig.ready``; it runs after every write.

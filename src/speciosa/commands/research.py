@@ -7,7 +7,9 @@ suppressed or generalised, records left out) and a manifest into a new directory
 records one audit entry naming the researcher who receives it (the entry's user), the
 operating-system account that ran the command, what was exported and the purpose of use.
 The site's research secret is read from ``SPECIOSA_RESEARCH_KEY`` (or the variable named
-by ``--key-env``).
+by ``--key-env``), else from the file ``SPECIOSA_RESEARCH_KEY_FILE`` (default
+``$SPECIOSA_DATA_DIR/research-key``, which ``speciosa demo`` writes). The research page
+(``/research/exports/``) makes the same export for the signed-in researcher, as a zip.
 
 ``speciosa analyze [--json] [--out DIR]`` fits the cohort models (exposure and prolactin;
 prolactin and craving; prolactin and withdrawal) on the same de-identified data and prints
@@ -37,7 +39,10 @@ def register(subparsers: Any) -> None:
         "research", help="de-identified research data set (consented patients only)",
         description="Write the de-identified, analysis-ready tables of the patients who "
         "consented to research (measured de-identification, k-anonymous; 42 CFR Part 2 "
-        "notice) and audit the export with its recipient and purpose.")
+        "notice) and audit the export with its recipient and purpose. The research secret "
+        "comes from SPECIOSA_RESEARCH_KEY, else from the file SPECIOSA_RESEARCH_KEY_FILE "
+        "(default $SPECIOSA_DATA_DIR/research-key; 'speciosa demo' writes one). A researcher "
+        "can make the same export on the research page (/research/exports/), as a zip.")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="a new (or empty) directory for the export")
     p.add_argument("--purpose", required=True, metavar="TEXT",
@@ -47,7 +52,7 @@ def register(subparsers: Any) -> None:
                    "recorded in the audit trail as the export's user")
     p.add_argument("--key-env", default="SPECIOSA_RESEARCH_KEY", metavar="VAR",
                    help="environment variable holding the site's research secret "
-                   "(default: SPECIOSA_RESEARCH_KEY)")
+                   "(default: SPECIOSA_RESEARCH_KEY; when it is unset, the key file is read)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_export_research)
 
@@ -101,10 +106,6 @@ def cmd_export_research(args: argparse.Namespace) -> int:
     from speciosa.commands.server import setup_django
     from speciosa.research import deid
 
-    try:
-        key = deid.load_key(args.key_env)
-    except deid.ResearchKeyError as exc:
-        raise UsageError(str(exc)) from None
     purpose = (args.purpose or "").strip()
     if not purpose:
         raise UsageError("--purpose must not be empty: say what the data will be used for")
@@ -112,6 +113,13 @@ def cmd_export_research(args: argparse.Namespace) -> int:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} exists and is not an empty directory; choose a new directory")
     setup_django()
+    from django.conf import settings
+
+    key_file = settings.RESEARCH_KEY_FILE if args.key_env == deid.KEY_ENV_DEFAULT else None
+    try:
+        key = deid.load_key(args.key_env, key_file=key_file)
+    except deid.ResearchKeyError as exc:
+        raise UsageError(str(exc)) from None
     _require_tables()
     from speciosa.research import dataset
 

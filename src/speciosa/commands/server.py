@@ -48,8 +48,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         swept = alerts.sweep()
         print(f"Safety rules: {swept.findings} findings, {swept.created} alerts for the care teams.")
-    from speciosa.commands import security
+    from django.conf import settings
 
+    from speciosa.commands import security
+    from speciosa.research import deid
+
+    if not os.environ.get(deid.KEY_ENV_DEFAULT) and deid.write_demo_key(settings.RESEARCH_KEY_FILE):
+        print(f"Wrote a random research key for the demo to {settings.RESEARCH_KEY_FILE} "
+              "(research exports read it when SPECIOSA_RESEARCH_KEY is unset).")
     staff = security.give_demo_staff_authenticators()
     print(f"\nDemo logins (password for all: {args.password}):")
     from django.contrib.auth import get_user_model

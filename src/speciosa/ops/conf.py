@@ -37,6 +37,8 @@ CELERY_BEAT_SCHEDULE = {
                                  "schedule": float(_env("SPECIOSA_NOTIFY_EVERY_S", "60"))},
     "purge-bulk-exports": {"task": "speciosa.tasks.purge_bulk_exports",
                            "schedule": float(_env("SPECIOSA_BULK_PURGE_EVERY_S", "3600"))},
+    "purge-research-exports": {"task": "speciosa.tasks.purge_research_exports",
+                               "schedule": float(_env("SPECIOSA_BULK_PURGE_EVERY_S", "3600"))},
 }
 
 # --------------------------------------------------------------------------- e-mail

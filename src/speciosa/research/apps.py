@@ -4,7 +4,7 @@ from django.apps import AppConfig
 
 
 class ResearchConfig(AppConfig):
-    """De-identified cohort pages for the researcher role (no models of its own)."""
+    """De-identified cohort pages and the research exports made from them."""
 
     name = "speciosa.research"
     label = "research"

@@ -679,11 +679,19 @@ def export_research(out: Path, *, purpose: str, key: bytes, user: Any, os_user: 
     traced to the exports that held the patient); it is written only once the files are in
     place.
     """
+    dataset = build_dataset(deid.Deidentifier(key), options=options)
+    files = write_dataset(dataset, out)
+    audit_export(dataset, files, user=user, purpose=purpose, os_user=os_user)
+    return dataset
+
+
+def audit_export(dataset: ResearchDataset, files: Any, *, user: Any, purpose: str,
+                 os_user: str = "", extra: dict[str, Any] | None = None) -> None:
+    """The one audit entry (action ``export``) of a research export, once its files exist:
+    recipient, purpose, what was exported and the ids of the exported patients."""
     from speciosa.clinic import writes
     from speciosa.clinic.models import AuditEntry
 
-    dataset = build_dataset(deid.Deidentifier(key), options=options)
-    files = write_dataset(dataset, out)
     writes.audit(
         user, AuditEntry.Action.EXPORT, None, model="ResearchExport",
         reason=f"purpose of use: {purpose}",
@@ -694,5 +702,4 @@ def export_research(out: Path, *, purpose: str, key: bytes, user: Any, os_user: 
                "deidentification": {"k": dataset.report["k_anonymity"]["k"],
                                     **dataset.report["settings"],
                                     "patients": dataset.report["patients"]},
-               "notice": "42 CFR 2.32"})
-    return dataset
+               "notice": "42 CFR 2.32", **(extra or {})})

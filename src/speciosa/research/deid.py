@@ -88,26 +88,58 @@ class ResearchKeyError(ValueError):
     """The research secret is missing or too short (a person can fix this)."""
 
 
-def load_key(env_var: str = KEY_ENV_DEFAULT, environ: dict[str, str] | None = None) -> bytes:
-    """Return the research secret from the environment variable ``env_var``.
+def load_key(env_var: str = KEY_ENV_DEFAULT, environ: dict[str, str] | None = None,
+             key_file: os.PathLike | str | None = None) -> bytes:
+    """Return the research secret from the environment variable ``env_var``, or, when it is
+    unset and ``key_file`` is given and exists, from that file (its text, stripped).
 
     Raises
     ------
     ResearchKeyError
-        If the variable is unset, empty or shorter than :data:`MIN_KEY_LENGTH` characters.
+        If neither holds a secret, or it is shorter than :data:`MIN_KEY_LENGTH` characters.
     """
+    from pathlib import Path
+
     env = os.environ if environ is None else environ
     value = env.get(env_var, "")
+    where = f"the environment variable {env_var}"
+    if not value and key_file is not None and Path(key_file).is_file():
+        value = Path(key_file).read_text(encoding="utf-8").strip()
+        where = f"the file {key_file}"
     if not value:
+        also = f" (or in the file {key_file})" if key_file is not None else ""
         raise ResearchKeyError(
             f"the research secret is not set: put the site's research key (at least "
             f"{MIN_KEY_LENGTH} characters, kept secret, the same for every export) in the "
-            f"environment variable {env_var}")
+            f"environment variable {env_var}{also}; 'speciosa demo' writes one for the demo")
     if len(value) < MIN_KEY_LENGTH:
         raise ResearchKeyError(
-            f"the research secret in {env_var} is {len(value)} characters long; use at least "
+            f"the research secret in {where} is {len(value)} characters long; use at least "
             f"{MIN_KEY_LENGTH}")
     return value.encode()
+
+
+def site_key() -> bytes:
+    """The site's research secret: ``SPECIOSA_RESEARCH_KEY``, else the file
+    ``settings.RESEARCH_KEY_FILE`` (Django must be set up)."""
+    from django.conf import settings
+
+    return load_key(KEY_ENV_DEFAULT, key_file=settings.RESEARCH_KEY_FILE)
+
+
+def write_demo_key(path: os.PathLike | str) -> bool:
+    """Write a random research secret to ``path`` (mode 0600) unless it exists; True if written."""
+    import secrets
+    from pathlib import Path
+
+    path = Path(path)
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(secrets.token_urlsafe(32) + "\n")
+    return True
 
 
 @dataclass(frozen=True)
