@@ -127,8 +127,11 @@ def test_change_dose_starts_a_course_following_the_old(clinic, login):
     new = Medication.objects.current().get(patient=clinic.patient_a, status="active")
     old = new.follows
     assert (new.dose_amount, old.dose_amount, old.status, old.end) == (12, 16, "stopped", today())
+    # a retry sends the same form again (other values with the same token are refused:
+    # tests/web/test_adversarial_form_replay.py)
     again = client.post(url, {"token": form_token("chg"), "dose_amount": "12", "dose_unit": "mg",
-                              "at_date": today().isoformat(), "reason": "sedation"})
+                              "frequency": "once daily", "at_date": today().isoformat(),
+                              "reason": "sedation"})
     assert again.status_code == 302
     assert Medication.objects.filter(patient=clinic.patient_a, dose_amount=12).count() == 1
 

@@ -313,10 +313,22 @@ class SubmissionConflict(ValidationError):
 
 class SubmissionBodyMismatch(SubmissionConflict):
     """A token seen before with the same bindings but a different request body: refused
-    (the API answers 422), never answered with the first request's object."""
+    (the API answers 422), never answered with the first request's object. A web form's
+    token sent again with other values (the browser's back button keeps the token) gets
+    :attr:`WEB_MESSAGE`."""
 
     MESSAGE = ("This Idempotency-Key was already used with a different request body. A retry "
                "must send the same body; send a new key for a new submission.")
+    WEB_MESSAGE = ("This form was already saved with other values, so nothing was saved now. "
+                   "To change what was saved, correct that entry (its history keeps both); "
+                   "for another entry, open the form again.")
+
+    def __init__(self, detail: str = "", *, web: bool = False):
+        if web:
+            ValidationError.__init__(self, {"token": self.WEB_MESSAGE},
+                                     code="submission_conflict")
+        else:
+            super().__init__(detail)
 
 
 def _label(model: type) -> str:
@@ -341,7 +353,7 @@ def _check(seen: Submission, key: SubmissionKey, kind: str | None, model: type,
     if mismatches:
         raise SubmissionConflict("different " + ", ".join(mismatches))
     if key.fingerprint and seen.fingerprint and key.fingerprint != seen.fingerprint:
-        raise SubmissionBodyMismatch()
+        raise SubmissionBodyMismatch(web=key.namespace == "web")
     if seen.object_id is None:
         raise SubmissionConflict("its first request did not finish")
     obj = model.objects.filter(pk=seen.object_id).first()

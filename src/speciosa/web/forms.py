@@ -56,10 +56,37 @@ class TokenForm(forms.Form):
         return data
 
 
-def submission_key(request, form: TokenForm) -> writes.SubmissionKey:
+def submission_key(request, form: TokenForm, extra=None) -> writes.SubmissionKey:
     """The verified token of a valid ``form`` as the services' submission key: the web
-    namespace, bound to the address the form was posted to."""
-    return writes.SubmissionKey("web", form.cleaned_data["token"], request.path)
+    namespace, bound to the address the form was posted to and to the values sent
+    (``form.cleaned_data`` without the token, and ``extra``, e.g. a formset's rows): the
+    same token sent again with other values (the browser's back button keeps it) is refused
+    (:class:`~speciosa.clinic.writes.SubmissionBodyMismatch`), never answered with the first
+    record as if the new values had been saved."""
+    values = {k: v for k, v in form.cleaned_data.items() if k != "token"}
+    if extra is not None:
+        values["__extra__"] = extra
+    return writes.SubmissionKey("web", form.cleaned_data["token"], request.path,
+                                fingerprint=_fingerprint(values))
+
+
+def _fingerprint(values) -> str:
+    import hashlib
+    import json
+
+    def plain(v):
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if hasattr(v, "pk"):
+            return f"pk:{v.pk}"
+        if v is None or isinstance(v, (bool, int, str)):
+            return v
+        return str(v)
+
+    text = json.dumps(plain(values), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def apply_service_errors(form: forms.Form, exc: ValidationError, prefix: str = "") -> None:

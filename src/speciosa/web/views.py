@@ -278,7 +278,10 @@ def diary(request, day=None):
                 substances=form.cleaned_data["substances"],
                 substance_detail=form.cleaned_data.get("substance_detail") or "")
             try:
-                services.record_diary(request.user, patient, entry, token=forms.submission_key(request, form))
+                key = forms.submission_key(request, form, extra=[
+                    {k: v for k, v in f.cleaned_data.items() if k != "DELETE"}
+                    for f in doses.forms if not f.is_blank()])
+                services.record_diary(request.user, patient, entry, token=key)
                 # help at once on the next page (kept in the session: nothing clinical in the URL)
                 reasons = crisis.urgent_reasons(entry.side_effects)
                 if reasons:
@@ -401,7 +404,7 @@ def _diary_errors(exc: ValidationError, form, doses, index_map: list[int]) -> No
         else:
             target = form
             name = writes.location_key(location)
-            name = name if name in form.fields else None
+            name = name if name in form.fields and name != "token" else None
         for message in messages:
             target.add_error(name, message)
 
