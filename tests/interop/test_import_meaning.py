@@ -171,3 +171,30 @@ def test_a_loinc_code_of_the_units_property_is_imported_and_exported_as_sent(may
     assert ehr.send(tmp_path, maya, res).ok
     [obs] = _exported(maya)
     assert obs["code"]["coding"][0]["code"] == "15081-3"
+
+
+def test_what_a_result_or_a_dose_cannot_hold_is_named_never_dropped_silently(maya, tmp_path):
+    lab = ehr.prolactin({}, note=[{"text": "haemolysed sample"}],
+                        specimen={"reference": "Specimen/s1"})
+    lab["referenceRange"].append({"low": {"value": 3, "unit": "ng/mL", "system": ehr.UCUM,
+                                          "code": "ng/mL"},
+                                  "appliesTo": [{"text": "pregnancy"}]})
+    lab["extension"] = [{"url": "https://lab.example/ext/analyser", "valueString": "A-7"}]
+    dose = {"resourceType": "MedicationStatement", "status": "completed",
+            "identifier": [{"system": ehr.HOSPITAL_MEDS, "value": "K-9"}],
+            "medicationCodeableConcept": {"text": "kratom powder"},
+            "effectiveDateTime": (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat(),
+            "reasonCode": [{"text": "back pain"}],
+            "dosage": [{"doseAndRate": [{"doseQuantity": {"value": 3, "unit": "g",
+                                                          "system": ehr.UCUM, "code": "g"}}]}]}
+    report = ehr.send(tmp_path, maya, lab, dose)
+    assert report.ok, report.problems
+    assert sorted((w.line, w.message) for w in report.warnings) == [
+        (2, "not kept: Observation.extension[https://lab.example/ext/analyser]"),
+        (2, "not kept: Observation.note"),
+        (2, "not kept: Observation.referenceRange[1] (only the laboratory's first range is "
+            "kept)"),
+        (2, "not kept: Observation.referenceRange[1].appliesTo"),
+        (2, "not kept: Observation.specimen"),
+        (3, "not kept: MedicationStatement.reasonCode"),
+    ]

@@ -1437,14 +1437,19 @@ def _convert_resource(res: dict[str, Any], patients: _Patients) -> _Converted | 
         model = cm.SubstanceUse if used else cm.LabResult
         if status == WITHDRAWN:
             return _Converted(model, patient, {}, sender, withdraw=True)
+        warnings = _unkept(res, SUBSTANCE_OBSERVATION_READ if used else LAB_READ)
         if used:  # substance use, exported as a social-history Observation
             fields = _substance_fields(used[0], res.get("effectiveDateTime"),
                                        "effectiveDateTime", res, patient)
             sender["codings"] = _other_codings(res.get("code"), set())
-            return _Converted(model, patient, fields, sender)
+            return _Converted(model, patient, fields, sender, warnings=warnings)
         fields = _lab_fields(res, patient)
         sender["codings"] = _other_codings(res.get("code"), {(c.LOINC, fields.get("loinc"))})
-        return _Converted(model, patient, fields, sender)
+        ranges = [r for r in res.get("referenceRange") or () if isinstance(r, dict)
+                  and (r.get("low") or r.get("high"))]
+        warnings += [f"not kept: Observation.referenceRange[{i}] (only the laboratory's first "
+                     "range is kept)" for i in range(1, len(ranges))]
+        return _Converted(model, patient, fields, sender, warnings=warnings)
     if rtype == "QuestionnaireResponse":
         status = _status(res, RESPONSE_STATUS, "questionnaire response")
         patient = patients.resolve(subject, contained=res.get("contained"))
@@ -1471,7 +1476,8 @@ def _convert_resource(res: dict[str, Any], patients: _Patients) -> _Converted | 
             return _Converted(cm.Medication, patient, fields, sender, warnings=warnings)
         if res.get("status") == WITHDRAWN:
             return _Converted(model, patient, {}, sender, withdraw=True)
-        return _Converted(model, patient, fields, sender)
+        return _Converted(model, patient, fields, sender, warnings=_unkept(
+            res, DOSE_READ if model is cm.Dose else SUBSTANCE_STATEMENT_READ))
     if rtype == "MedicationRequest":
         patient = patients.resolve(subject, contained=res.get("contained"))
         by, author = _reporter(res.get("requester"), subject, patients)
@@ -1531,6 +1537,53 @@ _NOTE_READ = {
                 "format": True},
     "context": {"period": {"start": True}},
 }
+
+
+_COMMON_READ = {"resourceType": True, "id": True, "meta": True, "text": True,
+                "identifier": True, "status": True, "category": True, "subject": True,
+                "contained": True}
+#: What the import reads of a lab Observation, a substance-use Observation, a kratom dose's
+#: and a substance use's MedicationStatement (anything else is reported as not kept, with
+#: its path, as for medications). A dose's mitragynine estimate and conversion note are
+#: recomputed by the one converter, so read.
+LAB_READ: dict[str, Any] = {
+    **_COMMON_READ, "code": True, "effectiveDateTime": True, "effectivePeriod": {"start": True},
+    "effectiveInstant": True, "issued": True, "performer": True,
+    "valueQuantity": {**_QUANTITY, "comparator": True}, "valueCodeableConcept": True,
+    "valueString": True, "interpretation": True, "method": True,
+    "referenceRange": {"low": _QUANTITY, "high": _QUANTITY, "text": True},
+    "extension": {"url": True, "valueBoolean": True, "valueDecimal": True}}
+SUBSTANCE_OBSERVATION_READ: dict[str, Any] = {
+    **_COMMON_READ, "code": True, "effectiveDateTime": True, "issued": True, "performer": True,
+    "valueBoolean": True, "note": _TEXT}
+DOSE_READ: dict[str, Any] = {
+    **_COMMON_READ, "medicationCodeableConcept": True, "effectiveDateTime": True,
+    "dateAsserted": True, "informationSource": True, "extension": True,
+    "dosage": {"text": True, "doseAndRate": {"doseQuantity": _QUANTITY}}}
+SUBSTANCE_STATEMENT_READ: dict[str, Any] = {
+    **_COMMON_READ, "medicationCodeableConcept": True, "effectiveDateTime": True,
+    "dateAsserted": True, "informationSource": True, "note": _TEXT}
+_KNOWN_EXTENSIONS = {
+    "Observation": {c.EXT_CONFIRMED_UNUSUAL, c.EXT_IU_FACTOR},
+    "MedicationStatement": {c.EXT_DOSE_UNIT, c.EXT_PRODUCT, c.EXT_MITRAGYNINE_PERCENT,
+                            c.EXT_GRAMS_PER_CAPSULE, c.EXT_MITRAGYNINE_MG,
+                            c.EXT_CONVERSION_NOTE}}
+
+
+def _unkept(res: dict[str, Any], spec: dict[str, Any]) -> list[str]:
+    """The warnings for what of ``res`` the import does not read (``spec``): each element by
+    path, an unknown extension by its URL, a second performer or dosage."""
+    rtype = res["resourceType"]
+    out = [f"not kept: {p}" for p in _unread({k: v for k, v in res.items() if k != "extension"},
+                                              spec, rtype)]
+    known = _KNOWN_EXTENSIONS.get(rtype, set())
+    out += [f"not kept: {rtype}.extension[{e.get('url')}]" for e in res.get("extension") or ()
+            if isinstance(e, dict) and e.get("url") not in known]
+    for key in ("performer", "dosage"):
+        if key in spec and isinstance(res.get(key), list) and len(res[key]) > 1:
+            out += [f"not kept: {rtype}.{key}[{i}] (only the first is kept)"
+                    for i in range(1, len(res[key]))]
+    return out
 
 
 def _is_clinical_note(res: dict[str, Any]) -> bool:
