@@ -193,3 +193,24 @@ def test_a_dead_token_reaches_no_episode_endpoint(clinic, api_as, key, path):
                     else client.post(url, body, format="json", headers=key()))
         assert response.status_code == 401 and b"secret" not in response.content
     assert TreatmentEpisode.objects.count() == 1
+
+
+def test_an_episode_is_corrected_through_the_records_endpoint(clinic, api, key):
+    ep = seed(clinic, clinic.patient_a)
+    client = api(clinic.clinician_a)
+    url = f"/api/v1/patients/{clinic.patient_a.pk}/records/episode/{ep.pk}"
+    response = client.post(f"{url}/corrections/", {"reason": "typo", "dose_mg": 45},
+                           format="json", headers=key())
+    assert response.status_code == 201, response.content
+    assert response.json()["dose_mg"] == 45.0 and response.json()["replaces"] == ep.pk
+    bad = client.post(f"/api/v1/patients/{clinic.patient_a.pk}/records/episode/"
+                      f"{response.json()['id']}/corrections/",
+                      {"reason": "x", "dose_mg": 400}, format="json", headers=key())
+    assert bad.status_code == 400 and bad.json()["code"] == "needs_confirmation"
+    history = client.get(f"{url}/history/").json()["results"]
+    assert [h["dose_mg"] for h in history] == [45.0, 40.0]
+    theirs = seed(clinic, clinic.patient_b)
+    other = client.post(f"/api/v1/patients/{clinic.patient_a.pk}/records/episode/{theirs.pk}/"
+                        "corrections/", {"reason": "x", "dose_mg": 1}, format="json",
+                        headers=key())
+    assert other.status_code == 404

@@ -147,3 +147,33 @@ def test_every_role_against_the_episode_pages(clinic, client, login, who):
                 assert b"Reyes" not in response.content
     if who != "clinician_b":
         assert TreatmentEpisode.objects.get().status == "active"
+
+
+@pytest.mark.django_db
+def test_an_episode_is_corrected_with_its_history_or_withdrawn(clinic, login):
+    ep = treatment.record_episode(clinic.clinician_a, clinic.patient_a, {
+        "drug": "buprenorphine", "formulation": "sublingual", "dose_mg": "8",
+        "start": timezone.localdate() - dt.timedelta(days=5)})
+    client = login(clinic.clinician_a)
+    pid = clinic.patient_a.pk
+    url = reverse("episode_correct", args=[pid, ep.pk])
+    page = client.get(url)
+    assert page.status_code == 200 and b'value="8' in page.content
+    bad = client.post(url, {"token": form_token("c0"), "drug": "buprenorphine",
+                            "formulation": "oral-liquid", "dose_mg": "16",
+                            "start_date": days_ago(5), "status": "active", "reason": "typo"})
+    assert "Unknown formulation" in bad.context["form"].errors["formulation"][0]
+    done = client.post(url, {"token": form_token("c1"), "drug": "buprenorphine",
+                             "formulation": "buccal-film", "dose_mg": "16",
+                             "start_date": days_ago(5), "status": "active",
+                             "reason": "it was the film, 16 mg"})
+    assert done.status_code == 302
+    new = TreatmentEpisode.objects.current().get()
+    assert (new.formulation, new.dose_mg, new.replaces_id, new.change_reason) == (
+        "buccal-film", 16, ep.pk, "it was the film, 16 mg")
+    history = client.get(reverse("record_history", args=[pid, "episode", new.pk]))
+    text = history.content.decode()
+    assert history.status_code == 200 and "16 mg per day" in text and "8 mg per day" in text
+    gone = client.post(reverse("episode_correct", args=[pid, new.pk]), {
+        "token": form_token("c2"), "retract": "on", "reason": "wrong patient"})
+    assert gone.status_code == 302 and not TreatmentEpisode.objects.current().exists()

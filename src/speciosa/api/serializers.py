@@ -28,7 +28,7 @@ from speciosa.knowledge import labs as klabs
 
 from .fields import StrictBooleanField, StrictCharField, StrictDecimalField, StrictIntegerField
 
-RECORD_KINDS = ("dose", "assessment", "lab", "note", "medication", "substance")
+RECORD_KINDS = ("dose", "assessment", "lab", "note", "medication", "substance", "episode")
 
 
 # --------------------------------------------------------------------------- errors
@@ -504,6 +504,13 @@ class CorrectionIn(serializers.Serializer):
     prescriber_name = StrictCharField(required=False, allow_blank=True, max_length=120)
     indication = StrictCharField(required=False, allow_blank=True, max_length=200)
     notes = StrictCharField(required=False, allow_blank=True, max_length=2000)
+    # treatment episodes (docs/medications.md)
+    formulation = StrictCharField(required=False, allow_blank=True, max_length=16)
+    dose_mg = StrictDecimalField(max_digits=8, decimal_places=2, required=False, allow_null=True)
+    injection_dates = serializers.ListField(child=StrictCharField(max_length=10), required=False,
+                                            max_length=400)
+    dispensing_clinic = StrictCharField(required=False, allow_blank=True, max_length=120)
+    confirmed_dose = StrictBooleanField(required=False)
 
     def changes_for(self, kind: str) -> dict[str, Any]:
         """The changed fields, refusing any the record's kind does not let a correction change."""
@@ -814,3 +821,6 @@ class TreatmentEpisodeOut(RecordSerializer):
             "drug", "formulation", "dose_mg", "dose_basis", "injection_dates",
             "dispensing_clinic", "start", "start_at", "end", "end_at", "status", "stop_reason",
             "notes", "confirmed_dose", "follows"]
+
+
+RECORD_SERIALIZERS["episode"] = TreatmentEpisodeOut

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from .models import Assessment, Dose, LabResult, Medication, Note, SubstanceUse
+from .models import Assessment, Dose, LabResult, Medication, Note, SubstanceUse, TreatmentEpisode
 
 __all__ = ["KINDS", "RecordKind", "check_changes", "kind_of"]
 
@@ -54,6 +54,9 @@ KINDS: dict[str, RecordKind] = {k.name: k for k in (
         "drug", "name", "rxnorm", "category", "strength", "strength_unit", "form", "dose_amount",
         "dose_unit", "frequency", "route", "start", "end", "status", "stop_reason", "prescriber",
         "prescriber_name", "indication", "notes"), on_page=()),
+    RecordKind("episode", TreatmentEpisode, (
+        "drug", "formulation", "dose_mg", "dose_unit", "injection_dates", "dispensing_clinic",
+        "start", "end", "status", "stop_reason", "notes", "confirmed_dose"), on_page=()),
 )}
 
 

@@ -43,6 +43,7 @@ from .models import (
     Role,
     Source,
     SubstanceUse,
+    TreatmentEpisode,
 )
 from .writes import CLOCK_SKEW, audit  # noqa: F401 - part of this module's public interface
 
@@ -694,6 +695,13 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
         fields = medications.validate_medication(patient, merged, exclude=(record.pk,))
         fields.update(source=record.source, follows=record.follows,
                       confirmed_by=record.confirmed_by, confirmed_at=record.confirmed_at)
+    elif isinstance(record, TreatmentEpisode):
+        from . import treatment
+
+        merged = treatment.episode_data(record)
+        merged.update(changes)
+        fields = treatment.validate_episode(patient, merged, exclude=(record.pk,))
+        fields.update(follows=record.follows)
     elif isinstance(record, SubstanceUse):
         name = changes.get("name", record.name)
         if name not in SUBSTANCES:

@@ -42,6 +42,7 @@ __all__ = [
     "add_injection",
     "change_episode",
     "current_episodes",
+    "episode_data",
     "episode_for",
     "record_episode",
     "stop_episode",
@@ -317,7 +318,9 @@ def _at(raw: Any, patient: Patient, key: str) -> tuple[dt.date, dt.datetime | No
     return day, at
 
 
-def _data_of(record: TreatmentEpisode) -> dict[str, Any]:
+def episode_data(record: TreatmentEpisode) -> dict[str, Any]:
+    """The episode's fields as :func:`validate_episode` reads them (a correction starts
+    from these)."""
     return {"drug": record.drug, "formulation": record.formulation, "dose_mg": record.dose_mg,
             "injection_dates": list(record.injection_dates or []),
             "dispensing_clinic": record.dispensing_clinic,
@@ -400,7 +403,7 @@ def change_episode(user, patient: Patient, record: TreatmentEpisode,
         errors["start"] = f"The change is before the episode started ({record.start.isoformat()})."
     if errors:
         raise ValidationError(errors)
-    merged = _data_of(record)
+    merged = episode_data(record)
     merged.update(changes)
     merged.update(start=moment or day, end=None, status=EpisodeStatus.ACTIVE, stop_reason="")
     if "injection_dates" not in changes:
@@ -441,7 +444,7 @@ def add_injection(user, patient: Patient, record: TreatmentEpisode, day: Any, *,
     if earlier is not None:
         return earlier
     _writable(record)
-    merged = _data_of(record)
+    merged = episode_data(record)
     dates = list(merged["injection_dates"])
     dates.append(day.isoformat() if isinstance(day, dt.date) else str(day or "").strip())
     merged["injection_dates"] = dates

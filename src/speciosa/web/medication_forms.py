@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 
 from speciosa.clinic import medications
 from speciosa.clinic.models import (
+    EpisodeStatus,
     Medication,
     MedicationCategory,
     MedicationStatus,
@@ -339,3 +340,48 @@ class EpisodeStopForm(TokenForm):
 
 class InjectionForm(TokenForm):
     day = _date("Injection given on", required=True)
+
+
+class EpisodeCorrectForm(EpisodeForm):
+    """Correct an episode entered wrongly (the row is replaced, its history kept), or
+    withdraw it."""
+
+    injection_date = None
+    injection_dates = forms.CharField(label="Injection dates (YYYY-MM-DD, separated by commas)",
+                                      required=False, max_length=4000)
+    end_date = _date("Stopped on (if stopped)")
+    end_time = _time("at (time, optional)")
+    status = _select([(v, label) for v, label in EpisodeStatus.choices], "Status",
+                     initial=EpisodeStatus.ACTIVE)
+    stop_reason = forms.CharField(label="Reason for stopping", required=False, max_length=200)
+    reason = forms.CharField(label="Reason for the correction", max_length=500)
+    retract = forms.BooleanField(label="Withdraw this episode (it was entered in error)",
+                                 required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.data.get("retract"):
+            for name, field in self.fields.items():
+                if name not in ("token", "reason", "retract"):
+                    field.required = False
+
+    def episode_data(self) -> dict[str, Any]:
+        c = self.cleaned_data
+        data = super().episode_data()
+        data["injection_dates"] = [d for d in (c.get("injection_dates") or "").split(",")
+                                   if d.strip()]
+        data.update(end=moment(c.get("end_date"), c.get("end_time"), self.patient),
+                    status=c.get("status") or EpisodeStatus.ACTIVE,
+                    stop_reason=c.get("stop_reason") or "")
+        return data
+
+    @staticmethod
+    def initial_from(record) -> dict[str, Any]:
+        start_date, start_time = _split(record.start, record.start_at, record.patient)
+        end_date, end_time = _split(record.end, record.end_at, record.patient)
+        return {"drug": record.drug, "formulation": record.formulation, "dose_mg": record.dose_mg,
+                "dispensing_clinic": record.dispensing_clinic, "start_date": start_date,
+                "start_time": start_time, "end_date": end_date, "end_time": end_time,
+                "status": record.status, "stop_reason": record.stop_reason,
+                "injection_dates": ", ".join(record.injection_dates or []),
+                "notes": record.notes, "confirmed_dose": record.confirmed_dose}

@@ -34,6 +34,22 @@ def _number(value) -> str:
     return "" if value is None else format(value.normalize(), "f")
 
 
+def describe_episode(e: TreatmentEpisode) -> tuple[str, str]:
+    """An episode as a title and a detail line (the history page)."""
+    dose = f"{_number(e.dose_mg)} mg {e.dose_basis}" if e.dose_mg is not None else "no dose"
+    title = f"{e.get_drug_display().capitalize()} {e.get_formulation_display()}: {dose}"
+    when = (f"{e.start.isoformat()} to {e.end.isoformat()}" if e.end
+            else f"since {e.start.isoformat()}")
+    bits = [e.get_status_display(), when]
+    if e.dispensing_clinic:
+        bits.append(f"dispensed by {e.dispensing_clinic}")
+    if e.injection_dates:
+        bits.append("injections " + ", ".join(e.injection_dates))
+    if e.stop_reason:
+        bits.append(f"stopped: {e.stop_reason}")
+    return title, " · ".join(bits)
+
+
 def treatment_context(patient) -> dict:
     """The patient page's treatment section: ongoing and past episodes."""
     rows = list(treatment.current_episodes(patient))
@@ -131,3 +147,33 @@ def episode_injection(request, patient_id, episode_id):
             mforms.put_errors(form, exc, injection_dates="day")
     return render(request, "web/episode_injection.html", {"patient": patient, "form": form,
                                                           "record": record})
+
+
+@_role_required(Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+def episode_correct(request, patient_id, episode_id):
+    patient = access.patient_for(request.user, patient_id)
+    record = _episode(patient, episode_id)
+    if record.superseded or record.retracted:
+        return redirect(reverse("record_history", args=[patient.pk, "episode", record.pk]))
+    form = mforms.EpisodeCorrectForm(request.POST or None, patient=patient,
+                                     initial=mforms.EpisodeCorrectForm.initial_from(record))
+    needs_confirmation = False
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if data.get("retract"):
+                services.retract_record(request.user, record, data["reason"])
+            else:
+                services.correct_record(request.user, record, form.episode_data(),
+                                        data["reason"], token=submission_key(request, form))
+            return redirect(_back(patient))
+        except services.NeedsConfirmation as exc:
+            needs_confirmation = True
+            mforms.put_errors(form, exc, start="start_date", end="end_date")
+        except ValidationError as exc:
+            mforms.put_errors(form, exc, start="start_date", end="end_date")
+    services.record_view(request.user, patient, "correct:episode", record)
+    return render(request, "web/episode_correct.html", {
+        "patient": patient, "form": form, "record": record,
+        "needs_confirmation": needs_confirmation or record.confirmed_dose, "limit": _limit()})

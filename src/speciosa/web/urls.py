@@ -69,6 +69,8 @@ urlpatterns = [
          treatment_views.episode_change, name="episode_change"),
     path("patients/<int:patient_id>/treatment/<int:episode_id>/stop/",
          treatment_views.episode_stop, name="episode_stop"),
+    path("patients/<int:patient_id>/treatment/<int:episode_id>/correct/",
+         treatment_views.episode_correct, name="episode_correct"),
     path("patients/<int:patient_id>/treatment/<int:episode_id>/injection/",
          treatment_views.episode_injection, name="episode_injection"),
     path("patients/<int:patient_id>/<slug:kind>/<int:record_id>/correct/", views.record_correct,

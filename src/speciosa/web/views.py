@@ -192,7 +192,8 @@ def record_history(request, patient_id, kind, record_id):
                 "lab": lambda r: selectors.describe_lab(r)[:2],
                 "note": lambda r: ("Note", r.text),
                 "substance": lambda r: (f"Also used: {r.name}", r.detail),
-                "medication": lambda r: selectors.describe_medication(r)}[kind]
+                "medication": lambda r: selectors.describe_medication(r),
+                "episode": lambda r: treatment_views.describe_episode(r)}[kind]
     rows = [{"v": v, "title": describe(v)[0], "detail": describe(v)[1]} for v in versions]
     return render(request, "web/record_history.html", {"patient": patient, "rows": rows, "kind": kind})
 
