@@ -116,6 +116,26 @@ def score(ctx: Context, a: Assessment) -> tuple[int | None, tuple[str, ...], str
     return a.total, flags, band.label if band else None
 
 
+def least_total(ctx: Context, instrument: str, items: dict | None) -> tuple[int | None, list[str]]:
+    """The least total an incomplete response can have (its answered scored items, the
+    lowest value of each unanswered one) and the unanswered scored items; (None, []) without
+    items. A response with an item left unanswered has no total (the one scorer), yet its
+    answered items may already reach a threshold."""
+    if not items:
+        return None, []
+    least, unanswered = 0, []
+    for item in ctx.instrument(instrument).items:
+        if not item.scored:
+            continue
+        value = items.get(item.id)
+        if isinstance(value, int) and not isinstance(value, bool):
+            least += value
+        else:
+            unanswered.append(item.id)
+            least += min(item.allowed)
+    return least, unanswered
+
+
 def item_conditions(inst, flag_id: str) -> tuple[tuple[str, int], ...]:
     """(item, at least) pairs of an item flag, read from the instrument definition."""
     for flag in inst.flags:

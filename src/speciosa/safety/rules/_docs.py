@@ -126,7 +126,10 @@ Issue 13:
   "at least" and which items are unanswered.
 - `SAF-WD-MOD` version 2: a SOWS at or above `sows_moderate_points` (default 32, half the
   scale's maximum: a site convention, not a validated band) raises the finding, the first
-  SOWS included, besides the existing rise rule.
+  SOWS included, besides the existing rise rule. Version 3 (adversarial pass): a COWS or
+  SOWS with items left unanswered (an imported in-progress response) has no total and raised
+  nothing; the least total it can have is now read against the thresholds ("COWS at least
+  26 ... item(s) unanswered").
 - Lab values reach every rule as one canonical value with one range in the same unit
   (a result entered in umol/L, ukat/L or mIU/L used to be read against the catalogue range as
   if that range were in the entered unit); the reporting laboratory's range, a prolactin

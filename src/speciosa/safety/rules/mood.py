@@ -15,7 +15,7 @@ The severe bands are read from the instruments' definitions (the one scorer), no
 
 from __future__ import annotations
 
-from speciosa.safety.rules._common import iso, item_conditions, score
+from speciosa.safety.rules._common import iso, item_conditions, least_total, score
 from speciosa.safety.rules._context import Context
 from speciosa.safety.rules._registry import Found, assessments, rule
 
@@ -85,26 +85,6 @@ def suicide_risk(ctx: Context) -> Found | None:
     return Found("info", message, ev, step)
 
 
-def _at_least(ctx: Context, instrument: str, items: dict | None) -> tuple[int | None, list[str]]:
-    """The least total an incomplete response can have (its answered scored items, the
-    lowest value of each unanswered one) and the unanswered scored items; (None, []) without
-    items."""
-    if not items:
-        return None, []
-    inst = ctx.instrument(instrument)
-    least, unanswered = 0, []
-    for item in inst.items:
-        if not item.scored:
-            continue
-        value = items.get(item.id)
-        if isinstance(value, int) and not isinstance(value, bool):
-            least += value
-        else:
-            unanswered.append(item.id)
-            least += min(item.allowed)
-    return least, unanswered
-
-
 def _severe(ctx: Context, instrument: str, days: float):
     """The latest assessment of ``instrument`` in the window, its total and the unanswered
     items, when the total is in the definition's ``severe`` band; else None. A response
@@ -117,7 +97,7 @@ def _severe(ctx: Context, instrument: str, days: float):
     total, _, _ = score(ctx, a)
     unanswered: list[str] = []
     if total is None:
-        total, unanswered = _at_least(ctx, instrument, a.items)
+        total, unanswered = least_total(ctx, instrument, a.items)
         if not unanswered:
             total = None  # items that cannot be read: no total to judge
     band = next((b for b in ctx.instrument(instrument).bands if b.label == "severe"), None)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from speciosa.safety.rules._common import iso, score
+from speciosa.safety.rules._common import iso, least_total, score
 from speciosa.safety.rules._context import Context
 from speciosa.safety.rules._registry import Found, assessments, last_dose, rule
 
@@ -35,7 +35,7 @@ from speciosa.safety.rules._registry import Found, assessments, last_dose, rule
     citations=("wesson-2003-cows", "handelsman-1987-sows", "singh-2014",
                "singh-2019-kratom-dependence", "weiss-douglas-2021",
                "rogers-2024-kratom-cohort"),
-    version=2,
+    version=3,
 )
 def withdrawal(ctx: Context) -> Found | None:
     """Latest COWS of the last days at or above the moderate band (warning) or the
@@ -50,7 +50,8 @@ def withdrawal(ctx: Context) -> Found | None:
     lowest SOWS in the {sows_baseline_days} days before it (warning), or when that SOWS is at
     least {sows_moderate_points} points, the first SOWS included (warning; version 2). The
     absolute level is a site convention (half the scale's maximum of 64), not a validated
-    band. COWS bands:
+    band. A COWS or SOWS with items left unanswered has no total; the least total it can
+    have (its answered items) is read against the thresholds (version 3). COWS bands:
     wesson-2003-cows (13-24, 25-36, > 36); SOWS has no validated bands
     (handelsman-1987-sows; in a US kratom cohort SOWS was 13.5 +/- 11.9,
     rogers-2024-kratom-cohort). Kratom withdrawal: singh-2014,
@@ -64,16 +65,31 @@ def withdrawal(ctx: Context) -> Found | None:
     if cows:
         a = cows[-1]
         total, _, band = score(ctx, a)
+        unanswered: list[str] = []
+        if total is None:  # items left unanswered: the least total it can have (version 3)
+            total, unanswered = least_total(ctx, "cows", a.items)
+            total = total if unanswered else None
+            band = None
         if total is not None and total >= s["withdrawal_cows_moderate"]:
             severity = "urgent" if total >= s["withdrawal_cows_urgent"] else "warning"
-            ev["cows"] = {"at": iso(a.at), "total": total, "band": band}
-            parts.append(
-                f"COWS {total} on {a.at.date()}" + (f" ({band} withdrawal)." if band else ".")
-            )
+            ev["cows"] = {"at": iso(a.at), "total": None if unanswered else total, "band": band}
+            if unanswered:
+                ev["cows"].update(total_at_least=total, unanswered=unanswered)
+                parts.append(f"COWS at least {total} on {a.at.date()} ({len(unanswered)} "
+                             "item(s) unanswered).")
+            else:
+                parts.append(
+                    f"COWS {total} on {a.at.date()}" + (f" ({band} withdrawal)." if band else ".")
+                )
     sows = ctx.assessments("sows", s["withdrawal_recent_days"])
     if sows:
         a = sows[-1]
         total, _, _ = score(ctx, a)
+        sows_unanswered: list[str] = []
+        if total is None:  # items left unanswered: the least total it can have (version 3)
+            total, sows_unanswered = least_total(ctx, "sows", a.items)
+            total = total if sows_unanswered else None
+        shown = (f"SOWS at least {total}" if sows_unanswered else f"SOWS {total}")
         if total is not None:
             base = None
             for b in ctx.assessments_before("sows", a.at, s["sows_baseline_days"]):
@@ -85,8 +101,11 @@ def withdrawal(ctx: Context) -> Found | None:
                 severity = severity or "warning"
                 ev["sows_level"] = {"at": iso(a.at), "total": total,
                                     "threshold": s["sows_moderate_points"]}
+                if sows_unanswered:
+                    ev["sows_level"].update(total=None, total_at_least=total,
+                                            unanswered=sows_unanswered)
                 parts.append(
-                    f"SOWS {total} on {a.at.date()}, at or above {s['sows_moderate_points']:g} "
+                    f"{shown} on {a.at.date()}, at or above {s['sows_moderate_points']:g} "
                     "(half the scale's maximum: a site convention, not a validated band)."
                 )
             if base is not None and total - base[1] >= s["sows_rise_points"]:
@@ -98,9 +117,10 @@ def withdrawal(ctx: Context) -> Found | None:
                     "baseline_total": base[1],
                     "rise": total - base[1],
                 }
+                least = "at least " if sows_unanswered else ""
                 parts.append(
-                    f"SOWS rose from {base[1]} ({base[0].at.date()}) to {total} "
-                    f"({a.at.date()}), +{total - base[1]} points."
+                    f"SOWS rose from {base[1]} ({base[0].at.date()}) to {least}{total} "
+                    f"({a.at.date()}), +{least}{total - base[1]} points."
                 )
     if severity is None:
         return None
