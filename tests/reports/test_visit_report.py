@@ -103,3 +103,23 @@ def test_no_heading_is_left_alone_at_the_foot_of_a_page(charted, clinic, alerts)
         assert body and body[-1] not in headings, (number, body[-3:])
         if "Charts" in lines:  # the heading's page holds the chart drawn under it
             assert page.images, number
+
+
+def test_the_report_has_the_treatment_episodes_of_the_period(charted, clinic):
+    from speciosa.clinic.models import TreatmentEpisode
+
+    p, doc = charted.patient, clinic.clinician_a
+    TreatmentEpisode.objects.create(patient=p, entered_by=doc, source=Source.CLINICIAN,
+                                    drug="methadone", formulation="oral-liquid", dose_mg=60,
+                                    dispensing_clinic="Harbour Street OTP",
+                                    start=NOW.date() - dt.timedelta(days=40))
+    TreatmentEpisode.objects.create(patient=p, entered_by=doc, source=Source.CLINICIAN,
+                                    drug="naltrexone", formulation="xr-injection", dose_mg=380,
+                                    injection_dates=["2025-01-10"], start=dt.date(2025, 1, 10),
+                                    end=dt.date(2025, 2, 1), status="stopped",
+                                    stop_reason="moved away")
+    text = _flat(_pages(p, period="90"))
+    assert "Treatment for opioid use disorder" in text
+    assert "methadone oral liquid" in text and "60 mg per day" in text
+    assert "dispensed by Harbour Street OTP" in text
+    assert "naltrexone" not in text.split("Treatment for opioid use disorder")[1].split("Charts")[0]

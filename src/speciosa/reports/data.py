@@ -25,7 +25,15 @@ from typing import Any
 from django.core.cache import cache
 from django.utils import timezone
 
-from speciosa.clinic.models import Alert, Assessment, Dose, LabResult, Medication, Patient
+from speciosa.clinic.models import (
+    Alert,
+    Assessment,
+    Dose,
+    LabResult,
+    Medication,
+    Patient,
+    TreatmentEpisode,
+)
 from speciosa.knowledge import labs as klabs
 from speciosa.pharmacology import doses as pdoses
 
@@ -259,6 +267,10 @@ def chart_data(patient: Patient, *, now: dt.datetime | None = None, with_exposur
     today = now.astimezone(tz).date()
     medications = [name for name, start, end in Medication.objects.current().filter(patient=patient)
                    .values_list("name", "start", "end") if start <= today and (end is None or end >= today)]
+    # ongoing treatment episodes count as medications of their drug (issue 19)
+    medications += [drug for drug, start, end in TreatmentEpisode.objects.current()
+                    .filter(patient=patient, status="active").values_list("drug", "start", "end")
+                    if start <= today and (end is None or end >= today)]
 
     firsts = [x for x in (
         engine_doses[0].taken_at if engine_doses else None,

@@ -498,6 +498,35 @@ def _medications(visit: _Visit) -> None:
                        size=8)
 
 
+def _treatment(visit: _Visit) -> None:
+    """Treatment episodes for opioid use disorder (buprenorphine, methadone, naltrexone): the
+    ongoing ones and those stopped in the period, with dose, dispensing clinic, injections
+    and the reason for stopping (issue 19)."""
+    from speciosa.clinic import treatment
+
+    start_day = visit.start.astimezone(visit.data.tz).date()
+    rows = []
+    for e in treatment.current_episodes(visit.data.patient):
+        if e.end is not None and e.end < start_day:
+            continue
+        dose = (f"{format(e.dose_mg.normalize(), 'f')} mg {e.dose_basis}"
+                if e.dose_mg is not None else "dose not recorded")
+        when = f"since {e.start:%d %b %Y}" if not e.end else f"{e.start:%d %b %Y} - {e.end:%d %b %Y}"
+        extra = []
+        if e.dispensing_clinic:
+            extra.append(f"dispensed by {e.dispensing_clinic}")
+        if e.injection_dates:
+            extra.append("injections " + ", ".join(e.injection_dates))
+        if e.stop_reason:
+            extra.append(f"stopped: {e.stop_reason}")
+        rows.append([f"{e.get_drug_display()} {e.get_formulation_display()}", dose,
+                     f"{e.get_status_display()} {when}", "; ".join(extra)])
+    if not rows:
+        visit.pdf.para("No buprenorphine, methadone or naltrexone episode in the period.", size=8)
+        return
+    visit.pdf.table(["Treatment", "Dose", "Status", "Details"], rows, widths=(56, 36, 50, 40))
+
+
 def _assessments(visit: _Visit) -> None:
     """Every assessment of the period, newest first; the daily craving ratings in one line
     (they are charted), the side-effect checklist in its own section."""
@@ -580,6 +609,7 @@ def _citations_used(visit: _Visit) -> None:
 SECTIONS: tuple[tuple[str, Callable[[_Visit], None]], ...] = (
     ("Current alerts", _current_alerts),
     ("Medications", _medications),
+    ("Treatment for opioid use disorder", _treatment),
     ("Charts", _charts),
     ("Estimated mitragynine exposure (model estimate)", _exposure_estimate),
     ("Latest laboratory results", _latest_labs),
