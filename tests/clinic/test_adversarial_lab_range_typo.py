@@ -66,3 +66,21 @@ def test_the_web_form_asks_beside_the_range_then_stores_it(clinic, login):
     assert "confirmed_unusual" in r.content.decode() and not LabResult.objects.exists()
     assert client.post(url, {**data, "confirmed_unusual": "on"}).status_code == 302
     assert LabResult.objects.get().reference_high == 450.0
+
+
+def test_a_range_with_only_a_lower_limit_leaves_the_upper_to_the_catalogue(clinic):
+    # the laboratory gave "7-" (no upper limit): ALT 300 U/L was flagged 'normal' while the
+    # liver rule read it against the catalogue's 45 U/L; the flag reads the same upper limit
+    row = services.record_lab(clinic.clinician_a, clinic.patient_a, {
+        "lab": "alt", "collected_at": timezone.now() - dt.timedelta(days=1),
+        "value": Decimal("300"), "unit": "U/L", "reference_low": "7"})
+    assert row.flag == "high"
+    assert Alert.objects.filter(topic="liver-injury", status__in=Alert.ACTIVE).exists()
+
+
+def test_the_upper_limit_typed_in_the_low_box_is_asked_about(clinic):
+    with pytest.raises(services.NeedsConfirmation) as exc:
+        services.record_lab(clinic.clinician_a, clinic.patient_a, {
+            "lab": "alt", "collected_at": timezone.now() - dt.timedelta(days=1),
+            "value": Decimal("300"), "unit": "U/L", "reference_low": "45"})
+    assert "lower limit" in exc.value.message_dict["reference_low"][0]

@@ -308,15 +308,19 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
     laboratory = _laboratory_range(lab, data, unit, iu_factor)
     range_problem = _range_problem(lab, laboratory, patient.sex)
     if range_problem and not data.get("confirmed_unusual"):
-        raise NeedsConfirmation({"reference_high": range_problem})
-    problem = problem or range_problem
+        raise NeedsConfirmation(dict([range_problem]))
+    problem = problem or (range_problem[1] if range_problem else None)
     if laboratory is not None:
         (low, high), source = laboratory, LabResult.RangeSource.LABORATORY
     else:
         low, high = klabs.reference_range(lab.code, patient.sex) or (None, None)
         source = LabResult.RangeSource.CATALOGUE if (low, high) != (None, None) else ""
     state = pregnancy.state_at(patient, collected_at) if lab.code == "prolactin" else pregnancy.NONE
-    flag = lab_flag(lab.code, value, unit, canonical, (low, high), sex=patient.sex,
+    # a side the laboratory left open is the catalogue's, as the rules read it (the flag of
+    # ALT 300 U/L against "7-" is high against the catalogue's 45, not 'normal')
+    catalogue = klabs.reference_range(lab.code, patient.sex) or (None, None)
+    flag_range = (catalogue[0] if low is None else low, catalogue[1] if high is None else high)
+    flag = lab_flag(lab.code, value, unit, canonical, flag_range, sex=patient.sex,
                     pregnant=patient.pregnant, breastfeeding=patient.breastfeeding,
                     comparator=comparator, iu_factor=iu_factor,
                     laboratory_range=laboratory is not None, sample_state=state.state)
@@ -406,30 +410,39 @@ RANGE_TYPO_FACTOR = 3
 
 
 def _range_problem(lab: klabs.LabTest, laboratory: tuple[float | None, float | None] | None,
-                   sex: str) -> str | None:
-    """Why the laboratory's range should be checked or confirmed before it is stored (the
-    flag and every rule read it), or None: an upper limit beyond the plausibility limit, or
-    more than RANGE_TYPO_FACTOR times from the catalogue's for the patient's sex."""
-    if laboratory is None or laboratory[1] is None:
+                   sex: str) -> tuple[str, str] | None:
+    """(field, why) the laboratory's range should be checked or confirmed before it is stored
+    (the flag and every rule read it), or None: an upper limit beyond the plausibility limit
+    or more than RANGE_TYPO_FACTOR times from the catalogue's for the patient's sex; a lower
+    limit alone at or above the catalogue's upper limit (the upper limit typed in the low
+    box)."""
+    if laboratory is None:
         return None
-    high = laboratory[1]
+    low, high = laboratory
     catalogue = klabs.reference_range(lab.code, sex) if sex in klabs.SEXES else None
     usual = catalogue[1] if catalogue else None
+
+    def text(rng) -> str:
+        a, b = (("" if x is None else f"{x:g}") for x in rng)
+        return f"{a}–{b} {klabs.unit_display(lab.canonical_unit)}"
+
+    ask = "; check the range and its unit (it decides the flag and every rule), or confirm it."
+    if high is None:
+        if low is not None and usual is not None and low >= usual:
+            return ("reference_low", f"The laboratory's range {text(laboratory)} has a lower "
+                    f"limit at or above the catalogue's upper limit ({text(catalogue)} for "
+                    f"{sex}s): was the upper limit typed as the lower one? Check the range "
+                    "and its unit (it decides the flag and every rule), or confirm it.")
+        return None
     far = usual is not None and usual > 0 and not (
         usual / RANGE_TYPO_FACTOR <= high <= usual * RANGE_TYPO_FACTOR)
     implausible = lab.plausible_high is not None and high > lab.plausible_high
     if not (far or implausible):
         return None
-
-    def text(rng) -> str:
-        low, top = (("" if x is None else f"{x:g}") for x in rng)
-        return f"{low}–{top} {klabs.unit_display(lab.canonical_unit)}"
-
     against = (f"far from the catalogue's {text(catalogue)} for {sex}s" if far else
                f"above the plausible limit of {lab.plausible_high:g} "
                f"{klabs.unit_display(lab.canonical_unit)}")
-    return (f"The laboratory's range {text(laboratory)} is {against}; check the range and its "
-            "unit (it decides the flag and every rule), or confirm it.")
+    return ("reference_high", f"The laboratory's range {text(laboratory)} is {against}" + ask)
 
 
 def lab_flag(code: str, value: float | Decimal, unit: str, canonical_value: float,
