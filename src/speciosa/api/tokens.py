@@ -6,7 +6,8 @@
 - Each token expires: :func:`lifetime` (``SPECIOSA_STAFF_TOKEN_HOURS``, default 8 h, for staff;
   ``SPECIOSA_PATIENT_TOKEN_DAYS``, default 30 days, for patients).
 - Tokens are revoked on a password change (:class:`RevokeTokensOnPasswordChange`), on *log out
-  everywhere*, one by one from the owner's Security page, and all at once by an administrator
+  everywhere*, when the second factor is turned on or off or reset by an administrator, one
+  by one from the owner's Security page, and all at once by an administrator
   (an audited action the user is told about).
 
 Only :func:`issue` makes tokens, and only the token endpoint calls it, after the password and
@@ -51,9 +52,24 @@ def revoke(user, digest: str) -> int:
 
 
 def revoke_all(user) -> int:
-    """Revoke every token of ``user``; how many there were."""
-    deleted, _ = AuthToken.objects.filter(user=user).delete()
-    return deleted
+    """Revoke every token of ``user``: the API tokens and the SMART on FHIR OAuth tokens
+    (access, refresh and ID tokens, and authorization codes not yet traded; a backend client's
+    tokens when ``user`` is its service login), so that whatever ends a login's API tokens (a
+    new password, the second factor changed or reset, log out everywhere, an administrator)
+    ends an app's access too. How many API and access tokens there were."""
+    from django.db import transaction
+    from django.db.models import Q
+    from oauth2_provider.models import AccessToken, Grant, IDToken, RefreshToken
+
+    mine = Q(user=user) | Q(user__isnull=True, application__user=user)
+    with transaction.atomic():
+        deleted, _ = AuthToken.objects.filter(user=user).delete()
+        smart = AccessToken.objects.filter(mine).count()
+        RefreshToken.objects.filter(mine).delete()
+        AccessToken.objects.filter(mine).delete()
+        IDToken.objects.filter(mine).delete()
+        Grant.objects.filter(user=user).delete()
+    return deleted + smart
 
 
 class RevokeTokensOnPasswordChange:

@@ -224,7 +224,9 @@ class SmartBearerAuthentication(OAuth2Authentication):
         # only the Authorization header (never a token in a URL, which logs keep, or in a
         # body); and it is checked on the Django request, so that asking for a bearer token
         # does not parse a request body (a form POST would be a 415 instead of a 403)
-        if not request.META.get("HTTP_AUTHORIZATION", "").startswith("Bearer "):
+        # the scheme is case-insensitive (RFC 9110 11.1): "bearer <token>" is a bearer token
+        scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
             return None
         valid, oauth_request = get_oauthlib_core().verify_request(request._request, scopes=[])
         if not valid:
@@ -275,11 +277,19 @@ class SmartValidator(OAuth2Validator):
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
         valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
+        if valid and not request.user.is_active:
+            return False  # deactivated since the code was issued
         if valid:
             request.speciosa_patient = (SmartGrantContext.objects
                                         .filter(grant__code=code, grant__application=client)
                                         .values_list("patient_id", flat=True).first())
         return valid
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
+        """A refresh token of a deactivated login gets no new token (its bearer tokens are
+        refused already: :class:`SmartBearerAuthentication`)."""
+        valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
+        return valid and request.user is not None and request.user.is_active
 
     def save_bearer_token(self, token, request, *args, **kwargs):
         patient_id = getattr(request, "speciosa_patient", None)
@@ -444,11 +454,17 @@ class SmartAuthorizationView(AuthorizationView):
     def _needs_patient(self, scopes) -> bool:
         return "launch/patient" in scopes or "launch" in scopes
 
-    def _fixed_patient(self, scopes, launch_key: str | None = None) -> Patient | None:
-        """The patient the context already names: the EHR launch's, or a patient's own."""
+    def _fixed_patient(self, scopes, launch_key: str | None = None,
+                       client_id: str | None = None) -> Patient | None:
+        """The patient the context already names: the EHR launch's (a launch started by this
+        login for this app: its key was handed to that app's launch URL only), or a patient's
+        own."""
         key = launch_key if launch_key is not None else self.request.GET.get("launch", "")
+        if client_id is None:
+            client_id = self.request.GET.get("client_id", "")
         if key:
             launch = SmartLaunch.objects.filter(key=key, user=self.request.user, used=False,
+                                                application__client_id=client_id,
                                                 expires__gt=timezone.now()).first()
             return launch.patient if launch else None
         if "launch/patient" in scopes and access.has_role(self.request.user, Role.PATIENT):
@@ -480,7 +496,7 @@ class SmartAuthorizationView(AuthorizationView):
         self._patient_id = None
         if form.cleaned_data.get("allow") and self._needs_patient(scopes):
             key = form.cleaned_data.get("launch") or ""
-            fixed = self._fixed_patient(scopes, key)
+            fixed = self._fixed_patient(scopes, key, form.cleaned_data.get("client_id") or "")
             if "launch" in scopes and fixed is None:
                 form.add_error(None, "The launch is unknown, used or expired.")
                 return self.form_invalid(form)

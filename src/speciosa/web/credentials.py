@@ -22,7 +22,8 @@ from speciosa.clinic import writes
 from .models import CredentialNotice
 
 WHAT = {
-    "second-factor-reset": "reset your second factor (authenticator and recovery codes)",
+    "second-factor-reset": "reset your second factor (authenticator and recovery codes; your API "
+    "and app tokens were revoked)",
     "tokens-revoked": "revoked your API tokens (apps and scripts must log in again)",
     "unlocked": "cleared the failed logins that were slowing down your login",
     "password-set": "set a new password for your login (your API tokens were revoked)",
@@ -49,9 +50,14 @@ def _record(admin, user, what: str, **after) -> None:
 
 
 def reset_second_factor(admin, user) -> int:
-    """Delete the user's authenticators and recovery codes; they enrol again at next login."""
+    """Delete the user's authenticators and recovery codes; they enrol again at next login.
+
+    The user's API and SMART tokens are revoked too: a reset is what is done when the phone
+    with the authenticator is lost, and the apps on that phone must not keep their access."""
     from django_otp.plugins.otp_static.models import StaticDevice
     from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from speciosa.api import tokens
 
     with transaction.atomic():
         removed = 0
@@ -59,7 +65,8 @@ def reset_second_factor(admin, user) -> int:
             devices = model.objects.filter(user=user)
             removed += devices.count()
             devices.delete()
-        _record(admin, user, "second-factor-reset", devices=removed)
+        revoked = tokens.revoke_all(user)
+        _record(admin, user, "second-factor-reset", devices=removed, tokens=revoked)
     return removed
 
 
