@@ -419,11 +419,14 @@ def _reconcile(findings_by_patient: dict[int, list], now: dt.datetime, result: S
     active = {(a.patient_id, a.rule): a for a in
               Alert.objects.filter(patient_id__in=ids, status__in=Alert.ACTIVE).order_by()
               .only("id", "patient_id", "rule", "topic", *_ALERT_FIELDS)}
-    # A clinician's resolution stands while the finding's evidence is unchanged.
+    # A clinician's resolution stands while the finding's evidence is unchanged and it is
+    # no more severe than what was resolved (the same QTc is urgent once the urgent
+    # threshold is lowered: a new alert).
     resolved = {}
-    for pid, rule, evidence in (Alert.objects.filter(patient_id__in=ids, status=Alert.Status.RESOLVED)
-                                .order_by("resolved_at").values_list("patient_id", "rule", "evidence")):
-        resolved[(pid, rule)] = evidence
+    for pid, rule, evidence, severity in (
+            Alert.objects.filter(patient_id__in=ids, status=Alert.Status.RESOLVED)
+            .order_by("resolved_at").values_list("patient_id", "rule", "evidence", "severity")):
+        resolved[(pid, rule)] = (evidence, Alert.SEVERITY_RANK.get(severity, 9))
     to_create, to_update, seen = [], [], []
     trail: list = []
     fired = set()
@@ -436,7 +439,9 @@ def _reconcile(findings_by_patient: dict[int, list], now: dt.datetime, result: S
             citations = list(f.citations)
             version, used = _rule_settings(f.rule, settings)
             if existing is None:
-                if resolved.get(key) == evidence:
+                earlier = resolved.get(key)
+                if earlier is not None and earlier[0] == evidence \
+                        and Alert.SEVERITY_RANK.get(f.severity, 9) >= earlier[1]:
                     continue
                 to_create.append(Alert(
                     patient_id=pid, rule=f.rule, topic=f.topic, severity=f.severity,
