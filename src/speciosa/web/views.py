@@ -294,7 +294,12 @@ def diary(request, day=None):
             except ValidationError as exc:
                 _diary_errors(exc, form, doses, index_map)
     entries = selectors.diary_entries(patient, day)
+    # not saved yet (a question, an error, another dose row): an urgent symptom ticked gets
+    # the numbers at once all the same; the patient may never finish the save
+    unsaved = crisis.urgent_reasons(posted.getlist("side_effects")) if posted is not None else []
     return render(request, "web/diary.html", {
+        "urgent_help": crisis.describe(unsaved) if unsaved else None, "help_unsaved": True,
+        "numbers": crisis.numbers_for(patient.site),
         "patient": patient, "form": form, "doses": doses, "day": day, "existing": existing,
         "entries": entries, "zone": zone, "usual": usual, "max_doses": forms.MAX_DOSES,
         "correction_days": services.correction_window_start(patient),

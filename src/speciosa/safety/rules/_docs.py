@@ -185,7 +185,9 @@ Issue 13:
   hCG in a male patient is a tumour marker, never pregnancy.
 - Help for the patient in the moment (not a rule, and no alert waits for it): a diary that
   reports a seizure, dark urine or yellow eyes, or oversedation or slow breathing shows at
-  once the emergency number, the crisis line and how to reach the clinic
+  once (after saving, and already on a page that asks a question before saving, such as an
+  unusual dose; the API's answer carries it as `urgent_help`) the emergency number, the
+  crisis line and how to reach the clinic
   (`speciosa.clinic.crisis`; site settings with US defaults 911 and 988,
   `docs/configuration.md`); the side-effect checklist gains oversedation or slow breathing,
   confusion, palpitations or chest pain. These symptoms are urgent flags of the checklist;
