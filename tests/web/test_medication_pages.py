@@ -359,3 +359,17 @@ def test_the_patient_stops_a_medicine_they_added_but_not_a_prescription(clinic, 
     assert Medication.objects.get(pk=theirs.pk).status == "active"
     login(clinic.clinician_a)
     assert client.get(reverse("my_medicine_stop", args=[mine.pk])).status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_paused_medication_can_be_stopped_but_not_changed(clinic, login):
+    med = bup(clinic, status="on-hold")
+    client = login(clinic.clinician_a)
+    detail = client.get(reverse("patient_detail", args=[clinic.patient_a.pk])).content.decode()
+    assert reverse("medication_stop", args=[clinic.patient_a.pk, med.pk]) in detail
+    assert reverse("medication_change", args=[clinic.patient_a.pk, med.pk]) not in detail
+    response = client.post(reverse("medication_stop", args=[clinic.patient_a.pk, med.pk]), {
+        "token": form_token("s"), "at_date": today().isoformat(), "stop_reason": "not restarted",
+        "status": "stopped"})
+    assert response.status_code == 302
+    assert Medication.objects.current().get().status == "stopped"

@@ -177,3 +177,26 @@ def test_an_episode_is_corrected_with_its_history_or_withdrawn(clinic, login):
     gone = client.post(reverse("episode_correct", args=[pid, new.pk]), {
         "token": form_token("c2"), "retract": "on", "reason": "wrong patient"})
     assert gone.status_code == 302 and not TreatmentEpisode.objects.current().exists()
+
+
+@pytest.mark.django_db
+def test_medications_and_episodes_are_on_the_timeline_and_in_the_api(clinic, login):
+    from speciosa.clinic import medications
+
+    medications.record_medication(clinic.clinician_a, clinic.patient_a, {
+        "drug": "alprazolam", "name": "Xanax", "start": timezone.localdate() - dt.timedelta(days=3)})
+    ep = treatment.record_episode(clinic.clinician_a, clinic.patient_a, {
+        "drug": "buprenorphine", "formulation": "sublingual", "dose_mg": "16",
+        "start": timezone.localdate() - dt.timedelta(days=2)})
+    client = login(clinic.clinician_a)
+    page = client.get(reverse("patient_detail", args=[clinic.patient_a.pk])).content.decode()
+    timeline = page.split("<h2>Timeline</h2>")[1]
+    assert "Medication: Xanax" in timeline and "Treatment: Buprenorphine sublingual tablet" in timeline
+    assert reverse("episode_correct", args=[clinic.patient_a.pk, ep.pk]) in timeline
+    from rest_framework.test import APIClient
+
+    api = APIClient(HTTP_HOST="localhost")
+    api.force_authenticate(clinic.clinician_a)
+    rows = api.get(f"/api/v1/patients/{clinic.patient_a.pk}/timeline/").json()["results"]
+    kinds = {(r["kind"], r["record_kind"]) for r in rows}
+    assert {("medication", "medication"), ("treatment", "episode")} <= kinds

@@ -281,12 +281,14 @@ class TimelineEventOut(serializers.Serializer):
     """One line of the patient's timeline (current versions, newest first)."""
 
     at = serializers.DateTimeField()
-    kind = serializers.ChoiceField(choices=["dose", "assessment", "side-effects", "lab", "note", "substance"])
+    kind = serializers.ChoiceField(choices=["dose", "assessment", "side-effects", "lab", "note", "substance",
+                                            "medication", "treatment"])
     title = serializers.CharField()
     detail = serializers.CharField(allow_blank=True)
     abnormal = serializers.BooleanField()
-    record_kind = serializers.CharField(allow_blank=True, help_text="dose, assessment, lab or note "
-                                        "(the kinds that can be corrected); empty otherwise.")
+    record_kind = serializers.CharField(allow_blank=True, help_text="dose, assessment, lab, note, "
+                                        "substance, medication or episode (the kinds that can be "
+                                        "corrected); empty otherwise.")
     record_id = serializers.IntegerField()
     retracted = serializers.BooleanField()
     corrected = serializers.BooleanField(help_text="True when this is a corrected version.")

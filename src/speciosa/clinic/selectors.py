@@ -16,7 +16,17 @@ from speciosa.knowledge import instruments as kinstruments
 from speciosa.safety.rules import PROLACTIN_SYMPTOMS
 
 from . import records
-from .models import Assessment, DiaryDay, Dose, LabResult, Note, Patient, SubstanceUse
+from .models import (
+    Assessment,
+    DiaryDay,
+    Dose,
+    LabResult,
+    Medication,
+    Note,
+    Patient,
+    SubstanceUse,
+    TreatmentEpisode,
+)
 
 WITHDRAWAL_INSTRUMENTS = ("cows", "sows")
 # Side effects highlighted for the clinician: those linked to high prolactin (the rules' own
@@ -95,7 +105,7 @@ def patient_rows(patients, query: str = "", today: dt.date | None = None) -> lis
 @dataclass
 class TimelineEvent:
     at: dt.datetime
-    kind: str  # dose, assessment, lab, note, substance
+    kind: str  # dose, assessment, lab, note, substance, medication, treatment
     title: str
     detail: str
     record: Any
@@ -187,6 +197,30 @@ def describe_medication(m) -> tuple[str, str]:
     return title, " · ".join(bits)
 
 
+def describe_episode(e) -> tuple[str, str]:
+    """A treatment episode as a title (drug, formulation, dose) and a detail line (status,
+    dates, dispensing clinic, injections, reason for stopping)."""
+    dose = (f"{format(e.dose_mg.normalize(), 'f')} mg {e.dose_basis}" if e.dose_mg is not None
+            else "no dose")
+    title = f"{e.get_drug_display().capitalize()} {e.get_formulation_display()}: {dose}"
+    when = (f"{e.start.isoformat()} to {e.end.isoformat()}" if e.end
+            else f"since {e.start.isoformat()}")
+    bits = [e.get_status_display(), when]
+    if e.dispensing_clinic:
+        bits.append(f"dispensed by {e.dispensing_clinic}")
+    if e.injection_dates:
+        bits.append("injections " + ", ".join(e.injection_dates))
+    if e.stop_reason:
+        bits.append(f"stopped: {e.stop_reason}")
+    return title, " · ".join(bits)
+
+
+def _site_zone(patient: Patient) -> dt.tzinfo:
+    from .medications import site_time_zone
+
+    return site_time_zone(patient)
+
+
 def describe_lab(r: LabResult) -> tuple[str, str, bool]:
     from speciosa.knowledge import labs as klabs
 
@@ -239,6 +273,19 @@ def patient_timeline(patient: Patient, *, since: dt.datetime | None = None, limi
         events.append(TimelineEvent(n.at, "note", "Note", n.text, n))
     for s in q(SubstanceUse, "at"):
         events.append(TimelineEvent(s.at, "substance", f"Also used: {s.name}", s.detail, s))
+    # medications and treatment episodes (issue 19): one line at the start of each course
+    tz = _site_zone(patient)
+    for model, kind, describe in ((Medication, "medication", describe_medication),
+                                  (TreatmentEpisode, "treatment", describe_episode)):
+        qs = model.objects.filter(patient=patient, superseded=False).select_related("entered_by")
+        if since:
+            qs = qs.filter(start__gte=since.astimezone(tz).date())
+        qs = qs.order_by("-start", "-pk")
+        for m in (qs[:limit] if limit else qs):
+            at = m.start_at or dt.datetime.combine(m.start, dt.time(0), tzinfo=tz)
+            title, detail = describe(m)
+            label = "Medication" if kind == "medication" else "Treatment"
+            events.append(TimelineEvent(at, kind, f"{label}: {title}", detail, m))
     events.sort(key=lambda e: (e.at, e.record.pk), reverse=True)
     if limit:
         events = events[:limit]

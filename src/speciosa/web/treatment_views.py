@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from speciosa.clinic import access, rule_settings, services, treatment
+from speciosa.clinic import access, rule_settings, selectors, services, treatment
 from speciosa.clinic.models import EpisodeStatus, Role, TreatmentEpisode
 
 from . import medication_forms as mforms
@@ -36,18 +36,7 @@ def _number(value) -> str:
 
 def describe_episode(e: TreatmentEpisode) -> tuple[str, str]:
     """An episode as a title and a detail line (the history page)."""
-    dose = f"{_number(e.dose_mg)} mg {e.dose_basis}" if e.dose_mg is not None else "no dose"
-    title = f"{e.get_drug_display().capitalize()} {e.get_formulation_display()}: {dose}"
-    when = (f"{e.start.isoformat()} to {e.end.isoformat()}" if e.end
-            else f"since {e.start.isoformat()}")
-    bits = [e.get_status_display(), when]
-    if e.dispensing_clinic:
-        bits.append(f"dispensed by {e.dispensing_clinic}")
-    if e.injection_dates:
-        bits.append("injections " + ", ".join(e.injection_dates))
-    if e.stop_reason:
-        bits.append(f"stopped: {e.stop_reason}")
-    return title, " · ".join(bits)
+    return selectors.describe_episode(e)
 
 
 def treatment_context(patient) -> dict:
