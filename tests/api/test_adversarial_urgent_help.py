@@ -50,3 +50,22 @@ def test_a_diary_without_an_urgent_symptom_has_no_help(clinic, api, key):
     r = api(clinic.patient_a.user).post(URL, {"side_effects": ["nausea"], "craving": 3},
                                         format="json", headers=key())
     assert r.status_code == 201 and r.json()["urgent_help"] is None
+
+
+def test_a_diary_refused_for_a_question_still_carries_the_help(clinic, api, key):
+    # an unusual dose (60 g) is asked about (400, nothing stored); the seizure is not less
+    # urgent for it: the error answer carries the numbers too
+    from django.utils import timezone
+
+    at = (timezone.now().replace(microsecond=0)).isoformat()
+    r = api(clinic.patient_a.user).post(URL, {
+        "side_effects": ["seizure"], "doses": [{"taken_at": at, "amount": 60, "unit": "g"}]},
+        format="json", headers=key())
+    assert r.status_code == 400, r.json()
+    assert r.json()["urgent_help"]["emergency"] == "911"
+    assert DiaryDay.objects.count() == 0
+
+
+def test_an_error_without_an_urgent_symptom_has_no_help_key(clinic, api, key):
+    r = api(clinic.patient_a.user).post(URL, {"craving": 11}, format="json", headers=key())
+    assert r.status_code == 400 and "urgent_help" not in r.json()

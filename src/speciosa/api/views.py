@@ -436,8 +436,21 @@ class MyDiaryView(ListView):
         (a retry's too) carries ``urgent_help``: the emergency number, the crisis line and
         how to reach the clinic, to show the patient at once."""
         patient = access.own_patient(request.user)
-        out = functools.partial(s.DiarySavedOut,
-                                context={"urgent_help": _urgent_help(request.data, patient)})
+        help_now = _urgent_help(request.data, patient)
+        out = functools.partial(s.DiarySavedOut, context={"urgent_help": help_now})
+        if help_now is not None:
+            # a diary refused (a question, an error) is no less urgent: the answer carries it
+            try:
+                return self._save(request, patient, out)
+            except Exception as exc:  # noqa: BLE001 - answered by the API's handler, plus help
+                response = api_exception_handler(exc, {"request": request, "view": self})
+                if response is None or not isinstance(response.data, dict):
+                    raise
+                response.data["urgent_help"] = help_now
+                return response
+        return self._save(request, patient, out)
+
+    def _save(self, request: Request, patient, out) -> Response:
 
         def call(token: str):
             data = _parse(s.DiaryIn, request.data)
