@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "speciosa.research",
     "speciosa.interop",
     "speciosa.education",
+    "speciosa.messaging",
     "speciosa.reports",
     "speciosa.ops",
 ]
@@ -128,6 +129,7 @@ TEMPLATES = [
                 "speciosa.web.context_processors.urgent_alerts",
                 "speciosa.web.context_processors.credential_notices",
                 "speciosa.web.context_processors.staff_role",
+                "speciosa.web.context_processors.unread_messages",
             ],
         },
     }

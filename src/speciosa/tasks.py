@@ -195,3 +195,12 @@ def after_change(patient) -> None:
             notify.notify(alert_id)
     except Exception:
         log.exception("urgent-alert e-mail failed", extra={"patient_id": patient.pk})
+
+
+@app.task(name="speciosa.tasks.notify_message", **RETRY)
+def notify_message(message_id: int) -> int:
+    """E-mail that a message is waiting (once; no content in the e-mail)."""
+    _setup()
+    from speciosa.messaging import services
+
+    return services.notify(message_id)

@@ -16,5 +16,6 @@ urlpatterns = [
     path("research/", include("speciosa.research.urls")),
     path("", include("speciosa.reports.urls")),
     path("", include("speciosa.education.urls")),
+    path("", include("speciosa.messaging.urls")),
     path("", include("speciosa.web.urls")),
 ]

@@ -93,13 +93,15 @@ def _own_values(clinic, rec):
     return {"patient_id": clinic.patient_a.pk, "rid": clinic.patient_a.pk, "rtype": "Patient",
             "record_id": rec["note"].pk, "kind": "note", "alert_id": rec["alert"].pk,
             "instrument_id": "cows", "page_id": "prolactin", "day": timezone.localdate().isoformat(),
-            "medication_id": rec["medication"].pk, "episode_id": rec["episode"].pk}
+            "medication_id": rec["medication"].pk, "episode_id": rec["episode"].pk,
+            "thread_id": rec["thread"].pk}
 
 
 def _counts() -> dict:
     from django.apps import apps
 
-    return {m._meta.label: m.objects.count() for app in ("clinic", "education", "interop")
+    return {m._meta.label: m.objects.count() for app in ("clinic", "education", "interop",
+                                                           "messaging")
             for m in apps.get_app_config(app).get_models()}
 
 
@@ -118,13 +120,18 @@ def test_every_state_changing_request_without_the_csrf_token_is_refused(who, cli
     episode = TreatmentEpisode.objects.create(patient=clinic.patient_a, entered_by=clinic.clinician_a,
                                               source="clinician", drug="naltrexone",
                                               formulation="oral-tablet", start=timezone.localdate())
+    from speciosa.messaging.models import Thread
+
+    thread = Thread.objects.create(patient=clinic.patient_a, subject="s",
+                                   started_by=clinic.clinician_a)
     user = getattr(clinic, who)
     client = verified_login_of(Client(enforce_csrf_checks=True), getattr(user, "user", user))
     before = _counts()
     checked = 0
     for route in url_patterns():
         url = fill(route, _own_values(clinic, {"note": note, "alert": alert,
-                                               "medication": medication, "episode": episode}))
+                                               "medication": medication, "episode": episode,
+                                               "thread": thread}))
         if url is None or url in CSRF_EXEMPT:
             continue
         api = url.startswith(("/api/", "/fhir/"))

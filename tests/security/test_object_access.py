@@ -30,7 +30,8 @@ def _values(clinic, rec, kind):
     return {"patient_id": clinic.patient_b.pk, "rid": clinic.patient_b.pk, "rtype": "Patient",
             "record_id": rec[kind].pk, "kind": kind, "alert_id": rec["alert"].pk,
             "medication_id": rec["medication"].pk, "episode_id": rec["episode"].pk,
-            "instrument_id": "cows", "page_id": "prolactin", "day": "2026-01-01", "vid": "1"}
+            "thread_id": rec["thread"].pk, "instrument_id": "cows", "page_id": "prolactin",
+            "day": "2026-01-01", "vid": "1"}
 
 
 @pytest.mark.django_db

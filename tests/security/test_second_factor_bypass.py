@@ -185,7 +185,8 @@ def _own_values(clinic, note):
     return {"patient_id": clinic.patient_a.pk, "rid": clinic.patient_a.pk, "rtype": "Patient",
             "record_id": note.pk, "kind": "note", "alert_id": 1, "instrument_id": "cows",
             "page_id": "prolactin", "day": "2026-01-01", "vid": "1",
-            "medication_id": note.pk, "episode_id": note.pk}  # refused before any lookup
+            "medication_id": note.pk, "episode_id": note.pk,
+            "thread_id": note.pk}  # refused before any lookup
 
 
 @pytest.mark.parametrize("role", NEEDS_SECOND_FACTOR)

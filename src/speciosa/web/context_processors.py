@@ -32,3 +32,17 @@ def staff_role(request):
     not the clinician's patient list and worklist, which are closed to them."""
     user = getattr(request, "user", None)
     return {"is_site_admin": access.has_role(user, Role.ADMIN)}
+
+
+def unread_messages(request):
+    """``unread_messages``: how many messages wait for the user (patients and clinicians,
+    after the second factor), for the navigation's "Messages (n)"."""
+    user = getattr(request, "user", None)
+    if not (access.has_role(user, Role.PATIENT) or access.has_role(user, Role.CLINICIAN)):
+        return {}
+    if hasattr(user, "is_verified") and access.has_role(user, Role.CLINICIAN) \
+            and not user.is_verified():
+        return {}
+    from speciosa.messaging import services
+
+    return {"unread_messages": services.unread(user).count()}
