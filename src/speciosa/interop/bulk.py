@@ -5,9 +5,10 @@
   (``Group/<CareTeam id>``: that team's patients within the requester's reach). It needs
   ``Prefer: respond-async`` (else 400) and a purpose of use (``_purpose`` or the
   ``X-Purpose-Of-Use`` header; a backend client's registered purpose otherwise; else 400).
-  ``_type`` (types, comma-separated) and ``_since`` (an instant with a time zone) are
-  honoured; ``_outputFormat`` may be ``application/fhir+ndjson`` (or its short forms), anything
-  else is a 400; any other parameter is a 400 naming it. Answer: 202 with
+  ``_type`` (types, comma-separated or repeated) and ``_since`` (an instant with a time zone,
+  not in the future) are honoured; another parameter given twice is a 400;
+  ``_outputFormat`` may be ``application/fhir+ndjson`` (or its short forms), anything else is
+  a 400; any other parameter is a 400 naming it. Answer: 202 with
   ``Content-Location``, the status URL.
 - Status: ``GET`` answers 202 with ``X-Progress`` while queued or running, then 200 with the
   manifest (``transactionTime``, ``request``, ``requiresAccessToken: true``, ``output``
@@ -16,7 +17,8 @@
 - Files: ``GET /fhir/$export-file/<export>/<Type>.ndjson``, ``application/fhir+ndjson``.
 
 Only the requester sees an export's status and files: the same login *and* the same OAuth
-client (or no client); anyone else gets a 404. Exports expire after
+client (or no client); anyone else gets a 404. A file is served only while its requester
+still reaches every patient in it (else 403). Exports expire after
 ``SPECIOSA_BULK_EXPORT_HOURS`` (default 24): their files are deleted by the periodic task
 ``speciosa.tasks.purge_bulk_exports`` or at the first access after expiry.
 
@@ -61,6 +63,8 @@ KICKOFF_PARAMS = frozenset({"_outputFormat", "_type", "_since", "_purpose", "_fo
 #: Types that are not in the patient compartment: left out of Patient and Group exports.
 NOT_PATIENT_COMPARTMENT = frozenset({"Questionnaire"})
 NDJSON = "application/fhir+ndjson"
+#: How far ahead of the server's clock a ``_since`` may be (a client's clock drifts).
+SINCE_CLOCK_SKEW = dt.timedelta(minutes=5)
 SINCE_UNKNOWN = "https://speciosa.example/fhir/StructureDefinition/since-unknown-types"
 
 
@@ -101,6 +105,9 @@ def _since(raw: str) -> dt.datetime:
     if when is None or timezone.is_naive(when):
         raise BadRequest(f"_since={raw}: give an instant with a time zone, such as "
                          "2026-01-31T00:00:00Z.", "_since")
+    if when > timezone.now() + SINCE_CLOCK_SKEW:
+        raise BadRequest(f"_since={raw} is in the future: nothing can have changed since then "
+                         "(check the client's clock and time zone).", "_since")
     return when
 
 
@@ -152,10 +159,12 @@ def kick_off(request, level: str, group: str | None = None) -> BulkExport:
     prefer = [p.strip().replace(" ", "") for p in request.headers.get("Prefer", "").split(",")]
     if "respond-async" not in prefer:
         raise BadRequest("A bulk export runs asynchronously: send 'Prefer: respond-async'.")
-    for key in request.query_params:
+    for key, values in request.query_params.lists():
         if key not in KICKOFF_PARAMS:
             raise BadRequest(f"{key} is not supported by $export here; supported: "
                              f"{', '.join(sorted(KICKOFF_PARAMS - {'_format'}))}.", key)
+        if len(values) > 1 and key != "_type":  # _type repeated: every type it names
+            raise BadRequest(f"{key} is given {len(values)} times: give it once.", key)
     fmt = request.query_params.get("_outputFormat")
     if fmt is not None and fmt not in OUTPUT_FORMATS:
         raise BadRequest(f"_outputFormat={fmt} is not served; use application/fhir+ndjson.",
@@ -163,7 +172,8 @@ def kick_off(request, level: str, group: str | None = None) -> BulkExport:
     since_raw = request.query_params.get("_since")
     since = _since(since_raw) if since_raw is not None else None
     reach = smart.reach(request)
-    types = _types(request, reach, request.query_params.get("_type"), level)
+    type_values = request.query_params.getlist("_type")
+    types = _types(request, reach, ",".join(type_values) if type_values else None, level)
     patients = None
     for t in types:  # never wider than the narrowest type's reach
         qs = reach.patients(t, "s")
@@ -282,6 +292,25 @@ def _own(request, export_id) -> BulkExport:
     return export
 
 
+def _still_in_reach(request, export: BulkExport, rtype: str) -> None:
+    """A file holds the patients its requester could see at kick-off: it is served only while
+    they still may (a clinician taken off the care team, a patient context changed, a
+    backend client moved to another site: 403)."""
+    from django.core.exceptions import PermissionDenied
+
+    from . import smart
+
+    wanted = set(export.patient_ids)
+    if not wanted:
+        return
+    reachable = set(smart.reach(request).patients(rtype, "s")
+                    .filter(pk__in=wanted).values_list("pk", flat=True))
+    if reachable != wanted:
+        raise PermissionDenied("This export holds patients you may no longer see (your care "
+                               "teams or your access changed since it began): start a new "
+                               "export.")
+
+
 class KickOffView(FHIRView):
     """``GET [base]/$export``, ``[base]/Patient/$export``, ``[base]/Group/[id]/$export``."""
 
@@ -357,6 +386,7 @@ class FileView(FHIRView):
         if export.status != BulkExport.Status.DONE or rtype not in types or \
                 not name.endswith(".ndjson"):
             raise Http404(f"No file {name} in this export.")
+        _still_in_reach(request, export, rtype)
         path = folder(export) / f"{rtype}.ndjson"
         if not path.is_file():
             raise Http404(f"No file {name} in this export.")

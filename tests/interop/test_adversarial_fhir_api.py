@@ -1,0 +1,47 @@
+"""Adversarial pass on the FHIR REST API (issue 14): hostile ids, odd values and the
+answers a standard client gets for them (every error an OperationOutcome)."""
+
+from __future__ import annotations
+
+import pytest
+
+from . import test_search
+
+pytestmark = pytest.mark.django_db
+chart = test_search.chart
+
+HOSTILE_IDS = ["99999999999999999999", "-1", "1%00", "%00", "lab-99999999999999999999",
+               "lab-%00", "1.5", "%E2%80%8F1", "0x1", "1e3", " 1", "Patient", "..%2F..%2Fetc"]
+
+
+@pytest.mark.parametrize("rid", HOSTILE_IDS)
+@pytest.mark.parametrize("rtype", ["Patient", "Observation", "MedicationStatement",
+                                   "QuestionnaireResponse", "Provenance", "DocumentReference",
+                                   "Practitioner", "CareTeam", "Questionnaire", "Flag"])
+def test_a_hostile_id_is_a_404_operation_outcome(chart, login, rtype, rid):
+    client = login(chart.clinician_a)
+    for url in (f"/fhir/{rtype}/{rid}", f"/fhir/{rtype}/{rid}/_history",
+                f"/fhir/{rtype}/{rid}/_history/1"):
+        resp = client.get(url)
+        assert resp.status_code == 404, (url, resp.status_code, resp.content[:300])
+        assert resp["Content-Type"].startswith("application/fhir+json")
+        assert resp.json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize("query", [
+    "patient=99999999999999999999", "patient=%00", "subject=Patient/99999999999999999999",
+    "_id=99999999999999999999", "_id=%00", "identifier=%00", "name=%00", "date=ge2026%00",
+    "code=%00|%00", "_count=%00", "_count=1e3", "_sort=%00", "patient=-1",
+])
+def test_hostile_search_values_are_a_4xx_operation_outcome(chart, login, query):
+    client = login(chart.clinician_a)
+    for rtype in ("Patient", "Observation"):
+        resp = client.get(f"/fhir/{rtype}?{query}")
+        assert resp.status_code in (200, 400, 404), (rtype, query, resp.status_code)
+        body = resp.json()
+        if resp.status_code != 200:
+            assert body["resourceType"] == "OperationOutcome"
+        else:
+            assert body["resourceType"] == "Bundle"
+            assert all(e["resource"]["id"] in {str(chart.patient_a.pk), str(chart.decoy.pk)}
+                       or e["resource"]["resourceType"] != "Patient" for e in body.get("entry", ()))
