@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
@@ -41,6 +42,10 @@ from . import codes as c
 from . import search, smart
 from .export import ID_PREFIXES, RESOURCE_TYPES, TABLE_MODELS, Exporter, Gone, searchset
 
+#: The FHIR id type (R4 2.24.0.1): letters, digits, '-' and '.', at most 64 (ASCII only).
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}", re.ASCII)
+#: The largest id a database integer column holds (ids beyond it name nothing).
+MAX_DB_ID = 2**63 - 1
 MAX_COUNT = 1000
 DEFAULT_COUNT = 100
 MAX_OFFSET = 10**9
@@ -133,6 +138,13 @@ class FHIRView(APIView):
                 f"_format={fmt} is not served; use _format=json (application/fhir+json).")
         super().initial(request, *args, **kwargs)
 
+    def _id(self, rtype: str, rid: str) -> str:
+        """A FHIR id (``[A-Za-z0-9-.]{1,64}``), else a 404: ``" 1"`` or ``"٣"`` is not
+        ``1``, though Python's ``int`` would read them so."""
+        if not FHIR_ID.fullmatch(rid):
+            raise Http404(f"No {rtype}/{rid} here: {rid!r} is not a FHIR id.")
+        return rid
+
     def _type(self, rtype: str) -> str:
         if rtype not in RESOURCE_TYPES:
             raise Http404(f"Resource type {rtype!r} is not served here; served: {', '.join(RESOURCE_TYPES)}")
@@ -163,6 +175,7 @@ def _none_match(header: str, version_id: str) -> bool:
 class ReadView(FHIRView):
     def get(self, request, rtype: str, rid: str):
         rtype = self._type(rtype)
+        rid = self._id(rtype, rid)
         visible = smart.reach(request).patients(rtype, "r")
         resource = Exporter(visible, notes=_sees_notes(request.user)).read(rtype, rid)
         if resource is None:
@@ -181,6 +194,7 @@ class HistoryView(FHIRView):
 
     def get(self, request, rtype: str, rid: str):
         rtype = self._type(rtype)
+        rid = self._id(rtype, rid)
         exporter = Exporter(smart.reach(request).patients(rtype, "r"),
                             notes=_sees_notes(request.user))
         versions = exporter.versions(rtype, rid)
@@ -218,6 +232,7 @@ class VReadView(FHIRView):
 
     def get(self, request, rtype: str, rid: str, vid: str):
         rtype = self._type(rtype)
+        rid = self._id(rtype, rid)
         exporter = Exporter(smart.reach(request).patients(rtype, "r"),
                             notes=_sees_notes(request.user))
         versions = exporter.versions(rtype, rid) or []
@@ -274,8 +289,9 @@ class SearchView(FHIRView):
                     else:
                         crit = search.criterion(rtype, key, raw)
                         if rtype == "Patient" and crit.param.name == "_id":
-                            scope = scope.filter(pk__in=[i for _, i in crit.alternatives
-                                                         if str(i).isdigit()])
+                            scope = scope.filter(pk__in=[
+                                int(i) for _, i in crit.alternatives
+                                if i and i.isascii() and i.isdigit() and int(i) <= MAX_DB_ID])
                         criteria.append(crit)
                 except search.SearchError as exc:
                     if lenient and exc.code == "not-supported":
@@ -476,8 +492,11 @@ def _prefers_lenient(request) -> bool:
 
 def _patient_in(patients, rid) -> Patient:
     """The patient ``rid`` among ``patients`` (the request's reach), else a 404."""
+    rid = str(rid)
+    if not (rid.isascii() and rid.isdigit() and int(rid) <= MAX_DB_ID):
+        raise Http404("No such patient")
     try:
-        return patients.select_related("site", "care_team").get(pk=rid)
+        return patients.select_related("site", "care_team").get(pk=int(rid))
     except (Patient.DoesNotExist, ValueError, TypeError):
         raise Http404("No such patient") from None
 
