@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from speciosa.knowledge import evidence
+from speciosa.knowledge import evidence, prolactin
 from speciosa.knowledge.labs import LabValueError
 from speciosa.knowledge.prolactin import (
     DRUG_INDUCED_USUAL_MAX_NG_PER_ML,
@@ -353,3 +353,19 @@ def test_the_3_day_interval_for_other_drugs_is_never_read_as_kratom_s():
     assert "3 days" not in kratom and "two weeks or more" in kratom
     alone = interpret(60, "ng/mL", sex="female", medications=["risperidone"])
     assert "not kratom" not in " ".join(c.text for c in alone.considerations)
+
+
+@pytest.mark.parametrize("medicine", ["methadone 80 mg", "Dolophine 10 mg"])  # prolactin-raising OUD drugs
+def test_treatment_of_opioid_use_disorder_is_never_stopped_to_re_measure(medicine):
+    """Issue 13, adversarial pass: 'stop it ... re-measure about 3 days after' was said of
+    methadone and buprenorphine too; stopping them brings withdrawal and overdose risk."""
+    result = prolactin.interpret(60, "ng/mL", sex="male", medications=[medicine])
+    [text] = [c.text for c in result.considerations if c.code == "medications"]
+    assert f"Do not stop {medicine} (treatment of opioid use disorder)" in text
+    assert "about 3 days after stopping" not in text
+    [cites] = [c.citations for c in result.considerations if c.code == "medications"]
+    assert "lost-tolerance-overdose" in cites
+    # another prolactin-raising drug alongside keeps its own re-measurement advice
+    both = prolactin.interpret(60, "ng/mL", sex="male", medications=[medicine, "risperidone"])
+    [text] = [c.text for c in both.considerations if c.code == "medications"]
+    assert "about 3 days after stopping for most drugs" in text and "Do not stop" in text

@@ -366,8 +366,9 @@ def _medications(c: _Case) -> list[Consideration]:
     listed = "; ".join(
         f"{m} [{e.drug_class}{'; ' + e.note if e.note else ''}]" for m, e in c.effects
     )
-    others = [m for m, e in c.effects if not _is_kratom(e)]
-    kratom_too = len(others) < len(c.effects)
+    oud = [m for m, e in c.effects if not _is_kratom(e) and _treats_oud(m)]
+    others = [m for m, e in c.effects if not _is_kratom(e) and m not in oud]
+    kratom_too = any(_is_kratom(e) for _, e in c.effects)
     remeasure = (
         " If a drug is the suspected cause, stop or replace it when that is safe and "
         "re-measure once it has left the body: about 3 days after stopping for most drugs "
@@ -376,13 +377,21 @@ def _medications(c: _Case) -> list[Consideration]:
         + ("; not kratom, which needs two weeks or more (below)." if kratom_too else ".")
         if others else ""
     )
+    keep = (
+        f" Do not stop {', '.join(oud)} (treatment of opioid use disorder) to re-measure "
+        "prolactin: stopping brings withdrawal, and the tolerance lost afterwards raises the "
+        "risk of a fatal overdose; any change is the prescriber's decision with the patient."
+        if oud else ""
+    )
     out = _one(
         "medications",
-        f"Listed medications or substances known to raise prolactin: {listed}.{remeasure} "
+        f"Listed medications or substances known to raise prolactin: {listed}.{remeasure}"
+        f"{keep} "
         "If the suspected drug cannot be stopped and the cause is unclear, pituitary MRI is "
         "the guideline's next step.",
         [cite for _, e in c.effects for cite in e.citations]
         + (["remeasure-after-stopping-drug", "gibaldi-perrier-1982"] if others else [])
+        + (["lost-tolerance-overdose"] if oud else [])
         + ["melmed-2011-endocrine-society"],
     )
     if c.canonical > DRUG_INDUCED_USUAL_MAX_NG_PER_ML:
@@ -407,6 +416,12 @@ def _medications(c: _Case) -> list[Consideration]:
 
 def _is_kratom(e: MedicationEffect) -> bool:
     return e.drug_class.startswith("kratom")
+
+
+def _treats_oud(name: str) -> bool:
+    """A treatment of opioid use disorder (methadone, buprenorphine): never stopped to
+    re-measure prolactin (the drug table's ``oud`` mark)."""
+    return any(a.oud_treatment for _, a in drugs.classify(str(name)).assignments("opioid"))
 
 
 def _kratom(c: _Case) -> list[Consideration]:
