@@ -187,6 +187,12 @@ class _Pending:
 
 # ---------------------------------------------------------------------- reading
 
+#: Bundle types that answer a request (their entries are outcomes, not records).
+RESPONSE_BUNDLES = frozenset({"transaction-response", "batch-response"})
+#: ``Bundle.entry.request.method`` values of an entry that stores its resource.
+STORE_METHODS = frozenset({"POST", "PUT"})
+
+
 def _read_file(path: Path) -> Iterator[tuple[int, Any, str | None]]:
     """``(line, parsed JSON or exception, fullUrl)`` per resource of an NDJSON file or a
     Bundle (``line`` is the entry number in a Bundle, counted from 1)."""
@@ -216,6 +222,11 @@ def _read_file(path: Path) -> Iterator[tuple[int, Any, str | None]]:
     if bundle.get("resourceType") != "Bundle":
         yield 1, bundle, None
         return
+    if bundle.get("type") in RESPONSE_BUNDLES:
+        yield 1, _Bad(f"Bundle.type {bundle['type']}: a server's answer to a request (what it "
+                      "did), not records to file; send the records themselves (a transaction, "
+                      "batch or collection Bundle)"), None
+        return
     entries = bundle.get("entry") or []
     if not isinstance(entries, list):
         yield 1, _Bad("Bundle.entry: a list of entries"), None
@@ -223,7 +234,14 @@ def _read_file(path: Path) -> Iterator[tuple[int, Any, str | None]]:
     for n, entry in enumerate(entries, 1):
         res = entry.get("resource") if isinstance(entry, dict) else None
         full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
-        if not isinstance(res, dict):
+        request = entry.get("request") if isinstance(entry, dict) else None
+        method = request.get("method") if isinstance(request, dict) else None
+        if method is not None and method not in STORE_METHODS:
+            yield n, _Bad(f"Bundle entry with request.method {method}: only entries that store "
+                          "a record (POST, PUT) are imported, a deletion or a change request is "
+                          "never applied (a record sent again with status entered-in-error "
+                          "withdraws it)"), None
+        elif not isinstance(res, dict):
             yield n, _Bad("Bundle entry without a resource"), None
         else:
             yield n, res, full_url if isinstance(full_url, str) and full_url else None
