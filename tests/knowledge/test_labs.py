@@ -21,8 +21,8 @@ QUANTITY_CODES = [
     "ast", "alp", "ggt", "inr", "qtc", "bilirubin", "creatinine", "egfr", "hcg",
 ]
 UDS_CODES = [
-    "uds-mitragynine", "uds-opioids", "uds-fentanyl", "uds-buprenorphine", "uds-methadone",
-    "uds-benzodiazepines", "uds-alcohol",
+    "uds-mitragynine", "uds-opioids", "uds-fentanyl", "uds-buprenorphine",
+    "uds-norbuprenorphine", "uds-eddp", "uds-methadone", "uds-benzodiazepines", "uds-alcohol",
 ]
 
 # (lab, value in unit, unit, canonical value) - exact pairs, checked both ways.
@@ -307,6 +307,8 @@ def test_a_lab_without_limits_only_rejects_impossible_values():
         ("hcg", "21198-7"),
         ("uds-mitragynine", "75649-4"),
         ("uds-buprenorphine", "93494-3"),
+        ("uds-fentanyl", "59673-4"),
+        ("uds-eddp", "93495-0"),
     ],
 )
 def test_loinc_codes_match_the_reference(code, loinc):
@@ -340,7 +342,9 @@ def test_loinc_follows_the_unit_of_the_result():
 
 def test_a_loinc_code_not_in_the_references_is_marked_unconfirmed():
     assert get_lab("uds-alcohol").loinc is None
-    assert "loinc" in get_lab("uds-fentanyl").unconfirmed
+    # methadone's own urine codes are not in care.md (only EDDP's); fentanyl's now are
+    assert get_lab("uds-methadone").loinc is None
+    assert "loinc" in get_lab("uds-methadone").unconfirmed
 
 
 @pytest.mark.parametrize("code", UDS_CODES)

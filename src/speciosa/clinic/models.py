@@ -347,6 +347,29 @@ class SampleStateBasis(models.TextChoices):
     HCG = "hcg", "an hCG result"
 
 
+class UrinePanel(ClinicalRecord):
+    """A urine drug test panel collected at one time (issue 19): the catalogue panels it
+    ran (:mod:`speciosa.knowledge.drug_panels`), its method, and the specimen's validity.
+    Each analyte is a :class:`LabResult` (``uds-*``) with ``panel`` set, so a positive
+    screen feeds the rules as a single result does."""
+
+    collected_at = models.DateTimeField()
+    panels = models.JSONField(default=list)
+    method = models.CharField(max_length=20)  # screen / confirmation
+    method_detail = models.CharField(max_length=60, blank=True)  # e.g. LC-MS/MS
+    creatinine_mg_dl = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    ph = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    specific_gravity = models.DecimalField(max_digits=6, decimal_places=4, null=True, blank=True)
+    temperature_in_range = models.BooleanField(null=True, blank=True)
+    observed = models.BooleanField(null=True, blank=True)
+    #: Why the specimen cannot be read as it stands (empty: valid as far as measured).
+    specimen_problems = models.JSONField(default=list, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["collected_at"]
+
+
 class LabResult(ClinicalRecord):
     """A laboratory result, as reported and in the lab's canonical unit.
 
@@ -399,6 +422,11 @@ class LabResult(ClinicalRecord):
     sample_state_basis = models.CharField(max_length=8, choices=SampleStateBasis.choices,
                                           blank=True)
     sample_state_note = models.CharField(max_length=200, blank=True)
+    #: Urine drug tests: the panel this analyte was part of, and the cut-off a value was
+    #: read against (in ``unit``).
+    panel = models.ForeignKey(UrinePanel, null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="analytes")
+    cutoff = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["patient", "lab", "collected_at"])]

@@ -258,7 +258,7 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(collected_at, dt.datetime):
         raise ValidationError({"collected_at": "Give the date and time the sample was taken."})
     writes.in_window(patient, collected_at, "collected_at")
-    out: dict[str, Any] = {"lab": lab.code, "loinc": lab.loinc, "collected_at": collected_at,
+    out: dict[str, Any] = {"lab": lab.code, "loinc": lab.loinc or "", "collected_at": collected_at,
                            "method": (data.get("method") or "")[:20]}
     if lab.kind == "qualitative":
         result = data.get("result")

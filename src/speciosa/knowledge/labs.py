@@ -574,9 +574,10 @@ _LABS: tuple[LabTest, ...] = (
     _uds(
         "uds-fentanyl",
         name="Fentanyl, urine",
-        method_loinc={"screen": None, "confirmation": None},
-        loinc_status="unconfirmed",
-        unconfirmed=("loinc", "cutoffs"),
+        method_loinc={"screen": "59673-4", "confirmation": "58381-5"},
+        citations=("kale-2019-urine-drug-tests", "cdc-opioid-cpg-urine-loinc"),
+        unconfirmed=("cutoffs",),
+        note="LOINC from the CDC opioid value sets (care.md §6); long names UNCONFIRMED.",
     ),
     _uds(
         "uds-buprenorphine",
@@ -585,6 +586,26 @@ _LABS: tuple[LabTest, ...] = (
         cutoffs={"screen": "5 ng/mL (Mayo BUPS)"},
         citations=("kale-2019-urine-drug-tests", "mayo-bups-buprenorphine-screen"),
         note="Expected when buprenorphine is prescribed.",
+    ),
+    _uds(
+        "uds-norbuprenorphine",
+        name="Norbuprenorphine (buprenorphine metabolite), urine",
+        method_loinc={"screen": None, "confirmation": "49751-1"},
+        citations=("accurso-2017-urine-tampering", "cdc-opioid-cpg-urine-loinc"),
+        unconfirmed=("screen-loinc", "cutoffs"),
+        note=(
+            "Expected with buprenorphine when it was taken: buprenorphine without "
+            "norbuprenorphine suggests it was added to the urine. Presence LOINC 49753-7; "
+            "no screen LOINC in Speciosa's references (UNCONFIRMED)."
+        ),
+    ),
+    _uds(
+        "uds-eddp",
+        name="EDDP (methadone metabolite), urine",
+        method_loinc={"screen": "93495-0", "confirmation": "58429-2"},
+        citations=("labce-adulterants-eddp", "cdc-opioid-cpg-urine-loinc"),
+        unconfirmed=("cutoffs",),
+        note="Forms only after methadone is ingested; expected with methadone.",
     ),
     _uds(
         "uds-methadone",
