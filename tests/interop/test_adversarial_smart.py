@@ -10,7 +10,7 @@ from django.test import Client
 
 from speciosa.web import credentials, security
 
-from . import test_smart
+from . import test_smart, test_smart_backend
 from .test_smart import (
     _form_fields,
     _subjects,
@@ -26,6 +26,8 @@ from .test_smart import (
 pytestmark = pytest.mark.django_db
 chart = test_smart.chart
 app = test_smart.app
+keys = test_smart_backend.keys
+backend = test_smart_backend.backend
 
 
 def _refresh(app, refresh_token):
@@ -128,3 +130,53 @@ def test_a_deactivated_users_refresh_token_gets_no_new_token(chart, app):
     user.save(update_fields=["is_active"])
     assert bearer(got["access_token"]).get("/fhir/Observation").status_code == 401
     assert _refresh(app, got["refresh_token"]).status_code == 400
+
+
+def test_a_reused_refresh_token_ends_the_family(chart, app):
+    """RFC 9700: a refresh token used a second time (stolen and replayed) gets nothing, and
+    the token its first use gave stops too."""
+    got = launch_token(chart, app, chart.patient_a.user,
+                       "launch/patient patient/*.read offline_access")
+    first = _refresh(app, got["refresh_token"])
+    assert first.status_code == 200
+    again = _refresh(app, got["refresh_token"])
+    assert again.status_code == 400
+    assert bearer(first.json()["access_token"]).get("/fhir/Observation").status_code == 401
+
+
+def test_the_code_is_traded_only_at_the_redirect_uri_it_was_issued_for(chart, app):
+    verifier, challenge = pkce()
+    location = test_smart.log_in_and_allow(
+        Client(), chart.patient_a.user, chart.password,
+        authorize_url(app["client_id"], "launch/patient patient/*.read", challenge))
+    resp = Client().post("/oauth/token/", {
+        "grant_type": "authorization_code", "code": code_of(location),
+        "redirect_uri": "https://app.example/other", "client_id": app["client_id"],
+        "code_verifier": verifier})
+    assert resp.status_code == 400
+
+
+def _backend_assertion(backend, **claims):
+    import datetime as dt
+    import uuid
+
+    import jwt
+
+    now = dt.datetime.now(dt.UTC)
+    body = {"iss": backend["client_id"], "sub": backend["client_id"],
+            "aud": "http://testserver/oauth/token/",
+            "exp": int((now + dt.timedelta(seconds=240)).timestamp()),
+            "jti": uuid.uuid4().hex, **claims}
+    body = {k: v for k, v in body.items() if v is not None}
+    return jwt.encode(body, backend["keys"]["RS384"], algorithm="RS384",
+                      headers={"kid": "rsa-1"})
+
+
+@pytest.mark.parametrize("claims", [
+    {"nbf": 4102444800}, {"iat": 4102444800}, {"jti": None}, {"sub": "someone-else"},
+    {"exp": "tomorrow"}, {"aud": ["https://elsewhere.example/token"]},
+], ids=["nbf-2100", "iat-2100", "no-jti", "other-sub", "exp-text", "aud-elsewhere"])
+def test_a_backend_assertion_with_bad_times_or_claims_is_refused(backend, claims):
+    assert test_smart_backend.ask(_backend_assertion(backend)).status_code == 200
+    resp = test_smart_backend.ask(_backend_assertion(backend, **claims))
+    assert resp.status_code == 401, (claims, resp.content)
