@@ -45,3 +45,29 @@ def test_hostile_search_values_are_a_4xx_operation_outcome(chart, login, query):
             assert body["resourceType"] == "Bundle"
             assert all(e["resource"]["id"] in {str(chart.patient_a.pk), str(chart.decoy.pk)}
                        or e["resource"]["resourceType"] != "Patient" for e in body.get("entry", ()))
+
+
+def test_a_patients_login_gets_no_trace_of_the_care_teams_notes(chart, login):
+    """Notes are the care team's: a patient's own login reads neither the DocumentReference
+    nor its Provenance, its history or its version, by search, read or $everything."""
+    import json
+
+    from speciosa.clinic import services
+
+    note = services.record_note(chart.clinician_a, chart.patient_a,
+                                "Discussed tapering; partner worried about relapse.")
+    staff = login(chart.clinician_a)
+    docs = staff.get("/fhir/DocumentReference", {"patient": chart.patient_a.pk}).json()
+    assert len(docs["entry"]) == 1
+    doc_id = docs["entry"][0]["resource"]["id"]
+    me = login(chart.patient_a.user)
+    for url in (f"/fhir/DocumentReference/{doc_id}", f"/fhir/DocumentReference/{doc_id}/_history",
+                f"/fhir/DocumentReference/{doc_id}/_history/1"):
+        assert me.get(url).status_code == 404, url
+    for url in ("/fhir/DocumentReference", "/fhir/Provenance",
+                f"/fhir/Patient/{chart.patient_a.pk}/$everything"):
+        body = me.get(url).content.decode()
+        assert "partner worried" not in body, url
+        assert f"DocumentReference/{doc_id}" not in body, url
+    assert note.pk and "partner worried" not in json.dumps(
+        me.get("/fhir/Provenance", {"target": f"DocumentReference/{doc_id}"}).json())

@@ -61,3 +61,13 @@ def test_a_response_bundle_is_not_taken_for_records(maya, tmp_path, kind):
     for entry in b["entry"]:
         entry["response"] = {"status": "201 Created"}
     _refused(ehr.write(tmp_path / "b.json", b, check_r4=False), kind)
+
+
+@pytest.mark.parametrize("second", [83.0, 38.0], ids=["other-value", "same-value"])
+def test_one_identifier_twice_in_a_file_is_refused_naming_both_entries(maya, tmp_path, second):
+    """Two entries with one identifier: with different results (38 and 83 ng/mL) which one
+    the laboratory meant cannot be known from the file; the same result twice is refused as
+    well (a sender's error to fix, not guessed). Nothing is stored, both entries named."""
+    b = _maya_bundle(maya, ehr.prolactin({}, 38.0), ehr.prolactin({}, second))
+    report = _refused(ehr.write(tmp_path / "b.json", b), "also on line 2")
+    assert [p.line for p in report.problems] == [3]
