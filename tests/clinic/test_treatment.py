@@ -242,3 +242,35 @@ def test_kratom_while_on_a_naltrexone_episode_needs_review_and_stopping_ends_it(
                            at=days_ago(1))
     alert.refresh_from_db()
     assert alert.stopped_firing_at is not None
+
+
+# --------------------------------------------------------------------------- the decision aid
+
+
+def decision(clinic, patient, choice):
+    from speciosa.education.models import Decision
+
+    return Decision.objects.create(patient=patient, choice=choice, reason="agreed together",
+                                   clinician=clinic.clinician_a, patient_agreed_name="Maya Quinn",
+                                   decided_at=timezone.now() - dt.timedelta(days=1))
+
+
+@pytest.mark.django_db
+def test_an_episode_carries_out_a_decision_of_the_same_drug_only(clinic):
+    chosen = decision(clinic, clinic.patient_a, "buprenorphine")
+    ep = treatment.record_episode(clinic.clinician_a, clinic.patient_a, bup(decision=chosen.pk))
+    assert ep.decision == chosen
+    new = treatment.change_episode(clinic.clinician_a, clinic.patient_a, ep, {"dose_mg": "12"},
+                                   reason="sedated")
+    assert new.decision == chosen  # the next episode carries the same decision
+    for bad, text in ((decision(clinic, clinic.patient_a, "methadone").pk, "chose methadone"),
+                      (decision(clinic, clinic.patient_a, "supervised-taper").pk,
+                       "not a medication for opioid use disorder"),
+                      (decision(clinic, clinic.patient_b, "buprenorphine").pk, "No such decision"),
+                      (999999, "No such decision"), (1.5, "whole number")):
+        with pytest.raises(ValidationError) as exc:
+            treatment.record_episode(clinic.clinician_a, clinic.patient_a,
+                                     bup(decision=bad, start=days_ago(90), end=days_ago(60),
+                                         status="stopped", stop_reason="x"))
+        assert text in exc.value.message_dict["decision"][0], exc.value.message_dict
+    assert TreatmentEpisode.objects.current().count() == 2

@@ -200,3 +200,37 @@ def test_medications_and_episodes_are_on_the_timeline_and_in_the_api(clinic, log
     rows = api.get(f"/api/v1/patients/{clinic.patient_a.pk}/timeline/").json()["results"]
     kinds = {(r["kind"], r["record_kind"]) for r in rows}
     assert {("medication", "medication"), ("treatment", "episode")} <= kinds
+
+
+@pytest.mark.django_db
+def test_an_episode_is_started_from_the_latest_decision(clinic, login):
+    from speciosa.education.models import Decision
+
+    chosen = Decision.objects.create(patient=clinic.patient_a, choice="xr-naltrexone",
+                                     reason="wants a monthly injection",
+                                     clinician=clinic.clinician_a, patient_agreed_name="Maya Quinn",
+                                     decided_at=timezone.now() - dt.timedelta(days=1))
+    client = login(clinic.clinician_a)
+    pid = clinic.patient_a.pk
+    detail = client.get(reverse("patient_detail", args=[pid])).content.decode()
+    link = f"{reverse('episode_new', args=[pid])}?decision={chosen.pk}"
+    assert link in detail
+    page = client.get(link)
+    form = page.context["form"]
+    assert (form.initial["drug"], form.initial["formulation"], form.initial["decision"]) == (
+        "naltrexone", "xr-injection", chosen.pk)
+    assert "Carries out the decision" in page.content.decode()
+    response = client.post(reverse("episode_new", args=[pid]), {
+        "token": form_token("d1"), "drug": "naltrexone", "formulation": "xr-injection",
+        "dose_mg": "380", "start_date": days_ago(0), "injection_date": days_ago(0),
+        "decision": str(chosen.pk)})
+    assert response.status_code == 302
+    assert TreatmentEpisode.objects.get().decision == chosen
+    assert link not in client.get(reverse("patient_detail", args=[pid])).content.decode()
+    # another patient's decision id does not prefill anything
+    other = Decision.objects.create(patient=clinic.patient_b, choice="methadone", reason="x",
+                                    clinician=clinic.clinician_b, patient_agreed_name="Omar",
+                                    decided_at=timezone.now())
+    page = client.get(f"{reverse('episode_new', args=[pid])}?decision={other.pk}")
+    assert page.status_code == 200 and "decision" not in page.context["form"].initial
+    assert b"Omar" not in page.content

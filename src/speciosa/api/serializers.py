@@ -513,6 +513,7 @@ class CorrectionIn(serializers.Serializer):
                                             max_length=400)
     dispensing_clinic = StrictCharField(required=False, allow_blank=True, max_length=120)
     confirmed_dose = StrictBooleanField(required=False)
+    decision = StrictIntegerField(required=False, allow_null=True)
 
     def changes_for(self, kind: str) -> dict[str, Any]:
         """The changed fields, refusing any the record's kind does not let a correction change."""
@@ -767,6 +768,8 @@ class TreatmentEpisodeIn(serializers.Serializer):
     stop_reason = _text(200)
     notes = _text(2000)
     confirmed_dose = StrictBooleanField(required=False)
+    decision = StrictIntegerField(required=False, allow_null=True,
+                                  help_text="id of the shared decision this episode carries out")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         return _refuse_unknown(self, attrs)
@@ -822,7 +825,7 @@ class TreatmentEpisodeOut(RecordSerializer):
         fields = RecordSerializer.Meta.common + [
             "drug", "formulation", "dose_mg", "dose_basis", "injection_dates",
             "dispensing_clinic", "start", "start_at", "end", "end_at", "status", "stop_reason",
-            "notes", "confirmed_dose", "follows"]
+            "notes", "confirmed_dose", "decision", "follows"]
 
 
 RECORD_SERIALIZERS["episode"] = TreatmentEpisodeOut

@@ -599,6 +599,10 @@ class TreatmentEpisode(ClinicalRecord):
     notes = models.TextField(max_length=2000, blank=True)
     #: The dose was above the site's confirmation level and the clinician confirmed it.
     confirmed_dose = models.BooleanField(default=False)
+    #: The shared decision (the decision aid, :mod:`speciosa.education`) this episode carries
+    #: out, when it was started from one.
+    decision = models.ForeignKey("education.Decision", null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="+")
     follows = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="followed_by")
 

@@ -56,7 +56,8 @@ KINDS: dict[str, RecordKind] = {k.name: k for k in (
         "prescriber_name", "indication", "notes"), on_page=()),
     RecordKind("episode", TreatmentEpisode, (
         "drug", "formulation", "dose_mg", "dose_unit", "injection_dates", "dispensing_clinic",
-        "start", "end", "status", "stop_reason", "notes", "confirmed_dose"), on_page=()),
+        "start", "end", "status", "stop_reason", "notes", "confirmed_dose", "decision"),
+               on_page=()),
 )}
 
 

@@ -36,6 +36,7 @@ from .models import EpisodeStatus, Patient, Source, TreatmentDrug, TreatmentEpis
 from .models import TreatmentFormulation as F
 
 __all__ = [
+    "DECISION_DRUGS",
     "DOSE_GUARD_MG",
     "FIELDS",
     "FORMULATIONS",
@@ -64,7 +65,13 @@ DOSE_GUARD_MG = Decimal("1000")
 #: Every field an episode's data may hold.
 FIELDS: tuple[str, ...] = ("drug", "formulation", "dose_mg", "dose_unit", "injection_dates",
                            "dispensing_clinic", "start", "end", "status", "stop_reason",
-                           "notes", "confirmed_dose")
+                           "notes", "confirmed_dose", "decision")
+
+#: The decision aid's options (education ``content/options.toml``) that an episode carries
+#: out, and the drug of each.
+DECISION_DRUGS: dict[str, str] = {"buprenorphine": TreatmentDrug.BUPRENORPHINE,
+                                  "methadone": TreatmentDrug.METHADONE,
+                                  "xr-naltrexone": TreatmentDrug.NALTREXONE}
 
 _NOT_FOUND = "No such treatment episode in this patient's record."
 
@@ -145,6 +152,33 @@ def _injections(raw: Any, patient: Patient, formulation: str, start: dt.date | N
     return [d.isoformat() for d in sorted(days)]
 
 
+def _decision(raw: Any, patient: Patient, drug: str, errors: dict[str, str]):
+    """The decision ``raw`` (an id or a Decision) of this patient, whose choice is ``drug``."""
+    if raw in (None, ""):
+        return None
+    from speciosa.education.models import Decision
+
+    if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+        errors["decision"] = "Give the decision's id (a whole number)."
+        return None
+    try:
+        decision = raw if isinstance(raw, Decision) else Decision.objects.get(pk=int(raw))
+    except (Decision.DoesNotExist, TypeError, ValueError):
+        decision = None
+    if decision is None or decision.patient_id != patient.pk:
+        errors["decision"] = "No such decision in this patient's record."
+        return None
+    chosen = DECISION_DRUGS.get(decision.choice)
+    if chosen is None:
+        errors["decision"] = (f"The decision of {decision.decided_at:%d %b %Y} chose "
+                              f"'{decision.choice_label}', not a medication for opioid use "
+                              "disorder.")
+    elif drug in FORMULATIONS and chosen != drug:
+        errors["decision"] = (f"The decision of {decision.decided_at:%d %b %Y} chose {chosen}, "
+                              f"not {drug}: start a {chosen} episode, or leave the decision out.")
+    return decision
+
+
 def validate_episode(patient: Patient, data: Mapping[str, Any], *,
                      exclude: tuple[int, ...] = ()) -> dict[str, Any]:
     """Check one treatment episode; returns the fields to store.
@@ -205,6 +239,7 @@ def validate_episode(patient: Patient, data: Mapping[str, Any], *,
     injections = _injections(data.get("injection_dates"), patient, formulation, start, end,
                              errors)
     confirmed = bool(data.get("confirmed_dose"))
+    decision = _decision(data.get("decision"), patient, drug, errors)
     if not errors:
         clash = _overlapping(patient, drug, start, end, exclude)
         if clash is not None:
@@ -225,7 +260,8 @@ def validate_episode(patient: Patient, data: Mapping[str, Any], *,
             "injection_dates": injections, "dispensing_clinic": clinic, "start": start,
             "start_at": start_at, "end": end, "end_at": end_at, "status": status,
             "stop_reason": stop_reason, "notes": notes,
-            "confirmed_dose": confirmed and drug == TreatmentDrug.METHADONE}
+            "confirmed_dose": confirmed and drug == TreatmentDrug.METHADONE,
+            "decision": decision}
 
 
 def _overlapping(patient: Patient, drug: str, start: dt.date, end: dt.date | None,
@@ -326,7 +362,7 @@ def episode_data(record: TreatmentEpisode) -> dict[str, Any]:
             "dispensing_clinic": record.dispensing_clinic,
             "start": record.start_at or record.start, "end": record.end_at or record.end,
             "status": record.status, "stop_reason": record.stop_reason, "notes": record.notes,
-            "confirmed_dose": record.confirmed_dose}
+            "confirmed_dose": record.confirmed_dose, "decision": record.decision_id}
 
 
 def stop_episode(user, patient: Patient, record: TreatmentEpisode, *, reason: str,

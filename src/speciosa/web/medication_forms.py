@@ -298,6 +298,7 @@ class EpisodeForm(TokenForm):
                             widget=forms.Textarea(attrs={"rows": 2}))
     confirmed_dose = forms.BooleanField(
         label="I have checked this methadone dose and it is right", required=False)
+    decision = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, patient, **kwargs):
         super().__init__(*args, **kwargs)
@@ -311,7 +312,8 @@ class EpisodeForm(TokenForm):
                 "dispensing_clinic": c.get("dispensing_clinic") or "",
                 "start": moment(c.get("start_date"), c.get("start_time"), self.patient),
                 "injection_dates": [injection.isoformat()] if injection else [],
-                "notes": c.get("notes") or "", "confirmed_dose": bool(c.get("confirmed_dose"))}
+                "notes": c.get("notes") or "", "confirmed_dose": bool(c.get("confirmed_dose")),
+                "decision": c.get("decision")}
 
 
 class EpisodeChangeForm(TokenForm):
@@ -384,4 +386,5 @@ class EpisodeCorrectForm(EpisodeForm):
                 "start_time": start_time, "end_date": end_date, "end_time": end_time,
                 "status": record.status, "stop_reason": record.stop_reason,
                 "injection_dates": ", ".join(record.injection_dates or []),
-                "notes": record.notes, "confirmed_dose": record.confirmed_dose}
+                "notes": record.notes, "confirmed_dose": record.confirmed_dose,
+                "decision": record.decision_id}

@@ -45,7 +45,39 @@ def treatment_context(patient) -> dict:
     for e in rows:
         e.dose_text = _number(e.dose_mg)
     return {"ongoing": [e for e in rows if e.status == EpisodeStatus.ACTIVE],
-            "past": [e for e in rows if e.status != EpisodeStatus.ACTIVE]}
+            "past": [e for e in rows if e.status != EpisodeStatus.ACTIVE],
+            "decision": _decision_to_start(patient, rows)}
+
+
+def _decision_to_start(patient, rows):
+    """The latest shared decision, when it chose buprenorphine, methadone or naltrexone and
+    no episode carries it out yet (the section offers to start one from it)."""
+    from speciosa.education.models import Decision
+
+    latest = Decision.objects.filter(patient=patient).order_by("-decided_at", "-pk").first()
+    if latest is None or latest.choice not in treatment.DECISION_DRUGS:
+        return None
+    if any(e.decision_id == latest.pk for e in rows) or TreatmentEpisode.objects.filter(
+            patient=patient, decision=latest).exists():
+        return None
+    return latest
+
+
+def _from_decision(patient, raw) -> dict:
+    """The episode form's first values from a decision of this patient (else none)."""
+    from speciosa.education.models import Decision
+
+    try:
+        decision = Decision.objects.get(pk=int(raw), patient=patient)
+    except (Decision.DoesNotExist, TypeError, ValueError):
+        return {}
+    drug = treatment.DECISION_DRUGS.get(decision.choice)
+    if drug is None:
+        return {}
+    initial = {"drug": drug, "decision": decision.pk}
+    if decision.choice == "xr-naltrexone":
+        initial["formulation"] = "xr-injection"
+    return initial
 
 
 def _limit() -> str:
@@ -57,8 +89,9 @@ def _limit() -> str:
 @require_http_methods(["GET", "POST"])
 def episode_new(request, patient_id):
     patient = access.patient_for(request.user, patient_id)
-    form = mforms.EpisodeForm(request.POST or None, patient=patient,
-                              initial={"drug": request.GET.get("drug", "")})
+    initial = {"drug": request.GET.get("drug", ""), **_from_decision(patient,
+                                                                     request.GET.get("decision"))}
+    form = mforms.EpisodeForm(request.POST or None, patient=patient, initial=initial)
     needs_confirmation = False
     if request.method == "POST" and form.is_valid():
         try:
@@ -70,9 +103,16 @@ def episode_new(request, patient_id):
             mforms.put_errors(form, exc, start="start_date", injection_dates="injection_date")
         except ValidationError as exc:
             mforms.put_errors(form, exc, start="start_date", injection_dates="injection_date")
+    decision = None
+    if initial.get("decision") or (form.is_bound and form.data.get("decision")):
+        from speciosa.education.models import Decision
+
+        pk = form.data.get("decision") if form.is_bound else initial.get("decision")
+        decision = Decision.objects.filter(pk=pk if str(pk).isdigit() else 0,
+                                           patient=patient).first()
     return render(request, "web/episode_form.html", {
         "patient": patient, "form": form, "needs_confirmation": needs_confirmation,
-        "limit": _limit()})
+        "limit": _limit(), "decision": decision})
 
 
 @_role_required(Role.CLINICIAN)
