@@ -180,3 +180,21 @@ def test_a_backend_assertion_with_bad_times_or_claims_is_refused(backend, claims
     assert test_smart_backend.ask(_backend_assertion(backend)).status_code == 200
     resp = test_smart_backend.ask(_backend_assertion(backend, **claims))
     assert resp.status_code == 401, (claims, resp.content)
+
+
+def test_online_access_ends_when_the_person_logs_out(chart, app):
+    """``online_access`` is offered as 'Keep access while you are logged in' (and discovery
+    says permission-online): after the person logs out of Speciosa its refresh token gets
+    nothing, while an ``offline_access`` one still works."""
+    user = chart.patient_a.user
+    browser = Client()
+    verifier, challenge = pkce()
+    location = test_smart.log_in_and_allow(
+        browser, user, chart.password,
+        authorize_url(app["client_id"], "launch/patient patient/*.read online_access",
+                      challenge))
+    online = token(app["client_id"], code_of(location), verifier).json()
+    offline = launch_token(chart, app, user, "launch/patient patient/*.read offline_access")
+    assert browser.post("/logout/").status_code in (200, 302)
+    assert _refresh(app, online["refresh_token"]).status_code == 400
+    assert _refresh(app, offline["refresh_token"]).status_code == 200

@@ -242,6 +242,24 @@ class SmartBearerAuthentication(OAuth2Authentication):
         return user, token
 
 
+def end_online_access(user) -> int:
+    """Revoke the refresh tokens ``user`` granted with ``online_access`` (and not
+    ``offline_access``): 'keep access while you are logged in' ends when the person logs out.
+    Their access tokens run out within the hour as they would. How many were revoked."""
+    from oauth2_provider.models import RefreshToken
+
+    online = (RefreshToken.objects.filter(user=user, revoked__isnull=True,
+                                          access_token__scope__contains="online_access")
+              .select_related("access_token"))
+    revoked = 0
+    for refresh in online:
+        scopes = refresh.access_token.scope.split() if refresh.access_token else []
+        if "online_access" in scopes and "offline_access" not in scopes:
+            RefreshToken.objects.filter(pk=refresh.pk).update(revoked=timezone.now())
+            revoked += 1
+    return revoked
+
+
 # --------------------------------------------------------------------------- fhirUser
 
 def fhir_user(user) -> str | None:
