@@ -242,3 +242,41 @@ def test_single_uds_results_keep_working(clinic):
     row = services.record_lab(clinic.clinician_a, clinic.patient_a, {
         "lab": "uds-opioids", "collected_at": ago(), "result": "positive", "method": "screen"})
     assert row.panel is None and row.result == "positive"
+
+
+# ------------------------------------------------------------------ the rule
+
+
+@pytest.mark.django_db
+def test_buprenorphine_without_norbuprenorphine_raises_a_warning_to_discuss(clinic):
+    bup_episode(clinic)
+    urine.record_panel(clinic.clinician_a, clinic.patient_a, panel(analytes={
+        "uds-buprenorphine": "positive", "uds-norbuprenorphine": "negative",
+        "uds-benzodiazepines": "negative"}))
+    alert = Alert.objects.get(patient=clinic.patient_a, topic="uds-unexpected")
+    assert (alert.rule, alert.severity) == ("SAF-UDS-UNEXPECTED", "warning")
+    assert "expected but not found: uds-norbuprenorphine" in alert.message
+    assert "discuss with the patient; confirm before acting" in alert.message
+    assert alert.evidence["flags"] == {"uds-norbuprenorphine": "missing-expected"}
+
+
+@pytest.mark.django_db
+def test_an_unexpected_positive_is_info_and_an_expected_panel_raises_nothing(clinic):
+    bup_episode(clinic)
+    urine.record_panel(clinic.clinician_a, clinic.patient_a, panel())
+    assert not Alert.objects.filter(patient=clinic.patient_a, topic="uds-unexpected").exists()
+    urine.record_panel(clinic.clinician_a, clinic.patient_a, panel(
+        collected_at=ago(1), analytes={"uds-buprenorphine": "positive",
+                                       "uds-norbuprenorphine": "positive",
+                                       "uds-benzodiazepines": "positive"}))
+    alert = Alert.objects.get(patient=clinic.patient_a, topic="uds-unexpected")
+    assert alert.severity == "info"
+    assert "unexpected positive: uds-benzodiazepines" in alert.message
+
+
+@pytest.mark.django_db
+def test_an_invalid_specimen_raises_no_reading_finding(clinic):
+    urine.record_panel(clinic.clinician_a, clinic.patient_a, panel(
+        temperature_in_range=False, panels=["benzodiazepines"],
+        analytes={"uds-benzodiazepines": "positive"}))
+    assert not Alert.objects.filter(patient=clinic.patient_a, topic="uds-unexpected").exists()

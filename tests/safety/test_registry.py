@@ -51,7 +51,8 @@ def test_rules_keep_their_order_most_severe_first_then_by_area():
     assert [r.id for r in RULES] == [
         "SAF-SUICIDE", "SAF-SEIZURE", "SAF-WD-MOD", "SAF-LIVER", "SAF-QT",
         "SAF-DEPRESSION-SEVERE", "SAF-ANXIETY-SEVERE", "SAF-PREG", "SAF-COUSE-SED",
-        "SAF-DDI-CYP3A", "SAF-NALTREXONE-KRATOM", "SAF-DOSE-ESC", "SAF-7OH-PRODUCT", "SAF-PRL-VHIGH", "SAF-PRL-SYMPT",
+        "SAF-DDI-CYP3A", "SAF-NALTREXONE-KRATOM", "SAF-UDS-UNEXPECTED",
+            "SAF-DOSE-ESC", "SAF-7OH-PRODUCT", "SAF-PRL-VHIGH", "SAF-PRL-SYMPT",
         "SAF-PRL-HIGH",
         "SAF-PRL-RISE", "SAF-MED-UNCLASSIFIED", "SAF-PRL-DUE", "SAF-DIARY-GAP"]
     assert {r.area for r in RULES} == set(AREAS)

@@ -39,7 +39,7 @@ ISSUE_TOPICS = {
     # issue 13
     "depression-severe", "anxiety-severe", "qt-risk", "potent-7oh-product",
     # issue 19
-    "medication-not-classified", "naltrexone-kratom",
+    "medication-not-classified", "naltrexone-kratom", "uds-unexpected",
 }  # fmt: skip
 
 KRATOM_NOW = daily_doses(3, 0, 2.0)  # a few recent doses: current use, not regular use

@@ -200,6 +200,16 @@ def case(seed: int) -> dict:
     if extra.random() < 0.3:  # a 7-OH product reported, inside or outside the window
         out["substances"].append({"name": extra.choice(("7-OH", "7oh tablets", "kratom")),
                                   "at": _at(extra, extra.choice((1, 20, 45)))})
+    # urine drug test panels (issue 19), from their own generator too
+    panels = random.Random(f"issue-19-{seed}")
+    if panels.random() < 0.3:
+        at = _at(panels, panels.choice((2, 15, 40)), 9)
+        invalid = panels.random() < 0.2
+        for code, result in (("uds-buprenorphine", panels.choice(("positive", "negative"))),
+                             ("uds-norbuprenorphine", panels.choice(("positive", "negative"))),
+                             ("uds-mitragynine", panels.choice(("positive", "negative")))):
+            out["labs"].append({"lab": code, "at": at, "result": result, "panel": 1,
+                                "specimen_invalid": invalid})
     return out
 
 

@@ -247,17 +247,18 @@ def load_timelines(patient_ids: Sequence[int], *, as_of: dt.datetime | None = No
     labs: dict[int, list] = defaultdict(list)
     laboratory = LabResult.RangeSource.LABORATORY
     for (pid, lab, at, value, unit, cvalue, cunit, low, high, source, result, cmp, factor,
-         state) in _rows(
+         state, panel, problems) in _rows(
             LabResult.objects.current().filter(patient_id__in=ids).order_by()
             .values_list("patient_id", "lab", "collected_at", Cast("value", _FLOAT), "unit",
                          "canonical_value", "canonical_unit", "reference_low", "reference_high",
                          "reference_source", "result", "comparator", "iu_factor",
-                         "sample_state"), times=(2,)):
+                         "sample_state", "panel_id", "panel__specimen_problems"),
+            times=(2,), json_columns=(15,)):
         own = source == laboratory
         labs[pid].append(safety.LabResult(
             lab=lab, at=at, value=value, unit=unit or None, result=result or None,
             comparator=cmp or None, iu_factor=factor, canonical_value=cvalue,
-            sample_state=state or None,
+            sample_state=state or None, panel=panel, specimen_invalid=bool(problems),
             reference_unit=cunit or None,
             reference_low=low if own else None, reference_high=high if own else None))
 

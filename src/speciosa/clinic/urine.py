@@ -26,7 +26,7 @@ from speciosa.clinic.models import (
     TreatmentEpisode,
     UrinePanel,
 )
-from speciosa.knowledge import drug_panels, drugs
+from speciosa.knowledge import drug_panels
 from speciosa.knowledge import labs as klabs
 
 __all__ = ["KRATOM_WINDOW_DAYS", "expected_analytes", "read", "record_panel", "validate_panel"]
@@ -196,15 +196,10 @@ def expected_analytes(patient: Patient, at: dt.datetime) -> dict[str, str]:
     episodes, and kratom doses reported in the :data:`KRATOM_WINDOW_DAYS` before."""
     day = at.date()
     out: dict[str, str] = {}
-    meds = Medication.objects.current().filter(patient=patient, start__lte=day)
-    for med in meds:
-        if med.end is not None and med.end < day or not med.is_current_status:
-            continue
-        found = drugs.classify(med.drug or med.name)
-        names = found.ingredients or (med.drug or med.name,)
-        for name in names:
-            for code in drug_panels.expected_for_drug(name, benzodiazepine=found.has("benzodiazepine")):
-                out.setdefault(code, f"{med.name} (current medication)")
+    meds = [m for m in Medication.objects.current().filter(patient=patient, start__lte=day)
+            if m.is_current_status and (m.end is None or m.end >= day)]
+    for code, name in drug_panels.expected_from_medications(m.drug or m.name for m in meds).items():
+        out.setdefault(code, f"{name} (current medication)")
     episodes = TreatmentEpisode.objects.current().filter(patient=patient, start__lte=day)
     for ep in episodes:
         if ep.end is not None and ep.end < day:

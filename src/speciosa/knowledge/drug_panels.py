@@ -27,6 +27,7 @@ __all__ = [
     "Panel",
     "PanelReading",
     "expected_for_drug",
+    "expected_from_medications",
     "get_panel",
     "read_panel",
     "specimen_problems",
@@ -106,6 +107,21 @@ def expected_for_drug(name: str, *, benzodiazepine: bool = False) -> tuple[str, 
     lower case); ``benzodiazepine`` when the drug table classes it so."""
     found = _EXPECTED_BY_DRUG.get((name or "").strip().lower(), ())
     return found + (("uds-benzodiazepines",) if benzodiazepine else ())
+
+
+def expected_from_medications(names: Iterable[str]) -> dict[str, str]:
+    """Analytes the current medications ``names`` (coded drug or name as entered) make
+    expected: lab code -> the first medication that does."""
+    from speciosa.knowledge import drugs
+
+    out: dict[str, str] = {}
+    for name in names:
+        found = drugs.classify(name)
+        for ingredient in found.ingredients or (name,):
+            for code in expected_for_drug(ingredient,
+                                          benzodiazepine=found.has("benzodiazepine")):
+                out.setdefault(code, name)
+    return out
 
 
 def specimen_problems(*, creatinine_mg_dl: Decimal | None = None, ph: Decimal | None = None,

@@ -90,7 +90,7 @@ def read_lab(where: str, row: Mapping[str, Any], tz: tzinfo) -> LabResult:
     ``result`` (qualitative; also accepted for ``hcg``, e.g. a urine pregnancy test)."""
     check_fields(where, row, {"lab", "at", "value", "unit", "reference_low", "reference_high",
                               "reference_unit", "comparator", "iu_factor", "result",
-                              "sample_state"})
+                              "sample_state", "panel", "specimen_invalid"})
     code = read_name(f"{where}.lab", row.get("lab"))
     try:
         lab = klabs.get_lab(code)
@@ -118,7 +118,15 @@ def read_lab(where: str, row: Mapping[str, Any], tz: tzinfo) -> LabResult:
             raise TimelineError(f"{where}.result", f"{lab.name} is qualitative: give a result")
         if value is not None:
             raise TimelineError(f"{where}.value", f"{lab.name} is qualitative: give a result only")
-        return LabResult(lab=code, at=at, value=None, unit=None, result=result)
+        panel = row.get("panel")
+        if panel is not None and (isinstance(panel, bool) or not isinstance(panel, int)):
+            raise TimelineError(f"{where}.panel", "the panel a urine drug test analyte was "
+                                                  "part of: a whole number, or null")
+        invalid = row.get("specimen_invalid", False)
+        if not isinstance(invalid, bool):
+            raise TimelineError(f"{where}.specimen_invalid", "must be true or false")
+        return LabResult(lab=code, at=at, value=None, unit=None, result=result, panel=panel,
+                         specimen_invalid=invalid)
     number = read_number(f"{where}.value", value)
     comparator = row.get("comparator")
     if comparator is not None and comparator not in klabs.COMPARATORS:

@@ -165,6 +165,10 @@ class LabResult:
     reference_unit: str | None = None
     canonical_value: float | None = None
     sample_state: str | None = None
+    #: Urine drug tests: the panel (its id) the analyte was part of, and whether that
+    #: panel's specimen was out of range (the reading is then withheld).
+    panel: int | None = None
+    specimen_invalid: bool = False
     canonical_low: float | None = field(init=False, default=None)
     canonical_high: float | None = field(init=False, default=None)
 

@@ -11,6 +11,7 @@ it), in the module of its clinical area:
 ``liver``      aminotransferases, bilirubin, jaundice symptoms
 ``pregnancy``  kratom in current use while pregnant
 ``co_use``     sedating drugs and alcohol with kratom; CYP3A substrates
+``drug_testing`` urine drug test panels read against what is expected
 ``use``        kratom dose escalation
 ``prolactin``  high, very high, rising, with symptoms, test due
 ``adherence``  a break in the diary
@@ -89,8 +90,8 @@ __all__ = [
 ]
 
 #: The clinical areas, each a module of this package, in listing order.
-AREAS = ("mood", "acute", "withdrawal", "liver", "pregnancy", "co_use", "use", "prolactin",
-         "adherence")
+AREAS = ("mood", "acute", "withdrawal", "liver", "pregnancy", "co_use", "drug_testing", "use",
+         "prolactin", "adherence")
 for _area in AREAS:
     importlib.import_module(f"{__name__}.{_area}")  # registers the area's rules
 
