@@ -319,6 +319,9 @@ RESEARCH_WITHHELD_DAYS = int(os.environ.get("SPECIOSA_RESEARCH_WITHHELD_DAYS", "
 # The site's research secret: SPECIOSA_RESEARCH_KEY, or else this file (``speciosa demo``
 # writes a random one for the demo clinic; a real site keeps it with its other secrets).
 RESEARCH_KEY_FILE = Path(os.environ.get("SPECIOSA_RESEARCH_KEY_FILE", DATA_DIR / "research-key"))
+# Compute the research page's analysis in a background thread when there is no task queue
+# (``speciosa serve`` turns it on; with a broker the worker computes it).
+RESEARCH_ANALYSIS_BACKGROUND = os.environ.get("SPECIOSA_RESEARCH_ANALYSIS_BACKGROUND", "") == "1"
 # Research exports made on the research page: their zip files, and how long they are kept.
 RESEARCH_EXPORT_DIR = Path(os.environ.get("SPECIOSA_RESEARCH_EXPORT_DIR", DATA_DIR / "research-exports"))
 RESEARCH_EXPORT_HOURS = float(os.environ.get("SPECIOSA_RESEARCH_EXPORT_HOURS", "24"))

@@ -172,6 +172,16 @@ def purge_research_exports() -> int:
     return exports.purge_expired()
 
 
+@app.task(name="speciosa.tasks.research_analysis", **RETRY)
+def research_analysis() -> bool:
+    """Compute the research page's cohort analysis for the current data and cache it
+    (:mod:`speciosa.research.cached`; queued after clinical writes)."""
+    _setup()
+    from speciosa.research import cached
+
+    return cached.refresh()
+
+
 def after_change(patient) -> None:
     """The after-change hook of the write kernel (:func:`speciosa.clinic.writes.after_change`),
     installed by ``speciosa.clinic.apps.ClinicConfig.ready``; it runs after every write.
@@ -183,6 +193,9 @@ def after_change(patient) -> None:
     from django.conf import settings
     from django.db import transaction
 
+    from speciosa.research import cached
+
+    cached.after_write()  # the research analysis is recomputed for the changed data
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         transaction.on_commit(lambda pk=patient.pk: evaluate_patient.delay(pk))
         return

@@ -26,7 +26,7 @@ ROLES = {
     "clinician": ("dr.okafor", ["/", "/patients/", "/worklist/", "/evidence/",
                                 "/account/second-factor/setup/", "/account/security/",
                                 "/account/password/", "/patients/?q=zzzz-no-such-name"]),
-    "researcher": ("researcher", ["/", "/research/", "/account/security/",
+    "researcher": ("researcher", ["/", "/research/", "/research/exports/", "/account/security/",
                                   "/account/second-factor/setup/"]),
     "admin": ("admin", ["/", "/safety-settings/", "/account/security/"]),
 }

@@ -101,3 +101,56 @@ def test_the_page_view_is_audited_with_who_what_and_why(consented, login):
     assert entry.after["purpose"] == "research: cohort analysis"
     assert entry.after["cohort"]["patients_consented"] == 2 and "k" in entry.after
     assert "purpose of use" in entry.reason
+
+
+def test_the_analysis_is_computed_off_the_request_and_shown_until_the_data_change(
+        consented, login, settings, monkeypatch):
+    """Issue 15: with a worker (here: the background thread of ``speciosa serve``) the first
+    load does not wait for the analysis; once computed it is reused; a write makes the next
+    load show it as out of date while the new one is computed."""
+    from speciosa.clinic.models import Consent
+    from speciosa.research import cached
+
+    started = []
+
+    class Thread:  # the background thread, run when the test says so
+        def __init__(self, target, args, **kwargs):
+            self.run = lambda: target(*args)
+
+        def start(self):
+            started.append(self)
+
+    monkeypatch.setattr(cached.threading, "Thread", Thread)
+    settings.RESEARCH_ANALYSIS_BACKGROUND = True
+    client = login(consented.researcher)
+    first = client.get(URL).content.decode()
+    assert "being computed for the first time" in first and "Mixed-effects models" not in first
+    assert len(started) == 1
+    client.get(URL)
+    assert len(started) == 1  # one computation at a time
+    started.pop().run()
+    page = client.get(URL).content.decode()
+    assert "Mixed-effects models" in page and "data have changed" not in page and not started
+    Consent.objects.create(patient=consented.patient_a, kind="research", given=False)
+    stale = client.get(URL).content.decode()
+    assert "Mixed-effects models" in stale and "data have changed since this analysis" in stale
+    assert len(started) == 1
+    started.pop().run()
+    assert "data have changed" not in client.get(URL).content.decode()
+
+
+def test_a_clinical_write_queues_the_analysis_with_a_broker(consented, settings, monkeypatch,
+                                                           django_capture_on_commit_callbacks):
+    from speciosa import tasks
+    from speciosa.research import cached
+
+    queued = []
+    monkeypatch.setattr(tasks.research_analysis, "delay", lambda: queued.append(1))
+    monkeypatch.setattr(tasks, "evaluate_patient", type("T", (), {"delay": staticmethod(lambda pk: None)}))
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.after_change(consented.patient_a)
+        tasks.after_change(consented.patient_b)
+    assert queued == [1]  # one task for a burst of writes
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    assert cached.refresh() is True and cached.refresh() is False  # the task: once per data

@@ -78,8 +78,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("SPECIOSA_DEBUG", "1")
+    os.environ.setdefault("SPECIOSA_RESEARCH_ANALYSIS_BACKGROUND", "1")  # one process: a thread
     setup_django()
     from django.core.management import call_command
+
+    from speciosa.research import cached
+
+    try:  # warm the research page's analysis off the first request
+        cached.schedule()
+    except Exception:  # noqa: BLE001 - no tables yet ('speciosa migrate'): the page says so
+        pass
 
     print(f"Serving Speciosa at http://{args.host}:{args.port}/  (Ctrl-C stops it)")
     call_command("runserver", f"{args.host}:{args.port}", use_reloader=False)

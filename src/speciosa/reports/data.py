@@ -296,6 +296,48 @@ def chart_data(patient: Patient, *, now: dt.datetime | None = None, with_exposur
         side_effect_codes=side_effect_codes)
 
 
+#: Seconds a chart payload is reused while its patient's record is unchanged (the key also
+#: holds the minute, so the time axis never lags by more than a minute).
+PAYLOAD_SECONDS = 300
+
+
+def record_version(patient: Patient) -> str:
+    """A digest that changes whenever anything the charts show of ``patient`` changes: a dose,
+    assessment or lab added, corrected (a new row; the old one marked superseded) or retracted;
+    any field of an alert or a medication; the patient's own fields and site time zone.
+
+    Six small queries (the patient's row, counts and maxima on the patient's indexed rows, and the patient's
+    few alerts and medications), instead of rebuilding the charts."""
+    from django.db.models import Count, Max, Q
+
+    parts: list[Any] = [list(Patient.objects.filter(pk=patient.pk).values_list()),
+                        patient.site.time_zone]
+    for model in (Dose, Assessment, LabResult):
+        parts.append(sorted(model.objects.filter(patient=patient).aggregate(
+            n=Count("pk"), last=Max("pk"), superseded=Count("pk", filter=Q(superseded=True)),
+            retracted=Count("pk", filter=Q(retracted=True))).items()))
+    for model in (Alert, Medication):
+        parts.append(list(model.objects.filter(patient=patient).order_by("pk").values_list()))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+def cached_payload(patient: Patient, build, *, kind: str, now: dt.datetime | None = None) -> str:
+    """The JSON text of a chart payload of ``patient`` (``build()`` returns the dict), reused
+    until the record changes (:func:`record_version`) or the minute turns."""
+    import json
+
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    now = now or timezone.now()
+    key = (f"charts:{kind}:{patient.pk}:{record_version(patient)}:"
+           f"{now.replace(second=0, microsecond=0).isoformat()}")
+    text = cache.get(key)
+    if text is None:
+        text = json.dumps(build(), cls=DjangoJSONEncoder)
+        cache.set(key, text, PAYLOAD_SECONDS)
+    return text
+
+
 def side_effect_labels() -> dict[str, str]:
     """The side-effect checklist's item codes and their labels."""
     from speciosa.knowledge import instruments as kinstruments

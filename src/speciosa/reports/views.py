@@ -19,8 +19,12 @@ from speciosa.clinic.models import Role
 from . import charts, data
 
 
-def _json(payload: dict) -> JsonResponse:
-    response = JsonResponse(payload)
+def _json(payload: dict | str) -> HttpResponse:
+    """``payload`` (a dict, or its JSON text) as a private, never-stored JSON response."""
+    if isinstance(payload, str):
+        response = HttpResponse(payload, content_type="application/json")
+    else:
+        response = JsonResponse(payload)
     response["Cache-Control"] = "private, no-store"
     return response
 
@@ -32,7 +36,8 @@ def patient_charts(request, patient_id: int) -> JsonResponse:
     access.require_role(request.user, Role.CLINICIAN)
     patient = access.patient_for(request.user, patient_id)
     services.record_view(request.user, patient, "charts")
-    return _json(charts.payload(data.chart_data(patient)))
+    return _json(data.cached_payload(patient, lambda: charts.payload(data.chart_data(patient)),
+                                     kind="clinician"))
 
 
 @login_required
@@ -41,7 +46,9 @@ def my_charts(request) -> JsonResponse:
     """The patient's own charts (use, craving, withdrawal); nobody else's."""
     access.require_role(request.user, Role.PATIENT)
     patient = access.own_patient(request.user)
-    return _json(charts.payload(data.chart_data(patient, with_exposure=False), simple=True))
+    return _json(data.cached_payload(
+        patient, lambda: charts.payload(data.chart_data(patient, with_exposure=False), simple=True),
+        kind="patient"))
 
 
 PURPOSES = {

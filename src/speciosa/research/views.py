@@ -10,9 +10,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Max
 from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
@@ -20,52 +18,15 @@ from django.views.decorators.http import require_GET
 
 from speciosa.clinic import access, writes
 from speciosa.clinic.models import (
-    Assessment,
     AuditEntry,
-    Consent,
-    DiaryDay,
-    Dose,
-    LabResult,
-    Patient,
     Role,
 )
 from speciosa.web.forms import TokenForm, apply_service_errors, submission_key
 
-from . import analysis, exports
+from . import analysis, cached, exports
 from .models import ResearchExport
 
 _researcher_only = access.role_required(Role.RESEARCHER)
-
-
-#: Seconds an analysis is reused while the data it was computed from are unchanged.
-CACHE_SECONDS = 600
-
-
-def _data_fingerprint() -> str:
-    """Changes whenever a patient, consent, diary day, dose, assessment or lab is added,
-    corrected (a correction is a new row) or retracted, and every day (the withheld recent
-    days are counted back from today)."""
-    from django.utils import timezone
-
-    parts = [timezone.now().date().isoformat()]
-    for model in (Patient, Consent, DiaryDay, Dose, Assessment, LabResult):
-        agg = model.objects.aggregate(n=Count("pk"), last=Max("pk"))
-        parts.append(f"{agg['n']}:{agg['last']}")
-    parts += [str(model.objects.filter(retracted=True).count())  # a retraction adds no row
-              for model in (Dose, Assessment, LabResult)]
-    return "research-analysis:" + "|".join(parts)
-
-
-def _cached_analysis() -> tuple[analysis.AnalysisResult, dict[str, int], dict]:
-    """The cohort analysis, table counts and de-identification report (no per-patient
-    data), cached per data version."""
-    key = _data_fingerprint()
-    hit = cache.get(key)
-    if hit is None:
-        ds, result = analysis.run_cohort_analysis()
-        hit = (result, dict(ds.counts), ds.report)
-        cache.set(key, hit, CACHE_SECONDS)
-    return hit
 
 
 def _left_out(report: dict) -> list[tuple[str, int]]:
@@ -80,7 +41,10 @@ def cohort(request):
 
     Audited as a view with who (the researcher), what (the cohort counts and the k of the
     data analysed) and why (the research role's one purpose: cohort analysis)."""
-    result, counts, report = _cached_analysis()
+    hit, current = cached.get()
+    if hit is None:  # the first analysis of this site is being computed
+        return render(request, "research/cohort.html", {"computing": True, "cli_command": CLI_COMMAND})
+    result, counts, report = hit
     writes.audit(request.user, AuditEntry.Action.VIEW, None, model="ResearchAnalysis",
                    reason="purpose of use: research (cohort analysis page, de-identified data)",
                    after={"purpose": "research: cohort analysis", "cohort": result.cohort,
@@ -89,7 +53,7 @@ def cohort(request):
               for m in result.models]
     return render(request, "research/cohort.html", {
         "result": result, "models": models, "counts": counts, "report": report,
-        "left_out": _left_out(report), "cli_command": CLI_COMMAND,
+        "left_out": _left_out(report), "cli_command": CLI_COMMAND, "current": current,
     })
 
 
