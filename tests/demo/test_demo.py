@@ -51,6 +51,9 @@ def test_it_builds_two_sites_four_clinicians_a_researcher_and_patients_of_both_s
     assert Profile.objects.filter(role="researcher").count() == 1
     assert get_user_model().objects.get(username="admin").is_superuser
     assert set(Patient.objects.values_list("sex", flat=True)) == {"female", "male"}
+    for site in Site.objects.all():  # each site, not only the clinic (issue 15: one was all men)
+        sexes = sorted(Patient.objects.filter(site=site).values_list("sex", flat=True))
+        assert set(sexes) == {"female", "male"}, (site.name, sexes)
     assert Patient.objects.count() == small_clinic.patients == 9
     assert Patient.objects.filter(user__username="patient01").exists()
     roles = {role for _u, role, _w in small_clinic.logins}

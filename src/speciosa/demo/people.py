@@ -162,8 +162,10 @@ def add_consents(b: Builder, patient: Patient, plan: dict[str, Any], clinician,
 def plan_patient(b: Builder, i: int) -> dict[str, Any]:
     """The patient's fixed characteristics."""
     rng = np.random.default_rng([b.seed, i, 0])
-    sex = SPECIAL_SEX.get(i, "female" if i % 2 == 0 else "male")
     site = i % 2
+    # alternate on i // 2, not i: every other patient goes to the other site, so alternating
+    # on i gave one site only women and the other only men (issue 15)
+    sex = SPECIAL_SEX.get(i, "female" if (i // 2) % 2 == 0 else "male")
     team = site * 2 + (0 if rng.random() < 0.6 else 1)
     age = int(rng.integers(24, 39)) if i == SPECIAL_PREGNANT else int(rng.integers(19, 71))
     birth = b.today - dt.timedelta(days=int(age * 365.25) + int(rng.integers(1, 360)))
