@@ -101,3 +101,9 @@ def test_the_chart_data_are_reused_until_the_record_changes(clinic, login):
     dose = Dose.objects.filter(patient=patient).order_by("-taken_at").first()
     Dose.objects.filter(pk=dose.pk).update(retracted=True)
     assert client.get(url).json() != first
+    from speciosa.clinic.models import TreatmentEpisode
+
+    TreatmentEpisode.objects.create(patient=patient, entered_by=clinician, source="clinician",
+                                    drug="methadone", formulation="oral-liquid", dose_mg=60,
+                                    dispensing_clinic="OTP", start=timezone.localdate())
+    assert _queries(client, url, clear=False) > reused  # rebuilt: an episode is charted data

@@ -316,7 +316,7 @@ def record_version(patient: Patient) -> str:
         parts.append(sorted(model.objects.filter(patient=patient).aggregate(
             n=Count("pk"), last=Max("pk"), superseded=Count("pk", filter=Q(superseded=True)),
             retracted=Count("pk", filter=Q(retracted=True))).items()))
-    for model in (Alert, Medication):
+    for model in (Alert, Medication, TreatmentEpisode):  # few rows, changed in place
         parts.append(list(model.objects.filter(patient=patient).order_by("pk").values_list()))
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
