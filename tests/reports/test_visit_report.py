@@ -123,3 +123,30 @@ def test_the_report_has_the_treatment_episodes_of_the_period(charted, clinic):
     assert "methadone oral liquid" in text and "60 mg per day" in text
     assert "dispensed by Harbour Street OTP" in text
     assert "naltrexone" not in text.split("Treatment for opioid use disorder")[1].split("Charts")[0]
+
+
+def test_a_note_longer_than_a_page_continues_on_the_next_page_in_order(charted, clinic):
+    """Adversarial pass: a note of the 5000 characters a note may hold is taller than a page.
+    Its row was drawn past the foot of the page, fpdf then broke the page at every line: the
+    last lines of the note stood one per page (four pages holding a single line each). The
+    row now continues on the next page under the table's headings, every word in order."""
+    p = charted.patient
+    words = [f"w{i:04d}" for i in range(830)]
+    text = " ".join(words)
+    assert len(text) <= 5000
+    short = len(_pages(p, period="90"))
+    Note.objects.create(patient=p, entered_by=clinic.clinician_a, source=Source.CLINICIAN,
+                        at=NOW - dt.timedelta(days=1), text=text)
+    pages = _pages(p, period="90")
+    assert len(pages) <= short + 2
+    flat = _flat(pages)
+    at = [flat.index(w) for w in words]
+    assert at == sorted(at)
+    per_page = [sum(page.count(w) for w in words) for page in pages]
+    holding = [n for n in per_page if n]
+    assert all(n >= 100 for n in holding[:-1]), per_page  # no page holding a line or two
+    # a word of 5000 letters (a pasted key or link) is cut into lines, all of it kept
+    Note.objects.create(patient=p, entered_by=clinic.clinician_a, source=Source.CLINICIAN,
+                        at=NOW - dt.timedelta(days=2), text="Z" * 4990 + "END")
+    flat = "".join("".join(_pages(p, period="90")).split())
+    assert flat.count("Z") == 4990 and "ZZEND" in flat

@@ -128,12 +128,26 @@ class _Report(FPDF):
         widths = tuple(w * scale for w in widths)
         self._table_row([_t(h) for h in headings], widths, heading=True)
         for r in rows:
-            cells = ["" if c is None else _t(c) for c in r]
-            if self._table_row(cells, widths, heading=False, dry=True) > self.room():
-                self.add_page()
-                self._table_row([_t(h) for h in headings], widths, heading=True)
-            self._table_row(cells, widths, heading=False)
+            for cells in self._row_parts(["" if c is None else _t(c) for c in r], widths):
+                if self._table_row(cells, widths, heading=False, dry=True) > self.room():
+                    self.add_page()
+                    self._table_row([_t(h) for h in headings], widths, heading=True)
+                self._table_row(cells, widths, heading=False)
         self.ln(1)
+
+    def _row_parts(self, cells: list[str], widths: tuple[float, ...]) -> list[list[str]]:
+        """``cells`` as one row, or, when the row is taller than a page (a note of thousands of
+        characters), as rows of at most a page's lines each, continued in order: a row drawn
+        past the foot of the page had fpdf break the page at every line."""
+        self.set_font("Helvetica", "", 8)
+        most = max(1, int((self.h - self.t_margin - self.b_margin - 24) // self._LINE_MM))
+        lines = [self._wrap(text, w - 2 * self._PAD_MM)
+                 if self.get_string_width(text) > w - 2 * self._PAD_MM else [text]
+                 for text, w in zip(cells, widths, strict=True)]
+        if max(len(x) for x in lines) <= most:
+            return [cells]
+        return [["\n".join(x[start:start + most]) for x in lines]
+                for start in range(0, max(len(x) for x in lines), most)]
 
     _LINE_MM = 4.2
     _PAD_MM = 1.0
@@ -152,9 +166,15 @@ class _Report(FPDF):
                 if line:
                     out.append(line)
                 while self.get_string_width(word) > width and len(word) > 1:
-                    cut = len(word)
-                    while cut > 1 and self.get_string_width(word[:cut]) > width:
-                        cut -= 1
+                    # the longest start of the word that fits, measured letter by letter (a
+                    # 5000-letter word cut by shortening it a letter at a time took seconds)
+                    cut, used = 0, 0.0
+                    while cut < len(word) - 1:
+                        used += self.get_string_width(word[cut])
+                        if used > width:
+                            break
+                        cut += 1
+                    cut = max(cut, 1)
                     out.append(word[:cut])
                     word = word[cut:]
                 line = word
