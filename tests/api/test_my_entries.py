@@ -72,3 +72,25 @@ def test_an_entry_older_than_the_window_is_a_400_saying_whom_to_ask(clinic, api,
     dose = Dose.objects.get()
     r = client.post(f"/api/v1/me/entries/dose/{dose.pk}/retraction/", {"reason": "wrong"}, format="json")
     assert r.status_code == 400 and "Ask your care team" in r.json()["errors"]["__all__"][0]
+
+
+def test_a_patient_cannot_move_a_dose_off_its_diary_day(clinic, api, key):
+    """Adversarial pass: a correction's taken_at was taken as sent, so a patient moved
+    today's dose to three weeks ago (201): its diary day stayed today, the charts put it
+    three weeks back, past the days the patient may change. A patient's correction keeps a
+    dose on its diary's day (in any time zone); the care team can move it further."""
+    client = api(clinic.patient_a.user)
+    _write(client, key)
+    dose = Dose.objects.get()
+    url = f"/api/v1/me/entries/dose/{dose.pk}/corrections/"
+    for when in (timezone.now() - dt.timedelta(days=20), dose.taken_at - dt.timedelta(days=2)):
+        r = client.post(url, {"taken_at": when.isoformat(), "reason": "moved"}, format="json", headers=key())
+        assert r.status_code == 400, r.json()
+        assert "remove it and add it to that day's diary" in r.json()["errors"]["taken_at"][0]
+    assert Dose.objects.count() == 1 and not Dose.objects.get().superseded
+    # a time on the same day (read in a zone 14 hours ahead) is still a correction
+    day = dose.diary.day
+    ahead = dt.datetime.combine(day, dt.time(0, 5), tzinfo=dt.timezone(dt.timedelta(hours=14)))
+    r = client.post(url, {"taken_at": ahead.isoformat(), "reason": "time"}, format="json", headers=key())
+    assert r.status_code == 201, r.json()
+    assert Dose.objects.current().get().taken_at == ahead

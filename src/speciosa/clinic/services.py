@@ -673,6 +673,8 @@ def correct_record(user, record, changes: Mapping[str, Any], reason: str, *, tok
         confirmed = bool(changes.get("confirmed_unusual")) or (
             record.confirmed_unusual and not {"amount", "unit", "grams_per_capsule", "taken_at"} & set(changes))
         fields = validate_dose(merged, patient)
+        if by_patient:
+            _require_on_diary_day(record, fields["taken_at"])
         asked = dose_questions(fields, Dose.objects.current().filter(
             patient=patient, diary=record.diary).exclude(pk=record.pk) if record.diary_id else ())
         if asked and not confirmed:
@@ -840,6 +842,20 @@ def patient_may_still_change(record) -> bool:
     return (isinstance(record, PATIENT_CORRECTABLE) and record.diary_id is not None
             and record.source == Source.PATIENT and not (record.superseded or record.retracted)
             and record.diary.day >= correction_window_start(record.patient))
+
+
+def _require_on_diary_day(record, taken_at: dt.datetime) -> None:
+    """A patient's correction keeps a dose on its diary's day: ``taken_at`` on that date in
+    some time zone (from UTC+14 to UTC-12, the zones a device may read the times in). Moving
+    it further would put it on a day the patient may no longer change, the diary still
+    listing it under its own day; the care team can move it."""
+    day = record.diary.day
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC) - dt.timedelta(hours=14)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC) + dt.timedelta(hours=12)
+    if not start <= taken_at < end:
+        raise ValidationError({"taken_at": (
+            f"A dose of your diary of {day:%-d %B %Y} is taken on that day. If you took it on "
+            "another day, remove it and add it to that day's diary.")})
 
 
 def _require_in_correction_window(record) -> None:
