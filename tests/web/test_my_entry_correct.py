@@ -143,3 +143,21 @@ def test_enter_in_a_field_saves_the_diary_rather_than_adding_a_row(clinic, login
     form = page[page.index('<form method="post" novalidate class="diary">'):]
     first = form[form.index("<button"):form.index("</button>")]
     assert 'name="add_dose"' not in first and 'type="submit"' in first
+
+
+def test_a_correction_sent_twice_lands_on_the_diary_both_times(clinic, login):
+    """Adversarial pass: a double tap on 'Save the change' stored one version, but the second
+    answer sent the patient back to the correction form (of the new version) with nothing
+    said, as if the change had not been saved. A retry now gets the first answer."""
+    client = login(clinic.patient_a.user)
+    dose = _dose_of(client)
+    url = reverse("my_entry_correct", args=["dose", dose.pk])
+    first = client.post(url, _correct_post(token="t-twice"))
+    again = client.post(url, _correct_post(token="t-twice"))
+    assert first.status_code == again.status_code == 302
+    assert again["Location"] == first["Location"] and first["Location"].endswith("?changed=1")
+    assert Dose.objects.count() == 2 and Dose.objects.current().get().amount == Decimal("1.5")
+    # another change sent to the old version's address opens the current version, unsaved
+    other = client.post(url, _correct_post(token="t-other", amount="2.5"))
+    assert other["Location"] == reverse("my_entry_correct", args=["dose", Dose.objects.current().get().pk])
+    assert Dose.objects.count() == 2

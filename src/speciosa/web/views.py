@@ -339,6 +339,16 @@ def my_entry_correct(request, kind, record_id):
     record = get_object_or_404(model.objects.select_related("diary"), pk=record_id, patient=patient,
                                diary__isnull=False)
     if record.superseded:  # an earlier version: open the current one
+        if request.method == "POST":  # a double tap: the first one saved it, answer as it was
+            sent = forms.MyCorrectionForm(request.POST)
+            try:
+                saved = sent.is_valid() and writes.replayed(
+                    request.user, forms.submission_key(request, sent), model=model, kind="correction",
+                    patient=patient)
+            except ValidationError:  # the token went with other values: not this correction
+                saved = None
+            if saved:
+                return redirect(reverse("diary_day", args=[record.diary.day.isoformat()]) + "?changed=1")
         current = selectors.record_history(record)[0]
         return redirect("my_entry_correct", kind=kind, record_id=current.pk)
     local = timezone.localtime(record.taken_at) if kind == "dose" else None
