@@ -62,3 +62,21 @@ def test_a_since_in_the_future_is_400(chart):
     resp = kick_off(clinician(chart), _since="2099-01-01T00:00:00Z")
     assert resp.status_code == 400, resp.content
     assert resp.json()["issue"][0]["expression"] == ["_since"]
+
+
+def test_a_cross_site_delete_with_the_session_cookie_is_refused(
+        chart, django_capture_on_commit_callbacks):
+    """DELETE of an export's status URL with only the web session (another site's page
+    making the browser send it) needs the CSRF token; without it the export stays."""
+    from django.test import Client
+
+    from ..conftest import verified_login
+
+    client = clinician(chart)
+    resp = kick_off(client, capture=django_capture_on_commit_callbacks, _type="Patient")
+    status = resp["Content-Location"]
+    forged = verified_login(Client(enforce_csrf_checks=True), chart.clinician_a)
+    answer = forged.delete(status)
+    assert answer.status_code == 403
+    assert answer.json()["resourceType"] == "OperationOutcome"
+    assert client.get(status).status_code == 200

@@ -71,3 +71,37 @@ def test_a_patients_login_gets_no_trace_of_the_care_teams_notes(chart, login):
         assert f"DocumentReference/{doc_id}" not in body, url
     assert note.pk and "partner worried" not in json.dumps(
         me.get("/fhir/Provenance", {"target": f"DocumentReference/{doc_id}"}).json())
+
+
+def test_what_a_standard_r4_client_parses(chart, login, client):
+    """Every answer a FHIR R4 client parses with its models: the CapabilityStatement, the
+    error OperationOutcomes (401, 403, 404, 405, 406, 400), search, history and $everything
+    Bundles (fhirclient R4, strict)."""
+    from .r4 import parse_r4
+
+    parse_r4(client.get("/fhir/metadata").json())
+    parse_r4(client.get("/fhir/Observation").json())  # 401
+    staff = login(chart.clinician_a)
+    p = chart.patient_a.pk
+    obs = staff.get("/fhir/Observation", {"patient": p}).json()
+    parse_r4(obs)
+    oid = obs["entry"][0]["resource"]["id"]
+    answers = [
+        staff.get("/fhir/Observation", {"patient": p, "_count": 0}),
+        staff.get("/fhir/Observation", {"patient": p, "foo": "bar"}, HTTP_PREFER="handling=lenient"),
+        staff.get("/fhir/Observation", {"foo": "bar"}),
+        staff.get(f"/fhir/Observation/{oid}/_history"),
+        staff.get(f"/fhir/Patient/{p}/$everything"),
+        staff.get("/fhir/Nope/1"),
+        staff.post("/fhir/Observation", {}, content_type="application/fhir+json"),
+        staff.get("/fhir/Observation", HTTP_ACCEPT="application/fhir+xml"),
+        staff.get(f"/fhir/Patient/{chart.patient_b.pk}"),
+    ]
+    for resp in answers:
+        assert resp["Content-Type"].startswith("application/fhir+json"), resp
+        parse_r4(resp.json())
+    lenient = answers[1].json()
+    self_link = next(link["url"] for link in lenient["link"] if link["relation"] == "self")
+    assert "foo" not in self_link and f"patient={p}" in self_link
+    assert "next" not in {link["relation"] for link in answers[0].json()["link"]}
+    assert [r.status_code for r in answers[2:]] == [400, 200, 200, 404, 405, 406, 404]
