@@ -105,3 +105,21 @@ def test_what_a_standard_r4_client_parses(chart, login, client):
     assert "foo" not in self_link and f"patient={p}" in self_link
     assert "next" not in {link["relation"] for link in answers[0].json()["link"]}
     assert [r.status_code for r in answers[2:]] == [400, 200, 200, 404, 405, 406, 404]
+
+
+@pytest.mark.parametrize("query", ["_type=Observation", "_since=2026-11-01T00:00:00Z",
+                                   "start=2026-01-01", "_count=1", "patient=1"])
+def test_everything_with_a_parameter_it_does_not_apply_is_400(chart, login, query):
+    """R4 defines _type, _since, start, end and _count for $everything; they are not applied
+    here, so a client asking for only the Observations since November got the whole record
+    and took it for its answer. Now 400 naming the parameter (lenient: ignored)."""
+    staff = login(chart.clinician_a)
+    url = f"/fhir/Patient/{chart.patient_a.pk}/$everything?{query}"
+    resp = staff.get(url)
+    assert resp.status_code == 400, resp.content[:300]
+    issue = resp.json()["issue"][0]
+    assert issue["code"] == "not-supported"
+    assert issue["expression"] == [query.split("=")[0]]
+    assert staff.get(url, HTTP_PREFER="handling=lenient").status_code == 200
+    ok = staff.get(f"/fhir/Patient/{chart.patient_a.pk}/$everything?_purpose=TREAT&_format=json")
+    assert ok.status_code == 200

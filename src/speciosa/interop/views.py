@@ -344,8 +344,20 @@ class SearchView(FHIRView):
         return Response(bundle)
 
 
+#: What ``$everything`` takes: the purpose of use and the format; R4's ``_type``, ``_since``,
+#: ``start``, ``end`` and ``_count`` are not applied, so they are refused rather than ignored.
+EVERYTHING_PARAMS = frozenset({"_purpose", "_format"})
+
+
 class EverythingView(FHIRView):
     def get(self, request, rid: str):
+        if not _prefers_lenient(request):
+            for key in request.query_params:
+                if key not in EVERYTHING_PARAMS:
+                    raise search.SearchError(
+                        key, f"$everything does not apply {key} here: it returns the whole "
+                             "record (search by type, with date, for a part of it); send "
+                             "'Prefer: handling=lenient' to have it ignored.", "not-supported")
         patients = _everything_reach(request)
         patient = _patient_in(patients, rid)
         exporter = Exporter(patients.filter(pk=patient.pk), notes=_sees_notes(request.user))
