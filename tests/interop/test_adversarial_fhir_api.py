@@ -123,3 +123,18 @@ def test_everything_with_a_parameter_it_does_not_apply_is_400(chart, login, quer
     assert staff.get(url, HTTP_PREFER="handling=lenient").status_code == 200
     ok = staff.get(f"/fhir/Patient/{chart.patient_a.pk}/$everything?_purpose=TREAT&_format=json")
     assert ok.status_code == 200
+
+
+def test_logins_outside_the_care_teams_are_not_listed(chart, login):
+    """Practitioner and CareTeam are the care teams of the patients in reach: another site's
+    clinician and team, the administrator and the researcher are not read or listed."""
+    staff = login(chart.clinician_a)
+    for user in (chart.clinician_b, chart.admin, chart.researcher):
+        assert staff.get(f"/fhir/Practitioner/{user.pk}").status_code == 404, user
+    listed = {e["resource"]["id"] for e in staff.get("/fhir/Practitioner").json().get("entry", ())}
+    assert str(chart.clinician_a.pk) in listed
+    assert not listed & {str(chart.clinician_b.pk), str(chart.admin.pk), str(chart.researcher.pk)}
+    assert staff.get(f"/fhir/CareTeam/{chart.team_b.pk}").status_code == 404
+    me = login(chart.patient_a.user)
+    assert me.get(f"/fhir/Practitioner/{chart.clinician_b.pk}").status_code == 404
+    assert me.get(f"/fhir/CareTeam/{chart.team_b.pk}").status_code == 404
