@@ -198,3 +198,28 @@ def test_online_access_ends_when_the_person_logs_out(chart, app):
     assert browser.post("/logout/").status_code in (200, 302)
     assert _refresh(app, online["refresh_token"]).status_code == 400
     assert _refresh(app, offline["refresh_token"]).status_code == 200
+
+
+@pytest.mark.parametrize("aud", ["https://evil.example/fhir", "http://testserver/fhir/evil",
+                                 None], ids=["another-server", "another-path", "missing"])
+def test_an_authorize_request_for_another_resource_server_is_refused(chart, app,
+                                                                     verified_login_of, aud):
+    """SMART App Launch: ``aud`` names the FHIR server the token is for, so that a genuine
+    token never goes to a counterfeit server; a request naming another server (or none) is
+    sent back with an error, never shown for approval."""
+    browser = verified_login_of(Client(), chart.patient_a.user)
+    url = authorize_url(app["client_id"], "launch/patient patient/*.read", pkce()[1])
+    if aud is None:
+        url = url.replace("&aud=http%3A%2F%2Ftestserver%2Ffhir", "")
+        assert "aud=" not in url
+    else:
+        url = url.replace("aud=http%3A%2F%2Ftestserver%2Ffhir",
+                          "aud=" + aud.replace(":", "%3A").replace("/", "%2F"))
+    resp = browser.get(url)
+    assert resp.status_code == 302, resp.status_code
+    assert parse_qs(urlsplit(resp["Location"]).query)["error"] == ["invalid_request"]
+    # the FHIR base with or without its trailing slash is this server
+    for good in ("http%3A%2F%2Ftestserver%2Ffhir", "http%3A%2F%2Ftestserver%2Ffhir%2F"):
+        ok = browser.get(authorize_url(app["client_id"], "launch/patient patient/*.read",
+                                       pkce()[1]).replace("http%3A%2F%2Ftestserver%2Ffhir", good))
+        assert ok.status_code == 200, good

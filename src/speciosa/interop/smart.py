@@ -492,6 +492,11 @@ class SmartAuthorizationView(AuthorizationView):
     def get(self, request, *args, **kwargs):
         scopes = request.GET.get("scope", "").split()
         key = request.GET.get("launch", "")
+        bases = fhir_bases(request)
+        if request.GET.get("aud", "").rstrip("/") not in bases:
+            # SMART App Launch: aud names the FHIR server the token is for, so that a
+            # genuine token is never sent to a counterfeit server
+            return self._refuse(request, f"aud must name this FHIR server ({bases[0]}).")
         if "launch" in scopes and not (key and self._fixed_patient(scopes, key)):
             return self._refuse(request, "The launch parameter is unknown, used or expired: "
                                          "start the app again from the patient's page.")
@@ -540,6 +545,14 @@ class SmartAuthorizationView(AuthorizationView):
         if patient_id:
             credentials = {**credentials, "speciosa_patient": patient_id}
         return super().create_authorization_response(request, scopes, credentials, allow)
+
+
+def fhir_bases(request) -> list[str]:
+    """The FHIR base URLs of this server an authorize request's ``aud`` may name (no
+    trailing slash): at the public address (``SPECIOSA_BASE_URL``) and at this request's host
+    (checked by Django against ``ALLOWED_HOSTS``), as the EHR launch's ``iss`` names it."""
+    return list(dict.fromkeys([f"{settings.SPECIOSA_BASE_URL.rstrip('/')}/fhir",
+                               request.build_absolute_uri("/fhir")]))
 
 
 def launchable_apps() -> list[SmartClient]:
