@@ -5,7 +5,9 @@ zone is the phone's and said so, and the patient corrects a dose with the histor
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import zoneinfo
 from decimal import Decimal
 
 import pytest
@@ -27,7 +29,7 @@ def _shot(page, name: str) -> None:
 
 @pytest.fixture
 def tokyo_phone(browser):
-    # east of UTC: 08:30 in Tokyo is always in the past of the clinic's (UTC) day
+    # east of UTC: from 15:00 UTC Tokyo's today is the clinic's (UTC) tomorrow
     context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True,
                                   timezone_id="Asia/Tokyo")
     yield context.new_page()
@@ -37,6 +39,13 @@ def tokyo_phone(browser):
 def test_a_patient_confirms_an_unusual_dose_gives_the_capsule_size_and_corrects_a_dose(
         live_server, clinic, tokyo_phone, desktop, log_in):
     page, base = tokyo_phone, live_server.url
+    # today's diary reads the times on the phone's today (Tokyo's): times of the last hour there
+    tokyo = dt.datetime.now(zoneinfo.ZoneInfo("Asia/Tokyo"))
+    midnight = tokyo.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def ago(minutes: int) -> str:
+        return f"{max(tokyo - dt.timedelta(minutes=minutes), midnight):%H:%M}"
+
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     log_in(page, base, "pat_a", clinic.password)
@@ -45,11 +54,11 @@ def test_a_patient_confirms_an_unusual_dose_gives_the_capsule_size_and_corrects_
     note = page.inner_text("[data-zone-note]")
     assert note == "Times are read in your device's time zone, Asia/Tokyo (the clinic's is UTC)."
 
-    page.fill("#id_doses-0-time", "08:30")
+    page.fill("#id_doses-0-time", ago(30))
     page.fill("#id_doses-0-amount", "10000")
     page.select_option("#id_doses-0-unit", "g")
     page.click("button:has-text('Add another dose')")
-    page.fill("#id_doses-1-time", "07:00")
+    page.fill("#id_doses-1-time", ago(60))
     page.fill("#id_doses-1-amount", "4")
     page.select_option("#id_doses-1-unit", "capsule")
     _fits(page)
@@ -82,7 +91,7 @@ def test_a_patient_confirms_an_unusual_dose_gives_the_capsule_size_and_corrects_
     page.locator("ul.entries li", has_text="10000 g").locator("a:has-text('Correct or remove')").click()
     page.wait_for_url(f"{base}/me/entries/dose/{big.pk}/correct/")
     assert page.input_value("#id_amount") == "10000.000"
-    assert page.input_value("#id_time") == "08:30"
+    assert page.input_value("#id_time") == ago(30)
     page.fill("#id_amount", "10")
     page.fill("#id_reason", "I typed 10000 for 10")
     _fits(page)
@@ -97,7 +106,7 @@ def test_a_patient_confirms_an_unusual_dose_gives_the_capsule_size_and_corrects_
     assert fixed.taken_at == big.taken_at  # read back in the same zone it was written in
 
     # the usual capsules are filled in when capsules are chosen again
-    page.fill("#id_doses-0-time", "09:00")
+    page.fill("#id_doses-0-time", ago(10))
     page.fill("#id_doses-0-amount", "2")
     page.select_option("#id_doses-0-unit", "capsule")
     assert page.input_value("#id_doses-0-grams_per_capsule") == "0.5"

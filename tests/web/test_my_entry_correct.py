@@ -127,7 +127,9 @@ def test_the_browser_time_zone_is_used_when_it_differs_and_the_page_says_so(clin
     r = client.post(reverse("diary_today"), diary_post(browser_tz="Europe/Paris", **{"doses-0-time": "00:01"}))
     assert r.status_code == 302
     paris = zoneinfo.ZoneInfo("Europe/Paris")
-    assert Dose.objects.get().taken_at == dt.datetime.combine(timezone.localdate(), dt.time(0, 1), tzinfo=paris)
+    # today's diary: 00:01 of the device's today (Paris is a day ahead of UTC from 23:00 UTC)
+    assert Dose.objects.get().taken_at == dt.datetime.combine(timezone.localdate(timezone=paris), dt.time(0, 1),
+                                                              tzinfo=paris)
     page = client.post(reverse("diary_today"), diary_post(token="t-z", browser_tz="Europe/Paris",
                                                           **{"doses-0-amount": "x"})).content.decode()
     page = html.unescape(page)
@@ -161,3 +163,32 @@ def test_a_correction_sent_twice_lands_on_the_diary_both_times(clinic, login):
     other = client.post(url, _correct_post(token="t-other", amount="2.5"))
     assert other["Location"] == reverse("my_entry_correct", args=["dose", Dose.objects.current().get().pk])
     assert Dose.objects.count() == 2
+
+
+def test_a_device_a_day_ahead_or_behind_the_clinic_reads_today_as_its_own_today(clinic, login):
+    """Adversarial pass: the times were read in the device's zone but on the clinic's date. A
+    patient in Auckland at 21:30 UTC (Wednesday morning there, still Tuesday at the clinic)
+    writing 'an hour ago' in today's diary had the dose stored 24 hours earlier than taken,
+    without a word; a patient behind the clinic (Pago Pago, or Los Angeles just after the
+    clinic's midnight) was told that an hour ago is in the future. Today's diary now reads a
+    time on the device's today; a correction keeps the dose on the date it has there."""
+    import zoneinfo
+
+    now = timezone.now()
+    # whichever of the two has a date other than the clinic's (UTC) at this moment
+    name = "Pacific/Kiritimati" if now.hour >= 10 else "Pacific/Pago_Pago"
+    zone = zoneinfo.ZoneInfo(name)
+    taken = (now - dt.timedelta(minutes=2)).astimezone(zone).replace(second=0, microsecond=0)
+    if taken.date() == timezone.localdate():  # the two minutes crossed the device's midnight
+        pytest.skip("the device's date is the clinic's for two minutes")
+    client = login(clinic.patient_a.user)
+    r = client.post(reverse("diary_today"), diary_post(browser_tz=name, **{"doses-0-time": f"{taken:%H:%M}"}))
+    assert r.status_code == 302, html.unescape(r.content.decode())[-2000:]
+    dose = Dose.objects.get()
+    assert dose.taken_at == taken and dose.diary.day == timezone.localdate()
+    # corrected on the same device (the page shows the time in its zone): the time stays put
+    r = client.post(reverse("my_entry_correct", args=["dose", dose.pk]),
+                    _correct_post(browser_tz=name, time=f"{taken:%H:%M}", amount="1.5"))
+    assert r.status_code == 302
+    new = Dose.objects.current().get()
+    assert new.amount == Decimal("1.5") and new.taken_at == taken

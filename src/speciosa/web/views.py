@@ -258,6 +258,9 @@ def diary(request, day=None):
         form_ok, doses_ok = form.is_valid(), doses.is_valid()
         if form_ok and doses_ok:
             tz, zone = _reading_zone(form.cleaned_data.get("browser_tz") or "")
+            # today's diary reads a time on the device's today: in Auckland at 21:30 UTC it is
+            # already tomorrow, and "09:00" is this morning there, not a day before it
+            on = timezone.localdate(timezone=tz) if day == today else day
             dose_rows = []
             index_map = []
             for i, f in enumerate(doses.forms):
@@ -265,7 +268,7 @@ def diary(request, day=None):
                     continue
                 c = f.cleaned_data
                 dose_rows.append({
-                    "taken_at": dt.datetime.combine(day, c["time"]).replace(tzinfo=tz),
+                    "taken_at": dt.datetime.combine(on, c["time"]).replace(tzinfo=tz),
                     "amount": c["amount"], "unit": c["unit"], "product": c.get("product") or "",
                     "mitragynine_percent": c.get("mitragynine_percent"),
                     "grams_per_capsule": c.get("grams_per_capsule"),
@@ -376,7 +379,10 @@ def my_entry_correct(request, kind, record_id):
                     if data.get("time") is None or data.get("amount") is None or not data.get("unit"):
                         raise ValidationError({"__all__": "Give the time, amount and unit of the dose."})
                     tz, _zone = _reading_zone(data.get("browser_tz") or "")
-                    changes = {"taken_at": dt.datetime.combine(record.diary.day, data["time"]).replace(tzinfo=tz),
+                    # on the date the dose has in the zone the time is read in (the page showed
+                    # its time there): a device a day ahead of the clinic moves it by no day
+                    on = timezone.localdate(record.taken_at, timezone=tz)
+                    changes = {"taken_at": dt.datetime.combine(on, data["time"]).replace(tzinfo=tz),
                                "amount": data["amount"], "unit": data["unit"],
                                "product": data.get("product") or "",
                                "mitragynine_percent": data.get("mitragynine_percent"),
