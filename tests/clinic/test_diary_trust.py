@@ -185,6 +185,20 @@ def test_a_capsule_dose_without_its_size_is_asked_about_and_the_usual_product_re
     assert converted.mitragynine_mg == pytest.approx(4 * 0.5 * 15) and not converted.confirmed_unusual
 
 
+def test_the_repeat_question_names_the_time_as_the_patient_typed_it(clinic):
+    """Adversarial pass: a phone in another zone than the clinic's typed 09:00 twice and was
+    asked about 'a dose at 19:00' (the clinic's clock): the question now gives the time in the
+    zone the dose was entered in."""
+    import zoneinfo
+
+    p, day = clinic.patient_a, timezone.localdate() - dt.timedelta(days=1)
+    at = dt.datetime.combine(day, dt.time(9), tzinfo=zoneinfo.ZoneInfo("Pacific/Kiritimati"))
+    _diary(p, day=day, token="k-1", doses=[_dose(day, taken_at=at)])
+    with pytest.raises(services.NeedsConfirmation) as exc:
+        _diary(p, day=day, token="k-2", doses=[_dose(day, taken_at=at)])
+    assert "already has a dose at 09:00 of 3 g of leaf" in exc.value.message_dict["doses-0-__all__"][0]
+
+
 def test_a_dose_the_day_already_has_is_asked_about_and_a_retry_is_not(clinic):
     p = clinic.patient_a
     _diary(p, token="d-1")

@@ -206,7 +206,9 @@ def dose_questions(clean: Mapping[str, Any], same_day: Iterable[Any] = ()) -> di
         get = other.get if isinstance(other, Mapping) else (lambda k, o=other: getattr(o, k))
         if (get("taken_at") == clean["taken_at"] and get("unit") == unit
                 and Decimal(str(get("amount"))) == amount):
-            local = timezone.localtime(clean["taken_at"])
+            # the time as it was entered (in the zone the page or the app read it in), not the
+            # clinic's clock: a phone in another zone typed 09:00, not 19:00
+            local = clean["taken_at"]
             questions["__all__"] = (
                 f"This day already has a dose at {local:%H:%M} of {_num(amount)} "
                 f"{UNIT_WORDS.get(unit, unit)}. To change that one, correct it; if you took it "
