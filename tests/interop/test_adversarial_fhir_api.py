@@ -138,3 +138,20 @@ def test_logins_outside_the_care_teams_are_not_listed(chart, login):
     me = login(chart.patient_a.user)
     assert me.get(f"/fhir/Practitioner/{chart.clinician_b.pk}").status_code == 404
     assert me.get(f"/fhir/CareTeam/{chart.team_b.pk}").status_code == 404
+
+
+@pytest.mark.parametrize("asked", ["1001", "5000", "99999999999999999999"])
+def test_a_count_above_the_page_limit_is_capped_not_refused(chart, login, asked):
+    """FHIR R4 search: 'the server is not bound to return the number of results requested,
+    but cannot return more'; a client asking for 5000 a page (many do, to get everything)
+    gets pages of at most 1000 with a next link, and the self link says what was applied."""
+    from urllib.parse import parse_qs, urlsplit
+
+    staff = login(chart.clinician_a)
+    resp = staff.get("/fhir/Observation", {"_count": asked})
+    assert resp.status_code == 200, resp.content[:300]
+    bundle = resp.json()
+    assert len(bundle["entry"]) == 5
+    self_link = next(link["url"] for link in bundle["link"] if link["relation"] == "self")
+    assert parse_qs(urlsplit(self_link).query)["_count"] == ["1000"]
+    assert staff.get("/fhir/Observation", {"_count": "-1"}).status_code == 400

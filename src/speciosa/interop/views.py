@@ -269,7 +269,11 @@ class SearchView(FHIRView):
             for raw in values:
                 try:
                     if key == "_count":
-                        count = _int(raw, DEFAULT_COUNT, "_count", 0, MAX_COUNT)
+                        # more than a page holds is capped, not refused (R4 search: the
+                        # server may return fewer, never more); the self link says so
+                        count = min(_int(raw, DEFAULT_COUNT, "_count", 0, None), MAX_COUNT)
+                        applied.append((key, str(count)))
+                        continue
                     elif key == "_offset":
                         offset = _int(raw, 0, "_offset", 0, MAX_OFFSET)
                         continue  # the links set their own offset
@@ -483,7 +487,8 @@ def security(request) -> dict:
 
 #: What every search accepts besides its parameters (rest.documentation).
 RESULT_PARAMETERS_DOC = (
-    "Every search takes _count (0-1000, default 100; 0 gives only Bundle.total), _sort (a date "
+    "Every search takes _count (0-1000, default 100; more is capped at 1000, as the self link "
+    "shows; 0 gives only Bundle.total), _sort (a date "
     "parameter of the type, '-' first for newest first), _summary=count (Bundle.total only) and "
     "pages with the next and previous links (_offset; the self link names the page); "
     "_format may be json (nothing else is served: 406). A parameter repeated is AND, commas "
