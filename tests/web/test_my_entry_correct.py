@@ -192,3 +192,23 @@ def test_a_device_a_day_ahead_or_behind_the_clinic_reads_today_as_its_own_today(
     assert r.status_code == 302
     new = Dose.objects.current().get()
     assert new.amount == Decimal("1.5") and new.taken_at == taken
+
+
+def test_an_entry_the_care_team_corrected_is_not_offered_to_the_patient_to_change(clinic, login):
+    """Adversarial pass: after a clinician corrected a patient's dose of today, the diary still
+    offered 'Correct or remove' on it, and the page it opened said entries of today 'can no
+    longer be changed here', as if the day were too old. The link is offered only on the
+    patient's own entries; the page says the care team changed it."""
+    from speciosa.clinic import services
+
+    client = login(clinic.patient_a.user)
+    dose = _dose_of(client)
+    fixed = services.correct_record(clinic.clinician_a, dose, {"amount": Decimal("2.5")}, "checked with her")
+    page = client.get(reverse("diary_today")).content.decode()
+    assert "Kratom 2.5 g leaf" in page
+    assert reverse("my_entry_correct", args=["dose", fixed.pk]) not in page
+    page = html.unescape(client.get(reverse("my_entry_correct", args=["dose", fixed.pk])).content.decode())
+    assert "Your care team changed this entry" in page and "can no longer be changed here" not in page
+    assert client.post(reverse("my_entry_correct", args=["dose", fixed.pk]),
+                       _correct_post(token="t-cl")).status_code == 403
+    assert Dose.objects.current().get().pk == fixed.pk
