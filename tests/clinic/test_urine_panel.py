@@ -280,3 +280,16 @@ def test_an_invalid_specimen_raises_no_reading_finding(clinic):
         temperature_in_range=False, panels=["benzodiazepines"],
         analytes={"uds-benzodiazepines": "positive"}))
     assert not Alert.objects.filter(patient=clinic.patient_a, topic="uds-unexpected").exists()
+
+
+@pytest.mark.django_db
+def test_the_panel_is_in_the_timeline_with_its_values_and_cut_offs(clinic):
+    from speciosa.clinic import selectors
+
+    urine.record_panel(clinic.clinician_a, clinic.patient_a, panel(
+        panels=["mitragynine"], method="confirmation",
+        analytes={"uds-mitragynine": {"value": "3.5", "cutoff": "1.0", "unit": "ng/mL"}}))
+    events = [e for e in selectors.patient_timeline(clinic.patient_a) if e.kind == "lab"]
+    assert events[0].title == "Kratom (mitragynine), urine: positive"
+    assert "3.5 ng/mL (cut-off 1 ng/mL)" in events[0].detail
+    assert "urine drug test panel" in events[0].detail

@@ -10,7 +10,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 ID_PARAMS = {"patient_id", "record_id", "alert_id", "rid", "medication_id", "episode_id",
-             "thread_id"}
+             "thread_id", "panel_id"}
 
 
 def url_patterns() -> list[str]:
@@ -73,9 +73,14 @@ def team_b_records(clinic):
                                               formulation="sublingual", dose_mg=16,
                                               start=timezone.localdate(),
                                               notes="team B only")
+    from speciosa.clinic.models import UrinePanel
+
+    panel = UrinePanel.objects.create(patient=p, entered_by=clinic.clinician_b, source="clinician",
+                                      collected_at=now, panels=["opioids"], method="screen",
+                                      note="team B only")
     from speciosa.messaging.models import Message, Thread
 
     thread = Thread.objects.create(patient=p, subject="team B only", started_by=p.user)
     Message.objects.create(thread=thread, author=p.user, from_patient=True, body="team B only")
     return {"note": note, "dose": dose, "alert": alert, "medication": medication,
-            "episode": episode, "thread": thread}
+            "episode": episode, "thread": thread, "panel": panel}

@@ -94,7 +94,7 @@ def _own_values(clinic, rec):
             "record_id": rec["note"].pk, "kind": "note", "alert_id": rec["alert"].pk,
             "instrument_id": "cows", "page_id": "prolactin", "day": timezone.localdate().isoformat(),
             "medication_id": rec["medication"].pk, "episode_id": rec["episode"].pk,
-            "thread_id": rec["thread"].pk}
+            "thread_id": rec["thread"].pk, "panel_id": rec["episode"].pk}
 
 
 def _counts() -> dict:

@@ -30,7 +30,7 @@ def _values(clinic, rec, kind):
     return {"patient_id": clinic.patient_b.pk, "rid": clinic.patient_b.pk, "rtype": "Patient",
             "record_id": rec[kind].pk, "kind": kind, "alert_id": rec["alert"].pk,
             "medication_id": rec["medication"].pk, "episode_id": rec["episode"].pk,
-            "thread_id": rec["thread"].pk, "instrument_id": "cows", "page_id": "prolactin",
+            "thread_id": rec["thread"].pk, "panel_id": rec["panel"].pk, "instrument_id": "cows", "page_id": "prolactin",
             "day": "2026-01-01", "vid": "1"}
 
 
@@ -100,7 +100,8 @@ def test_a_dead_token_opens_none_of_ones_own_records(route, clinic):
                                diary=DiaryDay.objects.create(patient=p, day=timezone.localdate()))
     values = {"patient_id": p.pk, "rid": p.pk, "rtype": "Patient", "kind": "note",
               "record_id": note.pk, "alert_id": 0, "instrument_id": "cows", "page_id": "prolactin",
-              "day": "2026-01-01", "medication_id": medication.pk, "episode_id": episode.pk}
+              "day": "2026-01-01", "medication_id": medication.pk, "episode_id": episode.pk,
+              "panel_id": episode.pk}
     from speciosa.interop.export import Exporter
 
     values["vid"] = next(Exporter().patients(p.pk))["meta"]["versionId"]  # the Patient's version

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import medication_views, views
+from . import medication_views, urine_views, views
 
 v1 = [
     path("auth/token/", views.TokenView.as_view(), name="token"),
@@ -40,6 +40,10 @@ v1 = [
          medication_views.MedicationConfirmationView.as_view(), name="medication_confirmation"),
     path("patients/<str:patient_id>/medication-reviews/",
          medication_views.MedicationReviewListView.as_view(), name="medication_reviews"),
+    path("patients/<str:patient_id>/urine-panels/",
+         urine_views.UrinePanelListView.as_view(), name="urine_panels"),
+    path("patients/<str:patient_id>/urine-panels/<str:panel_id>/",
+         urine_views.UrinePanelDetailView.as_view(), name="urine_panel"),
     path("patients/<str:patient_id>/treatment-episodes/",
          medication_views.EpisodeListView.as_view(), name="episodes"),
     path("patients/<str:patient_id>/treatment-episodes/<str:episode_id>/",

@@ -229,7 +229,13 @@ def describe_lab(r: LabResult) -> tuple[str, str, bool]:
     except Exception:  # noqa: BLE001 - unknown code from an import still displays
         name = r.lab
     if r.result:
-        return f"{name}: {r.result}", r.method, r.result == "positive"
+        detail = r.method
+        if r.value is not None and r.cutoff is not None:  # a urine panel's value (issue 19)
+            unit = klabs.unit_display(r.unit)
+            detail += f" · {_fmt_num(r.value)} {unit} (cut-off {_fmt_num(r.cutoff)} {unit})"
+        if r.panel_id:
+            detail += " · urine drug test panel"
+        return f"{name}: {r.result}", detail, r.result == "positive"
     ref = ""
     if r.reference_low is not None or r.reference_high is not None:
         label = (LabResult.RangeSource(r.reference_source).label if r.reference_source
