@@ -12,6 +12,7 @@ from . import (
     security,
     settings_views,
     treatment_views,
+    urine_views,
     views,
 )
 
@@ -63,6 +64,10 @@ urlpatterns = [
          medication_views.medication_correct, name="medication_correct"),
     path("patients/<int:patient_id>/medications/<int:medication_id>/confirm/",
          medication_views.medication_confirm, name="medication_confirm"),
+    path("patients/<int:patient_id>/urine-panels/new/", urine_views.panel_new,
+         name="urine_panel_new"),
+    path("patients/<int:patient_id>/urine-panels/<int:panel_id>/", urine_views.panel_detail,
+         name="urine_panel"),
     path("patients/<int:patient_id>/treatment/new/", treatment_views.episode_new,
          name="episode_new"),
     path("patients/<int:patient_id>/treatment/<int:episode_id>/change/",

@@ -18,7 +18,7 @@ from speciosa.clinic.models import Role
 from speciosa.interop import smart
 from speciosa.knowledge import instruments as kinstruments
 
-from . import forms, medication_views, treatment_views
+from . import forms, medication_views, treatment_views, urine_views
 
 WORKLIST_PAGE_SIZE = 50
 #: Session key: the reasons to show help at once on the page after a diary is saved.
@@ -74,6 +74,7 @@ def patient_detail(request, patient_id):
         "smart_apps": apps,
         "meds": medication_views.medication_context(patient),
         "episodes": treatment_views.treatment_context(patient),
+        "urine": urine_views.urine_context(patient),
     })
     if apps:  # the launch form is answered by a redirect to the app (CSP form-action)
         response._csp_update = {"form-action": smart.launch_origins(apps)}

@@ -1,0 +1,140 @@
+"""Urine drug test panel pages (issue 19): record a panel and read it against what is
+expected, through :mod:`speciosa.clinic.urine`. The patient page lists the recent panels
+(:func:`urine_context`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from speciosa.clinic import access, medications, services, urine
+from speciosa.clinic.models import Role, UrinePanel
+from speciosa.knowledge import drug_panels
+from speciosa.knowledge import labs as klabs
+
+from .forms import TokenForm, submission_key
+
+_role_required = access.role_required
+
+_YES_NO = [("", "not recorded"), ("yes", "yes"), ("no", "no")]
+_RESULTS = [("", "—"), ("positive", "positive"), ("negative", "negative"),
+            ("indeterminate", "indeterminate")]
+
+
+def urine_context(patient) -> dict:
+    """The patient page's section: the five latest panels, each with its reading."""
+    panels = list(UrinePanel.objects.current().filter(patient=patient)
+                  .order_by("-collected_at", "-pk")[:5])
+    for p in panels:
+        p.reading, _ = urine.read(p)
+    return {"panels": panels}
+
+
+class PanelForm(TokenForm):
+    collected_date = forms.DateField(label="Collected on", widget=forms.DateInput(attrs={"type": "date"}))
+    collected_time = forms.TimeField(label="at", widget=forms.TimeInput(attrs={"type": "time"}))
+    panels = forms.MultipleChoiceField(
+        label="Panels tested", widget=forms.CheckboxSelectMultiple,
+        choices=[(p.id, p.name) for p in drug_panels.PANELS])
+    method = forms.ChoiceField(label="Method", choices=[
+        ("screen", "screening immunoassay"), ("confirmation", "confirmation (e.g. LC-MS/MS)")])
+    method_detail = forms.CharField(label="Method detail (optional)", required=False, max_length=60)
+    creatinine_mg_dl = forms.CharField(label="Creatinine (mg/dL)", required=False, max_length=20)
+    ph = forms.CharField(label="pH", required=False, max_length=20)
+    specific_gravity = forms.CharField(label="Specific gravity", required=False, max_length=20)
+    temperature_in_range = forms.ChoiceField(label="Temperature 32–38 °C within 4 minutes",
+                                             choices=_YES_NO, required=False)
+    observed = forms.ChoiceField(label="Collection observed", choices=_YES_NO, required=False)
+    note = forms.CharField(label="Note", required=False, max_length=500,
+                           widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, patient, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.patient = patient
+        self.analyte_codes = list(dict.fromkeys(a for p in drug_panels.PANELS for a in p.analytes))
+        for code in self.analyte_codes:
+            name = klabs.get_lab(code).name
+            self.fields[f"r_{code}"] = forms.ChoiceField(label=name, choices=_RESULTS,
+                                                         required=False)
+            self.fields[f"v_{code}"] = forms.CharField(label="or value", required=False, max_length=20)
+            self.fields[f"c_{code}"] = forms.CharField(label="cut-off", required=False, max_length=20)
+            self.fields[f"u_{code}"] = forms.CharField(label="unit", required=False, max_length=16,
+                                                       initial="ng/mL")
+
+    def analyte_rows(self):
+        return [(self[f"r_{c}"], self[f"v_{c}"], self[f"c_{c}"], self[f"u_{c}"], c)
+                for c in self.analyte_codes]
+
+    def panel_data(self) -> dict:
+        c = self.cleaned_data
+        at = dt.datetime.combine(c["collected_date"], c["collected_time"],
+                                 tzinfo=medications.site_time_zone(self.patient))
+        analytes = {}
+        for code in self.analyte_codes:
+            value = (c.get(f"v_{code}") or "").strip()
+            result = c.get(f"r_{code}") or ""
+            if value:
+                analytes[code] = {"value": value, "cutoff": c.get(f"c_{code}") or "",
+                                  "unit": c.get(f"u_{code}") or ""}
+            elif result:
+                analytes[code] = result
+        yes = {"yes": True, "no": False}
+        return {"collected_at": at, "panels": c.get("panels") or [], "method": c.get("method"),
+                "method_detail": c.get("method_detail") or "",
+                "creatinine_mg_dl": c.get("creatinine_mg_dl"), "ph": c.get("ph"),
+                "specific_gravity": c.get("specific_gravity"),
+                "temperature_in_range": yes.get(c.get("temperature_in_range") or ""),
+                "observed": yes.get(c.get("observed") or ""), "note": c.get("note") or "",
+                "analytes": analytes}
+
+
+def _put_errors(form, exc: ValidationError) -> None:
+    for key, messages in exc.message_dict.items():
+        field = None
+        if key.startswith("analytes."):
+            field = f"r_{key.split('.', 1)[1]}"
+        elif key == "collected_at":
+            field = "collected_date"
+        elif key in form.fields:
+            field = key
+        for m in messages:
+            form.add_error(field if field in form.fields else None, m)
+
+
+@_role_required(Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+def panel_new(request, patient_id):
+    patient = access.patient_for(request.user, patient_id)
+    form = PanelForm(request.POST or None, patient=patient)
+    if request.method == "POST" and form.is_valid():
+        try:
+            panel = urine.record_panel(request.user, patient, form.panel_data(),
+                                       token=submission_key(request, form))
+            return redirect(reverse("urine_panel", args=[patient.pk, panel.pk]))
+        except ValidationError as exc:
+            _put_errors(form, exc)
+    return render(request, "web/urine_panel_form.html", {
+        "patient": patient, "form": form, "catalogue": drug_panels.PANELS})
+
+
+@_role_required(Role.CLINICIAN)
+@require_http_methods(["GET"])
+def panel_detail(request, patient_id, panel_id):
+    patient = access.patient_for(request.user, patient_id)
+    panel = UrinePanel.objects.filter(patient=patient, pk=panel_id).first()
+    if panel is None:
+        raise Http404("No such urine panel in this patient's record")
+    services.record_view(request.user, patient, "urine-panel", panel)
+    reading, expected = urine.read(panel)
+    rows = {r.lab: r for r in panel.analytes.current()}
+    analytes = [{"reading": a, "name": klabs.get_lab(a.lab).name, "row": rows.get(a.lab),
+                 "because": expected.get(a.lab, "")} for a in reading.analytes]
+    return render(request, "web/urine_panel.html", {
+        "patient": patient, "panel": panel, "reading": reading, "analytes": analytes,
+        "panel_names": [drug_panels.get_panel(p).name for p in panel.panels]})
