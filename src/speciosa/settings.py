@@ -335,11 +335,36 @@ DAYS_BEFORE_CARE = int(os.environ.get("SPECIOSA_DAYS_BEFORE_CARE", "365"))
 # (defaults and their reasons: speciosa.pharmacology.doses.PLAUSIBLE_PER_DOSE), e.g.
 # SPECIOSA_DOSE_PLAUSIBLE_MAX="g=60,capsule=120".
 DIARY_CORRECTION_DAYS = int(os.environ.get("SPECIOSA_DIARY_CORRECTION_DAYS", "2"))
-DOSE_PLAUSIBLE_MAX = {
-    unit.strip(): float(limit)
-    for unit, _, limit in (part.partition("=") for part in
-                           os.environ.get("SPECIOSA_DOSE_PLAUSIBLE_MAX", "").split(",") if part.strip())
-}
+#: the units a limit may be set for (speciosa.pharmacology.doses.PLAUSIBLE_PER_DOSE's keys)
+DOSE_PLAUSIBLE_UNITS = ("g", "capsule", "glass", "mg_extract", "mg_mitragynine", "mg_7oh")
+
+
+def _dose_limits(text: str) -> dict[str, float]:
+    """``"g=60,capsule=120"`` as limits by unit. A unit misspelt ("grams=60") was ignored
+    without a word, "g=nan" made every diary save fail and "g=abc" stopped the server with a
+    bare ValueError: each is refused at start, naming the variable and what it takes."""
+    import math
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    limits: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        unit, _, value = (x.strip() for x in part.partition("="))
+        try:
+            limit = float(value)
+        except ValueError:
+            limit = math.nan
+        if unit not in DOSE_PLAUSIBLE_UNITS or not (math.isfinite(limit) and limit > 0):
+            raise ImproperlyConfigured(
+                f"SPECIOSA_DOSE_PLAUSIBLE_MAX: {part!r} is not unit=limit, with a unit of "
+                f"{', '.join(DOSE_PLAUSIBLE_UNITS)} and a positive number (e.g. g=60,capsule=120).")
+        limits[unit] = limit
+    return limits
+
+
+DOSE_PLAUSIBLE_MAX = _dose_limits(os.environ.get("SPECIOSA_DOSE_PLAUSIBLE_MAX", ""))
 
 # SMART on FHIR (speciosa.interop.smart, docs/interop.md): django-oauth-toolkit as the
 # authorization server. Access tokens live an hour; PKCE with S256 is required of every client

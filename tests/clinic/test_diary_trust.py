@@ -238,3 +238,27 @@ def test_the_charts_say_how_many_doses_they_could_not_convert(clinic):
     assert out["note"].startswith("2 doses could not be converted to mitragynine")
     assert "not counted in the kratom per day or the exposure estimate" in out["note"]
     assert charts.payload(chart)["note"] == out["note"]  # the clinician's charts say it too
+
+
+@pytest.mark.parametrize("value", ["grams=60", "g=abc", "g=nan", "g=0", "g=-5", "g=inf", "g=60,capsule"])
+def test_a_plausibility_limit_set_wrong_is_refused_at_start_naming_the_variable(value):
+    """Adversarial pass: SPECIOSA_DOSE_PLAUSIBLE_MAX="grams=60" (a misspelt unit) was ignored
+    without a word, "g=nan" made every diary save with a dose in grams fail, "g=abc" stopped
+    the server with a bare ValueError."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SPECIOSA_DOSE_PLAUSIBLE_MAX": value}
+    run = subprocess.run([sys.executable, "-c", "import speciosa.settings"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    assert "ImproperlyConfigured: SPECIOSA_DOSE_PLAUSIBLE_MAX" in run.stderr, run.stderr[-500:]
+
+
+def test_a_plausibility_limit_set_right_is_read_and_its_units_are_the_limits_units():
+    from speciosa import settings as ssettings
+    from speciosa.pharmacology import doses
+
+    assert ssettings._dose_limits(" g = 60 , capsule=120,") == {"g": 60.0, "capsule": 120.0}
+    assert set(ssettings.DOSE_PLAUSIBLE_UNITS) == set(doses.PLAUSIBLE_PER_DOSE)
