@@ -440,25 +440,13 @@ def record_medication(user, patient: Patient, data: Mapping[str, Any], *,
 
 def _new_version(record: Medication, user, fields: Mapping[str, Any], action: str,
                  reason: str, patient: Patient) -> Medication:
-    """Inside a transaction: mark ``record`` superseded and store its next version."""
-    locked = Medication.objects.select_for_update().get(pk=record.pk)
-    if locked.superseded or locked.retracted:
-        raise ValidationError({"__all__": "This entry was changed since; open the current one."})
-    before = writes.snapshot(locked)
-    locked.superseded = True
-    locked.save(update_fields=["superseded"])
-    keep = {f.name: getattr(locked, f.name) for f in Medication._meta.concrete_fields
-            if f.name not in ("id", "superseded", "retracted", "replaces", "entered_at",
-                              "entered_by", "change_reason")}
-    keep.update(fields)
-    new = Medication.objects.create(**{**keep, "entered_by": user, "entered_at": timezone.now(),
-                                       "replaces": locked, "change_reason": reason[:500]})
-    writes.audit(user, action, new, patient=patient, before=before, after=writes.snapshot(new),
-                 reason=reason)
-    return new
+    return writes.new_version(record, user, fields, action=action, reason=reason,
+                              patient=patient)
 
 
-def _when(raw: Any, patient: Patient, key: str = "at") -> tuple[dt.date, dt.datetime | None]:
+def when(raw: Any, patient: Patient, key: str = "at") -> tuple[dt.date, dt.datetime | None]:
+    """A date or date-time (default now) as (day at the site, moment or None), or the
+    field's message."""
     errors: dict[str, str] = {}
     day, at = _moment(raw if raw not in (None, "") else timezone.now(), key, patient, errors)
     if errors:
@@ -492,7 +480,7 @@ def stop_medication(user, patient: Patient, record: Medication, *, reason: str,
     if record.status not in (*CURRENT_MEDICATION_STATUSES, MedicationStatus.ON_HOLD,
                              MedicationStatus.INTENDED):
         errors["__all__"] = f"This medication is already {record.get_status_display()}."
-    day, moment = _when(at, patient, "end")
+    day, moment = when(at, patient, "end")
     if day < record.start or (moment and record.start_at and moment < record.start_at):
         errors["end"] = (f"The stop is before the start ({record.start.isoformat()}); "
                          "check the date.")
@@ -539,7 +527,7 @@ def change_medication(user, patient: Patient, record: Medication, changes: Mappi
     if record.status not in CURRENT_MEDICATION_STATUSES:
         errors["__all__"] = (f"Only a medication being taken can be changed; this one is "
                              f"{record.get_status_display()}.")
-    day, moment = _when(at, patient, "start")
+    day, moment = when(at, patient, "start")
     if day < record.start:
         errors["start"] = (f"The change is before the medication started "
                            f"({record.start.isoformat()}).")

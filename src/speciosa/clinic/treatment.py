@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from . import access, rule_settings, writes
-from .medications import _moment
+from .medications import _moment, when
 from .models import EpisodeStatus, Patient, Source, TreatmentDrug, TreatmentEpisode
 from .models import TreatmentFormulation as F
 
@@ -328,30 +328,9 @@ def record_episode(user, patient: Patient, data: Mapping[str, Any], *,
 
 def _new_version(record: TreatmentEpisode, user, fields: Mapping[str, Any], action: str,
                  reason: str, patient: Patient) -> TreatmentEpisode:
-    locked = TreatmentEpisode.objects.select_for_update().get(pk=record.pk)
-    if locked.superseded or locked.retracted:
-        raise ValidationError({"__all__": "This episode was changed since; open the current one."})
-    before = writes.snapshot(locked)
-    locked.superseded = True
-    locked.save(update_fields=["superseded"])
-    keep = {f.name: getattr(locked, f.name) for f in TreatmentEpisode._meta.concrete_fields
-            if f.name not in ("id", "superseded", "retracted", "replaces", "entered_at",
-                              "entered_by", "change_reason")}
-    keep.update(fields)
-    new = TreatmentEpisode.objects.create(**{**keep, "entered_by": user,
-                                             "entered_at": timezone.now(), "replaces": locked,
-                                             "change_reason": reason[:500]})
-    writes.audit(user, action, new, patient=patient, before=before, after=writes.snapshot(new),
-                 reason=reason)
-    return new
-
-
-def _at(raw: Any, patient: Patient, key: str) -> tuple[dt.date, dt.datetime | None]:
-    errors: dict[str, str] = {}
-    day, at = _moment(raw if raw not in (None, "") else timezone.now(), key, patient, errors)
-    if errors:
-        raise ValidationError(errors)
-    return day, at
+    return writes.new_version(record, user, fields, action=action, reason=reason,
+                              patient=patient, changed="This episode was changed since; open "
+                                                        "the current one.")
 
 
 def episode_data(record: TreatmentEpisode) -> dict[str, Any]:
@@ -384,7 +363,7 @@ def stop_episode(user, patient: Patient, record: TreatmentEpisode, *, reason: st
         errors["stop_reason"] = "The reason for stopping can be at most 200 characters."
     if record.status != EpisodeStatus.ACTIVE:
         errors["__all__"] = "This episode has already stopped."
-    day, moment = _at(at, patient, "end")
+    day, moment = when(at, patient, "end")
     if day < record.start or (moment and record.start_at and moment < record.start_at):
         errors["end"] = (f"The stop is before the start ({record.start.isoformat()}); "
                          "check the date.")
@@ -434,7 +413,7 @@ def change_episode(user, patient: Patient, record: TreatmentEpisode,
                        "stop this episode and start the other; to fix a mistake, correct it.")
     if record.status != EpisodeStatus.ACTIVE:
         errors["__all__"] = "Only an ongoing episode can be changed; this one has stopped."
-    day, moment = _at(at, patient, "start")
+    day, moment = when(at, patient, "start")
     if day < record.start:
         errors["start"] = f"The change is before the episode started ({record.start.isoformat()})."
     if errors:

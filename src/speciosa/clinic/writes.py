@@ -449,6 +449,30 @@ def create_record(user, token: SubmissionKey | str | None, kind: str, model: typ
     return obj
 
 
+def new_version(record, user, fields: Mapping[str, Any], *, action: str, reason: str,
+                patient: Patient, changed: str = "This entry was changed since; open the "
+                                                  "current one."):
+    """Inside a transaction: mark ``record`` superseded and store its next version, a copy
+    with ``fields`` changed, entered by ``user`` with ``reason``, audited as ``action``
+    (a medication's stop, change or confirmation; a treatment episode's). ``changed`` is the
+    message when another change got there first."""
+    model = type(record)
+    locked = model.objects.select_for_update().get(pk=record.pk)
+    if locked.superseded or locked.retracted:
+        raise ValidationError({"__all__": changed})
+    before = snapshot(locked)
+    locked.superseded = True
+    locked.save(update_fields=["superseded"])
+    keep = {f.name: getattr(locked, f.name) for f in model._meta.concrete_fields
+            if f.name not in ("id", "superseded", "retracted", "replaces", "entered_at",
+                              "entered_by", "change_reason")}
+    keep.update(fields)
+    new = model.objects.create(**{**keep, "entered_by": user, "entered_at": timezone.now(),
+                                  "replaces": locked, "change_reason": reason[:500]})
+    audit(user, action, new, patient=patient, before=before, after=snapshot(new), reason=reason)
+    return new
+
+
 # --------------------------------------------------------------------------- time checks
 
 def not_in_future(at: dt.datetime, field: str,
