@@ -621,6 +621,52 @@ class TreatmentEpisode(ClinicalRecord):
         return "per injection" if self.is_injection else "per day"
 
 
+class TaperKind(models.TextChoices):
+    """What a taper plan is for (issue 19)."""
+
+    KRATOM = "kratom", "kratom taper"
+    BUPRENORPHINE = "buprenorphine", "move to buprenorphine"
+    METHADONE = "methadone", "move to methadone"
+
+
+class TaperStatus(models.TextChoices):
+    ACTIVE = "active", "active"
+    REPLACED = "replaced", "replaced by a later plan"
+    STOPPED = "stopped", "stopped"
+
+
+class TaperPlan(ClinicalRecord):
+    """A kratom taper (or the kratom schedule of a move to buprenorphine or methadone) that a
+    clinician and the patient agreed: its ``steps`` as the clinician entered them, never
+    proposed by Speciosa (:mod:`speciosa.clinic.taper`).
+
+    ``steps`` is a list of ``{"start", "end", "amount", "unit", "doses_per_day",
+    "mitragynine_percent", "grams_per_capsule"}`` (dates as ISO text, numbers as exact text),
+    in date order, each day in at most one step. A correction replaces the row
+    (``replaces``); a new plan that takes over is a new row that ``follows`` the old one, whose
+    next version is ``replaced``; a stop is a new version with ``status`` stopped."""
+
+    kind = models.CharField(max_length=16, choices=TaperKind.choices)
+    reason = models.TextField(max_length=2000)
+    steps = models.JSONField(default=list)
+    start = models.DateField()
+    end = models.DateField()
+    status = models.CharField(max_length=10, choices=TaperStatus.choices,
+                              default=TaperStatus.ACTIVE)
+    stopped_on = models.DateField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=200, blank=True)
+    episode = models.ForeignKey(TreatmentEpisode, null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="+")
+    decision = models.ForeignKey("education.Decision", null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="+")
+    follows = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="followed_by")
+
+    class Meta:
+        ordering = ["start"]
+        indexes = [models.Index(fields=["patient", "status"])]
+
+
 class Note(ClinicalRecord):
     at = models.DateTimeField(default=timezone.now)
     text = models.TextField(max_length=5000)

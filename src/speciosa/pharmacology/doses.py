@@ -61,6 +61,7 @@ __all__ = [
     "DoseConversionError",
     "PlausibleLimit",
     "MitragynineDose",
+    "amount_in_unit",
     "convert_all",
     "convert_arrays",
     "daily_mitragynine_mg",
@@ -410,6 +411,74 @@ def convert_all(
                                           _basis(doses[i].unit, amount, pct, gpc)))
         bad.sort()
     return ok, bad
+
+
+#: Units whose amounts are grams of leaf: ``g`` as they are, ``capsule`` times grams per capsule.
+_LEAF_UNITS = ("g", "capsule")
+
+
+def amount_in_unit(dose: Dose, unit: str, grams_per_capsule: float | None = None) -> float:
+    """The amount of ``dose`` in ``unit``, where the two units measure the same thing.
+
+    Only conversions that need no assumption about the product: the same unit as it stands;
+    leaf powder between ``g`` and ``capsule`` through grams per capsule (the dose's own for a
+    capsule dose, ``grams_per_capsule`` for a result in capsules). Anything else (tea in
+    grams of leaf, leaf in mg mitragynine) would rest on an assumed mitragynine content:
+    compare such doses in mg mitragynine with :func:`convert_all` instead, which says what
+    it assumed.
+
+    Raises
+    ------
+    DoseConversionError
+        Unknown unit, a non-finite or negative amount, a capsule without its grams per
+        capsule, or units that measure different things; the message says which.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> t = datetime(2026, 1, 1, 9, tzinfo=timezone.utc)
+    >>> amount_in_unit(Dose(t, 6, "capsule", grams_per_capsule=0.5), "g")
+    3.0
+    >>> amount_in_unit(Dose(t, 3, "g"), "capsule", grams_per_capsule=0.75)
+    4.0
+    """
+    for u in (dose.unit, unit):
+        if u not in UNITS:
+            raise DoseConversionError(PROBLEMS[1].format(unit=u))
+    try:
+        amount = float(dose.amount)
+    except (TypeError, ValueError):
+        raise DoseConversionError("amount must be a number") from None
+    if not math.isfinite(amount):
+        raise DoseConversionError(PROBLEMS[2])
+    if amount < 0:
+        raise DoseConversionError(PROBLEMS[3])
+    if dose.unit == unit and unit != "capsule":
+        return amount
+    if dose.unit in _LEAF_UNITS and unit in _LEAF_UNITS:
+        if dose.unit == "capsule":
+            gpc = _optional_number(dose.grams_per_capsule, "grams per capsule")
+            if math.isnan(gpc):
+                raise DoseConversionError(PROBLEMS[6])
+            if gpc <= 0:
+                raise DoseConversionError(PROBLEMS[5])
+            grams = amount * gpc
+        else:
+            grams = amount
+        if unit == "g":
+            return grams
+        target = _optional_number(grams_per_capsule, "grams per capsule")
+        if math.isnan(target):
+            if dose.unit == "capsule":  # capsules of an unknown size: counted as they are
+                raise DoseConversionError("capsules in capsules need the grams per capsule "
+                                          "of both")
+            raise DoseConversionError("grams of leaf in capsules need the grams per capsule")
+        if target <= 0:
+            raise DoseConversionError(PROBLEMS[5])
+        return grams / target
+    raise DoseConversionError(
+        f"{_fmt(amount)} {dose.unit} cannot be expressed in {unit} without assuming its "
+        "mitragynine content; compare them in mg mitragynine")
 
 
 def daily_mitragynine_mg(doses: Sequence[Dose], tz: tzinfo) -> dict[date, float]:

@@ -62,6 +62,7 @@ __all__ = [
     "ExposureSummary",
     "PatientExposure",
     "assumption_notes",
+    "model_citations",
     "patient_exposure",
     "population_band",
     "taper_preview",
@@ -69,6 +70,22 @@ __all__ = [
 ]
 
 MODEL_LABEL = "Model estimate, not a measurement and not a dosing tool"
+
+
+def model_citations() -> tuple[str, ...]:
+    """The evidence registry ids an exposure estimate rests on, each once: this module's
+    references, then the sources of the model's parameters and variability
+    (:data:`~speciosa.pharmacology.model.TYPICAL`, ``VARIABILITY``,
+    ``REPEATED_DOSE_HALF_LIFE``) and of the dose conversion's defaults
+    (:data:`~speciosa.pharmacology.doses.DOSE_PARAMETERS`)."""
+    from speciosa.pharmacology.doses import DOSE_PARAMETERS
+    from speciosa.pharmacology.model import REPEATED_DOSE_HALF_LIFE, VARIABILITY
+
+    ids = ["tanna-2022", "huestis-2024"]
+    for p in (*TYPICAL.values(), *VARIABILITY.values(), REPEATED_DOSE_HALF_LIFE,
+              *DOSE_PARAMETERS):
+        ids.extend(p.source_ids)
+    return tuple(dict.fromkeys(ids))
 
 
 class DailyExposure(NamedTuple):
