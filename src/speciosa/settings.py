@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "speciosa.interop",
     "speciosa.education",
     "speciosa.messaging",
+    "speciosa.schedules",
     "speciosa.reports",
     "speciosa.ops",
 ]

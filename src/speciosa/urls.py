@@ -17,5 +17,6 @@ urlpatterns = [
     path("", include("speciosa.reports.urls")),
     path("", include("speciosa.education.urls")),
     path("", include("speciosa.messaging.urls")),
+    path("", include("speciosa.schedules.urls")),
     path("", include("speciosa.web.urls")),
 ]

@@ -17,6 +17,8 @@ from speciosa.clinic import access, crisis, records, selectors, services, writes
 from speciosa.clinic.models import Role
 from speciosa.interop import smart
 from speciosa.knowledge import instruments as kinstruments
+from speciosa.schedules import pages as spages
+from speciosa.schedules import services as sservices
 
 from . import forms, medication_views, treatment_views, urine_views
 
@@ -48,8 +50,10 @@ def home(request):
 def patient_list(request):
     query = (request.GET.get("q") or "").strip()
     today = timezone.localdate()
-    rows = [{"p": p, "age": p.age_on(today), "abnormal": p.attention}
-            for p in selectors.patient_rows(access.visible_patients(request.user), query, today)]
+    patients = selectors.patient_rows(access.visible_patients(request.user), query, today)
+    rates = sservices.completion_rates([p.pk for p in patients])  # three queries for all
+    rows = [{"p": p, "age": p.age_on(today), "abnormal": p.attention, "rate": rates.get(p.pk)}
+            for p in patients]
     services.record_list_view(request.user, "patient-list", [r["p"].pk for r in rows], query=query)
     return render(request, "web/patient_list.html", {"rows": rows, "q": query, "today": today})
 
@@ -75,6 +79,7 @@ def patient_detail(request, patient_id):
         "meds": medication_views.medication_context(patient),
         "episodes": treatment_views.treatment_context(patient),
         "urine": urine_views.urine_context(patient),
+        "schedule": spages.plan_context(patient),
     })
     if apps:  # the launch form is answered by a redirect to the app (CSP form-action)
         response._csp_update = {"form-action": smart.launch_origins(apps)}
@@ -212,6 +217,7 @@ def me(request):
         "history": selectors.diary_history(patient, days=30),
         "urgent_help": crisis.describe(reasons) if reasons else None,
         "numbers": crisis.numbers_for(patient.site),
+        **spages.my_due_context(patient),
     })
 
 
