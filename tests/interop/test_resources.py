@@ -26,7 +26,8 @@ def _lowest_response(inst: kinstruments.Instrument) -> dict[str, int]:
 @pytest.fixture
 def full_record(clinic):
     """patient_a with one response to every instrument, labs (quantity, qualitative,
-    corrected), doses, a substance, a medication, consent and an alert."""
+    corrected), doses, a substance, a medication, a treatment episode, a urine drug test
+    panel, consent and an alert."""
     p, clin = clinic.patient_a, clinic.clinician_a
     at = timezone.now() - dt.timedelta(days=2)
     for inst in kinstruments.all_instruments():
@@ -57,6 +58,16 @@ def full_record(clinic):
         prescriber="clinic", prescriber_name="Dr Ada Okafor", indication="alcohol use disorder",
         start=dt.date(2026, 1, 5), start_at=dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC))
     services.record_note(clin, p, "Discussed taper plan.")
+    from speciosa.clinic import treatment, urine
+
+    treatment.record_episode(clin, p, {"drug": "buprenorphine", "formulation": "sublingual",
+                                       "dose_mg": "16", "start": at.date().isoformat()})
+    urine.record_panel(clin, p, {
+        "collected_at": at, "panels": ["buprenorphine"], "method": "screen",
+        "creatinine_mg_dl": "90", "ph": "6", "specific_gravity": "1.02",
+        "temperature_in_range": True, "observed": False,
+        "analytes": {"uds-buprenorphine": {"value": "20", "cutoff": "5", "unit": "ng/mL"},
+                     "uds-norbuprenorphine": "positive"}})
     cm.Consent.objects.create(patient=p, kind="care", given=True, recorded_by=clin)
     cm.Consent.objects.create(patient=p, kind="research", given=False)
     if hasattr(cm, "Alert"):

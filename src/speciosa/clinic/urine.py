@@ -29,7 +29,8 @@ from speciosa.clinic.models import (
 from speciosa.knowledge import drug_panels
 from speciosa.knowledge import labs as klabs
 
-__all__ = ["KRATOM_WINDOW_DAYS", "expected_analytes", "read", "record_panel", "validate_panel"]
+__all__ = ["KRATOM_WINDOW_DAYS", "correct_panel", "expected_analytes", "panel_data", "panel_for",
+           "read", "record_panel", "store_panel", "validate_panel", "withdraw_panel"]
 
 #: Reported kratom doses in this many days before collection make mitragynine expected.
 #: Speciosa's choice: the references give no urine detection window for mitragynine
@@ -161,34 +162,181 @@ def _analyte(code: str, entry: Mapping[str, Any], field: str,
     return {"result": result, "value": value, "cutoff": cutoff, "unit": unit[:32]}
 
 
+def store_panel(user, patient: Patient, clean: Mapping[str, Any], *, source: str,
+                replaces: UrinePanel | None = None, reason: str = "",
+                entered_at: dt.datetime | None = None) -> UrinePanel:
+    """Inside a transaction: store a validated panel (:func:`validate_panel`'s answer) with
+    one ``uds-*`` LabResult per analyte, each audited. With ``replaces`` (a correction, or a
+    new version sent by a FHIR import) the old panel and its analytes are superseded: an
+    analyte tested again is the next version of the old one, an analyte no longer in the
+    panel is withdrawn, a new one is created."""
+    clean = dict(clean)
+    analytes = clean.pop("analytes")
+    at = {"entered_at": entered_at} if entered_at is not None else {}
+    old_rows: dict[str, LabResult] = {}
+    before = None
+    if replaces is not None:
+        locked = UrinePanel.objects.select_for_update().get(pk=replaces.pk)
+        if locked.superseded or locked.retracted:
+            raise ValidationError({"__all__": _CHANGED})
+        before = writes.snapshot(locked)
+        locked.superseded = True
+        locked.save(update_fields=["superseded"])
+        old_rows = {r.lab: r for r in LabResult.objects.select_for_update().filter(
+            panel=locked, superseded=False, retracted=False)}
+    panel = UrinePanel.objects.create(patient=patient, entered_by=user, source=source,
+                                      replaces=replaces, change_reason=reason[:500],
+                                      **at, **clean)
+    writes.audit(user, writes.Action.CORRECT if replaces else writes.Action.CREATE, panel,
+                 patient=patient, before=before, after=writes.snapshot(panel), reason=reason)
+    for code, fields in analytes.items():
+        lab = klabs.get_lab(code)
+        # the code of the method used; a confirmation is never sent under the screen's code
+        loinc = (lab.method_loinc or {}).get(clean["method"]) or ""
+        old = old_rows.pop(code, None)
+        old_snap = None
+        if old is not None:
+            old_snap = writes.snapshot(old)
+            old.superseded = True
+            old.save(update_fields=["superseded"])
+        row = LabResult.objects.create(
+            patient=patient, entered_by=user, source=source, panel=panel, lab=code,
+            loinc=loinc, collected_at=clean["collected_at"], method=clean["method"],
+            result=fields["result"], value=fields["value"], cutoff=fields["cutoff"],
+            unit=fields["unit"], flag="abnormal" if fields["result"] == "positive" else "normal",
+            replaces=old, change_reason=reason[:500] if old else "", **at)
+        writes.audit(user, writes.Action.CORRECT if old else writes.Action.CREATE, row,
+                     patient=patient, before=old_snap, after=writes.snapshot(row), reason=reason)
+    for old in old_rows.values():  # tested before, not in the corrected panel
+        _retract(user, patient, old, reason)
+    return panel
+
+
+_CHANGED = "This urine drug test was changed since; open the current one."
+_NOT_FOUND = "No such urine drug test in this patient's record."
+
+
+def _retract(user, patient: Patient, row, reason: str) -> None:
+    before = writes.snapshot(row)
+    type(row).objects.filter(pk=row.pk).update(retracted=True, change_reason=reason[:500])
+    row.refresh_from_db()
+    writes.audit(user, writes.Action.RETRACT, row, patient=patient, before=before,
+                 after=writes.snapshot(row), reason=reason)
+
+
 def record_panel(user, patient: Patient, data: Mapping[str, Any], *, token=None,
                  source: str = Source.CLINICIAN) -> UrinePanel:
     """Validate and store one panel with its analytes (all or nothing, once per token)."""
     writes.require(access.can_write_clinical(user, patient))
     clean = validate_panel(patient, data)
-    analytes = clean.pop("analytes")
 
-    def create() -> UrinePanel:
-        panel = UrinePanel.objects.create(patient=patient, entered_by=user, source=source, **clean)
-        writes.audit(user, writes.Action.CREATE, panel, patient=patient,
-                     after=writes.snapshot(panel))
-        for code, fields in analytes.items():
-            lab = klabs.get_lab(code)
-            loinc = (lab.method_loinc or {}).get(clean["method"]) or lab.loinc or ""
-            row = LabResult.objects.create(
-                patient=patient, entered_by=user, source=source, panel=panel, lab=code,
-                loinc=loinc, collected_at=clean["collected_at"], method=clean["method"],
-                result=fields["result"], value=fields["value"], cutoff=fields["cutoff"],
-                unit=fields["unit"], flag="abnormal" if fields["result"] == "positive" else "normal")
-            writes.audit(user, writes.Action.CREATE, row, patient=patient,
-                         after=writes.snapshot(row))
-        return panel
-
-    panel, created = writes.once(user, token, "urine-panel", create, model=UrinePanel,
-                                 patient=patient)
+    panel, created = writes.once(user, token, "urine-panel",
+                                 lambda: store_panel(user, patient, clean, source=source),
+                                 model=UrinePanel, patient=patient)
     if created:
         writes.after_change(patient)
     return panel
+
+
+def panel_for(patient: Patient, panel_id: Any) -> UrinePanel:
+    """The panel ``panel_id`` of ``patient`` (any version); another patient's id gets the
+    same answer as one that does not exist.
+
+    Raises
+    ------
+    ValidationError
+        Under ``panel``."""
+    try:
+        return UrinePanel.objects.select_related("patient__site").get(pk=int(panel_id),
+                                                                      patient=patient)
+    except (UrinePanel.DoesNotExist, TypeError, ValueError, OverflowError):
+        raise ValidationError({"panel": _NOT_FOUND}) from None
+
+
+def panel_data(panel: UrinePanel) -> dict[str, Any]:
+    """The panel's fields as :func:`validate_panel` reads them (a correction starts from
+    these): every field of the panel and of each current analyte."""
+    analytes: dict[str, Any] = {}
+    for row in panel.analytes.filter(retracted=False).order_by("pk"):
+        if row.value is not None:
+            analytes[row.lab] = {"value": row.value, "cutoff": row.cutoff, "unit": row.unit}
+        else:
+            analytes[row.lab] = {"result": row.result}
+    return {"collected_at": panel.collected_at, "panels": list(panel.panels),
+            "method": panel.method, "method_detail": panel.method_detail,
+            "creatinine_mg_dl": panel.creatinine_mg_dl, "ph": panel.ph,
+            "specific_gravity": panel.specific_gravity,
+            "temperature_in_range": panel.temperature_in_range, "observed": panel.observed,
+            "note": panel.note, "analytes": analytes}
+
+
+def _reason(reason: str, what: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": f"Say why the urine drug test is {what}."})
+    if len(reason) > 500:
+        raise ValidationError({"reason": "The reason can be at most 500 characters."})
+    return reason
+
+
+def correct_panel(user, patient: Patient, panel: UrinePanel, data: Mapping[str, Any], *,
+                  reason: str, token=None) -> UrinePanel:
+    """Correct a panel as a whole: ``data`` is the whole corrected panel (as
+    :func:`validate_panel` reads it); the panel and its analytes get their next versions
+    (history kept, audited) and the rules run again. Returns the new version."""
+    if panel.patient_id != patient.pk:
+        raise ValidationError({"panel": _NOT_FOUND})
+    writes.require(access.can_write_clinical(user, patient),
+                   "Only the care team corrects urine drug tests.")
+    earlier = writes.replayed(user, token, model=UrinePanel, kind="urine-panel-correct",
+                              patient=patient)
+    if earlier is not None:
+        return earlier
+    if panel.superseded or panel.retracted:
+        raise ValidationError({"__all__": _CHANGED})
+    reason = _reason(reason, "corrected")
+    clean = validate_panel(patient, data)
+    new, created = writes.once(
+        user, token, "urine-panel-correct",
+        lambda: store_panel(user, patient, clean, source=Source.CLINICIAN, replaces=panel,
+                            reason=reason),
+        model=UrinePanel, patient=patient)
+    if created:
+        writes.after_change(patient)
+    return new
+
+
+def withdraw_panel(user, patient: Patient, panel: UrinePanel, *, reason: str,
+                   token=None) -> UrinePanel:
+    """Withdraw a panel entered in error, with its analytes: kept (retracted, audited),
+    no longer read by the rules, the chart or the exports."""
+    if panel.patient_id != patient.pk:
+        raise ValidationError({"panel": _NOT_FOUND})
+    writes.require(access.can_write_clinical(user, patient),
+                   "Only the care team withdraws urine drug tests.")
+    earlier = writes.replayed(user, token, model=UrinePanel, kind="urine-panel-withdraw",
+                              patient=patient)
+    if earlier is not None:
+        return earlier
+    if panel.superseded or panel.retracted:
+        raise ValidationError({"__all__": _CHANGED})
+    reason = _reason(reason, "withdrawn")
+
+    def withdraw() -> UrinePanel:
+        locked = UrinePanel.objects.select_for_update().get(pk=panel.pk)
+        if locked.superseded or locked.retracted:
+            raise ValidationError({"__all__": _CHANGED})
+        for row in LabResult.objects.select_for_update().filter(
+                panel=locked, superseded=False, retracted=False):
+            _retract(user, patient, row, f"entered in error: {reason}")
+        _retract(user, patient, locked, f"entered in error: {reason}")
+        return locked
+
+    done, created = writes.once(user, token, "urine-panel-withdraw", withdraw,
+                                model=UrinePanel, patient=patient)
+    if created:
+        writes.after_change(patient)
+    return done
 
 
 def expected_analytes(patient: Patient, at: dt.datetime) -> dict[str, str]:

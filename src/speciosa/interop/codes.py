@@ -61,6 +61,16 @@ CS_FORM = f"{CODE_BASE}/CodeSystem/medication-form"
 CS_DOSE_UNIT = f"{CODE_BASE}/CodeSystem/dose-unit"
 CS_CONSENT_KIND = f"{CODE_BASE}/CodeSystem/consent-kind"
 CS_SAFETY_RULE = f"{CODE_BASE}/CodeSystem/safety-rule"
+#: Issue 19: what kind of record a MedicationStatement is (``treatment-episode``: an episode
+#: of medication for opioid use disorder, :class:`~speciosa.clinic.models.TreatmentEpisode`),
+#: an episode's formulation (``TreatmentFormulation`` values), the catalogue panels of a urine
+#: drug test (``drug_panels.PANELS`` ids), the specimen validity measures and the reading of
+#: an analyte against what was expected (``drug_panels.AnalyteReading.flag``).
+CS_RECORD_KIND = f"{CODE_BASE}/CodeSystem/record-kind"
+CS_TREATMENT_FORMULATION = f"{CODE_BASE}/CodeSystem/treatment-formulation"
+CS_URINE_PANEL = f"{CODE_BASE}/CodeSystem/urine-drug-panel"
+CS_URINE_VALIDITY = f"{CODE_BASE}/CodeSystem/urine-specimen-validity"
+CS_URINE_READING = f"{CODE_BASE}/CodeSystem/urine-drug-reading"
 QUESTIONNAIRE_BASE = f"{CODE_BASE}/Questionnaire"
 
 EXT = f"{CODE_BASE}/StructureDefinition"
@@ -96,6 +106,28 @@ EXT_PRESCRIBER_NAME = f"{EXT}/prescriber-name"
 EXT_CONFIRMED_BY = f"{EXT}/confirmed-by"
 EXT_CONFIRMED_AT = f"{EXT}/confirmed-at"
 EXT_ASSESSMENT_FLAG = f"{EXT}/assessment-flag"
+#: Treatment episodes (issue 19): formulation (valueCode), an extended-release injection's
+#: dates (valueDate, one extension per injection), methadone's dispensing clinic
+#: (valueString), a dose above the site's confirmation level confirmed (valueBoolean), the
+#: episode a dose change follows (valueReference, with its identifier) and why it changed
+#: (valueString), the shared decision it carries out (valueReference, display only).
+EXT_FORMULATION = f"{EXT}/treatment-formulation"
+EXT_INJECTION_DATE = f"{EXT}/injection-date"
+EXT_DISPENSING_CLINIC = f"{EXT}/dispensing-clinic"
+EXT_DOSE_CONFIRMED = f"{EXT}/dose-confirmed"
+EXT_FOLLOWS = f"{EXT}/follows"
+EXT_CHANGE_REASON = f"{EXT}/change-reason"
+EXT_DECISION = f"{EXT}/decision"
+#: Urine drug test panels (issue 19): the collection was observed (valueBoolean, on the
+#: Specimen), the panel's note (valueString, on the DiagnosticReport).
+EXT_OBSERVED_COLLECTION = f"{EXT}/observed-collection"
+#: ``referenceRange.text`` of an analyte's cut-off (``high`` is the cut-off: a value at or
+#: above it is read positive).
+CUTOFF_RANGE_TEXT = "cut-off: positive at or above"
+#: HL7 v2 table 0487 (specimen type; the R4 Specimen.type example value set): UR, urine;
+#: v2 table 0074 (diagnostic service section): LAB.
+V2_0487 = "http://terminology.hl7.org/CodeSystem/v2-0487"
+V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"
 EXT_SEVERITY = f"{EXT}/alert-severity"
 EXT_ALERT_STATUS = f"{EXT}/alert-status"
 ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
@@ -207,7 +239,7 @@ PART2_SECURITY = ({"system": V3_ACT_CODE, "code": "42CFRPart2",
                    "display": "42 CFR Part2"},)
 
 SID_KINDS = ("lab", "assessment", "dose", "substance", "medication", "note", "consent", "alert",
-             "user", "care-team")
+             "user", "care-team", "episode", "urine-panel")
 
 
 def sid(kind: str) -> str:

@@ -22,6 +22,9 @@ Resource ids (stable within an installation):
 ``Observation/sub<pk>``     substance use (social history)
 ``MedicationStatement/dose<pk>``, ``/med<pk>``  kratom dose, medication
 ``MedicationRequest/rx<pk>``  a medication this clinic prescribes (the same as ``med<pk>``)
+``MedicationStatement/ep<pk>``  treatment episode (buprenorphine, methadone, naltrexone)
+``DiagnosticReport/uds<pk>``, ``Specimen/uds<pk>``  urine drug test panel, its specimen
+``Observation/uvcr<pk>`` ...  the panel's specimen validity (``uvcr``, ``uvph``, ``uvsg``, ``uvtemp``)
 ``DocumentReference/note<pk>``  clinical note
 ``Consent/<pk>``, ``Flag/<pk>``  consent, safety alert
 ``Provenance/<kind><pk>``   who entered a record, when, by which route
@@ -49,6 +52,7 @@ from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
 
 from . import codes as c
+from . import treatment as itreatment
 from .models import ImportedResource
 
 Resource = dict[str, Any]
@@ -56,19 +60,24 @@ Resource = dict[str, Any]
 #: Resource types in bulk-export order (one NDJSON file each).
 RESOURCE_TYPES = (
     "Patient", "Practitioner", "CareTeam", "Questionnaire", "QuestionnaireResponse",
-    "Observation", "MedicationStatement", "MedicationRequest", "DocumentReference", "Condition", "Flag", "Consent",
-    "Provenance",
+    "Observation", "MedicationStatement", "MedicationRequest", "DiagnosticReport", "Specimen",
+    "DocumentReference", "Condition", "Flag", "Consent", "Provenance",
 )
 
 #: ``Observation`` id prefixes and the rows behind them, etc.: used to resolve ``[type]/[id]``.
 ID_PREFIXES: dict[str, tuple[tuple[str, str], ...]] = {
-    "Observation": (("lab", "labs"), ("score", "assessments"), ("sub", "substances")),
+    "Observation": (("lab", "labs"), ("score", "assessments"), ("sub", "substances"),
+                    ("uvcr", "panels"), ("uvph", "panels"), ("uvsg", "panels"),
+                    ("uvtemp", "panels")),
     "QuestionnaireResponse": (("a", "assessments"),),
-    "MedicationStatement": (("dose", "doses"), ("med", "medications")),
+    "MedicationStatement": (("dose", "doses"), ("med", "medications"), ("ep", "episodes")),
     "MedicationRequest": (("rx", "medications"),),
+    "DiagnosticReport": (("uds", "panels"),),
+    "Specimen": (("uds", "panels"),),
     "DocumentReference": (("note", "notes"),),
     "Provenance": (("lab", "labs"), ("a", "assessments"), ("dose", "doses"),
-                   ("sub", "substances"), ("med", "medications"), ("note", "notes")),
+                   ("sub", "substances"), ("med", "medications"), ("note", "notes"),
+                   ("ep", "episodes"), ("uds", "panels")),
 }
 
 _CAT_LAB = [{"coding": [{"system": c.OBS_CATEGORY, "code": "laboratory", "display": "Laboratory"}]}]
@@ -141,6 +150,7 @@ class Exporter:
         self._user_refs: dict[int, dict[str, Any]] | None = None
         self.referenced_users: set[int] = set()
         self._original: dict[str, dict[int, dict[str, str]]] = {}
+        self._panels_seen: dict[int, tuple[int, str, dict[str, str]]] = {}
 
     # ------------------------------------------------------------------ lookups
     def _in_scope(self, qs: QuerySet) -> QuerySet:
@@ -397,7 +407,7 @@ class Exporter:
                              "reference_source", "comparator", "iu_factor",
                              "reported_interpretation", "flag", "canonical_unit", "confirmed_unusual",
                              "entered_by_id", "entered_at", "source", "replaces_id",
-                             "change_reason").order_by("pk").iterator(2000):
+                             "change_reason", "panel_id", "cutoff").order_by("pk").iterator(2000):
             own, meta = self._versioned(cm.LabResult, row)
             pk_ = row["pk"]
             subject = refs[row["patient_id"]]
@@ -406,6 +416,10 @@ class Exporter:
             if "Observation" in want:
                 obs = lab_observation(row, subject, catalogue.get(row["lab"]), orig)
                 obs["meta"] = meta
+                if row["panel_id"] is not None:
+                    root, detail, flags = self._panel_of(row["panel_id"])
+                    obs = itreatment.analyte_parts(obs, row, catalogue.get(row["lab"]), root,
+                                                   detail, flags.get(row["lab"]))
                 first = self._as_first(row)  # who reported it: the patient, or the clinician
                 who = self._user(first["entered_by_id"])
                 if first["source"] == cm.Source.PATIENT:
@@ -582,6 +596,109 @@ class Exporter:
                     targets.append(f"MedicationRequest/rx{pk_}")
                 yield self._provenance("med", pk_, targets, subject, row, orig, sent)
 
+    def episodes(self, pk: int | None = None,
+                 want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
+        """Treatment episodes as ``MedicationStatement`` (:mod:`speciosa.interop.treatment`)."""
+        qs = self._rows(cm.TreatmentEpisode)
+        if pk is not None:
+            qs = qs.filter(pk=pk)
+        refs = self.patient_refs()
+        original = self.imported("TreatmentEpisode")
+        decisions = self._decision_names(qs)
+        for row in qs.values(*itreatment.EPISODE_COLUMNS).order_by("pk").iterator(2000):
+            own, meta = self._versioned(cm.TreatmentEpisode, row)
+            pk_ = row["pk"]
+            subject = refs[row["patient_id"]]
+            sent = original.get(own)
+            orig = sent["identifier"] if sent else None
+            if "MedicationStatement" in want:
+                follows = (self.logical(cm.TreatmentEpisode, row["follows_id"])[0]
+                           if row["follows_id"] else None)
+                why = row["change_reason"]
+                if follows is not None and row["replaces_id"]:  # the change's, not a correction's
+                    why = cm.TreatmentEpisode.objects.values_list(
+                        "change_reason", flat=True).get(pk=row["pk"])
+                ms = itreatment.episode_statement(
+                    row, subject, orig, self._user(row["first_entered_by_id"]), follows=follows,
+                    change_reason=why if follows is not None else "",
+                    decision=decisions.get(row["decision_id"]))
+                ms["meta"] = meta
+                yield as_sent(ms, sent, subject)
+            if "Provenance" in want:
+                yield self._provenance("ep", pk_, [f"MedicationStatement/ep{pk_}"], subject, row,
+                                       orig, sent)
+
+    @staticmethod
+    def _decision_names(qs: QuerySet) -> dict[int, str]:
+        from speciosa.education.models import Decision
+
+        ids = {d for d in qs.values_list("decision_id", flat=True) if d}
+        return {d.pk: f"Shared decision of {d.decided_at:%Y-%m-%d}: {d.choice_label}"
+                for d in Decision.objects.filter(pk__in=ids)}
+
+    def _panel_of(self, panel_id: int) -> tuple[int, str, dict[str, str]]:
+        """A panel row's logical id, its laboratory method and how each analyte reads
+        against what was expected (lab code -> flag), computed once per panel."""
+        cache = self._panels_seen
+        if panel_id not in cache:
+            from speciosa.clinic import urine
+
+            panel = cm.UrinePanel.objects.select_related("patient").get(pk=panel_id)
+            flags: dict[str, str] = {}
+            if not panel.superseded and not panel.retracted:
+                reading, _expected = urine.read(panel)
+                flags = {a.lab: a.flag for a in reading.analytes}
+            cache[panel_id] = (self.logical(cm.UrinePanel, panel_id)[0], panel.method_detail,
+                               flags)
+        return cache[panel_id]
+
+    def panels(self, pk: int | None = None,
+               want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
+        """Urine drug test panels: ``DiagnosticReport`` with its ``Specimen`` and specimen
+        validity ``Observation``s (the analytes are lab results, :meth:`labs`)."""
+        from speciosa.clinic import urine
+
+        qs = self._rows(cm.UrinePanel)
+        if pk is not None:
+            qs = qs.filter(pk=pk)
+        refs = self.patient_refs()
+        original = self.imported("UrinePanel")
+        analytes: dict[int, list[int]] = {}
+        rows_of = self._rows(cm.LabResult).filter(panel__in=qs.values("pk"))
+        for panel_id, lab_pk in rows_of.values_list("panel_id", "pk").order_by("pk"):
+            analytes.setdefault(panel_id, []).append(self.logical(cm.LabResult, lab_pk)[0])
+        for row in qs.values(*itreatment.PANEL_COLUMNS).order_by("pk").iterator(2000):
+            own, meta = self._versioned(cm.UrinePanel, row)
+            pk_ = row["pk"]
+            subject = refs[row["patient_id"]]
+            sent = original.get(own)
+            orig = sent["identifier"] if sent else None
+            validity = itreatment.validity_observations(row, subject)
+            if "DiagnosticReport" in want:
+                reading = None  # read against what is expected now: the current version only
+                if cm.UrinePanel.objects.filter(pk=own, superseded=False,
+                                                retracted=False).exists():
+                    reading = urine.read(cm.UrinePanel.objects.select_related("patient")
+                                         .get(pk=own))[0]
+                first = self._as_first(row)
+                results = [f"lab{p}" for p in analytes.get(own, ())] + [v["id"] for v in validity]
+                report = itreatment.panel_report(row, subject, orig, results, reading,
+                                                 self._user(first["entered_by_id"]))
+                report["meta"] = meta
+                yield report
+            if "Specimen" in want:
+                spec = itreatment.panel_specimen(row, subject, orig)
+                spec["meta"] = meta
+                yield spec
+            if "Observation" in want:
+                for obs in validity:
+                    obs["meta"] = meta
+                    yield obs
+            if "Provenance" in want:
+                yield self._provenance("uds", pk_, [f"DiagnosticReport/uds{pk_}",
+                                                    f"Specimen/uds{pk_}"], subject, row, orig,
+                                       sent)
+
     def consents(self, pk: int | None = None) -> Iterator[Resource]:
         qs = self._in_scope(cm.Consent.objects.all())
         if pk is not None:
@@ -677,6 +794,10 @@ class Exporter:
             yield from self.doses(want=want)
         if want & {"MedicationStatement", "MedicationRequest", "Provenance"}:
             yield from self.medications(want=want)
+        if want & {"MedicationStatement", "Provenance"}:
+            yield from self.episodes(want=want)
+        if want & {"DiagnosticReport", "Specimen", "Observation", "Provenance"}:
+            yield from self.panels(want=want)
         if want & {"DocumentReference", "Provenance"}:
             yield from self.notes(want=want)
         if "Condition" in want:
@@ -753,7 +874,8 @@ class Gone(Exception):
 
 #: Exporter table method -> the model behind it.
 TABLE_MODELS = {"labs": cm.LabResult, "assessments": cm.Assessment, "doses": cm.Dose,
-                "substances": cm.SubstanceUse, "medications": cm.Medication, "notes": cm.Note}
+                "substances": cm.SubstanceUse, "medications": cm.Medication, "notes": cm.Note,
+                "episodes": cm.TreatmentEpisode, "panels": cm.UrinePanel}
 
 
 def record_meta(version: int, updated: dt.datetime) -> dict[str, Any]:

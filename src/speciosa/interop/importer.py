@@ -1,4 +1,6 @@
-"""Import FHIR R4 labs, questionnaire responses, medication statements and requests.
+"""Import FHIR R4 labs, questionnaire responses, medication statements and requests,
+treatment episodes and urine drug test panels (a DiagnosticReport with the Observations
+and the Specimen it names, :mod:`speciosa.interop.treatment`).
 
 ``import_fhir(path)`` reads a Bundle (``.json``), one NDJSON file, or a folder of NDJSON
 files (Bulk Data output). Each resource is
@@ -69,11 +71,12 @@ from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
 
 from . import codes as c
+from . import treatment as itreatment
 from .export import model_class
 from .models import ImportedResource, TrustedIdentifierSystem
 
 IMPORTED_TYPES = ("Observation", "QuestionnaireResponse", "MedicationStatement",
-                  "MedicationRequest", "DocumentReference")
+                  "MedicationRequest", "DocumentReference", "DiagnosticReport")
 
 
 class ImportError_(Exception):
@@ -323,6 +326,19 @@ def _local_refs(value: Any) -> Any:
     return value
 
 
+#: Resource types a urine panel is made of, read ahead of the panel.
+_PART_TYPES = ("DiagnosticReport", "Observation", "Specimen")
+
+
+def _content_digest(res: dict[str, Any], patients: _Patients) -> str:
+    """The digest of what a resource says: a urine panel's DiagnosticReport with its parts
+    (an analyte changed is a new version of the panel)."""
+    if res.get("resourceType") != "DiagnosticReport" or not itreatment.is_panel(res):
+        return _digest(res)
+    refs = [*(res.get("specimen") or ()), *(res.get("result") or ())]
+    return _digest({"report": res, "parts": [patients.part(r) for r in refs]})
+
+
 def _digest(resource: dict[str, Any]) -> str:
     """SHA-256 of a resource's content (not ``meta``, ``text`` or Bundle-local references;
     the patient is compared on its own)."""
@@ -418,6 +434,11 @@ class _Patients:
         self.care_team = care_team
         #: Provenance resources of the import by the reference of their target
         self.provenance: dict[str, dict[str, Any]] = {}
+        #: Observations and Specimens of the import by reference (``Type/id``, fullUrl):
+        #: the parts a urine panel's DiagnosticReport names (None: two, ambiguous)
+        self.parts: dict[str, dict[str, Any] | None] = {}
+        #: the references urine panels' DiagnosticReports name as results
+        self.panel_results: set[str] = set()
         self.by_ref: dict[str, dict[str, Any] | None] = {}  # None: two resources, ambiguous
         self.by_ident: dict[tuple[str, str], dict[str, Any]] = {}
         self._cache: dict[tuple[str, str], cm.Patient] = {}
@@ -472,6 +493,44 @@ class _Patients:
             if isinstance(ref, str) and ref:
                 for key in _ref_keys(ref):
                     self.provenance.setdefault(key, res)
+
+    def add_part(self, res: dict[str, Any], full_url: str | None = None) -> None:
+        """Remember an Observation or a Specimen a urine panel may name, and the results a
+        panel's DiagnosticReport names (whatever the order or the file they are in)."""
+        rtype = res.get("resourceType")
+        if rtype == "DiagnosticReport":
+            if itreatment.is_panel(res):
+                for ref in res.get("result") or ():
+                    if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+                        self.panel_results.update(_ref_keys(ref["reference"]))
+            return
+        keys = [full_url] if full_url else []
+        if isinstance(res.get("id"), str):
+            keys.append(f"{rtype}/{res['id']}")
+        if full_url and "://" in full_url:
+            keys += _ref_keys(full_url)[2:]
+        for key in keys:
+            if key in self.parts and self.parts[key] is not res:
+                self.parts[key] = None
+            else:
+                self.parts[key] = res
+
+    def part(self, ref: Any) -> dict[str, Any] | None:
+        """The Observation or Specimen of the import ``ref`` (a Reference) names."""
+        target = ref.get("reference") if isinstance(ref, dict) else None
+        if not isinstance(target, str):
+            return None
+        return next((self.parts[k] for k in _ref_keys(target) if self.parts.get(k)), None)
+
+    def is_panel_part(self, res: dict[str, Any], full_url: str | None) -> bool:
+        """An Observation that is part of a urine panel: a specimen validity measure, or an
+        analyte a panel's DiagnosticReport of the import names (imported with it)."""
+        if _codes(res.get("code"), c.CS_URINE_VALIDITY):
+            return True
+        keys = [full_url] if full_url else []
+        if isinstance(res.get("id"), str):
+            keys.append(f"Observation/{res['id']}")
+        return any(k in self.panel_results for k in keys)
 
     def provenance_of(self, res: dict[str, Any], full_url: str | None) -> dict[str, Any] | None:
         keys = [full_url] if full_url else []
@@ -1405,6 +1464,50 @@ def _other_codings(concept: Any, ours: set[tuple[str, str]]) -> list[dict[str, A
     return out
 
 
+def _panel_fields(res: dict[str, Any], patient: cm.Patient,
+                  patients: _Patients) -> tuple[dict[str, Any], list[str]]:
+    """A urine panel's fields as :func:`speciosa.clinic.urine.validate_panel` returns them
+    (the same checks as the form), from its DiagnosticReport and the parts it names."""
+    from speciosa.clinic import urine
+
+    refs = [*(res.get("specimen") or ()), *(res.get("result") or ())]
+    parts = {r["reference"]: patients.part(r) for r in refs
+             if isinstance(r, dict) and isinstance(r.get("reference"), str)}
+    try:
+        data, warnings = itreatment.panel_data(res, parts)
+    except itreatment.Refused as exc:
+        raise _Bad(str(exc)) from None
+    data["collected_at"] = _datetime(data["collected_at"], "effectiveDateTime")
+    try:
+        return urine.validate_panel(patient, data), warnings
+    except ValidationError as exc:
+        raise _Bad(_validation_reason(exc)) from None
+
+
+def _episode_fields(res: dict[str, Any], patient: cm.Patient,
+                    sender: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A treatment episode's fields as :func:`speciosa.clinic.treatment.validate_episode`
+    returns them (the same checks as the form and the API); the episode a dose change
+    follows is kept in ``sender["follows"]`` until the rows exist."""
+    from speciosa.clinic import treatment
+
+    try:
+        data, follows, reason, warnings = itreatment.episode_data(res)
+    except itreatment.Refused as exc:
+        raise _Bad(str(exc)) from None
+    try:
+        fields = treatment.validate_episode(patient, data)
+    except services.NeedsConfirmation as exc:
+        raise _Bad(f"{_validation_reason(exc)} If the dose is right, mark it with the extension "
+                   f"{c.EXT_DOSE_CONFIRMED} = true.") from None
+    except ValidationError as exc:
+        raise _Bad(_validation_reason(exc)) from None
+    if follows:
+        sender["follows"] = follows
+        fields["change_reason"] = reason
+    return fields, warnings
+
+
 @dataclass
 class _Converted:
     model: type
@@ -1479,6 +1582,28 @@ def _convert_resource(res: dict[str, Any], patients: _Patients) -> _Converted | 
         if status == WITHDRAWN:
             return _Converted(cm.Assessment, patient, {}, sender, withdraw=True)
         return _Converted(cm.Assessment, patient, _assessment_fields(res, patient), sender)
+    if rtype == "DiagnosticReport":
+        if not itreatment.is_panel(res):
+            return None
+        patient = patients.resolve(subject, contained=res.get("contained"))
+        performers = res.get("performer") or [None]
+        sender["reported_by"], sender["author"] = _reporter(performers[0], subject, patients)
+        sender["recorded_at"] = _recorded(res.get("issued"), "issued")
+        if res.get("status") == WITHDRAWN:
+            return _Converted(cm.UrinePanel, patient, {}, sender, withdraw=True)
+        _status(res, OBSERVATION_STATUS, "urine drug test panel")
+        fields, warnings = _panel_fields(res, patient, patients)
+        return _Converted(cm.UrinePanel, patient, fields, sender, warnings=warnings)
+    if rtype == "MedicationStatement" and itreatment.is_episode(res):
+        patient = patients.resolve(subject, contained=res.get("contained"))
+        sender.update(reported_by=_reporter(res.get("informationSource"), subject, patients)[0],
+                      author=_reporter(res.get("informationSource"), subject, patients)[1],
+                      recorded_at=_recorded(res.get("dateAsserted"), "dateAsserted"))
+        if res.get("status") == WITHDRAWN:
+            return _Converted(cm.TreatmentEpisode, patient, {}, sender, withdraw=True)
+        _status(res, itreatment.EPISODE_STATUS, "treatment episode")
+        fields, warnings = _episode_fields(res, patient, sender)
+        return _Converted(cm.TreatmentEpisode, patient, fields, sender, warnings=warnings)
     if rtype == "MedicationStatement":
         patient = patients.resolve(subject, contained=res.get("contained"))
         by, author = _reporter(res.get("informationSource"), subject, patients)
@@ -1651,7 +1776,8 @@ def _note_fields(res: dict[str, Any], patient: cm.Patient) -> tuple[dict[str, An
 
 
 _OWN_KIND = {cm.LabResult: "lab", cm.Assessment: "assessment", cm.Dose: "dose",
-             cm.SubstanceUse: "substance", cm.Medication: "medication", cm.Note: "note"}
+             cm.SubstanceUse: "substance", cm.Medication: "medication", cm.Note: "note",
+             cm.TreatmentEpisode: "episode", cm.UrinePanel: "urine-panel"}
 
 
 def _drop_native(pending: list[_Pending], report: FileReport) -> None:
@@ -1704,6 +1830,8 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
             patients.add_patient_resource(res, full_url)
         elif isinstance(res, dict) and res.get("resourceType") == "Provenance":
             patients.add_provenance(res)
+        elif isinstance(res, dict) and res.get("resourceType") in _PART_TYPES:
+            patients.add_part(res, full_url)
     new_patients: list[tuple[int, cm.Patient]] = []
     statements, based_on = _statement_keys(entries)
     for line, res, full_url in entries:
@@ -1716,6 +1844,10 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
             if rtype not in IMPORTED_TYPES and rtype != "Patient":
                 report.skipped[rtype] += 1  # read for nothing: not validated either
                 continue
+            if rtype == "Observation" and patients.is_panel_part(res, full_url):
+                report.skipped["Observation (part of a urine drug test panel: imported with "
+                               "its DiagnosticReport)"] += 1
+                continue
             if rtype in IMPORTED_TYPES:
                 if rtype not in known:
                     # the latest version's digest (ascending versions: the last one wins)
@@ -1725,7 +1857,7 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
                                                                "patient_id").iterator(5000)}
                 system, value = _identifier(res)
                 digest, patient_id = known[rtype].get((system, value), (None, None))
-                if digest == _digest(res):
+                if digest == _content_digest(res, patients):
                     # the same content again: still about the same patient?
                     same = patients.resolve(res.get("subject"), contained=res.get("contained"))
                     if same.pk != patient_id:
@@ -1774,7 +1906,8 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
                 raise _Bad(f"identifier {system}|{value} also on line {seen[key]} of this file")
             seen[key] = line
             pending.append(_Pending(
-                line, rtype, system, value, _digest(res), converted.patient, converted.model,
+                line, rtype, system, value, _content_digest(res, patients), converted.patient,
+                converted.model,
                 converted.fields, converted.sender, converted.warnings,
                 action="withdraw" if converted.withdraw else "create"))
         except _Bad as exc:
@@ -1916,6 +2049,17 @@ def _new_version(p: _Pending, entered_by, now: dt.datetime, name: str,
     reason = (f"FHIR import {name} line {p.line}: {p.resource_type} {p.system}|{p.value} "
               f"version {p.version} from the sender")
     if p.action == "withdraw":
+        if model is cm.UrinePanel:  # the panel's analytes go with it
+            for row in cm.LabResult.objects.select_for_update().filter(
+                    panel=locked, superseded=False, retracted=False):
+                old = writes.snapshot(row)
+                cm.LabResult.objects.filter(pk=row.pk).update(
+                    retracted=True, change_reason=f"{reason}: entered in error"[:500])
+                row.refresh_from_db()
+                audits.append(writes.audit_entry(entered_by, writes.Action.RETRACT, row,
+                                                 patient=p.patient, at=now, before=old,
+                                                 after=writes.snapshot(row),
+                                                 reason=reason[:500]))
         model.objects.filter(pk=locked.pk).update(
             retracted=True, change_reason=f"{reason}: entered in error"[:500])
         locked.refresh_from_db()
@@ -1923,16 +2067,58 @@ def _new_version(p: _Pending, entered_by, now: dt.datetime, name: str,
                                          patient=p.patient, at=now, before=before,
                                          after=writes.snapshot(locked), reason=reason[:500]))
         return locked
+    if model is cm.UrinePanel:
+        return _store_panel(p, entered_by, now, name, replaces=locked)
     locked.superseded = True
     locked.save(update_fields=["superseded"])
     extra = {"diary": locked.diary} if hasattr(locked, "diary") and "diary" not in p.fields else {}
+    fields = {k: v for k, v in p.fields.items() if k != "change_reason"}
+    if model is cm.TreatmentEpisode:
+        extra["follows"] = locked.follows
     new = model.objects.create(patient=p.patient, entered_by=entered_by, source=cm.Source.IMPORT,
                                entered_at=now, replaces=locked, change_reason=reason[:500],
-                               **p.fields, **extra)
+                               **fields, **extra)
     audits.append(writes.audit_entry(entered_by, writes.Action.CORRECT, new, patient=p.patient,
                                      at=now, before=before, after=writes.snapshot(new),
                                      reason=reason[:500]))
     return new
+
+
+def _store_panel(p: _Pending, entered_by, now: dt.datetime, name: str, *,
+                 replaces=None) -> cm.UrinePanel:
+    """A urine panel of the import with its analytes (audited as the form's), or its next
+    version (``replaces``)."""
+    from speciosa.clinic import urine
+
+    reason = f"FHIR import {name} line {p.line}: {p.resource_type} {p.system}|{p.value}"
+    if replaces is not None:
+        reason += f" version {p.version} from the sender"
+    panel = urine.store_panel(entered_by, p.patient, p.fields, source=cm.Source.IMPORT,
+                              replaces=replaces, reason=reason, entered_at=now)
+    return panel
+
+
+def _link_follows(pending: list[_Pending], imported: list[ImportedResource],
+                  audits: list[cm.AuditEntry]) -> None:
+    """Point each imported episode that follows another (a dose change) at the row the
+    sender's identifier of that episode became, in this import or an earlier one."""
+    wanted = [p for p in pending if p.model is cm.TreatmentEpisode and p.sender.get("follows")]
+    if not wanted:
+        return
+    rows = {(i.system, i.value): i.object_id for i in imported if i.model == "TreatmentEpisode"}
+    for p in wanted:
+        ref = p.sender["follows"]
+        key = (ref["system"][:255], ref["value"][:255])
+        target = rows.get(key)
+        if target is None:
+            earlier = ImportedResource.objects.filter(
+                model="TreatmentEpisode", system=key[0], value=key[1],
+                patient=p.patient).order_by("-version").first()
+            target = earlier.object_id if earlier else None
+        mine = next((i.object_id for i in imported if i.model == "TreatmentEpisode"
+                     and (i.system, i.value) == (p.system[:255], p.value[:255])), None)
+        if target is not None and mine is not None:
+            cm.TreatmentEpisode.objects.filter(pk=mine).update(follows_id=target)
 
 
 def _store(pending: list[_Pending], new_patients: list[tuple[int, cm.Patient]],
@@ -1960,6 +2146,11 @@ def _store(pending: list[_Pending], new_patients: list[tuple[int, cm.Patient]],
                 if p.action == "create":
                     by_model.setdefault(p.model, []).append(p)
             imported: list[ImportedResource] = []
+            for p in by_model.pop(cm.UrinePanel, []):  # a panel is stored with its analytes
+                row = _store_panel(p, entered_by, now, name)
+                imported.append(_imported(p, row, name, now))
+                report.created["UrinePanel"] += 1
+                report.patient_ids.add(p.patient.pk)
             for model, items in by_model.items():
                 rows = [model(patient=p.patient, entered_by=entered_by, source=cm.Source.IMPORT,
                               entered_at=now, **p.fields) for p in items]
@@ -1981,6 +2172,7 @@ def _store(pending: list[_Pending], new_patients: list[tuple[int, cm.Patient]],
                     report.created[f"{p.model.__name__} ({counted})"] += 1
                     report.patient_ids.add(p.patient.pk)
             ImportedResource.objects.bulk_create(imported, batch_size=500)
+            _link_follows(pending, imported, audits)
             writes.append_audit(audits)
             # bulk_create sends no post_save: an imported prolactin or hCG has its patient's
             # samples' pregnancy states read again here (speciosa.clinic.pregnancy)
@@ -2079,6 +2271,16 @@ def import_fhir(path: str | Path, *, user=None, site: cm.Site | None = None,
             for _line, res, _url in _read_file(f):
                 if isinstance(res, dict) and res.get("resourceType") == "Provenance":
                     patients.add_provenance(res)
+    # urine panels: their DiagnosticReports, then (when there are any) the Observations and
+    # Specimens of every file, so that a panel finds its parts in the other files
+    for prefixes in (("DiagnosticReport",), ("Observation", "Specimen")):
+        if prefixes[0] == "Observation" and not patients.panel_results:
+            break
+        for f in ordered:
+            if f.name.startswith(prefixes) and f.suffix == ".ndjson":
+                for _line, res, url in _read_file(f):
+                    if isinstance(res, dict) and res.get("resourceType") in _PART_TYPES:
+                        patients.add_part(res, url)
     for f in ordered:
         fr = import_file(f, patients, user=user, validate_models=validate_models,
                          per_resource=per_resource)
