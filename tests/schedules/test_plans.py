@@ -49,6 +49,15 @@ def lines_post(lines, token="p2", **over):
     return data
 
 
+def test_the_migration_ships_the_same_defaults_as_the_code():
+    import importlib
+
+    from speciosa.schedules import defaults
+
+    migration = importlib.import_module("speciosa.schedules.migrations.0002_default_templates")
+    assert migration.DEFAULTS == defaults.DEFAULTS
+
+
 def test_the_default_templates_match_the_issue():
     lines = {r["instrument"]: r["every_days"] for r in standard().items}
     assert lines == {"diary": 1, "phq9": 14, "gad7": 14, "asex": 30, "audit-c": 90}

@@ -225,3 +225,20 @@ def test_answers_and_submission_are_audited(planned):
     assert AuditEntry.objects.filter(model="Assessment", object_id=stored.pk, action="create").exists()
     assert stored.total == 14 and stored.flags == ["asex-sexual-dysfunction"]  # an item >= 5
     assert services.submit(user, planned.patient_a, "asex", token="asex-1") == stored
+
+
+def test_the_time_frame_and_short_labels_are_shown_and_a_sites_licensed_wording_replaces_them(
+        planned, tmp_path, monkeypatch):
+    client = verified_login(Client(), planned.patient_a.user)
+    page = text(client.get(reverse("questionnaire", args=["asex"])).content.decode())
+    assert "Think of the past week, including today:" in page and "Sex drive" in page
+    assert "least dysfunction" in page and "short labels; your clinic can load the full wording" in page
+    (tmp_path / "asex-licensed.toml").write_text(
+        'overlay = "asex"\nlicence = "used under licence (test)"\n'
+        'prompt = "LICENSED INSTRUCTION"\n'
+        '[[items]]\nid = "drive"\ntext = "LICENSED ITEM ONE"\n'
+        'anchors = { 1 = "LICENSED ANCHOR ONE" }\n', encoding="utf-8")
+    monkeypatch.setenv(kinstruments.SITE_DIR_ENV, str(tmp_path))
+    page = text(client.get(reverse("questionnaire", args=["asex"])).content.decode())
+    assert "LICENSED INSTRUCTION" in page and "LICENSED ITEM ONE" in page
+    assert "LICENSED ANCHOR ONE" in page and "Sex drive" not in page

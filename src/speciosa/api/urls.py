@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import medication_views, urine_views, views
+from . import medication_views, schedule_views, urine_views, views
 
 v1 = [
     path("auth/token/", views.TokenView.as_view(), name="token"),
@@ -18,6 +18,12 @@ v1 = [
     path("me/diary/", views.MyDiaryView.as_view(), name="my_diary"),
     path("me/medications/", medication_views.MyMedicationsView.as_view(), name="my_medications"),
     path("me/diary/<str:day>/", views.MyDiaryDayView.as_view(), name="my_diary_day"),
+    path("me/due/", schedule_views.MyDueView.as_view(), name="my_due"),
+    path("me/questionnaires/<str:instrument_id>/draft/", schedule_views.MyDraftView.as_view(),
+         name="my_questionnaire_draft"),
+    path("me/questionnaires/<str:instrument_id>/submission/", schedule_views.MySubmissionView.as_view(),
+         name="my_questionnaire_submission"),
+    path("plan-templates/", schedule_views.PlanTemplateListView.as_view(), name="plan_templates"),
     path("me/entries/<str:kind>/<str:record_id>/corrections/", views.MyEntryCorrectionView.as_view(),
          name="my_entry_corrections"),
     path("me/entries/<str:kind>/<str:record_id>/retraction/", views.MyEntryRetractionView.as_view(),
@@ -44,6 +50,10 @@ v1 = [
          urine_views.UrinePanelListView.as_view(), name="urine_panels"),
     path("patients/<str:patient_id>/urine-panels/<str:panel_id>/",
          urine_views.UrinePanelDetailView.as_view(), name="urine_panel"),
+    path("patients/<str:patient_id>/plan/", schedule_views.PlanView.as_view(), name="plan"),
+    path("patients/<str:patient_id>/plan/history/", schedule_views.PlanHistoryView.as_view(),
+         name="plan_history"),
+    path("patients/<str:patient_id>/plan/stop/", schedule_views.PlanStopView.as_view(), name="plan_stop"),
     path("patients/<str:patient_id>/treatment-episodes/",
          medication_views.EpisodeListView.as_view(), name="episodes"),
     path("patients/<str:patient_id>/treatment-episodes/<str:episode_id>/",

@@ -537,7 +537,14 @@ def _urgent_help(data: Any, patient) -> dict[str, Any] | None:
     side_effects = data.get("side_effects") if isinstance(data, dict) else None
     if not isinstance(side_effects, list):
         return None
-    codes = crisis.urgent_reasons([x for x in side_effects if isinstance(x, str)])
+    return _help_for(crisis.urgent_reasons([x for x in side_effects if isinstance(x, str)]), patient)
+
+
+def _help_for(codes: list[str], patient) -> dict[str, Any] | None:
+    """``urgent_help`` for the reason ``codes`` (:func:`speciosa.clinic.crisis.urgent_reasons`);
+    None when there are none."""
+    from speciosa.clinic import crisis
+
     if not codes:
         return None
     numbers = crisis.numbers_for(patient.site)

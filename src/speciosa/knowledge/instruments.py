@@ -268,6 +268,9 @@ class Instrument:
         Findings the scorer raises.
     short_name : str
         Abbreviation used in messages (``COWS``); defaults to the upper-cased id.
+    prompt : str
+        What the patient is asked before each item, with the time frame ("Over the last 2
+        weeks, how often have you been bothered by:"); "" when the items stand alone.
     source : str
         The file the definition came from (and any overlay applied to it).
     """
@@ -286,6 +289,7 @@ class Instrument:
     min_answered: int | None = None
     flags: tuple[Flag, ...] = ()
     short_name: str = ""
+    prompt: str = ""
     source: str = field(default="", compare=False)
 
     def item(self, item_id: str) -> Item:
@@ -420,9 +424,9 @@ class _Reader:
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "a table",
                list: "an array", bool: "true or false"}
 
-_TOP_KEYS = ("id", "name", "short_name", "version", "completed_by", "description", "citations", "licence",
+_TOP_KEYS = ("id", "name", "short_name", "version", "completed_by", "description", "prompt", "citations", "licence",
              "band_note", "scoring", "scales", "items", "bands", "flags")
-_OVERLAY_KEYS = ("overlay", "licence", "items")
+_OVERLAY_KEYS = ("overlay", "licence", "prompt", "items")
 
 
 def _parse_values(r: _Reader) -> tuple[AllowedValue, ...]:
@@ -612,6 +616,7 @@ def _parse_definition(data: dict[str, Any], source: str) -> Instrument:
         min_answered=min_answered,
         flags=tuple(flags),
         short_name=r.text("short_name", ""),
+        prompt=r.text("prompt", ""),
         source=source,
     )
 
@@ -654,6 +659,7 @@ def _apply_overlay(base: Instrument, data: dict[str, Any], source: str) -> Instr
         base,
         items=tuple(items[it.id] for it in base.items),
         licence=r.text("licence", base.licence),
+        prompt=r.text("prompt", base.prompt),
         source=f"{base.source} + {source}",
     )
 

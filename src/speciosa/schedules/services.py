@@ -75,6 +75,11 @@ def time_zone(patient: Patient) -> dt.tzinfo:
         return dt.UTC
 
 
+def today(patient: Patient) -> dt.date:
+    """Today on the patient's calendar."""
+    return timezone.localdate(timezone=time_zone(patient))
+
+
 def template_problems(items: Any) -> list[str]:
     """What is wrong with a template's lines (empty when nothing): each names the line."""
     if not isinstance(items, list) or not items:
@@ -155,9 +160,8 @@ def _clean_lines(patient: Patient, lines: Any) -> list[dict[str, Any]]:
     if len(lines) > 30:
         raise ValidationError({"items": "A plan holds at most 30 lines."})
     rows = [r if isinstance(r, Mapping) else {} for r in lines]
-    today = timezone.localdate(timezone=time_zone(patient))
     items, errors = due.plan_errors(rows, plan_instruments(), earliest=writes.earliest_date(patient),
-                                    latest=today + dt.timedelta(days=START_AHEAD_DAYS))
+                                    latest=today(patient) + dt.timedelta(days=START_AHEAD_DAYS))
     if errors:
         raise writes.Invalid({tuple(int(p) if p.isdigit() else p for p in k.split("-")): v
                               for k, v in errors.items()})

@@ -232,7 +232,6 @@ def questionnaire(request, instrument_id):
     return render(request, "schedules/questionnaire.html", {
         "patient": patient, "inst": inst, "item": item, "index": index, "count": n,
         "answered": sum(1 for it in inst.items if it.id in answers),
-        "percent": int(100 * sum(1 for it in inst.items if it.id in answers) / n) if n else 0,
         "answers": answers, "error": error, "submit_form": submit_form,
         "review": [(i, it, answers.get(it.id), it.anchor(answers[it.id]) if it.id in answers else "")
                    for i, it in enumerate(inst.items, 1)],

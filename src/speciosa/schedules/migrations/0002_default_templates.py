@@ -1,7 +1,8 @@
 """The shipped default plan templates (issue 16), offered at every site (``site`` empty):
 the daily diary, PHQ-9 and GAD-7 every 14 days, ASEX every 30 days (monthly), AUDIT-C every
-90 days (three months); the taper template adds SOWS daily. A site's administrator adds
-its own templates, or changes or retires these, in the admin."""
+90 days (three months); the taper template adds SOWS daily. The lines are
+:data:`speciosa.schedules.defaults.DEFAULTS`, copied here so that this migration means the
+same whatever that module becomes (a test keeps the two equal)."""
 
 from django.db import migrations
 
