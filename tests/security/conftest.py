@@ -10,7 +10,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 ID_PARAMS = {"patient_id", "record_id", "alert_id", "rid", "medication_id", "episode_id",
-             "thread_id", "panel_id"}
+             "thread_id", "panel_id", "plan_id"}
 
 
 def url_patterns() -> list[str]:
@@ -78,9 +78,17 @@ def team_b_records(clinic):
     panel = UrinePanel.objects.create(patient=p, entered_by=clinic.clinician_b, source="clinician",
                                       collected_at=now, panels=["opioids"], method="screen",
                                       note="team B only")
+    from speciosa.clinic.models import TaperPlan
+
+    plan = TaperPlan.objects.create(patient=p, entered_by=clinic.clinician_b, source="clinician",
+                                    kind="kratom", reason="team B only", start=timezone.localdate(),
+                                    end=timezone.localdate(), steps=[{
+                                        "start": timezone.localdate().isoformat(),
+                                        "end": timezone.localdate().isoformat(), "amount": "2",
+                                        "unit": "g", "doses_per_day": 1}])
     from speciosa.messaging.models import Message, Thread
 
     thread = Thread.objects.create(patient=p, subject="team B only", started_by=p.user)
     Message.objects.create(thread=thread, author=p.user, from_patient=True, body="team B only")
     return {"note": note, "dose": dose, "alert": alert, "medication": medication,
-            "episode": episode, "thread": thread, "panel": panel}
+            "episode": episode, "thread": thread, "panel": panel, "plan": plan}

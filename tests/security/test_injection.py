@@ -94,7 +94,8 @@ def _own_values(clinic, rec):
             "record_id": rec["note"].pk, "kind": "note", "alert_id": rec["alert"].pk,
             "instrument_id": "cows", "page_id": "prolactin", "day": timezone.localdate().isoformat(),
             "medication_id": rec["medication"].pk, "episode_id": rec["episode"].pk,
-            "thread_id": rec["thread"].pk, "panel_id": rec["episode"].pk}
+            "thread_id": rec["thread"].pk, "panel_id": rec["episode"].pk,
+            "plan_id": rec["plan"].pk}
 
 
 def _counts() -> dict:
@@ -124,6 +125,14 @@ def test_every_state_changing_request_without_the_csrf_token_is_refused(who, cli
 
     thread = Thread.objects.create(patient=clinic.patient_a, subject="s",
                                    started_by=clinic.clinician_a)
+    from speciosa.clinic.models import TaperPlan
+
+    plan = TaperPlan.objects.create(patient=clinic.patient_a, entered_by=clinic.clinician_a,
+                                    source="clinician", kind="kratom", reason="r",
+                                    start=timezone.localdate(), end=timezone.localdate(),
+                                    steps=[{"start": timezone.localdate().isoformat(),
+                                            "end": timezone.localdate().isoformat(),
+                                            "amount": "2", "unit": "g", "doses_per_day": 1}])
     user = getattr(clinic, who)
     client = verified_login_of(Client(enforce_csrf_checks=True), getattr(user, "user", user))
     before = _counts()
@@ -131,7 +140,7 @@ def test_every_state_changing_request_without_the_csrf_token_is_refused(who, cli
     for route in url_patterns():
         url = fill(route, _own_values(clinic, {"note": note, "alert": alert,
                                                "medication": medication, "episode": episode,
-                                               "thread": thread}))
+                                               "thread": thread, "plan": plan}))
         if url is None or url in CSRF_EXEMPT:
             continue
         api = url.startswith(("/api/", "/fhir/"))

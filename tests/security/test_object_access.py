@@ -30,7 +30,8 @@ def _values(clinic, rec, kind):
     return {"patient_id": clinic.patient_b.pk, "rid": clinic.patient_b.pk, "rtype": "Patient",
             "record_id": rec[kind].pk, "kind": kind, "alert_id": rec["alert"].pk,
             "medication_id": rec["medication"].pk, "episode_id": rec["episode"].pk,
-            "thread_id": rec["thread"].pk, "panel_id": rec["panel"].pk, "instrument_id": "cows", "page_id": "prolactin",
+            "thread_id": rec["thread"].pk, "panel_id": rec["panel"].pk, "plan_id": rec["plan"].pk,
+            "instrument_id": "cows", "page_id": "prolactin",
             "day": "2026-01-01", "vid": "1"}
 
 
@@ -93,6 +94,14 @@ def test_a_dead_token_opens_none_of_ones_own_records(route, clinic):
                                               dispensing_clinic="OTP", start=timezone.localdate())
     medication = Medication.objects.create(patient=p, entered_by=p.user, source="patient",
                                            name="team A only", start=timezone.localdate())
+    from speciosa.clinic.models import TaperPlan
+
+    plan = TaperPlan.objects.create(patient=p, entered_by=clinic.clinician_a, source="clinician",
+                                    kind="kratom", reason="team A only",
+                                    start=timezone.localdate(), end=timezone.localdate(),
+                                    steps=[{"start": timezone.localdate().isoformat(),
+                                            "end": timezone.localdate().isoformat(),
+                                            "amount": "2", "unit": "g", "doses_per_day": 1}])
     note = Note.objects.create(patient=p, entered_by=clinic.clinician_a, source="clinician",
                                text="team A only")
     dose = Dose.objects.create(patient=p, entered_by=p.user, source="patient", amount=2, unit="g",
@@ -101,7 +110,7 @@ def test_a_dead_token_opens_none_of_ones_own_records(route, clinic):
     values = {"patient_id": p.pk, "rid": p.pk, "rtype": "Patient", "kind": "note",
               "record_id": note.pk, "alert_id": 0, "instrument_id": "cows", "page_id": "prolactin",
               "day": "2026-01-01", "medication_id": medication.pk, "episode_id": episode.pk,
-              "panel_id": episode.pk}
+              "panel_id": episode.pk, "plan_id": plan.pk}
     from speciosa.interop.export import Exporter
 
     values["vid"] = next(Exporter().patients(p.pk))["meta"]["versionId"]  # the Patient's version
@@ -126,3 +135,4 @@ def test_a_dead_token_opens_none_of_ones_own_records(route, clinic):
         assert Note.objects.count() == 1 and Dose.objects.get(pk=dose.pk).amount == 2
         assert Medication.objects.count() == 1 and Medication.objects.get().confirmed_at is None
         assert TreatmentEpisode.objects.get().pk == episode.pk  # nothing changed or added
+        assert TaperPlan.objects.get().pk == plan.pk

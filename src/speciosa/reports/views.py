@@ -51,6 +51,28 @@ def my_charts(request) -> JsonResponse:
         kind="patient"))
 
 
+@login_required
+@require_GET
+def taper_preview(request, patient_id: int, plan_id: int) -> HttpResponse:
+    """The predicted exposure under one taper plan of a patient of the clinician's care
+    teams (:mod:`speciosa.reports.taper`); another patient's plan is a 404."""
+    from django.core.exceptions import ValidationError
+    from django.http import Http404
+
+    from speciosa.clinic import taper as ctaper
+
+    from . import taper
+
+    access.require_role(request.user, Role.CLINICIAN)
+    patient = access.patient_for(request.user, patient_id)
+    try:
+        plan = ctaper.plan_for(patient, plan_id)
+    except ValidationError:
+        raise Http404("No such taper plan in this patient's record") from None
+    services.record_view(request.user, patient, "taper-preview", plan)
+    return _json(taper.payload(plan))
+
+
 PURPOSES = {
     "treatment": "Treatment (this clinic's care)",
     "coordination": "Care coordination or referral",

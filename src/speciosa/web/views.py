@@ -20,7 +20,7 @@ from speciosa.knowledge import instruments as kinstruments
 from speciosa.schedules import pages as spages
 from speciosa.schedules import services as sservices
 
-from . import forms, medication_views, treatment_views, urine_views
+from . import forms, medication_views, taper_views, treatment_views, urine_views
 
 WORKLIST_PAGE_SIZE = 50
 #: Session key: the reasons to show help at once on the page after a diary is saved.
@@ -78,6 +78,7 @@ def patient_detail(request, patient_id):
         "smart_apps": apps,
         "meds": medication_views.medication_context(patient),
         "episodes": treatment_views.treatment_context(patient),
+        "taper": taper_views.taper_context(patient),
         "urine": urine_views.urine_context(patient),
         "schedule": spages.plan_context(patient),
     })
@@ -212,8 +213,11 @@ def me(request):
     patient = access.own_patient(request.user)
     today = timezone.localdate()
     reasons = request.session.pop(URGENT_HELP_KEY, None)
+    from speciosa.clinic import taper
+
     return render(request, "web/me.html", {
         "patient": patient, "today_diary": selectors.diary_for(patient, today),
+        "plan": taper.active_plan(patient),
         "history": selectors.diary_history(patient, days=30),
         "urgent_help": crisis.describe(reasons) if reasons else None,
         "numbers": crisis.numbers_for(patient.site),
