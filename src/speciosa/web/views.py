@@ -217,7 +217,7 @@ def me(request):
 
     return render(request, "web/me.html", {
         "patient": patient, "today_diary": selectors.diary_for(patient, today),
-        "plan": taper.active_plan(patient),
+        "taper_plan": taper.active_plan(patient),
         "history": selectors.diary_history(patient, days=30),
         "urgent_help": crisis.describe(reasons) if reasons else None,
         "numbers": crisis.numbers_for(patient.site),
