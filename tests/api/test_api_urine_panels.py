@@ -102,7 +102,9 @@ def test_another_patients_panel_and_patient_are_404_and_nothing_is_stored(clinic
 
 def _requests(patient, panel):
     b = base(patient)
-    return [("get", b, None), ("post", b, body()), ("get", f"{b}{panel.pk}/", None)]
+    return [("get", b, None), ("post", b, body()), ("get", f"{b}{panel.pk}/", None),
+            ("post", f"{b}{panel.pk}/correct/", {**body(), "reason": "typo"}),
+            ("post", f"{b}{panel.pk}/withdraw/", {"reason": "wrong patient"})]
 
 
 def _user(clinic, who):
@@ -136,6 +138,12 @@ def test_the_care_teams_clinician_reaches_every_panel_endpoint(clinic, api_as, k
     assert client.get(b).status_code == 200
     assert client.get(f"{b}{panel.pk}/").status_code == 200
     assert client.post(b, body(), format="json", headers=key()).status_code == 201
+    fixed = client.post(f"{b}{panel.pk}/correct/", {**body(), "reason": "typo"}, format="json",
+                        headers=key())
+    assert fixed.status_code == 201, fixed.content
+    gone = client.post(f"{b}{fixed.json()['id']}/withdraw/", {"reason": "wrong patient"},
+                       format="json", headers=key())
+    assert gone.status_code == 201 and gone.json()["retracted"] is True
 
 
 @pytest.mark.parametrize("path", STALE_TOKENS)
@@ -147,3 +155,79 @@ def test_a_dead_token_reaches_no_panel_endpoint(clinic, api_as, key, path):
                     else client.post(url, data, format="json", headers=key()))
         assert response.status_code == 401 and b"secret" not in response.content
     assert UrinePanel.objects.count() == 1
+
+
+# ------------------------------------------------------------------ correct and withdraw
+
+def test_a_correction_keeps_the_panel_as_it_was_and_reads_the_new_one(clinic, api, key):
+    panel = seed(clinic, clinic.patient_a)
+    client = api(clinic.clinician_a)
+    url = f"{base(clinic.patient_a)}{panel.pk}/correct/"
+    fixed = body(analytes={"uds-buprenorphine": "positive", "uds-norbuprenorphine": "positive"},
+                 reason="norbuprenorphine misread")
+    headers = key()
+    first = client.post(url, fixed, format="json", headers=headers)
+    assert first.status_code == 201, first.content
+    out = first.json()
+    assert out["replaces"] == panel.pk and out["change_reason"] == "norbuprenorphine misread"
+    assert [a["flag"] for a in out["reading"]["analytes"]] == ["unexpected", "unexpected"]
+    again = client.post(url, fixed, format="json", headers=headers)  # a retry stores one
+    assert again.status_code == 200 and again.json()["id"] == out["id"]
+    assert UrinePanel.objects.count() == 2 and UrinePanel.objects.current().count() == 1
+    old = client.get(f"{base(clinic.patient_a)}{panel.pk}/").json()
+    assert old["superseded"] is True
+    assert LabResult.objects.current().filter(panel_id=out["id"]).count() == 2
+    assert LabResult.objects.filter(panel=panel, superseded=True).count() == 2
+    # the old version cannot be corrected again
+    stale = client.post(url, {**fixed, "reason": "again"}, format="json", headers=key())
+    assert stale.status_code == 400 and "changed since" in stale.content.decode()
+
+
+@pytest.mark.parametrize(("path", "data", "field", "text"), [
+    ("correct/", {"reason": ""}, "reason", ""),
+    ("correct/", {"reason": "typo", "ph": "15"}, "ph", "between 0 and 14"),
+    ("correct/", {"reason": "typo", "analytes": {"uds-buprenorphine": "positive"}},
+     "analytes.uds-norbuprenorphine", "Give the result"),
+    ("withdraw/", {"reason": ""}, "reason", ""),
+])
+def test_a_bad_correction_or_withdrawal_is_a_400_naming_the_field(clinic, api, key, path, data,
+                                                                   field, text):
+    panel = seed(clinic, clinic.patient_a)
+    payload = {**body(), **data} if path == "correct/" else data
+    response = api(clinic.clinician_a).post(f"{base(clinic.patient_a)}{panel.pk}/{path}",
+                                            payload, format="json", headers=key())
+    assert response.status_code == 400, response.content
+    assert field in response.content.decode() and text in response.content.decode()
+    assert UrinePanel.objects.count() == 1 and not UrinePanel.objects.filter(
+        retracted=True).exists()
+
+
+def test_another_patients_panel_cannot_be_corrected_or_withdrawn(clinic, api, key):
+    theirs = seed(clinic, clinic.patient_b)
+    client = api(clinic.clinician_a)
+    for path, data in (("correct/", {**body(), "reason": "x"}), ("withdraw/", {"reason": "x"})):
+        # under my patient's address, and under theirs
+        for patient in (clinic.patient_a, clinic.patient_b):
+            response = client.post(f"{base(patient)}{theirs.pk}/{path}", data, format="json",
+                                   headers=key())
+            assert response.status_code == 404 and b"secret" not in response.content
+    assert UrinePanel.objects.count() == 1 and not UrinePanel.objects.filter(
+        retracted=True).exists()
+
+
+def test_a_withdrawn_panel_no_longer_feeds_the_rules_or_the_list(clinic, api, key):
+    from speciosa.clinic.models import AuditEntry
+
+    panel = urine.record_panel(clinic.clinician_a, clinic.patient_a, body(
+        collected_at=timezone.now() - dt.timedelta(hours=3), panels=["fentanyl"],
+        analytes={"uds-fentanyl": "positive"}))
+    client = api(clinic.clinician_a)
+    assert len(client.get(base(clinic.patient_a)).json()["results"]) == 1
+    response = client.post(f"{base(clinic.patient_a)}{panel.pk}/withdraw/",
+                           {"reason": "another patient's cup"}, format="json", headers=key())
+    assert response.status_code == 201
+    assert client.get(base(clinic.patient_a)).json()["results"] == []
+    assert LabResult.objects.current().filter(patient=clinic.patient_a).count() == 0
+    actions = list(AuditEntry.objects.filter(patient=clinic.patient_a, action="retract")
+                   .values_list("model", flat=True))
+    assert sorted(actions) == ["LabResult", "UrinePanel"]

@@ -4,6 +4,10 @@
 - ``GET/POST patients/{id}/urine-panels/``: the patient's panels (newest first) and record one.
 - ``GET patients/{id}/urine-panels/{panel_id}/``: one panel with its reading against what is
   expected (expected / unexpected / missing-expected, caveats, citations).
+- ``POST patients/{id}/urine-panels/{panel_id}/correct/``: the whole corrected panel with
+  the ``reason``; the answer is its next version (history kept, audited, rules run again).
+- ``POST patients/{id}/urine-panels/{panel_id}/withdraw/``: withdraw a panel entered in
+  error, with the ``reason`` (kept, retracted; no longer read anywhere).
 
 ``POST`` takes an ``Idempotency-Key``; a panel id of another patient is a 404; a refused
 panel stores nothing.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers
@@ -57,8 +62,20 @@ class UrinePanelIn(serializers.Serializer):
                   "{'value', 'cutoff', 'unit'}")
 
 
+class UrinePanelCorrectIn(UrinePanelIn):
+    reason = serializers.CharField(max_length=500)
+
+
+class UrinePanelWithdrawIn(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
 class UrinePanelOut(serializers.Serializer):
     id = serializers.IntegerField()
+    replaces = serializers.IntegerField(source="replaces_id", allow_null=True)
+    superseded = serializers.BooleanField()
+    retracted = serializers.BooleanField()
+    change_reason = serializers.CharField()
     collected_at = serializers.DateTimeField()
     panels = serializers.ListField(child=serializers.CharField())
     method = serializers.CharField()
@@ -135,3 +152,52 @@ class UrinePanelDetailView(ApiView):
             raise Http404("No such urine panel in this patient's record")
         services.record_view(request.user, patient, "urine-panel", panel)
         return Response(UrinePanelOut(panel).data)
+
+
+class PanelMixin:
+    """The urine panel ``panel_id`` of a patient the user may see (else 404)."""
+
+    def panel(self) -> tuple[Any, UrinePanel]:
+        patient = self.patient()
+        try:
+            return patient, urine.panel_for(patient, _int(self.kwargs["panel_id"]))
+        except ValidationError:
+            raise Http404("No such urine panel in this patient's record") from None
+
+
+class UrinePanelCorrectView(PanelMixin, ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+
+    @extend_schema(tags=["urine drug tests"], parameters=[PATIENT_ID, PANEL_ID, IDEMPOTENCY_KEY],
+                   request=UrinePanelCorrectIn, responses=_create_responses(UrinePanelOut))
+    def post(self, request: Request, patient_id: str, panel_id: str) -> Response:
+        """Correct the panel as a whole (the body is the whole corrected panel, as to record
+        one, with the reason). The old version is kept; the answer is the new one."""
+        patient, panel = self.panel()
+
+        def call(token):
+            data = dict(_parse(UrinePanelCorrectIn, request.data))
+            reason = data.pop("reason")
+            return urine.correct_panel(request.user, patient, panel, data, reason=reason,
+                                       token=token)
+
+        return _created(request, UrinePanel, UrinePanelOut, call, kind="urine-panel-correct",
+                        patient=patient)
+
+
+class UrinePanelWithdrawView(PanelMixin, ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+
+    @extend_schema(tags=["urine drug tests"], parameters=[PATIENT_ID, PANEL_ID, IDEMPOTENCY_KEY],
+                   request=UrinePanelWithdrawIn, responses=_create_responses(UrinePanelOut))
+    def post(self, request: Request, patient_id: str, panel_id: str) -> Response:
+        """Withdraw the panel as entered in error, with the reason (kept, not read)."""
+        patient, panel = self.panel()
+
+        def call(token):
+            data = _parse(UrinePanelWithdrawIn, request.data)
+            return urine.withdraw_panel(request.user, patient, panel, reason=data["reason"],
+                                        token=token)
+
+        return _created(request, UrinePanel, UrinePanelOut, call, kind="urine-panel-withdraw",
+                        patient=patient)

@@ -1,5 +1,6 @@
 """Urine drug test panel pages (issue 19): record a panel and read it against what is
-expected, through :mod:`speciosa.clinic.urine`. The patient page lists the recent panels
+expected, correct it as a whole or withdraw it as entered in error (history kept), through
+:mod:`speciosa.clinic.urine`. The patient page lists the recent panels
 (:func:`urine_context`)."""
 
 from __future__ import annotations
@@ -94,6 +95,40 @@ class PanelForm(TokenForm):
                 "analytes": analytes}
 
 
+class PanelCorrectForm(PanelForm):
+    reason = forms.CharField(label="Why is it corrected?", max_length=500)
+
+    @staticmethod
+    def initial_from(panel: UrinePanel) -> dict:
+        """The form's fields from the panel as it stands (the correction starts from it)."""
+        data = urine.panel_data(panel)
+        local = panel.collected_at.astimezone(medications.site_time_zone(panel.patient))
+        yes = {True: "yes", False: "no", None: ""}
+        initial = {"collected_date": local.date(), "collected_time": local.time(),
+                   "panels": data["panels"], "method": data["method"],
+                   "method_detail": data["method_detail"],
+                   "creatinine_mg_dl": _plain(data["creatinine_mg_dl"]),
+                   "ph": _plain(data["ph"]), "specific_gravity": _plain(data["specific_gravity"]),
+                   "temperature_in_range": yes[data["temperature_in_range"]],
+                   "observed": yes[data["observed"]], "note": data["note"]}
+        for code, entry in data["analytes"].items():
+            if "value" in entry:
+                initial.update({f"v_{code}": _plain(entry["value"]),
+                                f"c_{code}": _plain(entry["cutoff"]), f"u_{code}": entry["unit"]})
+            else:
+                initial[f"r_{code}"] = entry["result"]
+        return initial
+
+
+def _plain(value) -> str:
+    return "" if value is None else format(value.normalize(), "f")
+
+
+class PanelWithdrawForm(TokenForm):
+    reason = forms.CharField(label="Why is it withdrawn?", max_length=500,
+                             widget=forms.Textarea(attrs={"rows": 2}))
+
+
 def _put_errors(form, exc: ValidationError) -> None:
     for key, messages in exc.message_dict.items():
         field = None
@@ -123,18 +158,88 @@ def panel_new(request, patient_id):
         "patient": patient, "form": form, "catalogue": drug_panels.PANELS})
 
 
+def _panel(patient, panel_id) -> UrinePanel:
+    try:
+        return urine.panel_for(patient, panel_id)
+    except ValidationError:
+        raise Http404("No such urine panel in this patient's record") from None
+
+
+def _versions(panel: UrinePanel) -> list[UrinePanel]:
+    """Every version of the panel's record, oldest first."""
+    first = panel
+    while first.replaces_id:
+        first = first.replaces
+    out = [first]
+    while (nxt := UrinePanel.objects.filter(replaces=out[-1]).first()) is not None:
+        out.append(nxt)
+    return out
+
+
 @_role_required(Role.CLINICIAN)
 @require_http_methods(["GET"])
 def panel_detail(request, patient_id, panel_id):
     patient = access.patient_for(request.user, patient_id)
-    panel = UrinePanel.objects.filter(patient=patient, pk=panel_id).first()
-    if panel is None:
-        raise Http404("No such urine panel in this patient's record")
+    panel = _panel(patient, panel_id)
     services.record_view(request.user, patient, "urine-panel", panel)
-    reading, expected = urine.read(panel)
-    rows = {r.lab: r for r in panel.analytes.current()}
-    analytes = [{"reading": a, "name": klabs.get_lab(a.lab).name, "row": rows.get(a.lab),
-                 "because": expected.get(a.lab, "")} for a in reading.analytes]
+    versions = _versions(panel)
+    current = versions[-1] if not versions[-1].retracted else None
+    if panel.superseded or panel.retracted:  # as it was: no reading against today's record
+        reading, expected = None, {}
+        analytes = [{"reading": None, "name": klabs.get_lab(r.lab).name, "row": r,
+                     "because": ""} for r in panel.analytes.order_by("pk")]
+    else:
+        reading, expected = urine.read(panel)
+        rows = {r.lab: r for r in panel.analytes.current()}
+        analytes = [{"reading": a, "name": klabs.get_lab(a.lab).name, "row": rows.get(a.lab),
+                     "because": expected.get(a.lab, "")} for a in reading.analytes]
     return render(request, "web/urine_panel.html", {
         "patient": patient, "panel": panel, "reading": reading, "analytes": analytes,
+        "versions": versions if len(versions) > 1 or panel.retracted else [],
+        "current": current,
+        "panel_names": [drug_panels.get_panel(p).name for p in panel.panels]})
+
+
+@_role_required(Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+def panel_correct(request, patient_id, panel_id):
+    """Correct a panel as a whole: the form holds the panel as it stands; saving stores its
+    next version (the old one is kept) and reads it again."""
+    patient = access.patient_for(request.user, patient_id)
+    panel = _panel(patient, panel_id)
+    if panel.superseded or panel.retracted:
+        return redirect(reverse("urine_panel", args=[patient.pk, panel.pk]))
+    form = PanelCorrectForm(request.POST or None, patient=patient,
+                            initial=PanelCorrectForm.initial_from(panel))
+    if request.method == "POST" and form.is_valid():
+        try:
+            new = urine.correct_panel(request.user, patient, panel, form.panel_data(),
+                                      reason=form.cleaned_data["reason"],
+                                      token=submission_key(request, form))
+            return redirect(reverse("urine_panel", args=[patient.pk, new.pk]))
+        except ValidationError as exc:
+            _put_errors(form, exc)
+    services.record_view(request.user, patient, "correct:urine-panel", panel)
+    return render(request, "web/urine_panel_form.html", {
+        "patient": patient, "form": form, "catalogue": drug_panels.PANELS, "panel": panel})
+
+
+@_role_required(Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+def panel_withdraw(request, patient_id, panel_id):
+    """Withdraw a panel entered in error (kept, marked withdrawn, no longer read)."""
+    patient = access.patient_for(request.user, patient_id)
+    panel = _panel(patient, panel_id)
+    if panel.superseded or panel.retracted:
+        return redirect(reverse("urine_panel", args=[patient.pk, panel.pk]))
+    form = PanelWithdrawForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            urine.withdraw_panel(request.user, patient, panel, reason=form.cleaned_data["reason"],
+                                 token=submission_key(request, form))
+            return redirect(reverse("urine_panel", args=[patient.pk, panel.pk]))
+        except ValidationError as exc:
+            _put_errors(form, exc)
+    return render(request, "web/urine_panel_withdraw.html", {
+        "patient": patient, "form": form, "panel": panel,
         "panel_names": [drug_panels.get_panel(p).name for p in panel.panels]})
