@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "speciosa.commands.security",
     "speciosa.commands.audit",
     "speciosa.commands.oauth",
+    "speciosa.commands.reminders",
 )
 
 

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "speciosa.education",
     "speciosa.messaging",
     "speciosa.schedules",
+    "speciosa.reminders",
     "speciosa.reports",
     "speciosa.ops",
 ]

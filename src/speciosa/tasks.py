@@ -217,3 +217,33 @@ def notify_message(message_id: int) -> int:
     from speciosa.messaging import services
 
     return services.notify(message_id)
+
+
+@app.task(name="speciosa.tasks.send_reminders", **RETRY)
+def send_reminders(at: str | None = None) -> int:
+    """Periodic (beat, ``SPECIOSA_REMINDERS_EVERY_S``): queue :func:`remind_patient` for every
+    patient with reminder preferences. Returns how many were queued."""
+    _setup()
+    from speciosa.reminders import services
+
+    ids = list(services.patients_with_reminders().values_list("pk", flat=True))
+    for patient_id in ids:
+        remind_patient.delay(patient_id, at)
+    return len(ids)
+
+
+@app.task(name="speciosa.tasks.remind_patient", **RETRY)
+def remind_patient(patient_id: int, at: str | None = None) -> dict[str, int]:
+    """Send one patient's due reminders (at most once per item and channel: a retried or
+    duplicated task sends nothing twice, :func:`speciosa.reminders.services.remind`)."""
+    _setup()
+    import datetime as dt
+
+    from speciosa.clinic.models import Patient
+    from speciosa.reminders import services
+
+    patient = Patient.objects.select_related("site", "user").filter(pk=patient_id).first()
+    if patient is None:
+        return {}
+    when = dt.datetime.fromisoformat(at) if at else None
+    return dict(services.remind(patient, when))

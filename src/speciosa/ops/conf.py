@@ -39,7 +39,22 @@ CELERY_BEAT_SCHEDULE = {
                            "schedule": float(_env("SPECIOSA_BULK_PURGE_EVERY_S", "3600"))},
     "purge-research-exports": {"task": "speciosa.tasks.purge_research_exports",
                                "schedule": float(_env("SPECIOSA_BULK_PURGE_EVERY_S", "3600"))},
+    # patient reminders (speciosa.reminders): at most every 15 minutes, so that a diary
+    # reminder goes out before the missed-diary alert (speciosa.reminders.timing.MAX_PERIOD)
+    "send-reminders": {"task": "speciosa.tasks.send_reminders",
+                       "schedule": float(_env("SPECIOSA_REMINDERS_EVERY_S", "300"))},
 }
+
+# --------------------------------------------------------------------------- reminders
+# Web Push (docs/reminders.md: `speciosa reminders vapid-keys` makes the pair). The private
+# key is the base64url raw key (or a PEM file's path); the public one is what browsers are
+# given as applicationServerKey. Without a private key, Web Push is off (the page says so).
+SPECIOSA_VAPID_PRIVATE_KEY = _env("SPECIOSA_VAPID_PRIVATE_KEY", "")
+SPECIOSA_VAPID_PUBLIC_KEY = _env("SPECIOSA_VAPID_PUBLIC_KEY", "")
+SPECIOSA_VAPID_SUBJECT = _env("SPECIOSA_VAPID_SUBJECT", "mailto:speciosa@localhost")
+# SMS: a dotted path to a class with send(to, body) (speciosa.reminders.sms)
+SPECIOSA_SMS_BACKEND = _env("SPECIOSA_SMS_BACKEND", "speciosa.reminders.sms.ConsoleBackend")
+SPECIOSA_SMS_FILE_PATH = _env("SPECIOSA_SMS_FILE_PATH", "")
 
 # --------------------------------------------------------------------------- e-mail
 EMAIL_BACKEND = _env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
