@@ -188,3 +188,21 @@ def test_a_plan_holds_each_instrument_once_and_at_least_one_line():
     assert [i.every_days for i in items] == [14]
     assert "already line 1" in errors["items-1-instrument"]
     assert due.plan_errors([], known)[1] == {"items": "Add at least one thing to complete."}
+
+
+def test_the_fast_rate_agrees_with_the_statuses_of_every_occurrence():
+    import random
+
+    rng = random.Random(16)
+    for _ in range(200):
+        start = dt.date(2026, 1, 1) + dt.timedelta(days=rng.randrange(60))
+        item = ScheduleItem("x", rng.choice([1, 2, 7, 14, 30]), start,
+                            end=start + dt.timedelta(days=rng.randrange(90)) if rng.random() < .3 else None)
+        done = [Completion("x", at(2026, 1, 1, rng.randrange(24), tz=NY) + dt.timedelta(days=rng.randrange(120)))
+                for _ in range(rng.randrange(30))]
+        moment = at(2026, 3, 1, rng.randrange(24), tz=NY) + dt.timedelta(days=rng.randrange(40))
+        window = rng.choice([7, 28, 60])
+        rate = due.completion_rate([item], done, moment, NY, window_days=window)
+        rows = due.history([item], done, moment, NY, since=rate.since)
+        counted = [r for r in rows if r.status != "due"]
+        assert (rate.done, rate.expected) == (sum(r.status == "done" for r in counted), len(counted))

@@ -75,6 +75,7 @@ class DemoSummary:
     substance_uses: int = 0
     medications: int = 0
     notes: int = 0
+    plans: int = 0
     seconds: float = 0.0
     logins: list[tuple[str, str, str]] = field(default_factory=list)
     planted_exceptions: list[str] = field(default_factory=list)
@@ -159,7 +160,10 @@ def _reset() -> None:
     alert = next((m for m in apps.get_app_config("clinic").get_models() if m.__name__ == "Alert"), None)
     if alert is not None:  # safety alerts computed from the old data
         alert.objects.all().delete()
-    for model in (Dose, Assessment, SubstanceUse, LabResult, Medication, Note):
+    from speciosa.schedules.models import Draft, PatientPlan
+
+    Draft.objects.all().delete()
+    for model in (PatientPlan, Dose, Assessment, SubstanceUse, LabResult, Medication, Note):
         model.objects.exclude(replaces=None).update(replaces=None)
         model.objects.all().delete()
     DiaryDay.objects.all().delete()
@@ -217,15 +221,32 @@ class Builder:
         s.medications = len(self.rows[Medication])
         s.notes = len(self.rows[Note])
         s.planted_model = planted_model()
+        s.plans = self.add_plans(patients)
         writes.audit(
             None, writes.Action.CREATE, model="DemoClinic",
             reason="synthetic demo clinic loaded",
             after={"bulk_import": True, "seed": self.seed, "today": self.today.isoformat(),
                    "days": self.days, "patients": s.patients, "diary_days": s.diary_days,
                    "doses": s.doses, "assessments": s.assessments, "lab_results": s.lab_results,
-                   "notes": s.notes, "planted_model": s.planted_model,
+                   "notes": s.notes, "plans": s.plans, "planted_model": s.planted_model,
                    "note": "One entry for the whole bulk import, not one per row."})
         return s
+
+    def add_plans(self, patients: list[Patient]) -> int:
+        """Every patient on the shipped standard plan (speciosa.schedules) from six weeks ago:
+        their diary days and the clinic's PHQ-9 and GAD-7 count towards it."""
+        from speciosa.schedules import defaults as sdefaults
+        from speciosa.schedules.models import PatientPlan, PlanTemplate
+
+        sdefaults.ensure()
+        template = PlanTemplate.objects.get(site__isnull=True, name=sdefaults.DEFAULTS[0][0])
+        start = max(self.first_day, self.today - dt.timedelta(days=42)).isoformat()
+        lines = [{"instrument": r["instrument"], "every_days": r["every_days"], "start": start,
+                  "end": None} for r in template.items]
+        PatientPlan.objects.bulk_create([
+            PatientPlan(patient=p, entered_by=None, source="clinician", template=template,
+                        name=template.name, items=lines) for p in patients], batch_size=BATCH)
+        return len(patients)
 
     def patient(self, i: int, patient: Patient, plan: dict[str, Any], user) -> None:
         """One patient's record, every part drawing from the patient's own random stream (in

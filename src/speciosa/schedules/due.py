@@ -25,7 +25,9 @@ with its stable identity ``(item.key, due_on)``: send once per identity).
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,9 +123,11 @@ class Rate:
         return int(100 * self.done / self.expected + 0.5)
 
 
+@functools.lru_cache(maxsize=8192)
 def local_midnight(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
     """The first moment of ``day`` in ``tz`` (aware). Where a zone skips midnight (a
-    daylight-saving change at 00:00) that is the first local time that exists."""
+    daylight-saving change at 00:00) that is the first local time that exists. (Cached: a
+    patient list asks the same days of the same zones for every patient.)"""
     naive = dt.datetime.combine(day, dt.time())
     moment = naive.replace(tzinfo=tz)
     # a skipped local time converts to a UTC instant and back to a later wall time: round trip
@@ -296,17 +300,23 @@ def completion_rate(items: Iterable[ScheduleItem], completions: Iterable[Complet
     """
     if window_days < 1:
         raise ValueError(f"window_days must be at least 1, got {window_days}")
-    items = list(items)
+    _check_at(at)
     today = at.astimezone(tz).date()
     since = today - dt.timedelta(days=window_days - 1)
-    rows = history(items, completions, at, tz, since=since)
+    done_days = {k: [day for day, _when in rows] for k, rows in _index(completions, tz, at).items()}
     by_item: dict[str, list[int]] = {}
-    for r in rows:
-        if r.status == "due":
-            continue
-        tally = by_item.setdefault(r.item.key, [0, 0])
-        tally[1] += 1
-        tally[0] += r.status == "done"
+    for item in items:
+        days = done_days.get(item.instrument, [])
+        for due_on, closes_on in occurrences(item, today, since=since):
+            # the same statuses as history(), without building the moments: done when a
+            # completion falls in [due_on, closes_on); "due" (today, not done) is not counted
+            i = bisect.bisect_left(days, due_on)
+            hit = i < len(days) and days[i] < closes_on
+            if not hit and due_on == today:
+                continue
+            tally = by_item.setdefault(item.key, [0, 0])
+            tally[1] += 1
+            tally[0] += hit
     done = sum(t[0] for t in by_item.values())
     expected = sum(t[1] for t in by_item.values())
     return Rate(done=done, expected=expected, since=since, until=today,

@@ -235,29 +235,41 @@ def stop_plan(user, patient: Patient, reason: str, *, token: writes.SubmissionKe
 
 # --------------------------------------------------------------------------- due items
 
-def _completions(patient_ids: Iterable[int], instruments: set[str], since: dt.date
+def _completions(patient_ids: Iterable[int], since: Mapping[str, dt.date]
                  ) -> dict[int, list[due.Completion]]:
-    """What each patient completed from ``since`` (a day early: zones differ), by patient."""
+    """What each patient completed of each instrument from its day in ``since`` (a day
+    early for a moment: zones differ), by patient: one query for the assessments, one for the
+    diary days."""
     ids = list(patient_ids)
     out: dict[int, list[due.Completion]] = {pid: [] for pid in ids}
-    if not ids or not instruments:
+    if not ids or not since:
         return out
-    start = timezone.make_aware(dt.datetime.combine(since - dt.timedelta(days=1), dt.time()), dt.UTC)
-    assessed = instruments - {due.DIARY}
-    if assessed:
-        rows = (Assessment.objects.current().filter(patient_id__in=ids, instrument__in=assessed, at__gte=start)
+    wanted = Q()
+    for instrument, day in since.items():
+        if instrument != due.DIARY:
+            start = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+            wanted |= Q(instrument=instrument, at__gte=start)
+    if wanted:
+        rows = (Assessment.objects.current().filter(patient_id__in=ids).filter(wanted)
                 .values_list("patient_id", "instrument", "at"))
         for pid, instrument, at in rows:
             out[pid].append(due.Completion(instrument, at))
-    if due.DIARY in instruments:
-        for pid, day in DiaryDay.objects.filter(patient_id__in=ids, day__gte=since).values_list("patient_id", "day"):
+    if due.DIARY in since:
+        days = DiaryDay.objects.filter(patient_id__in=ids, day__gte=since[due.DIARY])
+        for pid, day in days.values_list("patient_id", "day"):
             out[pid].append(due.Completion(due.DIARY, day))
     return out
 
 
-def _since(items: list[due.ScheduleItem], today: dt.date, window_days: int = 0) -> dt.date:
-    longest = max((i.every_days for i in items), default=1)
-    return today - dt.timedelta(days=max(longest, window_days) + 1)
+def _lookback(items: Iterable[due.ScheduleItem], today: dt.date, window_days: int,
+              into: dict[str, dt.date] | None = None) -> dict[str, dt.date]:
+    """The first day each instrument's completions matter from: the rate's window, or the
+    start of the current period, whichever is earlier (merged into ``into``)."""
+    out = into if into is not None else {}
+    for item in items:
+        day = today - dt.timedelta(days=max(item.every_days, window_days))
+        out[item.instrument] = min(out.get(item.instrument, day), day)
+    return out
 
 
 def due_items(patient: Patient, at: dt.datetime | None = None, *,
@@ -272,7 +284,7 @@ def due_items(patient: Patient, at: dt.datetime | None = None, *,
         return []
     tz = time_zone(patient)
     today = at.astimezone(tz).date()
-    done = _completions([patient.pk], {i.instrument for i in items}, _since(items, today))[patient.pk]
+    done = _completions([patient.pk], _lookback(items, today, 1))[patient.pk]
     return due.due_items(items, done, at, tz, include=include)
 
 
@@ -288,8 +300,7 @@ def plan_state(patient: Patient, at: dt.datetime | None = None, *,
         return plan, [], None
     tz = time_zone(patient)
     today = at.astimezone(tz).date()
-    done = _completions([patient.pk], {i.instrument for i in items},
-                        _since(items, today, window_days))[patient.pk]
+    done = _completions([patient.pk], _lookback(items, today, window_days))[patient.pk]
     return (plan, due.due_items(items, done, at, tz),
             due.completion_rate(items, done, at, tz, window_days=window_days))
 
@@ -313,8 +324,7 @@ def completion_rates(patients, at: dt.datetime | None = None, *,
     if not plans:
         return {}
     scheduled: dict[int, tuple[list[due.ScheduleItem], dt.tzinfo]] = {}
-    instruments: set[str] = set()
-    earliest = None
+    since: dict[str, dt.date] = {}
     for pid, items, zone in plans:
         try:
             tz: dt.tzinfo = zoneinfo.ZoneInfo(zone or "UTC")
@@ -323,11 +333,8 @@ def completion_rates(patients, at: dt.datetime | None = None, *,
         lines = [due.ScheduleItem(r["instrument"], int(r["every_days"]), dt.date.fromisoformat(r["start"]),
                                   dt.date.fromisoformat(r["end"]) if r.get("end") else None) for r in items]
         scheduled[pid] = (lines, tz)
-        instruments |= {i.instrument for i in lines}
-        since = _since(lines, at.astimezone(tz).date(), window_days)
-        earliest = since if earliest is None else min(earliest, since)
-    assert earliest is not None
-    done = _completions(scheduled, instruments, earliest)
+        _lookback(lines, at.astimezone(tz).date(), window_days, into=since)
+    done = _completions(scheduled, since)
     return {pid: due.completion_rate(lines, done[pid], at, tz, window_days=window_days)
             for pid, (lines, tz) in scheduled.items()}
 
