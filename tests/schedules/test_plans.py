@@ -18,6 +18,7 @@ from tests.conftest import form_token, make_patient, verified_login
 
 from speciosa.clinic import writes
 from speciosa.clinic.models import Assessment, AuditEntry, DiaryDay
+from speciosa.knowledge import instruments as kinstruments
 from speciosa.schedules import services
 from speciosa.schedules.models import PatientPlan, PlanTemplate
 
@@ -105,7 +106,7 @@ def test_adjusting_the_plan_stores_a_new_version_and_keeps_the_history(clinic, l
     assert change.before["id"] == first.pk and change.after["id"] == current.pk
     page = text(client.get(url).content.decode())
     assert "Adjusted" in page and "replaced" in page and "current" in page
-    assert "gad7 every 28 d from" in page
+    assert "GAD-7 every 28 d from" in page
 
 
 @pytest.mark.parametrize("line, field, words", [
@@ -248,3 +249,57 @@ def test_the_patient_list_reads_the_rates_in_a_fixed_number_of_queries(clinic, l
         DiaryDay.objects.create(patient=p, day=timezone.localdate())
     many = _list_queries(client)
     assert many == few, f"{few} queries with one patient on a plan, {many} with seven (N+1?)"
+
+
+def test_a_sows_in_the_diary_completes_the_sows_line(clinic):
+    from speciosa.clinic import services as cservices
+
+    patient = clinic.patient_a
+    _plan(patient, clinic.clinician_a, [{"instrument": "sows", "every_days": 1,
+                                         "start": timezone.localdate().isoformat()}])
+    [row] = services.due_items(patient)
+    assert row.status == "due"
+    sows = {it.id: 1 for it in kinstruments.get_instrument("sows").items}
+    cservices.record_diary(patient.user, patient, cservices.DiaryInput(
+        day=timezone.localdate(), doses=[], sows=sows))
+    [row] = services.due_items(patient)
+    assert row.status == "done"
+
+
+def test_a_start_more_than_a_year_ahead_is_refused(clinic):
+    from django.core.exceptions import ValidationError
+
+    far = (timezone.localdate() + dt.timedelta(days=366)).isoformat()
+    with pytest.raises(ValidationError) as exc:
+        _plan(clinic.patient_a, clinic.clinician_a, [{"instrument": "phq9", "every_days": 14, "start": far}])
+    assert "too far ahead" in exc.value.message_dict["items-0-start"][0]
+    assert not PatientPlan.objects.exists()
+
+
+def test_due_days_follow_the_patients_site_zone(clinic):
+    clinic.site_a.time_zone = "Pacific/Auckland"
+    clinic.site_a.save()
+    patient = type(clinic.patient_a).objects.select_related("site").get(pk=clinic.patient_a.pk)
+    moment = dt.datetime(2026, 6, 1, 23, 30, tzinfo=dt.UTC)  # 2 June, 11:30 in Auckland
+    PatientPlan.objects.create(patient=patient, source="clinician", name="p", items=[
+        {"instrument": "phq9", "every_days": 14, "start": "2026-06-02", "end": None}])
+    [row] = services.due_items(patient, moment)
+    assert (row.due_on, row.status) == (dt.date(2026, 6, 2), "due")
+    assert row.due_at.utcoffset() == dt.timedelta(hours=12)
+    clinic.site_a.time_zone = "Not/AZone"  # a mistyped zone reads as UTC, never a 500
+    clinic.site_a.save()
+    patient.refresh_from_db()
+    assert services.due_items(patient, moment) == []
+
+
+def test_the_clinician_sees_the_patients_own_phq9_in_the_timeline(clinic, login):
+    _plan(clinic.patient_a, clinic.clinician_a, [{"instrument": "phq9", "every_days": 14,
+                                                  "start": timezone.localdate().isoformat()}])
+    user = clinic.patient_a.user
+    services.save_answers(user, clinic.patient_a, "phq9",
+                          {it.id: 1 for it in kinstruments.get_instrument("phq9").items if it.scored})
+    services.submit(user, clinic.patient_a, "phq9", token="t")
+    page = text(login(clinic.clinician_a).get(reverse("patient_detail", args=[clinic.patient_a.pk]))
+                .content.decode())
+    assert "PHQ-9" in page and "Patient: " in page
+    assert "done" in page.split("Plan:")[1].split("Medications")[0]

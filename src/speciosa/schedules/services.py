@@ -140,9 +140,13 @@ def current_plan(patient: Patient) -> PatientPlan | None:
 
 
 def plan_history(patient: Patient) -> list[PatientPlan]:
-    """Every version of the patient's plans, newest first (stopped ones included)."""
-    return list(PatientPlan.objects.filter(patient=patient).select_related("entered_by", "template")
-                .order_by("-entered_at", "-pk"))
+    """Every version of the patient's plans, newest first (stopped ones included); each with
+    ``lines``: its items with a ``label``."""
+    versions = list(PatientPlan.objects.filter(patient=patient).select_related("entered_by", "template")
+                    .order_by("-entered_at", "-pk"))
+    for v in versions:
+        v.lines = [{**r, "label": label(r.get("instrument", ""))} for r in v.items]
+    return versions
 
 
 def schedule(plan: PatientPlan | None) -> list[due.ScheduleItem]:
