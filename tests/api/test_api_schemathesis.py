@@ -58,7 +58,15 @@ def clinician_schema(transactional_db, clinic, records):
     episode = treatment.record_episode(clinic.clinician_a, clinic.patient_a, {
         "drug": "naltrexone", "formulation": "xr-injection", "dose_mg": "380",
         "start": timezone.localdate() - dt.timedelta(days=3)})
+    from speciosa.clinic import taper
+
+    today = timezone.localdate()
+    plan = taper.record_plan(clinic.clinician_a, clinic.patient_a, {
+        "kind": "kratom", "reason": "agreed", "steps": [
+            {"start": today.isoformat(), "end": (today + dt.timedelta(days=6)).isoformat(),
+             "amount": "2", "unit": "g", "doses_per_day": 2}]})
     return _schema(clinic, clinic.clinician_a, {"path.patient_id": clinic.patient_a.pk,
+                                                "path.plan_id": plan.pk,
                                                 "path.record_id": records["note"].pk,
                                                 "path.kind": "note",
                                                 "path.medication_id": medication.pk,

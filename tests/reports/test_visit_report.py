@@ -150,3 +150,28 @@ def test_a_note_longer_than_a_page_continues_on_the_next_page_in_order(charted, 
                         at=NOW - dt.timedelta(days=2), text="Z" * 4990 + "END")
     flat = "".join("".join(_pages(p, period="90")).split())
     assert flat.count("Z") == 4990 and "ZZEND" in flat
+
+
+def test_the_report_has_the_taper_plan_its_prediction_and_planned_against_taken(charted, clinic):
+    """Issue 19: the plan as entered, the predicted exposure (a prediction, not a
+    recommendation, cited), and each day of the period against the diary (3 g twice a day
+    recorded, 5 g a day planned: more than planned)."""
+    from speciosa.clinic.models import TaperPlan
+
+    p = charted.patient
+    start = NOW.date() - dt.timedelta(days=5)
+    steps = [{"start": (start + dt.timedelta(days=7 * w)).isoformat(),
+              "end": (start + dt.timedelta(days=7 * w + 6)).isoformat(), "amount": a,
+              "unit": "g", "doses_per_day": 2, "mitragynine_percent": None,
+              "grams_per_capsule": None} for w, a in enumerate(("2.5", "2", "1.5", "1"))]
+    TaperPlan.objects.create(patient=p, entered_by=clinic.clinician_a, source=Source.CLINICIAN,
+                             kind="kratom", reason="agreed a four-week taper", steps=steps,
+                             start=start, end=start + dt.timedelta(days=27))
+    text = _flat(_pages(p, period="30"))
+    section = text.split("Taper plan")[1].split("Charts")[0]
+    assert "Kratom taper" in section and "agreed a four-week taper" in section
+    assert "2.5 g of leaf" in section and "5 g of leaf" in section
+    assert "not a recommendation" in section and "tanna-2022" in section
+    assert "After the plan's last dose" in section
+    assert "6 g of leaf" in section and "more than planned" in section
+    assert "[tanna-2022]" in text.split("Citations used")[1]

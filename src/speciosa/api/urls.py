@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import medication_views, schedule_views, urine_views, views
+from . import medication_views, schedule_views, taper_views, urine_views, views
 
 v1 = [
     path("auth/token/", views.TokenView.as_view(), name="token"),
@@ -68,6 +68,16 @@ v1 = [
          medication_views.EpisodeStopView.as_view(), name="episode_stop"),
     path("patients/<str:patient_id>/treatment-episodes/<str:episode_id>/injections/",
          medication_views.EpisodeInjectionView.as_view(), name="episode_injections"),
+    path("patients/<str:patient_id>/taper-plans/", taper_views.TaperPlanListView.as_view(),
+         name="taper_plans"),
+    path("patients/<str:patient_id>/taper-plans/<str:plan_id>/",
+         taper_views.TaperPlanDetailView.as_view(), name="taper_plan"),
+    path("patients/<str:patient_id>/taper-plans/<str:plan_id>/correct/",
+         taper_views.TaperPlanCorrectView.as_view(), name="taper_plan_correct"),
+    path("patients/<str:patient_id>/taper-plans/<str:plan_id>/replace/",
+         taper_views.TaperPlanReplaceView.as_view(), name="taper_plan_replace"),
+    path("patients/<str:patient_id>/taper-plans/<str:plan_id>/stop/",
+         taper_views.TaperPlanStopView.as_view(), name="taper_plan_stop"),
     path("patients/<str:patient_id>/records/<str:kind>/<str:record_id>/corrections/",
          views.CorrectionView.as_view(), name="corrections"),
     path("patients/<str:patient_id>/records/<str:kind>/<str:record_id>/retraction/",

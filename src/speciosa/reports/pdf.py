@@ -547,6 +547,60 @@ def _treatment(visit: _Visit) -> None:
     visit.pdf.table(["Treatment", "Dose", "Status", "Details"], rows, widths=(56, 36, 50, 40))
 
 
+def _taper_plans(visit: _Visit) -> None:
+    """The taper plans in force in the period (issue 19): the schedule as the clinician
+    entered it, the predicted exposure under it (a population model's prediction, not a
+    recommendation; cited), and the plan against the diary day by day in the period."""
+    from speciosa.clinic import taper
+    from speciosa.clinic.models import TaperStatus
+
+    from . import taper as rtaper
+
+    pdf, d = visit.pdf, visit.data
+    start_day = visit.start.astimezone(d.tz).date()
+    plans = [p for p in taper.current_plans(d.patient)
+             if p.end >= start_day and (p.stopped_on is None or p.stopped_on >= start_day)]
+    if not plans:
+        pdf.para("No taper plan in the period.", size=8)
+        return
+    for plan in plans:
+        by = plan.entered_by.get_full_name() if plan.entered_by else ""
+        pdf.para(f"{plan.get_kind_display().capitalize()}, {plan.start:%d %b %Y} - "
+                 f"{plan.end:%d %b %Y} ({plan.get_status_display()}"
+                 + (f" on {plan.stopped_on:%d %b %Y}: {plan.stop_reason}" if plan.stopped_on
+                    else "") + f"). Recorded {visit.day(plan.entered_at)}"
+                 + (f" by {by}" if by else "") + f". Why: {plan.reason}", style="B", size=8.5)
+        pdf.table(["From", "To", "Each dose", "Doses a day", "A day"],
+                  [[f"{s.start:%d %b %Y}", f"{s.end:%d %b %Y}",
+                    f"{taper.number(s.amount)} {taper.unit_words(s.unit)}", s.doses_per_day,
+                    f"{taper.number(s.per_day)} {taper.unit_words(s.unit)}"]
+                   for s in taper.steps_of(plan)], widths=(30, 30, 56, 26, 40))
+        if plan.status == TaperStatus.ACTIVE:
+            pv = rtaper.preview(plan, now=d.now)
+            if pv.available:
+                visit.cited.extend(pv.citations)
+                pdf.para(rtaper.LABEL + f" [{', '.join(pv.citations)}]", size=8, style="I")
+                pdf.table(["Period", "Schedule", "Typical ng/mL", "Band", "Washout"],
+                          [[r["what"], r["amount"], r["level"], r["band"], r["washout"]]
+                           for r in rtaper.summary_rows(pv)], widths=(34, 54, 26, 22, 46))
+            else:
+                pdf.para(f"Predicted exposure not available: {pv.problem}", size=8, style="I")
+        rows = taper.planned_vs_taken(plan, since=start_day, until=d.now.astimezone(d.tz).date())
+        if rows:
+            pdf.para("Planned against taken (the plan's unit where the units measure the same "
+                     "thing; mitragynine estimated by the diary's dose conversion; a day "
+                     "without a diary is not counted as none taken):", size=8)
+            pdf.table(["Day", "Planned", "Taken", "Mitragynine mg planned / taken", "Reading"],
+                      [[f"{r.day:%a %d %b}", f"{taper.number(r.planned)} {taper.unit_words(r.unit)}",
+                        ("no diary" if not r.recorded else
+                         f"{taper.number(r.taken)} {taper.unit_words(r.unit)}"
+                         if r.taken is not None else f"{r.doses} dose(s) in other units"),
+                        f"{'-' if r.planned_mg is None else f'{r.planned_mg:.0f}'} / "
+                        f"{'-' if r.taken_mg is None else f'{r.taken_mg:.0f}'}",
+                        r.status_text + (f" ({'; '.join(r.notes)})" if r.notes else "")]
+                       for r in reversed(rows)], widths=(24, 34, 40, 34, 50))
+
+
 def _assessments(visit: _Visit) -> None:
     """Every assessment of the period, newest first; the daily craving ratings in one line
     (they are charted), the side-effect checklist in its own section."""
@@ -630,6 +684,7 @@ SECTIONS: tuple[tuple[str, Callable[[_Visit], None]], ...] = (
     ("Current alerts", _current_alerts),
     ("Medications", _medications),
     ("Treatment for opioid use disorder", _treatment),
+    ("Taper plan", _taper_plans),
     ("Charts", _charts),
     ("Estimated mitragynine exposure (model estimate)", _exposure_estimate),
     ("Latest laboratory results", _latest_labs),
