@@ -132,6 +132,7 @@ TEMPLATES = [
                 "speciosa.web.context_processors.credential_notices",
                 "speciosa.web.context_processors.staff_role",
                 "speciosa.web.context_processors.unread_messages",
+                "speciosa.web.context_processors.offline_app",
             ],
         },
     }
@@ -231,6 +232,11 @@ if _env_flag("SPECIOSA_BEHIND_PROXY", False):
 STAFF_SESSION_MINUTES = int(os.environ.get("SPECIOSA_STAFF_SESSION_MINUTES", "30"))
 PATIENT_SESSION_MINUTES = int(os.environ.get("SPECIOSA_PATIENT_SESSION_MINUTES", str(12 * 60)))
 SESSION_COOKIE_AGE = PATIENT_SESSION_MINUTES * 60
+
+# The patient's app offline (docs/offline.md): the service worker keeps the last copy of the
+# patient's own pages (diary form, charts, education) on the phone this many days at most, and
+# deletes them at log out. Diaries written offline wait on the phone until the server has them.
+OFFLINE_DAYS = float(os.environ.get("SPECIOSA_OFFLINE_DAYS", "7"))
 
 # API tokens (django-rest-knox, speciosa.api.tokens): hashed at rest, one per login of a program,
 # expiring. Staff tokens live a working shift (a token on a shared clinic machine carries a

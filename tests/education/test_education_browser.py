@@ -21,7 +21,7 @@ def test_a_patient_reads_an_assigned_page_on_a_phone(live_server, clinic, phone,
     phone.wait_for_url(f"{base}/me/")
     assert "Reading from your care team" in phone.inner_text("main")
     phone.click("text=Prolactin: what it is and why we test it")
-    phone.wait_for_url(f"{base}/learn/prolactin/")
+    phone.wait_for_url(f"{base}/me/learn/prolactin/")
     main = phone.inner_text("main")
     assert "Marked as read" in main
     assert "one case report" in main

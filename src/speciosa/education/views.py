@@ -16,6 +16,7 @@ from speciosa.clinic import access
 from speciosa.clinic import services as cservices
 from speciosa.clinic.models import Role
 from speciosa.web.forms import apply_service_errors, submission_key
+from speciosa.web.offline_views import offline_copy
 
 from . import content, services
 from .forms import AssignForm, DecisionForm
@@ -25,6 +26,7 @@ _role_required = access.role_required
 
 
 @_role_required(Role.PATIENT, Role.CLINICIAN)
+@offline_copy
 def learn_index(request):
     """The list of pages; for a patient, assigned pages first and read ones marked."""
     role = access.role_of(request.user)
@@ -36,6 +38,7 @@ def learn_index(request):
 
 
 @_role_required(Role.PATIENT, Role.CLINICIAN)
+@offline_copy
 def learn_page(request, page_id):
     """One page. Opened by the patient, it records reading of an open assignment."""
     try:

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 
 from speciosa.clinic import access, services, writes
 from speciosa.clinic.models import Role
+from speciosa.web.offline_views import offline_copy
 
 from . import charts, data
 
@@ -42,6 +43,7 @@ def patient_charts(request, patient_id: int) -> JsonResponse:
 
 @login_required
 @require_GET
+@offline_copy
 def my_charts(request) -> JsonResponse:
     """The patient's own charts (use, craving, withdrawal); nobody else's."""
     access.require_role(request.user, Role.PATIENT)

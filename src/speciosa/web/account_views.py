@@ -192,4 +192,6 @@ def logout_everywhere(request: HttpRequest) -> HttpResponse:
     AuditEntry.objects.create(user=user, action=AuditEntry.Action.LOGOUT_ALL, model="Login",
                               after={"sessions": ended, "tokens": revoked})
     logout(request)
-    return redirect("login")
+    response = redirect("login")
+    response["Clear-Site-Data"] = security.CLEAR_SITE_DATA  # this device's copies too
+    return response

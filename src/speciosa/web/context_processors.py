@@ -46,3 +46,11 @@ def unread_messages(request):
     from speciosa.messaging import services
 
     return {"unread_messages": services.unread(user).count()}
+
+
+def offline_app(request):
+    """``offline_app``: this is one of the patient's own pages (under ``/me/``), which carry the
+    web app manifest, the service worker and the "waiting to send" line (docs/offline.md).
+    Staff pages never do: they stay online-only."""
+    user = getattr(request, "user", None)
+    return {"offline_app": request.path.startswith("/me/") and access.has_role(user, Role.PATIENT)}

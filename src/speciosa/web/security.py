@@ -234,6 +234,22 @@ class LoginView(auth_views.LoginView):
         return super().post(request, *args, **kwargs)
 
 
+#: Sent with every log out: the browser deletes what this site kept on the device (the
+#: patient app's copies of pages, its queue of unsent diaries, its service worker) and its
+#: cookies (docs/offline.md).
+CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
+
+
+class LogoutView(auth_views.LogoutView):
+    """Django's log out, which also tells the browser to delete this site's data on the device
+    (``Clear-Site-Data``): nothing clinical stays on a phone after its patient logs out."""
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        response["Clear-Site-Data"] = CLEAR_SITE_DATA
+        return response
+
+
 # --------------------------------------------------------------------------- lockout
 
 

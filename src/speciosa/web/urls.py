@@ -1,4 +1,3 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from speciosa.interop import smart
@@ -6,6 +5,7 @@ from speciosa.interop import smart
 from . import (
     account_views,
     medication_views,
+    offline_views,
     onboarding_views,
     password_views,
     record_views,
@@ -20,7 +20,7 @@ from . import (
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", security.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", security.LogoutView.as_view(), name="logout"),
     path("account/second-factor/", account_views.otp_verify, name="otp_verify"),
     path("account/second-factor/setup/", account_views.otp_setup, name="otp_setup"),
     path("account/security/", account_views.account_security, name="account_security"),
@@ -105,6 +105,10 @@ urlpatterns = [
     path("safety-settings/<str:name>/change/", settings_views.safety_setting_change,
          name="safety_setting_change"),
     path("me/", views.me, name="me"),
+    path("me/manifest.webmanifest", offline_views.manifest, name="web_manifest"),
+    path("me/sw.js", offline_views.service_worker, name="service_worker"),
+    path("me/offline/", offline_views.offline_page, name="offline_page"),
+    path("me/sync/", offline_views.sync, name="offline_sync"),
     path("me/medicines/", medication_views.my_medicines, name="my_medicines"),
     path("me/medicines/<int:medication_id>/stop/", medication_views.my_medicine_stop,
          name="my_medicine_stop"),

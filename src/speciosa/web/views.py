@@ -7,7 +7,7 @@ import datetime as dt
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,7 +20,7 @@ from speciosa.knowledge import instruments as kinstruments
 from speciosa.schedules import pages as spages
 from speciosa.schedules import services as sservices
 
-from . import forms, medication_views, taper_views, treatment_views, urine_views
+from . import forms, medication_views, offline_views, taper_views, treatment_views, urine_views
 
 WORKLIST_PAGE_SIZE = 50
 #: Session key: the reasons to show help at once on the page after a diary is saved.
@@ -209,6 +209,7 @@ def record_history(request, patient_id, kind, record_id):
 
 
 @_role_required(Role.PATIENT)
+@offline_views.offline_copy
 def me(request):
     patient = access.own_patient(request.user)
     today = timezone.localdate()
@@ -244,6 +245,7 @@ def _reading_zone(browser_tz: str):
 
 @_role_required(Role.PATIENT)
 @require_http_methods(["GET", "POST"])
+@offline_views.offline_copy
 def diary(request, day=None):
     patient = access.own_patient(request.user)
     today = timezone.localdate()
@@ -301,6 +303,8 @@ def diary(request, day=None):
                 reasons = crisis.urgent_reasons(entry.side_effects)
                 if reasons:
                     request.session[URGENT_HELP_KEY] = reasons
+                if offline_views.is_replay(request):  # the phone's queue: a plain "stored"
+                    return JsonResponse({"saved": True}, status=201)
                 return redirect(reverse("me") + "?saved=1")
             except services.DosesNeedConfirmation as exc:
                 _diary_errors(exc, form, doses, index_map)
@@ -315,6 +319,7 @@ def diary(request, day=None):
         "urgent_help": crisis.describe(unsaved) if unsaved else None, "help_unsaved": True,
         "numbers": crisis.numbers_for(patient.site),
         "patient": patient, "form": form, "doses": doses, "day": day, "existing": existing,
+        "is_today": day == today,
         "entries": entries, "zone": zone, "usual": usual, "max_doses": forms.MAX_DOSES,
         "correction_days": services.correction_window_start(patient),
         "can_change_day": day >= services.correction_window_start(patient),
