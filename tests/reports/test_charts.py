@@ -78,7 +78,7 @@ def test_scores_and_events_are_charted(charted):
 def test_the_table_view_lists_the_same_values_newest_first(charted):
     data = chart_data(charted.patient, now=NOW, exposure_subjects=50)
     tables = {t["id"]: t for t in charts.tables(data)}
-    assert set(tables) == {"use", "exposure", "scores", "labs", "events"}
+    assert set(tables) == {"use", "exposure", "scores", "labs", "treatment", "events"}
     assert len(tables["use"]["rows"]) == charted.days
     assert tables["labs"]["rows"][0][1].startswith("Alanine") or tables["labs"]["rows"][0][1].startswith("Prolactin")
     assert any(r[2] == "41.7 ng/mL" and r[5] == "high" for r in tables["labs"]["rows"])
@@ -105,13 +105,16 @@ def test_the_exposure_caption_is_a_model_estimate_and_never_a_dose(charted):
 
 
 def test_the_selector_uses_a_fixed_number_of_queries(charted, django_assert_max_num_queries):
-    with django_assert_max_num_queries(6):
+    # doses, assessments, labs, alerts, medications, treatment episodes, urine panels and
+    # (when there are panels) their analytes: one query each, whatever their number
+    with django_assert_max_num_queries(8):
         chart_data(charted.patient, now=NOW, with_exposure=False)
 
 
 def test_a_patient_without_records_gets_empty_charts(clinic):
     data = chart_data(clinic.patient_b, now=NOW)
     payload = charts.payload(data)
-    assert payload["counts"] == {"days": 0, "scores": 0, "labs": 0, "events": 0}
+    assert payload["counts"] == {"days": 0, "scores": 0, "labs": 0, "events": 0,
+                                 "treatment": 0, "urine": 0}
     assert payload["exposure"] == {"available": False,
                                    "problem": "No dose on record that can be converted to mitragynine."}

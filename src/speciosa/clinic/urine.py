@@ -29,7 +29,8 @@ from speciosa.clinic.models import (
 from speciosa.knowledge import drug_panels
 from speciosa.knowledge import labs as klabs
 
-__all__ = ["KRATOM_WINDOW_DAYS", "correct_panel", "expected_analytes", "panel_data", "panel_for",
+__all__ = ["KRATOM_WINDOW_DAYS", "correct_panel", "expected_analytes", "expected_from",
+           "panel_data", "panel_for",
            "read", "record_panel", "store_panel", "validate_panel", "withdraw_panel"]
 
 #: Reported kratom doses in this many days before collection make mitragynine expected.
@@ -343,20 +344,31 @@ def expected_analytes(patient: Patient, at: dt.datetime) -> dict[str, str]:
     """Analytes expected at ``at`` (lab code -> why): current medications and treatment
     episodes, and kratom doses reported in the :data:`KRATOM_WINDOW_DAYS` before."""
     day = at.date()
+    since = at - dt.timedelta(days=KRATOM_WINDOW_DAYS)
+    return expected_from(
+        at, Medication.objects.current().filter(patient=patient, start__lte=day),
+        TreatmentEpisode.objects.current().filter(patient=patient, start__lte=day),
+        Dose.objects.current().filter(patient=patient, taken_at__gte=since, taken_at__lte=at)
+        .values_list("taken_at", flat=True)[:1])
+
+
+def expected_from(at: dt.datetime, medications, episodes, dose_times) -> dict[str, str]:
+    """:func:`expected_analytes` from rows already read (the charts read a patient's
+    medications, episodes and dose times once for every panel): ``medications`` and
+    ``episodes`` are current versions, ``dose_times`` when kratom doses were taken."""
+    day = at.date()
     out: dict[str, str] = {}
-    meds = [m for m in Medication.objects.current().filter(patient=patient, start__lte=day)
-            if m.is_current_status and (m.end is None or m.end >= day)]
+    meds = [m for m in medications if m.start <= day and m.is_current_status
+            and (m.end is None or m.end >= day)]
     for code, name in drug_panels.expected_from_medications(m.drug or m.name for m in meds).items():
         out.setdefault(code, f"{name} (current medication)")
-    episodes = TreatmentEpisode.objects.current().filter(patient=patient, start__lte=day)
     for ep in episodes:
-        if ep.end is not None and ep.end < day:
+        if ep.start > day or (ep.end is not None and ep.end < day):
             continue
         for code in drug_panels.expected_for_drug(ep.drug):
             out.setdefault(code, f"{ep.drug} (treatment episode)")
     since = at - dt.timedelta(days=KRATOM_WINDOW_DAYS)
-    if Dose.objects.current().filter(patient=patient, taken_at__gte=since,
-                                     taken_at__lte=at).exists():
+    if any(since <= t <= at for t in dose_times):
         out.setdefault("uds-mitragynine",
                        f"kratom doses reported in the {KRATOM_WINDOW_DAYS} days before")
     return out

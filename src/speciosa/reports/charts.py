@@ -45,7 +45,18 @@ COLOURS = {
     "warning": "#d68910",
     "info": "#2874a6",
     "side-effects": "#8e44ad",
+    "buprenorphine": "#2e86c1",
+    "methadone": "#7d3c98",
+    "naltrexone": "#17a589",
+    "urine": "#5d6d7e",
+    "urine-flagged": "#c0392b",
+    "urine-withheld": "#d68910",
 }
+#: Rows of the treatment strip, in order (issue 19).
+TREATMENT_ROWS = ("Buprenorphine", "Methadone", "Naltrexone", "Urine tests")
+#: How an episode began or ended, as a marker shape.
+EPISODE_EVENTS = {"start": "triangle-right", "change": "diamond", "stop": "square",
+                  "injection": "cross"}
 INSTRUMENT_LABELS = {"cows": "COWS", "sows": "SOWS", "craving-nrs": "Craving (0-10)"}
 FLAGGED = ("high", "low", "critical", "abnormal")
 
@@ -338,21 +349,122 @@ def events_panel(data: PatientChartData) -> dict[str, Any] | None:
     }
 
 
+def treatment_rows(data: PatientChartData) -> list[dict[str, Any]]:
+    """Treatment episodes as bands (start to stop, or to now) with their start, change, stop
+    and injection markers, and urine drug test panels as markers (issue 19)."""
+    rows: list[dict[str, Any]] = []
+    now_ms = wall_ms(data.now, data.tz)
+    for e in data.episodes:
+        row = e.drug.capitalize()
+        label = f"{e.drug} {e.formulation}" + (f", {e.dose}" if e.dose else "")
+        until = _when(e.end, data) if e.end else "ongoing"
+        start_ms = wall_ms(e.start, data.tz)
+        end_ms = wall_ms(e.end, data.tz) if e.end else now_ms
+        rows.append({"kind": "band", "row": row, "drug": e.drug, "t": start_ms,
+                     "t2": max(end_ms, start_ms + DAY_MS // 4), "text": label,
+                     "when": f"{_when(e.start, data)} to {until}"})
+        rows.append({"kind": "event", "row": row, "event": e.began, "t": start_ms,
+                     "text": f"{'changed to' if e.began == 'change' else 'started'}: {label}",
+                     "when": _when(e.start, data)})
+        if e.end is not None and e.ended == "stop":
+            rows.append({"kind": "event", "row": row, "event": "stop", "t": end_ms,
+                         "text": f"stopped: {label}" + (f" ({e.stop_reason})" if e.stop_reason
+                                                        else ""),
+                         "when": _when(e.end, data)})
+        for day in e.injections:
+            rows.append({"kind": "event", "row": row, "event": "injection",
+                         "t": wall_ms(day, data.tz), "text": f"injection: {label}",
+                         "when": day.strftime(DAY_FORMAT)})
+    for u in data.urine:
+        status = "urine-withheld" if u.withheld else ("urine-flagged" if u.concerns else "urine")
+        what = ("specimen not valid as it stands: results not read" if u.withheld else
+                "; ".join(u.concerns) if u.concerns else "as expected")
+        rows.append({"kind": "urine", "row": "Urine tests", "status": status,
+                     "t": wall_ms(u.at, data.tz), "panel": u.pk,
+                     "text": f"{u.panels} ({u.method}): {what}", "results": u.results,
+                     "when": _when(u.at, data)})
+    return rows
+
+
+def treatment_panel(data: PatientChartData) -> dict[str, Any] | None:
+    """A strip: treatment episodes as bands with start, change, stop and injection markers;
+    urine drug tests as markers, an unexpected or an expected-but-not-found result in red
+    ("discuss with the patient; confirm before acting"), a specimen not valid in orange."""
+    rows = treatment_rows(data)
+    if not rows:
+        return None
+    present = [r for r in TREATMENT_ROWS if any(x["row"] == r for x in rows)]
+    y = {"field": "row", "type": "nominal", "title": None, "scale": {"domain": present},
+         "axis": {"labelLimit": 90}}
+    drugs = ["buprenorphine", "methadone", "naltrexone"]
+    statuses = ["urine", "urine-flagged", "urine-withheld"]
+    events = list(EPISODE_EVENTS)
+    return {
+        "title": {"text": "Treatment and urine drug tests",
+                  # two short lines: whole on a 360 px phone
+                  "subtitle": ["Red: discuss with the patient;", "confirm before acting."],
+                  "subtitleFontSize": 11, "subtitleColor": "#555"},
+        "height": 22 * len(present) + 10, "data": {"values": rows},
+        # the drugs' colours and the urine tests' are two scales, not one
+        "resolve": {"scale": {"color": "independent"}, "legend": {"color": "independent"}},
+        "layer": [
+            {"transform": [{"filter": "datum.kind == 'band'"}],
+             "mark": {"type": "bar", "clip": True, "opacity": 0.35, "height": 12},
+             "encoding": {"x": _x(), "x2": {"field": "t2"}, "y": y,
+                          "color": {"field": "drug", "type": "nominal", "title": None,
+                                    "scale": {"domain": drugs,
+                                              "range": [COLOURS[d] for d in drugs]},
+                                    "legend": None},
+                          "tooltip": [{"field": "text", "title": "Treatment"},
+                                      {"field": "when", "title": "When"}]}},
+            {"transform": [{"filter": "datum.kind == 'event'"}],
+             "mark": {"type": "point", "clip": True, "filled": True, "size": 55,
+                      "color": "#333"},
+             "encoding": {"x": _x(), "y": y,
+                          "shape": {"field": "event", "type": "nominal", "title": None,
+                                    "scale": {"domain": events,
+                                              "range": [EPISODE_EVENTS[e] for e in events]},
+                                    "legend": {"orient": "top", "columns": 2}},
+                          "tooltip": [{"field": "text", "title": "What"},
+                                      {"field": "when", "title": "When"}]}},
+            {"transform": [{"filter": "datum.kind == 'urine'"}],
+             "mark": {"type": "point", "clip": True, "filled": True, "size": 90,
+                      "shape": "circle", "stroke": "#fff", "strokeWidth": 1},
+             "encoding": {"x": _x(), "y": y,
+                          "color": {"field": "status", "type": "nominal", "title": None,
+                                    "scale": {"domain": statuses,
+                                              "range": [COLOURS[k] for k in statuses]},
+                                    "legend": {"orient": "bottom", "columns": 1,
+                                               "labelLimit": 220,
+                                               "labelExpr":
+                                               "datum.label == 'urine-flagged' ? "
+                                               "'urine test: discuss' : datum.label == "
+                                               "'urine-withheld' ? 'urine test: specimen not "
+                                               "valid' : 'urine test'"}},
+                          "tooltip": [{"field": "text", "title": "Urine drug test"},
+                                      {"field": "results", "title": "Results"},
+                                      {"field": "when", "title": "Collected"}]}},
+        ],
+    }
+
+
 # ----------------------------------------------------------------------------- specs
 
 def clinician_specs(data: PatientChartData, *, width: int = 860, default_range: str = "90",
                     range_override: tuple[int, int] | None = None) -> dict[str, dict[str, Any]]:
     """The clinician's charts: ``{"main": spec, "labs": spec or absent}``.
 
-    ``main``: kratom per day with exposure; COWS and SOWS; craving; prolactin; side effects
-    and alerts. ``labs``: the other laboratory results (liver panel, testosterone, ...), one
-    panel each, shown on demand. Both share the time axis parameters.
+    ``main``: kratom per day with exposure; COWS and SOWS; craving; prolactin; treatment
+    episodes and urine drug tests; side effects and alerts. ``labs``: the other laboratory
+    results (liver panel, testosterone, ...), one panel each, shown on demand. Both share the
+    time axis parameters.
     """
     with_exposure = data.exposure is not None
     panels = [use_panel(data, with_exposure=with_exposure),
               scores_panel(data, ("cows", "sows"), "Withdrawal: COWS and SOWS", y_title="score"),
               scores_panel(data, ("craving-nrs",), "Craving", y_title="0-10", y_max=10),
               *(lab_panel(data, code) for code in MAIN_LABS),
+              treatment_panel(data),
               events_panel(data)]
     gutter = 34 + 26 + (62 if with_exposure else 0) + 12
     title = f"Charts of {data.patient.name}"
@@ -413,6 +525,11 @@ def tables(data: PatientChartData, *, simple: bool = False) -> list[dict[str, An
                         f"{p.reference_label} {_fmt(p.reference_low)}–{_fmt(p.reference_high)} "
                         f"{p.unit_shown}", p.flag or ""]
                        for p in reversed(data.labs)]))
+    out.append(_table("treatment", "Treatment and urine drug tests", ["When", "Kind", "What"],
+                      [[r["when"], "Urine drug test" if r["kind"] == "urine" else "Treatment",
+                        r["text"] + (f" — {r['results']}" if r.get("results") else "")]
+                       for r in sorted(treatment_rows(data), key=lambda r: r["t"], reverse=True)
+                       if r["kind"] != "band"]))
     out.append(_table("events", "Side effects and alerts", ["When", "Kind", "What"],
                       [[r["when"], "Side effects" if r["kind"] == "side-effects" else "Alert", r["text"]]
                        for r in sorted(event_rows(data), key=lambda r: r["t"], reverse=True)]))
@@ -483,4 +600,6 @@ def payload(data: PatientChartData, *, simple: bool = False) -> dict[str, Any]:
             "exposure": None if simple else exposure_summary(data),
             "range_labels": RANGE_LABELS,
             "counts": {"days": len(data.daily_mg), "scores": len(data.scores), "labs": len(data.labs),
-                       "events": len(data.side_effects) + len(data.alerts)}}
+                       "events": len(data.side_effects) + len(data.alerts),
+                       **({} if simple else {"treatment": len(data.episodes),
+                                             "urine": len(data.urine)})}}

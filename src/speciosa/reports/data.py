@@ -33,6 +33,7 @@ from speciosa.clinic.models import (
     Medication,
     Patient,
     TreatmentEpisode,
+    UrinePanel,
 )
 from speciosa.knowledge import labs as klabs
 from speciosa.pharmacology import doses as pdoses
@@ -113,6 +114,39 @@ class SideEffectReport:
     symptoms: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class EpisodeBand:
+    """One treatment episode (issue 19) as a band on the time axis: from its start to its
+    stop (``end`` None: ongoing), how it began (``start``, or ``change`` when it follows a dose
+    change) and ended (``stop``, ``change`` when the next episode follows, or ongoing)."""
+
+    drug: str
+    formulation: str
+    dose: str  # "16 mg a day", "300 mg each injection"
+    start: dt.datetime
+    end: dt.datetime | None
+    began: str  # start / change
+    ended: str  # stop / change / "" (ongoing)
+    stop_reason: str
+    injections: tuple[dt.date, ...] = ()
+
+
+@dataclass(frozen=True)
+class UrineMarker:
+    """One urine drug test panel (issue 19) as a marker: when it was collected, what it
+    tested, and how it reads (``concern``: unexpected / expected-not-found results, each
+    "discuss with the patient; confirm before acting"; ``withheld``: the specimen is not
+    valid as it stands)."""
+
+    pk: int
+    at: dt.datetime
+    panels: str
+    method: str
+    results: str  # "Buprenorphine, urine positive (expected); ..."
+    concerns: tuple[str, ...]
+    withheld: bool
+
+
 @dataclass
 class ExposureSeries:
     """What the pharmacology engine estimated, reduced to what the charts draw."""
@@ -157,6 +191,9 @@ class PatientChartData:
     #: Every side effect ticked on the checklist: (time, item code), oldest first (the codes
     #: the safety rules read; ``side_effects`` holds the same reports as labels).
     side_effect_codes: list[tuple[dt.datetime, str]] = field(default_factory=list)
+    #: Treatment episodes (oldest first) and urine drug test panels (issue 19).
+    episodes: list[EpisodeBand] = field(default_factory=list)
+    urine: list[UrineMarker] = field(default_factory=list)
 
     @property
     def active_alerts(self) -> list[Alert]:
@@ -265,18 +302,24 @@ def chart_data(patient: Patient, *, now: dt.datetime | None = None, with_exposur
 
     alerts = list(Alert.objects.filter(patient=patient).order_by("first_seen_at"))
     today = now.astimezone(tz).date()
-    medications = [name for name, start, end in Medication.objects.current().filter(patient=patient)
-                   .values_list("name", "start", "end") if start <= today and (end is None or end >= today)]
+    meds = list(Medication.objects.current().filter(patient=patient))
+    medications = [m.name for m in meds if m.start <= today and (m.end is None or m.end >= today)]
+    # every version of every episode: the bands need the changes (follows) between them
+    all_episodes = list(TreatmentEpisode.objects.filter(patient=patient).order_by("start", "pk"))
+    current = [e for e in all_episodes if not e.superseded and not e.retracted]
     # ongoing treatment episodes count as medications of their drug (issue 19)
-    medications += [drug for drug, start, end in TreatmentEpisode.objects.current()
-                    .filter(patient=patient, status="active").values_list("drug", "start", "end")
-                    if start <= today and (end is None or end >= today)]
+    medications += [e.drug for e in current if e.status == "active" and e.start <= today
+                    and (e.end is None or e.end >= today)]
 
+    episodes = episode_bands(all_episodes, tz)
+    urine_markers = urine_panels(patient, meds, current, [d.taken_at for d in engine_doses])
     firsts = [x for x in (
         engine_doses[0].taken_at if engine_doses else None,
         scores[0].at if scores else None,
         labs[0].at if labs else None,
         side_effects[0].at if side_effects else None,
+        episodes[0].start if episodes else None,
+        urine_markers[0].at if urine_markers else None,
     ) if x is not None]
     first = min(firsts) if firsts else now - dt.timedelta(days=30)
 
@@ -293,7 +336,85 @@ def chart_data(patient: Patient, *, now: dt.datetime | None = None, with_exposur
         doses_per_day=dict(doses_per_day), unconverted_doses=len(unconverted), scores=scores,
         labs=labs, side_effects=side_effects, alerts=alerts, medications=medications,
         exposure=exposure, exposure_problem=problem, seven_oh_doses=seven_oh,
-        side_effect_codes=side_effect_codes)
+        side_effect_codes=side_effect_codes, episodes=episodes, urine=urine_markers)
+
+
+def _day_start(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0, 0), tzinfo=tz)
+
+
+def episode_bands(rows: list[TreatmentEpisode], tz: dt.tzinfo) -> list[EpisodeBand]:
+    """A patient's treatment episodes (``rows``: every version, oldest first) as bands of
+    their current versions: a start given as a day begins at its midnight, a stop given as a
+    day ends at the next; an episode a dose change followed ends in a change."""
+    by_pk = {r.pk: r for r in rows}
+    current_of: dict[int, int] = {}  # any version's pk -> the current version's
+    for r in rows:
+        if r.superseded or r.retracted:
+            continue
+        node: TreatmentEpisode | None = r
+        while node is not None:
+            current_of[node.pk] = r.pk
+            node = by_pk.get(node.replaces_id) if node.replaces_id else None
+    followers = {current_of.get(r.follows_id): r for r in rows
+                 if r.follows_id and not r.superseded and not r.retracted}
+
+    def start_of(r: TreatmentEpisode) -> dt.datetime:
+        return r.start_at or _day_start(r.start, tz)
+
+    out = []
+    for r in rows:
+        if r.superseded or r.retracted:
+            continue
+        start = start_of(r)
+        end = r.end_at or (_day_start(r.end + dt.timedelta(days=1), tz) if r.end else None)
+        if r.end is not None and r.pk in followers:  # a dose change: where the next begins
+            end = start_of(followers[r.pk])
+        dose = ""
+        if r.dose_mg is not None:
+            dose = (f"{r.dose_mg.normalize():f} mg "
+                    f"{'each injection' if r.is_injection else 'a day'}")
+        ended = "" if r.end is None else ("change" if r.pk in followers else "stop")
+        out.append(EpisodeBand(
+            drug=r.drug, formulation=r.get_formulation_display(), dose=dose, start=start,
+            end=end, began="change" if r.follows_id else "start", ended=ended,
+            stop_reason=r.stop_reason,
+            injections=tuple(dt.date.fromisoformat(d) for d in r.injection_dates or ())))
+    return out
+
+
+def urine_panels(patient: Patient, medications, episodes, dose_times) -> list[UrineMarker]:
+    """The patient's urine drug test panels (current versions), oldest first, each read
+    against what was expected then (:func:`speciosa.clinic.urine.expected_from`, from the
+    medications, episodes and dose times the charts already read): two queries, whatever
+    the number of panels."""
+    from speciosa.clinic import urine
+    from speciosa.knowledge import drug_panels
+
+    panels = list(UrinePanel.objects.current().filter(patient=patient)
+                  .order_by("collected_at", "pk"))
+    if not panels:
+        return []
+    results: dict[int, dict[str, str]] = defaultdict(dict)
+    for panel_id, lab, result in (LabResult.objects.current().filter(panel__in=panels)
+                                  .order_by("pk").values_list("panel_id", "lab", "result")):
+        results[panel_id][lab] = result
+    known = {x.id for x in drug_panels.PANELS}
+    out = []
+    for panel in panels:
+        expected = urine.expected_from(panel.collected_at, medications, episodes, dose_times)
+        reading = drug_panels.read_panel(results[panel.pk], expected,
+                                         specimen=panel.specimen_problems)
+        names = ", ".join(drug_panels.get_panel(p).name for p in panel.panels if p in known)
+        analytes = "; ".join(
+            f"{klabs.get_lab(a.lab).name} {a.result} ({a.flag})" for a in reading.analytes)
+        concerns = tuple(f"{klabs.get_lab(a.lab).name}: {a.message}" for a in reading.analytes
+                         if a.message)
+        concerns += tuple(c for c in reading.concerns if not c.startswith("uds-"))
+        out.append(UrineMarker(pk=panel.pk, at=panel.collected_at, panels=names,
+                               method=panel.method, results=analytes, concerns=concerns,
+                               withheld=reading.withheld))
+    return out
 
 
 #: Seconds a chart payload is reused while its patient's record is unchanged (the key also
@@ -304,7 +425,8 @@ PAYLOAD_SECONDS = 300
 def record_version(patient: Patient) -> str:
     """A digest that changes whenever anything the charts show of ``patient`` changes: a dose,
     assessment or lab added, corrected (a new row; the old one marked superseded) or retracted;
-    any field of an alert or a medication; the patient's own fields and site time zone.
+    any field of an alert, a medication or a treatment episode; a urine panel recorded,
+    corrected or withdrawn; the patient's own fields and site time zone.
 
     Six small queries (the patient's row, counts and maxima on the patient's indexed rows, and the patient's
     few alerts and medications), instead of rebuilding the charts."""
@@ -312,7 +434,7 @@ def record_version(patient: Patient) -> str:
 
     parts: list[Any] = [list(Patient.objects.filter(pk=patient.pk).values_list()),
                         patient.site.time_zone]
-    for model in (Dose, Assessment, LabResult):
+    for model in (Dose, Assessment, LabResult, UrinePanel):
         parts.append(sorted(model.objects.filter(patient=patient).aggregate(
             n=Count("pk"), last=Max("pk"), superseded=Count("pk", filter=Q(superseded=True)),
             retracted=Count("pk", filter=Q(retracted=True))).items()))
