@@ -112,5 +112,17 @@ def test_a_clinician_assigns_a_plan_and_a_patient_completes_a_scheduled_phq9(
     shot(desktop, "patient-list-plan-1280.png")
     desktop.goto(f"{base}/patients/{patient.pk}/plan/")
     assert desktop.get_by_test_id("completion-rate").inner_text() == "43 %"
+    assert desktop.get_by_role("link", name="Change the plan").count() == 0  # on that very page
     shot(desktop, "plan-1280.png")
     clinician_phone.context.close()
+
+    patient_desktop = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    log_in(patient_desktop, base, "pat_a", clinic.password)
+    patient_desktop.goto(f"{base}/me/")
+    assert "GAD-7" in patient_desktop.locator("section.due").inner_text()
+    shot(patient_desktop, "me-due-1280.png")
+    patient_desktop.locator("section.due").get_by_role("link", name="GAD-7").click()
+    patient_desktop.wait_for_url("**/me/questionnaires/gad7/")
+    assert "Question 1 of 7" in patient_desktop.get_by_test_id("progress").inner_text()
+    shot(patient_desktop, "questionnaire-1280.png")
+    patient_desktop.context.close()

@@ -242,3 +242,42 @@ def test_the_time_frame_and_short_labels_are_shown_and_a_sites_licensed_wording_
     page = text(client.get(reverse("questionnaire", args=["asex"])).content.decode())
     assert "LICENSED INSTRUCTION" in page and "LICENSED ITEM ONE" in page
     assert "LICENSED ANCHOR ONE" in page and "Sex drive" not in page
+
+
+def test_a_double_tap_that_waited_for_the_first_ones_lock_gets_its_assessment(planned, monkeypatch):
+    """The second request of a double tap asks for earlier submissions before the first one
+    committed, then waits on the draft's lock; once it has it, the draft is closed and it
+    answers with the first one's assessment instead of 'nothing to send'."""
+    user, patient = planned.patient_a.user, planned.patient_a
+    services.save_answers(user, patient, "audit-c", {"frequency": 1, "typical-quantity": 0,
+                                                     "heavy-episodes": 0})
+    first = services.submit(user, patient, "audit-c", token="tap")
+    real = writes.replayed
+    calls = []
+
+    def late(*args, **kwargs):  # the first look happened before the first tap committed
+        calls.append(1)
+        return None if len(calls) == 1 else real(*args, **kwargs)
+
+    monkeypatch.setattr(writes, "replayed", late)
+    assert services.submit(user, patient, "audit-c", token="tap") == first
+    assert Assessment.objects.filter(instrument="audit-c").count() == 1
+
+
+def test_two_first_answers_racing_to_create_the_draft_both_keep_their_answer(planned, monkeypatch):
+    from django.db import IntegrityError
+
+    user, patient = planned.patient_a.user, planned.patient_a
+    services.save_answers(user, patient, "gad7", {"nervous": 1})  # the other request won
+    real = services._store_answers
+    raised = []
+
+    def racing(*args, **kwargs):
+        if not raised:
+            raised.append(1)
+            raise IntegrityError("one_open_draft_per_instrument")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_store_answers", racing)
+    services.save_answers(user, patient, "gad7", {"afraid": 2})
+    assert Draft.objects.get().answers == {"nervous": 1, "afraid": 2}

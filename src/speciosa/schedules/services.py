@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
@@ -406,6 +406,14 @@ def save_answers(user, patient: Patient, instrument_id: str, answers: Mapping[st
             errors.update({k: m[0] for k, m in exc.message_dict.items()})
     if errors:
         raise ValidationError(errors)
+    try:
+        return _store_answers(user, patient, inst, clean)
+    except IntegrityError:  # two first answers raced to create the draft: add to the winner's
+        return _store_answers(user, patient, inst, clean)
+
+
+def _store_answers(user, patient: Patient, inst: kinstruments.Instrument,
+                   clean: Mapping[str, int | None]) -> Draft:
     now = timezone.now()
     with transaction.atomic():
         draft = (Draft.objects.select_for_update()
@@ -447,6 +455,10 @@ def submit(user, patient: Patient, instrument_id: str, *,
         draft = (Draft.objects.select_for_update()
                  .filter(patient=patient, instrument=inst.id, assessment__isnull=True).first())
         if draft is None:
+            # a double tap that waited for the first one's lock: answer with its assessment
+            earlier = writes.replayed(user, token, model=Assessment, kind="assessment", patient=patient)
+            if earlier is not None:
+                return earlier
             raise ValidationError({"__all__": "Nothing to send yet: answer the questions first."})
         before = writes.snapshot(draft)
         assessment = cservices.record_assessment(user, patient, inst.id, draft.answers, token=token,
