@@ -303,3 +303,27 @@ def test_the_clinician_sees_the_patients_own_phq9_in_the_timeline(clinic, login)
                 .content.decode())
     assert "PHQ-9" in page and "Patient: " in page
     assert "done" in page.split("Plan:")[1].split("Medications")[0]
+
+
+def test_due_items_of_many_patients_match_each_patients_in_three_queries(clinic):
+    from django.test.utils import CaptureQueriesContext
+
+    start = (timezone.localdate() - dt.timedelta(days=3)).isoformat()
+    lines = [{"instrument": "diary", "every_days": 1, "start": start},
+             {"instrument": "phq9", "every_days": 14, "start": start}]
+    patients = [clinic.patient_a] + [make_patient(clinic.site_a, clinic.team_a, None, "", identifier=f"M-{i}")
+                                     for i in range(4)]
+    for p in patients:
+        _plan(p, clinic.clinician_a, lines)
+    DiaryDay.objects.create(patient=patients[1], day=timezone.localdate())
+    Assessment.objects.create(patient=patients[2], entered_by=clinic.clinician_a, source="clinician",
+                              instrument="phq9", at=timezone.now(), items={}, total=2)
+    moment = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        many = services.due_items_many([p.pk for p in patients] + [clinic.patient_b.pk], moment)
+    assert len(queries) == 3
+    assert set(many) == {p.pk for p in patients}  # patient B has no plan
+    for p in patients:
+        assert many[p.pk] == services.due_items(p, moment)
+    assert [(r.item.instrument, r.status) for r in many[patients[1].pk]] == [("phq9", "overdue"),
+                                                                              ("diary", "done")]

@@ -11,8 +11,8 @@ Reads for other packages (the reminder builder):
 
 - :func:`due_items` ``(patient, at)``: the plan's current occurrences at ``at``, each a
   :class:`speciosa.schedules.due.DueItem` (``item``, ``due_on``, ``due_at``, ``status``);
-- :func:`completion_rates` ``(patients, at)``: the completion rate of many patients in a
-  fixed number of queries.
+- :func:`due_items_many` and :func:`completion_rates` ``(patients, at)``: the same for many
+  patients in a fixed number of queries (three).
 """
 
 from __future__ import annotations
@@ -315,12 +315,10 @@ def completion_rate(patient: Patient, at: dt.datetime | None = None, *,
     return completion_rates(Patient.objects.filter(pk=patient.pk), at, window_days=window_days).get(patient.pk)
 
 
-def completion_rates(patients, at: dt.datetime | None = None, *,
-                     window_days: int = RATE_WINDOW_DAYS) -> dict[int, due.Rate]:
-    """Completion rates of many patients (a queryset or ids), by patient id (a patient
-    without a plan is left out), in three queries however many patients: the plans, the
-    assessments, the diary days."""
-    at = at or timezone.now()
+def _many(patients, at: dt.datetime, window_days: int
+          ) -> dict[int, tuple[list[due.ScheduleItem], dt.tzinfo, list[due.Completion]]]:
+    """Each patient's plan lines, zone and completions (a patient without a plan is left
+    out), in three queries however many patients: the plans, the assessments, the diary days."""
     if not isinstance(patients, list | tuple | set):
         patients = patients.values("pk")
     plans = list(PatientPlan.objects.current().filter(patient_id__in=patients)
@@ -339,8 +337,27 @@ def completion_rates(patients, at: dt.datetime | None = None, *,
         scheduled[pid] = (lines, tz)
         _lookback(lines, at.astimezone(tz).date(), window_days, into=since)
     done = _completions(scheduled, since)
-    return {pid: due.completion_rate(lines, done[pid], at, tz, window_days=window_days)
-            for pid, (lines, tz) in scheduled.items()}
+    return {pid: (lines, tz, done[pid]) for pid, (lines, tz) in scheduled.items()}
+
+
+def completion_rates(patients, at: dt.datetime | None = None, *,
+                     window_days: int = RATE_WINDOW_DAYS) -> dict[int, due.Rate]:
+    """Completion rates of many patients (a queryset or ids), by patient id (a patient
+    without a plan is left out), in three queries however many patients."""
+    at = at or timezone.now()
+    return {pid: due.completion_rate(lines, done, at, tz, window_days=window_days)
+            for pid, (lines, tz, done) in _many(patients, at, window_days).items()}
+
+
+def due_items_many(patients, at: dt.datetime | None = None, *,
+                   include: Iterable[str] = ("due", "overdue", "done")) -> dict[int, list[due.DueItem]]:
+    """:func:`due_items` of many patients (a queryset or ids), by patient id, in three
+    queries however many patients: for a sweep over every patient (the reminders). A patient
+    without a plan is left out."""
+    at = at or timezone.now()
+    include = tuple(include)
+    return {pid: due.due_items(lines, done, at, tz, include=include)
+            for pid, (lines, tz, done) in _many(patients, at, 1).items()}
 
 
 # --------------------------------------------------------------------------- questionnaires
