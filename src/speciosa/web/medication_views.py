@@ -216,8 +216,11 @@ def my_medicines(request):
                      .exclude(status=MedicationStatus.NOT_TAKEN))
     taking = [m for m in rows if m.status not in (MedicationStatus.STOPPED,
                                                   MedicationStatus.COMPLETED)]
+    from .treatment_views import my_treatment
+
     return render(request, "web/my_medicines.html", {
         "patient": patient, "form": form, "taking": taking, "stop_form": mforms.MyStopForm(),
+        "treatment": my_treatment(patient),
         "stopped": [m for m in rows if m not in taking], "drug_names": _drug_names(),
         "patient_source": Source.PATIENT, "open_form": request.method == "POST"})
 

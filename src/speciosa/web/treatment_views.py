@@ -4,6 +4,8 @@ The episodes are listed on the patient page (:func:`treatment_context`)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -37,6 +39,40 @@ def _number(value) -> str:
 def describe_episode(e: TreatmentEpisode) -> tuple[str, str]:
     """An episode as a title and a detail line (the history page)."""
     return selectors.describe_episode(e)
+
+
+#: How each formulation is taken, in plain words (the patient's "My medicines").
+_HOW_TAKEN = {
+    "sublingual": "a tablet that melts under your tongue",
+    "buccal-film": "a film that melts inside your cheek or under your tongue",
+    "xr-injection": "a slow-release injection given by your care team",
+    "oral-liquid": "a liquid you drink",
+    "oral-tablet": "a tablet you swallow",
+}
+
+
+def in_plain_words(e: TreatmentEpisode) -> dict:
+    """A current treatment episode as the patient reads it on their phone: what, how much,
+    how it is taken, since when, where from (methadone), the last injection."""
+    name = e.get_drug_display().capitalize()
+    amount = _number(e.dose_mg)
+    if amount:
+        dose = f"{amount} mg each injection" if e.is_injection else f"{amount} mg a day"
+    else:
+        dose = ""
+    lines = [f"Taken as {_HOW_TAKEN.get(e.formulation, e.get_formulation_display())}."]
+    if e.dispensing_clinic:
+        lines.append(f"You get it from {e.dispensing_clinic}.")
+    injections = sorted(e.injection_dates or [])
+    last = dt.date.fromisoformat(injections[-1]) if injections else None
+    return {"name": name, "dose": dose, "lines": lines, "since": e.start_at or e.start,
+            "last_injection": last, "drug": e.drug}
+
+
+def my_treatment(patient) -> list[dict]:
+    """The patient's ongoing treatment episodes, in plain words (newest first)."""
+    return [in_plain_words(e) for e in treatment.current_episodes(patient)
+            if e.status == EpisodeStatus.ACTIVE]
 
 
 def treatment_context(patient) -> dict:
