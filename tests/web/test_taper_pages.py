@@ -254,3 +254,24 @@ def test_a_plan_id_of_another_patient_under_ones_own_patient_is_a_404(clinic, lo
     for name in ("taper_plan", "taper_plan_correct", "taper_plan_replace", "taper_plan_stop",
                  "taper_preview"):
         assert client.get(reverse(name, args=[p.pk, theirs.pk])).status_code == 404, name
+
+
+@pytest.mark.django_db
+def test_the_timeline_shows_when_each_plan_was_recorded_replaced_or_stopped(clinic, login):
+    from rest_framework.test import APIClient
+
+    p, c = clinic.patient_a, clinic.clinician_a
+    first = make_plan(clinic)
+    steps = [dict(s) for s in first.steps][:2]
+    new = taper.replace_plan(c, p, first, {"kind": "kratom", "reason": "slower", "steps": steps},
+                             reason="too fast")
+    client = login(c)
+    page = text(client.get(reverse("patient_detail", args=[p.pk])).content.decode())
+    assert "Taper plan recorded: kratom taper" in page
+    assert "Taper plan replaced by a later plan: kratom taper" in page
+    assert reverse("taper_plan", args=[p.pk, new.pk]) in client.get(
+        reverse("patient_detail", args=[p.pk])).content.decode()
+    api = APIClient(HTTP_HOST="localhost")
+    api.force_authenticate(c)
+    rows = api.get(f"/api/v1/patients/{p.pk}/timeline/").json()["results"]
+    assert [r["kind"] for r in rows if r["kind"] == "taper"] == ["taper", "taper"]

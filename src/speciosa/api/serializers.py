@@ -282,7 +282,7 @@ class TimelineEventOut(serializers.Serializer):
 
     at = serializers.DateTimeField()
     kind = serializers.ChoiceField(choices=["dose", "assessment", "side-effects", "lab", "note", "substance",
-                                            "medication", "treatment"])
+                                            "medication", "treatment", "taper"])
     title = serializers.CharField()
     detail = serializers.CharField(allow_blank=True)
     abnormal = serializers.BooleanField()

@@ -105,7 +105,7 @@ def patient_rows(patients, query: str = "", today: dt.date | None = None) -> lis
 @dataclass
 class TimelineEvent:
     at: dt.datetime
-    kind: str  # dose, assessment, lab, note, substance, medication, treatment
+    kind: str  # dose, assessment, lab, note, substance, medication, treatment, taper
     title: str
     detail: str
     record: Any
@@ -292,6 +292,19 @@ def patient_timeline(patient: Patient, *, since: dt.datetime | None = None, limi
             title, detail = describe(m)
             label = "Medication" if kind == "medication" else "Treatment"
             events.append(TimelineEvent(at, kind, f"{label}: {title}", detail, m))
+    # taper plans (issue 19): when each version was recorded (a plan is a schedule ahead)
+    from .models import TaperPlan
+
+    plans = TaperPlan.objects.filter(patient=patient, superseded=False).select_related("entered_by")
+    if since:
+        plans = plans.filter(entered_at__gte=since)
+    for t in (plans.order_by("-entered_at")[:limit] if limit else plans):
+        what = {"active": "recorded", "replaced": "replaced by a later plan",
+                "stopped": "stopped"}.get(t.status, t.status)
+        events.append(TimelineEvent(
+            t.entered_at, "taper", f"Taper plan {what}: {t.get_kind_display()}, "
+                                   f"{t.start:%-d %b} to {t.end:%-d %b %Y}",
+            t.stop_reason if t.status != "active" and t.stop_reason else t.reason, t))
     events.sort(key=lambda e: (e.at, e.record.pk), reverse=True)
     if limit:
         events = events[:limit]
