@@ -501,13 +501,23 @@ def record_plan(user, patient: Patient, data: Mapping[str, Any], *,
     if earlier is not None:
         return earlier
     fields = validate_plan(patient, data)
-    active = active_plan(patient)
-    if active is not None:
-        raise ValidationError({"__all__": (
-            f"There is an active taper plan ({active.start:%d %b %Y} to {active.end:%d %b %Y}): "
-            "replace it with this one, or stop it first.")})
-    return writes.create_record(user, token, "taper-plan", TaperPlan, patient,
-                                {"source": Source.CLINICIAN, **fields}, reevaluate=False)
+
+    def create():
+        # one plan at a time: two new plans sent together (two tabs) must not both be active
+        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        active = active_plan(patient)
+        if active is not None:
+            raise ValidationError({"__all__": (
+                f"There is an active taper plan ({active.start:%d %b %Y} to "
+                f"{active.end:%d %b %Y}): replace it with this one, or stop it first.")})
+        obj = TaperPlan.objects.create(patient=patient, entered_by=user,
+                                       source=Source.CLINICIAN, **fields)
+        writes.audit(user, writes.Action.CREATE, obj, patient=patient, after=writes.snapshot(obj))
+        return obj
+
+    obj, _created = writes.once(user, token, "taper-plan", create, model=TaperPlan,
+                                patient=patient)
+    return obj
 
 
 def correct_plan(user, patient: Patient, record: TaperPlan, changes: Mapping[str, Any], *,
