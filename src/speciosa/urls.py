@@ -18,5 +18,6 @@ urlpatterns = [
     path("", include("speciosa.education.urls")),
     path("", include("speciosa.messaging.urls")),
     path("", include("speciosa.schedules.urls")),
+    path("", include("speciosa.reminders.urls")),
     path("", include("speciosa.web.urls")),
 ]

@@ -10,7 +10,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 ID_PARAMS = {"patient_id", "record_id", "alert_id", "rid", "medication_id", "episode_id",
-             "thread_id", "panel_id", "plan_id"}
+             "thread_id", "panel_id", "plan_id", "device_id"}
 
 
 def url_patterns() -> list[str]:
@@ -53,6 +53,15 @@ def params_of(route: str) -> set[str]:
     return {m.group(2) for m in re.finditer(r"<(?:(\w+):)?(\w+)>", route)}
 
 
+def push_device(patient):
+    """A Web Push subscription of ``patient`` (speciosa.reminders)."""
+    from speciosa.reminders.models import PushDevice
+
+    return PushDevice.objects.create(patient=patient, endpoint=f"https://push.example/{patient.pk}",
+                                     p256dh="BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQ",
+                                     auth="tBHItJI5svbpez7KI4CCXg", label="team B only")
+
+
 @pytest.fixture
 def team_b_records(clinic):
     """A note, a dose, an alert, a medication, a treatment episode and a diary day of ``patient_b`` (care team B)."""
@@ -91,4 +100,5 @@ def team_b_records(clinic):
     thread = Thread.objects.create(patient=p, subject="team B only", started_by=p.user)
     Message.objects.create(thread=thread, author=p.user, from_patient=True, body="team B only")
     return {"note": note, "dose": dose, "alert": alert, "medication": medication,
-            "episode": episode, "thread": thread, "panel": panel, "plan": plan}
+            "episode": episode, "thread": thread, "panel": panel, "plan": plan,
+            "device": push_device(p)}

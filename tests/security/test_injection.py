@@ -95,14 +95,14 @@ def _own_values(clinic, rec):
             "instrument_id": "cows", "page_id": "prolactin", "day": timezone.localdate().isoformat(),
             "medication_id": rec["medication"].pk, "episode_id": rec["episode"].pk,
             "thread_id": rec["thread"].pk, "panel_id": rec["episode"].pk,
-            "plan_id": rec["plan"].pk}
+            "plan_id": rec["plan"].pk, "device_id": rec["device"].pk}
 
 
 def _counts() -> dict:
     from django.apps import apps
 
     return {m._meta.label: m.objects.count() for app in ("clinic", "education", "interop",
-                                                           "messaging")
+                                                           "messaging", "reminders")
             for m in apps.get_app_config(app).get_models()}
 
 
@@ -133,6 +133,9 @@ def test_every_state_changing_request_without_the_csrf_token_is_refused(who, cli
                                     steps=[{"start": timezone.localdate().isoformat(),
                                             "end": timezone.localdate().isoformat(),
                                             "amount": "2", "unit": "g", "doses_per_day": 1}])
+    from .conftest import push_device
+
+    device = push_device(clinic.patient_a)
     user = getattr(clinic, who)
     client = verified_login_of(Client(enforce_csrf_checks=True), getattr(user, "user", user))
     before = _counts()
@@ -140,7 +143,8 @@ def test_every_state_changing_request_without_the_csrf_token_is_refused(who, cli
     for route in url_patterns():
         url = fill(route, _own_values(clinic, {"note": note, "alert": alert,
                                                "medication": medication, "episode": episode,
-                                               "thread": thread, "plan": plan}))
+                                               "thread": thread, "plan": plan,
+                                               "device": device}))
         if url is None or url in CSRF_EXEMPT:
             continue
         api = url.startswith(("/api/", "/fhir/"))

@@ -402,13 +402,16 @@ def patients_with_reminders():
 
 # --------------------------------------------------------------------------- reading
 
-def delivery_log(patient: Patient, limit: int = 50) -> list[dict[str, Any]]:
-    """The patient's latest deliveries, newest first, for their page and the clinician's."""
-    tz = sservices.time_zone(patient)
+def delivery_log(patient: Patient, limit: int = 50, *, tz: dt.tzinfo | None = None
+                 ) -> list[dict[str, Any]]:
+    """The patient's latest deliveries, newest first, for their page and the clinician's;
+    times in ``tz`` (default the site's zone), due days on the site's calendar."""
+    site_tz = sservices.time_zone(patient)
+    tz = tz or site_tz
     out = []
     for d in Delivery.objects.filter(patient=patient)[:limit]:
-        out.append({"row": d, "label": sservices.label(d.item),
-                    "due_on": d.due_at.astimezone(tz).date(),
+        out.append({"row": d, "label": sservices.label(d.item), "when": d.updated_at.astimezone(tz),
+                    "due_on": d.due_at.astimezone(site_tz).date(),
                     "channel": CHANNEL_LABELS.get(d.channel, d.channel),
                     "status": d.get_status_display()})
     return out

@@ -17,6 +17,7 @@ from speciosa.clinic import access, crisis, records, selectors, services, writes
 from speciosa.clinic.models import Role
 from speciosa.interop import smart
 from speciosa.knowledge import instruments as kinstruments
+from speciosa.reminders import pages as rpages
 from speciosa.schedules import pages as spages
 from speciosa.schedules import services as sservices
 
@@ -81,6 +82,7 @@ def patient_detail(request, patient_id):
         "taper": taper_views.taper_context(patient),
         "urine": urine_views.urine_context(patient),
         "schedule": spages.plan_context(patient),
+        "reminders": rpages.patient_context(patient),
     })
     if apps:  # the launch form is answered by a redirect to the app (CSP form-action)
         response._csp_update = {"form-action": smart.launch_origins(apps)}
