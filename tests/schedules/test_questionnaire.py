@@ -65,6 +65,7 @@ def test_a_patient_answers_a_phq9_one_question_a_screen_and_it_is_scored_by_the_
     assert draft.answers == values and draft.assessment is None
     review = text(client.get(url).content.decode())  # item 10 is optional: the review comes next
     assert "Check your answers" in review and "Send to my care team" in review
+    assert "Get help now" not in review  # item 9 answered 0
     assert "How difficult these problems have made daily life (not scored) : not answered" in review
     optional = text(client.get(url + "?q=10").content.decode())
     assert "Question 10 of 10" in optional and "(optional)" in optional and "Skip" in optional
@@ -187,7 +188,12 @@ def test_phq9_item_9_from_the_patient_raises_the_urgent_alert_and_shows_help_at_
     planned.site_a.save()
     client = verified_login(Client(), planned.patient_a.user)
     for item in PHQ9:
-        answer(client, "phq9", item, 1 if item == "self-harm" else 0)
+        response = answer(client, "phq9", item, 1 if item == "self-harm" else 0)
+    # at once, on the next screen, before the questionnaire is sent
+    unsent = text(client.get(response["Location"]).content.decode())
+    assert "Get help now" in unsent and "0800 123 456" in unsent
+    assert "once it is saved" in unsent
+    assert not Alert.objects.filter(rule="SAF-SUICIDE").exists()  # a draft feeds no rule
     response = submit(client, "phq9")
     page = client.get(response["Location"])
     body = text(page.content.decode())

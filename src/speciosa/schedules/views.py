@@ -229,6 +229,9 @@ def questionnaire(request, instrument_id):
     n = len(inst.items)
     item = inst.items[index - 1] if index <= n else None
     missing = [it for it in inst.items if it.required and it.id not in answers]
+    # help at once, before the questionnaire is sent (as the diary does for an entry not
+    # saved yet): item 9 of a PHQ-9 answered above 0 in the draft
+    unsent = crisis.urgent_reasons(phq9_items=answers if inst.id == "phq9" else None)
     return render(request, "schedules/questionnaire.html", {
         "patient": patient, "inst": inst, "item": item, "index": index, "count": n,
         "answered": sum(1 for it in inst.items if it.id in answers),
@@ -238,4 +241,5 @@ def questionnaire(request, instrument_id):
         "missing": missing, "short_labels": any(it.text is None for it in inst.items),
         "from_review": request.GET.get("from") == "review",
         "chosen": answers.get(item.id) if item else None, "numbers": crisis.numbers_for(patient.site),
+        "urgent_help": crisis.describe(unsent) if unsent else None, "help_unsaved": True,
     }, status=400 if error else 200)
