@@ -548,3 +548,52 @@ def test_the_fhir_api_serves_panels_and_episodes_to_the_care_team_only(clinic, l
     assert _get(client, urls[0]).status_code == 410
     lab = LabResult.objects.filter(panel=screen).first()
     assert _get(client, f"/fhir/Observation/lab{lab.pk}").status_code == 410
+
+
+# ------------------------------------------------------------------ versions and overlaps
+
+def test_an_injection_added_at_the_sender_is_a_new_version_of_the_imported_episode(clinic,
+                                                                                   tmp_path):
+    _methadone, _bup, xr = record_treatment(clinic)
+    fresh = make_patient(clinic.site_a, clinic.team_a, None, "x", sex="female",
+                         given_name="Nia", family_name="Fresh", identifier="FRESH-5",
+                         in_care_since=days_ago(200))
+
+    def send(name):
+        resources = list(Exporter(Patient.objects.filter(pk=clinic.patient_a.pk)).resources(
+            ["MedicationStatement"]))
+        return import_fhir(_bundle_for(resources, fresh, tmp_path / name),
+                           user=clinic.clinician_a)
+
+    assert send("one.json").ok
+    treatment.add_injection(clinic.clinician_a, clinic.patient_a, xr, days_ago(1))
+    report = send("two.json")
+    assert report.ok, [str(p) for p in report.problems]
+    assert report.created == {"TreatmentEpisode (updated)": 1}
+    assert _episodes(fresh) == _episodes(clinic.patient_a)
+    current = TreatmentEpisode.objects.current().get(patient=fresh, formulation="xr-injection")
+    assert current.replaces_id is not None and current.follows is not None
+    assert current.injection_dates[-1] == days_ago(1).isoformat()
+
+
+def test_two_overlapping_episodes_of_one_drug_in_one_import_are_refused(clinic, tmp_path):
+    treatment.record_episode(clinic.clinician_a, clinic.patient_a, {
+        "drug": "naltrexone", "formulation": "oral-tablet", "dose_mg": "50",
+        "start": days_ago(20).isoformat()})
+    [ms] = [r for r in Exporter(Patient.objects.filter(pk=clinic.patient_a.pk)).resources(
+        ["MedicationStatement"]) if r["id"].startswith("ep")]
+    twin = json.loads(json.dumps(ms))
+    twin["id"] = "ep-twin"
+    twin["identifier"] = [{"system": "http://sender.example/episodes", "value": "twin"}]
+    twin["effectivePeriod"] = {"start": days_ago(10).isoformat()}
+    fresh = make_patient(clinic.site_a, clinic.team_a, None, "x", sex="female",
+                         given_name="Nia", family_name="Fresh", identifier="FRESH-6",
+                         in_care_since=days_ago(200))
+    before = stored_counts()
+    report = import_fhir(_bundle_for([ms, twin], fresh, tmp_path / "twins.json"),
+                         user=clinic.clinician_a)
+    assert [p.message for p in report.problems] == [
+        f"drug: a naltrexone episode of this import (line 1) already runs from "
+        f"{days_ago(20).isoformat()} to ongoing; two episodes of one drug cannot overlap"]
+    assert stored_counts() == before
+    assert not TreatmentEpisode.objects.filter(patient=fresh).exists()

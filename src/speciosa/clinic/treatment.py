@@ -47,6 +47,7 @@ __all__ = [
     "episode_for",
     "record_episode",
     "stop_episode",
+    "overlap",
     "validate_episode",
 ]
 
@@ -264,15 +265,21 @@ def validate_episode(patient: Patient, data: Mapping[str, Any], *,
             "decision": decision}
 
 
+def overlap(start: dt.date, end: dt.date | None, other_start: dt.date,
+            other_end: dt.date | None) -> bool:
+    """Whether two episodes of one drug overlap (``None``: ongoing). A change stops one
+    episode on the day the next starts: sharing that day is no clash; the same start is."""
+    if (end is None or other_start < end) and (other_end is None or start < other_end):
+        return True
+    return other_start == start
+
+
 def _overlapping(patient: Patient, drug: str, start: dt.date, end: dt.date | None,
                  exclude: tuple[int, ...]) -> TreatmentEpisode | None:
     qs = (TreatmentEpisode.objects.current().filter(patient=patient, drug=drug)
           .exclude(pk__in=exclude))
     for other in qs.order_by("start", "pk"):
-        # a change stops one episode on the day the next starts: sharing that day is no clash
-        if (end is None or other.start < end) and (other.end is None or start < other.end):
-            return other
-        if other.start == start:
+        if overlap(start, end, other.start, other.end):
             return other
     return None
 

@@ -271,6 +271,12 @@ def panel_data(panel: UrinePanel) -> dict[str, Any]:
             "note": panel.note, "analytes": analytes}
 
 
+def _is_current(panel: UrinePanel) -> bool:
+    """Whether ``panel`` is still the current version (read again: the caller's copy may be
+    older than another clinician's correction)."""
+    return UrinePanel.objects.filter(pk=panel.pk, superseded=False, retracted=False).exists()
+
+
 def _reason(reason: str, what: str) -> str:
     reason = (reason or "").strip()
     if not reason:
@@ -293,7 +299,7 @@ def correct_panel(user, patient: Patient, panel: UrinePanel, data: Mapping[str, 
                               patient=patient)
     if earlier is not None:
         return earlier
-    if panel.superseded or panel.retracted:
+    if not _is_current(panel):
         raise ValidationError({"__all__": _CHANGED})
     reason = _reason(reason, "corrected")
     clean = validate_panel(patient, data)
@@ -319,7 +325,7 @@ def withdraw_panel(user, patient: Patient, panel: UrinePanel, *, reason: str,
                               patient=patient)
     if earlier is not None:
         return earlier
-    if panel.superseded or panel.retracted:
+    if not _is_current(panel):
         raise ValidationError({"__all__": _CHANGED})
     reason = _reason(reason, "withdrawn")
 

@@ -1484,11 +1484,26 @@ def _panel_fields(res: dict[str, Any], patient: cm.Patient,
         raise _Bad(_validation_reason(exc)) from None
 
 
-def _episode_fields(res: dict[str, Any], patient: cm.Patient,
-                    sender: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def _imported_as(res: dict[str, Any], patient: cm.Patient) -> tuple[int, ...]:
+    """The row an earlier import stored under this resource's identifier (for this
+    patient), whose next version the resource would be: an episode does not overlap its own
+    earlier version."""
+    try:
+        system, value = _identifier(res)
+    except _Bad:
+        return ()
+    known = ImportedResource.objects.filter(
+        resource_type=res["resourceType"], system=system[:255], value=value[:255],
+        patient=patient).order_by("-version").first()
+    return (known.object_id,) if known else ()
+
+
+def _episode_fields(res: dict[str, Any], patient: cm.Patient, sender: dict[str, Any],
+                    exclude: tuple[int, ...] = ()) -> tuple[dict[str, Any], list[str]]:
     """A treatment episode's fields as :func:`speciosa.clinic.treatment.validate_episode`
-    returns them (the same checks as the form and the API); the episode a dose change
-    follows is kept in ``sender["follows"]`` until the rows exist."""
+    returns them (the same checks as the form and the API; ``exclude``: the earlier version
+    it updates); the episode a dose change follows is kept in ``sender["follows"]`` until
+    the rows exist."""
     from speciosa.clinic import treatment
 
     try:
@@ -1496,7 +1511,7 @@ def _episode_fields(res: dict[str, Any], patient: cm.Patient,
     except itreatment.Refused as exc:
         raise _Bad(str(exc)) from None
     try:
-        fields = treatment.validate_episode(patient, data)
+        fields = treatment.validate_episode(patient, data, exclude=exclude)
     except services.NeedsConfirmation as exc:
         raise _Bad(f"{_validation_reason(exc)} If the dose is right, mark it with the extension "
                    f"{c.EXT_DOSE_CONFIRMED} = true.") from None
@@ -1602,7 +1617,7 @@ def _convert_resource(res: dict[str, Any], patients: _Patients) -> _Converted | 
         if res.get("status") == WITHDRAWN:
             return _Converted(cm.TreatmentEpisode, patient, {}, sender, withdraw=True)
         _status(res, itreatment.EPISODE_STATUS, "treatment episode")
-        fields, warnings = _episode_fields(res, patient, sender)
+        fields, warnings = _episode_fields(res, patient, sender, _imported_as(res, patient))
         return _Converted(cm.TreatmentEpisode, patient, fields, sender, warnings=warnings)
     if rtype == "MedicationStatement":
         patient = patients.resolve(subject, contained=res.get("contained"))
@@ -1913,6 +1928,7 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
         except _Bad as exc:
             report.problems.append(Problem(path.name, line, str(exc), _describe(res, full_url),
                                            fatal=isinstance(exc, _Mismatch)))
+    _refuse_overlapping_episodes(pending, report, path.name)
     if report.problems and not report.stored:
         return report
     _drop_native(pending, report)
@@ -1932,6 +1948,35 @@ def import_file(path: Path, patients: _Patients, *, user=None, validate_models: 
     report.warnings += [Problem(path.name, p.line, w, f"{p.resource_type} {p.system}|{p.value}")
                         for p in pending for w in p.warnings]
     return report
+
+
+def _refuse_overlapping_episodes(pending: list[_Pending], report: FileReport, name: str) -> None:
+    """Two episodes of one drug of the same patient in one import that overlap: refused as
+    the form refuses the second (each is checked against the chart when converted, not yet
+    against the others of the file)."""
+    from speciosa.clinic import treatment
+
+    seen: list[_Pending] = []
+    keep = []
+    for p in pending:
+        if p.model is not cm.TreatmentEpisode or p.action == "withdraw":
+            keep.append(p)
+            continue
+        f = p.fields
+        clash = next((q for q in seen if (q.patient is p.patient or q.patient.pk == p.patient.pk)
+                      and q.fields["drug"] == f["drug"]
+                      and treatment.overlap(f["start"], f["end"], q.fields["start"],
+                                            q.fields["end"])), None)
+        if clash is not None:
+            until = clash.fields["end"].isoformat() if clash.fields["end"] else "ongoing"
+            report.problems.append(Problem(
+                name, p.line, f"drug: a {f['drug']} episode of this import (line {clash.line}) "
+                f"already runs from {clash.fields['start'].isoformat()} to {until}; two "
+                "episodes of one drug cannot overlap", f"{p.resource_type} {p.system}|{p.value}"))
+            continue
+        seen.append(p)
+        keep.append(p)
+    pending[:] = keep
 
 
 def _statement_keys(entries: list[tuple[int, Any, str | None]]
