@@ -323,3 +323,30 @@ def test_preferences_are_audited_with_before_and_after(patient):
     assert [e.action for e in entries] == ["create", "correct"]
     assert entries[1].before["time_of_day"] == "18:00" and entries[1].after["time_of_day"] == "08:15"
     assert entries[1].user == patient.user
+
+
+def test_a_patient_whose_login_was_closed_gets_no_reminder(patient, vapid, sms_file):
+    set_prefs(patient, sms=True, sms_number="+15551234567")
+    patient.user.is_active = False
+    patient.user.save()
+    patient.refresh_from_db()
+    assert services.remind(patient, at_ny(today_ny(), "18:30")) == {}
+    assert mail.outbox == [] and sms_lines(sms_file) == [] and not Delivery.objects.exists()
+
+
+@pytest.mark.parametrize("day,chosen,utc", [
+    (dt.date(2027, 3, 14), "02:30", dt.datetime(2027, 3, 14, 7, 0, tzinfo=dt.UTC)),  # skipped: 03:00 EDT
+    (dt.date(2027, 11, 7), "01:30", dt.datetime(2027, 11, 7, 5, 30, tzinfo=dt.UTC)),  # twice: the first (EDT)
+    (dt.date(2027, 11, 8), "01:30", dt.datetime(2027, 11, 8, 6, 30, tzinfo=dt.UTC)),  # the day after: EST
+])
+def test_the_reminder_goes_out_at_the_chosen_wall_time_on_a_dst_change_day(clinic, patient, vapid,
+                                                                            day, chosen, utc):
+    from speciosa.schedules import services as sservices
+
+    sservices.save_plan(clinic.clinician_a, patient, [
+        {"instrument": "diary", "every_days": 1, "start": today_ny().isoformat()}], name="Diary")
+    set_prefs(patient, time_of_day=chosen)
+    assert services.remind(patient, utc - dt.timedelta(minutes=1)) == {}
+    assert services.remind(patient, utc) == {"sent": 1}
+    row = Delivery.objects.get(patient=patient)
+    assert row.item == "diary" and row.due_at == at_ny(day, "00:00")

@@ -189,3 +189,23 @@ def test_a_patient_without_reminders_shows_off_to_the_clinician(clinic, patient)
     client = verified_login(Client(), clinic.clinician_a)
     page = text(client.get(reverse("patient_detail", args=[patient.pk])).content.decode())
     assert "Off: the patient has not set up reminders" in page
+
+
+def test_the_patient_apps_service_worker_imports_the_push_handler(patient):
+    """The app's worker (/me/sw.js, issue 17) carries the reminders' push handler: one worker
+    per scope, so a subscription made on it is shown by push-sw.js."""
+    r = verified_login(Client(), patient.user).get("/me/sw.js")
+    assert r.status_code == 200
+    body = r.content.decode()
+    assert "push-sw.js" in body and "importScripts(CFG.push)" in body
+
+
+def test_the_push_handler_shows_only_a_path_of_this_site():
+    from pathlib import Path
+
+    import speciosa.reminders
+
+    js = (Path(speciosa.reminders.__file__).parent / "static/speciosa/push-sw.js").read_text()
+    assert 'addEventListener("push"' in js and 'addEventListener("notificationclick"' in js
+    assert "u.origin === self.location.origin" in js
+    assert "You have something to complete in Speciosa." in js

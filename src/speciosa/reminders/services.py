@@ -360,8 +360,8 @@ def remind(patient: Patient, at: dt.datetime | None = None) -> Counter:
     at = at or timezone.now()
     result: Counter = Counter()
     pref = preference(patient)
-    if pref is None:
-        return result
+    if pref is None or patient.user is None or not patient.user.is_active:
+        return result  # never set up, or the login was closed (discharged): nothing goes out
     ready = [c for c in candidates(patient, pref, at) if c.send_at <= at]
     if not ready:
         return result

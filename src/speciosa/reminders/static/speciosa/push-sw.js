@@ -39,7 +39,9 @@
       for (var i = 0; i < list.length; i++) {
         var c = list[i];
         if (new URL(c.url).pathname.indexOf(HOME) === 0 && "focus" in c) {
-          return c.focus().then(function (w) { return w && "navigate" in w ? w.navigate(path) : w; });
+          // navigate() works only for a page this worker controls (the app's worker at /me/)
+          return c.focus().then(function (w) { return w && "navigate" in w ? w.navigate(path) : w; })
+            .catch(function () { return self.clients.openWindow(path); });
         }
       }
       return self.clients.openWindow(path);

@@ -44,7 +44,8 @@
 
   function registration() {
     return navigator.serviceWorker.getRegistration("/me/").then(function (reg) {
-      if (reg && reg.active && /\/me\/sw\.js$/.test(reg.active.scriptURL)) { return reg; }
+      var worker = reg && (reg.active || reg.waiting || reg.installing);
+      if (worker && /\/me\/sw\.js$/.test(worker.scriptURL)) { return active(reg); }
       return navigator.serviceWorker.register(box.getAttribute("data-worker")).then(active);
     });
   }
