@@ -38,7 +38,12 @@ def test_a_clinician_enters_a_four_week_plan_and_the_patient_sees_it(live_server
     _diary(p)
     base = live_server.url
     start = timezone.localdate() - dt.timedelta(days=2)
+    problems: list[str] = []
     for page, width in ((desktop, 1280), (phone, 360)):
+        # a script or style the Content-Security-Policy blocks, or a chart that fails to draw
+        page.on("console", lambda m, w=width: problems.append(f"{w}: {m.type}: {m.text}")
+                if m.type == "error" else None)
+        page.on("pageerror", lambda e, w=width: problems.append(f"{w}: script error: {e}"))
         log_in(page, base, "clin_a", clinic.password)
         page.goto(f"{base}/patients/{p.pk}/#taper")
         if width == 1280:
@@ -77,6 +82,9 @@ def test_a_clinician_enters_a_four_week_plan_and_the_patient_sees_it(live_server
         scroll = page.evaluate("document.documentElement.scrollWidth")
         assert scroll <= width + 1, (width, scroll)  # nothing pushes the page sideways
         _shot(page, f"taper-plan-{width}.png")
+        page.click("button:has-text('Table view')")
+        assert page.locator("#table-taper tbody tr").count() > 20  # one row a day
+    assert problems == []
     assert TaperPlan.objects.current().filter(status="active").count() == 1
     assert TaperPlan.objects.current().filter(status="replaced").count() == 1
 
