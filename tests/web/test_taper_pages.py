@@ -275,3 +275,20 @@ def test_the_timeline_shows_when_each_plan_was_recorded_replaced_or_stopped(clin
     api.force_authenticate(c)
     rows = api.get(f"/api/v1/patients/{p.pk}/timeline/").json()["results"]
     assert [r["kind"] for r in rows if r["kind"] == "taper"] == ["taper", "taper"]
+
+
+@pytest.mark.django_db
+def test_round_amounts_read_as_typed_on_every_page(clinic, login):
+    """10 capsules stays '10' (a Decimal normalised to 1E+1 would show as '1E+1')."""
+    p = clinic.patient_a
+    plan = taper.record_plan(clinic.clinician_a, p, {"kind": "kratom", "reason": "r", "steps": [
+        {"start": day(0).isoformat(), "end": day(6).isoformat(), "amount": "10",
+         "unit": "capsule", "grams_per_capsule": "0.50", "doses_per_day": 2}]})
+    client = login(clinic.clinician_a)
+    section = text(client.get(reverse("patient_detail", args=[p.pk])).content.decode()
+                   .split('id="taper"')[1].split("</section>")[0])
+    assert "10 × 2 = 20 capsules a day" in section and "E+" not in section
+    page = text(client.get(reverse("taper_plan", args=[p.pk, plan.pk])).content.decode())
+    assert "10 capsules (0.5 g each)" in page and "20 capsules" in page and "E+" not in page
+    mine = text(verified_login(Client(), p.user).get(reverse("my_plan")).content.decode())
+    assert "10 capsules, 2 times a day: 20 capsules a day" in mine and "E+" not in mine

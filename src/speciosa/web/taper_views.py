@@ -33,7 +33,10 @@ def taper_context(patient) -> dict:
     plans = list(taper.current_plans(patient))
     active = next((p for p in plans if p.status == TaperStatus.ACTIVE), None)
     if active is not None:
-        active.step_list = taper.steps_of(active)
+        active.step_text = " · ".join(
+            f"{st.start:%-d %b}–{st.end:%-d %b}: {taper.number(st.amount)} × {st.doses_per_day} "
+            f"= {taper.number(st.per_day)} {taper.unit_words(st.unit)} a day"
+            for st in taper.steps_of(active))
     return {"active": active, "past": [p for p in plans if p is not active]}
 
 
@@ -178,7 +181,9 @@ def _describe(plan: TaperPlan) -> list[dict]:
     out = []
     for s in taper.steps_of(plan):
         out.append({"step": s, "amount": taper.number(s.amount), "unit": taper.unit_words(s.unit),
-                    "per_day": taper.number(s.per_day)})
+                    "per_day": taper.number(s.per_day),
+                    "gpc": taper.number(s.grams_per_capsule) if s.grams_per_capsule else "",
+                    "pct": taper.number(s.mitragynine_percent) if s.mitragynine_percent else ""})
     return out
 
 
