@@ -373,7 +373,11 @@ def remind(patient: Patient, at: dt.datetime | None = None) -> Counter:
             status = Delivery.Status.OPTED_OUT if pref.stopped else Delivery.Status.QUIET
             result[status] += sum(_hold(patient, c, channel, status, at) for c in ready)
             continue
-        claimed = [row for row in (_claim(patient, c, channel, at) for c in ready) if row]
+        # one run at a time claims a patient's keys (the preference row's lock, held only
+        # for the claims, which commit before the send): what is ready goes out in one message
+        with transaction.atomic():
+            Preference.objects.select_for_update().filter(pk=pref.pk).first()
+            claimed = [row for row in (_claim(patient, c, channel, at) for c in ready) if row]
         if not claimed:
             continue
         try:
