@@ -150,7 +150,7 @@ class Exporter:
         self._user_refs: dict[int, dict[str, Any]] | None = None
         self.referenced_users: set[int] = set()
         self._original: dict[str, dict[int, dict[str, str]]] = {}
-        self._panels_seen: dict[int, tuple[int, str, dict[str, str]]] = {}
+        self._panel_readings: dict[int, tuple[int, str, Any]] | None = None
 
     # ------------------------------------------------------------------ lookups
     def _in_scope(self, qs: QuerySet) -> QuerySet:
@@ -417,7 +417,8 @@ class Exporter:
                 obs = lab_observation(row, subject, catalogue.get(row["lab"]), orig)
                 obs["meta"] = meta
                 if row["panel_id"] is not None:
-                    root, detail, flags = self._panel_of(row["panel_id"])
+                    root, detail, reading = self._panel_of(row["panel_id"])
+                    flags = {a.lab: a.flag for a in reading.analytes} if reading else {}
                     obs = itreatment.analyte_parts(obs, row, catalogue.get(row["lab"]), root,
                                                    detail, flags.get(row["lab"]))
                 first = self._as_first(row)  # who reported it: the patient, or the clinician
@@ -636,28 +637,63 @@ class Exporter:
         return {d.pk: f"Shared decision of {d.decided_at:%Y-%m-%d}: {d.choice_label}"
                 for d in Decision.objects.filter(pk__in=ids)}
 
-    def _panel_of(self, panel_id: int) -> tuple[int, str, dict[str, str]]:
-        """A panel row's logical id, its laboratory method and how each analyte reads
-        against what was expected (lab code -> flag), computed once per panel."""
-        cache = self._panels_seen
-        if panel_id not in cache:
+    def _panel_of(self, panel_id: int) -> tuple[int, str, Any]:
+        """A panel row's logical id, its laboratory method and its reading against what was
+        expected (``None`` for a past or withdrawn version). Every panel in scope is read at
+        the first call, from the patients' medications, episodes and dose times read once
+        (:func:`speciosa.clinic.urine.expected_from`): a handful of queries for any number
+        of panels."""
+        if self._panel_readings is None:
+            self._panel_readings = self._read_panels()
+        found = self._panel_readings.get(panel_id)
+        if found is None:  # outside the scope read (not expected): read it alone
+            panel = cm.UrinePanel.objects.select_related("patient").get(pk=panel_id)
             from speciosa.clinic import urine
 
-            panel = cm.UrinePanel.objects.select_related("patient").get(pk=panel_id)
-            flags: dict[str, str] = {}
-            if not panel.superseded and not panel.retracted:
-                reading, _expected = urine.read(panel)
-                flags = {a.lab: a.flag for a in reading.analytes}
-            cache[panel_id] = (self.logical(cm.UrinePanel, panel_id)[0], panel.method_detail,
-                               flags)
-        return cache[panel_id]
+            reading = urine.read(panel)[0] if not (panel.superseded or panel.retracted) else None
+            found = (self.logical(cm.UrinePanel, panel_id)[0], panel.method_detail, reading)
+        return found
+
+    def _read_panels(self) -> dict[int, tuple[int, str, Any]]:
+        from speciosa.clinic import urine
+        from speciosa.knowledge import drug_panels
+
+        rows = list(self._in_scope(cm.UrinePanel.objects.all()).values_list(
+            "pk", "patient_id", "collected_at", "method_detail", "specimen_problems",
+            "superseded", "retracted"))
+        current = [r for r in rows if not r[5] and not r[6]]
+        patients = {r[1] for r in current}
+        results: dict[int, dict[str, str]] = {}
+        for panel_id, lab, result in (cm.LabResult.objects.current()
+                                      .filter(panel_id__in=[r[0] for r in current])
+                                      .order_by("pk").values_list("panel_id", "lab", "result")):
+            results.setdefault(panel_id, {})[lab] = result
+        meds: dict[int, list[Any]] = {}
+        for m in cm.Medication.objects.current().filter(patient_id__in=patients):
+            meds.setdefault(m.patient_id, []).append(m)
+        episodes: dict[int, list[Any]] = {}
+        for e in cm.TreatmentEpisode.objects.current().filter(patient_id__in=patients):
+            episodes.setdefault(e.patient_id, []).append(e)
+        doses: dict[int, list[dt.datetime]] = {}
+        for patient_id, at in cm.Dose.objects.current().filter(
+                patient_id__in=patients).values_list("patient_id", "taken_at"):
+            doses.setdefault(patient_id, []).append(at)
+        out: dict[int, tuple[int, str, Any]] = {}
+        for pk, patient_id, at, detail, problems, superseded, retracted in rows:
+            reading = None
+            if not superseded and not retracted:
+                expected = urine.expected_from(at, meds.get(patient_id, ()),
+                                               episodes.get(patient_id, ()),
+                                               doses.get(patient_id, ()))
+                reading = drug_panels.read_panel(results.get(pk, {}), expected,
+                                                 specimen=problems)
+            out[pk] = (self.logical(cm.UrinePanel, pk)[0], detail, reading)
+        return out
 
     def panels(self, pk: int | None = None,
                want: frozenset[str] = frozenset(RESOURCE_TYPES)) -> Iterator[Resource]:
         """Urine drug test panels: ``DiagnosticReport`` with its ``Specimen`` and specimen
         validity ``Observation``s (the analytes are lab results, :meth:`labs`)."""
-        from speciosa.clinic import urine
-
         qs = self._rows(cm.UrinePanel)
         if pk is not None:
             qs = qs.filter(pk=pk)
@@ -675,11 +711,8 @@ class Exporter:
             orig = sent["identifier"] if sent else None
             validity = itreatment.validity_observations(row, subject)
             if "DiagnosticReport" in want:
-                reading = None  # read against what is expected now: the current version only
-                if cm.UrinePanel.objects.filter(pk=own, superseded=False,
-                                                retracted=False).exists():
-                    reading = urine.read(cm.UrinePanel.objects.select_related("patient")
-                                         .get(pk=own))[0]
+                # read against what is expected: the current version only
+                reading = self._panel_of(own)[2]
                 first = self._as_first(row)
                 results = [f"lab{p}" for p in analytes.get(own, ())] + [v["id"] for v in validity]
                 report = itreatment.panel_report(row, subject, orig, results, reading,
