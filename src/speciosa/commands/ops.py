@@ -5,7 +5,7 @@
 ``speciosa restore PATH`` restores it into an empty database and verifies every table.
 ``speciosa health [--json]`` checks the database, the migrations and the task queue (exit 0
 when healthy, 1 when not). ``speciosa worker [--beat] [-- CELERY ARGS]`` runs the Celery
-worker (``--beat`` also runs the periodic sweep and urgent-alert e-mail in it).
+worker (``--beat`` also runs the periodic sweep, urgent-alert e-mail and reminders in it).
 See docs/deployment.md.
 """
 
