@@ -255,9 +255,11 @@ def describe_lab(r: LabResult) -> tuple[str, str, bool]:
     return f"{name}: {shown}", detail, r.flag in ("high", "low", "critical", "abnormal")
 
 
-def patient_timeline(patient: Patient, *, since: dt.datetime | None = None, limit: int | None = 200):
+def patient_timeline(patient: Patient, *, since: dt.datetime | None = None, limit: int | None = 200,
+                     taper_plans=None):
     """The patient's record in date order, newest first: current versions, each with its
-    earlier versions (corrections) attached."""
+    earlier versions (corrections) attached. ``taper_plans``: the patient's current taper
+    plans when the caller has read them already (the patient page), else they are read."""
     def q(model, time_field):
         qs = model.objects.filter(patient=patient, superseded=False).select_related("entered_by")
         if since:
@@ -295,10 +297,14 @@ def patient_timeline(patient: Patient, *, since: dt.datetime | None = None, limi
     # taper plans (issue 19): when each version was recorded (a plan is a schedule ahead)
     from .models import TaperPlan
 
-    plans = TaperPlan.objects.filter(patient=patient, superseded=False).select_related("entered_by")
-    if since:
-        plans = plans.filter(entered_at__gte=since)
-    for t in (plans.order_by("-entered_at")[:limit] if limit else plans):
+    if taper_plans is None:
+        plans = TaperPlan.objects.filter(patient=patient, superseded=False).select_related("entered_by")
+        if since:
+            plans = plans.filter(entered_at__gte=since)
+        taper_plans = plans.order_by("-entered_at")[:limit] if limit else plans
+    elif since:
+        taper_plans = [t for t in taper_plans if t.entered_at >= since]
+    for t in taper_plans:
         what = {"active": "recorded", "replaced": "replaced by a later plan",
                 "stopped": "stopped"}.get(t.status, t.status)
         events.append(TimelineEvent(

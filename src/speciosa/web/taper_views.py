@@ -37,7 +37,7 @@ def taper_context(patient) -> dict:
             f"{st.start:%-d %b}–{st.end:%-d %b}: {taper.number(st.amount)} × {st.doses_per_day} "
             f"= {taper.number(st.per_day)} {taper.unit_words(st.unit)} a day"
             for st in taper.steps_of(active))
-    return {"active": active, "past": [p for p in plans if p is not active]}
+    return {"active": active, "past": [p for p in plans if p is not active], "all": plans}
 
 
 def _rows(steps) -> tuple[list[dict], list[int]]:

@@ -67,7 +67,8 @@ def patient_detail(request, patient_id):
         limit = max(10, min(int(request.GET.get("limit", 40)), 2000))
     except ValueError:
         limit = 40
-    events = selectors.patient_timeline(patient, limit=limit + 1)
+    taper = taper_views.taper_context(patient)  # its plans go on the timeline too: one query
+    events = selectors.patient_timeline(patient, limit=limit + 1, taper_plans=taper["all"])
     summary = selectors.patient_list(access.visible_patients(request.user).filter(pk=patient.pk)).get()
     apps = smart.launchable_apps()
     response = render(request, "web/patient_detail.html", {
@@ -79,7 +80,7 @@ def patient_detail(request, patient_id):
         "smart_apps": apps,
         "meds": medication_views.medication_context(patient),
         "episodes": treatment_views.treatment_context(patient),
-        "taper": taper_views.taper_context(patient),
+        "taper": taper,
         "urine": urine_views.urine_context(patient),
         "schedule": spages.plan_context(patient),
         "reminders": rpages.patient_context(patient),
