@@ -618,3 +618,21 @@ def test_exporting_panels_takes_the_same_queries_for_3_or_12_panels(clinic):
     many, twelve = queries(9)
     assert (three, twelve) == (3, 12)
     assert many == few
+
+
+def test_a_panel_naming_another_patients_result_refuses_the_file(clinic, tmp_path):
+    """A DiagnosticReport about one patient whose result is another patient's Observation:
+    never merged into the panel; the whole file is refused as a patient mismatch."""
+    path, fresh = _panel_bundle(clinic, tmp_path, lambda r: None)
+    bundle = json.loads(path.read_text())
+    analyte = next(e["resource"] for e in bundle["entry"]
+                   if e["resource"]["resourceType"] == "Observation"
+                   and e["resource"]["id"].startswith("lab"))
+    analyte["subject"] = {"identifier": {"system": icodes.mrn_system(clinic.site_a),
+                                         "value": clinic.patient_a.identifier}}
+    path.write_text(json.dumps(bundle))
+    before = stored_counts()
+    report = import_fhir(path, user=clinic.clinician_a)
+    assert any("is about another patient" in p.message and p.fatal for p in report.problems)
+    assert stored_counts() == before
+    assert not UrinePanel.objects.filter(patient=fresh).exists()

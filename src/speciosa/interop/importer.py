@@ -1473,6 +1473,12 @@ def _panel_fields(res: dict[str, Any], patient: cm.Patient,
     refs = [*(res.get("specimen") or ()), *(res.get("result") or ())]
     parts = {r["reference"]: patients.part(r) for r in refs
              if isinstance(r, dict) and isinstance(r.get("reference"), str)}
+    for ref, part in parts.items():  # every part about this patient: never another's result
+        if part is not None and part.get("subject") is not None:
+            other = patients.resolve(part["subject"], contained=part.get("contained"))
+            if other is not patient and (other.pk is None or other.pk != patient.pk):
+                raise _Mismatch(f"patient mismatch: {ref} of this panel is about another "
+                                "patient; a panel's results and specimen are the patient's own")
     try:
         data, warnings = itreatment.panel_data(res, parts)
     except itreatment.Refused as exc:

@@ -322,7 +322,7 @@ def analyte_parts(obs: Resource, row: Mapping[str, Any], lab: klabs.LabTest | No
             obs["referenceRange"] = [{"high": {"value": _num(row["cutoff"]), "unit": unit,
                                                "system": c.UCUM, "code": unit},
                                       "text": c.CUTOFF_RANGE_TEXT}]
-    if method_detail:
+    if method_detail and "method" in obs:
         obs["method"]["text"] = method_detail
     if flag:
         obs.setdefault("interpretation", []).append(
