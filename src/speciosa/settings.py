@@ -93,6 +93,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Speciosa API",
     "DESCRIPTION": "Supervised recovery when a patient uses kratom. Not a medical device.",
     "VERSION": "1",
+    # one name per choice set: several components have a field called "kind"
+    "ENUM_NAME_OVERRIDES": {"AssessmentKindEnum": [("assessment", "assessment")]},
 }
 
 MIDDLEWARE = [
