@@ -232,6 +232,17 @@ def _decimal(raw: Any, key: tuple, errors: dict, what: str, example: str) -> Dec
     return value
 
 
+def _places(x: Decimal, places: int) -> bool:
+    """Whether ``x`` (finite) has at most ``places`` decimal places, trailing zeros aside.
+    Read from its digits: quantizing a huge number (1e309) raises instead of answering."""
+    _sign, digits, exponent = x.as_tuple()
+    digits = list(digits)
+    while exponent < 0 and len(digits) > 1 and digits[-1] == 0:
+        digits.pop()
+        exponent += 1
+    return exponent >= -places
+
+
 def _step(raw: Any, i: int, patient: Patient, errors: dict) -> Step | None:
     """One step as typed (a mapping of :data:`STEP_FIELDS`), or None with its messages."""
     from .services import plausible_limit
@@ -270,7 +281,7 @@ def _step(raw: Any, i: int, patient: Patient, errors: dict) -> Step | None:
             errors[at + ("amount",)] = (
                 f"Step {n}: {_text(amount)} {words} in one dose is above {limit:g}, the diary's "
                 f"plausibility limit for this unit ({why}). Check the amount and the unit.")
-        elif amount != amount.quantize(Decimal("0.001")):
+        elif not _places(amount, 3):
             errors[at + ("amount",)] = f"Step {n}: give the amount with at most 3 decimal places."
     raw_n = raw.get("doses_per_day")
     per_day = None
@@ -292,11 +303,17 @@ def _step(raw: Any, i: int, patient: Patient, errors: dict) -> Step | None:
     if pct is not None and not Decimal(0) < pct <= 100:
         errors[at + ("mitragynine_percent",)] = (f"Step {n}: mitragynine % must be more than 0 "
                                                  "and at most 100 (as on the label).")
+    elif pct is not None and not _places(pct, 2):
+        errors[at + ("mitragynine_percent",)] = (f"Step {n}: give the mitragynine % with at most "
+                                                 "2 decimal places (as the diary keeps it).")
     gpc = _decimal(raw.get("grams_per_capsule"), at + ("grams_per_capsule",), errors,
                    "grams per capsule", "0.5")
     if gpc is not None and not Decimal(0) < gpc <= 5:
         errors[at + ("grams_per_capsule",)] = (f"Step {n}: grams per capsule must be more than 0 "
                                                "and at most 5.")
+    elif gpc is not None and not _places(gpc, 3):
+        errors[at + ("grams_per_capsule",)] = (f"Step {n}: give the grams per capsule with at "
+                                               "most 3 decimal places (as the diary keeps it).")
     if unit == "capsule" and gpc is None and at + ("grams_per_capsule",) not in errors:
         errors[at + ("grams_per_capsule",)] = (f"Step {n}: give the grams per capsule of the "
                                                "product (the exposure preview and the diary "
