@@ -244,10 +244,7 @@ def validate_episode(patient: Patient, data: Mapping[str, Any], *,
     if not errors:
         clash = _overlapping(patient, drug, start, end, exclude)
         if clash is not None:
-            until = f"to {clash.end.isoformat()}" if clash.end else "and is ongoing"
-            errors["drug"] = (f"A {drug} episode already runs from {clash.start.isoformat()} "
-                              f"{until}. Change or stop that episode instead of adding another, "
-                              "or correct its dates.")
+            errors["drug"] = _clash_message(drug, clash)
     if errors:
         raise ValidationError(errors)
     limit = rule_settings.in_force()["methadone_confirm_above_mg"]
@@ -272,6 +269,12 @@ def overlap(start: dt.date, end: dt.date | None, other_start: dt.date,
     if (end is None or other_start < end) and (other_end is None or start < other_end):
         return True
     return other_start == start
+
+
+def _clash_message(drug: str, clash: TreatmentEpisode) -> str:
+    until = f"to {clash.end.isoformat()}" if clash.end else "and is ongoing"
+    return (f"A {drug} episode already runs from {clash.start.isoformat()} {until}. Change "
+            "or stop that episode instead of adding another, or correct its dates.")
 
 
 def _overlapping(patient: Patient, drug: str, start: dt.date, end: dt.date | None,
@@ -329,8 +332,25 @@ def record_episode(user, patient: Patient, data: Mapping[str, Any], *,
     if earlier is not None:
         return earlier
     fields = validate_episode(patient, data)
-    return writes.create_record(user, token, "episode", TreatmentEpisode, patient,
-                                {"source": Source.CLINICIAN, **fields})
+
+    def create():
+        # the overlap is checked again under the patient's row lock: two tabs starting the
+        # same drug both passed validate_episode before either was stored
+        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        clash = _overlapping(patient, fields["drug"], fields["start"], fields["end"], ())
+        if clash is not None:
+            raise ValidationError({"drug": _clash_message(fields["drug"], clash)})
+        obj = TreatmentEpisode.objects.create(patient=patient, entered_by=user,
+                                              source=Source.CLINICIAN, **fields)
+        writes.audit(user, writes.Action.CREATE, obj, patient=patient,
+                     after=writes.snapshot(obj))
+        return obj
+
+    obj, created = writes.once(user, token, "episode", create, model=TreatmentEpisode,
+                               patient=patient)
+    if created:
+        writes.after_change(patient)
+    return obj
 
 
 def _new_version(record: TreatmentEpisode, user, fields: Mapping[str, Any], action: str,
