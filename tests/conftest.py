@@ -311,3 +311,17 @@ def _log_in(page, base_url, username, password):
 def log_in():
     """``log_in(page, base_url, username, password)`` through the login form."""
     return _log_in
+
+
+def give_consent(patient, kind: str, at=None):
+    """The patient's consent of ``kind`` (care or research) given, as the care team records
+    one signed on paper (:func:`speciosa.clinic.services.record_consent`); returns the answer."""
+    from django.contrib.auth import get_user_model
+
+    from speciosa.clinic import services
+
+    recorder = patient.care_team.members.first()
+    if recorder is None:
+        recorder = get_user_model().objects.filter(is_superuser=True).first() or make_user(
+            f"consent-recorder-{next(_counter)}", None, "x", is_superuser=True, is_staff=True)
+    return services.record_consent(recorder, patient, kind, True, at=at)

@@ -143,6 +143,15 @@ def test_only_the_care_team_or_an_administrator_records_a_consent(clinic):
     assert Consent.objects.count() == 0
 
 
+def _legacy_signature(patient, kind):
+    from speciosa.clinic import consents
+    from speciosa.clinic.models import ConsentSignature
+
+    return ConsentSignature.objects.create(
+        patient=patient, document=consents.latest_document(patient.site, kind), source="legacy",
+        typed_name=patient.name, signed_on=timezone.localdate())
+
+
 @pytest.mark.django_db
 def test_the_migration_links_existing_consents_in_the_order_research_read_them(clinic):
     """Consents stored before (several per patient and kind, overwritten or not) become a
@@ -154,8 +163,11 @@ def test_the_migration_links_existing_consents_in_the_order_research_read_them(c
     t0 = timezone.now() - dt.timedelta(days=10)
     base = Consent._base_manager
     late = base.create(patient=clinic.patient_a, kind="research", given=False, at=t0 + dt.timedelta(days=2))
-    early = base.create(patient=clinic.patient_a, kind="research", given=True, at=t0)
-    care = base.create(patient=clinic.patient_a, kind="care", given=True, at=t0)
+    # a given answer rests on a signature since migration 0026 (its legacy form here)
+    early = base.create(patient=clinic.patient_a, kind="research", given=True, at=t0,
+                        signature=_legacy_signature(clinic.patient_a, "research"))
+    care = base.create(patient=clinic.patient_a, kind="care", given=True, at=t0,
+                       signature=_legacy_signature(clinic.patient_a, "care"))
     base.filter(pk__in=[late.pk, early.pk, care.pk]).update(supersedes=None)
     apps = MigrationLoader(connection).project_state(("clinic", "0014_consent_append_only")).apps
     migration.link_history(apps, None)

@@ -68,7 +68,7 @@ def full_record(clinic):
         "temperature_in_range": True, "observed": False,
         "analytes": {"uds-buprenorphine": {"value": "20", "cutoff": "5", "unit": "ng/mL"},
                      "uds-norbuprenorphine": "positive"}})
-    cm.Consent.objects.create(patient=p, kind="care", given=True, recorded_by=clin)
+    services.record_consent(clin, p, "care", True)
     cm.Consent.objects.create(patient=p, kind="research", given=False)
     if hasattr(cm, "Alert"):
         cm.Alert.objects.create(patient=p, rule="prolactin-high", topic="prolactin", severity="warning",

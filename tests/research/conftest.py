@@ -8,6 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from tests.conftest import give_consent
 
 
 @pytest.fixture(autouse=True)
@@ -28,11 +29,11 @@ def _empty_cache():
 @pytest.fixture
 def consented(clinic):
     """Both fixture patients consented, with doses and two prolactin draws each."""
-    from speciosa.clinic.models import Consent, DiaryDay, Dose, LabResult
+    from speciosa.clinic.models import DiaryDay, Dose, LabResult
 
     tz = ZoneInfo("UTC")
     for p, prl in ((clinic.patient_a, (11.0, 13.5)), (clinic.patient_b, (7.0, 8.1))):
-        Consent.objects.create(patient=p, kind="research", given=True)
+        give_consent(p, "research")
         for n, day in enumerate((dt.date(2026, 3, 2), dt.date(2026, 4, 13))):
             for k in range(1, 8):
                 d = day - dt.timedelta(days=k)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from tests.conftest import give_consent
 
 from speciosa.cli import main
 from speciosa.research import deid
@@ -126,14 +127,14 @@ def cohort(clinic):
         p.save()
         _records(p, c.clinician_a)
     t0 = _at(ENTRY, 10)
-    Consent.objects.create(patient=c.patient_a, kind="research", given=True, at=t0)
-    Consent.objects.create(patient=c.patient_a, kind="care", given=True, at=t0)
+    give_consent(c.patient_a, "research", at=t0)
+    give_consent(c.patient_a, "care", at=t0)
     Consent.objects.create(patient=c.patient_b, kind="research", given=False, at=t0)
-    Consent.objects.create(patient=c.patient_b, kind="care", given=True, at=t0)
-    Consent.objects.create(patient=c.patient_c, kind="research", given=True, at=t0)
+    give_consent(c.patient_b, "care", at=t0)
+    give_consent(c.patient_c, "research", at=t0)
     Consent.objects.create(patient=c.patient_c, kind="research", given=False,
                            at=t0 + dt.timedelta(days=3))
-    Consent.objects.create(patient=c.patient_d, kind="research", given=True, at=t0)
+    give_consent(c.patient_d, "research", at=t0)
     return c
 
 
@@ -381,7 +382,7 @@ def test_implausible_dates_are_skipped_and_reported_not_a_crash_for_the_whole_cl
         cohort, tmp_path, monkeypatch):
     """Issue #11 item 8: a diary day of 0001-01-01 made the export fail with an
     OverflowError for everyone."""
-    from speciosa.clinic.models import Consent, DiaryDay, Dose, LabResult
+    from speciosa.clinic.models import DiaryDay, Dose, LabResult
 
     p = cohort.patient_a
     tz = ZoneInfo("America/New_York")
@@ -401,7 +402,7 @@ def test_implausible_dates_are_skipped_and_reported_not_a_crash_for_the_whole_cl
     # from before the rules of issue 15: only a queryset update, which skips save(), plants
     # it now, and the database still wants entry into care on or after birth)
     c = cohort.patient_c
-    Consent.objects.create(patient=c, kind="research", given=True)
+    give_consent(c, "research")
     type(c).objects.filter(pk=c.pk).update(birth_date=dt.date(1, 1, 1), in_care_since=dt.date(1, 1, 1))
     out = _export(tmp_path, monkeypatch)
     report = json.loads((out / "deid_report.json").read_text())

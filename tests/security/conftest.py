@@ -10,7 +10,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 ID_PARAMS = {"patient_id", "record_id", "alert_id", "rid", "medication_id", "episode_id",
-             "thread_id", "panel_id", "plan_id", "device_id"}
+             "thread_id", "panel_id", "plan_id", "device_id", "signature_id", "document_id"}
 
 
 def url_patterns() -> list[str]:
@@ -99,6 +99,13 @@ def team_b_records(clinic):
 
     thread = Thread.objects.create(patient=p, subject="team B only", started_by=p.user)
     Message.objects.create(thread=thread, author=p.user, from_patient=True, body="team B only")
+    from speciosa.clinic import consents, integrity
+
+    document = consents.latest_document(p.site, "part2")
+    signature = consents.sign(p.user, p, document, {
+        "typed_name": p.name, "signed_on": integrity.site_today(p.site),
+        "recipient": "team B only", "purpose": "team B only",
+        "expires_on": integrity.site_today(p.site) + dt.timedelta(days=30)})
     return {"note": note, "dose": dose, "alert": alert, "medication": medication,
             "episode": episode, "thread": thread, "panel": panel, "plan": plan,
-            "device": push_device(p)}
+            "device": push_device(p), "signature": signature, "document": document}

@@ -95,7 +95,8 @@ def _own_values(clinic, rec):
             "instrument_id": "cows", "page_id": "prolactin", "day": timezone.localdate().isoformat(),
             "medication_id": rec["medication"].pk, "episode_id": rec["episode"].pk,
             "thread_id": rec["thread"].pk, "panel_id": rec["episode"].pk,
-            "plan_id": rec["plan"].pk, "device_id": rec["device"].pk}
+            "plan_id": rec["plan"].pk, "device_id": rec["device"].pk,
+            "signature_id": rec["signature"].pk, "document_id": rec["document"].pk}
 
 
 def _counts() -> dict:
@@ -136,6 +137,13 @@ def test_every_state_changing_request_without_the_csrf_token_is_refused(who, cli
     from .conftest import push_device
 
     device = push_device(clinic.patient_a)
+
+    from speciosa.clinic import consents, integrity
+
+    p = clinic.patient_a
+    document = consents.latest_document(p.site, "research")
+    signature = consents.sign(p.user, p, document, {"typed_name": p.name,
+                                                    "signed_on": integrity.site_today(p.site)})
     user = getattr(clinic, who)
     client = verified_login_of(Client(enforce_csrf_checks=True), getattr(user, "user", user))
     before = _counts()
@@ -144,7 +152,8 @@ def test_every_state_changing_request_without_the_csrf_token_is_refused(who, cli
         url = fill(route, _own_values(clinic, {"note": note, "alert": alert,
                                                "medication": medication, "episode": episode,
                                                "thread": thread, "plan": plan,
-                                               "device": device}))
+                                               "device": device, "signature": signature,
+                                               "document": document}))
         if url is None or url in CSRF_EXEMPT:
             continue
         api = url.startswith(("/api/", "/fhir/"))

@@ -31,7 +31,8 @@ def _values(clinic, rec, kind):
             "record_id": rec[kind].pk, "kind": kind, "alert_id": rec["alert"].pk,
             "medication_id": rec["medication"].pk, "episode_id": rec["episode"].pk,
             "thread_id": rec["thread"].pk, "panel_id": rec["panel"].pk, "plan_id": rec["plan"].pk,
-            "device_id": rec["device"].pk, "instrument_id": "cows", "page_id": "prolactin",
+            "device_id": rec["device"].pk, "signature_id": rec["signature"].pk,
+            "document_id": rec["document"].pk, "instrument_id": "cows", "page_id": "prolactin",
             "day": "2026-01-01", "vid": "1"}
 
 

@@ -186,7 +186,8 @@ def _own_values(clinic, note):
             "record_id": note.pk, "kind": "note", "alert_id": 1, "instrument_id": "cows",
             "page_id": "prolactin", "day": "2026-01-01", "vid": "1",
             "medication_id": note.pk, "episode_id": note.pk, "panel_id": note.pk,
-            "thread_id": note.pk, "plan_id": note.pk, "device_id": note.pk}  # refused before any lookup
+            "thread_id": note.pk, "plan_id": note.pk, "device_id": note.pk,
+            "signature_id": note.pk, "document_id": note.pk}  # refused before any lookup
 
 
 @pytest.mark.parametrize("role", NEEDS_SECOND_FACTOR)

@@ -11,7 +11,18 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 
 from . import integrity, services, writes
-from .models import AuditEntry, CareTeam, Consent, Patient, Profile, Role, RuleSetting, Site
+from .models import (
+    AuditEntry,
+    CareTeam,
+    Consent,
+    ConsentDocument,
+    ConsentSignature,
+    Patient,
+    Profile,
+    Role,
+    RuleSetting,
+    Site,
+)
 
 
 class BadLookupMixin:
@@ -219,3 +230,66 @@ class RuleSettingAdmin(ReadOnlyAdmin):
     and audits the change."""
 
     list_display = ("name", "value", "changed_at", "changed_by", "reason")
+
+
+@admin.register(ConsentDocument)
+class ConsentDocumentAdmin(AuditedAdmin):
+    """A site's consent documents. A version may be edited until someone signs it; then it
+    is read-only and a change is a new version ("Make a new version of the selected
+    documents", or Add: the next version number is given)."""
+
+    list_display = ("title", "site", "kind", "version", "is_example", "signatures")
+    list_filter = ("site", "kind", "is_example")
+    fields = ("site", "kind", "version", "title", "body", "is_example", "created_at", "created_by")
+    actions = ["make_new_version"]
+
+    @admin.display(description="signed")
+    def signatures(self, obj):
+        return obj.signatures.count()
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.is_signed:
+            return self.fields
+        fixed = ("version", "created_at", "created_by")
+        return fixed + (("site", "kind") if obj is not None else ())
+
+    def save_model(self, request, obj, form, change):
+        from . import consents
+
+        if not change:
+            obj.version = consents.next_version(obj.site, obj.kind)
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None or not obj.is_signed
+
+    @admin.action(description="Make a new version of the selected documents")
+    def make_new_version(self, request, queryset):
+        from . import consents
+
+        for doc in queryset:
+            new = consents.new_version(request.user, doc)
+            self.message_user(request, f"{new} made: edit it before anyone signs it.")
+
+
+@admin.register(ConsentSignature)
+class ConsentSignatureAdmin(BadLookupMixin, admin.ModelAdmin):
+    """Signatures, read-only (patients sign on their Consents page; a paper consent is
+    recorded from the patient's page)."""
+
+    list_display = ("patient", "document", "source", "signed_on", "recipient", "expires_on",
+                    "recorded_by")
+    list_filter = ("source", "document__kind")
+    fields = readonly_fields = ("patient", "document", "source", "typed_name", "signed_on",
+                                "signed_at", "recorded_by", "recipient", "purpose", "expires_on",
+                                "note", "pdf_sha256")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -65,6 +65,15 @@ class Site(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs):
+        """A new site starts with the example consent documents (speciosa.clinic.consents)."""
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        if adding:
+            from . import consents
+
+            consents.ensure_documents(self)
+
 
 class Profile(models.Model):
     """The role of a login. Superusers are administrators whatever their profile says."""
@@ -180,9 +189,155 @@ class Patient(models.Model):
         return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
 
 
+class ConsentKind(models.TextChoices):
+    CARE = "care", "Supervised care and monitoring"
+    RESEARCH = "research", "Use of de-identified data for research"
+    PART2 = "part2", "Disclosure to a named recipient (42 CFR Part 2)"
+
+
+class AppendOnly(models.QuerySet):
+    """A queryset of append-only rows: no update, no delete."""
+
+    what = "these records are append-only"
+
+    def update(self, **kwargs):
+        raise PermissionError(self.what)
+
+    def delete(self):
+        raise PermissionError(self.what)
+
+    def delete_for_demo_reset(self):
+        """Delete these rows: only the synthetic demo's reset (``speciosa demo``) does."""
+        return models.QuerySet.delete(self)
+
+
+class ConsentDocumentQuerySet(models.QuerySet):
+    def latest_versions(self):
+        """The newest version of each (site, kind): what a patient is offered to sign."""
+        newer = ConsentDocument.objects.filter(site=models.OuterRef("site"), kind=models.OuterRef("kind"),
+                                               version__gt=models.OuterRef("version"))
+        return self.filter(~models.Exists(newer), version__gt=0)
+
+
+class ConsentDocument(models.Model):
+    """One version of a site's consent document (speciosa.clinic.consents).
+
+    Administrators write and change a version until someone signs it; from then on it is
+    kept as signed (the model refuses a change or a deletion) and a change is a new row with
+    the next ``version``. Version 0 of a kind holds no text: it stands for consents recorded
+    in Speciosa before it kept documents (migration 0027)."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="consent_documents")
+    kind = models.CharField(max_length=16, choices=ConsentKind.choices)
+    version = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    body = models.TextField(help_text="Plain text; a blank line starts a new paragraph.")
+    is_example = models.BooleanField(
+        default=False, help_text="Speciosa's example text, not yet reviewed by the site's counsel "
+                                 "(the page says so to everyone who reads it).")
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+")
+
+    objects = ConsentDocumentQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "kind", "version"],
+                                               name="consent_document_one_version")]
+        ordering = ["site", "kind", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.title} (version {self.version}, {self.site})"
+
+    @property
+    def is_signed(self) -> bool:
+        return self.pk is not None and ConsentSignature.objects.filter(document_id=self.pk).exists()
+
+    def save(self, *args, **kwargs):
+        if self.is_signed:
+            raise PermissionError("This version has been signed and is kept as signed: "
+                                  "make a new version instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self.is_signed:
+            raise PermissionError("This version has been signed and is kept as signed.")
+        return super().delete(*args, **kwargs)
+
+
+class SignatureSource(models.TextChoices):
+    PATIENT = "patient", "Signed by the patient in Speciosa"
+    PAPER = "paper", "Signed on paper, recorded by staff"
+    LEGACY = "legacy", "Recorded before Speciosa kept consent documents"
+
+
+class ConsentSignature(models.Model):
+    """A patient's signature of one version of a consent document: the typed name and date,
+    when, how (``source``) and who recorded it, and for a 42 CFR Part 2 consent the recipient,
+    purpose and expiry. The signed copy is kept as PDF bytes with their SHA-256 (``pdf``,
+    ``pdf_sha256``). Append-only: a change of mind is a :class:`ConsentRevocation`."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="consent_signatures")
+    document = models.ForeignKey(ConsentDocument, on_delete=models.PROTECT, related_name="signatures")
+    source = models.CharField(max_length=8, choices=SignatureSource.choices)
+    typed_name = models.CharField(max_length=200)
+    signed_on = models.DateField(help_text="the date the patient wrote")
+    signed_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    recipient = models.CharField(max_length=200, blank=True)
+    purpose = models.CharField(max_length=500, blank=True)
+    expires_on = models.DateField(null=True, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    pdf = models.BinaryField(blank=True, editable=False)
+    pdf_sha256 = models.CharField(max_length=64, blank=True, editable=False)
+
+    objects = AppendOnly.as_manager()
+
+    class Meta:
+        ordering = ["-signed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Signature {self.pk} of patient {self.patient_id}"
+
+    @property
+    def kind(self) -> str:
+        return self.document.kind
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("signatures are append-only: revoke and sign again instead")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("signatures are append-only: revoke instead")
+
+
+class ConsentRevocation(models.Model):
+    """The revocation of one signature (append-only; the signed copy stays)."""
+
+    signature = models.OneToOneField(ConsentSignature, on_delete=models.PROTECT, related_name="revocation")
+    at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=8, choices=SignatureSource.choices)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    reason = models.CharField(max_length=500, blank=True)
+
+    objects = AppendOnly.as_manager()
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("revocations are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("revocations are append-only")
+
+
 class ConsentQuerySet(models.QuerySet):
     def current(self):
-        """Each patient's current answer per kind: the consents no later one supersedes."""
+        """Each patient's current answer per kind (per signature for 42 CFR Part 2 consents,
+        which name one recipient each): the consents no later one supersedes."""
         return self.filter(superseded_by__isnull=True)
 
     def update(self, **kwargs):
@@ -199,13 +354,16 @@ class ConsentQuerySet(models.QuerySet):
 class Consent(models.Model):
     """A patient's answer (given or refused) for one kind of consent, at a time.
 
-    Append-only: a change of mind is a new consent that ``supersedes`` the current one
-    (:func:`speciosa.clinic.services.record_consent`); the history stays, and the current
-    consent is the one nothing supersedes (``Consent.objects.current()``)."""
+    Append-only: a change of mind is a new consent that ``supersedes`` the current one; the
+    history stays, and the current consent is the one nothing supersedes
+    (``Consent.objects.current()``). Every answer is written by :mod:`speciosa.clinic.consents`
+    with what it rests on: a given consent with the ``signature`` it comes from (a
+    :class:`ConsentSignature`), a withdrawn one with its ``revocation``; a refusal (the
+    patient declined research when registered) rests on nothing. A 42 CFR Part 2 consent's
+    answers supersede those of the same signature only: a patient may have several in force,
+    each for its own recipient."""
 
-    class Kind(models.TextChoices):
-        CARE = "care", "Supervised care and monitoring"
-        RESEARCH = "research", "Use of de-identified data for research"
+    Kind = ConsentKind
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="consents")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -214,23 +372,47 @@ class Consent(models.Model):
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT)
     supersedes = models.OneToOneField("self", null=True, blank=True,
                                       on_delete=models.PROTECT, related_name="superseded_by")
+    signature = models.ForeignKey(ConsentSignature, null=True, blank=True, on_delete=models.PROTECT,
+                                  related_name="answers")
+    revocation = models.OneToOneField(ConsentRevocation, null=True, blank=True,
+                                      on_delete=models.PROTECT, related_name="answer")
 
     objects = ConsentQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(given=False) | models.Q(signature__isnull=False),
+                name="consent_given_rests_on_a_signature",
+                violation_error_message="A given consent rests on a signature."),
+            models.CheckConstraint(
+                condition=~models.Q(kind="part2") | models.Q(signature__isnull=False),
+                name="consent_part2_rests_on_a_signature",
+                violation_error_message="A Part 2 consent rests on a signature."),
+        ]
 
     def __str__(self) -> str:
         return f"{self.patient}: {self.kind} {'given' if self.given else 'refused'}"
 
     def save(self, *args, **kwargs):
-        """Store a new consent; it supersedes the patient's current one of its kind."""
+        """Store a new consent; it supersedes the patient's current one of its kind (of its
+        signature, for a Part 2 consent)."""
         if not self._state.adding:
             raise PermissionError("consents are append-only: record a new consent instead")
         if self.supersedes_id is None and self.patient_id is not None:
-            self.supersedes = (Consent.objects.current().filter(patient_id=self.patient_id, kind=self.kind)
-                               .order_by("-id").first())
+            self.supersedes = previous_answer(self.patient_id, self.kind, self.signature_id)
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         raise PermissionError("consents are append-only: record a new consent instead")
+
+
+def previous_answer(patient_id: int, kind: str, signature_id: int | None) -> Consent | None:
+    """The current answer a new one of ``kind`` supersedes (for Part 2: of that signature)."""
+    qs = Consent.objects.current().filter(patient_id=patient_id, kind=kind)
+    if kind == ConsentKind.PART2:
+        qs = qs.filter(signature_id=signature_id)
+    return qs.order_by("-id").first()
 
 
 class RecordQuerySet(models.QuerySet):
@@ -758,6 +940,8 @@ class AuditEntry(models.Model):
         CREDENTIALS = "credentials"  # a login's tokens, second factor or lockout changed
         STOP = "stop"  # a medication (or treatment) stopped
         CONFIRM = "confirm"  # a clinician confirmed what a patient reported
+        DISCLOSE = "disclose"  # records disclosed to another party under a Part 2 consent
+        REVOKE = "revoke"  # a consent revoked
         IMPORT_REFUSED = "import-refused"  # a file (or resources of it) an import refused
 
     id = models.BigAutoField(primary_key=True)

@@ -897,25 +897,28 @@ def record_list_view(user, what: str, patient_ids: Iterable[int], *, resources: 
 
 def record_consent(user, patient: Patient, kind: str, given: bool, *,
                    at: dt.datetime | None = None) -> Consent:
-    """Record the patient's answer for one kind of consent: a new consent that supersedes the
-    current one (consents are append-only), with an audit entry holding both.
+    """Record the patient's answer for care or research as the care team (registration, the
+    admin): a given consent is recorded as the patient's paper signature of the site's
+    current document (:func:`speciosa.clinic.consents.record_paper`, typed name and date of
+    ``at`` taken from the record); a refusal withdraws the one in force or records the
+    refusal (:func:`speciosa.clinic.consents.record_refusal`). Returns the new answer.
 
     An administrator or a clinician of the patient's care team may record it."""
+    from . import consents, integrity
+
     writes.require(access.has_role(user, Role.ADMIN) or access.can_write_clinical(user, patient),
                    "Only an administrator or the patient's care team can record a consent.")
-    if kind not in Consent.Kind.values:
+    if kind not in (Consent.Kind.CARE, Consent.Kind.RESEARCH):
         raise ValidationError({"kind": "Choose care or research."})
+    if not given:
+        return consents.record_refusal(user, patient, kind, at=at)
     at = at or timezone.now()
     writes.not_in_future(at, "at")
-
+    consents.ensure_documents(patient.site)
+    document = consents.latest_document(patient.site, kind)
+    day = min(consents.site_date(patient.site, at), integrity.site_today(patient.site))
     with transaction.atomic():
-        Patient.objects.select_for_update().filter(pk=patient.pk).first()  # one change at a time
-        current = Consent.objects.current().filter(patient=patient, kind=kind).order_by("-id").first()
-        new = Consent.objects.create(patient=patient, kind=kind, given=bool(given), at=at,
-                                     recorded_by=user if user.is_authenticated else None,
-                                     supersedes=current)  # as Consent.save would link it
-        audit(user, AuditEntry.Action.CREATE, new, patient=patient,
-              before=writes.snapshot(current) if current else None, after=writes.snapshot(new),
-              reason=f"{kind} consent {'given' if given else 'refused'}"
-                     + (f", superseding consent {current.pk}" if current else ""))
-    return new
+        sig = consents.record_paper(user, patient, document, {
+            "typed_name": patient.name, "signed_on": day},
+            note="recorded by the care team (registration or administration)")
+        return Consent.objects.get(signature=sig, given=True)

@@ -29,6 +29,9 @@ from speciosa.clinic.models import (
     AuditEntry,
     CareTeam,
     Consent,
+    ConsentDocument,
+    ConsentRevocation,
+    ConsentSignature,
     DiaryDay,
     Dose,
     LabResult,
@@ -168,6 +171,9 @@ def _reset() -> None:
         model.objects.all().delete()
     DiaryDay.objects.all().delete()
     Consent.objects.all().delete_for_demo_reset()  # consents are append-only, except here
+    ConsentRevocation.objects.all().delete_for_demo_reset()
+    ConsentSignature.objects.all().delete_for_demo_reset()
+    ConsentDocument.objects.filter(site__name__in=[s[0] for s in SITES]).delete()
     Patient.objects.all().delete()
     CareTeam.objects.all().delete()
     Profile.objects.filter(user__username__in=usernames).delete()
@@ -189,11 +195,12 @@ class Builder:
         self.password_hash = make_password(password)
         self.inst = {i: kinstruments.get_instrument(i) for i in assessments.INSTRUMENTS}
         self.summary = DemoSummary(seed=seed, today=today)
-        self.rows: dict[type, list] = {m: [] for m in (Consent, DiaryDay, Dose, Assessment, LabResult,
+        self.rows: dict[type, list] = {m: [] for m in (ConsentSignature, Consent, DiaryDay, Dose, Assessment, LabResult,
                                                        SubstanceUse, Medication, Note)}
         self.lab_meta = {code: klabs.get_lab(code) for code in labs.LABS}
         # set by people.add_people
         self.sites: list[Site] = []
+        self.documents: dict[tuple[int, str], Any] = {}
         self.tz: list[Any] = []
         self.users: dict[str, Any] = {}
         self.teams: list[CareTeam] = []
@@ -210,6 +217,7 @@ class Builder:
             self.patient(i, patient, plan, patient_users[i])
         s = self.summary
         DiaryDay.objects.bulk_create(self.rows[DiaryDay], batch_size=BATCH)
+        ConsentSignature.objects.bulk_create(self.rows[ConsentSignature], batch_size=BATCH)
         for model in (Consent, Dose, Assessment, LabResult, SubstanceUse, Medication, Note):
             model.objects.bulk_create(self.rows[model], batch_size=BATCH)
         s.consents = len(self.rows[Consent])

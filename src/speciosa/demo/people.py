@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from django.contrib.auth import get_user_model
 
-from speciosa.clinic.models import CareTeam, Consent, Patient, Profile, Role, Site
+from speciosa.clinic import consents
+from speciosa.clinic.models import CareTeam, Consent, ConsentSignature, Patient, Profile, Role, Site
 
 from .common import BATCH, local_time
 
@@ -80,6 +81,10 @@ def add_people(b: Builder) -> tuple[list[Patient], list[Any]]:
     User = get_user_model()
     sites = [Site(name=name, time_zone=tz) for name, tz, *_ in SITES]
     Site.objects.bulk_create(sites)
+    for site in sites:  # bulk_create skips Site.save, which gives a new site its documents
+        consents.ensure_documents(site)
+    b.documents = {(d.site_id, d.kind): d for d in
+                   (consents.latest_document(site, kind) for site in sites for kind in ("care", "research"))}
     b.sites = sites
     b.tz = [ZoneInfo(s.time_zone) for s in sites]
     s = b.summary
@@ -149,14 +154,21 @@ def add_people(b: Builder) -> tuple[list[Patient], list[Any]]:
 
 def add_consents(b: Builder, patient: Patient, plan: dict[str, Any], clinician,
                  rng: np.random.Generator, tz: ZoneInfo) -> None:
-    """Consent to care (everyone) and to research (about four in five)."""
+    """Consent to care (everyone) and to research (about four in five), each given one
+    recorded as signed on paper (the demo keeps no signed copies)."""
     consent_at = local_time(max(plan["in_care_since"], b.first_day - dt.timedelta(days=60)),
                             10 * 60, tz)
-    b.rows[Consent].append(Consent(patient=patient, kind=Consent.Kind.CARE, given=True,
-                                   at=consent_at, recorded_by=clinician))
-    b.rows[Consent].append(Consent(patient=patient, kind=Consent.Kind.RESEARCH,
-                                   given=bool(rng.random() < 0.8), at=consent_at,
-                                   recorded_by=clinician))
+    research = bool(rng.random() < 0.8)
+    for kind, given in ((Consent.Kind.CARE, True), (Consent.Kind.RESEARCH, research)):
+        sig = None
+        if given:
+            sig = ConsentSignature(patient=patient, document=b.documents[(patient.site_id, kind)],
+                                   source="paper", typed_name=patient.name,
+                                   signed_on=consent_at.astimezone(tz).date(), signed_at=consent_at,
+                                   recorded_by=clinician, note="synthetic demo: no signed copy kept")
+            b.rows[ConsentSignature].append(sig)
+        b.rows[Consent].append(Consent(patient=patient, kind=kind, given=given, at=consent_at,
+                                       recorded_by=clinician, signature=sig))
 
 
 def plan_patient(b: Builder, i: int) -> dict[str, Any]:

@@ -733,18 +733,41 @@ class Exporter:
                                        sent)
 
     def consents(self, pk: int | None = None) -> Iterator[Resource]:
+        """Each consent answer as ``Consent``: ``active`` while it is the current answer and in
+        force; ``inactive`` once replaced, revoked (``provision.type`` deny, ``dateTime`` the
+        revocation) or past its expiry; ``rejected`` for a refusal. A signed answer names its
+        document version and signed copy (``sourceAttachment``); a 42 CFR Part 2 consent has
+        scope ``patient-privacy``, the recipient as ``provision.actor`` (role IRCP), the
+        purpose as ``provision.purpose`` and the expiry as ``provision.period.end``."""
+        from speciosa.clinic import integrity
+
         qs = self._in_scope(cm.Consent.objects.all())
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
         labels = dict(cm.Consent.Kind.choices)
-        for pk_, patient_id, kind, given, at, recorded_by in qs.values_list(
-                "pk", "patient_id", "kind", "given", "at", "recorded_by_id").order_by("pk").iterator(2000):
-            scope = "research" if kind == cm.Consent.Kind.RESEARCH else "treatment"
+        today = {s.pk: integrity.site_today(s) for s in cm.Site.objects.all()}
+        rows = qs.values_list(
+            "pk", "patient_id", "kind", "given", "at", "recorded_by_id", "superseded_by__id",
+            "signature_id", "signature__source", "signature__signed_on", "signature__signed_at",
+            "signature__recipient", "signature__purpose", "signature__expires_on",
+            "signature__document__title", "signature__document__version", "revocation_id",
+            "patient__site_id").order_by("pk")
+        for (pk_, patient_id, kind, given, at, recorded_by, superseded, sig, source, signed_on,
+             signed_at, recipient, purpose, expires_on, title, version, revocation,
+             site_id) in rows.iterator(2000):
+            part2 = kind == cm.Consent.Kind.PART2
+            scope = ("research" if kind == cm.Consent.Kind.RESEARCH
+                     else "patient-privacy" if part2 else "treatment")
+            expired = expires_on is not None and expires_on < today.get(site_id, expires_on)
+            if given:
+                status = "inactive" if superseded or expired else "active"
+            else:
+                status = "inactive" if revocation else "rejected"
             consent: Resource = {
                 "resourceType": "Consent", "id": str(pk_), "meta": _META,
                 "identifier": [{"system": c.sid("consent"), "value": str(pk_)}],
-                "status": "active" if given else "rejected",
+                "status": status,
                 "scope": {"coding": [{"system": c.CONSENT_SCOPE, "code": scope}]},
                 "category": [{"coding": [{"system": c.CS_CONSENT_KIND, "code": kind,
                                           "display": labels.get(kind, kind)}],
@@ -756,12 +779,28 @@ class Exporter:
                                            "code": "OPTIN" if given else "OPTOUT"}]},
                 "provision": {"type": "permit" if given else "deny"},
             }
+            if sig is not None:
+                consent["sourceAttachment"] = {
+                    "contentType": "application/pdf",
+                    "title": f"{title} (version {version}), signed copy"
+                             if version else f"{title} (no document text held)",
+                    "creation": signed_at.isoformat()}
+            if part2 and sig is not None:
+                consent["policy"] = [{"authority": "https://www.ecfr.gov/current/title-42/part-2",
+                                      "uri": "https://www.ecfr.gov/current/title-42/section-2.31"}]
+                provision = consent["provision"]
+                provision["actor"] = [{
+                    "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                         "code": "IRCP", "display": "information recipient"}]},
+                    "reference": {"display": recipient}}]
+                provision["purpose"] = [{"display": purpose}]
+                provision["period"] = {"start": signed_on.isoformat(), "end": expires_on.isoformat()}
             who = self._user(recorded_by)
-            if who and who["reference"].startswith("Practitioner/"):
-                consent["provision"]["actor"] = [{
+            if who and who["reference"].startswith("Practitioner/") and source != "patient":
+                consent["provision"].setdefault("actor", []).append({
                     "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
                                          "code": "AUT", "display": "author"}]},
-                    "reference": who}]
+                    "reference": who})
             yield with_content_meta(consent, at)
 
     def alerts(self, pk: int | None = None) -> Iterator[Resource]:

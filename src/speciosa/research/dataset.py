@@ -211,11 +211,14 @@ def options_from_settings() -> deid.Options:
 # --------------------------------------------------------------------------- the cohort
 
 def consented_patient_ids() -> list[int]:
-    """Database ids of patients whose current research consent is given (the consent no
-    later one supersedes: consents are append-only)."""
+    """Database ids of patients whose research consent is signed and not revoked: their
+    current research answer (the one no later answer supersedes; answers are append-only) is
+    given and rests on a signature that has no revocation (speciosa.clinic.consents)."""
     from speciosa.clinic.models import Consent
 
-    rows = Consent.objects.current().filter(kind=Consent.Kind.RESEARCH, given=True)
+    rows = Consent.objects.current().filter(kind=Consent.Kind.RESEARCH, given=True,
+                                            signature__isnull=False,
+                                            signature__revocation__isnull=True)
     return sorted(set(rows.values_list("patient_id", flat=True)))
 
 

@@ -21,7 +21,7 @@ from speciosa.reminders import pages as rpages
 from speciosa.schedules import pages as spages
 from speciosa.schedules import services as sservices
 
-from . import forms, medication_views, offline_views, taper_views, treatment_views, urine_views
+from . import consent_views, forms, medication_views, offline_views, taper_views, treatment_views, urine_views
 
 WORKLIST_PAGE_SIZE = 50
 #: Session key: the reasons to show help at once on the page after a diary is saved.
@@ -86,6 +86,7 @@ def patient_detail(request, patient_id):
         "urine": urine_views.urine_context(patient),
         "schedule": spages.plan_context(patient),
         "reminders": rpages.patient_context(patient),
+        "consents": consent_views.consent_context(patient),
     })
     if apps:  # the launch form is answered by a redirect to the app (CSP form-action)
         response._csp_update = {"form-action": smart.launch_origins(apps)}
