@@ -289,14 +289,27 @@ def test_a_backend_clients_export_stays_within_its_site_with_its_registered_purp
     AccessToken.objects.create(user=None, application=app, token=key, scope="system/*.read",
                                expires=timezone.now() + dt.timedelta(hours=1))
     fhir = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    # a backend client is another party: nothing without a Part 2 consent naming it
+    refused = fhir.get("/fhir/$export", {"_type": "Patient"}, **ASYNC)
+    assert refused.status_code == 403
+    assert "no 42 CFR Part 2 consent in force for the recipient 'backend client'" in \
+        refused.json()["issue"][0]["diagnostics"]
+    assert not BulkExport.objects.exists()
+    from speciosa.clinic import consents, integrity
+
+    b, today = chart.patient_b, integrity.site_today(chart.patient_b.site)
+    consents.sign(b.user, b, consents.latest_document(b.site, "part2"), {
+        "typed_name": b.name, "signed_on": today, "recipient": "Backend Client",
+        "purpose": "quality reporting", "expires_on": today + dt.timedelta(days=10)})
     with django_capture_on_commit_callbacks(execute=True):
         resp = fhir.get("/fhir/$export", {"_type": "Patient"}, **ASYNC)
     assert resp.status_code == 202, resp.content
     manifest = fhir.get(resp["Content-Location"]).json()
     assert {p["id"] for p in download(fhir, manifest, "Patient")} == {str(chart.patient_b.pk)}
-    entry = cmodels.AuditEntry.objects.get(model="fhir:$export")
-    assert entry.reason == "purpose of use: quality reporting"
+    entry = cmodels.AuditEntry.objects.get(model="fhir:$export", action="export")
+    assert entry.reason == "purpose of use: quality reporting; disclosed to backend client"
     assert entry.user == service and entry.after["client"] == app.client_id
+    assert entry.after["recipient"] == "backend client" and entry.after["withheld"] == 0
 
 
 def test_the_capability_statement_declares_the_export_operations(client):

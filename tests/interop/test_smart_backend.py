@@ -67,9 +67,23 @@ def ask(signed: str, scope: str = "system/*.read", **extra):
         "client_assertion": signed, **extra})
 
 
+def _consent_to(patient, recipient, clinician):
+    """A 42 CFR Part 2 consent of ``patient`` naming ``recipient`` (recorded from paper)."""
+    from speciosa.clinic import consents, integrity
+
+    today = integrity.site_today(patient.site)
+    consents.record_paper(clinician, patient, consents.latest_document(patient.site, "part2"), {
+        "typed_name": patient.name, "signed_on": today, "recipient": recipient,
+        "purpose": "quality reporting", "expires_on": today + dt.timedelta(days=30)})
+
+
 @pytest.mark.parametrize("alg", ["RS384", "ES384"])
 def test_a_signed_assertion_gets_a_system_token_that_reaches_only_its_site(chart, backend,
                                                                            alg):
+    # a backend client is another party: it reaches the patients of its site whose Part 2
+    # consent names it (both of Site A's here; patient_b is Site B's)
+    for p in (chart.patient_a, chart.decoy):
+        _consent_to(p, "Registry", chart.clinician_a)
     resp = ask(assertion(backend, alg=alg))
     assert resp.status_code == 200, resp.content
     got = resp.json()

@@ -189,7 +189,7 @@ def test_the_patient_page_shows_consents_and_a_clinician_records_a_paper_consent
     assert (sig.source, sig.recorded_by, sig.signed_on.isoformat()) == ("paper", clinic.clinician_a, day)
     assert consented_patient_ids() == [p.pk]
     page = c.get(f"/patients/{p.pk}/").content.decode()
-    assert "Research: <strong>signed</strong>" in page and "signed on paper, recorded by staff" in page
+    assert "Research: <strong>signed</strong>" in page and "Signed on paper, recorded by staff" in page
     pdf = c.get(f"/patients/{p.pk}/consents/{sig.pk}/signed.pdf")
     assert hashlib.sha256(pdf.content).hexdigest() == sig.pdf_sha256
     assert AuditEntry.objects.filter(user=clinic.clinician_a, action="view", patient=p,

@@ -79,3 +79,18 @@ LEGACY = ("Consent recorded before Speciosa kept consent documents", """\
 This consent was recorded in Speciosa by the care team before Speciosa kept consent \
 documents. The text the patient agreed to is not held in Speciosa; the site's own records \
 hold it. Ask the patient to read and sign the current version.""")
+
+#: The 42 CFR 2.32 notice that goes with every consented disclosure (the pre-2024 long form;
+#: the full 2024 text of Statement 1 is UNCONFIRMED, citation ``cfr42-2-32-notice``).
+REDISCLOSURE_NOTICE = (
+    "42 CFR PART 2 NOTICE. This information has been disclosed to you from records protected "
+    "by federal confidentiality rules (42 CFR part 2). The federal rules prohibit you from "
+    "making any further disclosure of information in this record that identifies a patient "
+    "as having or having had a substance use disorder either directly, by reference to "
+    "publicly available information, or through verification of such identification by "
+    "another person unless further disclosure is expressly permitted by the written consent "
+    "of the individual whose information is being disclosed or as otherwise permitted by 42 "
+    "CFR part 2. A general authorization for the release of medical or other information is "
+    "NOT sufficient for this purpose (see 42 CFR 2.31). The federal rules restrict any use of "
+    "the information to investigate or prosecute with regard to a crime any patient with a "
+    "substance use disorder, except as provided at 42 CFR 2.12(c)(5) and 2.65.")

@@ -139,16 +139,26 @@ class Status:
     label: str
 
 
-def status(signature: ConsentSignature, today: dt.date | None = None) -> Status:
-    """Whether ``signature`` is in force today (at the patient's site)."""
+def current_signature_ids(patient: Patient) -> set[int]:
+    """The signatures the patient's current answers rest on as given (one query)."""
+    return set(Consent.objects.current().filter(patient=patient, given=True,
+                                                signature__isnull=False)
+               .values_list("signature_id", flat=True))
+
+
+def status(signature: ConsentSignature, today: dt.date | None = None,
+           current: set[int] | None = None) -> Status:
+    """Whether ``signature`` is in force today (at the patient's site); ``current`` is
+    :func:`current_signature_ids` when the caller has it (a list of many)."""
     rev = getattr(signature, "revocation", None) if _has_revocation(signature) else None
     if rev is not None:
         return Status("revoked", f"Revoked on {timezone.localtime(rev.at):%d %b %Y}")
     today = today or integrity.site_today(signature.patient.site)
     if signature.expires_on is not None and signature.expires_on < today:
         return Status("expired", f"Expired on {signature.expires_on:%d %b %Y}")
-    current = Consent.objects.current().filter(signature=signature, given=True).exists()
-    if not current:
+    if current is None:
+        current = current_signature_ids(signature.patient)
+    if signature.pk not in current:
         return Status("superseded", "Replaced by a later signature")
     if signature.expires_on is not None:
         return Status("in-force", f"In force until {signature.expires_on:%d %b %Y}")
@@ -163,10 +173,14 @@ def _has_revocation(signature: ConsentSignature) -> bool:
 
 
 def signatures_of(patient: Patient):
-    """The patient's signatures, newest first, with their document and revocation."""
+    """The patient's signatures, newest first, with their document and revocation, and
+    ``is_current``: whether a current given answer rests on it (one query for the list)."""
+    from django.db.models import Exists, OuterRef
+
+    answer = Consent.objects.filter(signature=OuterRef("pk"), given=True, superseded_by__isnull=True)
     return (ConsentSignature.objects.filter(patient=patient)
             .select_related("document", "revocation", "recorded_by", "patient__site")
-            .defer("pdf"))
+            .annotate(is_current=Exists(answer)).defer("pdf"))
 
 
 def signature_for(user, signature_id, patient: Patient | None = None) -> ConsentSignature:

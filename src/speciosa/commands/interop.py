@@ -61,6 +61,9 @@ def register(subparsers: Any) -> None:
                    help="purpose of use (e.g. 'transfer of care to Dr X'), recorded in the audit trail")
     p.add_argument("--patient", help="only the patient with this medical record number")
     p.add_argument("--site", help="the patient's site, when the number is used at several")
+    p.add_argument("--recipient", metavar="NAME",
+                   help="another party the files are for: only patients with a 42 CFR Part 2 "
+                   "consent in force naming NAME are exported, each disclosure audited")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     p.set_defaults(func=cmd_export_fhir)
 
@@ -133,6 +136,16 @@ def cmd_export_fhir(args: argparse.Namespace) -> int:
         patients = qs
     elif args.site:
         patients = Patient.objects.filter(site=_site(args.site))
+    recipient = " ".join((getattr(args, "recipient", None) or "").split())
+    if recipient:
+        from speciosa.clinic import consents
+
+        scope = patients if patients is not None else Patient.objects.all()
+        ids = list(scope.values_list("pk", flat=True))
+        found = consents.part2_in_force(ids, recipient)
+        if not found:
+            raise UsageError(consents.no_consent_message(recipient, max(len(ids), 1)))
+        patients = Patient.objects.filter(pk__in=sorted(found))
     started = time.perf_counter()
     try:
         counts = write_ndjson(args.out, Exporter(patients))
@@ -141,6 +154,9 @@ def cmd_export_fhir(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     total = sum(counts.values())
     _audit_export(args, patients, counts)
+    if recipient:  # one entry per patient disclosed (the accounting of disclosures)
+        consents.disclose(None, sorted(found), recipient=recipient, purpose=args.purpose.strip(),
+                          what="fhir-bulk", detail={"withheld": len(ids) - len(found)})
     if args.json:
         print(json.dumps({"out": str(args.out), "counts": counts, "total": total,
                           "seconds": round(seconds, 3)}))

@@ -10,6 +10,13 @@
   ``_outputFormat`` may be ``application/fhir+ndjson`` (or its short forms), anything else is
   a 400; any other parameter is a 400 naming it. Answer: 202 with
   ``Content-Location``, the status URL.
+- Disclosure (42 CFR Part 2): an export for another party (a backend client, named by its
+  registered name, or any export with ``_recipient=<name>``) holds only the patients with a
+  Part 2 consent in force for that recipient (speciosa.clinic.consents); none: 403. Each
+  disclosed patient gets a ``disclose`` audit entry (recipient, purpose); the manifest names
+  the recipient, the number left out and carries the section 2.32 notice; a file is refused
+  (403) once a patient in it revoked or the consent expired. An export without a recipient
+  by a clinician of the care team is the program's own use.
 - Status: ``GET`` answers 202 with ``X-Progress`` while queued or running, then 200 with the
   manifest (``transactionTime``, ``request``, ``requiresAccessToken: true``, ``output``
   ``[{type, url, count}]``, ``error: []``). ``DELETE`` cancels the export and deletes its
@@ -49,7 +56,7 @@ from django.utils import timezone
 from django.utils.http import http_date
 from rest_framework.response import Response
 
-from speciosa.clinic import writes
+from speciosa.clinic import consent_texts, consents, writes
 from speciosa.clinic.models import AuditEntry, CareTeam, Patient
 
 from .export import RESOURCE_TYPES, Exporter, dumps
@@ -59,13 +66,19 @@ from .views import FHIRView, _sees_notes, outcome
 log = logging.getLogger(__name__)
 
 OUTPUT_FORMATS = frozenset({"application/fhir+ndjson", "application/ndjson", "ndjson"})
-KICKOFF_PARAMS = frozenset({"_outputFormat", "_type", "_since", "_purpose", "_format"})
+KICKOFF_PARAMS = frozenset({"_outputFormat", "_type", "_since", "_purpose", "_format",
+                            "_recipient"})
 #: Types that are not in the patient compartment: left out of Patient and Group exports.
 NOT_PATIENT_COMPARTMENT = frozenset({"Questionnaire"})
 NDJSON = "application/fhir+ndjson"
 #: How far ahead of the server's clock a ``_since`` may be (a client's clock drifts).
 SINCE_CLOCK_SKEW = dt.timedelta(minutes=5)
 SINCE_UNKNOWN = "https://speciosa.example/fhir/StructureDefinition/since-unknown-types"
+#: Manifest extensions of a disclosure: who receives it, how many patients in reach were left
+#: out for want of a Part 2 consent in force for that recipient, and the 42 CFR 2.32 notice.
+RECIPIENT_EXT = "https://speciosa.example/fhir/StructureDefinition/disclosed-to"
+WITHHELD_EXT = "https://speciosa.example/fhir/StructureDefinition/withheld-without-part2-consent"
+NOTICE_EXT = "https://speciosa.example/fhir/StructureDefinition/part2-notice"
 
 
 class BadRequest(ValueError):
@@ -152,6 +165,24 @@ def _purpose(request, reach) -> str:
     return purpose[:300]
 
 
+def _recipient(request, reach) -> str:
+    """Who receives the export when it is a disclosure to another party: a backend client
+    (SMART Backend Services) is one, named by its registered name; anyone else names one with
+    ``_recipient``. Empty: the program's own use (a treating clinician, the patient)."""
+    named = " ".join((request.query_params.get("_recipient") or "").split())
+    client = SmartClient.objects.filter(application=reach.application).first() \
+        if reach.application is not None else None
+    if client is not None and client.kind == SmartClient.Kind.BACKEND:
+        own = reach.application.name
+        if named and consents.normalise(named) != consents.normalise(own):
+            raise BadRequest(f"A backend client's export goes to the client itself ({own!r}); "
+                             "_recipient cannot name another party.", "_recipient")
+        return own
+    if len(named) > consents.RECIPIENT_MAX:
+        raise BadRequest(f"_recipient: at most {consents.RECIPIENT_MAX} characters.", "_recipient")
+    return named
+
+
 def kick_off(request, level: str, group: str | None = None) -> BulkExport:
     """Validate a kick-off request, record and audit the export, and queue its work."""
     from . import smart
@@ -185,21 +216,42 @@ def kick_off(request, level: str, group: str | None = None) -> BulkExport:
             raise Http404(f"No Group/{group} here (a Group is a care team whose patients you "
                           "may see).")
     purpose = _purpose(request, reach)
+    recipient = _recipient(request, reach)
     ids = sorted(set(patients.values_list("pk", flat=True)))
+    withheld = 0
+    if recipient:
+        in_reach = ids
+        client = SmartClient.objects.filter(application=reach.application).first() \
+            if reach.application is not None else None
+        if client is not None and client.kind == SmartClient.Kind.BACKEND and client.site_id:
+            # its reach is already narrowed to the consented: count the rest of its site
+            in_reach = list(Patient.objects.filter(site_id=client.site_id)
+                            .values_list("pk", flat=True))
+        ids = sorted(consents.part2_in_force(ids, recipient))
+        withheld = len(set(in_reach) - set(ids))
+        if not ids and in_reach:
+            raise consents.NoConsentInForce(
+                "Nothing exported: " + consents.no_consent_message(recipient, len(in_reach))
+                .removeprefix("Not disclosed: "))
     with transaction.atomic():
         export = BulkExport.objects.create(
             user=request.user, application=reach.application, level=level,
             group=str(group or ""), request_url=request.build_absolute_uri()[:2000],
             purpose=purpose, patient_ids=ids, types=types, since=since,
-            notes=_sees_notes(request.user),
+            notes=_sees_notes(request.user), recipient=recipient, withheld=withheld,
             expires=timezone.now() + dt.timedelta(hours=settings.BULK_EXPORT_HOURS))
         writes.audit(request.user, AuditEntry.Action.EXPORT, None, model="fhir:$export",
-                     reason=f"purpose of use: {purpose}",
+                     reason=f"purpose of use: {purpose}"
+                            + (f"; disclosed to {recipient}" if recipient else ""),
                      after={"kind": "fhir-bulk", "export": str(export.pk), "level": level,
                             "group": export.group, "types": types,
                             "since": since.isoformat() if since else None, "patients": ids,
                             "client": reach.application.client_id if reach.application else "",
-                            "purpose": purpose})
+                            "purpose": purpose, "recipient": recipient, "withheld": withheld})
+        if recipient:  # one entry per patient: the accounting of disclosures
+            consents.disclose(request.user, ids, recipient=recipient, purpose=purpose,
+                              what="fhir:$export", detail={"export": str(export.pk),
+                                                           "types": types})
         transaction.on_commit(lambda pk=str(export.pk): enqueue(pk))
     return export
 
@@ -311,6 +363,19 @@ def _still_in_reach(request, export: BulkExport, rtype: str) -> None:
                                "export.")
 
 
+def _still_consented(export: BulkExport) -> None:
+    """A disclosure's files are served only while every patient in them still has a Part 2
+    consent in force for the recipient (a revocation or an expiry since kick-off: 403)."""
+    from django.core.exceptions import PermissionDenied
+
+    if not export.recipient or not export.patient_ids:
+        return
+    if len(consents.part2_in_force(export.patient_ids, export.recipient)) != len(export.patient_ids):
+        raise PermissionDenied("A patient in this export revoked their 42 CFR Part 2 consent for "
+                               f"{export.recipient!r}, or it expired, since the export began: "
+                               "nothing is served. Start a new export.")
+
+
 class KickOffView(FHIRView):
     """``GET [base]/$export``, ``[base]/Patient/$export``, ``[base]/Group/[id]/$export``."""
 
@@ -357,8 +422,14 @@ class StatusView(FHIRView):
             "output": [{"type": o["type"], "url": f"{base}{o['type']}.ndjson",
                         "count": o["count"]} for o in export.output],
             "error": []}
+        extension = {}
         if export.since is not None and export.progress:
-            manifest["extension"] = {SINCE_UNKNOWN: export.progress.split()}
+            extension[SINCE_UNKNOWN] = export.progress.split()
+        if export.recipient:
+            extension.update({RECIPIENT_EXT: export.recipient, WITHHELD_EXT: export.withheld,
+                              NOTICE_EXT: consent_texts.REDISCLOSURE_NOTICE})
+        if extension:
+            manifest["extension"] = extension
         return Response(manifest, headers={"Expires": http_date(export.expires.timestamp())},
                         content_type="application/json")
 
@@ -387,6 +458,7 @@ class FileView(FHIRView):
                 not name.endswith(".ndjson"):
             raise Http404(f"No file {name} in this export.")
         _still_in_reach(request, export, rtype)
+        _still_consented(export)
         path = folder(export) / f"{rtype}.ndjson"
         if not path.is_file():
             raise Http404(f"No file {name} in this export.")

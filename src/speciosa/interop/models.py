@@ -265,6 +265,11 @@ class BulkExport(models.Model):
     group = models.CharField(max_length=40, blank=True)
     request_url = models.CharField(max_length=2000)
     purpose = models.CharField(max_length=300)
+    #: Another party the export is disclosed to (a backend client, or ``_recipient``); empty
+    #: for the program's own use. Only patients with a Part 2 consent in force for it are in.
+    recipient = models.CharField(max_length=200, blank=True)
+    #: Patients in reach left out for want of such a consent.
+    withheld = models.PositiveIntegerField(default=0)
     patient_ids = models.JSONField(default=list)
     types = models.JSONField(default=list)
     since = models.DateTimeField(null=True, blank=True)

@@ -166,7 +166,7 @@ class Reach:
         client = _client(self.token.application)
         if client is not None and client.kind == SmartClient.Kind.BACKEND:
             if allows(grants, "system", rtype, perm) and client.site_id:
-                return Patient.objects.filter(site_id=client.site_id)
+                return backend_patients(client)
             raise PermissionDenied(self._refusal(rtype, perm, "system"))
         base = access.visible_patients(self.user)
         if allows(grants, "user", rtype, perm):
@@ -192,6 +192,17 @@ class Reach:
         return (f"This access token's scopes do not allow to {verb} {rtype}: it needs a "
                 f"{context} scope for {rtype} or * ({verb} is .read, .rs or .{perm}); granted: "
                 f"{self.token.scope or 'none'}.")
+
+
+def backend_patients(client: SmartClient):
+    """The patients a backend client reaches: those of its site with a 42 CFR Part 2
+    consent in force naming the client (its registered name) as the recipient. A backend
+    client is another party: what it reads is a disclosure (speciosa.clinic.consents)."""
+    from speciosa.clinic import consents
+
+    site = Patient.objects.filter(site_id=client.site_id)
+    ids = consents.part2_in_force(site.values_list("pk", flat=True), client.application.name)
+    return site.filter(pk__in=sorted(ids))
 
 
 def _client(application) -> SmartClient | None:

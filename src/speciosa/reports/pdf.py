@@ -305,7 +305,7 @@ class _Visit:
 
 
 def visit_report(patient: Patient, *, period: str = "90", author=None,
-                 now: dt.datetime | None = None) -> bytes:
+                 now: dt.datetime | None = None, disclosure: str = "") -> bytes:
     """The visit report of ``patient`` as PDF bytes.
 
     Parameters
@@ -318,11 +318,19 @@ def visit_report(patient: Patient, *, period: str = "90", author=None,
         Who asked for it (named on the first page).
     now : datetime, optional
         The report's "now" (default: now).
+    disclosure : str, optional
+        When the report is sent to another party: a line naming the recipient and the
+        consent, printed on page one with the 42 CFR 2.32 notice.
     """
     d = chart_data(patient, now=now)
     start = d.now - dt.timedelta(days=PERIOD_DAYS[period]) if period in PERIOD_DAYS else d.first
     visit = _Visit(pdf=_new_document(patient, d.now.astimezone(d.tz)), data=d, start=start)
     _patient_and_period(visit, period, author)
+    if disclosure:
+        from speciosa.clinic import consent_texts
+
+        visit.pdf.para(disclosure, size=9, style="B")
+        visit.pdf.para(consent_texts.REDISCLOSURE_NOTICE, size=7.5)
     for heading, section in SECTIONS:
         keep = KEEP_WITH_HEADING_MM
         if section is _charts:

@@ -3,6 +3,11 @@
 - ``GET /patients/<id>/charts.json``: the clinician's charts (specs, table view, exposure caption);
 - ``GET /me/charts.json``: the patient's own simpler charts;
 - ``GET /patients/<id>/report.pdf``: the visit report, after a purpose of use; audited as an export.
+  Sent to another party (``?recipient=``; needed for care coordination or referral) it is a
+  disclosure: it needs the patient's 42 CFR Part 2 consent in force for that recipient (else
+  403 with the form and why), is audited as a ``disclose`` entry with recipient and purpose,
+  and prints the recipient, the consent and the section 2.32 notice on page one. Without a
+  recipient it is the care team's own use.
 
 Access is decided by :mod:`speciosa.clinic.access` (a patient out of reach is a 404).
 """
@@ -13,7 +18,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from speciosa.clinic import access, services, writes
+from speciosa.clinic import access, consents, services, writes
 from speciosa.clinic.models import Role
 from speciosa.web.offline_views import offline_copy
 
@@ -75,6 +80,20 @@ def taper_preview(request, patient_id: int, plan_id: int) -> HttpResponse:
     return _json(taper.payload(plan))
 
 
+def _consented_recipients(patient) -> list[str]:
+    """The recipients the patient's Part 2 consents in force name (offered in the form)."""
+    from speciosa.clinic.models import ConsentSignature
+
+    names = (ConsentSignature.objects.filter(patient=patient, document__kind="part2",
+                                             revocation__isnull=True)
+             .values_list("recipient", flat=True).distinct())
+    return sorted({n for n in names
+                   if consents.part2_in_force([patient.pk], n).get(patient.pk)})
+
+
+#: Purposes that send the report to another party: a recipient and a consent are needed.
+SENT_OUT = frozenset({"coordination"})
+
 PURPOSES = {
     "treatment": "Treatment (this clinic's care)",
     "coordination": "Care coordination or referral",
@@ -102,15 +121,36 @@ def visit_report(request, patient_id: int) -> HttpResponse:
         period = "90"
     purpose = request.GET.get("purpose", "")
     detail = (request.GET.get("detail") or "").strip()[:200]
-    if purpose not in PURPOSES or (purpose == "other" and not detail):
-        error = "Say what the report is for." if "purpose" in request.GET else ""
+    recipient = " ".join((request.GET.get("recipient") or "").split())[:consents.RECIPIENT_MAX]
+
+    def again(error: str, status: int):
         return render(request, "reports/report_purpose.html", {
             "patient": patient, "purposes": PURPOSES, "period": period, "purpose": purpose,
-            "detail": detail, "error": error}, status=400 if error else 200)
-    body = pdf.visit_report(patient, period=period, author=request.user)
+            "detail": detail, "recipient": recipient, "error": error,
+            "recipients": _consented_recipients(patient)}, status=status)
+
+    if purpose not in PURPOSES or (purpose == "other" and not detail):
+        return again("Say what the report is for." if "purpose" in request.GET else "",
+                     400 if "purpose" in request.GET else 200)
+    if purpose in SENT_OUT and not recipient:
+        return again("Name who the report is sent to: sending it out needs the patient's "
+                     "42 CFR Part 2 consent for that recipient.", 400)
     stated = PURPOSES[purpose] if purpose != "other" else f"Other: {detail}"
+    disclosure = ""
+    if recipient:
+        try:
+            found = consents.disclose(request.user, [patient], recipient=recipient, purpose=stated,
+                                      what="visit-report", detail={"period": period})
+        except consents.NoConsentInForce as exc:
+            return again(str(exc), 403)
+        sig = found[patient.pk]
+        disclosure = (f"Disclosed to {recipient} for: {stated}, with the patient's 42 CFR Part 2 "
+                      f"consent of {sig.signed_on:%d %b %Y} (in force until "
+                      f"{sig.expires_on:%d %b %Y}).")
+    body = pdf.visit_report(patient, period=period, author=request.user, disclosure=disclosure)
     writes.audit(request.user, writes.Action.EXPORT, patient=patient, model="visit-report",
-                 reason=f"purpose of use: {stated}", after={"period": period, "purpose": purpose})
+                 reason=f"purpose of use: {stated}" + (f"; sent to {recipient}" if recipient else ""),
+                 after={"period": period, "purpose": purpose, "recipient": recipient})
     response = HttpResponse(body, content_type="application/pdf")
     response["Content-Disposition"] = (
         f'inline; filename="visit-report-{patient.pk}-{pdf.today_for(patient).isoformat()}.pdf"')

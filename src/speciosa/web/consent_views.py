@@ -56,7 +56,9 @@ class RevokeForm(forms.TokenForm):
 def _rows(patient):
     """The patient's signatures with their status, newest first."""
     today = integrity.site_today(patient.site)
-    return [(s, consents.status(s, today)) for s in consents.signatures_of(patient)]
+    sigs = list(consents.signatures_of(patient))
+    current = {s.pk for s in sigs if s.is_current}
+    return [(s, consents.status(s, today, current)) for s in sigs]
 
 
 def _offered(patient, rows):
@@ -146,9 +148,9 @@ def consent_context(patient) -> dict:
     """The patient page's Consents section: the current answer of each kind and every
     signature with its status."""
     rows = _rows(patient)
-    return {"rows": rows, "offered": _offered(patient, rows),
-            "research_in_force": consents.in_force(patient, ConsentKind.RESEARCH),
-            "care_in_force": consents.in_force(patient, ConsentKind.CARE)}
+    in_force = {s.document.kind for s, st in rows if st.code == "in-force"}
+    return {"rows": rows, "research_in_force": ConsentKind.RESEARCH in in_force,
+            "care_in_force": ConsentKind.CARE in in_force}
 
 
 @access.role_required(Role.CLINICIAN)

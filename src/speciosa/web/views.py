@@ -21,7 +21,15 @@ from speciosa.reminders import pages as rpages
 from speciosa.schedules import pages as spages
 from speciosa.schedules import services as sservices
 
-from . import consent_views, forms, medication_views, offline_views, taper_views, treatment_views, urine_views
+from . import (
+    consent_views,
+    forms,
+    medication_views,
+    offline_views,
+    taper_views,
+    treatment_views,
+    urine_views,
+)
 
 WORKLIST_PAGE_SIZE = 50
 #: Session key: the reasons to show help at once on the page after a diary is saved.
