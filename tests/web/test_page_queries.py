@@ -18,8 +18,10 @@ pytestmark = pytest.mark.django_db
 #: Measured on the demo clinic at the time of writing: 31 (patient page) and 20 (chart data,
 #: built) with the session, second-factor and audit queries; a little room for a new section.
 #: 41: the Consents section (issue 16) reads the patient's signatures with their state in one.
+#: The chart data reached 29 with the treatment-episode and urine-panel strip (issue 19: two
+#: queries, however many episodes and panels).
 PATIENT_PAGE_MAX = 41
-CHART_DATA_MAX = 28
+CHART_DATA_MAX = 31
 
 
 def _add_records(patient, clinician, n: int, start: int) -> None:
