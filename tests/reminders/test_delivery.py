@@ -350,3 +350,13 @@ def test_the_reminder_goes_out_at_the_chosen_wall_time_on_a_dst_change_day(clini
     assert services.remind(patient, utc) == {"sent": 1}
     row = Delivery.objects.get(patient=patient)
     assert row.item == "diary" and row.due_at == at_ny(day, "00:00")
+
+
+def test_a_channel_the_server_has_not_set_up_fails_for_good_and_says_so(patient, vapid, settings):
+    settings.SPECIOSA_SMS_BACKEND = "nowhere.sms.Backend"
+    set_prefs(patient, email=False, sms=True, sms_number="+15551234567")
+    assert services.remind(patient, at_ny(today_ny(), "18:30")) == {"failed": 2}
+    row = Delivery.objects.get(patient=patient, item="diary")
+    assert (row.status, row.attempts) == ("failed", 3)
+    assert row.detail == "SMS is not set up on this server (ModuleNotFoundError)"
+    assert services.remind(patient, at_ny(today_ny(), "18:35")) == {}

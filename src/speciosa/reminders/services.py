@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.http import Http404
@@ -384,6 +384,14 @@ def remind(patient: Patient, at: dt.datetime | None = None) -> Counter:
             detail = channels.SENDERS[channel](patient, pref)
         except channels.Permanent as exc:
             _finish(claimed, Delivery.Status.FAILED, str(exc), final=True)
+            result[Delivery.Status.FAILED] += len(claimed)
+            continue
+        except (ImproperlyConfigured, ImportError) as exc:  # the server's set-up: will not pass
+            log.error("reminder channel not set up", extra={"channel": channel,
+                                                            "error": type(exc).__name__})
+            _finish(claimed, Delivery.Status.FAILED,
+                    f"{CHANNEL_LABELS[channel]} is not set up on this server ({type(exc).__name__})",
+                    final=True)
             result[Delivery.Status.FAILED] += len(claimed)
             continue
         except Exception as exc:  # may pass: tried again at a later run (MAX_ATTEMPTS)
