@@ -36,7 +36,7 @@ def _offline(page, offline: bool):
         page.context.set_offline(False)
 
 
-def _poll(page, script, timeout_s=15.0):
+def _poll(page, script, timeout_s=40.0):
     """Wait until ``script`` is true in the page (polled from here: the page's CSP refuses
     the string predicates of Playwright's wait_for_function)."""
     import time
@@ -92,6 +92,10 @@ def test_a_diary_written_offline_waits_on_the_phone_and_is_stored_once_online(li
     assert "You are offline" in phone.inner_text("[data-offline-status]")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 360
     _shot(phone, "offline-waiting-360.png")
+    if SHOTS:
+        phone.set_viewport_size({"width": 1280, "height": 900})
+        _shot(phone, "offline-waiting-1280.png")
+        phone.set_viewport_size({"width": 360, "height": 740})
     _offline(phone, False)
     _sent_all(phone)
     dose = Dose.objects.get(patient=clinic.patient_a)
@@ -183,7 +187,7 @@ def test_an_ended_session_keeps_the_entry_and_asks_to_log_in(live_server, clinic
     phone.wait_for_url(f"{base}/me/?queued=1")
     Session.objects.all().delete()  # the session ends on the server while the phone is offline
     _offline(phone, False)
-    phone.locator("[data-login-line]:not([hidden])").wait_for(timeout=15000)
+    phone.locator("[data-login-line]:not([hidden])").wait_for(timeout=40000)
     text = phone.inner_text("[data-offline-status]")
     assert "waiting to send (1)" in text and "log in again to send them" in text
     assert len(phone.evaluate(_QUEUE_JS)) == 1
@@ -207,7 +211,7 @@ def test_a_refused_entry_waits_for_the_patient_and_log_out_deletes_everything(li
     _write_diary(phone, amount="-2")  # refused by the server's check, which is not on the phone
     phone.wait_for_url(f"{base}/me/?queued=1")
     _offline(phone, False)
-    phone.locator("[data-problem-line]:not([hidden])").wait_for(timeout=15000)
+    phone.locator("[data-problem-line]:not([hidden])").wait_for(timeout=40000)
     assert "1 not sent: the clinic asked about it" in phone.inner_text("[data-offline-status]")
     assert Dose.objects.count() == 0
     assert len(phone.evaluate(_QUEUE_JS)) == 1
@@ -232,7 +236,7 @@ def test_opening_a_refused_entry_puts_it_back_in_the_form_with_the_question(live
     _write_diary(phone, amount="-2")
     phone.wait_for_url(f"{base}/me/?queued=1")
     _offline(phone, False)
-    phone.locator("[data-problem-line]:not([hidden])").wait_for(timeout=15000)
+    phone.locator("[data-problem-line]:not([hidden])").wait_for(timeout=40000)
     phone.click("[data-open-problem]")
     phone.wait_for_url(f"{base}/me/diary/**")
     assert "more than 0" in phone.inner_text("fieldset.dose")
@@ -289,3 +293,41 @@ def test_an_urgent_symptom_written_offline_shows_the_help_numbers_at_once(live_s
     _offline(phone, False)
     _sent_all(phone)
     assert Dose.objects.count() == 1
+
+
+def test_a_kept_page_whose_token_was_used_sends_a_new_entry_not_a_refused_resend(live_server, clinic, phone, log_in):
+    """On a connection too slow for the page, the worker opens the kept diary page, whose token
+    the last diary used: the new entry gets a fresh token and is stored as a second diary entry."""
+    base = live_server.url
+    log_in(phone, base, "pat_a", clinic.password)
+    phone.wait_for_url(f"{base}/me/")
+    _install(phone, base)
+    _write_diary(phone, amount="1")  # online: the kept page's token is now used (and the
+    # worker has its fresh tokens: the first page's hello fetched them)
+    phone.wait_for_url(f"{base}/me/?saved=1")
+    assert Dose.objects.count() == 1
+
+    def no_page(route):  # the page itself does not arrive; posts do
+        if route.request.method == "GET" and route.request.url.endswith("/me/diary/"):
+            return route.abort("timedout")
+        return route.continue_()
+
+    phone.context.route("**/*", no_page)
+    _write_diary(phone, amount="5")
+    phone.wait_for_url(f"{base}/me/?saved=1")
+    phone.context.unroute("**/*", no_page)
+    assert sorted(float(d.amount) for d in Dose.objects.all()) == [1.0, 5.0]
+
+
+def test_chromium_finds_the_app_installable(live_server, clinic, phone, log_in):
+    base = live_server.url
+    log_in(phone, base, "pat_a", clinic.password)
+    phone.wait_for_url(f"{base}/me/")
+    _install(phone, base)
+    cdp = phone.context.new_cdp_session(phone)
+    manifest = cdp.send("Page.getAppManifest")
+    assert manifest["url"] == f"{base}/me/manifest.webmanifest"
+    assert manifest["errors"] == []
+    errors = [e["errorId"] for e in cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]]
+    # a Playwright context is a private (incognito) profile, where Chromium never installs
+    assert [e for e in errors if e != "in-incognito"] == []

@@ -35,6 +35,7 @@
     show(problem, problems > 0);
     box.hidden = !(text || s.offline || !navigator.onLine || problems || (s.login && waiting));
     box.setAttribute("data-left", String(waiting + problems));
+    box.setAttribute("data-waiting-now", String(waiting));
     if (s.sent && !waiting && location.pathname === box.getAttribute("data-scope")) {
       location.replace(box.getAttribute("data-scope"));  // the diary list, with what was sent
     }
@@ -134,6 +135,13 @@
     ask({ type: "hello", user: parseInt(box.getAttribute("data-user"), 10) || null,
           online: navigator.onLine }).then(render);
     window.addEventListener("online", function () { ask({ type: "replay" }).then(render); });
+    // a connection that came back without an "online" event (or a send that failed half-way):
+    // try again now and then while something waits
+    setInterval(function () {
+      if (navigator.onLine && parseInt(box.getAttribute("data-waiting-now") || "0", 10) > 0) {
+        ask({ type: "replay" }).then(render);
+      }
+    }, 20000);
     window.addEventListener("offline", function () { ask({ type: "status" }).then(function (s) {
       if (s) { s.offline = true; } render(s);
     }); });

@@ -193,10 +193,24 @@ routing.registerRoute(function (o) {
 }, async function (o) {
   var request = o.request;
   var body = await request.clone().text();
+  var params = new URLSearchParams(body);
+  var token = params.get("token");
+  var hash = await digest(values(body));
+  var used = token ? await getOne("used", token) : null;
+  if (used && used.hash !== hash) {
+    // a page kept on the phone, whose token an entry already used, sent on a slow connection
+    var fresh = await takePoolToken();
+    if (fresh) {
+      params.set("token", fresh);
+      token = fresh;
+      body = params.toString();
+      request = new Request(request.url, { method: "POST", body: body, credentials: "same-origin",
+        redirect: "manual", headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+    }
+  }
   try {
     var response = await fetch(request);
-    var token = new URLSearchParams(body).get("token");
-    if (token) { await put("used", { token: token, hash: await digest(values(body)), at: Date.now() }); }
+    if (token) { await put("used", { token: token, hash: hash, at: Date.now() }); }
     return response;
   } catch (e) {
     await enqueue(request.url, body);
@@ -225,6 +239,10 @@ function replay() {
 
 async function doReplay() {
   var entries = await getAll("queue");
+  if (!entries.length && (await getAll("pool")).length >= 5) {
+    state.login = false;  // nothing to send, tokens enough: no call to the server
+    return;
+  }
   var info;
   try {
     var r = await fetch(CFG.sync, { credentials: "same-origin", redirect: "manual",
