@@ -115,7 +115,8 @@ def test_a_queued_diary_the_server_refuses_is_the_form_with_its_message(clinic, 
 
 def test_only_the_patients_own_pages_under_me_may_be_kept_on_the_phone(clinic, login):
     patient = login(clinic.patient_a.user)
-    for url in ["/me/", "/me/diary/", "/me/charts.json", "/me/learn/", "/me/learn/prolactin/"]:
+    for url in ["/me/", "/me/diary/", "/me/charts.json", "/me/learn/", "/me/learn/prolactin/",
+                "/me/offline/help/"]:
         r = patient.get(url)
         assert r.status_code == 200, url
         assert r[offline_views.OFFLINE_HEADER] == "keep", url
@@ -151,7 +152,7 @@ def test_log_out_tells_the_browser_to_delete_what_it_kept(clinic, login):
     client = login(clinic.patient_a.user)
     r = client.post(reverse("logout"))
     assert r.status_code == 302
-    assert r["Clear-Site-Data"] == '"cache", "cookies", "storage"'
+    assert r["Clear-Site-Data"] == '"cache", "storage"'
 
 
 def test_log_out_everywhere_deletes_this_devices_copies_too(clinic, login):
@@ -163,3 +164,18 @@ def test_the_offline_page_names_nobody(clinic, login):
     html = login(clinic.patient_a.user).get("/me/offline/").content.decode()
     assert "You are offline" in html
     assert "Maya" not in html and "pat_a" not in html and "Quinn" not in html
+
+
+def test_the_offline_help_page_has_the_patients_site_numbers(clinic, login):
+    html = login(clinic.patient_a.user).get("/me/offline/help/").content.decode()
+    assert "Get help now" in html and 'href="tel:911"' in html and "saved on this phone only" in html
+    assert Client().get("/me/offline/help/").status_code == 302
+    from tests.conftest import verified_login
+
+    staff = verified_login(Client(), clinic.clinician_a)
+    assert staff.get("/me/offline/help/").status_code == 403
+
+
+def test_the_diary_list_shows_no_help_when_nothing_urgent_was_written(clinic, login):
+    html = login(clinic.patient_a.user).get("/me/").content.decode()
+    assert "Get help now" not in html and "tel:911" not in html

@@ -7,6 +7,7 @@
   ``speciosa/sw.js``, with the vendored Workbox runtime it imports (``speciosa/workbox/``,
   nothing from a CDN) and a configuration line written here.
 - ``/me/offline/``: the page shown for a patient page that is not kept on the phone.
+- ``/me/offline/help/``: whom to call, after a diary with an urgent symptom saved offline.
 - ``/me/sync/``: what the service worker needs to send queued diaries: who is logged in, a
   fresh CSRF token (the queued form's own one may have been rotated by a new login) and a few
   new one-time submission tokens for diaries written offline.
@@ -120,10 +121,18 @@ def _file_hash(name: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()[:16]
 
 
+@functools.cache
+def _template_hash(name: str) -> str:
+    from django.template.loader import get_template
+
+    with open(get_template(name).origin.name, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
 def _sw_config() -> dict:
     shell = [{"url": static(name), "revision": _file_hash(name)} for name in SHELL_FILES]
     offline_page = reverse("offline_page")
-    shell.append({"url": offline_page, "revision": _file_hash("speciosa/sw.js")})
+    shell.append({"url": offline_page, "revision": _template_hash("web/offline.html")})
     return {
         # the reminders' Web Push handler (issue 16), when that app is installed: one worker
         # per scope, so the app's worker carries it
@@ -133,6 +142,7 @@ def _sw_config() -> dict:
         "me": reverse("me"),
         "sync": reverse("offline_sync"),
         "offline": offline_page,
+        "help": reverse("offline_help"),
         "login": reverse("login"),
         "shell": shell,
         "static": "/" + settings.STATIC_URL.strip("/") + "/",
@@ -163,6 +173,17 @@ def service_worker(request) -> HttpResponse:
 def offline_page(request):
     """The page for a patient page not kept on this phone (nothing about anyone on it)."""
     return render(request, "web/offline.html", {})
+
+
+@access.role_required(Role.PATIENT)
+@require_GET
+@offline_copy
+def offline_help(request):
+    """Whom to call, for a diary with an urgent symptom saved on the phone only: the worker
+    opens this page then (the server cannot show its help before it has the entry). pwa.js
+    fetches it at each online visit of ``/me/``, so the kept copy has the site's numbers."""
+    return render(request, "web/offline_help.html",
+                  {"numbers": crisis.numbers_for(access.own_patient(request.user).site)})
 
 
 @access.role_required(Role.PATIENT)

@@ -234,10 +234,11 @@ class LoginView(auth_views.LoginView):
         return super().post(request, *args, **kwargs)
 
 
-#: Sent with every log out: the browser deletes what this site kept on the device (the
-#: patient app's copies of pages, its queue of unsent diaries, its service worker) and its
-#: cookies (docs/offline.md).
-CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
+#: Sent with every log out: the browser deletes what this origin kept on the device (the
+#: patient app's copies of pages, its queue of unsent diaries, its service worker). Not
+#: "cookies": browsers clear those for the whole registrable domain (other sites of the same
+#: organisation too), and Django's log out has already ended the session (docs/offline.md).
+CLEAR_SITE_DATA = '"cache", "storage"'
 
 
 class LogoutView(auth_views.LogoutView):

@@ -109,6 +109,7 @@ urlpatterns = [
     path("me/manifest.webmanifest", offline_views.manifest, name="web_manifest"),
     path("me/sw.js", offline_views.service_worker, name="service_worker"),
     path("me/offline/", offline_views.offline_page, name="offline_page"),
+    path("me/offline/help/", offline_views.offline_help, name="offline_help"),
     path("me/sync/", offline_views.sync, name="offline_sync"),
     path("me/medicines/", medication_views.my_medicines, name="my_medicines"),
     path("me/medicines/<int:medication_id>/stop/", medication_views.my_medicine_stop,

@@ -41,12 +41,12 @@
     }
   }
 
-  /* Ask the active worker; the answer comes back on a channel of its own. */
-  function ask(message, wait) {
-    return navigator.serviceWorker.ready.then(function (reg) {
-      return new Promise(function (resolve) {
+  /* Ask the active worker; the answer comes back on a channel of its own. */  function ask(message, wait) {
+    // answers null after ``wait`` ms, also when no worker ever becomes ready (log out goes on)
+    return new Promise(function (resolve) {
+      var timer = setTimeout(function () { resolve(null); }, wait || 5000);
+      navigator.serviceWorker.ready.then(function (reg) {
         var channel = new MessageChannel();
-        var timer = setTimeout(function () { resolve(null); }, wait || 5000);
         channel.port1.onmessage = function (event) { clearTimeout(timer); resolve(event.data); };
         (navigator.serviceWorker.controller || reg.active).postMessage(message, [channel.port2]);
       });
@@ -122,9 +122,9 @@
     if (!box) { return; }
     freshDay();
     logoutClears();
-    if (new URLSearchParams(location.search).get("urgent")) {
-      var help = document.querySelector("[data-offline-urgent]");
-      if (help) { help.hidden = false; }
+    if (navigator.onLine && location.pathname === box.getAttribute("data-scope")) {
+      // keep whom-to-call current on the phone, for a diary with an urgent symptom offline
+      fetch(box.getAttribute("data-help"), { credentials: "same-origin" }).catch(function () {});
     }
     box.querySelector("[data-open-problem]").addEventListener("click", function (event) {
       openProblem(parseInt(event.currentTarget.getAttribute("data-id"), 10));

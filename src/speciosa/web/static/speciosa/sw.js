@@ -219,7 +219,7 @@ routing.registerRoute(function (o) {
     var urgent = new URLSearchParams(body).getAll("side_effects").some(function (v) {
       return CFG.urgent.indexOf(v) >= 0;
     });
-    return Response.redirect(CFG.me + "?queued=1" + (urgent ? "&urgent=1" : ""), 303);
+    return Response.redirect(urgent ? CFG.help : CFG.me + "?queued=1", 303);
   }
 }, "POST");
 
