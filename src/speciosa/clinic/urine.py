@@ -156,6 +156,12 @@ def _analyte(code: str, entry: Mapping[str, Any], field: str,
     if cutoff is None:
         errors[field] = f"{name}: a value needs the cut-off it was read against (e.g. 5 ng/mL)."
         return {}
+    if cutoff == 0:
+        # every value is at least 0: a cut-off of 0 would read any value, 0 included, as positive
+        errors[field] = (f"{name}: a cut-off of 0 reads every value as positive; give the "
+                         "laboratory's cut-off (e.g. 5 ng/mL), or the result as positive or "
+                         "negative.")
+        return {}
     if not unit:
         errors[field] = f"{name}: give the unit of the value and cut-off, e.g. ng/mL."
         return {}
