@@ -261,8 +261,12 @@ class ConsentDocumentAdmin(AuditedAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
+    def has_change_permission(self, request, obj=None):
+        # a signed version is shown read-only; a change posted anyway is a 403, not a 500
+        return super().has_change_permission(request, obj) and (obj is None or not obj.is_signed)
+
     def has_delete_permission(self, request, obj=None):
-        return obj is None or not obj.is_signed
+        return super().has_delete_permission(request, obj) and (obj is None or not obj.is_signed)
 
     @admin.action(description="Make a new version of the selected documents")
     def make_new_version(self, request, queryset):
