@@ -21,3 +21,29 @@ def test_a_cut_off_of_0_is_refused(clinic):
             analytes={"uds-mitragynine": {"value": "0", "cutoff": "0", "unit": "ng/mL"}}))
     assert "a cut-off of 0" in " ".join(exc.value.message_dict["analytes.uds-mitragynine"])
     assert UrinePanel.objects.count() == 0 and LabResult.objects.count() == 0
+
+
+def test_a_panel_is_read_against_the_treatment_of_its_day_not_todays(clinic):
+    # buprenorphine positive while on buprenorphine (expected on its page); the episode
+    # stopped since: the rule read today's medications and called the positive 'unexpected'
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from speciosa.clinic import treatment
+    from speciosa.clinic.models import Alert
+
+    ep = treatment.record_episode(clinic.clinician_a, clinic.patient_a, {
+        "drug": "buprenorphine", "formulation": "sublingual", "dose_mg": "16",
+        "start": timezone.localdate() - dt.timedelta(days=20)})
+    p = urine.record_panel(clinic.clinician_a, clinic.patient_a, panel(
+        collected_at=timezone.now() - dt.timedelta(days=5), panels=["buprenorphine"],
+        analytes={"uds-buprenorphine": "positive", "uds-norbuprenorphine": "positive"}))
+    reading, _expected = urine.read(p)
+    assert not reading.flagged
+    treatment.stop_episode(clinic.clinician_a, clinic.patient_a, ep, reason="moved away",
+                           at=(timezone.localdate() - dt.timedelta(days=2)).isoformat())
+    reading, _expected = urine.read(p)
+    assert not reading.flagged
+    assert not Alert.objects.filter(patient=clinic.patient_a, topic="uds-unexpected",
+                                    stopped_firing_at=None).exists()

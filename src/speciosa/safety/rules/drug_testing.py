@@ -29,6 +29,15 @@ PANEL_DAYS = 21
 KRATOM_WINDOW_DAYS = 7
 
 
+def _taken_on(medication, day) -> bool:
+    """Whether ``medication`` was taken on ``day``: current then, or stopped since (a
+    stopped course with its stop date was taken up to that date)."""
+    if medication.start > day or (medication.end is not None and medication.end < day):
+        return False
+    return medication.is_current(day) or (medication.status == "stopped"
+                                          and medication.end is not None)
+
+
 @rule(
     "SAF-UDS-UNEXPECTED",
     topic="uds-unexpected",
@@ -63,8 +72,11 @@ def uds_unexpected(ctx: Context) -> Found | None:
     analytes = [r for r in rows if r.panel == last.panel]
     if last.specimen_invalid:
         return None
-    day = last.at.date()
-    expected = drug_panels.expected_from_medications(m.lookup for m in ctx.current_medications())
+    # what was expected when the specimen was collected (as the panel's page reads it), not
+    # today: a buprenorphine stopped since made the positive of its own time 'unexpected'
+    day = last.at.astimezone(ctx.tz).date()
+    expected = drug_panels.expected_from_medications(
+        m.lookup for m in ctx.timeline.medications if _taken_on(m, day))
     if ctx.doses_between(last.at - timedelta(days=KRATOM_WINDOW_DAYS), last.at):
         expected.setdefault("uds-mitragynine", "kratom reported")
     results = {r.lab: (r.result or "") for r in analytes}
