@@ -47,3 +47,27 @@ def test_a_panel_is_read_against_the_treatment_of_its_day_not_todays(clinic):
     assert not reading.flagged
     assert not Alert.objects.filter(patient=clinic.patient_a, topic="uds-unexpected",
                                     stopped_firing_at=None).exists()
+
+
+def test_a_medication_stopped_since_the_panel_was_still_expected_in_it(clinic):
+    # alprazolam taken when the specimen was collected, stopped since: the page called the
+    # positive 'unexpected' once the medicine was stopped (the rule reads the collection day)
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from speciosa.clinic import medications
+    from speciosa.clinic.models import Alert
+
+    med = medications.record_medication(clinic.clinician_a, clinic.patient_a, {
+        "drug": "alprazolam", "start": timezone.localdate() - dt.timedelta(days=30)})
+    p = urine.record_panel(clinic.clinician_a, clinic.patient_a, panel(
+        collected_at=timezone.now() - dt.timedelta(days=5), panels=["benzodiazepines"],
+        analytes={"uds-benzodiazepines": "positive"}))
+    assert not urine.read(p)[0].flagged
+    medications.stop_medication(clinic.clinician_a, clinic.patient_a, med, reason="tapered off",
+                                at=(timezone.localdate() - dt.timedelta(days=2)).isoformat())
+    reading, expected = urine.read(p)
+    assert "uds-benzodiazepines" in expected and not reading.flagged
+    assert not Alert.objects.filter(patient=clinic.patient_a, topic="uds-unexpected",
+                                    stopped_firing_at=None).exists()

@@ -370,8 +370,10 @@ def expected_from(at: dt.datetime, medications, episodes, dose_times) -> dict[st
     ``episodes`` are current versions, ``dose_times`` when kratom doses were taken."""
     day = at.date()
     out: dict[str, str] = {}
-    meds = [m for m in medications if m.start <= day and m.is_current_status
-            and (m.end is None or m.end >= day)]
+    # taken on the day: current, or stopped since (a stopped course up to its stop date),
+    # as SAF-UDS-UNEXPECTED reads it
+    meds = [m for m in medications if m.start <= day and (m.end is None or m.end >= day)
+            and (m.is_current_status or (m.status == "stopped" and m.end is not None))]
     for code, name in drug_panels.expected_from_medications(m.drug or m.name for m in meds).items():
         out.setdefault(code, f"{name} (current medication)")
     for ep in episodes:
