@@ -210,3 +210,24 @@ def test_a_paper_consent_with_a_wrong_name_is_refused_beside_the_field(clinic):
     assert response.status_code == 200
     assert "The name does not match this patient&#x27;s record." in response.content.decode()
     assert ConsentSignature.objects.count() == 0
+
+
+def test_a_signed_copy_that_fails_its_hash_is_not_given_out(clinic, caplog):
+    # adversarial pass: the stored bytes changed after signing (a restore, a bad edit in
+    # the database); the copy was served with the old hash in X-Content-SHA256 vouching for it
+    p = clinic.patient_a
+    c = _client(p.user)
+    assert _sign_post(c, p).status_code == 302
+    sig = ConsentSignature.objects.get()
+    from django.db import connection
+
+    with connection.cursor() as cur:  # the model refuses updates; the database does not
+        cur.execute(f"UPDATE {ConsentSignature._meta.db_table} SET pdf = %s WHERE id = %s",
+                    [bytes(sig.pdf) + b"%tampered", sig.pk])
+    response = c.get(f"/me/consents/{sig.pk}/signed.pdf")
+    assert response.status_code == 409
+    assert "does not match the fingerprint" in response.content.decode()
+    assert "%tampered" not in response.content.decode()
+    clinician = _client(clinic.clinician_a)
+    assert clinician.get(f"/patients/{p.pk}/consents/{sig.pk}/signed.pdf").status_code == 409
+    assert any("fails its hash" in r.getMessage() for r in caplog.records)

@@ -6,6 +6,8 @@ another patient's document, signature or copy is a 404.
 
 from __future__ import annotations
 
+import logging
+
 from django import forms as dforms
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
@@ -17,6 +19,8 @@ from speciosa.clinic.models import ConsentKind, Role
 from speciosa.knowledge import evidence
 
 from . import forms
+
+log = logging.getLogger(__name__)
 
 
 class SignForm(forms.TokenForm):
@@ -74,6 +78,14 @@ def _pdf(sig, filename_stem: str) -> HttpResponse:
     if not sig.pdf_sha256:
         raise Http404("No signed copy is kept for this consent (it was recorded on paper "
                       "before Speciosa kept signed copies).")
+    if not consents.verify(sig):
+        # the stored bytes no longer have the hash stored with them: never hand them out
+        # as the signed copy (the header would vouch for a document that was changed)
+        log.error("consent signed copy fails its hash", extra={"signature_id": sig.pk})
+        return HttpResponse(
+            "This signed copy does not match the fingerprint (SHA-256) recorded when it was "
+            "signed, so it is not given out. The clinic has been told; ask them for the copy.",
+            status=409, content_type="text/plain; charset=utf-8")
     data = bytes(sig.pdf)
     response = HttpResponse(data, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{filename_stem}-{sig.pk}.pdf"'
