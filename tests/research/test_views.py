@@ -83,6 +83,10 @@ def test_a_diary_day_in_year_1_does_not_break_the_page_for_the_whole_clinic(cons
     p = consented.patient_a
     p.site.time_zone = "America/New_York"
     p.site.save()
+    # in care since an earlier day: the fixture's default is today in UTC, which between 00:00
+    # and 05:00 UTC is tomorrow in New York (an entry after the export day is left out)
+    p.in_care_since = dt.date(2026, 1, 5)
+    p.save(update_fields=["in_care_since"])
     diary = DiaryDay.objects.create(patient=p, day=dt.date(1, 1, 1))
     Dose.objects.create(patient=p, source="patient", diary=diary, unit="g", amount=Decimal("2"),
                         taken_at=dt.datetime(1, 1, 1, 0, 30, tzinfo=ZoneInfo("UTC")),
