@@ -333,11 +333,22 @@ def _inputs(page: str) -> _Inputs:
 OTP_FIELDS = ("otp_token", "token", "code", "otp")
 
 
+_TIMING = re.compile(r'(\w+);dur=([0-9.]+)(?:;desc="(\d+) queries")?')
+
+
+def _server_timing(header: str) -> dict[str, tuple[float, int]]:
+    """``app;dur=12.3, db;dur=4.5;desc="9 queries"`` -> {"app": (12.3, 0), "db": (4.5, 9)}."""
+    return {m[1]: (float(m[2]), int(m[3] or 0)) for m in _TIMING.finditer(header)}
+
+
 @dataclass
 class Stats:
     """What the load generator saw."""
 
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    server_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # Server-Timing app
+    db_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # Server-Timing db
+    db_queries: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     requests: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     error_samples: list[str] = field(default_factory=list)
@@ -382,6 +393,12 @@ class Load:
         if started - self.t0 >= self.warmup:
             self.stats.latencies[page].append(ms)
             self.stats.requests[page] += 1
+            timing = _server_timing(resp.headers.get("server-timing", ""))
+            if "app" in timing:
+                self.stats.server_ms[page].append(timing["app"][0])
+            if "db" in timing:
+                self.stats.db_ms[page].append(timing["db"][0])
+                self.stats.db_queries[page].append(timing["db"][1])
         # a page must be served (a GET redirected to the login or second-factor step is an error)
         if not 200 <= resp.status_code < (300 if method == "GET" else 400):
             self._error(page, f"{method} {url}: HTTP {resp.status_code} {resp.headers.get('location', '')}")
@@ -538,6 +555,17 @@ def report(stats: Stats, seconds: float, warmup: float, stored: dict[str, int]) 
     errors = sum(stats.errors.values())
     print(f"{'all':14s} {len(all_lat):>9,} {len(all_lat) / measured:>7.1f} {_pct(all_lat, 50):>8.1f} "
           f"{_pct(all_lat, 95):>8.1f} {_pct(all_lat, 99):>8.1f} {errors:>7,}")
+    print("\nServer side (Server-Timing header of the same requests: time inside the Django process, "
+          "without queueing in gunicorn or the client):")
+    print(f"{'page':14s} {'app p50':>8s} {'app p95':>8s} {'db p50':>8s} {'db p95':>8s} {'queries':>8s} "
+          f"{'client p95':>11s}")
+    for page in pages:
+        app, db, nq = stats.server_ms.get(page, []), stats.db_ms.get(page, []), stats.db_queries.get(page, [])
+        row = {"app_p50_ms": _pct(app, 50), "app_p95_ms": _pct(app, 95), "db_p50_ms": _pct(db, 50),
+               "db_p95_ms": _pct(db, 95), "queries_median": statistics.median(nq) if nq else 0}
+        figures["pages"][page]["server"] = row
+        print(f"{page:14s} {row['app_p50_ms']:>8.1f} {row['app_p95_ms']:>8.1f} {row['db_p50_ms']:>8.1f} "
+              f"{row['db_p95_ms']:>8.1f} {row['queries_median']:>8.0f} {figures['pages'][page]['p95_ms']:>11.1f}")
     for sample in stats.error_samples:
         print(f"  error: {sample}")
     print("\nNothing lost (rows entered by the patients' logins during the run):")

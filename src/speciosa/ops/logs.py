@@ -25,7 +25,7 @@ import re
 import traceback
 
 ALLOWED_EXTRAS = (
-    "method", "path", "status", "duration_ms", "user_id", "patient_id", "alert_id", "task",
+    "method", "path", "status", "duration_ms", "db_ms", "db_queries", "user_id", "patient_id", "alert_id", "task",
     "task_id", "retries", "recipients", "count", "table", "event",
 )
 _QUERY = re.compile(r"\?[^\s\"']*")
