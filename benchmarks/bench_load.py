@@ -42,6 +42,10 @@ What it does
    "nothing lost": the diary POSTs that got the success redirect against the Dose and
    Assessment rows that the patients' logins created during the run. PASS/MISSED against the
    targets: p95 < 100 ms for the patient page and the diary save, no errors, nothing lost.
+   Next to the client's figures, the server's own per page (p50/p95 of the ``Server-Timing``
+   header that ``speciosa.ops.middleware.RequestLogMiddleware`` adds: time inside the Django
+   process and in database queries, with the query count), so the share of queueing and of the
+   load generator's CPU is visible.
 6. Stops the server and drops the database.
 
 The machine has few cores: the load generator, the gunicorn workers and PostgreSQL share them,
