@@ -51,3 +51,23 @@ def test_trailing_zeros_are_not_extra_places(clinic):
     data["steps"][0].update(amount="2.50000", unit="capsule", grams_per_capsule="0.5000")
     plan = taper.record_plan(clinic.clinician_a, clinic.patient_a, data)
     assert plan.steps[0]["amount"] == "2.5" and plan.steps[0]["grams_per_capsule"] == "0.5"
+
+
+def test_a_withdrawn_episode_cannot_be_linked(clinic):
+    # an episode withdrawn as entered in error was accepted as the plan's episode
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from speciosa.clinic import services, treatment
+
+    ep = treatment.record_episode(clinic.clinician_a, clinic.patient_a, {
+        "drug": "methadone", "formulation": "oral-liquid", "dose_mg": "40",
+        "dispensing_clinic": "Harbour Street OTP",
+        "start": (timezone.localdate() - dt.timedelta(days=20)).isoformat()})
+    services.retract_record(clinic.clinician_a, ep, "entered in error")
+    with pytest.raises(ValidationError) as exc:
+        taper.record_plan(clinic.clinician_a, clinic.patient_a,
+                          four_weeks(kind="methadone", episode=ep.pk))
+    assert "withdrawn" in " ".join(exc.value.message_dict["episode"])
+    assert TaperPlan.objects.count() == 0

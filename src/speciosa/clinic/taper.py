@@ -341,6 +341,10 @@ def _episode(raw: Any, patient: Patient, kind: str, errors: dict):
     if episode is None or episode.patient_id != patient.pk:
         errors["episode"] = "No such treatment episode in this patient's record."
         return None
+    if episode.retracted:
+        errors["episode"] = ("That treatment episode was withdrawn as entered in error; choose "
+                             "the episode the plan goes with, or leave it out.")
+        return None
     if kind == TaperKind.KRATOM:
         errors["episode"] = ("A kratom taper goes with no treatment episode: choose 'move to "
                              f"{episode.drug}' as the kind, or leave the episode out.")
