@@ -187,3 +187,28 @@ def test_the_page_and_the_cli_help_name_the_same_command(consented, login, site,
                 .replace("USERNAME", consented.researcher.username)
                 .replace("TEXT", "demo-study").split()[1:] + ["--json"]) == 0
     assert json.loads(capsys.readouterr().out)["patients"] == 2
+
+
+def test_a_zip_built_before_a_patient_withdrew_is_not_given_out(consented, login, site,
+                                                                django_capture_on_commit_callbacks):
+    # adversarial pass (issue 16): the zip built while patient A consented stayed
+    # downloadable after A revoked their research consent (until it expired)
+    from speciosa.clinic import consents
+    from speciosa.clinic.models import ConsentSignature
+    from speciosa.research.models import ResearchExport
+
+    client = login(consented.researcher)
+    with django_capture_on_commit_callbacks(execute=True):
+        _ask(client)
+    export = ResearchExport.objects.get()
+    assert client.get(f"/research/exports/{export.pk}/download/").status_code == 200
+    sig = ConsentSignature.objects.get(patient=consented.patient_a, document__kind="research")
+    consents.revoke(consented.patient_a.user, sig, reason="no longer")
+    refused = client.get(f"/research/exports/{export.pk}/download/")
+    assert refused.status_code == 403
+    assert "withdrew their research consent" in refused.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):  # a new export leaves A out
+        _ask(client)
+    new = ResearchExport.objects.order_by("-pk").first()
+    assert new.patients == 1
+    assert client.get(f"/research/exports/{new.pk}/download/").status_code == 200

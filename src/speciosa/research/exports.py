@@ -153,6 +153,23 @@ def own(user, export_id) -> ResearchExport:
     return export
 
 
+def _still_consented(export: ResearchExport) -> None:
+    """The zip is given out only while every patient in it (the ids its ``export`` audit
+    entry names) still has a signed, unrevoked research consent: a withdrawal since it was
+    built refuses it (403), as a Part 2 revocation refuses a FHIR bulk export's files."""
+    from django.core.exceptions import PermissionDenied
+
+    from . import dataset
+
+    entry = (AuditEntry.objects.filter(action=AuditEntry.Action.EXPORT, model="ResearchExport",
+                                       after__export=export.pk).order_by("-pk").first())
+    held = set((entry.after or {}).get("patient_ids") or []) if entry else None
+    if held is None or not held <= set(dataset.consented_patient_ids()):
+        raise PermissionDenied("A patient in this research export withdrew their research "
+                               "consent since it was built (or what it holds is not on "
+                               "record): it is not given out. Ask for a new export.")
+
+
 def download(user, export_id) -> Path:
     """The zip of ``user``'s finished, unexpired export (audited as a view); else 404."""
     export = own(user, export_id)
@@ -161,6 +178,7 @@ def download(user, export_id) -> Path:
         raise Http404("This research export is not ready.")
     if export.expires <= timezone.now():
         raise Http404("This research export has expired; ask for a new one.")
+    _still_consented(export)
     writes.audit(user, AuditEntry.Action.VIEW, export,
                  reason=f"purpose of use: {export.purpose}",
                  after={"kind": "research", "export": export.pk, "download": path.name,

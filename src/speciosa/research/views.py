@@ -98,7 +98,13 @@ def export_list(request):
 @require_GET
 def export_download(request, export_id: int):
     """The zip of one's own finished export; anyone else's (or none, or expired): 404."""
-    path = exports.download(request.user, export_id)
+    from django.core.exceptions import PermissionDenied
+    from django.http import HttpResponseForbidden
+
+    try:
+        path = exports.download(request.user, export_id)
+    except PermissionDenied as exc:  # say why (a consent withdrawn since it was built)
+        return HttpResponseForbidden(str(exc), content_type="text/plain; charset=utf-8")
     return FileResponse(open(path, "rb"), as_attachment=True,  # noqa: SIM115 (closed by Django)
                         filename=f"speciosa-research-{export_id}.zip",
                         content_type="application/zip")
