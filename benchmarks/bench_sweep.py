@@ -143,8 +143,35 @@ COLUMNS = {
     "clinic_substanceuse": ("id", "patient_id", "source", "entered_at", "superseded", "retracted",
                             "change_reason", "diary_id", "at", "name", "detail"),
     "clinic_medication": ("id", "patient_id", "source", "entered_at", "superseded", "retracted",
-                          "change_reason", "name", "start", "end"),
+                          "change_reason", "name", "start", "end", "drug", "rxnorm", "category"),
 }
+
+
+def filled_columns() -> dict[str, tuple[tuple[str, object], ...]]:
+    """Per table, the columns the generator does not write that the database still needs
+    (not null), with the model's default: a field added to a model later (a flag, a note)
+    gets its default instead of failing the load. A needed column without a default stops
+    the benchmark with its name, so the generator is extended rather than guessed."""
+    from django.apps import apps
+    from django.db import models
+
+    out: dict[str, tuple[tuple[str, object], ...]] = {}
+    for table, cols in COLUMNS.items():
+        model = next(m for m in apps.get_models() if m._meta.db_table == table)
+        extra = []
+        for f in model._meta.concrete_fields:
+            if f.column in cols or f.null or f.primary_key:
+                continue
+            if f.has_default():
+                value = f.get_default()
+            elif f.blank and isinstance(f, (models.CharField, models.TextField)):
+                value = ""
+            else:
+                raise SystemExit(f"bench_sweep: {table}.{f.column} needs a value the generator "
+                                 "does not write: add it to COLUMNS and the rows")
+            extra.append((f.column, json.dumps(value) if isinstance(value, (dict, list)) else value))
+        out[table] = tuple(extra)
+    return out
 
 
 class Generator:
@@ -253,8 +280,13 @@ class Generator:
         for _ in range(int(r() * 3)):
             mid = self._next("clinic_medication")
             start = self.days[int(r() * n_days)]
+            from speciosa.knowledge import drugs as kdrugs
+
+            name = MEDICATIONS[int(r() * len(MEDICATIONS))]
+            drug = kdrugs.get(name)  # coded as the medication form codes it; else 'not coded'
             rows["clinic_medication"].append((mid, pid, "clinician", f"{start} 12:00:00", False, False, "",
-                                              MEDICATIONS[int(r() * len(MEDICATIONS))], start, None))
+                                              name, start, None, drug.name if drug else "",
+                                              (drug.rxnorm or "") if drug else "", "prescription"))
 
 
 def generate(n_patients: int, profile: str, *, seed: int = 4) -> dict[str, int]:
@@ -276,6 +308,7 @@ def generate(n_patients: int, profile: str, *, seed: int = 4) -> dict[str, int]:
     pids = list(Patient.objects.order_by("pk").values_list("pk", flat=True))
     gen = Generator(profile, today, seed=seed)
     counts = {"clinic_patient": n_patients, **dict.fromkeys(COLUMNS, 0)}
+    fill = filled_columns()
     connection.ensure_connection()
     raw = connection.connection
     if connection.vendor == "sqlite":
@@ -290,7 +323,10 @@ def generate(n_patients: int, profile: str, *, seed: int = 4) -> dict[str, int]:
             if not data:
                 continue
             counts[table] += len(data)
-            cols = ", ".join(f'"{c}"' for c in COLUMNS[table])
+            names = COLUMNS[table] + tuple(c for c, _ in fill[table])
+            defaults = tuple(v for _, v in fill[table])
+            data = [row + defaults for row in data]
+            cols = ", ".join(f'"{c}"' for c in names)
             if connection.vendor == "postgresql":
                 with raw.cursor() as cur:
                     cur.execute("SET TIME ZONE 'UTC'")
@@ -299,7 +335,7 @@ def generate(n_patients: int, profile: str, *, seed: int = 4) -> dict[str, int]:
                             copy.write_row(row)
                 raw.commit() if not raw.autocommit else None
             else:
-                marks = ", ".join("?" * len(COLUMNS[table]))
+                marks = ", ".join("?" * len(names))
                 raw.execute("BEGIN")
                 raw.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", data)
                 raw.execute("COMMIT")
