@@ -360,3 +360,30 @@ def test_a_channel_the_server_has_not_set_up_fails_for_good_and_says_so(patient,
     assert (row.status, row.attempts) == ("failed", 3)
     assert row.detail == "SMS is not set up on this server (ModuleNotFoundError)"
     assert services.remind(patient, at_ny(today_ny(), "18:35")) == {}
+
+
+def test_a_device_that_raises_does_not_resend_to_the_one_that_accepted(patient, vapid, monkeypatch):
+    """Adversarial pass (issue 16): device 1 accepted the push, then device 2's keys made the
+    library raise (a ValueError, not a WebPushException); the whole send counted as a
+    failure that may pass, so every later run pushed device 1 again."""
+    import pywebpush
+
+    sent = []
+
+    def webpush(subscription_info, **kw):
+        if "device-2" in subscription_info["endpoint"]:
+            raise ValueError("Could not deserialize key data")
+        sent.append(subscription_info["endpoint"])
+
+    monkeypatch.setattr(pywebpush, "webpush", webpush)
+    set_prefs(patient, email=False, push=True)
+    add_device(patient, 1)
+    add_device(patient, 2)
+    day = today_ny()
+    services.remind(patient, at_ny(day, "18:05"))
+    services.remind(patient, at_ny(day, "18:35"))
+    services.remind(patient, at_ny(day, "19:05"))
+    assert len(sent) == 1
+    row = Delivery.objects.get(patient=patient, item="diary")
+    assert row.status == "sent" and row.attempts == 1
+    assert row.detail.startswith("1 of 2 devices")

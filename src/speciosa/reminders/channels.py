@@ -84,6 +84,10 @@ def send_push(patient, prefs: Preference) -> str:
         except requests.RequestException as exc:  # unreachable, timed out: may pass
             errors.append(f"push service not reached ({type(exc).__name__})")
             continue
+        except Exception as exc:  # this device's keys or data (the library raised): the
+            # others still count, or a device that accepted would get it again at each retry
+            errors.append(f"push not sent to a device ({type(exc).__name__})")
+            continue
         ok += 1
         PushDevice.objects.filter(pk=device.pk).update(last_used_at=timezone.now())
     detail = f"{ok} of {len(devices)} devices" + (f"; {gone} gone, removed" if gone else "")
