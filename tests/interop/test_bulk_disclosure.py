@@ -11,7 +11,7 @@ import pytest
 
 from speciosa.clinic import consents, integrity
 from speciosa.clinic.models import AuditEntry
-from speciosa.interop import bulk
+from speciosa.interop import bulk, views
 from speciosa.interop.models import BulkExport
 
 from . import test_bulk, test_search
@@ -139,3 +139,41 @@ def test_the_command_line_export_to_a_recipient_takes_only_the_consented(chart, 
     (entry,) = AuditEntry.objects.filter(action="disclose")
     assert entry.patient == chart.patient_a and entry.after["recipient"] == "Riverside Primary Care"
     assert entry.after["withheld"] == 2  # the decoy and patient_b
+
+
+def test_a_backend_clients_reads_and_searches_are_accounted_as_disclosures(chart):
+    """A backend client is another party: each patient its read, search, history or
+    $everything shows gets a 'disclose' entry naming it, the purpose and the consent (they
+    were audited as ordinary views only, with no recipient)."""
+    from django.contrib.auth import get_user_model
+
+    app = test_bulk.smart_app("backend", chart.site_a, purpose="registry")
+    app.user = get_user_model().objects.create_user("oauth-reg2")
+    app.save()
+    import secrets
+
+    from django.test import Client
+    from django.utils import timezone
+    from oauth2_provider.models import AccessToken
+
+    key = secrets.token_urlsafe(30)
+    AccessToken.objects.create(user=None, application=app, token=key, scope="system/*.read",
+                               expires=timezone.now() + dt.timedelta(hours=1))
+    fhir = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    sig = _part2(chart.decoy, "backend client")
+    pid = str(chart.decoy.pk)
+
+    assert fhir.get(f"/fhir/Patient/{pid}").status_code == 200
+    assert fhir.get("/fhir/Patient", HTTP_X_PURPOSE_OF_USE="HPAYMT").status_code == 200
+    assert fhir.get(f"/fhir/Patient/{pid}/_history").status_code == 200
+    assert fhir.get(f"/fhir/Patient/{pid}/$everything").status_code == 200
+    entries = list(AuditEntry.objects.filter(action="disclose").order_by("pk"))
+    assert [e.model for e in entries] == ["fhir:Patient", "fhir:search:Patient",
+                                          "fhir:history:Patient", "fhir:$everything"]
+    assert {e.patient_id for e in entries} == {chart.decoy.pk}
+    assert {e.after["recipient"] for e in entries} == {"backend client"}
+    assert {e.after["consent"] for e in entries} == {sig.pk}
+    assert [e.after["purpose"] for e in entries][:2] == [views.BACKEND_PURPOSE, "HPAYMT"]
+    # a clinician's own read stays the program's own use: a view, no disclosure
+    clinician(chart).get(f"/fhir/Patient/{chart.patient_a.pk}")
+    assert AuditEntry.objects.filter(action="disclose").count() == 4

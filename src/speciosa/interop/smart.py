@@ -177,6 +177,15 @@ class Reach:
         raise PermissionDenied(self._refusal(rtype, perm, "patient/ or user/"))
 
     @property
+    def recipient(self) -> str | None:
+        """The other party a backend client is (its registered name), else ``None``: what it
+        reads is a disclosure under a 42 CFR Part 2 consent naming it."""
+        client = _client(self.token.application) if self.token is not None else None
+        if client is not None and client.kind == SmartClient.Kind.BACKEND:
+            return client.application.name
+        return None
+
+    @property
     def patient_id(self) -> int | None:
         if self.token is None:
             return None

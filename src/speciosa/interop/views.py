@@ -172,6 +172,29 @@ def _none_match(header: str, version_id: str) -> bool:
     return "*" in tags or any(t.removeprefix("W/") == f'"{version_id}"' for t in tags)
 
 
+#: The purpose of use recorded for a backend client's read when it names none (HL7
+#: PurposeOfUse codes come from ``_purpose`` or the ``X-Purpose-Of-Use`` header).
+BACKEND_PURPOSE = "system access by a SMART backend client"
+
+
+def _record_read(request, patient_ids, what: str) -> None:
+    """Audit a read of these patients' records: a view entry each; for a backend client
+    (another party) also a ``disclose`` entry naming it as the recipient, with the purpose
+    of use and the Part 2 consent the read rests on (the accounting of disclosures)."""
+    ids = sorted({int(i) for i in patient_ids if i})
+    if not ids:
+        return
+    for patient in Patient.objects.filter(pk__in=ids):
+        services.record_view(request.user, patient, what)
+    recipient = smart.reach(request).recipient
+    if recipient:
+        from speciosa.clinic import consents
+
+        purpose = (request.query_params.get("_purpose") or request.headers.get("X-Purpose-Of-Use")
+                   or BACKEND_PURPOSE).strip()[:100]
+        consents.disclose(request.user, ids, recipient=recipient, purpose=purpose, what=what)
+
+
 class ReadView(FHIRView):
     def get(self, request, rtype: str, rid: str):
         rtype = self._type(rtype)
@@ -180,9 +203,7 @@ class ReadView(FHIRView):
         resource = Exporter(visible, notes=_sees_notes(request.user)).read(rtype, rid)
         if resource is None:
             raise Http404(f"No {rtype}/{rid} here.")
-        patient_id = _patient_of(resource)
-        if patient_id is not None:
-            services.record_view(request.user, Patient.objects.get(pk=patient_id), f"fhir:{rtype}")
+        _record_read(request, [_patient_of(resource)], f"fhir:{rtype}")
         if _none_match(request.headers.get("If-None-Match", ""), resource["meta"]["versionId"]):
             return _version_headers(Response(status=304), resource)
         return _version_headers(Response(resource), resource)
@@ -219,9 +240,7 @@ class HistoryView(FHIRView):
             if entries[-1]["response"]["lastModified"] is None:
                 del entries[-1]["response"]["lastModified"]
         patient_id = next((_patient_of(r) for _, r in versions if r is not None), None)
-        if patient_id is not None:
-            services.record_view(request.user, Patient.objects.get(pk=patient_id),
-                                 f"fhir:history:{rtype}")
+        _record_read(request, [patient_id], f"fhir:history:{rtype}")
         return Response({"resourceType": "Bundle", "type": "history", "total": len(entries),
                          "link": [{"relation": "self", "url": f"{base}{rtype}/{rid}/_history"}],
                          "entry": entries})
@@ -241,9 +260,7 @@ class VReadView(FHIRView):
             raise Http404(f"No version {vid} of {rtype}/{rid} here.")
         if found[1] is None:
             raise Gone(f"{rtype}/{rid} was withdrawn as entered in error in version {vid}.")
-        patient_id = _patient_of(found[1])
-        if patient_id is not None:
-            services.record_view(request.user, Patient.objects.get(pk=patient_id), f"fhir:{rtype}")
+        _record_read(request, [_patient_of(found[1])], f"fhir:{rtype}")
         return _version_headers(Response(found[1]), found[1])
 
 
@@ -338,8 +355,7 @@ class SearchView(FHIRView):
         # every patient whose record the answer shows is audited, named in the query or not
         # (a search by code or name across patients opens their records as a read does)
         shown = {p.pk for p in patients} | {pid for pid in map(_patient_of, page) if pid}
-        for patient in Patient.objects.filter(pk__in=shown):
-            services.record_view(request.user, patient, f"fhir:search:{rtype}")
+        _record_read(request, shown, f"fhir:search:{rtype}")
         if not patients:  # a search across patients: one more entry naming what it showed
             services.record_list_view(
                 request.user, f"fhir:search:{rtype}", sorted(shown),
@@ -372,6 +388,12 @@ class EverythingView(FHIRView):
                    or "TREAT").strip()[:100]
         writes.audit(request.user, writes.Action.EXPORT, patient=patient, model="fhir:$everything",
                      reason=f"purpose of use: {purpose}", after={"purpose": purpose})
+        recipient = smart.reach(request).recipient
+        if recipient:  # a backend client is another party: a disclosure, accounted for
+            from speciosa.clinic import consents
+
+            consents.disclose(request.user, [patient.pk], recipient=recipient, purpose=purpose,
+                              what="fhir:$everything")
         return Response(bundle)
 
 
