@@ -36,6 +36,9 @@ def _prolactin(clinic, value="300", unit="ng/mL", **extra):
 def _status(patient, state):
     for name, on in state.items():
         setattr(patient, name, on)
+        if on:  # since a month ago: the default (the day it is recorded) is today in UTC, and
+            # between 00:00 and 03:00 UTC the sample of three hours ago is from yesterday
+            setattr(patient, f"{name}_since", timezone.localdate() - dt.timedelta(days=30))
     patient.save()
 
 

@@ -562,6 +562,11 @@ def record_diary(user, patient: Patient, entry: DiaryInput, *,
             questions.update({("doses", i, field): message for field, message in asked.items()})
         clean["confirmed_unusual"] = bool(asked)
     if questions:
+        # the same submission sent twice at once: the first one committed while this one was
+        # validating, and its doses are what made these questions: answer with its record
+        earlier = writes.replayed(user, token, model=DiaryDay, kind="diary", patient=patient)
+        if earlier is not None:
+            return earlier
         raise DosesNeedConfirmation(questions)
     side_effects = list(entry.side_effects)
     other = entry.side_effect_other.strip()[:500]
