@@ -70,7 +70,13 @@ def test_pregnancy_recorded_after_a_high_prolactin_makes_it_possibly_in_pregnanc
     assert patient.pregnant_since == timezone.localdate()
     row.refresh_from_db()
     assert (row.flag, row.sample_state, row.sample_state_basis) == ("", "uncertain", "status")
-    assert "20 days after this sample: it may have been taken in pregnancy" in row.sample_state_note
+    # 20 days ago, counted in the site's days (21 between 00:00 UTC and the site's midnight)
+    from zoneinfo import ZoneInfo
+
+    days = (patient.pregnant_since
+            - row.collected_at.astimezone(ZoneInfo(patient.site.time_zone)).date()).days
+    assert days in (20, 21)
+    assert f"{days} days after this sample: it may have been taken in pregnancy" in row.sample_state_note
     entry = AuditEntry.objects.filter(model="LabResult", object_id=row.pk,
                                       action=AuditEntry.Action.CORRECT).get()
     assert entry.before == {"sample_state": "", "flag": "high"}
