@@ -124,7 +124,12 @@
     logoutClears();
     if (navigator.onLine && location.pathname === box.getAttribute("data-scope")) {
       // keep whom-to-call current on the phone, for a diary with an urgent symptom offline
-      fetch(box.getAttribute("data-help"), { credentials: "same-origin" }).catch(function () {});
+      // bounded: a fetch left hanging (a server or worker that never answers) would hold a
+      // connection open for as long as the page stays open
+      var ctl = window.AbortController ? new AbortController() : null;
+      if (ctl) { setTimeout(function () { ctl.abort(); }, 8000); }
+      fetch(box.getAttribute("data-help"), { credentials: "same-origin", signal: ctl ? ctl.signal : undefined })
+        .catch(function () {});
     }
     box.querySelector("[data-open-problem]").addEventListener("click", function (event) {
       openProblem(parseInt(event.currentTarget.getAttribute("data-id"), 10));
