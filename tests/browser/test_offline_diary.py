@@ -332,3 +332,28 @@ def test_chromium_finds_the_app_installable(live_server, clinic, phone, log_in):
     errors = [e["errorId"] for e in cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]]
     # a Playwright context is a private (incognito) profile, where Chromium never installs
     assert [e for e in errors if e != "in-incognito"] == []
+
+
+@pytest.mark.parametrize("worker", ["allow", "block"])
+def test_the_home_page_leaves_no_request_in_flight(live_server, clinic, browser, log_in, worker):
+    """pwa.js fetches whom-to-call at each visit of /me/ to keep it on the phone. Chromium
+    leaves a fetch whose body no one reads in flight until the response is garbage-collected,
+    so the page never went network-idle (the 360 px crawl timed out, depending on when the
+    collector ran). The fetch must finish, well before its 8 s bound aborts it, with the
+    app's worker in the way or without it."""
+    base = live_server.url
+    context = browser.new_context(viewport={"width": 360, "height": 740}, service_workers=worker)
+    page = context.new_page()
+    ended: dict[str, str] = {}
+    page.on("requestfinished", lambda r: ended.setdefault(r.url, "finished"))
+    page.on("requestfailed", lambda r: ended.setdefault(r.url, f"failed: {r.failure}"))
+    try:
+        log_in(page, base, "pat_a", clinic.password)
+        page.wait_for_url(f"{base}/me/")
+        for _ in range(2):  # the second visit's fetch goes through the worker when allowed
+            ended.clear()
+            page.goto(f"{base}/me/")
+            page.wait_for_load_state("networkidle", timeout=6000)
+            assert ended.get(f"{base}/me/offline/help/") == "finished", ended
+    finally:
+        context.close()

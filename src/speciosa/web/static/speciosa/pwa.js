@@ -123,12 +123,15 @@
     freshDay();
     logoutClears();
     if (navigator.onLine && location.pathname === box.getAttribute("data-scope")) {
-      // keep whom-to-call current on the phone, for a diary with an urgent symptom offline
-      // bounded: a fetch left hanging (a server or worker that never answers) would hold a
-      // connection open for as long as the page stays open
+      // keep whom-to-call current on the phone, for a diary with an urgent symptom offline;
+      // bounded: a server or worker that never answers would hold a connection open for as
+      // long as the page stays open
       var ctl = window.AbortController ? new AbortController() : null;
       if (ctl) { setTimeout(function () { ctl.abort(); }, 8000); }
+      // the body is read: Chromium leaves a fetch whose body nobody reads in flight until the
+      // response is garbage-collected, so the page never went network-idle (the crawl test)
       fetch(box.getAttribute("data-help"), { credentials: "same-origin", signal: ctl ? ctl.signal : undefined })
+        .then(function (r) { return r.text(); })
         .catch(function () {});
     }
     box.querySelector("[data-open-problem]").addEventListener("click", function (event) {
