@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: demo test install browser lint clean
+.PHONY: demo test install browser lint clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,19 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# the .mo message catalogues are built from the .po files here, in Python (Babel): no gettext
 install: $(STAMP)
+	@$(BIN)/speciosa translations compile
+
+# after marking strings: refresh the Spanish and Thai catalogues from the source (needs GNU
+# gettext: apt-get install gettext), then translate the new entries (docs/translation.md)
+messages: install
+	@command -v xgettext >/dev/null || { echo "makemessages needs GNU gettext: apt-get install gettext"; exit 1; }
+	cd src/speciosa && SPECIOSA_DEBUG=1 DJANGO_SETTINGS_MODULE=speciosa.settings ../../$(BIN)/django-admin makemessages -l es -l th \
+	  --no-obsolete --add-location file -i 'locale/*'
+	cd src/speciosa && SPECIOSA_DEBUG=1 DJANGO_SETTINGS_MODULE=speciosa.settings ../../$(BIN)/django-admin makemessages -d djangojs -l es -l th \
+	  --no-obsolete --add-location file -i '*/vendor/*' -i '*/workbox/*' -i '*.min.js' -i '*sw.js'
+	@SPECIOSA_DEBUG=1 $(BIN)/speciosa translations check || true
 
 browser:
 	@if [ ! -x /usr/bin/chromium ]; then \

@@ -14,6 +14,16 @@ import pytest
 _counter = itertools.count(1)
 
 
+def pytest_configure(config):
+    """The .mo catalogues, built from the .po files when missing or older (``make install``
+    does the same): a run of pytest alone, after a pull that changed a translation, tests the
+    translation it has (docs/translation.md). xdist workers find them built by then."""
+    from speciosa.ops import catalogues
+
+    if not hasattr(config, "workerinput"):
+        catalogues.compile_catalogues()
+
+
 @dataclass
 class SmallClinic:
     site_a: object

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "speciosa.commands.audit",
     "speciosa.commands.oauth",
     "speciosa.commands.reminders",
+    "speciosa.commands.translations",
 )
 
 

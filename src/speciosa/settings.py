@@ -105,6 +105,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # the login's language, else the browser's (speciosa.web.middleware; docs/translation.md)
+    "speciosa.web.middleware.UserLanguageMiddleware",
     "speciosa.web.middleware.NoStoreMiddleware",  # Cache-Control: no-store for patient data
     "speciosa.web.middleware.PlainNotFoundMiddleware",  # no URL list on a debug 404 (the demo)
     "django_otp.middleware.OTPMiddleware",
@@ -128,6 +130,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",  # LANGUAGE_CODE for <html lang>
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "speciosa.web.context_processors.urgent_alerts",
@@ -135,6 +138,7 @@ TEMPLATES = [
                 "speciosa.web.context_processors.staff_role",
                 "speciosa.web.context_processors.unread_messages",
                 "speciosa.web.context_processors.offline_app",
+                "speciosa.web.context_processors.translation_status",
             ],
         },
     }
@@ -185,6 +189,20 @@ AUTHENTICATION_BACKENDS = [
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("SPECIOSA_TIME_ZONE", "UTC")
 USE_I18N = True
+# The languages of the pages (docs/translation.md). A login's own choice (Profile.language)
+# wins; without one, the browser's Accept-Language among these; else English. Each language
+# is named in itself, as the patient who reads it would look for it.
+LANGUAGES = [
+    ("en", "English"),
+    ("es", "Español"),
+    ("th", "ไทย"),
+]
+# The message catalogues (django.po for pages and e-mails, djangojs.po for the scripts), built
+# into .mo files by `speciosa translations compile` (make install runs it).
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The languages whose page translations a fluent clinical reader has reviewed; every other
+# one is a draft, and its pages say so (docs/translation.md). None yet.
+TRANSLATIONS_REVIEWED: list[str] = []
 USE_TZ = True
 
 STATIC_URL = "static/"

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
+from django.views.i18n import JavaScriptCatalog
 
 from speciosa.ops.health import health
 
@@ -10,6 +11,9 @@ urlpatterns = [
     # browsers ask for /favicon.ico on pages that name no icon (Django's admin, JSON)
     path("favicon.ico", RedirectView.as_view(url=static("speciosa/favicon.svg"), permanent=True)),
     path("health/", health, name="health"),  # no login, no patient data (speciosa.ops.health)
+    # the scripts' strings in the request's language (djangojs.po; docs/translation.md), from
+    # this server (no CDN), a script of our own origin under the CSP; no login, no data
+    path("jsi18n/", JavaScriptCatalog.as_view(domain="djangojs"), name="javascript_catalog"),
     path("api/", include("speciosa.api.urls")),
     path("oauth/", include("speciosa.interop.oauth_urls")),  # SMART on FHIR (interop.smart)
     path("fhir/", include("speciosa.interop.urls")),

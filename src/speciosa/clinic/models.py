@@ -81,6 +81,11 @@ class Profile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     role = models.CharField(max_length=16, choices=Role.choices)
     site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT)
+    # The pages' language for this login (speciosa.web.middleware.UserLanguageMiddleware);
+    # blank: the browser's. A patient sets theirs on their phone, staff on their account page.
+    language = models.CharField(max_length=8, blank=True, default="", choices=settings.LANGUAGES,
+                                help_text="The language of the pages for this login; blank: "
+                                          "the browser's.")
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(role__in=Role.values),

@@ -54,3 +54,15 @@ def offline_app(request):
     Staff pages never do: they stay online-only."""
     user = getattr(request, "user", None)
     return {"offline_app": request.path.startswith("/me/") and access.has_role(user, Role.PATIENT)}
+
+
+def translation_status(request):
+    """``translation_draft``: the page is in a language whose translation is still a draft
+    (``settings.TRANSLATIONS_REVIEWED`` does not name it), so its footer says so
+    (docs/translation.md: draft until reviewed)."""
+    from django.conf import settings
+    from django.utils import translation
+
+    language = translation.get_language() or "en"
+    return {"translation_draft": not language.startswith("en")
+            and language not in settings.TRANSLATIONS_REVIEWED}

@@ -1,10 +1,48 @@
-"""Show times and count diary days in the site's time zone."""
+"""Show times and count diary days in the site's time zone; speak the login's language."""
 
 from __future__ import annotations
 
 import zoneinfo
 
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.cache import patch_vary_headers
+
+
+def user_language(user) -> str | None:
+    """The language ``user`` chose (``Profile.language``), if they chose one of
+    ``settings.LANGUAGES``; ``None`` for an anonymous visitor and a login that did not."""
+    if user is None or not user.is_authenticated:
+        return None
+    profile = getattr(user, "profile", None)
+    code = getattr(profile, "language", "") or ""
+    return code if code in dict(settings.LANGUAGES) else None
+
+
+class UserLanguageMiddleware:
+    """The request runs in the logged-in user's language (``Profile.language``); without one
+    (anonymous, or never chosen), in the language cookie's or the browser's Accept-Language
+    among ``settings.LANGUAGES``; else English (docs/translation.md).
+
+    Placed after the authentication middleware (it needs ``request.user``) and before the
+    session, second-factor and message middleware, whose redirects and notices are then in
+    the same language. The language in force before the request is restored after it, so
+    code that runs after a response in the same thread (tests, eager tasks) is not left in a
+    patient's language. ``Content-Language`` says which language the page is in.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        language = (user_language(getattr(request, "user", None))
+                    or translation.get_language_from_request(request))
+        with translation.override(language):
+            request.LANGUAGE_CODE = translation.get_language()
+            response = self.get_response(request)
+        patch_vary_headers(response, ("Accept-Language",))
+        response.headers.setdefault("Content-Language", request.LANGUAGE_CODE)
+        return response
 
 
 class SiteTimezoneMiddleware:

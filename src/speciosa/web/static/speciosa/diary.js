@@ -8,6 +8,11 @@
      capsule of their last capsule dose) when those fields are empty, to check. */
 (function () {
   "use strict";
+  // the page's language (djangojs.po, from /jsi18n/); English if the catalogue is not loaded
+  var gettext = window.gettext || function (text) { return text; };
+  var interpolate = window.interpolate || function (fmt, obj) {
+    return fmt.replace(/%\((\w+)\)s/g, function (m, name) { return String(obj[name]); });
+  };
 
   function zone() {
     try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return ""; }
@@ -38,7 +43,7 @@
         if (product && !product.value) { product.value = rows.getAttribute("data-usual-product") || ""; }
         var note = document.createElement("p");
         note.className = "info small";
-        note.textContent = "Filled in from your usual capsules: check them against the label.";
+        note.textContent = gettext("Filled in from your usual capsules: check them against the label.");
         gpc.closest(".row").before(note);
       }
     });
@@ -54,7 +59,9 @@
     if (tzInput && here) {
       tzInput.value = here;
       if (note && site && here !== site) {
-        note.textContent = "Times are read in your device's time zone, " + here + " (the clinic's is " + site + ").";
+        note.textContent = interpolate(
+          gettext("Times are read in your device's time zone, %(here)s (the clinic's is %(site)s)."),
+          { here: here, site: site }, true);
       }
     }
     if (here && site && here !== site) {
