@@ -57,7 +57,7 @@ from pathlib import Path
 
 TARGET_PATIENTS = 100_000
 TARGET_SECONDS = 60.0
-BENCH_DB = "speciosa_bench"
+BENCH_DB = os.environ.get("SPECIOSA_BENCH_DB", "speciosa_bench")
 BATCH = 500  # patients per load batch
 
 SITES = (("Bench UTC", "UTC"), ("Bench New York", "America/New_York"), ("Bench Bangkok", "Asia/Bangkok"))
@@ -442,7 +442,8 @@ def _timed_sweep(workers: int):
     return result, seconds, cpu_s
 
 
-def run_one(db: str, sizes: list[int], profile: str, sample: int, workers: list[int]) -> list[dict]:
+def run_one(db: str, sizes: list[int], profile: str, sample: int, workers: list[int],
+            keep: bool = False) -> list[dict]:
     _setup_django(db)
     from django.db import connection
 
@@ -450,9 +451,11 @@ def run_one(db: str, sizes: list[int], profile: str, sample: int, workers: list[
     try:
         for n in sizes:
             prof = profile if profile != "auto" else ("full" if n <= 20_000 else "light")
-            _fresh_database(db)
             started = time.perf_counter()
-            counts = generate(n, prof)
+            counts = _reused(db, n, prof) if keep else None
+            if counts is None:
+                _fresh_database(db)
+                counts = generate(n, prof)
             gen_s = time.perf_counter() - started
             total_rows = sum(counts.values())
             print(f"[{db}] {n:,} patients, profile {prof}: generated {total_rows:,} rows in {gen_s:.0f} s "
@@ -483,8 +486,41 @@ def run_one(db: str, sizes: list[int], profile: str, sample: int, workers: list[
                                 "naive_per_s": naive_rate, "workers": w, "run": run, "sweep_s": secs,
                                 "sweep_per_s": rate, "sweep_cpu_s": cpu_s, "findings": result.findings})
     finally:
-        _drop_database(db)
+        if not keep:
+            _drop_database(db)
     return out
+
+
+def _reused(db: str, n: int, profile: str) -> dict[str, int] | None:
+    """``--keep``: the rows of a clinic an earlier ``--keep`` run left in the benchmark
+    database, when it has ``n`` patients of this profile (else None: generate afresh)."""
+    from django.db import connection
+
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT count(*) FROM clinic_patient")
+            if cur.fetchone()[0] != n:
+                return None
+            counts = {"clinic_patient": n}
+            for table in COLUMNS:
+                cur.execute(f"SELECT count(*) FROM {table}")
+                counts[table] = cur.fetchone()[0]
+            cur.execute("SELECT count(*) FROM clinic_dose")
+    except Exception:  # no database yet, or not migrated
+        connection.close()
+        return None
+    per_day = counts["clinic_dose"] / max(1, counts["clinic_diaryday"])
+    if (profile == "full") != (per_day > 1.5):
+        return None
+    from django.core.management import call_command
+    from django.db import connections
+
+    connections.close_all()
+    call_command("migrate", interactive=False, verbosity=0)
+    with connection.cursor() as cur:  # each run starts from no alerts, as a fresh clinic does
+        cur.execute("TRUNCATE clinic_alert CASCADE")
+    print(f"[{db}] --keep: reusing the clinic of {n:,} patients already in {BENCH_DB}", flush=True)
+    return counts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -496,6 +532,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--naive-sample", type=int, default=200)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the benchmark database at the end, and reuse one an earlier --keep run "
+                        "left with the same number of patients (one size only)")
     args = p.parse_args(argv)
     # a terminated run still drops its database and deletes its files (``finally`` in run_one)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -509,7 +548,9 @@ def main(argv: list[str] | None = None) -> int:
                 cmd += ["--json", f"{args.json}.{db}"]
             code |= subprocess.call(cmd)
         return code
-    figures = run_one(args.db, args.patients, args.profile, args.naive_sample, args.workers)
+    if args.keep and len(args.patients) > 1:
+        p.error("--keep takes one --patients size")
+    figures = run_one(args.db, args.patients, args.profile, args.naive_sample, args.workers, args.keep)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
     return 0
