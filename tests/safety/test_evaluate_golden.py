@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from speciosa.cli import main
-from speciosa.safety import RULES, evaluate, timeline_from_json
+from speciosa.safety import RULES, evaluate, evaluate_many, timeline_from_json
 
 from .timeline_cases import CASES, SETTINGS_OVERRIDE, as_ofs, case
 
@@ -86,6 +86,31 @@ def test_the_command_line_prints_the_same_findings_as_evaluate(capsys, tmp_path)
         printed = json.loads(capsys.readouterr().out)["findings"]
         direct = [f.as_json() for f in evaluate(timeline_from_json(raw), as_of)]
         assert printed == json.loads(json.dumps(direct, default=str)), seed
+
+
+def test_evaluating_many_timelines_at_once_gives_each_its_own_findings():
+    """``evaluate_many`` (the sweep: a batch of patients, some work in arrays across them)
+    gives every golden case exactly the findings ``evaluate`` gives it alone."""
+    by_zone: dict[str, dict[int, object]] = {}
+    raws = {}
+    for seed in range(CASES):
+        raws[seed] = raw = case(seed)
+        by_zone.setdefault(raw["tz"], {})[seed] = timeline_from_json(raw)
+    escalations = mitragynine = 0
+    for settings in (None, _settings(SETTINGS_OVERRIDE)):
+        for timelines in by_zone.values():
+            for k in range(3):
+                as_of = as_ofs(raws[next(iter(timelines))])[k]
+                many = evaluate_many(timelines, as_of, settings)
+                assert set(many) == set(timelines)
+                for seed, tl in timelines.items():
+                    alone = [f.as_json() for f in evaluate(tl, as_of, settings)]
+                    assert [f.as_json() for f in many[seed]] == alone, (seed, k)
+                    for f in alone:
+                        if f["rule"] == "SAF-DOSE-ESC":
+                            escalations += 1
+                            mitragynine += "mitragynine_mg" in f["evidence"]["last_14_days"]
+    assert escalations >= 5 and mitragynine >= 1, (escalations, mitragynine)
 
 
 if __name__ == "__main__":

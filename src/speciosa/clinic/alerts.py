@@ -567,7 +567,7 @@ def _reconcile(findings_by_patient: dict[int, list], now: dt.datetime, result: S
 def _evaluate_chunk(chunk: Sequence[int], as_of: dt.datetime, settings: Mapping) -> SweepResult:
     result = SweepResult()
     timelines = load_timelines(chunk, as_of=as_of, settings=settings)
-    findings = {pid: safety.evaluate(tl, as_of, settings) for pid, tl in timelines.items()}
+    findings = safety.evaluate_many(timelines, as_of, settings)
     result.patients += len(timelines)
     result.findings += sum(len(v) for v in findings.values())
     with transaction.atomic():

@@ -18,6 +18,7 @@ from speciosa.safety.rules import (
     Setting,
     data_windows,
     evaluate,
+    evaluate_many,
     get_rule,
 )
 from speciosa.safety.timeline import (
@@ -51,6 +52,7 @@ __all__ = [
     "TimelineError",
     "data_windows",
     "evaluate",
+    "evaluate_many",
     "get_rule",
     "timeline_from_json",
 ]

@@ -32,19 +32,77 @@ def _window_summary(ctx: Context, rows: tuple, first: date, last: date) -> dict[
     return summary
 
 
-def _add_mitragynine(summary: dict[str, Any], rows: tuple) -> None:
-    """Add the estimated mitragynine (mg) of ``rows`` when every dose converts.
+def _add_mitragynine(ctx: Context, summary: dict[str, Any], which: int) -> None:
+    """Add the estimated mitragynine (mg) of fortnight ``which`` (0: the earlier, 1: the
+    last 14 days) when every dose converts.
 
     A window with an unconvertible dose (a capsule without grams per capsule, an extract
     without its percent) gets no estimate: a partial sum would fake a rise or a fall.
     Leaf without a label is converted with the default content, which cancels out in the
-    ratio of two windows.
+    ratio of two windows. The numbers come from :func:`prepare_fortnights` when a batch of
+    patients is evaluated at once, else from converting this window now (the same numbers).
     """
-    converted, failed = pdoses.convert_all(rows)
+    key = ("mitragynine", which)
+    if key not in ctx.memo:
+        ctx.memo[key] = pdoses.convert_windows([ctx.fortnights()[which]])[0]
+    mg, failed = ctx.memo[key]
     if failed:
-        summary["mitragynine_unconvertible_doses"] = len(failed)
+        summary["mitragynine_unconvertible_doses"] = failed
         return
-    summary["mitragynine_mg"] = round(sum(d.mg for d in converted), 1)
+    summary["mitragynine_mg"] = round(sum(mg), 1)
+
+
+def _escalation_amounts(ctx: Context):
+    """The amounts :func:`dose_escalation` compares (remembered in the context): the two
+    fortnights' summaries, the rise of the amount, the threshold, and whether the
+    mitragynine estimate is needed; None when the rule cannot fire."""
+    if "escalation" in ctx.memo:
+        return ctx.memo["escalation"]
+    ctx.memo["escalation"] = None
+    s = ctx.settings
+    mid_day = ctx.today - timedelta(days=13)
+    start_day = mid_day - timedelta(days=14)
+    earlier, recent = ctx.fortnights()
+    if not earlier or not recent:
+        return None
+    before = _window_summary(ctx, earlier, start_day, mid_day - timedelta(days=1))
+    if before["days_with_doses"] < s["dose_escalation_min_days"]:
+        return None
+    after = _window_summary(ctx, recent, mid_day, ctx.today)
+    threshold = 1 + s["dose_escalation_fraction"]
+    rises: dict[str, float] = {}
+    if before.get("unit") is not None and before.get("unit") == after.get("unit"):
+        if before["total_amount"] > 0:
+            rises["amount"] = after["total_amount"] / before["total_amount"]
+    # The mitragynine estimate is only needed when it can differ from the amount (mixed
+    # units or products), or as evidence once the rule fires.
+    a, b = earlier[0], recent[0]
+    same = (ctx.dose_stats(earlier).same_product and ctx.dose_stats(recent).same_product
+            and (a.unit, a.mitragynine_percent, a.grams_per_capsule, a.product)
+            == (b.unit, b.mitragynine_percent, b.grams_per_capsule, b.product))
+    needs = "amount" not in rises or rises["amount"] >= threshold or not same
+    ctx.memo["escalation"] = (before, after, rises, threshold, needs)
+    return ctx.memo["escalation"]
+
+
+def prepare_fortnights(contexts: list[Context]) -> None:
+    """Across patients (:func:`speciosa.safety.rules.evaluate_many`): the doses of the
+    fortnights of every patient whose escalation check needs the mitragynine estimate are
+    converted in one array pass (a :func:`convert_arrays` call per patient spent most of its
+    time in numpy's per-call overhead), remembered in each context for
+    :func:`dose_escalation`."""
+    windows, owners = [], []
+    for ctx in contexts:
+        amounts = _escalation_amounts(ctx)
+        if amounts is not None and amounts[4]:
+            windows += list(ctx.fortnights())
+            owners.append(ctx)
+    if not windows:
+        return
+    converted = pdoses.convert_windows(windows)
+    for k, ctx in enumerate(owners):
+        ctx.memo[("mitragynine", 0)] = converted[2 * k]
+        ctx.memo[("mitragynine", 1)] = converted[2 * k + 1]
 
 
 @rule(
@@ -67,30 +125,13 @@ def dose_escalation(ctx: Context) -> Found | None:
     rule fires. Evidence: singh-2014, singh-2019-kratom-dependence (tolerance, dependence),
     schimmel-dart-2020 (liver injury weeks after starting or increasing use).
     """
-    s = ctx.settings
-    mid_day = ctx.today - timedelta(days=13)
-    start_day = mid_day - timedelta(days=14)
-    earlier, recent = ctx.fortnights()
-    if not earlier or not recent:
+    amounts = _escalation_amounts(ctx)
+    if amounts is None:
         return None
-    before = _window_summary(ctx, earlier, start_day, mid_day - timedelta(days=1))
-    if before["days_with_doses"] < s["dose_escalation_min_days"]:
-        return None
-    after = _window_summary(ctx, recent, mid_day, ctx.today)
-    threshold = 1 + s["dose_escalation_fraction"]
-    rises: dict[str, float] = {}
-    if before.get("unit") is not None and before.get("unit") == after.get("unit"):
-        if before["total_amount"] > 0:
-            rises["amount"] = after["total_amount"] / before["total_amount"]
-    # The mitragynine estimate is only needed when it can differ from the amount (mixed
-    # units or products), or as evidence once the rule fires.
-    a, b = earlier[0], recent[0]
-    same = (ctx.dose_stats(earlier).same_product and ctx.dose_stats(recent).same_product
-            and (a.unit, a.mitragynine_percent, a.grams_per_capsule, a.product)
-            == (b.unit, b.mitragynine_percent, b.grams_per_capsule, b.product))
-    if "amount" not in rises or rises["amount"] >= threshold or not same:
-        _add_mitragynine(before, earlier)
-        _add_mitragynine(after, recent)
+    before, after, rises, threshold, needs_mitragynine = amounts
+    if needs_mitragynine:
+        _add_mitragynine(ctx, before, 0)
+        _add_mitragynine(ctx, after, 1)
         if before.get("mitragynine_mg") and "mitragynine_mg" in after:
             rises["mitragynine"] = after["mitragynine_mg"] / before["mitragynine_mg"]
     fired = {k: v for k, v in rises.items() if v >= threshold}
