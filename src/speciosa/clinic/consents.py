@@ -206,13 +206,7 @@ def in_force(patient: Patient, kind: str) -> bool:
 
 def site_date(site: Site, at: dt.datetime) -> dt.date:
     """The date of ``at`` at ``site`` (its time zone; UTC when unknown)."""
-    import zoneinfo
-
-    try:
-        zone = zoneinfo.ZoneInfo(site.time_zone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        zone = dt.UTC
-    return at.astimezone(zone).date()
+    return at.astimezone(integrity.site_zone(site)).date()
 
 
 def normalise(name: str) -> str:

@@ -52,19 +52,29 @@ def _who(user) -> str:
     return user.get_full_name() or user.get_username()
 
 
+def zone_named(name: str | None) -> dt.tzinfo | None:
+    """The time zone a site names (``Site.time_zone``); ``None`` for none or an unknown one."""
+    import zoneinfo
+
+    if name:
+        try:
+            return zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            pass
+    return None
+
+
+def site_zone(site) -> dt.tzinfo:
+    """The time zone of ``site`` (UTC when it names none or an unknown one)."""
+    return zone_named(getattr(site, "time_zone", None) if site is not None else None) or dt.UTC
+
+
 def site_today(site) -> dt.date:
     """Today at ``site`` (its ``time_zone``): at 23:30 UTC it is already tomorrow in
     Auckland and still today in Los Angeles, whatever zone the server or the request is in.
     Without a site (or with an unknown zone), the active zone's date."""
-    import zoneinfo
-
-    name = getattr(site, "time_zone", None) if site is not None else None
-    if name:
-        try:
-            return timezone.localdate(timezone=zoneinfo.ZoneInfo(name))
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            pass
-    return timezone.localdate()
+    zone = zone_named(getattr(site, "time_zone", None) if site is not None else None)
+    return timezone.localdate(timezone=zone) if zone else timezone.localdate()
 
 
 def patient_problems(patient) -> dict[str, str]:

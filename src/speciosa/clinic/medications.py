@@ -22,7 +22,6 @@ patient, and dates outside the patient's window.
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -33,7 +32,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from speciosa.knowledge import drugs as kdrugs
 
-from . import access, writes
+from . import access, integrity, writes
 from .models import (
     CURRENT_MEDICATION_STATUSES,
     Medication,
@@ -130,10 +129,7 @@ _NEVER_TAKEN = (MedicationStatus.ENTERED_IN_ERROR, MedicationStatus.NOT_TAKEN)
 def site_time_zone(patient: Patient) -> dt.tzinfo:
     """The time zone of the patient's site (UTC when the site names none or an unknown one):
     a date and a time typed on a form are read in it."""
-    try:
-        return zoneinfo.ZoneInfo(patient.site.time_zone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return dt.UTC
+    return integrity.site_zone(patient.site)
 
 
 _tz = site_time_zone

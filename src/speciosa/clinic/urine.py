@@ -17,6 +17,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from speciosa.clinic import access, writes
+from speciosa.clinic.integrity import site_zone
 from speciosa.clinic.models import (
     Dose,
     LabResult,
@@ -355,20 +356,24 @@ def withdraw_panel(user, patient: Patient, panel: UrinePanel, *, reason: str,
 def expected_analytes(patient: Patient, at: dt.datetime) -> dict[str, str]:
     """Analytes expected at ``at`` (lab code -> why): current medications and treatment
     episodes, and kratom doses reported in the :data:`KRATOM_WINDOW_DAYS` before."""
-    day = at.date()
+    tz = site_zone(patient.site)
+    day = at.astimezone(tz).date()
     since = at - dt.timedelta(days=KRATOM_WINDOW_DAYS)
     return expected_from(
         at, Medication.objects.current().filter(patient=patient, start__lte=day),
         TreatmentEpisode.objects.current().filter(patient=patient, start__lte=day),
         Dose.objects.current().filter(patient=patient, taken_at__gte=since, taken_at__lte=at)
-        .values_list("taken_at", flat=True)[:1])
+        .values_list("taken_at", flat=True)[:1], tz=tz)
 
 
-def expected_from(at: dt.datetime, medications, episodes, dose_times) -> dict[str, str]:
+def expected_from(at: dt.datetime, medications, episodes, dose_times, *,
+                  tz: dt.tzinfo) -> dict[str, str]:
     """:func:`expected_analytes` from rows already read (the charts read a patient's
     medications, episodes and dose times once for every panel): ``medications`` and
-    ``episodes`` are current versions, ``dose_times`` when kratom doses were taken."""
-    day = at.date()
+    ``episodes`` are current versions, ``dose_times`` when kratom doses were taken. A
+    medication's days are the site's days (``tz``: :func:`~speciosa.clinic.integrity.site_zone`), as
+    SAF-UDS-UNEXPECTED reads them: at 22:00 in New York it is already tomorrow in UTC."""
+    day = at.astimezone(tz).date()
     out: dict[str, str] = {}
     # taken on the day: current, or stopped since (a stopped course up to its stop date),
     # as SAF-UDS-UNEXPECTED reads it

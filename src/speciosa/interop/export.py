@@ -655,7 +655,7 @@ class Exporter:
         return found
 
     def _read_panels(self) -> dict[int, tuple[int, str, Any]]:
-        from speciosa.clinic import urine
+        from speciosa.clinic import integrity, urine
         from speciosa.knowledge import drug_panels
 
         rows = list(self._in_scope(cm.UrinePanel.objects.all()).values_list(
@@ -678,13 +678,15 @@ class Exporter:
         for patient_id, at in cm.Dose.objects.current().filter(
                 patient_id__in=patients).values_list("patient_id", "taken_at"):
             doses.setdefault(patient_id, []).append(at)
+        zones = {pk: integrity.zone_named(name) or dt.UTC for pk, name in cm.Patient.objects
+                 .filter(pk__in=patients).values_list("pk", "site__time_zone")}
         out: dict[int, tuple[int, str, Any]] = {}
         for pk, patient_id, at, detail, problems, superseded, retracted in rows:
             reading = None
             if not superseded and not retracted:
                 expected = urine.expected_from(at, meds.get(patient_id, ()),
                                                episodes.get(patient_id, ()),
-                                               doses.get(patient_id, ()))
+                                               doses.get(patient_id, ()), tz=zones[patient_id])
                 reading = drug_panels.read_panel(results.get(pk, {}), expected,
                                                  specimen=problems)
             out[pk] = (self.logical(cm.UrinePanel, pk)[0], detail, reading)

@@ -388,7 +388,7 @@ def urine_panels(patient: Patient, medications, episodes, dose_times) -> list[Ur
     against what was expected then (:func:`speciosa.clinic.urine.expected_from`, from the
     medications, episodes and dose times the charts already read): two queries, whatever
     the number of panels."""
-    from speciosa.clinic import urine
+    from speciosa.clinic import integrity, urine
     from speciosa.knowledge import drug_panels
 
     panels = list(UrinePanel.objects.current().filter(patient=patient)
@@ -400,9 +400,11 @@ def urine_panels(patient: Patient, medications, episodes, dose_times) -> list[Ur
                                   .order_by("pk").values_list("panel_id", "lab", "result")):
         results[panel_id][lab] = result
     known = {x.id for x in drug_panels.PANELS}
+    zone = integrity.site_zone(patient.site)
     out = []
     for panel in panels:
-        expected = urine.expected_from(panel.collected_at, medications, episodes, dose_times)
+        expected = urine.expected_from(panel.collected_at, medications, episodes, dose_times,
+                                       tz=zone)
         reading = drug_panels.read_panel(results[panel.pk], expected,
                                          specimen=panel.specimen_problems)
         names = ", ".join(drug_panels.get_panel(p).name for p in panel.panels if p in known)
