@@ -48,9 +48,10 @@ COUNTRIES: Mapping[str, HelpNumbers] = {
 }
 
 
-def numbers_for(site) -> HelpNumbers:
+def numbers_for(site, language: str | None = None) -> HelpNumbers:
     """The numbers a patient of ``site`` is shown: the site's own fields, else its country's
-    (else the United States')."""
+    (else the United States'). A country's crisis line is named in ``language`` when that
+    name is translated; a name the site wrote stays as written."""
     preset = COUNTRIES.get((getattr(site, "country", "") or "US").upper(), COUNTRIES["US"])
     own = (getattr(site, "crisis_line", "") or "").strip()
     return HelpNumbers(
@@ -58,7 +59,7 @@ def numbers_for(site) -> HelpNumbers:
         emergency=(getattr(site, "emergency_number", "") or "").strip() or preset.emergency,
         crisis=own or preset.crisis,
         crisis_name=((getattr(site, "crisis_line_name", "") or "").strip()
-                     or (preset.crisis_name if not own else "crisis line")),
+                     or (crisis_name(preset, language) if not own else "crisis line")),
         clinic_phone=(getattr(site, "clinic_phone", "") or "").strip(),
         clinic_hours=(getattr(site, "clinic_hours", "") or "").strip(),
         citations=preset.citations,
@@ -90,12 +91,40 @@ def urgent_reasons(side_effects: Iterable[str] = (),
     return out
 
 
-def describe(codes: Iterable[str]) -> list[tuple[str, tuple[str, ...]]]:
-    """(plain words, citations) for each reason code."""
+#: The content id of the words above in :mod:`speciosa.knowledge.translations`.
+CONTENT = "alerts/urgent-help"
+
+
+def strings() -> list[str]:
+    """Every English string of the urgent help a translation must cover (the reasons and the
+    crisis lines' names)."""
+    return ([words for words, _cites in URGENT_SYMPTOMS.values()] + [SELF_HARM[0]]
+            + [n.crisis_name for n in COUNTRIES.values()])
+
+
+def shown_in(language: str | None):
+    """How the urgent help's words are shown to a reader of ``language``."""
+    from speciosa.knowledge import translations
+
+    return translations.shown(CONTENT, language, strings())
+
+
+def describe(codes: Iterable[str], language: str | None = None
+             ) -> list[tuple[str, tuple[str, ...]]]:
+    """(plain words, citations) for each reason code, the words in ``language`` when they are
+    translated into it (the citations the same in every language)."""
+    t = shown_in(language).text
     out = []
     for code in codes:
         if code == "self-harm":
-            out.append(SELF_HARM)
+            out.append((t(SELF_HARM[0]), SELF_HARM[1]))
         elif code in URGENT_SYMPTOMS:
-            out.append(URGENT_SYMPTOMS[code])
+            words, cites = URGENT_SYMPTOMS[code]
+            out.append((t(words), cites))
     return out
+
+
+def crisis_name(numbers: HelpNumbers, language: str | None = None) -> str:
+    """The crisis line's name in ``language`` when it is a country's preset (a site's own
+    name stays as the site wrote it)."""
+    return shown_in(language).text(numbers.crisis_name)

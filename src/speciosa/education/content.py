@@ -31,12 +31,12 @@ References
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from speciosa.knowledge import evidence
+from speciosa.knowledge import evidence, translations
 
 __all__ = [
     "ContentError",
@@ -50,7 +50,11 @@ __all__ = [
     "get_page",
     "load_option_file",
     "load_page_file",
+    "option_strings",
+    "page_strings",
     "page_text",
+    "translate_options",
+    "translate_page",
     "unresolved_ids",
 ]
 
@@ -85,6 +89,13 @@ class Section:
 
     heading: str
     statements: tuple[Statement, ...]
+    #: The heading in English (the same as ``heading`` unless the page is translated).
+    english_heading: str = ""
+
+    @property
+    def unknowns(self) -> bool:
+        """The section that says what is not known."""
+        return (self.english_heading or self.heading) == "What we do not know"
 
     def blocks(self) -> list[tuple[str, list[Statement]]]:
         """Consecutive statements grouped for display: ``("p", [s])`` or ``("ul", [s, ...])``."""
@@ -284,3 +295,69 @@ def unresolved_ids(statements) -> list[str]:
     """Evidence ids in ``statements`` that are neither a citation nor a claim."""
     ids = [ref for st in statements for ref in st.cite]
     return evidence.missing_references(ids)
+
+
+# --------------------------------------------------------------------------- translations
+
+
+def page_strings(page: Page) -> list[str]:
+    """Every English string of ``page`` a translation must cover (title, summary, headings,
+    statements)."""
+    return [page.title, page.summary] + [
+        x for sec in page.sections for x in [sec.heading, *(st.text for st in sec.statements)]]
+
+
+def translate_page(page: Page, language: str | None) -> tuple[Page, translations.Shown]:
+    """``page`` in ``language`` (content id ``education/<page id>``) and how it is shown.
+
+    A translated page keeps every statement's evidence ids, ``unknown`` and ``list``; only
+    the words change. Without a complete translation the page is English, and the
+    :class:`~speciosa.knowledge.translations.Shown` says so."""
+    shown = translations.shown(f"education/{page.id}", language, page_strings(page))
+    if shown.language == "en":
+        return page, shown
+    t = shown.text
+    sections = tuple(
+        replace(sec, heading=t(sec.heading), english_heading=sec.heading,
+                statements=tuple(replace(st, text=t(st.text)) for st in sec.statements))
+        for sec in page.sections)
+    return replace(page, title=t(page.title), summary=t(page.summary), sections=sections), shown
+
+
+#: The decision aid's one content unit: every option and the priorities.
+OPTIONS_CONTENT = "decision-aid/options"
+
+
+def _option_statements(option: Option) -> list[Statement]:
+    extra = [option.evidence_summary] if option.evidence_summary else []
+    return [*extra, *option.involves, *option.monitoring, *option.side_effects]
+
+
+def option_strings(options: list[Option], priorities: dict[str, str] | None = None) -> list[str]:
+    """Every English string of the decision aid a translation must cover."""
+    out = []
+    for o in options:
+        out.append(o.label)
+        out.extend(st.text for st in _option_statements(o))
+    return out + list((priorities or {}).values())
+
+
+def translate_options(options: list[Option], language: str | None,
+                      priorities: dict[str, str] | None = None
+                      ) -> tuple[list[Option], dict[str, str], translations.Shown]:
+    """The options (and the priorities' labels) in ``language``, and how they are shown."""
+    priorities = dict(priorities or {})
+    shown = translations.shown(OPTIONS_CONTENT, language, option_strings(options, priorities))
+    if shown.language == "en":
+        return options, priorities, shown
+    t = shown.text
+
+    def stmts(items):
+        return tuple(replace(st, text=t(st.text)) for st in items)
+
+    out = [replace(o, label=t(o.label),
+                   evidence_summary=replace(o.evidence_summary, text=t(o.evidence_summary.text))
+                   if o.evidence_summary else None,
+                   involves=stmts(o.involves), monitoring=stmts(o.monitoring),
+                   side_effects=stmts(o.side_effects)) for o in options]
+    return out, {k: t(v) for k, v in priorities.items()}, shown

@@ -16,8 +16,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from speciosa.knowledge import labs as klabs
+from speciosa.knowledge import translations
 
-from .content import Statement, get_page
+from .content import Statement, get_page, translate_page
 
 #: Where a value lies, in words, by the stored flag of the result.
 _POSITION = {
@@ -49,6 +50,31 @@ LEARN_MORE = {"prolactin": "prolactin"}
 
 TALK = "Your care team will talk with you about this result and what it means for you."
 
+#: How a range is written; the numbers and the unit come from the result, in every language.
+RANGE_BOTH = "{low} to {high} {unit}"
+RANGE_UP_TO = "up to {high} {unit}"
+RANGE_FROM = "from {low} {unit}"
+RANGE_WHOSE = "{span} ({whose})"
+WHOSE_LABORATORY = "the laboratory's range"
+WHOSE_USUAL = "a usual adult range, as a guide: your laboratory's may differ"
+NO_RESULT = "no result"
+
+#: The content id of these explanations in :mod:`speciosa.knowledge.translations`.
+CONTENT = "record/lab-results"
+
+
+def strings() -> list[str]:
+    """Every English string of the explanations a translation must cover (the tests' names
+    included)."""
+    return [*_POSITION.values(), *(st.text for st in _STATE.values()), TALK, RANGE_BOTH,
+            RANGE_UP_TO, RANGE_FROM, RANGE_WHOSE, WHOSE_LABORATORY, WHOSE_USUAL, NO_RESULT,
+            *(lab.name for lab in klabs.all_labs())]
+
+
+def shown_in(language: str | None) -> translations.Shown:
+    """How the explanations are shown to a reader of ``language``."""
+    return translations.shown(CONTENT, language, strings())
+
 
 @dataclass(frozen=True)
 class ExplainedResult:
@@ -63,6 +89,8 @@ class ExplainedResult:
     statements: tuple[Statement, ...] = field(default_factory=tuple)
     learn_more: str = ""  # an education page id
     talk: str = TALK
+    #: the language the explanation is shown in, and the note about its translation
+    shown_in: translations.Shown = field(default_factory=lambda: translations.Shown("en", "en"))
 
 
 def _num(value) -> str:
@@ -70,7 +98,7 @@ def _num(value) -> str:
     return text or "0"
 
 
-def _range_text(row) -> str:
+def _range_text(row, t=str) -> str:
     low, high = row.reference_low, row.reference_high  # stored in the canonical unit
     if (low is None and high is None) or not row.unit:
         return ""
@@ -84,46 +112,57 @@ def _range_text(row) -> str:
     if lo is None and hi is None:
         return ""
     unit = klabs.unit_display(row.unit)
+    low = "" if lo is None else _num(lo)
+    high = "" if hi is None else _num(hi)
     if lo is not None and hi is not None:
-        span = f"{_num(lo)} to {_num(hi)} {unit}"
+        span = t(RANGE_BOTH).format(low=low, high=high, unit=unit)
     elif hi is not None:
-        span = f"up to {_num(hi)} {unit}"
+        span = t(RANGE_UP_TO).format(high=high, unit=unit)
     else:
-        span = f"from {_num(lo)} {unit}"
-    whose = ("the laboratory's range" if row.reference_source == "laboratory"
-             else "a usual adult range, as a guide: your laboratory's may differ")
-    return f"{span} ({whose})"
+        span = t(RANGE_FROM).format(low=low, unit=unit)
+    whose = t(WHOSE_LABORATORY if row.reference_source == "laboratory" else WHOSE_USUAL)
+    return t(RANGE_WHOSE).format(span=span, whose=whose)
 
 
-def _about(lab_code: str) -> tuple[Statement, ...]:
-    """What the test is: its education page's first section (cited there)."""
+def _about(lab_code: str, language: str) -> tuple[Statement, ...]:
+    """What the test is: its education page's first section (cited there), in ``language``
+    when the page is translated."""
     page_id = LEARN_MORE.get(lab_code)
     if page_id is None:
         return ()
-    return get_page(page_id).sections[0].statements
+    page, _shown = translate_page(get_page(page_id), language)
+    return page.sections[0].statements
 
 
-def explain(row) -> ExplainedResult:
-    """``row``: a :class:`~speciosa.clinic.models.LabResult` of the patient."""
+def explain(row, language: str | None = None,
+            shown: translations.Shown | None = None) -> ExplainedResult:
+    """``row``: a :class:`~speciosa.clinic.models.LabResult` of the patient, explained in
+    ``language`` when the explanations are translated into it (else in English)."""
+    shown = shown or shown_in(language)
+    t = shown.text
     try:
-        name = klabs.get_lab(row.lab).name
+        name = t(klabs.get_lab(row.lab).name)
     except (KeyError, ValueError, klabs.LabValueError):
         name = row.lab
     if row.value is not None:
-        shown = f"{row.comparator}{_num(row.value)} {klabs.unit_display(row.unit)}".strip()
+        value = f"{row.comparator}{_num(row.value)} {klabs.unit_display(row.unit)}".strip()
     else:
-        shown = row.result or "no result"
+        value = row.result or t(NO_RESULT)
     state = _STATE.get(getattr(row, "sample_state", "") or "")
-    statements = list(_about(row.lab))
+    statements = list(_about(row.lab, shown.language))
     if state is not None:
-        statements.append(state)
+        statements.append(Statement(t(state.text), state.cite, state.unknown, state.bullet))
+    position = _POSITION.get(row.flag or "", "")
     return ExplainedResult(
-        lab=row.lab, name=name, collected_at=row.collected_at, shown=shown,
-        range_text="" if state is not None else _range_text(row),
-        position="" if state is not None else _POSITION.get(row.flag or "", ""),
-        statements=tuple(statements), learn_more=LEARN_MORE.get(row.lab, ""))
+        lab=row.lab, name=name, collected_at=row.collected_at, shown=value,
+        range_text="" if state is not None else _range_text(row, t),
+        position="" if state is not None or not position else t(position),
+        statements=tuple(statements), learn_more=LEARN_MORE.get(row.lab, ""),
+        talk=t(TALK), shown_in=shown)
 
 
-def explain_all(rows) -> list[ExplainedResult]:
-    """Newest first."""
-    return [explain(r) for r in sorted(rows, key=lambda r: r.collected_at, reverse=True)]
+def explain_all(rows, language: str | None = None) -> list[ExplainedResult]:
+    """Newest first, in ``language`` when translated."""
+    shown = shown_in(language)
+    return [explain(r, shown=shown)
+            for r in sorted(rows, key=lambda r: r.collected_at, reverse=True)]

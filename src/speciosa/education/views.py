@@ -10,11 +10,13 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.views.decorators.http import require_http_methods, require_POST
 
 from speciosa.clinic import access
 from speciosa.clinic import services as cservices
 from speciosa.clinic.models import Role
+from speciosa.knowledge import translations
 from speciosa.web.forms import apply_service_errors, submission_key
 from speciosa.web.offline_views import offline_copy
 
@@ -22,6 +24,9 @@ from . import content, services
 from .forms import AssignForm, DecisionForm
 
 _role_required = access.role_required
+
+#: The languages the decision aid's content can be shown in, each named in itself.
+CONTENT_LANGUAGES = (("en", "English"), ("es", "Español"), ("th", "ไทย"))
 
 
 
@@ -34,6 +39,9 @@ def learn_index(request):
         rows = services.reading_list(access.own_patient(request.user))
     else:
         rows = [{"page": p, "assigned": False, "read": False} for p in content.all_pages()]
+    language = translation.get_language()
+    for row in rows:  # each title and summary in the reader's language when translated
+        row["page"], row["shown"] = content.translate_page(row["page"], language)
     return render(request, "education/learn_index.html", {"rows": rows, "is_patient": role == Role.PATIENT})
 
 
@@ -49,8 +57,13 @@ def learn_page(request, page_id):
     just_read = []
     if role == Role.PATIENT:
         just_read = services.mark_read(request.user, access.own_patient(request.user), page.id)
+    # the page in the reader's language (or, asked for with ?original=1, the English it was
+    # translated from); the note says when that is a draft or when there is no translation
+    original = request.GET.get("original") == "1"
+    shown_page, shown = content.translate_page(page, "en" if original else translation.get_language())
     return render(request, "education/learn_page.html", {
-        "page": page, "is_patient": role == Role.PATIENT, "just_read": bool(just_read),
+        "page": shown_page, "is_patient": role == Role.PATIENT, "just_read": bool(just_read),
+        "shown": shown, "original": original, "reader_language": translation.get_language(),
     })
 
 
@@ -85,9 +98,17 @@ def decision_new(request, patient_id):
             except ValidationError as exc:
                 apply_service_errors(form, exc)
         status = 400
+    # the options in the clinician's language, or (?language=, on the form's links) in the
+    # patient's: the patient reads them too; the record stores ids and English labels
+    language = request.GET.get("language")
+    if language not in ("en", *translations.LANGUAGES):
+        language = translation.get_language()
+    options, priorities, shown = content.translate_options(
+        content.all_options(), language, services.PRIORITIES)
     return render(request, "education/decision_form.html", {
-        "patient": patient, "form": form, "options": content.all_options(),
-        "priorities": services.PRIORITIES,
+        "patient": patient, "form": form, "options": options, "shown": shown,
+        "content_languages": CONTENT_LANGUAGES,
+        "priorities": priorities,
         "considered": set(form["options_considered"].value() or []),
         "chosen": form["choice"].value() or "",
         "chosen_priorities": set(form["priorities"].value() or []),

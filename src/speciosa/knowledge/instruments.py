@@ -31,6 +31,7 @@ References
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import math
 import os
@@ -51,7 +52,9 @@ __all__ = [
     "Flag",
     "Instrument",
     "InstrumentError",
+    "InstrumentTranslation",
     "Item",
+    "Localized",
     "Measurement",
     "Score",
     "all_instruments",
@@ -60,6 +63,7 @@ __all__ = [
     "flags_for_total",
     "get_instrument",
     "load_definitions",
+    "localized",
     "score",
 ]
 
@@ -273,6 +277,10 @@ class Instrument:
         weeks, how often have you been bothered by:"); "" when the items stand alone.
     source : str
         The file the definition came from (and any overlay applied to it).
+    translation : str
+        ``"validated-only"`` (the default) or ``"own-wording"`` (:data:`TRANSLATION_KINDS`).
+    translations : mapping
+        Language code to :class:`InstrumentTranslation`, from language overlays.
     """
 
     id: str
@@ -291,6 +299,9 @@ class Instrument:
     short_name: str = ""
     prompt: str = ""
     source: str = field(default="", compare=False)
+    translation: str = "validated-only"
+    #: The language overlays loaded onto it, by language (see :func:`localized`).
+    translations: Mapping[str, InstrumentTranslation] = field(default_factory=dict, compare=False)
 
     def item(self, item_id: str) -> Item:
         """Return the item ``item_id``; :class:`InstrumentError` names the known items."""
@@ -425,8 +436,20 @@ _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "a t
                list: "an array", bool: "true or false"}
 
 _TOP_KEYS = ("id", "name", "short_name", "version", "completed_by", "description", "prompt", "citations", "licence",
-             "band_note", "scoring", "scales", "items", "bands", "flags")
+             "band_note", "scoring", "scales", "items", "bands", "flags", "translation")
 _OVERLAY_KEYS = ("overlay", "licence", "prompt", "items")
+#: The fields of a language overlay (an overlay with ``language``).
+_LANGUAGE_OVERLAY_KEYS = (*_OVERLAY_KEYS, "language", "status", "name", "short_name",
+                          "translated_by", "reviewed_by", "reviewed_at", "validated_source")
+#: How an instrument may be translated: ``"validated-only"`` (a validated or copyrighted
+#: instrument: only a validated translation a site loads, never one Speciosa writes) or
+#: ``"own-wording"`` (Speciosa's own wording: shipped translations, reviewed like content).
+TRANSLATION_KINDS = ("validated-only", "own-wording")
+#: Languages an instrument may be shown in besides English.
+LANGUAGES = ("es", "th")
+#: A language overlay's status: a translation of Speciosa's own wording is ``draft`` or
+#: ``reviewed``; one of a validated instrument is ``validated`` (and names its source).
+LANGUAGE_STATUSES = {"own-wording": ("draft", "reviewed"), "validated-only": ("validated",)}
 
 
 def _parse_values(r: _Reader) -> tuple[AllowedValue, ...]:
@@ -618,7 +641,15 @@ def _parse_definition(data: dict[str, Any], source: str) -> Instrument:
         short_name=r.text("short_name", ""),
         prompt=r.text("prompt", ""),
         source=source,
+        translation=_translation_kind(r),
     )
+
+
+def _translation_kind(r: _Reader) -> str:
+    kind = r.text("translation", "validated-only")
+    if kind not in TRANSLATION_KINDS:
+        r.fail("translation", f"must be one of {', '.join(TRANSLATION_KINDS)}, got {kind!r}")
+    return kind
 
 
 def _apply_overlay(base: Instrument, data: dict[str, Any], source: str) -> Instrument:
@@ -627,7 +658,7 @@ def _apply_overlay(base: Instrument, data: dict[str, Any], source: str) -> Instr
     An overlay can change words only: never values, scoring, bands or flags.
     """
     r = _Reader(source, "", data)
-    r.check_keys(_OVERLAY_KEYS)
+    r.check_keys(_LANGUAGE_OVERLAY_KEYS if "language" in data else _OVERLAY_KEYS)
     items = {it.id: it for it in base.items}
     for ir in r.tables("items", []):
         ir.check_keys(("id", "text", "label", "anchors"))
@@ -662,6 +693,101 @@ def _apply_overlay(base: Instrument, data: dict[str, Any], source: str) -> Instr
         prompt=r.text("prompt", base.prompt),
         source=f"{base.source} + {source}",
     )
+
+
+@dataclass(frozen=True)
+class InstrumentTranslation:
+    """An instrument in another language, from a language overlay.
+
+    ``status`` is ``draft`` or ``reviewed`` (Speciosa's own wording) or ``validated`` (a
+    validated translation a site loaded, named by ``validated_source``)."""
+
+    language: str
+    status: str
+    instrument: Instrument
+    validated_source: str = ""
+    translated_by: str = ""
+    reviewed_by: str = ""
+    reviewed_at: str = ""
+    source: str = ""
+
+
+#: Where the packaged definitions live (a language overlay of a validated instrument from
+#: here is refused: those come only from a site).
+_PACKAGED_PREFIX = "speciosa/knowledge/data/instruments/"
+
+
+def _language_overlay(base: Instrument, data: dict[str, Any], source: str) -> InstrumentTranslation:
+    """Check a language overlay and build the instrument in that language."""
+    r = _Reader(source, "", data)
+    r.check_keys(_LANGUAGE_OVERLAY_KEYS)
+    language = r.text("language")
+    if language not in LANGUAGES:
+        r.fail("language", f"must be one of {', '.join(LANGUAGES)}, got {language!r}")
+    status = r.text("status")
+    allowed = LANGUAGE_STATUSES[base.translation]
+    if status not in allowed:
+        if base.translation == "validated-only":
+            r.fail("status", f"{base.label} is a validated instrument: only a validated "
+                   f"translation can be loaded (status = \"validated\", with "
+                   f"validated_source naming it), never one written for Speciosa")
+        r.fail("status", f"must be one of {', '.join(allowed)}, got {status!r}")
+    if base.translation == "validated-only":
+        if source.startswith(_PACKAGED_PREFIX):
+            r.fail("overlay", f"a translation of {base.label} is not shipped with Speciosa: "
+                   "a site loads its validated translation from SPECIOSA_INSTRUMENT_DIR")
+        r.text("validated_source")
+    reviewed_by, reviewed_at = r.text("reviewed_by", ""), str(r.get("reviewed_at", (str, dt.date), ""))
+    if status == "reviewed" and not (reviewed_by and reviewed_at):
+        r.fail("reviewed_by", "a reviewed translation names its reviewer and reviewed_at")
+    if status == "draft" and (reviewed_by or reviewed_at):
+        r.fail("reviewed_by", "a draft has no reviewer; set status = \"reviewed\"")
+    if base.translation == "own-wording":
+        # Speciosa's own wording is translated whole: every item's label and anchor
+        missing = [it.id for it in base.items
+                   if it.id not in {str(x.get("id")) for x in data.get("items", ())
+                                    if isinstance(x, dict) and "label" in x}]
+        if missing:
+            r.fail("items", f"no translated label for {', '.join(missing)}")
+    words = {k: v for k, v in data.items() if k in _OVERLAY_KEYS}
+    inst = _apply_overlay(base, words, source)
+    inst = replace(inst, name=r.text("name", base.name),
+                   short_name=r.text("short_name", base.short_name), translations={})
+    return InstrumentTranslation(
+        language=language, status=status, instrument=inst,
+        validated_source=r.text("validated_source", ""), translated_by=r.text("translated_by", ""),
+        reviewed_by=reviewed_by, reviewed_at=reviewed_at, source=source)
+
+
+@dataclass(frozen=True)
+class Localized:
+    """An instrument as a reader of ``requested`` sees it.
+
+    ``note`` is ``""`` (English asked for, or a reviewed or validated translation),
+    ``"draft"`` (a translation of Speciosa's own wording not reviewed yet),
+    ``"not-validated"`` (a validated instrument with no validated translation loaded for the
+    language: shown with its English short labels) or ``"missing"`` (Speciosa's own
+    instrument, not translated into the language)."""
+
+    instrument: Instrument
+    requested: str
+    language: str
+    status: str = ""
+    note: str = ""
+
+
+def localized(instrument: Instrument | str, language: str | None) -> Localized:
+    """``instrument`` in ``language`` when a language overlay gives it, else in English."""
+    inst = instrument if isinstance(instrument, Instrument) else get_instrument(instrument)
+    requested = (language or "en").replace("_", "-").split("-", 1)[0].lower() or "en"
+    if requested == "en":
+        return Localized(inst, "en", "en")
+    found = inst.translations.get(requested)
+    if found is None:
+        note = "not-validated" if inst.translation == "validated-only" else "missing"
+        return Localized(inst, requested, "en", note=note)
+    return Localized(found.instrument, requested, requested, found.status,
+                     "draft" if found.status == "draft" else "")
 
 
 def _read_toml(text: str, source: str) -> dict[str, Any]:
@@ -708,6 +834,7 @@ def load_definitions(
             raise DefinitionError(f"{source}: id: {inst.id!r} is already defined in {seen[inst.id]}")
         seen[inst.id] = source
         result[inst.id] = inst
+    languages: list[tuple[str, dict[str, Any]]] = []
     for source, data in overlays:
         target = data["overlay"]
         if not isinstance(target, str) or target not in result:
@@ -715,14 +842,29 @@ def load_definitions(
                 f"{source}: overlay: no instrument {target!r} to overlay "
                 f"(known: {', '.join(sorted(result))})"
             )
+        if "language" in data:  # applied after the wording: a translation of the final text
+            languages.append((source, data))
+            continue
         result[target] = _apply_overlay(result[target], data, source)
+    for source, data in languages:
+        base = result[data["overlay"]]
+        found = _language_overlay(base, data, source)
+        result[base.id] = replace(base, translations={**base.translations, found.language: found})
     return result
 
 
 def _packaged_files() -> list[tuple[str, str]]:
     folder = resources.files("speciosa.knowledge").joinpath("data", "instruments")
     entries = sorted((e for e in folder.iterdir() if e.name.endswith(".toml")), key=lambda e: e.name)
-    return [(f"speciosa/knowledge/data/instruments/{e.name}", e.read_text("utf-8")) for e in entries]
+    files = [(f"{_PACKAGED_PREFIX}{e.name}", e.read_text("utf-8")) for e in entries]
+    # translations of Speciosa's own instruments (language overlays), one folder a language
+    translated = folder.joinpath("translations")
+    for lang in LANGUAGES if translated.is_dir() else ():
+        sub = translated.joinpath(lang)
+        if sub.is_dir():
+            files += [(f"{_PACKAGED_PREFIX}translations/{lang}/{e.name}", e.read_text("utf-8"))
+                      for e in sorted(sub.iterdir(), key=lambda e: e.name) if e.name.endswith(".toml")]
+    return files
 
 
 @functools.lru_cache(maxsize=1)

@@ -16,11 +16,13 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.views.decorators.http import require_http_methods
 
 from speciosa.clinic import access, crisis, writes
 from speciosa.clinic import services as cservices
 from speciosa.clinic.models import Role
+from speciosa.knowledge import instruments as kinstruments
 from speciosa.web import views as wviews
 from speciosa.web.forms import TokenForm, apply_service_errors, submission_key
 
@@ -232,14 +234,19 @@ def questionnaire(request, instrument_id):
     # help at once, before the questionnaire is sent (as the diary does for an entry not
     # saved yet): item 9 of a PHQ-9 answered above 0 in the draft
     unsent = crisis.urgent_reasons(phq9_items=answers if inst.id == "phq9" else None)
+    # the questions in the patient's language when a translation is loaded (a validated one
+    # for a validated instrument); otherwise the English short labels, with a note
+    shown = kinstruments.localized(inst, get_language())
+    words = shown.instrument
     return render(request, "schedules/questionnaire.html", {
-        "patient": patient, "inst": inst, "item": item, "index": index, "count": n,
+        "patient": patient, "inst": words, "shown": shown, "item": words.items[index - 1] if item else None,
+        "index": index, "count": n,
         "answered": sum(1 for it in inst.items if it.id in answers),
         "answers": answers, "error": error, "submit_form": submit_form,
         "review": [(i, it, answers.get(it.id), it.anchor(answers[it.id]) if it.id in answers else "")
-                   for i, it in enumerate(inst.items, 1)],
+                   for i, it in enumerate(words.items, 1)],
         "missing": missing, "short_labels": any(it.text is None for it in inst.items),
         "from_review": request.GET.get("from") == "review",
-        "chosen": answers.get(item.id) if item else None, "numbers": crisis.numbers_for(patient.site),
-        "urgent_help": crisis.describe(unsent) if unsent else None, "help_unsaved": True,
+        "chosen": answers.get(item.id) if item else None, "numbers": crisis.numbers_for(patient.site, get_language()),
+        "urgent_help": crisis.describe(unsent, get_language()) if unsent else None, "help_unsaved": True,
     }, status=400 if error else 200)

@@ -9,6 +9,7 @@ import uuid
 from django import forms
 from django.core import signing
 from django.core.exceptions import ValidationError
+from django.utils.translation import get_language
 
 from speciosa.clinic import writes
 from speciosa.clinic.models import DoseUnit
@@ -208,10 +209,15 @@ class DiaryForm(TokenForm):
 
     def __init__(self, *args, sex: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        checklist = kinstruments.get_instrument("side-effects")
+        # the checklist in the patient's language (Speciosa's own wording, translated); the
+        # SOWS, a validated scale, in English until the site loads a validated translation
+        language = get_language()
+        self.side_effects_shown = kinstruments.localized("side-effects", language)
+        checklist = self.side_effects_shown.instrument
         self.fields["side_effects"].choices = [
             (i.id, i.label) for i in checklist.items if not (i.id == "menstrual-change" and sex == "male")]
-        sows = kinstruments.get_instrument("sows")
+        self.sows_shown = kinstruments.localized("sows", language)
+        sows = self.sows_shown.instrument
         self.sows_fields = []
         for item in sows.items:
             name = f"sows-{item.id}"

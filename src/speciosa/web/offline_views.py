@@ -30,6 +30,7 @@ from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
 
 from speciosa.clinic import access, crisis
@@ -183,7 +184,7 @@ def offline_help(request):
     opens this page then (the server cannot show its help before it has the entry). pwa.js
     fetches it at each online visit of ``/me/``, so the kept copy has the site's numbers."""
     return render(request, "web/offline_help.html",
-                  {"numbers": crisis.numbers_for(access.own_patient(request.user).site)})
+                  {"numbers": crisis.numbers_for(access.own_patient(request.user).site, get_language())})
 
 
 @access.role_required(Role.PATIENT)

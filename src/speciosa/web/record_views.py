@@ -33,16 +33,20 @@ def my_record(request):
     patient = _own(request)
     labs = LabResult.objects.current().filter(patient=patient)
     assignments = EducationAssignment.objects.filter(patient=patient)
-    from speciosa.education.content import get_page
+    from django.utils import translation
 
+    from speciosa.education.content import get_page, translate_page
+
+    language = translation.get_language()
     reading = []
     for a in assignments:
         try:
-            reading.append((a, get_page(a.page_id).title))
+            reading.append((a, translate_page(get_page(a.page_id), language)[0].title))
         except KeyError:
             continue  # a page withdrawn since it was assigned
     return render(request, "web/my_record.html", {
-        "patient": patient, "results": results.explain_all(labs),
+        "patient": patient, "results": results.explain_all(labs, language),
+        "results_shown": results.shown_in(language),
         "decisions": patient.decisions.select_related("clinician").all(),
         "reading": reading,
     })

@@ -11,6 +11,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.views.decorators.http import require_http_methods
 
 from speciosa.clinic import access, crisis, records, selectors, services, writes
@@ -234,8 +235,8 @@ def me(request):
         "patient": patient, "today_diary": selectors.diary_for(patient, today),
         "taper_plan": taper.active_plan(patient),
         "history": selectors.diary_history(patient, days=30),
-        "urgent_help": crisis.describe(reasons) if reasons else None,
-        "numbers": crisis.numbers_for(patient.site),
+        "urgent_help": crisis.describe(reasons, get_language()) if reasons else None,
+        "numbers": crisis.numbers_for(patient.site, get_language()),
         **spages.my_due_context(patient),
     })
 
@@ -330,8 +331,8 @@ def diary(request, day=None):
     # the numbers at once all the same; the patient may never finish the save
     unsaved = crisis.urgent_reasons(posted.getlist("side_effects")) if posted is not None else []
     return render(request, "web/diary.html", {
-        "urgent_help": crisis.describe(unsaved) if unsaved else None, "help_unsaved": True,
-        "numbers": crisis.numbers_for(patient.site),
+        "urgent_help": crisis.describe(unsaved, get_language()) if unsaved else None, "help_unsaved": True,
+        "numbers": crisis.numbers_for(patient.site, get_language()),
         "patient": patient, "form": form, "doses": doses, "day": day, "existing": existing,
         "is_today": day == today,
         "entries": entries, "zone": zone, "usual": usual, "max_doses": forms.MAX_DOSES,
