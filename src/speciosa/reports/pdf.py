@@ -1,6 +1,8 @@
 """The visit report: one PDF for the chart, made with pip-installed libraries only.
 
-``fpdf2`` lays out the document (core Helvetica font, so no font files are needed) and
+``fpdf2`` lays out the document in Noto Sans, with Noto Sans Thai as its fallback (both
+embedded, SIL OFL, vendored in ``reports/fonts`` by ``tools/fonts/vendor.sh``; Thai is shaped
+with HarfBuzz so that its vowels and tone marks stack), and
 ``vl-convert-python`` renders the same Vega-Lite specs the web page shows to PNG with its
 bundled engine: no browser, and no network (``allowed_base_urls=[]`` refuses any URL; the specs
 carry their data inline).
@@ -12,6 +14,11 @@ safety rules count); the latest instrument scores and a table of the period's as
 side effects; notes; the decisions recorded; the citations used. Every page's footer says the
 report is not from a medical device and that exposure is a model estimate.
 
+The report's own words (headings, table headings, the first page's lines, the footer) are in
+the language it is asked for in (``language``: by default the language of the person who asks
+for it; the request form offers the patient's); what the record holds (alert messages, lab
+names, notes) is shown as recorded. Dates are written in that language's month names.
+
 A heading is kept with the start of its content (no heading alone at the foot of a page).
 The charts are drawn from their data within the report's period only, at a print scale of
 :data:`CHART_SCALE` (``benchmarks/bench_report.py`` times the report).
@@ -22,11 +29,14 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.utils import timezone
+from django.utils import dateformat, timezone, translation
+from django.utils.translation import gettext, gettext_lazy
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
@@ -46,8 +56,9 @@ from .data import (
 
 log = logging.getLogger(__name__)
 
-DISCLAIMER = ("Speciosa supports clinical decisions; it is not a medical device. Exposure values are "
-              "model estimates, not measurements, and never a dose recommendation.")
+DISCLAIMER = gettext_lazy(
+    "Speciosa supports clinical decisions; it is not a medical device. Exposure values are "
+    "model estimates, not measurements, and never a dose recommendation.")
 PERIOD_DAYS = {"30": 30, "90": 90}
 CHART_WIDTH_PX = 760
 #: Pixels per chart pixel in the PDF's images: 760 px across the 182 mm text width at 1.5 is
@@ -56,14 +67,47 @@ CHART_SCALE = 1.5
 #: The least room (mm) a heading needs below it on the page for the start of its content.
 KEEP_WITH_HEADING_MM = 30
 
-_LATIN1 = str.maketrans({"–": "-", "—": "-", "≈": "~", "≥": ">=", "≤": "<=", "µ": "u", "μ": "u",
-                         "·": "-", "’": "'", "‘": "'", "“": '"', "”": '"', "×": "x", "…": "...",
-                         "→": "->", "−": "-", " ": " "})
+#: The embedded fonts: Noto Sans (Latin with accents, Greek, Cyrillic) and Noto Sans Thai.
+FONT = "NotoSans"
+THAI_FONT = "NotoSansThai"
+_FONT_FILES = {(FONT, ""): "NotoSans-Regular.ttf", (FONT, "B"): "NotoSans-Bold.ttf",
+               (FONT, "I"): "NotoSans-Italic.ttf", (THAI_FONT, ""): "NotoSansThai-Regular.ttf",
+               (THAI_FONT, "B"): "NotoSansThai-Bold.ttf"}
+#: Text that needs shaping (Thai; the report draws no other complex script).
+_COMPLEX = re.compile("[\u0e00-\u0e7f]")
+#: Characters the fonts lack, written as people would by hand.
+_SUBSTITUTES = str.maketrans({"≈": "~", "→": "->"})
 
 
 def _t(text: Any) -> str:
-    """Text in the core fonts' Latin-1 (typographic characters replaced, others dropped)."""
-    return str(text).translate(_LATIN1).encode("latin-1", "replace").decode("latin-1")
+    """Text as the embedded fonts draw it."""
+    return str(text).translate(_SUBSTITUTES)
+
+
+def _fonts_dir():
+    from importlib import resources
+
+    return resources.files("speciosa.reports").joinpath("fonts")
+
+
+def resources_path(traversable):
+    """A real file for a packaged resource (fpdf2 reads fonts from paths)."""
+    from importlib import resources
+
+    return resources.as_file(traversable)
+
+
+def _day(at: dt.date | dt.datetime, fmt: str = "d M Y") -> str:
+    """A date in the active language's month names (``01 Mar 2026``; ``01 มี.ค. 2026``)."""
+    return dateformat.format(at, fmt)
+
+
+def _breakable(word: str, cut: int) -> bool:
+    """Whether a line may end before ``word[cut]``: never before a combining mark (a Thai
+    vowel above or below, or a tone mark, stays on its consonant) nor a following vowel."""
+    ch = word[cut]
+    return not (unicodedata.combining(ch) or unicodedata.category(ch) == "Mn"
+                or ch in "\u0e30\u0e32\u0e33\u0e45")
 
 
 def today_for(patient: Patient) -> dt.date:
@@ -76,8 +120,40 @@ def today_for(patient: Patient) -> dt.date:
 class _Report(FPDF):
     title_text = "Visit report"
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        folder = _fonts_dir()
+        for (family, style), name in _FONT_FILES.items():
+            with resources_path(folder.joinpath(name)) as path:
+                self.add_font(family, style, str(path))
+        # a character Noto Sans lacks (Thai) is drawn from Noto Sans Thai, in the nearest
+        # style (Thai has no italic); HarfBuzz places Thai vowels and tone marks
+        self.set_fallback_fonts([THAI_FONT], exact_match=False)
+        self._shaping: dict[bool, Any] = {}
+        self.set_text_shaping(True)
+        self._shaping[True] = self.text_shaping
+        self.set_text_shaping(False)
+        self._shaping[False] = None
+
+    # Shaping doubled the time of an English report (2.1 s against 1.2 s for the test
+    # patient's), so each text is shaped only when it holds Thai (complex script).
+    def _shape_for(self, text: Any) -> None:
+        self.text_shaping = self._shaping[bool(_COMPLEX.search(str(text)))]
+
+    def cell(self, w=None, h=None, text="", *args, **kwargs):
+        self._shape_for(text)
+        return super().cell(w, h, text, *args, **kwargs)
+
+    def multi_cell(self, w, h=None, text="", *args, **kwargs):
+        self._shape_for(text)
+        return super().multi_cell(w, h, text, *args, **kwargs)
+
+    def get_string_width(self, s, *args, **kwargs):
+        self._shape_for(s)
+        return super().get_string_width(s, *args, **kwargs)
+
     def header(self) -> None:
-        self.set_font("Helvetica", "B", 9)
+        self.set_font(FONT, "B", 9)
         self.set_text_color(90)
         self.cell(0, 5, _t(self.title_text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.set_text_color(0)
@@ -85,9 +161,10 @@ class _Report(FPDF):
 
     def footer(self) -> None:
         self.set_y(-14)
-        self.set_font("Helvetica", "", 7)
+        self.set_font(FONT, "", 7)
         self.set_text_color(90)
-        self.multi_cell(0, 3.2, _t(f"{DISCLAIMER}  Page {self.page_no()}/{{nb}}"), align="C")
+        page = gettext("Page %(page)s/%(pages)s") % {"page": self.page_no(), "pages": "{nb}"}
+        self.multi_cell(0, 3.2, _t(f"{DISCLAIMER}  {page}"), align="C")
         self.set_text_color(0)
 
     # -- building blocks
@@ -100,7 +177,7 @@ class _Report(FPDF):
         if self.room() < 11 + keep:
             self.add_page()
         self.ln(2)
-        self.set_font("Helvetica", "B", 12)
+        self.set_font(FONT, "B", 12)
         self.cell(0, 7, _t(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.set_draw_color(180)
         self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
@@ -108,12 +185,12 @@ class _Report(FPDF):
 
     def para(self, text: str, size: float = 9, style: str = "") -> None:
         """A paragraph across the text width (wrapped at spaces, continued on the next page)."""
-        self.set_font("Helvetica", style, size)
+        self.set_font(FONT, style, size)
         line_h = size * 0.48
         for line in self._wrap(_t(text), self.epw):
             if self.room() < line_h:
                 self.add_page()
-                self.set_font("Helvetica", style, size)
+                self.set_font(FONT, style, size)
             self.cell(0, line_h, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def table(self, headings: list[str], rows: list[list[Any]], widths: tuple[int, ...] | None = None) -> None:
@@ -121,7 +198,7 @@ class _Report(FPDF):
         under the headings again. A cell wraps only when its text is wider than the column:
         laying out every cell as a paragraph (``FPDF.table``) took half the report's time."""
         if not rows:
-            self.para("None recorded.", style="I")
+            self.para(gettext("None recorded."), style="I")
             return
         widths = widths or tuple(self.epw / len(headings) for _ in headings)
         scale = self.epw / sum(widths)
@@ -139,7 +216,7 @@ class _Report(FPDF):
         """``cells`` as one row, or, when the row is taller than a page (a note of thousands of
         characters), as rows of at most a page's lines each, continued in order: a row drawn
         past the foot of the page had fpdf break the page at every line."""
-        self.set_font("Helvetica", "", 8)
+        self.set_font(FONT, "", 8)
         most = max(1, int((self.h - self.t_margin - self.b_margin - 24) // self._LINE_MM))
         lines = [self._wrap(text, w - 2 * self._PAD_MM)
                  if self.get_string_width(text) > w - 2 * self._PAD_MM else [text]
@@ -154,7 +231,8 @@ class _Report(FPDF):
 
     def _wrap(self, text: str, width: float) -> list[str]:
         """``text`` broken into lines at most ``width`` mm wide in the current font (at spaces;
-        a word wider than the column is cut where it must)."""
+        a word wider than the column is cut where it must, never between a Thai consonant and
+        its vowel or tone mark: Thai has no spaces between words, only between phrases)."""
         out: list[str] = []
         for paragraph in text.split("\n"):
             line = ""
@@ -175,6 +253,8 @@ class _Report(FPDF):
                             break
                         cut += 1
                     cut = max(cut, 1)
+                    while cut > 1 and not _breakable(word, cut):
+                        cut -= 1  # a Thai vowel or tone mark stays with its consonant
                     out.append(word[:cut])
                     word = word[cut:]
                 line = word
@@ -184,7 +264,7 @@ class _Report(FPDF):
     def _table_row(self, cells: list[str], widths: tuple[float, ...], *, heading: bool,
                    dry: bool = False) -> float:
         """Draw one row (or, with ``dry``, only measure it); returns its height in mm."""
-        self.set_font("Helvetica", "B" if heading else "", 8)
+        self.set_font(FONT, "B" if heading else "", 8)
         lines = []
         for text, w in zip(cells, widths, strict=True):
             if self.get_string_width(text) <= w - 2 * self._PAD_MM:
@@ -265,7 +345,7 @@ def _prolactin_considerations(d: PatientChartData) -> tuple[str, list[tuple[str,
     pregnant = d.patient.pregnant if male else p.sample_state in ("pregnant", "hcg-positive")
     breastfeeding = d.patient.breastfeeding if male else p.sample_state == "breastfeeding"
     if p.sample_state == "uncertain" and not male:
-        return (f"Latest prolactin {p.shown} ({p.at.astimezone(d.tz):%d %b %Y}): not flagged. "
+        return (f"Latest prolactin {p.shown} ({_day(p.at.astimezone(d.tz))}): not flagged. "
                 f"{p.sample_state_note}"), []
     # the symptoms the safety rules count (and any open prolactin-symptoms alert names): the
     # interpretation must not say "no symptoms are recorded" beside that alert
@@ -278,11 +358,11 @@ def _prolactin_considerations(d: PatientChartData) -> tuple[str, list[tuple[str,
     except ValueError as exc:  # e.g. a unit the interpreter does not take
         return f"Latest prolactin could not be interpreted: {exc}", []
     flag = result.flag or result.flag_note or "not flagged"
-    head = f"Latest prolactin {p.shown} ({p.at.astimezone(d.tz):%d %b %Y}): {flag}."
+    head = f"Latest prolactin {p.shown} ({_day(p.at.astimezone(d.tz))}): {flag}."
     if symptoms:
         labels = side_effect_labels()
         head += (" Symptoms that can come from high prolactin reported: "
-                 + ", ".join(f"{labels.get(code, code).lower()} ({at.astimezone(d.tz):%d %b})"
+                 + ", ".join(f"{labels.get(code, code).lower()} ({_day(at.astimezone(d.tz), 'd M')})"
                              for code, at in symptoms) + ".")
     return head, [(c.text, tuple(c.citations)) for c in result.considerations]
 
@@ -301,11 +381,12 @@ class _Visit:
 
     def day(self, at: dt.datetime) -> str:
         """``at`` as a date at the patient's site (e.g. ``01 Mar 2026``)."""
-        return f"{at.astimezone(self.data.tz):%d %b %Y}"
+        return _day(at.astimezone(self.data.tz))
 
 
 def visit_report(patient: Patient, *, period: str = "90", author=None,
-                 now: dt.datetime | None = None, disclosure: str = "") -> bytes:
+                 now: dt.datetime | None = None, disclosure: str = "",
+                 language: str | None = None) -> bytes:
     """The visit report of ``patient`` as PDF bytes.
 
     Parameters
@@ -321,7 +402,14 @@ def visit_report(patient: Patient, *, period: str = "90", author=None,
     disclosure : str, optional
         When the report is sent to another party: a line naming the recipient and the
         consent, printed on page one with the 42 CFR 2.32 notice.
+    language : str, optional
+        The language of the report's own words ("en", "es", "th"); default the active one
+        (the language of the person who asked for it).
     """
+    if language:
+        with translation.override(language):
+            return visit_report(patient, period=period, author=author, now=now,
+                                disclosure=disclosure)
     d = chart_data(patient, now=now)
     start = d.now - dt.timedelta(days=PERIOD_DAYS[period]) if period in PERIOD_DAYS else d.first
     visit = _Visit(pdf=_new_document(patient, d.now.astimezone(d.tz)), data=d, start=start)
@@ -337,7 +425,7 @@ def visit_report(patient: Patient, *, period: str = "90", author=None,
             visit.images = _chart_images(visit)
             if visit.images and isinstance(visit.images[0][1], bytes):
                 keep = min(_image_height(visit.pdf, visit.images[0][1]), visit.pdf.eph - 20) * 0.7
-        visit.pdf.h2(heading, keep=keep)
+        visit.pdf.h2(str(heading), keep=keep)
         section(visit)
     return bytes(visit.pdf.output())
 
@@ -346,8 +434,10 @@ def _new_document(patient: Patient, local_now: dt.datetime) -> _Report:
     pdf = _Report(orientation="P", unit="mm", format="A4")
     # the document's title and running header name the record id, not the patient: the title
     # shows in browser tabs, window lists and file dialogs (the name and MRN are on page one)
-    pdf.title_text = f"Speciosa visit report - record {patient.pk} - {local_now:%d %b %Y}"
-    pdf.set_title(_t(f"Visit report: record {patient.pk}"))
+    pdf.title_text = gettext("Speciosa visit report - record %(record)s - %(day)s") % {
+        "record": patient.pk, "day": _day(local_now)}
+    pdf.set_title(_t(gettext("Visit report: record %(record)s") % {"record": patient.pk}))
+    pdf.set_lang(translation.get_language() or "en")
     pdf.set_author("Speciosa")
     pdf.set_creator("Speciosa (fpdf2, vl-convert)")
     pdf.alias_nb_pages()
@@ -360,35 +450,45 @@ def _new_document(patient: Patient, local_now: dt.datetime) -> _Report:
 def _patient_and_period(visit: _Visit, period: str, author) -> None:
     pdf, d = visit.pdf, visit.data
     patient, local_now = d.patient, d.now.astimezone(d.tz)
-    pdf.set_font("Helvetica", "B", 16)
+    pdf.set_font(FONT, "B", 16)
     pdf.cell(0, 9, _t(f"{patient.name}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     age = patient.age_on(local_now.date())
-    pdf.para(f"MRN {patient.identifier} - born {patient.birth_date:%d %b %Y} ({age} years) - "
-             f"{patient.get_sex_display().lower()}"
-             + (" - pregnant" if patient.pregnant else "")
-             + (" - breastfeeding" if patient.breastfeeding else "")
-             + f" - {patient.site.name}, {patient.care_team.name}"
-             f" - in care since {patient.in_care_since:%d %b %Y}")
-    by = f" by {author.get_full_name() or author.get_username()}" if author is not None else ""
-    pdf.para(f"Period: {visit.day(visit.start)} - {local_now:%d %b %Y} "
-             f"({'all records' if period == 'all' else f'last {period} days'}). "
-             f"Generated {local_now:%d %b %Y %H:%M} ({d.tz}){by}.")
+    parts = [gettext("MRN %(mrn)s") % {"mrn": patient.identifier},
+             gettext("born %(day)s (%(age)s years)") % {"day": _day(patient.birth_date), "age": age},
+             patient.get_sex_display().lower()]
+    parts += [gettext("pregnant")] if patient.pregnant else []
+    parts += [gettext("breastfeeding")] if patient.breastfeeding else []
+    parts += [f"{patient.site.name}, {patient.care_team.name}",
+              gettext("in care since %(day)s") % {"day": _day(patient.in_care_since)}]
+    pdf.para(" - ".join(parts))
+    span = (gettext("all records") if period == "all"
+            else gettext("last %(days)s days") % {"days": period})
+    when = {"start": visit.day(visit.start), "end": _day(local_now), "span": span,
+            "generated": _day(local_now, "d M Y H:i"), "zone": d.tz}
+    if author is not None:
+        when["by"] = author.get_full_name() or author.get_username()
+        line = gettext("Period: %(start)s - %(end)s (%(span)s). Generated %(generated)s "
+                       "(%(zone)s) by %(by)s.") % when
+    else:
+        line = gettext("Period: %(start)s - %(end)s (%(span)s). Generated %(generated)s "
+                       "(%(zone)s).") % when
+    pdf.para(line)
 
 
 def _current_alerts(visit: _Visit) -> None:
     pdf = visit.pdf
     active = visit.data.active_alerts
     if not active:
-        pdf.para("No open or acknowledged alerts.", style="I")
+        pdf.para(gettext("No open or acknowledged alerts."), style="I")
     for a in active:
         visit.cited.extend(a.citations or [])
         pdf.para(f"{a.severity.upper()} - {a.topic} ({a.get_status_display().lower()}, since "
                  f"{visit.day(a.first_seen_at)})", style="B")
         pdf.para(a.message)
         if a.next_step:
-            pdf.para(f"Next step to consider: {a.next_step}")
+            pdf.para(gettext("Next step to consider: %(step)s") % {"step": a.next_step})
         if a.citations:
-            pdf.para(f"Evidence: {', '.join(a.citations)}", size=8)
+            pdf.para(gettext("Evidence: %(ids)s") % {"ids": ", ".join(a.citations)}, size=8)
         pdf.ln(1)
 
 
@@ -418,7 +518,7 @@ def _charts(visit: _Visit) -> None:
     """The charts drawn by :func:`_chart_images`, each across the page."""
     pdf = visit.pdf
     if not visit.images:
-        pdf.para("Nothing to chart in this period.", style="I")
+        pdf.para(gettext("Nothing to chart in this period."), style="I")
     for key, png in visit.images:
         if isinstance(png, Exception):
             pdf.para(f"The {key} chart could not be drawn ({png.__class__.__name__}); "
@@ -464,13 +564,14 @@ def _exposure_estimate(visit: _Visit) -> None:
     pdf = visit.pdf
     summary = charts.exposure_summary(visit.data)
     if not summary["available"]:
-        pdf.para(f"Not available: {summary['problem']}", style="I")
+        pdf.para(gettext("Not available: %(problem)s") % {"problem": summary["problem"]}, style="I")
         return
     pdf.para(summary["label"], size=8.5)
     for line in summary["lines"]:
         pdf.para(line, size=8.5)
     if summary["assumptions"]:
-        pdf.para("Assumptions: " + " ".join(summary["assumptions"]), size=7.5)
+        pdf.para(gettext("Assumptions: %(list)s") % {"list": " ".join(summary["assumptions"])},
+                 size=7.5)
 
 
 def _latest_labs(visit: _Visit) -> None:
@@ -482,7 +583,8 @@ def _latest_labs(visit: _Visit) -> None:
              f"({p.reference_label})",
              (p.flag or "").upper() if p.flag in charts.FLAGGED else (p.flag or ""),
              visit.day(p.at)] for p in latest.values()]
-    pdf.table(["Test", "Result", "Canonical", "Reference range", "Flag", "Collected"], rows,
+    pdf.table([gettext("Test"), gettext("Result"), gettext("Canonical"), gettext("Reference range"),
+               gettext("Flag"), gettext("Collected")], rows,
               widths=(40, 28, 28, 36, 18, 26))
     head, considerations = _prolactin_considerations(visit.data)
     if head:
@@ -494,8 +596,9 @@ def _latest_labs(visit: _Visit) -> None:
 
 def _instrument_scores(visit: _Visit) -> None:
     scores = latest_scores(visit.data.patient, visit.start)
-    visit.pdf.table(["Instrument", "Latest", "Band / flags", "When", "In period"],
-                    [[s.name, "incomplete" if s.total is None else s.total,
+    visit.pdf.table([gettext("Instrument"), gettext("Latest"), gettext("Band / flags"),
+                     gettext("When"), gettext("In period")],
+                    [[s.name, gettext("incomplete") if s.total is None else s.total,
                       " - ".join(x for x in (s.band, ", ".join(s.flags)) if x),
                       visit.day(s.at), s.count_in_period] for s in scores],
                     widths=(56, 18, 56, 26, 20))
@@ -512,18 +615,21 @@ def _medications(visit: _Visit) -> None:
         if not m.is_current_status and m.end is not None and m.end < start_day:
             continue
         title, _detail = selectors.describe_medication(m)
-        when = f"since {m.start:%d %b %Y}" if not m.end else f"{m.start:%d %b %Y} - {m.end:%d %b %Y}"
+        when = (gettext("since %(day)s") % {"day": _day(m.start)} if not m.end
+                else f"{_day(m.start)} - {_day(m.end)}")
         coded = (f"coded: {m.drug}" + (f" (RxNorm {m.rxnorm})" if m.rxnorm else "")) if m.coded else "not coded"
         who = m.get_prescriber_display() if m.prescriber != "unknown" else ""
         if m.source == "patient":
             who = "reported by the patient" + (", confirmed" if m.confirmed_at else ", not yet confirmed")
         rows.append([title, f"{m.get_status_display()} {when}", coded, who])
-    visit.pdf.table(["Medicine", "Status", "Coded", "Prescriber / source"], rows, widths=(66, 44, 40, 32))
+    visit.pdf.table([gettext("Medicine"), gettext("Status"), gettext("Coded"),
+                     gettext("Prescriber / source")], rows, widths=(66, 44, 40, 32))
     review = medications.latest_review(visit.data.patient)
     if review is not None:
         by = review.entered_by.get_full_name() if review.entered_by else ""
-        visit.pdf.para(f"Last medication review: {visit.day(review.at)}" + (f" by {by}" if by else "") + ".",
-                       size=8)
+        visit.pdf.para((gettext("Last medication review: %(day)s by %(by)s.") if by
+                        else gettext("Last medication review: %(day)s."))
+                       % {"day": visit.day(review.at), "by": by}, size=8)
 
 
 def _treatment(visit: _Visit) -> None:
@@ -539,7 +645,8 @@ def _treatment(visit: _Visit) -> None:
             continue
         dose = (f"{format(e.dose_mg.normalize(), 'f')} mg {e.dose_basis}"
                 if e.dose_mg is not None else "dose not recorded")
-        when = f"since {e.start:%d %b %Y}" if not e.end else f"{e.start:%d %b %Y} - {e.end:%d %b %Y}"
+        when = (gettext("since %(day)s") % {"day": _day(e.start)} if not e.end
+                else f"{_day(e.start)} - {_day(e.end)}")
         extra = []
         if e.dispensing_clinic:
             extra.append(f"dispensed by {e.dispensing_clinic}")
@@ -550,9 +657,11 @@ def _treatment(visit: _Visit) -> None:
         rows.append([f"{e.get_drug_display()} {e.get_formulation_display()}", dose,
                      f"{e.get_status_display()} {when}", "; ".join(extra)])
     if not rows:
-        visit.pdf.para("No buprenorphine, methadone or naltrexone episode in the period.", size=8)
+        visit.pdf.para(gettext("No buprenorphine, methadone or naltrexone episode in the period."),
+                       size=8)
         return
-    visit.pdf.table(["Treatment", "Dose", "Status", "Details"], rows, widths=(56, 36, 50, 40))
+    visit.pdf.table([gettext("Treatment"), gettext("Dose"), gettext("Status"), gettext("Details")],
+                    rows, widths=(56, 36, 50, 40))
 
 
 def _taper_plans(visit: _Visit) -> None:
@@ -569,17 +678,18 @@ def _taper_plans(visit: _Visit) -> None:
     plans = [p for p in taper.current_plans(d.patient)
              if p.end >= start_day and (p.stopped_on is None or p.stopped_on >= start_day)]
     if not plans:
-        pdf.para("No taper plan in the period.", size=8)
+        pdf.para(gettext("No taper plan in the period."), size=8)
         return
     for plan in plans:
         by = plan.entered_by.get_full_name() if plan.entered_by else ""
-        pdf.para(f"{plan.get_kind_display().capitalize()}, {plan.start:%d %b %Y} - "
-                 f"{plan.end:%d %b %Y} ({plan.get_status_display()}"
-                 + (f" on {plan.stopped_on:%d %b %Y}: {plan.stop_reason}" if plan.stopped_on
+        pdf.para(f"{plan.get_kind_display().capitalize()}, {_day(plan.start)} - "
+                 f"{_day(plan.end)} ({plan.get_status_display()}"
+                 + (f" on {_day(plan.stopped_on)}: {plan.stop_reason}" if plan.stopped_on
                     else "") + f"). Recorded {visit.day(plan.entered_at)}"
                  + (f" by {by}" if by else "") + f". Why: {plan.reason}", style="B", size=8.5)
-        pdf.table(["From", "To", "Each dose", "Doses a day", "A day"],
-                  [[f"{s.start:%d %b %Y}", f"{s.end:%d %b %Y}",
+        pdf.table([gettext("From"), gettext("To"), gettext("Each dose"), gettext("Doses a day"),
+                   gettext("A day")],
+                  [[f"{_day(s.start)}", f"{_day(s.end)}",
                     f"{taper.number(s.amount)} {taper.unit_words(s.unit)}", s.doses_per_day,
                     f"{taper.number(s.per_day)} {taper.unit_words(s.unit)}"]
                    for s in taper.steps_of(plan)], widths=(30, 30, 56, 26, 40))
@@ -588,7 +698,8 @@ def _taper_plans(visit: _Visit) -> None:
             if pv.available:
                 visit.cited.extend(pv.citations)
                 pdf.para(rtaper.LABEL + f" [{', '.join(pv.citations)}]", size=8, style="I")
-                pdf.table(["Period", "Schedule", "Typical ng/mL", "Band", "Washout"],
+                pdf.table([gettext("Period"), gettext("Schedule"), gettext("Typical ng/mL"),
+                           gettext("Band"), gettext("Washout")],
                           [[r["what"], r["amount"], r["level"], r["band"], r["washout"]]
                            for r in rtaper.summary_rows(pv)], widths=(34, 54, 26, 22, 46))
             else:
@@ -598,8 +709,9 @@ def _taper_plans(visit: _Visit) -> None:
             pdf.para("Planned against taken (the plan's unit where the units measure the same "
                      "thing; mitragynine estimated by the diary's dose conversion; a day "
                      "without a diary is not counted as none taken):", size=8)
-            pdf.table(["Day", "Planned", "Taken", "Mitragynine mg planned / taken", "Reading"],
-                      [[f"{r.day:%a %d %b}", f"{taper.number(r.planned)} {taper.unit_words(r.unit)}",
+            pdf.table([gettext("Day"), gettext("Planned"), gettext("Taken"),
+                       gettext("Mitragynine mg planned / taken"), gettext("Reading")],
+                      [[_day(r.day, "D d M"), f"{taper.number(r.planned)} {taper.unit_words(r.unit)}",
                         ("no diary" if not r.recorded else
                          f"{taper.number(r.taken)} {taper.unit_words(r.unit)}"
                          if r.taken is not None else f"{r.doses} dose(s) in other units"),
@@ -633,7 +745,8 @@ def _assessments(visit: _Visit) -> None:
         rows.append([visit.day(a.at), names[a.instrument],
                      "incomplete" if a.total is None else a.total,
                      " - ".join(x for x in (a.band, ", ".join(a.flags or ())) if x), who])
-    visit.pdf.table(["When", "Instrument", "Total", "Band / flags", "Entered by"], rows,
+    visit.pdf.table([gettext("When"), gettext("Instrument"), gettext("Total"),
+                     gettext("Band / flags"), gettext("Entered by")], rows,
                     widths=(24, 68, 14, 42, 34))
     if craving:
         ordered = sorted(craving)
@@ -648,14 +761,14 @@ def _notes(visit: _Visit) -> None:
 
     notes = (Note.objects.current().filter(patient=visit.data.patient, at__gte=visit.start)
              .select_related("entered_by").order_by("-at", "-pk"))
-    visit.pdf.table(["When", "By", "Note"],
+    visit.pdf.table([gettext("When"), gettext("By"), gettext("Note")],
                     [[visit.day(n.at), (n.entered_by.get_full_name() or "a clinician") if n.entered_by else "",
                       n.text + (f" (corrected: {n.change_reason})" if n.replaces_id else "")]
                      for n in notes], widths=(24, 34, 124))
 
 
 def _side_effects(visit: _Visit) -> None:
-    visit.pdf.table(["When", "Symptoms"],
+    visit.pdf.table([gettext("When"), gettext("Symptoms")],
                     [[visit.day(s.at), ", ".join(s.symptoms)]
                      for s in reversed(visit.data.side_effects) if s.at >= visit.start],
                     widths=(30, 152))
@@ -667,7 +780,8 @@ def _decisions(visit: _Visit) -> None:
         visit.pdf.para("The shared decision record is not installed in this deployment "
                        "(speciosa.education); no decisions can be shown.", style="I")
         return
-    visit.pdf.table(["Decided", "Choice", "Reason", "Recorded by", "Agreed by"],
+    visit.pdf.table([gettext("Decided"), gettext("Choice"), gettext("Reason"),
+                     gettext("Recorded by"), gettext("Agreed by")],
                     [[visit.day(x.decided_at), x.choice_label, x.reason,
                       x.clinician_name, x.patient_agreed_name] for x in recorded],
                     widths=(24, 40, 68, 26, 24))
@@ -678,7 +792,7 @@ def _citations_used(visit: _Visit) -> None:
     pdf = visit.pdf
     ids = list(dict.fromkeys(visit.cited))
     if not ids:
-        pdf.para("No citation was used in this report.", style="I")
+        pdf.para(gettext("No citation was used in this report."), style="I")
     known = [i for i in ids if not evidence.missing_references([i])]
     for c in evidence.citations_of(known):
         pdf.para(f"[{c.id}] {c.formatted()} ({c.type.replace('-', ' ')})", size=8)
@@ -688,18 +802,18 @@ def _citations_used(visit: _Visit) -> None:
 
 #: The report's sections in order, each under its heading. The citations come last: they
 #: list what the sections before them cited.
-SECTIONS: tuple[tuple[str, Callable[[_Visit], None]], ...] = (
-    ("Current alerts", _current_alerts),
-    ("Medications", _medications),
-    ("Treatment for opioid use disorder", _treatment),
-    ("Taper plan", _taper_plans),
-    ("Charts", _charts),
-    ("Estimated mitragynine exposure (model estimate)", _exposure_estimate),
-    ("Latest laboratory results", _latest_labs),
-    ("Instrument scores (latest)", _instrument_scores),
-    ("Assessments in the period", _assessments),
-    ("Side effects reported in the period", _side_effects),
-    ("Notes in the period", _notes),
-    ("Decisions recorded", _decisions),
-    ("Citations used", _citations_used),
+SECTIONS: tuple[tuple[Any, Callable[[_Visit], None]], ...] = (
+    (gettext_lazy("Current alerts"), _current_alerts),
+    (gettext_lazy("Medications"), _medications),
+    (gettext_lazy("Treatment for opioid use disorder"), _treatment),
+    (gettext_lazy("Taper plan"), _taper_plans),
+    (gettext_lazy("Charts"), _charts),
+    (gettext_lazy("Estimated mitragynine exposure (model estimate)"), _exposure_estimate),
+    (gettext_lazy("Latest laboratory results"), _latest_labs),
+    (gettext_lazy("Instrument scores (latest)"), _instrument_scores),
+    (gettext_lazy("Assessments in the period"), _assessments),
+    (gettext_lazy("Side effects reported in the period"), _side_effects),
+    (gettext_lazy("Notes in the period"), _notes),
+    (gettext_lazy("Decisions recorded"), _decisions),
+    (gettext_lazy("Citations used"), _citations_used),
 )
