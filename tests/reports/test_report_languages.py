@@ -54,6 +54,9 @@ def test_the_visit_report_renders_in_thai(charted):
     assert "ผลการตรวจทางห้องปฏิบัติการล่าสุด" in text  # "Latest laboratory results"
     assert "มี.ค." in text  # the month in Thai (01 มี.ค. 2026)
     assert "41.7" in text  # values as recorded
+    # Latin text drawn after Thai text in the same font and size comes out as written (fpdf2
+    # drew it through another font's subset, garbled, before each text selected its font)
+    assert "Prolactin 41.7 ng/mL is above the reference range." in text
     assert any("NotoSansThai" in f for f in fonts) and all("not embedded" not in f for f in fonts)
     assert "Current alerts" not in text
 
@@ -89,6 +92,8 @@ def test_the_consent_pdf_prints_a_thai_consent_as_written(clinic):
     from speciosa.clinic.models import ConsentSignature
 
     patient = clinic.patient_a
+    patient.given_name, patient.family_name = "มาลี", "ใจดี"
+    patient.save()
     doc = consents.latest_document(patient.site, "research")
     type(doc).objects.filter(pk=doc.pk).update(title="ความยินยอมเพื่อการวิจัย", body=THAI)
     doc.refresh_from_db()
@@ -103,4 +108,26 @@ def test_the_consent_pdf_prints_a_thai_consent_as_written(clinic):
     text, fonts = _read(body)
     assert "ความยินยอมเพื่อการวิจัย" in text and "มาลี ใจดี" in text
     assert "ลงนามแล้ว" in text  # "Signed"
+    assert f"{sig.signed_at:%Y} " in text and " UTC" in text  # Latin after Thai cells, not garbled
+    assert sig.get_source_display() in text
     assert any("NotoSansThai" in f for f in fonts)
+
+
+def test_the_report_follows_the_clinicians_language_unless_they_choose_the_patients(
+        charted, clinic, login):
+    clinician = clinic.clinician_a
+    clinician.profile.language = "es"
+    clinician.profile.save()
+    patient_user = charted.patient.user
+    patient_user.profile.language = "th"
+    patient_user.profile.save()
+    client = login(clinician)
+    url = f"/patients/{charted.patient.pk}/report.pdf"
+    form = client.get(url).content.decode()
+    assert '<option value="es" selected>' in form and "ไทย (the patient's language)" in form
+    mine = client.get(url + "?purpose=treatment")
+    assert mine.status_code == 200 and "Alertas actuales" in _read(mine.content)[0]
+    theirs = client.get(url + "?purpose=treatment&language=th")
+    assert "การแจ้งเตือนปัจจุบัน" in _read(theirs.content)[0]
+    odd = client.get(url + "?purpose=treatment&language=xx")  # not a language: the clinician's
+    assert "Alertas actuales" in _read(odd.content)[0]

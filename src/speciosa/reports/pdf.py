@@ -139,6 +139,14 @@ class _Report(FPDF):
     # patient's), so each text is shaped only when it holds Thai (complex script).
     def _shape_for(self, text: Any) -> None:
         self.text_shaping = self._shaping[bool(_COMPLEX.search(str(text)))]
+        # fpdf2 2.8.9 sets the page's font to the fallback (Thai) font when a cell starts
+        # with Thai, and then believes the page's font is the chosen one: the next cell in
+        # the same font and size drew its Latin glyph ids without selecting its font (they
+        # came out through another font's subset, garbled). Each text selects its font.
+        chosen = self.fonts.get(f"{self.font_family}{self.font_style}")
+        if chosen is not None:
+            self.current_font = chosen
+        self.current_font_is_set_on_page = False
 
     def cell(self, w=None, h=None, text="", *args, **kwargs):
         self._shape_for(text)

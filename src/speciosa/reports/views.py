@@ -14,8 +14,10 @@ Access is decided by :mod:`speciosa.clinic.access` (a patient out of reach is a 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
+from django.utils import translation
 from django.views.decorators.http import require_GET
 
 from speciosa.clinic import access, consents, services, writes
@@ -91,6 +93,12 @@ def _consented_recipients(patient) -> list[str]:
                    if consents.part2_in_force([patient.pk], n).get(patient.pk)})
 
 
+def _language_of(patient) -> str:
+    """The language the patient chose for their pages ("" when none)."""
+    profile = getattr(getattr(patient, "user", None), "profile", None)
+    return getattr(profile, "language", "") or ""
+
+
 #: Purposes that send the report to another party: a recipient and a consent are needed.
 SENT_OUT = frozenset({"coordination"})
 
@@ -123,11 +131,19 @@ def visit_report(request, patient_id: int) -> HttpResponse:
     detail = (request.GET.get("detail") or "").strip()[:200]
     recipient = " ".join((request.GET.get("recipient") or "").split())[:consents.RECIPIENT_MAX]
 
+    # the report's own words: in the language of whoever asks for it, unless they choose
+    # another (the patient's, to hand it to them); what the record holds stays as recorded
+    language = request.GET.get("language") or translation.get_language()
+    if language not in dict(settings.LANGUAGES):
+        language = translation.get_language()
+
     def again(error: str, status: int):
         return render(request, "reports/report_purpose.html", {
             "patient": patient, "purposes": PURPOSES, "period": period, "purpose": purpose,
             "detail": detail, "recipient": recipient, "error": error,
-            "recipients": _consented_recipients(patient)}, status=status)
+            "recipients": _consented_recipients(patient),
+            "languages": settings.LANGUAGES, "language": language,
+            "patient_language": _language_of(patient)}, status=status)
 
     if purpose not in PURPOSES or (purpose == "other" and not detail):
         return again("Say what the report is for." if "purpose" in request.GET else "",
@@ -147,10 +163,12 @@ def visit_report(request, patient_id: int) -> HttpResponse:
         disclosure = (f"Disclosed to {recipient} for: {stated}, with the patient's 42 CFR Part 2 "
                       f"consent of {sig.signed_on:%d %b %Y} (in force until "
                       f"{sig.expires_on:%d %b %Y}).")
-    body = pdf.visit_report(patient, period=period, author=request.user, disclosure=disclosure)
+    body = pdf.visit_report(patient, period=period, author=request.user, disclosure=disclosure,
+                            language=language)
     writes.audit(request.user, writes.Action.EXPORT, patient=patient, model="visit-report",
                  reason=f"purpose of use: {stated}" + (f"; sent to {recipient}" if recipient else ""),
-                 after={"period": period, "purpose": purpose, "recipient": recipient})
+                 after={"period": period, "purpose": purpose, "recipient": recipient,
+                        "language": language})
     response = HttpResponse(body, content_type="application/pdf")
     response["Content-Disposition"] = (
         f'inline; filename="visit-report-{patient.pk}-{pdf.today_for(patient).isoformat()}.pdf"')
