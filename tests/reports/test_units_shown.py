@@ -51,4 +51,4 @@ def test_the_pdf_latest_results_show_mIU_per_L_not_ucum_brackets(labs):
     tsh = next(line for line in text.splitlines() if "0.85" in line)
     assert tsh.count("mIU/L") == 3, tsh  # result, canonical, range
     assert "m[IU]/L" not in text
-    assert "15 umol/L 0.88 mg/dL 0-1.2 mg/dL" in text
+    assert "15 µmol/L 0.88 mg/dL 0-1.2 mg/dL" in text  # the µ drawn (Noto Sans), not "u"
