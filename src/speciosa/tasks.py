@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import uuid
 from typing import Any
 
 from django.db import InterfaceError, OperationalError
@@ -50,18 +51,63 @@ def _setup() -> None:
         django.setup()
 
 
-@app.task(name="speciosa.tasks.sweep_all", **RETRY)
-def sweep_all() -> dict[str, int]:
-    """Evaluate every patient's safety rules (time-based rules need a regular sweep),
-    then e-mail the care teams about new urgent alerts."""
+@app.task(name="speciosa.tasks.sweep_all", bind=True, **RETRY)
+def sweep_all(self, as_of: str | None = None, chunk: int | None = None) -> dict[str, int]:
+    """Evaluate every patient's safety rules (time-based rules need a regular sweep), fanned
+    out over the queue: the patients are cut into chunks (``chunk`` patients, default
+    ``alerts.CHUNK``), each a :func:`sweep_chunk` task that any worker may take; the chunk
+    that finishes last records the run's completion and e-mails the care teams about new
+    urgent alerts. The run is keyed by this task's id: a redelivered ``sweep_all`` queues
+    only the chunks not done yet. Without a broker the chunks run here, one after another.
+
+    Returns the run's id and number of chunks, and (eagerly, when it has finished) its
+    counts."""
     _setup()
+    import datetime as dt
+
     from speciosa.clinic import alerts
 
-    result = alerts.sweep()
-    log.info("sweep done", extra={"count": result.patients, "task": "sweep_all"})
-    notify_new_urgent_alerts.delay()
-    return {"patients": result.patients, "findings": result.findings, "created": result.created,
-            "updated": result.updated, "stopped": result.stopped}
+    when = dt.datetime.fromisoformat(as_of) if as_of else None
+    run = alerts.plan_sweep(self.request.id or f"sweep-{uuid.uuid4()}", as_of=when, chunk=chunk)
+    pending = alerts.pending_chunks(run)
+    for first, last in pending:
+        sweep_chunk.delay(run.pk, first, last)
+    if not pending:  # every chunk done before (a redelivered task), or no patients
+        _finish(run.pk)
+    run.refresh_from_db()
+    out = {"run": run.pk, "chunks": run.chunks, "queued": len(pending)}
+    if run.finished_at is not None:
+        r = alerts.run_result(run)
+        out.update(patients=r.patients, findings=r.findings, created=r.created, updated=r.updated,
+                   stopped=r.stopped)
+    log.info("sweep planned", extra={"count": run.chunks, "task": "sweep_all"})
+    return out
+
+
+@app.task(name="speciosa.tasks.sweep_chunk", bind=True, **RETRY)
+def sweep_chunk(self, run_id: int, first: int, last: int) -> dict[str, int] | None:
+    """One chunk of a sweep run (patients ``first`` to ``last`` by id), evaluated once
+    whatever the deliveries (``alerts.run_chunk``); then, if it was the last, the run's
+    completion (``alerts.finish_run``)."""
+    _setup()
+    import os
+
+    from speciosa.clinic import alerts
+
+    worker = f"{self.request.hostname or 'eager'}:{os.getpid()}"
+    result = alerts.run_chunk(run_id, first, last, worker=worker)
+    _finish(run_id)
+    if result is None:
+        return None
+    return {"patients": result.patients, "findings": result.findings, "created": result.created}
+
+
+def _finish(run_id: int) -> None:
+    from speciosa.clinic import alerts
+
+    if alerts.finish_run(run_id):
+        log.info("sweep done", extra={"task": "sweep_chunk"})
+        notify_new_urgent_alerts.delay()
 
 
 @app.task(name="speciosa.tasks.evaluate_patient", **RETRY)

@@ -73,6 +73,8 @@ from .models import (
     Medication,
     Patient,
     SubstanceUse,
+    SweepChunk,
+    SweepRun,
     TreatmentEpisode,
     TreatmentFormulation,
 )
@@ -631,6 +633,85 @@ def sweep(*, as_of: dt.datetime | None = None, workers: int = 1) -> SweepResult:
     finally:
         pool.join()
     return result
+
+
+# --------------------------------------------------------------------------- the task queue
+
+def plan_sweep(key: str, *, as_of: dt.datetime | None = None, chunk: int | None = None) -> SweepRun:
+    """The sweep run ``key`` (the ``sweep_all`` task's id), planned now if it is new: the
+    patients' ids cut into ranges of ``chunk`` patients (:data:`CHUNK`), one
+    :class:`SweepChunk` each, and the safety settings in force. A run planned before (a
+    redelivered task) is returned as it is."""
+    run = SweepRun.objects.filter(key=key).first()
+    if run is not None:
+        return run
+    size = chunk or CHUNK
+    if size < 1:
+        raise ValueError("a sweep chunk holds at least one patient")
+    ids = list(_all_patient_ids())
+    ranges = [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+    with transaction.atomic():
+        run, made = SweepRun.objects.get_or_create(key=key, defaults={
+            "as_of": as_of or timezone.now(), "settings": site_safety_settings(), "chunk_size": size,
+            "chunks": len(ranges)})
+        if made:
+            SweepChunk.objects.bulk_create([SweepChunk(run=run, first_patient=a, last_patient=b)
+                                            for a, b in ranges])
+    return run
+
+
+def pending_chunks(run: SweepRun) -> list[tuple[int, int]]:
+    """``(first, last)`` of the run's chunks not done yet, in order."""
+    return list(run.chunk_set.filter(done_at__isnull=True).order_by("first_patient")
+                .values_list("first_patient", "last_patient"))
+
+
+def run_chunk(run_id: int, first: int, last: int, *, worker: str = "") -> SweepResult | None:
+    """Evaluate one chunk of a sweep run, once: the chunk's row is locked for the whole
+    evaluation, so a duplicated task waits and then finds it done (None); the alerts and the
+    chunk's ``done_at`` are committed together, so a worker lost half-way leaves neither and
+    the redelivered task does the chunk again."""
+    with transaction.atomic():
+        chunk = (SweepChunk.objects.select_for_update().select_related("run")
+                 .filter(run_id=run_id, first_patient=first, last_patient=last).first())
+        if chunk is None or chunk.done_at is not None:
+            return None
+        run = chunk.run
+        ids = list(Patient.objects.filter(pk__gte=first, pk__lte=last).order_by("pk")
+                   .values_list("pk", flat=True))
+        result = SweepResult()
+        for start in range(0, len(ids), CHUNK):
+            result.add(_evaluate_chunk(ids[start:start + CHUNK], run.as_of, run.settings))
+        chunk.done_at, chunk.worker = timezone.now(), worker[:200]
+        chunk.evaluations += 1
+        for name in ("patients", "findings", "created", "updated", "stopped"):
+            setattr(chunk, name, getattr(result, name))
+        chunk.save()
+    return result
+
+
+def finish_run(run_id: int) -> bool:
+    """Record the run's completion once all its chunks are done (True for the one call that
+    does; the run's row is locked, so two chunks finishing at once cannot both)."""
+    from django.db.models import Sum
+
+    with transaction.atomic():
+        run = SweepRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.finished_at is not None \
+                or run.chunk_set.filter(done_at__isnull=True).exists():
+            return False
+        totals = run.chunk_set.aggregate(**{n: Sum(n) for n in ("patients", "findings", "created",
+                                                                 "updated", "stopped")})
+        for name, value in totals.items():
+            setattr(run, name, value or 0)
+        run.finished_at = timezone.now()
+        run.save()
+    return True
+
+
+def run_result(run: SweepRun) -> SweepResult:
+    return SweepResult(patients=run.patients, findings=run.findings, created=run.created,
+                       updated=run.updated, stopped=run.stopped)
 
 
 def after_change(patient: Patient) -> None:

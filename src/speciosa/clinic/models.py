@@ -1057,3 +1057,57 @@ class RuleSetting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} = {self.value:g}"
+
+
+class SweepRun(models.Model):
+    """One clinic-wide sweep fanned out over the task queue (``speciosa.tasks.sweep_all``).
+
+    ``key`` is the task's id, so that a redelivered ``sweep_all`` finds its own run and queues
+    only the chunks not done yet. The chunks (:class:`SweepChunk`) are ranges of patient ids
+    fixed when the run is planned; ``finished_at`` is set once, by whichever chunk finishes
+    last, with the totals of the chunks. ``settings`` are the safety settings in force when
+    the run was planned: every chunk evaluates with the same ones.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    as_of = models.DateTimeField()
+    settings = models.JSONField(default=dict, blank=True)
+    chunk_size = models.PositiveIntegerField()
+    chunks = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    patients = models.PositiveIntegerField(default=0)
+    findings = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    stopped = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Sweep {self.pk} as of {self.as_of:%Y-%m-%d %H:%M}"
+
+
+class SweepChunk(models.Model):
+    """The patients with ids ``first_patient`` to ``last_patient`` of one :class:`SweepRun`:
+    one ``speciosa.tasks.sweep_chunk`` task. Evaluated once: the task locks this row, does
+    nothing when ``done_at`` is set (a redelivered or duplicated task), and sets ``done_at``
+    in the transaction that reconciles the chunk's alerts. ``evaluations`` counts the times
+    it was evaluated (1), ``worker`` names the worker that did."""
+
+    run = models.ForeignKey(SweepRun, on_delete=models.CASCADE, related_name="chunk_set")
+    first_patient = models.BigIntegerField()
+    last_patient = models.BigIntegerField()
+    done_at = models.DateTimeField(null=True, blank=True)
+    evaluations = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True)
+    patients = models.PositiveIntegerField(default=0)
+    findings = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    stopped = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "first_patient", "last_patient"],
+                                               name="one_chunk_per_range")]
+
+    def __str__(self) -> str:
+        return f"Sweep {self.run_id} patients {self.first_patient}-{self.last_patient}"

@@ -1,0 +1,116 @@
+"""The sweep fanned out over the task queue, run eagerly (no broker: the embedded demo):
+chunks of patients as tasks, each evaluated once whatever the deliveries, the run's
+completion recorded once, the same alerts as the single-process sweep.
+(tests/ops/test_sweep_workers.py runs it on two real worker processes.)"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from speciosa import safety, tasks
+from speciosa.clinic import alerts
+from speciosa.clinic.models import Alert, AuditEntry, Patient, SweepChunk, SweepRun
+
+from .test_sweep import _history
+
+
+def alert_rows():
+    return sorted(Alert.objects.filter(status__in=Alert.ACTIVE).values_list(
+        "patient_id", "rule", "severity", "message"))
+
+
+@pytest.fixture
+def patients(clinic):
+    out = [clinic.patient_a, clinic.patient_b] + [
+        Patient.objects.create(site=clinic.site_a, care_team=clinic.team_a, identifier=f"Q-{i}", given_name="Q",
+                               family_name=f"Queue{i}", birth_date=dt.date(1980, 1, 1), sex="female")
+        for i in range(5)]
+    for i, p in enumerate(out):
+        _history(p, days=45, seed=10 + i, stop_diary=10 if i % 3 == 0 else 0, escalate=i == 4)
+    return out
+
+
+def _expected(patients, as_of):
+    timelines = alerts.load_timelines([p.pk for p in patients])
+    found = safety.evaluate_many(timelines, as_of, alerts.site_safety_settings())
+    return sorted((pid, f.rule, f.severity, f.message) for pid, fs in found.items() for f in fs)
+
+
+@pytest.mark.django_db
+def test_an_eager_sweep_evaluates_each_chunk_once_and_records_its_completion(patients, monkeypatch):
+    monkeypatch.setattr("speciosa.ops.notify.unnotified_urgent", lambda *a: Alert.objects.none())
+    as_of = timezone.now()
+    out = tasks.sweep_all.apply(kwargs={"as_of": as_of.isoformat(), "chunk": 2}).get()
+    run = SweepRun.objects.get()
+    assert out["run"] == run.pk and out["chunks"] == run.chunks == 4 and out["queued"] == 4
+    assert run.finished_at is not None and out["patients"] == run.patients == len(patients)
+    chunks = list(run.chunk_set.order_by("first_patient"))
+    assert [c.evaluations for c in chunks] == [1] * 4 and all(c.done_at for c in chunks)
+    assert sum(c.patients for c in chunks) == len(patients)
+    ids = sorted(p.pk for p in patients)
+    assert [(c.first_patient, c.last_patient) for c in chunks] == [
+        (ids[i], ids[min(i + 2, len(ids)) - 1]) for i in range(0, len(ids), 2)]
+    got = alert_rows()
+    assert got == _expected(patients, as_of) and run.created == len(got) > 0
+    # the single-process sweep at the same time finds the same alerts: nothing new, none stopped
+    again = alerts.sweep(as_of=as_of)
+    assert (again.created, again.stopped, again.findings) == (0, 0, len(got))
+    assert alert_rows() == got
+
+
+@pytest.mark.django_db
+def test_a_redelivered_or_duplicated_chunk_or_sweep_raises_nothing_twice(patients, monkeypatch):
+    monkeypatch.setattr("speciosa.ops.notify.unnotified_urgent", lambda *a: Alert.objects.none())
+    as_of = timezone.now()
+    first = tasks.sweep_all.apply(kwargs={"as_of": as_of.isoformat(), "chunk": 3}, task_id="sweep-1").get()
+    audit = AuditEntry.objects.count()
+    seen = dict(Alert.objects.values_list("pk", "last_seen_at"))
+    run = SweepRun.objects.get(key="sweep-1")
+    for c in run.chunk_set.all():  # each chunk delivered again
+        assert tasks.sweep_chunk.apply(args=[run.pk, c.first_patient, c.last_patient]).get() is None
+    # the sweep task delivered again (same task id): its run, nothing queued
+    again = tasks.sweep_all.apply(kwargs={"as_of": as_of.isoformat(), "chunk": 3}, task_id="sweep-1").get()
+    assert again["run"] == first["run"] and again["queued"] == 0 and again["created"] == first["created"]
+    assert SweepRun.objects.count() == 1
+    assert set(SweepChunk.objects.values_list("evaluations", flat=True)) == {1}
+    assert AuditEntry.objects.count() == audit  # no alert raised, updated or stopped again
+    assert dict(Alert.objects.values_list("pk", "last_seen_at")) == seen  # not even touched
+
+
+@pytest.mark.django_db
+def test_a_chunk_lost_half_way_leaves_nothing_and_is_done_once_when_delivered_again(patients, monkeypatch):
+    monkeypatch.setattr("speciosa.ops.notify.unnotified_urgent", lambda *a: Alert.objects.none())
+    as_of = timezone.now()
+    run = alerts.plan_sweep("lost", as_of=as_of, chunk=4)
+    (a, b), rest = alerts.pending_chunks(run)[0], alerts.pending_chunks(run)[1:]
+    real = alerts._reconcile
+
+    def lost(*args, **kwargs):
+        real(*args, **kwargs)  # the alerts are written, then the worker dies before the commit
+        raise SystemExit("worker lost")
+
+    monkeypatch.setattr(alerts, "_reconcile", lost)
+    with pytest.raises(SystemExit):
+        alerts.run_chunk(run.pk, a, b)
+    assert not Alert.objects.exists() and not SweepChunk.objects.filter(done_at__isnull=False).exists()
+    monkeypatch.setattr(alerts, "_reconcile", real)
+    for first, last in [(a, b), *rest]:
+        assert alerts.run_chunk(run.pk, first, last) is not None
+    assert alerts.finish_run(run.pk) and not alerts.finish_run(run.pk)  # recorded once
+    run.refresh_from_db()
+    assert run.finished_at and run.patients == len(patients)
+    assert set(SweepChunk.objects.values_list("evaluations", flat=True)) == {1}
+    assert alert_rows() == _expected(patients, as_of)
+
+
+@pytest.mark.django_db
+def test_a_sweep_of_no_patients_finishes(db, monkeypatch):
+    monkeypatch.setattr("speciosa.ops.notify.unnotified_urgent", lambda *a: Alert.objects.none())
+    out = tasks.sweep_all.apply(kwargs={"chunk": 5}).get()
+    assert out["chunks"] == 0 and out["patients"] == 0
+    assert SweepRun.objects.get().finished_at is not None
+    with pytest.raises(ValueError, match="at least one patient"):
+        alerts.plan_sweep("zero", chunk=-1)
