@@ -4,7 +4,7 @@ measured in the same run (issue 4).
 Usage::
 
     .venv/bin/python benchmarks/bench_sweep.py [--patients 10000 100000] [--db sqlite|postgres|both]
-        [--profile auto|full|light] [--naive-sample 200] [--workers 1 2]
+        [--profile auto|full|light] [--naive-sample 200] [--workers 1 2] [--celery 1 2] [--keep]
 
 ``--db`` defaults to ``postgres`` when ``DATABASE_URL`` is set and ``sqlite`` otherwise; ``both``
 runs each database in its own process (Django's settings are per process). Every run uses a
@@ -35,7 +35,20 @@ What is timed
   records as ORM objects (full history), a :class:`speciosa.safety.Timeline`, ``evaluate``,
   then each alert looked up and saved one by one, stale ones cleared one by one.
 - **sweep**: :func:`speciosa.clinic.alerts.sweep` on every patient: first run (creates the
-  alerts) and a second run (steady state: alerts updated or cleared), for each ``--workers``.
+  alerts) and a second run (steady state: alerts updated or cleared), for each ``--workers``
+  (forked processes on this machine).
+- **over the queue** (``--celery 1 2``, PostgreSQL): ``speciosa.tasks.sweep_all`` sent to that
+  many ``speciosa worker`` processes (solo pool; Redis at ``CELERY_BROKER``, a database of its
+  own, flushed), timed from sending until its run records its completion (the workers' start
+  is not timed). Their CPU is read from ``/proc``.
+- **phases**: one process, chunk by chunk, the seconds and CPU seconds of loading,
+  evaluating and reconciling.
+
+Every line gives the load average (1 min) at its start and end: the machine is shared, and a
+wall time well above the CPU time is the others' load (or the database server's share).
+``--keep`` keeps the database at the end and reuses a clinic an earlier ``--keep`` run left
+with the same number of patients (its alerts truncated first), so that a re-run does not
+regenerate tens of millions of rows.
 
 The target (issue 4): a full sweep of 100,000 patients in under 60 s on this 2-core machine.
 """
@@ -442,8 +455,116 @@ def _timed_sweep(workers: int):
     return result, seconds, cpu_s
 
 
+def _phases() -> dict[str, tuple[float, float]]:
+    """One process, chunk by chunk as the sweep goes: seconds and CPU seconds of loading,
+    evaluating and reconciling (the database server's time shows in the wall seconds)."""
+    from django.db import connections
+    from django.utils import timezone
+
+    from speciosa import safety
+    from speciosa.clinic import alerts
+    from speciosa.clinic.models import Patient
+
+    connections.close_all()
+    as_of = timezone.now()
+    settings = alerts.site_safety_settings()
+    ids = list(Patient.objects.order_by("pk").values_list("pk", flat=True))
+    out = {"load": [0.0, 0.0], "evaluate": [0.0, 0.0], "reconcile": [0.0, 0.0]}
+
+    def timed(name, f, *args):
+        w, c = time.perf_counter(), time.process_time()
+        value = f(*args)
+        out[name][0] += time.perf_counter() - w
+        out[name][1] += time.process_time() - c
+        return value
+
+    for start in range(0, len(ids), alerts.CHUNK):
+        timelines = timed("load", lambda c: alerts.load_timelines(c, as_of=as_of, settings=settings),
+                          ids[start:start + alerts.CHUNK])
+        found = timed("evaluate", safety.evaluate_many, timelines, as_of, settings)
+        timed("reconcile", alerts.reconcile, found, settings)
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+CELERY_BROKER = "redis://127.0.0.1:6379/12"  # a database of its own for the benchmark's queue
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds of a process and its waited-for children (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _celery_sweep(n_workers: int):
+    """The sweep over the task queue: ``n_workers`` ``speciosa worker`` processes (solo pool)
+    on Redis, ``sweep_all`` sent to them, timed until its run records its completion."""
+    import threading
+    import uuid
+
+    import redis
+    from celery import Celery
+    from django.conf import settings as dj
+
+    from speciosa.clinic import alerts
+    from speciosa.clinic.models import SweepRun
+
+    r = redis.Redis.from_url(CELERY_BROKER, socket_connect_timeout=2)
+    r.ping()
+    queue = f"speciosa-bench-{uuid.uuid4().hex[:8]}"
+    env = dict(os.environ, CELERY_BROKER_URL=CELERY_BROKER, SPECIOSA_TASK_QUEUE=queue, SPECIOSA_LOG_LEVEL="INFO",
+               PYTHONUNBUFFERED="1")
+    env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    env.setdefault("SPECIOSA_DATA_DIR", str(dj.DATA_DIR))
+    speciosa = Path(sys.executable).parent / "speciosa"
+    procs, ready = [], []
+    for i in range(n_workers):
+        p = subprocess.Popen([str(speciosa), "worker", "--loglevel", "INFO", "--", "--pool=solo", "-Q", queue,
+                              "-n", f"bench{i}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        ev = threading.Event()
+
+        def read(p=p, ev=ev):
+            for line in p.stdout:
+                if " ready." in line:
+                    ev.set()
+        threading.Thread(target=read, daemon=True).start()
+        procs.append(p)
+        ready.append(ev)
+    try:
+        for ev in ready:
+            if not ev.wait(120):
+                raise SystemExit("bench_sweep: a Celery worker did not start")
+        cpu0 = sum(_proc_cpu(p.pid) for p in procs)
+        started = time.perf_counter()
+        task = Celery(broker=CELERY_BROKER).send_task("speciosa.tasks.sweep_all",
+                                                      kwargs={"chunk": alerts.CHUNK}, queue=queue)
+        while True:
+            run = SweepRun.objects.filter(key=task.id, finished_at__isnull=False).first()
+            if run is not None:
+                break
+            if any(p.poll() is not None for p in procs):
+                raise SystemExit("bench_sweep: a Celery worker died")
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+        cpu_s = sum(_proc_cpu(p.pid) for p in procs) - cpu0
+        workers_used = len(set(run.chunk_set.values_list("worker", flat=True)))
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        r.flushdb()
+    return alerts.run_result(run), seconds, cpu_s, workers_used
+
+
 def run_one(db: str, sizes: list[int], profile: str, sample: int, workers: list[int],
-            keep: bool = False) -> list[dict]:
+            keep: bool = False, celery: list[int] | None = None) -> list[dict]:
     _setup_django(db)
     from django.db import connection
 
@@ -453,13 +574,15 @@ def run_one(db: str, sizes: list[int], profile: str, sample: int, workers: list[
             prof = profile if profile != "auto" else ("full" if n <= 20_000 else "light")
             started = time.perf_counter()
             counts = _reused(db, n, prof) if keep else None
+            reused = counts is not None
             if counts is None:
                 _fresh_database(db)
                 counts = generate(n, prof)
             gen_s = time.perf_counter() - started
             total_rows = sum(counts.values())
-            print(f"[{db}] {n:,} patients, profile {prof}: generated {total_rows:,} rows in {gen_s:.0f} s "
-                  f"({total_rows / gen_s:,.0f} rows/s):", flush=True)
+            print(f"[{db}] {n:,} patients, profile {prof}: " + (f"{total_rows:,} rows (reused)" if reused else
+                  f"generated {total_rows:,} rows in {gen_s:.0f} s ({total_rows / gen_s:,.0f} rows/s)") + ":",
+                  flush=True)
             for table, c in counts.items():
                 print(f"    {table:22s} {c:>13,}", flush=True)
             from speciosa.clinic.models import Patient
@@ -470,21 +593,40 @@ def run_one(db: str, sizes: list[int], profile: str, sample: int, workers: list[
             naive_rate = len(chosen) / naive_s
             print(f"[{db}] naive, {len(chosen)} patients: {naive_s:.2f} s, {naive_rate:,.0f} patients/s", flush=True)
             connection.close()
-            for w in workers:
-                for run in ("first", "second"):
+            runs = [("fork", w, run) for w in workers for run in ("first", "second")]
+            runs += [("celery", w, "queued") for w in celery or ()]
+            for how, w, run in runs:
+                load0 = os.getloadavg()[0]
+                if how == "celery":
+                    result, secs, cpu_s, used = _celery_sweep(w)
+                    label = f"over the queue, {w} Celery worker{'s' if w > 1 else ''} ({used} took chunks)"
+                else:
                     result, secs, cpu_s = _timed_sweep(w)
-                    rate = result.patients / secs
-                    projected = TARGET_PATIENTS / rate
-                    verdict = "MET" if projected < TARGET_SECONDS else "MISSED"
-                    print(f"[{db}] sweep ({run} run, {w} worker{'s' if w > 1 else ''}), {result.patients:,} patients: "
-                          f"{secs:.1f} s (Python CPU {cpu_s:.1f} s, load average {os.getloadavg()[0]:.1f}), "
-                          f"{rate:,.0f} patients/s, {rate / naive_rate:.1f} x naive; "
-                          f"{result.findings:,} findings, created {result.created:,}, updated {result.updated:,}, "
-                          f"stopped firing {result.stopped:,}; 100k target (< {TARGET_SECONDS:.0f} s): {verdict} "
-                          f"({'measured' if n == TARGET_PATIENTS else 'projected'} {projected:.1f} s)", flush=True)
-                    out.append({"db": db, "patients": n, "profile": prof, "rows": total_rows, "generation_s": gen_s,
-                                "naive_per_s": naive_rate, "workers": w, "run": run, "sweep_s": secs,
-                                "sweep_per_s": rate, "sweep_cpu_s": cpu_s, "findings": result.findings})
+                    label = f"{run} run, {w} worker{'s' if w > 1 else ''}"
+                load1 = os.getloadavg()[0]
+                rate = result.patients / secs
+                projected = TARGET_PATIENTS / rate
+                verdict = "MET" if projected < TARGET_SECONDS else "MISSED"
+                print(f"[{db}] sweep ({label}), {result.patients:,} patients: "
+                      f"{secs:.1f} s (Python CPU {cpu_s:.1f} s, load average {load0:.1f} at start, "
+                      f"{load1:.1f} at end), "
+                      f"{rate:,.0f} patients/s, {rate / naive_rate:.1f} x naive; "
+                      f"{result.findings:,} findings, created {result.created:,}, updated {result.updated:,}, "
+                      f"stopped firing {result.stopped:,}; 100k target (< {TARGET_SECONDS:.0f} s): {verdict} "
+                      f"({'measured' if n == TARGET_PATIENTS else 'projected'} {projected:.1f} s)", flush=True)
+                out.append({"db": db, "patients": n, "profile": prof, "rows": total_rows, "generation_s": gen_s,
+                            "naive_per_s": naive_rate, "workers": w, "how": how, "run": run, "sweep_s": secs,
+                            "sweep_per_s": rate, "sweep_cpu_s": cpu_s, "findings": result.findings,
+                            "load_start": load0, "load_end": load1})
+            load0 = os.getloadavg()[0]
+            phases = _phases()
+            load1 = os.getloadavg()[0]
+            total = sum(v[0] for v in phases.values())
+            print(f"[{db}] phases, 1 process, {n:,} patients (load average {load0:.1f} at start, {load1:.1f} at end): "
+                  + ", ".join(f"{k} {v[0]:.1f} s (CPU {v[1]:.1f} s, {v[0] / n * 1000:.2f} ms a patient)"
+                              for k, v in phases.items())
+                  + f"; total {total:.1f} s", flush=True)
+            out.append({"db": db, "patients": n, "phases": phases, "load_start": load0, "load_end": load1})
     finally:
         if not keep:
             _drop_database(db)
@@ -505,7 +647,6 @@ def _reused(db: str, n: int, profile: str) -> dict[str, int] | None:
             for table in COLUMNS:
                 cur.execute(f"SELECT count(*) FROM {table}")
                 counts[table] = cur.fetchone()[0]
-            cur.execute("SELECT count(*) FROM clinic_dose")
     except Exception:  # no database yet, or not migrated
         connection.close()
         return None
@@ -531,6 +672,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", choices=("auto", "full", "light"), default="auto")
     p.add_argument("--naive-sample", type=int, default=200)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--celery", type=int, nargs="*", default=[],
+                   help="also sweep over the task queue with this many Celery worker processes each "
+                        f"(PostgreSQL; Redis at {CELERY_BROKER}), e.g. --celery 1 2")
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.add_argument("--keep", action="store_true",
                    help="keep the benchmark database at the end, and reuse one an earlier --keep run "
@@ -550,7 +694,9 @@ def main(argv: list[str] | None = None) -> int:
         return code
     if args.keep and len(args.patients) > 1:
         p.error("--keep takes one --patients size")
-    figures = run_one(args.db, args.patients, args.profile, args.naive_sample, args.workers, args.keep)
+    if args.celery and args.db != "postgres":
+        p.error("--celery needs --db postgres (the workers share the database through its server)")
+    figures = run_one(args.db, args.patients, args.profile, args.naive_sample, args.workers, args.keep, args.celery)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
     return 0

@@ -566,6 +566,15 @@ def _reconcile(findings_by_patient: dict[int, list], now: dt.datetime, result: S
         writes.append_audit(trail)
 
 
+def reconcile(findings_by_patient: dict[int, list], settings: Mapping | None = None) -> SweepResult:
+    """Reconcile these patients' alerts with their findings in one transaction (what a
+    sweep does after evaluating a chunk; the benchmark times it on its own)."""
+    result = SweepResult()
+    with transaction.atomic():
+        _reconcile(findings_by_patient, timezone.now(), result, settings)
+    return result
+
+
 def _evaluate_chunk(chunk: Sequence[int], as_of: dt.datetime, settings: Mapping) -> SweepResult:
     result = SweepResult()
     timelines = load_timelines(chunk, as_of=as_of, settings=settings)
