@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext, pgettext
 
 from speciosa.knowledge import instruments as kinstruments
 from speciosa.safety.rules import PROLACTIN_SYMPTOMS
@@ -76,13 +77,19 @@ def attention_reasons(p: Patient, today: dt.date) -> list[str]:
     active = getattr(p, "active_alerts", 0) or 0
     if active:
         urgent = getattr(p, "urgent_alerts", 0) or 0
-        reasons.append(f"{active} alert{'s' if active > 1 else ''}" + (f" ({urgent} urgent)" if urgent else ""))
-    if p.prolactin_flag in ("high", "critical"):
-        reasons.append(f"prolactin {p.prolactin_flag}")
+        text = ngettext("%(n)s alert", "%(n)s alerts", active) % {"n": active}
+        if urgent:
+            text = pgettext("alerts of a patient, some urgent", "%(alerts)s (%(n)s urgent)") % {
+                "alerts": text, "n": urgent}
+        reasons.append(text)
+    if p.prolactin_flag == "high":
+        reasons.append(pgettext("attention on the patient list", "prolactin high"))
+    elif p.prolactin_flag == "critical":
+        reasons.append(pgettext("attention on the patient list", "prolactin critical"))
     if p.withdrawal_instrument == "cows" and (p.withdrawal_total or 0) >= 13:
         reasons.append(f"COWS {p.withdrawal_total}")
     if p.last_diary is None or (today - p.last_diary).days >= 7:
-        reasons.append("no diary for 7+ days")
+        reasons.append(gettext("no diary for 7+ days"))
     return reasons
 
 
