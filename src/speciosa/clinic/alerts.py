@@ -150,8 +150,8 @@ def _rows(qs, *, times: tuple[int, ...] = (), json_columns: tuple[int, ...] = ()
     an offset) and ``json_columns`` (decoded) are touched."""
     conn = connections[qs.db]
     sql, params = qs.query.sql_with_params()
-    if conn.vendor == "postgresql":
-        yield from _pg_rows(conn, sql, params, json_columns)
+    if conn.vendor == "postgresql":  # JSON comes decoded (psycopg's binary jsonb loader)
+        yield from _pg_rows(conn, sql, params)
         return
     naive = conn.vendor == "sqlite"
     tz = conn.timezone
@@ -173,27 +173,19 @@ def _rows(qs, *, times: tuple[int, ...] = (), json_columns: tuple[int, ...] = ()
                 yield row
 
 
-def _pg_rows(conn, sql: str, params, json_columns: tuple[int, ...]) -> Iterator[tuple]:
+def _pg_rows(conn, sql: str, params) -> Iterator[tuple]:
     """PostgreSQL: the rows in the binary protocol, through a plain (server-side binding)
     psycopg cursor on Django's connection. Django's own cursors bind parameters on the client
     and read times as text through a Python loader (about 10 us a row); psycopg's binary
-    loaders are in C (times come back aware, in the connection's zone, UTC)."""
+    loaders are in C (times come back aware, in the connection's zone, UTC; ``jsonb`` values
+    decoded)."""
     import psycopg
 
     conn.ensure_connection()
     with conn.wrap_database_errors, psycopg.Cursor(conn.connection) as cursor:
         cursor.execute(sql, params, binary=True)
         while batch := cursor.fetchmany(FETCH):
-            if not json_columns:
-                yield from batch
-                continue
-            for row in batch:
-                if any(isinstance(row[i], str | bytes) for i in json_columns):
-                    row = list(row)
-                    for i in json_columns:
-                        if isinstance(row[i], str | bytes):
-                            row[i] = json.loads(row[i])
-                yield row
+            yield from batch
 
 
 #: A JSON value Python reads as true (``if value:``): not 0, false, null, "", [] or {}.
@@ -211,7 +203,7 @@ def _pg_side_effects(qs) -> Iterator[tuple]:
     sql = (f"SELECT s.patient_id, s.at, e.key FROM ({sql}) AS s(patient_id, at, items) "
            "CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(s.items) = 'object' "
            "THEN s.items ELSE '{}'::jsonb END) AS e WHERE " + _PG_TRUTHY)
-    return _pg_rows(connections[qs.db], sql, params, ())
+    return _pg_rows(connections[qs.db], sql, params)
 
 
 def _of(qs, column: str, ids: Sequence[int]):
