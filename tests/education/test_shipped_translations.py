@@ -18,13 +18,14 @@ from django.utils import timezone, translation
 from speciosa.clinic import crisis, services
 from speciosa.education import content, results
 from speciosa.education import services as eservices
+from speciosa.knowledge import evidence, translations
 from speciosa.knowledge import instruments as kinstruments
-from speciosa.knowledge import translations
 
 UNITS = ([(f"education/{p.id}", content.page_strings(p)) for p in content.all_pages()]
          + [("decision-aid/options", content.option_strings(content.all_options(),
                                                              eservices.PRIORITIES)),
-            ("record/lab-results", results.strings()), ("alerts/urgent-help", crisis.strings())])
+            ("record/lab-results", results.strings()), ("alerts/urgent-help", crisis.strings()),
+            ("education/evidence-strength", evidence.strength_vocabulary())])
 
 
 def text(body: str) -> str:
@@ -69,6 +70,9 @@ def test_a_thai_reader_gets_the_page_in_thai_marked_draft_with_the_same_evidence
     for st in page.statements():
         for c in st.citations:
             assert f'href="/evidence/#{c.id}"' in body
+        assert f'data-strength="{html.escape(st.strength)}"' in body  # English, for machines
+    assert "หลักฐาน: รายงานผู้ป่วยหนึ่งราย" in shown or "หลักฐาน: แนวทางเวชปฏิบัติ" in shown
+    assert "Evidence:" not in shown and "All pages" not in shown
 
 
 @pytest.mark.django_db

@@ -53,6 +53,7 @@ __all__ = [
     "option_strings",
     "page_strings",
     "page_text",
+    "strength_in",
     "translate_options",
     "translate_page",
     "unresolved_ids",
@@ -71,11 +72,18 @@ class Statement:
     cite: tuple[str, ...]
     unknown: bool = False
     bullet: bool = False
+    #: :attr:`strength` in the page's language, when the page is translated ("" otherwise)
+    strength_shown: str = ""
 
     @property
     def strength(self) -> str:
         """How strong the evidence is, in words (from :func:`evidence.strength_in_words`)."""
         return evidence.strength_in_words(self.cite)
+
+    @property
+    def strength_words(self) -> str:
+        """:attr:`strength` as the reader sees it (translated with the page)."""
+        return self.strength_shown or self.strength
 
     @property
     def citations(self) -> list[evidence.Citation]:
@@ -143,11 +151,18 @@ class Option:
     monitoring: tuple[Statement, ...]
     side_effects: tuple[Statement, ...]
     free_text: bool = False
+    #: :attr:`strength` in the options' language, when translated ("" otherwise)
+    strength_shown: str = ""
 
     @property
     def strength(self) -> str:
         """How strong the evidence for this option is, in words."""
         return evidence.strength_in_words(self.evidence) if self.evidence else "no cited evidence"
+
+    @property
+    def strength_words(self) -> str:
+        """:attr:`strength` as the reader sees it (translated with the options)."""
+        return self.strength_shown or self.strength
 
 
 def _statement(raw: Any, where: str) -> Statement:
@@ -317,11 +332,26 @@ def translate_page(page: Page, language: str | None) -> tuple[Page, translations
     if shown.language == "en":
         return page, shown
     t = shown.text
+    strength = strength_in(shown.language)
     sections = tuple(
         replace(sec, heading=t(sec.heading), english_heading=sec.heading,
-                statements=tuple(replace(st, text=t(st.text)) for st in sec.statements))
+                statements=tuple(replace(st, text=t(st.text), strength_shown=strength(st.strength))
+                                 for st in sec.statements))
         for sec in page.sections)
     return replace(page, title=t(page.title), summary=t(page.summary), sections=sections), shown
+
+
+#: The words that say how strong the evidence is, one content unit for every page.
+STRENGTH_CONTENT = "education/evidence-strength"
+
+
+def strength_in(language: str | None):
+    """A function from :func:`evidence.strength_in_words`'s English to ``language`` (its parts
+    translated; the English when any part is not)."""
+    shown = translations.shown(STRENGTH_CONTENT, language, evidence.strength_vocabulary())
+    if shown.language == "en":
+        return lambda words: words
+    return lambda words: "; ".join(shown.text(part) for part in words.split("; "))
 
 
 #: The decision aid's one content unit: every option and the priorities.
@@ -351,11 +381,13 @@ def translate_options(options: list[Option], language: str | None,
     if shown.language == "en":
         return options, priorities, shown
     t = shown.text
+    strength = strength_in(shown.language)
 
     def stmts(items):
-        return tuple(replace(st, text=t(st.text)) for st in items)
+        return tuple(replace(st, text=t(st.text), strength_shown=strength(st.strength))
+                     for st in items)
 
-    out = [replace(o, label=t(o.label),
+    out = [replace(o, label=t(o.label), strength_shown=strength(o.strength),
                    evidence_summary=replace(o.evidence_summary, text=t(o.evidence_summary.text))
                    if o.evidence_summary else None,
                    involves=stmts(o.involves), monitoring=stmts(o.monitoring),

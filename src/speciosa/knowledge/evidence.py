@@ -419,8 +419,25 @@ def strength_in_words(ids: Iterable[str]) -> str:
     words = _kinds_in_words(cites)
     refs = [resolve(i) for i in ids]
     if refs and all(isinstance(r, Claim) and r.other_opioids for r in refs):
-        words += "; evidence from other opioids, not kratom"
+        words += f"; {OTHER_OPIOIDS}"
     return words
+
+
+#: What :func:`strength_in_words` adds when every id is a claim from other opioids.
+OTHER_OPIOIDS = "evidence from other opioids, not kratom"
+
+
+def strength_vocabulary() -> list[str]:
+    """Every part :func:`strength_in_words` joins with ``"; "`` (to translate them)."""
+    out = ["no cited evidence", "animal studies only", "laboratory (in-vitro) studies only",
+           "animal and laboratory studies only", OTHER_OPIOIDS]
+    for kind, (singular, plural) in _NOUNS.items():
+        for n, word in _NUMBER_WORDS.items():
+            if kind == "guideline":
+                out.append(singular if n == 1 else f"{word} {plural}")
+            else:
+                out.append(f"{word} {singular if n == 1 else plural}")
+    return out
 
 
 def _kinds_in_words(cites: list[Citation]) -> str:

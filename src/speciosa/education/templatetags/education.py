@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import template
+from django.utils.translation import get_language
 
 from speciosa.web.forms import new_token
 
@@ -28,4 +29,6 @@ def education_summary(patient) -> dict:
 def reading_summary(patient) -> dict:
     """The patient's unread assigned pages."""
     rows = services.reading_list(patient)
-    return {"to_read": [r for r in rows if r["assigned"] and not r["read"]]}
+    language = get_language()
+    return {"to_read": [{**r, "page": content.translate_page(r["page"], language)[0]}
+                        for r in rows if r["assigned"] and not r["read"]]}
