@@ -144,6 +144,7 @@ class LoadUser:
     tz: str = "UTC"
     panel: list[int] = field(default_factory=list)  # a clinician's patients (for the report only)
     totp_key: str = ""  # hex key of the clinician's TOTP device, when 2FA is installed
+    used_minutes: dict[str, set[int]] = field(default_factory=dict)  # dose times sent, per local day
 
 
 def _totp_installed() -> bool:
@@ -155,7 +156,7 @@ def _totp_installed() -> bool:
 def generate(n_patients: int, days: int, team_size: int, n_patient_users: int, n_clinicians: int,
              *, seed: int = 8) -> tuple[dict[str, int], list[LoadUser]]:
     """Write the clinic with COPY; returns rows per table and the load users."""
-    from bench_sweep import COLUMNS, Generator
+    from bench_sweep import COLUMNS, Generator, filled_columns
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
     from django.db import connection, transaction
@@ -210,6 +211,7 @@ def generate(n_patients: int, days: int, team_size: int, n_patient_users: int, n
     pids = list(Patient.objects.order_by("pk").values_list("pk", flat=True))
     gen = Generator("full", today - dt.timedelta(days=1), days=days, seed=seed)
     counts = {"clinic_patient": n_patients, **dict.fromkeys(COLUMNS, 0)}
+    fill = filled_columns()  # columns the generator does not write get the model's default
     connection.ensure_connection()
     raw = connection.connection
     for start in range(0, len(pids), 500):
@@ -222,10 +224,11 @@ def generate(n_patients: int, days: int, team_size: int, n_patient_users: int, n
                 if not data:
                     continue
                 counts[table] += len(data)
-                cols = ", ".join(f'"{c}"' for c in COLUMNS[table])
+                defaults = tuple(v for _, v in fill[table])
+                cols = ", ".join(f'"{c}"' for c in COLUMNS[table] + tuple(c for c, _ in fill[table]))
                 with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
                     for row in data:
-                        copy.write_row(row)
+                        copy.write_row(row + defaults)
         if not raw.autocommit:
             raw.commit()
     with connection.cursor() as cur:
@@ -242,6 +245,20 @@ def _sweep(env: dict[str, str]) -> str:
     out = subprocess.run([sys.executable, "-c", "from speciosa.cli import main; raise SystemExit(main())",
                           "sweep"], env=env, capture_output=True, text=True, timeout=900, check=True)
     return (out.stdout.strip().splitlines() or [""])[-1]
+
+
+def _used_minutes(users: list[LoadUser]) -> None:
+    """The dose times already stored for today and yesterday (an earlier run on a kept database),
+    so that the load sends no dose at a minute the patient has used."""
+    from speciosa.clinic.models import Dose
+
+    by_name = {u.username: u for u in users if u.role == "patient"}
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    for name, at in (Dose.objects.filter(patient__user__username__in=list(by_name), taken_at__gte=since)
+                     .values_list("patient__user__username", "taken_at")):
+        u = by_name[name]
+        local = at.astimezone(zoneinfo.ZoneInfo(u.tz))
+        u.used_minutes.setdefault(local.date().isoformat(), set()).add(local.hour * 60 + local.minute)
 
 
 def _record_counts() -> dict[str, int]:
@@ -458,8 +475,16 @@ class Load:
             data = {"csrfmiddlewaretoken": form.get("csrfmiddlewaretoken", ""), "token": form.get("token", ""),
                     "doses-TOTAL_FORMS": "3", "doses-INITIAL_FORMS": "0", "doses-MIN_NUM_FORMS": "0",
                     "doses-MAX_NUM_FORMS": "12", "craving": str(self.rng.randint(0, 10))}
+            # a time of today not used yet by this user (a second dose at the same minute asks
+            # "did you take it twice?"); early in the day, when every minute so far is taken, the
+            # patient confirms it, as the form asks
+            used = user.used_minutes.setdefault(now.date().isoformat(), set())
             for i in range(n_doses):
-                m = max(0, minutes_now - self.rng.randint(1, 600))
+                free = [m for m in range(max(0, minutes_now - 600), minutes_now) if m not in used]
+                m = self.rng.choice(free) if free else max(0, minutes_now - self.rng.randint(1, 600))
+                if not free:
+                    data[f"doses-{i}-confirmed_unusual"] = "on"
+                used.add(m)
                 data.update({f"doses-{i}-time": f"{m // 60:02d}:{m % 60:02d}",
                              f"doses-{i}-amount": f"{self.rng.choice((1, 1.5, 2, 2.5, 3, 4))}",
                              f"doses-{i}-unit": "g", f"doses-{i}-product": "Red Bali leaf powder"})
@@ -623,6 +648,7 @@ def _cpu_jiffies() -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------- driver
 
 def main(argv: list[str] | None = None) -> int:
+    global LOAD_DB
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--patients", type=int, default=5000)
     p.add_argument("--days", type=int, default=60, help="days of history per patient")
@@ -635,7 +661,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     p.add_argument("--double-submits", type=int, default=10)
     p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--database", default=LOAD_DB, help="name of the throw-away database (created, dropped)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the database and write the load users next to it, for --reuse")
+    p.add_argument("--reuse", action="store_true",
+                   help="reuse a database kept by --keep (same --database): no generation, no sweep")
     args = p.parse_args(argv)
+    LOAD_DB = args.database
+    users_file = Path(tempfile.gettempdir(), f"{LOAD_DB}-users.json")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stops the server, drops the DB
 
     n_users = args.patient_users + args.clinicians
@@ -647,17 +680,25 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     try:
         started = time.perf_counter()
-        _fresh_database()
-        counts, users = generate(args.patients, args.days, args.team_size, args.patient_users, args.clinicians)
-        print(f"Clinic: {args.patients:,} patients in care teams of {args.team_size}, {args.days} days each: "
-              f"{sum(counts.values()):,} rows in {time.perf_counter() - started:.0f} s "
-              f"({', '.join(f'{t.split(chr(95), 1)[1]} {c:,}' for t, c in counts.items())})", flush=True)
         env = _server_env(settings_dir)
-        t = time.perf_counter()
-        print(f"speciosa sweep: {_sweep(env)} ({time.perf_counter() - t:.0f} s)", flush=True)
+        if args.reuse:
+            users = [LoadUser(**u) for u in json.loads(users_file.read_text())]
+            print(f"Clinic: reusing the database {LOAD_DB} kept by an earlier --keep run", flush=True)
+        else:
+            _fresh_database()
+            counts, users = generate(args.patients, args.days, args.team_size, args.patient_users,
+                                     args.clinicians)
+            print(f"Clinic: {args.patients:,} patients in care teams of {args.team_size}, {args.days} days "
+                  f"each: {sum(counts.values()):,} rows in {time.perf_counter() - started:.0f} s "
+                  f"({', '.join(f'{t.split(chr(95), 1)[1]} {c:,}' for t, c in counts.items())})", flush=True)
+            t = time.perf_counter()
+            print(f"speciosa sweep: {_sweep(env)} ({time.perf_counter() - t:.0f} s)", flush=True)
+            if args.keep:
+                users_file.write_text(json.dumps([{**u.__dict__, "used_minutes": {}} for u in users]))
         panels = [len(u.panel) for u in users if u.role == "clinician"]
         print(f"Load users: {args.patient_users} patients, {args.clinicians} clinicians (panels of "
               f"{min(panels)}-{max(panels)} patients){', with TOTP' if _totp_installed() else ''}", flush=True)
+        _used_minutes(users)
         before = _record_counts()
         port = _free_port()
         server = _start_server(env, port, args.workers, log)
@@ -692,7 +733,10 @@ def main(argv: list[str] | None = None) -> int:
             if log.exists() and log.stat().st_size:
                 tail = log.read_text()[-2000:]
                 print(f"\ngunicorn log (tail):\n{tail}")
-        _drop_database()
+        if args.keep or args.reuse:
+            print(f"database {LOAD_DB} kept (drop it with: psql -c 'DROP DATABASE {LOAD_DB}')")
+        else:
+            _drop_database()
         shutil.rmtree(settings_dir, ignore_errors=True)
 
 

@@ -18,9 +18,42 @@ import functools
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models.fields.related_descriptors import ReverseOneToOneDescriptor
 from django.http import Http404
+from django.utils.functional import LazyObject, empty
 
-from .models import Patient, Role
+from .models import Patient, Profile, Role
+
+
+def _related_once(user, name: str, queryset):
+    """``user.<name>`` (the reverse one-to-one ``profile`` or ``patient``), read with one
+    query per user object that also joins what every page then reads from it (the site, the
+    care team), or ``None`` when there is none. Django keeps it on the user object, which
+    lives for one request: the middleware, the role checks and the view share one read."""
+    target = user
+    while isinstance(target, LazyObject):  # request.user (django-otp wraps it once more)
+        if target._wrapped is empty:
+            target._setup()
+        target = target._wrapped
+    descriptor = getattr(type(target), name, None)
+    if isinstance(descriptor, ReverseOneToOneDescriptor) and not descriptor.is_cached(target):
+        descriptor.related.set_cached_value(target, queryset.filter(user=target).first())
+    return getattr(target, name, None)
+
+
+def profile_of(user):
+    """The user's profile with its site (one query per request), or ``None``."""
+    if not user or not user.is_authenticated:
+        return None
+    return _related_once(user, "profile", Profile.objects.select_related("site"))
+
+
+def linked_patient(user) -> Patient | None:
+    """The patient record linked to a login, with its site and care team (one query per
+    request), or ``None``."""
+    if not user or not user.is_authenticated:
+        return None
+    return _related_once(user, "patient", Patient.objects.select_related("site", "care_team"))
 
 
 def role_of(user) -> str | None:
@@ -28,7 +61,7 @@ def role_of(user) -> str | None:
         return None
     if user.is_superuser:
         return Role.ADMIN
-    profile = getattr(user, "profile", None)
+    profile = profile_of(user)
     return profile.role if profile else None
 
 
@@ -51,10 +84,10 @@ def own_patient(user) -> Patient:
     no record linked to it, is a 404: a clinician has no "own" patient."""
     if not has_role(user, Role.PATIENT):
         raise Http404("No patient record is linked to this login")
-    try:
-        return Patient.objects.select_related("site", "care_team").get(user=user)
-    except Patient.DoesNotExist:
-        raise Http404("No patient record is linked to this login") from None
+    patient = linked_patient(user)
+    if patient is None:
+        raise Http404("No patient record is linked to this login")
+    return patient
 
 
 def visible_patients(user):

@@ -44,6 +44,9 @@ class UserLanguageMiddleware:
         response.headers.setdefault("Content-Language", request.LANGUAGE_CODE)
         return response
 
+from speciosa.clinic import access
+from speciosa.clinic.models import Role
+
 
 class SiteTimezoneMiddleware:
     """A patient's "today" is the day at their clinic, not on the server.
@@ -59,11 +62,13 @@ class SiteTimezoneMiddleware:
         name = None
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            patient = getattr(user, "patient", None)
+            # a patient login's record (with its site: the view's own_patient reuses it);
+            # a staff login has none to look for
+            patient = access.linked_patient(user) if access.has_role(user, Role.PATIENT) else None
             if patient is not None:
                 name = patient.site.time_zone
             else:
-                profile = getattr(user, "profile", None)
+                profile = access.profile_of(user)  # with its site, read by the role check
                 if profile is not None and profile.site_id:
                     name = profile.site.time_zone
         if name:

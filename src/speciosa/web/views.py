@@ -72,7 +72,11 @@ def patient_list(request):
 
 @_role_required(Role.CLINICIAN)
 def patient_detail(request, patient_id):
-    patient = access.patient_for(request.user, patient_id)
+    # the patient and the list's summary of them in one read (404 outside the user's teams)
+    summary = selectors.patient_list(access.visible_patients(request.user).filter(pk=patient_id)).first()
+    if summary is None:
+        raise Http404("No such patient")
+    patient = summary
     services.record_view(request.user, patient)
     try:
         limit = max(10, min(int(request.GET.get("limit", 40)), 2000))
@@ -80,7 +84,6 @@ def patient_detail(request, patient_id):
         limit = 40
     taper = taper_views.taper_context(patient)  # its plans go on the timeline too: one query
     events = selectors.patient_timeline(patient, limit=limit + 1, taper_plans=taper["all"])
-    summary = selectors.patient_list(access.visible_patients(request.user).filter(pk=patient.pk)).get()
     apps = smart.launchable_apps()
     response = render(request, "web/patient_detail.html", {
         "patient": patient, "events": events[:limit], "more": len(events) > limit, "next_limit": limit * 4,
