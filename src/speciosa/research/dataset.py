@@ -24,16 +24,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import re
 import shutil
 import tempfile
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from . import anonymity, deid
@@ -193,6 +196,8 @@ class ResearchDataset:
     report: dict[str, Any] = field(default_factory=dict)
     #: Database ids of the exported patients, for the audit trail; never written to a file.
     patient_pks: list[int] = field(default_factory=list, repr=False)
+    #: Seconds each step of :func:`build_dataset` took (for the benchmark; not exported).
+    timings: dict[str, float] = field(default_factory=dict, repr=False)
 
     @property
     def n_exported(self) -> int:
@@ -306,17 +311,40 @@ def _safe_code(code: str) -> str:
 
 @dataclass
 class _Doses:
-    """The exported dose rows, and what the daily exposure needs from them."""
+    """The exported dose rows, and what the daily exposure needs from them: one column per
+    conversion input, in the rows' order (patient, then time), for the cohort path."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
-    inputs: dict[int, list[Any]] = field(default_factory=lambda: defaultdict(list))
     per_day: dict[tuple[int, int], list[int]] = field(
         default_factory=lambda: defaultdict(lambda: [0, 0]))  # (pid, day) -> [n, not converted]
+    subject: list[int] = field(default_factory=list)  # patient database id
+    day: list[int] = field(default_factory=list)  # day in care (the exported doses' own)
+    amount: list[float] = field(default_factory=list)  # NaN: unreadable (not converted)
+    unit: list[str] = field(default_factory=list)  # "" when not a known unit
+    percent: list[float] = field(default_factory=list)  # NaN: not given
+    per_capsule: list[float] = field(default_factory=list)  # NaN: not given
+
+
+def _conversion_inputs(d: dict[str, Any]) -> tuple[float, str, float, float]:
+    """Amount, unit, percent and grams per capsule of a dose row as the conversion reads them
+    (:func:`speciosa.pharmacology.doses.daily_mitragynine_mg`'s rules: an unknown unit or a
+    number that is not one (a stored NaN) makes the dose one that is not converted)."""
+    from speciosa.pharmacology import doses as pdoses
+
+    def number(x: Any) -> float:
+        return math.nan if x is None else float(x)
+
+    amount, pct, gpc = number(d["amount"]), number(d["mitragynine_percent"]), number(d["grams_per_capsule"])
+    unit = d["unit"] if d["unit"] in pdoses.UNITS else ""
+    given_nan = (d["mitragynine_percent"] is not None and math.isnan(pct)) or \
+        (d["grams_per_capsule"] is not None and math.isnan(gpc))
+    if given_nan or not unit:
+        amount = math.nan
+    return amount, unit, pct, gpc
 
 
 def _dose_rows(cohort: _Cohort) -> _Doses:
     from speciosa.clinic.models import Dose
-    from speciosa.pharmacology import doses as pdoses
 
     out = _Doses()
     for d in (Dose.objects.current().filter(patient_id__in=cohort.ids)
@@ -334,10 +362,13 @@ def _dose_rows(cohort: _Cohort) -> _Doses:
             "mitragynine_percent": _num(d["mitragynine_percent"]),
             "grams_per_capsule": _num(d["grams_per_capsule"]),
             "mitragynine_mg": d["mitragynine_mg"], "source": d["source"]})
-        out.inputs[pid].append(pdoses.Dose(
-            taken_at=d["taken_at"], amount=float(d["amount"]), unit=d["unit"],
-            mitragynine_percent=_num(d["mitragynine_percent"]),
-            grams_per_capsule=_num(d["grams_per_capsule"]), product=d["product"] or None))
+        amount, unit, pct, gpc = _conversion_inputs(d)
+        out.subject.append(pid)
+        out.day.append(base["day_in_care"])
+        out.amount.append(amount)
+        out.unit.append(unit)
+        out.percent.append(pct)
+        out.per_capsule.append(gpc)
         counts = out.per_day[(pid, base["day_in_care"])]
         counts[0] += 1
         counts[1] += d["mitragynine_mg"] is None
@@ -357,25 +388,38 @@ def _diary_days(cohort: _Cohort) -> dict[int, set[int]]:
     return days
 
 
-def _daily_mg(doses: list[Any], tz: ZoneInfo) -> dict[dt.date, float]:
-    """Typical mitragynine mg per local day: the one place the daily exposure is computed.
-
-    It calls :func:`speciosa.pharmacology.doses.daily_mitragynine_mg` (which skips a dose it
-    cannot convert; the table counts those in ``n_doses_not_converted``). Swap this body to
-    move the export to another exposure computation; nothing else needs to change.
+def daily_exposure_mg(doses: _Doses) -> dict[int, dict[int, float]]:
+    """Typical mitragynine mg per patient and day in care: the one place the daily exposure
+    is computed, for the whole cohort in one pass of the cross-subject path
+    (:func:`speciosa.pharmacology.cohort.daily_mitragynine_totals`, doses converted in
+    arrays). A dose that cannot be converted counts nothing (the table counts those in
+    ``n_doses_not_converted``); a patient-day with none converted is absent. The values are
+    those of the per-patient :func:`speciosa.pharmacology.doses.daily_mitragynine_mg` (tests:
+    ``tests/research/test_dataset_exposure.py``): a dose's day in care is its local date's.
     """
-    from speciosa.pharmacology import doses as pdoses
+    from speciosa.pharmacology.cohort import daily_mitragynine_totals
 
-    if not doses:
+    if not doses.subject:
         return {}
-    return {day: float(mg) for day, mg in pdoses.daily_mitragynine_mg(doses, tz).items()}
+    subject, day, mg = daily_mitragynine_totals(
+        np.asarray(doses.subject, dtype=np.int64), np.asarray(doses.day, dtype=np.int64),
+        np.asarray(doses.amount, dtype=np.float64), np.asarray(doses.unit, dtype=object),
+        np.asarray(doses.percent, dtype=np.float64), np.asarray(doses.per_capsule, dtype=np.float64))
+    out: dict[int, dict[int, float]] = defaultdict(dict)
+    for pid, d, value in zip(subject.tolist(), day.tolist(), mg.tolist(), strict=True):
+        out[pid][d] = value
+    return out
 
 
-def _exposure_rows(cohort: _Cohort, doses: _Doses, diary: dict[int, set[int]]) -> list[dict]:
+def _exposure_rows(cohort: _Cohort, doses: _Doses, diary: dict[int, set[int]],
+                   timings: dict[str, float] | None = None) -> list[dict]:
+    started = time.perf_counter()
+    daily = daily_exposure_mg(doses)
+    if timings is not None:
+        timings["daily exposure (cohort path)"] = time.perf_counter() - started
     rows = []
     for pid, person in cohort.people.items():
-        mg = {person.timeline.day_in_care(day): value
-              for day, value in _daily_mg(doses.inputs.get(pid, []), person.tz).items()}
+        mg = daily.get(pid, {})
         for day in sorted(set(mg) | diary.get(pid, set())):
             n, not_converted = doses.per_day.get((pid, day), (0, 0))
             rows.append({"patient_id": person.pseudonym, "day_in_care": day,
@@ -551,23 +595,41 @@ def build_dataset(deidentifier: deid.Deidentifier, *, options: deid.Options | No
 
     from speciosa.clinic.models import Patient
 
+    timings: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def step(name: str) -> None:
+        now_ = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now_ - clock[0]
+        clock[0] = now_
+
     options = options or options_from_settings()
     n_consented = len(consented_patient_ids())
     cohort = _cohort(deidentifier, now or timezone.now(), options)
+    step("cohort")
     doses = _dose_rows(cohort)
+    step("doses")
     assessments, side_effects = _assessment_rows(cohort)
-    rows = {"doses": doses.rows,
-            "daily_exposure": _exposure_rows(cohort, doses, _diary_days(cohort)),
+    step("assessments")
+    diary = _diary_days(cohort)
+    step("diary days")
+    exposure = _exposure_rows(cohort, doses, diary, timings)
+    step("daily exposure table")  # less the cohort path's own time, counted apart
+    timings["daily exposure table"] -= timings.get("daily exposure (cohort path)", 0.0)
+    rows = {"doses": doses.rows, "daily_exposure": exposure,
             "assessments": assessments, "labs": _lab_rows(cohort), "side_effects": side_effects}
+    step("labs")
     raw = pd.DataFrame(cohort.raw_patients, columns=list(anonymity.RAW_COLUMNS))
     patients, k_report = anonymity.anonymise(raw, k=options.k,
                                              max_suppressed=options.max_suppressed)
     tables = {"patients": _frame("patients", patients)}
+    step("k-anonymity")
     events, suppressed_rows = _without_suppressed(
         {name: _frame(name, rows[name]) for name in TABLES[1:]}, set(patients["patient_id"]))
     tables.update(events)
     exported = set(patients["patient_id"])
-    return ResearchDataset(
+    step("tables")
+    return ResearchDataset(timings=timings,
         tables=tables, n_patients_in_clinic=Patient.objects.count(), n_consented=n_consented,
         counts={name: len(df) for name, df in tables.items()},
         report=_report(options, cohort, n_consented, k_report, suppressed_rows),

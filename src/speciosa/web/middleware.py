@@ -8,13 +8,16 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
 
+from speciosa.clinic import access
+from speciosa.clinic.models import Role
+
 
 def user_language(user) -> str | None:
     """The language ``user`` chose (``Profile.language``), if they chose one of
     ``settings.LANGUAGES``; ``None`` for an anonymous visitor and a login that did not."""
     if user is None or not user.is_authenticated:
         return None
-    profile = getattr(user, "profile", None)
+    profile = access.profile_of(user)  # with its site: the one read of the request
     code = getattr(profile, "language", "") or ""
     return code if code in dict(settings.LANGUAGES) else None
 
@@ -43,9 +46,6 @@ class UserLanguageMiddleware:
         patch_vary_headers(response, ("Accept-Language",))
         response.headers.setdefault("Content-Language", request.LANGUAGE_CODE)
         return response
-
-from speciosa.clinic import access
-from speciosa.clinic.models import Role
 
 
 class SiteTimezoneMiddleware:
