@@ -666,6 +666,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="keep the database and write the load users next to it, for --reuse")
     p.add_argument("--reuse", action="store_true",
                    help="reuse a database kept by --keep (same --database): no generation, no sweep")
+    p.add_argument("--broker", default="",
+                   help="task queue URL (e.g. redis://127.0.0.1:6379/7): the server enqueues the "
+                        "re-evaluation after a diary save, as in production, and one worker "
+                        "(concurrency 1, on the same cores) runs it; default: none (eager, in the request)")
     args = p.parse_args(argv)
     LOAD_DB = args.database
     users_file = Path(tempfile.gettempdir(), f"{LOAD_DB}-users.json")
@@ -677,11 +681,14 @@ def main(argv: list[str] | None = None) -> int:
     settings_dir = tempfile.mkdtemp(prefix="speciosa-load-", dir="/tmp")
     Path(settings_dir, "speciosa_load_settings.py").write_text(BENCH_SETTINGS)
     log = Path(settings_dir, "gunicorn.log")
-    server = None
+    server = worker = None
     try:
         started = time.perf_counter()
         env = _server_env(settings_dir)
         if args.reuse:
+            from django.core.management import call_command
+
+            call_command("migrate", interactive=False, verbosity=0)  # the code may have moved on
             users = [LoadUser(**u) for u in json.loads(users_file.read_text())]
             print(f"Clinic: reusing the database {LOAD_DB} kept by an earlier --keep run", flush=True)
         else:
@@ -700,6 +707,14 @@ def main(argv: list[str] | None = None) -> int:
               f"{min(panels)}-{max(panels)} patients){', with TOTP' if _totp_installed() else ''}", flush=True)
         _used_minutes(users)
         before = _record_counts()
+        if args.broker:
+            env["CELERY_BROKER_URL"] = args.broker
+            worker = subprocess.Popen(
+                [sys.executable, "-c", "from speciosa.cli import main; raise SystemExit(main())", "worker",
+                 "--loglevel", "WARNING", "--", "--concurrency", "1"],
+                env=env, stdout=Path(settings_dir, "worker.log").open("w"), stderr=subprocess.STDOUT,
+                start_new_session=True)
+            print(f"task queue: {args.broker}, one worker (pid {worker.pid})", flush=True)
         port = _free_port()
         server = _start_server(env, port, args.workers, log)
         print(f"gunicorn: {args.workers} workers on 127.0.0.1:{port}; load for {args.duration:.0f} s "
@@ -714,6 +729,8 @@ def main(argv: list[str] | None = None) -> int:
         client_cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
         busy = (jiffies1[0] - jiffies0[0]) / max(1, jiffies1[1] - jiffies0[1])
         _stop_server(server)
+        if worker is not None:
+            _stop_server(worker)
         after = _record_counts()
         stored = {k: after[k] - before[k] for k in after}
         print(f"Load generator CPU: {client_cpu:.0f} s over {seconds:.0f} s "
@@ -722,12 +739,14 @@ def main(argv: list[str] | None = None) -> int:
               f"load average {os.getloadavg()[0]:.1f}", flush=True)
         figures = report(load.stats, seconds, args.warmup, stored)
         figures.update({"machine_cores": os.cpu_count(), "client_cpu_s": client_cpu, "machine_busy": busy,
-                        "workers": args.workers,
+                        "workers": args.workers, "broker": bool(args.broker),
                         "patients": args.patients, "days": args.days, "users": n_users})
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=1, default=str))
         return 0 if all(figures["verdicts"].values()) else 1
     finally:
+        if worker is not None:
+            _stop_server(worker)
         if server is not None:
             _stop_server(server)
             if log.exists() and log.stat().st_size:

@@ -197,3 +197,29 @@ def test_daily_totals_of_many_subjects_equal_each_patients_daily_totals():
         got[int(a)][date.fromordinal(int(b))] = float(c)
     assert got == want
     assert all(len(v) > 10 for v in want.values())  # many days, some with bad doses only
+
+
+@pytest.mark.parametrize("subjects, days", [((0, 3000), (-400, 800)), ((10**9, 10**9 + 5), (0, 3)),
+                                             ((0, 2**40), (0, 2**30))])  # the last: no one key fits
+def test_daily_totals_sum_each_subject_day_in_order(subjects, days):
+    """Issue 18: the research export sums 1.8 million doses here in one call; the totals are
+    the per-(subject, day) sums in the order given, sorted by subject then day."""
+    from speciosa.pharmacology.cohort import daily_mitragynine_totals
+    from speciosa.pharmacology.doses import convert_arrays
+
+    rng = np.random.default_rng(18)
+    n = 5000
+    subj = rng.integers(*subjects, n)
+    day = rng.integers(*days, n)
+    amount = rng.uniform(0.5, 4, n)
+    unit = rng.choice(np.array(["g", "glass", "capsule", "spoon"], dtype=object), n)
+    gpc = np.where(rng.random(n) < 0.5, 0.5, np.nan)
+    s, d, mg = daily_mitragynine_totals(subj, day, amount, unit, None, gpc)
+    conv = convert_arrays(amount, unit, None, gpc)
+    expected: dict[tuple[int, int], float] = {}
+    for i in range(n):
+        if conv.problem[i] == 0:
+            key = (int(subj[i]), int(day[i]))
+            expected[key] = expected.get(key, 0.0) + float(conv.mg[i])
+    assert list(zip(s.tolist(), d.tolist(), strict=True)) == sorted(expected)
+    assert mg.tolist() == [expected[k] for k in sorted(expected)]  # the same sums: equal floats

@@ -323,7 +323,15 @@ def daily_mitragynine_totals(
     subj, d, mg = subj[ok], d[ok], conv.mg[ok]
     if subj.size == 0:
         return subj, d, mg
-    pairs = np.stack([subj, d], axis=1)
+    # one int64 key per (subject, day), ordered as the pairs are: np.unique over the pairs
+    # (axis=0) took 8.7 s of 8.8 s for 1.8 million doses, over one key 0.2 s
+    s0, d0 = int(subj.min()), int(d.min())
+    span = int(d.max()) - d0 + 1
+    if (int(subj.max()) - s0 + 1) * span < 2 ** 62:
+        keys, inverse = np.unique((subj - s0) * span + (d - d0), return_inverse=True)
+        totals = np.bincount(inverse.reshape(-1), weights=mg, minlength=keys.shape[0])
+        return keys // span + s0, keys % span + d0, totals
+    pairs = np.stack([subj, d], axis=1)  # numbers too far apart for one key
     keys, inverse = np.unique(pairs, axis=0, return_inverse=True)
     totals = np.bincount(inverse.reshape(-1), weights=mg, minlength=keys.shape[0])
     return keys[:, 0], keys[:, 1], totals
