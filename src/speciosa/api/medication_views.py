@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions
 from rest_framework.request import Request
@@ -37,29 +35,26 @@ from .views import (
     ERRORS,
     IDEMPOTENCY_KEY,
     PATIENT_ID,
-    ApiView,
     IsClinician,
     IsPatient,
     ListView,
+    RecordView,
     _create_responses,
     _created,
-    _int,
     _parse,
+    record_schema,
 )
 
 MEDICATION_ID = OpenApiParameter("medication_id", int, OpenApiParameter.PATH,
                                  description="Medication id (any version of the entry)")
 
 
-class MedicationMixin:
-    """The medication ``medication_id`` of a patient the user may see (else 404)."""
-
-    def medication(self) -> tuple[Any, Medication]:
-        patient = self.patient()
-        try:
-            return patient, medications.medication_for(patient, _int(self.kwargs["medication_id"]))
-        except ValidationError:
-            raise Http404("No such medication in this patient's record") from None
+class MedicationRecord(RecordView):
+    record_kwarg = "medication_id"
+    record_name = "medication"
+    model = Medication
+    out = s.MedicationOut
+    find = staticmethod(medications.medication_for)
 
 
 @extend_schema(tags=["medications"], parameters=[PATIENT_ID])
@@ -95,75 +90,51 @@ class MedicationListView(ListView):
                         patient=patient)
 
 
-class MedicationDetailView(MedicationMixin, ApiView):
-    permission_classes = [permissions.IsAuthenticated, IsClinician]
+@record_schema("medications", MEDICATION_ID)
+class MedicationDetailView(MedicationRecord):
+    """One medication entry (the version asked for; ``superseded`` says whether a later one
+    replaced it)."""
 
-    @extend_schema(tags=["medications"], parameters=[PATIENT_ID, MEDICATION_ID],
-                   responses={200: s.MedicationOut, **ERRORS})
-    def get(self, request: Request, patient_id: str, medication_id: str) -> Response:
-        """One medication entry (the version asked for; ``superseded`` says whether a later
-        one replaced it)."""
-        patient, record = self.medication()
-        services.record_view(request.user, patient, "medication", record)
-        return Response(s.MedicationOut(record).data)
+    view_kind = "medication"
 
 
-class MedicationChangeView(MedicationMixin, ApiView):
-    permission_classes = [permissions.IsAuthenticated, IsClinician]
+@record_schema("medications", MEDICATION_ID)
+class MedicationChangeView(MedicationRecord):
+    """Change the dose from ``at``: the course so far stops then and the new course (the
+    answer) starts, with ``follows`` naming the old one."""
 
-    @extend_schema(tags=["medications"], parameters=[PATIENT_ID, MEDICATION_ID, IDEMPOTENCY_KEY],
-                   request=s.MedicationChangeIn, responses=_create_responses(s.MedicationOut))
-    def post(self, request: Request, patient_id: str, medication_id: str) -> Response:
-        """Change the dose from ``at``: the course so far stops then and the new course (the
-        answer) starts, with ``follows`` naming the old one."""
-        patient, record = self.medication()
+    body = s.MedicationChangeIn
+    audit_kind = "medication-change"
 
-        def call(token):
-            ser = s.MedicationChangeIn(data=request.data)
-            ser.is_valid(raise_exception=True)
-            return medications.change_medication(
-                request.user, patient, record, ser.changes(), reason=ser.validated_data["reason"],
-                at=ser.validated_data.get("at") or None, token=token)
-
-        return _created(request, Medication, s.MedicationOut, call, kind="medication-change",
-                        patient=patient)
+    def act(self, request, patient, record, ser, token):
+        return medications.change_medication(
+            request.user, patient, record, ser.changes(), reason=ser.validated_data["reason"],
+            at=ser.validated_data.get("at") or None, token=token)
 
 
-class MedicationStopView(MedicationMixin, ApiView):
-    permission_classes = [permissions.IsAuthenticated, IsClinician]
+@record_schema("medications", MEDICATION_ID)
+class MedicationStopView(MedicationRecord):
+    """Stop a medication at ``at`` (default now) with the reason; the answer is the stopped
+    version."""
 
-    @extend_schema(tags=["medications"], parameters=[PATIENT_ID, MEDICATION_ID, IDEMPOTENCY_KEY],
-                   request=s.MedicationStopIn, responses=_create_responses(s.MedicationOut))
-    def post(self, request: Request, patient_id: str, medication_id: str) -> Response:
-        """Stop a medication at ``at`` (default now) with the reason; the answer is the
-        stopped version."""
-        patient, record = self.medication()
+    body = s.MedicationStopIn
+    audit_kind = "medication-stop"
 
-        def call(token):
-            data = _parse(s.MedicationStopIn, request.data)
-            return medications.stop_medication(
-                request.user, patient, record, reason=data["stop_reason"],
-                at=data.get("at") or None, status=data.get("status") or "stopped", token=token)
-
-        return _created(request, Medication, s.MedicationOut, call, kind="medication-stop",
-                        patient=patient)
+    def act(self, request, patient, record, ser, token):
+        data = ser.validated_data
+        return medications.stop_medication(
+            request.user, patient, record, reason=data["stop_reason"],
+            at=data.get("at") or None, status=data.get("status") or "stopped", token=token)
 
 
-class MedicationConfirmationView(MedicationMixin, ApiView):
-    permission_classes = [permissions.IsAuthenticated, IsClinician]
+@record_schema("medications", MEDICATION_ID)
+class MedicationConfirmationView(MedicationRecord):
+    """Confirm a medication the patient reported (the answer names who and when)."""
 
-    @extend_schema(tags=["medications"], parameters=[PATIENT_ID, MEDICATION_ID, IDEMPOTENCY_KEY],
-                   request=s.EmptyIn, responses=_create_responses(s.MedicationOut))
-    def post(self, request: Request, patient_id: str, medication_id: str) -> Response:
-        """Confirm a medication the patient reported (the answer names who and when)."""
-        patient, record = self.medication()
+    audit_kind = "medication-confirm"
 
-        def call(token):
-            _parse(s.EmptyIn, request.data)
-            return medications.confirm_medication(request.user, patient, record, token=token)
-
-        return _created(request, Medication, s.MedicationOut, call, kind="medication-confirm",
-                        patient=patient)
+    def act(self, request, patient, record, ser, token):
+        return medications.confirm_medication(request.user, patient, record, token=token)
 
 
 @extend_schema(tags=["medications"], parameters=[PATIENT_ID])
@@ -233,15 +204,12 @@ EPISODE_ID = OpenApiParameter("episode_id", int, OpenApiParameter.PATH,
                               description="Treatment episode id (any version)")
 
 
-class EpisodeMixin:
-    """The treatment episode ``episode_id`` of a patient the user may see (else 404)."""
-
-    def episode(self) -> tuple[Any, TreatmentEpisode]:
-        patient = self.patient()
-        try:
-            return patient, treatment.episode_for(patient, _int(self.kwargs["episode_id"]))
-        except ValidationError:
-            raise Http404("No such treatment episode in this patient's record") from None
+class EpisodeRecord(RecordView):
+    record_kwarg = "episode_id"
+    record_name = "treatment episode"
+    model = TreatmentEpisode
+    out = s.TreatmentEpisodeOut
+    find = staticmethod(treatment.episode_for)
 
 
 @extend_schema(tags=["treatment"], parameters=[PATIENT_ID])
@@ -277,73 +245,47 @@ class EpisodeListView(ListView):
                         patient=patient)
 
 
-class EpisodeDetailView(EpisodeMixin, ApiView):
-    permission_classes = [permissions.IsAuthenticated, IsClinician]
+@record_schema("treatment", EPISODE_ID)
+class EpisodeDetailView(EpisodeRecord):
+    """One episode (the version asked for)."""
 
-    @extend_schema(tags=["treatment"], parameters=[PATIENT_ID, EPISODE_ID],
-                   responses={200: s.TreatmentEpisodeOut, **ERRORS})
-    def get(self, request: Request, patient_id: str, episode_id: str) -> Response:
-        """One episode (the version asked for)."""
-        patient, record = self.episode()
-        services.record_view(request.user, patient, "treatment-episode", record)
-        return Response(s.TreatmentEpisodeOut(record).data)
+    view_kind = "treatment-episode"
 
 
-class EpisodeChangeView(EpisodeMixin, ApiView):
-    permission_classes = [permissions.IsAuthenticated, IsClinician]
+@record_schema("treatment", EPISODE_ID)
+class EpisodeChangeView(EpisodeRecord):
+    """Change the dose (or formulation, dispensing clinic) from ``at``: the episode so far
+    stops then; the answer is the next episode (``follows`` names the old one)."""
 
-    @extend_schema(tags=["treatment"], parameters=[PATIENT_ID, EPISODE_ID, IDEMPOTENCY_KEY],
-                   request=s.TreatmentEpisodeChangeIn,
-                   responses=_create_responses(s.TreatmentEpisodeOut))
-    def post(self, request: Request, patient_id: str, episode_id: str) -> Response:
-        """Change the dose (or formulation, dispensing clinic) from ``at``: the episode so far
-        stops then; the answer is the next episode (``follows`` names the old one)."""
-        patient, record = self.episode()
+    body = s.TreatmentEpisodeChangeIn
+    audit_kind = "episode-change"
 
-        def call(token):
-            ser = s.TreatmentEpisodeChangeIn(data=request.data)
-            ser.is_valid(raise_exception=True)
-            return treatment.change_episode(request.user, patient, record, ser.changes(),
-                                            reason=ser.validated_data["reason"],
-                                            at=ser.validated_data.get("at") or None, token=token)
-
-        return _created(request, TreatmentEpisode, s.TreatmentEpisodeOut, call,
-                        kind="episode-change", patient=patient)
+    def act(self, request, patient, record, ser, token):
+        return treatment.change_episode(request.user, patient, record, ser.changes(),
+                                        reason=ser.validated_data["reason"],
+                                        at=ser.validated_data.get("at") or None, token=token)
 
 
-class EpisodeStopView(EpisodeMixin, ApiView):
-    permission_classes = [permissions.IsAuthenticated, IsClinician]
+@record_schema("treatment", EPISODE_ID)
+class EpisodeStopView(EpisodeRecord):
+    """Stop the episode at ``at`` (default now) with the reason."""
 
-    @extend_schema(tags=["treatment"], parameters=[PATIENT_ID, EPISODE_ID, IDEMPOTENCY_KEY],
-                   request=s.TreatmentEpisodeStopIn,
-                   responses=_create_responses(s.TreatmentEpisodeOut))
-    def post(self, request: Request, patient_id: str, episode_id: str) -> Response:
-        """Stop the episode at ``at`` (default now) with the reason."""
-        patient, record = self.episode()
+    body = s.TreatmentEpisodeStopIn
+    audit_kind = "episode-stop"
 
-        def call(token):
-            data = _parse(s.TreatmentEpisodeStopIn, request.data)
-            return treatment.stop_episode(request.user, patient, record,
-                                          reason=data["stop_reason"], at=data.get("at") or None,
-                                          token=token)
-
-        return _created(request, TreatmentEpisode, s.TreatmentEpisodeOut, call,
-                        kind="episode-stop", patient=patient)
+    def act(self, request, patient, record, ser, token):
+        data = ser.validated_data
+        return treatment.stop_episode(request.user, patient, record, reason=data["stop_reason"],
+                                      at=data.get("at") or None, token=token)
 
 
-class EpisodeInjectionView(EpisodeMixin, ApiView):
-    permission_classes = [permissions.IsAuthenticated, IsClinician]
+@record_schema("treatment", EPISODE_ID)
+class EpisodeInjectionView(EpisodeRecord):
+    """Record an injection of an extended-release episode (the answer holds its date)."""
 
-    @extend_schema(tags=["treatment"], parameters=[PATIENT_ID, EPISODE_ID, IDEMPOTENCY_KEY],
-                   request=s.InjectionIn, responses=_create_responses(s.TreatmentEpisodeOut))
-    def post(self, request: Request, patient_id: str, episode_id: str) -> Response:
-        """Record an injection of an extended-release episode (the answer holds its date)."""
-        patient, record = self.episode()
+    body = s.InjectionIn
+    audit_kind = "episode-injection"
 
-        def call(token):
-            data = _parse(s.InjectionIn, request.data)
-            return treatment.add_injection(request.user, patient, record, data["day"],
-                                           token=token)
-
-        return _created(request, TreatmentEpisode, s.TreatmentEpisodeOut, call,
-                        kind="episode-injection", patient=patient)
+    def act(self, request, patient, record, ser, token):
+        return treatment.add_injection(request.user, patient, record, ser.validated_data["day"],
+                                       token=token)

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
@@ -33,13 +31,13 @@ from .views import (
     ERRORS,
     IDEMPOTENCY_KEY,
     PATIENT_ID,
-    ApiView,
     IsClinician,
     ListView,
+    RecordView,
     _create_responses,
     _created,
-    _int,
     _parse,
+    record_schema,
 )
 
 PLAN_ID = OpenApiParameter("plan_id", int, OpenApiParameter.PATH,
@@ -132,15 +130,12 @@ class TaperPlanDetailOut(TaperPlanOut):
         return DayOut(taper.planned_vs_taken(obj), many=True).data
 
 
-class PlanMixin:
-    """The taper plan ``plan_id`` of a patient the user may see (else 404)."""
-
-    def plan(self) -> tuple[Any, TaperPlan]:
-        patient = self.patient()
-        try:
-            return patient, taper.plan_for(patient, _int(self.kwargs["plan_id"]))
-        except ValidationError:
-            raise Http404("No such taper plan in this patient's record") from None
+class PlanRecord(RecordView):
+    record_kwarg = "plan_id"
+    record_name = "taper plan"
+    model = TaperPlan
+    out = TaperPlanOut
+    find = staticmethod(taper.plan_for)
 
 
 @extend_schema(tags=["taper plans"], parameters=[PATIENT_ID])
@@ -176,74 +171,52 @@ class TaperPlanListView(ListView):
                         patient=patient)
 
 
-class TaperPlanDetailView(PlanMixin, ApiView):
-    permission_classes = [permissions.IsAuthenticated, IsClinician]
+@record_schema("taper plans", PLAN_ID)
+class TaperPlanDetailView(PlanRecord):
+    """One plan (the version asked for) with the plan against the diary, day by day up to
+    today: ``planned`` and ``taken`` in the plan's unit (``taken`` null when the doses cannot
+    all be expressed in it, or there is no diary), and in estimated mg mitragynine."""
 
-    @extend_schema(tags=["taper plans"], parameters=[PATIENT_ID, PLAN_ID],
-                   responses={200: TaperPlanDetailOut, **ERRORS})
-    def get(self, request: Request, patient_id: str, plan_id: str) -> Response:
-        """One plan (the version asked for) with the plan against the diary, day by day up to
-        today: ``planned`` and ``taken`` in the plan's unit (``taken`` null when the doses
-        cannot all be expressed in it, or there is no diary), and in estimated mg
-        mitragynine."""
-        patient, plan = self.plan()
-        services.record_view(request.user, patient, "taper-plan", plan)
-        return Response(TaperPlanDetailOut(plan).data)
+    out = TaperPlanDetailOut
+    view_kind = "taper-plan"
 
 
-class TaperPlanCorrectView(PlanMixin, ApiView):
-    permission_classes = [permissions.IsAuthenticated, IsClinician]
+@record_schema("taper plans", PLAN_ID)
+class TaperPlanCorrectView(PlanRecord):
+    """Correct a plan entered wrongly: send ``change_reason`` and the fields that change; the
+    answer is the new version (``replaces`` names the old one)."""
 
-    @extend_schema(tags=["taper plans"], parameters=[PATIENT_ID, PLAN_ID, IDEMPOTENCY_KEY],
-                   request=TaperPlanCorrectIn, responses=_create_responses(TaperPlanOut))
-    def post(self, request: Request, patient_id: str, plan_id: str) -> Response:
-        """Correct a plan entered wrongly: send ``change_reason`` and the fields that change;
-        the answer is the new version (``replaces`` names the old one)."""
-        patient, plan = self.plan()
+    body = TaperPlanCorrectIn
+    audit_kind = "taper-plan-correction"
 
-        def call(token):
-            ser = TaperPlanCorrectIn(data=request.data)
-            ser.is_valid(raise_exception=True)
-            return taper.correct_plan(request.user, patient, plan, ser.changes(),
-                                      reason=ser.validated_data["change_reason"], token=token)
-
-        return _created(request, TaperPlan, TaperPlanOut, call, kind="taper-plan-correction",
-                        patient=patient)
+    def act(self, request, patient, record, ser, token):
+        return taper.correct_plan(request.user, patient, record, ser.changes(),
+                                  reason=ser.validated_data["change_reason"], token=token)
 
 
-class TaperPlanReplaceView(PlanMixin, ApiView):
-    permission_classes = [permissions.IsAuthenticated, IsClinician]
+@record_schema("taper plans", PLAN_ID)
+class TaperPlanReplaceView(PlanRecord):
+    """A new plan takes over from the active one (kept, marked replaced); the answer is the
+    new plan (``follows`` names the old one)."""
 
-    @extend_schema(tags=["taper plans"], parameters=[PATIENT_ID, PLAN_ID, IDEMPOTENCY_KEY],
-                   request=TaperPlanReplaceIn, responses=_create_responses(TaperPlanOut))
-    def post(self, request: Request, patient_id: str, plan_id: str) -> Response:
-        """A new plan takes over from the active one (kept, marked replaced); the answer is
-        the new plan (``follows`` names the old one)."""
-        patient, plan = self.plan()
+    body = TaperPlanReplaceIn
+    audit_kind = "taper-plan-replace"
 
-        def call(token):
-            data = dict(_parse(TaperPlanReplaceIn, request.data))
-            reason = data.pop("change_reason")
-            return taper.replace_plan(request.user, patient, plan, data, reason=reason,
-                                      token=token)
-
-        return _created(request, TaperPlan, TaperPlanOut, call, kind="taper-plan-replace",
-                        patient=patient)
+    def act(self, request, patient, record, ser, token):
+        data = dict(ser.validated_data)
+        reason = data.pop("change_reason")
+        return taper.replace_plan(request.user, patient, record, data, reason=reason,
+                                  token=token)
 
 
-class TaperPlanStopView(PlanMixin, ApiView):
-    permission_classes = [permissions.IsAuthenticated, IsClinician]
+@record_schema("taper plans", PLAN_ID)
+class TaperPlanStopView(PlanRecord):
+    """Stop the active plan on ``stopped_on`` (default today) with the reason."""
 
-    @extend_schema(tags=["taper plans"], parameters=[PATIENT_ID, PLAN_ID, IDEMPOTENCY_KEY],
-                   request=TaperPlanStopIn, responses=_create_responses(TaperPlanOut))
-    def post(self, request: Request, patient_id: str, plan_id: str) -> Response:
-        """Stop the active plan on ``stopped_on`` (default today) with the reason."""
-        patient, plan = self.plan()
+    body = TaperPlanStopIn
+    audit_kind = "taper-plan-stop"
 
-        def call(token):
-            data = _parse(TaperPlanStopIn, request.data)
-            return taper.stop_plan(request.user, patient, plan, reason=data["stop_reason"],
-                                   on=data.get("stopped_on"), token=token)
-
-        return _created(request, TaperPlan, TaperPlanOut, call, kind="taper-plan-stop",
-                        patient=patient)
+    def act(self, request, patient, record, ser, token):
+        data = ser.validated_data
+        return taper.stop_plan(request.user, patient, record, reason=data["stop_reason"],
+                               on=data.get("stopped_on"), token=token)

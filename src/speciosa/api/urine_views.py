@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers
@@ -35,10 +34,12 @@ from .views import (
     ApiView,
     IsClinician,
     ListView,
+    RecordView,
     _create_responses,
     _created,
     _int,
     _parse,
+    record_schema,
 )
 
 PANEL_ID = OpenApiParameter("panel_id", int, OpenApiParameter.PATH, description="Urine panel id")
@@ -154,50 +155,36 @@ class UrinePanelDetailView(ApiView):
         return Response(UrinePanelOut(panel).data)
 
 
-class PanelMixin:
-    """The urine panel ``panel_id`` of a patient the user may see (else 404)."""
-
-    def panel(self) -> tuple[Any, UrinePanel]:
-        patient = self.patient()
-        try:
-            return patient, urine.panel_for(patient, _int(self.kwargs["panel_id"]))
-        except ValidationError:
-            raise Http404("No such urine panel in this patient's record") from None
+class PanelRecord(RecordView):
+    record_kwarg = "panel_id"
+    record_name = "urine panel"
+    model = UrinePanel
+    out = UrinePanelOut
+    find = staticmethod(urine.panel_for)
 
 
-class UrinePanelCorrectView(PanelMixin, ApiView):
-    permission_classes = [permissions.IsAuthenticated, IsClinician]
+@record_schema("urine drug tests", PANEL_ID)
+class UrinePanelCorrectView(PanelRecord):
+    """Correct the panel as a whole (the body is the whole corrected panel, as to record one,
+    with the reason). The old version is kept; the answer is the new one."""
 
-    @extend_schema(tags=["urine drug tests"], parameters=[PATIENT_ID, PANEL_ID, IDEMPOTENCY_KEY],
-                   request=UrinePanelCorrectIn, responses=_create_responses(UrinePanelOut))
-    def post(self, request: Request, patient_id: str, panel_id: str) -> Response:
-        """Correct the panel as a whole (the body is the whole corrected panel, as to record
-        one, with the reason). The old version is kept; the answer is the new one."""
-        patient, panel = self.panel()
+    body = UrinePanelCorrectIn
+    audit_kind = "urine-panel-correct"
 
-        def call(token):
-            data = dict(_parse(UrinePanelCorrectIn, request.data))
-            reason = data.pop("reason")
-            return urine.correct_panel(request.user, patient, panel, data, reason=reason,
-                                       token=token)
-
-        return _created(request, UrinePanel, UrinePanelOut, call, kind="urine-panel-correct",
-                        patient=patient)
+    def act(self, request, patient, record, ser, token):
+        data = dict(ser.validated_data)
+        reason = data.pop("reason")
+        return urine.correct_panel(request.user, patient, record, data, reason=reason,
+                                   token=token)
 
 
-class UrinePanelWithdrawView(PanelMixin, ApiView):
-    permission_classes = [permissions.IsAuthenticated, IsClinician]
+@record_schema("urine drug tests", PANEL_ID)
+class UrinePanelWithdrawView(PanelRecord):
+    """Withdraw the panel as entered in error, with the reason (kept, not read)."""
 
-    @extend_schema(tags=["urine drug tests"], parameters=[PATIENT_ID, PANEL_ID, IDEMPOTENCY_KEY],
-                   request=UrinePanelWithdrawIn, responses=_create_responses(UrinePanelOut))
-    def post(self, request: Request, patient_id: str, panel_id: str) -> Response:
-        """Withdraw the panel as entered in error, with the reason (kept, not read)."""
-        patient, panel = self.panel()
+    body = UrinePanelWithdrawIn
+    audit_kind = "urine-panel-withdraw"
 
-        def call(token):
-            data = _parse(UrinePanelWithdrawIn, request.data)
-            return urine.withdraw_panel(request.user, patient, panel, reason=data["reason"],
-                                        token=token)
-
-        return _created(request, UrinePanel, UrinePanelOut, call, kind="urine-panel-withdraw",
-                        patient=patient)
+    def act(self, request, patient, record, ser, token):
+        return urine.withdraw_panel(request.user, patient, record,
+                                    reason=ser.validated_data["reason"], token=token)

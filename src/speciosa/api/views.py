@@ -13,6 +13,7 @@ import functools
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -22,6 +23,7 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
+    extend_schema_view,
 )
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.pagination import PageNumberPagination
@@ -156,6 +158,78 @@ def _create_responses(out) -> dict:
             422: OpenApiResponse(s.ErrorSerializer,
                                  description="The key was used with a different request body."),
             **BAD_REQUEST, **ERRORS}
+
+
+class RecordView(ApiView):
+    """One versioned record of a patient the user may see, named by ``record_kwarg`` in the
+    URL and found by ``find(patient, pk)`` (a service's ``*_for``: a ``ValidationError`` for
+    another patient's or no record, answered 404 here, as for a patient one may not see).
+
+    ``GET`` shows it (``view_kind`` in the audit trail); ``POST`` runs :meth:`act` once per
+    ``Idempotency-Key`` on the body parsed with ``body`` (``audit_kind`` keys the replay).
+    Subclasses set the class attributes and :meth:`act`; :func:`record_schema` documents
+    them. The description of an endpoint is its class's docstring."""
+
+    permission_classes = [permissions.IsAuthenticated, IsClinician]
+    record_kwarg: str
+    record_name: str
+    model: type
+    out: type[serializers.Serializer]
+    body: type[serializers.Serializer] = s.EmptyIn
+    view_kind: str = ""
+    audit_kind: str = ""
+    find = staticmethod(lambda patient, pk: None)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # only the methods it has: another is a 405, as on any view
+        super().__init_subclass__(**kwargs)
+        cls.http_method_names = [m for m, on in (("get", cls.view_kind), ("head", cls.view_kind),
+                                                 ("post", cls.audit_kind)) if on] + ["options"]
+
+    def record(self) -> tuple[Any, Any]:
+        patient = self.patient()
+        try:
+            return patient, type(self).find(patient, _int(self.kwargs[self.record_kwarg]))
+        except ValidationError:
+            raise Http404(f"No such {self.record_name} in this patient's record") from None
+
+    def act(self, request: Request, patient, record, ser: serializers.Serializer, token):
+        raise NotImplementedError
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patient, record = self.record()
+        services.record_view(request.user, patient, self.view_kind, record)
+        return Response(self.out(record).data)
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patient, record = self.record()
+
+        def call(token):
+            ser = self.body(data=request.data)
+            ser.is_valid(raise_exception=True)
+            return self.act(request, patient, record, ser, token)
+
+        return _created(request, self.model, self.out, call, kind=self.audit_kind,
+                        patient=patient)
+
+
+def record_schema(tag: str, record_param: OpenApiParameter):
+    """The OpenAPI description of a :class:`RecordView`: ``GET`` when it has a
+    ``view_kind``, ``POST`` (with its body and the idempotent answers) when it has an
+    ``audit_kind``."""
+
+    def wrap(cls):
+        methods = {}
+        if cls.view_kind:
+            methods["get"] = extend_schema(tags=[tag], parameters=[PATIENT_ID, record_param],
+                                           responses={200: cls.out, **ERRORS})
+        if cls.audit_kind:
+            methods["post"] = extend_schema(
+                tags=[tag], parameters=[PATIENT_ID, record_param, IDEMPOTENCY_KEY],
+                request=cls.body, responses=_create_responses(cls.out))
+        return extend_schema_view(**methods)(cls)
+
+    return wrap
 
 
 # --------------------------------------------------------------------------- auth

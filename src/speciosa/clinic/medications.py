@@ -378,13 +378,10 @@ def medication_for(patient: Patient, medication_id: Any) -> Medication:
     ------
     ValidationError
         Under ``medication`` when there is no such medication in this patient's record (an
-        id of another patient's medication gets the same answer: nothing is disclosed)."""
-    try:
-        return Medication.objects.select_related("patient__site").get(
-            pk=int(medication_id), patient=patient)
-    except (Medication.DoesNotExist, TypeError, ValueError):
-        raise ValidationError(
-            {"medication": "No such medication in this patient's record."}) from None
+        id of another patient's medication gets the same answer: nothing is disclosed;
+        :func:`~speciosa.clinic.writes.record_of`)."""
+    return writes.record_of(Medication, patient, medication_id, field="medication",
+                            missing="No such medication in this patient's record.")
 
 
 def _own(patient: Patient, record: Medication) -> None:

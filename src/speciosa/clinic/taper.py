@@ -455,19 +455,14 @@ def validate_plan(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
 
 def plan_for(patient: Patient, plan_id: Any) -> TaperPlan:
     """The plan ``plan_id`` of ``patient`` (any version); another patient's id gets the same
-    answer as one that does not exist.
+    answer as one that does not exist (:func:`~speciosa.clinic.writes.record_of`).
 
     Raises
     ------
     ValidationError
         Under ``plan``."""
-    try:
-        if isinstance(plan_id, bool):
-            raise ValueError
-        return TaperPlan.objects.select_related("patient__site", "entered_by").get(
-            pk=int(plan_id), patient=patient)
-    except (TaperPlan.DoesNotExist, TypeError, ValueError):
-        raise ValidationError({"plan": _NOT_FOUND}) from None
+    return writes.record_of(TaperPlan, patient, plan_id, field="plan", missing=_NOT_FOUND,
+                            related=("patient__site", "entered_by"))
 
 
 def current_plans(patient: Patient):

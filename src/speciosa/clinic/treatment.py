@@ -289,17 +289,14 @@ def _overlapping(patient: Patient, drug: str, start: dt.date, end: dt.date | Non
 
 def episode_for(patient: Patient, episode_id: Any) -> TreatmentEpisode:
     """The episode ``episode_id`` of ``patient`` (any version); another patient's id gets
-    the same answer as one that does not exist.
+    the same answer as one that does not exist (:func:`~speciosa.clinic.writes.record_of`).
 
     Raises
     ------
     ValidationError
         Under ``episode``."""
-    try:
-        return TreatmentEpisode.objects.select_related("patient__site").get(
-            pk=int(episode_id), patient=patient)
-    except (TreatmentEpisode.DoesNotExist, TypeError, ValueError):
-        raise ValidationError({"episode": _NOT_FOUND}) from None
+    return writes.record_of(TreatmentEpisode, patient, episode_id, field="episode",
+                            missing=_NOT_FOUND)
 
 
 def current_episodes(patient: Patient):

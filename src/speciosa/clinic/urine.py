@@ -248,17 +248,13 @@ def record_panel(user, patient: Patient, data: Mapping[str, Any], *, token=None,
 
 def panel_for(patient: Patient, panel_id: Any) -> UrinePanel:
     """The panel ``panel_id`` of ``patient`` (any version); another patient's id gets the
-    same answer as one that does not exist.
+    same answer as one that does not exist (:func:`~speciosa.clinic.writes.record_of`).
 
     Raises
     ------
     ValidationError
         Under ``panel``."""
-    try:
-        return UrinePanel.objects.select_related("patient__site").get(pk=int(panel_id),
-                                                                      patient=patient)
-    except (UrinePanel.DoesNotExist, TypeError, ValueError, OverflowError):
-        raise ValidationError({"panel": _NOT_FOUND}) from None
+    return writes.record_of(UrinePanel, patient, panel_id, field="panel", missing=_NOT_FOUND)
 
 
 def panel_data(panel: UrinePanel) -> dict[str, Any]:

@@ -475,6 +475,33 @@ def new_version(record, user, fields: Mapping[str, Any], *, action: str, reason:
 
 # --------------------------------------------------------------------------- time checks
 
+#: The largest primary key a database column holds (a 64-bit signed integer).
+MAX_PK = 2**63 - 1
+
+
+def record_of(model: type[T], patient: Patient, pk: Any, *, field: str, missing: str,
+              related: tuple[str, ...] = ("patient__site",)) -> T:
+    """The row ``pk`` of ``model`` in ``patient``'s record (any version), for a page or an
+    endpoint that names one by id. Another patient's id, a row that does not exist, and an
+    id that is no id (a bool, text, a number beyond the column's range) get the same
+    answer, so that nothing is disclosed and nothing reaches the database that it would
+    refuse with an error.
+
+    Raises
+    ------
+    ValidationError
+        ``missing`` under ``field``."""
+    try:
+        if isinstance(pk, bool):
+            raise ValueError
+        number = int(pk)
+        if not 0 < number <= MAX_PK:
+            raise ValueError
+        return model.objects.select_related(*related).get(pk=number, patient=patient)
+    except (model.DoesNotExist, TypeError, ValueError, OverflowError):
+        raise ValidationError({field: missing}) from None
+
+
 def not_in_future(at: dt.datetime, field: str,
                   message: str = "This time is in the future; give the time it happened.") -> None:
     """Refuse a time without a time zone, or later than now (plus :data:`CLOCK_SKEW`).
