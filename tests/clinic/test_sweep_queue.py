@@ -114,3 +114,17 @@ def test_a_sweep_of_no_patients_finishes(db, monkeypatch):
     assert SweepRun.objects.get().finished_at is not None
     with pytest.raises(ValueError, match="at least one patient"):
         alerts.plan_sweep("zero", chunk=-1)
+
+
+@pytest.mark.django_db
+def test_a_new_run_removes_the_records_of_runs_finished_over_a_week_ago(db, monkeypatch):
+    monkeypatch.setattr("speciosa.ops.notify.unnotified_urgent", lambda *a: Alert.objects.none())
+    now = timezone.now()
+    old = SweepRun.objects.create(key="old", as_of=now, chunk_size=5, finished_at=now - dt.timedelta(days=8))
+    SweepChunk.objects.create(run=old, first_patient=1, last_patient=5, done_at=old.finished_at)
+    recent = SweepRun.objects.create(key="recent", as_of=now, chunk_size=5, finished_at=now - dt.timedelta(days=6))
+    unfinished = SweepRun.objects.create(key="unfinished", as_of=now - dt.timedelta(days=30), chunk_size=5)
+    alerts.plan_sweep("new")
+    assert set(SweepRun.objects.values_list("key", flat=True)) == {"recent", "unfinished", "new"}
+    assert not SweepChunk.objects.filter(run_id=old.pk).exists()
+    assert recent.pk and unfinished.pk

@@ -80,6 +80,8 @@ from .models import (
 )
 
 CHUNK = 1000
+#: Days the records of a finished sweep run (``SweepRun``, ``SweepChunk``) are kept.
+KEEP_RUNS_DAYS = 7
 #: Rows fetched per round trip (server-side cursor on PostgreSQL).
 FETCH = 10_000
 #: Days added to every window: windows start at local midnight in the patient's zone.
@@ -649,6 +651,8 @@ def plan_sweep(key: str, *, as_of: dt.datetime | None = None, chunk: int | None 
     size = chunk or CHUNK
     if size < 1:
         raise ValueError("a sweep chunk holds at least one patient")
+    # a run every 15 minutes: the records of finished runs are kept for KEEP_RUNS_DAYS
+    SweepRun.objects.filter(finished_at__lt=timezone.now() - dt.timedelta(days=KEEP_RUNS_DAYS)).delete()
     ids = list(_all_patient_ids())
     ranges = [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
     with transaction.atomic():
