@@ -71,3 +71,46 @@ def test_a_login_without_a_language_keeps_the_english_pages(clinic, open_alert):
     page = verified_login(Client(), clinic.clinician_a).get(
         reverse("patient_detail", args=[clinic.patient_a.pk])).content.decode()
     assert '<html lang="en">' in page and "Timeline" in page and "Needs attention" in page
+
+
+@pytest.mark.parametrize(("name", "language", "texts"), [
+    ("medication_new", "es", ("Medicamento (nombre genérico o comercial)", ">lo toma</option>",
+                              "Guardar el medicamento", "— unidad —")),
+    ("episode_new", "th", ("เริ่มช่วงการรักษา", ">บูพรีนอร์ฟีน</option>", "ยาฉีดออกฤทธิ์นาน",
+                           "บันทึกช่วงการรักษา")),
+    ("taper_plan_new", "es", ("Introducir un plan de reducción", "Speciosa no propone dosis",
+                              "Paso 1", "Añadir un paso")),
+    ("urine_panel_new", "th", ("บันทึกชุดตรวจสารเสพติดในปัสสาวะ", "ความถูกต้องของสิ่งส่งตรวจ",
+                               ">บวก</option>", "บันทึกชุดตรวจ")),
+])
+def test_the_clinical_forms_in_the_logins_language(clinic, name, language, texts):
+    page = _speaking(clinic.clinician_a, language).get(
+        reverse(name, args=[clinic.patient_a.pk])).content.decode()
+    for text in texts:
+        assert text in page, text
+
+
+def test_a_service_message_is_in_the_page_language_and_english_in_the_api(clinic, open_alert):
+    from speciosa.clinic.models import Alert
+
+    alert = open_alert(clinic.patient_a)
+    client = _speaking(clinic.clinician_a, "es")
+    page = client.post(reverse("alert_resolve", args=[alert.pk]), {"note": "  "}).content.decode()
+    assert "Indique cómo se abordó esta alerta." in page
+    assert Alert.objects.get(pk=alert.pk).status == "open"  # nothing stored
+    # the API is English for the same Spanish login, whatever its browser says
+    api = Client(headers={"authorization": f"Token {issue_token(clinic.clinician_a)}",
+                          "accept-language": "es"})
+    response = api.get("/api/v1/patients/")
+    assert response.headers["Content-Language"] == "en"
+
+
+def test_the_fhir_formulation_text_stays_english_under_a_thai_request():
+    from django.utils import translation
+
+    from speciosa.interop import treatment
+
+    with translation.override("th"):
+        dosage = treatment.episode_dosage({"drug": "buprenorphine", "formulation": "sublingual",
+                                           "dose_mg": 8})
+    assert dosage["text"] == "8 mg a day (sublingual tablet)"

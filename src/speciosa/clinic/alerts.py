@@ -57,7 +57,8 @@ from dataclasses import dataclass, field
 from django.db import connections, transaction
 from django.db.models import FloatField, OuterRef, Subquery
 from django.db.models.functions import Cast
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from speciosa import safety
 from speciosa.pharmacology.doses import Dose as PDose
@@ -331,8 +332,9 @@ def load_timelines(patient_ids: Sequence[int], *, as_of: dt.datetime | None = No
     for pid, drug, formulation, start, end, status in (
             _of(TreatmentEpisode.objects.current(), "patient_id", ids).order_by()
             .values_list("patient_id", "drug", "formulation", "start", "end", "status")):
-        label = TreatmentFormulation(formulation).label if formulation in \
-            TreatmentFormulation.values else formulation
+        with translation.override("en"):  # the rules' text is English whatever the page's
+            label = str(TreatmentFormulation(formulation).label) if formulation in \
+                TreatmentFormulation.values else formulation
         meds[pid].append(safety.Medication(
             name=f"{drug} {label} (treatment episode)", start=start, end=end, drug=drug,
             status="active" if status == "active" else "stopped"))
@@ -753,7 +755,7 @@ def resolve(user, alert: Alert, note: str) -> Alert:
                    "Only the patient's care team resolves their alerts.")
     note = (note or "").strip()
     if not note:
-        raise ValidationError({"note": "Say how this alert was dealt with."})
+        raise ValidationError({"note": gettext("Say how this alert was dealt with.")})
     with transaction.atomic():
         locked = Alert.objects.select_for_update().get(pk=alert.pk)
         if locked.status not in Alert.ACTIVE:

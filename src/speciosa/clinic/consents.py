@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from . import access, consent_texts, integrity, writes
 from .models import (
@@ -196,6 +196,13 @@ def signature_for(user, signature_id, patient: Patient | None = None) -> Consent
     if sig is None:
         raise Http404("No such consent.")
     return sig
+
+
+def _english(display) -> str:
+    """A choice's label in English, for the audit trail (the labels are translated for the
+    pages; the audit stays English)."""
+    with translation.override("en"):
+        return str(display())
 
 
 def in_force(patient: Patient, kind: str) -> bool:
@@ -349,7 +356,7 @@ def _store(user, patient: Patient, document: ConsentDocument, values: dict, sour
     after = writes.snapshot(sig) | {"pdf_sha256": sig.pdf_sha256, "consent": answer.pk}
     writes.audit(user, writes.Action.CREATE, sig, patient=patient,
                  before=writes.snapshot(previous) if previous else None, after=after,
-                 reason=f"{document.kind} consent signed ({sig.get_source_display().lower()}), "
+                 reason=f"{document.kind} consent signed ({_english(sig.get_source_display).lower()}), "
                         f"document {document.pk} version {document.version}")
     return sig
 

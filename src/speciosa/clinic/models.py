@@ -22,6 +22,7 @@ import uuid
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from . import integrity
 
@@ -34,14 +35,14 @@ class Role(models.TextChoices):
 
 
 class Source(models.TextChoices):
-    PATIENT = "patient", "Patient"
-    CLINICIAN = "clinician", "Clinician"
-    IMPORT = "import", "Import"
+    PATIENT = "patient", gettext_lazy("Patient")
+    CLINICIAN = "clinician", gettext_lazy("Clinician")
+    IMPORT = "import", gettext_lazy("Import")
 
 
 class Sex(models.TextChoices):
-    FEMALE = "female", "Female"
-    MALE = "male", "Male"
+    FEMALE = "female", gettext_lazy("Female")
+    MALE = "male", gettext_lazy("Male")
 
 
 class Site(models.Model):
@@ -195,9 +196,9 @@ class Patient(models.Model):
 
 
 class ConsentKind(models.TextChoices):
-    CARE = "care", "Supervised care and monitoring"
-    RESEARCH = "research", "Use of de-identified data for research"
-    PART2 = "part2", "Disclosure to a named recipient (42 CFR Part 2)"
+    CARE = "care", gettext_lazy("Supervised care and monitoring")
+    RESEARCH = "research", gettext_lazy("Use of de-identified data for research")
+    PART2 = "part2", gettext_lazy("Disclosure to a named recipient (42 CFR Part 2)")
 
 
 class AppendOnly(models.QuerySet):
@@ -271,9 +272,9 @@ class ConsentDocument(models.Model):
 
 
 class SignatureSource(models.TextChoices):
-    PATIENT = "patient", "Signed by the patient in Speciosa"
-    PAPER = "paper", "Signed on paper, recorded by staff"
-    LEGACY = "legacy", "Recorded before Speciosa kept consent documents"
+    PATIENT = "patient", gettext_lazy("Signed by the patient in Speciosa")
+    PAPER = "paper", gettext_lazy("Signed on paper, recorded by staff")
+    LEGACY = "legacy", gettext_lazy("Recorded before Speciosa kept consent documents")
 
 
 class ConsentSignature(models.Model):
@@ -578,10 +579,10 @@ class LabResult(ClinicalRecord):
     """
 
     class Comparator(models.TextChoices):
-        LT = "<", "below (<)"
-        LE = "<=", "at or below (<=)"
-        GE = ">=", "at or above (>=)"
-        GT = ">", "above (>)"
+        LT = "<", gettext_lazy("below (<)")
+        LE = "<=", gettext_lazy("at or below (<=)")
+        GE = ">=", gettext_lazy("at or above (>=)")
+        GT = ">", gettext_lazy("above (>)")
 
     class RangeSource(models.TextChoices):
         LABORATORY = "laboratory", "laboratory range"
@@ -635,14 +636,14 @@ class MedicationStatus(models.TextChoices):
     count ``active`` and ``unknown`` as taken (:data:`CURRENT_MEDICATION_STATUSES`), within
     the start and stop dates."""
 
-    ACTIVE = "active", "taking"
-    ON_HOLD = "on-hold", "paused"
-    STOPPED = "stopped", "stopped"
-    COMPLETED = "completed", "course completed"
-    INTENDED = "intended", "planned, not started"
-    NOT_TAKEN = "not-taken", "not taken"
-    UNKNOWN = "unknown", "not known whether taken"
-    ENTERED_IN_ERROR = "entered-in-error", "entered in error"
+    ACTIVE = "active", gettext_lazy("taking")
+    ON_HOLD = "on-hold", gettext_lazy("paused")
+    STOPPED = "stopped", gettext_lazy("stopped")
+    COMPLETED = "completed", gettext_lazy("course completed")
+    INTENDED = "intended", gettext_lazy("planned, not started")
+    NOT_TAKEN = "not-taken", gettext_lazy("not taken")
+    UNKNOWN = "unknown", gettext_lazy("not known whether taken")
+    ENTERED_IN_ERROR = "entered-in-error", gettext_lazy("entered in error")
 
 
 #: The statuses the safety rules read as "taken" (an unknown status counts: the rules
@@ -651,17 +652,17 @@ CURRENT_MEDICATION_STATUSES = (MedicationStatus.ACTIVE, MedicationStatus.UNKNOWN
 
 
 class Prescriber(models.TextChoices):
-    CLINIC = "clinic", "this clinic"
-    OUTSIDE = "outside", "another prescriber"
-    NONE = "none", "no prescription (over the counter, supplement)"
-    UNKNOWN = "unknown", "not known"
+    CLINIC = "clinic", gettext_lazy("this clinic")
+    OUTSIDE = "outside", gettext_lazy("another prescriber")
+    NONE = "none", gettext_lazy("no prescription (over the counter, supplement)")
+    UNKNOWN = "unknown", gettext_lazy("not known")
 
 
 class MedicationCategory(models.TextChoices):
-    PRESCRIPTION = "prescription", "prescription medicine"
-    OTC = "otc", "over-the-counter medicine"
-    SUPPLEMENT = "supplement", "supplement or herbal product"
-    OTHER = "other", "other"
+    PRESCRIPTION = "prescription", gettext_lazy("prescription medicine")
+    OTC = "otc", gettext_lazy("over-the-counter medicine")
+    SUPPLEMENT = "supplement", gettext_lazy("supplement or herbal product")
+    OTHER = "other", gettext_lazy("other")
 
 
 class Medication(ClinicalRecord):
@@ -742,22 +743,22 @@ class MedicationReview(ClinicalRecord):
 class TreatmentDrug(models.TextChoices):
     """The medications for opioid use disorder a treatment episode can be (issue 19)."""
 
-    BUPRENORPHINE = "buprenorphine", "buprenorphine"
-    METHADONE = "methadone", "methadone"
-    NALTREXONE = "naltrexone", "naltrexone"
+    BUPRENORPHINE = "buprenorphine", gettext_lazy("buprenorphine")
+    METHADONE = "methadone", gettext_lazy("methadone")
+    NALTREXONE = "naltrexone", gettext_lazy("naltrexone")
 
 
 class TreatmentFormulation(models.TextChoices):
-    SUBLINGUAL = "sublingual", "sublingual tablet"
-    BUCCAL_FILM = "buccal-film", "buccal or sublingual film"
-    XR_INJECTION = "xr-injection", "extended-release injection"
-    ORAL_LIQUID = "oral-liquid", "oral liquid"
-    ORAL_TABLET = "oral-tablet", "oral tablet"
+    SUBLINGUAL = "sublingual", gettext_lazy("sublingual tablet")
+    BUCCAL_FILM = "buccal-film", gettext_lazy("buccal or sublingual film")
+    XR_INJECTION = "xr-injection", gettext_lazy("extended-release injection")
+    ORAL_LIQUID = "oral-liquid", gettext_lazy("oral liquid")
+    ORAL_TABLET = "oral-tablet", gettext_lazy("oral tablet")
 
 
 class EpisodeStatus(models.TextChoices):
-    ACTIVE = "active", "on treatment"
-    STOPPED = "stopped", "stopped"
+    ACTIVE = "active", gettext_lazy("on treatment")
+    STOPPED = "stopped", gettext_lazy("stopped")
 
 
 class TreatmentEpisode(ClinicalRecord):
@@ -811,15 +812,15 @@ class TreatmentEpisode(ClinicalRecord):
 class TaperKind(models.TextChoices):
     """What a taper plan is for (issue 19)."""
 
-    KRATOM = "kratom", "kratom taper"
-    BUPRENORPHINE = "buprenorphine", "move to buprenorphine"
-    METHADONE = "methadone", "move to methadone"
+    KRATOM = "kratom", gettext_lazy("kratom taper")
+    BUPRENORPHINE = "buprenorphine", gettext_lazy("move to buprenorphine")
+    METHADONE = "methadone", gettext_lazy("move to methadone")
 
 
 class TaperStatus(models.TextChoices):
-    ACTIVE = "active", "active"
-    REPLACED = "replaced", "replaced by a later plan"
-    STOPPED = "stopped", "stopped"
+    ACTIVE = "active", gettext_lazy("active")
+    REPLACED = "replaced", gettext_lazy("replaced by a later plan")
+    STOPPED = "stopped", gettext_lazy("stopped")
 
 
 class TaperPlan(ClinicalRecord):

@@ -200,7 +200,7 @@ def validate_episode(patient: Patient, data: Mapping[str, Any], *,
         errors["drug"] = ("Choose buprenorphine, methadone or naltrexone (other medicines go "
                           "on the medication list).")
     elif formulation not in FORMULATIONS[drug]:
-        allowed = ", ".join(F(f).label for f in FORMULATIONS[drug])
+        allowed = ", ".join(str(F(f).label) for f in FORMULATIONS[drug])
         errors["formulation"] = (f"Unknown formulation '{formulation}' for {drug}: choose "
                                  f"{allowed}." if formulation else
                                  f"Choose the formulation: {allowed}.")

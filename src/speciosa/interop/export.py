@@ -46,6 +46,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
+from django.utils import translation
 
 from speciosa.clinic import models as cm
 from speciosa.knowledge import instruments as kinstruments
@@ -747,7 +748,8 @@ class Exporter:
         if pk is not None:
             qs = qs.filter(pk=pk)
         refs = self.patient_refs()
-        labels = dict(cm.Consent.Kind.choices)
+        with translation.override("en"):  # a resource's text is English, not the page's
+            labels = {k: str(v) for k, v in cm.Consent.Kind.choices}
         today = {s.pk: integrity.site_today(s) for s in cm.Site.objects.all()}
         rows = qs.values_list(
             "pk", "patient_id", "kind", "given", "at", "recorded_by_id", "superseded_by__id",

@@ -39,6 +39,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.utils import translation
+
 from speciosa.clinic import models as cmodels
 from speciosa.knowledge import drug_panels
 from speciosa.knowledge import labs as klabs
@@ -115,9 +117,16 @@ def episode_concept(drug: str, formulation: str) -> dict[str, Any]:
     if entry is not None and entry.rxnorm:
         coding.append({"system": c.RXNORM, "code": entry.rxnorm, "display": drug})
     coding.append({"system": c.CS_DRUG, "code": drug, "display": drug})
-    label = cmodels.TreatmentFormulation(formulation).label if formulation in \
-        cmodels.TreatmentFormulation.values else formulation
-    return {"coding": coding, "text": f"{drug} {label}"}
+    return {"coding": coding, "text": f"{drug} {_formulation_label(formulation)}"}
+
+
+def _formulation_label(formulation: str) -> str:
+    """The formulation's name in English: a FHIR resource's text does not follow the
+    language of the page that asked for it (the choices' labels are translated for pages)."""
+    if formulation not in cmodels.TreatmentFormulation.values:
+        return formulation
+    with translation.override("en"):
+        return str(cmodels.TreatmentFormulation(formulation).label)
 
 
 def episode_dosage(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -126,7 +135,7 @@ def episode_dosage(row: Mapping[str, Any]) -> dict[str, Any]:
     from speciosa.clinic.medications import ROUTES
 
     injection = row["formulation"] == cmodels.TreatmentFormulation.XR_INJECTION
-    label = cmodels.TreatmentFormulation(row["formulation"]).label
+    label = _formulation_label(row["formulation"])
     dosage: dict[str, Any] = {}
     if row["dose_mg"] is not None:
         amount = _num(row["dose_mg"])

@@ -14,6 +14,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy
 
 from speciosa.clinic import medications
 from speciosa.clinic.models import (
@@ -58,8 +59,9 @@ def _blank(label: str, options) -> list[tuple[str, str]]:
     return [("", label), *options]
 
 
-STRENGTH_UNIT_CHOICES = _blank("— unit —", [(u, u) for u in medications.STRENGTH_UNITS])
-DOSE_UNIT_CHOICES = _blank("— unit —", [(u, u) for u in medications.DOSE_UNITS])
+STRENGTH_UNIT_CHOICES = _blank(gettext_lazy("— unit —"),
+                               [(u, u) for u in medications.STRENGTH_UNITS])
+DOSE_UNIT_CHOICES = _blank(gettext_lazy("— unit —"), [(u, u) for u in medications.DOSE_UNITS])
 FORM_CHOICES = _blank("—", list(medications.FORMS.items()))
 ROUTE_CHOICES = _blank("—", list(medications.ROUTES.items()))
 CATEGORY_CHOICES = _blank("—", list(MedicationCategory.choices))
@@ -100,34 +102,40 @@ class MedicationForm(TokenForm):
     """Add (or correct) a medication: the drug from the table's names, or free text."""
 
     drug_name = forms.CharField(
-        label="Medicine (generic or brand name)", max_length=120,
-        help_text="Choose from the list to code it; anything else is stored as not coded.",
+        label=gettext_lazy("Medicine (generic or brand name)"), max_length=120,
+        help_text=gettext_lazy(
+            "Choose from the list to code it; anything else is stored as not coded."),
         widget=forms.TextInput(attrs={"list": "drug-table", "autocomplete": "off"}))
-    category = _select(CATEGORY_CHOICES, "Kind")
-    strength = _amount("Strength")
-    strength_unit = _select(STRENGTH_UNIT_CHOICES, "Strength unit")
-    form = _select(FORM_CHOICES, "Form")
-    dose_amount = _amount("Dose")
-    dose_unit = _select(DOSE_UNIT_CHOICES, "Dose unit")
-    frequency = forms.CharField(label="How often", required=False, max_length=80)
-    route = _select(ROUTE_CHOICES, "Route")
-    start_date = _date("Started on", required=True)
-    start_time = _time("at (time, optional)")
-    end_date = _date("Stopped on (if stopped)")
-    end_time = _time("at (time, optional)")
-    status = _select(STATUS_CHOICES, "Status", initial=MedicationStatus.ACTIVE)
-    stop_reason = forms.CharField(label="Reason for stopping", required=False, max_length=200)
-    prescriber = _select(PRESCRIBER_CHOICES, "Prescribed by", initial=Prescriber.CLINIC)
-    prescriber_name = forms.CharField(label="Prescriber's name", required=False, max_length=120)
-    indication = forms.CharField(label="Reason for taking it", required=False, max_length=200)
-    notes = forms.CharField(label="Notes", required=False, max_length=2000,
+    category = _select(CATEGORY_CHOICES, gettext_lazy("Kind"))
+    strength = _amount(gettext_lazy("Strength"))
+    strength_unit = _select(STRENGTH_UNIT_CHOICES, gettext_lazy("Strength unit"))
+    form = _select(FORM_CHOICES, gettext_lazy("Form"))
+    dose_amount = _amount(gettext_lazy("Dose"))
+    dose_unit = _select(DOSE_UNIT_CHOICES, gettext_lazy("Dose unit"))
+    frequency = forms.CharField(label=gettext_lazy("How often"), required=False, max_length=80)
+    route = _select(ROUTE_CHOICES, gettext_lazy("Route"))
+    start_date = _date(gettext_lazy("Started on"), required=True)
+    start_time = _time(gettext_lazy("at (time, optional)"))
+    end_date = _date(gettext_lazy("Stopped on (if stopped)"))
+    end_time = _time(gettext_lazy("at (time, optional)"))
+    status = _select(STATUS_CHOICES, gettext_lazy("Status"), initial=MedicationStatus.ACTIVE)
+    stop_reason = forms.CharField(label=gettext_lazy("Reason for stopping"), required=False,
+                                  max_length=200)
+    prescriber = _select(PRESCRIBER_CHOICES, gettext_lazy("Prescribed by"),
+                         initial=Prescriber.CLINIC)
+    prescriber_name = forms.CharField(label=gettext_lazy("Prescriber's name"), required=False,
+                                      max_length=120)
+    indication = forms.CharField(label=gettext_lazy("Reason for taking it"), required=False,
+                                 max_length=200)
+    notes = forms.CharField(label=gettext_lazy("Notes"), required=False, max_length=2000,
                             widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, patient, **kwargs):
         super().__init__(*args, **kwargs)
         self.patient = patient
         self.fields["start_date"].error_messages["required"] = (
-            "Give the date it was started (an estimate is fine; say so in the notes).")
+            gettext_lazy("Give the date it was started (an estimate is fine; say so in the "
+                         "notes)."))
 
     def medication_data(self) -> dict[str, Any]:
         """The service's fields (:data:`speciosa.clinic.medications.FIELDS`)."""
@@ -166,10 +174,11 @@ class MedicationForm(TokenForm):
 class MedicationCorrectForm(MedicationForm):
     """Correct a medication entered wrongly: the row is replaced, its history kept."""
 
-    reason = forms.CharField(label="Reason for the correction", max_length=500)
-    retract = forms.BooleanField(label="Withdraw this entry (it was made in error)",
+    reason = forms.CharField(label=gettext_lazy("Reason for the correction"), max_length=500)
+    retract = forms.BooleanField(label=gettext_lazy("Withdraw this entry (it was made in error)"),
                                  required=False)
-    confirm = forms.BooleanField(label="…and confirm it: I went through it with the patient",
+    confirm = forms.BooleanField(
+        label=gettext_lazy("…and confirm it: I went through it with the patient"),
                                  required=False)
 
     def __init__(self, *args, **kwargs):
@@ -190,16 +199,16 @@ class MedicationCorrectForm(MedicationForm):
 class MedicationChangeForm(TokenForm):
     """Change the dose (or how often, the form, the route) from a moment on."""
 
-    strength = _amount("Strength")
-    strength_unit = _select(STRENGTH_UNIT_CHOICES, "Strength unit")
-    form = _select(FORM_CHOICES, "Form")
-    dose_amount = _amount("New dose")
-    dose_unit = _select(DOSE_UNIT_CHOICES, "Dose unit")
-    frequency = forms.CharField(label="How often", required=False, max_length=80)
-    route = _select(ROUTE_CHOICES, "Route")
-    at_date = _date("New dose from", required=True)
-    at_time = _time("at (time, optional)")
-    reason = forms.CharField(label="Reason for the change", max_length=500)
+    strength = _amount(gettext_lazy("Strength"))
+    strength_unit = _select(STRENGTH_UNIT_CHOICES, gettext_lazy("Strength unit"))
+    form = _select(FORM_CHOICES, gettext_lazy("Form"))
+    dose_amount = _amount(gettext_lazy("New dose"))
+    dose_unit = _select(DOSE_UNIT_CHOICES, gettext_lazy("Dose unit"))
+    frequency = forms.CharField(label=gettext_lazy("How often"), required=False, max_length=80)
+    route = _select(ROUTE_CHOICES, gettext_lazy("Route"))
+    at_date = _date(gettext_lazy("New dose from"), required=True)
+    at_time = _time(gettext_lazy("at (time, optional)"))
+    reason = forms.CharField(label=gettext_lazy("Reason for the change"), max_length=500)
 
     CHANGEABLE = ("strength", "strength_unit", "form", "dose_amount", "dose_unit",
                   "frequency", "route")
@@ -211,16 +220,16 @@ class MedicationChangeForm(TokenForm):
 
 
 class MedicationStopForm(TokenForm):
-    at_date = _date("Stopped on", required=True)
-    at_time = _time("at (time, optional)")
-    stop_reason = forms.CharField(label="Reason for stopping", max_length=200)
-    status = _select([(MedicationStatus.STOPPED, "stopped"),
-                      (MedicationStatus.COMPLETED, "course completed")], "",
+    at_date = _date(gettext_lazy("Stopped on"), required=True)
+    at_time = _time(gettext_lazy("at (time, optional)"))
+    stop_reason = forms.CharField(label=gettext_lazy("Reason for stopping"), max_length=200)
+    status = _select([(MedicationStatus.STOPPED, gettext_lazy("stopped")),
+                      (MedicationStatus.COMPLETED, gettext_lazy("course completed"))], "",
                      initial=MedicationStatus.STOPPED)
 
 
 class MedicationReviewForm(TokenForm):
-    note = forms.CharField(label="Note (optional)", required=False, max_length=1000,
+    note = forms.CharField(label=gettext_lazy("Note (optional)"), required=False, max_length=1000,
                            widget=forms.Textarea(attrs={"rows": 2}))
 
 
@@ -286,18 +295,19 @@ FORMULATION_CHOICES = [("", "—"), *TreatmentFormulation.choices]
 class EpisodeForm(TokenForm):
     """Start a treatment episode (buprenorphine, methadone, naltrexone)."""
 
-    drug = _select(DRUG_CHOICES, "Medication", required=True)
-    formulation = _select(FORMULATION_CHOICES, "Formulation", required=True)
-    dose_mg = _amount("Dose in mg (a day; for an injection, each injection)")
-    dispensing_clinic = forms.CharField(label="Dispensing clinic (methadone)", required=False,
+    drug = _select(DRUG_CHOICES, gettext_lazy("Medication"), required=True)
+    formulation = _select(FORMULATION_CHOICES, gettext_lazy("Formulation"), required=True)
+    dose_mg = _amount(gettext_lazy("Dose in mg (a day; for an injection, each injection)"))
+    dispensing_clinic = forms.CharField(label=gettext_lazy("Dispensing clinic (methadone)"),
+                                        required=False,
                                         max_length=120)
-    start_date = _date("Started on", required=True)
-    start_time = _time("at (time, optional)")
-    injection_date = _date("First injection given on (extended-release injection)")
-    notes = forms.CharField(label="Notes", required=False, max_length=2000,
+    start_date = _date(gettext_lazy("Started on"), required=True)
+    start_time = _time(gettext_lazy("at (time, optional)"))
+    injection_date = _date(gettext_lazy("First injection given on (extended-release injection)"))
+    notes = forms.CharField(label=gettext_lazy("Notes"), required=False, max_length=2000,
                             widget=forms.Textarea(attrs={"rows": 2}))
     confirmed_dose = forms.BooleanField(
-        label="I have checked this methadone dose and it is right", required=False)
+        label=gettext_lazy("I have checked this methadone dose and it is right"), required=False)
     decision = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, patient, **kwargs):
@@ -317,15 +327,16 @@ class EpisodeForm(TokenForm):
 
 
 class EpisodeChangeForm(TokenForm):
-    formulation = _select(FORMULATION_CHOICES, "Formulation")
-    dose_mg = _amount("New dose in mg (a day; for an injection, each injection)")
-    dispensing_clinic = forms.CharField(label="Dispensing clinic (methadone)", required=False,
+    formulation = _select(FORMULATION_CHOICES, gettext_lazy("Formulation"))
+    dose_mg = _amount(gettext_lazy("New dose in mg (a day; for an injection, each injection)"))
+    dispensing_clinic = forms.CharField(label=gettext_lazy("Dispensing clinic (methadone)"),
+                                        required=False,
                                         max_length=120)
-    at_date = _date("New dose from", required=True)
-    at_time = _time("at (time, optional)")
-    reason = forms.CharField(label="Reason for the change", max_length=500)
+    at_date = _date(gettext_lazy("New dose from"), required=True)
+    at_time = _time(gettext_lazy("at (time, optional)"))
+    reason = forms.CharField(label=gettext_lazy("Reason for the change"), max_length=500)
     confirmed_dose = forms.BooleanField(
-        label="I have checked this methadone dose and it is right", required=False)
+        label=gettext_lazy("I have checked this methadone dose and it is right"), required=False)
 
     def changes(self) -> dict[str, Any]:
         c = self.cleaned_data
@@ -335,13 +346,13 @@ class EpisodeChangeForm(TokenForm):
 
 
 class EpisodeStopForm(TokenForm):
-    at_date = _date("Stopped on", required=True)
-    at_time = _time("at (time, optional)")
-    stop_reason = forms.CharField(label="Reason for stopping", max_length=200)
+    at_date = _date(gettext_lazy("Stopped on"), required=True)
+    at_time = _time(gettext_lazy("at (time, optional)"))
+    stop_reason = forms.CharField(label=gettext_lazy("Reason for stopping"), max_length=200)
 
 
 class InjectionForm(TokenForm):
-    day = _date("Injection given on", required=True)
+    day = _date(gettext_lazy("Injection given on"), required=True)
 
 
 class EpisodeCorrectForm(EpisodeForm):
@@ -349,15 +360,19 @@ class EpisodeCorrectForm(EpisodeForm):
     withdraw it."""
 
     injection_date = None
-    injection_dates = forms.CharField(label="Injection dates (YYYY-MM-DD, separated by commas)",
+    injection_dates = forms.CharField(
+        label=gettext_lazy("Injection dates (YYYY-MM-DD, separated by commas)"),
                                       required=False, max_length=4000)
-    end_date = _date("Stopped on (if stopped)")
-    end_time = _time("at (time, optional)")
-    status = _select([(v, label) for v, label in EpisodeStatus.choices], "Status",
+    end_date = _date(gettext_lazy("Stopped on (if stopped)"))
+    end_time = _time(gettext_lazy("at (time, optional)"))
+    status = _select([(v, label) for v, label in EpisodeStatus.choices],
+                     gettext_lazy("Status"),
                      initial=EpisodeStatus.ACTIVE)
-    stop_reason = forms.CharField(label="Reason for stopping", required=False, max_length=200)
-    reason = forms.CharField(label="Reason for the correction", max_length=500)
-    retract = forms.BooleanField(label="Withdraw this episode (it was entered in error)",
+    stop_reason = forms.CharField(label=gettext_lazy("Reason for stopping"), required=False,
+                                  max_length=200)
+    reason = forms.CharField(label=gettext_lazy("Reason for the correction"), max_length=500)
+    retract = forms.BooleanField(
+        label=gettext_lazy("Withdraw this episode (it was entered in error)"),
                                  required=False)
 
     def __init__(self, *args, **kwargs):

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
 from speciosa.clinic import access, medications, services, writes
@@ -82,7 +83,7 @@ def medication_new(request, patient_id):
             mforms.put_errors(form, exc)
     return render(request, "web/medication_form.html", {
         "patient": patient, "form": form, "drug_names": _drug_names(),
-        "title": "Add a medication", "submit": "Save medication"})
+        "title": gettext("Add a medication"), "submit": gettext("Save medication")})
 
 
 @_role_required(Role.CLINICIAN)
@@ -113,7 +114,8 @@ def medication_correct(request, patient_id, medication_id):
     services.record_view(request.user, patient, "correct:medication", record)
     return render(request, "web/medication_form.html", {
         "patient": patient, "form": form, "record": record, "drug_names": _drug_names(),
-        "title": f"Correct {record.name}", "submit": "Save correction", "correcting": True})
+        "title": gettext("Correct %(name)s") % {"name": record.name},
+        "submit": gettext("Save correction"), "correcting": True})
 
 
 @_role_required(Role.CLINICIAN)

@@ -22,10 +22,16 @@ def user_language(user) -> str | None:
     return code if code in dict(settings.LANGUAGES) else None
 
 
+#: Paths that speak English whatever the login's language: the API and FHIR (their messages,
+#: such as a service's validation message, are read by programs and logged; docs/translation.md).
+ENGLISH_ONLY = ("/api/", "/fhir/")
+
+
 class UserLanguageMiddleware:
     """The request runs in the logged-in user's language (``Profile.language``); without one
     (anonymous, or never chosen), in the language cookie's or the browser's Accept-Language
-    among ``settings.LANGUAGES``; else English (docs/translation.md).
+    among ``settings.LANGUAGES``; else English (docs/translation.md). The API and FHIR
+    (:data:`ENGLISH_ONLY`) are always English.
 
     Placed after the authentication middleware (it needs ``request.user``) and before the
     session, second-factor and message middleware, whose redirects and notices are then in
@@ -38,8 +44,11 @@ class UserLanguageMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        language = (user_language(getattr(request, "user", None))
-                    or translation.get_language_from_request(request))
+        if request.path.startswith(ENGLISH_ONLY):
+            language = "en"  # the API's messages are English for everyone
+        else:
+            language = (user_language(getattr(request, "user", None))
+                        or translation.get_language_from_request(request))
         with translation.override(language):
             request.LANGUAGE_CODE = translation.get_language()
             response = self.get_response(request)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 
 from speciosa.clinic import taper
 from speciosa.clinic.models import TaperKind
@@ -35,16 +37,16 @@ def _text(label: str, *, mode: str = "decimal", size: int = 6) -> forms.CharFiel
 class StepForm(forms.Form):
     """One step: from, to, amount per dose, unit, doses a day (and what the unit needs)."""
 
-    start = forms.CharField(label="From", required=False, max_length=20,
+    start = forms.CharField(label=gettext_lazy("From"), required=False, max_length=20,
                             widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.CharField(label="To (included)", required=False, max_length=20,
+    end = forms.CharField(label=gettext_lazy("To (included)"), required=False, max_length=20,
                           widget=forms.DateInput(attrs={"type": "date"}))
-    amount = _text("Amount per dose")
-    unit = forms.CharField(label="Unit", required=False, max_length=20,
+    amount = _text(gettext_lazy("Amount per dose"))
+    unit = forms.CharField(label=gettext_lazy("Unit"), required=False, max_length=20,
                            widget=forms.Select(choices=UNIT_CHOICES))
-    doses_per_day = _text("Doses a day", mode="numeric", size=3)
-    grams_per_capsule = _text("g per capsule (capsules)")
-    mitragynine_percent = _text("Mitragynine % (label)")
+    doses_per_day = _text(gettext_lazy("Doses a day"), mode="numeric", size=3)
+    grams_per_capsule = _text(gettext_lazy("g per capsule (capsules)"))
+    mitragynine_percent = _text(gettext_lazy("Mitragynine % (label)"))
 
     def is_blank(self) -> bool:
         data = self.cleaned_data if hasattr(self, "cleaned_data") else {}
@@ -57,9 +59,10 @@ class StepForm(forms.Form):
 
 class _Steps(forms.BaseFormSet):
     default_error_messages = {
-        "too_many_forms": f"A plan holds at most {taper.MAX_STEPS} steps; nothing was saved.",
-        "missing_management_form": "The form was incomplete; nothing was saved. Reload the page "
-                                   "and try again.",
+        "too_many_forms": format_lazy(gettext_lazy(
+            "A plan holds at most {n} steps; nothing was saved."), n=taper.MAX_STEPS),
+        "missing_management_form": gettext_lazy(
+            "The form was incomplete; nothing was saved. Reload the page and try again."),
     }
 
 
@@ -87,14 +90,14 @@ def step_formset(data=None, *, initial=None, add_row: bool = False, rows: int = 
 class PlanForm(TokenForm):
     """What the plan is for and why; the steps are a formset beside it."""
 
-    kind = forms.CharField(label="The plan is", required=False, max_length=20,
+    kind = forms.CharField(label=gettext_lazy("The plan is"), required=False, max_length=20,
                            widget=forms.Select(choices=KIND_CHOICES))
-    reason = forms.CharField(label="Why this plan (what was agreed with the patient)",
+    reason = forms.CharField(label=gettext_lazy("Why this plan (what was agreed with the patient)"),
                              required=False, max_length=2000,
                              widget=forms.Textarea(attrs={"rows": 2}))
-    episode = forms.CharField(label="Goes with the treatment episode (optional)", required=False,
+    episode = forms.CharField(label=gettext_lazy("Goes with the treatment episode (optional)"), required=False,
                               max_length=20, widget=forms.Select())
-    decision = forms.CharField(label="Carries out the shared decision (optional)",
+    decision = forms.CharField(label=gettext_lazy("Carries out the shared decision (optional)"),
                                required=False, max_length=20, widget=forms.Select())
 
     def __init__(self, *args, patient, reason_label: str = "", **kwargs):
@@ -118,6 +121,6 @@ class PlanForm(TokenForm):
 
 
 class StopForm(TokenForm):
-    stopped_on = forms.DateField(label="Stopped on", required=True,
+    stopped_on = forms.DateField(label=gettext_lazy("Stopped on"), required=True,
                                  widget=forms.DateInput(attrs={"type": "date"}))
-    stop_reason = forms.CharField(label="Why it stops", max_length=200)
+    stop_reason = forms.CharField(label=gettext_lazy("Why it stops"), max_length=200)

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
 from speciosa.clinic import access, integrity, selectors, services, taper, writes
@@ -82,8 +83,8 @@ def _edit(request, patient, *, plan: TaperPlan | None, mode: str):
     (``replace``) of ``plan``."""
     posted = request.POST if request.method == "POST" else None
     add_row = posted is not None and "add_step" in posted
-    label = {"correct": "Reason for the correction",
-             "replace": "Why the plan changes"}.get(mode, "")
+    label = {"correct": gettext("Reason for the correction"),
+             "replace": gettext("Why the plan changes")}.get(mode, "")
     initial = _initial_plan(plan) if plan is not None and mode == "correct" else {
         "episode": request.GET.get("episode", ""), "decision": request.GET.get("decision", "")}
     if plan is not None and mode == "replace":

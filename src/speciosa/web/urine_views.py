@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from speciosa.clinic import access, medications, services, urine
@@ -23,9 +24,11 @@ from .forms import TokenForm, submission_key
 
 _role_required = access.role_required
 
-_YES_NO = [("", "not recorded"), ("yes", "yes"), ("no", "no")]
-_RESULTS = [("", "—"), ("positive", "positive"), ("negative", "negative"),
-            ("indeterminate", "indeterminate")]
+_YES_NO = [("", gettext_lazy("not recorded")), ("yes", gettext_lazy("yes")),
+           ("no", gettext_lazy("no"))]
+_RESULTS = [("", "—"), ("positive", gettext_lazy("positive")),
+            ("negative", gettext_lazy("negative")),
+            ("indeterminate", gettext_lazy("indeterminate"))]
 
 
 def urine_context(patient) -> dict:
@@ -38,21 +41,22 @@ def urine_context(patient) -> dict:
 
 
 class PanelForm(TokenForm):
-    collected_date = forms.DateField(label="Collected on", widget=forms.DateInput(attrs={"type": "date"}))
-    collected_time = forms.TimeField(label="at", widget=forms.TimeInput(attrs={"type": "time"}))
+    collected_date = forms.DateField(label=gettext_lazy("Collected on"), widget=forms.DateInput(attrs={"type": "date"}))
+    collected_time = forms.TimeField(label=gettext_lazy("at"), widget=forms.TimeInput(attrs={"type": "time"}))
     panels = forms.MultipleChoiceField(
-        label="Panels tested", widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Panels tested"), widget=forms.CheckboxSelectMultiple,
         choices=[(p.id, p.name) for p in drug_panels.PANELS])
-    method = forms.ChoiceField(label="Method", choices=[
-        ("screen", "screening immunoassay"), ("confirmation", "confirmation (e.g. LC-MS/MS)")])
-    method_detail = forms.CharField(label="Method detail (optional)", required=False, max_length=60)
-    creatinine_mg_dl = forms.CharField(label="Creatinine (mg/dL)", required=False, max_length=20)
-    ph = forms.CharField(label="pH", required=False, max_length=20)
-    specific_gravity = forms.CharField(label="Specific gravity", required=False, max_length=20)
-    temperature_in_range = forms.ChoiceField(label="Temperature 32–38 °C within 4 minutes",
+    method = forms.ChoiceField(label=gettext_lazy("Method"), choices=[
+        ("screen", gettext_lazy("screening immunoassay")),
+        ("confirmation", gettext_lazy("confirmation (e.g. LC-MS/MS)"))])
+    method_detail = forms.CharField(label=gettext_lazy("Method detail (optional)"), required=False, max_length=60)
+    creatinine_mg_dl = forms.CharField(label=gettext_lazy("Creatinine (mg/dL)"), required=False, max_length=20)
+    ph = forms.CharField(label=gettext_lazy("pH"), required=False, max_length=20)
+    specific_gravity = forms.CharField(label=gettext_lazy("Specific gravity"), required=False, max_length=20)
+    temperature_in_range = forms.ChoiceField(label=gettext_lazy("Temperature 32–38 °C within 4 minutes"),
                                              choices=_YES_NO, required=False)
-    observed = forms.ChoiceField(label="Collection observed", choices=_YES_NO, required=False)
-    note = forms.CharField(label="Note", required=False, max_length=500,
+    observed = forms.ChoiceField(label=gettext_lazy("Collection observed"), choices=_YES_NO, required=False)
+    note = forms.CharField(label=gettext_lazy("Note"), required=False, max_length=500,
                            widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, patient, **kwargs):
@@ -63,9 +67,9 @@ class PanelForm(TokenForm):
             name = klabs.get_lab(code).name
             self.fields[f"r_{code}"] = forms.ChoiceField(label=name, choices=_RESULTS,
                                                          required=False)
-            self.fields[f"v_{code}"] = forms.CharField(label="or value", required=False, max_length=20)
-            self.fields[f"c_{code}"] = forms.CharField(label="cut-off", required=False, max_length=20)
-            self.fields[f"u_{code}"] = forms.CharField(label="unit", required=False, max_length=16,
+            self.fields[f"v_{code}"] = forms.CharField(label=gettext_lazy("or value"), required=False, max_length=20)
+            self.fields[f"c_{code}"] = forms.CharField(label=gettext_lazy("cut-off"), required=False, max_length=20)
+            self.fields[f"u_{code}"] = forms.CharField(label=gettext_lazy("unit"), required=False, max_length=16,
                                                        initial="ng/mL")
 
     def analyte_rows(self):
@@ -96,7 +100,7 @@ class PanelForm(TokenForm):
 
 
 class PanelCorrectForm(PanelForm):
-    reason = forms.CharField(label="Why is it corrected?", max_length=500)
+    reason = forms.CharField(label=gettext_lazy("Why is it corrected?"), max_length=500)
 
     @staticmethod
     def initial_from(panel: UrinePanel) -> dict:
@@ -125,7 +129,7 @@ def _plain(value) -> str:
 
 
 class PanelWithdrawForm(TokenForm):
-    reason = forms.CharField(label="Why is it withdrawn?", max_length=500,
+    reason = forms.CharField(label=gettext_lazy("Why is it withdrawn?"), max_length=500,
                              widget=forms.Textarea(attrs={"rows": 2}))
 
 
