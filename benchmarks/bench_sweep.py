@@ -681,7 +681,8 @@ def main(argv: list[str] | None = None) -> int:
                    default="postgres" if os.environ.get("DATABASE_URL") else "sqlite")
     p.add_argument("--profile", choices=("auto", "full", "light"), default="auto")
     p.add_argument("--naive-sample", type=int, default=200)
-    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--workers", type=int, nargs="*", default=[1, 2],
+                   help="forked worker counts to sweep with (none: only --celery)")
     p.add_argument("--celery", type=int, nargs="*", default=[],
                    help="also sweep over the task queue with this many Celery worker processes each "
                         f"(PostgreSQL; Redis at {CELERY_BROKER}), e.g. --celery 1 2")

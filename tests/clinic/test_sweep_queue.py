@@ -128,3 +128,45 @@ def test_a_new_run_removes_the_records_of_runs_finished_over_a_week_ago(db, monk
     assert set(SweepRun.objects.values_list("key", flat=True)) == {"recent", "unfinished", "new"}
     assert not SweepChunk.objects.filter(run_id=old.pk).exists()
     assert recent.pk and unfinished.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_chunks_of_a_run_are_evaluated_at_the_same_time(patients, monkeypatch):
+    """A chunk being evaluated locks its own row, not its run's: before, the run's row was
+    locked with it (``select_related``), so a second worker waited for the first's whole chunk."""
+    import threading
+
+    from django.db import OperationalError, connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL (SQLite takes the whole database for each write)")
+    monkeypatch.setattr("speciosa.ops.notify.unnotified_urgent", lambda *a: Alert.objects.none())
+    run = alerts.plan_sweep("parallel", as_of=timezone.now(), chunk=4)
+    (a, b), (c, d) = alerts.pending_chunks(run)
+    inside, release = threading.Event(), threading.Event()
+    real = alerts._evaluate_chunk
+
+    def slow(ids, *args):
+        if ids[0] == a:  # the first chunk holds its transaction open
+            inside.set()
+            release.wait(20)
+        return real(ids, *args)
+
+    monkeypatch.setattr(alerts, "_evaluate_chunk", slow)
+    worker = threading.Thread(target=lambda: (alerts.run_chunk(run.pk, a, b), connection.close()))
+    worker.start()
+    try:
+        assert inside.wait(20)
+        with connection.cursor() as cur:
+            cur.execute("SET lock_timeout = '3s'")
+        try:
+            assert alerts.run_chunk(run.pk, c, d) is not None  # not waiting for the first chunk
+        except OperationalError as exc:
+            pytest.fail(f"the second chunk waited for the first: {exc}")
+        finally:
+            with connection.cursor() as cur:
+                cur.execute("RESET lock_timeout")
+    finally:
+        release.set()
+        worker.join(30)
+    assert set(SweepChunk.objects.filter(run=run).values_list("evaluations", flat=True)) == {1}

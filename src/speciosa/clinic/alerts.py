@@ -679,7 +679,9 @@ def run_chunk(run_id: int, first: int, last: int, *, worker: str = "") -> SweepR
     chunk's ``done_at`` are committed together, so a worker lost half-way leaves neither and
     the redelivered task does the chunk again."""
     with transaction.atomic():
-        chunk = (SweepChunk.objects.select_for_update().select_related("run")
+        # the chunk's row only (``of``): locking the joined run row too would make every other
+        # chunk of the run wait for this one, and the workers take turns instead of sharing
+        chunk = (SweepChunk.objects.select_for_update(of=("self",)).select_related("run")
                  .filter(run_id=run_id, first_patient=first, last_patient=last).first())
         if chunk is None or chunk.done_at is not None:
             return None
