@@ -171,3 +171,25 @@ def test_a_fhir_date_filter_at_the_ends_of_the_calendar_is_never_a_500(clinic, a
     # the one lab is in the result exactly when the comparison holds for it
     expected = op in ("lt", "le", "gt", "eb") and query not in ("date=lt0001", "date=eb0001-01-01")
     assert bool(ids) == expected, (query, ids)
+
+
+@pytest.mark.django_db
+def test_a_dose_on_another_day_than_its_diarys_is_refused_by_the_api_and_nothing_is_stored(clinic, api, key):
+    # the web form takes a time on the diary's day; the API took any date, and a dose of
+    # today filed under a diary of five days ago counted on that day for the rules
+    user = clinic.patient_a.user
+    day = timezone.localdate() - dt.timedelta(days=5)
+    at = timezone.now() - dt.timedelta(hours=1)
+    response = api(user).post("/api/v1/me/diary/", {"day": day.isoformat(), "doses": [_dose(at)],
+                                                    "craving": 3}, format="json", headers=key())
+    assert response.status_code == 400, response.content
+    message = response.json()["errors"]["doses-0-taken_at"][0]
+    assert f"{day:%-d %B %Y}" in message and "taken on that day" in message
+    assert Dose.objects.count() == DiaryDay.objects.count() == Assessment.objects.count() == 0
+    # on the diary's day in a zone far east or west of UTC: the same date, accepted
+    for when in (dt.datetime.combine(day, dt.time(0, 30), tzinfo=dt.timezone(dt.timedelta(hours=13))),
+                 dt.datetime.combine(day, dt.time(23, 0), tzinfo=dt.timezone(dt.timedelta(hours=-10)))):
+        response = api(user).post("/api/v1/me/diary/", {"day": day.isoformat(), "doses": [_dose(when)]},
+                                  format="json", headers=key())
+        assert response.status_code == 201, response.content
+    assert Dose.objects.filter(diary__day=day).count() == 2

@@ -527,7 +527,12 @@ def record_diary(user, patient: Patient, entry: DiaryInput, *,
     clean_doses = []
     for i, dose in enumerate(entry.doses):
         try:
-            clean_doses.append(validate_dose(dose, patient))
+            clean = validate_dose(dose, patient)
+            if not on_day(entry.day, clean["taken_at"]):
+                raise ValidationError({"taken_at": (
+                    f"A dose of the diary of {entry.day:%-d %B %Y} is taken on that day: give a "
+                    "time on that day, or send the dose with the diary of the day it was taken.")})
+            clean_doses.append(clean)
         except ValidationError as exc:
             errors.update(writes.Invalid.under(("doses", i), exc))
     craving = None
@@ -851,15 +856,20 @@ def patient_may_still_change(record) -> bool:
             and record.diary.day >= correction_window_start(record.patient))
 
 
-def _require_on_diary_day(record, taken_at: dt.datetime) -> None:
-    """A patient's correction keeps a dose on its diary's day: ``taken_at`` on that date in
-    some time zone (from UTC+14 to UTC-12, the zones a device may read the times in). Moving
-    it further would put it on a day the patient may no longer change, the diary still
-    listing it under its own day; the care team can move it."""
-    day = record.diary.day
+def on_day(day: dt.date, taken_at: dt.datetime) -> bool:
+    """Whether ``taken_at`` falls on ``day`` in some time zone (from UTC+14 to UTC-12, the
+    zones a device may read the times in): a diary's dose is taken on the diary's day."""
     start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC) - dt.timedelta(hours=14)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC) + dt.timedelta(hours=12)
-    if not start <= taken_at < end:
+    return start <= taken_at < end
+
+
+def _require_on_diary_day(record, taken_at: dt.datetime) -> None:
+    """A patient's correction keeps a dose on its diary's day (:func:`on_day`). Moving it
+    further would put it on a day the patient may no longer change, the diary still
+    listing it under its own day; the care team can move it."""
+    day = record.diary.day
+    if not on_day(day, taken_at):
         raise ValidationError({"taken_at": (
             f"A dose of your diary of {day:%-d %B %Y} is taken on that day. If you took it on "
             "another day, remove it and add it to that day's diary.")})
