@@ -79,7 +79,7 @@ def sweep_all(self, as_of: str | None = None, chunk: int | None = None) -> dict[
     if run.finished_at is not None:
         r = alerts.run_result(run)
         out.update(patients=r.patients, findings=r.findings, created=r.created, updated=r.updated,
-                   stopped=r.stopped)
+                   stopped=r.stopped, failed=len(r.failed))
     log.info("sweep planned", extra={"count": run.chunks, "task": "sweep_all"})
     return out
 
@@ -99,7 +99,8 @@ def sweep_chunk(self, run_id: int, first: int, last: int) -> dict[str, int] | No
     _finish(run_id)
     if result is None:
         return None
-    return {"patients": result.patients, "findings": result.findings, "created": result.created}
+    return {"patients": result.patients, "findings": result.findings, "created": result.created,
+            "failed": len(result.failed)}
 
 
 def _finish(run_id: int) -> None:

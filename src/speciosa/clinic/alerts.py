@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import multiprocessing
 import multiprocessing.util
 import zoneinfo
@@ -79,6 +80,8 @@ from .models import (
     TreatmentEpisode,
     TreatmentFormulation,
 )
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1000
 #: Days the records of a finished sweep run (``SweepRun``, ``SweepChunk``) are kept.
@@ -292,7 +295,9 @@ def load_timelines(patient_ids: Sequence[int], *, as_of: dt.datetime | None = No
                 times=(2,), json_columns=(3,)):
             if instrument == SIDE_EFFECTS_INSTRUMENT:
                 out = side_effects[pid]
-                for code, value in (items or {}).items():
+                # only an object's items are ticked side effects (as jsonb_each reads them on
+                # PostgreSQL): a list or a scalar stored there ticks nothing, and raises nothing
+                for code, value in (items if isinstance(items, dict) else {}).items():
                     if value:
                         out.append(safety.SideEffect(at=at, code=code))
             else:
@@ -432,9 +437,12 @@ class SweepResult:
     created: int = 0
     updated: int = 0
     stopped: int = 0  # active alerts whose rule stopped firing in this run (they stay open)
+    #: Patients whose rules raised: not evaluated, their alerts left as they were (logged).
+    failed: list[int] = field(default_factory=list)
 
     def add(self, other: SweepResult) -> None:
         """Add another result's counts to this one."""
+        self.failed += other.failed
         self.patients += other.patients
         self.findings += other.findings
         self.created += other.created
@@ -574,8 +582,21 @@ def reconcile(findings_by_patient: dict[int, list], settings: Mapping | None = N
 def _evaluate_chunk(chunk: Sequence[int], as_of: dt.datetime, settings: Mapping) -> SweepResult:
     result = SweepResult()
     timelines = load_timelines(chunk, as_of=as_of, settings=settings)
-    findings = safety.evaluate_many(timelines, as_of, settings)
-    result.patients += len(timelines)
+    try:
+        findings = safety.evaluate_many(timelines, as_of, settings)
+    except Exception:
+        # One patient's record that a rule cannot read must not cost the chunk's other
+        # patients their alerts: evaluate them one by one, and leave the alerts of any whose
+        # rules raise as they are (not "stopped firing"), logged and counted as failed.
+        findings = {}
+        for pid, timeline in timelines.items():
+            try:
+                findings[pid] = safety.evaluate(timeline, as_of, settings)
+            except Exception:
+                log.exception("safety rules failed for a patient; their alerts were left as they were",
+                              extra={"patient_id": pid})
+                result.failed.append(pid)
+    result.patients += len(findings)
     result.findings += sum(len(v) for v in findings.values())
     with transaction.atomic():
         _reconcile(findings, timezone.now(), result, settings)
@@ -695,6 +716,7 @@ def run_chunk(run_id: int, first: int, last: int, *, worker: str = "") -> SweepR
         chunk.evaluations += 1
         for name in ("patients", "findings", "created", "updated", "stopped"):
             setattr(chunk, name, getattr(result, name))
+        chunk.failed_patients = result.failed
         chunk.save()
     return result
 
@@ -713,14 +735,17 @@ def finish_run(run_id: int) -> bool:
                                                                  "updated", "stopped")})
         for name, value in totals.items():
             setattr(run, name, value or 0)
+        run.failed = sum(len(ids) for ids in run.chunk_set.values_list("failed_patients", flat=True))
         run.finished_at = timezone.now()
         run.save()
     return True
 
 
 def run_result(run: SweepRun) -> SweepResult:
+    failed = [pid for ids in run.chunk_set.order_by("first_patient").values_list("failed_patients", flat=True)
+              for pid in ids]
     return SweepResult(patients=run.patients, findings=run.findings, created=run.created,
-                       updated=run.updated, stopped=run.stopped)
+                       updated=run.updated, stopped=run.stopped, failed=failed)
 
 
 def after_change(patient: Patient) -> None:

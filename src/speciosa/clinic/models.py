@@ -1082,6 +1082,14 @@ class SweepRun(models.Model):
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
     stopped = models.PositiveIntegerField(default=0)
+    #: Patients whose rules raised (not evaluated; not counted in ``patients``): a run with
+    #: failures is finished but not complete (:attr:`complete`).
+    failed = models.PositiveIntegerField(default=0)
+
+    @property
+    def complete(self) -> bool:
+        """Finished, with every patient evaluated."""
+        return self.finished_at is not None and self.failed == 0
 
     def __str__(self) -> str:
         return f"Sweep {self.pk} as of {self.as_of:%Y-%m-%d %H:%M}"
@@ -1105,6 +1113,8 @@ class SweepChunk(models.Model):
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
     stopped = models.PositiveIntegerField(default=0)
+    #: Ids of the chunk's patients whose rules raised (their alerts left as they were).
+    failed_patients = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "first_patient", "last_patient"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 import time
 from typing import Any
 
@@ -30,14 +31,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     result = alerts.sweep(as_of=as_of, workers=args.workers)
     seconds = time.perf_counter() - started
     data = {"patients": result.patients, "findings": result.findings, "created": result.created,
-            "updated": result.updated, "stopped": result.stopped, "seconds": round(seconds, 3)}
+            "updated": result.updated, "stopped": result.stopped, "failed": result.failed,
+            "seconds": round(seconds, 3)}
     if args.json:
         print(json.dumps(data))
     else:
         print(f"Swept {result.patients} patients in {seconds:.2f} s: {result.findings} findings; "
               f"{result.created} alerts created, {result.updated} updated, "
               f"{result.stopped} stopped firing (left open).")
-    return 0
+        if result.failed:
+            print(f"The safety rules failed for {len(result.failed)} patients (ids "
+                  f"{', '.join(map(str, result.failed[:20]))}{' ...' if len(result.failed) > 20 else ''}): "
+                  "they were not evaluated and their alerts were left as they were; the log has each "
+                  "error.", file=sys.stderr)
+    return 1 if result.failed else 0
 
 
 def register(subparsers: Any) -> None:
