@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 from django.urls import reverse
-
 from tests.conftest import issue_token, verified_login
 
 pytestmark = pytest.mark.django_db
@@ -114,3 +113,22 @@ def test_the_fhir_formulation_text_stays_english_under_a_thai_request():
         dosage = treatment.episode_dosage({"drug": "buprenorphine", "formulation": "sublingual",
                                            "dose_mg": 8})
     assert dosage["text"] == "8 mg a day (sublingual tablet)"
+
+
+@pytest.mark.parametrize(("who", "url", "language", "texts"), [
+    ("clinician_a", "patient_new", "es", ("Registrar un paciente", "Dónde recibe atención",
+                                          "Registrar y crear el enlace de configuración")),
+    ("clinician_a", "safety_settings", "th", ("การตั้งค่ากฎความปลอดภัย", "ค่าเริ่มต้น")),
+    ("clinician_a", "evidence", "es", ("Registro de evidencia", "Afirmaciones")),
+    ("clinician_a", "patient_plan", "th", ("เริ่มจากแม่แบบ", "บันทึกแผน")),
+    ("researcher", "research:exports", "es", ("Exportaciones de investigación",
+                                              "Hacer la exportación")),
+    ("researcher", "research:cohort", "th", ("กลุ่มผู้ป่วยเพื่อการวิจัย",)),
+])
+def test_the_other_staff_pages_in_the_logins_language(clinic, who, url, language, texts):
+    args = [clinic.patient_a.pk] if url == "patient_plan" else []
+    response = _speaking(getattr(clinic, who), language).get(reverse(url, args=args))
+    assert response.status_code == 200
+    page = response.content.decode()
+    for text in texts:
+        assert text in page, text
