@@ -484,8 +484,13 @@ def _reconcile(findings_by_patient: dict[int, list], now: dt.datetime, result: S
     """
     settings = resolve_settings(settings or None)
     ids = list(findings_by_patient)
+    # Locked until the chunk commits (in pk order, so two sweeps wait rather than deadlock):
+    # the changed ones are written back whole, status included, and a clinician's
+    # acknowledgement or resolution committed in between would be overwritten (a resolved
+    # alert back on the worklist as open). acknowledge() and resolve() lock the alert too.
     active = {(a.patient_id, a.rule): a for a in
-              Alert.objects.filter(patient_id__in=ids, status__in=Alert.ACTIVE).order_by()
+              Alert.objects.filter(patient_id__in=ids, status__in=Alert.ACTIVE).order_by("pk")
+              .select_for_update(of=("self",))
               .only("id", "patient_id", "rule", "topic", *_ALERT_FIELDS)}
     # A clinician's resolution stands while the finding's evidence is unchanged and it is
     # no more severe than what was resolved (the same QTc is urgent once the urgent
