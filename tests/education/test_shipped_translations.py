@@ -127,3 +127,16 @@ def test_the_decision_aid_shows_the_options_in_the_patients_language(clinic, log
     assert "นัลเทรกโซนชนิดออกฤทธิ์นาน (ยาฉีดรายเดือน)" in thai and "คำแปลนี้ยังไม่ได้รับการตรวจทาน" in thai
     english = text(client.get(url + "?language=en").content.decode())
     assert "Extended-release naltrexone (monthly shot)" in english
+
+
+@pytest.mark.django_db
+def test_a_decision_is_named_in_the_readers_language(clinic):
+    from speciosa.education.models import Decision
+
+    d = Decision(patient=clinic.patient_a, choice="methadone", clinician=clinic.clinician_a)
+    with translation.override("th"):
+        assert d.choice_label == "เมทาโดน"
+    with translation.override("es"):
+        assert d.choice_label == "Metadona"
+    assert d.choice_label == "Methadone"
+    assert Decision(patient=clinic.patient_a, choice="gone", clinician=clinic.clinician_a).choice_label == "gone"

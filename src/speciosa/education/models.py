@@ -87,13 +87,19 @@ class Decision(models.Model):
 
     @property
     def choice_label(self) -> str:
-        """The chosen option's label (with the detail for "something else")."""
-        from .content import get_option
+        """The chosen option's label (with the detail for "something else"), in the active
+        language when the decision aid is translated into it (the id is what is stored)."""
+        from django.utils.translation import get_language
+
+        from .content import all_options, get_option, translate_options
 
         try:
-            label = get_option(self.choice).label
+            get_option(self.choice)
         except KeyError:
             label = self.choice
+        else:
+            shown, _priorities, _how = translate_options(all_options(), get_language())
+            label = next(o.label for o in shown if o.id == self.choice)
         return f"{label}: {self.choice_detail}" if self.choice_detail else label
 
     @property
