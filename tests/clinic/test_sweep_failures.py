@@ -88,3 +88,24 @@ def test_the_sweep_command_says_which_patients_failed_and_exits_non_zero(patient
     out = capsys.readouterr()
     assert code == 1 and f"Swept {len(patients) - 1} patients" in out.out
     assert f"failed for 1 patients (ids {patients[0].pk})" in out.err
+
+
+@pytest.mark.django_db
+def test_a_finding_with_an_infinite_value_raises_its_alert_and_the_others(clinic):
+    """A prolactin stored as an infinite canonical value (a bad record: float columns take it)
+    fires the rule with Infinity in its evidence, which neither jsonb nor SQLite's JSON check
+    takes as a number: PostgreSQL refused the whole chunk (every patient's alerts lost), and
+    SQLite's INSERT OR IGNORE dropped that patient's alert while reporting the finding."""
+    from speciosa.clinic.models import LabResult
+
+    for p, value in ((clinic.patient_a, float("inf")), (clinic.patient_b, 80.0)):
+        LabResult.objects.create(patient=p, entered_by=clinic.clinician_a, source="clinician", lab="prolactin",
+                                 collected_at=timezone.now() - dt.timedelta(days=1), value=80, unit="ng/mL",
+                                 canonical_value=value, canonical_unit="ng/mL")
+    result = alerts.sweep()
+    assert result.created == result.findings == 2
+    a = Alert.objects.get(patient=clinic.patient_a, topic="prolactin-very-high", status="open")
+    assert a.evidence["result"]["value_canonical"] == "Infinity"
+    assert Alert.objects.filter(patient=clinic.patient_b, topic="prolactin-high", status="open").exists()
+    again = alerts.sweep()  # the same evidence read back: unchanged, nothing raised or updated twice
+    assert again.created == 0 and Alert.objects.filter(status="open").count() == 2

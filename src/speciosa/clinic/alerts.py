@@ -507,7 +507,10 @@ def _reconcile(findings_by_patient: dict[int, list], now: dt.datetime, result: S
         for f in findings:
             key = (pid, f.rule)
             fired.add(key)
-            evidence = json.loads(json.dumps(f.evidence, default=str))
+            # as JSON holds it; a non-finite number (an infinite lab value in a bad record) as
+            # text: neither jsonb nor SQLite's JSON check takes Infinity or NaN as a number
+            # (PostgreSQL refused the whole chunk; SQLite's INSERT OR IGNORE dropped the alert)
+            evidence = json.loads(json.dumps(f.evidence, default=str), parse_constant=str)
             existing = active.get(key)
             citations = list(f.citations)
             version, used = _rule_settings(f.rule, settings)
