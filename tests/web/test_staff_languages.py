@@ -79,6 +79,8 @@ def test_a_login_without_a_language_keeps_the_english_pages(clinic, open_alert):
                            "บันทึกช่วงการรักษา")),
     ("taper_plan_new", "es", ("Introducir un plan de reducción", "Speciosa no propone dosis",
                               "Paso 1", "Añadir un paso")),
+    ("lab_new", "es", ("Resultado de laboratorio", "Informado como", ">el valor</option>",
+                       "Guardar el resultado")),
     ("urine_panel_new", "th", ("บันทึกชุดตรวจสารเสพติดในปัสสาวะ", "ความถูกต้องของสิ่งส่งตรวจ",
                                ">บวก</option>", "บันทึกชุดตรวจ")),
 ])

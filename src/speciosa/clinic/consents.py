@@ -51,7 +51,8 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404
-from django.utils import timezone, translation
+from django.utils import dateformat, timezone, translation
+from django.utils.translation import gettext
 
 from . import access, consent_texts, integrity, writes
 from .models import (
@@ -152,17 +153,22 @@ def status(signature: ConsentSignature, today: dt.date | None = None,
     :func:`current_signature_ids` when the caller has it (a list of many)."""
     rev = getattr(signature, "revocation", None) if _has_revocation(signature) else None
     if rev is not None:
-        return Status("revoked", f"Revoked on {timezone.localtime(rev.at):%d %b %Y}")
+        return Status("revoked", gettext("Revoked on %(day)s") % {"day": _day(timezone.localtime(rev.at))})
     today = today or integrity.site_today(signature.patient.site)
     if signature.expires_on is not None and signature.expires_on < today:
-        return Status("expired", f"Expired on {signature.expires_on:%d %b %Y}")
+        return Status("expired", gettext("Expired on %(day)s") % {"day": _day(signature.expires_on)})
     if current is None:
         current = current_signature_ids(signature.patient)
     if signature.pk not in current:
-        return Status("superseded", "Replaced by a later signature")
+        return Status("superseded", gettext("Replaced by a later signature"))
     if signature.expires_on is not None:
-        return Status("in-force", f"In force until {signature.expires_on:%d %b %Y}")
-    return Status("in-force", "In force")
+        return Status("in-force", gettext("In force until %(day)s") % {"day": _day(signature.expires_on)})
+    return Status("in-force", gettext("In force"))
+
+
+def _day(day) -> str:
+    """A day as the status shows it ("02 Dec 2026"), its month in the page's language."""
+    return dateformat.format(day, "d M Y")
 
 
 def _has_revocation(signature: ConsentSignature) -> bool:

@@ -9,7 +9,7 @@ import uuid
 from django import forms
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 
 from speciosa.clinic import writes
 from speciosa.clinic.models import DoseUnit
@@ -329,33 +329,36 @@ class UnitSelect(forms.Select):
 
 
 class LabForm(TokenForm):
-    lab = forms.ChoiceField(label="Test")
-    collected_at = forms.DateTimeField(label="Sample taken",
+    lab = forms.ChoiceField(label=gettext_lazy("Test"))
+    collected_at = forms.DateTimeField(label=gettext_lazy("Sample taken"),
                                        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    value = PointDecimalField(label="Value", required=False, max_digits=12, decimal_places=4,
+    value = PointDecimalField(label=gettext_lazy("Value"), required=False, max_digits=12, decimal_places=4,
                                widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
-    unit = forms.ChoiceField(label="Unit", required=False)
+    unit = forms.ChoiceField(label=gettext_lazy("Unit"), required=False)
     comparator = forms.ChoiceField(
-        label="Reported as", required=False,
-        choices=[("", "the value"), ("<", "below (<)"), ("<=", "at or below (<=)"),
-                 (">=", "at or above (>=)"), (">", "above (>)")])
+        label=gettext_lazy("Reported as"), required=False,
+        choices=[("", gettext_lazy("the value")), ("<", gettext_lazy("below (<)")),
+                 ("<=", gettext_lazy("at or below (<=)")), (">=", gettext_lazy("at or above (>=)")),
+                 (">", gettext_lazy("above (>)"))])
     reference_low = PointDecimalField(
-        label="Laboratory range: low", required=False, max_digits=12, decimal_places=4,
+        label=gettext_lazy("Laboratory range: low"), required=False, max_digits=12, decimal_places=4,
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
     reference_high = PointDecimalField(
-        label="Laboratory range: high", required=False, max_digits=12, decimal_places=4,
+        label=gettext_lazy("Laboratory range: high"), required=False, max_digits=12, decimal_places=4,
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
-    reference_unit = forms.ChoiceField(label="Range unit (if not the value's)", required=False)
+    reference_unit = forms.ChoiceField(label=gettext_lazy("Range unit (if not the value's)"), required=False)
     iu_factor = PointDecimalField(
-        label="Prolactin assay: mIU/L per ng/mL (as the laboratory states)", required=False,
+        label=gettext_lazy("Prolactin assay: mIU/L per ng/mL (as the laboratory states)"), required=False,
         max_digits=6, decimal_places=3,
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
-    result = forms.ChoiceField(label="Result (drug screens, pregnancy test)", required=False,
-                               choices=[("", "—"), ("negative", "negative"), ("positive", "positive")])
-    method = forms.ChoiceField(label="Method (drug screens)", required=False,
-                               choices=[("", "—"), ("screen", "screen"), ("confirmation", "confirmation")])
+    result = forms.ChoiceField(label=gettext_lazy("Result (drug screens, pregnancy test)"), required=False,
+                               choices=[("", "—"), ("negative", gettext_lazy("negative")),
+                                        ("positive", gettext_lazy("positive"))])
+    method = forms.ChoiceField(label=gettext_lazy("Method (drug screens)"), required=False,
+                               choices=[("", "—"), ("screen", gettext_lazy("screen")),
+                                        ("confirmation", gettext_lazy("confirmation"))])
     confirmed_unusual = forms.BooleanField(
-        label="I have checked this unusual value and unit, and it is right", required=False)
+        label=gettext_lazy("I have checked this unusual value and unit, and it is right"), required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -369,28 +372,29 @@ class LabForm(TokenForm):
 
 
 class NoteForm(TokenForm):
-    text = forms.CharField(label="Note", widget=forms.Textarea(attrs={"rows": 4}), max_length=5000)
+    text = forms.CharField(label=gettext_lazy("Note"), widget=forms.Textarea(attrs={"rows": 4}), max_length=5000)
 
 
 class CorrectionForm(TokenForm):
-    reason = forms.CharField(label="Reason for the correction", max_length=500)
-    value = PointDecimalField(label="Corrected value", required=False, max_digits=12, decimal_places=4)
-    unit = forms.CharField(label="Corrected unit", required=False, max_length=32)
+    reason = forms.CharField(label=gettext_lazy("Reason for the correction"), max_length=500)
+    value = PointDecimalField(label=gettext_lazy("Corrected value"), required=False, max_digits=12, decimal_places=4)
+    unit = forms.CharField(label=gettext_lazy("Corrected unit"), required=False, max_length=32)
     # a lab's range again (needed when the unit of a result with the laboratory's range changes)
-    reference_low = PointDecimalField(label="Laboratory range: low", required=False,
+    reference_low = PointDecimalField(label=gettext_lazy("Laboratory range: low"), required=False,
                                       max_digits=12, decimal_places=4)
-    reference_high = PointDecimalField(label="Laboratory range: high", required=False,
+    reference_high = PointDecimalField(label=gettext_lazy("Laboratory range: high"), required=False,
                                        max_digits=12, decimal_places=4)
-    reference_unit = forms.CharField(label="Range unit (if not the value's)", required=False,
+    reference_unit = forms.CharField(label=gettext_lazy("Range unit (if not the value's)"), required=False,
                                      max_length=32)
-    amount = PointDecimalField(label="Corrected amount", required=False, max_digits=9, decimal_places=3)
-    text = forms.CharField(label="Corrected text", required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    name = forms.ChoiceField(label="Corrected substance", required=False,
-                             choices=[("", "— unchanged —"), *SUBSTANCES.items()])
-    detail = forms.CharField(label="Corrected details", required=False, max_length=200)
+    amount = PointDecimalField(label=gettext_lazy("Corrected amount"), required=False, max_digits=9, decimal_places=3)
+    text = forms.CharField(label=gettext_lazy("Corrected text"), required=False,
+                           widget=forms.Textarea(attrs={"rows": 3}))
+    name = forms.ChoiceField(label=gettext_lazy("Corrected substance"), required=False,
+                             choices=[("", gettext_lazy("— unchanged —")), *SUBSTANCES.items()])
+    detail = forms.CharField(label=gettext_lazy("Corrected details"), required=False, max_length=200)
     confirmed_unusual = forms.BooleanField(
-        label="I have checked this unusual value and unit, and it is right", required=False)
-    retract = forms.BooleanField(label="Withdraw this entry (it was made in error)", required=False)
+        label=gettext_lazy("I have checked this unusual value and unit, and it is right"), required=False)
+    retract = forms.BooleanField(label=gettext_lazy("Withdraw this entry (it was made in error)"), required=False)
 
 
 class MyCorrectionForm(TokenForm):
