@@ -200,6 +200,9 @@ LANGUAGES = [
 # The message catalogues (django.po for pages and e-mails, djangojs.po for the scripts), built
 # into .mo files by `speciosa translations compile` (make install runs it).
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Date, time and date-time boxes take and show ISO 8601 in every language (the browser's
+# own boxes read nothing else): speciosa/formats puts it first in es and th (docs/translation.md)
+FORMAT_MODULE_PATH = ["speciosa.formats"]
 # The languages whose page translations a fluent clinical reader has reviewed; every other
 # one is a draft, and its pages say so (docs/translation.md). None yet.
 TRANSLATIONS_REVIEWED: list[str] = []
