@@ -174,3 +174,52 @@ def test_a_patient_who_opted_in_still_cannot_skip_the_second_factor(clinic):
     assert response.status_code == 302 and "second-factor" in response.url
     verified_login(client, user)
     assert client.get("/me/diary/").status_code == 200
+
+
+class _Clock:
+    """Wall time moved forward for the session's renewal (``time.time``) and for the session
+    store's expiry (``django.utils.timezone.now``) alike."""
+
+    def __init__(self, monkeypatch):
+        import datetime as dt
+        import time
+
+        from django.utils import timezone
+
+        self.offset = 0.0
+        real_time, real_now = time.time, timezone.now
+        monkeypatch.setattr(time, "time", lambda: real_time() + self.offset)
+        monkeypatch.setattr(timezone, "now", lambda: real_now() + dt.timedelta(seconds=self.offset))
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+def test_a_busy_login_with_a_one_minute_window_stays_logged_in(clinic, login, monkeypatch, settings):
+    """Found by the adversarial round: with a window of a minute, renewing once a minute
+    ended the session a minute after its first request however busy its user was (a request
+    at 40 s did not renew it, so the one at 80 s found it expired). A short window is renewed
+    at least every tenth of it."""
+    settings.STAFF_SESSION_MINUTES = 1
+    clock = _Clock(monkeypatch)
+    client = login(clinic.clinician_a)
+    assert client.get("/patients/").status_code == 200
+    for _ in range(5):
+        clock.advance(40)  # a request every 40 s: never a minute without one
+        assert client.get("/patients/").status_code == 200
+    clock.advance(61)  # a minute and a second without a request: logged out, as before
+    response = client.get("/patients/")
+    assert response.status_code == 302 and response.url.startswith(reverse("login"))
+
+
+def test_a_session_still_ends_when_its_window_passes_without_a_request(clinic, login, monkeypatch):
+    clock = _Clock(monkeypatch)
+    client = login(clinic.clinician_a)
+    assert client.get("/patients/").status_code == 200
+    clock.advance(29 * 60)
+    assert client.get("/patients/").status_code == 200
+    for _ in range(3):  # busy for longer than the window: never logged out
+        clock.advance(20 * 60)
+        assert client.get("/patients/").status_code == 200
+    clock.advance(30 * 60 + 1)
+    assert client.get("/patients/").status_code == 302
