@@ -66,8 +66,8 @@ def test_the_check_bites_on_untranslated_fuzzy_misplaced_and_missing_entries(tmp
     assert any("'Got it' is fuzzy" in p for p in django)
     assert any("'Hello %(name)s'" in p and "placeholders" in p for p in django)
     assert any("'One diary' is not translated" in p for p in django)
-    # a string marked in base.html that this catalogue lacks: the catalogue is out of date
-    assert any("'Security' from web/templates/web/base.html" in p and "run makemessages" in p
+    # a string marked in the templates that this catalogue lacks: the catalogue is out of date
+    assert any("'Security' from web/templates/web/" in p and "run makemessages" in p
                for p in django)
     # a string of diary.js, missing from the scripts' catalogue
     assert any(p.startswith("th/LC_MESSAGES/djangojs.po: 'Filled in from your usual capsules")
@@ -145,3 +145,54 @@ def test_the_scripts_catalogue_is_served_in_the_page_language_under_the_csp():
     page = Client(headers={"accept-language": "es"}).get("/login/")
     assert '<script src="/jsi18n/" defer></script>' in page.content.decode()
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+@pytest.mark.django_db
+def test_a_patient_changes_their_language_on_their_phone(clinic):
+    from django.conf import settings
+
+    from speciosa.clinic.models import AuditEntry, Profile
+
+    user = clinic.patient_a.user
+    client = Client()
+    verified_login(client, user)
+    page = client.get("/account/security/").content.decode()
+    assert 'name="language"' in page and 'action="/account/language/"' in page
+    response = client.post("/account/language/", {"language": "es"})
+    assert response.status_code == 302
+    assert Profile.objects.get(user=user).language == "es"
+    assert response.cookies[settings.LANGUAGE_COOKIE_NAME].value == "es"
+    entry = AuditEntry.objects.filter(action="setting-change", model="Profile").latest("at")
+    assert (entry.user, entry.patient, entry.before, entry.after) == (
+        user, clinic.patient_a, {"language": ""}, {"language": "es"})
+    assert "Guardado: las páginas ahora están en este idioma." in client.get(
+        response["Location"]).content.decode()
+    assert '<html lang="es">' in client.get("/me/").content.decode()
+    # a language not offered changes nothing, and says why
+    response = client.post("/account/language/", {"language": "fr"})
+    assert response.status_code == 400
+    assert "Elija uno de los idiomas de la lista." in response.content.decode()
+    assert Profile.objects.get(user=user).language == "es"
+    # back to the browser's: blank
+    client.post("/account/language/", {"language": ""})
+    assert Profile.objects.get(user=user).language == ""
+    assert AuditEntry.objects.filter(action="setting-change", model="Profile").count() == 2
+
+
+@pytest.mark.django_db
+def test_the_language_change_needs_a_login_and_the_csrf_token(clinic):
+    from speciosa.clinic.models import Profile
+
+    assert Client().post("/account/language/", {"language": "th"}).status_code == 302  # login
+    client = Client(enforce_csrf_checks=True)
+    verified_login(client, clinic.clinician_a)
+    assert client.post("/account/language/", {"language": "th"}).status_code == 403
+    assert Profile.objects.get(user=clinic.clinician_a).language == ""
+
+
+@pytest.mark.django_db
+def test_before_logging_in_the_language_is_chosen_on_the_login_page():
+    client = Client(headers={"accept-language": "en"})
+    assert 'action="/i18n/setlang/"' in client.get("/login/").content.decode()
+    client.post("/i18n/setlang/", {"language": "th", "next": "/login/"})
+    assert '<html lang="th">' in client.get("/login/").content.decode()

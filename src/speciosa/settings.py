@@ -246,6 +246,11 @@ SECURE_HSTS_SECONDS = int(os.environ.get("SPECIOSA_HSTS_SECONDS", 31_536_000 if 
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = _env_flag("SPECIOSA_HSTS_PRELOAD", True)
 SESSION_COOKIE_SECURE = PRODUCTION
+# the language a login chose, kept for the login page after log out (docs/translation.md)
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 if _env_flag("SPECIOSA_BEHIND_PROXY", False):
     # only behind a proxy that sets this header itself (and strips it from clients)

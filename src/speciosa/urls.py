@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
-from django.views.i18n import JavaScriptCatalog
+from django.views.i18n import JavaScriptCatalog, set_language
 
 from speciosa.ops.health import health
 
@@ -14,6 +14,8 @@ urlpatterns = [
     # the scripts' strings in the request's language (djangojs.po; docs/translation.md), from
     # this server (no CDN), a script of our own origin under the CSP; no login, no data
     path("jsi18n/", JavaScriptCatalog.as_view(domain="djangojs"), name="javascript_catalog"),
+    # before logging in, the page's language (a cookie); a login's own is on its Security page
+    path("i18n/setlang/", set_language, name="set_language"),
     path("api/", include("speciosa.api.urls")),
     path("oauth/", include("speciosa.interop.oauth_urls")),  # SMART on FHIR (interop.smart)
     path("fhir/", include("speciosa.interop.urls")),

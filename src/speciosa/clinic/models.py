@@ -463,12 +463,12 @@ class DiaryDay(models.Model):
 
 
 class DoseUnit(models.TextChoices):
-    GRAMS = "g", "grams of leaf"
-    CAPSULES = "capsule", "capsules"
-    GLASSES = "glass", "glasses of tea"
-    EXTRACT = "mg_extract", "mg of extract"
-    MITRAGYNINE = "mg_mitragynine", "mg mitragynine (labelled)"
-    SEVEN_OH = "mg_7oh", "mg 7-OH (7-hydroxymitragynine product, from the label)"
+    GRAMS = "g", gettext_lazy("grams of leaf")
+    CAPSULES = "capsule", gettext_lazy("capsules")
+    GLASSES = "glass", gettext_lazy("glasses of tea")
+    EXTRACT = "mg_extract", gettext_lazy("mg of extract")
+    MITRAGYNINE = "mg_mitragynine", gettext_lazy("mg mitragynine (labelled)")
+    SEVEN_OH = "mg_7oh", gettext_lazy("mg 7-OH (7-hydroxymitragynine product, from the label)")
 
 
 class Dose(ClinicalRecord):

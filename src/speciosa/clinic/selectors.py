@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext, ngettext, pgettext
 
 from speciosa.knowledge import instruments as kinstruments
@@ -126,32 +126,43 @@ class TimelineEvent:
 
 
 def _fmt_num(value) -> str:
-    text = f"{value:.3f}".rstrip("0").rstrip(".") if value is not None else "?"
-    return text
+    """A number for a page: at most 3 decimals, no trailing zeros, with the decimal
+    separator of the page's language ("1,5" in Spanish); the forms read it back the same
+    way (speciosa.web.forms.decimal_text)."""
+    if value is None:
+        return "?"
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return text.replace(".", formats.get_format("DECIMAL_SEPARATOR"))
 
 
 def describe_dose(d: Dose) -> tuple[str, str]:
+    """A dose's title and detail, in the page's language."""
     if d.unit == "mg_7oh":  # a 7-OH product, shown apart from leaf: not in the estimate
         bits = [d.product] if d.product else []
-        bits.append("7-OH product (potent opioid); not in the mitragynine estimate: the "
-                    "exposure model does not cover 7-OH taken directly")
-        return f"7-OH product {_fmt_num(d.amount)} mg 7-hydroxymitragynine", " · ".join(bits)
-    unit = {"g": "g leaf", "capsule": "capsules", "glass": "glasses of tea", "mg_extract": "mg extract",
-            "mg_mitragynine": "mg mitragynine"}.get(d.unit, d.unit)
-    title = f"Kratom {_fmt_num(d.amount)} {unit}"
+        bits.append(gettext("7-OH product (potent opioid); not in the mitragynine estimate: the "
+                            "exposure model does not cover 7-OH taken directly"))
+        return (gettext("7-OH product %(amount)s mg 7-hydroxymitragynine")
+                % {"amount": _fmt_num(d.amount)}), " · ".join(bits)
+    units = {"g": gettext("g leaf"), "capsule": gettext("capsules"),
+             "glass": gettext("glasses of tea"), "mg_extract": gettext("mg extract"),
+             "mg_mitragynine": gettext("mg mitragynine")}
+    title = gettext("Kratom %(amount)s %(unit)s") % {"amount": _fmt_num(d.amount),
+                                                      "unit": units.get(d.unit, d.unit)}
     bits = []
     if d.product:
         bits.append(d.product)
     if d.mitragynine_percent is not None:
-        bits.append(f"{_fmt_num(d.mitragynine_percent)} % mitragynine (label)")
+        bits.append(gettext("%(percent)s %% mitragynine (label)")
+                    % {"percent": _fmt_num(d.mitragynine_percent)})
     if d.mitragynine_mg is not None:
-        bits.append(f"≈{d.mitragynine_mg:.0f} mg mitragynine (estimate)")
+        bits.append(gettext("≈%(mg)s mg mitragynine (estimate)")
+                    % {"mg": formats.number_format(round(d.mitragynine_mg), 0)})
     elif d.conversion_note:
         bits.append(d.conversion_note)
     if getattr(d, "confirmed_unusual", False):
         # asked on entry (an amount above the plausibility limit, a capsule without its size
         # or a repeated dose) and confirmed as right by whoever entered it
-        bits.append("confirmed as right when entered")
+        bits.append(gettext("confirmed as right when entered"))
     return title, " · ".join(bits)
 
 
@@ -396,7 +407,7 @@ def diary_entries(patient: Patient, day: dt.date) -> list[dict]:
         title, detail, _flag = describe_assessment(a)
         out.append({"kind": "assessment", "record": a, "at": a.at, "title": title, "detail": detail})
     for s in SubstanceUse.objects.current().filter(patient=patient, diary__day=day).select_related("diary"):
-        out.append({"kind": "substance", "record": s, "at": s.at, "title": f"Also used: {s.name}",
-                    "detail": s.detail})
+        out.append({"kind": "substance", "record": s, "at": s.at,
+                    "title": gettext("Also used: %(name)s") % {"name": s.name}, "detail": s.detail})
     out.sort(key=lambda e: (e["at"], e["kind"], e["record"].pk))
     return out

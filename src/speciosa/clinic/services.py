@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
@@ -48,13 +49,13 @@ from .models import (
 from .writes import CLOCK_SKEW, audit  # noqa: F401 - part of this module's public interface
 
 SUBSTANCES = {
-    "alcohol": "Alcohol",
-    "benzodiazepines": "Benzodiazepines (e.g. diazepam, alprazolam)",
-    "opioids": "Other opioids (heroin, pills, fentanyl)",
-    "gabapentinoids": "Gabapentin or pregabalin",
-    "cannabis": "Cannabis",
-    "stimulants": "Stimulants (cocaine, methamphetamine)",
-    "other": "Something else",
+    "alcohol": gettext_lazy("Alcohol"),
+    "benzodiazepines": gettext_lazy("Benzodiazepines (e.g. diazepam, alprazolam)"),
+    "opioids": gettext_lazy("Other opioids (heroin, pills, fentanyl)"),
+    "gabapentinoids": gettext_lazy("Gabapentin or pregabalin"),
+    "cannabis": gettext_lazy("Cannabis"),
+    "stimulants": gettext_lazy("Stimulants (cocaine, methamphetamine)"),
+    "other": gettext_lazy("Something else"),
 }
 
 
@@ -71,7 +72,8 @@ class DosesNeedConfirmation(NeedsConfirmation, writes.Invalid):
 
 #: A decimal comma ("1,5") gets this message everywhere a number is entered (the web forms,
 #: the API, the FHIR import): Speciosa reads a point only, never guessing by locale.
-COMMA_DECIMAL = "Use a point for decimals: write 1.5, not 1,5."
+#: (Marked for the catalogues: the web forms show it in the page's language, the API in English.)
+COMMA_DECIMAL = gettext_noop("Use a point for decimals: write 1.5, not 1,5.")
 
 
 def _has_comma(raw: Any) -> bool:

@@ -514,7 +514,7 @@ class Exporter:
             orig = sent["identifier"] if sent else None
             first = self._as_first(row)
             if "Observation" in want:
-                label = SUBSTANCES.get(row["name"], row["name"])
+                label = str(SUBSTANCES.get(row["name"], row["name"]))
                 obs: Resource = {
                     "resourceType": "Observation", "id": f"sub{pk_}", "meta": meta,
                     "identifier": _identifiers("substance", pk_, orig),

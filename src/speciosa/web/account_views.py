@@ -10,25 +10,38 @@ import base64
 import io
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp import user_has_device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from speciosa.clinic.models import AuditEntry
+from speciosa.clinic.models import AuditEntry, Patient, Profile, Role
 
 from . import credentials, security
 
 
+class LanguageForm(forms.Form):
+    """The language of the pages for this login; blank: the browser's (docs/translation.md)."""
+
+    language = forms.ChoiceField(
+        label=gettext_lazy("Language of the pages"), required=False,
+        choices=[("", gettext_lazy("The language of this browser")), *settings.LANGUAGES],
+        error_messages={"invalid_choice": gettext_lazy(
+            "Choose one of the languages in the list.")})
+
+
 class CodeForm(forms.Form):
-    code = forms.CharField(label="Code", max_length=64, strip=True,
+    code = forms.CharField(label=gettext_lazy("Code"), max_length=64, strip=True,
                            widget=forms.TextInput(attrs={"autocomplete": "one-time-code",
                                                          "inputmode": "text", "autocapitalize": "none"}))
 
@@ -123,11 +136,15 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def account_security(request: HttpRequest) -> HttpResponse:
-    """The Security page: second factor, recovery codes, API tokens, log out everywhere, and
-    what an administrator changed."""
+def account_security(request: HttpRequest, language_form: LanguageForm | None = None,
+                     status: int = 200) -> HttpResponse:
+    """The Security page: the pages' language, second factor, recovery codes, API tokens, log
+    out everywhere, and what an administrator changed."""
     from speciosa.api import tokens
 
+    if language_form is None:
+        profile = getattr(request.user, "profile", None)
+        language_form = LanguageForm(initial={"language": getattr(profile, "language", "")})
     has_device = user_has_device(request.user, confirmed=True)
     remaining = StaticToken.objects.filter(device__user=request.user).count()
     return render(request, "web/account_security.html", {
@@ -136,7 +153,44 @@ def account_security(request: HttpRequest) -> HttpResponse:
         "sessions": sum(1 for _ in security.sessions_of(request.user)),
         "tokens": list(tokens.tokens_of(request.user)),
         "notices": list(request.user.credential_notices.all()[:10]),
-    })
+        "language_form": language_form,
+    }, status=status)
+
+
+@login_required
+@require_POST
+def account_language(request: HttpRequest) -> HttpResponse:
+    """Change the language of this login's pages (patients on their phone, staff alike).
+    Audited as a setting change of the login's profile; the language cookie follows, so the
+    login page after log out stays in it. A choice not in the list changes nothing (400)."""
+    form = LanguageForm(request.POST)
+    if not form.is_valid():
+        return account_security(request, language_form=form, status=400)
+    language = form.cleaned_data["language"]
+    user = request.user
+    profile = getattr(user, "profile", None)
+    if profile is None:
+        if not user.is_superuser:
+            form.add_error("language", translation.gettext(
+                "This login has no role yet, so no language of its own: ask an administrator."))
+            return account_security(request, language_form=form, status=400)
+        profile = Profile.objects.create(user=user, role=Role.ADMIN)
+    before = profile.language
+    if language != before:
+        profile.language = language
+        profile.save(update_fields=["language"])
+        AuditEntry.objects.create(
+            user=user, action=AuditEntry.Action.SETTING_CHANGE, model="Profile",
+            object_id=profile.pk, patient=Patient.objects.filter(user=user).first(),
+            before={"language": before}, after={"language": language})
+    response = redirect(reverse("account_security") + "?language=saved")
+    if language:
+        response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language,
+                            max_age=settings.LANGUAGE_COOKIE_AGE, samesite="Lax",
+                            secure=settings.SESSION_COOKIE_SECURE, httponly=True)
+    else:
+        response.delete_cookie(settings.LANGUAGE_COOKIE_NAME, samesite="Lax")
+    return response
 
 
 @login_required

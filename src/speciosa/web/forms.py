@@ -4,12 +4,16 @@ repeated here; it lives in :mod:`speciosa.knowledge` and is applied by
 
 from __future__ import annotations
 
+import re
 import uuid
+from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.utils.translation import get_language, gettext_lazy
+from django.utils import formats
+from django.utils.text import format_lazy
+from django.utils.translation import get_language, gettext, gettext_lazy
 
 from speciosa.clinic import writes
 from speciosa.clinic.models import DoseUnit
@@ -20,8 +24,8 @@ from speciosa.knowledge import labs as klabs
 #: The signer of the forms' one-time submission tokens (its own salt: a signature made for
 #: anything else does not verify here).
 TOKEN_SIGNER = signing.Signer(salt="speciosa.web.form-token")
-BAD_TOKEN = ("This form was not made by this server, or it has been changed. "
-             "Reload the page and submit it again.")
+BAD_TOKEN = gettext_lazy("This form was not made by this server, or it has been changed. "
+                         "Reload the page and submit it again.")
 
 
 def new_token() -> str:
@@ -99,31 +103,111 @@ def apply_service_errors(form: forms.Form, exc: ValidationError, prefix: str = "
             form.add_error(field, message)
 
 
-class PointDecimalField(forms.DecimalField):
-    """A number with a decimal point; a decimal comma ("1,5") gets the services' message
-    (:data:`speciosa.clinic.services.COMMA_DECIMAL`), as in the API, never Django's bare
-    "Enter a number."."""
+#: A number a comma-decimal language could read two ways ("1.500": one and a half, or a
+#: thousand and five hundred, with a point between the thousands): refused, never guessed.
+AMBIGUOUS_NUMBER = gettext_lazy(
+    "“%(value)s” is unclear: write decimals with a comma (1,5) and thousands without a "
+    "point (1500).")
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+")
+
+
+def decimal_text(value: str) -> str:
+    """A number typed in the page's language, as a point-decimal string for ``Decimal``.
+
+    Where the language writes decimals with a point (English, Thai), a comma is refused with
+    :data:`~speciosa.clinic.services.COMMA_DECIMAL`, as before and as in the API. Where it
+    writes a comma (Spanish): "1,5" is 1.5; "1.234,5" (points between thousands, then the
+    decimal comma) is 1234.5; a single point that cannot be a thousands point ("1.5") is a
+    decimal point; "1.500" could be either, and is refused (:data:`AMBIGUOUS_NUMBER`)."""
+    text = value.strip()
+    if formats.get_format("DECIMAL_SEPARATOR") != ",":
+        if "," in text:
+            raise ValidationError(gettext(COMMA_DECIMAL), code="comma")
+        return text
+    head, comma, tail = text.partition(",")
+    if "." in head:
+        if _GROUPED.fullmatch(head):
+            if not comma:
+                raise ValidationError(AMBIGUOUS_NUMBER, code="ambiguous", params={"value": text})
+            head = head.replace(".", "")
+        elif comma:  # "1.5,2": a point and a comma, not as thousands
+            raise ValidationError(AMBIGUOUS_NUMBER, code="ambiguous", params={"value": text})
+    return f"{head}.{tail}" if comma else head
+
+
+class DecimalInput(forms.NumberInput):
+    """A number box: ``type=number`` where the language writes a decimal point; a text box
+    with the decimal keyboard where it writes a comma, since a browser's number box only
+    takes and shows a point (its value would be "1.5" however the page writes it)."""
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        if formats.get_format("DECIMAL_SEPARATOR") != ".":
+            context["widget"]["type"] = "text"
+            context["widget"]["attrs"].pop("step", None)
+            context["widget"]["attrs"].setdefault("inputmode", "decimal")
+        return context
+
+
+class LocaleDecimalField(forms.DecimalField):
+    """A number with the decimal separator of the page's language (:func:`decimal_text`),
+    shown back the same way ("1,5" in Spanish, "1.5" in English). The API reads points only
+    (:mod:`speciosa.api.fields`), whatever the language."""
+
+    widget = DecimalInput
+
+    def __init__(self, *args, **kwargs):
+        widget = kwargs.get("widget")
+        if widget is None or type(widget) is forms.NumberInput:
+            attrs = getattr(widget, "attrs", None) or {"inputmode": "decimal", "step": "any"}
+            kwargs["widget"] = DecimalInput(attrs=attrs)
+        kwargs.setdefault("localize", True)  # the box shows the value in the page's language
+        super().__init__(*args, **kwargs)
+
+    def prepare_value(self, value):
+        """A stored number without its trailing zeros (1.500 is shown as 1.5, "1,5" in
+        Spanish: "1,500" would read as a thousand and five hundred there)."""
+        if isinstance(value, Decimal) and value.is_finite():
+            text = format(value.normalize(), "f")
+            return text.replace(".", formats.get_format("DECIMAL_SEPARATOR"))
+        return value
+
+    def widget_attrs(self, widget):
+        attrs = super().widget_attrs(widget)
+        attrs["step"] = "any"  # not the field's decimal places: the number box takes any
+        return attrs
 
     def to_python(self, value):
-        if isinstance(value, str) and "," in value:
-            raise ValidationError(COMMA_DECIMAL, code="comma")
-        return super().to_python(value)
+        if value in self.empty_values:
+            return None
+        text = decimal_text(str(value))
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+        if not number.is_finite():
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return number
+
+
+#: The name the forms knew it by: it read a point only; it now reads the page's language.
+PointDecimalField = LocaleDecimalField
 
 
 class DoseForm(forms.Form):
-    time = forms.TimeField(label="Time", widget=forms.TimeInput(attrs={"type": "time"}), required=False)
-    amount = PointDecimalField(label="Amount", required=False, max_digits=9, decimal_places=3,
+    time = forms.TimeField(label=gettext_lazy("Time"), widget=forms.TimeInput(attrs={"type": "time"}), required=False)
+    amount = PointDecimalField(label=gettext_lazy("Amount"), required=False, max_digits=9, decimal_places=3,
                                 widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
-    unit = forms.ChoiceField(label="Unit", choices=DoseUnit.choices, initial="g")
-    product = forms.CharField(label="Product", required=False, max_length=120)
+    unit = forms.ChoiceField(label=gettext_lazy("Unit"), choices=DoseUnit.choices, initial="g")
+    product = forms.CharField(label=gettext_lazy("Product"), required=False, max_length=120)
     mitragynine_percent = PointDecimalField(
-        label="Mitragynine % (if on the label)", required=False, max_digits=5, decimal_places=2,
+        label=gettext_lazy("Mitragynine % (if on the label)"), required=False, max_digits=5, decimal_places=2,
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
     grams_per_capsule = PointDecimalField(
-        label="Grams per capsule", required=False, max_digits=6, decimal_places=3,
+        label=gettext_lazy("Grams per capsule"), required=False, max_digits=6, decimal_places=3,
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
     # shown once the service asked about this dose (plausibility, capsule size, a repeat)
-    confirmed_unusual = forms.BooleanField(label="Yes, this is right: save it as it is", required=False)
+    confirmed_unusual = forms.BooleanField(label=gettext_lazy("Yes, this is right: save it as it is"), required=False)
 
     #: the service's questions about this dose, set by the view (shown with the check box)
     asked = False
@@ -135,9 +219,9 @@ class DoseForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("amount") not in (None, "") and not data.get("time"):
-            self.add_error("time", "Give the time you took this dose.")
+            self.add_error("time", gettext("Give the time you took this dose."))
         if data.get("time") and data.get("amount") in (None, ""):
-            self.add_error("amount", "Give the amount of this dose.")
+            self.add_error("amount", gettext("Give the amount of this dose."))
         return data
 
 
@@ -147,10 +231,11 @@ MAX_DOSES = 12
 
 class _DoseFormSetBase(forms.BaseFormSet):
     default_error_messages = {
-        "too_many_forms": f"One diary day takes at most {MAX_DOSES} doses; nothing was saved. "
-                          "Remove some rows (or add the rest to another day's diary).",
-        "missing_management_form": "The form was incomplete; nothing was saved. Reload the page "
-                                   "and try again.",
+        "too_many_forms": format_lazy(gettext_lazy(
+            "One diary day takes at most {n} doses; nothing was saved. Remove some rows (or add "
+            "the rest to another day's diary)."), n=MAX_DOSES),
+        "missing_management_form": gettext_lazy(
+            "The form was incomplete; nothing was saved. Reload the page and try again."),
     }
 
 
@@ -191,15 +276,15 @@ def valid_zone(name) -> str:
 
 class DiaryForm(TokenForm):
     craving = forms.TypedChoiceField(
-        label="Craving right now (0 = none, 10 = worst)", coerce=int, required=False, empty_value=None,
+        label=gettext_lazy("Craving right now (0 = none, 10 = worst)"), coerce=int, required=False, empty_value=None,
         choices=[(i, str(i)) for i in range(11)], widget=forms.RadioSelect)
-    side_effects = forms.MultipleChoiceField(label="Since yesterday, have you noticed…",
+    side_effects = forms.MultipleChoiceField(label=gettext_lazy("Since yesterday, have you noticed…"),
                                              required=False, widget=forms.CheckboxSelectMultiple)
-    side_effect_other = forms.CharField(label="Anything else", required=False, max_length=500)
-    substances = forms.MultipleChoiceField(label="Other substances used today", required=False,
+    side_effect_other = forms.CharField(label=gettext_lazy("Anything else"), required=False, max_length=500)
+    substances = forms.MultipleChoiceField(label=gettext_lazy("Other substances used today"), required=False,
                                            choices=list(SUBSTANCES.items()),
                                            widget=forms.CheckboxSelectMultiple)
-    substance_detail = forms.CharField(label="Details (optional)", required=False, max_length=200)
+    substance_detail = forms.CharField(label=gettext_lazy("Details (optional)"), required=False, max_length=200)
     # the browser's IANA time zone (diary.js fills it in); the times are read in it when it
     # differs from the clinic's, and the page says which zone it used
     browser_tz = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
@@ -263,9 +348,9 @@ class DiaryForm(TokenForm):
 class AssessmentForm(TokenForm):
     """Built from an instrument definition: one choice per item, labelled with its anchors."""
 
-    at = forms.DateTimeField(label="Time of assessment", required=False,
+    at = forms.DateTimeField(label=gettext_lazy("Time of assessment"), required=False,
                              widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    note = forms.CharField(label="Comment", required=False, max_length=500)
+    note = forms.CharField(label=gettext_lazy("Comment"), required=False, max_length=500)
 
     def __init__(self, *args, instrument: kinstruments.Instrument, **kwargs):
         super().__init__(*args, **kwargs)
@@ -280,7 +365,8 @@ class AssessmentForm(TokenForm):
             self.item_fields.append(name)
         if instrument.id == "cows":
             self.fields["pulse_bpm"] = forms.IntegerField(
-                label="…or the measured resting pulse (beats/min)", required=False, min_value=20, max_value=250)
+                label=gettext_lazy("…or the measured resting pulse (beats/min)"), required=False,
+                min_value=20, max_value=250)
 
     def item_bound_fields(self):
         return [self[n] for n in self.item_fields]
@@ -400,24 +486,24 @@ class CorrectionForm(TokenForm):
 class MyCorrectionForm(TokenForm):
     """A patient corrects or removes an entry of their own diary (a dose: any of its fields)."""
 
-    time = forms.TimeField(label="Time", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    time = forms.TimeField(label=gettext_lazy("Time"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
                            required=False)
-    amount = PointDecimalField(label="Amount", required=False, max_digits=9, decimal_places=3,
+    amount = PointDecimalField(label=gettext_lazy("Amount"), required=False, max_digits=9, decimal_places=3,
                                 widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
-    unit = forms.ChoiceField(label="Unit", choices=DoseUnit.choices, required=False)
+    unit = forms.ChoiceField(label=gettext_lazy("Unit"), choices=DoseUnit.choices, required=False)
     browser_tz = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
-    product = forms.CharField(label="Product", required=False, max_length=120)
+    product = forms.CharField(label=gettext_lazy("Product"), required=False, max_length=120)
     mitragynine_percent = PointDecimalField(
-        label="Mitragynine % (if on the label)", required=False, max_digits=5, decimal_places=2,
+        label=gettext_lazy("Mitragynine % (if on the label)"), required=False, max_digits=5, decimal_places=2,
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
     grams_per_capsule = PointDecimalField(
-        label="Grams per capsule", required=False, max_digits=6, decimal_places=3,
+        label=gettext_lazy("Grams per capsule"), required=False, max_digits=6, decimal_places=3,
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
-    detail = forms.CharField(label="Details", required=False, max_length=200)
-    confirmed_unusual = forms.BooleanField(label="Yes, this is right: save it as it is", required=False)
-    reason = forms.CharField(label="What was wrong? (your care team sees this)", max_length=500,
-                             initial="I entered it wrong")
-    remove = forms.BooleanField(label="Remove this entry (it was a mistake)", required=False)
+    detail = forms.CharField(label=gettext_lazy("Details"), required=False, max_length=200)
+    confirmed_unusual = forms.BooleanField(label=gettext_lazy("Yes, this is right: save it as it is"), required=False)
+    reason = forms.CharField(label=gettext_lazy("What was wrong? (your care team sees this)"), max_length=500,
+                             initial=gettext_lazy("I entered it wrong"))
+    remove = forms.BooleanField(label=gettext_lazy("Remove this entry (it was a mistake)"), required=False)
 
     def clean_browser_tz(self) -> str:
         return valid_zone(self.cleaned_data.get("browser_tz"))

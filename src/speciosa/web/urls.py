@@ -25,6 +25,7 @@ urlpatterns = [
     path("account/second-factor/", account_views.otp_verify, name="otp_verify"),
     path("account/second-factor/setup/", account_views.otp_setup, name="otp_setup"),
     path("account/security/", account_views.account_security, name="account_security"),
+    path("account/language/", account_views.account_language, name="account_language"),
     path("account/security/recovery-codes/", account_views.recovery_codes_new, name="recovery_codes_new"),
     path("account/security/second-factor-off/", account_views.otp_disable, name="otp_disable"),
     path("account/security/logout-everywhere/", account_views.logout_everywhere, name="logout_everywhere"),

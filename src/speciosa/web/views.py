@@ -11,7 +11,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext
 from django.views.decorators.http import require_http_methods
 
 from speciosa.clinic import access, crisis, records, selectors, services, writes
@@ -255,10 +255,11 @@ def _reading_zone(browser_tz: str):
     if browser_tz and browser_tz != site_name:
         return zoneinfo.ZoneInfo(browser_tz), {
             "zone": browser_tz, "site_zone": site_name, "browser": True,
-            "text": f"Times are read in your device's time zone, {browser_tz} "
-                    f"(the clinic's is {site_name})."}
+            "text": gettext("Times are read in your device's time zone, %(here)s (the clinic's "
+                            "is %(site)s).") % {"here": browser_tz, "site": site_name}}
     return site, {"zone": site_name, "site_zone": site_name, "browser": False,
-                  "text": f"Times are in the clinic's time zone, {site_name}."}
+                  "text": gettext("Times are in the clinic's time zone, %(site)s.")
+                  % {"site": site_name}}
 
 
 @_role_required(Role.PATIENT)
@@ -404,14 +405,16 @@ def my_entry_correct(request, kind, record_id):
         try:
             if data.get("remove") or kind == "assessment":
                 if not data.get("remove"):
-                    raise ValidationError({"remove": "Tick 'Remove this entry' to remove it, then save."})
+                    raise ValidationError({"remove": gettext(
+                        "Tick 'Remove this entry' to remove it, then save.")})
                 services.retract_record(request.user, record, data["reason"],
                                         token=forms.submission_key(request, form))
             else:
                 changes: dict = {}
                 if kind == "dose":
                     if data.get("time") is None or data.get("amount") is None or not data.get("unit"):
-                        raise ValidationError({"__all__": "Give the time, amount and unit of the dose."})
+                        raise ValidationError({"__all__": gettext(
+                            "Give the time, amount and unit of the dose.")})
                     tz, _zone = _reading_zone(data.get("browser_tz") or "")
                     # on the date the dose has in the zone the time is read in (the page showed
                     # its time there): a device a day ahead of the clinic moves it by no day
@@ -436,7 +439,8 @@ def my_entry_correct(request, kind, record_id):
     if kind == "dose":
         title, detail = selectors.describe_dose(record)
     elif kind == "substance":
-        title, detail = f"Also used: {services.SUBSTANCES.get(record.name, record.name)}", record.detail
+        title, detail = (gettext("Also used: %(name)s")
+                         % {"name": services.SUBSTANCES.get(record.name, record.name)}), record.detail
     else:
         title, detail = selectors.describe_assessment(record)[:2]
     return render(request, "web/my_entry_correct.html", {
