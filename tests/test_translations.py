@@ -196,3 +196,21 @@ def test_before_logging_in_the_language_is_chosen_on_the_login_page():
     assert 'action="/i18n/setlang/"' in client.get("/login/").content.decode()
     client.post("/i18n/setlang/", {"language": "th", "next": "/login/"})
     assert '<html lang="th">' in client.get("/login/").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_patients_pages_load_a_catalogue_the_app_keeps_for_offline(clinic):
+    from speciosa.clinic.models import Profile
+    from speciosa.web.offline_views import OFFLINE_HEADER
+
+    Profile.objects.filter(user=clinic.patient_a.user).update(language="es")
+    client = Client()
+    verified_login(client, clinic.patient_a.user)
+    assert '<script src="/me/jsi18n/" defer></script>' in client.get("/me/").content.decode()
+    response = client.get("/me/jsi18n/")
+    assert response.status_code == 200 and response[OFFLINE_HEADER] == "keep"
+    assert "Completado con sus c\\u00e1psulas habituales" in response.content.decode()
+    # staff pages stay online-only: the plain catalogue, never kept
+    staff = Client()
+    verified_login(staff, clinic.clinician_a)
+    assert staff.get("/me/jsi18n/").status_code == 403

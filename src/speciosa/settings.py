@@ -213,6 +213,9 @@ STATIC_ROOT = DATA_DIR / "static"
 # Static files are served by WhiteNoise from the installed apps (no collectstatic step needed
 # for the embedded demo); production may run `speciosa manage collectstatic` as well.
 WHITENOISE_USE_FINDERS = True
+# Noto Sans Thai, kept once for the PDF report (speciosa/reports/fonts), is also the pages'
+# Thai font (speciosa.css @font-face): served as static/speciosa/fonts/
+STATICFILES_DIRS = [("speciosa/fonts", BASE_DIR / "reports" / "fonts")]
 WHITENOISE_AUTOREFRESH = DEBUG
 try:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)

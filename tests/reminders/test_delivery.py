@@ -387,3 +387,44 @@ def test_a_device_that_raises_does_not_resend_to_the_one_that_accepted(patient, 
     row = Delivery.objects.get(patient=patient, item="diary")
     assert row.status == "sent" and row.attempts == 1
     assert row.detail.startswith("1 of 2 devices")
+
+
+# --------------------------------------------------------------------------- language
+
+def test_a_reminder_goes_out_in_the_patients_language_and_still_says_nothing_clinical(
+        patient, vapid, pushes, sms_file):
+    """Sent by the periodic task, outside any request: in the language of the patient's
+    login (Profile.language), the same one sentence (docs/translation.md)."""
+    from speciosa.clinic.models import Profile
+
+    Profile.objects.filter(user=patient.user).update(language="es")
+    set_prefs(patient, push=True, email=True, sms=True, sms_number="+15551234567")
+    add_device(patient)
+    services.remind(patient, at_ny(today_ny(), "18:00"))
+    spanish = "Tiene algo que completar en Speciosa."
+    m = mail.outbox[0]
+    assert m.subject == "Un recordatorio de Speciosa"
+    assert m.body.startswith(spanish + "\n\n")
+    assert json.loads(pushes[0]["data"])["body"] == spanish
+    assert sms_lines(sms_file)[0]["body"].startswith(spanish + " ")
+    for text in (m.subject, m.body, pushes[0]["data"], sms_lines(sms_file)[0]["body"]):
+        assert "kratom" not in text.lower() and "Maya" not in text
+
+
+def test_a_message_notice_is_in_each_recipients_language(clinic, monkeypatch):
+    from django.db import transaction
+
+    from speciosa.clinic.models import Profile
+    from speciosa.messaging import services as mservices
+
+    monkeypatch.setattr(transaction, "on_commit", lambda fn, *a, **k: None)
+    patient = clinic.patient_a
+    patient.user.email = "a@example.org"
+    patient.user.save()
+    Profile.objects.filter(user=patient.user).update(language="th")
+    thread = mservices.start_thread(clinic.clinician_a, patient, "Hi", "Hello")
+    assert mservices.notify(thread.messages.get().pk) == 1
+    notice = mail.outbox[-1]
+    assert notice.subject == "มีข้อความใหม่ใน Speciosa"
+    assert "Speciosa" in notice.body and "Hello" not in notice.body
+    assert "kratom" not in notice.body.lower() and "กระท่อม" not in notice.body

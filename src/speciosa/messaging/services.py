@@ -11,7 +11,8 @@ from django.core.mail import send_mass_mail
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop
 
 from speciosa.clinic import access, writes
 from speciosa.clinic.models import Patient, Role
@@ -25,9 +26,10 @@ BODY_MAX = 4000
 
 #: The notice e-mail: that a message is waiting, nothing else (42 CFR Part 2: no clinical
 #: content, no name, not the word kratom).
-NOTICE_SUBJECT = "A new message in Speciosa"
-NOTICE_BODY = ("You have a new message in Speciosa. Log in to read it.\n\n"
-               "This e-mail is sent automatically; do not reply to it.")
+#: Each recipient reads it in their own language (their login's, docs/translation.md).
+NOTICE_SUBJECT = gettext_noop("A new message in Speciosa")
+NOTICE_BODY = gettext_noop("You have a new message in Speciosa. Log in to read it.\n\n"
+                           "This e-mail is sent automatically; do not reply to it.")
 
 
 def _allowed(user, patient: Patient) -> bool:
@@ -167,7 +169,7 @@ def receipts(thread: Thread) -> dict[int, tuple[str, object]]:
         patient_side = r.user_id == thread.patient.user_id
         if patient_side == r.message.from_patient:
             continue  # read by the same side (a colleague), not the addressee
-        who = thread.patient.given_name if patient_side else "your care team"
+        who = thread.patient.given_name if patient_side else gettext("your care team")
         out[r.message_id] = (who, r.read_at)
     return out
 
@@ -182,6 +184,22 @@ def recipients(message: Message) -> list[str]:
     return [user.email] if user is not None and user.is_active and user.email else []
 
 
+def _notice(language: str) -> tuple[str, str]:
+    with translation.override(language):
+        return gettext(NOTICE_SUBJECT), gettext(NOTICE_BODY)
+
+
+def _languages(message: Message, addresses: list[str]) -> list[tuple[str, str]]:
+    """Each address with the language of its login (the default when it has none)."""
+    from django.contrib.auth import get_user_model
+
+    from speciosa.web.middleware import user_language
+
+    users = {u.email: u for u in get_user_model().objects.filter(email__in=addresses)
+             .select_related("profile")}
+    return [(a, user_language(users.get(a)) or settings.LANGUAGE_CODE) for a in addresses]
+
+
 def notify(message_id: int) -> int:
     """E-mail the notice of one message, once (a retried task sends nothing). Returns the
     number of recipients."""
@@ -192,8 +210,9 @@ def notify(message_id: int) -> int:
             return 0
         addresses = recipients(message)
         if addresses:
-            send_mass_mail([(NOTICE_SUBJECT, NOTICE_BODY, settings.DEFAULT_FROM_EMAIL, [a])
-                            for a in addresses], fail_silently=False)
+            send_mass_mail([(*_notice(language), settings.DEFAULT_FROM_EMAIL, [a])
+                            for a, language in _languages(message, addresses)],
+                           fail_silently=False)
         message.notified_at = timezone.now()
         message.save(update_fields=["notified_at"])
     log.info("message notice sent", extra={"message_id": message_id, "recipients": len(addresses)})

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django import forms as dforms
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from speciosa.clinic import access, crisis
@@ -18,13 +19,13 @@ from . import services
 
 # The services say what is wrong (empty, too long); the form fields only carry the text.
 class NewThreadForm(forms.TokenForm):
-    subject = dforms.CharField(label="Subject", required=False)
-    body = dforms.CharField(label="Message", required=False,
+    subject = dforms.CharField(label=gettext_lazy("Subject"), required=False)
+    body = dforms.CharField(label=gettext_lazy("Message"), required=False,
                             widget=dforms.Textarea(attrs={"rows": 5}))
 
 
 class ReplyForm(forms.TokenForm):
-    body = dforms.CharField(label="Your reply", required=False,
+    body = dforms.CharField(label=gettext_lazy("Your reply"), required=False,
                             widget=dforms.Textarea(attrs={"rows": 4}))
 
 

@@ -121,6 +121,9 @@ def source_messages(domain: str) -> list[Message]:
         for path in _templates():
             where = path.relative_to(PACKAGE_DIR).as_posix()
             code = templatize(path.read_text(encoding="utf-8"), origin=str(path))
+            # xgettext ignores the template's indentation, Python's tokenizer does not: the
+            # lines lose it (their numbers stay; a message is one line once trimmed)
+            code = "\n".join(line.lstrip() for line in code.split("\n"))
             found.extend(_extract("python", code.encode("utf-8"), where))
         for path in _python():
             where = path.relative_to(PACKAGE_DIR).as_posix()

@@ -8,11 +8,16 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
+from django.utils.translation import gettext, gettext_noop
 
-#: The reminder, word for word (issue 16).
-TEXT = "You have something to complete in Speciosa."
+#: The reminder, word for word (issue 16); sent in the patient's language (the caller runs
+#: in it: speciosa.reminders.services.remind), translated as a whole (docs/translation.md).
+TEXT = gettext_noop("You have something to complete in Speciosa.")
 #: The e-mail's subject.
-SUBJECT = "A reminder from Speciosa"
+SUBJECT = gettext_noop("A reminder from Speciosa")
+#: The e-mail's last lines.
+EMAIL_FOOTER = gettext_noop("This e-mail is sent automatically; do not reply to it. You can "
+                            "change or stop reminders in Speciosa under My reminders.")
 #: Where every reminder leads (behind the login).
 PATH = "/me/"
 #: Push notifications replace one another (one on the lock screen, however many items).
@@ -25,16 +30,14 @@ def link() -> str:
 
 def email() -> tuple[str, str]:
     """(subject, body) of the reminder e-mail."""
-    return SUBJECT, (f"{TEXT}\n\n{link()}\n\n"
-                     "This e-mail is sent automatically; do not reply to it. You can change or "
-                     "stop reminders in Speciosa under My reminders.")
+    return gettext(SUBJECT), f"{gettext(TEXT)}\n\n{link()}\n\n{gettext(EMAIL_FOOTER)}"
 
 
 def sms() -> str:
-    return f"{TEXT} {link()}"
+    return f"{gettext(TEXT)} {link()}"
 
 
 def push() -> str:
     """The Web Push payload (JSON; the service worker shows it, see push-sw.js)."""
-    return json.dumps({"title": "Speciosa", "body": TEXT, "url": PATH, "tag": PUSH_TAG},
-                      separators=(",", ":"))
+    return json.dumps({"title": "Speciosa", "body": gettext(TEXT), "url": PATH, "tag": PUSH_TAG},
+                      separators=(",", ":"), ensure_ascii=False)

@@ -24,11 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.http import Http404
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from speciosa.clinic import access, rule_settings, writes
 from speciosa.clinic.models import AuditEntry, DiaryDay, Patient, Role
@@ -381,7 +382,10 @@ def remind(patient: Patient, at: dt.datetime | None = None) -> Counter:
         if not claimed:
             continue
         try:
-            detail = channels.SENDERS[channel](patient, pref)
+            from speciosa.web.middleware import user_language
+
+            with translation.override(user_language(patient.user) or settings.LANGUAGE_CODE):
+                detail = channels.SENDERS[channel](patient, pref)
         except channels.Permanent as exc:
             _finish(claimed, Delivery.Status.FAILED, str(exc), final=True)
             result[Delivery.Status.FAILED] += len(claimed)

@@ -15,6 +15,7 @@ from django.http import JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from speciosa.clinic import access
@@ -33,18 +34,18 @@ def _time_input():
 class PreferencesForm(TokenForm):
     """The fields only carry the values: :func:`services.clean_preferences` says what is wrong."""
 
-    time_of_day = forms.CharField(label="Remind me at", required=False, widget=_time_input())
-    time_zone = forms.ChoiceField(label="My time zone", required=False)
-    quiet_start = forms.CharField(label="Quiet from", required=False, widget=_time_input())
-    quiet_end = forms.CharField(label="until", required=False, widget=_time_input())
-    push = forms.BooleanField(label="Notification on this phone (Web Push)", required=False)
-    email = forms.BooleanField(label="E-mail", required=False)
-    sms = forms.BooleanField(label="Text message (SMS)", required=False)
-    sms_number = forms.CharField(label="Mobile number for text messages", required=False,
+    time_of_day = forms.CharField(label=gettext_lazy("Remind me at"), required=False, widget=_time_input())
+    time_zone = forms.ChoiceField(label=gettext_lazy("My time zone"), required=False)
+    quiet_start = forms.CharField(label=gettext_lazy("Quiet from"), required=False, widget=_time_input())
+    quiet_end = forms.CharField(label=gettext_lazy("until"), required=False, widget=_time_input())
+    push = forms.BooleanField(label=gettext_lazy("Notification on this phone (Web Push)"), required=False)
+    email = forms.BooleanField(label=gettext_lazy("E-mail"), required=False)
+    sms = forms.BooleanField(label=gettext_lazy("Text message (SMS)"), required=False)
+    sms_number = forms.CharField(label=gettext_lazy("Mobile number for text messages"), required=False,
                                  max_length=30,
                                  widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel",
-                                                               "placeholder": "+1 555 123 4567"}))
-    stopped = forms.BooleanField(label="Stop all reminders", required=False)
+                                                               "placeholder": gettext_lazy("+1 555 123 4567")}))
+    stopped = forms.BooleanField(label=gettext_lazy("Stop all reminders"), required=False)
 
     def __init__(self, *args, site_zone: str, **kwargs):
         super().__init__(*args, **kwargs)

@@ -12,6 +12,7 @@ from django import forms as dforms
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from speciosa.clinic import access, consent_texts, consents, integrity, services
@@ -26,15 +27,15 @@ log = logging.getLogger(__name__)
 class SignForm(forms.TokenForm):
     """The service says what is wrong with each field; the form only carries the text."""
 
-    typed_name = dforms.CharField(label="Type your full name", required=False, max_length=300,
+    typed_name = dforms.CharField(label=gettext_lazy("Type your full name"), required=False, max_length=300,
                                   widget=dforms.TextInput(attrs={"autocomplete": "name"}))
-    signed_on = dforms.CharField(label="Today's date", required=False, max_length=20,
+    signed_on = dforms.CharField(label=gettext_lazy("Today's date"), required=False, max_length=20,
                                  widget=dforms.DateInput(attrs={"type": "date"}))
-    recipient = dforms.CharField(label="Who may receive my record", required=False, max_length=300,
-                                 help_text="A person or an organisation, e.g. Riverside Primary Care")
-    purpose = dforms.CharField(label="What for", required=False, max_length=600,
-                               help_text="e.g. to coordinate my care with my family doctor")
-    expires_on = dforms.CharField(label="This consent ends on", required=False, max_length=20,
+    recipient = dforms.CharField(label=gettext_lazy("Who may receive my record"), required=False, max_length=300,
+                                 help_text=gettext_lazy("A person or an organisation, e.g. Riverside Primary Care"))
+    purpose = dforms.CharField(label=gettext_lazy("What for"), required=False, max_length=600,
+                               help_text=gettext_lazy("e.g. to coordinate my care with my family doctor"))
+    expires_on = dforms.CharField(label=gettext_lazy("This consent ends on"), required=False, max_length=20,
                                   widget=dforms.DateInput(attrs={"type": "date"}))
 
 

@@ -240,8 +240,8 @@ class ConfirmForm(TokenForm):
 class MyStopForm(TokenForm):
     """The patient says they stopped a medicine they added themselves."""
 
-    at_date = _date("I stopped on", required=True)
-    stop_reason = forms.CharField(label="Why? (a few words)", max_length=200)
+    at_date = _date(gettext_lazy("I stopped on"), required=True)
+    stop_reason = forms.CharField(label=gettext_lazy("Why? (a few words)"), max_length=200)
 
 
 class MyMedicineForm(TokenForm):
@@ -249,22 +249,22 @@ class MyMedicineForm(TokenForm):
     fields, the rest for the clinician to complete when confirming)."""
 
     drug_name = forms.CharField(
-        label="What do you take?", max_length=120,
-        help_text="The name on the pack. Start typing to pick from the list.",
+        label=gettext_lazy("What do you take?"), max_length=120,
+        help_text=gettext_lazy("The name on the pack. Start typing to pick from the list."),
         widget=forms.TextInput(attrs={"list": "drug-table", "autocomplete": "off"}))
     category = forms.ChoiceField(
-        label="What kind is it?", widget=forms.RadioSelect, initial=MedicationCategory.SUPPLEMENT,
-        choices=[(MedicationCategory.SUPPLEMENT, "A supplement or herbal product"),
-                 (MedicationCategory.OTC, "Bought without a prescription"),
-                 (MedicationCategory.PRESCRIPTION, "Prescribed by another doctor")])
-    dose_amount = _amount("How much each time (optional)")
-    dose_unit = _select(DOSE_UNIT_CHOICES, "Unit")
-    frequency = forms.CharField(label="How often (optional)", required=False, max_length=80,
-                                widget=forms.TextInput(attrs={"placeholder": "e.g. once a day"}))
-    start_date = _date("Since when? (a guess is fine)", required=True)
-    prescriber_name = forms.CharField(label="Who prescribed it? (optional)", required=False,
+        label=gettext_lazy("What kind is it?"), widget=forms.RadioSelect, initial=MedicationCategory.SUPPLEMENT,
+        choices=[(MedicationCategory.SUPPLEMENT, gettext_lazy("A supplement or herbal product")),
+                 (MedicationCategory.OTC, gettext_lazy("Bought without a prescription")),
+                 (MedicationCategory.PRESCRIPTION, gettext_lazy("Prescribed by another doctor"))])
+    dose_amount = _amount(gettext_lazy("How much each time (optional)"))
+    dose_unit = _select(DOSE_UNIT_CHOICES, gettext_lazy("Unit"))
+    frequency = forms.CharField(label=gettext_lazy("How often (optional)"), required=False, max_length=80,
+                                widget=forms.TextInput(attrs={"placeholder": gettext_lazy("e.g. once a day")}))
+    start_date = _date(gettext_lazy("Since when? (a guess is fine)"), required=True)
+    prescriber_name = forms.CharField(label=gettext_lazy("Who prescribed it? (optional)"), required=False,
                                       max_length=120)
-    notes = forms.CharField(label="Anything else (optional)", required=False, max_length=2000,
+    notes = forms.CharField(label=gettext_lazy("Anything else (optional)"), required=False, max_length=2000,
                             widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, patient, **kwargs):

@@ -170,6 +170,18 @@ def service_worker(request) -> HttpResponse:
     return response
 
 
+@access.role_required(Role.PATIENT)
+@require_GET
+@offline_copy
+def javascript_catalog(request) -> HttpResponse:
+    """The scripts' strings in the patient's language (djangojs.po), under /me/ so that the
+    app keeps its last copy on the phone and the offline pages still speak the language
+    (docs/translation.md). The same catalogue as /jsi18n/; nothing personal in it."""
+    from django.views.i18n import JavaScriptCatalog
+
+    return JavaScriptCatalog.as_view(domain="djangojs")(request)
+
+
 @require_GET
 def offline_page(request):
     """The page for a patient page not kept on this phone (nothing about anyone on it)."""

@@ -109,6 +109,7 @@ urlpatterns = [
     path("me/", views.me, name="me"),
     path("me/manifest.webmanifest", offline_views.manifest, name="web_manifest"),
     path("me/sw.js", offline_views.service_worker, name="service_worker"),
+    path("me/jsi18n/", offline_views.javascript_catalog, name="my_javascript_catalog"),
     path("me/offline/", offline_views.offline_page, name="offline_page"),
     path("me/offline/help/", offline_views.offline_help, name="offline_help"),
     path("me/sync/", offline_views.sync, name="offline_sync"),

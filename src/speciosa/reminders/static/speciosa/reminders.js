@@ -5,13 +5,18 @@
    sent to the server, which stores one device per subscription. */
 (function () {
   "use strict";
+  // the page's language (djangojs.po, from /jsi18n/); English if the catalogue is not loaded
+  var gettext = window.gettext || function (text) { return text; };
+  var interpolate = window.interpolate || function (fmt, obj) {
+    return fmt.replace(/%\((\w+)\)s/g, function (m, name) { return String(obj[name]); });
+  };
   var zoneButton = document.getElementById("use-device-zone");
   var zoneSelect = document.getElementById("id_time_zone");
   var here = "";
   try { here = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { here = ""; }
   if (zoneButton && zoneSelect && here && zoneSelect.querySelector('option[value="' + here + '"]')) {
     zoneButton.hidden = false;
-    zoneButton.textContent = "Use this phone's time zone (" + here + ")";
+    zoneButton.textContent = interpolate(gettext("Use this phone's time zone (%(zone)s)"), { zone: here }, true);
     zoneButton.addEventListener("click", function () { zoneSelect.value = here; });
   }
 
@@ -22,7 +27,7 @@
   function say(text) { if (status) { status.textContent = text; } }
   if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) {
     button.hidden = true;
-    say("This browser cannot show notifications from Speciosa; choose e-mail or a text message.");
+    say(gettext("This browser cannot show notifications from Speciosa; choose e-mail or a text message."));
     return;
   }
 
@@ -59,9 +64,9 @@
 
   button.addEventListener("click", function () {
     button.disabled = true;
-    say("Asking the phone…");
+    say(gettext("Asking the phone…"));
     Notification.requestPermission().then(function (answer) {
-      if (answer !== "granted") { throw new Error("Notifications are blocked for this site in the browser's settings."); }
+      if (answer !== "granted") { throw new Error(gettext("Notifications are blocked for this site in the browser's settings.")); }
       return registration();
     }).then(function (reg) {
       return reg.pushManager.getSubscription().then(function (sub) {
@@ -77,12 +82,12 @@
         body: JSON.stringify(body)
       });
     }).then(function (response) {
-      if (!response.ok) { throw new Error("The server did not take this phone's subscription."); }
+      if (!response.ok) { throw new Error(gettext("The server did not take this phone's subscription.")); }
       var push = document.getElementById("id_push");
       if (push) { push.checked = true; }
-      say("Done: this phone gets notifications. Save your reminders to keep the choice.");
+      say(gettext("Done: this phone gets notifications. Save your reminders to keep the choice."));
     }).catch(function (err) {
-      say(err && err.message ? err.message : "Notifications could not be turned on here.");
+      say(err && err.message ? err.message : gettext("Notifications could not be turned on here."));
     }).then(function () { button.disabled = false; });
   });
 })();

@@ -3,12 +3,17 @@
    No inline script: each chart section names its JSON source in data-charts-src. */
 (function () {
   "use strict";
+  // the page's language (djangojs.po, from /jsi18n/); English if the catalogue is not loaded
+  var gettext = window.gettext || function (text) { return text; };
+  var interpolate = window.interpolate || function (fmt, obj) {
+    return fmt.replace(/%\((\w+)\)s/g, function (m, name) { return String(obj[name]); });
+  };
 
   var instances = [];
   window.speciosaCharts = instances;
 
   function fmtDay(ms) {
-    return new Date(ms).toLocaleDateString(undefined, { timeZone: "UTC", day: "numeric", month: "short", year: "numeric" });
+    return new Date(ms).toLocaleDateString(document.documentElement.lang || undefined, { timeZone: "UTC", day: "numeric", month: "short", year: "numeric" });
   }
 
   function el(tag, attrs, text) {
@@ -30,7 +35,7 @@
       var tbody = el("tbody");
       if (!t.rows.length) {
         var empty = el("tr");
-        empty.appendChild(el("td", { colspan: String(t.columns.length) }, "None recorded."));
+        empty.appendChild(el("td", { colspan: String(t.columns.length) }, gettext("None recorded.")));
         tbody.appendChild(empty);
       }
       t.rows.forEach(function (r) {
@@ -49,17 +54,17 @@
   function buildExposure(node, ex) {
     if (!ex) { return; }
     if (!ex.available) {
-      node.appendChild(el("p", {}, "Exposure estimate not shown: " + ex.problem));
+      node.appendChild(el("p", {}, interpolate(gettext("Exposure estimate not shown: %(problem)s"), { problem: ex.problem }, true)));
       node.hidden = false;
       return;
     }
     node.appendChild(el("p", {}, ex.label)).classList.add("strong");
     ex.lines.forEach(function (line) { node.appendChild(el("p", {}, line)); });
     var details = el("details");
-    details.appendChild(el("summary", {}, "Model assumptions"));
+    details.appendChild(el("summary", {}, gettext("Model assumptions")));
     var ul = el("ul");
     ex.assumptions.forEach(function (a) { ul.appendChild(el("li", {}, a)); });
-    (ex.unconverted || []).forEach(function (u) { ul.appendChild(el("li", {}, "Not counted: " + u)); });
+    (ex.unconverted || []).forEach(function (u) { ul.appendChild(el("li", {}, interpolate(gettext("Not counted: %(what)s"), { what: u }, true))); });
     details.appendChild(ul);
     node.appendChild(details);
     node.hidden = false;
@@ -118,7 +123,7 @@
     });
     this.root.setAttribute("data-current-range", range);
     var status = this.root.querySelector(".chart-status");
-    if (status) { status.textContent = "Showing " + fmtDay(r[0]) + " – " + fmtDay(r[1]) + "."; }
+    if (status) { status.textContent = interpolate(gettext("Showing %(start)s – %(end)s."), { start: fmtDay(r[0]), end: fmtDay(r[1]) }, true); }
     return Promise.all(Object.keys(this.views).map(function (key) {
       return self.views[key].signal("x_start", r[0]).signal("x_end", r[1]).runAsync();
     }));
@@ -136,7 +141,7 @@
         self.range = payload.specs.main.usermeta.default_range;
         var total = Object.keys(payload.counts).reduce(function (s, k) { return s + payload.counts[k]; }, 0);
         if (!total) {
-          root.querySelector(".chart-status").textContent = "Nothing to chart yet.";
+          root.querySelector(".chart-status").textContent = gettext("Nothing to chart yet.");
           root.setAttribute("data-charts-ready", "empty");
           return null;
         }
@@ -163,7 +168,7 @@
           if (!tables.childElementCount) { buildTables(tables, payload.tables); }
           tables.hidden = !tables.hidden;
           toggle.setAttribute("aria-expanded", tables.hidden ? "false" : "true");
-          toggle.textContent = tables.hidden ? "Table view" : "Hide table";
+          toggle.textContent = tables.hidden ? gettext("Table view") : gettext("Hide table");
         });
         self.width = root.clientWidth;
         var timer = null;
@@ -182,7 +187,7 @@
       })
       .catch(function (err) {
         var status = root.querySelector(".chart-status");
-        if (status) { status.textContent = "The charts could not be loaded (" + err.message + "). The table view and timeline still list every entry."; }
+        if (status) { status.textContent = interpolate(gettext("The charts could not be loaded (%(error)s). The table view and timeline still list every entry."), { error: err.message }, true); }
         root.setAttribute("data-charts-ready", "error");
       });
   };
