@@ -114,7 +114,8 @@ def test_the_api_reads_points_only_whatever_the_language(clinic):
                     headers={**new_key(), "Accept-Language": "es"})
     assert r.status_code == 400 and Dose.objects.count() == 0
     assert any(m.startswith("Use a point for decimals") for v in r.json()["errors"].values()
-               for m in v)
+               for m in v)  # and in English, whatever the login's language
+    assert r["Content-Language"] == "en"
     body["doses"][0]["amount"] = 2.5
     r = client.post("/api/v1/me/diary/", body, format="json",
                     headers={**new_key(), "Accept-Language": "es"})
@@ -142,3 +143,13 @@ def test_the_reading_of_a_typed_number_by_language():
             with pytest.raises(ValidationError) as caught:
                 decimal_text("1,5")
             assert caught.value.code == "comma"
+
+
+def test_the_diarys_questions_come_in_the_patients_language(clinic, login):
+    _speaking(clinic.patient_a.user, "es")
+    r = login(clinic.patient_a.user).post(reverse("diary_today"), diary_post(
+        **{"doses-0-amount": "2", "doses-0-unit": "capsule"}))
+    html = r.content.decode()
+    assert r.status_code == 200 and Dose.objects.count() == 0
+    assert "¿Cuántos gramos hay en una cápsula? Viene en la etiqueta." in html
+    assert "Sí, es correcto: guardarlo tal como está" in html

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext_lazy, gettext_noop
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
@@ -118,19 +118,19 @@ def validate_dose(data: Mapping[str, Any], patient: Patient | None = None) -> di
             raise InvalidOperation
     except (InvalidOperation, TypeError, ValueError) as exc:
         errors["amount"] = (COMMA_DECIMAL if str(exc) == COMMA_DECIMAL
-                            else "Enter the amount as a number, for example 2.5.")
+                            else gettext("Enter the amount as a number, for example 2.5."))
         amount = None
     if amount is not None and amount <= 0:
-        errors["amount"] = "The amount must be more than 0."
+        errors["amount"] = gettext("The amount must be more than 0.")
     pct = _optional_decimal(data.get("mitragynine_percent"), 0, 100, errors, "mitragynine_percent",
-                            "Mitragynine % must be between 0 and 100 (as on the label).",
-                            "Enter the mitragynine % as a number, for example 1.5.")
+                            gettext("Mitragynine % must be between 0 and 100 (as on the label)."),
+                            gettext("Enter the mitragynine % as a number, for example 1.5."))
     gpc = _optional_decimal(data.get("grams_per_capsule"), 0, 5, errors, "grams_per_capsule",
-                            "Grams per capsule must be between 0 and 5.",
-                            "Enter grams per capsule as a number, for example 0.5.")
+                            gettext("Grams per capsule must be between 0 and 5."),
+                            gettext("Enter grams per capsule as a number, for example 0.5."))
     taken_at = data.get("taken_at")
     if not isinstance(taken_at, dt.datetime):
-        errors["taken_at"] = "Give the time the dose was taken."
+        errors["taken_at"] = gettext("Give the time the dose was taken.")
     else:
         try:
             if patient is not None:
@@ -178,13 +178,18 @@ def plausible_limit(unit: str) -> tuple[float | None, str]:
     return limit.amount, limit.reason
 
 
-UNIT_WORDS = {"g": "g of leaf", "capsule": "capsules", "glass": "glasses", "mg_extract": "mg of extract",
-              "mg_mitragynine": "mg of mitragynine", "mg_7oh": "mg of 7-OH"}
+UNIT_WORDS = {"g": gettext_lazy("g of leaf"), "capsule": gettext_lazy("capsules"),
+              "glass": gettext_lazy("glasses"), "mg_extract": gettext_lazy("mg of extract"),
+              "mg_mitragynine": gettext_lazy("mg of mitragynine"), "mg_7oh": gettext_lazy("mg of 7-OH")}
 
 
 def _num(value) -> str:
+    """A number for a message, with the decimal separator of its language ("1,5" in Spanish)."""
+    from django.utils import formats
+
     text = f"{Decimal(str(value)):f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return text.replace(".", formats.get_format("DECIMAL_SEPARATOR"))
 
 
 def dose_questions(clean: Mapping[str, Any], same_day: Iterable[Any] = ()) -> dict[str, str]:
@@ -196,12 +201,13 @@ def dose_questions(clean: Mapping[str, Any], same_day: Iterable[Any] = ()) -> di
     amount, unit = clean["amount"], clean["unit"]
     limit, reason = plausible_limit(unit)
     if limit is not None and amount > Decimal(str(limit)):
-        questions["amount"] = (
-            f"{_num(amount)} {UNIT_WORDS.get(unit, unit)} in one dose is far above what people report. "
-            "Check the amount and the unit; if it is right, confirm it and save again. "
-            f"(Asked above {limit:g}: {reason}.)")
+        questions["amount"] = gettext(
+            "%(amount)s %(unit)s in one dose is far above what people report. Check the amount "
+            "and the unit; if it is right, confirm it and save again. (Asked above %(limit)s: "
+            "%(reason)s.)") % {"amount": _num(amount), "unit": UNIT_WORDS.get(unit, unit),
+                               "limit": f"{limit:g}", "reason": reason}
     if unit == "capsule" and clean.get("grams_per_capsule") is None:
-        questions["grams_per_capsule"] = (
+        questions["grams_per_capsule"] = gettext(
             "How many grams are in one capsule? It is on the label. Without it this dose cannot be "
             "counted in the exposure estimate. If you do not know, confirm to save it without.")
     for other in same_day:
@@ -211,10 +217,11 @@ def dose_questions(clean: Mapping[str, Any], same_day: Iterable[Any] = ()) -> di
             # the time as it was entered (in the zone the page or the app read it in), not the
             # clinic's clock: a phone in another zone typed 09:00, not 19:00
             local = clean["taken_at"]
-            questions["__all__"] = (
-                f"This day already has a dose at {local:%H:%M} of {_num(amount)} "
-                f"{UNIT_WORDS.get(unit, unit)}. To change that one, correct it; if you took it "
-                "twice, confirm and save again.")
+            questions["__all__"] = gettext(
+                "This day already has a dose at %(time)s of %(amount)s %(unit)s. To change that "
+                "one, correct it; if you took it twice, confirm and save again.") % {
+                    "time": f"{local:%H:%M}", "amount": _num(amount),
+                    "unit": UNIT_WORDS.get(unit, unit)}
             break
     return questions
 

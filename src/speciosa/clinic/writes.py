@@ -38,6 +38,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, Validatio
 from django.db import IntegrityError, transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from .models import AuditEntry, Patient, Submission
 
@@ -556,7 +557,7 @@ def in_window(patient: Patient, when: dt.date | dt.datetime, field: str) -> None
             f"{earliest.isoformat()} ({settings.DAYS_BEFORE_CARE} days before entry into care on "
             f"{patient.in_care_since.isoformat()}) to today. Check the year.")
             if day < earliest else
-            "This time is in the future; give the time it happened."})
+            gettext("This time is in the future; give the time it happened.")})
 
 
 # --------------------------------------------------------------------------- scored responses
