@@ -55,3 +55,33 @@ def test_a_resolution_committed_while_the_sweep_reconciles_the_alert_stands(clin
     assert alert.message != "an older wording"  # the sweep's update is kept too
     assert not Alert.objects.filter(patient=clinic.patient_a, topic="prolactin-high",
                                     status__in=Alert.ACTIVE).exists()
+
+
+@pytest.mark.django_db
+def test_a_periodic_chunk_run_late_evaluates_as_of_when_it_runs(clinic, monkeypatch):
+    """A chunk of a periodic run evaluated as of the run's planning time: one taken from a
+    backlog, or redelivered an hour later after its worker was lost (Redis's visibility
+    timeout), overwrote what a change evaluated since had raised on newer data: a 7-OH dose
+    logged after the planning left its alert 'no longer firing'."""
+    from speciosa.clinic.models import Dose, SweepRun
+
+    monkeypatch.setattr("speciosa.ops.notify.unnotified_urgent", lambda *a: Alert.objects.none())
+    run = alerts.plan_sweep("periodic")  # as the beat schedules it: no as_of
+    SweepRun.objects.filter(pk=run.pk).update(as_of=run.as_of - dt.timedelta(hours=1))  # an hour's wait
+    Dose.objects.create(patient=clinic.patient_a, source="patient", amount=30, unit="mg_7oh",
+                        taken_at=timezone.now() - dt.timedelta(minutes=10))
+    alerts.evaluate_patients([clinic.patient_a.pk])  # the after-change evaluation
+    alert = Alert.objects.get(patient=clinic.patient_a, topic="potent-7oh-product", status="open")
+    for first, last in alerts.pending_chunks(run):
+        assert alerts.run_chunk(run.pk, first, last) is not None
+    alert.refresh_from_db()
+    assert alert.stopped_firing_at is None and alert.status == "open"
+    assert alerts.finish_run(run.pk)
+
+    # a run given its as_of (a look back at an earlier time) keeps it for every chunk
+    past = alerts.plan_sweep("look-back", as_of=timezone.now() - dt.timedelta(hours=1))
+    assert past.as_of_fixed and not SweepRun.objects.get(pk=run.pk).as_of_fixed
+    for first, last in alerts.pending_chunks(past):
+        alerts.run_chunk(past.pk, first, last)
+    alert.refresh_from_db()
+    assert alert.stopped_firing_at is not None  # as of an hour ago the dose was not taken yet

@@ -688,8 +688,8 @@ def plan_sweep(key: str, *, as_of: dt.datetime | None = None, chunk: int | None 
     ranges = [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
     with transaction.atomic():
         run, made = SweepRun.objects.get_or_create(key=key, defaults={
-            "as_of": as_of or timezone.now(), "settings": site_safety_settings(), "chunk_size": size,
-            "chunks": len(ranges)})
+            "as_of": as_of or timezone.now(), "as_of_fixed": as_of is not None,
+            "settings": site_safety_settings(), "chunk_size": size, "chunks": len(ranges)})
         if made:
             SweepChunk.objects.bulk_create([SweepChunk(run=run, first_patient=a, last_patient=b)
                                             for a, b in ranges])
@@ -715,11 +715,17 @@ def run_chunk(run_id: int, first: int, last: int, *, worker: str = "") -> SweepR
         if chunk is None or chunk.done_at is not None:
             return None
         run = chunk.run
+        # A periodic run evaluates each chunk as of when it runs: a chunk taken from a backlog
+        # or redelivered after a lost worker (an hour later, Redis's visibility timeout) as of
+        # the planning time would overwrite alerts that a change evaluated since raised on
+        # newer data (a 7-OH dose logged after the planning: 'no longer firing'). A run given
+        # an as_of keeps it.
+        as_of = run.as_of if run.as_of_fixed else timezone.now()
         ids = list(Patient.objects.filter(pk__gte=first, pk__lte=last).order_by("pk")
                    .values_list("pk", flat=True))
         result = SweepResult()
         for start in range(0, len(ids), CHUNK):
-            result.add(_evaluate_chunk(ids[start:start + CHUNK], run.as_of, run.settings))
+            result.add(_evaluate_chunk(ids[start:start + CHUNK], as_of, run.settings))
         chunk.done_at, chunk.worker = timezone.now(), worker[:200]
         chunk.evaluations += 1
         for name in ("patients", "findings", "created", "updated", "stopped"):

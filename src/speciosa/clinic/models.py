@@ -1072,6 +1072,9 @@ class SweepRun(models.Model):
 
     key = models.CharField(max_length=64, unique=True)
     as_of = models.DateTimeField()
+    #: True for a run given its ``as_of``: every chunk evaluates as of it. A periodic run
+    #: (False; ``as_of`` is when it was planned) evaluates each chunk as of when it runs.
+    as_of_fixed = models.BooleanField(default=True)
     settings = models.JSONField(default=dict, blank=True)
     chunk_size = models.PositiveIntegerField()
     chunks = models.PositiveIntegerField(default=0)
