@@ -109,6 +109,12 @@ AMBIGUOUS_NUMBER = gettext_lazy(
     "“%(value)s” is unclear: write decimals with a comma (1,5) and thousands without a "
     "point (1500).")
 _GROUPED = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+")
+#: "1,500" in Spanish: one and a half where Spain writes a decimal comma, a thousand and five
+#: hundred where Mexico and the United States write a comma between the thousands (many of
+#: Speciosa's Spanish-speaking patients). Refused, saying the two ways to write it.
+AMBIGUOUS_COMMA = gettext_lazy(
+    "“%(value)s” could be read two ways: write %(small)s or %(large)s, whichever you mean.")
+_COMMA_THOUSANDS = re.compile(r"([+-]?[1-9]\d{0,2}),(\d{3})")
 
 
 def decimal_text(value: str) -> str:
@@ -118,13 +124,19 @@ def decimal_text(value: str) -> str:
     :data:`~speciosa.clinic.services.COMMA_DECIMAL`, as before and as in the API. Where it
     writes a comma (Spanish): "1,5" is 1.5; "1.234,5" (points between thousands, then the
     decimal comma) is 1234.5; a single point that cannot be a thousands point ("1.5") is a
-    decimal point; "1.500" could be either, and is refused (:data:`AMBIGUOUS_NUMBER`)."""
+    decimal point; "1.500" could be either, and is refused (:data:`AMBIGUOUS_NUMBER`), as is
+    "1,500" (:data:`AMBIGUOUS_COMMA`: a thousands comma in Mexico and the United States)."""
     text = value.strip()
     if formats.get_format("DECIMAL_SEPARATOR") != ",":
         if "," in text:
             raise ValidationError(gettext(COMMA_DECIMAL), code="comma")
         return text
     head, comma, tail = text.partition(",")
+    grouped = _COMMA_THOUSANDS.fullmatch(text)
+    if grouped:  # "1,500": a decimal comma, or a comma between the thousands
+        small = f"{grouped[1]},{grouped[2]}".rstrip("0").rstrip(",")
+        raise ValidationError(AMBIGUOUS_COMMA, code="ambiguous",
+                              params={"value": text, "small": small, "large": head + tail})
     if "." in head:
         if _GROUPED.fullmatch(head):
             if not comma:
