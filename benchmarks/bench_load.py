@@ -116,6 +116,22 @@ def _setup_django() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+#: The names ``--database`` takes: the benchmark drops that database (before and after a run),
+#: so a name it did not choose (``speciosa``, the clinic's own) is refused before anything runs.
+THROWAWAY_DB = re.compile(r"speciosa_load(_[a-z0-9]{1,40})?")
+
+
+def throwaway_database(name: str) -> str:
+    """``--database``'s type: a throw-away name (:data:`THROWAWAY_DB`), or an argparse error."""
+    import argparse
+
+    if not THROWAWAY_DB.fullmatch(name):
+        raise argparse.ArgumentTypeError(
+            f"{name!r} is not a throw-away database name: this benchmark drops the database it "
+            "is given, so it takes only speciosa_load or speciosa_load_<letters and digits>")
+    return name
+
+
 def _fresh_database() -> None:
     from django.core.management import call_command
     from django.db import connections
@@ -661,7 +677,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     p.add_argument("--double-submits", type=int, default=10)
     p.add_argument("--json", help="also write the figures to this JSON file")
-    p.add_argument("--database", default=LOAD_DB, help="name of the throw-away database (created, dropped)")
+    p.add_argument("--database", default=LOAD_DB, type=throwaway_database,
+                   help="name of the throw-away database (created, dropped): speciosa_load or "
+                        "speciosa_load_<suffix>")
     p.add_argument("--keep", action="store_true",
                    help="keep the database and write the load users next to it, for --reuse")
     p.add_argument("--reuse", action="store_true",
