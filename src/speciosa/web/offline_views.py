@@ -130,10 +130,26 @@ def _template_hash(name: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()[:16]
 
 
+@functools.cache
+def _catalogue_hash(language: str) -> str:
+    """The compiled catalogue of ``language`` (the offline page's words), '' without one."""
+    for directory in settings.LOCALE_PATHS:
+        path = directory / language / "LC_MESSAGES" / "django.mo"
+        if path.exists():
+            return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return ""
+
+
 def _sw_config() -> dict:
     shell = [{"url": static(name), "revision": _file_hash(name)} for name in SHELL_FILES]
     offline_page = reverse("offline_page")
-    shell.append({"url": offline_page, "revision": _template_hash("web/offline.html")})
+    # The offline page is kept in the language of the login that installed the worker: its
+    # revision names the language (and that language's catalogue), so the worker the browser
+    # fetches after the patient changes language (or another patient logs in on this phone)
+    # differs, installs, and keeps the page again in the new language.
+    language = get_language()
+    shell.append({"url": offline_page, "revision": "-".join(
+        (_template_hash("web/offline.html"), language, _catalogue_hash(language)))})
     return {
         # the reminders' Web Push handler (issue 16), when that app is installed: one worker
         # per scope, so the app's worker carries it
