@@ -27,7 +27,8 @@ def test_the_patient_page_in_spanish(clinic, open_alert):
     for text in ("Cronología", "Medicación", "Tratamiento del trastorno por consumo de opioides",
                  "Análisis de drogas en orina", "Plan de reducción", "Consentimientos",
                  "Requiere atención", "Marcar como vista", "Lista de trabajo",
-                 ">urgente</span>", "Educación y decisiones", "Recordatorios", "Gráficos"):
+                 ">urgente</span>", "Educación y decisiones", "Recordatorios", "Gráficos",
+                 "<strong>Urgente:</strong>", "abrir la lista de trabajo</a>"):
         assert text in page, text
     # the rule's own message stays as the rule wrote it (English)
     assert "Prolactin 41.7 ng/mL is above the reference range." in page
