@@ -59,7 +59,8 @@ def numbers_for(site, language: str | None = None) -> HelpNumbers:
         emergency=(getattr(site, "emergency_number", "") or "").strip() or preset.emergency,
         crisis=own or preset.crisis,
         crisis_name=((getattr(site, "crisis_line_name", "") or "").strip()
-                     or (crisis_name(preset, language) if not own else "crisis line")),
+                     or (crisis_name(preset, language) if not own
+                         else shown_in(language).text(CRISIS_LINE))),
         clinic_phone=(getattr(site, "clinic_phone", "") or "").strip(),
         clinic_hours=(getattr(site, "clinic_hours", "") or "").strip(),
         citations=preset.citations,
@@ -91,6 +92,10 @@ def urgent_reasons(side_effects: Iterable[str] = (),
     return out
 
 
+#: What a site's own crisis number is called when the site gave it no name (in the reader's
+#: language, like the countries' lines: it is read inside a sentence of the patient's page).
+CRISIS_LINE = "crisis line"
+
 #: The content id of the words above in :mod:`speciosa.knowledge.translations`.
 CONTENT = "alerts/urgent-help"
 
@@ -99,7 +104,7 @@ def strings() -> list[str]:
     """Every English string of the urgent help a translation must cover (the reasons and the
     crisis lines' names)."""
     return ([words for words, _cites in URGENT_SYMPTOMS.values()] + [SELF_HARM[0]]
-            + [n.crisis_name for n in COUNTRIES.values()])
+            + [n.crisis_name for n in COUNTRIES.values()] + [CRISIS_LINE])
 
 
 def shown_in(language: str | None):
