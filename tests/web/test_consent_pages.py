@@ -231,3 +231,19 @@ def test_a_signed_copy_that_fails_its_hash_is_not_given_out(clinic, caplog):
     clinician = _client(clinic.clinician_a)
     assert clinician.get(f"/patients/{p.pk}/consents/{sig.pk}/signed.pdf").status_code == 409
     assert any("fails its hash" in r.getMessage() for r in caplog.records)
+
+
+def test_a_spanish_patients_signing_errors_and_a_thai_patients_message_errors_are_in_their_language(
+        clinic):
+    from speciosa.clinic.models import Profile
+
+    p = clinic.patient_a
+    Profile.objects.filter(user=p.user).update(language="es")
+    client = _client(p.user)
+    page = _sign_post(client, p, typed_name="Maya Someone").content.decode()
+    assert "El nombre no coincide con el que su clínica tiene para usted." in page
+    assert ConsentSignature.objects.count() == 0
+    Profile.objects.filter(user=p.user).update(language="th")
+    page = client.post("/me/messages/", {"token": form_token("m-th"), "subject": "",
+                                         "body": ""}).content.decode()
+    assert "โปรดเขียนข้อความก่อนส่ง" in page or "โปรดตั้งหัวข้อการสนทนา" in page

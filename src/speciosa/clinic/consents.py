@@ -270,60 +270,67 @@ def _as_date(raw, field: str, errors: dict[str, str]) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(raw).strip())
     except ValueError:
-        errors[field] = "Write the date as YYYY-MM-DD, for example 2026-03-01."
+        errors[field] = gettext("Write the date as YYYY-MM-DD, for example 2026-03-01.")
         return None
 
 
 def _validate(patient: Patient, document: ConsentDocument, data: dict, source: str) -> dict:
     errors: dict[str, str] = {}
     if document.site_id != patient.site_id:
-        errors["document"] = "This document is not one of this clinic's: open it from the Consents page."
+        errors["document"] = gettext(
+            "This document is not one of this clinic's: open it from the Consents page.")
     elif document.version == 0 or latest_document(patient.site, document.kind) != document:
-        errors["document"] = ("A newer version of this document exists: read the current "
-                              "version on the Consents page and sign that one.")
+        errors["document"] = gettext("A newer version of this document exists: read the current "
+                                     "version on the Consents page and sign that one.")
     typed = " ".join(str(data.get("typed_name") or "").split())
     if not typed:
-        errors["typed_name"] = "Type your full name to sign." if source == SignatureSource.PATIENT \
-            else "Type the patient's name as written on the paper form."
+        errors["typed_name"] = gettext("Type your full name to sign.") \
+            if source == SignatureSource.PATIENT \
+            else gettext("Type the patient's name as written on the paper form.")
     elif len(typed) > 200:
-        errors["typed_name"] = "A name can be at most 200 characters."
+        errors["typed_name"] = gettext("A name can be at most 200 characters.")
     elif not _name_matches(typed, patient):
-        errors["typed_name"] = ("The name does not match the name your clinic has for you. Type "
-                                "your first and last name as your clinic knows them; if your "
-                                "clinic has your name wrong, ask them to correct it."
-                                if source == SignatureSource.PATIENT else
-                                "The name does not match this patient's record.")
+        errors["typed_name"] = (gettext(
+            "The name does not match the name your clinic has for you. Type your first and last "
+            "name as your clinic knows them; if your clinic has your name wrong, ask them to "
+            "correct it.") if source == SignatureSource.PATIENT else
+            gettext("The name does not match this patient's record."))
     today = integrity.site_today(patient.site)
     signed_on = _as_date(data.get("signed_on"), "signed_on", errors)
     if signed_on is None and "signed_on" not in errors:
-        errors["signed_on"] = "Write today's date."
+        errors["signed_on"] = gettext("Write today's date.")
     elif signed_on is not None:
         if source == SignatureSource.PATIENT and signed_on != today:
-            errors["signed_on"] = f"Write today's date: {today.isoformat()}."
+            errors["signed_on"] = gettext("Write today's date: %(today)s.") % {
+                "today": today.isoformat()}
         elif signed_on > today:
-            errors["signed_on"] = "The date on the paper cannot be in the future."
+            errors["signed_on"] = gettext("The date on the paper cannot be in the future.")
     out = {"typed_name": typed, "signed_on": signed_on, "recipient": "", "purpose": "",
            "expires_on": None}
     if document.kind == Kind.PART2:
         recipient = " ".join(str(data.get("recipient") or "").split())
         purpose = " ".join(str(data.get("purpose") or "").split())
         if not recipient:
-            errors["recipient"] = "Name who may receive your record (a person or an organisation)."
+            errors["recipient"] = gettext(
+                "Name who may receive your record (a person or an organisation).")
         elif len(recipient) > RECIPIENT_MAX:
-            errors["recipient"] = f"Keep the recipient's name to {RECIPIENT_MAX} characters."
+            errors["recipient"] = gettext(
+                "Keep the recipient's name to %(max)s characters.") % {"max": RECIPIENT_MAX}
         if not purpose:
-            errors["purpose"] = "Say what the recipient may use your record for."
+            errors["purpose"] = gettext("Say what the recipient may use your record for.")
         elif len(purpose) > PURPOSE_MAX:
-            errors["purpose"] = f"Keep the purpose to {PURPOSE_MAX} characters."
+            errors["purpose"] = gettext("Keep the purpose to %(max)s characters.") % {
+                "max": PURPOSE_MAX}
         expires = _as_date(data.get("expires_on"), "expires_on", errors)
         if expires is None and "expires_on" not in errors:
-            errors["expires_on"] = "Choose the date this consent ends."
+            errors["expires_on"] = gettext("Choose the date this consent ends.")
         elif expires is not None and expires <= today:
-            errors["expires_on"] = f"The expiry date must be after today ({today.isoformat()})."
+            errors["expires_on"] = gettext("The expiry date must be after today (%(today)s).") % {
+                "today": today.isoformat()}
         out.update(recipient=recipient, purpose=purpose, expires_on=expires)
     elif not errors and in_force(patient, document.kind) and Consent.objects.current().filter(
             patient=patient, kind=document.kind, given=True, signature__document=document).exists():
-        errors["document"] = "This version is already signed and in force."
+        errors["document"] = gettext("This version is already signed and in force.")
     if errors:
         raise ValidationError(errors)
     return out
@@ -417,11 +424,12 @@ def revoke(user, signature: ConsentSignature, *, reason: str = "", token=None) -
     def create() -> ConsentRevocation:
         Patient.objects.select_for_update().filter(pk=patient.pk).first()
         if ConsentRevocation.objects.filter(signature=signature).exists():
-            raise ValidationError({"signature": "This consent was already revoked."})
+            raise ValidationError({"signature": gettext("This consent was already revoked.")})
         answer = Consent.objects.current().filter(signature=signature, given=True).first()
         if answer is None:
-            raise ValidationError({"signature": "This consent is no longer in force (a later "
-                                                "signature replaced it): revoke that one."})
+            raise ValidationError({"signature": gettext(
+                "This consent is no longer in force (a later signature replaced it): revoke that "
+                "one.")})
         rev = ConsentRevocation.objects.create(
             signature=signature, source=SignatureSource.PATIENT if own else SignatureSource.PAPER,
             recorded_by=user, reason=reason)

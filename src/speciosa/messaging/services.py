@@ -79,20 +79,22 @@ def inbox(user):
 def _body(text) -> str:
     text = (text or "").strip()
     if not text:
-        raise ValidationError({"body": "Write your message before sending."})
+        raise ValidationError({"body": gettext("Write your message before sending.")})
     if len(text) > BODY_MAX:
-        raise ValidationError({"body": f"A message can be at most {BODY_MAX:,} characters; "
-                                       f"this one has {len(text):,}. Split it in two."})
+        raise ValidationError({"body": gettext(
+            "A message can be at most %(max)s characters; this one has %(n)s. Split it in two.")
+            % {"max": f"{BODY_MAX:,}", "n": f"{len(text):,}"}})
     return text
 
 
 def _subject(text) -> str:
     text = " ".join((text or "").split())
     if not text:
-        raise ValidationError({"subject": "Give the conversation a subject, e.g. 'Question "
-                                          "about my medicines'."})
+        raise ValidationError({"subject": gettext(
+            "Give the conversation a subject, e.g. 'Question about my medicines'.")})
     if len(text) > SUBJECT_MAX:
-        raise ValidationError({"subject": f"Keep the subject to {SUBJECT_MAX} characters."})
+        raise ValidationError({"subject": gettext("Keep the subject to %(max)s characters.")
+                              % {"max": SUBJECT_MAX}})
     return text
 
 
