@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import formats, timezone
-from django.utils.translation import gettext, ngettext, pgettext
+from django.utils.translation import get_language, gettext, ngettext, pgettext
 
 from speciosa.knowledge import instruments as kinstruments
 from speciosa.safety.rules import PROLACTIN_SYMPTOMS
@@ -174,13 +174,14 @@ def describe_assessment(a: Assessment) -> tuple[str, str, bool]:
         inst, name = None, a.instrument
     if a.instrument == "side-effects":
         labels = []
-        if inst:
-            labels = [i.label for i in inst.items if a.items.get(i.id)]
+        if inst:  # the checklist's items in the reader's language (its overlay), else English
+            shown = kinstruments.localized(inst, get_language()).instrument
+            labels = [i.label for i in shown.items if a.items.get(i.id)]
         if a.note:
-            labels.append(f"other: {a.note}")
+            labels.append(gettext("other: %(note)s") % {"note": a.note})
         flagged = bool(a.flags) or any(a.items.get(code) for code in PROLACTIN_LINKED_SIDE_EFFECTS)
-        return "Side effects", ", ".join(labels) or "none reported", flagged
-    title = f"{name}: {a.total if a.total is not None else 'incomplete'}"
+        return gettext("Side effects"), ", ".join(labels) or gettext("none reported"), flagged
+    title = f"{name}: {a.total if a.total is not None else gettext('incomplete')}"
     detail = a.band or ""
     if a.flags:
         detail = (detail + " · " if detail else "") + ", ".join(a.flags)
