@@ -208,3 +208,24 @@ def test_the_admin_asks_a_clinicians_site(clinic, login):
     assert "A clinician&#x27;s login belongs to a site" in response.content.decode() \
         or "A clinician's login belongs to a site" in _errors(response.content.decode())
     assert not Profile.objects.filter(user=newcomer).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("zone", ["Pacific/Pago_Pago", "Pacific/Kiritimati", "UTC"])
+def test_entry_into_care_defaults_to_today_at_the_patients_site(zone):
+    # the model's default was the server's date: at 03:00 UTC a patient created without the
+    # date at a site eleven hours behind was 'in care from tomorrow' and refused ('give a
+    # date ... to today'); at a site fourteen hours ahead it was in care from yesterday
+    import zoneinfo
+
+    from speciosa.clinic.integrity import site_today
+    from speciosa.clinic.models import Site
+
+    site = Site.objects.create(name=f"Site {zone}", time_zone=zone)
+    team = CareTeam.objects.create(site=site, name="Team")
+    patient = Patient.objects.create(site=site, care_team=team, identifier="MRN-1", given_name="A",
+                                     family_name="B", birth_date=dt.date(1990, 1, 1), sex="female")
+    today_there = dt.datetime.now(zoneinfo.ZoneInfo(zone)).date()
+    assert patient.in_care_since == site_today(site) == today_there
+    patient.refresh_from_db()
+    assert patient.in_care_since == today_there

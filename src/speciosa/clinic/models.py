@@ -145,7 +145,9 @@ class Patient(models.Model):
     breastfeeding_since = models.DateField(
         null=True, blank=True,
         help_text="When breastfeeding began or was recorded (default: the day it is recorded).")
-    in_care_since = models.DateField(default=timezone.localdate)
+    # no default of the server's date: at 03:00 UTC it is still yesterday at a site behind
+    # UTC; clean() fills in today at the patient's site
+    in_care_since = models.DateField(blank=True, help_text="default: today at the patient's site")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -177,7 +179,9 @@ class Patient(models.Model):
         plausible dates (the clinical window opens ``DAYS_BEFORE_CARE`` days before
         ``in_care_since``, so a year-1 entry into care would let year-1 records in again),
         a care team of the patient's site, pregnancy only with a female sex, a patient
-        account as the login."""
+        account as the login. Entry into care not given: today at the patient's site."""
+        if self.in_care_since is None:
+            self.in_care_since = integrity.site_today(self.site if self.site_id else None)
         integrity.check(integrity.patient_problems(self))
 
     def save(self, *args, **kwargs):
