@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import os
 import re
 import tomllib
@@ -45,6 +46,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CONTENT_KINDS",
@@ -250,9 +253,18 @@ def _registry(site_dir: str | None) -> dict[tuple[str, str], Translation]:
     out: dict[tuple[str, str], Translation] = {}
     seen: dict[tuple[str, str], str] = {}
     for name, text in files:
-        t = load_file(name, text)
-        key = (t.content, t.language)
         site = not name.startswith("speciosa/")
+        try:
+            t = load_file(name, text)
+        except TranslationError:
+            if not site:
+                raise  # a shipped file is checked by the tests: it always loads
+            # A site's file that does not load (a number changed, a placeholder lost) is left
+            # out, logged, never a page error: every page of every unit in that language
+            # (the urgent help's crisis numbers with them) failed while it was there.
+            log.exception("site translation file left out", extra={"file": name})
+            continue
+        key = (t.content, t.language)
         if key in seen and not (site and seen[key].startswith("speciosa/")):
             raise TranslationError(f"{name}: {t.content} in {t.language} is already "
                                    f"translated in {seen[key]}")
