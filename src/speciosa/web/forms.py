@@ -114,6 +114,8 @@ _GROUPED = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+")
 #: Speciosa's Spanish-speaking patients). Refused, saying the two ways to write it.
 AMBIGUOUS_COMMA = gettext_lazy(
     "“%(value)s” could be read two ways: write %(small)s or %(large)s, whichever you mean.")
+#: digits (any script's: Thai ๑.๕ is 1.5) with at most one decimal point, nothing else
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
 _COMMA_THOUSANDS = re.compile(r"([+-]?[1-9]\d{0,2}),(\d{3})")
 
 
@@ -193,6 +195,10 @@ class LocaleDecimalField(forms.DecimalField):
         if value in self.empty_values:
             return None
         text = decimal_text(str(value))
+        if not _PLAIN_NUMBER.fullmatch(text):
+            # Decimal() also reads "1_5" as 15 and "1e3" as 1000: a slip of the thumb is
+            # never a number ten or a thousand times the one meant
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
         try:
             number = Decimal(text)
         except InvalidOperation:
