@@ -44,7 +44,7 @@ def full_record(clinic):
     services.record_lab(clin, p, {"lab": qualitative.code, "collected_at": at, "result": "positive",
                                   "method": "screen"})
     services.record_diary(clinic.patient_a.user, p, services.DiaryInput(
-        day=timezone.localdate() - dt.timedelta(days=1),
+        day=timezone.localtime(at).date(),  # a diary's doses are taken on its day
         doses=[{"taken_at": at, "amount": "3", "unit": "g", "product": "Red Bali",
                 "mitragynine_percent": "1.5"},
                {"taken_at": at, "amount": "2", "unit": "capsule", "grams_per_capsule": "0.5"}],

@@ -211,3 +211,18 @@ def test_every_url_with_an_id_refuses_a_password_only_session_whatever_the_heade
                                                                      response.status_code)
                 assert "Quinn" not in response.content.decode(errors="replace"), (role, name, url)
     assert _counts() == before
+
+
+@pytest.mark.parametrize("role", NEEDS_SECOND_FACTOR)
+def test_the_second_factor_page_gets_its_script_catalogue_and_nothing_else(clinic, otp_code, role):
+    # the second-factor page loads /jsi18n/ (issue 17); it was redirected to the second-factor
+    # page itself, an HTML answer the browser refused to run as a script (a console error
+    # on every staff login): the catalogue is the same for everyone and names no one
+    client = password_only(clinic, role, otp_code)
+    page = client.get("/account/second-factor/")
+    assert page.status_code == 200 and b'<script src="/jsi18n/"' in page.content
+    catalogue = client.get("/jsi18n/")
+    assert catalogue.status_code == 200
+    assert catalogue["Content-Type"].startswith("text/javascript")
+    assert client.get("/patients/").status_code == 302
+    assert client.get("/me/jsi18n/").status_code in (302, 403)

@@ -143,9 +143,11 @@ class SessionPolicyMiddleware:
 
 
 def _open_paths() -> tuple[str, ...]:
-    # (dismissing a notice about one's own login reads and shows nothing else)
+    # (dismissing a notice about one's own login reads and shows nothing else; the scripts'
+    # translation catalogue is the same for everyone, and the second-factor page loads it)
     return (reverse("login"), reverse("logout"), reverse("otp_verify"), reverse("otp_setup"),
-            reverse("notices_seen"), "/" + settings.STATIC_URL.lstrip("/"))
+            reverse("notices_seen"), reverse("javascript_catalog"),
+            "/" + settings.STATIC_URL.lstrip("/"))
 
 
 class SecondFactorMiddleware:
