@@ -14,13 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -31,49 +26,12 @@ from speciosa import safety
 from speciosa.clinic import alerts
 from speciosa.clinic.models import Alert, AuditEntry, CareTeam, Patient, Site, SweepChunk, SweepRun
 
+from ..ops.conftest import base_env
+from ..ops.workers import Worker, flushed_redis
 from .test_sweep import _history
 
 BROKER = "redis://127.0.0.1:6379/13"
-BIN = Path(sys.executable).parent
-
-
-@pytest.fixture
-def redis_db13():
-    redis = pytest.importorskip("redis")
-    r = redis.Redis.from_url(BROKER, socket_connect_timeout=2)
-    try:
-        r.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"Redis is not reachable at {BROKER}: {exc}")
-    r.flushdb()
-    yield r
-    r.flushdb()
-
-
-class Worker:
-    def __init__(self, name: str, env: dict[str, str], queue: str) -> None:
-        self.lines: list[str] = []
-        self.ready = threading.Event()
-        self.proc = subprocess.Popen(
-            [str(BIN / "speciosa"), "worker", "--loglevel", "INFO", "--", "--pool=solo", "-Q", queue,
-             "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            if " ready." in line:
-                self.ready.set()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+redis_db13 = flushed_redis(BROKER)
 
 
 @pytest.fixture
@@ -84,19 +42,17 @@ def two_workers(transactional_db, redis_db13, tmp_path):
     url = urlsplit(os.environ["DATABASE_URL"])
     test_db = urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
     queue = f"speciosa-sweep-test-{uuid.uuid4().hex[:8]}"
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
-    env.update(DATABASE_URL=test_db, CELERY_BROKER_URL=BROKER, SPECIOSA_TASK_QUEUE=queue,
-               SPECIOSA_SECRET_KEY="sweep-worker-tests-" + "x" * 40, SPECIOSA_DATA_DIR=str(tmp_path),
-               SPECIOSA_LOG_LEVEL="INFO", PYTHONUNBUFFERED="1")  # INFO: the "ready." line
-    workers = [Worker(f"w{i}", env, queue) for i in (1, 2)]
+    env = base_env(DATABASE_URL=test_db, CELERY_BROKER_URL=BROKER, SPECIOSA_TASK_QUEUE=queue,
+                   SPECIOSA_DATA_DIR=str(tmp_path), SPECIOSA_LOG_LEVEL="INFO")  # INFO: "ready."
+    workers = [Worker(env, queue, name=f"w{i}", loglevel="INFO") for i in (1, 2)]
     try:
         for w in workers:
             if not w.ready.wait(60):
-                pytest.fail("worker not ready:\n" + "".join(w.lines))
+                pytest.fail("worker not ready:\n" + w.output())
         yield queue, workers
     finally:
         for w in workers:
-            w.proc.send_signal(signal.SIGTERM)  # both at once, then wait for each
+            w.terminate()  # both at once, then wait for each
         for w in workers:
             w.stop()
 
@@ -105,7 +61,7 @@ def _wait(redis_db13, queue: str, done, workers, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for w in workers:
-            assert w.proc.poll() is None, "".join(w.lines)
+            w.assert_running()
         if done() and not redis_db13.llen(queue) and not redis_db13.hlen("unacked"):
             return
         time.sleep(0.1)

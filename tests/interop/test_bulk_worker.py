@@ -5,8 +5,6 @@ files, polling answers 202 then the manifest, and the requester downloads the fi
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import time
 import uuid
 
@@ -17,7 +15,8 @@ from django.test import Client
 from speciosa.interop.models import BulkExport
 
 from ..conftest import verified_login
-from ..ops.conftest import BIN, base_env
+from ..ops.conftest import base_env
+from ..ops.workers import Worker, redis_or_skip
 
 # A database of its own, never flushed (tests/ops/test_queue.py flushes 15, possibly while
 # this test waits on it in another test run); this test's queue name is its own.
@@ -37,11 +36,7 @@ def _database_url() -> str:
 
 @pytest.fixture
 def redis_up():
-    redis = pytest.importorskip("redis")
-    try:
-        redis.Redis.from_url(BROKER, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"Redis is not reachable at {BROKER}: {exc}")
+    redis_or_skip(BROKER)
 
 
 @pytest.fixture
@@ -74,10 +69,7 @@ def test_a_bulk_export_runs_on_a_real_worker_end_to_end(clinic, queued, settings
     env = base_env(CELERY_BROKER_URL=BROKER, DATABASE_URL=_database_url(),
                    SPECIOSA_DATA_DIR=str(tmp_path / "worker"),
                    SPECIOSA_BULK_DIR=str(settings.BULK_EXPORT_DIR))
-    worker = subprocess.Popen(
-        [str(BIN / "speciosa"), "worker", "--loglevel", "WARNING", "--", "--pool=solo",
-         "-Q", queued, "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    worker = Worker(env, queued)
     try:
         client = verified_login(Client(), clinic.clinician_a)
         resp = client.get("/fhir/$export", {"_type": "Patient,CareTeam", "_purpose": "TREAT"},
@@ -88,14 +80,13 @@ def test_a_bulk_export_runs_on_a_real_worker_end_to_end(clinic, queued, settings
         progress = []
         deadline = time.monotonic() + 90  # the worker starts Django first; a busy machine
         while first.status_code == 202 and time.monotonic() < deadline:
-            assert worker.poll() is None, worker.stdout.read()
+            worker.assert_running()
             progress.append(first["X-Progress"])
             time.sleep(0.3)
             first = client.get(status)
         if first.status_code != 200:
-            worker.terminate()
             pytest.fail(f"still {first.status_code} after {progress[-3:]}; the worker said:\n"
-                        f"{worker.communicate(timeout=30)[0][-3000:]}")
+                        f"{worker.stop()[-3000:]}")
         # the first poll comes before the worker has even started Django
         assert progress and all(p in ("queued", "starting") or p.endswith("types written")
                                 for p in progress), progress
@@ -107,9 +98,4 @@ def test_a_bulk_export_runs_on_a_real_worker_end_to_end(clinic, queued, settings
         export = BulkExport.objects.get()
         assert export.status == "done" and export.patient_ids == [clinic.patient_a.pk]
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        worker.stop()

@@ -3,7 +3,6 @@ takes effect once; without a broker, tasks run eagerly (the embedded demo)."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import time
 import uuid
@@ -12,49 +11,32 @@ import pytest
 from celery import Celery
 
 from .conftest import BIN, base_env
+from .workers import Worker, flushed_redis
 
 BROKER = "redis://127.0.0.1:6379/15"  # a database of its own; only it is flushed
 
 
-@pytest.fixture
-def redis_db15():
-    redis = pytest.importorskip("redis")
-    r = redis.Redis.from_url(BROKER, socket_connect_timeout=2)
-    try:
-        r.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"Redis is not reachable at {BROKER}: {exc}")
-    r.flushdb()
-    yield r
-    r.flushdb()
+redis_db15 = flushed_redis(BROKER)
 
 
 def test_a_real_worker_retries_a_failing_task_and_it_takes_effect_once(redis_db15, tmp_path):
     queue = f"speciosa-test-{uuid.uuid4().hex[:8]}"
     env = base_env(CELERY_BROKER_URL=BROKER, SPECIOSA_DATA_DIR=str(tmp_path))
-    worker = subprocess.Popen(
-        [str(BIN / "speciosa"), "worker", "--loglevel", "WARNING", "--", "--pool=solo", "-Q", queue,
-         "--include=celery_probe", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    worker = Worker(env, queue, extra=("--include=celery_probe",))
     try:
         sender = Celery(broker=BROKER)
         key = f"probe-{uuid.uuid4().hex[:8]}"
         sender.send_task("celery_probe.flaky", args=[key], queue=queue)
         deadline = time.monotonic() + 25
         while time.monotonic() < deadline and not redis_db15.get(f"{key}:effects"):
-            assert worker.poll() is None, worker.stdout.read()
+            worker.assert_running()
             time.sleep(0.2)
         assert redis_db15.get(f"{key}:effects") == b"1"
         assert redis_db15.get(f"{key}:attempts") == b"2"  # failed once, retried once
         time.sleep(1.5)  # nothing runs it a third time
         assert redis_db15.get(f"{key}:attempts") == b"2"
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        worker.stop()
 
 
 def test_the_worker_command_needs_a_broker(tmp_path):

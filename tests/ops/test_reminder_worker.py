@@ -4,7 +4,6 @@ out (the worker's console e-mail backend prints it)."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -13,8 +12,8 @@ import uuid
 import pytest
 from celery import Celery
 
-from .conftest import BIN
 from .test_queue import BROKER, redis_db15  # noqa: F401  (fixture)
+from .workers import Worker
 
 SETUP = """
 import datetime as dt, zoneinfo
@@ -68,32 +67,23 @@ def test_a_real_worker_sends_a_reminder_once_when_the_task_is_queued_twice(
     at = done.stdout.strip().splitlines()[-1]
     queue = f"speciosa-test-{uuid.uuid4().hex[:8]}"
     env.update(CELERY_BROKER_URL=BROKER, SPECIOSA_TASK_QUEUE=queue)
-    worker = subprocess.Popen(
-        [str(BIN / "speciosa"), "worker", "--loglevel", "WARNING", "--", "--pool=solo", "-Q", queue,
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    worker = Worker(env, queue)
     try:
         sender = Celery(broker=BROKER)
         for _ in range(2):
             sender.send_task("speciosa.tasks.send_reminders", args=[at], queue=queue)
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline and not _deliveries(db):
-            assert worker.poll() is None, worker.stdout.read()
+            worker.assert_running()
             time.sleep(0.3)
         time.sleep(3)  # the second message and its fan-out run too
-        worker.send_signal(signal.SIGTERM)
-        out = worker.communicate(timeout=20)[0]
+        out = worker.stop()
         assert out.count("Subject: A reminder from Speciosa") == 1, out[-3000:]
         assert "To: pat@example.org" in out
         assert "You have something to complete in Speciosa." in out
         assert "kratom" not in out.lower() and "Worker" not in out.split("Subject:")[1]
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        worker.stop()
     assert _deliveries(db) == [("diary", "email", "sent")]
 
 def test_the_beat_schedules_the_reminders_at_most_every_15_minutes():
