@@ -76,6 +76,29 @@ def api_as(api, verified_login_of):
     return _api_as
 
 
+#: Who must not reach patient A's record endpoints, and the status each gets: clinician B
+#: (another care team) does not learn the record exists.
+OUTSIDERS = [("clinician_b", 404), ("patient_a", 403), ("patient_b", 403), ("researcher", 403),
+             ("admin", 403), ("anonymous", 401)]
+
+
+def user_of(clinic, who: str):
+    """The ``clinic`` fixture's user called ``who`` (``patient_a``: that patient's login;
+    ``anonymous``: None)."""
+    if who == "anonymous":
+        return None
+    if who.startswith("patient_"):
+        return getattr(clinic, who).user
+    return getattr(clinic, who)
+
+
+def call(client, method: str, url: str, body, key):
+    """A GET, or a POST of ``body`` as JSON with a fresh Idempotency-Key (``key()``)."""
+    if method == "get":
+        return client.get(url)
+    return client.post(url, body, format="json", headers=key())
+
+
 def new_key() -> dict[str, str]:
     """Headers with a fresh Idempotency-Key."""
     return {"Idempotency-Key": str(uuid.uuid4())}

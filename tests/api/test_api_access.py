@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from speciosa.knowledge import instruments as kinstruments
 
-from .conftest import API_AUTH_PATHS, STALE_TOKENS
+from .conftest import API_AUTH_PATHS, STALE_TOKENS, call
 
 pytestmark = pytest.mark.django_db
 
@@ -55,17 +55,11 @@ def clinician_requests(patient, recs, spare_note):
     return out
 
 
-def _call(client, method, url, body, key):
-    if method == "get":
-        return client.get(url)
-    return client.post(url, body, format="json", headers=key())
-
-
 @pytest.mark.parametrize("path", API_AUTH_PATHS)
 def test_a_clinician_uses_every_endpoint_for_their_own_teams_patient(clinic, api_as, records, key, path):
     client = api_as(clinic.clinician_a, path)
     for method, url, body in clinician_requests(clinic.patient_a, records["a"], records["a_spare_note"]):
-        response = _call(client, method, url, body, key)
+        response = call(client, method, url, body, key)
         assert response.status_code in (200, 201), (url, response.status_code, response.content)
 
 
@@ -77,7 +71,7 @@ def test_nobody_else_reaches_a_patient_through_the_clinician_endpoints(clinic, a
                                                                          key, path):
     client = api_as(_user(clinic, who), path)
     for method, url, body in clinician_requests(clinic.patient_a, records["a"], records["a_spare_note"]):
-        response = _call(client, method, url, body, key)
+        response = call(client, method, url, body, key)
         assert response.status_code == expected, (who, path, url, response.status_code)
         assert b"Quinn" not in response.content and b"secret" not in response.content
     from speciosa.clinic.models import Note
@@ -98,7 +92,7 @@ def test_a_dead_token_of_the_right_user_reaches_no_endpoint(clinic, api_as, reco
                 ("post", "/api/v1/me/diary/", {"craving": 3}), ("get", "/api/v1/instruments/", None)]
     audited = AuditEntry.objects.exclude(action="credentials").count()
     for method, url, body in requests:
-        response = _call(client, method, url, body, key)
+        response = call(client, method, url, body, key)
         assert response.status_code == 401, (who, path, url, response.status_code)
         assert b"Quinn" not in response.content and b"secret" not in response.content
     assert Note.objects.filter(patient=clinic.patient_a).count() == 2 and not DiaryDay.objects.exists()

@@ -12,7 +12,7 @@ from django.utils import timezone
 from speciosa.clinic import medications
 from speciosa.clinic.models import AuditEntry, Medication, MedicationReview
 
-from .conftest import API_AUTH_PATHS, STALE_TOKENS
+from .conftest import API_AUTH_PATHS, OUTSIDERS, STALE_TOKENS, call, user_of
 
 pytestmark = pytest.mark.django_db
 
@@ -229,20 +229,6 @@ def requests_for(patient, med, review_note="seen"):
     ]
 
 
-def _call(client, method, url, body, key):
-    if method == "get":
-        return client.get(url)
-    return client.post(url, body, format="json", headers=key())
-
-
-def _user(clinic, who):
-    if who == "anonymous":
-        return None
-    if who.startswith("patient_"):
-        return getattr(clinic, who).user
-    return getattr(clinic, who)
-
-
 @pytest.mark.parametrize("path", API_AUTH_PATHS)
 def test_the_care_teams_clinician_uses_every_medication_endpoint(clinic, api_as, key, path):
     reported = medications.record_medication(clinic.patient_a.user, clinic.patient_a, {
@@ -256,7 +242,7 @@ def test_the_care_teams_clinician_uses_every_medication_endpoint(clinic, api_as,
             url = url.replace(f"medications/{reported.pk}/", f"medications/{current.pk}/")
         if url.endswith("/confirmation/"):
             continue  # confirmed below, before it is changed
-        response = _call(client, method, url, body, key)
+        response = call(client, method, url, body, key)
         assert response.status_code in (200, 201), (url, response.status_code, response.content)
     other = medications.record_medication(clinic.patient_a.user, clinic.patient_a, {
         "name": "chamomile", "start": today(), "prescriber": "none"})
@@ -266,15 +252,13 @@ def test_the_care_teams_clinician_uses_every_medication_endpoint(clinic, api_as,
 
 
 @pytest.mark.parametrize("path", API_AUTH_PATHS)
-@pytest.mark.parametrize(("who", "expected"), [
-    ("clinician_b", 404), ("patient_a", 403), ("patient_b", 403), ("researcher", 403),
-    ("admin", 403), ("anonymous", 401)])
+@pytest.mark.parametrize(("who", "expected"), OUTSIDERS)
 def test_nobody_else_reaches_the_medication_endpoints(clinic, api_as, key, path, who, expected):
     med = seed(clinic, clinic.patient_a, notes="secret")
-    client = api_as(_user(clinic, who), path)
+    client = api_as(user_of(clinic, who), path)
     audited = AuditEntry.objects.filter(patient=clinic.patient_a).count()
     for method, url, body in requests_for(clinic.patient_a, med):
-        response = _call(client, method, url, body, key)
+        response = call(client, method, url, body, key)
         assert response.status_code == expected, (who, path, url, response.status_code)
         assert b"secret" not in response.content and b"Quinn" not in response.content
     assert Medication.objects.count() == 1 and not MedicationReview.objects.exists()
@@ -286,11 +270,11 @@ def test_nobody_else_reaches_the_medication_endpoints(clinic, api_as, key, path,
 @pytest.mark.parametrize("who", ["clinician_a", "patient_a"])
 def test_a_dead_token_reaches_no_medication_endpoint(clinic, api_as, key, path, who):
     med = seed(clinic, clinic.patient_a, notes="secret")
-    client = api_as(_user(clinic, who), path)
+    client = api_as(user_of(clinic, who), path)
     for method, url, body in [*requests_for(clinic.patient_a, med),
                               ("get", "/api/v1/me/medications/", None),
                               ("post", "/api/v1/me/medications/", {"name": "x", "start": "2026-01-01"})]:
-        response = _call(client, method, url, body, key)
+        response = call(client, method, url, body, key)
         assert response.status_code == 401, (who, path, url, response.status_code)
         assert b"secret" not in response.content
     assert Medication.objects.count() == 1
@@ -302,7 +286,7 @@ def test_a_dead_token_reaches_no_medication_endpoint(clinic, api_as, key, path, 
     ("researcher", (403, 403)), ("admin", (403, 403)), ("anonymous", (401, 401))])
 def test_only_patients_use_their_own_medication_list(clinic, api_as, key, path, who, expected):
     seed(clinic, clinic.patient_a, notes="secret about Maya")
-    client = api_as(_user(clinic, who), path)
+    client = api_as(user_of(clinic, who), path)
     listed = client.get("/api/v1/me/medications/")
     assert listed.status_code == expected[0]
     if who == "patient_b":

@@ -14,7 +14,7 @@ from django.utils import timezone
 from speciosa.clinic import taper, treatment
 from speciosa.clinic.models import AuditEntry, DiaryDay, Dose, TaperPlan
 
-from .conftest import API_AUTH_PATHS, STALE_TOKENS
+from .conftest import API_AUTH_PATHS, OUTSIDERS, STALE_TOKENS, call, user_of
 
 pytestmark = pytest.mark.django_db
 
@@ -152,24 +152,13 @@ def _requests(patient, plan):
             ("post", f"{b}{plan.pk}/stop/", {"stop_reason": "x"})]
 
 
-def _user(clinic, who):
-    if who == "anonymous":
-        return None
-    if who.startswith("patient_"):
-        return getattr(clinic, who).user
-    return getattr(clinic, who)
-
-
 @pytest.mark.parametrize("path", API_AUTH_PATHS)
-@pytest.mark.parametrize(("who", "expected"), [
-    ("clinician_b", 404), ("patient_a", 403), ("patient_b", 403), ("researcher", 403),
-    ("admin", 403), ("anonymous", 401)])
+@pytest.mark.parametrize(("who", "expected"), OUTSIDERS)
 def test_nobody_else_reaches_the_plan_endpoints(clinic, api_as, key, path, who, expected):
     plan = seed(clinic, clinic.patient_a)
-    client = api_as(_user(clinic, who), path)
+    client = api_as(user_of(clinic, who), path)
     for method, url, data in _requests(clinic.patient_a, plan):
-        response = (client.get(url) if method == "get"
-                    else client.post(url, data, format="json", headers=key()))
+        response = call(client, method, url, data, key)
         assert response.status_code == expected, (who, path, url, response.status_code)
         assert b"secret" not in response.content
     assert TaperPlan.objects.count() == 1 and TaperPlan.objects.get().status == "active"
@@ -198,8 +187,7 @@ def test_a_dead_token_reaches_no_plan_endpoint(clinic, api_as, key, path):
     plan = seed(clinic, clinic.patient_a)
     client = api_as(clinic.clinician_a, path)
     for method, url, data in _requests(clinic.patient_a, plan):
-        response = (client.get(url) if method == "get"
-                    else client.post(url, data, format="json", headers=key()))
+        response = call(client, method, url, data, key)
         assert response.status_code == 401 and b"secret" not in response.content
     assert TaperPlan.objects.count() == 1
 
