@@ -40,9 +40,7 @@ def _select(choices, label: str, required: bool = False, initial: str = "") -> f
 
 
 def _amount(label: str) -> PointDecimalField:
-    return PointDecimalField(label=label, required=False, max_digits=12, decimal_places=4,
-                             widget=forms.NumberInput(attrs={"inputmode": "decimal",
-                                                             "step": "any"}))
+    return PointDecimalField(label=label, required=False, max_digits=12, decimal_places=4)
 
 
 def _date(label: str, required: bool = False) -> forms.DateField:
@@ -98,7 +96,23 @@ def _split(value: dt.date | None, at: dt.datetime | None, patient) -> tuple[Any,
     return value, None
 
 
-class MedicationForm(TokenForm):
+class HowTakenFields(forms.Form):
+    """How a medicine is taken: its strength, form, dose, how often and by which route; the
+    same fields on the add, correct and change forms."""
+
+    strength = _amount(gettext_lazy("Strength"))
+    strength_unit = _select(STRENGTH_UNIT_CHOICES, gettext_lazy("Strength unit"))
+    form = _select(FORM_CHOICES, gettext_lazy("Form"))
+    dose_amount = _amount(gettext_lazy("Dose"))
+    dose_unit = _select(DOSE_UNIT_CHOICES, gettext_lazy("Dose unit"))
+    frequency = forms.CharField(label=gettext_lazy("How often"), required=False, max_length=80)
+    route = _select(ROUTE_CHOICES, gettext_lazy("Route"))
+
+    HOW_TAKEN = ("strength", "strength_unit", "form", "dose_amount", "dose_unit", "frequency",
+                 "route")
+
+
+class MedicationForm(TokenForm, HowTakenFields):
     """Add (or correct) a medication: the drug from the table's names, or free text."""
 
     drug_name = forms.CharField(
@@ -107,13 +121,6 @@ class MedicationForm(TokenForm):
             "Choose from the list to code it; anything else is stored as not coded."),
         widget=forms.TextInput(attrs={"list": "drug-table", "autocomplete": "off"}))
     category = _select(CATEGORY_CHOICES, gettext_lazy("Kind"))
-    strength = _amount(gettext_lazy("Strength"))
-    strength_unit = _select(STRENGTH_UNIT_CHOICES, gettext_lazy("Strength unit"))
-    form = _select(FORM_CHOICES, gettext_lazy("Form"))
-    dose_amount = _amount(gettext_lazy("Dose"))
-    dose_unit = _select(DOSE_UNIT_CHOICES, gettext_lazy("Dose unit"))
-    frequency = forms.CharField(label=gettext_lazy("How often"), required=False, max_length=80)
-    route = _select(ROUTE_CHOICES, gettext_lazy("Route"))
     start_date = _date(gettext_lazy("Started on"), required=True)
     start_time = _time(gettext_lazy("at (time, optional)"))
     end_date = _date(gettext_lazy("Stopped on (if stopped)"))
@@ -129,6 +136,8 @@ class MedicationForm(TokenForm):
                                  max_length=200)
     notes = forms.CharField(label=gettext_lazy("Notes"), required=False, max_length=2000,
                             widget=forms.Textarea(attrs={"rows": 2}))
+
+    field_order = ["token", "drug_name", "category", *HowTakenFields.HOW_TAKEN]
 
     def __init__(self, *args, patient, **kwargs):
         super().__init__(*args, **kwargs)
@@ -196,22 +205,16 @@ class MedicationCorrectForm(MedicationForm):
         return data
 
 
-class MedicationChangeForm(TokenForm):
+class MedicationChangeForm(TokenForm, HowTakenFields):
     """Change the dose (or how often, the form, the route) from a moment on."""
 
-    strength = _amount(gettext_lazy("Strength"))
-    strength_unit = _select(STRENGTH_UNIT_CHOICES, gettext_lazy("Strength unit"))
-    form = _select(FORM_CHOICES, gettext_lazy("Form"))
     dose_amount = _amount(gettext_lazy("New dose"))
-    dose_unit = _select(DOSE_UNIT_CHOICES, gettext_lazy("Dose unit"))
-    frequency = forms.CharField(label=gettext_lazy("How often"), required=False, max_length=80)
-    route = _select(ROUTE_CHOICES, gettext_lazy("Route"))
     at_date = _date(gettext_lazy("New dose from"), required=True)
     at_time = _time(gettext_lazy("at (time, optional)"))
     reason = forms.CharField(label=gettext_lazy("Reason for the change"), max_length=500)
 
-    CHANGEABLE = ("strength", "strength_unit", "form", "dose_amount", "dose_unit",
-                  "frequency", "route")
+    CHANGEABLE = HowTakenFields.HOW_TAKEN
+    field_order = ["token", *CHANGEABLE]
 
     def changes(self) -> dict[str, Any]:
         c = self.cleaned_data
