@@ -51,6 +51,7 @@ __all__ = [
     "ROUTES",
     "STRENGTH_UNITS",
     "change_medication",
+    "check_stop",
     "confirm_medication",
     "awaiting_confirmation",
     "current_medications",
@@ -447,6 +448,23 @@ def when(raw: Any, patient: Patient, key: str = "at") -> tuple[dt.date, dt.datet
     return day, at
 
 
+def check_stop(patient: Patient, record, reason: str, at: Any, errors: dict[str, str], *,
+               missing: str) -> tuple[str, dt.date, dt.datetime | None]:
+    """The stop of a course (a medication, a treatment episode): its reason, given
+    (``missing`` otherwise) and at most 200 characters, and its day and moment (``at``,
+    default now), not before the course's start. Messages go into ``errors``."""
+    reason = (reason or "").strip()
+    if not reason:
+        errors["stop_reason"] = missing
+    elif len(reason) > 200:
+        errors["stop_reason"] = "The reason for stopping can be at most 200 characters."
+    day, moment = when(at, patient, "end")
+    if day < record.start or (moment and record.start_at and moment < record.start_at):
+        errors["end"] = (f"The stop is before the start ({record.start.isoformat()}); "
+                         "check the date.")
+    return reason, day, moment
+
+
 def stop_medication(user, patient: Patient, record: Medication, *, reason: str,
                     at: Any = None, status: str = MedicationStatus.STOPPED,
                     token: writes.SubmissionKey | str | None = None) -> Medication:
@@ -462,21 +480,14 @@ def stop_medication(user, patient: Patient, record: Medication, *, reason: str,
     if earlier is not None:
         return earlier
     _writable(record)
-    reason = (reason or "").strip()
     errors: dict[str, str] = {}
-    if not reason:
-        errors["stop_reason"] = "Say why it was stopped."
-    elif len(reason) > 200:
-        errors["stop_reason"] = "The reason for stopping can be at most 200 characters."
     if status not in _ENDED:
         errors["status"] = "Choose stopped or completed."
     if record.status not in (*CURRENT_MEDICATION_STATUSES, MedicationStatus.ON_HOLD,
                              MedicationStatus.INTENDED):
         errors["__all__"] = f"This medication is already {record.get_status_display()}."
-    day, moment = when(at, patient, "end")
-    if day < record.start or (moment and record.start_at and moment < record.start_at):
-        errors["end"] = (f"The stop is before the start ({record.start.isoformat()}); "
-                         "check the date.")
+    reason, day, moment = check_stop(patient, record, reason, at, errors,
+                                     missing="Say why it was stopped.")
     if errors:
         raise ValidationError(errors)
 

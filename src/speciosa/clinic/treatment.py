@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from . import access, rule_settings, writes
-from .medications import _moment, when
+from .medications import _moment, check_stop, when
 from .models import EpisodeStatus, Patient, Source, TreatmentDrug, TreatmentEpisode
 from .models import TreatmentFormulation as F
 
@@ -379,18 +379,11 @@ def stop_episode(user, patient: Patient, record: TreatmentEpisode, *, reason: st
     if earlier is not None:
         return earlier
     _writable(record)
-    reason = (reason or "").strip()
     errors: dict[str, str] = {}
-    if not reason:
-        errors["stop_reason"] = "Say why the episode stopped."
-    elif len(reason) > 200:
-        errors["stop_reason"] = "The reason for stopping can be at most 200 characters."
     if record.status != EpisodeStatus.ACTIVE:
         errors["__all__"] = "This episode has already stopped."
-    day, moment = when(at, patient, "end")
-    if day < record.start or (moment and record.start_at and moment < record.start_at):
-        errors["end"] = (f"The stop is before the start ({record.start.isoformat()}); "
-                         "check the date.")
+    reason, day, moment = check_stop(patient, record, reason, at, errors,
+                                     missing="Say why the episode stopped.")
     late = [d for d in record.injection_dates or [] if d > day.isoformat()]
     if late and "end" not in errors:
         errors["end"] = f"An injection was recorded on {late[0]}, after this stop; check the date."
