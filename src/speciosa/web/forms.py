@@ -214,16 +214,13 @@ PointDecimalField = LocaleDecimalField
 
 class DoseForm(forms.Form):
     time = forms.TimeField(label=gettext_lazy("Time"), widget=forms.TimeInput(attrs={"type": "time"}), required=False)
-    amount = PointDecimalField(label=gettext_lazy("Amount"), required=False, max_digits=9, decimal_places=3,
-                                widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+    amount = PointDecimalField(label=gettext_lazy("Amount"), required=False, max_digits=9, decimal_places=3)
     unit = forms.ChoiceField(label=gettext_lazy("Unit"), choices=DoseUnit.choices, initial="g")
     product = forms.CharField(label=gettext_lazy("Product"), required=False, max_length=120)
     mitragynine_percent = PointDecimalField(
-        label=gettext_lazy("Mitragynine % (if on the label)"), required=False, max_digits=5, decimal_places=2,
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+        label=gettext_lazy("Mitragynine % (if on the label)"), required=False, max_digits=5, decimal_places=2)
     grams_per_capsule = PointDecimalField(
-        label=gettext_lazy("Grams per capsule"), required=False, max_digits=6, decimal_places=3,
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+        label=gettext_lazy("Grams per capsule"), required=False, max_digits=6, decimal_places=3)
     # shown once the service asked about this dose (plausibility, capsule size, a repeat)
     confirmed_unusual = forms.BooleanField(label=gettext_lazy("Yes, this is right: save it as it is"), required=False)
 
@@ -436,8 +433,7 @@ class LabForm(TokenForm):
     lab = forms.ChoiceField(label=gettext_lazy("Test"))
     collected_at = forms.DateTimeField(label=gettext_lazy("Sample taken"),
                                        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    value = PointDecimalField(label=gettext_lazy("Value"), required=False, max_digits=12, decimal_places=4,
-                               widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+    value = PointDecimalField(label=gettext_lazy("Value"), required=False, max_digits=12, decimal_places=4)
     unit = forms.ChoiceField(label=gettext_lazy("Unit"), required=False)
     comparator = forms.ChoiceField(
         label=gettext_lazy("Reported as"), required=False,
@@ -445,16 +441,13 @@ class LabForm(TokenForm):
                  ("<=", gettext_lazy("at or below (<=)")), (">=", gettext_lazy("at or above (>=)")),
                  (">", gettext_lazy("above (>)"))])
     reference_low = PointDecimalField(
-        label=gettext_lazy("Laboratory range: low"), required=False, max_digits=12, decimal_places=4,
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+        label=gettext_lazy("Laboratory range: low"), required=False, max_digits=12, decimal_places=4)
     reference_high = PointDecimalField(
-        label=gettext_lazy("Laboratory range: high"), required=False, max_digits=12, decimal_places=4,
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+        label=gettext_lazy("Laboratory range: high"), required=False, max_digits=12, decimal_places=4)
     reference_unit = forms.ChoiceField(label=gettext_lazy("Range unit (if not the value's)"), required=False)
     iu_factor = PointDecimalField(
         label=gettext_lazy("Prolactin assay: mIU/L per ng/mL (as the laboratory states)"), required=False,
-        max_digits=6, decimal_places=3,
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+        max_digits=6, decimal_places=3)
     result = forms.ChoiceField(label=gettext_lazy("Result (drug screens, pregnancy test)"), required=False,
                                choices=[("", "—"), ("negative", gettext_lazy("negative")),
                                         ("positive", gettext_lazy("positive"))])
@@ -506,17 +499,14 @@ class MyCorrectionForm(TokenForm):
 
     time = forms.TimeField(label=gettext_lazy("Time"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
                            required=False)
-    amount = PointDecimalField(label=gettext_lazy("Amount"), required=False, max_digits=9, decimal_places=3,
-                                widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+    amount = PointDecimalField(label=gettext_lazy("Amount"), required=False, max_digits=9, decimal_places=3)
     unit = forms.ChoiceField(label=gettext_lazy("Unit"), choices=DoseUnit.choices, required=False)
     browser_tz = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
     product = forms.CharField(label=gettext_lazy("Product"), required=False, max_length=120)
     mitragynine_percent = PointDecimalField(
-        label=gettext_lazy("Mitragynine % (if on the label)"), required=False, max_digits=5, decimal_places=2,
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+        label=gettext_lazy("Mitragynine % (if on the label)"), required=False, max_digits=5, decimal_places=2)
     grams_per_capsule = PointDecimalField(
-        label=gettext_lazy("Grams per capsule"), required=False, max_digits=6, decimal_places=3,
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "any"}))
+        label=gettext_lazy("Grams per capsule"), required=False, max_digits=6, decimal_places=3)
     detail = forms.CharField(label=gettext_lazy("Details"), required=False, max_length=200)
     confirmed_unusual = forms.BooleanField(label=gettext_lazy("Yes, this is right: save it as it is"), required=False)
     reason = forms.CharField(label=gettext_lazy("What was wrong? (your care team sees this)"), max_length=500,
