@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -43,6 +43,7 @@ from .models import (
     Prescriber,
     Source,
 )
+from .numbers import finite_decimal
 
 __all__ = [
     "DOSE_UNITS",
@@ -207,11 +208,8 @@ def _amount(data: Mapping[str, Any], key: str, unit_key: str, units: tuple[str, 
         if unit:
             errors[key] = f"Give the {what} as a number with its unit, or clear the unit."
         return None, ""
-    try:
-        value = Decimal(str(raw).strip())
-        if not value.is_finite():
-            raise InvalidOperation
-    except InvalidOperation:
+    value = finite_decimal(raw)
+    if value is None:
         errors[key] = f"Enter the {what} as a number, for example 8 or 2.5."
         return None, unit
     if not Decimal(0) < value <= _MAX_AMOUNT:

@@ -46,6 +46,7 @@ from .models import (
     SubstanceUse,
     TreatmentEpisode,
 )
+from .numbers import finite_decimal
 from .writes import CLOCK_SKEW, audit  # noqa: F401 - part of this module's public interface
 
 SUBSTANCES = {
@@ -88,11 +89,8 @@ def _optional_decimal(raw, low: int, high: int, errors: dict[str, str], field: s
     if _has_comma(raw):
         errors[field] = COMMA_DECIMAL
         return None
-    try:
-        value = Decimal(str(raw))
-        if not value.is_finite():
-            raise InvalidOperation
-    except InvalidOperation:
+    value = finite_decimal(raw)
+    if value is None:
         errors[field] = not_a_number
         return None
     if not (low < value <= high):
@@ -110,16 +108,11 @@ def validate_dose(data: Mapping[str, Any], patient: Patient | None = None) -> di
     if unit not in pdoses.UNITS:
         errors["unit"] = f"Choose a unit: {', '.join(pdoses.UNITS)}."
     amount = data.get("amount")
-    try:
-        if _has_comma(amount):
-            raise ValueError(COMMA_DECIMAL)
-        amount = Decimal(str(amount))
-        if not amount.is_finite():
-            raise InvalidOperation
-    except (InvalidOperation, TypeError, ValueError) as exc:
-        errors["amount"] = (COMMA_DECIMAL if str(exc) == COMMA_DECIMAL
-                            else gettext("Enter the amount as a number, for example 2.5."))
+    if _has_comma(amount):
+        errors["amount"] = COMMA_DECIMAL
         amount = None
+    elif (amount := finite_decimal(amount)) is None:
+        errors["amount"] = gettext("Enter the amount as a number, for example 2.5.")
     if amount is not None and amount <= 0:
         errors["amount"] = gettext("The amount must be more than 0.")
     pct = _optional_decimal(data.get("mitragynine_percent"), 0, 100, errors, "mitragynine_percent",
@@ -295,12 +288,9 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
         raise ValidationError({"unit": f"Give the unit the laboratory reported, e.g. {lab.canonical_unit}."})
     if _has_comma(raw_value):
         raise ValidationError({"value": COMMA_DECIMAL})
-    try:
-        value = Decimal(str(raw_value))
-        if not value.is_finite():
-            raise InvalidOperation
-    except InvalidOperation:
-        raise ValidationError({"value": "Enter the result as a number, for example 12.5."}) from None
+    value = finite_decimal(raw_value)
+    if value is None:
+        raise ValidationError({"value": "Enter the result as a number, for example 12.5."})
     if abs(value) >= Decimal("1e8") or value != value.quantize(Decimal("0.0001")):
         raise ValidationError({"value": "Enter the value with at most 8 digits before and 4 after the decimal point."})
     comparator = str(data.get("comparator") or "").strip()
@@ -398,12 +388,9 @@ def _laboratory_range(lab: klabs.LabTest, data: Mapping[str, Any], unit: str,
             continue
         if _has_comma(value):
             raise ValidationError({key: COMMA_DECIMAL})
-        try:
-            number = Decimal(str(value))
-            if not number.is_finite():
-                raise InvalidOperation
-        except InvalidOperation:
-            raise ValidationError({key: "Enter the limit as a number, for example 45."}) from None
+        number = finite_decimal(value)
+        if number is None:
+            raise ValidationError({key: "Enter the limit as a number, for example 45."})
         if number < 0:
             raise ValidationError({key: "A reference limit cannot be negative; check the range."})
         out[key] = klabs.to_canonical(lab.code, number, ref_unit, iu_factor=iu_factor)

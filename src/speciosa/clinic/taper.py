@@ -40,7 +40,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -62,6 +62,7 @@ from .models import (
     TaperStatus,
     TreatmentEpisode,
 )
+from .numbers import finite_decimal
 
 __all__ = [
     "DOSE_TIMES",
@@ -222,13 +223,9 @@ def _decimal(raw: Any, key: tuple, errors: dict, what: str, example: str) -> Dec
 
         errors[key] = COMMA_DECIMAL
         return None
-    try:
-        value = Decimal(str(raw).strip())
-        if not value.is_finite():
-            raise InvalidOperation
-    except InvalidOperation:
+    value = finite_decimal(raw)
+    if value is None:
         errors[key] = f"Enter the {what} as a number, for example {example}."
-        return None
     return value
 
 

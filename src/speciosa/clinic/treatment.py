@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -34,6 +34,7 @@ from . import access, rule_settings, writes
 from .medications import _moment, check_stop, when
 from .models import EpisodeStatus, Patient, Source, TreatmentDrug, TreatmentEpisode
 from .models import TreatmentFormulation as F
+from .numbers import finite_decimal
 
 __all__ = [
     "DECISION_DRUGS",
@@ -97,11 +98,8 @@ def _dose(data: Mapping[str, Any], drug: str, formulation: str,
     if isinstance(raw, str) and "," in raw:
         errors["dose_mg"] = "Use a point for decimals: write 1.5, not 1,5."
         return None
-    try:
-        value = Decimal(str(raw).strip())
-        if not value.is_finite():
-            raise InvalidOperation
-    except InvalidOperation:
+    value = finite_decimal(raw)
+    if value is None:
         errors["dose_mg"] = "Enter the dose in mg as a number, for example 16 or 2.5."
         return None
     basis = "each injection" if formulation == F.XR_INJECTION else "a day"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -27,6 +27,7 @@ from speciosa.clinic.models import (
     TreatmentEpisode,
     UrinePanel,
 )
+from speciosa.clinic.numbers import finite_decimal
 from speciosa.knowledge import drug_panels
 from speciosa.knowledge import labs as klabs
 
@@ -46,11 +47,8 @@ def _decimal(raw: Any, field: str, low: Decimal, high: Decimal, what: str,
              errors: dict[str, str]) -> Decimal | None:
     if raw in (None, ""):
         return None
-    try:
-        value = Decimal(str(raw).strip())
-        if not value.is_finite():
-            raise InvalidOperation
-    except InvalidOperation:
+    value = finite_decimal(raw)
+    if value is None:
         errors[field] = f"Enter {what} as a number, for example {low + (high - low) / 2}."
         return None
     if not low <= value <= high:
