@@ -15,7 +15,8 @@ from django.urls import reverse
 
 from speciosa.ops.logs import JsonFormatter, RedactFilter
 
-HEADER = re.compile(r'^app;dur=(\d+(?:\.\d+)?), db;dur=(\d+(?:\.\d+)?);desc="(\d+) queries"$')
+HEADER = re.compile(r'^app;dur=(\d+(?:\.\d+)?), db;dur=(\d+(?:\.\d+)?);desc="(\d+) queries", '
+                    r'cpu;dur=(\d+(?:\.\d+)?)$')
 
 
 @pytest.fixture
@@ -42,13 +43,14 @@ def test_a_page_answers_with_server_timing_matching_its_log_line(clinic, client,
     assert resp.status_code == 200
     m = HEADER.match(resp["Server-Timing"])
     assert m, resp["Server-Timing"]
-    app_ms, db_ms, queries = float(m[1]), float(m[2]), int(m[3])
+    app_ms, db_ms, queries, cpu_ms = float(m[1]), float(m[2]), int(m[3]), float(m[4])
     assert queries == len(captured.captured_queries) > 0  # every query of the request, counted once
     assert 0 < db_ms <= app_ms
+    assert 0 < cpu_ms <= app_ms + 1  # the thread's CPU time: at most the time it took (rounding aside)
     out = request_log.getvalue()
     line = json.loads(out.splitlines()[-1])
     assert line["path"] == "/me/diary/" and line["status"] == 200
-    assert (line["duration_ms"], line["db_ms"], line["db_queries"]) == (app_ms, db_ms, queries)
+    assert (line["duration_ms"], line["db_ms"], line["db_queries"], line["cpu_ms"]) == (app_ms, db_ms, queries, cpu_ms)
     for secret in (p.given_name, p.family_name, p.identifier, "?who="):
         assert secret not in out and secret not in resp["Server-Timing"]
 

@@ -25,8 +25,8 @@ import re
 import traceback
 
 ALLOWED_EXTRAS = (
-    "method", "path", "status", "duration_ms", "db_ms", "db_queries", "user_id", "patient_id", "alert_id", "task",
-    "task_id", "retries", "recipients", "count", "table", "event",
+    "method", "path", "status", "duration_ms", "cpu_ms", "db_ms", "db_queries", "user_id", "patient_id", "alert_id",
+    "task", "task_id", "retries", "recipients", "count", "table", "event",
 )
 _QUERY = re.compile(r"\?[^\s\"']*")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
