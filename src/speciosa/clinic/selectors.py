@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import formats, timezone
-from django.utils.translation import get_language, gettext, ngettext, pgettext
+from django.utils.translation import get_language, gettext, gettext_noop, ngettext, pgettext
 
 from speciosa.knowledge import instruments as kinstruments
 from speciosa.safety.rules import PROLACTIN_SYMPTOMS
@@ -135,6 +135,12 @@ def _fmt_num(value) -> str:
     return text.replace(".", formats.get_format("DECIMAL_SEPARATOR"))
 
 
+#: A dose's unit as a page names it (translated when shown: only the one a dose has).
+DOSE_UNITS = {"g": gettext_noop("g leaf"), "capsule": gettext_noop("capsules"),
+              "glass": gettext_noop("glasses of tea"), "mg_extract": gettext_noop("mg extract"),
+              "mg_mitragynine": gettext_noop("mg mitragynine")}
+
+
 def describe_dose(d: Dose) -> tuple[str, str]:
     """A dose's title and detail, in the page's language."""
     if d.unit == "mg_7oh":  # a 7-OH product, shown apart from leaf: not in the estimate
@@ -143,11 +149,8 @@ def describe_dose(d: Dose) -> tuple[str, str]:
                             "exposure model does not cover 7-OH taken directly"))
         return (gettext("7-OH product %(amount)s mg 7-hydroxymitragynine")
                 % {"amount": _fmt_num(d.amount)}), " · ".join(bits)
-    units = {"g": gettext("g leaf"), "capsule": gettext("capsules"),
-             "glass": gettext("glasses of tea"), "mg_extract": gettext("mg extract"),
-             "mg_mitragynine": gettext("mg mitragynine")}
-    title = gettext("Kratom %(amount)s %(unit)s") % {"amount": _fmt_num(d.amount),
-                                                      "unit": units.get(d.unit, d.unit)}
+    unit = gettext(DOSE_UNITS[d.unit]) if d.unit in DOSE_UNITS else d.unit
+    title = gettext("Kratom %(amount)s %(unit)s") % {"amount": _fmt_num(d.amount), "unit": unit}
     bits = []
     if d.product:
         bits.append(d.product)
@@ -279,25 +282,40 @@ def patient_timeline(patient: Patient, *, since: dt.datetime | None = None, limi
     """The patient's record in date order, newest first: current versions, each with its
     earlier versions (corrections) attached. ``taper_plans``: the patient's current taper
     plans when the caller has read them already (the patient page), else they are read."""
+    events: list[TimelineEvent] = []
+    # With a limit, once ``limit`` entries are known nothing older than the limit-th newest of
+    # them can be shown: the next kinds are read from that time on only (with 60 days of diary,
+    # about 60 rows instead of 41 of each kind). The same entries as reading ``limit`` of each.
+    cut: dt.datetime | None = None
+
     def q(model, time_field):
         qs = model.objects.filter(patient=patient, superseded=False).select_related("entered_by")
-        if since:
-            qs = qs.filter(**{f"{time_field}__gte": since})
+        start = max(t for t in (since, cut) if t is not None) if since or cut else None
+        if start:
+            qs = qs.filter(**{f"{time_field}__gte": start})
         return qs.order_by(f"-{time_field}")[:limit] if limit else qs
 
-    events: list[TimelineEvent] = []
+    def tighten() -> None:
+        nonlocal cut
+        if limit and len(events) >= limit:
+            cut = sorted((e.at for e in events), reverse=True)[limit - 1]
+
     for d in q(Dose, "taken_at"):
         t, detail = describe_dose(d)
         events.append(TimelineEvent(d.taken_at, "dose", t, detail, d))
+    tighten()
     for a in q(Assessment, "at"):
         t, detail, ab = describe_assessment(a)
         events.append(TimelineEvent(a.at, "side-effects" if a.instrument == "side-effects" else "assessment",
                                     t, detail, a, ab))
+    tighten()
     for r in q(LabResult, "collected_at"):
         t, detail, ab = describe_lab(r)
         events.append(TimelineEvent(r.collected_at, "lab", t, detail, r, ab))
+    tighten()
     for n in q(Note, "at"):
         events.append(TimelineEvent(n.at, "note", "Note", n.text, n))
+    tighten()
     for s in q(SubstanceUse, "at"):
         events.append(TimelineEvent(s.at, "substance", f"Also used: {s.name}", s.detail, s))
     # medications and treatment episodes (issue 19): one line at the start of each course
