@@ -44,8 +44,9 @@ What it does
    targets: p95 < 100 ms for the patient page and the diary save, no errors, nothing lost.
    Next to the client's figures, the server's own per page (p50/p95 of the ``Server-Timing``
    header that ``speciosa.ops.middleware.RequestLogMiddleware`` adds: time inside the Django
-   process and in database queries, with the query count), so the share of queueing and of the
-   load generator's CPU is visible.
+   process, the CPU time the request used there, and the time in database queries, with the
+   query count), so the share of queueing and of the load generator's CPU is visible; the CPU
+   time is what the code costs whatever else runs on the machine.
 6. Stops the server and drops the database.
 
 The machine has few cores: the load generator, the gunicorn workers and PostgreSQL share them,
