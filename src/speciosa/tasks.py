@@ -71,7 +71,10 @@ def sweep_all(self, as_of: str | None = None, chunk: int | None = None) -> dict[
     run = alerts.plan_sweep(self.request.id or f"sweep-{uuid.uuid4()}", as_of=when, chunk=chunk)
     pending = alerts.pending_chunks(run)
     for first, last in pending:
-        sweep_chunk.delay(run.pk, first, last)
+        if app.conf.task_always_eager:
+            _chunk_eagerly(run.pk, first, last)
+        else:
+            sweep_chunk.delay(run.pk, first, last)
     if not pending:  # every chunk done before (a redelivered task), or no patients
         _finish(run.pk)
     run.refresh_from_db()
@@ -79,7 +82,7 @@ def sweep_all(self, as_of: str | None = None, chunk: int | None = None) -> dict[
     if run.finished_at is not None:
         r = alerts.run_result(run)
         out.update(patients=r.patients, findings=r.findings, created=r.created, updated=r.updated,
-                   stopped=r.stopped, failed=len(r.failed))
+                   stopped=r.stopped, failed=len(r.failed), failed_chunks=len(r.failed_chunks))
     log.info("sweep planned", extra={"count": run.chunks, "task": "sweep_all"})
     return out
 
@@ -88,19 +91,52 @@ def sweep_all(self, as_of: str | None = None, chunk: int | None = None) -> dict[
 def sweep_chunk(self, run_id: int, first: int, last: int) -> dict[str, int] | None:
     """One chunk of a sweep run (patients ``first`` to ``last`` by id), evaluated once
     whatever the deliveries (``alerts.run_chunk``); then, if it was the last, the run's
-    completion (``alerts.finish_run``)."""
+    completion (``alerts.finish_run``).
+
+    A failure that will not be retried (an error not in :data:`TRANSIENT`, or a transient
+    one on the last retry) is recorded on the chunk (``alerts.fail_chunk``) before the task
+    fails with it, so that the run still finishes, as not complete, naming the chunk and
+    the error; without it the run waited for the chunk for ever and nothing said why."""
     _setup()
     import os
 
     from speciosa.clinic import alerts
 
     worker = f"{self.request.hostname or 'eager'}:{os.getpid()}"
-    result = alerts.run_chunk(run_id, first, last, worker=worker)
+    try:
+        result = alerts.run_chunk(run_id, first, last, worker=worker)
+    except Exception as exc:
+        if isinstance(exc, TRANSIENT) and self.request.retries < self.max_retries:
+            raise  # retried (autoretry_for): not a failure yet
+        log.exception("sweep chunk failed", extra={"task": "sweep_chunk", "count": last - first + 1})
+        try:
+            alerts.fail_chunk(run_id, first, last, exc, worker=worker)
+            _finish(run_id)
+        except Exception:  # the database itself away: the chunk stays pending, the log says why
+            log.exception("sweep chunk failure could not be recorded", extra={"task": "sweep_chunk"})
+        raise
     _finish(run_id)
     if result is None:
         return None
     return {"patients": result.patients, "findings": result.findings, "created": result.created,
             "failed": len(result.failed)}
+
+
+def _chunk_eagerly(run_id: int, first: int, last: int) -> None:
+    """A chunk run here (no broker), retried as a worker would retry it: Celery's eager mode
+    raises a retry out of the caller instead of doing it (``task_eager_propagates``), which
+    left the chunk pending and the run unfinished. No back-off wait. A chunk that fails
+    for good has recorded its failure (:func:`sweep_chunk`); the other chunks still run."""
+    from celery.exceptions import Retry
+
+    for retries in range(sweep_chunk.max_retries + 1):
+        try:
+            sweep_chunk.apply(args=(run_id, first, last), retries=retries, throw=True)
+            return
+        except Retry:
+            continue
+        except Exception:
+            return  # recorded on the chunk and logged by sweep_chunk
 
 
 def _finish(run_id: int) -> None:

@@ -146,11 +146,11 @@ def test_two_chunks_of_a_run_are_evaluated_at_the_same_time(patients, monkeypatc
     inside, release = threading.Event(), threading.Event()
     real = alerts._evaluate_chunk
 
-    def slow(ids, *args):
+    def slow(ids, *args, **kwargs):
         if ids[0] == a:  # the first chunk holds its transaction open
             inside.set()
             release.wait(20)
-        return real(ids, *args)
+        return real(ids, *args, **kwargs)
 
     monkeypatch.setattr(alerts, "_evaluate_chunk", slow)
     worker = threading.Thread(target=lambda: (alerts.run_chunk(run.pk, a, b), connection.close()))
@@ -170,3 +170,99 @@ def test_two_chunks_of_a_run_are_evaluated_at_the_same_time(patients, monkeypatc
         release.set()
         worker.join(30)
     assert set(SweepChunk.objects.filter(run=run).values_list("evaluations", flat=True)) == {1}
+
+
+def _failing(monkeypatch, first: int, errors: list[BaseException]):
+    """``_evaluate_chunk`` raising the next of ``errors`` for the chunk starting at patient
+    ``first`` (then evaluating it normally); the other chunks as they are."""
+    real = alerts._evaluate_chunk
+    calls = []
+
+    def flaky(ids, *args, **kwargs):
+        if ids[0] == first:
+            calls.append(ids[0])
+            if errors:
+                raise errors.pop(0)
+        return real(ids, *args, **kwargs)
+
+    monkeypatch.setattr(alerts, "_evaluate_chunk", flaky)
+    return calls
+
+
+@pytest.mark.django_db
+def test_a_chunk_failing_for_another_reason_than_a_patient_is_recorded_and_the_run_finishes(
+        patients, monkeypatch, capsys):
+    """Before, a chunk task that failed (a ProgrammingError, say) left its chunk not done, so
+    the run never recorded its completion and nothing said why; here the eager sweep raised
+    out of sweep_all at the first failed chunk and never queued the others."""
+    from django.db import ProgrammingError
+
+    from speciosa.cli import main
+
+    monkeypatch.setattr("speciosa.ops.notify.unnotified_urgent", lambda *a: Alert.objects.none())
+    as_of = timezone.now()
+    ids = sorted(p.pk for p in patients)
+    calls = _failing(monkeypatch, ids[2], [ProgrammingError('column "x" does not exist')])
+    out = tasks.sweep_all.apply(kwargs={"as_of": as_of.isoformat(), "chunk": 2}, task_id="bad-chunk").get()
+    run = SweepRun.objects.get(key="bad-chunk")
+    assert calls == [ids[2]]  # not retried: the same call meets the same error
+    assert run.finished_at is not None and not run.complete and run.failed_chunks == 1 == out["failed_chunks"]
+    bad = run.chunk_set.get(first_patient=ids[2])
+    assert bad.done_at is None and bad.failed_at is not None and bad.evaluations == 0
+    assert bad.error_type == "django.db.utils.ProgrammingError" and bad.error == 'column "x" does not exist'
+    assert bad.worker.endswith(":" + str(__import__("os").getpid()))
+    others = run.chunk_set.exclude(pk=bad.pk)
+    assert others.count() == 3 and not others.filter(done_at__isnull=True).exists()
+    assert run.patients == len(patients) - 2  # the failed chunk's two were not evaluated
+    assert not Alert.objects.filter(patient_id__in=ids[2:4]).exists()
+    assert alerts.run_result(run).failed_chunks == [(ids[2], ids[3])]
+    capsys.readouterr()
+    assert main(["sweep", "--runs", "3"]) == 1
+    shown = capsys.readouterr().out
+    assert "finished, NOT complete" in shown
+    assert f"chunk of patients {ids[2]}-{ids[3]} failed at" in shown
+    assert 'django.db.utils.ProgrammingError: column "x" does not exist' in shown
+
+    # the cause gone, the failed chunk delivered again: done, its failure cleared, the run complete
+    assert tasks.sweep_chunk.apply(args=[run.pk, ids[2], ids[3]]).get()["patients"] == 2
+    bad.refresh_from_db()
+    run.refresh_from_db()
+    assert bad.done_at is not None and bad.failed_at is None and (bad.error_type, bad.error) == ("", "")
+    assert run.complete and run.failed_chunks == 0 and run.patients == len(patients)
+    assert alert_rows() == _expected(patients, as_of)
+    assert main(["sweep", "--runs", "1"]) == 0
+    assert "complete;" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_a_transient_error_is_retried_and_the_chunk_done_without_a_failure(patients, monkeypatch):
+    from django.db import OperationalError
+
+    monkeypatch.setattr("speciosa.ops.notify.unnotified_urgent", lambda *a: Alert.objects.none())
+    as_of = timezone.now()
+    ids = sorted(p.pk for p in patients)
+    calls = _failing(monkeypatch, ids[0], [OperationalError("server closed the connection"),
+                                           OperationalError("server closed the connection")])
+    tasks.sweep_all.apply(kwargs={"as_of": as_of.isoformat(), "chunk": 3}, task_id="flaky").get()
+    run = SweepRun.objects.get(key="flaky")
+    assert calls == [ids[0]] * 3  # twice failed, retried, done the third time
+    assert run.complete and run.failed_chunks == 0 and run.patients == len(patients)
+    chunk = run.chunk_set.get(first_patient=ids[0])
+    assert chunk.done_at is not None and chunk.failed_at is None and chunk.error == "" and chunk.evaluations == 1
+    assert alert_rows() == _expected(patients, as_of)
+
+
+@pytest.mark.django_db
+def test_a_transient_error_past_its_retries_is_a_recorded_failure(patients, monkeypatch):
+    from django.db import OperationalError
+
+    monkeypatch.setattr("speciosa.ops.notify.unnotified_urgent", lambda *a: Alert.objects.none())
+    ids = sorted(p.pk for p in patients)
+    retries = tasks.sweep_chunk.max_retries
+    calls = _failing(monkeypatch, ids[-1], [OperationalError("lock timeout")] * (retries + 1))
+    tasks.sweep_all.apply(kwargs={"as_of": timezone.now().isoformat(), "chunk": 3}, task_id="down").get()
+    run = SweepRun.objects.get(key="down")
+    assert len(calls) == retries + 1
+    assert run.finished_at is not None and not run.complete and run.failed_chunks == 1
+    chunk = run.chunk_set.get(first_patient=ids[-1])
+    assert chunk.error_type == "django.db.utils.OperationalError" and chunk.error == "lock timeout"

@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from speciosa.clinic import alerts
-from speciosa.clinic.models import Alert, LabResult
+from speciosa.clinic.models import Alert, LabResult, Patient, SweepRun
 
 
 @pytest.mark.django_db(transaction=True)
@@ -85,3 +85,47 @@ def test_a_periodic_chunk_run_late_evaluates_as_of_when_it_runs(clinic, monkeypa
         alerts.run_chunk(past.pk, first, last)
     alert.refresh_from_db()
     assert alert.stopped_firing_at is not None  # as of an hour ago the dose was not taken yet
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("queued", [False, True], ids=["sweep", "over-the-queue"])
+def test_a_diary_saved_between_a_chunks_load_and_its_reconcile_is_not_undone(clinic, monkeypatch, queued):
+    """The narrow race of issue 18: a chunk loads its patients, a patient saves a diary with
+    a 7-OH dose (its re-evaluation raises the 7-OH alert at once), then the chunk reconciles
+    the findings of the older data: the new alert was marked 'no longer firing' a moment
+    after it was raised. The chunk now evaluates again, before reconciling, the patients
+    whose records changed since its load."""
+    from decimal import Decimal
+
+    from speciosa import safety, tasks
+    from speciosa.clinic import services
+    from speciosa.clinic.models import AuditEntry
+
+    monkeypatch.setattr("speciosa.ops.notify.unnotified_urgent", lambda *a: Alert.objects.none())
+    patient = clinic.patient_a
+    alerts.sweep()
+    assert not Alert.objects.filter(patient=patient, topic="potent-7oh-product").exists()
+    real, saved = safety.evaluate_many, []
+
+    def then_a_diary(timelines, *args, **kwargs):
+        found = real(timelines, *args, **kwargs)  # the findings of the data as loaded
+        if not saved and patient.pk in timelines:
+            saved.append(True)  # once: the diary's own re-evaluation comes through here too
+            services.record_diary(patient.user, patient, services.DiaryInput(
+                day=timezone.localdate(), doses=[{"taken_at": timezone.now() - dt.timedelta(minutes=1),
+                                                  "amount": Decimal(15), "unit": "mg_7oh"}]))
+            raised = Alert.objects.get(patient=patient, topic="potent-7oh-product")  # by after_change
+            saved.append((raised.status, raised.stopped_firing_at))
+        return found
+
+    monkeypatch.setattr(safety, "evaluate_many", then_a_diary)
+    if queued:
+        tasks.sweep_all.apply(kwargs={"chunk": 10}).get()
+        result = alerts.run_result(SweepRun.objects.get())
+    else:
+        result = alerts.sweep()
+    assert saved == [True, ("open", None)]  # raised by the diary's re-evaluation, firing
+    assert result.patients == Patient.objects.count() and not result.failed
+    alert = Alert.objects.get(patient=patient, topic="potent-7oh-product")
+    assert alert.status == "open" and alert.stopped_firing_at is None  # still firing
+    assert not AuditEntry.objects.filter(action="alert-stopped", object_id=alert.pk).exists()

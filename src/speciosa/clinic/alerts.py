@@ -52,7 +52,7 @@ import multiprocessing
 import multiprocessing.util
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.db import connections, transaction
@@ -62,6 +62,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from speciosa import safety
+from speciosa.ops import logs
 from speciosa.pharmacology.doses import Dose as PDose
 from speciosa.safety.settings import resolve_settings
 
@@ -69,6 +70,7 @@ from . import access, writes
 from .models import (
     Alert,
     Assessment,
+    AuditEntry,
     DiaryDay,
     Dose,
     LabResult,
@@ -92,6 +94,16 @@ FETCH = 10_000
 MARGIN_DAYS = 2
 #: The instrument the side-effect checklist is stored as (its items are the side effects).
 SIDE_EFFECTS_INSTRUMENT = "side-effects"
+#: A sweep's chunk re-evaluates, before reconciling, the patients whose records changed
+#: since this long before its load started (:func:`changed_since`): a write's audit entry
+#: takes its time before the write commits, so one committed just after the load began
+#: carries a time just before it.
+CHANGE_MARGIN = dt.timedelta(seconds=60)
+#: The audited actions that change what the rules read. Not an alert's own events (a sweep
+#: or a re-evaluation wrote them), not a clinician's acknowledgement or resolution (the
+#: reconcile locks the alerts against those), not a view or an export.
+RECORD_CHANGES = (AuditEntry.Action.CREATE, AuditEntry.Action.CORRECT, AuditEntry.Action.RETRACT,
+                  AuditEntry.Action.STOP, AuditEntry.Action.CONFIRM, AuditEntry.Action.REVOKE)
 
 
 def site_safety_settings() -> dict:
@@ -439,10 +451,16 @@ class SweepResult:
     stopped: int = 0  # active alerts whose rule stopped firing in this run (they stay open)
     #: Patients whose rules raised: not evaluated, their alerts left as they were (logged).
     failed: list[int] = field(default_factory=list)
+    #: ``(first, last)`` patient ids of the chunks whose task failed (over the queue only).
+    failed_chunks: list[tuple[int, int]] = field(default_factory=list)
+    #: Patients evaluated again before the reconcile: their records changed after the load.
+    rechecked: int = 0
 
     def add(self, other: SweepResult) -> None:
         """Add another result's counts to this one."""
         self.failed += other.failed
+        self.failed_chunks += other.failed_chunks
+        self.rechecked += other.rechecked
         self.patients += other.patients
         self.findings += other.findings
         self.created += other.created
@@ -474,13 +492,18 @@ def _rule_settings(rule_id: str, settings: Mapping) -> tuple[int | None, dict]:
 
 
 def _reconcile(findings_by_patient: dict[int, list], now: dt.datetime, result: SweepResult,
-               settings: Mapping | None = None) -> None:
+               settings: Mapping | None = None,
+               refresh: Callable[[list[int]], dict[int, list]] | None = None) -> None:
     """Bring the alerts of these patients in line with their findings.
 
     A finding without an active alert raises one (audited ``alert-raised``); a changed
     finding updates its alert (``alert-updated``; an alert that had stopped firing fires
     again); an active alert whose rule no longer fires stays active and records when it
     stopped (``alert-stopped``, once). Only a clinician closes an alert (:func:`resolve`).
+
+    ``refresh`` (a sweep's chunk) is called with the patients' ids once their active alerts
+    are locked, and returns the findings to reconcile (those of patients whose records
+    changed since the chunk's load evaluated again; a patient left out is not reconciled).
     """
     settings = resolve_settings(settings or None)
     ids = list(findings_by_patient)
@@ -492,6 +515,14 @@ def _reconcile(findings_by_patient: dict[int, list], now: dt.datetime, result: S
               Alert.objects.filter(patient_id__in=ids, status__in=Alert.ACTIVE).order_by("pk")
               .select_for_update(of=("self",))
               .only("id", "patient_id", "rule", "topic", *_ALERT_FIELDS)}
+    if refresh is not None:
+        # A write committed since the chunk's load (a diary saved, then re-evaluated by
+        # after_change) is newer than these findings: reconciled against them, the alerts it
+        # raised would be marked as no longer firing. Its patients are evaluated again now,
+        # their alerts locked: a write committed after this point re-evaluates after this
+        # transaction, waiting on those locks.
+        findings_by_patient = refresh(ids)
+        active = {key: a for key, a in active.items() if key[0] in findings_by_patient}
     # A clinician's resolution stands while the finding's evidence is unchanged and it is
     # no more severe than what was resolved (the same QTc is urgent once the urgent
     # threshold is lowered: a new alert).
@@ -587,11 +618,9 @@ def reconcile(findings_by_patient: dict[int, list], settings: Mapping | None = N
     return result
 
 
-def _evaluate_chunk(chunk: Sequence[int], as_of: dt.datetime, settings: Mapping) -> SweepResult:
-    result = SweepResult()
-    timelines = load_timelines(chunk, as_of=as_of, settings=settings)
+def _evaluate(timelines: dict, as_of: dt.datetime, settings: Mapping, failed: list[int]) -> dict[int, list]:
     try:
-        findings = safety.evaluate_many(timelines, as_of, settings)
+        return safety.evaluate_many(timelines, as_of, settings)
     except Exception:
         # One patient's record that a rule cannot read must not cost the chunk's other
         # patients their alerts: evaluate them one by one, and leave the alerts of any whose
@@ -603,23 +632,59 @@ def _evaluate_chunk(chunk: Sequence[int], as_of: dt.datetime, settings: Mapping)
             except Exception:
                 log.exception("safety rules failed for a patient; their alerts were left as they were",
                               extra={"patient_id": pid})
-                result.failed.append(pid)
+                failed.append(pid)
+        return findings
+
+
+def changed_since(patient_ids: Sequence[int], since: dt.datetime) -> list[int]:
+    """The patients among these with a record written (created, corrected, retracted,
+    stopped, confirmed; audited) at or after ``since``: one query on the audit trail's time
+    index, which holds a few rows for the last minutes."""
+    return sorted(set(AuditEntry.objects.filter(at__gte=since, patient_id__in=list(patient_ids),
+                                                action__in=RECORD_CHANGES)
+                      .values_list("patient_id", flat=True)))
+
+
+def _evaluate_chunk(chunk: Sequence[int], as_of: dt.datetime, settings: Mapping, *,
+                    recheck: bool = False, as_of_fixed: bool = True) -> SweepResult:
+    """Load, evaluate and reconcile one chunk. ``recheck`` (a sweep): in the reconcile's
+    transaction, the patients whose records changed since the load started
+    (:func:`changed_since`, less :data:`CHANGE_MARGIN`) are loaded and evaluated again,
+    as of ``as_of`` when it is fixed, else as of then."""
+    result = SweepResult()
+    loaded_at = timezone.now()
+    findings = _evaluate(load_timelines(chunk, as_of=as_of, settings=settings), as_of, settings, result.failed)
+
+    def refresh(ids: list[int]) -> dict[int, list]:
+        changed = changed_since(ids, loaded_at - CHANGE_MARGIN)
+        if changed:
+            at = as_of if as_of_fixed else timezone.now()
+            for pid in changed:
+                del findings[pid]  # evaluated again below, or failed this time
+            findings.update(_evaluate(load_timelines(changed, as_of=at, settings=settings), at, settings,
+                                      result.failed))
+            result.rechecked += len(changed)
+        return findings
+
+    with transaction.atomic():
+        _reconcile(findings, timezone.now(), result, settings, refresh if recheck else None)
     result.patients += len(findings)
     result.findings += sum(len(v) for v in findings.values())
-    with transaction.atomic():
-        _reconcile(findings, timezone.now(), result, settings)
     return result
 
 
 def evaluate_patients(patient_ids: Iterable[int], *, as_of: dt.datetime | None = None,
-                      settings: dict | None = None) -> SweepResult:
-    """Evaluate the rules for these patients and reconcile their alerts."""
+                      settings: dict | None = None, recheck: bool = False,
+                      as_of_fixed: bool | None = None) -> SweepResult:
+    """Evaluate the rules for these patients and reconcile their alerts (``recheck``, as a
+    sweep does: see :func:`_evaluate_chunk`)."""
+    fixed = as_of is not None if as_of_fixed is None else as_of_fixed
     as_of = as_of or timezone.now()
     settings = site_safety_settings() if settings is None else settings
     result = SweepResult()
     ids = list(patient_ids)
     for start in range(0, len(ids), CHUNK):
-        result.add(_evaluate_chunk(ids[start:start + CHUNK], as_of, settings))
+        result.add(_evaluate_chunk(ids[start:start + CHUNK], as_of, settings, recheck=recheck, as_of_fixed=fixed))
     return result
 
 
@@ -635,9 +700,9 @@ def _worker_start() -> None:
     multiprocessing.util.Finalize(None, connections.close_all, exitpriority=10)
 
 
-def _worker_chunk(task: tuple[list[int], dt.datetime, Mapping]) -> SweepResult:
-    chunk, as_of, settings = task
-    return _evaluate_chunk(chunk, as_of, settings)
+def _worker_chunk(task: tuple[list[int], dt.datetime, Mapping, bool]) -> SweepResult:
+    chunk, as_of, settings, fixed = task
+    return _evaluate_chunk(chunk, as_of, settings, recheck=True, as_of_fixed=fixed)
 
 
 def sweep(*, as_of: dt.datetime | None = None, workers: int = 1) -> SweepResult:
@@ -647,18 +712,19 @@ def sweep(*, as_of: dt.datetime | None = None, workers: int = 1) -> SweepResult:
     its own database connection). Chunks never share a patient, and the partial unique index
     keeps one active alert per rule even against another sweep running at the same time.
     """
+    fixed = as_of is not None
     as_of = as_of or timezone.now()
     settings = site_safety_settings()
     ids = list(_all_patient_ids())
     chunks = [ids[start:start + CHUNK] for start in range(0, len(ids), CHUNK)]
     workers = min(workers, len(chunks))
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return evaluate_patients(ids, as_of=as_of, settings=settings)
+        return evaluate_patients(ids, as_of=as_of, settings=settings, recheck=True, as_of_fixed=fixed)
     result = SweepResult()
     connections.close_all()
     pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start)
     try:
-        for part in pool.imap_unordered(_worker_chunk, [(c, as_of, settings) for c in chunks]):
+        for part in pool.imap_unordered(_worker_chunk, [(c, as_of, settings, fixed) for c in chunks]):
             result.add(part)
         pool.close()
     except BaseException:
@@ -725,41 +791,73 @@ def run_chunk(run_id: int, first: int, last: int, *, worker: str = "") -> SweepR
                    .values_list("pk", flat=True))
         result = SweepResult()
         for start in range(0, len(ids), CHUNK):
-            result.add(_evaluate_chunk(ids[start:start + CHUNK], as_of, run.settings))
+            result.add(_evaluate_chunk(ids[start:start + CHUNK], as_of, run.settings, recheck=True,
+                                       as_of_fixed=run.as_of_fixed))
         chunk.done_at, chunk.worker = timezone.now(), worker[:200]
         chunk.evaluations += 1
         for name in ("patients", "findings", "created", "updated", "stopped"):
             setattr(chunk, name, getattr(result, name))
         chunk.failed_patients = result.failed
+        chunk.failed_at, chunk.error_type, chunk.error = None, "", ""  # an earlier failure, redone
         chunk.save()
     return result
 
 
+def fail_chunk(run_id: int, first: int, last: int, exc: BaseException, *, worker: str = "") -> bool:
+    """Record that a chunk's task failed for a reason other than a patient's record (its
+    transaction rolled back: no alert written, not done): when, the error's type and message,
+    the worker. Nothing when the chunk is done (a duplicate delivery did it meanwhile). True
+    when recorded."""
+    with transaction.atomic():
+        chunk = (SweepChunk.objects.select_for_update()
+                 .filter(run_id=run_id, first_patient=first, last_patient=last).first())
+        if chunk is None or chunk.done_at is not None:
+            return False
+        kind = type(exc)
+        chunk.failed_at, chunk.worker = timezone.now(), worker[:200]
+        chunk.error_type = f"{kind.__module__}.{kind.__qualname__}"[:200]
+        chunk.error = logs.redact(str(exc))[:SweepChunk.ERROR_CHARS]  # as the log has it: no dates, no e-mail
+        chunk.save(update_fields=["failed_at", "worker", "error_type", "error"])
+    return True
+
+
 def finish_run(run_id: int) -> bool:
-    """Record the run's completion once all its chunks are done (True for the one call that
-    does; the run's row is locked, so two chunks finishing at once cannot both)."""
+    """Record the run's completion once every chunk is done or failed (True for the call
+    that does; the run's row is locked, so two chunks finishing at once cannot both). A run
+    with failed chunks is finished but not complete; when a failed chunk is done later (a
+    redelivery), the next call records the totals again (True again)."""
     from django.db.models import Sum
 
     with transaction.atomic():
         run = SweepRun.objects.select_for_update().filter(pk=run_id).first()
-        if run is None or run.finished_at is not None \
-                or run.chunk_set.filter(done_at__isnull=True).exists():
+        if run is None or run.chunk_set.filter(done_at__isnull=True, failed_at__isnull=True).exists():
             return False
+        failed_chunks = run.chunk_set.filter(done_at__isnull=True).count()
+        if run.finished_at is not None and run.failed_chunks == failed_chunks:
+            return False  # recorded before, and nothing changed since
         totals = run.chunk_set.aggregate(**{n: Sum(n) for n in ("patients", "findings", "created",
                                                                  "updated", "stopped")})
         for name, value in totals.items():
             setattr(run, name, value or 0)
         run.failed = sum(len(ids) for ids in run.chunk_set.values_list("failed_patients", flat=True))
-        run.finished_at = timezone.now()
+        run.failed_chunks = failed_chunks
+        if run.finished_at is None:
+            run.finished_at = timezone.now()
         run.save()
     return True
+
+
+def failed_chunks(run: SweepRun) -> list[SweepChunk]:
+    """The run's chunks whose task failed (not done), in order."""
+    return list(run.chunk_set.filter(done_at__isnull=True, failed_at__isnull=False).order_by("first_patient"))
 
 
 def run_result(run: SweepRun) -> SweepResult:
     failed = [pid for ids in run.chunk_set.order_by("first_patient").values_list("failed_patients", flat=True)
               for pid in ids]
     return SweepResult(patients=run.patients, findings=run.findings, created=run.created,
-                       updated=run.updated, stopped=run.stopped, failed=failed)
+                       updated=run.updated, stopped=run.stopped, failed=failed,
+                       failed_chunks=[(c.first_patient, c.last_patient) for c in failed_chunks(run)])
 
 
 def after_change(patient: Patient) -> None:

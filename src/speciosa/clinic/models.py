@@ -1092,11 +1092,14 @@ class SweepRun(models.Model):
     #: Patients whose rules raised (not evaluated; not counted in ``patients``): a run with
     #: failures is finished but not complete (:attr:`complete`).
     failed = models.PositiveIntegerField(default=0)
+    #: Chunks whose task failed for another reason (:attr:`SweepChunk.failed_at`): their
+    #: patients were not evaluated; the run is finished but not complete.
+    failed_chunks = models.PositiveIntegerField(default=0)
 
     @property
     def complete(self) -> bool:
-        """Finished, with every patient evaluated."""
-        return self.finished_at is not None and self.failed == 0
+        """Finished, with every chunk done and every patient evaluated."""
+        return self.finished_at is not None and self.failed == 0 and self.failed_chunks == 0
 
     def __str__(self) -> str:
         return f"Sweep {self.pk} as of {self.as_of:%Y-%m-%d %H:%M}"
@@ -1107,7 +1110,12 @@ class SweepChunk(models.Model):
     one ``speciosa.tasks.sweep_chunk`` task. Evaluated once: the task locks this row, does
     nothing when ``done_at`` is set (a redelivered or duplicated task), and sets ``done_at``
     in the transaction that reconciles the chunk's alerts. ``evaluations`` counts the times
-    it was evaluated (1), ``worker`` names the worker that did."""
+    it was evaluated (1), ``worker`` names the worker that did.
+
+    A task that fails for a reason other than a patient's record (a database error, a bug,
+    a transient error after its retries) records ``failed_at``, the error's type and message
+    and the worker (``speciosa.tasks.sweep_chunk``), so that the run still finishes, as not
+    complete, and says which chunk failed and why; a later delivery that succeeds clears it."""
 
     run = models.ForeignKey(SweepRun, on_delete=models.CASCADE, related_name="chunk_set")
     first_patient = models.BigIntegerField()
@@ -1122,6 +1130,12 @@ class SweepChunk(models.Model):
     stopped = models.PositiveIntegerField(default=0)
     #: Ids of the chunk's patients whose rules raised (their alerts left as they were).
     failed_patients = models.JSONField(default=list, blank=True)
+    #: When the chunk's task failed (not done; None once a later delivery did it).
+    failed_at = models.DateTimeField(null=True, blank=True)
+    error_type = models.CharField(max_length=200, blank=True)  # e.g. django.db.utils.ProgrammingError
+    error = models.TextField(blank=True)  # the error's message, at most ERROR_CHARS characters
+
+    ERROR_CHARS = 2000
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "first_patient", "last_patient"],
