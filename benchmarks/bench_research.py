@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import sys
 import tempfile
@@ -88,6 +89,9 @@ def _bulk_setup(reuse: bool) -> None:
     """The bulk database on PostgreSQL (fresh unless ``reuse``), and Django on it."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_sweep import _pg_admin, _pg_base_url
+
+    if not re.fullmatch(r"speciosa_research\w*", BULK_DB):  # never the coordinator's databases
+        raise SystemExit(f"--db must start with speciosa_research, not {BULK_DB!r}")
 
     if not reuse:
         _pg_admin(f"DROP DATABASE IF EXISTS {BULK_DB} WITH (FORCE)")
@@ -147,6 +151,7 @@ def per_patient_exposure(ds) -> tuple[float, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global BULK_DB
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=100)
     parser.add_argument("--days", type=int, default=200, help="demo clinic only (--bulk: a year)")
@@ -155,7 +160,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="PostgreSQL, the sweep benchmark's generated clinic (a year each)")
     parser.add_argument("--keep", action="store_true", help="--bulk: keep the database")
     parser.add_argument("--reuse", action="store_true", help="--bulk: reuse a kept database")
+    parser.add_argument("--db", default=BULK_DB,
+                        help="--bulk: database name (speciosa_research...; one per clinic size)")
+    parser.add_argument("--generate-only", action="store_true",
+                        help="--bulk: generate the clinic and stop (with --keep, for --reuse)")
     args = parser.parse_args(argv)
+    BULK_DB = args.db
     print(f"Load average before: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)", flush=True)
     if args.bulk:
         _bulk_setup(args.reuse)
@@ -187,6 +197,8 @@ def _run(args) -> int:
         print(f"clinic: {args.patients:,} patients x 365 days ({sum(counts.values()):,} rows; "
               f"{counts['clinic_dose']:,} doses), {n:,} research consents, in "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
+        if args.generate_only:
+            return 0
     else:
         demo.build_demo_clinic(n_patients=args.patients, days=args.days)
         Consent.objects.filter(kind="research").update(given=True)
