@@ -15,14 +15,21 @@ k-anonymity step and :data:`DICTIONARY` for every column. Tables:
 ``labs``            one row per laboratory result (as reported and canonical)
 ``side_effects``    one row per side-effect checklist item answered
 
-:func:`build_dataset` reads the records in one pass per kind, places each event on the
-patient's time axis (skipping and counting implausible dates and the withheld recent days),
-then makes the patients table k-anonymous and drops the suppressed patients everywhere.
+The patients table is made k-anonymous first (it needs the quasi-identifiers only); then the
+exported patients' records are read a chunk of :data:`CHUNK_PATIENTS` patients at a time, in
+pseudonym order, each event placed on the patient's time axis (implausible dates and the
+withheld recent days skipped and counted), and built into the chunk's tables from rows of
+scalars (no dict per row). :func:`write_streamed` (``speciosa export research``, the research
+page's export) writes each chunk's tables as it goes, so the export's memory is that of one
+chunk whatever the clinic's size; :func:`build_dataset` puts the chunks together in memory.
+The suppressed patients' records are read last, only to count them in the report.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import itertools
 import json
 import math
 import os
@@ -31,6 +38,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,6 +242,10 @@ class _Person:
     timeline: deid.Timeline
 
 
+#: Hour of the day -> its 6-hour period (:func:`speciosa.research.deid.time_of_day`).
+_PERIOD_OF_HOUR = tuple(deid.time_of_day(dt.datetime(2000, 1, 1, h)) for h in range(24))
+
+
 @dataclass
 class _Cohort:
     """The consented patients being exported, keyed by database id, with their time axes
@@ -243,30 +255,40 @@ class _Cohort:
     raw_patients: list[dict[str, Any]]
     implausible_patients: int
     left_out: Counter = field(default_factory=Counter)
+    #: Database id -> (entry, first plausible, export day, last exported day) as ordinals.
+    axes: dict[int, tuple[int, int, int, int]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for pid, person in self.people.items():
+            t = person.timeline
+            self.axes[pid] = (t.entry.toordinal(), t.first_plausible_day.toordinal(),
+                              t.export_day.toordinal(), t.last_exported_day.toordinal())
 
     @property
     def ids(self) -> list[int]:
         return list(self.people)
 
-    def event(self, kind: str, pid: int, moment: dt.datetime) -> dict[str, Any] | None:
-        """The exported time columns of an event at ``moment``, or ``None`` (and counted)
-        when its date is implausible or among the withheld recent days."""
-        person = self.people[pid]
-        local = deid.local_time(moment, person.tz)
-        day = self.day(kind, pid, local.date() if local else None)
-        if day is None:
-            return None
-        return {"patient_id": person.pseudonym, "day_in_care": day,
-                "time_of_day": deid.time_of_day(local)}
+    def event(self, kind: str, pid: int, moment: dt.datetime) -> tuple[int, str] | None:
+        """Day in care and time of day of an event at ``moment``, or ``None`` (and counted)
+        when its date is implausible or among the withheld recent days
+        (:meth:`speciosa.research.deid.Timeline.place`, with the axis's days as ordinals)."""
+        local = deid.local_time(moment, self.people[pid].tz)
+        day = self.day_ordinal(kind, pid, local.toordinal() if local else None)
+        return None if day is None else (day, _PERIOD_OF_HOUR[local.hour])
 
     def day(self, kind: str, pid: int, day: dt.date | None) -> int | None:
         """Day in care of local ``day``, or ``None`` (and counted) when it is left out."""
-        timeline = self.people[pid].timeline
-        placement = timeline.place(day)
-        if placement is not deid.Placement.EXPORTED:
-            self.left_out[(kind, placement.value)] += 1
+        return self.day_ordinal(kind, pid, None if day is None else day.toordinal())
+
+    def day_ordinal(self, kind: str, pid: int, ordinal: int | None) -> int | None:
+        entry, first, export_day, last = self.axes[pid]
+        if ordinal is None or ordinal < first or ordinal > export_day:
+            self.left_out[(kind, deid.Placement.IMPLAUSIBLE.value)] += 1
             return None
-        return timeline.day_in_care(day)
+        if ordinal > last:
+            self.left_out[(kind, deid.Placement.WITHHELD.value)] += 1
+            return None
+        return ordinal - entry
 
 
 def _cohort(deidentifier: deid.Deidentifier, now: dt.datetime, options: deid.Options) -> _Cohort:
@@ -296,6 +318,9 @@ def _cohort(deidentifier: deid.Deidentifier, now: dt.datetime, options: deid.Opt
 
 
 # --------------------------------------------------------------------------- the rows
+#
+# The rows of a chunk of patients are tuples in the dictionary's column order (never one dict
+# per row): a chunk's tables are built from them, written, and let go.
 
 def _num(x: Any) -> float | None:
     return None if x is None else float(x)
@@ -314,7 +339,7 @@ class _Doses:
     """The exported dose rows, and what the daily exposure needs from them: one column per
     conversion input, in the rows' order (patient, then time), for the cohort path."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[tuple] = field(default_factory=list)
     per_day: dict[tuple[int, int], list[int]] = field(
         default_factory=lambda: defaultdict(lambda: [0, 0]))  # (pid, day) -> [n, not converted]
     subject: list[int] = field(default_factory=list)  # patient database id
@@ -325,62 +350,73 @@ class _Doses:
     per_capsule: list[float] = field(default_factory=list)  # NaN: not given
 
 
-def _conversion_inputs(d: dict[str, Any]) -> tuple[float, str, float, float]:
-    """Amount, unit, percent and grams per capsule of a dose row as the conversion reads them
+def _conversion(amount: Any, unit: str, percent: Any, per_capsule: Any,
+                units: Any = None) -> tuple[float, str, float, float]:
+    """Amount, unit, percent and grams per capsule of a dose as the conversion reads them
     (:func:`speciosa.pharmacology.doses.daily_mitragynine_mg`'s rules: an unknown unit or a
     number that is not one (a stored NaN) makes the dose one that is not converted)."""
+    if units is None:
+        from speciosa.pharmacology import doses as pdoses
+
+        units = pdoses.UNITS
+    a = math.nan if amount is None else float(amount)
+    pct = math.nan if percent is None else float(percent)
+    gpc = math.nan if per_capsule is None else float(per_capsule)
+    unit = unit if unit in units else ""
+    given_nan = (percent is not None and math.isnan(pct)) or \
+        (per_capsule is not None and math.isnan(gpc))
+    if given_nan or not unit:
+        a = math.nan
+    return a, unit, pct, gpc
+
+
+def _conversion_inputs(d: dict[str, Any]) -> tuple[float, str, float, float]:
+    """:func:`_conversion` of a dose row given as a dict."""
+    return _conversion(d["amount"], d["unit"], d["mitragynine_percent"], d["grams_per_capsule"])
+
+
+def _dose_rows(cohort: _Cohort, pids: list[int] | None = None) -> _Doses:
+    """The dose rows of ``pids`` (default: the whole cohort)."""
+    from speciosa.clinic.models import Dose
     from speciosa.pharmacology import doses as pdoses
 
-    def number(x: Any) -> float:
-        return math.nan if x is None else float(x)
-
-    amount, pct, gpc = number(d["amount"]), number(d["mitragynine_percent"]), number(d["grams_per_capsule"])
-    unit = d["unit"] if d["unit"] in pdoses.UNITS else ""
-    given_nan = (d["mitragynine_percent"] is not None and math.isnan(pct)) or \
-        (d["grams_per_capsule"] is not None and math.isnan(gpc))
-    if given_nan or not unit:
-        amount = math.nan
-    return amount, unit, pct, gpc
-
-
-def _dose_rows(cohort: _Cohort) -> _Doses:
-    from speciosa.clinic.models import Dose
-
+    units = pdoses.UNITS
     out = _Doses()
-    for d in (Dose.objects.current().filter(patient_id__in=cohort.ids)
-              .order_by("patient_id", "taken_at", "id")
-              .values("patient_id", "taken_at", "amount", "unit", "product", "mitragynine_percent",
-                      "grams_per_capsule", "mitragynine_mg", "source")):
-        pid = d["patient_id"]
-        base = cohort.event("doses", pid, d["taken_at"])
-        if base is None:
+    rows, subject, days = out.rows, out.subject, out.day
+    amounts, conv_units, percents, per_capsules = out.amount, out.unit, out.percent, out.per_capsule
+    per_day = out.per_day
+    people = cohort.people
+    for pid, taken_at, amount, unit, pct, gpc, mg, source in (
+            Dose.objects.current().filter(patient_id__in=cohort.ids if pids is None else pids)
+            .order_by("patient_id", "taken_at", "id")
+            .values_list("patient_id", "taken_at", "amount", "unit", "mitragynine_percent",
+                         "grams_per_capsule", "mitragynine_mg", "source")):
+        placed = cohort.event("doses", pid, taken_at)
+        if placed is None:
             continue
-        out.rows.append({
-            **base, "amount": _num(d["amount"]),
-            "unit": d["unit"] if d["unit"] in PRODUCT_CATEGORY else "",
-            "product_category": PRODUCT_CATEGORY.get(d["unit"], "other"),
-            "mitragynine_percent": _num(d["mitragynine_percent"]),
-            "grams_per_capsule": _num(d["grams_per_capsule"]),
-            "mitragynine_mg": d["mitragynine_mg"], "source": d["source"]})
-        amount, unit, pct, gpc = _conversion_inputs(d)
-        out.subject.append(pid)
-        out.day.append(base["day_in_care"])
-        out.amount.append(amount)
-        out.unit.append(unit)
-        out.percent.append(pct)
-        out.per_capsule.append(gpc)
-        counts = out.per_day[(pid, base["day_in_care"])]
+        day, period = placed
+        rows.append((people[pid].pseudonym, day, period, _num(amount),
+                     unit if unit in PRODUCT_CATEGORY else "", PRODUCT_CATEGORY.get(unit, "other"),
+                     _num(pct), _num(gpc), mg, source))
+        a, u, p, g = _conversion(amount, unit, pct, gpc, units)
+        subject.append(pid)
+        days.append(day)
+        amounts.append(a)
+        conv_units.append(u)
+        percents.append(p)
+        per_capsules.append(g)
+        counts = per_day[(pid, day)]
         counts[0] += 1
-        counts[1] += d["mitragynine_mg"] is None
+        counts[1] += mg is None
     return out
 
 
-def _diary_days(cohort: _Cohort) -> dict[int, set[int]]:
+def _diary_days(cohort: _Cohort, pids: list[int] | None = None) -> dict[int, set[int]]:
     """Days in care on which each patient wrote a diary (implausible ones left out)."""
     from speciosa.clinic.models import DiaryDay
 
     days: dict[int, set[int]] = defaultdict(set)
-    for pid, day in (DiaryDay.objects.filter(patient_id__in=cohort.ids)
+    for pid, day in (DiaryDay.objects.filter(patient_id__in=cohort.ids if pids is None else pids)
                      .values_list("patient_id", "day")):
         index = cohort.day("diary days", pid, day)
         if index is not None:
@@ -390,12 +426,14 @@ def _diary_days(cohort: _Cohort) -> dict[int, set[int]]:
 
 def daily_exposure_mg(doses: _Doses) -> dict[int, dict[int, float]]:
     """Typical mitragynine mg per patient and day in care: the one place the daily exposure
-    is computed, for the whole cohort in one pass of the cross-subject path
-    (:func:`speciosa.pharmacology.cohort.daily_mitragynine_totals`, doses converted in
-    arrays). A dose that cannot be converted counts nothing (the table counts those in
-    ``n_doses_not_converted``); a patient-day with none converted is absent. The values are
-    those of the per-patient :func:`speciosa.pharmacology.doses.daily_mitragynine_mg` (tests:
-    ``tests/research/test_dataset_exposure.py``): a dose's day in care is its local date's.
+    is computed, in one pass of the cross-subject path for every patient of ``doses`` (a chunk
+    of the cohort, or all of it: the sums are per patient-day, in the doses' order, so the
+    same either way) (:func:`speciosa.pharmacology.cohort.daily_mitragynine_totals`, doses
+    converted in arrays). A dose that cannot be converted counts nothing (the table counts
+    those in ``n_doses_not_converted``); a patient-day with none converted is absent. The
+    values are those of the per-patient :func:`speciosa.pharmacology.doses.daily_mitragynine_mg`
+    (tests: ``tests/research/test_dataset_exposure.py``): a dose's day in care is its local
+    date's.
     """
     from speciosa.pharmacology.cohort import daily_mitragynine_totals
 
@@ -411,21 +449,22 @@ def daily_exposure_mg(doses: _Doses) -> dict[int, dict[int, float]]:
     return out
 
 
-def _exposure_rows(cohort: _Cohort, doses: _Doses, diary: dict[int, set[int]],
-                   timings: dict[str, float] | None = None) -> list[dict]:
+def _exposure_rows(cohort: _Cohort, pids: list[int], doses: _Doses, diary: dict[int, set[int]],
+                   timings: dict[str, float] | None = None) -> list[tuple]:
     started = time.perf_counter()
     daily = daily_exposure_mg(doses)
     if timings is not None:
-        timings["daily exposure (cohort path)"] = time.perf_counter() - started
+        timings["daily exposure (cohort path)"] = (timings.get("daily exposure (cohort path)", 0.0)
+                                                   + time.perf_counter() - started)
     rows = []
-    for pid, person in cohort.people.items():
+    for pid in pids:
+        pseudonym = cohort.people[pid].pseudonym
         mg = daily.get(pid, {})
-        for day in sorted(set(mg) | diary.get(pid, set())):
+        written = diary.get(pid, set())
+        for day in sorted(set(mg) | written):
             n, not_converted = doses.per_day.get((pid, day), (0, 0))
-            rows.append({"patient_id": person.pseudonym, "day_in_care": day,
-                         "mitragynine_mg": float(mg.get(day, 0.0)), "n_doses": n,
-                         "n_doses_not_converted": not_converted,
-                         "diary": day in diary.get(pid, ())})
+            rows.append((pseudonym, day, float(mg.get(day, 0.0)), n, not_converted,
+                         day in written))
     return rows
 
 
@@ -455,81 +494,83 @@ def _known_flags(inst: Any, flags: list[Any] | None) -> list[str]:
             and (f in flag_ids or f.removesuffix("-depends-on-sex") in flag_ids)]
 
 
-def _assessment_row(inst: Any, a: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
-    bands = {b.label for b in inst.bands}
-    return {**base, "instrument": inst.id,
-            "instrument_version": _safe_code(str(a["instrument_version"]).lower()) or "",
-            "total": a["total"], "band": a["band"] if a["band"] in bands else "",
-            "complete": a["complete"], "flags": json.dumps(_known_flags(inst, a["flags"])),
-            "items": json.dumps(_numeric_answers(inst, a["items"]), sort_keys=True),
-            "source": a["source"]}
-
-
-def _side_effect_rows(inst: Any, a: dict[str, Any], base: dict[str, Any]) -> list[dict]:
-    answers = _numeric_answers(inst, a["items"])
-    return [{**base, "item": item, "present": int(answers[item] > 0), "source": a["source"]}
-            for item in sorted(answers)]
-
-
-def _assessment_rows(cohort: _Cohort) -> tuple[list[dict], list[dict]]:
+def _assessment_rows(cohort: _Cohort, pids: list[int] | None = None,
+                     ) -> tuple[list[tuple], list[tuple]]:
     """Assessment rows and side-effect rows (instruments this software does not know are
     left out: nothing about them is known to be safe to export)."""
     from speciosa.clinic.models import Assessment
 
     instruments = _known_instruments()
-    assessments: list[dict] = []
-    side_effects: list[dict] = []
-    for a in (Assessment.objects.current().filter(patient_id__in=cohort.ids)
-              .order_by("patient_id", "at", "id")
-              .values("patient_id", "instrument", "instrument_version", "at", "items", "total",
-                      "band", "complete", "flags", "source")):
-        inst = instruments.get(a["instrument"])
+    bands = {inst.id: {b.label for b in inst.bands} for inst in instruments.values()}
+    assessments: list[tuple] = []
+    side_effects: list[tuple] = []
+    people = cohort.people
+    for pid, instrument, version, at, items, total, band, complete, flags, source in (
+            Assessment.objects.current().filter(patient_id__in=cohort.ids if pids is None else pids)
+            .order_by("patient_id", "at", "id")
+            .values_list("patient_id", "instrument", "instrument_version", "at", "items", "total",
+                         "band", "complete", "flags", "source")):
+        inst = instruments.get(instrument)
         if inst is None:
             continue
-        base = cohort.event("assessments", a["patient_id"], a["at"])
-        if base is None:
+        placed = cohort.event("assessments", pid, at)
+        if placed is None:
             continue
+        pseudonym = people[pid].pseudonym
+        day, period = placed
+        answers = _numeric_answers(inst, items)
         if inst.id == SIDE_EFFECTS_INSTRUMENT:
-            side_effects += _side_effect_rows(inst, a, base)
+            side_effects += [(pseudonym, day, period, item, int(answers[item] > 0), source)
+                             for item in sorted(answers)]
         else:
-            assessments.append(_assessment_row(inst, a, base))
+            assessments.append((
+                pseudonym, inst.id, _safe_code(str(version).lower()) or "", day, period, total,
+                band if band in bands[inst.id] else "", complete,
+                json.dumps(_known_flags(inst, flags)), json.dumps(answers, sort_keys=True), source))
     return assessments, side_effects
 
 
-def _lab_rows(cohort: _Cohort) -> list[dict]:
+def _lab_rows(cohort: _Cohort, pids: list[int] | None = None) -> list[tuple]:
     from speciosa.clinic.models import LabResult
 
     labs = _known_labs()
     rows = []
-    for r in (LabResult.objects.current().filter(patient_id__in=cohort.ids)
-              .order_by("patient_id", "collected_at", "id")
-              .values("patient_id", "lab", "loinc", "collected_at", "value", "unit",
-                      "canonical_value", "canonical_unit", "result", "method", "reference_low",
-                      "reference_high", "flag", "source")):
-        lab = labs.get(r["lab"])
+    people = cohort.people
+    for (pid, code, _loinc, collected_at, value, unit, canonical_value, canonical_unit, result,
+         method, reference_low, reference_high, flag, source) in (
+            LabResult.objects.current().filter(patient_id__in=cohort.ids if pids is None else pids)
+            .order_by("patient_id", "collected_at", "id")
+            .values_list("patient_id", "lab", "loinc", "collected_at", "value", "unit",
+                         "canonical_value", "canonical_unit", "result", "method", "reference_low",
+                         "reference_high", "flag", "source")):
+        lab = labs.get(code)
         if lab is None:
             continue
-        base = cohort.event("labs", r["patient_id"], r["collected_at"])
-        if base is None:
+        placed = cohort.event("labs", pid, collected_at)
+        if placed is None:
             continue
-        rows.append({
-            **base, "lab": lab.code, "loinc": lab.loinc or "", "value": _num(r["value"]),
-            "unit": _safe_unit(r["unit"]), "canonical_value": r["canonical_value"],
-            "canonical_unit": _safe_unit(r["canonical_unit"]),
-            "result": r["result"] if r["result"] in getattr(lab, "results", ()) else "",
-            "method": r["method"] if r["method"] in _METHODS else "",
-            "reference_low": r["reference_low"], "reference_high": r["reference_high"],
-            "flag": _safe_code(r["flag"]), "source": r["source"]})
+        day, period = placed
+        rows.append((
+            people[pid].pseudonym, lab.code, lab.loinc or "", day, period, _num(value),
+            _safe_unit(unit), canonical_value, _safe_unit(canonical_unit),
+            result if result in getattr(lab, "results", ()) else "",
+            method if method in _METHODS else "", reference_low, reference_high,
+            _safe_code(flag), source))
     return rows
 
 
 # --------------------------------------------------------------------------- the tables
 
-def _frame(name: str, rows: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+def _frame(name: str, rows: list[tuple] | list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
     """A table with the dictionary's columns, in order, with pandas dtypes for the types,
-    sorted by pseudonym and day (so row order says nothing about database order)."""
+    sorted by pseudonym and day (so row order says nothing about database order). ``rows``
+    are tuples in the dictionary's column order (or dicts, or a frame)."""
     spec = DICTIONARY[name]["columns"]
-    df = pd.DataFrame(rows, columns=[c[0] for c in spec])
+    columns = [c[0] for c in spec]
+    if isinstance(rows, list) and rows and isinstance(rows[0], tuple):
+        df = pd.DataFrame.from_records(rows, columns=columns)
+    else:
+        df = pd.DataFrame(rows, columns=columns)
     for col, kind, _unit, _desc in spec:
         if kind == "integer":
             df[col] = df[col].astype("Int64")
@@ -541,17 +582,6 @@ def _frame(name: str, rows: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame
             df[col] = df[col].astype("string")
     order = [c for c in ("patient_id", "day_in_care") if c in df.columns]
     return df.sort_values(order, kind="stable").reset_index(drop=True)
-
-
-def _without_suppressed(tables: dict[str, pd.DataFrame], keep: set[str],
-                        ) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
-    """Every table restricted to the exported patients, and the rows dropped per table."""
-    out, dropped = {}, {}
-    for name, df in tables.items():
-        mask = df["patient_id"].isin(keep)
-        out[name] = df[mask].reset_index(drop=True)
-        dropped[name] = int((~mask).sum())
-    return out, dropped
 
 
 def _left_out_report(cohort: _Cohort, suppressed_rows: dict[str, int]) -> dict[str, Any]:
@@ -578,9 +608,125 @@ def _report(options: deid.Options, cohort: _Cohort, n_consented: int,
     }
 
 
+#: Patients read and built at a time: the export's memory is that of one chunk's rows (a
+#: year of diaries: about 1,300 rows a patient), whatever the clinic's size.
+CHUNK_PATIENTS = 500
+
+
+class _Build:
+    """One export's build, a chunk of patients at a time (issue 18).
+
+    The patients table and the k-anonymity step come first (they need the quasi-identifiers
+    only); then :meth:`chunks` reads and builds the event tables of the exported patients in
+    pseudonym order, ``chunk`` patients at a time, so that the chunks' tables, one after the
+    other, are the whole tables in their order (sorted by pseudonym and day, ties in record
+    order: every row of a patient is in one chunk). The suppressed patients' records are read
+    last, only to count what is left out (the report says how many rows each table lost), and
+    never become tables. :meth:`dataset` is the result once every chunk has been taken.
+    """
+
+    def __init__(self, deidentifier: deid.Deidentifier, *, options: deid.Options | None,
+                 now: dt.datetime | None, chunk: int = CHUNK_PATIENTS) -> None:
+        from django.utils import timezone
+
+        self.timings: dict[str, float] = {}
+        self._clock = time.perf_counter()
+        self.options = options or options_from_settings()
+        self.chunk = max(1, int(chunk))
+        self.n_consented = len(consented_patient_ids())
+        self.cohort = _cohort(deidentifier, now or timezone.now(), self.options)
+        self.step("cohort")
+        raw = pd.DataFrame(self.cohort.raw_patients, columns=list(anonymity.RAW_COLUMNS))
+        patients, self.k_report = anonymity.anonymise(raw, k=self.options.k,
+                                                      max_suppressed=self.options.max_suppressed)
+        self.patients = _frame("patients", patients)
+        by_pseudonym = {p.pseudonym: pk for pk, p in self.cohort.people.items()}
+        self.exported = [by_pseudonym[p] for p in self.patients["patient_id"].tolist()]
+        kept = set(self.exported)
+        self.suppressed = [pk for pk in self.cohort.people if pk not in kept]
+        self.suppressed_rows = dict.fromkeys(TABLES[1:], 0)
+        self.step("k-anonymity")
+
+    def reset_clock(self) -> None:
+        """The time since the last step is the caller's (writing), not the build's."""
+        self._clock = time.perf_counter()
+
+    def step(self, name: str) -> None:
+        now_ = time.perf_counter()
+        self.timings[name] = self.timings.get(name, 0.0) + now_ - self._clock
+        self._clock = now_
+
+    def _rows(self, pids: list[int]) -> dict[str, list[tuple]]:
+        """The rows of ``pids``, with the cyclic garbage collector paused: they are tuples
+        of scalars (no cycles to find), and its full collections, each a pass over every
+        live object, took a fifth of the build's CPU time at 200 patients (docs/research.md).
+        Whatever else made cycles is collected when it resumes, a chunk later."""
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._read(pids)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _read(self, pids: list[int]) -> dict[str, list[tuple]]:
+        cohort = self.cohort
+        doses = _dose_rows(cohort, pids)
+        self.step("doses")
+        assessments, side_effects = _assessment_rows(cohort, pids)
+        self.step("assessments")
+        diary = _diary_days(cohort, pids)
+        self.step("diary days")
+        exposure = _exposure_rows(cohort, pids, doses, diary, self.timings)
+        self.step("daily exposure table")  # less the cohort path's own time, counted apart
+        labs = _lab_rows(cohort, pids)
+        self.step("labs")
+        return {"doses": doses.rows, "daily_exposure": exposure, "assessments": assessments,
+                "labs": labs, "side_effects": side_effects}
+
+    def chunks(self) -> Iterator[dict[str, pd.DataFrame]]:
+        """The event tables of the exported patients, a chunk of patients at a time."""
+        for start in range(0, len(self.exported), self.chunk):
+            rows = self._rows(self.exported[start:start + self.chunk])
+            tables = {name: _frame(name, rows[name]) for name in TABLES[1:]}
+            self.step("tables")
+            yield tables
+            self.reset_clock()
+        for start in range(0, len(self.suppressed), self.chunk):
+            rows = self._rows(self.suppressed[start:start + self.chunk])
+            for name in TABLES[1:]:
+                self.suppressed_rows[name] += len(rows[name])
+            self.step("tables")
+
+    def dataset(self, tables: dict[str, pd.DataFrame], counts: dict[str, int]) -> ResearchDataset:
+        from speciosa.clinic.models import Patient
+
+        self.timings["daily exposure table"] = (self.timings.get("daily exposure table", 0.0)
+                                                - self.timings.get("daily exposure (cohort path)", 0.0))
+        return ResearchDataset(
+            timings=self.timings, tables=tables, n_patients_in_clinic=Patient.objects.count(),
+            n_consented=self.n_consented, counts={"patients": len(self.patients), **counts},
+            report=_report(self.options, self.cohort, self.n_consented, self.k_report,
+                           self.suppressed_rows),
+            patient_pks=sorted(self.exported))
+
+
+def _concat(frames: list[pd.DataFrame], name: str) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return _frame(name, [])
+    if len(frames) == 1:
+        return frames[0]
+    return pd.concat(frames, ignore_index=True)
+
+
 def build_dataset(deidentifier: deid.Deidentifier, *, options: deid.Options | None = None,
-                  now: dt.datetime | None = None) -> ResearchDataset:
+                  now: dt.datetime | None = None, chunk: int = CHUNK_PATIENTS) -> ResearchDataset:
     """Read the consented patients' current records and return the de-identified tables.
+
+    The tables are built a chunk of ``chunk`` patients at a time and put together at the end
+    (:class:`_Build`); an export written to files never holds them whole
+    (:func:`export_research`).
 
     Parameters
     ----------
@@ -591,49 +737,15 @@ def build_dataset(deidentifier: deid.Deidentifier, *, options: deid.Options | No
     now : datetime, optional
         The moment of the export (default: now); events after it are implausible.
     """
-    from django.utils import timezone
-
-    from speciosa.clinic.models import Patient
-
-    timings: dict[str, float] = {}
-    clock = [time.perf_counter()]
-
-    def step(name: str) -> None:
-        now_ = time.perf_counter()
-        timings[name] = timings.get(name, 0.0) + now_ - clock[0]
-        clock[0] = now_
-
-    options = options or options_from_settings()
-    n_consented = len(consented_patient_ids())
-    cohort = _cohort(deidentifier, now or timezone.now(), options)
-    step("cohort")
-    doses = _dose_rows(cohort)
-    step("doses")
-    assessments, side_effects = _assessment_rows(cohort)
-    step("assessments")
-    diary = _diary_days(cohort)
-    step("diary days")
-    exposure = _exposure_rows(cohort, doses, diary, timings)
-    step("daily exposure table")  # less the cohort path's own time, counted apart
-    timings["daily exposure table"] -= timings.get("daily exposure (cohort path)", 0.0)
-    rows = {"doses": doses.rows, "daily_exposure": exposure,
-            "assessments": assessments, "labs": _lab_rows(cohort), "side_effects": side_effects}
-    step("labs")
-    raw = pd.DataFrame(cohort.raw_patients, columns=list(anonymity.RAW_COLUMNS))
-    patients, k_report = anonymity.anonymise(raw, k=options.k,
-                                             max_suppressed=options.max_suppressed)
-    tables = {"patients": _frame("patients", patients)}
-    step("k-anonymity")
-    events, suppressed_rows = _without_suppressed(
-        {name: _frame(name, rows[name]) for name in TABLES[1:]}, set(patients["patient_id"]))
-    tables.update(events)
-    exported = set(patients["patient_id"])
-    step("tables")
-    return ResearchDataset(timings=timings,
-        tables=tables, n_patients_in_clinic=Patient.objects.count(), n_consented=n_consented,
-        counts={name: len(df) for name, df in tables.items()},
-        report=_report(options, cohort, n_consented, k_report, suppressed_rows),
-        patient_pks=sorted(pk for pk, p in cohort.people.items() if p.pseudonym in exported))
+    build = _Build(deidentifier, options=options, now=now, chunk=chunk)
+    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES[1:]}
+    for tables in build.chunks():
+        for name, df in tables.items():
+            parts[name].append(df)
+    tables = {"patients": build.patients}
+    tables.update({name: _concat(parts[name], name) for name in TABLES[1:]})
+    build.step("tables")
+    return build.dataset(tables, {name: len(tables[name]) for name in TABLES[1:]})
 
 
 # --------------------------------------------------------------------------- writing
@@ -672,19 +784,57 @@ def dictionary_json(dataset: ResearchDataset) -> dict[str, Any]:
     }
 
 
+def _arrow_schema(name: str) -> Any:
+    """The Parquet schema of table ``name`` (from its empty frame: the dtypes fix the types),
+    with the notice in its metadata and without pandas' own."""
+    import pyarrow as pa
+
+    schema = pa.Schema.from_pandas(_frame(name, []), preserve_index=False)
+    return schema.with_metadata({b"speciosa.notice": deid.PART2_NOTICE.encode(),
+                                 b"speciosa.table": name.encode()})
+
+
+class _TableWriter:
+    """``<name>.parquet`` (a row group per chunk, the notice in its metadata) and
+    ``<name>.csv``, written a chunk of rows at a time."""
+
+    def __init__(self, name: str, into: Path) -> None:
+        import pyarrow.parquet as pq
+
+        self.name = name
+        self.schema = _arrow_schema(name)
+        self.parquet = pq.ParquetWriter(into / f"{name}.parquet", self.schema)
+        self.csv = open(into / f"{name}.csv", "w", encoding="utf-8", newline="")  # noqa: SIM115
+        self.rows = 0
+        self._header = False
+
+    def write(self, df: pd.DataFrame) -> None:
+        import pyarrow as pa
+
+        if len(df) or not self._header:
+            df.to_csv(self.csv, index=False, header=not self._header)
+            self._header = True
+        if len(df):
+            self.parquet.write_table(pa.Table.from_pandas(df, schema=self.schema,
+                                                          preserve_index=False))
+        self.rows += len(df)
+
+    def close(self) -> list[str]:
+        if not self._header:
+            self.write(_frame(self.name, []))
+        self.parquet.close()
+        self.csv.close()
+        return [f"{self.name}.parquet", f"{self.name}.csv"]
+
+
 def _write_table(df: pd.DataFrame, name: str, into: Path) -> list[str]:
     """``<name>.parquet`` (with the notice in its metadata) and ``<name>.csv``."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    meta = dict(table.schema.metadata or {})
-    meta.pop(b"pandas", None)
-    meta[b"speciosa.notice"] = deid.PART2_NOTICE.encode()
-    meta[b"speciosa.table"] = name.encode()
-    pq.write_table(table.replace_schema_metadata(meta), into / f"{name}.parquet")
-    df.to_csv(into / f"{name}.csv", index=False)
-    return [f"{name}.parquet", f"{name}.csv"]
+    writer = _TableWriter(name, into)
+    try:
+        writer.write(df)
+    finally:
+        files = writer.close()
+    return files
 
 
 def _write_documents(dataset: ResearchDataset, into: Path) -> list[str]:
@@ -704,6 +854,23 @@ def _write_documents(dataset: ResearchDataset, into: Path) -> list[str]:
     return list(docs)
 
 
+def _fresh_folder(out: Path) -> Path:
+    """A temporary directory beside ``out`` (which must not exist or be empty)."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out} exists and is not an empty directory; choose a new one")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=".speciosa-research-", dir=out.parent))
+
+
+def _move_into_place(tmp: Path, out: Path, names: list[str]) -> None:
+    if out.exists():
+        for name in names:
+            os.replace(tmp / name, out / name)
+        tmp.rmdir()
+    else:
+        os.replace(tmp, out)
+
+
 def write_dataset(dataset: ResearchDataset, out: Path) -> list[str]:
     """Write every table as Parquet and CSV, the data dictionary, NOTICE, the
     de-identification report and a manifest into ``out`` (which must not exist or be
@@ -713,21 +880,56 @@ def write_dataset(dataset: ResearchDataset, out: Path) -> list[str]:
     at the end, so a failure leaves no half-written export.
     """
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FileExistsError(f"{out} exists and is not an empty directory; choose a new one")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".speciosa-research-", dir=out.parent))
+    tmp = _fresh_folder(out)
     try:
         names = [f for name in TABLES for f in _write_table(dataset.tables[name], name, tmp)]
         names += _write_documents(dataset, tmp)
-        if out.exists():
-            for name in names:
-                os.replace(tmp / name, out / name)
-            tmp.rmdir()
-        else:
-            os.replace(tmp, out)
+        _move_into_place(tmp, out, names)
         return names
     finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_streamed(deidentifier: deid.Deidentifier, out: Path, *,
+                   options: deid.Options | None = None, now: dt.datetime | None = None,
+                   chunk: int = CHUNK_PATIENTS) -> tuple[ResearchDataset, list[str]]:
+    """Build and write the export a chunk of patients at a time (issue 18): the same files as
+    ``write_dataset(build_dataset(...), out)``, in the memory of one chunk's rows whatever the
+    clinic's size. Returns the dataset (its ``tables`` hold the patients table only: the
+    event tables went to the files) and the file names written."""
+    out = Path(out)
+    tmp = _fresh_folder(out)
+    writers: list[_TableWriter] = []
+    cpu = time.process_time()
+    try:
+        build = _Build(deidentifier, options=options, now=now, chunk=chunk)
+        writers = [_TableWriter(name, tmp) for name in TABLES]
+        writer = dict(zip(TABLES, writers, strict=True))
+        for tables in itertools.chain([{"patients": build.patients}], build.chunks()):
+            started, cpu_started = time.perf_counter(), time.process_time()
+            for name, df in tables.items():
+                writer[name].write(df)
+            build.reset_clock()
+            build.timings["write"] = build.timings.get("write", 0.0) + time.perf_counter() - started
+            build.timings["write (CPU)"] = (build.timings.get("write (CPU)", 0.0)
+                                            + time.process_time() - cpu_started)
+        started, cpu_started = time.perf_counter(), time.process_time()
+        names = [f for w in writers for f in w.close()]
+        writers = []
+        dataset = build.dataset({"patients": build.patients},
+                                {w.name: w.rows for w in writer.values() if w.name != "patients"})
+        names += _write_documents(dataset, tmp)
+        _move_into_place(tmp, out, names)
+        build.timings["write"] = build.timings.get("write", 0.0) + time.perf_counter() - started
+        build.timings["write (CPU)"] = (build.timings.get("write (CPU)", 0.0)
+                                        + time.process_time() - cpu_started)
+        build.timings["whole (CPU)"] = time.process_time() - cpu
+        return dataset, names
+    finally:
+        for w in writers:
+            w.parquet.close()
+            w.csv.close()
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -744,8 +946,7 @@ def export_research(out: Path, *, purpose: str, key: bytes, user: Any, os_user: 
     traced to the exports that held the patient); it is written only once the files are in
     place.
     """
-    dataset = build_dataset(deid.Deidentifier(key), options=options)
-    files = write_dataset(dataset, out)
+    dataset, files = write_streamed(deid.Deidentifier(key), out, options=options)
     audit_export(dataset, files, user=user, purpose=purpose, os_user=os_user)
     return dataset
 

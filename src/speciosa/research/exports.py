@@ -116,10 +116,10 @@ def run(export_id: int) -> int | None:
     final.parent.mkdir(parents=True, exist_ok=True)
     try:
         key = deid.site_key()
-        ds = dataset.build_dataset(deid.Deidentifier(key), options=dataset.options_from_settings())
         with tempfile.TemporaryDirectory(prefix="research-export-") as tmp:
             folder = Path(tmp) / "export"
-            files = dataset.write_dataset(ds, folder)
+            ds, files = dataset.write_streamed(deid.Deidentifier(key), folder,
+                                               options=dataset.options_from_settings())
             with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as zf:
                 for path in sorted(folder.rglob("*")):
                     if path.is_file():
