@@ -243,6 +243,12 @@ def load_timelines(patient_ids: Sequence[int], *, as_of: dt.datetime | None = No
     With ``as_of``, only the rows the rules can read as of that time are loaded (the
     module's *Lookback*, from ``settings``); without it, the full history.
     """
+    with safety.paused_gc():  # a chunk's rows are a few hundred thousand objects, no cycles
+        return _load_timelines(patient_ids, as_of, settings)
+
+
+def _load_timelines(patient_ids: Sequence[int], as_of: dt.datetime | None,
+                    settings: Mapping | None) -> dict[int, safety.Timeline]:
     ids = list(patient_ids)
     if not ids:
         return {}
@@ -613,7 +619,7 @@ def reconcile(findings_by_patient: dict[int, list], settings: Mapping | None = N
     """Reconcile these patients' alerts with their findings in one transaction (what a
     sweep does after evaluating a chunk; the benchmark times it on its own)."""
     result = SweepResult()
-    with transaction.atomic():
+    with safety.paused_gc(), transaction.atomic():
         _reconcile(findings_by_patient, timezone.now(), result, settings)
     return result
 
@@ -666,7 +672,7 @@ def _evaluate_chunk(chunk: Sequence[int], as_of: dt.datetime, settings: Mapping,
             result.rechecked += len(changed)
         return findings
 
-    with transaction.atomic():
+    with safety.paused_gc(), transaction.atomic():
         _reconcile(findings, timezone.now(), result, settings, refresh if recheck else None)
     result.patients += len(findings)
     result.findings += sum(len(v) for v in findings.values())

@@ -7,6 +7,7 @@ area); their settings, windows and evidence are documented in ``docs/rules.md``,
 from it.
 """
 
+from speciosa.safety.batch import paused_gc
 from speciosa.safety.rules import (
     DEFAULT_SETTINGS,
     RULES,
@@ -54,5 +55,6 @@ __all__ = [
     "evaluate",
     "evaluate_many",
     "get_rule",
+    "paused_gc",
     "timeline_from_json",
 ]

@@ -45,6 +45,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from speciosa.safety.batch import paused_gc
 from speciosa.safety.rules import _docs, use
 from speciosa.safety.rules._context import Context
 from speciosa.safety.rules._registry import (
@@ -164,19 +165,20 @@ def evaluate_many(timelines: Mapping[Any, Timeline], as_of: datetime,
         The same keys -> the findings :func:`evaluate` gives for that timeline.
     """
     resolved = resolve_settings(settings)
-    contexts = {key: Context(tl, as_of, resolved) for key, tl in timelines.items()}
-    batch = list(contexts.values())
-    for step in BATCH_STEPS:
-        step(batch)
     out = {}
-    for key, ctx in contexts.items():
-        found = []
-        for r in RULES:
-            f = r.evaluate(ctx)
-            if f is not None:
-                found.append(f)
-        found.sort(key=lambda f: RANK[f.severity])
-        out[key] = found
+    with paused_gc():  # a chunk's contexts and findings hold no cycles (speciosa.safety.batch)
+        contexts = {key: Context(tl, as_of, resolved) for key, tl in timelines.items()}
+        batch = list(contexts.values())
+        for step in BATCH_STEPS:
+            step(batch)
+        for key, ctx in contexts.items():
+            found = []
+            for r in RULES:
+                f = r.evaluate(ctx)
+                if f is not None:
+                    found.append(f)
+            found.sort(key=lambda f: RANK[f.severity])
+            out[key] = found
     return out
 
 
