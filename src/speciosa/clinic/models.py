@@ -453,7 +453,8 @@ class ClinicalRecord(models.Model):
 class DiaryDay(models.Model):
     """One patient's diary for one calendar day (the day in the site's time zone)."""
 
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="diary_days")
+    # no index of its own: one_diary_per_day (patient, day) leads with it (see Dose.patient)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="diary_days", db_index=False)
     day = models.DateField()
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -476,6 +477,9 @@ class DoseUnit(models.TextChoices):
 
 
 class Dose(ClinicalRecord):
+    # no index of its own: the (patient, ...) index below leads with it. With both, the planner
+    # read a year of the chunk's rows through this one and filtered the window out (issue 18)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+", db_index=False)
     diary = models.ForeignKey(DiaryDay, null=True, blank=True, on_delete=models.PROTECT, related_name="doses")
     taken_at = models.DateTimeField()
     amount = models.DecimalField(max_digits=9, decimal_places=3)
@@ -502,6 +506,9 @@ class Assessment(ClinicalRecord):
     come from the one scorer in :mod:`speciosa.knowledge.instruments`.
     """
 
+    # no index of its own: the (patient, ...) index below leads with it. With both, the planner
+    # read a year of the chunk's rows through this one and filtered the window out (issue 18)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+", db_index=False)
     diary = models.ForeignKey(DiaryDay, null=True, blank=True, on_delete=models.PROTECT, related_name="assessments")
     instrument = models.CharField(max_length=40)
     instrument_version = models.CharField(max_length=40)
