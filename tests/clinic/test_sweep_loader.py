@@ -222,3 +222,29 @@ def test_the_windowed_load_gives_the_same_facts_and_findings(generated, when):
         assert [f.as_json() for f in safety.evaluate(windowed[pid], as_of)] == want, pid
         fired += len(want)
     assert fired > 0
+
+
+@pytest.mark.django_db
+def test_one_assessment_query_per_window(generated, monkeypatch):
+    """Each window of instruments is one query, the side-effect checklists included (on
+    PostgreSQL their ticked items come from jsonb_each): no query whose conditions exclude
+    every row (the checklists' window asked again for everything but the checklists, the
+    other windows for checklists they do not hold; issue 18: 173 ms of the server a chunk)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    sent = []
+    pg_rows = alerts._pg_rows
+
+    def spy(conn, sql, params):
+        sent.append(sql)
+        return pg_rows(conn, sql, params)
+
+    monkeypatch.setattr(alerts, "_pg_rows", spy)
+    windows = alerts.lookback(None).assessments
+    with CaptureQueriesContext(connection) as queries:
+        loaded = alerts.load_timelines(generated, as_of=timezone.now())
+    sent += [q["sql"] for q in queries.captured_queries]
+    asked = [sql for sql in sent if '"clinic_assessment"' in sql]
+    assert len(asked) == len(set(windows.values()))
+    assert any(tl.side_effects for tl in loaded.values()) and any(tl.assessments for tl in loaded.values())

@@ -290,20 +290,26 @@ def _load_timelines(patient_ids: Sequence[int], as_of: dt.datetime | None,
     # -- assessments and side effects
     assessments: dict[int, list] = defaultdict(list)
     side_effects: dict[int, list] = defaultdict(list)
+    current = _of(Assessment.objects.current(), "patient_id", ids)
+    pg = connections[Assessment.objects.db].vendor == "postgresql"
+    groups, ticked = [], []
     if window is None:
-        groups = [_of(Assessment.objects.current(), "patient_id", ids)]
+        groups.append(current.exclude(instrument=SIDE_EFFECTS_INSTRUMENT) if pg else current)
+        ticked.append(current.filter(instrument=SIDE_EFFECTS_INSTRUMENT))
     else:
         by_days: dict[int, list[str]] = defaultdict(list)
         for instrument, days in window.assessments.items():
             by_days[days].append(instrument)
-        groups = [_of(Assessment.objects.current(), "patient_id", ids).filter(instrument__in=instruments,
-                                                      at__gte=since(days))
-                  for days, instruments in sorted(by_days.items())]
-    if connections[Assessment.objects.db].vendor == "postgresql":
+        for days, instruments in sorted(by_days.items()):
+            qs = current.filter(at__gte=since(days))
+            if pg and SIDE_EFFECTS_INSTRUMENT in instruments:
+                ticked.append(qs.filter(instrument=SIDE_EFFECTS_INSTRUMENT))
+                instruments = [i for i in instruments if i != SIDE_EFFECTS_INSTRUMENT]
+            if instruments:  # no query for a window that holds only the checklists (or nothing)
+                groups.append(qs.filter(instrument__in=instruments))
+    if pg:
         # the checklists' reported side effects come from the database as (patient, at, code)
         # rows: a year of weekly checklists is most of the JSON a chunk would decode
-        ticked = [qs.filter(instrument=SIDE_EFFECTS_INSTRUMENT) for qs in groups]
-        groups = [qs.exclude(instrument=SIDE_EFFECTS_INSTRUMENT) for qs in groups]
         for qs in ticked:
             for pid, at, code in _pg_side_effects(qs):
                 side_effects[pid].append(safety.SideEffect(at=at, code=code))
