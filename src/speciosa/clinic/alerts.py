@@ -663,6 +663,15 @@ def _evaluate_chunk(chunk: Sequence[int], as_of: dt.datetime, settings: Mapping,
     transaction, the patients whose records changed since the load started
     (:func:`changed_since`, less :data:`CHANGE_MARGIN`) are loaded and evaluated again,
     as of ``as_of`` when it is fixed, else as of then."""
+    # One pause of the collector for the whole chunk: resumed between the phases, it would
+    # walk the chunk's timelines once more (speciosa.safety.paused_gc: the inner pauses of
+    # the load and evaluate_many are no-ops). The timelines are freed after evaluating.
+    with safety.paused_gc():
+        return _evaluate_chunk_paused(chunk, as_of, settings, recheck=recheck, as_of_fixed=as_of_fixed)
+
+
+def _evaluate_chunk_paused(chunk: Sequence[int], as_of: dt.datetime, settings: Mapping, *,
+                           recheck: bool, as_of_fixed: bool) -> SweepResult:
     result = SweepResult()
     loaded_at = timezone.now()
     findings = _evaluate(load_timelines(chunk, as_of=as_of, settings=settings), as_of, settings, result.failed)
@@ -678,7 +687,7 @@ def _evaluate_chunk(chunk: Sequence[int], as_of: dt.datetime, settings: Mapping,
             result.rechecked += len(changed)
         return findings
 
-    with safety.paused_gc(), transaction.atomic():
+    with transaction.atomic():
         _reconcile(findings, timezone.now(), result, settings, refresh if recheck else None)
     result.patients += len(findings)
     result.findings += sum(len(v) for v in findings.values())
