@@ -27,8 +27,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.text import capfirst
+from django.utils.translation import gettext, gettext_lazy, pgettext
 
 from speciosa.knowledge import drugs as kdrugs
 
@@ -115,6 +117,8 @@ ROUTES: dict[str, str] = {
 #: Largest number accepted for a strength or a dose: a check against typing errors only.
 _MAX_AMOUNT = Decimal("100000")
 
+_NOT_FOUND = gettext_lazy("No such medication in this patient's record.")
+
 #: Every field a medication's data may hold (the API and the correction page accept these).
 FIELDS: tuple[str, ...] = (
     "drug", "name", "rxnorm", "category", "strength", "strength_unit", "form", "dose_amount",
@@ -185,7 +189,8 @@ def _text(data: Mapping[str, Any], key: str, limit: int, errors: dict[str, str],
     value = data.get(key)
     text = "" if value is None else str(value).strip()
     if len(text) > limit:
-        errors[key] = f"{label} can be at most {limit} characters."
+        errors[key] = gettext("%(what)s can be at most %(limit)s characters.") % {
+            "what": label, "limit": limit}
     return text
 
 
@@ -194,7 +199,8 @@ def _choice(data: Mapping[str, Any], key: str, choices, errors: dict[str, str], 
     value = str(data.get(key) or "").strip() or default
     allowed = list(choices)
     if value and value not in allowed:
-        errors[key] = f"Unknown {what} '{value}': choose one of {', '.join(allowed)}."
+        errors[key] = gettext("Unknown %(what)s '%(value)s': choose one of %(allowed)s.") % {
+            "what": what, "value": value, "allowed": ", ".join(allowed)}
     return value
 
 
@@ -206,20 +212,26 @@ def _amount(data: Mapping[str, Any], key: str, unit_key: str, units: tuple[str, 
         unit = next(u for u in units if u.lower() == raw_unit.lower())
     if raw in (None, ""):
         if unit:
-            errors[key] = f"Give the {what} as a number with its unit, or clear the unit."
+            errors[key] = gettext(
+                "Give %(what)s as a number with its unit, or clear the unit.") % {"what": what}
         return None, ""
     value = finite_decimal(raw)
     if value is None:
-        errors[key] = f"Enter the {what} as a number, for example 8 or 2.5."
+        errors[key] = gettext("Enter %(what)s as a number, for example 8 or 2.5.") % {
+            "what": what}
         return None, unit
     if not Decimal(0) < value <= _MAX_AMOUNT:
-        errors[key] = f"The {what} must be more than 0 and at most {_MAX_AMOUNT:,}; check it."
+        errors[key] = capfirst(gettext(
+            "%(what)s must be more than 0 and at most %(limit)s; check it.") % {
+                "what": what, "limit": formats.number_format(_MAX_AMOUNT, force_grouping=True)})
     elif value != value.quantize(Decimal("0.0001")):
-        errors[key] = f"Give the {what} with at most 4 decimal places."
+        errors[key] = gettext("Give %(what)s with at most 4 decimal places.") % {"what": what}
     if not unit:
-        errors[unit_key] = f"Give the unit of the {what}: {', '.join(units)}."
+        errors[unit_key] = gettext("Give the unit of %(what)s: %(units)s.") % {
+            "what": what, "units": ", ".join(units)}
     elif unit not in units:
-        errors[unit_key] = f"Unknown unit '{raw_unit}': choose one of {', '.join(units)}."
+        errors[unit_key] = gettext("Unknown unit '%(unit)s': choose one of %(units)s.") % {
+            "unit": raw_unit, "units": ", ".join(units)}
     return value, unit
 
 
@@ -236,11 +248,12 @@ def _moment(raw: Any, key: str, patient: Patient, errors: dict[str, str], *,
         except ValueError:
             value = None
         if value is None:
-            errors[key] = "Give a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM+00:00)."
+            errors[key] = gettext(
+                "Give a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM+00:00).")
             return None, None
     if isinstance(value, dt.datetime):
         if timezone.is_naive(value):
-            errors[key] = "Give the time with its time zone, or give the date only."
+            errors[key] = gettext("Give the time with its time zone, or give the date only.")
             return None, None
         try:
             day = value.astimezone(_tz(patient)).date()
@@ -250,17 +263,19 @@ def _moment(raw: Any, key: str, patient: Patient, errors: dict[str, str], *,
     elif isinstance(value, dt.date):
         day, at = value, None
     else:
-        errors[key] = "Give a date (YYYY-MM-DD) or a date and time."
+        errors[key] = gettext("Give a date (YYYY-MM-DD) or a date and time.")
         return None, None
     earliest = writes.earliest_date(patient)
     latest = timezone.localdate() + dt.timedelta(days=future_days)
     if day < earliest:
-        errors[key] = (f"{day.isoformat()} is before the dates this record accepts (from "
-                       f"{earliest.isoformat()}); check the year.")
+        errors[key] = gettext(
+            "%(day)s is before the dates this record accepts (from %(earliest)s); check the "
+            "year.") % {"day": day.isoformat(), "earliest": earliest.isoformat()}
     elif day > latest or (at is not None and not future_days
                           and at > timezone.now() + writes.CLOCK_SKEW):
-        errors[key] = ("This date is in the future; give the day it started." if not future_days
-                       else f"Give a stop date up to {latest.isoformat()}.")
+        errors[key] = (gettext("This date is in the future; give the day it started.")
+                       if not future_days else gettext("Give a stop date up to %(latest)s.") % {
+                           "latest": latest.isoformat()})
     return day, at
 
 
@@ -288,65 +303,76 @@ def validate_medication(patient: Patient, data: Mapping[str, Any], *,
     errors: dict[str, str] = {}
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
-        errors["__all__"] = f"Unknown field(s): {', '.join(unknown)}."
+        errors["__all__"] = gettext("Unknown field(s): %(fields)s.") % {
+            "fields": ", ".join(unknown)}
     drug_key = str(data.get("drug") or "").strip()
-    name = _text(data, "name", 120, errors, "The name")
+    name = _text(data, "name", 120, errors, gettext("The name"))
     rxnorm = str(data.get("rxnorm") or "").strip()
     entry = None
     if drug_key:
         entry = kdrugs.get(drug_key)
         if entry is None or entry.kind == "group":
-            errors["drug"] = (f"'{drug_key}' is not a drug in the table: choose one from the "
-                              "list, or leave it empty and write the name (stored as not coded).")
+            errors["drug"] = gettext(
+                "'%(drug)s' is not a drug in the table: choose one from the list, or leave it "
+                "empty and write the name (stored as not coded).") % {"drug": drug_key}
         else:
             drug_key = entry.name
             name = name or entry.name
             if rxnorm and entry.rxnorm and rxnorm != entry.rxnorm:
-                errors["rxnorm"] = (f"RxCUI {rxnorm} is not {entry.name}'s ingredient code "
-                                    f"({entry.rxnorm} in the drug table); correct or clear it.")
+                errors["rxnorm"] = gettext(
+                    "RxCUI %(rxcui)s is not %(drug)s's ingredient code (%(code)s in the drug "
+                    "table); correct or clear it.") % {"rxcui": rxnorm, "drug": entry.name,
+                                                       "code": entry.rxnorm}
             rxnorm = rxnorm or (entry.rxnorm or "")
     elif not name:
-        errors["name"] = "Choose the drug from the list, or write its name."
+        errors["name"] = gettext("Choose the drug from the list, or write its name.")
     if rxnorm and not (rxnorm.isdigit() and len(rxnorm) <= 10 and rxnorm[0] != "0"):
-        errors["rxnorm"] = "An RxCUI is a number of up to 10 digits, for example 1819."
-    category = _choice(data, "category", MedicationCategory.values, errors, "kind of medicine")
+        errors["rxnorm"] = gettext("An RxCUI is a number of up to 10 digits, for example 1819.")
+    category = _choice(data, "category", MedicationCategory.values, errors,
+                       pgettext("unknown ...", "kind of medicine"))
     strength, strength_unit = _amount(data, "strength", "strength_unit", STRENGTH_UNITS,
-                                      errors, "strength")
-    dose, dose_unit = _amount(data, "dose_amount", "dose_unit", DOSE_UNITS, errors, "dose")
-    form = _choice(data, "form", FORMS, errors, "form")
-    route = _choice(data, "route", ROUTES, errors, "route")
-    frequency = _text(data, "frequency", 80, errors, "How often")
-    status = _choice(data, "status", MedicationStatus.values, errors, "status",
-                     MedicationStatus.ACTIVE)
-    prescriber = _choice(data, "prescriber", Prescriber.values, errors, "prescriber",
-                         Prescriber.UNKNOWN)
-    prescriber_name = _text(data, "prescriber_name", 120, errors, "The prescriber's name")
-    indication = _text(data, "indication", 200, errors, "The reason for taking it")
-    notes = _text(data, "notes", 2000, errors, "The notes")
-    stop_reason = _text(data, "stop_reason", 200, errors, "The reason for stopping")
+                                      errors, pgettext("give ... as a number", "the strength"))
+    dose, dose_unit = _amount(data, "dose_amount", "dose_unit", DOSE_UNITS, errors,
+                              pgettext("give ... as a number", "the dose"))
+    form = _choice(data, "form", FORMS, errors, pgettext("unknown ...", "form"))
+    route = _choice(data, "route", ROUTES, errors, pgettext("unknown ...", "route"))
+    frequency = _text(data, "frequency", 80, errors, gettext("How often"))
+    status = _choice(data, "status", MedicationStatus.values, errors,
+                     pgettext("unknown ...", "status"), MedicationStatus.ACTIVE)
+    prescriber = _choice(data, "prescriber", Prescriber.values, errors,
+                         pgettext("unknown ...", "prescriber"), Prescriber.UNKNOWN)
+    prescriber_name = _text(data, "prescriber_name", 120, errors, gettext("The prescriber's name"))
+    indication = _text(data, "indication", 200, errors, gettext("The reason for taking it"))
+    notes = _text(data, "notes", 2000, errors, gettext("The notes"))
+    stop_reason = _text(data, "stop_reason", 200, errors, gettext("The reason for stopping"))
     start, start_at = _moment(data.get("start"), "start", patient, errors)
     if start is None and "start" not in errors:
-        errors["start"] = "Give the date it was started (an estimate is fine; say so in the notes)."
+        errors["start"] = gettext(
+            "Give the date it was started (an estimate is fine; say so in the notes).")
     end, end_at = _moment(data.get("end"), "end", patient, errors, future_days=366)
     if start is not None and end is not None:
         if (end < start or (start_at is not None and end_at is not None and end_at < start_at)):
-            errors["end"] = (f"The stop ({(end_at or end).isoformat()}) is before the start "
-                             f"({(start_at or start).isoformat()}); check both dates.")
+            errors["end"] = gettext(
+                "The stop (%(end)s) is before the start (%(start)s); check both dates.") % {
+                    "end": (end_at or end).isoformat(), "start": (start_at or start).isoformat()}
     if status in _ENDED and end is None and "end" not in errors:
-        errors["end"] = "Give the date it was stopped."
+        errors["end"] = gettext("Give the date it was stopped.")
     if (status == MedicationStatus.ACTIVE and end is not None and "end" not in errors
             and end < timezone.localdate()):
-        errors["status"] = ("The stop date has passed, so it is no longer taken: choose "
-                            "'stopped' or 'completed', or clear the stop date.")
+        errors["status"] = gettext("The stop date has passed, so it is no longer taken: "
+                                   "choose 'stopped' or 'completed', or clear the stop date.")
     if stop_reason and end is None and status not in _ENDED:
-        errors["stop_reason"] = "A reason for stopping goes with a stop date."
+        errors["stop_reason"] = gettext("A reason for stopping goes with a stop date.")
     if not errors and status not in _NEVER_TAKEN:
         clash = _overlapping(patient, drug_key, name, start, end, exclude)
         if clash is not None:
-            until = f"to {clash.end.isoformat()}" if clash.end else "with no stop date"
-            errors["drug" if drug_key else "name"] = (
-                f"{clash.name} is already on the list from {clash.start.isoformat()} {until}. "
-                "Change or stop that entry instead of adding it again, or correct its dates.")
+            values = {"name": clash.name, "start": clash.start.isoformat(),
+                      "end": clash.end.isoformat() if clash.end else ""}
+            errors["drug" if drug_key else "name"] = (gettext(
+                "%(name)s is already on the list from %(start)s to %(end)s. Change or stop that "
+                "entry instead of adding it again, or correct its dates.") if clash.end else gettext(
+                "%(name)s is already on the list from %(start)s with no stop date. Change or stop "
+                "that entry instead of adding it again, or correct its dates.")) % values
     if errors:
         raise ValidationError(errors)
     return {"drug": drug_key, "name": name, "rxnorm": rxnorm, "category": category,
@@ -380,17 +406,18 @@ def medication_for(patient: Patient, medication_id: Any) -> Medication:
         id of another patient's medication gets the same answer: nothing is disclosed;
         :func:`~speciosa.clinic.writes.record_of`)."""
     return writes.record_of(Medication, patient, medication_id, field="medication",
-                            missing="No such medication in this patient's record.")
+                            missing=_NOT_FOUND)
 
 
 def _own(patient: Patient, record: Medication) -> None:
     if record.patient_id != patient.pk:
-        raise ValidationError({"medication": "No such medication in this patient's record."})
+        raise ValidationError({"medication": _NOT_FOUND})
 
 
 def _writable(record: Medication) -> None:
     if record.superseded or record.retracted:
-        raise ValidationError({"__all__": "This entry was changed since; open the current one."})
+        raise ValidationError({"__all__": gettext(
+            "This entry was changed since; open the current one.")})
 
 
 def current_medications(patient: Patient):
@@ -455,11 +482,11 @@ def check_stop(patient: Patient, record, reason: str, at: Any, errors: dict[str,
     if not reason:
         errors["stop_reason"] = missing
     elif len(reason) > 200:
-        errors["stop_reason"] = "The reason for stopping can be at most 200 characters."
+        errors["stop_reason"] = gettext("The reason for stopping can be at most 200 characters.")
     day, moment = when(at, patient, "end")
     if day < record.start or (moment and record.start_at and moment < record.start_at):
-        errors["end"] = (f"The stop is before the start ({record.start.isoformat()}); "
-                         "check the date.")
+        errors["end"] = gettext("The stop is before the start (%(start)s); check the date.") % {
+            "start": record.start.isoformat()}
     return reason, day, moment
 
 
@@ -472,7 +499,7 @@ def stop_medication(user, patient: Patient, record: Medication, *, reason: str,
     _own(patient, record)
     writes.require(access.can_write_clinical(user, patient)
                    or (access.can_write_diary(user, patient) and record.source == Source.PATIENT),
-                   "Only the care team can stop this medication.")
+                   gettext("Only the care team can stop this medication."))
     earlier = writes.replayed(user, token, model=Medication, kind="medication-stop",
                               patient=patient)
     if earlier is not None:
@@ -480,12 +507,13 @@ def stop_medication(user, patient: Patient, record: Medication, *, reason: str,
     _writable(record)
     errors: dict[str, str] = {}
     if status not in _ENDED:
-        errors["status"] = "Choose stopped or completed."
+        errors["status"] = gettext("Choose stopped or completed.")
     if record.status not in (*CURRENT_MEDICATION_STATUSES, MedicationStatus.ON_HOLD,
                              MedicationStatus.INTENDED):
-        errors["__all__"] = f"This medication is already {record.get_status_display()}."
+        errors["__all__"] = gettext("This medication is already %(status)s.") % {
+            "status": record.get_status_display()}
     reason, day, moment = check_stop(patient, record, reason, at, errors,
-                                     missing="Say why it was stopped.")
+                                     missing=gettext("Say why it was stopped."))
     if errors:
         raise ValidationError(errors)
 
@@ -512,7 +540,7 @@ def change_medication(user, patient: Patient, record: Medication, changes: Mappi
     (stop it and record the other drug)."""
     _own(patient, record)
     writes.require(access.can_write_clinical(user, patient),
-                   "Only the care team can change a medication.")
+                   gettext("Only the care team can change a medication."))
     earlier = writes.replayed(user, token, model=Medication, kind="medication-change",
                               patient=patient)
     if earlier is not None:
@@ -521,18 +549,20 @@ def change_medication(user, patient: Patient, record: Medication, changes: Mappi
     reason = (reason or "").strip()
     errors: dict[str, str] = {}
     if not reason:
-        errors["reason"] = "Say why the medication is changed."
+        errors["reason"] = gettext("Say why the medication is changed.")
     for key in ("drug", "name", "rxnorm", "start", "end", "status"):
         if key in changes and str(changes[key] or "") != str(getattr(record, key) or ""):
-            errors[key] = ("A change keeps the drug and starts now: to take another drug, stop "
-                           "this one and add the other; to fix a mistake, correct the entry.")
+            errors[key] = gettext(
+                "A change keeps the drug and starts now: to take another drug, stop this one and "
+                "add the other; to fix a mistake, correct the entry.")
     if record.status not in CURRENT_MEDICATION_STATUSES:
-        errors["__all__"] = (f"Only a medication being taken can be changed; this one is "
-                             f"{record.get_status_display()}.")
+        errors["__all__"] = gettext(
+            "Only a medication being taken can be changed; this one is %(status)s.") % {
+                "status": record.get_status_display()}
     day, moment = when(at, patient, "start")
     if day < record.start:
-        errors["start"] = (f"The change is before the medication started "
-                           f"({record.start.isoformat()}).")
+        errors["start"] = gettext("The change is before the medication started (%(start)s).") % {
+            "start": record.start.isoformat()}
     if errors:
         raise ValidationError(errors)
     merged = {k: getattr(record, k) for k in FIELDS if k not in ("start", "end", "stop_reason")}
@@ -567,17 +597,17 @@ def confirm_medication(user, patient: Patient, record: Medication, *,
     confirmed it and when (it stays patient-reported)."""
     _own(patient, record)
     writes.require(access.can_write_clinical(user, patient),
-                   "Only the care team confirms a medication.")
+                   gettext("Only the care team confirms a medication."))
     earlier = writes.replayed(user, token, model=Medication, kind="medication-confirm",
                               patient=patient)
     if earlier is not None:
         return earlier
     _writable(record)
     if record.source != Source.PATIENT:
-        raise ValidationError({"__all__": "Only a medication the patient reported needs "
-                                          "confirming."})
+        raise ValidationError({"__all__": gettext(
+            "Only a medication the patient reported needs confirming.")})
     if record.confirmed_at is not None:
-        raise ValidationError({"__all__": "This medication was already confirmed."})
+        raise ValidationError({"__all__": gettext("This medication was already confirmed.")})
 
     def create():
         return _new_version(record, user, {"confirmed_by": user, "confirmed_at": timezone.now()},
@@ -598,10 +628,10 @@ def record_medication_review(user, patient: Patient, *, note: str = "",
     (patient-reported ones not yet confirmed included: the review page asks the clinician to
     confirm or correct them first; :func:`awaiting_confirmation` finds them)."""
     writes.require(access.can_write_clinical(user, patient),
-                   "Only the care team records a medication review.")
+                   gettext("Only the care team records a medication review."))
     note = (note or "").strip()
     if len(note) > 1000:
-        raise ValidationError({"note": "The note can be at most 1,000 characters."})
+        raise ValidationError({"note": gettext("The note can be at most 1,000 characters.")})
     listed = list(current_medications(patient).exclude(status__in=_NEVER_TAKEN)
                   .values_list("pk", flat=True))
     return writes.create_record(user, token, "medication-review", MedicationReview, patient,

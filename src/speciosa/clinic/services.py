@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy, gettext_noop
+from django.utils.translation import gettext, gettext_lazy, pgettext
 
 from speciosa.knowledge import instruments as kinstruments
 from speciosa.knowledge import labs as klabs
@@ -46,7 +46,7 @@ from .models import (
     SubstanceUse,
     TreatmentEpisode,
 )
-from .numbers import finite_decimal
+from .numbers import COMMA_DECIMAL, finite_decimal, local_number
 from .writes import CLOCK_SKEW, audit  # noqa: F401 - part of this module's public interface
 
 SUBSTANCES = {
@@ -71,10 +71,6 @@ class DosesNeedConfirmation(NeedsConfirmation, writes.Invalid):
 
 # --------------------------------------------------------------------------- validation
 
-#: A decimal comma ("1,5") gets this message everywhere a number is entered (the web forms,
-#: the API, the FHIR import): Speciosa reads a point only, never guessing by locale.
-#: (Marked for the catalogues: the web forms show it in the page's language, the API in English.)
-COMMA_DECIMAL = gettext_noop("Use a point for decimals: write 1.5, not 1,5.")
 
 
 def _has_comma(raw: Any) -> bool:
@@ -106,7 +102,7 @@ def validate_dose(data: Mapping[str, Any], patient: Patient | None = None) -> di
     errors: dict[str, str] = {}
     unit = data.get("unit")
     if unit not in pdoses.UNITS:
-        errors["unit"] = f"Choose a unit: {', '.join(pdoses.UNITS)}."
+        errors["unit"] = gettext("Choose a unit: %(units)s.") % {"units": ", ".join(pdoses.UNITS)}
     amount = data.get("amount")
     if _has_comma(amount):
         errors["amount"] = COMMA_DECIMAL
@@ -233,7 +229,7 @@ def validate_items(instrument_id: str, items: Mapping[str, Any], *, sex: str | N
             if str(value).strip() not in (str(clean[key]),):
                 raise ValueError
         except (TypeError, ValueError):
-            errors[key] = f"Enter a whole number for '{key}'."
+            errors[key] = gettext("Enter a whole number for '%(item)s'.") % {"item": key}
     if errors:
         raise ValidationError(errors)
     try:
@@ -242,8 +238,9 @@ def validate_items(instrument_id: str, items: Mapping[str, Any], *, sex: str | N
         raise ValidationError({exc.item or "__all__": str(exc)}) from None
     if require_complete and not result.complete:
         missing = ", ".join(result.missing)
-        raise ValidationError({m: "Answer this question." for m in result.missing} |
-                              {"__all__": f"Some answers are missing: {missing}."})
+        raise ValidationError({m: gettext("Answer this question.") for m in result.missing} |
+                              {"__all__": gettext("Some answers are missing: %(items)s.") % {
+                                  "items": missing}})
     return instrument, clean, result
 
 
@@ -257,17 +254,19 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
     try:
         lab = klabs.get_lab(lab_code)
     except (KeyError, ValueError, klabs.LabValueError):
-        raise ValidationError({"lab": "Choose a test from the list."}) from None
+        raise ValidationError({"lab": gettext("Choose a test from the list.")}) from None
     collected_at = data.get("collected_at")
     if not isinstance(collected_at, dt.datetime):
-        raise ValidationError({"collected_at": "Give the date and time the sample was taken."})
+        raise ValidationError({"collected_at": gettext(
+            "Give the date and time the sample was taken.")})
     writes.in_window(patient, collected_at, "collected_at")
     out: dict[str, Any] = {"lab": lab.code, "loinc": lab.loinc or "", "collected_at": collected_at,
                            "method": (data.get("method") or "")[:20]}
     if lab.kind == "qualitative":
         result = data.get("result")
         if result not in lab.results:
-            raise ValidationError({"result": f"Choose a result: {', '.join(lab.results)}."})
+            raise ValidationError({"result": gettext("Choose a result: %(results)s.") % {
+                "results": ", ".join(lab.results)}})
         out.update(result=result, value=None, unit="", canonical_value=None,
                    canonical_unit="", flag="abnormal" if result == "positive" else "normal")
         return out
@@ -277,25 +276,30 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
         # instruments.md): the rules and the prolactin samples' states read it
         result = str(data.get("result")).strip().lower()
         if result not in HCG_RESULTS:
-            raise ValidationError({"result": "A pregnancy test (hCG) is positive or negative; "
-                                             "or give the value with its unit."})
+            raise ValidationError({"result": gettext(
+                "A pregnancy test (hCG) is positive or negative; or give the value with its "
+                "unit.")})
         out.update(result=result, value=None, unit="", canonical_value=None, canonical_unit="",
                    loinc=HCG_QUALITATIVE_LOINC, flag="")
         return out
     if raw_value in (None, ""):
-        raise ValidationError({"value": "Enter the result value."})
+        raise ValidationError({"value": gettext("Enter the result value.")})
     if not unit:
-        raise ValidationError({"unit": f"Give the unit the laboratory reported, e.g. {lab.canonical_unit}."})
+        raise ValidationError({"unit": gettext(
+            "Give the unit the laboratory reported, e.g. %(unit)s.") % {
+                "unit": lab.canonical_unit}})
     if _has_comma(raw_value):
         raise ValidationError({"value": COMMA_DECIMAL})
     value = finite_decimal(raw_value)
     if value is None:
-        raise ValidationError({"value": "Enter the result as a number, for example 12.5."})
+        raise ValidationError({"value": gettext(
+            "Enter the result as a number, for example 12.5.")})
     if abs(value) >= Decimal("1e8") or value != value.quantize(Decimal("0.0001")):
-        raise ValidationError({"value": "Enter the value with at most 8 digits before and 4 after the decimal point."})
+        raise ValidationError({"value": gettext(
+            "Enter the value with at most 8 digits before and 4 after the decimal point.")})
     comparator = str(data.get("comparator") or "").strip()
     if comparator and comparator not in klabs.COMPARATORS:
-        raise ValidationError({"comparator": "Choose <, <=, >= or >, or leave it empty."})
+        raise ValidationError({"comparator": gettext("Choose <, <=, >= or >, or leave it empty.")})
     iu_factor = _iu_factor(lab, data.get("iu_factor"))
     try:
         unit = klabs.normalise_unit(lab.code, unit)
@@ -327,8 +331,8 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
                     laboratory_range=laboratory is not None, sample_state=state.state)
     reported = data.get("reported_interpretation") or []
     if not isinstance(reported, list):
-        raise ValidationError({"reported_interpretation": "Give the laboratory's interpretation "
-                                                          "as a list of coded concepts."})
+        raise ValidationError({"reported_interpretation": gettext(
+            "Give the laboratory's interpretation as a list of coded concepts.")})
     out.update(value=value, unit=unit, canonical_value=canonical, canonical_unit=lab.canonical_unit,
                loinc=klabs.loinc_for(lab.code, unit) or "", comparator=comparator,
                iu_factor=iu_factor, reference_low=low, reference_high=high,
@@ -351,18 +355,21 @@ def _iu_factor(lab: klabs.LabTest, raw: Any) -> float | None:
     if _has_comma(raw):
         raise ValidationError({"iu_factor": COMMA_DECIMAL})
     if lab.code != "prolactin":
-        raise ValidationError({"iu_factor": "Only a prolactin result takes an assay factor "
-                                            "(mIU/L per ng/mL); leave it empty."})
+        raise ValidationError({"iu_factor": gettext(
+            "Only a prolactin result takes an assay factor (mIU/L per ng/mL); leave it empty.")})
     try:
         factor = float(Decimal(str(raw)))
     except (InvalidOperation, ValueError):
-        raise ValidationError({"iu_factor": "Enter the factor as a number, e.g. 21.2."}) from None
+        raise ValidationError({"iu_factor": gettext(
+            "Enter the factor as a number, e.g. %(example)s.") % {
+                "example": local_number("21.2")}}) from None
     lo, hi = IU_FACTOR_ACCEPTED
     if not lo <= factor <= hi:
-        raise ValidationError({"iu_factor": (
-            f"Enter the mIU/L per ng/mL factor the laboratory states, between {lo:g} and "
-            f"{hi:g} (the catalogue uses 21.2, the WHO 3rd IS 84/500 factor)."
-        )})
+        raise ValidationError({"iu_factor": gettext(
+            "Enter the mIU/L per ng/mL factor the laboratory states, between %(low)s and "
+            "%(high)s (the catalogue uses %(default)s, the WHO 3rd IS 84/500 factor).") % {
+                "low": local_number(f"{lo:g}"), "high": local_number(f"{hi:g}"),
+                "default": local_number("21.2")}})
     return factor
 
 
@@ -390,14 +397,15 @@ def _laboratory_range(lab: klabs.LabTest, data: Mapping[str, Any], unit: str,
             raise ValidationError({key: COMMA_DECIMAL})
         number = finite_decimal(value)
         if number is None:
-            raise ValidationError({key: "Enter the limit as a number, for example 45."})
+            raise ValidationError({key: gettext("Enter the limit as a number, for example 45.")})
         if number < 0:
-            raise ValidationError({key: "A reference limit cannot be negative; check the range."})
+            raise ValidationError({key: gettext(
+                "A reference limit cannot be negative; check the range.")})
         out[key] = klabs.to_canonical(lab.code, number, ref_unit, iu_factor=iu_factor)
     low, high = out["reference_low"], out["reference_high"]
     if low is not None and high is not None and low > high:
-        raise ValidationError({"reference_high": "The upper limit is below the lower limit; "
-                                                 "check the laboratory's range."})
+        raise ValidationError({"reference_high": gettext(
+            "The upper limit is below the lower limit; check the laboratory's range.")})
     return low, high
 
 
@@ -421,26 +429,36 @@ def _range_problem(lab: klabs.LabTest, laboratory: tuple[float | None, float | N
     usual = catalogue[1] if catalogue else None
 
     def text(rng) -> str:
-        a, b = (("" if x is None else f"{x:g}") for x in rng)
+        a, b = (("" if x is None else local_number(f"{x:g}")) for x in rng)
         return f"{a}–{b} {klabs.unit_display(lab.canonical_unit)}"
 
-    ask = "; check the range and its unit (it decides the flag and every rule), or confirm it."
+    sexes = {"male": pgettext("the catalogue's range for ...", "males"),
+             "female": pgettext("the catalogue's range for ...", "females")}
     if high is None:
         if low is not None and usual is not None and low >= usual:
-            return ("reference_low", f"The laboratory's range {text(laboratory)} has a lower "
-                    f"limit at or above the catalogue's upper limit ({text(catalogue)} for "
-                    f"{sex}s): was the upper limit typed as the lower one? Check the range "
-                    "and its unit (it decides the flag and every rule), or confirm it.")
+            return ("reference_low", gettext(
+                "The laboratory's range %(range)s has a lower limit at or above the catalogue's "
+                "upper limit (%(catalogue)s for %(sex)s): was the upper limit typed as the lower "
+                "one? Check the range and its unit (it decides the flag and every rule), or "
+                "confirm it.") % {"range": text(laboratory), "catalogue": text(catalogue),
+                                  "sex": sexes.get(sex, sex)})
         return None
     far = usual is not None and usual > 0 and not (
         usual / RANGE_TYPO_FACTOR <= high <= usual * RANGE_TYPO_FACTOR)
     implausible = lab.plausible_high is not None and high > lab.plausible_high
     if not (far or implausible):
         return None
-    against = (f"far from the catalogue's {text(catalogue)} for {sex}s" if far else
-               f"above the plausible limit of {lab.plausible_high:g} "
-               f"{klabs.unit_display(lab.canonical_unit)}")
-    return ("reference_high", f"The laboratory's range {text(laboratory)} is {against}" + ask)
+    if far:
+        return ("reference_high", gettext(
+            "The laboratory's range %(range)s is far from the catalogue's %(catalogue)s for "
+            "%(sex)s; check the range and its unit (it decides the flag and every rule), or "
+            "confirm it.") % {"range": text(laboratory), "catalogue": text(catalogue),
+                              "sex": sexes.get(sex, sex)})
+    return ("reference_high", gettext(
+        "The laboratory's range %(range)s is above the plausible limit of %(limit)s %(unit)s; "
+        "check the range and its unit (it decides the flag and every rule), or confirm it.") % {
+            "range": text(laboratory), "limit": local_number(f"{lab.plausible_high:g}"),
+            "unit": klabs.unit_display(lab.canonical_unit)})
 
 
 def lab_flag(code: str, value: float | Decimal, unit: str, canonical_value: float,

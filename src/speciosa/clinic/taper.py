@@ -46,6 +46,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.utils.translation import gettext, gettext_lazy, gettext_noop, pgettext
 
 from speciosa.pharmacology import doses as pdoses
 
@@ -62,7 +63,7 @@ from .models import (
     TaperStatus,
     TreatmentEpisode,
 )
-from .numbers import finite_decimal
+from .numbers import COMMA_DECIMAL, day_text, finite_decimal, local_number
 
 __all__ = [
     "DOSE_TIMES",
@@ -113,11 +114,13 @@ _DECISION_CHOICES = {TaperKind.KRATOM: ("supervised-taper",),
                      TaperKind.BUPRENORPHINE: ("buprenorphine",),
                      TaperKind.METHADONE: ("methadone",)}
 
-_NOT_FOUND = "No such taper plan in this patient's record."
-_CHANGED = "This plan was changed since; open the current one."
-UNIT_WORDS = {"g": "g of leaf", "capsule": "capsules", "glass": "glasses of tea",
-              "mg_extract": "mg of extract", "mg_mitragynine": "mg mitragynine",
-              "mg_7oh": "mg 7-OH"}
+_NOT_FOUND = gettext_lazy("No such taper plan in this patient's record.")
+_CHANGED = gettext_lazy("This plan was changed since; open the current one.")
+#: The units as the pages write them (marked for the catalogues: the services' messages give
+#: them in the reader's language; the pages and reports still show these words).
+UNIT_WORDS = {"g": gettext_noop("g of leaf"), "capsule": gettext_noop("capsules"),
+              "glass": gettext_noop("glasses of tea"), "mg_extract": gettext_noop("mg of extract"),
+              "mg_mitragynine": gettext_noop("mg mitragynine"), "mg_7oh": gettext_noop("mg 7-OH")}
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,8 @@ def steps_of(plan: TaperPlan) -> list[Step]:
 
 def _day(raw: Any, key: tuple, patient: Patient, errors: dict, what: str) -> dt.date | None:
     if raw in (None, ""):
-        errors[key] = f"Give the day the step {what} (YYYY-MM-DD)."
+        errors[key] = (gettext("Give the day the step starts (YYYY-MM-DD).") if what == "starts"
+                       else gettext("Give the day the step ends (YYYY-MM-DD)."))
         return None
     if isinstance(raw, dt.datetime):
         raw = raw.date()
@@ -197,17 +201,20 @@ def _day(raw: Any, key: tuple, patient: Patient, errors: dict, what: str) -> dt.
         except ValueError:
             day = None
         if day is None:
-            errors[key] = f"'{raw}' is not a date: give it as YYYY-MM-DD."
+            errors[key] = gettext("'%(text)s' is not a date: give it as YYYY-MM-DD.") % {
+                "text": raw}
             return None
     earliest = writes.earliest_date(patient)
     latest = timezone.localdate() + dt.timedelta(days=MAX_DAYS)
     if day < earliest:
-        errors[key] = (f"{day.isoformat()} is before the dates this record accepts (from "
-                       f"{earliest.isoformat()}); check the year.")
+        errors[key] = gettext(
+            "%(day)s is before the dates this record accepts (from %(earliest)s); check the "
+            "year.") % {"day": day.isoformat(), "earliest": earliest.isoformat()}
         return None
     if day > latest:
-        errors[key] = (f"{day.isoformat()} is more than {MAX_DAYS} days ahead; a plan runs "
-                       f"up to {latest.isoformat()}. Check the year.")
+        errors[key] = gettext(
+            "%(day)s is more than %(days)s days ahead; a plan runs up to %(latest)s. Check the "
+            "year.") % {"day": day.isoformat(), "days": MAX_DAYS, "latest": latest.isoformat()}
         return None
     return day
 
@@ -215,17 +222,17 @@ def _day(raw: Any, key: tuple, patient: Patient, errors: dict, what: str) -> dt.
 def _decimal(raw: Any, key: tuple, errors: dict, what: str, example: str) -> Decimal | None:
     if raw in (None, ""):
         return None
+    not_a_number = gettext("Enter %(what)s as a number, for example %(example)s.") % {
+        "what": what, "example": local_number(example)}
     if isinstance(raw, bool):
-        errors[key] = f"Enter the {what} as a number, for example {example}."
+        errors[key] = not_a_number
         return None
     if isinstance(raw, str) and "," in raw:
-        from .services import COMMA_DECIMAL
-
-        errors[key] = COMMA_DECIMAL
+        errors[key] = gettext(COMMA_DECIMAL)
         return None
     value = finite_decimal(raw)
     if value is None:
-        errors[key] = f"Enter the {what} as a number, for example {example}."
+        errors[key] = not_a_number
     return value
 
 
@@ -247,43 +254,53 @@ def _step(raw: Any, i: int, patient: Patient, errors: dict) -> Step | None:
     n = i + 1
     at = ("steps", i)
     if not isinstance(raw, Mapping):
-        errors[at] = f"Step {n} must be an object with {', '.join(STEP_FIELDS[:5])}."
+        errors[at] = gettext("Step %(n)s must be an object with %(fields)s.") % {
+            "n": n, "fields": ", ".join(STEP_FIELDS[:5])}
         return None
     before = len(errors)
     unknown = sorted(set(raw) - set(STEP_FIELDS))
     if unknown:
-        errors[at + ("__all__",)] = f"Step {n}: unknown field(s) {', '.join(unknown)}."
+        errors[at + ("__all__",)] = gettext("Step %(n)s: unknown field(s) %(fields)s.") % {
+            "n": n, "fields": ", ".join(unknown)}
     start = _day(raw.get("start"), at + ("start",), patient, errors, "starts")
     end = _day(raw.get("end"), at + ("end",), patient, errors, "ends")
     if start is not None and end is not None and end < start:
-        errors[at + ("end",)] = (f"Step {n} ends on {end.isoformat()}, before it starts "
-                                 f"({start.isoformat()}); check both dates.")
+        errors[at + ("end",)] = gettext(
+            "Step %(n)s ends on %(end)s, before it starts (%(start)s); check both dates.") % {
+                "n": n, "end": end.isoformat(), "start": start.isoformat()}
     unit = str(raw.get("unit") or "").strip()
     if not unit:
-        errors[at + ("unit",)] = f"Step {n}: choose the unit ({', '.join(pdoses.UNITS)})."
+        errors[at + ("unit",)] = gettext("Step %(n)s: choose the unit (%(units)s).") % {
+            "n": n, "units": ", ".join(pdoses.UNITS)}
     elif unit not in pdoses.UNITS:
-        errors[at + ("unit",)] = (f"Step {n}: unknown unit '{unit}'; choose one of "
-                                  f"{', '.join(pdoses.UNITS)}.")
-    amount = _decimal(raw.get("amount"), at + ("amount",), errors, "amount per dose", "2.5")
+        errors[at + ("unit",)] = gettext(
+            "Step %(n)s: unknown unit '%(unit)s'; choose one of %(units)s.") % {
+                "n": n, "unit": unit, "units": ", ".join(pdoses.UNITS)}
+    amount = _decimal(raw.get("amount"), at + ("amount",), errors,
+                      pgettext("enter ... as a number", "the amount per dose"), "2.5")
     if amount is None and at + ("amount",) not in errors:
-        errors[at + ("amount",)] = f"Step {n}: give the amount per dose."
+        errors[at + ("amount",)] = gettext("Step %(n)s: give the amount per dose.") % {"n": n}
     elif amount is not None:
         limit, why = plausible_limit(unit) if unit in pdoses.UNITS else (None, "")
-        words = UNIT_WORDS.get(unit, unit)
+        words = gettext(UNIT_WORDS[unit]) if unit in UNIT_WORDS else unit
         if amount <= 0:
-            errors[at + ("amount",)] = (f"Step {n}: the amount per dose must be more than 0 (a "
-                                        "day without kratom is the end of the plan, or a gap "
-                                        "between steps).")
+            errors[at + ("amount",)] = gettext(
+                "Step %(n)s: the amount per dose must be more than 0 (a day without kratom is the "
+                "end of the plan, or a gap between steps).") % {"n": n}
         elif limit is not None and amount > Decimal(str(limit)):
-            errors[at + ("amount",)] = (
-                f"Step {n}: {_text(amount)} {words} in one dose is above {limit:g}, the diary's "
-                f"plausibility limit for this unit ({why}). Check the amount and the unit.")
+            errors[at + ("amount",)] = gettext(
+                "Step %(n)s: %(amount)s %(unit)s in one dose is above %(limit)s, the diary's "
+                "plausibility limit for this unit (%(why)s). Check the amount and the unit.") % {
+                    "n": n, "amount": local_number(_text(amount)), "unit": words,
+                    "limit": local_number(f"{limit:g}"), "why": why}
         elif not _places(amount, 3):
-            errors[at + ("amount",)] = f"Step {n}: give the amount with at most 3 decimal places."
+            errors[at + ("amount",)] = gettext(
+                "Step %(n)s: give the amount with at most 3 decimal places.") % {"n": n}
     raw_n = raw.get("doses_per_day")
     per_day = None
     if raw_n in (None, ""):
-        errors[at + ("doses_per_day",)] = f"Step {n}: give the number of doses a day."
+        errors[at + ("doses_per_day",)] = gettext(
+            "Step %(n)s: give the number of doses a day.") % {"n": n}
     else:
         try:
             if isinstance(raw_n, bool) or (isinstance(raw_n, float) and not raw_n.is_integer()):
@@ -292,33 +309,37 @@ def _step(raw: Any, i: int, patient: Patient, errors: dict) -> Step | None:
         except ValueError:
             per_day = None
         if per_day is None or not 1 <= per_day <= MAX_DOSES_PER_DAY:
-            errors[at + ("doses_per_day",)] = (f"Step {n}: doses a day is a whole number from 1 "
-                                               f"to {MAX_DOSES_PER_DAY}.")
+            errors[at + ("doses_per_day",)] = gettext(
+                "Step %(n)s: doses a day is a whole number from 1 to %(most)s.") % {
+                    "n": n, "most": MAX_DOSES_PER_DAY}
             per_day = None
     pct = _decimal(raw.get("mitragynine_percent"), at + ("mitragynine_percent",), errors,
-                   "mitragynine %", "1.5")
+                   pgettext("enter ... as a number", "the mitragynine %"), "1.5")
     if pct is not None and not Decimal(0) < pct <= 100:
-        errors[at + ("mitragynine_percent",)] = (f"Step {n}: mitragynine % must be more than 0 "
-                                                 "and at most 100 (as on the label).")
+        errors[at + ("mitragynine_percent",)] = gettext(
+            "Step %(n)s: mitragynine %% must be more than 0 and at most 100 (as on the "
+            "label).") % {"n": n}
     elif pct is not None and not _places(pct, 2):
-        errors[at + ("mitragynine_percent",)] = (f"Step {n}: give the mitragynine % with at most "
-                                                 "2 decimal places (as the diary keeps it).")
+        errors[at + ("mitragynine_percent",)] = gettext(
+            "Step %(n)s: give the mitragynine %% with at most 2 decimal places (as the diary "
+            "keeps it).") % {"n": n}
     gpc = _decimal(raw.get("grams_per_capsule"), at + ("grams_per_capsule",), errors,
-                   "grams per capsule", "0.5")
+                   pgettext("enter ... as a number", "the grams per capsule"), "0.5")
     if gpc is not None and not Decimal(0) < gpc <= 5:
-        errors[at + ("grams_per_capsule",)] = (f"Step {n}: grams per capsule must be more than 0 "
-                                               "and at most 5.")
+        errors[at + ("grams_per_capsule",)] = gettext(
+            "Step %(n)s: grams per capsule must be more than 0 and at most 5.") % {"n": n}
     elif gpc is not None and not _places(gpc, 3):
-        errors[at + ("grams_per_capsule",)] = (f"Step {n}: give the grams per capsule with at "
-                                               "most 3 decimal places (as the diary keeps it).")
+        errors[at + ("grams_per_capsule",)] = gettext(
+            "Step %(n)s: give the grams per capsule with at most 3 decimal places (as the diary "
+            "keeps it).") % {"n": n}
     if unit == "capsule" and gpc is None and at + ("grams_per_capsule",) not in errors:
-        errors[at + ("grams_per_capsule",)] = (f"Step {n}: give the grams per capsule of the "
-                                               "product (the exposure preview and the diary "
-                                               "comparison need it).")
+        errors[at + ("grams_per_capsule",)] = gettext(
+            "Step %(n)s: give the grams per capsule of the product (the exposure preview and the "
+            "diary comparison need it).") % {"n": n}
     if unit == "mg_extract" and pct is None and at + ("mitragynine_percent",) not in errors:
-        errors[at + ("mitragynine_percent",)] = (f"Step {n}: give the extract's labelled "
-                                                 "mitragynine %; extracts differ too much to "
-                                                 "assume it.")
+        errors[at + ("mitragynine_percent",)] = gettext(
+            "Step %(n)s: give the extract's labelled mitragynine %%; extracts differ too much to "
+            "assume it.") % {"n": n}
     if len(errors) > before:
         return None
     return Step(start, end, amount, unit, per_day, pct if unit != "glass" else None,
@@ -336,18 +357,21 @@ def _episode(raw: Any, patient: Patient, kind: str, errors: dict):
     except (TreatmentEpisode.DoesNotExist, TypeError, ValueError):
         episode = None
     if episode is None or episode.patient_id != patient.pk:
-        errors["episode"] = "No such treatment episode in this patient's record."
+        errors["episode"] = gettext("No such treatment episode in this patient's record.")
         return None
     if episode.retracted:
-        errors["episode"] = ("That treatment episode was withdrawn as entered in error; choose "
-                             "the episode the plan goes with, or leave it out.")
+        errors["episode"] = gettext(
+            "That treatment episode was withdrawn as entered in error; choose the episode the "
+            "plan goes with, or leave it out.")
         return None
     if kind == TaperKind.KRATOM:
-        errors["episode"] = ("A kratom taper goes with no treatment episode: choose 'move to "
-                             f"{episode.drug}' as the kind, or leave the episode out.")
+        errors["episode"] = gettext(
+            "A kratom taper goes with no treatment episode: choose 'move to %(drug)s' as the "
+            "kind, or leave the episode out.") % {"drug": episode.drug}
     elif kind in TaperKind.values and episode.drug != kind:
-        errors["episode"] = (f"This is a {episode.drug} episode, and the plan is a move to "
-                             f"{kind}: choose the {kind} episode, or leave it out.")
+        errors["episode"] = gettext(
+            "This is a %(drug)s episode, and the plan is a move to %(kind)s: choose the "
+            "%(kind)s episode, or leave it out.") % {"drug": episode.drug, "kind": kind}
     return episode
 
 
@@ -363,13 +387,15 @@ def _decision(raw: Any, patient: Patient, kind: str, errors: dict):
     except (Decision.DoesNotExist, TypeError, ValueError):
         decision = None
     if decision is None or decision.patient_id != patient.pk:
-        errors["decision"] = "No such decision in this patient's record."
+        errors["decision"] = gettext("No such decision in this patient's record.")
         return None
     wanted = _DECISION_CHOICES.get(kind)
     if wanted is not None and decision.choice not in wanted:
-        errors["decision"] = (f"The decision of {decision.decided_at:%d %b %Y} chose "
-                              f"'{decision.choice_label}', not a {TaperKind(kind).label}: "
-                              "choose the matching kind, or leave the decision out.")
+        errors["decision"] = gettext(
+            "The decision of %(day)s chose '%(choice)s', not a %(kind)s: choose the matching "
+            "kind, or leave the decision out.") % {"day": day_text(decision.decided_at),
+                                                  "choice": decision.choice_label,
+                                                  "kind": TaperKind(kind).label}
     return decision
 
 
@@ -391,28 +417,31 @@ def validate_plan(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
     """
     errors: dict[Any, str] = {}
     if not isinstance(data, Mapping):
-        raise writes.Invalid({(): "Send the plan as an object."})
+        raise writes.Invalid({(): gettext("Send the plan as an object.")})
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
-        errors[()] = f"Unknown field(s): {', '.join(unknown)}."
+        errors[()] = gettext("Unknown field(s): %(fields)s.") % {"fields": ", ".join(unknown)}
     kind = str(data.get("kind") or "").strip()
     if kind not in TaperKind.values:
-        errors[("kind",)] = ("Choose what the plan is for: kratom (a kratom taper), "
-                             "buprenorphine or methadone (the move to it)."
-                             if not kind else
-                             f"Unknown kind '{kind}': choose kratom, buprenorphine or methadone.")
+        errors[("kind",)] = (gettext(
+            "Choose what the plan is for: kratom (a kratom taper), buprenorphine or methadone "
+            "(the move to it).") if not kind else gettext(
+            "Unknown kind '%(kind)s': choose kratom, buprenorphine or methadone.") % {
+                "kind": kind})
     reason = str(data.get("reason") or "").strip()
     if not reason:
-        errors[("reason",)] = "Say why this plan (what was agreed with the patient, and why)."
+        errors[("reason",)] = gettext(
+            "Say why this plan (what was agreed with the patient, and why).")
     elif len(reason) > 2000:
-        errors[("reason",)] = "The reason can be at most 2,000 characters."
+        errors[("reason",)] = gettext("The reason can be at most 2,000 characters.")
     raw_steps = data.get("steps")
     steps: list[Step] = []
     if not isinstance(raw_steps, Sequence) or isinstance(raw_steps, str | bytes) or not raw_steps:
-        errors[("steps",)] = ("Enter the schedule: at least one step (from, to, amount per "
-                              "dose, unit, doses a day).")
+        errors[("steps",)] = gettext(
+            "Enter the schedule: at least one step (from, to, amount per dose, unit, doses a "
+            "day).")
     elif len(raw_steps) > MAX_STEPS:
-        errors[("steps",)] = f"A plan holds at most {MAX_STEPS} steps."
+        errors[("steps",)] = gettext("A plan holds at most %(most)s steps.") % {"most": MAX_STEPS}
     else:
         for i, raw in enumerate(raw_steps):
             step = _step(raw, i, patient, errors)
@@ -422,17 +451,21 @@ def validate_plan(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
             order = sorted(range(len(steps)), key=lambda k: (steps[k].start, k))
             for a, b in zip(order, order[1:], strict=False):
                 if steps[b].start <= steps[a].end:
-                    errors[("steps", b, "start")] = (
-                        f"Step {b + 1} (from {steps[b].start.isoformat()}) overlaps step {a + 1} "
-                        f"({steps[a].start.isoformat()} to {steps[a].end.isoformat()}): each day "
-                        "belongs to one step.")
+                    errors[("steps", b, "start")] = gettext(
+                        "Step %(n)s (from %(start)s) overlaps step %(other)s (%(other_start)s to "
+                        "%(other_end)s): each day belongs to one step.") % {
+                            "n": b + 1, "start": steps[b].start.isoformat(), "other": a + 1,
+                            "other_start": steps[a].start.isoformat(),
+                            "other_end": steps[a].end.isoformat()}
                     break
             if steps and ("steps", 0, "start") not in errors:
                 first, last = min(s.start for s in steps), max(s.end for s in steps)
                 if (last - first).days + 1 > MAX_DAYS:
-                    errors[("steps",)] = (f"The plan runs {(last - first).days + 1} days "
-                                          f"({first.isoformat()} to {last.isoformat()}); a plan "
-                                          f"runs at most {MAX_DAYS} days.")
+                    errors[("steps",)] = gettext(
+                        "The plan runs %(days)s days (%(first)s to %(last)s); a plan runs at "
+                        "most %(most)s days.") % {"days": (last - first).days + 1,
+                                                  "first": first.isoformat(),
+                                                  "last": last.isoformat(), "most": MAX_DAYS}
     episode = _episode(data.get("episode"), patient, kind, errors)
     decision = _decision(data.get("decision"), patient, kind, errors)
     if errors:
@@ -484,7 +517,7 @@ def plan_data(record: TaperPlan) -> dict[str, Any]:
 
 def _require(user, patient: Patient) -> None:
     writes.require(access.can_write_clinical(user, patient),
-                   "Only the care team records a taper plan.")
+                   gettext("Only the care team records a taper plan."))
 
 
 def _own(patient: Patient, record: TaperPlan) -> None:
@@ -500,9 +533,9 @@ def _writable(record: TaperPlan) -> None:
 def _reason(reason: str, key: str = "change_reason") -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({key: "Say why."})
+        raise ValidationError({key: gettext("Say why.")})
     if len(reason) > 500:
-        raise ValidationError({key: "The reason can be at most 500 characters."})
+        raise ValidationError({key: gettext("The reason can be at most 500 characters.")})
     return reason
 
 
@@ -520,9 +553,10 @@ def record_plan(user, patient: Patient, data: Mapping[str, Any], *,
         Patient.objects.select_for_update().filter(pk=patient.pk).first()
         active = active_plan(patient)
         if active is not None:
-            raise ValidationError({"__all__": (
-                f"There is an active taper plan ({active.start:%d %b %Y} to "
-                f"{active.end:%d %b %Y}): replace it with this one, or stop it first.")})
+            raise ValidationError({"__all__": gettext(
+                "There is an active taper plan (%(start)s to %(end)s): replace it with this "
+                "one, or stop it first.") % {"start": day_text(active.start),
+                                             "end": day_text(active.end)}})
         obj = TaperPlan.objects.create(patient=patient, entered_by=user,
                                        source=Source.CLINICIAN, **fields)
         writes.audit(user, writes.Action.CREATE, obj, patient=patient, after=writes.snapshot(obj))
@@ -572,8 +606,9 @@ def replace_plan(user, patient: Patient, record: TaperPlan, data: Mapping[str, A
     _writable(record)
     reason = _reason(reason)
     if record.status != TaperStatus.ACTIVE:
-        raise ValidationError({"__all__": "Only the active plan can be replaced; this one is "
-                                          f"{record.get_status_display()}."})
+        raise ValidationError({"__all__": gettext(
+            "Only the active plan can be replaced; this one is %(status)s.") % {
+                "status": record.get_status_display()}})
     fields = validate_plan(patient, data)
 
     def create():
@@ -606,7 +641,8 @@ def stop_plan(user, patient: Patient, record: TaperPlan, *, reason: str, on: Any
     reason = _reason(reason, "stop_reason")[:200]
     errors: dict[str, str] = {}
     if record.status != TaperStatus.ACTIVE:
-        errors["__all__"] = f"This plan is already {record.get_status_display()}."
+        errors["__all__"] = gettext("This plan is already %(status)s.") % {
+            "status": record.get_status_display()}
     today = integrity.site_today(patient.site)
     if on in (None, ""):
         day = today
@@ -618,11 +654,14 @@ def stop_plan(user, patient: Patient, record: TaperPlan, *, reason: str, on: Any
             except ValueError:
                 day = None
         if day is None:
-            errors["stopped_on"] = f"'{on}' is not a date: give it as YYYY-MM-DD."
+            errors["stopped_on"] = gettext(
+                "'%(text)s' is not a date: give it as YYYY-MM-DD.") % {"text": on}
         elif day > today:
-            errors["stopped_on"] = "The stop is in the future; record it on the day it stops."
+            errors["stopped_on"] = gettext(
+                "The stop is in the future; record it on the day it stops.")
         elif day < writes.earliest_date(patient):
-            errors["stopped_on"] = f"{day.isoformat()} is too early; check the year."
+            errors["stopped_on"] = gettext("%(day)s is too early; check the year.") % {
+                "day": day.isoformat()}
     if errors:
         raise ValidationError(errors)
 

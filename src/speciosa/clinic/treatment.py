@@ -29,12 +29,13 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.utils.translation import gettext, gettext_lazy
 
 from . import access, rule_settings, writes
 from .medications import _moment, check_stop, when
 from .models import EpisodeStatus, Patient, Source, TreatmentDrug, TreatmentEpisode
 from .models import TreatmentFormulation as F
-from .numbers import finite_decimal
+from .numbers import COMMA_DECIMAL, day_text, finite_decimal, local_number
 
 __all__ = [
     "DECISION_DRUGS",
@@ -75,7 +76,8 @@ DECISION_DRUGS: dict[str, str] = {"buprenorphine": TreatmentDrug.BUPRENORPHINE,
                                   "methadone": TreatmentDrug.METHADONE,
                                   "xr-naltrexone": TreatmentDrug.NALTREXONE}
 
-_NOT_FOUND = "No such treatment episode in this patient's record."
+_NOT_FOUND = gettext_lazy("No such treatment episode in this patient's record.")
+_CHANGED = gettext_lazy("This episode was changed since; open the current one.")
 
 
 def _needs_confirmation(message: dict[str, str]) -> ValidationError:
@@ -89,27 +91,33 @@ def _dose(data: Mapping[str, Any], drug: str, formulation: str,
     raw = data.get("dose_mg")
     unit = str(data.get("dose_unit") or "mg").strip()
     if unit.lower() not in ("mg", "milligram", "milligrams"):
-        errors["dose_unit"] = (f"Unknown unit '{unit}': a treatment episode's dose is in mg "
-                               "(the daily dose, or the dose of each injection).")
+        errors["dose_unit"] = gettext(
+            "Unknown unit '%(unit)s': a treatment episode's dose is in mg (the daily dose, or "
+            "the dose of each injection).") % {"unit": unit}
     if raw in (None, ""):
         if drug == TreatmentDrug.METHADONE:
-            errors["dose_mg"] = "Give the daily methadone dose in mg."
+            errors["dose_mg"] = gettext("Give the daily methadone dose in mg.")
         return None
     if isinstance(raw, str) and "," in raw:
-        errors["dose_mg"] = "Use a point for decimals: write 1.5, not 1,5."
+        errors["dose_mg"] = gettext(COMMA_DECIMAL)
         return None
     value = finite_decimal(raw)
     if value is None:
-        errors["dose_mg"] = "Enter the dose in mg as a number, for example 16 or 2.5."
+        errors["dose_mg"] = gettext("Enter the dose in mg as a number, for example 16 or 2.5.")
         return None
-    basis = "each injection" if formulation == F.XR_INJECTION else "a day"
+    injection = formulation == F.XR_INJECTION
     if value <= 0:
-        errors["dose_mg"] = f"The dose ({basis}) must be more than 0 mg."
+        errors["dose_mg"] = (gettext("The dose (each injection) must be more than 0 mg.")
+                             if injection else gettext("The dose (a day) must be more than 0 mg."))
     elif value > DOSE_GUARD_MG:
-        errors["dose_mg"] = (f"{value:f} mg {basis} is beyond {DOSE_GUARD_MG:f} mg, the limit "
-                             "this form takes (a check against typing errors); check the dose.")
+        errors["dose_mg"] = (gettext(
+            "%(dose)s mg each injection is beyond %(limit)s mg, the limit this form takes (a "
+            "check against typing errors); check the dose.") if injection else gettext(
+            "%(dose)s mg a day is beyond %(limit)s mg, the limit this form takes (a check "
+            "against typing errors); check the dose.")) % {
+                "dose": local_number(value), "limit": local_number(DOSE_GUARD_MG)}
     elif value != value.quantize(Decimal("0.01")):
-        errors["dose_mg"] = "Give the dose with at most 2 decimal places."
+        errors["dose_mg"] = gettext("Give the dose with at most 2 decimal places.")
     return value
 
 
@@ -118,34 +126,41 @@ def _injections(raw: Any, patient: Patient, formulation: str, start: dt.date | N
     if raw in (None, "", []):
         return []
     if formulation != F.XR_INJECTION:
-        errors["injection_dates"] = "Injection dates go with an extended-release injection only."
+        errors["injection_dates"] = gettext(
+            "Injection dates go with an extended-release injection only.")
         return []
     items = raw.split(",") if isinstance(raw, str) else list(raw) if isinstance(
         raw, list | tuple) else None
     if items is None:
-        errors["injection_dates"] = "Give the injection dates as a list of dates (YYYY-MM-DD)."
+        errors["injection_dates"] = gettext(
+            "Give the injection dates as a list of dates (YYYY-MM-DD).")
         return []
     days = set()
     for item in items:
         day = item if isinstance(item, dt.date) and not isinstance(item, dt.datetime) else (
             parse_date(str(item).strip()) if str(item).strip() else None)
         if day is None:
-            errors["injection_dates"] = f"'{item}' is not a date (YYYY-MM-DD)."
+            errors["injection_dates"] = gettext("'%(text)s' is not a date (YYYY-MM-DD).") % {
+                "text": item}
             return []
         if day > timezone.localdate():
-            errors["injection_dates"] = (f"{day.isoformat()} is in the future; record an "
-                                         "injection once it is given.")
+            errors["injection_dates"] = gettext(
+                "%(day)s is in the future; record an injection once it is given.") % {
+                    "day": day.isoformat()}
             return []
         if start is not None and day < start:
-            errors["injection_dates"] = (f"The injection on {day.isoformat()} is before the "
-                                         f"episode started ({start.isoformat()}).")
+            errors["injection_dates"] = gettext(
+                "The injection on %(day)s is before the episode started (%(start)s).") % {
+                    "day": day.isoformat(), "start": start.isoformat()}
             return []
         if end is not None and day > end:
-            errors["injection_dates"] = (f"The injection on {day.isoformat()} is after the "
-                                         f"episode stopped ({end.isoformat()}).")
+            errors["injection_dates"] = gettext(
+                "The injection on %(day)s is after the episode stopped (%(end)s).") % {
+                    "day": day.isoformat(), "end": end.isoformat()}
             return []
         if day < writes.earliest_date(patient):
-            errors["injection_dates"] = f"{day.isoformat()} is too early; check the year."
+            errors["injection_dates"] = gettext("%(day)s is too early; check the year.") % {
+                "day": day.isoformat()}
             return []
         days.add(day)
     return [d.isoformat() for d in sorted(days)]
@@ -158,23 +173,25 @@ def _decision(raw: Any, patient: Patient, drug: str, errors: dict[str, str]):
     from speciosa.education.models import Decision
 
     if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
-        errors["decision"] = "Give the decision's id (a whole number)."
+        errors["decision"] = gettext("Give the decision's id (a whole number).")
         return None
     try:
         decision = raw if isinstance(raw, Decision) else Decision.objects.get(pk=int(raw))
     except (Decision.DoesNotExist, TypeError, ValueError):
         decision = None
     if decision is None or decision.patient_id != patient.pk:
-        errors["decision"] = "No such decision in this patient's record."
+        errors["decision"] = gettext("No such decision in this patient's record.")
         return None
     chosen = DECISION_DRUGS.get(decision.choice)
     if chosen is None:
-        errors["decision"] = (f"The decision of {decision.decided_at:%d %b %Y} chose "
-                              f"'{decision.choice_label}', not a medication for opioid use "
-                              "disorder.")
+        errors["decision"] = gettext(
+            "The decision of %(day)s chose '%(choice)s', not a medication for opioid use "
+            "disorder.") % {"day": day_text(decision.decided_at), "choice": decision.choice_label}
     elif drug in FORMULATIONS and chosen != drug:
-        errors["decision"] = (f"The decision of {decision.decided_at:%d %b %Y} chose {chosen}, "
-                              f"not {drug}: start a {chosen} episode, or leave the decision out.")
+        errors["decision"] = gettext(
+            "The decision of %(day)s chose %(chosen)s, not %(drug)s: start a %(chosen)s episode, "
+            "or leave the decision out.") % {"day": day_text(decision.decided_at),
+                                             "chosen": chosen, "drug": drug}
     return decision
 
 
@@ -191,50 +208,57 @@ def validate_episode(patient: Patient, data: Mapping[str, Any], *,
     errors: dict[str, str] = {}
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
-        errors["__all__"] = f"Unknown field(s): {', '.join(unknown)}."
+        errors["__all__"] = gettext("Unknown field(s): %(fields)s.") % {
+            "fields": ", ".join(unknown)}
     drug = str(data.get("drug") or "").strip().lower()
     formulation = str(data.get("formulation") or "").strip()
     if drug not in FORMULATIONS:
-        errors["drug"] = ("Choose buprenorphine, methadone or naltrexone (other medicines go "
-                          "on the medication list).")
+        errors["drug"] = gettext("Choose buprenorphine, methadone or naltrexone (other "
+                                 "medicines go on the medication list).")
     elif formulation not in FORMULATIONS[drug]:
         allowed = ", ".join(str(F(f).label) for f in FORMULATIONS[drug])
-        errors["formulation"] = (f"Unknown formulation '{formulation}' for {drug}: choose "
-                                 f"{allowed}." if formulation else
-                                 f"Choose the formulation: {allowed}.")
+        errors["formulation"] = (gettext(
+            "Unknown formulation '%(formulation)s' for %(drug)s: choose %(allowed)s.") % {
+                "formulation": formulation, "drug": drug, "allowed": allowed}
+            if formulation else gettext("Choose the formulation: %(allowed)s.") % {
+                "allowed": allowed})
     dose = _dose(data, drug, formulation, errors)
     clinic = str(data.get("dispensing_clinic") or "").strip()
     if len(clinic) > 120:
-        errors["dispensing_clinic"] = "The dispensing clinic can be at most 120 characters."
+        errors["dispensing_clinic"] = gettext(
+            "The dispensing clinic can be at most 120 characters.")
     if drug == TreatmentDrug.METHADONE and not clinic:
-        errors["dispensing_clinic"] = "Name the clinic that dispenses the methadone."
+        errors["dispensing_clinic"] = gettext("Name the clinic that dispenses the methadone.")
     elif clinic and drug in FORMULATIONS and drug != TreatmentDrug.METHADONE:
-        errors["dispensing_clinic"] = "Only a methadone episode names a dispensing clinic."
+        errors["dispensing_clinic"] = gettext(
+            "Only a methadone episode names a dispensing clinic.")
     notes = str(data.get("notes") or "").strip()
     if len(notes) > 2000:
-        errors["notes"] = "The notes can be at most 2,000 characters."
+        errors["notes"] = gettext("The notes can be at most 2,000 characters.")
     stop_reason = str(data.get("stop_reason") or "").strip()
     if len(stop_reason) > 200:
-        errors["stop_reason"] = "The reason for stopping can be at most 200 characters."
+        errors["stop_reason"] = gettext("The reason for stopping can be at most 200 characters.")
     status = str(data.get("status") or EpisodeStatus.ACTIVE).strip()
     if status not in EpisodeStatus.values:
-        errors["status"] = f"Unknown status '{status}': choose active or stopped."
+        errors["status"] = gettext("Unknown status '%(status)s': choose active or stopped.") % {
+            "status": status}
     start, start_at = _moment(data.get("start"), "start", patient, errors)
     if start is None and "start" not in errors:
-        errors["start"] = "Give the date the episode started."
+        errors["start"] = gettext("Give the date the episode started.")
     end, end_at = _moment(data.get("end"), "end", patient, errors)
     if start is not None and end is not None and (
             end < start or (start_at is not None and end_at is not None and end_at < start_at)):
-        errors["end"] = (f"The stop ({(end_at or end).isoformat()}) is before the start "
-                         f"({(start_at or start).isoformat()}); check both dates.")
+        errors["end"] = gettext(
+            "The stop (%(end)s) is before the start (%(start)s); check both dates.") % {
+                "end": (end_at or end).isoformat(), "start": (start_at or start).isoformat()}
     if status == EpisodeStatus.STOPPED and end is None and "end" not in errors:
-        errors["end"] = "Give the date the episode stopped."
+        errors["end"] = gettext("Give the date the episode stopped.")
     if status == EpisodeStatus.STOPPED and not stop_reason:
-        errors.setdefault("stop_reason", "Say why the episode stopped.")
+        errors.setdefault("stop_reason", gettext("Say why the episode stopped."))
     if end is not None and status == EpisodeStatus.ACTIVE and "end" not in errors:
-        errors["status"] = "An episode with a stop date is stopped: choose stopped."
+        errors["status"] = gettext("An episode with a stop date is stopped: choose stopped.")
     if stop_reason and end is None:
-        errors.setdefault("stop_reason", "A reason for stopping goes with a stop date.")
+        errors.setdefault("stop_reason", gettext("A reason for stopping goes with a stop date."))
     injections = _injections(data.get("injection_dates"), patient, formulation, start, end,
                              errors)
     confirmed = bool(data.get("confirmed_dose"))
@@ -248,10 +272,10 @@ def validate_episode(patient: Patient, data: Mapping[str, Any], *,
     limit = rule_settings.in_force()["methadone_confirm_above_mg"]
     if drug == TreatmentDrug.METHADONE and dose is not None and dose > Decimal(str(limit)) \
             and not confirmed:
-        raise _needs_confirmation({"dose_mg": (
-            f"{dose:f} mg a day is above {limit:g} mg/day, the level at which this site asks for "
+        raise _needs_confirmation({"dose_mg": gettext(
+            "%(dose)s mg a day is above %(limit)s mg/day, the level at which this site asks for "
             "a confirmation (a site convention, not a maximum dose): check the dose, then "
-            "confirm it.")})
+            "confirm it.") % {"dose": local_number(dose), "limit": local_number(f"{limit:g}")}})
     return {"drug": drug, "formulation": formulation, "dose_mg": dose,
             "injection_dates": injections, "dispensing_clinic": clinic, "start": start,
             "start_at": start_at, "end": end, "end_at": end_at, "status": status,
@@ -270,9 +294,15 @@ def overlap(start: dt.date, end: dt.date | None, other_start: dt.date,
 
 
 def _clash_message(drug: str, clash: TreatmentEpisode) -> str:
-    until = f"to {clash.end.isoformat()}" if clash.end else "and is ongoing"
-    return (f"A {drug} episode already runs from {clash.start.isoformat()} {until}. Change "
-            "or stop that episode instead of adding another, or correct its dates.")
+    if clash.end:
+        return gettext(
+            "A %(drug)s episode already runs from %(start)s to %(end)s. Change or stop that "
+            "episode instead of adding another, or correct its dates.") % {
+                "drug": drug, "start": clash.start.isoformat(), "end": clash.end.isoformat()}
+    return gettext(
+        "A %(drug)s episode already runs from %(start)s and is ongoing. Change or stop that "
+        "episode instead of adding another, or correct its dates.") % {
+            "drug": drug, "start": clash.start.isoformat()}
 
 
 def _overlapping(patient: Patient, drug: str, start: dt.date, end: dt.date | None,
@@ -310,12 +340,12 @@ def _own(patient: Patient, record: TreatmentEpisode) -> None:
 
 def _writable(record: TreatmentEpisode) -> None:
     if record.superseded or record.retracted:
-        raise ValidationError({"__all__": "This episode was changed since; open the current one."})
+        raise ValidationError({"__all__": _CHANGED})
 
 
 def _require(user, patient: Patient) -> None:
     writes.require(access.can_write_clinical(user, patient),
-                   "Only the care team records treatment episodes.")
+                   gettext("Only the care team records treatment episodes."))
 
 
 def record_episode(user, patient: Patient, data: Mapping[str, Any], *,
@@ -351,8 +381,7 @@ def record_episode(user, patient: Patient, data: Mapping[str, Any], *,
 def _new_version(record: TreatmentEpisode, user, fields: Mapping[str, Any], action: str,
                  reason: str, patient: Patient) -> TreatmentEpisode:
     return writes.new_version(record, user, fields, action=action, reason=reason,
-                              patient=patient, changed="This episode was changed since; open "
-                                                        "the current one.")
+                              patient=patient, changed=_CHANGED)
 
 
 def episode_data(record: TreatmentEpisode) -> dict[str, Any]:
@@ -379,12 +408,14 @@ def stop_episode(user, patient: Patient, record: TreatmentEpisode, *, reason: st
     _writable(record)
     errors: dict[str, str] = {}
     if record.status != EpisodeStatus.ACTIVE:
-        errors["__all__"] = "This episode has already stopped."
+        errors["__all__"] = gettext("This episode has already stopped.")
     reason, day, moment = check_stop(patient, record, reason, at, errors,
-                                     missing="Say why the episode stopped.")
+                                     missing=gettext("Say why the episode stopped."))
     late = [d for d in record.injection_dates or [] if d > day.isoformat()]
     if late and "end" not in errors:
-        errors["end"] = f"An injection was recorded on {late[0]}, after this stop; check the date."
+        errors["end"] = gettext(
+            "An injection was recorded on %(day)s, after this stop; check the date.") % {
+                "day": late[0]}
     if errors:
         raise ValidationError(errors)
 
@@ -421,16 +452,19 @@ def change_episode(user, patient: Patient, record: TreatmentEpisode,
     reason = (reason or "").strip()
     errors: dict[str, str] = {}
     if not reason:
-        errors["reason"] = "Say why the treatment changes."
+        errors["reason"] = gettext("Say why the treatment changes.")
     wrong = sorted(k for k in changes if k not in CHANGEABLE)
     for key in wrong:
-        errors[key] = ("A change keeps the drug and starts at the time given: to switch drug, "
-                       "stop this episode and start the other; to fix a mistake, correct it.")
+        errors[key] = gettext(
+            "A change keeps the drug and starts at the time given: to switch drug, stop this "
+            "episode and start the other; to fix a mistake, correct it.")
     if record.status != EpisodeStatus.ACTIVE:
-        errors["__all__"] = "Only an ongoing episode can be changed; this one has stopped."
+        errors["__all__"] = gettext(
+            "Only an ongoing episode can be changed; this one has stopped.")
     day, moment = when(at, patient, "start")
     if day < record.start:
-        errors["start"] = f"The change is before the episode started ({record.start.isoformat()})."
+        errors["start"] = gettext("The change is before the episode started (%(start)s).") % {
+            "start": record.start.isoformat()}
     if errors:
         raise ValidationError(errors)
     merged = episode_data(record)
@@ -479,10 +513,10 @@ def add_injection(user, patient: Patient, record: TreatmentEpisode, day: Any, *,
     dates.append(day.isoformat() if isinstance(day, dt.date) else str(day or "").strip())
     merged["injection_dates"] = dates
     if str(day or "").strip() == "":
-        raise ValidationError({"injection_dates": "Give the date of the injection."})
+        raise ValidationError({"injection_dates": gettext("Give the date of the injection.")})
     fields = validate_episode(patient, {**merged, "confirmed_dose": True}, exclude=(record.pk,))
     if len(fields["injection_dates"]) == len(record.injection_dates or []):
-        raise ValidationError({"injection_dates": "This injection is already recorded."})
+        raise ValidationError({"injection_dates": gettext("This injection is already recorded.")})
 
     def create():
         return _new_version(record, user, {"injection_dates": fields["injection_dates"]},

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext, gettext_lazy, pgettext
 
 from speciosa.clinic import access, writes
 from speciosa.clinic.integrity import site_zone
@@ -27,7 +28,7 @@ from speciosa.clinic.models import (
     TreatmentEpisode,
     UrinePanel,
 )
-from speciosa.clinic.numbers import finite_decimal
+from speciosa.clinic.numbers import finite_decimal, local_number
 from speciosa.knowledge import drug_panels
 from speciosa.knowledge import labs as klabs
 
@@ -49,10 +50,12 @@ def _decimal(raw: Any, field: str, low: Decimal, high: Decimal, what: str,
         return None
     value = finite_decimal(raw)
     if value is None:
-        errors[field] = f"Enter {what} as a number, for example {low + (high - low) / 2}."
+        errors[field] = gettext("Enter %(what)s as a number, for example %(example)s.") % {
+            "what": what, "example": local_number(low + (high - low) / 2)}
         return None
     if not low <= value <= high:
-        errors[field] = f"Enter {what} between {low} and {high}."
+        errors[field] = gettext("Enter %(what)s between %(low)s and %(high)s.") % {
+            "what": what, "low": local_number(low), "high": local_number(high)}
         return None
     return value
 
@@ -76,7 +79,7 @@ def validate_panel(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
     errors: dict[str, str] = {}
     collected_at = data.get("collected_at")
     if not isinstance(collected_at, dt.datetime):
-        errors["collected_at"] = "Give the date and time the specimen was collected."
+        errors["collected_at"] = gettext("Give the date and time the specimen was collected.")
     else:
         try:
             writes.in_window(patient, collected_at, "collected_at")
@@ -87,21 +90,27 @@ def validate_panel(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
         panels = [panels]
     known = {p.id for p in drug_panels.PANELS}
     if not isinstance(panels, list | tuple) or not panels:
-        errors["panels"] = "Choose at least one panel: " + ", ".join(sorted(known)) + "."
+        errors["panels"] = gettext("Choose at least one panel: %(panels)s.") % {
+            "panels": ", ".join(sorted(known))}
         panels = []
     elif bad := [p for p in panels if p not in known]:
-        errors["panels"] = (f"Unknown panel {', '.join(map(str, bad))}: choose from "
-                            + ", ".join(sorted(known)) + ".")
+        errors["panels"] = gettext("Unknown panel %(bad)s: choose from %(panels)s.") % {
+            "bad": ", ".join(map(str, bad)), "panels": ", ".join(sorted(known))}
     panels = list(dict.fromkeys(p for p in panels if p in known))
     method = str(data.get("method") or "").strip()
     if method not in drug_panels.METHODS:
-        errors["method"] = "Choose the method: screen (immunoassay) or confirmation (e.g. LC-MS/MS)."
+        errors["method"] = gettext(
+            "Choose the method: screen (immunoassay) or confirmation (e.g. LC-MS/MS).")
     validity = {
         "creatinine_mg_dl": _decimal(data.get("creatinine_mg_dl"), "creatinine_mg_dl",
-                                     Decimal(0), Decimal(1000), "creatinine in mg/dL", errors),
-        "ph": _decimal(data.get("ph"), "ph", Decimal(0), Decimal(14), "the pH", errors),
+                                     Decimal(0), Decimal(1000),
+                                     pgettext("enter ... as a number", "creatinine in mg/dL"),
+                                     errors),
+        "ph": _decimal(data.get("ph"), "ph", Decimal(0), Decimal(14),
+                       pgettext("enter ... as a number", "the pH"), errors),
         "specific_gravity": _decimal(data.get("specific_gravity"), "specific_gravity",
-                                     Decimal("0.9"), Decimal("1.2"), "the specific gravity",
+                                     Decimal("0.9"), Decimal("1.2"),
+                                     pgettext("enter ... as a number", "the specific gravity"),
                                      errors),
         "temperature_in_range": _flag(data.get("temperature_in_range")),
         "observed": _flag(data.get("observed")),
@@ -109,12 +118,15 @@ def validate_panel(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
     allowed = [a for p in panels for a in drug_panels.get_panel(p).analytes]
     raw = data.get("analytes") or {}
     if not isinstance(raw, Mapping):
-        errors["analytes"] = "Give each analyte's result."
+        errors["analytes"] = gettext("Give each analyte's result.")
         raw = {}
     unknown = [str(code) for code in raw if code not in allowed]
     if unknown:
-        errors["analytes"] = (f"Unknown analyte {', '.join(unknown)} for the panels chosen; "
-                              f"the panels test {', '.join(allowed) or 'nothing yet'}.")
+        errors["analytes"] = (gettext(
+            "Unknown analyte %(unknown)s for the panels chosen; the panels test %(allowed)s.") % {
+                "unknown": ", ".join(unknown), "allowed": ", ".join(allowed)} if allowed else gettext(
+            "Unknown analyte %(unknown)s for the panels chosen; the panels test nothing yet.") % {
+                "unknown": ", ".join(unknown)})
     analytes: dict[str, dict[str, Any]] = {}
     for code in allowed:
         entry = raw.get(code)
@@ -123,7 +135,8 @@ def validate_panel(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
             entry = {"result": entry}
         if not isinstance(entry, Mapping) or all(entry.get(k) in (None, "")
                                                  for k in ("result", "value")):
-            errors[field] = f"Give the result for {klabs.get_lab(code).name}."
+            errors[field] = gettext("Give the result for %(lab)s.") % {
+                "lab": klabs.get_lab(code).name}
             continue
         analytes[code] = _analyte(code, entry, field, errors)
     if errors:
@@ -143,26 +156,34 @@ def _analyte(code: str, entry: Mapping[str, Any], field: str,
     if value_raw in (None, ""):
         result = str(entry.get("result") or "").strip().lower()
         if result not in _RESULTS:
-            errors[field] = f"{name}: choose positive, negative or indeterminate, or give a value with its cut-off."
+            errors[field] = gettext(
+                "%(lab)s: choose positive, negative or indeterminate, or give a value with its "
+                "cut-off.") % {"lab": name}
             return {}
         return {"result": result, "value": None, "cutoff": None, "unit": ""}
-    value = _decimal(value_raw, field, Decimal(0), Decimal("99999999"), f"the {name} value", errors)
+    value = _decimal(value_raw, field, Decimal(0), Decimal("99999999"),
+                     pgettext("enter ... as a number", "the %(lab)s value") % {"lab": name},
+                     errors)
     cutoff = _decimal(entry.get("cutoff"), field, Decimal(0), Decimal("99999999"),
-                      f"the {name} cut-off", errors) if field not in errors else None
+                      pgettext("enter ... as a number", "the %(lab)s cut-off") % {"lab": name},
+                      errors) if field not in errors else None
     unit = str(entry.get("unit") or "").strip()
     if field in errors:
         return {}
     if cutoff is None:
-        errors[field] = f"{name}: a value needs the cut-off it was read against (e.g. 5 ng/mL)."
+        errors[field] = gettext(
+            "%(lab)s: a value needs the cut-off it was read against (e.g. 5 ng/mL).") % {
+                "lab": name}
         return {}
     if cutoff == 0:
         # every value is at least 0: a cut-off of 0 would read any value, 0 included, as positive
-        errors[field] = (f"{name}: a cut-off of 0 reads every value as positive; give the "
-                         "laboratory's cut-off (e.g. 5 ng/mL), or the result as positive or "
-                         "negative.")
+        errors[field] = gettext(
+            "%(lab)s: a cut-off of 0 reads every value as positive; give the laboratory's "
+            "cut-off (e.g. 5 ng/mL), or the result as positive or negative.") % {"lab": name}
         return {}
     if not unit:
-        errors[field] = f"{name}: give the unit of the value and cut-off, e.g. ng/mL."
+        errors[field] = gettext("%(lab)s: give the unit of the value and cut-off, e.g. ng/mL.") % {
+            "lab": name}
         return {}
     result = "positive" if value >= cutoff else "negative"
     return {"result": result, "value": value, "cutoff": cutoff, "unit": unit[:32]}
@@ -218,8 +239,8 @@ def store_panel(user, patient: Patient, clean: Mapping[str, Any], *, source: str
     return panel
 
 
-_CHANGED = "This urine drug test was changed since; open the current one."
-_NOT_FOUND = "No such urine drug test in this patient's record."
+_CHANGED = gettext_lazy("This urine drug test was changed since; open the current one.")
+_NOT_FOUND = gettext_lazy("No such urine drug test in this patient's record.")
 
 
 def _retract(user, patient: Patient, row, reason: str) -> None:
@@ -281,9 +302,11 @@ def _is_current(panel: UrinePanel) -> bool:
 def _reason(reason: str, what: str) -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": f"Say why the urine drug test is {what}."})
+        raise ValidationError({"reason": gettext("Say why the urine drug test is corrected.")
+                               if what == "corrected" else
+                               gettext("Say why the urine drug test is withdrawn.")})
     if len(reason) > 500:
-        raise ValidationError({"reason": "The reason can be at most 500 characters."})
+        raise ValidationError({"reason": gettext("The reason can be at most 500 characters.")})
     return reason
 
 
@@ -295,7 +318,7 @@ def correct_panel(user, patient: Patient, panel: UrinePanel, data: Mapping[str, 
     if panel.patient_id != patient.pk:
         raise ValidationError({"panel": _NOT_FOUND})
     writes.require(access.can_write_clinical(user, patient),
-                   "Only the care team corrects urine drug tests.")
+                   gettext("Only the care team corrects urine drug tests."))
     earlier = writes.replayed(user, token, model=UrinePanel, kind="urine-panel-correct",
                               patient=patient)
     if earlier is not None:
@@ -321,7 +344,7 @@ def withdraw_panel(user, patient: Patient, panel: UrinePanel, *, reason: str,
     if panel.patient_id != patient.pk:
         raise ValidationError({"panel": _NOT_FOUND})
     writes.require(access.can_write_clinical(user, patient),
-                   "Only the care team withdraws urine drug tests.")
+                   gettext("Only the care team withdraws urine drug tests."))
     earlier = writes.replayed(user, token, model=UrinePanel, kind="urine-panel-withdraw",
                               patient=patient)
     if earlier is not None:

@@ -30,9 +30,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.http import Http404
 from django.utils import timezone, translation
+from django.utils.translation import gettext, pgettext
 
 from speciosa.clinic import access, rule_settings, writes
 from speciosa.clinic.models import AuditEntry, DiaryDay, Patient, Role
+from speciosa.clinic.numbers import local_number
 from speciosa.schedules import due
 from speciosa.schedules import services as sservices
 
@@ -76,13 +78,15 @@ def _time(value: Any, field: str, label: str, *, required: bool) -> dt.time | No
     text = str(value or "").strip()
     if not text:
         if required:
-            raise ValidationError({field: f"Give {label} as HH:MM, e.g. 18:00."})
+            raise ValidationError({field: gettext("Give %(what)s as HH:MM, e.g. 18:00.") % {
+                "what": label}})
         return None
     try:
         parsed = dt.time.fromisoformat(text)
     except ValueError:
-        raise ValidationError({field: f"{text!r} is not a time: give {label} as HH:MM, "
-                                      "e.g. 18:00."}) from None
+        raise ValidationError({field: gettext(
+            "'%(text)s' is not a time: give %(what)s as HH:MM, e.g. 18:00.") % {
+                "text": text, "what": label}}) from None
     return parsed.replace(second=0, microsecond=0, tzinfo=None)
 
 
@@ -108,7 +112,8 @@ def clean_preferences(patient: Patient, data: Mapping[str, Any]) -> dict[str, An
     stopped = bool(data.get("stopped"))
     out: dict[str, Any] = {"stopped": stopped}
     out["time_of_day"] = take(_time, data.get("time_of_day"), "time_of_day",
-                              "the time for your reminders", required=True)
+                              pgettext("give ... as HH:MM", "the time for your reminders"),
+                              required=True)
     zone = str(data.get("time_zone") or "").strip()
     if zone:
         try:
@@ -116,48 +121,53 @@ def clean_preferences(patient: Patient, data: Mapping[str, Any]) -> dict[str, An
             if len(zone) > 64:
                 raise ValueError
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            errors["time_zone"] = (f"{zone[:64]!r} is not a time zone this server knows: choose "
-                                   "one from the list, e.g. America/New_York.")
+            errors["time_zone"] = gettext(
+                "'%(zone)s' is not a time zone this server knows: choose one from the list, e.g. "
+                "America/New_York.") % {"zone": zone[:64]}
             zone = ""
     out["time_zone"] = zone
-    qs = take(_time, data.get("quiet_start"), "quiet_start", "the start of quiet hours",
-              required=False)
-    qe = take(_time, data.get("quiet_end"), "quiet_end", "the end of quiet hours",
-              required=False)
+    qs = take(_time, data.get("quiet_start"), "quiet_start",
+              pgettext("give ... as HH:MM", "the start of quiet hours"), required=False)
+    qe = take(_time, data.get("quiet_end"), "quiet_end",
+              pgettext("give ... as HH:MM", "the end of quiet hours"), required=False)
     if (qs is None) != (qe is None) and "quiet_start" not in errors and "quiet_end" not in errors:
         errors["quiet_end" if qe is None else "quiet_start"] = (
-            "Give both the start and the end of quiet hours, or neither.")
+            gettext("Give both the start and the end of quiet hours, or neither."))
     elif qs is not None and qe is not None:
         if qs == qe:
-            errors["quiet_end"] = "Quiet hours end when they start: leave both empty for none."
+            errors["quiet_end"] = gettext(
+                "Quiet hours end when they start: leave both empty for none.")
         elif _quiet_length(qs, qe) > timing.MAX_QUIET:
             hours = int(timing.MAX_QUIET.total_seconds() // 3600)
-            errors["quiet_end"] = (f"Quiet hours can be at most {hours} hours long (these are "
-                                   f"{_quiet_length(qs, qe).total_seconds() / 3600:g}).")
+            errors["quiet_end"] = gettext(
+                "Quiet hours can be at most %(most)s hours long (these are %(hours)s).") % {
+                    "most": hours,
+                    "hours": local_number(f"{_quiet_length(qs, qe).total_seconds() / 3600:g}")}
         elif out["time_of_day"] is not None:
             probe = timing.Prefs(out["time_of_day"], dt.UTC, qs, qe)
             moment = dt.datetime.combine(dt.date(2026, 1, 15), out["time_of_day"], tzinfo=dt.UTC)
             if timing.in_quiet(probe, moment):
-                errors["time_of_day"] = (
-                    f"{out['time_of_day']:%H:%M} is in your quiet hours ({qs:%H:%M} to "
-                    f"{qe:%H:%M}): choose a time outside them.")
+                errors["time_of_day"] = gettext(
+                    "%(time)s is in your quiet hours (%(start)s to %(end)s): choose a time "
+                    "outside them.") % {"time": f"{out['time_of_day']:%H:%M}",
+                                        "start": f"{qs:%H:%M}", "end": f"{qe:%H:%M}"}
     out["quiet_start"], out["quiet_end"] = qs, qe
     for c in CHANNELS:
         out[c] = bool(data.get(c))
     number = re.sub(r"[\s().-]", "", str(data.get("sms_number") or ""))
     if number and not E164.match(number):
-        errors["sms_number"] = ("Give the mobile number with its country code, e.g. "
-                                "+1 555 123 4567.")
+        errors["sms_number"] = gettext(
+            "Give the mobile number with its country code, e.g. +1 555 123 4567.")
     elif out["sms"] and not number:
-        errors["sms_number"] = "Give the mobile number for SMS reminders, or untick SMS."
+        errors["sms_number"] = gettext("Give the mobile number for SMS reminders, or untick SMS.")
     out["sms_number"] = number
     user = patient.user
     if out["email"] and not (user is not None and user.email):
-        errors["email"] = ("Your login has no e-mail address: ask your care team to add one, "
-                           "or choose another way.")
+        errors["email"] = gettext("Your login has no e-mail address: ask your care team to "
+                                  "add one, or choose another way.")
     if not stopped and not any(out[c] for c in CHANNELS):
-        errors["channels"] = ("Choose at least one way to be reminded, or tick 'Stop all "
-                              "reminders'.")
+        errors["channels"] = gettext(
+            "Choose at least one way to be reminded, or tick 'Stop all reminders'.")
     if errors:
         raise ValidationError(errors)
     return out

@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from speciosa.clinic import access, writes
 from speciosa.clinic import services as cservices
@@ -119,7 +120,8 @@ def template_for(site, template_id) -> PlanTemplate:
     try:
         return next(t for t in templates_for(site) if t.pk == int(template_id))
     except (StopIteration, TypeError, ValueError):
-        raise ValidationError({"template": "Choose one of the plan templates offered."}) from None
+        raise ValidationError({"template": gettext(
+            "Choose one of the plan templates offered.")}) from None
 
 
 def lines_from_template(template: PlanTemplate, start: dt.date) -> list[dict[str, Any]]:
@@ -160,9 +162,9 @@ def schedule(plan: PatientPlan | None) -> list[due.ScheduleItem]:
 
 def _clean_lines(patient: Patient, lines: Any) -> list[dict[str, Any]]:
     if not isinstance(lines, list | tuple):
-        raise ValidationError({"items": "Give the plan's lines as a list."})
+        raise ValidationError({"items": gettext("Give the plan's lines as a list.")})
     if len(lines) > 30:
-        raise ValidationError({"items": "A plan holds at most 30 lines."})
+        raise ValidationError({"items": gettext("A plan holds at most 30 lines.")})
     rows = [r if isinstance(r, Mapping) else {} for r in lines]
     items, errors = due.plan_errors(rows, plan_instruments(), earliest=writes.earliest_date(patient),
                                     latest=today(patient) + dt.timedelta(days=START_AHEAD_DAYS))
@@ -180,7 +182,7 @@ def save_plan(user, patient: Patient, lines: Any, *, name: str = "", template: P
     the history. A clinician of the patient's care team only; a retry stores one version;
     the same lines and name again store nothing new."""
     writes.require(access.can_write_clinical(user, patient),
-                   "Only a clinician of the patient's care team sets their plan.")
+                   gettext("Only a clinician of the patient's care team sets their plan."))
     earlier = writes.replayed(user, token, model=PatientPlan, kind="plan", patient=patient)
     if earlier is not None:
         return earlier
@@ -213,18 +215,18 @@ def stop_plan(user, patient: Patient, reason: str, *, token: writes.SubmissionKe
               ) -> PatientPlan:
     """Stop the patient's current plan (it is retracted with ``reason``; the history stays)."""
     writes.require(access.can_write_clinical(user, patient),
-                   "Only a clinician of the patient's care team stops their plan.")
+                   gettext("Only a clinician of the patient's care team stops their plan."))
     earlier = writes.replayed(user, token, model=PatientPlan, kind="plan-stop", patient=patient)
     if earlier is not None:
         return earlier
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": "Say why the plan stops."})
+        raise ValidationError({"reason": gettext("Say why the plan stops.")})
 
     def create() -> PatientPlan:
         plan = PatientPlan.objects.select_for_update().current().filter(patient=patient).first()
         if plan is None:
-            raise ValidationError({"__all__": "This patient has no plan to stop."})
+            raise ValidationError({"__all__": gettext("This patient has no plan to stop.")})
         before = writes.snapshot(plan)
         plan.retracted = True
         plan.change_reason = reason[:500]
@@ -383,13 +385,14 @@ def open_draft(patient: Patient, instrument_id: str) -> Draft | None:
 
 def _require_patient(user, patient: Patient) -> None:
     writes.require(access.can_write_diary(user, patient),
-                   "Only the patient answers their own questionnaires.")
+                   gettext("Only the patient answers their own questionnaires."))
 
 
 def _answer(inst: kinstruments.Instrument, item_id: Any, value: Any) -> tuple[str, int | None]:
     """One answer checked against the definition (None clears it); errors name the item."""
     if not isinstance(item_id, str):
-        raise ValidationError({"item": f"Unknown question {item_id!r}."})
+        raise ValidationError({"item": gettext("Unknown question %(item)s.") % {
+            "item": repr(item_id)}})
     try:
         item = inst.item(item_id)
     except kinstruments.InstrumentError as exc:
@@ -400,8 +403,9 @@ def _answer(inst: kinstruments.Instrument, item_id: Any, value: Any) -> tuple[st
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or value not in item.allowed:
         allowed = ", ".join(str(v) for v in item.allowed)
-        raise ValidationError({item.id: f"Choose one of the answers offered ({allowed}); "
-                                        f"{value!r} is not one of them."})
+        raise ValidationError({item.id: gettext(
+            "Choose one of the answers offered (%(allowed)s); %(value)s is not one of them.") % {
+                "allowed": allowed, "value": repr(value)}})
     return item.id, value
 
 
@@ -412,7 +416,8 @@ def save_answers(user, patient: Patient, instrument_id: str, answers: Mapping[st
     _require_patient(user, patient)
     inst = questionnaire(patient, instrument_id)
     if not isinstance(answers, Mapping) or not answers:
-        raise ValidationError({"answers": "Give at least one answer (question id -> value)."})
+        raise ValidationError({"answers": gettext(
+            "Give at least one answer (question id -> value).")})
     clean: dict[str, int | None] = {}
     errors: dict[str, str] = {}
     for key, value in answers.items():
@@ -476,7 +481,8 @@ def submit(user, patient: Patient, instrument_id: str, *,
             earlier = writes.replayed(user, token, model=Assessment, kind="assessment", patient=patient)
             if earlier is not None:
                 return earlier
-            raise ValidationError({"__all__": "Nothing to send yet: answer the questions first."})
+            raise ValidationError({"__all__": gettext(
+                "Nothing to send yet: answer the questions first.")})
         before = writes.snapshot(draft)
         assessment = cservices.record_assessment(user, patient, inst.id, draft.answers, token=token,
                                                  source=Source.PATIENT)
