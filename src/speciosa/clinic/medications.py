@@ -573,16 +573,8 @@ def change_medication(user, patient: Patient, record: Medication, changes: Mappi
     fields = validate_medication(patient, merged, exclude=(record.pk,))
 
     def create():
-        stopped = _new_version(record, user, {"end": day, "end_at": moment,
-                                              "status": MedicationStatus.STOPPED,
-                                              "stop_reason": f"changed: {reason}"[:200]},
-                               writes.Action.STOP, f"changed: {reason}", patient)
-        new = Medication.objects.create(
-            patient=patient, entered_by=user, source=Source.CLINICIAN, follows=stopped,
-            change_reason=reason[:500], **fields)
-        writes.audit(user, writes.Action.CREATE, new, patient=patient,
-                     after=writes.snapshot(new), reason=reason)
-        return new
+        return writes.next_course(record, user, patient, reason=reason, fields=fields, stop={
+            "end": day, "end_at": moment, "status": MedicationStatus.STOPPED})
 
     new, created = writes.once(user, token, "medication-change", create, model=Medication,
                                patient=patient)

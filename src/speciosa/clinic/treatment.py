@@ -478,17 +478,11 @@ def change_episode(user, patient: Patient, record: TreatmentEpisode,
     earlier_injections = [d for d in record.injection_dates or [] if d <= day.isoformat()]
 
     def create():
-        stopped = _new_version(record, user, {"end": day, "end_at": moment,
-                                              "status": EpisodeStatus.STOPPED,
-                                              "stop_reason": f"changed: {reason}"[:200],
-                                              "injection_dates": earlier_injections},
-                               writes.Action.STOP, f"changed: {reason}", patient)
-        new = TreatmentEpisode.objects.create(patient=patient, entered_by=user,
-                                              source=Source.CLINICIAN, follows=stopped,
-                                              change_reason=reason[:500], **fields)
-        writes.audit(user, writes.Action.CREATE, new, patient=patient,
-                     after=writes.snapshot(new), reason=reason)
-        return new
+        return writes.next_course(record, user, patient, reason=reason, fields=fields,
+                                  changed=_CHANGED, stop={
+                                      "end": day, "end_at": moment,
+                                      "status": EpisodeStatus.STOPPED,
+                                      "injection_dates": earlier_injections})
 
     new, created = writes.once(user, token, "episode-change", create, model=TreatmentEpisode,
                                patient=patient)

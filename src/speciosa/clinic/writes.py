@@ -40,7 +40,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from .models import AuditEntry, Patient, Submission
+from .models import AuditEntry, Patient, Source, Submission
 
 __all__ = [
     "AFTER_CHANGE_HOOKS",
@@ -451,8 +451,7 @@ def create_record(user, token: SubmissionKey | str | None, kind: str, model: typ
 
 
 def new_version(record, user, fields: Mapping[str, Any], *, action: str, reason: str,
-                patient: Patient, changed: str = "This entry was changed since; open the "
-                                                  "current one."):
+                patient: Patient, changed: str | None = None):
     """Inside a transaction: mark ``record`` superseded and store its next version, a copy
     with ``fields`` changed, entered by ``user`` with ``reason``, audited as ``action``
     (a medication's stop, change or confirmation; a treatment episode's). ``changed`` is the
@@ -460,7 +459,8 @@ def new_version(record, user, fields: Mapping[str, Any], *, action: str, reason:
     model = type(record)
     locked = model.objects.select_for_update().get(pk=record.pk)
     if locked.superseded or locked.retracted:
-        raise ValidationError({"__all__": changed})
+        raise ValidationError({"__all__": changed or gettext(
+            "This entry was changed since; open the current one.")})
     before = snapshot(locked)
     locked.superseded = True
     locked.save(update_fields=["superseded"])
@@ -471,6 +471,21 @@ def new_version(record, user, fields: Mapping[str, Any], *, action: str, reason:
     new = model.objects.create(**{**keep, "entered_by": user, "entered_at": timezone.now(),
                                   "replaces": locked, "change_reason": reason[:500]})
     audit(user, action, new, patient=patient, before=before, after=snapshot(new), reason=reason)
+    return new
+
+
+def next_course(record, user, patient: Patient, *, stop: Mapping[str, Any],
+                fields: Mapping[str, Any], reason: str, changed: str | None = None):
+    """Inside a transaction: a change of a course (a medication's dose, a treatment episode's):
+    ``record``'s next version stops with ``stop`` (its end, status, ...) and the reason
+    "changed: ...", and the next course, ``fields``, starts following it, entered by ``user``
+    as the clinician's, audited. Returns the new course."""
+    stopped = new_version(record, user, {**stop, "stop_reason": f"changed: {reason}"[:200]},
+                          action=Action.STOP, reason=f"changed: {reason}", patient=patient,
+                          changed=changed)
+    new = type(record).objects.create(patient=patient, entered_by=user, source=Source.CLINICIAN,
+                                      follows=stopped, change_reason=reason[:500], **fields)
+    audit(user, Action.CREATE, new, patient=patient, after=snapshot(new), reason=reason)
     return new
 
 
