@@ -111,7 +111,7 @@ CASES = {
         "th": "ขั้นที่ 2: จำนวนครั้งต่อวันเป็นจำนวนเต็มตั้งแต่ 1 ถึง 12"}),
     "urine": (_urine, "clinician_a", lambda: UrinePanel.objects.exists(), {
         "es": "Escriba el pH entre 0 y 14.",
-        "th": "ใส่ค่า pHระหว่าง 0 ถึง 14"}),
+        "th": "ใส่ค่า pH ระหว่าง 0 ถึง 14"}),
     "labs": (_lab, "clinician_a", lambda: LabResult.objects.exists(), {
         "es": "Escriba el factor de mUI/L por ng/mL que indica el laboratorio, entre 10 y 60 (el "
               "catálogo usa 21,2, el factor del 3.er Estándar Internacional de la OMS 84/500).",
