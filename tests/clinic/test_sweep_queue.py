@@ -266,3 +266,46 @@ def test_a_transient_error_past_its_retries_is_a_recorded_failure(patients, monk
     assert run.finished_at is not None and not run.complete and run.failed_chunks == 1
     chunk = run.chunk_set.get(first_patient=ids[-1])
     assert chunk.error_type == "django.db.utils.OperationalError" and chunk.error == "lock timeout"
+
+
+@pytest.mark.django_db
+def test_a_failed_chunk_keeps_no_patient_data_in_its_error(patients, monkeypatch, capsys):
+    """The error a failed chunk records is shown by ``sweep --runs`` and kept for
+    KEEP_RUNS_DAYS. A database error carries the row it met (PostgreSQL: 'DETAIL: Key
+    (site_id, identifier)=(1, Q-0) already exists', 'Failing row contains (...)'), a bug's
+    error whatever it was given: the log keeps neither (an exception there is its type and
+    frames). Before, the chunk kept the message as it was, less dates and e-mail addresses."""
+    from speciosa.cli import main
+
+    monkeypatch.setattr("speciosa.ops.notify.unnotified_urgent", lambda *a: Alert.objects.none())
+    ids = sorted(p.pk for p in patients)
+    dup, named = Patient.objects.get(pk=ids[2]), Patient.objects.get(pk=ids[4])
+    real = alerts._evaluate_chunk
+
+    def failing(chunk, *args, **kwargs):
+        if chunk[0] == dup.pk:  # a real database error: a patient added twice
+            Patient.objects.create(site=dup.site, care_team=dup.care_team, identifier=dup.identifier,
+                                   given_name=dup.given_name, family_name=dup.family_name,
+                                   birth_date=dup.birth_date, sex=dup.sex)
+        if chunk[0] == named.pk:  # a bug whose message names the patient
+            raise ValueError(f"no dose unit for {named.given_name} {named.family_name} ({named.identifier})")
+        return real(chunk, *args, **kwargs)
+
+    monkeypatch.setattr(alerts, "_evaluate_chunk", failing)
+    tasks.sweep_all.apply(kwargs={"as_of": timezone.now().isoformat(), "chunk": 2}, task_id="leaky").get()
+    run = SweepRun.objects.get(key="leaky")
+    assert run.failed_chunks == 2
+    by_first = {c.first_patient: c for c in alerts.failed_chunks(run)}
+    assert by_first[dup.pk].error_type == "django.db.utils.IntegrityError"
+    assert by_first[named.pk].error_type == "builtins.ValueError"
+    capsys.readouterr()
+    assert main(["sweep", "--runs", "1"]) == 1
+    shown = capsys.readouterr().out
+    assert main(["sweep", "--runs", "1", "--json"]) == 1
+    shown += capsys.readouterr().out
+    for p in (dup, named):
+        for value in (p.identifier, p.family_name):
+            assert value not in by_first[p.pk].error and value not in shown
+    # what is kept still says what failed: the database's own words, where a bug was raised
+    assert "duplicate key value" in by_first[dup.pk].error or "UNIQUE constraint" in by_first[dup.pk].error
+    assert "test_sweep_queue.py" in by_first[named.pk].error and "in failing" in by_first[named.pk].error

@@ -50,6 +50,8 @@ import json
 import logging
 import multiprocessing
 import multiprocessing.util
+import re
+import traceback
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -824,11 +826,36 @@ def run_chunk(run_id: int, first: int, last: int, *, worker: str = "") -> SweepR
     return result
 
 
+#: A value the database quotes at the end of its message ('invalid input syntax for type
+#: integer: "Ana"') or names ('value "123456789012" is out of range').
+_QUOTED_VALUE = re.compile(r'(: |\bvalue )"[^"]*"')
+
+
+def failure_text(exc: BaseException) -> str:
+    """What a failed chunk keeps of its error, shown by ``speciosa sweep --runs``: never a
+    patient's data, as the log (which keeps an exception's type and frames, not its message).
+    A database error: its first line, the values it quotes taken out (PostgreSQL's DETAIL,
+    HINT and CONTEXT lines that follow carry the row met: 'Key (site_id, identifier)=(1, Q-0)
+    already exists', 'Failing row contains (...)'). Another error (a bug, whose message is
+    whatever it was given, a patient's name included): where it was raised."""
+    from django.db import Error as DatabaseError
+
+    if isinstance(exc, DatabaseError):
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        text = _QUOTED_VALUE.sub(r'\1"[value]"', first_line)
+    else:
+        frames = traceback.extract_tb(exc.__traceback__)
+        text = (f"raised at {'/'.join(frames[-1].filename.split('/')[-3:])}:{frames[-1].lineno} "
+                f"in {frames[-1].name} (the message is not kept: it may hold a patient's data)"
+                if frames else "the message is not kept: it may hold a patient's data")
+    return logs.redact(text)[:SweepChunk.ERROR_CHARS]
+
+
 def fail_chunk(run_id: int, first: int, last: int, exc: BaseException, *, worker: str = "") -> bool:
     """Record that a chunk's task failed for a reason other than a patient's record (its
-    transaction rolled back: no alert written, not done): when, the error's type and message,
-    the worker. Nothing when the chunk is done (a duplicate delivery did it meanwhile). True
-    when recorded."""
+    transaction rolled back: no alert written, not done): when, the error's type and what
+    can be kept of its message (:func:`failure_text`), the worker. Nothing when the chunk is
+    done (a duplicate delivery did it meanwhile). True when recorded."""
     with transaction.atomic():
         chunk = (SweepChunk.objects.select_for_update()
                  .filter(run_id=run_id, first_patient=first, last_patient=last).first())
@@ -837,7 +864,7 @@ def fail_chunk(run_id: int, first: int, last: int, exc: BaseException, *, worker
         kind = type(exc)
         chunk.failed_at, chunk.worker = timezone.now(), worker[:200]
         chunk.error_type = f"{kind.__module__}.{kind.__qualname__}"[:200]
-        chunk.error = logs.redact(str(exc))[:SweepChunk.ERROR_CHARS]  # as the log has it: no dates, no e-mail
+        chunk.error = failure_text(exc)
         chunk.save(update_fields=["failed_at", "worker", "error_type", "error"])
     return True
 
