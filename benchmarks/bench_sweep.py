@@ -30,13 +30,15 @@ Loading: PostgreSQL ``COPY`` (psycopg 3 ``cursor.copy``); SQLite ``executemany``
 transactions with ``PRAGMA synchronous=OFF, journal_mode=WAL, foreign_keys=OFF`` for the load
 only.
 
-``--replicate-from B`` (for 100,000 patients: the Python generator makes 60-80,000 rows/s here,
-about 35-45 minutes for the ~173 M rows): only the first B patients are generated as above;
+``--replicate-from B`` (for 100,000 patients: the Python generator makes 24,000-83,000 rows/s
+here by the machine's load, 35 minutes to 2 hours for the ~173 M rows; the database takes about
+38 GB): only the first B patients are generated as above;
 the clinic is then grown to ``--patients`` by copying them on the database server
 (:func:`replicate`: ``INSERT ... SELECT`` per table and copy, every id and every foreign key
 to a copied table moved by a fixed offset per copy; the plain indexes dropped during the copy
 and built again after it; the foreign-key triggers off, every key being mapped; measured here
-at about 3 times the generator's rate in the same run, 180,000 rows/s against 60,000). **The
+at 3-4 times the generator's rate in the same run: 182,000 rows/s against 60,000 at load
+average 3.7; 95,000 against 24,000 for 100,000 patients at load average 8-12). **The
 copies are copies**: patient ``i + k * B`` has exactly the history of patient ``i`` (the same
 doses at the same times, the same diaries, checklists, labs and medications), with an id and
 an identifier (``B-0000007-3``) of its own, on its original's site and care team (so the
