@@ -129,3 +129,46 @@ def test_a_diary_saved_between_a_chunks_load_and_its_reconcile_is_not_undone(cli
     alert = Alert.objects.get(patient=patient, topic="potent-7oh-product")
     assert alert.status == "open" and alert.stopped_firing_at is None  # still firing
     assert not AuditEntry.objects.filter(action="alert-stopped", object_id=alert.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_diary_saved_on_an_app_server_with_a_slow_clock_during_a_chunk_is_not_undone(clinic, monkeypatch):
+    """The chunk's recheck found the records written since its load by the audit entries'
+    time (``at``, the writing server's clock) against the worker's clock less 60 s: a diary
+    saved on an app server whose clock is 5 minutes behind the worker's (or an import whose
+    one transaction stamps its entries when it began, minutes before it commits) carries a
+    time before the load, so its alert, raised at once by the save's re-evaluation, was
+    marked 'no longer firing' by the chunk reconciling the older data. An entry added since
+    the load (its id beyond the last one the load knew) counts whatever its time says."""
+    from decimal import Decimal
+
+    from speciosa import safety
+    from speciosa.clinic import services
+    from speciosa.clinic.models import AuditEntry
+
+    monkeypatch.setattr("speciosa.ops.notify.unnotified_urgent", lambda *a: Alert.objects.none())
+    patient = clinic.patient_a
+    alerts.sweep()
+    real, saved = safety.evaluate_many, []
+    at_field = AuditEntry._meta.get_field("at")
+
+    def then_a_diary_on_a_slow_server(timelines, *args, **kwargs):
+        found = real(timelines, *args, **kwargs)
+        if not saved and patient.pk in timelines:
+            saved.append(True)
+            monkeypatch.setattr(at_field, "default", lambda: timezone.now() - dt.timedelta(minutes=5))
+            services.record_diary(patient.user, patient, services.DiaryInput(
+                day=timezone.localdate(), doses=[{"taken_at": timezone.now() - dt.timedelta(minutes=1),
+                                                  "amount": Decimal(15), "unit": "mg_7oh"}]))
+            monkeypatch.setattr(at_field, "default", timezone.now)
+            raised = Alert.objects.get(patient=patient, topic="potent-7oh-product")
+            saved.append((raised.status, raised.stopped_firing_at))
+        return found
+
+    monkeypatch.setattr(safety, "evaluate_many", then_a_diary_on_a_slow_server)
+    result = alerts.sweep()
+    assert saved == [True, ("open", None)]
+    assert result.rechecked >= 1
+    alert = Alert.objects.get(patient=patient, topic="potent-7oh-product")
+    assert alert.status == "open" and alert.stopped_firing_at is None
+    assert not AuditEntry.objects.filter(action="alert-stopped", object_id=alert.pk).exists()

@@ -58,7 +58,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.db import connections, transaction
-from django.db.models import FloatField, OuterRef, Subquery
+from django.db.models import FloatField, OuterRef, Q, Subquery
 from django.db.models.functions import Cast
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -650,11 +650,24 @@ def _evaluate(timelines: dict, as_of: dt.datetime, settings: Mapping, failed: li
         return findings
 
 
-def changed_since(patient_ids: Sequence[int], since: dt.datetime) -> list[int]:
+def last_audit_id() -> int:
+    """The id of the newest audit entry stored (0 for none): one read of the primary key's
+    index. An entry stored after this read has a larger id."""
+    return AuditEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def changed_since(patient_ids: Sequence[int], since: dt.datetime, *, after_id: int | None = None) -> list[int]:
     """The patients among these with a record written (created, corrected, retracted,
-    stopped, confirmed; audited) at or after ``since``: one query on the audit trail's time
-    index, which holds a few rows for the last minutes."""
-    return sorted(set(AuditEntry.objects.filter(at__gte=since, patient_id__in=list(patient_ids),
+    stopped, confirmed; audited) at or after ``since``, or (``after_id``) in an audit entry
+    whose id is beyond it, whatever its time: one query on the audit trail's time and
+    primary-key indexes, which hold a few rows for the last minutes.
+
+    The id catches what the time cannot: an entry's ``at`` is the writing server's clock (one
+    running minutes behind the worker's), taken before its transaction commits (a FHIR
+    import's are stamped when its one transaction began). The time catches what the id
+    cannot: an id taken before ``after_id`` was read by a transaction that commits after."""
+    changed = Q(at__gte=since) if after_id is None else Q(at__gte=since) | Q(pk__gt=after_id)
+    return sorted(set(AuditEntry.objects.filter(changed, patient_id__in=list(patient_ids),
                                                 action__in=RECORD_CHANGES)
                       .values_list("patient_id", flat=True)))
 
@@ -663,7 +676,8 @@ def _evaluate_chunk(chunk: Sequence[int], as_of: dt.datetime, settings: Mapping,
                     recheck: bool = False, as_of_fixed: bool = True) -> SweepResult:
     """Load, evaluate and reconcile one chunk. ``recheck`` (a sweep): in the reconcile's
     transaction, the patients whose records changed since the load started
-    (:func:`changed_since`, less :data:`CHANGE_MARGIN`) are loaded and evaluated again,
+    (:func:`changed_since`: an audit entry stored since, or timed since less
+    :data:`CHANGE_MARGIN`) are loaded and evaluated again,
     as of ``as_of`` when it is fixed, else as of then."""
     # One pause of the collector for the whole chunk: resumed between the phases, it would
     # walk the chunk's timelines once more (speciosa.safety.paused_gc: the inner pauses of
@@ -675,11 +689,11 @@ def _evaluate_chunk(chunk: Sequence[int], as_of: dt.datetime, settings: Mapping,
 def _evaluate_chunk_paused(chunk: Sequence[int], as_of: dt.datetime, settings: Mapping, *,
                            recheck: bool, as_of_fixed: bool) -> SweepResult:
     result = SweepResult()
-    loaded_at = timezone.now()
+    loaded_at, seen = timezone.now(), last_audit_id() if recheck else None
     findings = _evaluate(load_timelines(chunk, as_of=as_of, settings=settings), as_of, settings, result.failed)
 
     def refresh(ids: list[int]) -> dict[int, list]:
-        changed = changed_since(ids, loaded_at - CHANGE_MARGIN)
+        changed = changed_since(ids, loaded_at - CHANGE_MARGIN, after_id=seen)
         if changed:
             at = as_of if as_of_fixed else timezone.now()
             for pid in changed:
