@@ -27,12 +27,15 @@ def test_a_huge_amount_in_an_unknown_unit_is_a_message_not_a_crash(clinic, unit)
 
 
 @pytest.mark.parametrize(("change", "key", "words"), [
+    # exponent notation is not a number as typed (clinic.numbers.finite_decimal)
     ({"unit": "capsule", "grams_per_capsule": "1e-400"}, "steps-0-grams_per_capsule",
-     "at most 3 decimal places"),
+     "as a number"),
     ({"unit": "capsule", "grams_per_capsule": "0.5001"}, "steps-0-grams_per_capsule",
      "at most 3 decimal places"),
     ({"unit": "mg_extract", "amount": "100", "mitragynine_percent": "1e-400"},
-     "steps-0-mitragynine_percent", "at most 2 decimal places"),
+     "steps-0-mitragynine_percent", "as a number"),
+    ({"unit": "capsule", "grams_per_capsule": "0.0000000001"}, "steps-0-grams_per_capsule",
+     "at most 3 decimal places"),
     ({"unit": "mg_extract", "amount": "100", "mitragynine_percent": "1.255"},
      "steps-0-mitragynine_percent", "at most 2 decimal places"),
 ])
