@@ -73,3 +73,21 @@ def test_once_the_doses_fill_the_page_the_other_kinds_are_read_from_the_last_one
     assert ">=" in assessments[0]
     assert sum(1 for e in events if e.kind == "assessment") < 20
     assert all(e.at >= oldest_dose for e in events)
+
+
+@pytest.mark.parametrize("limit", [11, 41, 161])
+def test_entries_at_one_time_past_the_limit_are_cut_as_the_whole_record_is(clinic, limit):
+    """A laboratory panel's results share their sample's time, an import's doses can share
+    theirs. Each kind was read newest first and cut at the limit with nothing to break a tie
+    on time, while the page orders ties by id, newest first: on PostgreSQL the query's cut
+    kept 41 of 300 doses taken at one minute in whatever order the sort left them (ids 222 to
+    262, say, not 260 to 300), so the page showed another 40 than its whole record's first
+    40, and a longer page was not the shorter one followed by more."""
+    p, who = clinic.patient_a, clinic.clinician_a
+    for _ in range(300):
+        Dose.objects.create(patient=p, entered_by=who, source="clinician", unit="g", amount=Decimal("2.5"),
+                            taken_at=START)
+    for i in range(30):
+        Note.objects.create(patient=p, entered_by=who, source="clinician", text=f"note {i}", at=START)
+    whole = selectors.patient_timeline(p, limit=None)
+    assert _shown(selectors.patient_timeline(p, limit=limit)) == _shown(whole[:limit])

@@ -293,7 +293,9 @@ def patient_timeline(patient: Patient, *, since: dt.datetime | None = None, limi
         start = max(t for t in (since, cut) if t is not None) if since or cut else None
         if start:
             qs = qs.filter(**{f"{time_field}__gte": start})
-        return qs.order_by(f"-{time_field}")[:limit] if limit else qs
+        # ties on time broken by id, newest first, as the page orders them: cut at the limit
+        # without it, the database keeps any of the entries sharing the cut's time
+        return qs.order_by(f"-{time_field}", "-pk")[:limit] if limit else qs
 
     def tighten() -> None:
         nonlocal cut
