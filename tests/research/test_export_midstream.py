@@ -79,3 +79,20 @@ def test_an_export_failing_in_a_later_chunk_leaves_nothing(consented, tmp_path, 
         dataset.write_streamed(deid.Deidentifier(KEY), out, options=_options(), chunk=1)
     assert not out.exists()
     assert list(Path(tmp_path).iterdir()) == []
+
+
+@pytest.mark.parametrize("consenting", [0, 1])
+def test_an_empty_or_one_patient_cohort_writes_agreeing_files(clinic, tmp_path, consenting):
+    import pyarrow.parquet as pq
+    from tests.conftest import give_consent
+
+    for p in (clinic.patient_a,)[:consenting]:
+        give_consent(p, "research")
+    out = tmp_path / "export"
+    ds, names = dataset.write_streamed(deid.Deidentifier(KEY), out, options=_options(), chunk=1)
+    assert ds.n_exported == consenting
+    for name in dataset.TABLES:
+        csv = pd.read_csv(out / f"{name}.csv")
+        parquet = pq.read_table(out / f"{name}.parquet").to_pandas()
+        assert list(csv.columns) == list(parquet.columns) and len(csv) == len(parquet)
+        assert list(csv["patient_id"]) == list(parquet["patient_id"])
