@@ -6,6 +6,7 @@ that fails half-way leaves nothing behind."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pandas as pd
@@ -96,3 +97,28 @@ def test_an_empty_or_one_patient_cohort_writes_agreeing_files(clinic, tmp_path, 
         parquet = pq.read_table(out / f"{name}.parquet").to_pandas()
         assert list(csv.columns) == list(parquet.columns) and len(csv) == len(parquet)
         assert list(csv["patient_id"]) == list(parquet["patient_id"])
+
+
+def test_the_cli_says_so_and_writes_nothing(consented, tmp_path, monkeypatch, capsys, settings):
+    from speciosa.cli import main
+
+    later, _ = _second_in_order(consented)
+    real = dataset._Build._read
+    calls = []
+
+    def read(self, pids):
+        if not calls:
+            _revoke(later)
+        calls.append(pids)
+        return real(self, pids)
+
+    monkeypatch.setattr(dataset._Build, "_read", read)
+    monkeypatch.setattr(dataset, "write_streamed",
+                        functools.partial(dataset.write_streamed, chunk=1))
+    monkeypatch.setenv("SPECIOSA_RESEARCH_KEY", KEY.decode())
+    settings.RESEARCH_K_ANONYMITY, settings.RESEARCH_WITHHELD_DAYS = 1, 0  # both exported
+    out = tmp_path / "export"
+    assert main(["export", "research", "--out", str(out), "--purpose", "Study 7",
+                 "--researcher", consented.researcher.username]) == 1
+    assert "withdrew their research consent" in capsys.readouterr().err
+    assert not out.exists()

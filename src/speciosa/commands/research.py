@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +125,12 @@ def cmd_export_research(args: argparse.Namespace) -> int:
     from speciosa.research import dataset
 
     user = _recipient(args.researcher)
-    ds = dataset.export_research(out, purpose=purpose, key=key, user=user,
-                                 os_user=getpass.getuser(), options=_deid_options())
+    try:
+        ds = dataset.export_research(out, purpose=purpose, key=key, user=user,
+                                     os_user=getpass.getuser(), options=_deid_options())
+    except dataset.ConsentChanged as exc:  # nothing written; a new run leaves the patient out
+        print(f"speciosa export research: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps({"out": str(out), "patients": ds.n_exported,
                           "patients_consented": ds.n_consented, "rows": ds.counts,
