@@ -335,3 +335,15 @@ def give_consent(patient, kind: str, at=None):
         recorder = get_user_model().objects.filter(is_superuser=True).first() or make_user(
             f"consent-recorder-{next(_counter)}", None, "x", is_superuser=True, is_staff=True)
     return services.record_consent(recorder, patient, kind, True, at=at)
+
+
+@pytest.fixture
+def collector():
+    """Python's cyclic garbage collector enabled around the test, and left as it was found
+    (the sweep's paused_gc tests: speciosa.safety.batch)."""
+    import gc
+
+    was = gc.isenabled()
+    gc.enable()
+    yield
+    (gc.enable if was else gc.disable)()

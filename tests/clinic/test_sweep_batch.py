@@ -9,14 +9,6 @@ import gc
 import pytest
 
 
-@pytest.fixture
-def collector():
-    was = gc.isenabled()
-    gc.enable()
-    yield
-    (gc.enable if was else gc.disable)()
-
-
 @pytest.mark.django_db
 def test_the_sweep_loads_and_reconciles_with_the_collector_paused(collector, monkeypatch):
     from speciosa.clinic import alerts

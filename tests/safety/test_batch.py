@@ -10,15 +10,6 @@ import pytest
 from speciosa import safety
 
 
-@pytest.fixture
-def collector():
-    """The collector enabled around each test, as it was found afterwards."""
-    was = gc.isenabled()
-    gc.enable()
-    yield
-    (gc.enable if was else gc.disable)()
-
-
 def test_paused_inside_and_resumed_after(collector):
     with safety.paused_gc():
         assert not gc.isenabled()

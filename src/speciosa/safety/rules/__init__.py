@@ -131,7 +131,11 @@ def evaluate(timeline: Timeline, as_of: datetime,
     ValueError
         For an unknown setting name or a non-positive value.
     """
-    ctx = Context(timeline, as_of, resolve_settings(settings))
+    return _findings(Context(timeline, as_of, resolve_settings(settings)))
+
+
+def _findings(ctx: Context) -> list[Finding]:
+    """Every rule on one patient's context: urgent first, then in rule order."""
     found = []
     for r in RULES:
         f = r.evaluate(ctx)
@@ -172,13 +176,7 @@ def evaluate_many(timelines: Mapping[Any, Timeline], as_of: datetime,
         for step in BATCH_STEPS:
             step(batch)
         for key, ctx in contexts.items():
-            found = []
-            for r in RULES:
-                f = r.evaluate(ctx)
-                if f is not None:
-                    found.append(f)
-            found.sort(key=lambda f: RANK[f.severity])
-            out[key] = found
+            out[key] = _findings(ctx)
     return out
 
 
