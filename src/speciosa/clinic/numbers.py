@@ -22,6 +22,11 @@ COMMA_DECIMAL = gettext_noop("Use a point for decimals: write 1.5, not 1,5.")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 
 
+def has_comma(raw: Any) -> bool:
+    """Text with a comma in it ("1,5"): answered with :data:`COMMA_DECIMAL`, never guessed."""
+    return isinstance(raw, str) and "," in raw
+
+
 def finite_decimal(raw: Any) -> Decimal | None:
     """``raw`` (a number, or its text with or without spaces around) as a finite Decimal;
     None when it is not one ("abc", "NaN", "Infinity", "1_5", "1e3", "0x10"). A number that

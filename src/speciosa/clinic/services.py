@@ -46,7 +46,7 @@ from .models import (
     SubstanceUse,
     TreatmentEpisode,
 )
-from .numbers import COMMA_DECIMAL, finite_decimal, local_number
+from .numbers import COMMA_DECIMAL, finite_decimal, has_comma, local_number
 from .writes import CLOCK_SKEW, audit  # noqa: F401 - part of this module's public interface
 
 SUBSTANCES = {
@@ -73,16 +73,12 @@ class DosesNeedConfirmation(NeedsConfirmation, writes.Invalid):
 
 
 
-def _has_comma(raw: Any) -> bool:
-    return isinstance(raw, str) and "," in raw
-
-
 def _optional_decimal(raw, low: int, high: int, errors: dict[str, str], field: str,
                       out_of_range: str, not_a_number: str) -> Decimal | None:
     """An optional number in ``(low, high]``; problems are added to ``errors``."""
     if raw in (None, ""):
         return None
-    if _has_comma(raw):
+    if has_comma(raw):
         errors[field] = COMMA_DECIMAL
         return None
     value = finite_decimal(raw)
@@ -104,7 +100,7 @@ def validate_dose(data: Mapping[str, Any], patient: Patient | None = None) -> di
     if unit not in pdoses.UNITS:
         errors["unit"] = gettext("Choose a unit: %(units)s.") % {"units": ", ".join(pdoses.UNITS)}
     amount = data.get("amount")
-    if _has_comma(amount):
+    if has_comma(amount):
         errors["amount"] = COMMA_DECIMAL
         amount = None
     elif (amount := finite_decimal(amount)) is None:
@@ -288,7 +284,7 @@ def validate_lab(patient: Patient, data: Mapping[str, Any]) -> dict[str, Any]:
         raise ValidationError({"unit": gettext(
             "Give the unit the laboratory reported, e.g. %(unit)s.") % {
                 "unit": lab.canonical_unit}})
-    if _has_comma(raw_value):
+    if has_comma(raw_value):
         raise ValidationError({"value": COMMA_DECIMAL})
     value = finite_decimal(raw_value)
     if value is None:
@@ -352,7 +348,7 @@ def _iu_factor(lab: klabs.LabTest, raw: Any) -> float | None:
     """The laboratory's stated mIU/L per ng/mL factor (prolactin only), or None."""
     if raw in (None, ""):
         return None
-    if _has_comma(raw):
+    if has_comma(raw):
         raise ValidationError({"iu_factor": COMMA_DECIMAL})
     if lab.code != "prolactin":
         raise ValidationError({"iu_factor": gettext(
@@ -393,7 +389,7 @@ def _laboratory_range(lab: klabs.LabTest, data: Mapping[str, Any], unit: str,
         if value in (None, ""):
             out[key] = None
             continue
-        if _has_comma(value):
+        if has_comma(value):
             raise ValidationError({key: COMMA_DECIMAL})
         number = finite_decimal(value)
         if number is None:

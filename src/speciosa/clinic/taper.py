@@ -63,7 +63,7 @@ from .models import (
     TaperStatus,
     TreatmentEpisode,
 )
-from .numbers import COMMA_DECIMAL, day_text, finite_decimal, local_number
+from .numbers import COMMA_DECIMAL, day_text, finite_decimal, has_comma, local_number
 
 __all__ = [
     "DOSE_TIMES",
@@ -227,7 +227,7 @@ def _decimal(raw: Any, key: tuple, errors: dict, what: str, example: str) -> Dec
     if isinstance(raw, bool):
         errors[key] = not_a_number
         return None
-    if isinstance(raw, str) and "," in raw:
+    if has_comma(raw):
         errors[key] = gettext(COMMA_DECIMAL)
         return None
     value = finite_decimal(raw)

@@ -35,7 +35,7 @@ from . import access, rule_settings, writes
 from .medications import _moment, check_stop, when
 from .models import EpisodeStatus, Patient, Source, TreatmentDrug, TreatmentEpisode
 from .models import TreatmentFormulation as F
-from .numbers import COMMA_DECIMAL, day_text, finite_decimal, local_number
+from .numbers import COMMA_DECIMAL, day_text, finite_decimal, has_comma, local_number
 
 __all__ = [
     "DECISION_DRUGS",
@@ -98,7 +98,7 @@ def _dose(data: Mapping[str, Any], drug: str, formulation: str,
         if drug == TreatmentDrug.METHADONE:
             errors["dose_mg"] = gettext("Give the daily methadone dose in mg.")
         return None
-    if isinstance(raw, str) and "," in raw:
+    if has_comma(raw):
         errors["dose_mg"] = gettext(COMMA_DECIMAL)
         return None
     value = finite_decimal(raw)
